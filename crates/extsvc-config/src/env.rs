@@ -1,0 +1,42 @@
+use std::collections::BTreeMap;
+
+/// An explicit, immutable snapshot of environment variables.
+///
+/// Everything in extsvc that depends on the environment takes one of these, so tests
+/// pass a map and never touch the process environment. Only the `extsvc` command and
+/// the facade's `from_process_env` build one from `std::env::vars_os()`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EnvSnapshot {
+    vars: BTreeMap<String, String>,
+}
+
+impl EnvSnapshot {
+    /// An empty environment.
+    pub fn empty() -> Self {
+        EnvSnapshot::default()
+    }
+
+    /// The value of one variable, if set (an empty value is set).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.vars.get(name).map(String::as_str)
+    }
+
+    /// Every variable, sorted by name.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.vars.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// Every variable whose name starts with `prefix`, sorted by name.
+    pub fn with_prefix<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+        self.vars
+            .range(prefix.to_owned()..)
+            .take_while(move |(k, _)| k.starts_with(prefix))
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+}
+
+impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for EnvSnapshot {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
+        EnvSnapshot { vars: iter.into_iter().map(|(k, v)| (k.into(), v.into())).collect() }
+    }
+}

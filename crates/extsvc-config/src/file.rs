@@ -1,0 +1,1 @@
+//! The serde model of tyk.conf's `external_services`. OWNER: config helper.

@@ -1,0 +1,35 @@
+//! The `external_services` section of a Tyk Gateway `tyk.conf`, as data.
+//!
+//! This crate exists so that every other extsvc crate works on *validated* values
+//! that remember where they came from. It:
+//! - defines the serde model of the file ([`file`]), with every field optional and
+//!   unknown keys inside `external_services` rejected;
+//! - loads a tyk.conf and an explicit [`EnvSnapshot`] into an [`ExternalServicesConfig`]
+//!   whose every value is [`Sourced`] (`file:…`, `env:…`, `legacy:…`);
+//! - validates everything that needs no I/O and reports *every* problem with its key path.
+//!
+//! It does no network I/O and never opens certificate files; it never reads the process
+//! environment. `extsvc-resolve` applies the precedence rules on top of it.
+
+mod bypass_entry;
+mod env;
+mod error;
+pub mod file;
+mod keys;
+mod load;
+mod model;
+mod proxy_url;
+mod service;
+mod source;
+mod tls_version;
+
+pub use bypass_entry::{parse_bypass_list, BypassEntry, InvalidBypassEntry};
+pub use env::EnvSnapshot;
+pub use error::{ConfigError, ConfigErrors};
+pub use keys::{KeySpec, KeyType, KEYS};
+pub use load::{load_file, load_str, LoadOptions, Loaded};
+pub use model::{ExternalServicesConfig, GlobalSettings, LegacySettings, MtlsSettings, ProxySettings, ServiceSettings};
+pub use proxy_url::{InvalidProxyUrl, ProxyScheme, ProxyUrl};
+pub use service::ServiceKind;
+pub use source::{Source, Sourced};
+pub use tls_version::TlsVersion;

@@ -1,0 +1,91 @@
+//! The validated model: what a tyk.conf plus environment *set*, each value with its source.
+//!
+//! `None` means "not set anywhere" (neither file nor environment). A value set to `""`
+//! or `false` is `Some`: precedence in `extsvc-resolve` treats "set" and "unset"
+//! differently, so zero values are never used as "unset".
+
+use std::path::PathBuf;
+
+use crate::{BypassEntry, ProxyUrl, ServiceKind, Sourced, TlsVersion};
+
+/// Everything `external_services` (and the legacy top-level keys) set, validated.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExternalServicesConfig {
+    /// `external_services.global`.
+    pub global: GlobalSettings,
+    /// The five service blocks, indexed by [`ServiceKind::index`].
+    pub services: [ServiceSettings; 5],
+    /// Legacy top-level keys that still apply.
+    pub legacy: LegacySettings,
+}
+
+impl ExternalServicesConfig {
+    /// The settings block of one service.
+    pub fn service(&self, kind: ServiceKind) -> &ServiceSettings {
+        &self.services[kind.index()]
+    }
+
+    /// The settings block of one service, mutably.
+    pub fn service_mut(&mut self, kind: ServiceKind) -> &mut ServiceSettings {
+        &mut self.services[kind.index()]
+    }
+}
+
+/// `external_services.global`: the proxy settings every service inherits.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GlobalSettings {
+    /// `enabled`.
+    pub enabled: Option<Sourced<bool>>,
+    /// `http_proxy`; `Some(Sourced { value: None, .. })` when set to `""`.
+    pub http_proxy: Option<Sourced<Option<ProxyUrl>>>,
+    /// `https_proxy`; `Some(Sourced { value: None, .. })` when set to `""`.
+    pub https_proxy: Option<Sourced<Option<ProxyUrl>>>,
+    /// `bypass_proxy`, parsed; an empty list when set to `""`.
+    pub bypass_proxy: Option<Sourced<Vec<BypassEntry>>>,
+}
+
+/// `external_services.<service>.proxy`. Same fields as the global block.
+pub type ProxySettings = GlobalSettings;
+
+/// `external_services.<service>.mtls`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MtlsSettings {
+    /// `enabled`.
+    pub enabled: Option<Sourced<bool>>,
+    /// `cert_file` (an empty string counts as not set).
+    pub cert_file: Option<Sourced<PathBuf>>,
+    /// `key_file` (an empty string counts as not set).
+    pub key_file: Option<Sourced<PathBuf>>,
+    /// `ca_file` (an empty string counts as not set).
+    pub ca_file: Option<Sourced<PathBuf>>,
+    /// `cert_id` (an empty string counts as not set).
+    pub cert_id: Option<Sourced<String>>,
+    /// `ca_cert_ids` (an empty list counts as not set).
+    pub ca_cert_ids: Option<Sourced<Vec<String>>>,
+    /// `insecure_skip_verify`.
+    pub insecure_skip_verify: Option<Sourced<bool>>,
+    /// `tls_min_version`.
+    pub tls_min_version: Option<Sourced<TlsVersion>>,
+    /// `tls_max_version`.
+    pub tls_max_version: Option<Sourced<TlsVersion>>,
+}
+
+/// One service block: `external_services.<service>`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServiceSettings {
+    /// `proxy`.
+    pub proxy: ProxySettings,
+    /// `mtls`.
+    pub mtls: MtlsSettings,
+}
+
+/// Legacy top-level keys of tyk.conf (and their `TYK_GW_` variables).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LegacySettings {
+    /// Top-level `http_proxy` / `TYK_GW_HTTPPROXY`.
+    pub http_proxy: Option<Sourced<Option<ProxyUrl>>>,
+    /// Top-level `https_proxy` / `TYK_GW_HTTPSPROXY`.
+    pub https_proxy: Option<Sourced<Option<ProxyUrl>>>,
+    /// Top-level `jwt_ssl_insecure_skip_verify` / `TYK_GW_JWTSSLINSECURESKIPVERIFY`.
+    pub jwt_ssl_insecure_skip_verify: Option<Sourced<bool>>,
+}

@@ -1,0 +1,310 @@
+use std::fmt;
+use std::net::Ipv6Addr;
+
+use base64::Engine as _;
+use http::HeaderValue;
+use percent_encoding::percent_decode_str;
+
+/// How extsvc talks to a forward proxy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ProxyScheme {
+    /// `http://`: plain TCP to the proxy.
+    Http,
+    /// `https://`: TLS to the proxy itself, then HTTP (absolute form or CONNECT) inside it.
+    Https,
+}
+
+impl ProxyScheme {
+    /// `"http"` or `"https"`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ProxyScheme::Http => "http",
+            ProxyScheme::Https => "https",
+        }
+    }
+
+    const fn default_port(self) -> u16 {
+        match self {
+            ProxyScheme::Http => 80,
+            ProxyScheme::Https => 443,
+        }
+    }
+}
+
+/// A parsed, validated forward-proxy URL.
+///
+/// The password never leaves this type in text: [`Display`](fmt::Display) and
+/// [`Debug`](fmt::Debug) show credentials as `user:***@`, and the ready-made
+/// `Proxy-Authorization` value is marked sensitive. Everything a connector needs per
+/// request (authority, header value) is computed once, here.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct ProxyUrl {
+    scheme: ProxyScheme,
+    /// Host as written in an authority: IPv6 literals keep their brackets.
+    host: String,
+    port: u16,
+    username: Option<String>,
+    password: Option<String>,
+    authorization: Option<HeaderValue>,
+    scheme_assumed: bool,
+}
+
+/// Why a proxy URL was rejected. Displays as the reason alone (`invalid port`); the
+/// loader adds the key path and the (redacted) value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct InvalidProxyUrl {
+    /// What is wrong, e.g. `invalid port "wrong_port"`.
+    pub reason: String,
+}
+
+fn invalid(reason: impl Into<String>) -> InvalidProxyUrl {
+    InvalidProxyUrl { reason: reason.into() }
+}
+
+impl ProxyUrl {
+    /// Parses `http://[user[:password]@]host[:port][/]`, `https://…`, or a scheme-less
+    /// `host:port` (taken as `http://`; see [`ProxyUrl::scheme_assumed`]).
+    ///
+    /// The port defaults to 80 for `http://` and 443 for `https://`. Credentials are
+    /// percent-decoded.
+    pub fn parse(input: &str) -> Result<ProxyUrl, InvalidProxyUrl> {
+        let input = input.trim();
+        if input.is_empty() {
+            return Err(invalid("empty URL"));
+        }
+        let (scheme, rest, scheme_assumed) = match input.split_once("://") {
+            Some((scheme, rest)) => {
+                let scheme = match scheme.to_ascii_lowercase().as_str() {
+                    "http" => ProxyScheme::Http,
+                    "https" => ProxyScheme::Https,
+                    other => {
+                        return Err(invalid(format!(
+                            "unsupported scheme \"{other}\": expected http:// or https://"
+                        )))
+                    }
+                };
+                (scheme, rest, false)
+            }
+            None => (ProxyScheme::Http, input, true),
+        };
+        let authority = match rest.find(['/', '?', '#']) {
+            Some(i) => {
+                let tail = &rest[i..];
+                if tail != "/" {
+                    return Err(invalid(format!("unexpected path, query or fragment \"{tail}\"")));
+                }
+                &rest[..i]
+            }
+            None => rest,
+        };
+        let (userinfo, hostport) = match authority.rsplit_once('@') {
+            Some((userinfo, hostport)) => (Some(userinfo), hostport),
+            None => (None, authority),
+        };
+        let (host, port) = split_host_port(hostport)?;
+        let port = match port {
+            None => scheme.default_port(),
+            Some(p) => parse_port(p)?,
+        };
+        let (username, password) = match userinfo {
+            None => (None, None),
+            Some(info) => {
+                let (user, pass) = match info.split_once(':') {
+                    Some((u, p)) => (u, Some(p)),
+                    None => (info, None),
+                };
+                let user = decode_userinfo(user, "user name")?;
+                let pass = pass.map(|p| decode_userinfo(p, "password")).transpose()?;
+                (Some(user), pass)
+            }
+        };
+        let authorization = username.as_ref().map(|user| {
+            let raw = format!("{user}:{}", password.as_deref().unwrap_or(""));
+            let encoded = base64::engine::general_purpose::STANDARD.encode(raw);
+            let mut value = HeaderValue::from_str(&format!("Basic {encoded}"))
+                .expect("base64 output is a valid header value");
+            value.set_sensitive(true);
+            value
+        });
+        Ok(ProxyUrl { scheme, host, port, username, password, authorization, scheme_assumed })
+    }
+
+    /// `http` or `https`.
+    pub fn scheme(&self) -> ProxyScheme {
+        self.scheme
+    }
+
+    /// The host, as in an authority (IPv6 literals in brackets).
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The host without IPv6 brackets, for DNS or socket addresses.
+    pub fn host_unbracketed(&self) -> &str {
+        self.host.trim_start_matches('[').trim_end_matches(']')
+    }
+
+    /// The port (explicit, or the scheme's default).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The user name from the URL's userinfo, if any.
+    pub fn username(&self) -> Option<&str> {
+        self.username.as_deref()
+    }
+
+    /// Whether the URL carries credentials.
+    pub fn has_credentials(&self) -> bool {
+        self.username.is_some()
+    }
+
+    /// The ready `Proxy-Authorization: Basic …` value (marked sensitive), when the URL
+    /// has credentials. Send it to the proxy only, never to the target.
+    pub fn proxy_authorization(&self) -> Option<&HeaderValue> {
+        self.authorization.as_ref()
+    }
+
+    /// True when the input had no scheme and `http://` was assumed (the loader warns).
+    pub fn scheme_assumed(&self) -> bool {
+        self.scheme_assumed
+    }
+
+    /// `host:port`, for the CONNECT request line and the `Host` header.
+    pub fn authority(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+
+    /// The URL with credentials shown as `user:***@`; the same text as `Display`.
+    pub fn redacted(&self) -> String {
+        self.to_string()
+    }
+}
+
+fn split_host_port(hostport: &str) -> Result<(String, Option<&str>), InvalidProxyUrl> {
+    if let Some(rest) = hostport.strip_prefix('[') {
+        let (addr, after) = rest
+            .split_once(']')
+            .ok_or_else(|| invalid("unterminated IPv6 literal: missing \"]\""))?;
+        addr.parse::<Ipv6Addr>()
+            .map_err(|_| invalid(format!("invalid IPv6 address \"{addr}\"")))?;
+        let port = match after {
+            "" => None,
+            _ => Some(after.strip_prefix(':').ok_or_else(|| invalid(format!("unexpected \"{after}\" after IPv6 address")))?),
+        };
+        return Ok((format!("[{}]", addr.to_ascii_lowercase()), port));
+    }
+    let (host, port) = match hostport.rsplit_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (hostport, None),
+    };
+    if host.is_empty() {
+        return Err(invalid("empty host"));
+    }
+    if host.contains(':') {
+        return Err(invalid("IPv6 addresses must be in brackets, e.g. http://[::1]:3128"));
+    }
+    if let Some(bad) = host.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))) {
+        return Err(invalid(format!("invalid character {bad:?} in host")));
+    }
+    Ok((host.to_ascii_lowercase(), port))
+}
+
+fn parse_port(port: &str) -> Result<u16, InvalidProxyUrl> {
+    match port.parse::<u16>() {
+        Ok(p) if p != 0 && port.bytes().all(|b| b.is_ascii_digit()) => Ok(p),
+        _ => Err(invalid(format!("invalid port \"{port}\""))),
+    }
+}
+
+fn decode_userinfo(part: &str, what: &str) -> Result<String, InvalidProxyUrl> {
+    percent_decode_str(part)
+        .decode_utf8()
+        .map(|s| s.into_owned())
+        .map_err(|_| invalid(format!("the {what} is not valid UTF-8 after percent-decoding")))
+}
+
+impl fmt::Display for ProxyUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}://", self.scheme.as_str())?;
+        if let Some(user) = &self.username {
+            write!(f, "{user}:***@")?;
+        }
+        write!(f, "{}:{}", self.host, self.port)
+    }
+}
+
+impl fmt::Debug for ProxyUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ProxyUrl({self})")
+    }
+}
+
+/// Shows a proxy URL *as the user wrote it* with any password replaced by `***`,
+/// for error messages about values that failed to parse.
+pub(crate) fn redact_raw(input: &str) -> String {
+    let (prefix, rest) = match input.find("://") {
+        Some(i) => input.split_at(i + 3),
+        None => ("", input),
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..end].rfind('@') {
+        Some(at) => {
+            let user = rest[..at].split(':').next().unwrap_or("");
+            format!("{prefix}{user}:***@{}", &rest[at + 1..])
+        }
+        None => input.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_forms_operators_write() {
+        let p = ProxyUrl::parse("http://localhost:3128").unwrap();
+        assert_eq!((p.scheme(), p.host(), p.port()), (ProxyScheme::Http, "localhost", 3128));
+        let p = ProxyUrl::parse("https://proxy.example.com").unwrap();
+        assert_eq!((p.scheme(), p.port()), (ProxyScheme::Https, 443));
+        let p = ProxyUrl::parse("proxy:8080").unwrap();
+        assert!(p.scheme_assumed());
+        assert_eq!(p.to_string(), "http://proxy:8080");
+        let p = ProxyUrl::parse("http://[::1]:3128/").unwrap();
+        assert_eq!((p.host(), p.host_unbracketed(), p.port()), ("[::1]", "::1", 3128));
+    }
+
+    #[test]
+    fn credentials_are_decoded_and_never_displayed() {
+        let p = ProxyUrl::parse("http://alice:p%40ss%3Aword@proxy:3128").unwrap();
+        assert_eq!(p.username(), Some("alice"));
+        assert_eq!(p.to_string(), "http://alice:***@proxy:3128");
+        assert!(!format!("{p:?}").contains("p@ss"));
+        let header = p.proxy_authorization().unwrap();
+        assert!(header.is_sensitive());
+        // base64("alice:p@ss:word")
+        assert_eq!(header.to_str().unwrap(), "Basic YWxpY2U6cEBzczp3b3Jk");
+    }
+
+    #[test]
+    fn rejects_what_cannot_be_a_proxy() {
+        for (input, reason) in [
+            ("http://badproxy:wrong_port", "invalid port \"wrong_port\""),
+            ("http://:3128", "empty host"),
+            ("socks5://proxy:1080", "unsupported scheme \"socks5\": expected http:// or https://"),
+            ("http://proxy:0", "invalid port \"0\""),
+            ("http://proxy:3128/path", "unexpected path, query or fragment \"/path\""),
+            ("http://::1:3128", "IPv6 addresses must be in brackets, e.g. http://[::1]:3128"),
+            ("http://pro xy:3128", "invalid character ' ' in host"),
+        ] {
+            assert_eq!(ProxyUrl::parse(input).unwrap_err().reason, reason, "{input}");
+        }
+    }
+
+    #[test]
+    fn raw_values_are_redacted_in_errors() {
+        assert_eq!(redact_raw("http://u:secret@host:x"), "http://u:***@host:x");
+        assert_eq!(redact_raw("http://host:x"), "http://host:x");
+    }
+}

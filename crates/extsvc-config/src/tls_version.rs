@@ -1,0 +1,44 @@
+use std::fmt;
+
+/// A TLS protocol version that extsvc can negotiate (rustls implements only 1.2 and 1.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TlsVersion {
+    /// TLS 1.2.
+    Tls12,
+    /// TLS 1.3.
+    Tls13,
+}
+
+impl TlsVersion {
+    /// The short form used in configuration and output: `"1.2"` or `"1.3"`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            TlsVersion::Tls12 => "1.2",
+            TlsVersion::Tls13 => "1.3",
+        }
+    }
+
+    /// Parses `"1.2"`, `"1.3"`, `"TLS1.2"`, `"tls1.3"` (case-insensitive).
+    ///
+    /// `"1.0"` and `"1.1"` are rejected with a message saying that rustls implements
+    /// only TLS 1.2 and 1.3.
+    pub fn parse(value: &str) -> Result<TlsVersion, String> {
+        let trimmed = value.trim();
+        let lower = trimmed.to_ascii_lowercase();
+        let number = lower.strip_prefix("tls").map(|s| s.trim_start_matches([' ', 'v'])).unwrap_or(&lower);
+        match number {
+            "1.2" => Ok(TlsVersion::Tls12),
+            "1.3" => Ok(TlsVersion::Tls13),
+            "1.0" | "1.1" | "1" => Err(format!(
+                "TLS version {value:?} is not supported: rustls implements only TLS 1.2 and 1.3"
+            )),
+            _ => Err(format!("invalid TLS version {value:?}: expected \"1.2\" or \"1.3\"")),
+        }
+    }
+}
+
+impl fmt::Display for TlsVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

@@ -1,0 +1,78 @@
+//! Precedence resolution for `external_services`, per service and per field.
+//!
+//! `extsvc-config` says what the file and environment *set*; this crate decides what
+//! each of the five services *uses*, and why: every resolved value carries its
+//! [`Source`]. It also owns the bypass-list index ([`BypassList`]) and the route
+//! decision ([`ResolvedService::route`]) that the client's connector asks per request.
+//!
+//! Pure functions over an [`ExternalServicesConfig`] and an [`EnvSnapshot`]: no I/O.
+
+mod bypass;
+mod defaults;
+mod mtls;
+mod proxy;
+mod route;
+
+pub use bypass::BypassList;
+pub use defaults::PoolSettings;
+pub use mtls::{CaSource, ClientCertificateSource, ResolvedMtls};
+pub use proxy::ResolvedProxy;
+pub use route::{Route, RouteDecision, RouteReason, TargetScheme};
+
+use std::time::Duration;
+
+use extsvc_config::{EnvSnapshot, ExternalServicesConfig, ServiceKind, Source, Sourced};
+
+/// What one service uses: proxy, TLS material, pool and timeout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedService {
+    /// Which service.
+    pub kind: ServiceKind,
+    /// Proxy settings after precedence.
+    pub proxy: ResolvedProxy,
+    /// TLS settings after precedence.
+    pub mtls: ResolvedMtls,
+    /// Connection pool sizes (built in, from the seed's table).
+    pub pool: PoolSettings,
+    /// Deadline for a whole exchange (built in, from the seed's table).
+    pub timeout: Duration,
+}
+
+/// The resolution of all five services.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolution {
+    services: [ResolvedService; 5],
+    /// Warnings from resolution (e.g. a malformed `NO_PROXY` entry skipped).
+    pub warnings: Vec<String>,
+}
+
+impl Resolution {
+    /// One service.
+    pub fn service(&self, kind: ServiceKind) -> &ResolvedService {
+        &self.services[kind.index()]
+    }
+
+    /// All five services, in [`ServiceKind::ALL`] order.
+    pub fn services(&self) -> &[ResolvedService; 5] {
+        &self.services
+    }
+}
+
+/// Resolves every service from the validated configuration and the standard proxy
+/// variables (`HTTP_PROXY`, `HTTPS_PROXY`, `NO_PROXY` and their lower-case forms) of `env`.
+pub fn resolve(config: &ExternalServicesConfig, env: &EnvSnapshot) -> Resolution {
+    let mut warnings = Vec::new();
+    let standard = proxy::StandardProxyEnv::read(env, &mut warnings);
+    let services = ServiceKind::ALL.map(|kind| ResolvedService {
+        kind,
+        proxy: proxy::resolve_proxy(config, kind, &standard),
+        mtls: mtls::resolve_mtls(config, kind, &mut warnings),
+        pool: PoolSettings::for_service(kind),
+        timeout: defaults::timeout_for(kind),
+    });
+    Resolution { services, warnings }
+}
+
+fn sourced_default<T>(value: T) -> Sourced<T> {
+    Sourced::new(value, Source::Default)
+}

@@ -1,0 +1,138 @@
+//! TLS precedence (SPEC section 3): which client certificate, which roots, which versions.
+
+use std::path::PathBuf;
+
+use extsvc_config::{ExternalServicesConfig, ServiceKind, Source, Sourced, TlsVersion};
+
+use crate::sourced_default;
+
+/// Where the client certificate comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientCertificateSource {
+    /// No client certificate is presented.
+    None,
+    /// PEM files.
+    File {
+        /// The certificate chain.
+        cert_file: PathBuf,
+        /// The private key.
+        key_file: PathBuf,
+        /// Where `cert_file` was set.
+        source: Source,
+    },
+    /// The certificate store, by id.
+    Store {
+        /// The id.
+        cert_id: String,
+        /// Where `cert_id` was set.
+        source: Source,
+    },
+}
+
+/// Which roots verify the server's certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CaSource {
+    /// The built-in webpki roots.
+    DefaultRoots,
+    /// A PEM bundle file (replaces the default roots).
+    File {
+        /// The bundle.
+        ca_file: PathBuf,
+        /// Where it was set.
+        source: Source,
+    },
+    /// CA certificates from the store (replace the default roots).
+    Store {
+        /// The ids, in order.
+        ca_cert_ids: Vec<String>,
+        /// Where they were set.
+        source: Source,
+    },
+}
+
+/// The TLS settings one service uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedMtls {
+    /// `mtls.enabled` was true.
+    pub enabled: bool,
+    /// The client certificate, if any.
+    pub client_certificate: ClientCertificateSource,
+    /// The roots for server verification.
+    pub ca: CaSource,
+    /// Skip verification of the target's certificate (never of a proxy's).
+    pub insecure_skip_verify: Sourced<bool>,
+    /// Lowest TLS version offered.
+    pub tls_min_version: Sourced<TlsVersion>,
+    /// Highest TLS version offered.
+    pub tls_max_version: Sourced<TlsVersion>,
+}
+
+pub(crate) fn resolve_mtls(config: &ExternalServicesConfig, kind: ServiceKind, warnings: &mut Vec<String>) -> ResolvedMtls {
+    let mtls = &config.service(kind).mtls;
+    let enabled = mtls.enabled.as_ref().is_some_and(|e| e.value);
+    let legacy_insecure = config.legacy.jwt_ssl_insecure_skip_verify.clone().filter(|_| kind == ServiceKind::Oauth);
+
+    if !enabled {
+        let ignored = [
+            mtls.cert_file.is_some(),
+            mtls.key_file.is_some(),
+            mtls.ca_file.is_some(),
+            mtls.cert_id.is_some(),
+            mtls.ca_cert_ids.is_some(),
+            mtls.insecure_skip_verify.is_some(),
+            mtls.tls_min_version.is_some(),
+            mtls.tls_max_version.is_some(),
+        ];
+        if ignored.contains(&true) {
+            warnings.push(format!(
+                "external_services.{kind}.mtls: settings ignored because mtls.enabled is not true"
+            ));
+        }
+        return ResolvedMtls {
+            enabled: false,
+            client_certificate: ClientCertificateSource::None,
+            ca: CaSource::DefaultRoots,
+            insecure_skip_verify: legacy_insecure.unwrap_or_else(|| sourced_default(false)),
+            tls_min_version: sourced_default(TlsVersion::Tls12),
+            tls_max_version: sourced_default(TlsVersion::Tls13),
+        };
+    }
+
+    let client_certificate = match (&mtls.cert_id, &mtls.cert_file, &mtls.key_file) {
+        (Some(id), files_cert, files_key) => {
+            if files_cert.is_some() || files_key.is_some() {
+                tracing::info!(service = %kind, cert_id = %id.value, "cert_id takes precedence: cert_file/key_file are ignored");
+            }
+            ClientCertificateSource::Store { cert_id: id.value.clone(), source: id.source.clone() }
+        }
+        (None, Some(cert), Some(key)) => ClientCertificateSource::File {
+            cert_file: cert.value.clone(),
+            key_file: key.value.clone(),
+            source: cert.source.clone(),
+        },
+        // A lone cert_file or key_file is rejected by validation in extsvc-config.
+        (None, _, _) => ClientCertificateSource::None,
+    };
+    let ca = match (&mtls.ca_cert_ids, &mtls.ca_file) {
+        (Some(ids), file) => {
+            if file.is_some() {
+                tracing::info!(service = %kind, "ca_cert_ids take precedence: ca_file is ignored");
+            }
+            CaSource::Store { ca_cert_ids: ids.value.clone(), source: ids.source.clone() }
+        }
+        (None, Some(file)) => CaSource::File { ca_file: file.value.clone(), source: file.source.clone() },
+        (None, None) => CaSource::DefaultRoots,
+    };
+    ResolvedMtls {
+        enabled: true,
+        client_certificate,
+        ca,
+        insecure_skip_verify: mtls
+            .insecure_skip_verify
+            .clone()
+            .or(legacy_insecure)
+            .unwrap_or_else(|| sourced_default(false)),
+        tls_min_version: mtls.tls_min_version.clone().unwrap_or_else(|| sourced_default(TlsVersion::Tls12)),
+        tls_max_version: mtls.tls_max_version.clone().unwrap_or_else(|| sourced_default(TlsVersion::Tls13)),
+    }
+}

