@@ -1,1 +1,98 @@
-fn main() {}
+//! `extsvc`: see why a gateway's outbound connection goes where it goes.
+//!
+//! Subcommands: `resolve` (what every service uses, and where each value came from),
+//! `route` (direct or which proxy for one URL, and why), `check` (build every service's
+//! TLS material for real), `probe` (real requests through a service's client).
+//!
+//! This binary is one of the two places that read the process environment (the other
+//! is the facade's `from_process_env`); everything below takes an explicit snapshot.
+//! stdout carries only the command's output; logs and warnings go to stderr.
+
+mod load;
+mod output;
+mod resolve_cmd;
+mod route_cmd;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use extsvc_config::{EnvSnapshot, ServiceKind};
+
+/// Command-line interface of `extsvc`.
+#[derive(Debug, Parser)]
+#[command(name = "extsvc", version, about = "Resolve, route, check and probe a Tyk gateway's external_services configuration")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options every subcommand shares.
+#[derive(Debug, clap::Args)]
+struct ConfigArgs {
+    /// The tyk.conf to read (default: ./tyk.conf when present, else an empty config).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Prefix of Tyk's environment variables.
+    #[arg(long, value_name = "PREFIX", default_value = "TYK_GW_")]
+    env_prefix: String,
+}
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    /// Human-readable text.
+    Text,
+    /// JSON (the shapes in SPEC.md section 5).
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Show what every service uses and where each value came from. Reads configuration only.
+    Resolve {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Show whether a URL goes direct or through a proxy for one service, and why.
+    Route {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// The service whose settings apply.
+        #[arg(long, value_parser = parse_service)]
+        service: ServiceKind,
+        /// The target URL (http, https, redis, rediss).
+        url: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+}
+
+fn parse_service(s: &str) -> Result<ServiceKind, String> {
+    s.parse().map_err(|e: extsvc_config::UnknownServiceKind| e.to_string())
+}
+
+/// Exit status 2: usage or configuration error (SPEC section 5).
+pub(crate) const EXIT_USAGE: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let env: EnvSnapshot = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect();
+    match cli.command {
+        Command::Resolve { config, format } => resolve_cmd::run(&config, &env, format),
+        Command::Route { config, service, url, format } => route_cmd::run(&config, &env, service, &url, format),
+    }
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+}

@@ -30,6 +30,6 @@ pub use keys::{KeySpec, KeyType, KEYS};
 pub use load::{load_file, load_str, LoadOptions, Loaded};
 pub use model::{ExternalServicesConfig, GlobalSettings, LegacySettings, MtlsSettings, ProxySettings, ServiceSettings};
 pub use proxy_url::{InvalidProxyUrl, ProxyScheme, ProxyUrl};
-pub use service::ServiceKind;
+pub use service::{ServiceKind, UnknownServiceKind};
 pub use source::{Source, Sourced};
 pub use tls_version::TlsVersion;

@@ -1,0 +1,149 @@
+//! `extsvc resolve`: every service's effective settings, each with its source.
+
+use std::fmt::Write as _;
+use std::process::ExitCode;
+
+use extsvc_config::EnvSnapshot;
+use extsvc_resolve::{CaSource, ClientCertificateSource, ResolvedService};
+use serde_json::{json, Value};
+
+use crate::load::load_and_resolve;
+use crate::output::{config_errors, print_json, print_stdout, print_warnings, proxy_json, sourced_json};
+use crate::{ConfigArgs, Format};
+
+pub(crate) fn run(args: &ConfigArgs, env: &EnvSnapshot, format: Format) -> ExitCode {
+    let loaded = match load_and_resolve(args, env) {
+        Ok(loaded) => loaded,
+        Err(errors) => return config_errors(&errors),
+    };
+    let services = loaded.resolution.services();
+    match format {
+        Format::Json => {
+            let mut map = serde_json::Map::new();
+            for service in services {
+                map.insert(service.kind.to_string(), service_json(service));
+            }
+            print_json(&json!({ "services": map, "warnings": loaded.warnings }));
+        }
+        Format::Text => {
+            print_warnings(&loaded.warnings);
+            let text: Vec<String> = services.iter().map(service_text).collect();
+            print_stdout(text.join("\n").trim_end());
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn bypass_strings(service: &ResolvedService) -> Vec<String> {
+    service.proxy.bypass.value.entries().iter().map(ToString::to_string).collect()
+}
+
+fn client_certificate_json(cert: &ClientCertificateSource) -> Value {
+    match cert {
+        ClientCertificateSource::None => json!({ "kind": "none" }),
+        ClientCertificateSource::File { cert_file, key_file, source } => json!({
+            "kind": "file", "cert_file": cert_file, "key_file": key_file, "source": source.to_string()
+        }),
+        ClientCertificateSource::Store { cert_id, source } => json!({
+            "kind": "store", "cert_id": cert_id, "source": source.to_string()
+        }),
+    }
+}
+
+fn ca_json(ca: &CaSource) -> Value {
+    match ca {
+        CaSource::DefaultRoots => json!({ "kind": "default_roots" }),
+        CaSource::File { ca_file, source } => json!({ "kind": "file", "ca_file": ca_file, "source": source.to_string() }),
+        CaSource::Store { ca_cert_ids, source } => json!({
+            "kind": "store", "ca_cert_ids": ca_cert_ids, "source": source.to_string()
+        }),
+    }
+}
+
+/// One service in the `resolve --format json` shape of SPEC section 5.
+pub(crate) fn service_json(service: &ResolvedService) -> Value {
+    let proxy = &service.proxy;
+    let mtls = &service.mtls;
+    json!({
+        "proxy": {
+            "enabled": proxy.enabled,
+            "http_proxy": sourced_json(&proxy.http_proxy, proxy_json),
+            "https_proxy": sourced_json(&proxy.https_proxy, proxy_json),
+            "bypass_proxy": sourced_json(&proxy.bypass, |_| json!(bypass_strings(service))),
+        },
+        "mtls": {
+            "enabled": mtls.enabled,
+            "client_certificate": client_certificate_json(&mtls.client_certificate),
+            "ca": ca_json(&mtls.ca),
+            "insecure_skip_verify": sourced_json(&mtls.insecure_skip_verify, |v| json!(v)),
+            "tls_min_version": sourced_json(&mtls.tls_min_version, |v| json!(v.as_str())),
+            "tls_max_version": sourced_json(&mtls.tls_max_version, |v| json!(v.as_str())),
+        },
+        "pool": {
+            "max_connections": service.pool.max_connections,
+            "max_idle_per_host": service.pool.max_idle_per_host,
+            "idle_timeout_secs": service.pool.idle_timeout.as_secs(),
+        },
+        "timeout_secs": service.timeout.as_secs(),
+    })
+}
+
+/// One service as a readable block: each value, then where it came from.
+fn service_text(service: &ResolvedService) -> String {
+    let proxy = &service.proxy;
+    let mtls = &service.mtls;
+    let mut rows: Vec<(&str, String, String)> = Vec::new();
+    let show_proxy = |url: &Option<extsvc_config::ProxyUrl>| url.as_ref().map_or("-".to_owned(), ToString::to_string);
+    if proxy.enabled {
+        rows.push(("proxy", "enabled".into(), String::new()));
+        rows.push(("http_proxy", show_proxy(&proxy.http_proxy.value), proxy.http_proxy.source.to_string()));
+        rows.push(("https_proxy", show_proxy(&proxy.https_proxy.value), proxy.https_proxy.source.to_string()));
+        let bypass = bypass_strings(service);
+        let bypass = if bypass.is_empty() { "-".to_owned() } else { bypass.join(",") };
+        rows.push(("bypass_proxy", bypass, proxy.bypass.source.to_string()));
+    } else {
+        rows.push(("proxy", "disabled: connects directly, ignores HTTP(S)_PROXY/NO_PROXY".into(), String::new()));
+    }
+    if mtls.enabled {
+        let (cert, cert_source) = match &mtls.client_certificate {
+            ClientCertificateSource::None => ("none".to_owned(), String::new()),
+            ClientCertificateSource::File { cert_file, key_file, source } => {
+                (format!("file {} (key {})", cert_file.display(), key_file.display()), source.to_string())
+            }
+            ClientCertificateSource::Store { cert_id, source } => (format!("store id {cert_id}"), source.to_string()),
+        };
+        rows.push(("client cert", cert, cert_source));
+        let (ca, ca_source) = match &mtls.ca {
+            CaSource::DefaultRoots => ("default roots (webpki)".to_owned(), String::new()),
+            CaSource::File { ca_file, source } => (format!("file {}", ca_file.display()), source.to_string()),
+            CaSource::Store { ca_cert_ids, source } => (format!("store ids {}", ca_cert_ids.join(",")), source.to_string()),
+        };
+        rows.push(("server CA", ca, ca_source));
+    } else {
+        rows.push(("mtls", "disabled: no client certificate, default roots".into(), String::new()));
+    }
+    let insecure = &mtls.insecure_skip_verify;
+    rows.push(("insecure", insecure.value.to_string(), insecure.source.to_string()));
+    rows.push(("tls_min", mtls.tls_min_version.value.to_string(), mtls.tls_min_version.source.to_string()));
+    rows.push(("tls_max", mtls.tls_max_version.value.to_string(), mtls.tls_max_version.source.to_string()));
+    let pool = service.pool;
+    rows.push((
+        "pool",
+        format!(
+            "{} connections, {} idle per host, idle {}s",
+            pool.max_connections,
+            pool.max_idle_per_host,
+            pool.idle_timeout.as_secs()
+        ),
+        "built-in".into(),
+    ));
+    rows.push(("timeout", format!("{}s", service.timeout.as_secs()), "built-in".into()));
+
+    let value_width = rows.iter().map(|(_, v, _)| v.len()).max().unwrap_or(0);
+    let mut out = format!("{}\n", service.kind);
+    for (name, value, source) in rows {
+        let line = format!("  {name:<13}{value:<value_width$}  {source}");
+        let _ = writeln!(out, "{}", line.trim_end());
+    }
+    out
+}

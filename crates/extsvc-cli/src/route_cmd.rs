@@ -1,0 +1,68 @@
+//! `extsvc route`: direct or which proxy for one URL, and why.
+
+use std::process::ExitCode;
+
+use extsvc_config::{EnvSnapshot, ServiceKind};
+use extsvc_resolve::{Route, TargetScheme};
+use serde_json::json;
+
+use crate::load::load_and_resolve;
+use crate::output::{config_errors, print_json, print_stdout, print_warnings};
+use crate::{ConfigArgs, Format, EXIT_USAGE};
+
+/// The parts of a target URL that decide its route.
+pub(crate) struct Target {
+    pub(crate) scheme: TargetScheme,
+    pub(crate) host: String,
+    pub(crate) port: u16,
+}
+
+/// Parses an `http`, `https`, `redis` or `rediss` URL into scheme, host and effective port.
+pub(crate) fn parse_target(url: &str) -> Result<Target, String> {
+    let uri: http::Uri = url.parse().map_err(|e| format!("invalid URL {url:?}: {e}"))?;
+    let (scheme, default_port) = match uri.scheme_str().map(str::to_ascii_lowercase).as_deref() {
+        Some("http") => (TargetScheme::Http, 80),
+        Some("https") => (TargetScheme::Https, 443),
+        Some("redis") => (TargetScheme::Http, 6379),
+        Some("rediss") => (TargetScheme::Https, 6379),
+        Some(other) => return Err(format!("unsupported URL scheme {other:?} in {url:?}: expected http, https, redis or rediss")),
+        None => return Err(format!("URL {url:?} has no scheme: expected e.g. https://host/")),
+    };
+    let host = uri.host().filter(|h| !h.is_empty()).ok_or_else(|| format!("URL {url:?} has no host"))?;
+    Ok(Target { scheme, host: host.to_owned(), port: uri.port_u16().unwrap_or(default_port) })
+}
+
+pub(crate) fn run(args: &ConfigArgs, env: &EnvSnapshot, kind: ServiceKind, url: &str, format: Format) -> ExitCode {
+    let target = match parse_target(url) {
+        Ok(target) => target,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let loaded = match load_and_resolve(args, env) {
+        Ok(loaded) => loaded,
+        Err(errors) => return config_errors(&errors),
+    };
+    let service = loaded.resolution.service(kind);
+    let decision = service.route(target.scheme, &target.host, target.port);
+    let proxy = match decision.route {
+        Route::Direct => None,
+        Route::Proxy(url) => Some(url.to_string()),
+    };
+    match format {
+        Format::Json => print_json(&json!({
+            "service": kind.as_str(),
+            "url": url,
+            "route": if proxy.is_some() { "proxy" } else { "direct" },
+            "proxy": proxy,
+            "reason": decision.reason.to_string(),
+        })),
+        Format::Text => {
+            print_warnings(&loaded.warnings);
+            let route = proxy.map_or("direct".to_owned(), |p| format!("proxy {p}"));
+            print_stdout(&format!("{kind} {url} -> {route}\n  because: {}", decision.reason));
+        }
+    }
+    ExitCode::SUCCESS
+}
