@@ -1,14 +1,54 @@
-//! The table of every configuration key. OWNER: config helper.
+//! The table of every configuration key extsvc reads.
+//!
+//! [`KEYS`] is the single list the loader walks: it decides which keys of the file are
+//! known, which environment variables exist (both spellings), what "did you mean"
+//! suggests, and what `docs/configuration.md` lists.
 
-/// The type of a key's value.
+/// The type of a key's value: its shape in JSON and in the environment, and what the
+/// loader checks about the text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyType {
-    /// true/false.
+    /// JSON `true`/`false`; in the environment `true`, `false`, `1` or `0` (any case).
     Bool,
-    /// A string.
+    /// A string taken as it is (a certificate id).
     String,
-    /// A list of strings (comma separated in the environment).
+    /// A JSON array of strings; in the environment comma separated.
     StringList,
+    /// A string holding a proxy URL (`http://…`, `https://…` or `host:port`); `""` means none.
+    ProxyUrl,
+    /// A string holding a comma-separated bypass list.
+    BypassList,
+    /// A string holding a TLS version: `"1.2"` or `"1.3"`.
+    TlsVersion,
+    /// A string holding a file path.
+    FilePath,
+}
+
+impl KeyType {
+    /// How the type is named in the configuration reference.
+    pub const fn doc_name(self) -> &'static str {
+        match self {
+            KeyType::Bool => "boolean",
+            KeyType::String => "string",
+            KeyType::StringList => "list of strings",
+            KeyType::ProxyUrl => "proxy URL",
+            KeyType::BypassList => "bypass list",
+            KeyType::TlsVersion => "TLS version",
+            KeyType::FilePath => "file path",
+        }
+    }
+
+    /// What the JSON value must be, as said in error messages (`true or false`, …).
+    pub const fn expected_json(self) -> &'static str {
+        match self {
+            KeyType::Bool => "true or false",
+            KeyType::StringList => "an array of strings",
+            KeyType::BypassList => "a string (a comma-separated list)",
+            KeyType::String | KeyType::ProxyUrl | KeyType::TlsVersion | KeyType::FilePath => {
+                "a string"
+            }
+        }
+    }
 }
 
 /// One configuration key.
@@ -22,5 +62,286 @@ pub struct KeySpec {
     pub doc: &'static str,
 }
 
-/// Every key extsvc reads.
-pub static KEYS: &[KeySpec] = &[];
+/// The first segment of every key of the new structure.
+pub(crate) const ROOT: &str = "external_services";
+
+impl KeySpec {
+    /// True for the legacy top-level keys (`http_proxy`, `https_proxy`,
+    /// `jwt_ssl_insecure_skip_verify`), which live outside `external_services`.
+    pub fn is_legacy(&self) -> bool {
+        !self.path.starts_with("external_services.")
+    }
+
+    /// The segments of the dotted path.
+    pub fn segments(&self) -> impl Iterator<Item = &'static str> {
+        self.path.split('.')
+    }
+
+    /// The last segment: the field name (`cert_file`).
+    pub fn name(&self) -> &'static str {
+        self.path.rsplit('.').next().unwrap_or(self.path)
+    }
+
+    /// The documented variable: `prefix` + the path upper-cased with `_` between segments
+    /// (`TYK_GW_EXTERNAL_SERVICES_OAUTH_MTLS_CERT_FILE`).
+    ///
+    /// Legacy keys have only Tyk's spelling (`TYK_GW_HTTPPROXY`), so for them this equals
+    /// [`KeySpec::tyk_env_var`].
+    pub fn env_var(&self, prefix: &str) -> String {
+        if self.is_legacy() {
+            return self.tyk_env_var(prefix);
+        }
+        let mut name = String::from(prefix);
+        for (i, segment) in self.segments().enumerate() {
+            if i > 0 {
+                name.push('_');
+            }
+            name.push_str(&segment.to_ascii_uppercase());
+        }
+        name
+    }
+
+    /// Tyk Gateway's own spelling: segments without their inner underscores
+    /// (`TYK_GW_EXTERNALSERVICES_OAUTH_MTLS_CERTFILE`).
+    pub fn tyk_env_var(&self, prefix: &str) -> String {
+        let mut name = String::from(prefix);
+        for (i, segment) in self.segments().enumerate() {
+            if i > 0 {
+                name.push('_');
+            }
+            name.extend(
+                segment
+                    .chars()
+                    .filter(|c| *c != '_')
+                    .map(|c| c.to_ascii_uppercase()),
+            );
+        }
+        name
+    }
+}
+
+/// The key with this exact dotted path.
+pub fn find_key(path: &str) -> Option<&'static KeySpec> {
+    KEYS.iter().find(|k| k.path == path)
+}
+
+/// The distinct next segments below `prefix` (a dotted path without trailing dot), in
+/// table order: `children("external_services.oauth")` is `["proxy", "mtls"]`.
+pub(crate) fn children(prefix: &str) -> Vec<&'static str> {
+    let mut out: Vec<&'static str> = Vec::new();
+    for key in KEYS {
+        let Some(rest) = key
+            .path
+            .strip_prefix(prefix)
+            .and_then(|r| r.strip_prefix('.'))
+        else {
+            continue;
+        };
+        let next = rest.split('.').next().unwrap_or(rest);
+        if !out.contains(&next) {
+            out.push(next);
+        }
+    }
+    out
+}
+
+macro_rules! service_keys {
+    ($svc:literal, $what:literal) => {
+        [
+            KeySpec {
+                path: concat!("external_services.", $svc, ".proxy.enabled"),
+                ty: KeyType::Bool,
+                doc: concat!("Use the proxy settings of this block for ", $what, "; when not true, the global settings apply."),
+            },
+            KeySpec {
+                path: concat!("external_services.", $svc, ".proxy.http_proxy"),
+                ty: KeyType::ProxyUrl,
+                doc: concat!("Proxy for `http://` targets of ", $what, "."),
+            },
+            KeySpec {
+                path: concat!("external_services.", $svc, ".proxy.https_proxy"),
+                ty: KeyType::ProxyUrl,
+                doc: concat!("Proxy for `https://` targets of ", $what, "."),
+            },
+            KeySpec {
+                path: concat!("external_services.", $svc, ".proxy.bypass_proxy"),
+                ty: KeyType::BypassList,
+                doc: concat!("Hosts that ", $what, " reach directly; replaces the global list (`*` bypasses everything)."),
+            },
+            KeySpec {
+                path: concat!("external_services.", $svc, ".mtls.enabled"),
+                ty: KeyType::Bool,
+                doc: concat!("Use the TLS settings of this block for ", $what, "; when not true, the other mtls keys are ignored."),
+            },
+            KeySpec {
+                path: concat!("external_services.", $svc, ".mtls.cert_file"),
+                ty: KeyType::FilePath,
+                doc: "PEM client certificate (with `key_file`); `cert_id` takes precedence.",
+            },
+            KeySpec {
+                path: concat!("external_services.", $svc, ".mtls.key_file"),
+                ty: KeyType::FilePath,
+                doc: "PEM private key of `cert_file` (PKCS#8, PKCS#1 or SEC1).",
+            },
+            KeySpec {
+                path: concat!("external_services.", $svc, ".mtls.ca_file"),
+                ty: KeyType::FilePath,
+                doc: "PEM CA certificates that replace the default roots for server verification.",
+            },
+            KeySpec {
+                path: concat!("external_services.", $svc, ".mtls.cert_id"),
+                ty: KeyType::String,
+                doc: "Client certificate id in the certificate store; wins over `cert_file`/`key_file`.",
+            },
+            KeySpec {
+                path: concat!("external_services.", $svc, ".mtls.ca_cert_ids"),
+                ty: KeyType::StringList,
+                doc: "CA certificate ids in the certificate store; win over `ca_file`.",
+            },
+            KeySpec {
+                path: concat!("external_services.", $svc, ".mtls.insecure_skip_verify"),
+                ty: KeyType::Bool,
+                doc: "Do not verify the target's certificate (never the proxy's). Not for production.",
+            },
+            KeySpec {
+                path: concat!("external_services.", $svc, ".mtls.tls_min_version"),
+                ty: KeyType::TlsVersion,
+                doc: "Lowest TLS version offered: `1.2` (default) or `1.3`.",
+            },
+            KeySpec {
+                path: concat!("external_services.", $svc, ".mtls.tls_max_version"),
+                ty: KeyType::TlsVersion,
+                doc: "Highest TLS version offered: `1.2` or `1.3` (default).",
+            },
+        ]
+    };
+}
+
+const GLOBAL_KEYS: [KeySpec; 4] = [
+    KeySpec {
+        path: "external_services.global.enabled",
+        ty: KeyType::Bool,
+        doc: "Proxy every service through the global settings (unless a service's own proxy block is enabled).",
+    },
+    KeySpec {
+        path: "external_services.global.http_proxy",
+        ty: KeyType::ProxyUrl,
+        doc: "Proxy for `http://` targets; unset falls back to legacy `http_proxy`, then `HTTP_PROXY`.",
+    },
+    KeySpec {
+        path: "external_services.global.https_proxy",
+        ty: KeyType::ProxyUrl,
+        doc: "Proxy for `https://` targets; unset falls back to legacy `https_proxy`, then `HTTPS_PROXY`.",
+    },
+    KeySpec {
+        path: "external_services.global.bypass_proxy",
+        ty: KeyType::BypassList,
+        doc: "Hosts reached directly (domains, IPs, CIDRs, `host:port`, `*`); unset falls back to `NO_PROXY`.",
+    },
+];
+
+const LEGACY_KEYS: [KeySpec; 3] = [
+    KeySpec {
+        path: "http_proxy",
+        ty: KeyType::ProxyUrl,
+        doc: "Legacy: fills `external_services.global.http_proxy` when that is unset, and activates the global proxy.",
+    },
+    KeySpec {
+        path: "https_proxy",
+        ty: KeyType::ProxyUrl,
+        doc: "Legacy: fills `external_services.global.https_proxy` when that is unset, and activates the global proxy.",
+    },
+    KeySpec {
+        path: "jwt_ssl_insecure_skip_verify",
+        ty: KeyType::Bool,
+        doc: "Legacy: `insecure_skip_verify` for `oauth` when `external_services.oauth.mtls.insecure_skip_verify` is unset or its block is not enabled.",
+    },
+];
+
+const fn concat_tables<const N: usize>(parts: [&[KeySpec]; 7]) -> [KeySpec; N] {
+    let mut out = [GLOBAL_KEYS[0]; N];
+    let mut n = 0;
+    let mut p = 0;
+    while p < parts.len() {
+        let mut i = 0;
+        while i < parts[p].len() {
+            out[n] = parts[p][i];
+            n += 1;
+            i += 1;
+        }
+        p += 1;
+    }
+    assert!(n == N, "KEYS: wrong table length");
+    out
+}
+
+const ALL_KEYS: [KeySpec; 72] = concat_tables([
+    &GLOBAL_KEYS,
+    &service_keys!("oauth", "OAuth/JWT requests (JWKS, introspection)"),
+    &service_keys!("storage", "storage connections (Redis, databases)"),
+    &service_keys!("webhooks", "webhook deliveries"),
+    &service_keys!("health", "health checks"),
+    &service_keys!("discovery", "service discovery requests"),
+    &LEGACY_KEYS,
+]);
+
+/// Every key extsvc reads: `external_services.global.*`, the five service blocks
+/// (`proxy.*` and `mtls.*`) in the order of [`ServiceKind::ALL`](crate::ServiceKind::ALL),
+/// then the legacy top-level keys.
+pub static KEYS: &[KeySpec] = &ALL_KEYS;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_names_in_both_spellings() {
+        let key = find_key("external_services.oauth.mtls.cert_file").unwrap();
+        assert_eq!(
+            key.env_var("TYK_GW_"),
+            "TYK_GW_EXTERNAL_SERVICES_OAUTH_MTLS_CERT_FILE"
+        );
+        assert_eq!(
+            key.tyk_env_var("TYK_GW_"),
+            "TYK_GW_EXTERNALSERVICES_OAUTH_MTLS_CERTFILE"
+        );
+        let key = find_key("external_services.discovery.mtls.ca_cert_ids").unwrap();
+        assert_eq!(
+            key.tyk_env_var("X_"),
+            "X_EXTERNALSERVICES_DISCOVERY_MTLS_CACERTIDS"
+        );
+        let legacy = find_key("jwt_ssl_insecure_skip_verify").unwrap();
+        assert!(legacy.is_legacy());
+        assert_eq!(legacy.env_var("TYK_GW_"), "TYK_GW_JWTSSLINSECURESKIPVERIFY");
+        assert_eq!(
+            find_key("http_proxy").unwrap().env_var("TYK_GW_"),
+            "TYK_GW_HTTPPROXY"
+        );
+    }
+
+    #[test]
+    fn table_has_every_block_and_unique_paths() {
+        assert_eq!(KEYS.len(), 4 + 5 * 13 + 3);
+        for (i, a) in KEYS.iter().enumerate() {
+            for b in &KEYS[i + 1..] {
+                assert_ne!(a.path, b.path);
+                assert_ne!(a.env_var("P_"), b.env_var("P_"));
+                assert_ne!(a.tyk_env_var("P_"), b.tyk_env_var("P_"));
+            }
+        }
+        assert_eq!(
+            children(ROOT),
+            [
+                "global",
+                "oauth",
+                "storage",
+                "webhooks",
+                "health",
+                "discovery"
+            ]
+        );
+        assert_eq!(children("external_services.health"), ["proxy", "mtls"]);
+        assert_eq!(children("external_services.health.proxy").len(), 4);
+        assert_eq!(children("external_services.health.mtls").len(), 9);
+    }
+}

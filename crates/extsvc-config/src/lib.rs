@@ -2,7 +2,7 @@
 //!
 //! This crate exists so that every other extsvc crate works on *validated* values
 //! that remember where they came from. It:
-//! - defines the serde model of the file ([`file`]), with every field optional and
+//! - defines the serde model of the file ([`mod@file`]), with every field optional and
 //!   unknown keys inside `external_services` rejected;
 //! - loads a tyk.conf and an explicit [`EnvSnapshot`] into an [`ExternalServicesConfig`]
 //!   whose every value is [`Sourced`] (`file:…`, `env:…`, `legacy:…`);
@@ -13,23 +13,29 @@
 
 mod bypass_entry;
 mod env;
+mod env_layer;
 mod error;
 pub mod file;
 mod keys;
+mod layer;
 mod load;
 mod model;
 mod proxy_url;
+mod reference;
 mod service;
 mod source;
+mod suggest;
 mod tls_version;
+mod validate;
 
 pub use bypass_entry::{parse_bypass_list, BypassEntry, InvalidBypassEntry};
 pub use env::EnvSnapshot;
 pub use error::{ConfigError, ConfigErrors};
-pub use keys::{KeySpec, KeyType, KEYS};
+pub use keys::{find_key, KeySpec, KeyType, KEYS};
 pub use load::{load_file, load_str, LoadOptions, Loaded};
 pub use model::{ExternalServicesConfig, GlobalSettings, LegacySettings, MtlsSettings, ProxySettings, ServiceSettings};
 pub use proxy_url::{InvalidProxyUrl, ProxyScheme, ProxyUrl};
+pub use reference::configuration_reference_markdown;
 pub use service::{ServiceKind, UnknownServiceKind};
 pub use source::{Source, Sourced};
 pub use tls_version::TlsVersion;

@@ -1,6 +1,21 @@
-//! Loading a tyk.conf and an environment snapshot. OWNER: config helper.
+//! Loading a tyk.conf and an environment snapshot.
+//!
+//! The steps, each collecting every problem it finds before the next one runs:
+//! 1. parse the JSON (errors as `file:line:column: message`);
+//! 2. walk it against [`KEYS`](crate::KEYS): unknown keys inside `external_services`
+//!    and wrong types, each with its dotted key path;
+//! 3. read the `TYK_GW_` variables (both spellings, legacy names): bad values name the
+//!    variable, unknown ones and spelling conflicts are warnings;
+//! 4. merge file < Tyk spelling < documented spelling with figment and extract the
+//!    effective [`TykConfFile`](crate::file::TykConfFile);
+//! 5. build the model, pairing each value with its source, and validate it.
 use std::path::Path;
 
+use crate::env_layer::read_env_layers;
+use crate::error::{ConfigError, Diagnostics};
+use crate::file::read_file_layer;
+use crate::layer::{Layer, LayerKind, Layered};
+use crate::validate::build_config;
 use crate::{ConfigErrors, EnvSnapshot, ExternalServicesConfig};
 
 /// Options of loading.
@@ -12,7 +27,9 @@ pub struct LoadOptions {
 
 impl Default for LoadOptions {
     fn default() -> Self {
-        LoadOptions { env_prefix: "TYK_GW_".to_owned() }
+        LoadOptions {
+            env_prefix: "TYK_GW_".to_owned(),
+        }
     }
 }
 
@@ -21,18 +38,136 @@ impl Default for LoadOptions {
 pub struct Loaded {
     /// The configuration.
     pub config: ExternalServicesConfig,
-    /// Warnings (unknown variables, ignored blocks, spelling conflicts, …).
+    /// Warnings (unknown variables, spelling conflicts, assumed schemes, disabled
+    /// verification, …), each starting with the key path or variable it is about.
     pub warnings: Vec<String>,
 }
 
 /// Loads `path` (when given; `None` is an empty config) and the environment.
-pub fn load_file(path: Option<&Path>, env: &EnvSnapshot, options: &LoadOptions) -> Result<Loaded, ConfigErrors> {
-    let _ = (path, env, options);
-    Ok(Loaded { config: ExternalServicesConfig::default(), warnings: Vec::new() })
+///
+/// Reading the file is the only I/O. On failure every problem found is returned, each
+/// naming its key path, variable or file position.
+///
+/// ```
+/// use extsvc_config::{load_file, EnvSnapshot, LoadOptions};
+///
+/// let env = EnvSnapshot::from_iter([("TYK_GW_EXTERNAL_SERVICES_GLOBAL_ENABLED", "true")]);
+/// let loaded = load_file(None, &env, &LoadOptions::default()).unwrap();
+/// let enabled = loaded.config.global.enabled.unwrap();
+/// assert!(enabled.value);
+/// assert_eq!(enabled.source.to_string(), "env:TYK_GW_EXTERNAL_SERVICES_GLOBAL_ENABLED");
+/// ```
+pub fn load_file(
+    path: Option<&Path>,
+    env: &EnvSnapshot,
+    options: &LoadOptions,
+) -> Result<Loaded, ConfigErrors> {
+    let Some(path) = path else {
+        return load_layers(
+            Layer::new(LayerKind::File, ""),
+            Diagnostics::default(),
+            env,
+            options,
+        );
+    };
+    let origin = path.display().to_string();
+    match std::fs::read_to_string(path) {
+        Ok(text) => load_str(&text, &origin, env, options),
+        Err(e) => {
+            let mut diagnostics = Diagnostics::default();
+            diagnostics.error(ConfigError::Read {
+                file: origin,
+                message: e.to_string(),
+            });
+            load_layers(Layer::new(LayerKind::File, ""), diagnostics, env, options)
+        }
+    }
 }
 
 /// Loads JSON text; `origin` names it in errors (a file path).
-pub fn load_str(json: &str, origin: &str, env: &EnvSnapshot, options: &LoadOptions) -> Result<Loaded, ConfigErrors> {
-    let _ = (json, origin, env, options);
-    Ok(Loaded { config: ExternalServicesConfig::default(), warnings: Vec::new() })
+///
+/// ```
+/// use extsvc_config::{load_str, EnvSnapshot, LoadOptions};
+///
+/// let json = r#"{ "external_services": { "oauth": { "mtls": { "cert_fiel": "/c.pem" } } } }"#;
+/// let errors = load_str(json, "tyk.conf", &EnvSnapshot::empty(), &LoadOptions::default()).unwrap_err();
+/// assert_eq!(
+///     errors.to_string(),
+///     "external_services.oauth.mtls.cert_fiel: unknown key; did you mean cert_file?"
+/// );
+/// ```
+pub fn load_str(
+    json: &str,
+    origin: &str,
+    env: &EnvSnapshot,
+    options: &LoadOptions,
+) -> Result<Loaded, ConfigErrors> {
+    let mut diagnostics = Diagnostics::default();
+    let file = match serde_json::from_str::<serde_json::Value>(json) {
+        Ok(root) => read_file_layer(&root, origin, &mut diagnostics),
+        Err(e) => {
+            diagnostics.error(parse_error(origin, json, &e));
+            Layer::new(LayerKind::File, origin)
+        }
+    };
+    load_layers(file, diagnostics, env, options)
+}
+
+fn load_layers(
+    file: Layer,
+    mut diagnostics: Diagnostics,
+    env: &EnvSnapshot,
+    options: &LoadOptions,
+) -> Result<Loaded, ConfigErrors> {
+    let env_layers = read_env_layers(env, &options.env_prefix, &mut diagnostics);
+    let layered = Layered::new([file, env_layers.tyk, env_layers.documented]);
+    let config = match layered.extract() {
+        Ok(effective) => build_config(&effective, &layered, &mut diagnostics),
+        Err(e) => {
+            // Cannot happen with checked layers; reported rather than panicking.
+            diagnostics.error(ConfigError::Invalid {
+                path: "external_services".to_owned(),
+                message: e.to_string(),
+            });
+            ExternalServicesConfig::default()
+        }
+    };
+    if diagnostics.errors.is_empty() {
+        Ok(Loaded {
+            config,
+            warnings: diagnostics.warnings,
+        })
+    } else {
+        Err(ConfigErrors(diagnostics.errors))
+    }
+}
+
+/// `origin:line:column: message`, the message without serde_json's own position suffix.
+///
+/// serde_json reports an error *at* a line break as column 0 of the next line; that is
+/// shown as the position of the line break itself (one past the end of its line), so
+/// columns are always 1-based.
+fn parse_error(origin: &str, json: &str, e: &serde_json::Error) -> ConfigError {
+    let text = e.to_string();
+    let suffix = format!(" at line {} column {}", e.line(), e.column());
+    let message = text.strip_suffix(&suffix).unwrap_or(&text).to_owned();
+    let (mut line, mut column) = (e.line(), e.column());
+    if column == 0 {
+        if line > 1 {
+            line -= 1;
+            column = json
+                .split('\n')
+                .nth(line - 1)
+                .map_or(0, |l| l.chars().count())
+                + 1;
+        } else {
+            column = 1;
+        }
+    }
+    ConfigError::Parse {
+        file: origin.to_owned(),
+        line,
+        column,
+        message,
+    }
 }

@@ -1,0 +1,312 @@
+//! From the effective tyk.conf (file merged with environment) to the validated model.
+//!
+//! Each value is paired with the [`Source`] figment recorded for it and checked; a bad
+//! value is reported against whichever source set it (the dotted key path, the
+//! variable, or the legacy key), and every problem is collected.
+
+use std::path::PathBuf;
+
+use crate::error::{ConfigError, Diagnostics};
+use crate::file::{GlobalFile, MtlsFile, TykConfFile};
+use crate::keys::find_key;
+use crate::layer::Layered;
+use crate::proxy_url::redact_raw;
+use crate::{
+    parse_bypass_list, ExternalServicesConfig, GlobalSettings, LegacySettings, MtlsSettings,
+    ProxyUrl, ServiceKind, ServiceSettings, Source, Sourced, TlsVersion,
+};
+
+/// Builds and validates the model.
+pub(crate) fn build_config(
+    file: &TykConfFile,
+    layered: &Layered,
+    diagnostics: &mut Diagnostics,
+) -> ExternalServicesConfig {
+    let mut builder = Builder {
+        layered,
+        diagnostics,
+    };
+    let external = file.external_services.clone().unwrap_or_default();
+    let global = builder.proxy_block("external_services.global", external.global.as_ref());
+    let legacy = LegacySettings {
+        http_proxy: file
+            .http_proxy
+            .as_ref()
+            .map(|v| builder.proxy_url("http_proxy", v)),
+        https_proxy: file
+            .https_proxy
+            .as_ref()
+            .map(|v| builder.proxy_url("https_proxy", v)),
+        jwt_ssl_insecure_skip_verify: file
+            .jwt_ssl_insecure_skip_verify
+            .map(|v| Sourced::new(v, builder.source("jwt_ssl_insecure_skip_verify"))),
+    };
+    let services = ServiceKind::ALL.map(|kind| {
+        let block = external.service(kind);
+        let proxy = builder.proxy_block(
+            &format!("external_services.{kind}.proxy"),
+            block.and_then(|b| b.proxy.as_ref()),
+        );
+        let mtls = builder.mtls_block(kind, block.and_then(|b| b.mtls.as_ref()), &legacy);
+        ServiceSettings { proxy, mtls }
+    });
+    ExternalServicesConfig {
+        global,
+        services,
+        legacy,
+    }
+}
+
+struct Builder<'a> {
+    layered: &'a Layered,
+    diagnostics: &'a mut Diagnostics,
+}
+
+/// The name to put in front of a message about a value from `source`.
+fn subject(source: &Source) -> String {
+    match source {
+        Source::File(path) | Source::Legacy(path) | Source::Env(path) => path.clone(),
+        Source::Default => "default".to_owned(),
+    }
+}
+
+impl Builder<'_> {
+    fn source(&self, path: &str) -> Source {
+        match find_key(path) {
+            Some(key) => self.layered.source(key),
+            None => Source::File(path.to_owned()),
+        }
+    }
+
+    fn proxy_block(&mut self, block: &str, file: Option<&GlobalFile>) -> GlobalSettings {
+        let Some(file) = file else {
+            return GlobalSettings::default();
+        };
+        GlobalSettings {
+            enabled: file
+                .enabled
+                .map(|v| Sourced::new(v, self.source(&format!("{block}.enabled")))),
+            http_proxy: file
+                .http_proxy
+                .as_ref()
+                .map(|v| self.proxy_url(&format!("{block}.http_proxy"), v)),
+            https_proxy: file
+                .https_proxy
+                .as_ref()
+                .map(|v| self.proxy_url(&format!("{block}.https_proxy"), v)),
+            bypass_proxy: file
+                .bypass_proxy
+                .as_ref()
+                .map(|v| self.bypass_list(&format!("{block}.bypass_proxy"), v)),
+        }
+    }
+
+    /// `""` (or blanks) is "set to no proxy"; anything else must parse.
+    fn proxy_url(&mut self, path: &str, raw: &str) -> Sourced<Option<ProxyUrl>> {
+        let source = self.source(path);
+        if raw.trim().is_empty() {
+            return Sourced::new(None, source);
+        }
+        let url = match ProxyUrl::parse(raw) {
+            Ok(url) => {
+                if url.scheme_assumed() {
+                    self.diagnostics.warn(format!(
+                        "{}: no scheme in \"{}\", assuming http://",
+                        subject(&source),
+                        redact_raw(raw.trim())
+                    ));
+                }
+                Some(url)
+            }
+            Err(e) => {
+                self.diagnostics.error(ConfigError::InvalidProxyUrl {
+                    path: subject(&source),
+                    value: redact_raw(raw),
+                    reason: e.reason,
+                });
+                None
+            }
+        };
+        Sourced::new(url, source)
+    }
+
+    fn bypass_list(&mut self, path: &str, raw: &str) -> Sourced<Vec<crate::BypassEntry>> {
+        let source = self.source(path);
+        let (entries, invalid) = parse_bypass_list(raw);
+        for bad in invalid {
+            // An entry with `user:password@` in it is a mistake, and the parser's reason
+            // may quote the password: say what is wrong without it.
+            let (entry, reason) = if bad.entry.contains('@') {
+                (
+                    redact_raw(&bad.entry),
+                    "a bypass entry cannot contain \"@\" (credentials do not belong here)"
+                        .to_owned(),
+                )
+            } else {
+                (bad.entry, bad.reason)
+            };
+            self.diagnostics.error(ConfigError::InvalidBypassEntry {
+                path: subject(&source),
+                entry,
+                reason,
+            });
+        }
+        Sourced::new(entries, source)
+    }
+
+    /// An optional string where `""` counts as not set.
+    fn non_empty(&self, path: &str, value: Option<&String>) -> Option<Sourced<String>> {
+        value
+            .filter(|v| !v.is_empty())
+            .map(|v| Sourced::new(v.clone(), self.source(path)))
+    }
+
+    fn tls_version(&mut self, path: &str, value: Option<&String>) -> Option<Sourced<TlsVersion>> {
+        let raw = value.filter(|v| !v.trim().is_empty())?;
+        let source = self.source(path);
+        match TlsVersion::parse(raw) {
+            Ok(version) => Some(Sourced::new(version, source)),
+            Err(message) => {
+                // The message quotes the value; a value with `user:password@` in it is
+                // never a version, so parsing the redacted text gives the same message
+                // without the password.
+                let message = if raw.contains('@') {
+                    TlsVersion::parse(&redact_raw(raw)).err().unwrap_or(message)
+                } else {
+                    message
+                };
+                self.diagnostics.error(ConfigError::InvalidTlsVersion {
+                    path: subject(&source),
+                    message,
+                });
+                None
+            }
+        }
+    }
+
+    fn mtls_block(
+        &mut self,
+        kind: ServiceKind,
+        file: Option<&MtlsFile>,
+        legacy: &LegacySettings,
+    ) -> MtlsSettings {
+        let block = format!("external_services.{kind}.mtls");
+        let Some(file) = file else {
+            self.warn_insecure(kind, None, legacy);
+            return MtlsSettings::default();
+        };
+        let path = |field: &str| format!("{block}.{field}");
+        let ca_cert_ids: Option<Vec<String>> = file.ca_cert_ids.as_ref().map(|ids| {
+            ids.iter()
+                .filter(|id| !id.trim().is_empty())
+                .cloned()
+                .collect()
+        });
+        let settings = MtlsSettings {
+            enabled: file
+                .enabled
+                .map(|v| Sourced::new(v, self.source(&path("enabled")))),
+            cert_file: self
+                .non_empty(&path("cert_file"), file.cert_file.as_ref())
+                .map(|s| s.map(PathBuf::from)),
+            key_file: self
+                .non_empty(&path("key_file"), file.key_file.as_ref())
+                .map(|s| s.map(PathBuf::from)),
+            ca_file: self
+                .non_empty(&path("ca_file"), file.ca_file.as_ref())
+                .map(|s| s.map(PathBuf::from)),
+            cert_id: self.non_empty(&path("cert_id"), file.cert_id.as_ref()),
+            ca_cert_ids: ca_cert_ids
+                .filter(|ids| !ids.is_empty())
+                .map(|ids| Sourced::new(ids, self.source(&path("ca_cert_ids")))),
+            insecure_skip_verify: file
+                .insecure_skip_verify
+                .map(|v| Sourced::new(v, self.source(&path("insecure_skip_verify")))),
+            tls_min_version: self
+                .tls_version(&path("tls_min_version"), file.tls_min_version.as_ref()),
+            tls_max_version: self
+                .tls_version(&path("tls_max_version"), file.tls_max_version.as_ref()),
+        };
+
+        let min = settings
+            .tls_min_version
+            .as_ref()
+            .map_or(TlsVersion::Tls12, |v| v.value);
+        let max = settings
+            .tls_max_version
+            .as_ref()
+            .map_or(TlsVersion::Tls13, |v| v.value);
+        if min > max {
+            self.diagnostics.error(ConfigError::TlsVersionRange {
+                path: block.clone(),
+                min,
+                max,
+            });
+        }
+
+        let enabled = settings.enabled.as_ref().is_some_and(|e| e.value);
+        if enabled {
+            let insecure = effective_insecure(kind, &settings, legacy).is_some_and(|s| s.value);
+            // A key whose value was rejected was still set: no second error about it.
+            let set =
+                |present: bool, field: &str| present || self.diagnostics.was_rejected(&path(field));
+            let cert_id = set(settings.cert_id.is_some(), "cert_id");
+            let cert_file = set(settings.cert_file.is_some(), "cert_file");
+            let key_file = set(settings.key_file.is_some(), "key_file");
+            let ca = set(settings.ca_file.is_some(), "ca_file")
+                || set(settings.ca_cert_ids.is_some(), "ca_cert_ids");
+            let insecure = set(insecure, "insecure_skip_verify");
+            if !cert_id && cert_file != key_file {
+                self.diagnostics
+                    .error(ConfigError::IncompleteClientCertificate {
+                        path: block.clone(),
+                    });
+            }
+            if !cert_id && !cert_file && !key_file && !ca && !insecure {
+                self.diagnostics
+                    .error(ConfigError::NoCertificateConfiguration {
+                        path: block.clone(),
+                    });
+            }
+        }
+        self.warn_insecure(kind, Some(&settings), legacy);
+        settings
+    }
+
+    /// Warns when the target's certificate of `kind` will not be verified; the warning
+    /// names the key or variable that said so.
+    fn warn_insecure(
+        &mut self,
+        kind: ServiceKind,
+        settings: Option<&MtlsSettings>,
+        legacy: &LegacySettings,
+    ) {
+        let default = MtlsSettings::default();
+        let settings = settings.unwrap_or(&default);
+        if let Some(insecure) = effective_insecure(kind, settings, legacy).filter(|s| s.value) {
+            self.diagnostics.warn(format!(
+                "{}: true: certificates of {kind} targets are not verified; do not use this in production",
+                subject(&insecure.source)
+            ));
+        }
+    }
+}
+
+/// The `insecure_skip_verify` that applies to `kind` (as `extsvc-resolve` applies it):
+/// the block's own when the block is enabled, else (oauth only) the legacy
+/// `jwt_ssl_insecure_skip_verify`.
+fn effective_insecure<'a>(
+    kind: ServiceKind,
+    settings: &'a MtlsSettings,
+    legacy: &'a LegacySettings,
+) -> Option<&'a Sourced<bool>> {
+    let enabled = settings.enabled.as_ref().is_some_and(|e| e.value);
+    let legacy = legacy
+        .jwt_ssl_insecure_skip_verify
+        .as_ref()
+        .filter(|_| kind == ServiceKind::Oauth);
+    match settings.insecure_skip_verify.as_ref() {
+        Some(own) if enabled => Some(own),
+        _ => legacy,
+    }
+}
