@@ -1,0 +1,199 @@
+//! The `extsvc` binary as an operator meets it: exit statuses, JSON shapes of SPEC
+//! section 5, warnings on stderr, secrets redacted. Each run gets an explicit, cleared
+//! environment (the test process's own environment is never touched).
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn example_config() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/tyk.conf")
+}
+
+fn extsvc(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let dir = tempfile::tempdir().unwrap();
+    Command::new(env!("CARGO_BIN_EXE_extsvc"))
+        .args(args)
+        .env_clear()
+        .envs(env.iter().copied())
+        .current_dir(dir.path())
+        .output()
+        .expect("extsvc runs")
+}
+
+fn stdout_json(output: &Output) -> Value {
+    assert!(output.status.success(), "exit {:?}\nstderr: {}", output.status, String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", String::from_utf8_lossy(&output.stdout)))
+}
+
+#[test]
+fn resolve_json_has_all_five_services_with_values_and_sources() {
+    let config = example_config();
+    let out = extsvc(&["resolve", "--config", config.to_str().unwrap(), "--format", "json"], &[]);
+    let json = stdout_json(&out);
+    let services = json["services"].as_object().unwrap();
+    let names: Vec<&str> = services.keys().map(String::as_str).collect();
+    for kind in ["oauth", "storage", "webhooks", "health", "discovery"] {
+        assert!(names.contains(&kind), "{kind} missing from {names:?}");
+    }
+    let oauth = &json["services"]["oauth"];
+    assert_eq!(oauth["proxy"]["enabled"], true);
+    assert_eq!(oauth["proxy"]["https_proxy"]["value"], "http://oauth-proxy.example.com:3129");
+    assert_eq!(oauth["proxy"]["https_proxy"]["source"], "file:external_services.oauth.proxy.https_proxy");
+    assert_eq!(oauth["proxy"]["http_proxy"]["source"], "file:external_services.global.http_proxy");
+    assert_eq!(oauth["mtls"]["client_certificate"]["kind"], "file");
+    assert_eq!(oauth["mtls"]["client_certificate"]["cert_file"], "/etc/tyk/certs/oauth-client.crt");
+    assert_eq!(oauth["mtls"]["ca"]["kind"], "file");
+    assert_eq!(oauth["mtls"]["tls_min_version"]["value"], "1.2");
+    assert_eq!(oauth["mtls"]["tls_max_version"]["source"], "default");
+    assert_eq!(oauth["pool"]["max_connections"], 50);
+    assert_eq!(oauth["timeout_secs"], 15);
+    let storage = &json["services"]["storage"];
+    assert_eq!(storage["mtls"]["client_certificate"]["kind"], "store");
+    assert_eq!(storage["mtls"]["client_certificate"]["cert_id"], "redis-client-prod");
+    assert_eq!(storage["mtls"]["ca"]["ca_cert_ids"][0], "redis-ca-prod");
+    assert_eq!(storage["proxy"]["bypass_proxy"]["value"][2], "redis.internal");
+    let discovery = &json["services"]["discovery"];
+    assert_eq!(discovery["mtls"]["client_certificate"]["kind"], "none");
+    assert_eq!(discovery["mtls"]["ca"]["kind"], "default_roots");
+    assert_eq!(discovery["pool"]["max_idle_per_host"], 5);
+    assert!(json["warnings"].is_array());
+}
+
+#[test]
+fn credentials_never_reach_any_output() {
+    let config = example_config();
+    for format in ["json", "text"] {
+        let out = extsvc(&["resolve", "--config", config.to_str().unwrap(), "--format", format], &[]);
+        let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success());
+        assert!(all.contains("gw:***@proxy.example.com"), "{all}");
+        assert!(!all.contains("s3cret"), "{all}");
+    }
+    let out = extsvc(
+        &["route", "--service", "webhooks", "https://hooks.example.com/", "--config", config.to_str().unwrap(), "--format", "json"],
+        &[("RUST_LOG", "trace")],
+    );
+    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!all.contains("s3cret"), "{all}");
+    assert_eq!(stdout_json(&out)["proxy"], "http://gw:***@proxy.example.com:3128");
+}
+
+#[test]
+fn route_json_names_the_rule_that_decided() {
+    let config = example_config();
+    let cfg = config.to_str().unwrap();
+    let route = |svc: &str, url: &str| stdout_json(&extsvc(&["route", "--service", svc, url, "--config", cfg, "--format", "json"], &[]));
+
+    let proxied = route("oauth", "https://idp.example.com/.well-known/jwks.json");
+    assert_eq!(proxied["service"], "oauth");
+    assert_eq!(proxied["url"], "https://idp.example.com/.well-known/jwks.json");
+    assert_eq!(proxied["route"], "proxy");
+    assert_eq!(proxied["proxy"], "http://oauth-proxy.example.com:3129");
+    assert_eq!(proxied["reason"], "https_proxy from file:external_services.oauth.proxy.https_proxy");
+
+    let bypassed = route("webhooks", "https://billing.internal/hook");
+    assert_eq!(bypassed["route"], "direct");
+    assert_eq!(bypassed["proxy"], Value::Null);
+    assert_eq!(bypassed["reason"], "bypass entry \".internal\" matches (file:external_services.global.bypass_proxy)");
+
+    let direct = route("discovery", "http://consul.example.com:8500/v1/catalog");
+    assert_eq!(direct["route"], "proxy");
+    assert_eq!(direct["proxy"], "http://proxy.example.com:3128");
+
+    let star = route("health", "https://anything.example.com/");
+    assert_eq!(star["route"], "direct");
+}
+
+#[test]
+fn environment_overrides_the_file_and_says_so() {
+    let config = example_config();
+    let out = extsvc(
+        &["resolve", "--config", config.to_str().unwrap(), "--format", "json"],
+        &[("TYK_GW_EXTERNAL_SERVICES_OAUTH_PROXY_HTTPS_PROXY", "http://env-proxy:9000")],
+    );
+    let json = stdout_json(&out);
+    assert_eq!(json["services"]["oauth"]["proxy"]["https_proxy"]["value"], "http://env-proxy:9000");
+    assert_eq!(json["services"]["oauth"]["proxy"]["https_proxy"]["source"], "env:TYK_GW_EXTERNAL_SERVICES_OAUTH_PROXY_HTTPS_PROXY");
+}
+
+#[test]
+fn without_config_reads_tyk_conf_in_the_working_directory_else_nothing() {
+    let out = extsvc(&["resolve", "--format", "json"], &[]);
+    let json = stdout_json(&out);
+    assert_eq!(json["services"]["oauth"]["proxy"]["enabled"], false);
+    assert_eq!(json["services"]["oauth"]["proxy"]["https_proxy"]["source"], "default");
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("tyk.conf"), r#"{"external_services": {"global": {"enabled": true, "https_proxy": "http://p:1"}}}"#).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_extsvc"))
+        .args(["resolve", "--format", "json"])
+        .env_clear()
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let json = stdout_json(&out);
+    assert_eq!(json["services"]["health"]["proxy"]["https_proxy"]["value"], "http://p:1");
+}
+
+/// Malformed configurations: each exits with status 2 and names the key path (or the
+/// file position, or the variable) on stderr. None panics.
+#[test]
+fn malformed_configurations_exit_2_naming_the_key_path() {
+    let cases: &[(&str, &[(&str, &str)], &str)] = &[
+        (r#"{"external_services": {"globl": {}}}"#, &[], "external_services.globl"),
+        (r#"{"external_services": {"oauth": {"proxi": {}}}}"#, &[], "external_services.oauth.proxi"),
+        (r#"{"external_services": {"oauth": {"mtls": {"cert_fiel": "x"}}}}"#, &[], "external_services.oauth.mtls.cert_fiel"),
+        (r#"{"external_services": {"global": {"enabled": "yes"}}}"#, &[], "external_services.global.enabled"),
+        (r#"{"external_services": {"global": {"http_proxy": 3128}}}"#, &[], "external_services.global.http_proxy"),
+        (r#"{"external_services": {"global": {"http_proxy": "http://badproxy:wrong_port"}}}"#, &[], "external_services.global.http_proxy: invalid proxy URL \"http://badproxy:wrong_port\": invalid port"),
+        (r#"{"external_services": {"oauth": {"proxy": {"https_proxy": "socks5://p:1080"}}}}"#, &[], "external_services.oauth.proxy.https_proxy"),
+        (r#"{"external_services": {"storage": {"proxy": {"http_proxy": "http://:3128"}}}}"#, &[], "external_services.storage.proxy.http_proxy"),
+        (r#"{"external_services": {"global": {"bypass_proxy": "10.0.0.0/33"}}}"#, &[], "external_services.global.bypass_proxy"),
+        (r#"{"external_services": {"webhooks": {"proxy": {"bypass_proxy": "host:notaport"}}}}"#, &[], "external_services.webhooks.proxy.bypass_proxy"),
+        (r#"{"external_services": {"oauth": {"mtls": {"enabled": true, "insecure_skip_verify": true, "tls_min_version": "1.0"}}}}"#, &[], "external_services.oauth.mtls.tls_min_version"),
+        (r#"{"external_services": {"oauth": {"mtls": {"enabled": true, "insecure_skip_verify": true, "tls_max_version": "2.0"}}}}"#, &[], "external_services.oauth.mtls.tls_max_version"),
+        (r#"{"external_services": {"oauth": {"mtls": {"enabled": true, "insecure_skip_verify": true, "tls_min_version": "1.3", "tls_max_version": "1.2"}}}}"#, &[], "external_services.oauth.mtls"),
+        (r#"{"external_services": {"storage": {"mtls": {"enabled": true, "cert_file": "/c.pem"}}}}"#, &[], "both cert_file and key_file must be specified"),
+        (r#"{"external_services": {"health": {"mtls": {"enabled": true}}}}"#, &[], "mTLS enabled but no certificate configuration provided"),
+        (r#"{"external_services": {"oauth": {"mtls": {"ca_cert_ids": "not-a-list"}}}}"#, &[], "external_services.oauth.mtls.ca_cert_ids"),
+        (r#"{"external_services": []}"#, &[], "external_services"),
+        (r#"{"external_services": {"global": {"enabled": true,}}}"#, &[], "tyk.conf:1:"),
+        ("{}", &[("TYK_GW_EXTERNAL_SERVICES_GLOBAL_ENABLED", "maybe")], "TYK_GW_EXTERNAL_SERVICES_GLOBAL_ENABLED"),
+        ("{}", &[("TYK_GW_EXTERNAL_SERVICES_OAUTH_PROXY_HTTP_PROXY", "http://x:y")], "TYK_GW_EXTERNAL_SERVICES_OAUTH_PROXY_HTTP_PROXY"),
+        ("{}", &[("TYK_GW_EXTERNALSERVICES_OAUTH_MTLS_INSECURESKIPVERIFY", "sure")], "TYK_GW_EXTERNALSERVICES_OAUTH_MTLS_INSECURESKIPVERIFY"),
+        (r#"{"http_proxy": "ftp://legacy:21"}"#, &[], "http_proxy"),
+        (r#"{"jwt_ssl_insecure_skip_verify": "true"}"#, &[], "jwt_ssl_insecure_skip_verify"),
+    ];
+    assert!(cases.len() >= 20);
+    for (json, env, needle) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tyk.conf");
+        std::fs::write(&path, json).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_extsvc"))
+            .args(["resolve", "--config", "tyk.conf"])
+            .env_clear()
+            .envs(env.iter().copied())
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{json} {env:?}: expected exit 2, stderr: {stderr}");
+        assert!(stderr.contains(needle), "{json} {env:?}: stderr does not name {needle:?}:\n{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert!(out.stdout.is_empty(), "stdout must stay empty on errors");
+    }
+}
+
+#[test]
+fn route_rejects_bad_urls_and_services_with_status_2() {
+    for args in [
+        &["route", "--service", "oauth", "ftp://x/"][..],
+        &["route", "--service", "oauth", "not a url"][..],
+        &["route", "--service", "mail", "https://x/"][..],
+    ] {
+        let out = extsvc(args, &[]);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
