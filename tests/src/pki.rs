@@ -32,9 +32,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use rcgen::{
-    BasicConstraints, Certificate, CertificateParams, DistinguishedName, DnType,
-    ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256,
-    PKCS_RSA_SHA256,
+    BasicConstraints, Certificate, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, PKCS_RSA_SHA256,
 };
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -97,9 +96,7 @@ impl std::fmt::Debug for IssuedCert {
 
 /// The base64 body of a PEM text, armour lines removed, lines joined.
 pub fn pem_body(pem: &str) -> String {
-    pem.lines()
-        .filter(|l| !l.starts_with("-----"))
-        .collect::<String>()
+    pem.lines().filter(|l| !l.starts_with("-----")).collect::<String>()
 }
 
 /// Which TLS versions a test server accepts.
@@ -229,21 +226,12 @@ fn ca_params(common_name: &str) -> CertificateParams {
     params
 }
 
-fn leaf_params(
-    common_name: &str,
-    names: &[&str],
-    ekus: &[ExtendedKeyUsagePurpose],
-    days: i64,
-) -> CertificateParams {
-    let mut params =
-        CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-            .expect("valid subject alt names");
+fn leaf_params(common_name: &str, names: &[&str], ekus: &[ExtendedKeyUsagePurpose], days: i64) -> CertificateParams {
+    let mut params = CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+        .expect("valid subject alt names");
     params.distinguished_name = dn(common_name);
     params.is_ca = IsCa::NoCa;
-    params.key_usages = vec![
-        KeyUsagePurpose::DigitalSignature,
-        KeyUsagePurpose::KeyEncipherment,
-    ];
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
     params.extended_key_usages = ekus.to_vec();
     params.use_authority_key_identifier_extension = true;
     params.not_before = days_from_now(-1).into();
@@ -288,8 +276,7 @@ impl TestPki {
         let root = ca_params("extsvc test root CA")
             .self_signed(&root_key)
             .expect("root cert");
-        let intermediate_key =
-            KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).expect("intermediate key");
+        let intermediate_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).expect("intermediate key");
         let mut intermediate_params = ca_params("extsvc test intermediate CA");
         intermediate_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
         intermediate_params.use_authority_key_identifier_extension = true;
@@ -306,25 +293,17 @@ impl TestPki {
         let intermediate_cert_path = path("intermediate.crt");
         write(&intermediate_cert_path, &intermediate.pem());
         let ca_bundle_path = path("ca-bundle.crt");
-        write(
-            &ca_bundle_path,
-            &format!("{}{}", root.pem(), intermediate.pem()),
-        );
+        write(&ca_bundle_path, &format!("{}{}", root.pem(), intermediate.pem()));
         let rogue_ca_cert_path = path("rogue-ca.crt");
         write(&rogue_ca_cert_path, &rogue.pem());
 
         use ExtendedKeyUsagePurpose::{ClientAuth, ServerAuth};
         let server_names = ["localhost", "127.0.0.1", "::1"];
-        let issue = |name: &str,
-                     params: CertificateParams,
-                     key: KeyPair,
-                     issuer: &Certificate,
-                     issuer_key: &KeyPair| {
-            let cert = params
-                .signed_by(&key, issuer, issuer_key)
-                .expect("leaf cert");
-            issued(dir.path(), name, &cert, issuer, &key.serialize_pem())
-        };
+        let issue =
+            |name: &str, params: CertificateParams, key: KeyPair, issuer: &Certificate, issuer_key: &KeyPair| {
+                let cert = params.signed_by(&key, issuer, issuer_key).expect("leaf cert");
+                issued(dir.path(), name, &cert, issuer, &key.serialize_pem())
+            };
         let ec_key = || KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).expect("leaf key");
 
         let server = issue(
@@ -369,8 +348,7 @@ impl TestPki {
             path_str(&rsa_pkcs8),
         ]);
         let rsa_pem = std::fs::read_to_string(&rsa_pkcs8).expect("rsa key");
-        let rsa_key = KeyPair::from_pkcs8_pem_and_sign_algo(&rsa_pem, &PKCS_RSA_SHA256)
-            .expect("rsa key parses");
+        let rsa_key = KeyPair::from_pkcs8_pem_and_sign_algo(&rsa_pem, &PKCS_RSA_SHA256).expect("rsa key parses");
         let client_rsa = issue(
             "client-rsa",
             leaf_params("extsvc test RSA client", &[], &[ClientAuth], 365),
@@ -390,12 +368,7 @@ impl TestPki {
 
         let client_no_client_auth = issue(
             "client-no-client-auth",
-            leaf_params(
-                "extsvc test client without clientAuth",
-                &[],
-                &[ServerAuth],
-                365,
-            ),
+            leaf_params("extsvc test client without clientAuth", &[], &[ServerAuth], 365),
             ec_key(),
             &intermediate,
             &intermediate_key,
@@ -456,29 +429,16 @@ impl TestPki {
     /// Used by rotation tests to get a second, distinguishable client certificate.
     pub fn issue_client(&self, name: &str, common_name: &str) -> IssuedCert {
         let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).expect("leaf key");
-        let cert = leaf_params(
-            common_name,
-            &[],
-            &[ExtendedKeyUsagePurpose::ClientAuth],
-            365,
-        )
-        .signed_by(&key, &self.intermediate, &self.intermediate_key)
-        .expect("leaf cert");
-        issued(
-            self.dir.path(),
-            name,
-            &cert,
-            &self.intermediate,
-            &key.serialize_pem(),
-        )
+        let cert = leaf_params(common_name, &[], &[ExtendedKeyUsagePurpose::ClientAuth], 365)
+            .signed_by(&key, &self.intermediate, &self.intermediate_key)
+            .expect("leaf cert");
+        issued(self.dir.path(), name, &cert, &self.intermediate, &key.serialize_pem())
     }
 
     /// A root store holding only the root CA.
     pub fn root_store(&self) -> RootCertStore {
         let mut roots = RootCertStore::empty();
-        roots
-            .add(self.ca_cert_der.clone())
-            .expect("root CA is valid");
+        roots.add(self.ca_cert_der.clone()).expect("root CA is valid");
         roots
     }
 
@@ -498,10 +458,7 @@ impl TestPki {
         let builder = match options.client_auth {
             ClientAuthMode::None => builder.with_no_client_auth(),
             mode => {
-                let verifier = WebPkiClientVerifier::builder_with_provider(
-                    Arc::new(self.root_store()),
-                    provider,
-                );
+                let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(self.root_store()), provider);
                 let verifier = if mode == ClientAuthMode::Optional {
                     verifier.allow_unauthenticated()
                 } else {
@@ -526,13 +483,7 @@ fn path_str(path: &Path) -> &str {
     path.to_str().expect("temp paths are UTF-8")
 }
 
-fn issued(
-    dir: &Path,
-    name: &str,
-    cert: &Certificate,
-    issuer: &Certificate,
-    key_pem: &str,
-) -> IssuedCert {
+fn issued(dir: &Path, name: &str, cert: &Certificate, issuer: &Certificate, key_pem: &str) -> IssuedCert {
     let cert_path = dir.join(format!("{name}.crt"));
     let chain_path = dir.join(format!("{name}-chain.crt"));
     let key_path = dir.join(format!("{name}.key"));
@@ -584,16 +535,9 @@ mod tests {
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();
-        assert_eq!(
-            bundle,
-            vec![pki.ca_cert_der.clone(), pki.intermediate_cert_der.clone()]
-        );
+        assert_eq!(bundle, vec![pki.ca_cert_der.clone(), pki.intermediate_cert_der.clone()]);
         // Every server variant builds (key matches chain).
-        for client_auth in [
-            ClientAuthMode::None,
-            ClientAuthMode::Optional,
-            ClientAuthMode::Required,
-        ] {
+        for client_auth in [ClientAuthMode::None, ClientAuthMode::Optional, ClientAuthMode::Required] {
             for versions in [
                 ServerVersions::Both,
                 ServerVersions::Tls12Only,

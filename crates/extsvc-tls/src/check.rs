@@ -1,0 +1,202 @@
+//! [`check`]: build every service's TLS for real and report every problem at once.
+
+use std::fmt;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use extsvc_resolve::Resolution;
+use rustls_pki_types::CertificateDer;
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+use crate::error::Origin;
+use crate::material::{load_ca, load_client};
+use crate::service::{assemble, provider, LoadedMaterial};
+use crate::store::CertificateStore;
+
+/// Certificates expiring within this many days are warned about.
+pub const EXPIRY_WARNING_DAYS: i64 = 30;
+
+/// What [`check`] found: problems (the build fails) and warnings (it builds, but look).
+/// Each entry is one line naming the service's key path and the file or id.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CheckReport {
+    /// One line per problem.
+    pub problems: Vec<String>,
+    /// One line per warning.
+    pub warnings: Vec<String>,
+}
+
+impl CheckReport {
+    /// True when there is no problem (warnings allowed).
+    pub fn is_ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+impl fmt::Display for CheckReport {
+    /// Problems first, then warnings prefixed with `warning: `, one per line.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for problem in &self.problems {
+            writeln!(f, "{problem}")?;
+        }
+        for warning in &self.warnings {
+            writeln!(f, "warning: {warning}")?;
+        }
+        Ok(())
+    }
+}
+
+/// `YYYY-MM-DD` (UTC) of a Unix timestamp.
+fn date(timestamp: i64) -> String {
+    // Howard Hinnant's civil_from_days.
+    let z = timestamp.div_euclid(86_400) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+fn unix_seconds(time: SystemTime) -> i64 {
+    match time.duration_since(UNIX_EPOCH) {
+        Ok(after) => i64::try_from(after.as_secs()).unwrap_or(i64::MAX),
+        Err(before) => -i64::try_from(before.duration().as_secs()).unwrap_or(i64::MAX),
+    }
+}
+
+/// Where a certificate sits, for messages: `client certificate /x.crt` or
+/// `CA certificate 2 of store entry root-ca`.
+fn describe(what: &str, origin: &Origin, index: usize, count: usize) -> String {
+    if count > 1 {
+        format!("{what} {} of {count} in {origin}", index + 1)
+    } else {
+        format!("{what} {origin}")
+    }
+}
+
+/// Validity of one certificate against `now`: expired / not yet valid / expiring soon.
+/// `expired_is_problem` decides where an expired certificate goes.
+fn check_validity(
+    report: &mut CheckReport,
+    key_path: &str,
+    what: &str,
+    certificate: &X509Certificate<'_>,
+    now: i64,
+    expired_is_problem: bool,
+) {
+    let not_after = certificate.validity().not_after.timestamp();
+    let not_before = certificate.validity().not_before.timestamp();
+    if not_after < now {
+        let line = format!("{key_path}: {what} expired on {}", date(not_after));
+        if expired_is_problem {
+            report.problems.push(line);
+        } else {
+            report.warnings.push(line);
+        }
+    } else if not_before > now {
+        let line = format!("{key_path}: {what} is not valid before {}", date(not_before));
+        if expired_is_problem {
+            report.problems.push(line);
+        } else {
+            report.warnings.push(line);
+        }
+    } else if not_after - now < EXPIRY_WARNING_DAYS * 86_400 {
+        let days = (not_after - now) / 86_400;
+        report.warnings.push(format!(
+            "{key_path}: {what} expires on {} (in {days} days)",
+            date(not_after)
+        ));
+    }
+}
+
+fn parse<'a>(certificate: &'a CertificateDer<'_>) -> Option<X509Certificate<'a>> {
+    X509Certificate::from_der(certificate).ok().map(|(_, parsed)| parsed)
+}
+
+/// Builds every service's TLS configuration for real — loads files, looks ids up in
+/// `store`, parses keys, checks that each key matches its certificate — and reports:
+///
+/// - problems: every [`crate::TlsError`] (a service's client certificate and its CA are
+///   checked separately, so both are reported), ids configured without a store, an
+///   expired or not yet valid client certificate chain;
+/// - warnings: certificates (client chain or CA) expiring within
+///   [`EXPIRY_WARNING_DAYS`] of `now` (naming the file or id and the date), an expired CA
+///   certificate, a client certificate whose extended key usage lacks clientAuth,
+///   `insecure_skip_verify` in effect.
+///
+/// The resolution's own warnings are not repeated. No refresh task is started.
+pub async fn check(resolution: &Resolution, store: Option<&dyn CertificateStore>, now: SystemTime) -> CheckReport {
+    let mut report = CheckReport::default();
+    let now = unix_seconds(now);
+    let provider = provider();
+    for service in resolution.services() {
+        let kind = service.kind;
+        let client = load_client(kind, &service.mtls.client_certificate, store, &provider).await;
+        let ca = load_ca(kind, &service.mtls.ca, store).await;
+        let (client, ca) = match (client, ca) {
+            (Ok(client), Ok(ca)) => (client, ca),
+            (client, ca) => {
+                report.problems.extend(client.err().map(|e| e.to_string()));
+                report.problems.extend(ca.err().map(|e| e.to_string()));
+                continue;
+            }
+        };
+        let material = LoadedMaterial { client, ca };
+        if let Err(e) = assemble(service, &material, None) {
+            report.problems.push(e.to_string());
+            continue;
+        }
+        if service.mtls.insecure_skip_verify.value {
+            report.warnings.push(format!(
+                "external_services.{kind}.mtls.insecure_skip_verify: server certificates of {kind} targets are not verified (set by {})",
+                service.mtls.insecure_skip_verify.source
+            ));
+        }
+        if let Some(client) = &material.client {
+            let chain = &client.certified.cert;
+            for (index, certificate) in chain.iter().enumerate() {
+                let Some(parsed) = parse(certificate) else {
+                    continue;
+                };
+                let what = describe("client certificate", &client.origin, index, chain.len());
+                check_validity(&mut report, &client.key_path, &what, &parsed, now, true);
+                if index == 0 {
+                    if let Ok(Some(eku)) = parsed.extended_key_usage() {
+                        if !eku.value.client_auth && !eku.value.any {
+                            report.warnings.push(format!(
+                                "{}: {what} lacks the clientAuth extended key usage; servers will reject it as a client certificate",
+                                client.key_path
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        for ca in material.ca.iter().flatten() {
+            for (index, certificate) in ca.certificates.iter().enumerate() {
+                let Some(parsed) = parse(certificate) else {
+                    continue;
+                };
+                let what = describe("CA certificate", &ca.origin, index, ca.certificates.len());
+                check_validity(&mut report, &ca.key_path, &what, &parsed, now, false);
+            }
+        }
+    }
+    report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_are_civil_utc() {
+        assert_eq!(date(0), "1970-01-01");
+        assert_eq!(date(951_782_400), "2000-02-29");
+        assert_eq!(date(1_798_761_599), "2026-12-31");
+        assert_eq!(date(-86_400), "1969-12-31");
+    }
+}

@@ -1,0 +1,114 @@
+//! Risky switches. Everything here weakens TLS; using it logs a warning.
+//!
+//! Mirrors rustls' own `client::danger` module: the only thing here is the verifier behind
+//! `mtls.insecure_skip_verify`. It is used for a service's *target* leg only, never for the
+//! TLS leg to an `https://` proxy.
+
+use std::sync::Arc;
+
+use extsvc_config::ServiceKind;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+
+/// A server certificate verifier that accepts any certificate for any name.
+///
+/// The handshake signature is still checked against the presented certificate (so the
+/// peer must hold that certificate's key), but nothing ties the certificate to a trusted
+/// root or to the server name: anyone on the path can impersonate the server.
+#[derive(Debug)]
+pub struct NoServerVerification {
+    provider: Arc<CryptoProvider>,
+}
+
+impl NoServerVerification {
+    /// Builds the verifier for `service` and logs a `WARN` line saying that the service's
+    /// server certificates are not verified.
+    pub fn new(service: ServiceKind, provider: Arc<CryptoProvider>) -> Self {
+        tracing::warn!(
+            service = %service,
+            "insecure_skip_verify is on: server certificates of this service's targets are NOT verified"
+        );
+        NoServerVerification { provider }
+    }
+}
+
+impl ServerCertVerifier for NoServerVerification {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// A log sink shared with the test.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn building_the_verifier_logs_a_warning_naming_the_service() {
+        let captured = Captured::default();
+        let sink = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || sink.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            NoServerVerification::new(
+                ServiceKind::Webhooks,
+                Arc::new(rustls::crypto::ring::default_provider()),
+            );
+        });
+        let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert!(log.contains("WARN"), "{log}");
+        assert!(
+            log.contains("service=webhooks") && log.contains("NOT verified"),
+            "{log}"
+        );
+    }
+}

@@ -1,0 +1,213 @@
+//! [`TlsError`]: why a service's TLS configuration could not be built.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use extsvc_config::{ServiceKind, Source};
+
+use crate::pem::PemError;
+use crate::store::StoreError;
+
+/// What a piece of TLS material is, for messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Material {
+    /// The client certificate chain (`cert_file`, `cert_id`).
+    ClientCertificate,
+    /// The client's private key (`key_file`, or the key in a `cert_id` entry).
+    PrivateKey,
+    /// CA certificates for server verification (`ca_file`, `ca_cert_ids`).
+    CaCertificates,
+}
+
+impl fmt::Display for Material {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Material::ClientCertificate => "client certificate",
+            Material::PrivateKey => "private key",
+            Material::CaCertificates => "CA certificates",
+        })
+    }
+}
+
+/// Where a piece of TLS material came from: a file or a store id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Origin {
+    /// A PEM file.
+    File(PathBuf),
+    /// A certificate store entry.
+    Store(String),
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::File(path) => write!(f, "{}", path.display()),
+            Origin::Store(id) => write!(f, "store entry {id}"),
+        }
+    }
+}
+
+/// Why a service's TLS configuration could not be built.
+///
+/// Every message starts with the configuration key path (which names the service) and
+/// names the file or store id. No message contains key material.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TlsError {
+    /// A PEM file could not be read (missing, unreadable).
+    #[error("{key_path}: failed to load {material} {}: {source}", path.display())]
+    ReadFile {
+        /// The service.
+        service: ServiceKind,
+        /// The configuration key, e.g. `external_services.oauth.mtls.cert_file`.
+        key_path: String,
+        /// What the file should hold.
+        material: Material,
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A PEM file holds no block of the needed type (empty, or e.g. a key given as `ca_file`),
+    /// or a block is malformed.
+    #[error("{key_path}: failed to load {material} {}: {source}", path.display())]
+    ParseFile {
+        /// The service.
+        service: ServiceKind,
+        /// The configuration key.
+        key_path: String,
+        /// What the file should hold.
+        material: Material,
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with its text.
+        source: PemError,
+    },
+    /// A certificate is not valid X.509, or cannot serve as a trust anchor.
+    #[error("{key_path}: invalid {material} in {origin}: {reason}")]
+    InvalidCertificate {
+        /// The service.
+        service: ServiceKind,
+        /// The configuration key.
+        key_path: String,
+        /// What the certificate is for.
+        material: Material,
+        /// The file or store entry.
+        origin: Origin,
+        /// The parser's reason.
+        reason: String,
+    },
+    /// The private key cannot be used (an algorithm the ring provider does not support,
+    /// or invalid DER inside a well-formed PEM block).
+    #[error("{key_path}: unusable private key in {origin}: {reason}")]
+    UnusableKey {
+        /// The service.
+        service: ServiceKind,
+        /// The configuration key.
+        key_path: String,
+        /// The file or store entry.
+        origin: Origin,
+        /// rustls' reason (never the key).
+        reason: String,
+    },
+    /// The private key does not belong to the client certificate.
+    #[error("{key_path}: private key {key} does not match client certificate {certificate}")]
+    KeyMismatch {
+        /// The service.
+        service: ServiceKind,
+        /// The configuration key.
+        key_path: String,
+        /// Where the certificate came from.
+        certificate: Origin,
+        /// Where the key came from.
+        key: Origin,
+    },
+    /// A certificate store lookup failed (not found, unreadable, invalid entry).
+    #[error("{key_path}: {source}")]
+    Store {
+        /// The service.
+        service: ServiceKind,
+        /// The configuration key (`…mtls.cert_id` or `…mtls.ca_cert_ids`).
+        key_path: String,
+        /// The store's error.
+        source: StoreError,
+    },
+    /// Certificate ids are configured but no certificate store was given.
+    #[error("{key_path}: {ids} configured but no certificate store given (--cert-store)")]
+    NoStore {
+        /// The service.
+        service: ServiceKind,
+        /// The configuration key.
+        key_path: String,
+        /// The configured ids, comma separated.
+        ids: String,
+    },
+    /// rustls refused the configuration.
+    #[error("{key_path}: cannot build the TLS configuration: {reason}")]
+    Build {
+        /// The service.
+        service: ServiceKind,
+        /// The configuration key (`…mtls`).
+        key_path: String,
+        /// rustls' reason.
+        reason: String,
+    },
+    /// Certificate rotation ([`crate::TlsOptions::refresh_interval`]) needs a tokio runtime
+    /// to poll the store, and none is running.
+    #[error("{key_path}: certificate rotation needs a tokio runtime")]
+    NoRuntime {
+        /// The service.
+        service: ServiceKind,
+        /// The configuration key (`…mtls`).
+        key_path: String,
+    },
+}
+
+impl TlsError {
+    /// The service whose configuration failed.
+    pub fn service(&self) -> ServiceKind {
+        match self {
+            TlsError::ReadFile { service, .. }
+            | TlsError::ParseFile { service, .. }
+            | TlsError::InvalidCertificate { service, .. }
+            | TlsError::UnusableKey { service, .. }
+            | TlsError::KeyMismatch { service, .. }
+            | TlsError::Store { service, .. }
+            | TlsError::NoStore { service, .. }
+            | TlsError::Build { service, .. }
+            | TlsError::NoRuntime { service, .. } => *service,
+        }
+    }
+
+    /// The configuration key the error is about.
+    pub fn key_path(&self) -> &str {
+        match self {
+            TlsError::ReadFile { key_path, .. }
+            | TlsError::ParseFile { key_path, .. }
+            | TlsError::InvalidCertificate { key_path, .. }
+            | TlsError::UnusableKey { key_path, .. }
+            | TlsError::KeyMismatch { key_path, .. }
+            | TlsError::Store { key_path, .. }
+            | TlsError::NoStore { key_path, .. }
+            | TlsError::Build { key_path, .. }
+            | TlsError::NoRuntime { key_path, .. } => key_path,
+        }
+    }
+}
+
+/// `external_services.<service>.mtls.<field>`, followed by the variable's name when the
+/// value came from the environment.
+pub(crate) fn key_path(service: ServiceKind, field: &str, source: Option<&Source>) -> String {
+    let path = if field.is_empty() {
+        format!("external_services.{service}.mtls")
+    } else {
+        format!("external_services.{service}.mtls.{field}")
+    };
+    match source {
+        Some(Source::Env(var)) => format!("{path} (env {var})"),
+        Some(Source::Legacy(key)) => format!("{path} (legacy {key})"),
+        _ => path,
+    }
+}

@@ -1,0 +1,124 @@
+//! The certificate store: the one seam a user implements to bring certificates by id.
+//!
+//! `cert_id` and `ca_cert_ids` in the configuration name entries of a [`CertificateStore`].
+//! Provided implementations:
+//! - [`MemoryStore`]: in memory, entries inserted and replaced at run time;
+//! - [`DirectoryStore`]: `DIR/<id>.pem` files;
+//! - `RedisStore` (cargo feature `redis`): key `raw-<id>` in Redis, as Tyk keeps its store.
+//!
+//! The trait is object safe; its methods return boxed futures, so a store can do network
+//! I/O. Stores are polled again every refresh interval when rotation is on
+//! ([`crate::TlsOptions::refresh_interval`]).
+
+mod directory;
+mod memory;
+#[cfg(feature = "redis")]
+mod redis;
+
+pub use directory::DirectoryStore;
+pub use memory::MemoryStore;
+#[cfg(feature = "redis")]
+pub use redis::{InvalidRedisUrl, RedisConnector, RedisStore, TcpConnector};
+
+use std::future::Future;
+use std::pin::Pin;
+
+use rustls_pki_types::CertificateDer;
+
+use crate::pem::{ClientCertificate, PemError};
+
+/// The future a [`CertificateStore`] method returns.
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+/// A source of certificates by id.
+///
+/// Implement this to plug in your own store (a secrets manager, a database, …).
+///
+/// ```
+/// use extsvc_tls::{CertificateStore, ClientCertificate, StoreError, StoreFuture};
+/// use rustls_pki_types::CertificateDer;
+///
+/// /// A store that knows nothing.
+/// #[derive(Debug)]
+/// struct EmptyStore;
+///
+/// impl CertificateStore for EmptyStore {
+///     fn client_certificate<'a>(&'a self, id: &'a str) -> StoreFuture<'a, ClientCertificate> {
+///         Box::pin(async move { Err(StoreError::NotFound { id: id.to_owned() }) })
+///     }
+///     fn ca_certificates<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<CertificateDer<'static>>> {
+///         Box::pin(async move { Err(StoreError::NotFound { id: id.to_owned() }) })
+///     }
+/// }
+/// ```
+pub trait CertificateStore: std::fmt::Debug + Send + Sync {
+    /// The client certificate chain (end-entity first) and private key stored under `id`.
+    fn client_certificate<'a>(&'a self, id: &'a str) -> StoreFuture<'a, ClientCertificate>;
+
+    /// The CA certificates stored under `id` (one or more; intermediates included).
+    fn ca_certificates<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<CertificateDer<'static>>>;
+}
+
+/// Why a store lookup failed. Messages name the id; they never contain key material or
+/// store credentials.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// Nothing is stored under the id.
+    #[error("certificate not found in store: {id}")]
+    NotFound {
+        /// The id looked up.
+        id: String,
+    },
+    /// The id cannot name an entry (empty, or characters the store does not allow, such as `/`).
+    #[error("invalid certificate id {id:?}: {reason}")]
+    InvalidId {
+        /// The id.
+        id: String,
+        /// Why.
+        reason: &'static str,
+    },
+    /// The entry exists but its content is unusable (no certificate, no key, malformed PEM).
+    #[error("certificate store entry {id}: {source}")]
+    InvalidEntry {
+        /// The id.
+        id: String,
+        /// What is wrong with it.
+        source: PemError,
+    },
+    /// Reading the entry failed (file system, network).
+    #[error("certificate store entry {id}: failed to read {location}: {source}")]
+    Io {
+        /// The id.
+        id: String,
+        /// Where it was read from (a file path, `redis 127.0.0.1:6379`).
+        location: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The store's backend answered with an error (e.g. a Redis `-ERR` reply).
+    #[error("certificate store entry {id}: {message}")]
+    Backend {
+        /// The id.
+        id: String,
+        /// The backend's message.
+        message: String,
+    },
+}
+
+/// Rejects ids that cannot be a single file name or key suffix.
+pub(crate) fn check_id(id: &str) -> Result<(), StoreError> {
+    let reason = if id.is_empty() {
+        "empty"
+    } else if id.contains(['/', '\\']) || id == "." || id == ".." {
+        "contains a path separator"
+    } else if id.chars().any(char::is_control) {
+        "contains a control character"
+    } else {
+        return Ok(());
+    };
+    Err(StoreError::InvalidId {
+        id: id.to_owned(),
+        reason,
+    })
+}

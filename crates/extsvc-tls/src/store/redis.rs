@@ -1,0 +1,391 @@
+//! `RedisStore`: certificates in Redis, as Tyk keeps its certificate store.
+//!
+//! Key `<prefix>raw-<id>` holds the PEM bundle (CERTIFICATE blocks, and a PRIVATE KEY for a
+//! client certificate). The prefix is empty by default (a Tyk gateway's own store uses
+//! `cert-`, see [`RedisStore::with_key_prefix`]).
+//!
+//! The RESP client here speaks only what a lookup needs (`AUTH`, `SELECT`, `GET`), over a
+//! connection that a [`RedisConnector`] opens, so that it can go through a proxy or TLS
+//! connector; [`TcpConnector`] is a plain TCP connection. One connection per lookup: lookups
+//! happen at build time and once per refresh interval.
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+
+use rustls_pki_types::CertificateDer;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+
+use super::{check_id, CertificateStore, StoreError, StoreFuture};
+use crate::pem::{parse_certificates, ClientCertificate};
+
+/// The largest bulk reply accepted (a PEM bundle is a few kilobytes).
+const MAX_BULK: usize = 16 * 1024 * 1024;
+
+/// Opens a connection to Redis. Implemented for [`TcpConnector`] and for any
+/// `Fn() -> impl Future<Output = io::Result<S>>` closure.
+pub trait RedisConnector: Send + Sync + 'static {
+    /// The connection.
+    type Stream: AsyncRead + AsyncWrite + Unpin + Send;
+
+    /// Opens a connection.
+    fn connect(&self) -> Pin<Box<dyn Future<Output = io::Result<Self::Stream>> + Send + '_>>;
+
+    /// Where it connects, for messages (`redis 127.0.0.1:6379`).
+    fn describe(&self) -> String;
+}
+
+/// A plain TCP connection to `host:port`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TcpConnector {
+    address: String,
+}
+
+impl TcpConnector {
+    /// Connects to `address` (`host:port`).
+    pub fn new(address: impl Into<String>) -> Self {
+        TcpConnector {
+            address: address.into(),
+        }
+    }
+}
+
+impl RedisConnector for TcpConnector {
+    type Stream = tokio::net::TcpStream;
+
+    fn connect(&self) -> Pin<Box<dyn Future<Output = io::Result<Self::Stream>> + Send + '_>> {
+        Box::pin(tokio::net::TcpStream::connect(self.address.as_str()))
+    }
+
+    fn describe(&self) -> String {
+        format!("redis {}", self.address)
+    }
+}
+
+impl<F, Fut, S> RedisConnector for F
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = io::Result<S>> + Send + 'static,
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    type Stream = S;
+
+    fn connect(&self) -> Pin<Box<dyn Future<Output = io::Result<S>> + Send + '_>> {
+        Box::pin(self())
+    }
+
+    fn describe(&self) -> String {
+        "redis (custom connector)".to_owned()
+    }
+}
+
+/// Credentials for `AUTH`. Debug shows the user only.
+#[derive(Clone)]
+struct Auth {
+    user: Option<String>,
+    password: String,
+}
+
+/// A certificate store in Redis, as Tyk keeps its certificate store.
+///
+/// Key `<prefix>raw-<id>` holds the PEM bundle (CERTIFICATE blocks, and a PRIVATE KEY for a
+/// client certificate); the prefix is empty by default ([`RedisStore::with_key_prefix`]).
+/// A minimal RESP client (`AUTH`, `SELECT`, `GET`) talks over connections that a
+/// [`RedisConnector`] opens — plain TCP by default, or anything `AsyncRead + AsyncWrite`
+/// (TLS, a proxy tunnel) through [`RedisStore::with_connector`]. One connection per lookup.
+pub struct RedisStore<C: RedisConnector = TcpConnector> {
+    connector: C,
+    auth: Option<Auth>,
+    database: Option<u32>,
+    key_prefix: String,
+}
+
+impl<C: RedisConnector> fmt::Debug for RedisStore<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("connector", &self.connector.describe())
+            .field("user", &self.auth.as_ref().and_then(|a| a.user.as_deref()))
+            .field("password", &self.auth.as_ref().map(|_| "***"))
+            .field("database", &self.database)
+            .field("key_prefix", &self.key_prefix)
+            .finish()
+    }
+}
+
+impl RedisStore<TcpConnector> {
+    /// A store over a plain TCP connection to `address` (`host:port`).
+    pub fn new(address: impl Into<String>) -> Self {
+        RedisStore::with_connector(TcpConnector::new(address))
+    }
+
+    /// Parses `redis://[[user]:password@]host[:port][/db]` (port 6379 by default).
+    /// `rediss://` needs a TLS connection: use [`RedisStore::with_connector`].
+    pub fn from_url(url: &str) -> Result<Self, InvalidRedisUrl> {
+        let invalid = |reason: &'static str| InvalidRedisUrl { reason };
+        let rest = match url.split_once("://") {
+            Some(("redis", rest)) => rest,
+            Some(("rediss", _)) => return Err(invalid("rediss:// needs a TLS connector (RedisStore::with_connector)")),
+            _ => return Err(invalid("expected redis://host[:port][/db]")),
+        };
+        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let (credentials, host_port) = match authority.rsplit_once('@') {
+            Some((credentials, host_port)) => (Some(credentials), host_port),
+            None => (None, authority),
+        };
+        if host_port.is_empty() {
+            return Err(invalid("no host"));
+        }
+        let address = if host_port.starts_with('[') {
+            if host_port.contains("]:") {
+                host_port.to_owned()
+            } else {
+                format!("{host_port}:6379")
+            }
+        } else if host_port.contains(':') {
+            host_port.to_owned()
+        } else {
+            format!("{host_port}:6379")
+        };
+        let mut store = RedisStore::new(address);
+        if let Some(credentials) = credentials {
+            let (user, password) = credentials.split_once(':').unwrap_or(("", credentials));
+            store = store.with_auth((!user.is_empty()).then_some(user), password);
+        }
+        let path = path.trim_end_matches('/');
+        if !path.is_empty() {
+            store.database = Some(path.parse().map_err(|_| invalid("the database must be a number"))?);
+        }
+        Ok(store)
+    }
+}
+
+/// A `redis://` URL that [`RedisStore::from_url`] cannot use. The message never repeats
+/// the URL (it may hold a password).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid Redis URL: {reason}")]
+pub struct InvalidRedisUrl {
+    reason: &'static str,
+}
+
+impl<C: RedisConnector> RedisStore<C> {
+    /// A store over connections that `connector` opens (through a proxy, over TLS, …).
+    pub fn with_connector(connector: C) -> Self {
+        RedisStore {
+            connector,
+            auth: None,
+            database: None,
+            key_prefix: String::new(),
+        }
+    }
+
+    /// Sends `AUTH [user] password` on each connection.
+    pub fn with_auth(mut self, user: Option<&str>, password: &str) -> Self {
+        self.auth = Some(Auth {
+            user: user.map(str::to_owned),
+            password: password.to_owned(),
+        });
+        self
+    }
+
+    /// Sends `SELECT database` on each connection.
+    pub fn with_database(mut self, database: u32) -> Self {
+        self.database = Some(database);
+        self
+    }
+
+    /// Prepends `prefix` to every key: with `cert-`, id `x` is read from `cert-raw-x`.
+    pub fn with_key_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.key_prefix = prefix.into();
+        self
+    }
+
+    /// The key that holds `id`.
+    pub fn key_of(&self, id: &str) -> String {
+        format!("{}raw-{id}", self.key_prefix)
+    }
+
+    /// The PEM bundle under `id`.
+    async fn get(&self, id: &str) -> Result<Vec<u8>, StoreError> {
+        check_id(id)?;
+        let io_error = |source: io::Error| StoreError::Io {
+            id: id.to_owned(),
+            location: self.connector.describe(),
+            source,
+        };
+        let backend = |message: String| StoreError::Backend {
+            id: id.to_owned(),
+            message,
+        };
+        let stream = self.connector.connect().await.map_err(io_error)?;
+        let mut connection = BufReader::new(stream);
+        if let Some(auth) = &self.auth {
+            let mut args: Vec<&[u8]> = vec![b"AUTH"];
+            if let Some(user) = &auth.user {
+                args.push(user.as_bytes());
+            }
+            args.push(auth.password.as_bytes());
+            match command(&mut connection, &args).await.map_err(io_error)? {
+                Reply::Status(_) => {}
+                Reply::Error(message) => return Err(backend(format!("AUTH failed: {message}"))),
+                _ => return Err(backend("unexpected reply to AUTH".to_owned())),
+            }
+        }
+        if let Some(database) = self.database {
+            let database = database.to_string();
+            match command(&mut connection, &[b"SELECT", database.as_bytes()])
+                .await
+                .map_err(io_error)?
+            {
+                Reply::Status(_) => {}
+                Reply::Error(message) => return Err(backend(format!("SELECT failed: {message}"))),
+                _ => return Err(backend("unexpected reply to SELECT".to_owned())),
+            }
+        }
+        let key = self.key_of(id);
+        match command(&mut connection, &[b"GET", key.as_bytes()])
+            .await
+            .map_err(io_error)?
+        {
+            Reply::Bulk(Some(value)) => Ok(value),
+            Reply::Bulk(None) => Err(StoreError::NotFound { id: id.to_owned() }),
+            Reply::Error(message) => Err(backend(format!("GET {key} failed: {message}"))),
+            Reply::Status(_) => Err(backend(format!("unexpected reply to GET {key}"))),
+        }
+    }
+}
+
+impl<C: RedisConnector> CertificateStore for RedisStore<C> {
+    fn client_certificate<'a>(&'a self, id: &'a str) -> StoreFuture<'a, ClientCertificate> {
+        Box::pin(async move {
+            let pem = self.get(id).await?;
+            ClientCertificate::from_pem(&pem).map_err(|source| StoreError::InvalidEntry {
+                id: id.to_owned(),
+                source,
+            })
+        })
+    }
+
+    fn ca_certificates<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<CertificateDer<'static>>> {
+        Box::pin(async move {
+            let pem = self.get(id).await?;
+            parse_certificates(&pem).map_err(|source| StoreError::InvalidEntry {
+                id: id.to_owned(),
+                source,
+            })
+        })
+    }
+}
+
+/// A RESP reply, as far as this client needs.
+#[derive(Debug, PartialEq, Eq)]
+enum Reply {
+    /// `+OK`
+    Status(String),
+    /// `-ERR …`
+    Error(String),
+    /// `$n` bulk string, `$-1` nil.
+    Bulk(Option<Vec<u8>>),
+}
+
+fn protocol_error(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, format!("Redis protocol error: {what}"))
+}
+
+/// Sends one command (an array of bulk strings) and reads its reply.
+async fn command<S: AsyncRead + AsyncWrite + Unpin>(
+    connection: &mut BufReader<S>,
+    args: &[&[u8]],
+) -> io::Result<Reply> {
+    let mut request = format!("*{}\r\n", args.len()).into_bytes();
+    for arg in args {
+        request.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
+        request.extend_from_slice(arg);
+        request.extend_from_slice(b"\r\n");
+    }
+    connection.get_mut().write_all(&request).await?;
+    connection.get_mut().flush().await?;
+    read_reply(connection).await
+}
+
+async fn read_reply<R: AsyncRead + Unpin>(reader: &mut BufReader<R>) -> io::Result<Reply> {
+    let mut line = Vec::new();
+    let read = (&mut *reader).take(64 * 1024).read_until(b'\n', &mut line).await?;
+    if read == 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "Redis closed the connection",
+        ));
+    }
+    let line = line
+        .strip_suffix(b"\r\n")
+        .ok_or_else(|| protocol_error("line without CRLF"))?;
+    let (kind, rest) = line.split_first().ok_or_else(|| protocol_error("empty line"))?;
+    let text = String::from_utf8_lossy(rest).into_owned();
+    match kind {
+        b'+' => Ok(Reply::Status(text)),
+        b'-' => Ok(Reply::Error(text)),
+        b'$' => {
+            let length: i64 = text.parse().map_err(|_| protocol_error("bad bulk length"))?;
+            if length < 0 {
+                return Ok(Reply::Bulk(None));
+            }
+            let length = usize::try_from(length).map_err(|_| protocol_error("bad bulk length"))?;
+            if length > MAX_BULK {
+                return Err(protocol_error("bulk reply too large"));
+            }
+            let mut value = vec![0; length + 2];
+            reader.read_exact(&mut value).await?;
+            if !value.ends_with(b"\r\n") {
+                return Err(protocol_error("bulk reply without CRLF"));
+            }
+            value.truncate(length);
+            Ok(Reply::Bulk(Some(value)))
+        }
+        _ => Err(protocol_error("unexpected reply type")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn replies_parse() {
+        async fn parse(bytes: &[u8]) -> io::Result<Reply> {
+            read_reply(&mut BufReader::new(bytes)).await
+        }
+        assert_eq!(parse(b"+OK\r\n").await.unwrap(), Reply::Status("OK".into()));
+        assert_eq!(
+            parse(b"-WRONGPASS nope\r\n").await.unwrap(),
+            Reply::Error("WRONGPASS nope".into())
+        );
+        assert_eq!(parse(b"$-1\r\n").await.unwrap(), Reply::Bulk(None));
+        assert_eq!(
+            parse(b"$5\r\nab\r\nc\r\n").await.unwrap(),
+            Reply::Bulk(Some(b"ab\r\nc".to_vec()))
+        );
+        assert!(parse(b"$5\r\nab").await.is_err());
+        assert!(parse(b":1\r\n").await.is_err());
+        assert!(parse(b"").await.is_err());
+    }
+
+    #[test]
+    fn urls_parse_and_never_show_the_password() {
+        let store = RedisStore::from_url("redis://:s3cret@127.0.0.1:6390/2").unwrap();
+        let debug = format!("{store:?}");
+        assert!(debug.contains("127.0.0.1:6390") && debug.contains("Some(2)"), "{debug}");
+        assert!(!debug.contains("s3cret"), "{debug}");
+        let store = RedisStore::from_url("redis://user:pw@localhost").unwrap();
+        assert!(format!("{store:?}").contains("localhost:6379"));
+        assert_eq!(store.auth.as_ref().unwrap().user.as_deref(), Some("user"));
+        assert!(RedisStore::from_url("rediss://h").is_err());
+        assert!(RedisStore::from_url("http://h").is_err());
+        let error = RedisStore::from_url("redis://:pw@h/x").unwrap_err();
+        assert!(!error.to_string().contains("pw"));
+        assert_eq!(
+            RedisStore::new("h:1").with_key_prefix("cert-").key_of("abc"),
+            "cert-raw-abc"
+        );
+    }
+}
