@@ -8,6 +8,8 @@
 //! is the facade's `from_process_env`); everything below takes an explicit snapshot.
 //! stdout carries only the command's output; logs and warnings go to stderr.
 
+mod cert_store;
+mod check_cmd;
 mod load;
 mod output;
 mod resolve_cmd;
@@ -57,6 +59,13 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Build every service's TLS material for real (files, store ids, key/certificate match, expiry).
+    Check {
+        #[command(flatten)]
+        config: ConfigArgs,
+        #[command(flatten)]
+        store: cert_store::CertStoreArgs,
+    },
     /// Show whether a URL goes direct or through a proxy for one service, and why.
     Route {
         #[command(flatten)]
@@ -88,11 +97,15 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Resolve { config, format } => resolve_cmd::run(&config, &env, format),
         Command::Route { config, service, url, format } => route_cmd::run(&config, &env, service, &url, format),
+        Command::Check { config, store } => check_cmd::run(&config, &store, &env),
     }
 }
 
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .init();
 }

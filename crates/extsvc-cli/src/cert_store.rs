@@ -1,0 +1,35 @@
+//! `--cert-store DIR|redis://…`: which certificate store the TLS material is read from.
+
+use std::sync::Arc;
+
+use extsvc_tls::{CertificateStore, DirectoryStore, RedisStore};
+
+/// Options naming the certificate store.
+#[derive(Debug, clap::Args)]
+pub(crate) struct CertStoreArgs {
+    /// Certificate store: a directory of `<id>.pem` files, or `redis://[user:password@]host[:port][/db]`
+    /// whose key `raw-<id>` holds the PEM bundle.
+    #[arg(long, value_name = "DIR|redis://…")]
+    pub(crate) cert_store: Option<String>,
+    /// Prefix put before `raw-<id>` in a Redis store.
+    #[arg(long, value_name = "PREFIX", default_value = "")]
+    pub(crate) cert_store_prefix: String,
+}
+
+impl CertStoreArgs {
+    /// Opens the store (no I/O yet: stores connect on first use).
+    pub(crate) fn open(&self) -> Result<Option<Arc<dyn CertificateStore>>, String> {
+        let Some(spec) = self.cert_store.as_deref() else { return Ok(None) };
+        if spec.starts_with("redis://") || spec.starts_with("rediss://") {
+            let store = RedisStore::from_url(spec)
+                .map_err(|e| format!("--cert-store: {e}"))?
+                .with_key_prefix(self.cert_store_prefix.clone());
+            return Ok(Some(Arc::new(store)));
+        }
+        let dir = std::path::Path::new(spec);
+        if !dir.is_dir() {
+            return Err(format!("--cert-store: {spec} is not a directory (nor a redis:// URL)"));
+        }
+        Ok(Some(Arc::new(DirectoryStore::new(dir))))
+    }
+}
