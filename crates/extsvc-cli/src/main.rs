@@ -12,6 +12,7 @@ mod cert_store;
 mod check_cmd;
 mod load;
 mod output;
+mod probe_cmd;
 mod resolve_cmd;
 mod route_cmd;
 
@@ -66,6 +67,18 @@ enum Command {
         #[command(flatten)]
         store: cert_store::CertStoreArgs,
     },
+    /// Send real requests through a service's client and summarise them.
+    Probe {
+        #[command(flatten)]
+        config: ConfigArgs,
+        #[command(flatten)]
+        store: cert_store::CertStoreArgs,
+        #[command(flatten)]
+        probe: probe_cmd::ProbeArgs,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
     /// Show whether a URL goes direct or through a proxy for one service, and why.
     Route {
         #[command(flatten)]
@@ -81,7 +94,7 @@ enum Command {
     },
 }
 
-fn parse_service(s: &str) -> Result<ServiceKind, String> {
+pub(crate) fn parse_service(s: &str) -> Result<ServiceKind, String> {
     s.parse().map_err(|e: extsvc_config::UnknownServiceKind| e.to_string())
 }
 
@@ -98,6 +111,7 @@ fn main() -> ExitCode {
         Command::Resolve { config, format } => resolve_cmd::run(&config, &env, format),
         Command::Route { config, service, url, format } => route_cmd::run(&config, &env, service, &url, format),
         Command::Check { config, store } => check_cmd::run(&config, &store, &env),
+        Command::Probe { config, store, probe, format } => probe_cmd::run(&config, &store, &env, &probe, format),
     }
 }
 

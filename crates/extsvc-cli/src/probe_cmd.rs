@@ -1,0 +1,429 @@
+//! `extsvc probe`: real requests through one service's client, summarised.
+//!
+//! `http(s)://` URLs get `GET` through the service's [`ServiceClient`]; `redis(s)://`
+//! URLs (storage) get a `PING` over the storage [`StreamConnector`], expecting `+PONG`.
+//! Only the probed service's TLS material is built, so a broken certificate elsewhere
+//! does not stop an operator from probing this one.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use extsvc_client::{ConnectionInfo, Connected, ServiceClient, StreamConnector};
+use extsvc_config::{EnvSnapshot, ServiceKind};
+use extsvc_resolve::{ResolvedService, Route};
+use extsvc_tls::{build_service_tls, TlsOptions};
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+use crate::cert_store::CertStoreArgs;
+use crate::load::load_and_resolve;
+use crate::output::{config_errors, print_json, print_stdout, print_warnings};
+use crate::route_cmd::parse_target;
+use crate::{ConfigArgs, Format, EXIT_USAGE};
+
+/// What to probe and how hard.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ProbeArgs {
+    /// The service whose client makes the requests.
+    #[arg(long, value_parser = crate::parse_service)]
+    pub(crate) service: ServiceKind,
+    /// The target: http(s)://… (GET) or, for storage, redis(s)://… (PING).
+    pub(crate) url: String,
+    /// Number of requests in all.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) count: u64,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub(crate) concurrency: u64,
+    /// Pause of each worker between its requests, e.g. `100ms`, `1s`.
+    #[arg(long, value_parser = parse_duration)]
+    pub(crate) interval: Option<Duration>,
+    /// Per-request deadline instead of the service's built-in timeout, e.g. `2s`.
+    #[arg(long, value_parser = parse_duration)]
+    pub(crate) timeout: Option<Duration>,
+}
+
+/// Parses `250ms`, `2s`, `1m` (a number and a unit).
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
+    let split = text.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number.parse().map_err(|_| format!("invalid duration {text:?}: expected e.g. 100ms, 1s, 2m"))?;
+    let seconds = match unit {
+        "ms" => value / 1000.0,
+        "s" => value,
+        "m" => value * 60.0,
+        _ => return Err(format!("invalid duration {text:?}: the unit must be ms, s or m")),
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|e| format!("invalid duration {text:?}: {e}"))
+}
+
+/// How one request ended.
+enum Outcome {
+    /// A response: the HTTP status, or 200 for `+PONG`.
+    Response { status: u16, tls_version: Option<rustls::ProtocolVersion> },
+    /// A reply that is not success (status ≥ 400 is a Response; this is e.g. `-NOAUTH`).
+    BadReply(String),
+    /// The client failed.
+    Failed { kind: String, message: String },
+}
+
+/// Everything the workers record, summarised at the end.
+#[derive(Default)]
+struct Tally {
+    latencies_us: Vec<u64>,
+    ok: u64,
+    status: BTreeMap<String, u64>,
+    errors: BTreeMap<String, u64>,
+    first_error: Option<String>,
+    tls_version: Option<rustls::ProtocolVersion>,
+    redis_connections: u64,
+}
+
+impl Tally {
+    fn record(&mut self, outcome: Outcome, elapsed: Duration) {
+        self.latencies_us.push(u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX));
+        match outcome {
+            Outcome::Response { status, tls_version } => {
+                *self.status.entry(status.to_string()).or_default() += 1;
+                if status < 400 {
+                    self.ok += 1;
+                } else {
+                    self.first_error.get_or_insert_with(|| format!("status {status}"));
+                }
+                self.tls_version = self.tls_version.or(tls_version);
+            }
+            Outcome::BadReply(reply) => {
+                *self.errors.entry("bad_reply".to_owned()).or_default() += 1;
+                self.first_error.get_or_insert(reply);
+            }
+            Outcome::Failed { kind, message } => {
+                *self.errors.entry(kind).or_default() += 1;
+                self.first_error.get_or_insert(message);
+            }
+        }
+    }
+}
+
+/// The probe's transport: the HTTP client, or the storage stream connector for Redis.
+#[derive(Clone)]
+enum Prober {
+    Http(ServiceClient),
+    Redis(StreamConnector),
+}
+
+impl Prober {
+    async fn once(&self, url: &http::Uri, timeout: Option<Duration>) -> Outcome {
+        match self {
+            Prober::Http(client) => http_once(client, url, timeout).await,
+            Prober::Redis(connector) => redis_once(connector, url).await,
+        }
+    }
+}
+
+async fn http_once(client: &ServiceClient, url: &http::Uri, timeout: Option<Duration>) -> Outcome {
+    let mut request = http::Request::get(url.clone()).body(String::new()).expect("a GET with a parsed URI is valid");
+    if let Some(timeout) = timeout {
+        request.extensions_mut().insert(extsvc_client::RequestTimeout(timeout));
+    }
+    let failed = |e: extsvc_client::Error| Outcome::Failed { kind: e.kind().to_string(), message: e.to_string() };
+    let response = match client.request(request).await {
+        Ok(response) => response,
+        Err(e) => return failed(e),
+    };
+    let status = response.status().as_u16();
+    let tls_version = response.extensions().get::<Connected>().and_then(|c| c.tls_version);
+    match response.into_body().collect().await {
+        Ok(_) => Outcome::Response { status, tls_version },
+        Err(e) => failed(e),
+    }
+}
+
+async fn redis_once(connector: &StreamConnector, url: &http::Uri) -> Outcome {
+    let failed = |kind: &str, message: String| Outcome::Failed { kind: kind.to_owned(), message };
+    let stream = match connector.connect(url.clone()).await {
+        Ok(stream) => stream,
+        Err(e) => return failed(e.kind().as_str(), e.to_string()),
+    };
+    let tls_version = stream.connected().tls_version;
+    let exchange = async {
+        let mut stream = BufReader::new(stream);
+        let mut commands = Vec::new();
+        if let Some((user, password)) = redis_credentials(url) {
+            match user {
+                Some(user) => commands.push(vec!["AUTH".to_owned(), user, password]),
+                None => commands.push(vec!["AUTH".to_owned(), password]),
+            }
+        }
+        commands.push(vec!["PING".to_owned()]);
+        let mut last = String::new();
+        for command in commands {
+            let mut frame = format!("*{}\r\n", command.len());
+            for arg in &command {
+                frame.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
+            }
+            stream.get_mut().write_all(frame.as_bytes()).await?;
+            last.clear();
+            stream.read_line(&mut last).await?;
+            if !last.starts_with('+') {
+                break;
+            }
+        }
+        Ok::<_, std::io::Error>(last.trim_end().to_owned())
+    };
+    match tokio::time::timeout(connector.timeout(), exchange).await {
+        Ok(Ok(reply)) if reply == "+PONG" => Outcome::Response { status: 200, tls_version },
+        Ok(Ok(reply)) => Outcome::BadReply(format!("redis answered {reply:?} instead of +PONG")),
+        Ok(Err(e)) => failed("redis", format!("redis exchange failed: {e}")),
+        Err(_) => failed("timeout", "timed out waiting for +PONG".to_owned()),
+    }
+}
+
+/// `redis://[user]:password@…` → the AUTH arguments (percent-decoding is not needed for
+/// the passwords Tyk accepts; they are sent as written).
+fn redis_credentials(url: &http::Uri) -> Option<(Option<String>, String)> {
+    let authority = url.authority()?.as_str();
+    let (userinfo, _) = authority.rsplit_once('@')?;
+    let (user, password) = userinfo.split_once(':')?;
+    Some(((!user.is_empty()).then(|| user.to_owned()), password.to_owned()))
+}
+
+/// Redacts the password of a `scheme://user:password@host` URL for output.
+fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let end = rest.find('/').unwrap_or(rest.len());
+    match rest[..end].rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{scheme}://{user}:***@{host}{}", &rest[end..])
+        }
+        None => url.to_owned(),
+    }
+}
+
+fn percentile(sorted: &[u64], p: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn tls_name(version: Option<rustls::ProtocolVersion>) -> Value {
+    match version {
+        Some(rustls::ProtocolVersion::TLSv1_2) => json!("1.2"),
+        Some(rustls::ProtocolVersion::TLSv1_3) => json!("1.3"),
+        Some(other) => json!(format!("{other:?}")),
+        None => Value::Null,
+    }
+}
+
+async fn build_prober(service: &ResolvedService, store_args: &CertStoreArgs, redis: bool) -> Result<Prober, String> {
+    let store = store_args.open()?;
+    let tls = build_service_tls(service, store, &TlsOptions::default()).await.map_err(|e| e.to_string())?;
+    Ok(if redis {
+        Prober::Redis(StreamConnector::new(Arc::new(service.clone()), tls.target.clone(), tls.proxy.clone()))
+    } else {
+        Prober::Http(ServiceClient::new(service.clone(), &tls))
+    })
+}
+
+pub(crate) fn run(args: &ConfigArgs, store_args: &CertStoreArgs, env: &EnvSnapshot, probe: &ProbeArgs, format: Format) -> ExitCode {
+    let usage = |message: String| {
+        eprintln!("error: {message}");
+        ExitCode::from(EXIT_USAGE)
+    };
+    let target = match parse_target(&probe.url) {
+        Ok(target) => target,
+        Err(message) => return usage(message),
+    };
+    let uri: http::Uri = probe.url.parse().expect("parse_target accepted it");
+    let redis = matches!(uri.scheme_str(), Some(s) if s.eq_ignore_ascii_case("redis") || s.eq_ignore_ascii_case("rediss"));
+    if redis && probe.service != ServiceKind::Storage {
+        return usage("redis:// and rediss:// URLs are probed through the storage service: use --service storage".to_owned());
+    }
+    let loaded = match load_and_resolve(args, env) {
+        Ok(loaded) => loaded,
+        Err(errors) => return config_errors(&errors),
+    };
+    if format == Format::Text {
+        print_warnings(&loaded.warnings);
+    }
+    let service = loaded.resolution.service(probe.service).clone();
+    let decision = service.route(target.scheme, &target.host, target.port);
+    let proxy = match decision.route {
+        Route::Direct => None,
+        Route::Proxy(url) => Some(url.to_string()),
+    };
+
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime starts");
+    let prober = match runtime.block_on(build_prober(&service, store_args, redis)) {
+        Ok(prober) => prober,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let started = Instant::now();
+    let tally = runtime.block_on(drive(prober.clone(), uri, probe, format));
+    let elapsed = started.elapsed();
+
+    let connections_opened = match &prober {
+        Prober::Http(client) => client.stats().opened,
+        Prober::Redis(_) => tally.redis_connections,
+    };
+    let mut sorted = tally.latencies_us.clone();
+    sorted.sort_unstable();
+    let requests = sorted.len() as u64;
+    let all_ok = tally.ok == requests;
+    let summary = json!({
+        "service": probe.service.as_str(),
+        "url": redact_url(&probe.url),
+        "route": if proxy.is_some() { "proxy" } else { "direct" },
+        "proxy": proxy,
+        "requests": requests,
+        "ok": tally.ok,
+        "errors": tally.errors,
+        "status": tally.status,
+        "tls_version": tls_name(tally.tls_version),
+        "elapsed_secs": elapsed.as_secs_f64(),
+        "requests_per_sec": if elapsed.as_secs_f64() > 0.0 { requests as f64 / elapsed.as_secs_f64() } else { 0.0 },
+        "latency_us": {
+            "p50": percentile(&sorted, 50.0),
+            "p90": percentile(&sorted, 90.0),
+            "p99": percentile(&sorted, 99.0),
+            "max": sorted.last().copied().unwrap_or(0),
+        },
+        "connections_opened": connections_opened,
+        "error": tally.first_error,
+    });
+    match format {
+        Format::Json => print_json(&summary),
+        Format::Text => print_stdout(&summary_text(&summary, &decision.reason.to_string())),
+    }
+    if all_ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// Runs the workers; in text mode a progress line goes to stderr every second.
+async fn drive(prober: Prober, uri: http::Uri, probe: &ProbeArgs, format: Format) -> Tally {
+    let tally = Arc::new(Mutex::new(Tally { latencies_us: Vec::with_capacity(probe.count as usize), ..Tally::default() }));
+    let remaining = Arc::new(AtomicUsize::new(probe.count as usize));
+    let done = Arc::new(AtomicUsize::new(0));
+    let mut workers = Vec::new();
+    for _ in 0..probe.concurrency.min(probe.count) {
+        let (prober, uri, tally, remaining, done) = (prober.clone(), uri.clone(), tally.clone(), remaining.clone(), done.clone());
+        let (interval, timeout) = (probe.interval, probe.timeout);
+        workers.push(tokio::spawn(async move {
+            let mut first = true;
+            while remaining.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1)).is_ok() {
+                if let (Some(interval), false) = (interval, first) {
+                    tokio::time::sleep(interval).await;
+                }
+                first = false;
+                let started = Instant::now();
+                let outcome = prober.once(&uri, timeout).await;
+                let elapsed = started.elapsed();
+                let mut tally = tally.lock().expect("no worker panics while holding the tally");
+                if matches!(prober, Prober::Redis(_)) && !matches!(outcome, Outcome::Failed { .. }) {
+                    tally.redis_connections += 1;
+                }
+                tally.record(outcome, elapsed);
+                done.fetch_add(1, Ordering::Release);
+            }
+        }));
+    }
+    let progress = (format == Format::Text).then(|| {
+        let (tally, done, total) = (tally.clone(), done.clone(), probe.count);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let (ok, errors) = {
+                    let t = tally.lock().expect("no worker panics while holding the tally");
+                    (t.ok, t.errors.values().sum::<u64>())
+                };
+                eprintln!("probe: {}/{total} requests, {ok} ok, {errors} errors", done.load(Ordering::Acquire));
+            }
+        })
+    });
+    for worker in workers {
+        worker.await.expect("probe workers do not panic");
+    }
+    if let Some(progress) = progress {
+        progress.abort();
+    }
+    Arc::try_unwrap(tally).ok().expect("all workers have finished").into_inner().expect("no worker panicked")
+}
+
+fn summary_text(summary: &Value, reason: &str) -> String {
+    let route = match summary["proxy"].as_str() {
+        Some(proxy) => format!("proxy {proxy}"),
+        None => "direct".to_owned(),
+    };
+    let mut lines = vec![
+        format!("{} {} via {route} ({reason})", summary["service"].as_str().unwrap_or(""), summary["url"].as_str().unwrap_or("")),
+        format!(
+            "{} requests, {} ok, {:.1} req/s over {:.2}s, {} connections opened, TLS {}",
+            summary["requests"],
+            summary["ok"],
+            summary["requests_per_sec"].as_f64().unwrap_or(0.0),
+            summary["elapsed_secs"].as_f64().unwrap_or(0.0),
+            summary["connections_opened"],
+            summary["tls_version"].as_str().unwrap_or("none"),
+        ),
+        format!(
+            "latency p50 {}us p90 {}us p99 {}us max {}us",
+            summary["latency_us"]["p50"], summary["latency_us"]["p90"], summary["latency_us"]["p99"], summary["latency_us"]["max"]
+        ),
+    ];
+    if let Some(status) = summary["status"].as_object().filter(|s| !s.is_empty()) {
+        let parts: Vec<String> = status.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+        lines.push(format!("status {}", parts.join(", ")));
+    }
+    if let Some(errors) = summary["errors"].as_object().filter(|e| !e.is_empty()) {
+        let parts: Vec<String> = errors.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+        lines.push(format!("errors {}", parts.join(", ")));
+    }
+    if let Some(error) = summary["error"].as_str() {
+        lines.push(format!("first error: {error}"));
+    }
+    lines.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_take_a_unit() {
+        assert_eq!(parse_duration("100ms"), Ok(Duration::from_millis(100)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("10").is_err());
+        assert!(parse_duration("fast").is_err());
+    }
+
+    #[test]
+    fn percentiles_use_the_nearest_rank() {
+        let sorted: Vec<u64> = (1..=100).collect();
+        assert_eq!((percentile(&sorted, 50.0), percentile(&sorted, 99.0), percentile(&sorted, 100.0)), (50, 99, 100));
+        assert_eq!(percentile(&[7], 99.0), 7);
+        assert_eq!(percentile(&[], 50.0), 0);
+    }
+
+    #[test]
+    fn urls_are_redacted_and_redis_credentials_extracted() {
+        assert_eq!(redact_url("redis://user:pw@host:6379/0"), "redis://user:***@host:6379/0");
+        assert_eq!(redact_url("https://host/x@y"), "https://host/x@y");
+        let uri: http::Uri = "redis://:secret@127.0.0.1:6379".parse().unwrap();
+        assert_eq!(redis_credentials(&uri), Some((None, "secret".to_owned())));
+    }
+}
