@@ -1,0 +1,62 @@
+//! A throw-away CA and a server certificate for `127.0.0.1` / `localhost`, and the rustls
+//! configurations every party of the benchmark uses (ring provider, TLS 1.2 and 1.3,
+//! session resumption on as rustls ships it).
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose, SanType};
+use rustls::{ClientConfig, RootCertStore, ServerConfig};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+
+/// The generated CA and the TLS configurations derived from it.
+pub(crate) struct BenchPki {
+    /// For the target server: the server chain, ALPN `http/1.1`.
+    pub(crate) server: Arc<ServerConfig>,
+    /// For every client: trusts only the bench CA. Clients copy it and set their ALPN.
+    pub(crate) client: Arc<ClientConfig>,
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+impl BenchPki {
+    /// Generates an ECDSA P-256 CA and a server leaf for `localhost` and `127.0.0.1`.
+    pub(crate) fn generate() -> anyhow::Result<BenchPki> {
+        let ca_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
+        let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
+        ca_params.distinguished_name.push(DnType::CommonName, "extsvc bench CA");
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let ca = ca_params.self_signed(&ca_key)?;
+
+        let leaf_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
+        let mut leaf_params = CertificateParams::new(vec!["localhost".to_owned()])?;
+        leaf_params
+            .subject_alt_names
+            .push(SanType::IpAddress([127, 0, 0, 1].into()));
+        leaf_params.distinguished_name.push(DnType::CommonName, "localhost");
+        let leaf = leaf_params.signed_by(&leaf_key, &ca, &ca_key)?;
+
+        let chain: Vec<CertificateDer<'static>> = vec![leaf.der().clone(), ca.der().clone()];
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
+        let mut server = ServerConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()?
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .context("server certificate and key")?;
+        server.alpn_protocols = vec![b"http/1.1".to_vec()];
+
+        let mut roots = RootCertStore::empty();
+        roots.add(ca.der().clone())?;
+        let client = ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(BenchPki {
+            server: Arc::new(server),
+            client: Arc::new(client),
+        })
+    }
+}

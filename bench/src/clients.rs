@@ -1,0 +1,266 @@
+//! The three clients driven with the same workload, configured equivalently: HTTP/1.1
+//! only, at most 10 idle connections per host kept for 30 s (the `oauth` service's pool
+//! settings), `TCP_NODELAY`, the same rustls configuration (ring, TLS 1.2 + 1.3,
+//! session resumption on, ALPN `http/1.1`), the response body read fully.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use bytes::Bytes;
+use extsvc_client::ServiceClient;
+use extsvc_config::{load_str, EnvSnapshot, LoadOptions, ServiceKind};
+use http::{Request, StatusCode, Uri};
+use http_body_util::{BodyExt, Empty};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_util::client::legacy::connect::proxy::Tunnel;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use rustls::ClientConfig;
+
+/// The pool settings every client gets (those of extsvc's `oauth` service).
+const MAX_IDLE_PER_HOST: usize = 10;
+/// Idle connections are closed after this long.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Which client implementation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ClientKind {
+    /// extsvc's `ServiceClient` of the `oauth` service: route decision, connection cap,
+    /// pool, deadline, tracing span.
+    Extsvc,
+    /// hyper-util's legacy client over hyper-rustls: the floor our layers add to.
+    HyperUtil,
+    /// reqwest 0.12 with rustls.
+    Reqwest,
+}
+
+impl ClientKind {
+    /// Every client, in the order each round runs them.
+    pub(crate) const ALL: [ClientKind; 3] = [ClientKind::Extsvc, ClientKind::HyperUtil, ClientKind::Reqwest];
+
+    /// The name used in the table and as the JSON key prefix.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            ClientKind::Extsvc => "extsvc",
+            ClientKind::HyperUtil => "hyper_util",
+            ClientKind::Reqwest => "reqwest",
+        }
+    }
+
+    /// Parses [`ClientKind::name`].
+    pub(crate) fn from_name(name: &str) -> Option<ClientKind> {
+        ClientKind::ALL.into_iter().find(|kind| kind.name() == name)
+    }
+}
+
+impl fmt::Display for ClientKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How a client reaches the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Route {
+    /// Straight to the target.
+    Direct,
+    /// Through an HTTP proxy at this address (`CONNECT` for `https://` targets).
+    Proxy(SocketAddr),
+}
+
+/// The request target, parsed once in each client's own URL type.
+pub(crate) struct Target {
+    uri: Uri,
+    url: reqwest::Url,
+}
+
+impl Target {
+    /// Parses `url` for every client.
+    pub(crate) fn new(url: &str) -> anyhow::Result<Target> {
+        Ok(Target {
+            uri: url.parse()?,
+            url: url.parse()?,
+        })
+    }
+
+    /// The URL.
+    pub(crate) fn uri(&self) -> &Uri {
+        &self.uri
+    }
+}
+
+type HyperUtilDirect = Client<HttpsConnector<HttpConnector>, Empty<Bytes>>;
+type HyperUtilTunnel = Client<HttpsConnector<Tunnel<HttpConnector>>, Empty<Bytes>>;
+
+/// One client, built for one route.
+pub(crate) enum BenchClient {
+    /// See [`ClientKind::Extsvc`].
+    Extsvc(ServiceClient),
+    /// See [`ClientKind::HyperUtil`], direct.
+    HyperUtilDirect(HyperUtilDirect),
+    /// See [`ClientKind::HyperUtil`], through hyper-util's own `CONNECT` tunnel connector.
+    HyperUtilTunnel(HyperUtilTunnel),
+    /// See [`ClientKind::Reqwest`].
+    Reqwest(reqwest::Client),
+}
+
+impl BenchClient {
+    /// Builds a client of `kind` for `route`, trusting what `tls` trusts.
+    pub(crate) fn build(kind: ClientKind, route: Route, tls: &Arc<ClientConfig>) -> anyhow::Result<BenchClient> {
+        match kind {
+            ClientKind::Extsvc => {
+                let json = match route {
+                    Route::Direct => "{}".to_owned(),
+                    Route::Proxy(addr) => format!(
+                        r#"{{"external_services": {{"oauth": {{"proxy": {{"enabled": true,
+                            "http_proxy": "http://{addr}", "https_proxy": "http://{addr}"}}}}}}}}"#
+                    ),
+                };
+                let loaded = load_str(&json, "bench.conf", &EnvSnapshot::empty(), &LoadOptions::default())
+                    .map_err(|e| anyhow::anyhow!("bench configuration: {e}"))?;
+                let resolution = extsvc_resolve::resolve(&loaded.config, &EnvSnapshot::empty());
+                let service = resolution.service(ServiceKind::Oauth).clone();
+                anyhow::ensure!(
+                    service.pool.max_idle_per_host == MAX_IDLE_PER_HOST && service.pool.idle_timeout == IDLE_TIMEOUT,
+                    "the oauth pool settings changed ({:?}); update the other clients",
+                    service.pool
+                );
+                Ok(BenchClient::Extsvc(ServiceClient::from_parts(
+                    service,
+                    tls,
+                    tls.clone(),
+                )))
+            }
+            ClientKind::HyperUtil => {
+                let mut http = HttpConnector::new();
+                http.enforce_http(false);
+                http.set_nodelay(true);
+                let https = HttpsConnectorBuilder::new()
+                    .with_tls_config((**tls).clone())
+                    .https_or_http()
+                    .enable_http1();
+                let mut builder = Client::builder(TokioExecutor::new());
+                builder
+                    .pool_max_idle_per_host(MAX_IDLE_PER_HOST)
+                    .pool_idle_timeout(IDLE_TIMEOUT)
+                    .pool_timer(TokioTimer::new());
+                Ok(match route {
+                    Route::Direct => BenchClient::HyperUtilDirect(builder.build(https.wrap_connector(http))),
+                    Route::Proxy(addr) => {
+                        let proxy: Uri = format!("http://{addr}").parse()?;
+                        BenchClient::HyperUtilTunnel(builder.build(https.wrap_connector(Tunnel::new(proxy, http))))
+                    }
+                })
+            }
+            ClientKind::Reqwest => {
+                let builder = reqwest::Client::builder()
+                    .use_preconfigured_tls((**tls).clone())
+                    .http1_only()
+                    .pool_max_idle_per_host(MAX_IDLE_PER_HOST)
+                    .pool_idle_timeout(IDLE_TIMEOUT)
+                    .tcp_nodelay(true);
+                let builder = match route {
+                    Route::Direct => builder.no_proxy(),
+                    Route::Proxy(addr) => builder.proxy(reqwest::Proxy::all(format!("http://{addr}"))?),
+                };
+                Ok(BenchClient::Reqwest(
+                    builder.build().context("building the reqwest client")?,
+                ))
+            }
+        }
+    }
+
+    /// One `GET`, reading the whole body; returns the body length. Errors are texts
+    /// (allocated only on failure).
+    pub(crate) async fn get(&self, target: &Target) -> Result<usize, String> {
+        match self {
+            BenchClient::Extsvc(client) => {
+                let response = client.request(empty_get(target)).await.map_err(|e| e.to_string())?;
+                check_status(response.status())?;
+                let body = response.into_body().collect().await.map_err(|e| e.to_string())?;
+                Ok(body.to_bytes().len())
+            }
+            BenchClient::HyperUtilDirect(client) => hyper_util_get(client, target).await,
+            BenchClient::HyperUtilTunnel(client) => hyper_util_get(client, target).await,
+            BenchClient::Reqwest(client) => {
+                let response = client.get(target.url.clone()).send().await.map_err(|e| e.to_string())?;
+                check_status(response.status())?;
+                let body = response.bytes().await.map_err(|e| e.to_string())?;
+                Ok(body.len())
+            }
+        }
+    }
+}
+
+fn empty_get(target: &Target) -> Request<Empty<Bytes>> {
+    let mut req = Request::new(Empty::new());
+    *req.uri_mut() = target.uri.clone();
+    req
+}
+
+fn check_status(status: StatusCode) -> Result<(), String> {
+    if status == StatusCode::OK {
+        Ok(())
+    } else {
+        Err(format!("unexpected status {status}"))
+    }
+}
+
+async fn hyper_util_get<C>(client: &Client<C, Empty<Bytes>>, target: &Target) -> Result<usize, String>
+where
+    C: hyper_util::client::legacy::connect::Connect + Clone + Send + Sync + 'static,
+{
+    let response = client.request(empty_get(target)).await.map_err(|e| e.to_string())?;
+    check_status(response.status())?;
+    let body = response.into_body().collect().await.map_err(|e| e.to_string())?;
+    Ok(body.to_bytes().len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench_pki::BenchPki;
+    use crate::connect_proxy::ConnectProxy;
+    use crate::load::run_window;
+    use crate::target_server::{TargetServer, BODY};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_client_gets_the_body_directly_and_through_the_proxy() {
+        let pki = BenchPki::generate().unwrap();
+        let plain = TargetServer::start(None).await.unwrap();
+        let tls = TargetServer::start(Some(pki.server.clone())).await.unwrap();
+        let proxy = ConnectProxy::start().await.unwrap();
+        let http = Target::new(&format!("http://127.0.0.1:{}/", plain.addr.port())).unwrap();
+        let https = Target::new(&format!("https://127.0.0.1:{}/", tls.addr.port())).unwrap();
+        for kind in ClientKind::ALL {
+            let direct = BenchClient::build(kind, Route::Direct, &pki.client).unwrap();
+            assert_eq!(direct.get(&http).await, Ok(BODY.len()), "{kind} over http");
+            assert_eq!(direct.get(&https).await, Ok(BODY.len()), "{kind} over https");
+            let tunnels = proxy.tunnels();
+            let proxied = BenchClient::build(kind, Route::Proxy(proxy.addr), &pki.client).unwrap();
+            assert_eq!(proxied.get(&https).await, Ok(BODY.len()), "{kind} through the proxy");
+            assert_eq!(proxy.tunnels(), tunnels + 1, "{kind} opened one tunnel");
+            // Pooled: a second request reuses the tunnel.
+            assert_eq!(proxied.get(&https).await, Ok(BODY.len()));
+            assert_eq!(proxy.tunnels(), tunnels + 1, "{kind} reused its tunnel");
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_window_counts_requests_and_keeps_every_latency() {
+        let pki = BenchPki::generate().unwrap();
+        let plain = TargetServer::start(None).await.unwrap();
+        let target = Arc::new(Target::new(&format!("http://127.0.0.1:{}/", plain.addr.port())).unwrap());
+        let client = Arc::new(BenchClient::build(ClientKind::Extsvc, Route::Direct, &pki.client).unwrap());
+        let window = run_window(&client, &target, 4, Duration::from_millis(50)).await;
+        assert_eq!(window.errors, 0, "{:?}", window.first_error);
+        assert!(window.requests > 0);
+        assert_eq!(window.latencies_ns.len() as u64, window.requests);
+        assert!(window.latencies_ns.windows(2).all(|w| w[0] <= w[1]), "sorted");
+        assert!(plain.accepted() <= 4, "at most one connection per worker");
+    }
+}

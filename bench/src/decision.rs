@@ -1,0 +1,241 @@
+//! Micro-benchmarks of the per-request proxy decision: extsvc's [`BypassList::matches`]
+//! against hyper-util's `Matcher::intercept` on the same lists, and the cost of
+//! [`extsvc_resolve::resolve`] for a full configuration.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use extsvc_config::{load_str, parse_bypass_list, EnvSnapshot, LoadOptions};
+use extsvc_resolve::BypassList;
+use http::Uri;
+use hyper_util::client::proxy::matcher::Matcher;
+
+/// Probe hosts per kind (hits, misses), spread over the list.
+const PROBES: usize = 64;
+
+/// ns per decision of one list size.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BypassFigures {
+    /// Entries in the list.
+    pub(crate) entries: usize,
+    /// extsvc, hosts that match an entry.
+    pub(crate) extsvc_hit_ns: f64,
+    /// extsvc, hosts that match none.
+    pub(crate) extsvc_miss_ns: f64,
+    /// hyper-util, hosts that match an entry.
+    pub(crate) hyper_util_hit_ns: f64,
+    /// hyper-util, hosts that match none.
+    pub(crate) hyper_util_miss_ns: f64,
+}
+
+impl BypassFigures {
+    /// extsvc's ns per decision for an even mix of hits and misses.
+    pub(crate) fn extsvc_ns(&self) -> f64 {
+        (self.extsvc_hit_ns + self.extsvc_miss_ns) / 2.0
+    }
+
+    /// hyper-util's ns per decision for an even mix of hits and misses.
+    pub(crate) fn hyper_util_ns(&self) -> f64 {
+        (self.hyper_util_hit_ns + self.hyper_util_miss_ns) / 2.0
+    }
+}
+
+/// The bypass micro-benchmark's results.
+#[derive(Debug, Clone)]
+pub(crate) struct BypassReport {
+    /// One per list size, ascending.
+    pub(crate) sizes: Vec<BypassFigures>,
+    /// hyper-util's `intercept` with an empty `no` list: its cost outside the list.
+    pub(crate) hyper_util_empty_ns: f64,
+}
+
+/// Entry `i` of a generated list: realistic entries of every kind the two matchers share
+/// (hyper-util has no ports and no `*.` wildcards, so none of those).
+fn entry(i: usize) -> String {
+    match i % 10 {
+        0..=2 => format!("svc{i}.corp.example.com"),
+        3..=5 => format!(".team{i}.internal"),
+        6 => format!("api{i}.partner{}.io", i % 7),
+        7 | 8 => format!("10.{}.{}.7", (i >> 8) & 255, i & 255),
+        _ => format!("172.{}.{}.0/24", 16 + i % 16, (i / 16) % 256),
+    }
+}
+
+/// A host that matches entry `i` (a subdomain for domain entries).
+fn hit_host(i: usize) -> String {
+    match i % 10 {
+        0..=2 => format!("svc{i}.corp.example.com"),
+        3..=5 => format!("db.team{i}.internal"),
+        6 => format!("eu.api{i}.partner{}.io", i % 7),
+        7 | 8 => format!("10.{}.{}.7", (i >> 8) & 255, i & 255),
+        _ => format!("172.{}.{}.99", 16 + i % 16, (i / 16) % 256),
+    }
+}
+
+/// A host that matches no generated entry; names and IPs in the list's proportion.
+fn miss_host(k: usize) -> String {
+    match k % 10 {
+        0..=6 => format!("cdn{k}.vendor{}.com", k % 5),
+        _ => format!("192.0.2.{}", k % 250),
+    }
+}
+
+/// Measures `decide` over `probes` for at least `min` and returns ns per decision
+/// (the lowest of `reps` measurements: the least disturbed one).
+fn ns_per_decision<T>(probes: &[T], min: Duration, reps: usize, mut decide: impl FnMut(&T) -> bool) -> f64 {
+    // Warm-up: caches and branch predictors.
+    for probe in probes.iter().cycle().take(probes.len() * 100) {
+        black_box(decide(black_box(probe)));
+    }
+    (0..reps)
+        .map(|_| {
+            let start = Instant::now();
+            let mut decisions = 0u64;
+            loop {
+                for _ in 0..16 {
+                    for probe in probes {
+                        black_box(decide(black_box(probe)));
+                    }
+                }
+                decisions += 16 * probes.len() as u64;
+                let elapsed = start.elapsed();
+                if elapsed >= min {
+                    break elapsed.as_nanos() as f64 / decisions as f64;
+                }
+            }
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+fn matcher(no: &str) -> Matcher {
+    Matcher::builder()
+        .http("http://proxy.example:3128")
+        .https("http://proxy.example:3128")
+        .no(no)
+        .build()
+}
+
+fn extsvc_decides(list: &BypassList, uri: &Uri) -> bool {
+    let host = uri.host().unwrap_or_default();
+    let port = uri
+        .port_u16()
+        .unwrap_or(if uri.scheme_str() == Some("https") { 443 } else { 80 });
+    list.matches(host, port).is_some()
+}
+
+fn hyper_util_decides(matcher: &Matcher, uri: &Uri) -> bool {
+    matcher.intercept(uri).is_none()
+}
+
+/// Runs the bypass micro-benchmark on lists of each of `sizes` entries.
+pub(crate) fn bench_bypass(sizes: &[usize], min: Duration, reps: usize) -> anyhow::Result<BypassReport> {
+    let mut figures = Vec::new();
+    for &n in sizes {
+        let text = (0..n).map(entry).collect::<Vec<_>>().join(", ");
+        let (entries, invalid) = parse_bypass_list(&text);
+        anyhow::ensure!(invalid.is_empty(), "generated bypass entries rejected: {invalid:?}");
+        let list = BypassList::new(entries);
+        let hyper = matcher(&text);
+        let uri = |host: String| -> anyhow::Result<Uri> { Ok(format!("https://{host}/").parse()?) };
+        let hits = (0..PROBES.min(n))
+            .map(|k| uri(hit_host(k * n / PROBES.min(n))))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let misses = (0..PROBES)
+            .map(|k| uri(miss_host(k)))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        for (probes, expected) in [(&hits, true), (&misses, false)] {
+            for probe in probes {
+                anyhow::ensure!(
+                    extsvc_decides(&list, probe) == expected && hyper_util_decides(&hyper, probe) == expected,
+                    "the two matchers disagree on {probe} (expected bypass = {expected})"
+                );
+            }
+        }
+        figures.push(BypassFigures {
+            entries: n,
+            extsvc_hit_ns: ns_per_decision(&hits, min, reps, |u| extsvc_decides(&list, u)),
+            extsvc_miss_ns: ns_per_decision(&misses, min, reps, |u| extsvc_decides(&list, u)),
+            hyper_util_hit_ns: ns_per_decision(&hits, min, reps, |u| hyper_util_decides(&hyper, u)),
+            hyper_util_miss_ns: ns_per_decision(&misses, min, reps, |u| hyper_util_decides(&hyper, u)),
+        });
+    }
+    let empty = matcher("");
+    let misses = (0..PROBES)
+        .map(|k| format!("https://{}/", miss_host(k)).parse())
+        .collect::<Result<Vec<Uri>, _>>()?;
+    let hyper_util_empty_ns = ns_per_decision(&misses, min, reps, |u| hyper_util_decides(&empty, u));
+    Ok(BypassReport {
+        sizes: figures,
+        hyper_util_empty_ns,
+    })
+}
+
+/// A configuration that sets every field resolution looks at: global and per-service
+/// proxies and bypass lists, mTLS blocks (paths only: resolution reads no file), legacy keys.
+const FULL_CONFIG: &str = r#"{
+  "http_proxy": "http://legacy-proxy.corp:3128",
+  "jwt_ssl_insecure_skip_verify": false,
+  "external_services": {
+    "global": {
+      "enabled": true,
+      "http_proxy": "http://proxy.corp:3128",
+      "https_proxy": "https://user:secret@proxy.corp:3129",
+      "bypass_proxy": "localhost, 127.0.0.1, .internal, 10.0.0.0/8, 172.16.0.0/12, fd00::/8, metadata.google.internal:80"
+    },
+    "oauth": {
+      "proxy": { "enabled": true, "https_proxy": "http://oauth-proxy.corp:8080" },
+      "mtls": { "enabled": true, "cert_file": "/etc/tyk/certs/oauth.crt", "key_file": "/etc/tyk/certs/oauth.key",
+                "ca_file": "/etc/tyk/certs/ca.pem", "tls_min_version": "1.2", "tls_max_version": "1.3" }
+    },
+    "storage": {
+      "proxy": { "enabled": true, "bypass_proxy": "redis.internal:6379, .cache.internal" },
+      "mtls": { "enabled": true, "cert_id": "storage-client", "ca_cert_ids": ["root-ca", "intermediate-ca"] }
+    },
+    "webhooks": { "proxy": { "enabled": true } },
+    "health": {
+      "proxy": { "enabled": false },
+      "mtls": { "enabled": true, "insecure_skip_verify": true }
+    },
+    "discovery": {
+      "proxy": { "enabled": true, "http_proxy": "http://consul-proxy.corp:3128", "bypass_proxy": "*.consul, 192.168.0.0/16" },
+      "mtls": { "enabled": true, "ca_file": "/etc/tyk/certs/consul-ca.pem", "tls_min_version": "1.3" }
+    }
+  }
+}"#;
+
+/// ns per `resolve` of [`FULL_CONFIG`] with a standard proxy environment.
+pub(crate) fn bench_resolve(min: Duration, reps: usize) -> anyhow::Result<f64> {
+    let env = EnvSnapshot::from_iter([
+        ("HTTP_PROXY", "http://env-proxy.corp:3128"),
+        ("HTTPS_PROXY", "http://env-proxy.corp:3128"),
+        ("NO_PROXY", "localhost,127.0.0.1,.svc.cluster.local,10.96.0.0/12"),
+    ]);
+    let loaded = load_str(FULL_CONFIG, "bench-full.conf", &env, &LoadOptions::default())
+        .map_err(|e| anyhow::anyhow!("the full bench configuration is invalid: {e}"))?;
+    let config = loaded.config;
+    Ok(ns_per_decision(&[()], min, reps, |()| {
+        let resolution = extsvc_resolve::resolve(black_box(&config), black_box(&env));
+        black_box(&resolution);
+        resolution.warnings.is_empty()
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_entries_parse_and_probes_agree_between_matchers() {
+        let report = bench_bypass(&[10, 100], Duration::from_millis(1), 1).unwrap();
+        assert_eq!(report.sizes.len(), 2);
+        assert!(report
+            .sizes
+            .iter()
+            .all(|f| f.extsvc_hit_ns > 0.0 && f.hyper_util_miss_ns > 0.0));
+    }
+
+    #[test]
+    fn the_full_configuration_loads_and_resolves() {
+        assert!(bench_resolve(Duration::from_millis(1), 1).unwrap() > 0.0);
+    }
+}
