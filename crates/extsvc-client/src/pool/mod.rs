@@ -1,0 +1,747 @@
+//! [`Pool`] and its [`ConnectionCap`]: idle connections per key, a hard cap on open
+//! connections, FIFO waiters, eviction of another key's idle connection to make room.
+//!
+//! How a checkout goes ([`Pool::checkout`]):
+//! 1. an idle, open connection for the key (most recently used first);
+//! 2. else, when fewer than `max_connections` are open, a [`ConnectionSlot`] to
+//!    connect with;
+//! 3. else, an idle connection to *another* key is closed to make room, and
+//! 4. the caller waits, first come first served, for a connection of its key being
+//!    returned (handed over directly) or for a slot being freed.
+//!
+//! A slot is held by whatever drives the connection (the client's connection task)
+//! and released when it is dropped, i.e. when the connection is closed, so the count
+//! of open connections is exact.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+
+use extsvc_resolve::{PoolSettings, TargetScheme};
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+/// Which route a pooled connection takes: part of its [`PoolKey`], so a connection
+/// opened through one proxy is never reused for another route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RouteKey {
+    /// Straight to the target.
+    Direct,
+    /// Through the service's proxy for this scheme (`http_proxy` or `https_proxy`).
+    Proxy(TargetScheme),
+}
+
+/// What a connection can be reused for: scheme, host, port and route.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PoolKey {
+    scheme: TargetScheme,
+    host: Box<str>,
+    port: u16,
+    route: RouteKey,
+}
+
+impl PoolKey {
+    /// A key; `host` is compared case-insensitively.
+    pub fn new(scheme: TargetScheme, host: &str, port: u16, route: RouteKey) -> PoolKey {
+        PoolKey {
+            scheme,
+            host: host.to_ascii_lowercase().into_boxed_str(),
+            port,
+            route,
+        }
+    }
+
+    /// The host (lower case).
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The route.
+    pub fn route(&self) -> RouteKey {
+        self.route
+    }
+}
+
+/// A connection the pool can keep.
+pub trait Poolable: Send + 'static {
+    /// False once the connection is closed (it is then discarded).
+    fn is_open(&self) -> bool;
+}
+
+impl<B: Send + 'static> Poolable for hyper::client::conn::http1::SendRequest<B> {
+    fn is_open(&self) -> bool {
+        !self.is_closed()
+    }
+}
+
+/// Counts of a pool, for `stats()`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PoolStats {
+    /// Connections open now (busy + idle + being set up).
+    pub open: usize,
+    /// Idle connections now.
+    pub idle: usize,
+    /// Requests waiting for a connection now.
+    pub waiting: usize,
+}
+
+/// The hard cap on open connections: a count of slots in use and the maximum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionCap {
+    max: usize,
+    open: usize,
+}
+
+impl ConnectionCap {
+    /// A cap of `max` (at least 1).
+    pub fn new(max: usize) -> ConnectionCap {
+        ConnectionCap {
+            max: max.max(1),
+            open: 0,
+        }
+    }
+
+    /// The maximum.
+    pub fn max(&self) -> usize {
+        self.max
+    }
+
+    /// Slots in use.
+    pub fn open(&self) -> usize {
+        self.open
+    }
+
+    fn try_take(&mut self) -> bool {
+        if self.open < self.max {
+            self.open += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn give_back(&mut self) {
+        self.open = self.open.saturating_sub(1);
+    }
+}
+
+/// Idle connections per key under a [`ConnectionCap`]; cheap to clone (shared).
+pub struct Pool<T: Poolable> {
+    shared: Arc<Shared<T>>,
+}
+
+impl<T: Poolable> Clone for Pool<T> {
+    fn clone(&self) -> Self {
+        Pool {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<T: Poolable> fmt::Debug for Pool<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pool")
+            .field("settings", &self.shared.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Shared<T: Poolable> {
+    settings: PoolSettings,
+    state: Mutex<State<T>>,
+}
+
+struct State<T: Poolable> {
+    cap: ConnectionCap,
+    idle: Vec<Idle<T>>,
+    waiters: VecDeque<Waiter<T>>,
+    reaper_started: bool,
+}
+
+struct Idle<T: Poolable> {
+    key: PoolKey,
+    value: T,
+    since: Instant,
+}
+
+struct Waiter<T: Poolable> {
+    key: PoolKey,
+    tx: oneshot::Sender<Grant<T>>,
+}
+
+enum Grant<T: Poolable> {
+    Conn(Pooled<T>),
+    Slot(ConnectionSlot<T>),
+}
+
+/// The outcome of [`Pool::checkout`].
+pub enum Checkout<T: Poolable> {
+    /// A connection to reuse.
+    Reused(Pooled<T>),
+    /// A slot under the cap: open a new connection and keep the slot alive as long
+    /// as the connection is (drop it when the connection closes).
+    Connect(ConnectionSlot<T>),
+}
+
+impl<T: Poolable> fmt::Debug for Checkout<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Checkout::Reused(_) => f.write_str("Checkout::Reused"),
+            Checkout::Connect(_) => f.write_str("Checkout::Connect"),
+        }
+    }
+}
+
+impl<T: Poolable> Pool<T> {
+    /// An empty pool with these sizes.
+    pub fn new(settings: PoolSettings) -> Pool<T> {
+        Pool {
+            shared: Arc::new(Shared {
+                settings,
+                state: Mutex::new(State {
+                    cap: ConnectionCap::new(settings.max_connections),
+                    idle: Vec::new(),
+                    waiters: VecDeque::new(),
+                    reaper_started: false,
+                }),
+            }),
+        }
+    }
+
+    /// The sizes.
+    pub fn settings(&self) -> PoolSettings {
+        self.shared.settings
+    }
+
+    /// Counts now.
+    pub fn stats(&self) -> PoolStats {
+        let st = self.shared.lock();
+        PoolStats {
+            open: st.cap.open,
+            idle: st.idle.len(),
+            waiting: st.waiters.len(),
+        }
+    }
+
+    /// A connection for `key` or a slot to open one; waits (FIFO) when the cap is
+    /// reached. Cancel-safe: dropping the future gives back whatever it was granted.
+    pub async fn checkout(&self, key: &PoolKey) -> Checkout<T> {
+        loop {
+            let mut discarded: Vec<T> = Vec::new();
+            let rx = {
+                let mut st = self.shared.lock();
+                self.shared.expire(&mut st, Instant::now(), &mut discarded);
+                // Most recently returned first: it is the least likely to have been
+                // closed by the server.
+                if let Some(i) = st.idle.iter().rposition(|idle| idle.key == *key) {
+                    let idle = st.idle.remove(i);
+                    drop(st);
+                    return Checkout::Reused(Pooled::new(idle.key, idle.value, Arc::downgrade(&self.shared)));
+                }
+                if st.cap.try_take() {
+                    drop(st);
+                    return Checkout::Connect(ConnectionSlot::new(Arc::downgrade(&self.shared)));
+                }
+                // Full: close the oldest idle connection of another key to make room.
+                // Its slot frees when its driver ends, and goes to the first waiter.
+                if let Some(i) = oldest(&st.idle) {
+                    discarded.push(st.idle.remove(i).value);
+                }
+                let (tx, rx) = oneshot::channel();
+                st.waiters.push_back(Waiter { key: key.clone(), tx });
+                rx
+            };
+            drop(discarded);
+            match rx.await {
+                Ok(Grant::Conn(mut pooled)) => {
+                    pooled.set_reusable(false);
+                    return Checkout::Reused(pooled);
+                }
+                Ok(Grant::Slot(slot)) => return Checkout::Connect(slot),
+                // The waiter was dropped from the queue without a grant: ask again.
+                Err(_) => continue,
+            }
+        }
+    }
+}
+
+fn oldest<T: Poolable>(idle: &[Idle<T>]) -> Option<usize> {
+    idle.iter()
+        .enumerate()
+        .min_by_key(|(_, idle)| idle.since)
+        .map(|(i, _)| i)
+}
+
+impl<T: Poolable> Shared<T> {
+    fn lock(&self) -> MutexGuard<'_, State<T>> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Moves expired and closed idle connections to `discarded` (to be dropped after
+    /// the lock is released: dropping one may release a slot, which locks).
+    fn expire(&self, st: &mut State<T>, now: Instant, discarded: &mut Vec<T>) {
+        let timeout = self.settings.idle_timeout;
+        let mut i = 0;
+        // `remove` keeps the order (oldest first) that LIFO reuse and eviction rely on;
+        // the list is short (at most `max_connections`).
+        while i < st.idle.len() {
+            let idle = &st.idle[i];
+            if !idle.value.is_open() || now.saturating_duration_since(idle.since) >= timeout {
+                discarded.push(st.idle.remove(i).value);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// Gives free slots to waiters, first come first served.
+    fn grant_slots(self: &Arc<Self>, st: &mut State<T>) {
+        while !st.waiters.is_empty() && st.cap.try_take() {
+            let mut granted = false;
+            while let Some(waiter) = st.waiters.pop_front() {
+                match waiter.tx.send(Grant::Slot(ConnectionSlot::new(Arc::downgrade(self)))) {
+                    Ok(()) => {
+                        granted = true;
+                        break;
+                    }
+                    Err(Grant::Slot(mut slot)) => slot.disarm(),
+                    Err(Grant::Conn(mut pooled)) => drop(pooled.disarm()),
+                }
+            }
+            if !granted {
+                st.cap.give_back();
+                break;
+            }
+        }
+    }
+
+    fn release_slot(self: &Arc<Self>) {
+        let mut st = self.lock();
+        st.cap.give_back();
+        self.grant_slots(&mut st);
+    }
+
+    /// A connection comes back after a request.
+    fn put(self: &Arc<Self>, key: PoolKey, value: T) {
+        if !value.is_open() {
+            return;
+        }
+        let mut value = Some(value);
+        let mut key = Some(key);
+        let mut discard: Option<T> = None;
+        {
+            let mut st = self.lock();
+            st.waiters.retain(|w| !w.tx.is_closed());
+            // Hand over to the first waiter of the same key: no churn.
+            while let Some(i) = st.waiters.iter().position(|w| Some(&w.key) == key.as_ref()) {
+                let waiter = st.waiters.remove(i).expect("index from position");
+                let mut pooled = Pooled::new(
+                    key.take().expect("key present"),
+                    value.take().expect("value present"),
+                    Arc::downgrade(self),
+                );
+                // Should the waiter give up before receiving it, the connection comes
+                // back here instead of being closed.
+                pooled.set_reusable(true);
+                match waiter.tx.send(Grant::Conn(pooled)) {
+                    Ok(()) => return,
+                    Err(Grant::Conn(mut pooled)) => {
+                        let (k, v) = pooled.disarm().expect("a fresh guard holds its value");
+                        key = Some(k);
+                        value = Some(v);
+                    }
+                    Err(Grant::Slot(mut slot)) => slot.disarm(),
+                }
+            }
+            let (key, value) = (key.expect("key present"), value.expect("value present"));
+            if !st.waiters.is_empty() {
+                // Someone waits for another key: close this one to free its slot.
+                discard = Some(value);
+            } else if st.idle.iter().filter(|idle| idle.key == key).count() < self.settings.max_idle_per_host {
+                st.idle.push(Idle {
+                    key,
+                    value,
+                    since: Instant::now(),
+                });
+                if !st.reaper_started {
+                    st.reaper_started = spawn_reaper(Arc::downgrade(self), self.settings.idle_timeout);
+                }
+            } else {
+                discard = Some(value);
+            }
+        }
+        drop(discard);
+    }
+}
+
+/// Expires idle connections in the background while the pool exists.
+fn spawn_reaper<T: Poolable>(pool: Weak<Shared<T>>, idle_timeout: Duration) -> bool {
+    let Ok(handle) = tokio::runtime::Handle::try_current() else {
+        return false;
+    };
+    let period = (idle_timeout / 2).clamp(Duration::from_millis(50), Duration::from_secs(30));
+    handle.spawn(async move {
+        let mut tick = tokio::time::interval(period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(shared) = pool.upgrade() else { break };
+            let mut discarded = Vec::new();
+            {
+                let mut st = shared.lock();
+                shared.expire(&mut st, Instant::now(), &mut discarded);
+            }
+            drop(discarded);
+        }
+    });
+    true
+}
+
+/// A slot under the [`ConnectionCap`]; dropping it releases the slot (and gives it to
+/// the first waiter).
+pub struct ConnectionSlot<T: Poolable> {
+    pool: Option<Weak<Shared<T>>>,
+}
+
+impl<T: Poolable> fmt::Debug for ConnectionSlot<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ConnectionSlot")
+    }
+}
+
+impl<T: Poolable> ConnectionSlot<T> {
+    fn new(pool: Weak<Shared<T>>) -> Self {
+        ConnectionSlot { pool: Some(pool) }
+    }
+
+    /// Forgets the pool without releasing (the caller accounts for it under the lock).
+    fn disarm(&mut self) {
+        self.pool = None;
+    }
+}
+
+impl<T: Poolable> Drop for ConnectionSlot<T> {
+    fn drop(&mut self) {
+        if let Some(shared) = self.pool.take().and_then(|weak| weak.upgrade()) {
+            shared.release_slot();
+        }
+    }
+}
+
+/// A connection checked out of the pool. Mark it [reusable](Pooled::set_reusable)
+/// once its exchange is complete; dropping it then returns it to the pool (or hands
+/// it to a waiter), otherwise closes it.
+pub struct Pooled<T: Poolable> {
+    value: Option<T>,
+    key: Option<PoolKey>,
+    pool: Weak<Shared<T>>,
+    reusable: bool,
+    reused: bool,
+}
+
+impl<T: Poolable> fmt::Debug for Pooled<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pooled")
+            .field("key", &self.key)
+            .field("reusable", &self.reusable)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: Poolable> Pooled<T> {
+    fn new(key: PoolKey, value: T, pool: Weak<Shared<T>>) -> Self {
+        Pooled {
+            value: Some(value),
+            key: Some(key),
+            pool,
+            reusable: false,
+            reused: true,
+        }
+    }
+
+    fn disarm(&mut self) -> Option<(PoolKey, T)> {
+        match (self.key.take(), self.value.take()) {
+            (Some(k), Some(v)) => Some((k, v)),
+            _ => None,
+        }
+    }
+
+    /// Whether dropping this returns the connection to the pool.
+    pub fn set_reusable(&mut self, reusable: bool) {
+        self.reusable = reusable;
+    }
+
+    /// True when this connection was used before (taken from the idle list or
+    /// handed over), false for a new one.
+    pub fn is_reused(&self) -> bool {
+        self.reused
+    }
+
+    /// The key.
+    pub fn key(&self) -> &PoolKey {
+        self.key.as_ref().expect("present until dropped")
+    }
+}
+
+impl<T: Poolable> Pool<T> {
+    /// Wraps a newly opened connection so that it can be returned to this pool.
+    pub fn pooled(&self, key: PoolKey, value: T) -> Pooled<T> {
+        let mut pooled = Pooled::new(key, value, Arc::downgrade(&self.shared));
+        pooled.reused = false;
+        pooled
+    }
+}
+
+impl<T: Poolable> std::ops::Deref for Pooled<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        self.value.as_ref().expect("present until dropped")
+    }
+}
+
+impl<T: Poolable> std::ops::DerefMut for Pooled<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        self.value.as_mut().expect("present until dropped")
+    }
+}
+
+impl<T: Poolable> Drop for Pooled<T> {
+    fn drop(&mut self) {
+        if !self.reusable {
+            return;
+        }
+        let (Some(key), Some(value)) = (self.key.take(), self.value.take()) else {
+            return;
+        };
+        if let Some(shared) = self.pool.upgrade() {
+            shared.put(key, value);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A fake connection that holds its slot, as the client's connection task does.
+    struct FakeConn {
+        id: usize,
+        _slot: ConnectionSlot<FakeConn>,
+    }
+
+    impl Poolable for FakeConn {
+        fn is_open(&self) -> bool {
+            true
+        }
+    }
+
+    static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
+
+    fn settings(max_connections: usize, max_idle_per_host: usize, idle_timeout: Duration) -> PoolSettings {
+        PoolSettings {
+            max_connections,
+            max_idle_per_host,
+            idle_timeout,
+        }
+    }
+
+    fn key(host: &str) -> PoolKey {
+        PoolKey::new(TargetScheme::Http, host, 80, RouteKey::Direct)
+    }
+
+    /// Checks out and, when granted a slot, "connects".
+    async fn get(pool: &Pool<FakeConn>, key: &PoolKey) -> (Pooled<FakeConn>, bool) {
+        match pool.checkout(key).await {
+            Checkout::Reused(p) => (p, true),
+            Checkout::Connect(slot) => {
+                let conn = FakeConn {
+                    id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+                    _slot: slot,
+                };
+                (pool.pooled(key.clone(), conn), false)
+            }
+        }
+    }
+
+    fn done(mut conn: Pooled<FakeConn>) {
+        conn.set_reusable(true);
+    }
+
+    async fn pending<F: std::future::Future>(fut: &mut Pin<Box<F>>) -> bool {
+        tokio::time::timeout(Duration::from_millis(30), fut.as_mut())
+            .await
+            .is_err()
+    }
+
+    use std::pin::Pin;
+
+    #[tokio::test]
+    async fn the_cap_holds_and_a_closed_connection_frees_its_slot() {
+        let pool = Pool::new(settings(2, 5, Duration::from_secs(60)));
+        let (a, _) = get(&pool, &key("a")).await;
+        let (_b, _) = get(&pool, &key("a")).await;
+        assert_eq!(pool.stats().open, 2);
+        let third_key = key("a");
+        let mut third = Box::pin(get(&pool, &third_key));
+        assert!(pending(&mut third).await, "a third connection must wait");
+        assert_eq!(pool.stats().waiting, 1);
+        drop(a); // not reusable: closed, its slot goes to the waiter
+        let (_c, reused) = third.await;
+        assert!(!reused);
+        assert_eq!(pool.stats().open, 2);
+    }
+
+    #[tokio::test]
+    async fn a_returned_connection_is_handed_to_a_waiter_of_its_key() {
+        let pool = Pool::new(settings(1, 5, Duration::from_secs(60)));
+        let (a, _) = get(&pool, &key("a")).await;
+        let first_id = a.id;
+        let k = key("a");
+        let mut waiter = Box::pin(get(&pool, &k));
+        assert!(pending(&mut waiter).await);
+        done(a);
+        let (again, reused) = waiter.await;
+        assert!(reused);
+        assert_eq!(again.id, first_id, "the same connection, no churn");
+        assert_eq!(pool.stats().open, 1);
+    }
+
+    #[tokio::test]
+    async fn a_waiter_for_another_host_evicts_an_idle_connection() {
+        let pool = Pool::new(settings(1, 5, Duration::from_secs(60)));
+        let (a, _) = get(&pool, &key("a")).await;
+        done(a);
+        assert_eq!(
+            pool.stats(),
+            PoolStats {
+                open: 1,
+                idle: 1,
+                waiting: 0
+            }
+        );
+        let (b, reused) = tokio::time::timeout(Duration::from_secs(1), get(&pool, &key("b")))
+            .await
+            .unwrap();
+        assert!(!reused);
+        assert_eq!(b.key().host(), "b");
+        assert_eq!(
+            pool.stats(),
+            PoolStats {
+                open: 1,
+                idle: 0,
+                waiting: 0
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn a_connection_returned_while_another_host_waits_is_closed_for_it() {
+        let pool = Pool::new(settings(1, 5, Duration::from_secs(60)));
+        let (a, _) = get(&pool, &key("a")).await;
+        let kb = key("b");
+        let mut waiter = Box::pin(get(&pool, &kb));
+        assert!(pending(&mut waiter).await);
+        done(a);
+        let (b, reused) = tokio::time::timeout(Duration::from_secs(1), waiter).await.unwrap();
+        assert!(!reused);
+        assert_eq!(b.key().host(), "b");
+        assert_eq!(pool.stats().idle, 0);
+    }
+
+    #[tokio::test]
+    async fn idle_connections_per_key_are_bounded() {
+        let pool = Pool::new(settings(10, 2, Duration::from_secs(60)));
+        let mut conns = Vec::new();
+        for _ in 0..4 {
+            conns.push(get(&pool, &key("a")).await.0);
+        }
+        conns.into_iter().for_each(done);
+        assert_eq!(
+            pool.stats(),
+            PoolStats {
+                open: 2,
+                idle: 2,
+                waiting: 0
+            }
+        );
+        // Reused most recent first.
+        assert!(get(&pool, &key("a")).await.1);
+    }
+
+    #[tokio::test]
+    async fn routes_do_not_share_connections() {
+        let pool = Pool::new(settings(10, 2, Duration::from_secs(60)));
+        let direct = key("a");
+        let proxied = PoolKey::new(TargetScheme::Http, "a", 80, RouteKey::Proxy(TargetScheme::Http));
+        done(get(&pool, &direct).await.0);
+        assert!(
+            !get(&pool, &proxied).await.1,
+            "a direct connection is not reused through a proxy"
+        );
+        assert!(get(&pool, &direct).await.1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn idle_connections_expire() {
+        let pool = Pool::new(settings(10, 2, Duration::from_secs(30)));
+        done(get(&pool, &key("a")).await.0);
+        assert_eq!(pool.stats().idle, 1);
+        tokio::time::sleep(Duration::from_secs(31)).await;
+        // The reaper ran (paused time auto-advances through its ticks).
+        assert_eq!(
+            pool.stats(),
+            PoolStats {
+                open: 0,
+                idle: 0,
+                waiting: 0
+            }
+        );
+        assert!(!get(&pool, &key("a")).await.1);
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_waiter_does_not_keep_a_slot() {
+        let pool = Pool::new(settings(1, 5, Duration::from_secs(60)));
+        let (a, _) = get(&pool, &key("a")).await;
+        let ka = key("a");
+        let mut cancelled = Box::pin(get(&pool, &ka));
+        assert!(pending(&mut cancelled).await);
+        let kb = key("b");
+        let mut second = Box::pin(get(&pool, &kb));
+        assert!(pending(&mut second).await);
+        drop(cancelled);
+        drop(a);
+        let (b, _) = tokio::time::timeout(Duration::from_secs(1), second).await.unwrap();
+        assert_eq!(b.key().host(), "b");
+        drop(b);
+        assert_eq!(pool.stats().open, 0);
+    }
+
+    #[tokio::test]
+    async fn a_connection_handed_to_a_waiter_that_gave_up_returns_to_the_pool() {
+        let pool = Pool::new(settings(1, 5, Duration::from_secs(60)));
+        let (a, _) = get(&pool, &key("a")).await;
+        let ka = key("a");
+        let mut waiter = Box::pin(get(&pool, &ka));
+        assert!(pending(&mut waiter).await);
+        done(a); // handed over into the waiter's channel...
+        drop(waiter); // ...which is dropped before it looks
+        assert_eq!(
+            pool.stats(),
+            PoolStats {
+                open: 1,
+                idle: 1,
+                waiting: 0
+            }
+        );
+        assert!(get(&pool, &key("a")).await.1);
+    }
+}

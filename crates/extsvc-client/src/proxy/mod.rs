@@ -1,0 +1,204 @@
+//! [`ProxyConnector`]: the route-aware connector (direct, forward proxy or tunnel).
+
+mod future;
+mod layer;
+
+pub use future::ProxyConnecting;
+pub use layer::ProxyConnectorLayer;
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use extsvc_config::{ProxyScheme, ProxyUrl};
+use extsvc_resolve::{ResolvedService, Route, TargetScheme};
+use http::Uri;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::error::{BoxError, Error, ErrorKind, Phase};
+use crate::io::{Hop, MaybeTlsStream, PrefixedStream, ProxyStream};
+use crate::phase;
+use crate::tcp::port_of;
+use crate::tls::{is_tls_scheme, rustls_error, server_name};
+use crate::tunnel::{connect_through, proxy_uri};
+
+/// Connects to a target URI the way the service's proxy settings say:
+///
+/// - **direct** (no proxy, or bypassed): `inner` connects to the target;
+/// - **proxy** ([`ResolvedService::route`] picks `http_proxy` for `http://`/`redis://`
+///   and `https_proxy` for `https://`/`rediss://`): `inner` connects to the proxy;
+///   for an `https://` proxy, TLS to the proxy (the service's proxy TLS config, SNI =
+///   the proxy host); then
+///   - `https://` and non-HTTP targets: a `CONNECT` tunnel ([`Hop::Tunnel`]);
+///   - `http://` targets: the connection to the proxy itself, for requests in absolute
+///     form ([`Hop::Forward`]).
+///
+/// TLS to the *target* is not done here: wrap this in a
+/// [`TlsConnector`](crate::TlsConnector).
+#[derive(Clone)]
+pub struct ProxyConnector<C> {
+    inner: C,
+    service: Arc<ResolvedService>,
+    proxy_tls: Option<tokio_rustls::TlsConnector>,
+}
+
+impl<C: std::fmt::Debug> std::fmt::Debug for ProxyConnector<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The proxy URLs' Debug is redacted.
+        f.debug_struct("ProxyConnector")
+            .field("service", &self.service.kind)
+            .field("http_proxy", &self.service.proxy.http_proxy.value)
+            .field("https_proxy", &self.service.proxy.https_proxy.value)
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C> ProxyConnector<C> {
+    /// Routes per `service`; `proxy_tls` verifies `https://` proxies (required only when
+    /// one is configured); `inner` opens TCP connections (e.g. a
+    /// [`TcpConnector`](crate::TcpConnector)).
+    pub fn new(service: Arc<ResolvedService>, proxy_tls: Option<Arc<rustls::ClientConfig>>, inner: C) -> Self {
+        ProxyConnector {
+            inner,
+            service,
+            proxy_tls: proxy_tls.map(tokio_rustls::TlsConnector::from),
+        }
+    }
+
+    /// The service whose routes this follows.
+    pub fn service(&self) -> &Arc<ResolvedService> {
+        &self.service
+    }
+
+    /// The inner connector.
+    pub fn get_ref(&self) -> &C {
+        &self.inner
+    }
+
+    /// The inner connector, mutably.
+    pub fn get_mut(&mut self) -> &mut C {
+        &mut self.inner
+    }
+
+    /// The inner connector.
+    pub fn into_inner(self) -> C {
+        self.inner
+    }
+}
+
+/// `http`/`redis` → [`TargetScheme::Http`]; `https`/`rediss` → [`TargetScheme::Https`].
+pub(crate) fn target_scheme(uri: &Uri) -> TargetScheme {
+    if is_tls_scheme(uri) {
+        TargetScheme::Https
+    } else {
+        TargetScheme::Http
+    }
+}
+
+fn is_http_scheme(uri: &Uri) -> bool {
+    matches!(uri.scheme_str(), Some(s) if s.eq_ignore_ascii_case("http"))
+}
+
+impl<C> tower::Service<Uri> for ProxyConnector<C>
+where
+    C: tower::Service<Uri>,
+    C::Response: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    C::Error: Into<BoxError>,
+    C::Future: Send + 'static,
+{
+    type Response = ProxyStream<C::Response>;
+    type Error = Error;
+    type Future = ProxyConnecting<C::Response>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.inner
+            .poll_ready(cx)
+            .map_err(|e| Error::from_inner(e.into(), ErrorKind::Connect, "connector not ready"))
+    }
+
+    fn call(&mut self, dst: Uri) -> ProxyConnecting<C::Response> {
+        let (Some(host), Some(port)) = (dst.host(), port_of(&dst)) else {
+            let err = Error::new(ErrorKind::InvalidRequest, format!("no host or port in URI \"{dst}\""));
+            return ProxyConnecting::new(async move { Err(err) });
+        };
+        let scheme = target_scheme(&dst);
+        match self.service.route(scheme, host, port).route {
+            Route::Direct => {
+                let connecting = self.inner.call(dst);
+                ProxyConnecting::new(async move {
+                    let io = connecting
+                        .await
+                        .map_err(|e| Error::from_inner(e.into(), ErrorKind::Connect, "cannot connect to the target"))?;
+                    Ok(ProxyStream::new(
+                        PrefixedStream::new(Bytes::new(), MaybeTlsStream::Plain(io)),
+                        Hop::Direct,
+                    ))
+                })
+            }
+            Route::Proxy(proxy) => {
+                let connecting = self.inner.call(proxy_uri(proxy));
+                let service = self.service.clone();
+                let proxy_tls = self.proxy_tls.clone();
+                let forward = is_http_scheme(&dst);
+                ProxyConnecting::new(async move {
+                    let host = dst.host().unwrap_or_default();
+                    // The route again, from the owned service (cheap, allocation-free).
+                    let Route::Proxy(proxy) = service.route(scheme, host, port).route else {
+                        return Err(Error::new(
+                            ErrorKind::InvalidRequest,
+                            "the route changed while connecting",
+                        ));
+                    };
+                    let io = connecting.await.map_err(|e| {
+                        Error::from_inner(e.into(), ErrorKind::ProxyConnect, "cannot connect to the proxy")
+                            .on_proxy_hop()
+                            .with_proxy(proxy)
+                    })?;
+                    let io = match proxy.scheme() {
+                        ProxyScheme::Http => MaybeTlsStream::Plain(io),
+                        ProxyScheme::Https => {
+                            MaybeTlsStream::Tls(Box::new(proxy_handshake(proxy_tls.as_ref(), proxy, io).await?))
+                        }
+                    };
+                    if forward {
+                        return Ok(ProxyStream::new(PrefixedStream::new(Bytes::new(), io), Hop::Forward));
+                    }
+                    let tunnel = connect_through(io, host, port, proxy).await?;
+                    Ok(ProxyStream::new(tunnel, Hop::Tunnel))
+                })
+            }
+        }
+    }
+}
+
+/// TLS to an `https://` proxy, SNI = the proxy host.
+pub(crate) async fn proxy_handshake<IO>(
+    tls: Option<&tokio_rustls::TlsConnector>,
+    proxy: &ProxyUrl,
+    io: IO,
+) -> Result<tokio_rustls::client::TlsStream<IO>, Error>
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
+    phase::enter(Phase::ProxyTls);
+    let fail = |message: &str| {
+        Error::new(ErrorKind::ProxyTls, message)
+            .with_phase(Phase::ProxyTls)
+            .with_proxy(proxy)
+    };
+    let Some(tls) = tls else {
+        return Err(fail("no TLS configuration for the https:// proxy"));
+    };
+    let name = server_name(proxy.host()).map_err(|e| fail("invalid proxy host name for TLS").with_source(e))?;
+    tls.connect(name, io).await.map_err(|e| {
+        let message = match rustls_error(&e) {
+            Some(rustls::Error::InvalidMessage(_)) => {
+                "TLS handshake with the proxy failed: it does not speak TLS (a plain HTTP proxy? then use http:// in the proxy URL)"
+            }
+            Some(rustls::Error::InvalidCertificate(_)) => "the proxy's certificate was rejected",
+            _ => "TLS handshake with the proxy failed",
+        };
+        fail(message).with_source(e)
+    })
+}

@@ -1,0 +1,88 @@
+//! [`ExternalServices`]: the five service clients, built once.
+
+use std::fmt;
+use std::sync::Arc;
+
+use extsvc_config::ServiceKind;
+use extsvc_resolve::{Resolution, ResolvedService};
+use extsvc_tls::{build_service_tls, CertificateStore, ServiceTls, TlsError, TlsOptions};
+
+use crate::client::ServiceClient;
+use crate::stream::StreamConnector;
+
+/// Building a service's client failed; there is no fallback to a client without
+/// its TLS material.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot build the {service} client: {source}")]
+pub struct BuildError {
+    /// The service.
+    pub service: ServiceKind,
+    /// Why its TLS configuration failed.
+    #[source]
+    pub source: TlsError,
+}
+
+/// The clients of all five services and the storage stream connector; cheap to clone.
+#[derive(Clone)]
+pub struct ExternalServices {
+    clients: [ServiceClient; 5],
+    storage: StreamConnector,
+}
+
+impl fmt::Debug for ExternalServices {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.clients.iter()).finish()
+    }
+}
+
+impl ExternalServices {
+    /// Builds every service's TLS configuration (from files and `store`) and client.
+    /// Any service whose TLS fails fails the whole build, naming the service.
+    pub async fn build(
+        resolution: &Resolution,
+        store: Option<Arc<dyn CertificateStore>>,
+        options: &TlsOptions,
+    ) -> Result<ExternalServices, BuildError> {
+        let mut parts = Vec::with_capacity(5);
+        for service in resolution.services() {
+            let tls = build_service_tls(service, store.clone(), options)
+                .await
+                .map_err(|source| BuildError {
+                    service: service.kind,
+                    source,
+                })?;
+            parts.push((service.clone(), tls));
+        }
+        Ok(ExternalServices::from_parts(parts))
+    }
+
+    /// From already built parts, one per service (for tests and callers that build
+    /// the TLS configurations themselves); a later entry of a kind replaces an earlier.
+    ///
+    /// # Panics
+    /// When a service kind is missing from `parts`.
+    pub fn from_parts(parts: impl IntoIterator<Item = (ResolvedService, ServiceTls)>) -> ExternalServices {
+        let mut slots: [Option<(ResolvedService, ServiceTls)>; 5] = Default::default();
+        for (service, tls) in parts {
+            let index = service.kind.index();
+            slots[index] = Some((service, tls));
+        }
+        let parts = slots.map(|slot| slot.expect("ExternalServices::from_parts needs all five services"));
+        let storage = {
+            let (service, tls) = &parts[ServiceKind::Storage.index()];
+            StreamConnector::new(Arc::new(service.clone()), tls.target.clone(), tls.proxy.clone())
+        };
+        let clients = parts.map(|(service, tls)| ServiceClient::new(service, &tls));
+        ExternalServices { clients, storage }
+    }
+
+    /// The client of one service (a clone sharing its pool).
+    pub fn client(&self, kind: ServiceKind) -> ServiceClient {
+        self.clients[kind.index()].clone()
+    }
+
+    /// The stream connector of `storage` (Redis), sharing nothing but configuration.
+    pub fn storage_connector(&self) -> StreamConnector {
+        self.storage.clone()
+    }
+}

@@ -1,0 +1,142 @@
+//! [`StreamConnector`]: proxy- and TLS-aware byte streams for non-HTTP clients (Redis).
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use extsvc_resolve::{ResolvedService, Route};
+use http::Uri;
+use tokio::time::Instant;
+
+use crate::client::ServiceStream;
+use crate::error::{Error, ErrorKind, Phase};
+use crate::phase;
+use crate::proxy::{target_scheme, ProxyConnector};
+use crate::tcp::{port_of, TcpConnector};
+use crate::tls::TlsConnector;
+
+/// Connects `redis://host:port` (plain) and `rediss://host:port` (TLS to the target
+/// with the service's target configuration: client certificate, roots, versions) by
+/// the service's proxy rules: `redis://` through `http_proxy`, `rediss://` through
+/// `https_proxy`, always with `CONNECT`; the bypass list applies as for HTTP.
+///
+/// The service's timeout bounds the whole connect (DNS, TCP, proxy TLS, CONNECT,
+/// TLS); errors name the phase, the target and the proxy (redacted). The stream is
+/// `AsyncRead + AsyncWrite + Send + Unpin`.
+#[derive(Clone)]
+pub struct StreamConnector {
+    connector: TlsConnector<ProxyConnector<TcpConnector>>,
+    service: Arc<ResolvedService>,
+    timeout: Duration,
+}
+
+impl fmt::Debug for StreamConnector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StreamConnector")
+            .field("service", &self.service.kind)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StreamConnector {
+    /// For `service`, with `target_tls` (used as given: no ALPN) and `proxy_tls`.
+    pub fn new(
+        service: Arc<ResolvedService>,
+        target_tls: Arc<rustls::ClientConfig>,
+        proxy_tls: Arc<rustls::ClientConfig>,
+    ) -> StreamConnector {
+        let timeout = service.timeout;
+        let connector = TlsConnector::new(
+            target_tls,
+            ProxyConnector::new(service.clone(), Some(proxy_tls), TcpConnector::new()),
+        );
+        StreamConnector {
+            connector,
+            service,
+            timeout,
+        }
+    }
+
+    /// The same connector with another deadline for the whole connect.
+    pub fn with_timeout(mut self, timeout: Duration) -> StreamConnector {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The deadline for the whole connect.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Connects to `dst` (`redis://` or `rediss://`).
+    pub async fn connect(&self, dst: Uri) -> Result<ServiceStream, Error> {
+        let is_redis =
+            matches!(dst.scheme_str(), Some(s) if s.eq_ignore_ascii_case("redis") || s.eq_ignore_ascii_case("rediss"));
+        let (true, Some(host), Some(port)) = (is_redis, dst.host(), port_of(&dst)) else {
+            return Err(Error::new(
+                ErrorKind::InvalidRequest,
+                format!("\"{dst}\" is not a redis://host:port or rediss://host:port URI"),
+            ));
+        };
+        let proxy = match self.service.route(target_scheme(&dst), host, port).route {
+            Route::Direct => None,
+            Route::Proxy(proxy) => Some(proxy),
+        };
+        let deadline = Instant::now() + self.timeout;
+        let connecting = tower::ServiceExt::oneshot(self.connector.clone(), dst.clone());
+        phase::tracked(Phase::Dns, deadline, self.timeout, connecting)
+            .await
+            .map_err(|mut err| {
+                err = err.with_target(&format_args!(
+                    "{}://{}:{}",
+                    dst.scheme_str().unwrap_or("redis"),
+                    host,
+                    port
+                ));
+                if let Some(proxy) = proxy {
+                    err = err.with_proxy(proxy);
+                }
+                err
+            })
+    }
+}
+
+/// The future of [`StreamConnector`].
+pub struct StreamConnecting {
+    inner: Pin<Box<dyn Future<Output = Result<ServiceStream, Error>> + Send>>,
+}
+
+impl Future for StreamConnecting {
+    type Output = Result<ServiceStream, Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.inner.as_mut().poll(cx)
+    }
+}
+
+impl fmt::Debug for StreamConnecting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("StreamConnecting")
+    }
+}
+
+impl tower::Service<Uri> for StreamConnector {
+    type Response = ServiceStream;
+    type Error = Error;
+    type Future = StreamConnecting;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, dst: Uri) -> StreamConnecting {
+        let this = self.clone();
+        StreamConnecting {
+            inner: Box::pin(async move { this.connect(dst).await }),
+        }
+    }
+}

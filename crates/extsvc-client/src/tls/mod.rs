@@ -1,0 +1,151 @@
+//! [`TlsConnector`]: TLS to the target over whatever the inner connector yields.
+
+mod future;
+mod layer;
+
+pub use future::TlsConnecting;
+pub use layer::TlsConnectorLayer;
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::Uri;
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::error::{BoxError, Error, ErrorKind, Phase};
+use crate::io::MaybeTlsStream;
+use crate::phase;
+
+/// A connector that does TLS to the target for `https://` and `rediss://` URIs (SNI =
+/// the URI's host) over the stream of its inner connector, and passes `http://` and
+/// `redis://` through as plain.
+///
+/// The rustls configuration is used as given: for HTTP clients,
+/// [`http1_tls_config`] sets ALPN `http/1.1` on a copy once, at build time.
+#[derive(Clone)]
+pub struct TlsConnector<C> {
+    inner: C,
+    tls: tokio_rustls::TlsConnector,
+}
+
+impl<C: std::fmt::Debug> std::fmt::Debug for TlsConnector<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsConnector")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A copy of `config` offering ALPN `http/1.1` (the client speaks HTTP/1.1 only).
+/// Called once per client, never per request.
+pub fn http1_tls_config(config: &rustls::ClientConfig) -> Arc<rustls::ClientConfig> {
+    let mut config = config.clone();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Arc::new(config)
+}
+
+impl<C> TlsConnector<C> {
+    /// TLS with `config` over `inner`'s streams.
+    pub fn new(config: Arc<rustls::ClientConfig>, inner: C) -> TlsConnector<C> {
+        TlsConnector {
+            inner,
+            tls: tokio_rustls::TlsConnector::from(config),
+        }
+    }
+
+    /// The inner connector.
+    pub fn get_ref(&self) -> &C {
+        &self.inner
+    }
+
+    /// The inner connector, mutably.
+    pub fn get_mut(&mut self) -> &mut C {
+        &mut self.inner
+    }
+
+    /// The inner connector.
+    pub fn into_inner(self) -> C {
+        self.inner
+    }
+}
+
+/// True for the schemes that use TLS to the target.
+pub(crate) fn is_tls_scheme(uri: &Uri) -> bool {
+    matches!(uri.scheme_str(), Some(s) if s.eq_ignore_ascii_case("https") || s.eq_ignore_ascii_case("rediss"))
+}
+
+/// The TLS server name of a URI host (IPv6 without brackets).
+pub(crate) fn server_name(host: &str) -> Result<ServerName<'static>, Error> {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    ServerName::try_from(bare.to_owned()).map_err(|e| {
+        Error::new(
+            ErrorKind::InvalidRequest,
+            format!("\"{bare}\" is not a valid TLS server name"),
+        )
+        .with_source(e)
+    })
+}
+
+/// The TLS handshake with the target.
+pub(crate) async fn handshake<IO>(
+    tls: &tokio_rustls::TlsConnector,
+    host: &str,
+    io: IO,
+) -> Result<tokio_rustls::client::TlsStream<IO>, Error>
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
+    let name = server_name(host)?;
+    phase::enter(Phase::Tls);
+    tls.connect(name, io).await.map_err(|e| {
+        let message = match rustls_error(&e) {
+            Some(rustls::Error::InvalidCertificate(_)) => "the target's certificate was rejected",
+            Some(rustls::Error::AlertReceived(_)) => "the target refused the TLS handshake",
+            _ => "TLS handshake with the target failed",
+        };
+        Error::new(ErrorKind::Tls, message)
+            .with_phase(Phase::Tls)
+            .with_source(e)
+    })
+}
+
+/// The rustls error inside an I/O error from tokio-rustls, if that is what it is.
+pub(crate) fn rustls_error(e: &std::io::Error) -> Option<&rustls::Error> {
+    e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>())
+}
+
+impl<C> tower::Service<Uri> for TlsConnector<C>
+where
+    C: tower::Service<Uri>,
+    C::Response: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    C::Error: Into<BoxError>,
+    C::Future: Send + 'static,
+{
+    type Response = MaybeTlsStream<C::Response>;
+    type Error = Error;
+    type Future = TlsConnecting<C::Response>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.inner
+            .poll_ready(cx)
+            .map_err(|e| Error::from_inner(e.into(), ErrorKind::Connect, "connector not ready"))
+    }
+
+    fn call(&mut self, dst: Uri) -> TlsConnecting<C::Response> {
+        let use_tls = is_tls_scheme(&dst);
+        let connecting = self.inner.call(dst.clone());
+        let tls = self.tls.clone();
+        TlsConnecting::new(async move {
+            let io = connecting
+                .await
+                .map_err(|e| Error::from_inner(e.into(), ErrorKind::Connect, "cannot connect"))?;
+            if !use_tls {
+                return Ok(MaybeTlsStream::Plain(io));
+            }
+            let host = dst.host().unwrap_or_default();
+            let stream = handshake(&tls, host, io).await?;
+            Ok(MaybeTlsStream::Tls(Box::new(stream)))
+        })
+    }
+}

@@ -1,0 +1,156 @@
+//! The service client through a real squid: absolute-form `http://`, `CONNECT` + TLS for
+//! `https://` (also through squid's own TLS port), basic auth on the proxy hop only,
+//! bypass going direct, and squid stopped and started again on the same port.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use extsvc_client::{ErrorKind, ServiceClient};
+use extsvc_config::{EnvSnapshot, LoadOptions, ServiceKind};
+use extsvc_resolve::ResolvedService;
+use extsvc_tests::pki::{ServerTlsOptions, TestPki};
+use extsvc_tests::squid::{ProxyCredentials, Squid, SquidOptions, SquidTls};
+use extsvc_tests::target::{TargetOptions, TestTarget};
+use extsvc_tls::{build_service_tls, TlsOptions};
+use http_body_util::BodyExt;
+
+const PASSWORD: &str = "squid-s3cret-pw";
+
+fn resolved(kind: ServiceKind, proxy: serde_json::Value, pki: &TestPki) -> ResolvedService {
+    let env = EnvSnapshot::empty();
+    let json = serde_json::json!({
+        "external_services": {
+            kind.as_str(): {
+                "proxy": proxy,
+                "mtls": { "enabled": true, "ca_file": pki.ca_cert_path.display().to_string() }
+            }
+        }
+    })
+    .to_string();
+    let loaded = extsvc_config::load_str(&json, "tyk.conf", &env, &LoadOptions::default()).unwrap();
+    extsvc_resolve::resolve(&loaded.config, &env).service(kind).clone()
+}
+
+async fn client(service: ResolvedService) -> ServiceClient {
+    let tls = build_service_tls(&service, None, &TlsOptions::default()).await.unwrap();
+    ServiceClient::new(service, &tls)
+}
+
+fn proxied(http: &str, https: &str) -> serde_json::Value {
+    serde_json::json!({ "enabled": true, "http_proxy": http, "https_proxy": https })
+}
+
+async fn get(client: &ServiceClient, url: &str) -> Result<u16, extsvc_client::Error> {
+    let req = http::Request::get(url)
+        .body(http_body_util::Empty::<Bytes>::new())
+        .unwrap();
+    let run = async {
+        let response = client.request(req).await?;
+        let status = response.status().as_u16();
+        response.into_body().collect().await?;
+        Ok(status)
+    };
+    tokio::time::timeout(Duration::from_secs(30), run)
+        .await
+        .expect("the request hung past its deadline")
+}
+
+fn squid_with_auth(pki: &TestPki) -> Squid {
+    Squid::start(SquidOptions {
+        basic_auth: Some(ProxyCredentials::new("gw", PASSWORD)),
+        https: Some(SquidTls {
+            cert_chain_path: pki.server_chain_path.clone(),
+            key_path: pki.server_key_path.clone(),
+        }),
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn through_squid_with_basic_auth_both_hops_and_both_proxy_schemes() {
+    let pki = TestPki::generate();
+    let plain = TestTarget::http(TargetOptions::default());
+    let tls = TestTarget::https(TargetOptions::default(), pki.server_config(ServerTlsOptions::default()));
+    let squid = squid_with_auth(&pki);
+
+    // http:// proxy for http targets, https:// (TLS to squid) for https targets.
+    let client = client(resolved(
+        ServiceKind::Webhooks,
+        proxied(&squid.url_with_credentials(), &squid.https_url_with_credentials()),
+        &pki,
+    ))
+    .await;
+    assert_eq!(get(&client, &format!("{}/a", plain.url())).await.unwrap(), 200);
+    assert_eq!(get(&client, &format!("{}/b", tls.url())).await.unwrap(), 200);
+
+    let at_plain = plain.requests();
+    assert_eq!(at_plain.len(), 1);
+    assert!(!at_plain[0].headers.contains_key("proxy-authorization"));
+    let at_tls = tls.requests();
+    assert_eq!(at_tls.len(), 1);
+    assert!(!at_tls[0].headers.contains_key("proxy-authorization"));
+    assert!(at_tls[0].tls_version.is_some());
+
+    drop(client); // closes the tunnel, so squid logs it
+    let log = squid.wait_for_requests(2, Duration::from_secs(10)).await;
+    let get_line = log.iter().find(|e| e.method == "GET").expect("an absolute-form GET");
+    assert_eq!(get_line.target, format!("{}/a", plain.url()));
+    assert_eq!(get_line.user.as_deref(), Some("gw"));
+    let connect = log.iter().find(|e| e.method == "CONNECT").expect("a CONNECT");
+    assert_eq!(connect.target, tls.authority());
+    assert_eq!(connect.user.as_deref(), Some("gw"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn squid_wants_credentials_and_bypass_skips_it() {
+    let pki = TestPki::generate();
+    let tls = TestTarget::https(TargetOptions::default(), pki.server_config(ServerTlsOptions::default()));
+    let squid = squid_with_auth(&pki);
+
+    let anonymous = client(resolved(ServiceKind::Oauth, proxied(&squid.url(), &squid.url()), &pki)).await;
+    let err = get(&anonymous, &tls.url()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ProxyAuth, "{err}");
+
+    let wrong = format!("http://gw:wrong-{PASSWORD}@127.0.0.1:{}", squid.http_port());
+    let rejected = client(resolved(ServiceKind::Oauth, proxied(&wrong, &wrong), &pki)).await;
+    let err = get(&rejected, &tls.url()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ProxyAuth, "{err}");
+    assert!(!format!("{err} {err:?} {rejected:?}").contains(PASSWORD), "{err}");
+
+    let mut block = proxied(&squid.url(), &squid.url());
+    block["bypass_proxy"] = "localhost".into();
+    let bypassing = client(resolved(ServiceKind::Oauth, block, &pki)).await;
+    let before = squid.requests().len();
+    assert_eq!(get(&bypassing, &tls.url()).await.unwrap(), 200);
+    drop(bypassing);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        squid.requests().len(),
+        before,
+        "the bypassed request never reached squid"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn squid_restarted_on_the_same_port_serves_the_same_client() {
+    let pki = TestPki::generate();
+    let tls = TestTarget::https(TargetOptions::default(), pki.server_config(ServerTlsOptions::default()));
+    let mut squid = Squid::start(SquidOptions::default());
+    let client = client(resolved(ServiceKind::Health, proxied(&squid.url(), &squid.url()), &pki)).await;
+
+    assert_eq!(get(&client, &tls.url()).await.unwrap(), 200);
+    squid.stop();
+    // The pooled tunnel died with squid; a new connection is refused: an error, no retry.
+    let mut errors = Vec::new();
+    for _ in 0..2 {
+        if let Err(e) = get(&client, &tls.url()).await {
+            errors.push(e);
+        }
+    }
+    let refused = errors
+        .iter()
+        .find(|e| e.kind() == ErrorKind::ProxyConnect)
+        .expect("a refused proxy");
+    assert!(refused.is_proxy(), "{refused}");
+    squid.restart();
+    assert_eq!(get(&client, &tls.url()).await.unwrap(), 200);
+}
