@@ -241,7 +241,11 @@ impl ServiceClient {
             Route::Proxy(proxy) => (RouteKey::Proxy(scheme), Some(proxy)),
         };
         let key = PoolKey::new(scheme, host, port, route_key);
-        let span = tracing::info_span!(
+        // DEBUG, not INFO: a gateway logs at INFO all day, and an INFO span per request
+        // makes a fmt subscriber format its fields on every request (measured: about a
+        // tenth of the client's instructions, docs/performance.md). Build-time decisions
+        // are logged at INFO/WARN.
+        let span = tracing::debug_span!(
             "extsvc.request",
             service = inner.service.kind.as_str(),
             route = %RouteName(proxy),
