@@ -141,7 +141,9 @@ fn without_config_reads_tyk_conf_in_the_working_directory_else_nothing() {
 /// file position, or the variable) on stderr. None panics.
 #[test]
 fn malformed_configurations_exit_2_naming_the_key_path() {
-    let cases: &[(&str, &[(&str, &str)], &str)] = &[
+    /// (tyk.conf text, environment, what stderr must name)
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+    let cases: &[Case<'_>] = &[
         (r#"{"external_services": {"globl": {}}}"#, &[], "external_services.globl"),
         (r#"{"external_services": {"oauth": {"proxi": {}}}}"#, &[], "external_services.oauth.proxi"),
         (r#"{"external_services": {"oauth": {"mtls": {"cert_fiel": "x"}}}}"#, &[], "external_services.oauth.mtls.cert_fiel"),
