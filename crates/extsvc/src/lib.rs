@@ -30,6 +30,38 @@
 //! assert!(matches!(decision.route, Route::Proxy(p) if p.to_string() == "http://proxy:3128"));
 //! ```
 
+//! From a tyk.conf to a request, the way a gateway does it at start-up:
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//!
+//! use extsvc::client::ExternalServices;
+//! use extsvc::config::{load_file, LoadOptions, ServiceKind};
+//! use extsvc::tls::{DirectoryStore, TlsOptions};
+//!
+//! # async fn start() -> Result<(), Box<dyn std::error::Error>> {
+//! // 1. Read the file and the environment once (the only read of the process environment).
+//! let env = extsvc::from_process_env();
+//! let loaded = load_file(Some("/opt/tyk-gateway/tyk.conf".as_ref()), &env, &LoadOptions::default())?;
+//! for warning in &loaded.warnings {
+//!     eprintln!("warning: {warning}");
+//! }
+//! // 2. Decide what every service uses, and why.
+//! let resolution = extsvc::resolve::resolve(&loaded.config, &env);
+//! // 3. Build all five clients once: certificates are loaded and checked now, and a
+//! //    broken one fails here, never falling back to a connection without mTLS.
+//! let store = Arc::new(DirectoryStore::new("/opt/tyk-gateway/certs"));
+//! let services = ExternalServices::build(&resolution, Some(store), &TlsOptions::default()).await?;
+//! // 4. Hand out cheap clones; each shares its service's pool and connection cap.
+//! let oauth = services.client(ServiceKind::Oauth);
+//! let jwks = oauth
+//!     .request(http::Request::get("https://idp.example.com/.well-known/jwks.json").body(String::new())?)
+//!     .await?;
+//! println!("{}", jwks.status());
+//! # Ok(())
+//! # }
+//! ```
+
 #[doc(inline)]
 pub use extsvc_config as config;
 #[doc(inline)]

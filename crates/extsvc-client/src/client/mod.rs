@@ -122,7 +122,7 @@ impl ServiceClient {
     ///
     /// Outermost first, as a request meets them:
     ///
-    /// 1. **tracing**: one span `extsvc.request` per request with `service`, `route`
+    /// 1. **tracing**: one DEBUG span `extsvc.request` per request with `service`, `route`
     ///    (`direct` or the proxy URL, redacted) and `tls` (the negotiated version);
     /// 2. **deadline**: one deadline (the [`RequestTimeout`] extension, else the
     ///    service's `timeout`) over everything below *and* the response body; the

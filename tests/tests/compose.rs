@@ -1,0 +1,53 @@
+//! A user's own hyper-util client with extsvc's connectors composed in: the route,
+//! CONNECT tunnel and TLS rules apply without using `ServiceClient` at all.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use extsvc_client::{http1_tls_config, ProxyConnector, TcpConnector, TlsConnector};
+use extsvc_config::{EnvSnapshot, LoadOptions, ServiceKind};
+use extsvc_tests::fault_proxy::{FaultMode, FaultProxy};
+use extsvc_tests::pki::{ServerTlsOptions, TestPki};
+use extsvc_tests::target::{TargetOptions, TestTarget};
+use extsvc_tls::{build_service_tls, TlsOptions};
+use http_body_util::{BodyExt, Empty};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tower::ServiceBuilder;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn extsvc_connectors_inside_a_hyper_util_legacy_client() {
+    let pki = TestPki::generate();
+    let target = TestTarget::https(TargetOptions::default(), pki.server_config(ServerTlsOptions::default()));
+    let bypassed = TestTarget::http(TargetOptions::default());
+    let proxy = FaultProxy::start(FaultMode::Normal);
+    let config = serde_json::json!({ "external_services": {
+        "global": { "enabled": true, "https_proxy": proxy.url(), "http_proxy": proxy.url(), "bypass_proxy": "127.0.0.1" },
+        "webhooks": { "mtls": { "enabled": true, "ca_file": pki.ca_cert_path } }
+    }})
+    .to_string();
+    let env = EnvSnapshot::empty();
+    let loaded = extsvc_config::load_str(&config, "tyk.conf", &env, &LoadOptions::default()).unwrap();
+    let service = extsvc_resolve::resolve(&loaded.config, &env).service(ServiceKind::Webhooks).clone();
+    let tls = build_service_tls(&service, None, &TlsOptions::default()).await.unwrap();
+
+    let connector = ServiceBuilder::new().map_response(TokioIo::new).service(TlsConnector::new(
+        http1_tls_config(&tls.target),
+        ProxyConnector::new(Arc::new(service), Some(tls.proxy.clone()), TcpConnector::new()),
+    ));
+    let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build(connector);
+
+    // https://localhost:… is not bypassed: CONNECT through the proxy, then TLS to the target.
+    let response = client.get(target.localhost_url().parse().unwrap()).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.into_body().collect().await.unwrap().to_bytes(), "ok");
+    let seen = proxy.requests();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!((seen[0].method.as_str(), seen[0].target.clone()), ("CONNECT", target.localhost_url().replace("https://", "")));
+
+    // 127.0.0.1 is in the bypass list: straight to the target, the proxy sees nothing new.
+    let response = client.get(bypassed.url().parse().unwrap()).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(proxy.requests().len(), 1);
+    assert_eq!(bypassed.stats().requests, 1);
+}
