@@ -65,12 +65,38 @@ pub fn resolve(config: &ExternalServicesConfig, env: &EnvSnapshot) -> Resolution
     let standard = proxy::StandardProxyEnv::read(env, &mut warnings);
     let services = ServiceKind::ALL.map(|kind| ResolvedService {
         kind,
-        proxy: proxy::resolve_proxy(config, kind, &standard),
+        proxy: proxy::resolve_proxy(config, kind, &standard, &mut warnings),
         mtls: mtls::resolve_mtls(config, kind, &mut warnings),
         pool: PoolSettings::for_service(kind),
         timeout: defaults::timeout_for(kind),
     });
+    warn_single_scheme_proxies(&services, &mut warnings);
     Resolution { services, warnings }
+}
+
+/// SPEC section 2: there is no fallback between `http_proxy` and `https_proxy`, so a
+/// service that proxies one scheme only sends the other direct. One warning per
+/// (scheme, source) group, naming the services it concerns.
+fn warn_single_scheme_proxies(services: &[ResolvedService; 5], warnings: &mut Vec<String>) {
+    let mut groups: Vec<(&'static str, &'static str, String, Vec<&'static str>)> = Vec::new();
+    for service in services.iter().filter(|s| s.proxy.enabled) {
+        let (http, https) = (&service.proxy.http_proxy, &service.proxy.https_proxy);
+        let (set, unset, source) = match (&http.value, &https.value) {
+            (Some(_), None) => ("http_proxy", "https", http.source.to_string()),
+            (None, Some(_)) => ("https_proxy", "http", https.source.to_string()),
+            _ => continue,
+        };
+        match groups.iter_mut().find(|g| g.0 == set && g.2 == source) {
+            Some(group) => group.3.push(service.kind.as_str()),
+            None => groups.push((set, unset, source, vec![service.kind.as_str()])),
+        }
+    }
+    for (set, unset, source, kinds) in groups {
+        warnings.push(format!(
+            "only {set} is set ({source}) for {}: their {unset}:// targets connect directly (no fallback between http_proxy and https_proxy)",
+            kinds.join(", ")
+        ));
+    }
 }
 
 fn sourced_default<T>(value: T) -> Sourced<T> {

@@ -58,7 +58,12 @@ impl StandardProxyEnv {
     }
 }
 
-pub(crate) fn resolve_proxy(config: &ExternalServicesConfig, kind: ServiceKind, standard: &StandardProxyEnv) -> ResolvedProxy {
+pub(crate) fn resolve_proxy(
+    config: &ExternalServicesConfig,
+    kind: ServiceKind,
+    standard: &StandardProxyEnv,
+    warnings: &mut Vec<String>,
+) -> ResolvedProxy {
     let global = &config.global;
     let legacy = &config.legacy;
     let service = &config.service(kind).proxy;
@@ -68,6 +73,13 @@ pub(crate) fn resolve_proxy(config: &ExternalServicesConfig, kind: ServiceKind, 
         None => legacy.http_proxy.is_some() || legacy.https_proxy.is_some(),
     };
     let service_active = service.enabled.as_ref().is_some_and(|e| e.value);
+    let service_fields_set =
+        service.http_proxy.is_some() || service.https_proxy.is_some() || service.bypass_proxy.is_some();
+    if service_fields_set && !service_active {
+        warnings.push(format!(
+            "external_services.{kind}.proxy: settings ignored because proxy.enabled is not true"
+        ));
+    }
     if !global_active && !service_active {
         return ResolvedProxy {
             enabled: false,
@@ -76,21 +88,25 @@ pub(crate) fn resolve_proxy(config: &ExternalServicesConfig, kind: ServiceKind, 
             bypass: sourced_default(BypassList::default()),
         };
     }
-    let own = |set: bool| set;
-    let service_value = |field: &Option<Sourced<Option<ProxyUrl>>>| field.clone().filter(|_| own(service_active));
-    let global_value = |field: &Option<Sourced<Option<ProxyUrl>>>, legacy_field: &Option<Sourced<Option<ProxyUrl>>>| {
+    // Each field: the service's own value, then the global one (legacy keys fill in for
+    // unset global URLs), then the standard environment, then the default.
+    let own = |field: &Option<Sourced<Option<ProxyUrl>>>| field.clone().filter(|_| service_active);
+    let inherited = |field: &Option<Sourced<Option<ProxyUrl>>>, legacy_field: &Option<Sourced<Option<ProxyUrl>>>| {
         field.clone().or_else(|| legacy_field.clone()).filter(|_| global_active)
     };
 
-    let http_proxy = service_value(&service.http_proxy)
-        .or_else(|| global_value(&global.http_proxy, &legacy.http_proxy))
+    let http_proxy = own(&service.http_proxy)
+        .or_else(|| inherited(&global.http_proxy, &legacy.http_proxy))
         .or_else(|| standard.http_proxy.clone())
         .unwrap_or_else(|| sourced_default(None));
-    let https_proxy = service_value(&service.https_proxy)
-        .or_else(|| global_value(&global.https_proxy, &legacy.https_proxy))
+    let https_proxy = own(&service.https_proxy)
+        .or_else(|| inherited(&global.https_proxy, &legacy.https_proxy))
         .or_else(|| standard.https_proxy.clone())
         .unwrap_or_else(|| sourced_default(None));
-    let bypass = service.bypass_proxy.as_ref().filter(|_| service_active)
+    let bypass = service
+        .bypass_proxy
+        .as_ref()
+        .filter(|_| service_active)
         .or(global.bypass_proxy.as_ref().filter(|_| global_active))
         .map(|entries| entries.clone().map(BypassList::new))
         .or_else(|| standard.no_proxy.clone())

@@ -413,3 +413,33 @@ fn service_proxy_enabled_without_global_uses_only_its_own_values_and_the_environ
     );
     assert!(lines[1].contains("proxy=false"), "{}", lines[1]);
 }
+
+#[test]
+fn a_service_proxy_block_without_enabled_is_ignored_with_a_warning() {
+    let json = r#"{"external_services": {"oauth": {"proxy": {"https_proxy": "http://forgot-enabled:3128"}}}}"#;
+    let env = EnvSnapshot::empty();
+    let loaded = load_str(json, "tyk.conf", &env, &LoadOptions::default()).unwrap();
+    let resolution = resolve(&loaded.config, &env);
+    assert!(!resolution.service(ServiceKind::Oauth).proxy.enabled);
+    assert_eq!(
+        resolution.warnings,
+        vec!["external_services.oauth.proxy: settings ignored because proxy.enabled is not true".to_owned()]
+    );
+}
+
+#[test]
+fn a_proxy_for_one_scheme_only_is_warned_about_once_per_source() {
+    let json = r#"{"external_services": {
+        "global": {"enabled": true, "http_proxy": "http://p:3128"},
+        "oauth": {"proxy": {"enabled": true, "https_proxy": "http://oauth-p:3129", "http_proxy": ""}}}}"#;
+    let env = EnvSnapshot::empty();
+    let loaded = load_str(json, "tyk.conf", &env, &LoadOptions::default()).unwrap();
+    let resolution = resolve(&loaded.config, &env);
+    assert_eq!(
+        resolution.warnings,
+        vec![
+            "only https_proxy is set (file:external_services.oauth.proxy.https_proxy) for oauth: their http:// targets connect directly (no fallback between http_proxy and https_proxy)".to_owned(),
+            "only http_proxy is set (file:external_services.global.http_proxy) for storage, webhooks, health, discovery: their https:// targets connect directly (no fallback between http_proxy and https_proxy)".to_owned(),
+        ]
+    );
+}
