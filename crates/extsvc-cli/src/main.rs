@@ -104,9 +104,7 @@ pub(crate) const EXIT_USAGE: u8 = 2;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
-    let env: EnvSnapshot = std::env::vars_os()
-        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-        .collect();
+    let env: EnvSnapshot = extsvc::from_process_env();
     match cli.command {
         Command::Resolve { config, format } => resolve_cmd::run(&config, &env, format),
         Command::Route { config, service, url, format } => route_cmd::run(&config, &env, service, &url, format),

@@ -14,10 +14,10 @@ use std::time::{Duration, Instant};
 use extsvc_client::{ConnectionInfo, Connected, ServiceClient, StreamConnector};
 use extsvc_config::{EnvSnapshot, ServiceKind};
 use extsvc_resolve::{ResolvedService, Route};
-use extsvc_tls::{build_service_tls, TlsOptions};
+use extsvc_tls::{build_service_tls, redis_command, CertificateStore, RedisReply, RedisUrl, TlsOptions};
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::BufReader;
 
 use crate::cert_store::CertStoreArgs;
 use crate::load::load_and_resolve;
@@ -112,14 +112,14 @@ impl Tally {
 #[derive(Clone)]
 enum Prober {
     Http(ServiceClient),
-    Redis(StreamConnector),
+    Redis(StreamConnector, RedisUrl),
 }
 
 impl Prober {
     async fn once(&self, url: &http::Uri, timeout: Option<Duration>) -> Outcome {
         match self {
             Prober::Http(client) => http_once(client, url, timeout).await,
-            Prober::Redis(connector) => redis_once(connector, url).await,
+            Prober::Redis(connector, redis) => redis_once(connector, redis, timeout.unwrap_or(connector.timeout())).await,
         }
     }
 }
@@ -142,65 +142,39 @@ async fn http_once(client: &ServiceClient, url: &http::Uri, timeout: Option<Dura
     }
 }
 
-async fn redis_once(connector: &StreamConnector, url: &http::Uri) -> Outcome {
+/// Connects through the storage connector (which never sees the password), then sends
+/// `AUTH` when the URL has credentials and `PING`; one deadline covers all of it.
+async fn redis_once(connector: &StreamConnector, url: &RedisUrl, timeout: Duration) -> Outcome {
     let failed = |kind: &str, message: String| Outcome::Failed { kind: kind.to_owned(), message };
-    let stream = match connector.connect(url.clone()).await {
-        Ok(stream) => stream,
-        Err(e) => return failed(e.kind().as_str(), e.to_string()),
+    let target: http::Uri = match url.without_credentials().parse() {
+        Ok(target) => target,
+        Err(e) => return failed("invalid_request", format!("invalid Redis address: {e}")),
     };
-    let tls_version = stream.connected().tls_version;
     let exchange = async {
-        let mut stream = BufReader::new(stream);
-        let mut commands = Vec::new();
-        if let Some((user, password)) = redis_credentials(url) {
-            match user {
-                Some(user) => commands.push(vec!["AUTH".to_owned(), user, password]),
-                None => commands.push(vec!["AUTH".to_owned(), password]),
+        let stream = connector.connect(target).await.map_err(|e| failed(e.kind().as_str(), e.to_string()))?;
+        let tls_version = stream.connected().tls_version;
+        let mut connection = BufReader::new(stream);
+        let redis_error = |e: std::io::Error| failed("redis", format!("redis exchange failed: {e}"));
+        if let Some(password) = &url.password {
+            let mut auth: Vec<&[u8]> = vec![b"AUTH"];
+            if let Some(user) = &url.user {
+                auth.push(user.as_bytes());
+            }
+            auth.push(password.as_bytes());
+            match redis_command(&mut connection, &auth).await.map_err(redis_error)? {
+                RedisReply::Status(_) => {}
+                RedisReply::Error(message) => return Ok(Outcome::BadReply(format!("AUTH failed: {message}"))),
+                other => return Ok(Outcome::BadReply(format!("unexpected reply to AUTH: {other:?}"))),
             }
         }
-        commands.push(vec!["PING".to_owned()]);
-        let mut last = String::new();
-        for command in commands {
-            let mut frame = format!("*{}\r\n", command.len());
-            for arg in &command {
-                frame.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
-            }
-            stream.get_mut().write_all(frame.as_bytes()).await?;
-            last.clear();
-            stream.read_line(&mut last).await?;
-            if !last.starts_with('+') {
-                break;
-            }
-        }
-        Ok::<_, std::io::Error>(last.trim_end().to_owned())
+        Ok(match redis_command(&mut connection, &[b"PING"]).await.map_err(redis_error)? {
+            RedisReply::Status(pong) if pong == "PONG" => Outcome::Response { status: 200, tls_version },
+            other => Outcome::BadReply(format!("redis answered {other:?} instead of +PONG")),
+        })
     };
-    match tokio::time::timeout(connector.timeout(), exchange).await {
-        Ok(Ok(reply)) if reply == "+PONG" => Outcome::Response { status: 200, tls_version },
-        Ok(Ok(reply)) => Outcome::BadReply(format!("redis answered {reply:?} instead of +PONG")),
-        Ok(Err(e)) => failed("redis", format!("redis exchange failed: {e}")),
-        Err(_) => failed("timeout", "timed out waiting for +PONG".to_owned()),
-    }
-}
-
-/// `redis://[user]:password@…` → the AUTH arguments (percent-decoding is not needed for
-/// the passwords Tyk accepts; they are sent as written).
-fn redis_credentials(url: &http::Uri) -> Option<(Option<String>, String)> {
-    let authority = url.authority()?.as_str();
-    let (userinfo, _) = authority.rsplit_once('@')?;
-    let (user, password) = userinfo.split_once(':')?;
-    Some(((!user.is_empty()).then(|| user.to_owned()), password.to_owned()))
-}
-
-/// Redacts the password of a `scheme://user:password@host` URL for output.
-fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
-    let end = rest.find('/').unwrap_or(rest.len());
-    match rest[..end].rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split(':').next().unwrap_or("");
-            format!("{scheme}://{user}:***@{host}{}", &rest[end..])
-        }
-        None => url.to_owned(),
+    match tokio::time::timeout(timeout, exchange).await {
+        Ok(Ok(outcome) | Err(outcome)) => outcome,
+        Err(_) => failed("timeout", format!("timed out after {timeout:?} waiting for +PONG")),
     }
 }
 
@@ -221,11 +195,14 @@ fn tls_name(version: Option<rustls::ProtocolVersion>) -> Value {
     }
 }
 
-async fn build_prober(service: &ResolvedService, store_args: &CertStoreArgs, redis: bool) -> Result<Prober, String> {
-    let store = store_args.open()?;
+async fn build_prober(
+    service: &ResolvedService,
+    store: Option<Arc<dyn CertificateStore>>,
+    redis: Option<RedisUrl>,
+) -> Result<Prober, String> {
     let tls = build_service_tls(service, store, &TlsOptions::default()).await.map_err(|e| e.to_string())?;
-    Ok(if redis {
-        Prober::Redis(StreamConnector::new(Arc::new(service.clone()), tls.target.clone(), tls.proxy.clone()))
+    Ok(if let Some(redis) = redis {
+        Prober::Redis(StreamConnector::new(Arc::new(service.clone()), tls.target.clone(), tls.proxy.clone()), redis)
     } else {
         Prober::Http(ServiceClient::new(service.clone(), &tls))
     })
@@ -241,17 +218,30 @@ pub(crate) fn run(args: &ConfigArgs, store_args: &CertStoreArgs, env: &EnvSnapsh
         Err(message) => return usage(message),
     };
     let uri: http::Uri = probe.url.parse().expect("parse_target accepted it");
-    let redis = matches!(uri.scheme_str(), Some(s) if s.eq_ignore_ascii_case("redis") || s.eq_ignore_ascii_case("rediss"));
-    if redis && probe.service != ServiceKind::Storage {
-        return usage("redis:// and rediss:// URLs are probed through the storage service: use --service storage".to_owned());
+    let redis = match uri.scheme_str() {
+        Some(s) if s.eq_ignore_ascii_case("redis") || s.eq_ignore_ascii_case("rediss") => {
+            if probe.service != ServiceKind::Storage {
+                return usage("redis:// and rediss:// URLs are probed through the storage service: use --service storage".to_owned());
+            }
+            match RedisUrl::parse(&probe.url) {
+                Ok(url) => Some(url),
+                Err(e) => return usage(e.to_string()),
+            }
+        }
+        _ => None,
+    };
+    if uri.authority().is_some_and(|a| a.as_str().contains('@')) && redis.is_none() {
+        return usage("the URL carries credentials (user:***@): extsvc probe sends none to a target".to_owned());
     }
+    let store = match store_args.open() {
+        Ok(store) => store,
+        Err(message) => return usage(message),
+    };
     let loaded = match load_and_resolve(args, env) {
         Ok(loaded) => loaded,
         Err(errors) => return config_errors(&errors),
     };
-    if format == Format::Text {
-        print_warnings(&loaded.warnings);
-    }
+    print_warnings(&loaded.warnings);
     let service = loaded.resolution.service(probe.service).clone();
     let decision = service.route(target.scheme, &target.host, target.port);
     let proxy = match decision.route {
@@ -260,7 +250,7 @@ pub(crate) fn run(args: &ConfigArgs, store_args: &CertStoreArgs, env: &EnvSnapsh
     };
 
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime starts");
-    let prober = match runtime.block_on(build_prober(&service, store_args, redis)) {
+    let prober = match runtime.block_on(build_prober(&service, store, redis)) {
         Ok(prober) => prober,
         Err(message) => {
             eprintln!("error: {message}");
@@ -273,7 +263,7 @@ pub(crate) fn run(args: &ConfigArgs, store_args: &CertStoreArgs, env: &EnvSnapsh
 
     let connections_opened = match &prober {
         Prober::Http(client) => client.stats().opened,
-        Prober::Redis(_) => tally.redis_connections,
+        Prober::Redis(..) => tally.redis_connections,
     };
     let mut sorted = tally.latencies_us.clone();
     sorted.sort_unstable();
@@ -281,7 +271,7 @@ pub(crate) fn run(args: &ConfigArgs, store_args: &CertStoreArgs, env: &EnvSnapsh
     let all_ok = tally.ok == requests;
     let summary = json!({
         "service": probe.service.as_str(),
-        "url": redact_url(&probe.url),
+        "url": extsvc_config::redact_url_credentials(&probe.url),
         "route": if proxy.is_some() { "proxy" } else { "direct" },
         "proxy": proxy,
         "requests": requests,
@@ -331,7 +321,7 @@ async fn drive(prober: Prober, uri: http::Uri, probe: &ProbeArgs, format: Format
                 let outcome = prober.once(&uri, timeout).await;
                 let elapsed = started.elapsed();
                 let mut tally = tally.lock().expect("no worker panics while holding the tally");
-                if matches!(prober, Prober::Redis(_)) && !matches!(outcome, Outcome::Failed { .. }) {
+                if matches!(prober, Prober::Redis(..)) && !matches!(outcome, Outcome::Failed { .. }) {
                     tally.redis_connections += 1;
                 }
                 tally.record(outcome, elapsed);
@@ -420,10 +410,7 @@ mod tests {
     }
 
     #[test]
-    fn urls_are_redacted_and_redis_credentials_extracted() {
-        assert_eq!(redact_url("redis://user:pw@host:6379/0"), "redis://user:***@host:6379/0");
-        assert_eq!(redact_url("https://host/x@y"), "https://host/x@y");
-        let uri: http::Uri = "redis://:secret@127.0.0.1:6379".parse().unwrap();
-        assert_eq!(redis_credentials(&uri), Some((None, "secret".to_owned())));
+    fn urls_are_redacted() {
+        assert_eq!(extsvc_config::redact_url_credentials("redis://user:pw@host:6379/0"), "redis://user:***@host:6379/0");
     }
 }

@@ -50,6 +50,8 @@ pub(crate) fn run(args: &ConfigArgs, env: &EnvSnapshot, kind: ServiceKind, url: 
         Route::Direct => None,
         Route::Proxy(url) => Some(url.to_string()),
     };
+    // JSON here has no warnings field (SPEC section 5): warnings go to stderr either way.
+    print_warnings(&loaded.warnings);
     match format {
         Format::Json => print_json(&json!({
             "service": kind.as_str(),
@@ -59,7 +61,6 @@ pub(crate) fn run(args: &ConfigArgs, env: &EnvSnapshot, kind: ServiceKind, url: 
             "reason": decision.reason.to_string(),
         })),
         Format::Text => {
-            print_warnings(&loaded.warnings);
             let route = proxy.map_or("direct".to_owned(), |p| format!("proxy {p}"));
             print_stdout(&format!("{kind} {url} -> {route}\n  because: {}", decision.reason));
         }

@@ -109,7 +109,7 @@ fn parse_env_bool(value: &str) -> Result<bool, String> {
     } else if trimmed.eq_ignore_ascii_case("false") || trimmed == "0" {
         Ok(false)
     } else {
-        let shown: String = crate::proxy_url::redact_raw(trimmed)
+        let shown: String = crate::redact_url_credentials(trimmed)
             .chars()
             .take(40)
             .collect();

@@ -16,7 +16,7 @@ use serde_json::Value as Json;
 use crate::error::{ConfigError, Diagnostics};
 use crate::keys::{children, find_key, KeySpec, KeyType, KEYS, ROOT};
 use crate::layer::{Layer, LayerKind, RawValue};
-use crate::proxy_url::redact_raw;
+use crate::redact_url_credentials;
 use crate::suggest;
 
 /// The parts of a whole tyk.conf that extsvc reads; other top-level keys are ignored.
@@ -280,7 +280,7 @@ fn describe(value: &Json) -> String {
         Json::Bool(b) => format!("boolean {b}"),
         Json::Number(n) => format!("number {n}"),
         Json::String(s) => {
-            let redacted = redact_raw(s);
+            let redacted = redact_url_credentials(s);
             let shown: String = redacted.chars().take(40).collect();
             let ellipsis = if shown.len() < redacted.len() {
                 "…"

@@ -34,7 +34,7 @@ pub use error::{ConfigError, ConfigErrors};
 pub use keys::{find_key, KeySpec, KeyType, KEYS};
 pub use load::{load_file, load_str, LoadOptions, Loaded};
 pub use model::{ExternalServicesConfig, GlobalSettings, LegacySettings, MtlsSettings, ProxySettings, ServiceSettings};
-pub use proxy_url::{InvalidProxyUrl, ProxyScheme, ProxyUrl};
+pub use proxy_url::{redact_url_credentials, InvalidProxyUrl, ProxyScheme, ProxyUrl};
 pub use reference::configuration_reference_markdown;
 pub use service::{ServiceKind, UnknownServiceKind};
 pub use source::{Source, Sourced};

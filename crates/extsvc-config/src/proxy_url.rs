@@ -88,13 +88,16 @@ impl ProxyUrl {
             }
             None => (ProxyScheme::Http, input, true),
         };
-        let authority = match rest.find(['/', '?', '#']) {
+        // The userinfo ends at the *last* `@`: a password may contain `/`, `?` or `#`,
+        // so the path is looked for only after it.
+        let host_start = rest.rfind('@').map_or(0, |at| at + 1);
+        let authority = match rest[host_start..].find(['/', '?', '#']) {
             Some(i) => {
-                let tail = &rest[i..];
+                let tail = &rest[host_start + i..];
                 if tail != "/" {
                     return Err(invalid(format!("unexpected path, query or fragment \"{tail}\"")));
                 }
-                &rest[..i]
+                &rest[..host_start + i]
             }
             None => rest,
         };
@@ -241,15 +244,16 @@ impl fmt::Debug for ProxyUrl {
     }
 }
 
-/// Shows a proxy URL *as the user wrote it* with any password replaced by `***`,
-/// for error messages about values that failed to parse.
-pub(crate) fn redact_raw(input: &str) -> String {
+/// Shows a URL *as the user wrote it* with any password replaced by `***`
+/// (`scheme://user:***@host…`), for messages about values that may not even parse.
+/// The userinfo is everything before the last `@`, so a password containing `/` or `@`
+/// is hidden whole.
+pub fn redact_url_credentials(input: &str) -> String {
     let (prefix, rest) = match input.find("://") {
         Some(i) => input.split_at(i + 3),
         None => ("", input),
     };
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    match rest[..end].rfind('@') {
+    match rest.rfind('@') {
         Some(at) => {
             let user = rest[..at].split(':').next().unwrap_or("");
             format!("{prefix}{user}:***@{}", &rest[at + 1..])
@@ -304,7 +308,17 @@ mod tests {
 
     #[test]
     fn raw_values_are_redacted_in_errors() {
-        assert_eq!(redact_raw("http://u:secret@host:x"), "http://u:***@host:x");
-        assert_eq!(redact_raw("http://host:x"), "http://host:x");
+        assert_eq!(redact_url_credentials("http://u:secret@host:x"), "http://u:***@host:x");
+        assert_eq!(redact_url_credentials("http://host:x"), "http://host:x");
+        assert_eq!(redact_url_credentials("http://gw:se/cr@et@proxy:3128/x"), "http://gw:***@proxy:3128/x");
+    }
+
+    #[test]
+    fn a_password_may_contain_slashes_and_at_signs() {
+        let p = ProxyUrl::parse("http://gw:hunt/er@2@proxy:3128").unwrap();
+        assert_eq!((p.host(), p.port(), p.username()), ("proxy", 3128, Some("gw")));
+        assert_eq!(p.to_string(), "http://gw:***@proxy:3128");
+        // base64("gw:hunt/er@2")
+        assert_eq!(p.proxy_authorization().unwrap().to_str().unwrap(), "Basic Z3c6aHVudC9lckAy");
     }
 }

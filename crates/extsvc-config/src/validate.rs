@@ -10,7 +10,7 @@ use crate::error::{ConfigError, Diagnostics};
 use crate::file::{GlobalFile, MtlsFile, TykConfFile};
 use crate::keys::find_key;
 use crate::layer::Layered;
-use crate::proxy_url::redact_raw;
+use crate::redact_url_credentials;
 use crate::{
     parse_bypass_list, ExternalServicesConfig, GlobalSettings, LegacySettings, MtlsSettings,
     ProxyUrl, ServiceKind, ServiceSettings, Source, Sourced, TlsVersion,
@@ -113,7 +113,7 @@ impl Builder<'_> {
                     self.diagnostics.warn(format!(
                         "{}: no scheme in \"{}\", assuming http://",
                         subject(&source),
-                        redact_raw(raw.trim())
+                        redact_url_credentials(raw.trim())
                     ));
                 }
                 Some(url)
@@ -121,7 +121,7 @@ impl Builder<'_> {
             Err(e) => {
                 self.diagnostics.error(ConfigError::InvalidProxyUrl {
                     path: subject(&source),
-                    value: redact_raw(raw),
+                    value: redact_url_credentials(raw),
                     reason: e.reason,
                 });
                 None
@@ -138,7 +138,7 @@ impl Builder<'_> {
             // may quote the password: say what is wrong without it.
             let (entry, reason) = if bad.entry.contains('@') {
                 (
-                    redact_raw(&bad.entry),
+                    redact_url_credentials(&bad.entry),
                     "a bypass entry cannot contain \"@\" (credentials do not belong here)"
                         .to_owned(),
                 )
@@ -171,7 +171,7 @@ impl Builder<'_> {
                 // never a version, so parsing the redacted text gives the same message
                 // without the password.
                 let message = if raw.contains('@') {
-                    TlsVersion::parse(&redact_raw(raw)).err().unwrap_or(message)
+                    TlsVersion::parse(&redact_url_credentials(raw)).err().unwrap_or(message)
                 } else {
                     message
                 };

@@ -70,7 +70,13 @@ pub struct ResolvedMtls {
 pub(crate) fn resolve_mtls(config: &ExternalServicesConfig, kind: ServiceKind, warnings: &mut Vec<String>) -> ResolvedMtls {
     let mtls = &config.service(kind).mtls;
     let enabled = mtls.enabled.as_ref().is_some_and(|e| e.value);
-    let legacy_insecure = config.legacy.jwt_ssl_insecure_skip_verify.clone().filter(|_| kind == ServiceKind::Oauth);
+    // SPEC section 3: the legacy key applies to oauth only while oauth.mtls.insecure_skip_verify
+    // is unset (an explicit `false` in a disabled block still wins over it).
+    let legacy_insecure = config
+        .legacy
+        .jwt_ssl_insecure_skip_verify
+        .clone()
+        .filter(|_| kind == ServiceKind::Oauth && mtls.insecure_skip_verify.is_none());
 
     if !enabled {
         let ignored = [

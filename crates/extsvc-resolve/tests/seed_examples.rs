@@ -443,3 +443,13 @@ fn a_proxy_for_one_scheme_only_is_warned_about_once_per_source() {
         ]
     );
 }
+
+#[test]
+fn legacy_jwt_insecure_flag_yields_to_an_explicit_oauth_value_even_in_a_disabled_block() {
+    let json = r#"{"jwt_ssl_insecure_skip_verify": true,
+        "external_services": {"oauth": {"mtls": {"insecure_skip_verify": false}}}}"#;
+    let lines = resolve_lines(json, &[]);
+    assert!(lines[0].contains("insecure=false@default"), "{}", lines[0]);
+    let lines = resolve_lines(r#"{"jwt_ssl_insecure_skip_verify": true}"#, &[]);
+    assert!(lines[0].contains("insecure=true@legacy:jwt_ssl_insecure_skip_verify"), "{}", lines[0]);
+}

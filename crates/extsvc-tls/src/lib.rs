@@ -32,4 +32,4 @@ pub use pem::{ClientCertificate, PemError};
 pub use service::{build_service_tls, ServiceTls, TlsOptions};
 pub use store::{CertificateStore, DirectoryStore, MemoryStore, StoreError, StoreFuture};
 #[cfg(feature = "redis")]
-pub use store::{InvalidRedisUrl, RedisConnector, RedisStore, TcpConnector};
+pub use store::{redis_command, InvalidRedisUrl, RedisConnector, RedisReply, RedisStore, RedisUrl, TcpConnector};

@@ -71,6 +71,13 @@ pub use extsvc_tls as tls;
 #[doc(inline)]
 pub use extsvc_client as client;
 
+#[doc(no_inline)]
+pub use http;
+#[doc(no_inline)]
+pub use rustls;
+#[doc(no_inline)]
+pub use tower;
+
 /// Reads the process environment into an [`EnvSnapshot`](config::EnvSnapshot): the one
 /// place in the library that touches it. Everything else takes the snapshot.
 pub fn from_process_env() -> config::EnvSnapshot {

@@ -119,44 +119,118 @@ impl RedisStore<TcpConnector> {
         RedisStore::with_connector(TcpConnector::new(address))
     }
 
-    /// Parses `redis://[[user]:password@]host[:port][/db]` (port 6379 by default).
+    /// Parses `redis://[[user]:password@]host[:port][/db]` (see [`RedisUrl`]).
     /// `rediss://` needs a TLS connection: use [`RedisStore::with_connector`].
     pub fn from_url(url: &str) -> Result<Self, InvalidRedisUrl> {
+        let url = RedisUrl::parse(url)?;
+        if url.tls {
+            return Err(InvalidRedisUrl { reason: "rediss:// needs a TLS connector (RedisStore::with_connector)" });
+        }
+        let mut store = RedisStore::new(url.address());
+        if let Some(password) = &url.password {
+            store = store.with_auth(url.user.as_deref(), password);
+        }
+        store.database = url.database;
+        Ok(store)
+    }
+}
+
+/// A parsed `redis://[[user]:password@]host[:port][/db]` or `rediss://…` URL.
+///
+/// Credentials are percent-decoded; `Debug` shows the password as `***`. The port
+/// defaults to 6379. Shared by [`RedisStore::from_url`] and `extsvc probe`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RedisUrl {
+    /// `rediss://`: TLS to the server.
+    pub tls: bool,
+    /// The host as written (IPv6 literals in brackets).
+    pub host: String,
+    /// The port.
+    pub port: u16,
+    /// The user name (Redis 6 ACL), if any.
+    pub user: Option<String>,
+    /// The password, if any.
+    pub password: Option<String>,
+    /// The database number (`/db`), if any.
+    pub database: Option<u32>,
+}
+
+impl fmt::Debug for RedisUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisUrl")
+            .field("tls", &self.tls)
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("database", &self.database)
+            .finish()
+    }
+}
+
+impl RedisUrl {
+    /// Parses the URL. The userinfo is everything before the *last* `@`, so a password
+    /// may contain `/`, `:` or `@`.
+    pub fn parse(url: &str) -> Result<RedisUrl, InvalidRedisUrl> {
         let invalid = |reason: &'static str| InvalidRedisUrl { reason };
-        let rest = match url.split_once("://") {
-            Some(("redis", rest)) => rest,
-            Some(("rediss", _)) => return Err(invalid("rediss:// needs a TLS connector (RedisStore::with_connector)")),
-            _ => return Err(invalid("expected redis://host[:port][/db]")),
+        let (tls, rest) = match url.split_once("://") {
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("redis") => (false, rest),
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("rediss") => (true, rest),
+            _ => return Err(invalid("expected redis://host[:port][/db] or rediss://…")),
         };
-        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
-        let (credentials, host_port) = match authority.rsplit_once('@') {
-            Some((credentials, host_port)) => (Some(credentials), host_port),
-            None => (None, authority),
+        let (credentials, after) = match rest.rsplit_once('@') {
+            Some((credentials, after)) => (Some(credentials), after),
+            None => (None, rest),
         };
-        if host_port.is_empty() {
+        let (host_port, path) = after.split_once('/').unwrap_or((after, ""));
+        let (host, port) = if let Some(v6) = host_port.strip_prefix('[') {
+            let (addr, tail) = v6.split_once(']').ok_or(invalid("unterminated IPv6 address"))?;
+            (format!("[{addr}]"), tail.strip_prefix(':'))
+        } else {
+            match host_port.rsplit_once(':') {
+                Some((host, port)) => (host.to_owned(), Some(port)),
+                None => (host_port.to_owned(), None),
+            }
+        };
+        if host.is_empty() || host == "[]" {
             return Err(invalid("no host"));
         }
-        let address = if host_port.starts_with('[') {
-            if host_port.contains("]:") {
-                host_port.to_owned()
-            } else {
-                format!("{host_port}:6379")
-            }
-        } else if host_port.contains(':') {
-            host_port.to_owned()
-        } else {
-            format!("{host_port}:6379")
+        let port = match port {
+            None => 6379,
+            Some(port) => port.parse().map_err(|_| invalid("the port must be a number from 1 to 65535"))?,
         };
-        let mut store = RedisStore::new(address);
-        if let Some(credentials) = credentials {
-            let (user, password) = credentials.split_once(':').unwrap_or(("", credentials));
-            store = store.with_auth((!user.is_empty()).then_some(user), password);
-        }
+        let decode = |part: &str| {
+            percent_encoding::percent_decode_str(part)
+                .decode_utf8()
+                .map(|s| s.into_owned())
+                .map_err(|_| invalid("the credentials are not UTF-8 after percent-decoding"))
+        };
+        let (user, password) = match credentials {
+            None => (None, None),
+            Some(credentials) => {
+                let (user, password) = credentials.split_once(':').unwrap_or(("", credentials));
+                let user = (!user.is_empty()).then(|| decode(user)).transpose()?;
+                (user, Some(decode(password)?))
+            }
+        };
         let path = path.trim_end_matches('/');
-        if !path.is_empty() {
-            store.database = Some(path.parse().map_err(|_| invalid("the database must be a number"))?);
-        }
-        Ok(store)
+        let database = if path.is_empty() {
+            None
+        } else {
+            Some(path.parse().map_err(|_| invalid("the database must be a number"))?)
+        };
+        Ok(RedisUrl { tls, host, port, user, password, database })
+    }
+
+    /// `host:port`, to connect to.
+    pub fn address(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+
+    /// The URL without credentials or database (`redis://host:port`), e.g. for a
+    /// connector that must never see the password.
+    pub fn without_credentials(&self) -> String {
+        format!("{}://{}:{}", if self.tls { "rediss" } else { "redis" }, self.host, self.port)
     }
 }
 
@@ -279,7 +353,7 @@ impl<C: RedisConnector> CertificateStore for RedisStore<C> {
 
 /// A RESP reply, as far as this client needs.
 #[derive(Debug, PartialEq, Eq)]
-enum Reply {
+pub enum Reply {
     /// `+OK`
     Status(String),
     /// `-ERR …`
@@ -293,7 +367,7 @@ fn protocol_error(what: &str) -> io::Error {
 }
 
 /// Sends one command (an array of bulk strings) and reads its reply.
-async fn command<S: AsyncRead + AsyncWrite + Unpin>(
+pub async fn command<S: AsyncRead + AsyncWrite + Unpin>(
     connection: &mut BufReader<S>,
     args: &[&[u8]],
 ) -> io::Result<Reply> {
@@ -387,5 +461,27 @@ mod tests {
             RedisStore::new("h:1").with_key_prefix("cert-").key_of("abc"),
             "cert-raw-abc"
         );
+    }
+
+    #[test]
+    fn urls_keep_passwords_with_slashes_and_at_signs_whole() {
+        let url = RedisUrl::parse("redis://gw:p%2Fa@ss/w@redis.internal:6380/2").unwrap();
+        assert_eq!(
+            (url.tls, url.host.as_str(), url.port, url.user.as_deref(), url.database),
+            (false, "redis.internal", 6380, Some("gw"), Some(2))
+        );
+        assert_eq!(url.password.as_deref(), Some("p/a@ss/w"));
+        assert!(!format!("{url:?}").contains("ss/w"));
+        assert_eq!(url.without_credentials(), "redis://redis.internal:6380");
+
+        let url = RedisUrl::parse("rediss://:secret@[::1]").unwrap();
+        assert_eq!((url.tls, url.host.as_str(), url.port, url.user.clone()), (true, "[::1]", 6379, None));
+        assert_eq!(url.address(), "[::1]:6379");
+
+        for bad in ["http://h", "redis://", "redis://h:notaport", "redis://h/x", "redis://[::1"] {
+            let err = RedisUrl::parse(bad).unwrap_err().to_string();
+            assert!(err.starts_with("invalid Redis URL: "), "{bad}: {err}");
+        }
+        assert!(RedisStore::from_url("rediss://h").is_err());
     }
 }
