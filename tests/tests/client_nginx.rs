@@ -37,9 +37,14 @@ async fn oauth_client(mtls: serde_json::Value, global: Option<serde_json::Value>
         services["global"] = global;
     }
     let text = json!({ "external_services": services }).to_string();
-    let loaded = extsvc_config::load_str(&text, "tyk.conf", &env, &LoadOptions::default()).map_err(|e| e.to_string())?;
-    let service = extsvc_resolve::resolve(&loaded.config, &env).service(ServiceKind::Oauth).clone();
-    let tls = build_service_tls(&service, None, &TlsOptions::default()).await.map_err(|e| e.to_string())?;
+    let loaded =
+        extsvc_config::load_str(&text, "tyk.conf", &env, &LoadOptions::default()).map_err(|e| e.to_string())?;
+    let service = extsvc_resolve::resolve(&loaded.config, &env)
+        .service(ServiceKind::Oauth)
+        .clone();
+    let tls = build_service_tls(&service, None, &TlsOptions::default())
+        .await
+        .map_err(|e| e.to_string())?;
     Ok(ServiceClient::new(service, &tls))
 }
 
@@ -48,8 +53,13 @@ fn mtls(cert: &Path, key: &Path, ca: &Path) -> serde_json::Value {
 }
 
 /// Status, `x-ssl-client-verify` and the negotiated version of one GET.
-async fn get(client: &ServiceClient, url: &str) -> Result<(u16, String, Option<rustls::ProtocolVersion>), extsvc_client::Error> {
-    let req = http::Request::get(url).body(http_body_util::Empty::<Bytes>::new()).unwrap();
+async fn get(
+    client: &ServiceClient,
+    url: &str,
+) -> Result<(u16, String, Option<rustls::ProtocolVersion>), extsvc_client::Error> {
+    let req = http::Request::get(url)
+        .body(http_body_util::Empty::<Bytes>::new())
+        .unwrap();
     let run = async {
         let response = client.request(req).await?;
         let status = response.status().as_u16();
@@ -62,7 +72,9 @@ async fn get(client: &ServiceClient, url: &str) -> Result<(u16, String, Option<r
         response.into_body().collect().await?;
         Ok((status, verify, version))
     };
-    tokio::time::timeout(Duration::from_secs(30), run).await.expect("the request hung past its deadline")
+    tokio::time::timeout(Duration::from_secs(30), run)
+        .await
+        .expect("the request hung past its deadline")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -71,21 +83,51 @@ async fn configured_client_certificate_is_accepted_missing_and_rogue_are_refused
     let server = nginx(&pki, NginxProtocols::Both);
     let url = format!("{}/jwks", server.https_url());
 
-    let good = oauth_client(mtls(&pki.client_chain_path, &pki.client_key_path, &pki.ca_cert_path), None).await.unwrap();
+    let good = oauth_client(
+        mtls(&pki.client_chain_path, &pki.client_key_path, &pki.ca_cert_path),
+        None,
+    )
+    .await
+    .unwrap();
     let (status, verify, version) = get(&good, &url).await.unwrap();
-    assert_eq!((status, verify.as_str(), version), (200, "SUCCESS", Some(rustls::ProtocolVersion::TLSv1_3)));
+    assert_eq!(
+        (status, verify.as_str(), version),
+        (200, "SUCCESS", Some(rustls::ProtocolVersion::TLSv1_3))
+    );
     // The RSA key in PKCS#1 form works the same.
-    let rsa = oauth_client(mtls(&pki.client_rsa.chain_path, &pki.client_rsa.key_path, &pki.ca_cert_path), None).await.unwrap();
+    let rsa = oauth_client(
+        mtls(&pki.client_rsa.chain_path, &pki.client_rsa.key_path, &pki.ca_cert_path),
+        None,
+    )
+    .await
+    .unwrap();
     assert_eq!(get(&rsa, &url).await.unwrap().0, 200);
 
     // CA only: the server is verified, no certificate is presented, nginx refuses.
-    let ca_only = oauth_client(json!({ "enabled": true, "ca_file": pki.ca_cert_path }), None).await.unwrap();
-    assert_eq!(get(&ca_only, &url).await.unwrap().0, 400, "nginx: no required SSL certificate was sent");
-
-    let rogue = oauth_client(mtls(&pki.rogue_client.chain_path, &pki.rogue_client.key_path, &pki.ca_cert_path), None)
+    let ca_only = oauth_client(json!({ "enabled": true, "ca_file": pki.ca_cert_path }), None)
         .await
         .unwrap();
-    assert_eq!(get(&rogue, &url).await.unwrap().0, 400, "nginx refuses a certificate from an untrusted CA");
+    assert_eq!(
+        get(&ca_only, &url).await.unwrap().0,
+        400,
+        "nginx: no required SSL certificate was sent"
+    );
+
+    let rogue = oauth_client(
+        mtls(
+            &pki.rogue_client.chain_path,
+            &pki.rogue_client.key_path,
+            &pki.ca_cert_path,
+        ),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        get(&rogue, &url).await.unwrap().0,
+        400,
+        "nginx refuses a certificate from an untrusted CA"
+    );
 
     // nginx's error pages carry no added headers: its access log tells what it verified.
     let log = server.wait_for_requests(4, Duration::from_secs(10)).await;
@@ -93,7 +135,10 @@ async fn configured_client_certificate_is_accepted_missing_and_rogue_are_refused
     assert_eq!(verdicts.len(), 4, "{log:?}");
     assert_eq!(&verdicts[..3], ["SUCCESS", "SUCCESS", "NONE"], "{log:?}");
     assert!(verdicts[3].starts_with("FAILED"), "{log:?}");
-    assert!(log.iter().any(|e| e.client_dn.contains("extsvc test client")), "{log:?}");
+    assert!(
+        log.iter().any(|e| e.client_dn.contains("extsvc test client")),
+        "{log:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -109,14 +154,26 @@ async fn negotiated_version_follows_the_configured_bounds() {
     };
 
     let any = oauth_client(bounded("1.2", "1.3"), None).await.unwrap();
-    assert_eq!(get(&any, &tls12_only.https_url()).await.unwrap().2, Some(rustls::ProtocolVersion::TLSv1_2));
-    assert_eq!(get(&any, &tls13_only.https_url()).await.unwrap().2, Some(rustls::ProtocolVersion::TLSv1_3));
+    assert_eq!(
+        get(&any, &tls12_only.https_url()).await.unwrap().2,
+        Some(rustls::ProtocolVersion::TLSv1_2)
+    );
+    assert_eq!(
+        get(&any, &tls13_only.https_url()).await.unwrap().2,
+        Some(rustls::ProtocolVersion::TLSv1_3)
+    );
 
     let only_12 = oauth_client(bounded("1.2", "1.2"), None).await.unwrap();
     let (status, verify, version) = get(&only_12, &tls12_only.https_url()).await.unwrap();
-    assert_eq!((status, verify.as_str(), version), (200, "SUCCESS", Some(rustls::ProtocolVersion::TLSv1_2)));
+    assert_eq!(
+        (status, verify.as_str(), version),
+        (200, "SUCCESS", Some(rustls::ProtocolVersion::TLSv1_2))
+    );
     let err = get(&only_12, &tls13_only.https_url()).await.unwrap_err();
-    assert!(err.is_tls(), "a 1.2-only client cannot talk to a 1.3-only server: {err}");
+    assert!(
+        err.is_tls(),
+        "a 1.2-only client cannot talk to a 1.3-only server: {err}"
+    );
 
     let only_13 = oauth_client(bounded("1.3", "1.3"), None).await.unwrap();
     let err = get(&only_13, &tls12_only.https_url()).await.unwrap_err();
@@ -127,20 +184,37 @@ async fn negotiated_version_follows_the_configured_bounds() {
 async fn mtls_through_squid_connect_reaches_nginx_with_the_client_certificate() {
     let pki = TestPki::generate();
     let server = nginx(&pki, NginxProtocols::Both);
-    let squid = Squid::start(SquidOptions { basic_auth: Some(ProxyCredentials::new("gw", "p@ss word")), https: None });
-    let global = json!({ "enabled": true, "https_proxy": format!("http://gw:p%40ss%20word@127.0.0.1:{}", squid.http_port()) });
-    let client = oauth_client(mtls(&pki.client_chain_path, &pki.client_key_path, &pki.ca_cert_path), Some(global))
-        .await
-        .unwrap();
+    let squid = Squid::start(SquidOptions {
+        basic_auth: Some(ProxyCredentials::new("gw", "p@ss word")),
+        https: None,
+    });
+    let global =
+        json!({ "enabled": true, "https_proxy": format!("http://gw:p%40ss%20word@127.0.0.1:{}", squid.http_port()) });
+    let client = oauth_client(
+        mtls(&pki.client_chain_path, &pki.client_key_path, &pki.ca_cert_path),
+        Some(global),
+    )
+    .await
+    .unwrap();
     let url = format!("{}/introspect", server.https_url());
     let (status, verify, version) = get(&client, &url).await.unwrap();
-    assert_eq!((status, verify.as_str(), version), (200, "SUCCESS", Some(rustls::ProtocolVersion::TLSv1_3)));
-    assert_eq!(get(&client, &url).await.unwrap().0, 200, "the pooled tunnel serves a second request");
+    assert_eq!(
+        (status, verify.as_str(), version),
+        (200, "SUCCESS", Some(rustls::ProtocolVersion::TLSv1_3))
+    );
+    assert_eq!(
+        get(&client, &url).await.unwrap().0,
+        200,
+        "the pooled tunnel serves a second request"
+    );
     assert_eq!(client.stats().opened, 1, "one tunnel for both requests");
 
     drop(client); // closes the tunnel, so squid writes its CONNECT log line
     let entries = squid.wait_for_requests(1, Duration::from_secs(10)).await;
-    let connect = entries.iter().find(|e| e.method == "CONNECT").unwrap_or_else(|| panic!("{entries:?}"));
+    let connect = entries
+        .iter()
+        .find(|e| e.method == "CONNECT")
+        .unwrap_or_else(|| panic!("{entries:?}"));
     assert_eq!(connect.target, format!("localhost:{}", server.https_port()));
     assert_eq!(connect.user.as_deref(), Some("gw"));
     assert_eq!(server.wait_for_requests(2, Duration::from_secs(10)).await.len(), 2);

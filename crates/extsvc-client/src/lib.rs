@@ -14,8 +14,15 @@
 //! - [`StreamConnector`] for non-HTTP clients (Redis) with the same proxy and TLS rules;
 //! - [`ExternalServices`]: all five clients, built once.
 //!
-//! HTTP/1.1 only. No automatic retries: when a proxy comes back, the next request
-//! works without rebuilding anything.
+//! HTTP/1.1 only. No automatic retries of failed connections: when a proxy comes back,
+//! the next request works without rebuilding anything. The one exception is a
+//! keep-alive connection the server closed just as it was reused: the request goes
+//! once more on another connection when it provably was not sent, or when it is an
+//! idempotent request without a body (see [`ServiceClient::request`]).
+//!
+//! Request URIs with userinfo (`http://user:password@host/`) are refused: the
+//! credentials would end up in `Host`, in a forwarding proxy's request line and in
+//! error messages. Send credentials in a header.
 //!
 //! # Design notes
 //!
@@ -41,6 +48,7 @@
 
 mod client;
 mod error;
+mod host;
 mod io;
 mod phase;
 pub mod pool;
@@ -56,7 +64,7 @@ pub use client::{
     ServiceConnector, ServiceStream,
 };
 pub use error::{BoxError, Error, ErrorKind, Phase};
-pub use io::{Connected, ConnectionInfo, Hop, MaybeTlsStream, PrefixedStream, ProxyStream};
+pub use io::{tls_version_name, Connected, ConnectionInfo, Hop, MaybeTlsStream, PrefixedStream, ProxyStream};
 pub use pool::{ConnectionCap, Pool};
 pub use proxy::{ProxyConnecting, ProxyConnector, ProxyConnectorLayer};
 pub use services::{BuildError, ExternalServices};

@@ -13,6 +13,7 @@ use tokio::time::Instant;
 
 use crate::client::ServiceStream;
 use crate::error::{Error, ErrorKind, Phase};
+use crate::host::RedactedUri;
 use crate::phase;
 use crate::proxy::{target_scheme, ProxyConnector};
 use crate::tcp::{port_of, TcpConnector};
@@ -79,7 +80,10 @@ impl StreamConnector {
         let (true, Some(host), Some(port)) = (is_redis, dst.host(), port_of(&dst)) else {
             return Err(Error::new(
                 ErrorKind::InvalidRequest,
-                format!("\"{dst}\" is not a redis://host:port or rediss://host:port URI"),
+                format!(
+                    "\"{}\" is not a redis://host:port or rediss://host:port URI",
+                    RedactedUri(&dst)
+                ),
             ));
         };
         let proxy = match self.service.route(target_scheme(&dst), host, port).route {

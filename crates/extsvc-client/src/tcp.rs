@@ -9,6 +9,7 @@ use http::Uri;
 use tokio::net::TcpStream;
 
 use crate::error::{Error, ErrorKind, Phase};
+use crate::host::{unbracketed, HostPort, RedactedUri};
 use crate::phase;
 
 /// Opens a TCP connection to a URI's host and port (the scheme's default port when
@@ -75,12 +76,19 @@ pub(crate) fn port_of(uri: &Uri) -> Option<u16> {
 }
 
 async fn connect_uri(dst: &Uri) -> Result<TcpStream, Error> {
-    let host = dst
-        .host()
-        .ok_or_else(|| Error::new(ErrorKind::InvalidRequest, format!("no host in URI \"{dst}\"")))?;
-    let port =
-        port_of(dst).ok_or_else(|| Error::new(ErrorKind::InvalidRequest, format!("no port in URI \"{dst}\"")))?;
-    connect(host.trim_start_matches('[').trim_end_matches(']'), port).await
+    let host = dst.host().ok_or_else(|| {
+        Error::new(
+            ErrorKind::InvalidRequest,
+            format!("no host in URI \"{}\"", RedactedUri(dst)),
+        )
+    })?;
+    let port = port_of(dst).ok_or_else(|| {
+        Error::new(
+            ErrorKind::InvalidRequest,
+            format!("no port in URI \"{}\"", RedactedUri(dst)),
+        )
+    })?;
+    connect(unbracketed(host), port).await
 }
 
 /// Resolves `host` (unbracketed) and connects to the first address that answers.
@@ -109,14 +117,11 @@ pub(crate) async fn connect(host: &str, port: u16) -> Result<TcpStream, Error> {
         io::ErrorKind::TimedOut => "connection timed out to",
         _ => "cannot connect to",
     };
-    let port_note = if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    };
-    Err(Error::new(ErrorKind::Connect, format!("{what} {port_note}"))
-        .with_phase(Phase::Connect)
-        .with_source(cause))
+    Err(
+        Error::new(ErrorKind::Connect, format!("{what} {}", HostPort(host, port)))
+            .with_phase(Phase::Connect)
+            .with_source(cause),
+    )
 }
 
 #[cfg(test)]

@@ -64,6 +64,33 @@ fn release(connection: &mut Option<Pooled<HttpConnection>>, reusable: bool) {
     }
 }
 
+/// What one poll of a body under a deadline gave.
+enum Step<E> {
+    Frame(Frame<Bytes>),
+    End,
+    Failed(E),
+    TimedOut,
+}
+
+/// Polls `body` unless `deadline` has passed. The deadline is checked first, on every
+/// poll: a body whose frames are always ready (a fast peer, a large buffer) must not
+/// outrun it.
+fn step<B>(body: &mut B, mut deadline: Pin<&mut Sleep>, cx: &mut Context<'_>) -> Poll<Step<B::Error>>
+where
+    B: Body<Data = Bytes> + Unpin,
+{
+    if Instant::now() >= deadline.deadline() {
+        return Poll::Ready(Step::TimedOut);
+    }
+    match Pin::new(body).poll_frame(cx) {
+        Poll::Ready(None) => Poll::Ready(Step::End),
+        Poll::Ready(Some(Ok(frame))) => Poll::Ready(Step::Frame(frame)),
+        Poll::Ready(Some(Err(e))) => Poll::Ready(Step::Failed(e)),
+        // Registers the timer, so the deadline wakes this task when the body stays silent.
+        Poll::Pending => deadline.as_mut().poll(cx).map(|()| Step::TimedOut),
+    }
+}
+
 impl Body for ResponseBody {
     type Data = Bytes;
     type Error = Error;
@@ -73,37 +100,36 @@ impl Body for ResponseBody {
         if *this.done {
             return Poll::Ready(None);
         }
-        match Pin::new(&mut *this.incoming).poll_frame(cx) {
-            Poll::Ready(None) => {
+        let step = std::task::ready!(step(this.incoming, this.deadline, cx));
+        Poll::Ready(match step {
+            Step::End => {
                 *this.done = true;
                 release(this.connection, true);
-                Poll::Ready(None)
+                None
             }
-            Poll::Ready(Some(Ok(frame))) => {
+            Step::Frame(frame) => {
                 if this.incoming.is_end_stream() {
                     release(this.connection, true);
                 }
-                Poll::Ready(Some(Ok(frame)))
+                Some(Ok(frame))
             }
-            Poll::Ready(Some(Err(e))) => {
+            Step::Failed(e) => {
                 *this.done = true;
                 release(this.connection, false);
                 let err = Error::new(ErrorKind::Http, "error reading the response body")
                     .with_phase(Phase::ResponseBody)
                     .with_target(&*this.target)
                     .with_source(e);
-                Poll::Ready(Some(Err(err)))
+                Some(Err(err))
             }
-            Poll::Pending => match this.deadline.poll(cx) {
-                Poll::Ready(()) => {
-                    *this.done = true;
-                    release(this.connection, false);
-                    let err = Error::timeout(Phase::ResponseBody, *this.timeout).with_target(&*this.target);
-                    Poll::Ready(Some(Err(err)))
-                }
-                Poll::Pending => Poll::Pending,
-            },
-        }
+            Step::TimedOut => {
+                *this.done = true;
+                release(this.connection, false);
+                Some(Err(
+                    Error::timeout(Phase::ResponseBody, *this.timeout).with_target(&*this.target)
+                ))
+            }
+        })
     }
 
     fn is_end_stream(&self) -> bool {
@@ -120,5 +146,40 @@ impl fmt::Debug for ResponseBody {
         f.debug_struct("ResponseBody")
             .field("done", &self.done)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A body whose next frame is always ready, and which never ends.
+    struct Endless;
+
+    impl Body for Endless {
+        type Data = Bytes;
+        type Error = std::convert::Infallible;
+
+        fn poll_frame(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+            Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(b"x")))))
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_body_that_is_always_ready_still_meets_its_deadline() {
+        let mut body = Endless;
+        let deadline = tokio::time::sleep(Duration::from_secs(1));
+        tokio::pin!(deadline);
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        for _ in 0..3 {
+            let polled = step(&mut body, deadline.as_mut(), &mut cx);
+            assert!(matches!(polled, Poll::Ready(Step::Frame(_))));
+        }
+        tokio::time::advance(Duration::from_millis(1001)).await;
+        let polled = step(&mut body, deadline.as_mut(), &mut cx);
+        assert!(
+            matches!(polled, Poll::Ready(Step::TimedOut)),
+            "frames kept coming past the deadline"
+        );
     }
 }

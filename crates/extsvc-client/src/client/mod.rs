@@ -28,7 +28,8 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::error::{BoxError, Error, ErrorKind, Phase};
-use crate::io::{Connected, ConnectionInfo, Hop, MaybeTlsStream, ProxyStream};
+use crate::host::HostPort;
+use crate::io::{tls_version_name, Connected, ConnectionInfo, Hop, MaybeTlsStream, ProxyStream};
 use crate::phase;
 use crate::pool::{Checkout, Pool, PoolKey, PoolStats, Poolable, RouteKey};
 use crate::proxy::{target_scheme, ProxyConnector};
@@ -59,6 +60,9 @@ pub struct RequestTimeout(pub Duration);
 pub struct HttpConnection {
     sender: http1::SendRequest<RequestBody>,
     info: Connected,
+    /// `Host` for requests without one, from the authority of the request that opened
+    /// the connection: reused (a reference count) while requests name the same one.
+    host: HeaderValue,
 }
 
 impl Poolable for HttpConnection {
@@ -140,7 +144,10 @@ impl ServiceClient {
     /// Layers 5–7 are public `tower::Service<Uri>` connectors; they compose into other
     /// clients, e.g. hyper-util's legacy client (which adds no connection cap, and
     /// sends no `Proxy-Authorization` by itself, so use it with a proxy without
-    /// credentials or add the header for proxied `http://` requests yourself):
+    /// credentials or add the header for proxied `http://` requests yourself). The
+    /// target and the proxy each get their own TLS configuration: `tls.target` may carry
+    /// the service's client certificate, which must never be offered to a proxy, so the
+    /// proxy leg takes `tls.proxy` ([`ProxyConnector::for_service`]):
     ///
     /// ```no_run
     /// # use std::sync::Arc;
@@ -148,12 +155,12 @@ impl ServiceClient {
     /// use hyper_util::client::legacy::Client;
     /// use hyper_util::rt::{TokioExecutor, TokioIo};
     /// use tower::ServiceBuilder;
-    /// # fn build(service: extsvc_resolve::ResolvedService, tls: Arc<rustls::ClientConfig>) {
+    /// # fn build(service: extsvc_resolve::ResolvedService, tls: &extsvc_tls::ServiceTls) {
     /// let connector = ServiceBuilder::new()
     ///     .map_response(TokioIo::new) // tokio I/O -> hyper I/O
     ///     .service(TlsConnector::new(
-    ///         http1_tls_config(&tls),
-    ///         ProxyConnector::new(Arc::new(service), Some(tls), TcpConnector::new()),
+    ///         http1_tls_config(&tls.target), // to the target: client certificate, ALPN
+    ///         ProxyConnector::for_service(Arc::new(service), tls, TcpConnector::new()), // tls.proxy
     ///     ));
     /// let client: Client<_, http_body_util::Empty<bytes::Bytes>> =
     ///     Client::builder(TokioExecutor::new()).build(connector);
@@ -214,7 +221,26 @@ impl ServiceClient {
 
     /// Sends a request and waits for the response headers; the body is read from the
     /// returned response (still under the deadline). The response's extensions hold the
-    /// [`Connected`] information of the connection (hop, negotiated TLS version).
+    /// [`Connected`] information of the connection (hop, negotiated TLS versions).
+    ///
+    /// A URI with userinfo (`http://user:password@host/`) is refused with
+    /// [`ErrorKind::InvalidRequest`] before anything is sent, and the error does not
+    /// repeat the credentials.
+    ///
+    /// # One retry, on a stale keep-alive connection
+    ///
+    /// A server may close an idle keep-alive connection just as it is reused. Then the
+    /// request is sent once more, on another connection, when the first one had been
+    /// used before and either
+    /// - hyper hands the request back unsent (it had not started writing it): any
+    ///   request; or
+    /// - the connection ended before any response and the request is a `GET`, `HEAD`,
+    ///   `OPTIONS` or `TRACE` without a body (idempotent, so sending it again is safe,
+    ///   as RFC 9110 section 9.2.2 allows and as Go's and browsers' clients do).
+    ///
+    /// Never more than once, never for a new connection, and within the same deadline.
+    /// This is not what SPEC section 4's "no automatic retries" is about: that is
+    /// failed proxy connections, which are not retried.
     pub async fn request<B>(&self, req: Request<B>) -> Result<Response<ResponseBody>, Error>
     where
         B: Body + Send + 'static,
@@ -240,7 +266,7 @@ impl ServiceClient {
             Route::Direct => (RouteKey::Direct, None),
             Route::Proxy(proxy) => (RouteKey::Proxy(scheme), Some(proxy)),
         };
-        let key = PoolKey::new(scheme, host, port, route_key);
+        let key = PoolKey::from_authority(scheme, &target.authority, port, route_key);
         // DEBUG, not INFO: a gateway logs at INFO all day, and an INFO span per request
         // makes a fmt subscriber format its fields on every request (measured: about a
         // tenth of the client's instructions, docs/performance.md). Build-time decisions
@@ -256,7 +282,7 @@ impl ServiceClient {
         let body_sent = (!req.body().is_end_stream()).then(|| Arc::new(AtomicBool::new(false)));
         let req = req.map(|body| box_body(body, body_sent.clone()));
         let exchange = phase::tracked(Phase::PoolWait, deadline, timeout, async {
-            let (conn, response) = self.exchange(req, &key, proxy, &span).await?;
+            let (conn, response) = self.exchange(req, &target.authority, &key, proxy, &span).await?;
             Ok((conn, response))
         });
         match exchange.instrument(span.clone()).await {
@@ -279,34 +305,91 @@ impl ServiceClient {
         }
     }
 
+    /// Checks out a connection for `key` (or opens one to `dst`) and sends `req` on it,
+    /// once more on a stale keep-alive connection (see [`ServiceClient::request`]).
     async fn exchange(
         &self,
         mut req: Request<RequestBody>,
+        authority: &Authority,
         key: &PoolKey,
         proxy: Option<&ProxyUrl>,
         span: &tracing::Span,
     ) -> Result<(crate::pool::Pooled<HttpConnection>, Response<hyper::body::Incoming>), Error> {
+        // `prepare` turns the URI into origin form; a retry connects to the target again.
+        let dst = req.uri().clone();
+        let mut retried = false;
+        loop {
+            let mut conn = self.checkout(&dst, authority, key).await?;
+            if let Some(version) = conn.info.tls_version {
+                span.record("tls", tls_version_name(version));
+            }
+            prepare(&mut req, conn.info.hop, proxy, authority, &conn.host)?;
+            phase::enter(if req.body().is_end_stream() {
+                Phase::ResponseHeaders
+            } else {
+                Phase::Request
+            });
+            let may_retry = !retried && conn.is_reused();
+            let replay = if may_retry { replayable(&req) } else { None };
+            match conn.sender.try_send_request(req).await {
+                Ok(mut response) => {
+                    tracing::debug!(
+                        status = response.status().as_u16(),
+                        reused = conn.is_reused(),
+                        retried,
+                        "response headers"
+                    );
+                    // What the connection was: `extsvc probe` prints the TLS version from it.
+                    response.extensions_mut().insert(conn.info);
+                    return Ok((conn, response));
+                }
+                Err(mut failed) => {
+                    let unsent = failed.take_message();
+                    let e = failed.into_error();
+                    let again = match (may_retry, unsent) {
+                        (true, Some(unsent)) => Some(unsent),
+                        (true, None) if closed_before_response(&e) => replay,
+                        _ => None,
+                    };
+                    let Some(again) = again else {
+                        return Err(send_error(e));
+                    };
+                    tracing::debug!(error = %e, "a reused connection was closed by the server; sending once more on another");
+                    retried = true;
+                    req = again;
+                }
+            }
+        }
+    }
+
+    /// A ready connection for `key`: an idle one, or a new one to `dst`.
+    async fn checkout(
+        &self,
+        dst: &Uri,
+        authority: &Authority,
+        key: &PoolKey,
+    ) -> Result<crate::pool::Pooled<HttpConnection>, Error> {
         let inner = &self.inner;
-        let mut conn = loop {
+        loop {
             phase::enter(Phase::PoolWait);
             match inner.pool.checkout(key).await {
                 Checkout::Reused(mut conn) => {
                     // A reused sender may still be finishing the previous exchange.
                     if conn.sender.ready().await.is_ok() {
-                        break conn;
+                        return Ok(conn);
                     }
                     // Closed meanwhile: dropped (not reusable), try again.
                 }
                 Checkout::Connect(slot) => {
-                    let stream = tower::ServiceExt::oneshot(inner.connector.clone(), req.uri().clone()).await?;
+                    let host = host_header(authority)?;
+                    let stream = tower::ServiceExt::oneshot(inner.connector.clone(), dst.clone()).await?;
                     let info = stream.connected();
                     let (sender, connection) = http1::handshake(TokioIo::new(stream)).await.map_err(|e| {
                         Error::new(ErrorKind::Http, "HTTP/1.1 handshake failed")
                             .with_phase(Phase::Request)
                             .with_source(e)
                     })?;
-                    let opened = inner.opened.clone();
-                    opened.fetch_add(1, Ordering::Relaxed);
+                    inner.opened.fetch_add(1, Ordering::Relaxed);
                     tokio::spawn(async move {
                         // The slot is released when the connection is closed.
                         let _slot = slot;
@@ -314,51 +397,93 @@ impl ServiceClient {
                             tracing::debug!(error = %e, "connection closed with an error");
                         }
                     });
-                    break inner.pool.pooled(key.clone(), HttpConnection { sender, info });
+                    return Ok(inner.pool.pooled(key.clone(), HttpConnection { sender, info, host }));
                 }
             }
-        };
-        if let Some(version) = conn.info.tls_version {
-            span.record("tls", tls_version_name(version));
         }
-        prepare(&mut req, conn.info.hop, proxy)?;
-        phase::enter(if req.body().is_end_stream() {
-            Phase::ResponseHeaders
-        } else {
-            Phase::Request
-        });
-        let response = conn.sender.send_request(req).await.map_err(|e| {
-            let message = if e.is_canceled() {
-                "the connection closed before the response"
-            } else if e.is_parse() {
-                "the response is not valid HTTP/1.1"
-            } else {
-                "the exchange with the target failed"
-            };
-            Error::new(ErrorKind::Http, message)
-                .with_phase(Phase::ResponseHeaders)
-                .with_source(e)
-        })?;
-        tracing::debug!(
-            status = response.status().as_u16(),
-            reused = conn.is_reused(),
-            "response headers"
-        );
-        let mut response = response;
-        // What the connection was: `extsvc probe` prints the TLS version from it.
-        response.extensions_mut().insert(conn.info);
-        Ok((conn, response))
     }
+}
+
+/// The error of a failed exchange on a connection.
+fn send_error(e: hyper::Error) -> Error {
+    let message = if e.is_canceled() {
+        "the connection closed before the response"
+    } else if e.is_parse() {
+        "the response is not valid HTTP/1.1"
+    } else {
+        "the exchange with the target failed"
+    };
+    Error::new(ErrorKind::Http, message)
+        .with_phase(Phase::ResponseHeaders)
+        .with_source(e)
+}
+
+/// True when the connection ended (closed or reset) before a response came.
+fn closed_before_response(e: &hyper::Error) -> bool {
+    if e.is_incomplete_message() || e.is_canceled() {
+        return true;
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            return matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::BrokenPipe
+                    | std::io::ErrorKind::ConnectionAborted
+            );
+        }
+        source = cause.source();
+    }
+    false
+}
+
+/// A copy of `req` to send again should its connection turn out closed: only for
+/// idempotent methods without a body (nothing to replay but the head).
+fn replayable(req: &Request<RequestBody>) -> Option<Request<RequestBody>> {
+    let idempotent = matches!(
+        *req.method(),
+        http::Method::GET | http::Method::HEAD | http::Method::OPTIONS | http::Method::TRACE
+    );
+    if !idempotent || !req.body().is_end_stream() {
+        return None;
+    }
+    let mut copy = Request::new(empty_body());
+    *copy.method_mut() = req.method().clone();
+    *copy.uri_mut() = req.uri().clone();
+    *copy.version_mut() = req.version();
+    *copy.headers_mut() = req.headers().clone();
+    Some(copy)
+}
+
+fn empty_body() -> RequestBody {
+    http_body_util::Empty::new()
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
+/// `Host` for `authority` (which has no userinfo: [`TargetName::of`] refuses it).
+fn host_header(authority: &Authority) -> Result<HeaderValue, Error> {
+    HeaderValue::from_str(authority.as_str())
+        .map_err(|e| Error::new(ErrorKind::InvalidRequest, "invalid host").with_source(e))
 }
 
 /// Frames the request for its hop: absolute form and `Proxy-Authorization` for a
 /// forwarding proxy; origin form and no `Proxy-Authorization` otherwise (it is never
 /// sent to a target). Adds `Host` when missing.
-fn prepare(req: &mut Request<RequestBody>, hop: Hop, proxy: Option<&ProxyUrl>) -> Result<(), Error> {
+fn prepare(
+    req: &mut Request<RequestBody>,
+    hop: Hop,
+    proxy: Option<&ProxyUrl>,
+    authority: &Authority,
+    cached_host: &HeaderValue,
+) -> Result<(), Error> {
     if !req.headers().contains_key(HOST) {
-        let authority = req.uri().authority().map(Authority::as_str).unwrap_or_default();
-        let value = HeaderValue::from_str(authority)
-            .map_err(|e| Error::new(ErrorKind::InvalidRequest, "invalid host").with_source(e))?;
+        let value = if cached_host.as_bytes() == authority.as_str().as_bytes() {
+            cached_host.clone()
+        } else {
+            host_header(authority)?
+        };
         req.headers_mut().insert(HOST, value);
     }
     match hop {
@@ -429,15 +554,6 @@ impl<B: Body> Body for SignalEnd<B> {
     }
 }
 
-/// `TLSv1_2` → `"1.2"`.
-pub(crate) fn tls_version_name(version: rustls::ProtocolVersion) -> &'static str {
-    match version {
-        rustls::ProtocolVersion::TLSv1_2 => "1.2",
-        rustls::ProtocolVersion::TLSv1_3 => "1.3",
-        _ => "other",
-    }
-}
-
 /// The route as logged: `direct` or the proxy URL (redacted by its `Display`).
 struct RouteName<'a>(Option<&'a ProxyUrl>);
 
@@ -462,7 +578,8 @@ impl fmt::Display for OptionalProxy<'_> {
     }
 }
 
-/// `scheme://authority` of a target, for errors (cheap clones of the URI's parts).
+/// `scheme://host[:port]` of a target, for errors (cheap clones of the URI's parts; the
+/// authority has no userinfo: [`TargetName::of`] refuses it).
 #[derive(Clone)]
 pub(crate) struct TargetName {
     scheme: Scheme,
@@ -470,7 +587,14 @@ pub(crate) struct TargetName {
 }
 
 impl TargetName {
+    /// The target of an absolute `http://` or `https://` URI without userinfo. A URI
+    /// with `user:password@` is refused: the credentials would go into `Host`, into the
+    /// absolute form a forwarding proxy sees and into error messages. The error never
+    /// repeats them.
     fn of(uri: &Uri) -> Result<TargetName, Error> {
+        if let Some(authority) = uri.authority() {
+            reject_userinfo(authority)?;
+        }
         match (uri.scheme(), uri.authority()) {
             (Some(scheme), Some(authority)) if scheme == &Scheme::HTTP || scheme == &Scheme::HTTPS => Ok(TargetName {
                 scheme: scheme.clone(),
@@ -482,6 +606,22 @@ impl TargetName {
             )),
         }
     }
+}
+
+/// Refuses an authority with userinfo (`user:password@host`), naming only its host.
+fn reject_userinfo(authority: &Authority) -> Result<(), Error> {
+    if !authority.as_str().contains('@') {
+        return Ok(());
+    }
+    let host_port = match authority.port_u16() {
+        Some(port) => format!("{}", HostPort(authority.host(), port)),
+        None => authority.host().to_owned(),
+    };
+    Err(Error::new(
+        ErrorKind::InvalidRequest,
+        "request URI carries credentials (user:***@); send credentials in a header instead",
+    )
+    .with_target(&host_port))
 }
 
 impl fmt::Display for TargetName {
@@ -562,7 +702,15 @@ mod tests {
     fn forward_hops_keep_absolute_form_and_get_proxy_credentials() {
         let proxy = ProxyUrl::parse("http://gw:secret@proxy:3128").unwrap();
         let mut req = Request::get("http://target:8080/a?b=1").body(boxed("")).unwrap();
-        prepare(&mut req, Hop::Forward, Some(&proxy)).unwrap();
+        let authority = Authority::from_static("target:8080");
+        prepare(
+            &mut req,
+            Hop::Forward,
+            Some(&proxy),
+            &authority,
+            &HeaderValue::from_static("x"),
+        )
+        .unwrap();
         assert_eq!(req.uri(), "http://target:8080/a?b=1");
         assert_eq!(req.headers()[HOST], "target:8080");
         assert_eq!(req.headers()[PROXY_AUTHORIZATION], proxy.proxy_authorization().unwrap());
@@ -578,13 +726,16 @@ mod tests {
                 .header(HOST, "virtual.example")
                 .body(boxed(""))
                 .unwrap();
-            prepare(&mut req, hop, Some(&proxy)).unwrap();
+            let cached = HeaderValue::from_static("target");
+            prepare(&mut req, hop, Some(&proxy), &Authority::from_static("target"), &cached).unwrap();
             assert_eq!(req.uri(), "/x");
             assert!(!req.headers().contains_key(PROXY_AUTHORIZATION), "{hop:?}");
             assert_eq!(req.headers()[HOST], "virtual.example", "a Host set by the caller stays");
         }
         let mut req = Request::get("http://target").body(boxed("")).unwrap();
-        prepare(&mut req, Hop::Direct, None).unwrap();
+        let cached = HeaderValue::from_static("target");
+        prepare(&mut req, Hop::Direct, None, &Authority::from_static("target"), &cached).unwrap();
+        assert_eq!(req.headers()[HOST], "target");
         assert_eq!(req.uri(), "/");
     }
 
@@ -609,6 +760,113 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidRequest);
+    }
+
+    #[tokio::test]
+    async fn a_uri_with_credentials_is_refused_and_they_are_never_repeated() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = direct_client(ServiceKind::Webhooks);
+        for uri in [
+            format!("http://alice:s3cr3t@{addr}/hook"),
+            format!("https://alice:s3cr3t@{addr}/hook"),
+            "ftp://alice:s3cr3t@example.com/file".to_owned(),
+        ] {
+            let err = client
+                .request(Request::post(uri.as_str()).body(String::from("payload")).unwrap())
+                .await
+                .unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidRequest, "{uri}: {err}");
+            let text = format!("{err} | {err:?}");
+            assert!(text.contains("user:***@"), "{text}");
+            assert!(!text.contains("s3cr3t") && !text.contains("alice"), "{text}");
+        }
+        // Nothing was sent: no connection was even opened.
+        assert_eq!(client.stats().opened, 0);
+        let accepted = tokio::time::timeout(Duration::from_millis(100), listener.accept()).await;
+        assert!(accepted.is_err(), "the client connected to the target");
+    }
+
+    /// A server on its own thread that answers the first request of each connection
+    /// with `ok` and `Connection: keep-alive`; it closes the first connection when told,
+    /// and reports when it has.
+    fn closing_server() -> (String, std::sync::mpsc::Sender<()>, std::sync::mpsc::Receiver<()>) {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        let (close, close_rx) = std::sync::mpsc::channel::<()>();
+        let (closed_tx, closed) = std::sync::mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            for (n, stream) in listener.incoming().enumerate() {
+                let Ok(mut stream) = stream else { return };
+                let mut head = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nok");
+                if n == 0 {
+                    let _ = close_rx.recv();
+                    drop(stream);
+                    let _ = closed_tx.send(());
+                }
+            }
+        });
+        (url, close, closed)
+    }
+
+    /// Reads a response to its end; its status.
+    async fn status_of(response: Response<ResponseBody>) -> u16 {
+        let status = response.status().as_u16();
+        response.into_body().collect().await.unwrap();
+        status
+    }
+
+    /// Lets the server close the idle connection while this (single-threaded) runtime
+    /// does not look: the client still believes the connection is open.
+    async fn server_closes_idle_connection(
+        close: &std::sync::mpsc::Sender<()>,
+        closed: &std::sync::mpsc::Receiver<()>,
+    ) {
+        tokio::time::sleep(Duration::from_millis(50)).await; // the connection settles idle
+        close.send(()).unwrap();
+        closed.recv_timeout(Duration::from_secs(5)).unwrap();
+        // Blocking on purpose: the FIN arrives, the runtime does not poll it.
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    #[tokio::test]
+    async fn a_get_on_a_keep_alive_connection_the_server_closed_is_sent_once_more() {
+        let (url, close, closed) = closing_server();
+        let client = direct_client(ServiceKind::Health);
+        let first = client.request(Request::get(url.as_str()).body(String::new()).unwrap());
+        assert_eq!(status_of(first.await.unwrap()).await, 200);
+        assert_eq!(client.stats().idle, 1);
+        server_closes_idle_connection(&close, &closed).await;
+
+        let second = client.request(Request::get(url.as_str()).body(String::new()).unwrap());
+        assert_eq!(status_of(second.await.unwrap()).await, 200);
+        assert_eq!(client.stats().opened, 2, "sent again on a new connection");
+    }
+
+    #[tokio::test]
+    async fn a_post_with_a_body_is_not_sent_again() {
+        let (url, close, closed) = closing_server();
+        let client = direct_client(ServiceKind::Webhooks);
+        let first = client.request(Request::get(url.as_str()).body(String::new()).unwrap());
+        assert_eq!(status_of(first.await.unwrap()).await, 200);
+        server_closes_idle_connection(&close, &closed).await;
+
+        // Written to the closed connection: the server may have acted on it, so no retry.
+        let err = client
+            .request(Request::post(url.as_str()).body(String::from("charge")).unwrap())
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Http, "{err}");
+        assert_eq!(client.stats().opened, 1, "not sent again");
     }
 
     /// A server that reads `read_limit` bytes of each connection and then never answers.

@@ -13,12 +13,14 @@
 //! and released when it is dropped, i.e. when the connection is closed, so the count
 //! of open connections is exact.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
+use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use extsvc_resolve::{PoolSettings, TargetScheme};
+use http::uri::Authority;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
@@ -33,28 +35,41 @@ pub enum RouteKey {
 }
 
 /// What a connection can be reused for: scheme, host, port and route.
+///
+/// The host compares case-insensitively. A key made from a request URI's
+/// [`Authority`] shares its bytes (no allocation per request).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct PoolKey {
     scheme: TargetScheme,
-    host: Box<str>,
+    host: HostKey,
     port: u16,
     route: RouteKey,
 }
 
 impl PoolKey {
-    /// A key; `host` is compared case-insensitively.
+    /// A key for `host` (as in a URI; any case).
     pub fn new(scheme: TargetScheme, host: &str, port: u16, route: RouteKey) -> PoolKey {
         PoolKey {
             scheme,
-            host: host.to_ascii_lowercase().into_boxed_str(),
+            host: HostKey::Name(host.into()),
             port,
             route,
         }
     }
 
-    /// The host (lower case).
+    /// A key for the host of `authority` (a cheap clone of it).
+    pub fn from_authority(scheme: TargetScheme, authority: &Authority, port: u16, route: RouteKey) -> PoolKey {
+        PoolKey {
+            scheme,
+            host: HostKey::Authority(authority.clone()),
+            port,
+            route,
+        }
+    }
+
+    /// The host, as given.
     pub fn host(&self) -> &str {
-        &self.host
+        self.host.as_str()
     }
 
     /// The port.
@@ -65,6 +80,47 @@ impl PoolKey {
     /// The route.
     pub fn route(&self) -> RouteKey {
         self.route
+    }
+}
+
+/// The host of a [`PoolKey`]: an owned name or a request URI's authority (its host
+/// part; the port is a field of the key).
+#[derive(Clone)]
+enum HostKey {
+    Name(Box<str>),
+    Authority(Authority),
+}
+
+impl HostKey {
+    fn as_str(&self) -> &str {
+        match self {
+            HostKey::Name(name) => name,
+            HostKey::Authority(authority) => authority.host(),
+        }
+    }
+}
+
+impl fmt::Debug for HostKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl PartialEq for HostKey {
+    fn eq(&self, other: &HostKey) -> bool {
+        self.as_str().eq_ignore_ascii_case(other.as_str())
+    }
+}
+
+impl Eq for HostKey {}
+
+impl Hash for HostKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        // Case-insensitive, without allocating; the terminator keeps it prefix-free.
+        for byte in self.as_str().bytes() {
+            state.write_u8(byte.to_ascii_lowercase());
+        }
+        state.write_u8(0xff);
     }
 }
 
@@ -159,13 +215,14 @@ struct Shared<T: Poolable> {
 
 struct State<T: Poolable> {
     cap: ConnectionCap,
-    idle: Vec<Idle<T>>,
+    /// Per key, oldest first. Emptied lists stay (so a busy key does not allocate per
+    /// request); the reaper drops them.
+    idle: HashMap<PoolKey, Vec<Idle<T>>>,
     waiters: VecDeque<Waiter<T>>,
     reaper_started: bool,
 }
 
 struct Idle<T: Poolable> {
-    key: PoolKey,
     value: T,
     since: Instant,
 }
@@ -206,7 +263,7 @@ impl<T: Poolable> Pool<T> {
                 settings,
                 state: Mutex::new(State {
                     cap: ConnectionCap::new(settings.max_connections),
-                    idle: Vec::new(),
+                    idle: HashMap::new(),
                     waiters: VecDeque::new(),
                     reaper_started: false,
                 }),
@@ -224,7 +281,7 @@ impl<T: Poolable> Pool<T> {
         let st = self.shared.lock();
         PoolStats {
             open: st.cap.open,
-            idle: st.idle.len(),
+            idle: st.idle_count(),
             waiting: st.waiters.len(),
         }
     }
@@ -236,22 +293,21 @@ impl<T: Poolable> Pool<T> {
             let mut discarded: Vec<T> = Vec::new();
             let rx = {
                 let mut st = self.shared.lock();
-                self.shared.expire(&mut st, Instant::now(), &mut discarded);
-                // Most recently returned first: it is the least likely to have been
-                // closed by the server.
-                if let Some(i) = st.idle.iter().rposition(|idle| idle.key == *key) {
-                    let idle = st.idle.remove(i);
+                if let Some(value) = self.shared.take_idle(&mut st, key, Instant::now(), &mut discarded) {
                     drop(st);
-                    return Checkout::Reused(Pooled::new(idle.key, idle.value, Arc::downgrade(&self.shared)));
+                    drop(discarded);
+                    return Checkout::Reused(Pooled::new(key.clone(), value, Arc::downgrade(&self.shared)));
                 }
                 if st.cap.try_take() {
                     drop(st);
+                    drop(discarded);
                     return Checkout::Connect(ConnectionSlot::new(Arc::downgrade(&self.shared)));
                 }
-                // Full: close the oldest idle connection of another key to make room.
-                // Its slot frees when its driver ends, and goes to the first waiter.
-                if let Some(i) = oldest(&st.idle) {
-                    discarded.push(st.idle.remove(i).value);
+                // Full: close the oldest idle connection of another key to make room
+                // (this key has none left). Its slot frees when its driver ends, and
+                // goes to the first waiter.
+                if let Some(value) = st.take_oldest() {
+                    discarded.push(value);
                 }
                 let (tx, rx) = oneshot::channel();
                 st.waiters.push_back(Waiter { key: key.clone(), tx });
@@ -271,11 +327,20 @@ impl<T: Poolable> Pool<T> {
     }
 }
 
-fn oldest<T: Poolable>(idle: &[Idle<T>]) -> Option<usize> {
-    idle.iter()
-        .enumerate()
-        .min_by_key(|(_, idle)| idle.since)
-        .map(|(i, _)| i)
+impl<T: Poolable> State<T> {
+    fn idle_count(&self) -> usize {
+        self.idle.values().map(Vec::len).sum()
+    }
+
+    /// Removes the idle connection returned longest ago, of any key.
+    fn take_oldest(&mut self) -> Option<T> {
+        let list = self
+            .idle
+            .values_mut()
+            .filter(|list| !list.is_empty())
+            .min_by_key(|list| list[0].since)?;
+        Some(list.remove(0).value)
+    }
 }
 
 impl<T: Poolable> Shared<T> {
@@ -283,21 +348,43 @@ impl<T: Poolable> Shared<T> {
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Moves expired and closed idle connections to `discarded` (to be dropped after
-    /// the lock is released: dropping one may release a slot, which locks).
+    /// The most recently returned idle connection of `key` that is open and not
+    /// expired; the closed and expired ones met on the way go to `discarded` (dropped
+    /// after the lock is released: dropping one may release a slot, which locks).
+    fn take_idle(&self, st: &mut State<T>, key: &PoolKey, now: Instant, discarded: &mut Vec<T>) -> Option<T> {
+        let list = st.idle.get_mut(key)?;
+        while let Some(idle) = list.pop() {
+            if now.saturating_duration_since(idle.since) >= self.settings.idle_timeout {
+                // Oldest first: the rest expired too.
+                discarded.push(idle.value);
+                discarded.extend(list.drain(..).map(|idle| idle.value));
+                return None;
+            }
+            if idle.value.is_open() {
+                return Some(idle.value);
+            }
+            discarded.push(idle.value);
+        }
+        None
+    }
+
+    /// Moves expired and closed idle connections of every key to `discarded`, and
+    /// forgets keys without idle connections (the reaper's sweep).
     fn expire(&self, st: &mut State<T>, now: Instant, discarded: &mut Vec<T>) {
         let timeout = self.settings.idle_timeout;
-        let mut i = 0;
-        // `remove` keeps the order (oldest first) that LIFO reuse and eviction rely on;
-        // the list is short (at most `max_connections`).
-        while i < st.idle.len() {
-            let idle = &st.idle[i];
-            if !idle.value.is_open() || now.saturating_duration_since(idle.since) >= timeout {
-                discarded.push(st.idle.remove(i).value);
-            } else {
-                i += 1;
+        st.idle.retain(|_, list| {
+            let mut i = 0;
+            // `remove` keeps the order (oldest first) that LIFO reuse and eviction rely
+            // on; a list is short (at most `max_idle_per_host`).
+            while i < list.len() {
+                if !list[i].value.is_open() || now.saturating_duration_since(list[i].since) >= timeout {
+                    discarded.push(list.remove(i).value);
+                } else {
+                    i += 1;
+                }
             }
-        }
+            !list.is_empty()
+        });
     }
 
     /// Gives free slots to waiters, first come first served.
@@ -337,7 +424,9 @@ impl<T: Poolable> Shared<T> {
         let mut discard: Option<T> = None;
         {
             let mut st = self.lock();
-            st.waiters.retain(|w| !w.tx.is_closed());
+            if !st.waiters.is_empty() {
+                st.waiters.retain(|w| !w.tx.is_closed());
+            }
             // Hand over to the first waiter of the same key: no churn.
             while let Some(i) = st.waiters.iter().position(|w| Some(&w.key) == key.as_ref()) {
                 let waiter = st.waiters.remove(i).expect("index from position");
@@ -363,17 +452,19 @@ impl<T: Poolable> Shared<T> {
             if !st.waiters.is_empty() {
                 // Someone waits for another key: close this one to free its slot.
                 discard = Some(value);
-            } else if st.idle.iter().filter(|idle| idle.key == key).count() < self.settings.max_idle_per_host {
-                st.idle.push(Idle {
-                    key,
-                    value,
-                    since: Instant::now(),
-                });
-                if !st.reaper_started {
-                    st.reaper_started = spawn_reaper(Arc::downgrade(self), self.settings.idle_timeout);
-                }
             } else {
-                discard = Some(value);
+                let list = st.idle.entry(key).or_default();
+                if list.len() < self.settings.max_idle_per_host {
+                    list.push(Idle {
+                        value,
+                        since: Instant::now(),
+                    });
+                    if !st.reaper_started {
+                        st.reaper_started = spawn_reaper(Arc::downgrade(self), self.settings.idle_timeout);
+                    }
+                } else {
+                    discard = Some(value);
+                }
             }
         }
         drop(discard);
@@ -674,6 +765,24 @@ mod tests {
         );
         // Reused most recent first.
         assert!(get(&pool, &key("a")).await.1);
+    }
+
+    #[test]
+    fn keys_compare_hosts_case_insensitively_however_made() {
+        use std::collections::HashSet;
+        let from_uri = PoolKey::from_authority(
+            TargetScheme::Http,
+            &Authority::from_static("Example.COM:80"),
+            80,
+            RouteKey::Direct,
+        );
+        let keys: HashSet<PoolKey> = [key("example.com"), key("EXAMPLE.com"), from_uri].into_iter().collect();
+        assert_eq!(keys.len(), 1);
+        assert_ne!(key("example.com"), key("example.org"));
+        assert_ne!(
+            key("example.com"),
+            PoolKey::new(TargetScheme::Http, "example.com", 8080, RouteKey::Direct)
+        );
     }
 
     #[tokio::test]

@@ -16,6 +16,7 @@ use http::Uri;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::error::{BoxError, Error, ErrorKind, Phase};
+use crate::host::RedactedUri;
 use crate::io::{Hop, MaybeTlsStream, PrefixedStream, ProxyStream};
 use crate::phase;
 use crate::tcp::port_of;
@@ -58,12 +59,22 @@ impl<C> ProxyConnector<C> {
     /// Routes per `service`; `proxy_tls` verifies `https://` proxies (required only when
     /// one is configured); `inner` opens TCP connections (e.g. a
     /// [`TcpConnector`](crate::TcpConnector)).
+    ///
+    /// `proxy_tls` is the *proxy's* configuration (`ServiceTls::proxy` from
+    /// `extsvc-tls`, which has no client certificate), never the target's: a target
+    /// configuration would offer the service's client certificate to the proxy.
     pub fn new(service: Arc<ResolvedService>, proxy_tls: Option<Arc<rustls::ClientConfig>>, inner: C) -> Self {
         ProxyConnector {
             inner,
             service,
             proxy_tls: proxy_tls.map(tokio_rustls::TlsConnector::from),
         }
+    }
+
+    /// Routes per `service`, with the proxy leg's TLS configuration of `tls`
+    /// (`tls.proxy`): the way to build one that cannot mix up the two configurations.
+    pub fn for_service(service: Arc<ResolvedService>, tls: &extsvc_tls::ServiceTls, inner: C) -> Self {
+        ProxyConnector::new(service, Some(tls.proxy.clone()), inner)
     }
 
     /// The service whose routes this follows.
@@ -96,6 +107,15 @@ pub(crate) fn target_scheme(uri: &Uri) -> TargetScheme {
     }
 }
 
+/// The service's proxy for `scheme`, as [`ResolvedService::route`] picks it when it
+/// does not bypass.
+fn proxy_for(service: &ResolvedService, scheme: TargetScheme) -> Option<&ProxyUrl> {
+    match scheme {
+        TargetScheme::Http => service.proxy.http_proxy.value.as_ref(),
+        TargetScheme::Https => service.proxy.https_proxy.value.as_ref(),
+    }
+}
+
 fn is_http_scheme(uri: &Uri) -> bool {
     matches!(uri.scheme_str(), Some(s) if s.eq_ignore_ascii_case("http"))
 }
@@ -119,7 +139,10 @@ where
 
     fn call(&mut self, dst: Uri) -> ProxyConnecting<C::Response> {
         let (Some(host), Some(port)) = (dst.host(), port_of(&dst)) else {
-            let err = Error::new(ErrorKind::InvalidRequest, format!("no host or port in URI \"{dst}\""));
+            let err = Error::new(
+                ErrorKind::InvalidRequest,
+                format!("no host or port in URI \"{}\"", RedactedUri(&dst)),
+            );
             return ProxyConnecting::new(async move { Err(err) });
         };
         let scheme = target_scheme(&dst);
@@ -143,11 +166,12 @@ where
                 let forward = is_http_scheme(&dst);
                 ProxyConnecting::new(async move {
                     let host = dst.host().unwrap_or_default();
-                    // The route again, from the owned service (cheap, allocation-free).
-                    let Route::Proxy(proxy) = service.route(scheme, host, port).route else {
+                    // The proxy `route` chose, borrowed from the owned service: its field
+                    // for the scheme (no second bypass match).
+                    let Some(proxy) = proxy_for(&service, scheme) else {
                         return Err(Error::new(
                             ErrorKind::InvalidRequest,
-                            "the route changed while connecting",
+                            "no proxy for the target's scheme",
                         ));
                     };
                     let io = connecting.await.map_err(|e| {

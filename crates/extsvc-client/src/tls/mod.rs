@@ -14,6 +14,7 @@ use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::error::{BoxError, Error, ErrorKind, Phase};
+use crate::host::unbracketed;
 use crate::io::MaybeTlsStream;
 use crate::phase;
 
@@ -77,7 +78,7 @@ pub(crate) fn is_tls_scheme(uri: &Uri) -> bool {
 
 /// The TLS server name of a URI host (IPv6 without brackets).
 pub(crate) fn server_name(host: &str) -> Result<ServerName<'static>, Error> {
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let bare = unbracketed(host);
     ServerName::try_from(bare.to_owned()).map_err(|e| {
         Error::new(
             ErrorKind::InvalidRequest,

@@ -19,6 +19,7 @@ use http::Uri;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::error::{BoxError, Error, ErrorKind, Phase};
+use crate::host::{HostPort, RedactedUri};
 use crate::io::PrefixedStream;
 use crate::phase;
 use crate::tcp::port_of;
@@ -100,7 +101,7 @@ where
             let (Some(host), Some(port)) = (dst.host(), port_of(&dst)) else {
                 return Err(Error::new(
                     ErrorKind::InvalidRequest,
-                    format!("no host or port in URI \"{dst}\""),
+                    format!("no host or port in URI \"{}\"", RedactedUri(&dst)),
                 ));
             };
             let io = connecting.await.map_err(|e| {
@@ -207,7 +208,7 @@ where
                         ErrorKind::ProxyStatus,
                         format!(
                             "the proxy refused CONNECT to {}: {} {}",
-                            DisplayAuthority(host, port),
+                            HostPort(host, port),
                             code,
                             response.reason.unwrap_or("")
                         )
@@ -234,20 +235,7 @@ where
 
 fn push_authority(out: &mut Vec<u8>, host: &str, port: u16) {
     use std::io::Write as _;
-    let _ = write!(out, "{}", DisplayAuthority(host, port));
-}
-
-/// `host:port`, bracketing a bare IPv6 address.
-struct DisplayAuthority<'a>(&'a str, u16);
-
-impl std::fmt::Display for DisplayAuthority<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.0.contains(':') && !self.0.starts_with('[') {
-            write!(f, "[{}]:{}", self.0, self.1)
-        } else {
-            write!(f, "{}:{}", self.0, self.1)
-        }
-    }
+    let _ = write!(out, "{}", HostPort(host, port));
 }
 
 #[cfg(test)]
@@ -380,11 +368,5 @@ mod tests {
         let err = result.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::ProxyConnect);
         assert!(err.to_string().contains("without answering"), "{err}");
-    }
-
-    #[test]
-    fn ipv6_authorities_are_bracketed() {
-        assert_eq!(DisplayAuthority("::1", 443).to_string(), "[::1]:443");
-        assert_eq!(DisplayAuthority("[::1]", 443).to_string(), "[::1]:443");
     }
 }
