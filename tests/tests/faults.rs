@@ -228,11 +228,7 @@ async fn fault_matrix(mode: FaultMode, tunnel: Expect, forward: Expect, reaches_
         check(&pair[0], tunnel, DEADLINE, &label);
         check(&pair[1], forward, DEADLINE, &label);
         for outcome in pair {
-            // Errors while reading the body name the target only (see docs/reliability.md).
             if let Err(e) = &outcome.result {
-                if e.phase() == Some(Phase::ResponseBody) {
-                    continue;
-                }
                 assert!(
                     e.proxy().is_some_and(|p| p.contains(&proxy.addr().port().to_string())),
                     "{label} {:?}: the error names the proxy: {e}",

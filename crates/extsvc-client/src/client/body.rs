@@ -12,6 +12,10 @@ use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use tokio::time::{Instant, Sleep};
 
+use std::sync::Arc;
+
+use extsvc_resolve::{ResolvedService, TargetScheme};
+
 use super::{HttpConnection, TargetName};
 use crate::error::{Error, ErrorKind, Phase};
 use crate::pool::Pooled;
@@ -29,6 +33,9 @@ pin_project_lite::pin_project! {
         deadline: Sleep,
         timeout: Duration,
         target: TargetName,
+        // The proxy the response came through, for errors: the service (one reference
+        // count, no per-request copy of the URL) and the scheme that picked its proxy.
+        proxy: Option<(Arc<ResolvedService>, TargetScheme)>,
         connection: Option<Pooled<HttpConnection>>,
         done: bool,
     }
@@ -41,12 +48,14 @@ impl ResponseBody {
         deadline: Instant,
         timeout: Duration,
         target: TargetName,
+        proxy: Option<(Arc<ResolvedService>, TargetScheme)>,
     ) -> ResponseBody {
         let mut body = ResponseBody {
             incoming,
             deadline: tokio::time::sleep_until(deadline),
             timeout,
             target,
+            proxy,
             connection: Some(connection),
             done: false,
         };
@@ -55,6 +64,19 @@ impl ResponseBody {
             body.done = true;
         }
         body
+    }
+}
+
+/// Names the proxy (redacted by its `Display`) in a body error of a proxied response.
+fn with_proxy(err: Error, proxy: Option<&(Arc<ResolvedService>, TargetScheme)>) -> Error {
+    let Some((service, scheme)) = proxy else { return err };
+    let url = match scheme {
+        TargetScheme::Http => &service.proxy.http_proxy.value,
+        TargetScheme::Https => &service.proxy.https_proxy.value,
+    };
+    match url {
+        Some(url) => err.with_proxy(url),
+        None => err,
     }
 }
 
@@ -120,14 +142,13 @@ impl Body for ResponseBody {
                     .with_phase(Phase::ResponseBody)
                     .with_target(&*this.target)
                     .with_source(e);
-                Some(Err(err))
+                Some(Err(with_proxy(err, this.proxy.as_ref())))
             }
             Step::TimedOut => {
                 *this.done = true;
                 release(this.connection, false);
-                Some(Err(
-                    Error::timeout(Phase::ResponseBody, *this.timeout).with_target(&*this.target)
-                ))
+                let err = Error::timeout(Phase::ResponseBody, *this.timeout).with_target(&*this.target);
+                Some(Err(with_proxy(err, this.proxy.as_ref())))
             }
         })
     }

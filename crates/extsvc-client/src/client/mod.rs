@@ -287,7 +287,8 @@ impl ServiceClient {
         });
         match exchange.instrument(span.clone()).await {
             Ok((conn, response)) => {
-                Ok(response.map(|incoming| ResponseBody::new(incoming, conn, deadline, timeout, target)))
+                let proxied = proxy.map(|_| (inner.service.clone(), scheme));
+                Ok(response.map(|incoming| ResponseBody::new(incoming, conn, deadline, timeout, target, proxied)))
             }
             Err(mut err) => {
                 if err.phase() == Some(Phase::Request) && body_sent.is_some_and(|sent| sent.load(Ordering::Acquire)) {
