@@ -1,13 +1,18 @@
 //! Project automation, run as `cargo xtask <command>`.
 //!
-//! - `cargo xtask ci`: every check CI runs, in order, each step named and timed, with a
-//!   one-line hint when a step fails.
+//! - `cargo xtask ci [STEP]`: every check CI runs, in order, each step named and timed, with
+//!   a one-line hint when a step fails.
 //! - `cargo xtask bench [--quick]`: the side-by-side load harness (see docs/performance.md).
+//! - `cargo xtask fuzz …`: the cargo-fuzz targets under `fuzz/` (see docs/fuzzing.md);
+//!   `cargo xtask fuzz replay` runs their seeds and regressions on stable.
 //!
 //! Few dependencies on purpose: it shells out to `$CARGO` and reads nothing but argv.
 
+mod fuzz;
+
 use std::env;
-use std::process::{Command, ExitCode};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
 use std::time::Instant;
 
 /// One named step of `cargo xtask ci`.
@@ -16,7 +21,21 @@ struct Step {
     args: &'static [&'static str],
     env: &'static [(&'static str, &'static str)],
     hint: &'static str,
+    /// A cargo subcommand the step needs that is not part of the toolchain.
+    requires: Option<Tool>,
 }
+
+/// A cargo subcommand installed separately (`cargo install …`).
+struct Tool {
+    /// Cargo arguments that succeed when the tool is installed, e.g. `["deny", "--version"]`.
+    probe: &'static [&'static str],
+    /// What to say when it is missing.
+    missing: &'static str,
+}
+
+/// The cargo-deny checks that work offline; `advisories` needs the RustSec database from
+/// GitHub (see docs/supply-chain.md).
+const DENY_ARGS: &[&str] = &["deny", "check", "bans", "licenses", "sources"];
 
 const CI_STEPS: &[Step] = &[
     Step {
@@ -24,42 +43,104 @@ const CI_STEPS: &[Step] = &[
         args: &["fmt", "--all", "--", "--check"],
         env: &[],
         hint: "run `cargo fmt --all` and commit the result",
+        requires: None,
     },
     Step {
         name: "clippy",
         args: &["clippy", "--workspace", "--all-targets", "--all-features", "--", "-D", "warnings"],
         env: &[],
         hint: "fix the lints above; an `allow` needs a written reason",
+        requires: None,
+    },
+    Step {
+        name: "deny",
+        args: DENY_ARGS,
+        env: &[],
+        hint: "a banned crate, a license outside deny.toml's allow-list or a non-crates.io source: see the report above and docs/supply-chain.md",
+        requires: Some(Tool {
+            probe: &["deny", "--version"],
+            missing: "cargo-deny is not installed: run `cargo install cargo-deny --locked` (about 4 minutes on 2 cores); .ci/run installs it",
+        }),
     },
     Step {
         name: "test",
         args: &["test", "--workspace", "--all-features", "--exclude", "extsvc-tests"],
         env: &[],
         hint: "a unit or crate test failed: rerun it with `cargo test -p <crate> <name>`",
+        requires: None,
+    },
+    Step {
+        name: "fuzz-replay",
+        args: fuzz::REPLAY_ARGS,
+        env: &[],
+        hint: "a fuzz seed or regression input panics, or a fuzz dictionary is stale: see docs/fuzzing.md",
+        requires: None,
     },
     Step {
         name: "doc",
         args: &["doc", "--workspace", "--no-deps", "--all-features"],
         env: &[("RUSTDOCFLAGS", "-D warnings")],
         hint: "fix the rustdoc warnings above (broken intra-doc links, missing docs)",
+        requires: None,
     },
     Step {
         name: "interop",
         args: &["test", "-p", "extsvc-tests", "--all-features"],
         env: &[],
         hint: "needs squid, nginx, redis-server and htpasswd: `apt-get install -y squid-openssl nginx redis-server apache2-utils`",
+        requires: None,
     },
 ];
 
+/// `$CARGO`, or `cargo` when run outside cargo.
+///
+/// Without the variables `cargo run` set for xtask itself (`CARGO_MANIFEST_DIR`,
+/// `CARGO_PKG_*`, …): ring's build script reruns when `CARGO_MANIFEST_DIR` changes, so
+/// passing xtask's on would rebuild ring and everything above it each time one switches
+/// between `cargo xtask …` and plain `cargo test`/`cargo fuzz`.
 fn cargo() -> Command {
-    Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+    let mut command = Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    for (key, _) in env::vars_os() {
+        let Some(key) = key.to_str() else { continue };
+        if key.starts_with("CARGO_PKG_")
+            || key.starts_with("CARGO_MANIFEST_")
+            || matches!(key, "CARGO_CRATE_NAME" | "CARGO_BIN_NAME" | "CARGO_PRIMARY_PACKAGE")
+        {
+            command.env_remove(key);
+        }
+    }
+    command
 }
 
-fn run_step(step: &Step) -> bool {
+/// The workspace root: the steps and the fuzz paths are relative to it.
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Whether `cargo <probe…>` runs: the tool is installed.
+fn tool_installed(tool: &Tool) -> bool {
+    cargo()
+        .args(tool.probe)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn run_step(step: &Step) -> (bool, f64) {
     eprintln!("==> {} (cargo {})", step.name, step.args.join(" "));
     let started = Instant::now();
+    if let Some(tool) = &step.requires {
+        if !tool_installed(tool) {
+            eprintln!("<== {} FAILED — {}", step.name, tool.missing);
+            return (false, started.elapsed().as_secs_f64());
+        }
+    }
     let mut command = cargo();
-    command.args(step.args);
+    command.args(step.args).current_dir(workspace_root());
     for (key, value) in step.env {
         command.env(key, value);
     }
@@ -70,7 +151,7 @@ fn run_step(step: &Step) -> bool {
     } else {
         eprintln!("<== {} FAILED after {secs:.1}s — hint: {}", step.name, step.hint);
     }
-    ok
+    (ok, secs)
 }
 
 fn ci(only: Option<&str>) -> ExitCode {
@@ -80,12 +161,19 @@ fn ci(only: Option<&str>) -> ExitCode {
         eprintln!("unknown step {:?}; steps: {}", only.unwrap_or(""), step_names());
         return ExitCode::from(2);
     }
+    let mut times = Vec::new();
     for step in steps {
-        if !run_step(step) {
+        let (ok, secs) = run_step(step);
+        times.push(format!("{} {secs:.1}s", step.name));
+        if !ok {
             return ExitCode::FAILURE;
         }
     }
-    eprintln!("ci: all steps passed in {:.1}s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "ci: all steps passed in {:.1}s ({})",
+        started.elapsed().as_secs_f64(),
+        times.join(", ")
+    );
     ExitCode::SUCCESS
 }
 
@@ -95,7 +183,9 @@ fn step_names() -> String {
 
 fn bench(args: &[String]) -> ExitCode {
     let mut command = cargo();
-    command.args(["run", "--release", "-p", "extsvc-bench", "--"]).args(args);
+    command
+        .args(["run", "--release", "-p", "extsvc-bench", "--"])
+        .args(args);
     match command.status() {
         Ok(s) if s.success() => ExitCode::SUCCESS,
         _ => ExitCode::FAILURE,
@@ -107,8 +197,13 @@ fn main() -> ExitCode {
     match args.first().map(String::as_str) {
         Some("ci") => ci(args.get(1).map(String::as_str)),
         Some("bench") => bench(&args[1..]),
+        Some("fuzz") => fuzz::main(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask ci [STEP]   (steps: {})\n       cargo xtask bench [--quick]", step_names());
+            eprintln!(
+                "usage: cargo xtask ci [STEP]   (steps: {})\n       cargo xtask bench [--quick]\n{}",
+                step_names(),
+                fuzz::USAGE
+            );
             ExitCode::from(2)
         }
     }
