@@ -28,13 +28,17 @@ async fn extsvc_connectors_inside_a_hyper_util_legacy_client() {
     .to_string();
     let env = EnvSnapshot::empty();
     let loaded = extsvc_config::load_str(&config, "tyk.conf", &env, &LoadOptions::default()).unwrap();
-    let service = extsvc_resolve::resolve(&loaded.config, &env).service(ServiceKind::Webhooks).clone();
+    let service = extsvc_resolve::resolve(&loaded.config, &env)
+        .service(ServiceKind::Webhooks)
+        .clone();
     let tls = build_service_tls(&service, None, &TlsOptions::default()).await.unwrap();
 
-    let connector = ServiceBuilder::new().map_response(TokioIo::new).service(TlsConnector::new(
-        http1_tls_config(&tls.target),
-        ProxyConnector::new(Arc::new(service), Some(tls.proxy.clone()), TcpConnector::new()),
-    ));
+    let connector = ServiceBuilder::new()
+        .map_response(TokioIo::new)
+        .service(TlsConnector::new(
+            http1_tls_config(&tls.target),
+            ProxyConnector::new(Arc::new(service), Some(tls.proxy.clone()), TcpConnector::new()),
+        ));
     let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build(connector);
 
     // https://localhost:… is not bypassed: CONNECT through the proxy, then TLS to the target.
@@ -43,7 +47,10 @@ async fn extsvc_connectors_inside_a_hyper_util_legacy_client() {
     assert_eq!(response.into_body().collect().await.unwrap().to_bytes(), "ok");
     let seen = proxy.requests();
     assert_eq!(seen.len(), 1, "{seen:?}");
-    assert_eq!((seen[0].method.as_str(), seen[0].target.clone()), ("CONNECT", target.localhost_url().replace("https://", "")));
+    assert_eq!(
+        (seen[0].method.as_str(), seen[0].target.clone()),
+        ("CONNECT", target.localhost_url().replace("https://", ""))
+    );
 
     // 127.0.0.1 is in the bypass list: straight to the target, the proxy sees nothing new.
     let response = client.get(bypassed.url().parse().unwrap()).await.unwrap();

@@ -19,7 +19,9 @@ pub(crate) struct CertStoreArgs {
 impl CertStoreArgs {
     /// Opens the store (no I/O yet: stores connect on first use).
     pub(crate) fn open(&self) -> Result<Option<Arc<dyn CertificateStore>>, String> {
-        let Some(spec) = self.cert_store.as_deref() else { return Ok(None) };
+        let Some(spec) = self.cert_store.as_deref() else {
+            return Ok(None);
+        };
         if spec.starts_with("redis://") || spec.starts_with("rediss://") {
             let store = RedisStore::from_url(spec)
                 .map_err(|e| format!("--cert-store: {e}"))?

@@ -29,9 +29,15 @@ pub(crate) fn run(args: &ConfigArgs, store_args: &CertStoreArgs, env: &EnvSnapsh
             return ExitCode::from(EXIT_PROBLEMS);
         }
     };
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime starts");
-    let report =
-        runtime.block_on(extsvc_tls::check(&loaded.resolution, store.as_deref(), SystemTime::now()));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime starts");
+    let report = runtime.block_on(extsvc_tls::check(
+        &loaded.resolution,
+        store.as_deref(),
+        SystemTime::now(),
+    ));
     let mut lines: Vec<String> = report.problems.clone();
     // A warning of the loader and one of the check about the same key (insecure_skip_verify)
     // say the same thing: keep the check's, which names the source.

@@ -24,10 +24,12 @@ fn config_path(args: &ConfigArgs) -> Option<PathBuf> {
 /// Loads and resolves; on configuration errors prints each on its own line to stderr
 /// and returns `Err(())` (the caller exits with status 2).
 pub(crate) fn load_and_resolve(args: &ConfigArgs, env: &EnvSnapshot) -> Result<LoadedResolution, Vec<String>> {
-    let options = LoadOptions { env_prefix: args.env_prefix.clone() };
+    let options = LoadOptions {
+        env_prefix: args.env_prefix.clone(),
+    };
     let path = config_path(args);
-    let Loaded { config, mut warnings } =
-        load_file(path.as_deref(), env, &options).map_err(|errors| errors.0.iter().map(|e| e.to_string()).collect::<Vec<_>>())?;
+    let Loaded { config, mut warnings } = load_file(path.as_deref(), env, &options)
+        .map_err(|errors| errors.0.iter().map(|e| e.to_string()).collect::<Vec<_>>())?;
     let resolution = resolve(&config, env);
     warnings.extend(resolution.warnings.iter().cloned());
     Ok(LoadedResolution { resolution, warnings })

@@ -24,7 +24,11 @@ use extsvc_config::{EnvSnapshot, ServiceKind};
 
 /// Command-line interface of `extsvc`.
 #[derive(Debug, Parser)]
-#[command(name = "extsvc", version, about = "Resolve, route, check and probe a Tyk gateway's external_services configuration")]
+#[command(
+    name = "extsvc",
+    version,
+    about = "Resolve, route, check and probe a Tyk gateway's external_services configuration"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -107,16 +111,28 @@ fn main() -> ExitCode {
     let env: EnvSnapshot = extsvc::from_process_env();
     match cli.command {
         Command::Resolve { config, format } => resolve_cmd::run(&config, &env, format),
-        Command::Route { config, service, url, format } => route_cmd::run(&config, &env, service, &url, format),
+        Command::Route {
+            config,
+            service,
+            url,
+            format,
+        } => route_cmd::run(&config, &env, service, &url, format),
         Command::Check { config, store } => check_cmd::run(&config, &store, &env),
-        Command::Probe { config, store, probe, format } => probe_cmd::run(&config, &store, &env, &probe, format),
+        Command::Probe {
+            config,
+            store,
+            probe,
+            format,
+        } => probe_cmd::run(&config, &store, &env, &probe, format),
     }
 }
 
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr)
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .init();

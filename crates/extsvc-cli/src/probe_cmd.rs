@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use extsvc_client::{ConnectionInfo, Connected, ServiceClient, StreamConnector};
+use extsvc_client::{Connected, ConnectionInfo, ServiceClient, StreamConnector};
 use extsvc_config::{EnvSnapshot, ServiceKind};
 use extsvc_resolve::{ResolvedService, Route};
 use extsvc_tls::{build_service_tls, redis_command, CertificateStore, RedisReply, RedisUrl, TlsOptions};
@@ -49,9 +49,13 @@ pub(crate) struct ProbeArgs {
 
 /// Parses `250ms`, `2s`, `1m` (a number and a unit).
 pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
-    let split = text.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let value: f64 = number.parse().map_err(|_| format!("invalid duration {text:?}: expected e.g. 100ms, 1s, 2m"))?;
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("invalid duration {text:?}: expected e.g. 100ms, 1s, 2m"))?;
     let seconds = match unit {
         "ms" => value / 1000.0,
         "s" => value,
@@ -64,7 +68,10 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
 /// How one request ended.
 enum Outcome {
     /// A response: the HTTP status, or 200 for `+PONG`.
-    Response { status: u16, tls_version: Option<rustls::ProtocolVersion> },
+    Response {
+        status: u16,
+        tls_version: Option<rustls::ProtocolVersion>,
+    },
     /// A reply that is not success (status ≥ 400 is a Response; this is e.g. `-NOAUTH`).
     BadReply(String),
     /// The client failed.
@@ -85,7 +92,8 @@ struct Tally {
 
 impl Tally {
     fn record(&mut self, outcome: Outcome, elapsed: Duration) {
-        self.latencies_us.push(u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX));
+        self.latencies_us
+            .push(u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX));
         match outcome {
             Outcome::Response { status, tls_version } => {
                 *self.status.entry(status.to_string()).or_default() += 1;
@@ -119,17 +127,24 @@ impl Prober {
     async fn once(&self, url: &http::Uri, timeout: Option<Duration>) -> Outcome {
         match self {
             Prober::Http(client) => http_once(client, url, timeout).await,
-            Prober::Redis(connector, redis) => redis_once(connector, redis, timeout.unwrap_or(connector.timeout())).await,
+            Prober::Redis(connector, redis) => {
+                redis_once(connector, redis, timeout.unwrap_or(connector.timeout())).await
+            }
         }
     }
 }
 
 async fn http_once(client: &ServiceClient, url: &http::Uri, timeout: Option<Duration>) -> Outcome {
-    let mut request = http::Request::get(url.clone()).body(String::new()).expect("a GET with a parsed URI is valid");
+    let mut request = http::Request::get(url.clone())
+        .body(String::new())
+        .expect("a GET with a parsed URI is valid");
     if let Some(timeout) = timeout {
         request.extensions_mut().insert(extsvc_client::RequestTimeout(timeout));
     }
-    let failed = |e: extsvc_client::Error| Outcome::Failed { kind: e.kind().to_string(), message: e.to_string() };
+    let failed = |e: extsvc_client::Error| Outcome::Failed {
+        kind: e.kind().to_string(),
+        message: e.to_string(),
+    };
     let response = match client.request(request).await {
         Ok(response) => response,
         Err(e) => return failed(e),
@@ -145,13 +160,19 @@ async fn http_once(client: &ServiceClient, url: &http::Uri, timeout: Option<Dura
 /// Connects through the storage connector (which never sees the password), then sends
 /// `AUTH` when the URL has credentials and `PING`; one deadline covers all of it.
 async fn redis_once(connector: &StreamConnector, url: &RedisUrl, timeout: Duration) -> Outcome {
-    let failed = |kind: &str, message: String| Outcome::Failed { kind: kind.to_owned(), message };
+    let failed = |kind: &str, message: String| Outcome::Failed {
+        kind: kind.to_owned(),
+        message,
+    };
     let target: http::Uri = match url.without_credentials().parse() {
         Ok(target) => target,
         Err(e) => return failed("invalid_request", format!("invalid Redis address: {e}")),
     };
     let exchange = async {
-        let stream = connector.connect(target).await.map_err(|e| failed(e.kind().as_str(), e.to_string()))?;
+        let stream = connector
+            .connect(target)
+            .await
+            .map_err(|e| failed(e.kind().as_str(), e.to_string()))?;
         let tls_version = stream.connected().tls_version;
         let mut connection = BufReader::new(stream);
         let redis_error = |e: std::io::Error| failed("redis", format!("redis exchange failed: {e}"));
@@ -167,10 +188,15 @@ async fn redis_once(connector: &StreamConnector, url: &RedisUrl, timeout: Durati
                 other => return Ok(Outcome::BadReply(format!("unexpected reply to AUTH: {other:?}"))),
             }
         }
-        Ok(match redis_command(&mut connection, &[b"PING"]).await.map_err(redis_error)? {
-            RedisReply::Status(pong) if pong == "PONG" => Outcome::Response { status: 200, tls_version },
-            other => Outcome::BadReply(format!("redis answered {other:?} instead of +PONG")),
-        })
+        Ok(
+            match redis_command(&mut connection, &[b"PING"]).await.map_err(redis_error)? {
+                RedisReply::Status(pong) if pong == "PONG" => Outcome::Response {
+                    status: 200,
+                    tls_version,
+                },
+                other => Outcome::BadReply(format!("redis answered {other:?} instead of +PONG")),
+            },
+        )
     };
     match tokio::time::timeout(timeout, exchange).await {
         Ok(Ok(outcome) | Err(outcome)) => outcome,
@@ -191,15 +217,26 @@ async fn build_prober(
     store: Option<Arc<dyn CertificateStore>>,
     redis: Option<RedisUrl>,
 ) -> Result<Prober, String> {
-    let tls = build_service_tls(service, store, &TlsOptions::default()).await.map_err(|e| e.to_string())?;
+    let tls = build_service_tls(service, store, &TlsOptions::default())
+        .await
+        .map_err(|e| e.to_string())?;
     Ok(if let Some(redis) = redis {
-        Prober::Redis(StreamConnector::new(Arc::new(service.clone()), tls.target.clone(), tls.proxy.clone()), redis)
+        Prober::Redis(
+            StreamConnector::new(Arc::new(service.clone()), tls.target.clone(), tls.proxy.clone()),
+            redis,
+        )
     } else {
         Prober::Http(ServiceClient::new(service.clone(), &tls))
     })
 }
 
-pub(crate) fn run(args: &ConfigArgs, store_args: &CertStoreArgs, env: &EnvSnapshot, probe: &ProbeArgs, format: Format) -> ExitCode {
+pub(crate) fn run(
+    args: &ConfigArgs,
+    store_args: &CertStoreArgs,
+    env: &EnvSnapshot,
+    probe: &ProbeArgs,
+    format: Format,
+) -> ExitCode {
     let usage = |message: String| {
         eprintln!("error: {message}");
         ExitCode::from(EXIT_USAGE)
@@ -212,7 +249,10 @@ pub(crate) fn run(args: &ConfigArgs, store_args: &CertStoreArgs, env: &EnvSnapsh
     let redis = match uri.scheme_str() {
         Some(s) if s.eq_ignore_ascii_case("redis") || s.eq_ignore_ascii_case("rediss") => {
             if probe.service != ServiceKind::Storage {
-                return usage("redis:// and rediss:// URLs are probed through the storage service: use --service storage".to_owned());
+                return usage(
+                    "redis:// and rediss:// URLs are probed through the storage service: use --service storage"
+                        .to_owned(),
+                );
             }
             match RedisUrl::parse(&probe.url) {
                 Ok(url) => Some(url),
@@ -240,7 +280,10 @@ pub(crate) fn run(args: &ConfigArgs, store_args: &CertStoreArgs, env: &EnvSnapsh
         Route::Proxy(url) => Some(url.to_string()),
     };
 
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime starts");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime starts");
     let prober = match runtime.block_on(build_prober(&service, store, redis)) {
         Ok(prober) => prober,
         Err(message) => {
@@ -294,16 +337,28 @@ pub(crate) fn run(args: &ConfigArgs, store_args: &CertStoreArgs, env: &EnvSnapsh
 
 /// Runs the workers; in text mode a progress line goes to stderr every second.
 async fn drive(prober: Prober, uri: http::Uri, probe: &ProbeArgs, format: Format) -> Tally {
-    let tally = Arc::new(Mutex::new(Tally { latencies_us: Vec::with_capacity(probe.count as usize), ..Tally::default() }));
+    let tally = Arc::new(Mutex::new(Tally {
+        latencies_us: Vec::with_capacity(probe.count as usize),
+        ..Tally::default()
+    }));
     let remaining = Arc::new(AtomicUsize::new(probe.count as usize));
     let done = Arc::new(AtomicUsize::new(0));
     let mut workers = Vec::new();
     for _ in 0..probe.concurrency.min(probe.count) {
-        let (prober, uri, tally, remaining, done) = (prober.clone(), uri.clone(), tally.clone(), remaining.clone(), done.clone());
+        let (prober, uri, tally, remaining, done) = (
+            prober.clone(),
+            uri.clone(),
+            tally.clone(),
+            remaining.clone(),
+            done.clone(),
+        );
         let (interval, timeout) = (probe.interval, probe.timeout);
         workers.push(tokio::spawn(async move {
             let mut first = true;
-            while remaining.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1)).is_ok() {
+            while remaining
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+                .is_ok()
+            {
                 if let (Some(interval), false) = (interval, first) {
                     tokio::time::sleep(interval).await;
                 }
@@ -331,7 +386,10 @@ async fn drive(prober: Prober, uri: http::Uri, probe: &ProbeArgs, format: Format
                     let t = tally.lock().expect("no worker panics while holding the tally");
                     (t.ok, t.errors.values().sum::<u64>())
                 };
-                eprintln!("probe: {}/{total} requests, {ok} ok, {errors} errors", done.load(Ordering::Acquire));
+                eprintln!(
+                    "probe: {}/{total} requests, {ok} ok, {errors} errors",
+                    done.load(Ordering::Acquire)
+                );
             }
         })
     });
@@ -341,7 +399,11 @@ async fn drive(prober: Prober, uri: http::Uri, probe: &ProbeArgs, format: Format
     if let Some(progress) = progress {
         progress.abort();
     }
-    Arc::try_unwrap(tally).ok().expect("all workers have finished").into_inner().expect("no worker panicked")
+    Arc::try_unwrap(tally)
+        .ok()
+        .expect("all workers have finished")
+        .into_inner()
+        .expect("no worker panicked")
 }
 
 fn summary_text(summary: &Value, reason: &str) -> String {
@@ -350,7 +412,11 @@ fn summary_text(summary: &Value, reason: &str) -> String {
         None => "direct".to_owned(),
     };
     let mut lines = vec![
-        format!("{} {} via {route} ({reason})", summary["service"].as_str().unwrap_or(""), summary["url"].as_str().unwrap_or("")),
+        format!(
+            "{} {} via {route} ({reason})",
+            summary["service"].as_str().unwrap_or(""),
+            summary["url"].as_str().unwrap_or("")
+        ),
         format!(
             "{} requests, {} ok, {:.1} req/s over {:.2}s, {} connections opened, TLS {}",
             summary["requests"],
@@ -362,7 +428,10 @@ fn summary_text(summary: &Value, reason: &str) -> String {
         ),
         format!(
             "latency p50 {}us p90 {}us p99 {}us max {}us",
-            summary["latency_us"]["p50"], summary["latency_us"]["p90"], summary["latency_us"]["p99"], summary["latency_us"]["max"]
+            summary["latency_us"]["p50"],
+            summary["latency_us"]["p90"],
+            summary["latency_us"]["p99"],
+            summary["latency_us"]["max"]
         ),
     ];
     if let Some(status) = summary["status"].as_object().filter(|s| !s.is_empty()) {
@@ -395,13 +464,23 @@ mod tests {
     #[test]
     fn percentiles_use_the_nearest_rank() {
         let sorted: Vec<u64> = (1..=100).collect();
-        assert_eq!((percentile(&sorted, 50.0), percentile(&sorted, 99.0), percentile(&sorted, 100.0)), (50, 99, 100));
+        assert_eq!(
+            (
+                percentile(&sorted, 50.0),
+                percentile(&sorted, 99.0),
+                percentile(&sorted, 100.0)
+            ),
+            (50, 99, 100)
+        );
         assert_eq!(percentile(&[7], 99.0), 7);
         assert_eq!(percentile(&[], 50.0), 0);
     }
 
     #[test]
     fn urls_are_redacted() {
-        assert_eq!(extsvc_config::redact_url_credentials("redis://user:pw@host:6379/0"), "redis://user:***@host:6379/0");
+        assert_eq!(
+            extsvc_config::redact_url_credentials("redis://user:pw@host:6379/0"),
+            "redis://user:***@host:6379/0"
+        );
     }
 }

@@ -35,13 +35,24 @@ pub(crate) fn run(args: &ConfigArgs, env: &EnvSnapshot, format: Format) -> ExitC
 }
 
 fn bypass_strings(service: &ResolvedService) -> Vec<String> {
-    service.proxy.bypass.value.entries().iter().map(ToString::to_string).collect()
+    service
+        .proxy
+        .bypass
+        .value
+        .entries()
+        .iter()
+        .map(ToString::to_string)
+        .collect()
 }
 
 fn client_certificate_json(cert: &ClientCertificateSource) -> Value {
     match cert {
         ClientCertificateSource::None => json!({ "kind": "none" }),
-        ClientCertificateSource::File { cert_file, key_file, source } => json!({
+        ClientCertificateSource::File {
+            cert_file,
+            key_file,
+            source,
+        } => json!({
             "kind": "file", "cert_file": cert_file, "key_file": key_file, "source": source.to_string()
         }),
         ClientCertificateSource::Store { cert_id, source } => json!({
@@ -53,7 +64,9 @@ fn client_certificate_json(cert: &ClientCertificateSource) -> Value {
 fn ca_json(ca: &CaSource) -> Value {
     match ca {
         CaSource::DefaultRoots => json!({ "kind": "default_roots" }),
-        CaSource::File { ca_file, source } => json!({ "kind": "file", "ca_file": ca_file, "source": source.to_string() }),
+        CaSource::File { ca_file, source } => {
+            json!({ "kind": "file", "ca_file": ca_file, "source": source.to_string() })
+        }
         CaSource::Store { ca_cert_ids, source } => json!({
             "kind": "store", "ca_cert_ids": ca_cert_ids, "source": source.to_string()
         }),
@@ -96,36 +109,71 @@ fn service_text(service: &ResolvedService) -> String {
     let show_proxy = |url: &Option<extsvc_config::ProxyUrl>| url.as_ref().map_or("-".to_owned(), ToString::to_string);
     if proxy.enabled {
         rows.push(("proxy", "enabled".into(), String::new()));
-        rows.push(("http_proxy", show_proxy(&proxy.http_proxy.value), proxy.http_proxy.source.to_string()));
-        rows.push(("https_proxy", show_proxy(&proxy.https_proxy.value), proxy.https_proxy.source.to_string()));
+        rows.push((
+            "http_proxy",
+            show_proxy(&proxy.http_proxy.value),
+            proxy.http_proxy.source.to_string(),
+        ));
+        rows.push((
+            "https_proxy",
+            show_proxy(&proxy.https_proxy.value),
+            proxy.https_proxy.source.to_string(),
+        ));
         let bypass = bypass_strings(service);
-        let bypass = if bypass.is_empty() { "-".to_owned() } else { bypass.join(",") };
+        let bypass = if bypass.is_empty() {
+            "-".to_owned()
+        } else {
+            bypass.join(",")
+        };
         rows.push(("bypass_proxy", bypass, proxy.bypass.source.to_string()));
     } else {
-        rows.push(("proxy", "disabled: connects directly, ignores HTTP(S)_PROXY/NO_PROXY".into(), String::new()));
+        rows.push((
+            "proxy",
+            "disabled: connects directly, ignores HTTP(S)_PROXY/NO_PROXY".into(),
+            String::new(),
+        ));
     }
     if mtls.enabled {
         let (cert, cert_source) = match &mtls.client_certificate {
             ClientCertificateSource::None => ("none".to_owned(), String::new()),
-            ClientCertificateSource::File { cert_file, key_file, source } => {
-                (format!("file {} (key {})", cert_file.display(), key_file.display()), source.to_string())
-            }
+            ClientCertificateSource::File {
+                cert_file,
+                key_file,
+                source,
+            } => (
+                format!("file {} (key {})", cert_file.display(), key_file.display()),
+                source.to_string(),
+            ),
             ClientCertificateSource::Store { cert_id, source } => (format!("store id {cert_id}"), source.to_string()),
         };
         rows.push(("client cert", cert, cert_source));
         let (ca, ca_source) = match &mtls.ca {
             CaSource::DefaultRoots => ("default roots (webpki)".to_owned(), String::new()),
             CaSource::File { ca_file, source } => (format!("file {}", ca_file.display()), source.to_string()),
-            CaSource::Store { ca_cert_ids, source } => (format!("store ids {}", ca_cert_ids.join(",")), source.to_string()),
+            CaSource::Store { ca_cert_ids, source } => {
+                (format!("store ids {}", ca_cert_ids.join(",")), source.to_string())
+            }
         };
         rows.push(("server CA", ca, ca_source));
     } else {
-        rows.push(("mtls", "disabled: no client certificate, default roots".into(), String::new()));
+        rows.push((
+            "mtls",
+            "disabled: no client certificate, default roots".into(),
+            String::new(),
+        ));
     }
     let insecure = &mtls.insecure_skip_verify;
     rows.push(("insecure", insecure.value.to_string(), insecure.source.to_string()));
-    rows.push(("tls_min", mtls.tls_min_version.value.to_string(), mtls.tls_min_version.source.to_string()));
-    rows.push(("tls_max", mtls.tls_max_version.value.to_string(), mtls.tls_max_version.source.to_string()));
+    rows.push((
+        "tls_min",
+        mtls.tls_min_version.value.to_string(),
+        mtls.tls_min_version.source.to_string(),
+    ));
+    rows.push((
+        "tls_max",
+        mtls.tls_max_version.value.to_string(),
+        mtls.tls_max_version.source.to_string(),
+    ));
     let pool = service.pool;
     rows.push((
         "pool",

@@ -25,11 +25,22 @@ pub(crate) fn parse_target(url: &str) -> Result<Target, String> {
         Some("https") => (TargetScheme::Https, 443),
         Some("redis") => (TargetScheme::Http, 6379),
         Some("rediss") => (TargetScheme::Https, 6379),
-        Some(other) => return Err(format!("unsupported URL scheme {other:?} in {url:?}: expected http, https, redis or rediss")),
+        Some(other) => {
+            return Err(format!(
+                "unsupported URL scheme {other:?} in {url:?}: expected http, https, redis or rediss"
+            ))
+        }
         None => return Err(format!("URL {url:?} has no scheme: expected e.g. https://host/")),
     };
-    let host = uri.host().filter(|h| !h.is_empty()).ok_or_else(|| format!("URL {url:?} has no host"))?;
-    Ok(Target { scheme, host: host.to_owned(), port: uri.port_u16().unwrap_or(default_port) })
+    let host = uri
+        .host()
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| format!("URL {url:?} has no host"))?;
+    Ok(Target {
+        scheme,
+        host: host.to_owned(),
+        port: uri.port_u16().unwrap_or(default_port),
+    })
 }
 
 pub(crate) fn run(args: &ConfigArgs, env: &EnvSnapshot, kind: ServiceKind, url: &str, format: Format) -> ExitCode {

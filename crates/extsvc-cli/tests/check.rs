@@ -10,7 +10,10 @@ use extsvc_tests::pki::TestPki;
 fn check(dir: &Path, config: &str, store: Option<&Path>) -> Output {
     std::fs::write(dir.join("tyk.conf"), config).unwrap();
     let mut command = Command::new(env!("CARGO_BIN_EXE_extsvc"));
-    command.args(["check", "--config", "tyk.conf"]).env_clear().current_dir(dir);
+    command
+        .args(["check", "--config", "tyk.conf"])
+        .env_clear()
+        .current_dir(dir);
     if let Some(store) = store {
         command.arg("--cert-store").arg(store);
     }
@@ -18,13 +21,20 @@ fn check(dir: &Path, config: &str, store: Option<&Path>) -> Output {
 }
 
 fn text(out: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
 
 fn assert_no_key_material(pki: &TestPki, output: &str) {
     for issued in [&pki.client, &pki.client_rsa] {
         let body = issued.key_pem_body();
-        assert!(!output.contains(&body[..40]), "private key material in output:\n{output}");
+        assert!(
+            !output.contains(&body[..40]),
+            "private key material in output:\n{output}"
+        );
     }
     assert!(!output.contains("PRIVATE KEY"), "{output}");
 }
@@ -82,22 +92,36 @@ fn every_broken_piece_is_its_own_line_and_exit_1() {
     let not_found = line_with("certificate not found in store: missing-client").unwrap_or_else(|| panic!("{output}"));
     assert!(not_found.contains("storage"), "{not_found}");
     let wrong_type = line_with("external_services.health.mtls.ca_file").unwrap_or_else(|| panic!("{output}"));
-    assert!(wrong_type.contains(&pki.client_key_path.display().to_string()), "{wrong_type}");
+    assert!(
+        wrong_type.contains(&pki.client_key_path.display().to_string()),
+        "{wrong_type}"
+    );
     assert_no_key_material(&pki, &output);
 }
 
 #[test]
 fn store_ids_without_a_store_and_config_errors_are_problems_too() {
     let work = tempfile::tempdir().unwrap();
-    let out = check(work.path(), r#"{"external_services": {"oauth": {"mtls": {"enabled": true, "cert_id": "x"}}}}"#, None);
+    let out = check(
+        work.path(),
+        r#"{"external_services": {"oauth": {"mtls": {"enabled": true, "cert_id": "x"}}}}"#,
+        None,
+    );
     let output = text(&out);
     assert_eq!(out.status.code(), Some(1), "{output}");
     assert!(output.contains("external_services.oauth.mtls.cert_id"), "{output}");
 
-    let out = check(work.path(), r#"{"external_services": {"oauth": {"mtls": {"enabled": true}}}}"#, None);
+    let out = check(
+        work.path(),
+        r#"{"external_services": {"oauth": {"mtls": {"enabled": true}}}}"#,
+        None,
+    );
     let output = text(&out);
     assert_eq!(out.status.code(), Some(1), "{output}");
-    assert!(output.contains("external_services.oauth.mtls: mTLS enabled but no certificate configuration provided"), "{output}");
+    assert!(
+        output.contains("external_services.oauth.mtls: mTLS enabled but no certificate configuration provided"),
+        "{output}"
+    );
 }
 
 #[test]
@@ -118,6 +142,11 @@ fn expiring_certificates_and_missing_client_auth_are_warnings_not_failures() {
     let output = text(&out);
     assert_eq!(out.status.code(), Some(0), "{output}");
     let warnings: Vec<&str> = output.lines().filter(|l| l.starts_with("warning: ")).collect();
-    assert!(warnings.iter().any(|w| w.contains("expires") && w.contains(&pki.client_expiring.chain_path.display().to_string())), "{output}");
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("expires") && w.contains(&pki.client_expiring.chain_path.display().to_string())),
+        "{output}"
+    );
     assert!(warnings.iter().any(|w| w.contains("clientAuth")), "{output}");
 }

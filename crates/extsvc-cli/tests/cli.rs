@@ -23,14 +23,23 @@ fn extsvc(args: &[&str], env: &[(&str, &str)]) -> Output {
 }
 
 fn stdout_json(output: &Output) -> Value {
-    assert!(output.status.success(), "exit {:?}\nstderr: {}", output.status, String::from_utf8_lossy(&output.stderr));
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", String::from_utf8_lossy(&output.stdout)))
+    assert!(
+        output.status.success(),
+        "exit {:?}\nstderr: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", String::from_utf8_lossy(&output.stdout)))
 }
 
 #[test]
 fn resolve_json_has_all_five_services_with_values_and_sources() {
     let config = example_config();
-    let out = extsvc(&["resolve", "--config", config.to_str().unwrap(), "--format", "json"], &[]);
+    let out = extsvc(
+        &["resolve", "--config", config.to_str().unwrap(), "--format", "json"],
+        &[],
+    );
     let json = stdout_json(&out);
     let services = json["services"].as_object().unwrap();
     let names: Vec<&str> = services.keys().map(String::as_str).collect();
@@ -39,11 +48,23 @@ fn resolve_json_has_all_five_services_with_values_and_sources() {
     }
     let oauth = &json["services"]["oauth"];
     assert_eq!(oauth["proxy"]["enabled"], true);
-    assert_eq!(oauth["proxy"]["https_proxy"]["value"], "http://oauth-proxy.example.com:3129");
-    assert_eq!(oauth["proxy"]["https_proxy"]["source"], "file:external_services.oauth.proxy.https_proxy");
-    assert_eq!(oauth["proxy"]["http_proxy"]["source"], "file:external_services.global.http_proxy");
+    assert_eq!(
+        oauth["proxy"]["https_proxy"]["value"],
+        "http://oauth-proxy.example.com:3129"
+    );
+    assert_eq!(
+        oauth["proxy"]["https_proxy"]["source"],
+        "file:external_services.oauth.proxy.https_proxy"
+    );
+    assert_eq!(
+        oauth["proxy"]["http_proxy"]["source"],
+        "file:external_services.global.http_proxy"
+    );
     assert_eq!(oauth["mtls"]["client_certificate"]["kind"], "file");
-    assert_eq!(oauth["mtls"]["client_certificate"]["cert_file"], "/etc/tyk/certs/oauth-client.crt");
+    assert_eq!(
+        oauth["mtls"]["client_certificate"]["cert_file"],
+        "/etc/tyk/certs/oauth-client.crt"
+    );
     assert_eq!(oauth["mtls"]["ca"]["kind"], "file");
     assert_eq!(oauth["mtls"]["tls_min_version"]["value"], "1.2");
     assert_eq!(oauth["mtls"]["tls_max_version"]["source"], "default");
@@ -65,17 +86,37 @@ fn resolve_json_has_all_five_services_with_values_and_sources() {
 fn credentials_never_reach_any_output() {
     let config = example_config();
     for format in ["json", "text"] {
-        let out = extsvc(&["resolve", "--config", config.to_str().unwrap(), "--format", format], &[]);
-        let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let out = extsvc(
+            &["resolve", "--config", config.to_str().unwrap(), "--format", format],
+            &[],
+        );
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert!(out.status.success());
         assert!(all.contains("gw:***@proxy.example.com"), "{all}");
         assert!(!all.contains("s3cret"), "{all}");
     }
     let out = extsvc(
-        &["route", "--service", "webhooks", "https://hooks.example.com/", "--config", config.to_str().unwrap(), "--format", "json"],
+        &[
+            "route",
+            "--service",
+            "webhooks",
+            "https://hooks.example.com/",
+            "--config",
+            config.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
         &[("RUST_LOG", "trace")],
     );
-    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(!all.contains("s3cret"), "{all}");
     assert_eq!(stdout_json(&out)["proxy"], "http://gw:***@proxy.example.com:3128");
 }
@@ -84,19 +125,30 @@ fn credentials_never_reach_any_output() {
 fn route_json_names_the_rule_that_decided() {
     let config = example_config();
     let cfg = config.to_str().unwrap();
-    let route = |svc: &str, url: &str| stdout_json(&extsvc(&["route", "--service", svc, url, "--config", cfg, "--format", "json"], &[]));
+    let route = |svc: &str, url: &str| {
+        stdout_json(&extsvc(
+            &["route", "--service", svc, url, "--config", cfg, "--format", "json"],
+            &[],
+        ))
+    };
 
     let proxied = route("oauth", "https://idp.example.com/.well-known/jwks.json");
     assert_eq!(proxied["service"], "oauth");
     assert_eq!(proxied["url"], "https://idp.example.com/.well-known/jwks.json");
     assert_eq!(proxied["route"], "proxy");
     assert_eq!(proxied["proxy"], "http://oauth-proxy.example.com:3129");
-    assert_eq!(proxied["reason"], "https_proxy from file:external_services.oauth.proxy.https_proxy");
+    assert_eq!(
+        proxied["reason"],
+        "https_proxy from file:external_services.oauth.proxy.https_proxy"
+    );
 
     let bypassed = route("webhooks", "https://billing.internal/hook");
     assert_eq!(bypassed["route"], "direct");
     assert_eq!(bypassed["proxy"], Value::Null);
-    assert_eq!(bypassed["reason"], "bypass entry \".internal\" matches (file:external_services.global.bypass_proxy)");
+    assert_eq!(
+        bypassed["reason"],
+        "bypass entry \".internal\" matches (file:external_services.global.bypass_proxy)"
+    );
 
     let direct = route("discovery", "http://consul.example.com:8500/v1/catalog");
     assert_eq!(direct["route"], "proxy");
@@ -111,11 +163,20 @@ fn environment_overrides_the_file_and_says_so() {
     let config = example_config();
     let out = extsvc(
         &["resolve", "--config", config.to_str().unwrap(), "--format", "json"],
-        &[("TYK_GW_EXTERNAL_SERVICES_OAUTH_PROXY_HTTPS_PROXY", "http://env-proxy:9000")],
+        &[(
+            "TYK_GW_EXTERNAL_SERVICES_OAUTH_PROXY_HTTPS_PROXY",
+            "http://env-proxy:9000",
+        )],
     );
     let json = stdout_json(&out);
-    assert_eq!(json["services"]["oauth"]["proxy"]["https_proxy"]["value"], "http://env-proxy:9000");
-    assert_eq!(json["services"]["oauth"]["proxy"]["https_proxy"]["source"], "env:TYK_GW_EXTERNAL_SERVICES_OAUTH_PROXY_HTTPS_PROXY");
+    assert_eq!(
+        json["services"]["oauth"]["proxy"]["https_proxy"]["value"],
+        "http://env-proxy:9000"
+    );
+    assert_eq!(
+        json["services"]["oauth"]["proxy"]["https_proxy"]["source"],
+        "env:TYK_GW_EXTERNAL_SERVICES_OAUTH_PROXY_HTTPS_PROXY"
+    );
 }
 
 #[test]
@@ -126,7 +187,11 @@ fn without_config_reads_tyk_conf_in_the_working_directory_else_nothing() {
     assert_eq!(json["services"]["oauth"]["proxy"]["https_proxy"]["source"], "default");
 
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("tyk.conf"), r#"{"external_services": {"global": {"enabled": true, "https_proxy": "http://p:1"}}}"#).unwrap();
+    std::fs::write(
+        dir.path().join("tyk.conf"),
+        r#"{"external_services": {"global": {"enabled": true, "https_proxy": "http://p:1"}}}"#,
+    )
+    .unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_extsvc"))
         .args(["resolve", "--format", "json"])
         .env_clear()
@@ -134,7 +199,10 @@ fn without_config_reads_tyk_conf_in_the_working_directory_else_nothing() {
         .output()
         .unwrap();
     let json = stdout_json(&out);
-    assert_eq!(json["services"]["health"]["proxy"]["https_proxy"]["value"], "http://p:1");
+    assert_eq!(
+        json["services"]["health"]["proxy"]["https_proxy"]["value"],
+        "http://p:1"
+    );
 }
 
 /// Malformed configurations: each exits with status 2 and names the key path (or the
@@ -144,29 +212,113 @@ fn malformed_configurations_exit_2_naming_the_key_path() {
     /// (tyk.conf text, environment, what stderr must name)
     type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
     let cases: &[Case<'_>] = &[
-        (r#"{"external_services": {"globl": {}}}"#, &[], "external_services.globl"),
-        (r#"{"external_services": {"oauth": {"proxi": {}}}}"#, &[], "external_services.oauth.proxi"),
-        (r#"{"external_services": {"oauth": {"mtls": {"cert_fiel": "x"}}}}"#, &[], "external_services.oauth.mtls.cert_fiel"),
-        (r#"{"external_services": {"global": {"enabled": "yes"}}}"#, &[], "external_services.global.enabled"),
-        (r#"{"external_services": {"global": {"http_proxy": 3128}}}"#, &[], "external_services.global.http_proxy"),
-        (r#"{"external_services": {"global": {"http_proxy": "http://badproxy:wrong_port"}}}"#, &[], "external_services.global.http_proxy: invalid proxy URL \"http://badproxy:wrong_port\": invalid port"),
-        (r#"{"external_services": {"oauth": {"proxy": {"https_proxy": "socks5://p:1080"}}}}"#, &[], "external_services.oauth.proxy.https_proxy"),
-        (r#"{"external_services": {"storage": {"proxy": {"http_proxy": "http://:3128"}}}}"#, &[], "external_services.storage.proxy.http_proxy"),
-        (r#"{"external_services": {"global": {"bypass_proxy": "10.0.0.0/33"}}}"#, &[], "external_services.global.bypass_proxy"),
-        (r#"{"external_services": {"webhooks": {"proxy": {"bypass_proxy": "host:notaport"}}}}"#, &[], "external_services.webhooks.proxy.bypass_proxy"),
-        (r#"{"external_services": {"oauth": {"mtls": {"enabled": true, "insecure_skip_verify": true, "tls_min_version": "1.0"}}}}"#, &[], "external_services.oauth.mtls.tls_min_version"),
-        (r#"{"external_services": {"oauth": {"mtls": {"enabled": true, "insecure_skip_verify": true, "tls_max_version": "2.0"}}}}"#, &[], "external_services.oauth.mtls.tls_max_version"),
-        (r#"{"external_services": {"oauth": {"mtls": {"enabled": true, "insecure_skip_verify": true, "tls_min_version": "1.3", "tls_max_version": "1.2"}}}}"#, &[], "external_services.oauth.mtls"),
-        (r#"{"external_services": {"storage": {"mtls": {"enabled": true, "cert_file": "/c.pem"}}}}"#, &[], "both cert_file and key_file must be specified"),
-        (r#"{"external_services": {"health": {"mtls": {"enabled": true}}}}"#, &[], "mTLS enabled but no certificate configuration provided"),
-        (r#"{"external_services": {"oauth": {"mtls": {"ca_cert_ids": "not-a-list"}}}}"#, &[], "external_services.oauth.mtls.ca_cert_ids"),
+        (
+            r#"{"external_services": {"globl": {}}}"#,
+            &[],
+            "external_services.globl",
+        ),
+        (
+            r#"{"external_services": {"oauth": {"proxi": {}}}}"#,
+            &[],
+            "external_services.oauth.proxi",
+        ),
+        (
+            r#"{"external_services": {"oauth": {"mtls": {"cert_fiel": "x"}}}}"#,
+            &[],
+            "external_services.oauth.mtls.cert_fiel",
+        ),
+        (
+            r#"{"external_services": {"global": {"enabled": "yes"}}}"#,
+            &[],
+            "external_services.global.enabled",
+        ),
+        (
+            r#"{"external_services": {"global": {"http_proxy": 3128}}}"#,
+            &[],
+            "external_services.global.http_proxy",
+        ),
+        (
+            r#"{"external_services": {"global": {"http_proxy": "http://badproxy:wrong_port"}}}"#,
+            &[],
+            "external_services.global.http_proxy: invalid proxy URL \"http://badproxy:wrong_port\": invalid port",
+        ),
+        (
+            r#"{"external_services": {"oauth": {"proxy": {"https_proxy": "socks5://p:1080"}}}}"#,
+            &[],
+            "external_services.oauth.proxy.https_proxy",
+        ),
+        (
+            r#"{"external_services": {"storage": {"proxy": {"http_proxy": "http://:3128"}}}}"#,
+            &[],
+            "external_services.storage.proxy.http_proxy",
+        ),
+        (
+            r#"{"external_services": {"global": {"bypass_proxy": "10.0.0.0/33"}}}"#,
+            &[],
+            "external_services.global.bypass_proxy",
+        ),
+        (
+            r#"{"external_services": {"webhooks": {"proxy": {"bypass_proxy": "host:notaport"}}}}"#,
+            &[],
+            "external_services.webhooks.proxy.bypass_proxy",
+        ),
+        (
+            r#"{"external_services": {"oauth": {"mtls": {"enabled": true, "insecure_skip_verify": true, "tls_min_version": "1.0"}}}}"#,
+            &[],
+            "external_services.oauth.mtls.tls_min_version",
+        ),
+        (
+            r#"{"external_services": {"oauth": {"mtls": {"enabled": true, "insecure_skip_verify": true, "tls_max_version": "2.0"}}}}"#,
+            &[],
+            "external_services.oauth.mtls.tls_max_version",
+        ),
+        (
+            r#"{"external_services": {"oauth": {"mtls": {"enabled": true, "insecure_skip_verify": true, "tls_min_version": "1.3", "tls_max_version": "1.2"}}}}"#,
+            &[],
+            "external_services.oauth.mtls",
+        ),
+        (
+            r#"{"external_services": {"storage": {"mtls": {"enabled": true, "cert_file": "/c.pem"}}}}"#,
+            &[],
+            "both cert_file and key_file must be specified",
+        ),
+        (
+            r#"{"external_services": {"health": {"mtls": {"enabled": true}}}}"#,
+            &[],
+            "mTLS enabled but no certificate configuration provided",
+        ),
+        (
+            r#"{"external_services": {"oauth": {"mtls": {"ca_cert_ids": "not-a-list"}}}}"#,
+            &[],
+            "external_services.oauth.mtls.ca_cert_ids",
+        ),
         (r#"{"external_services": []}"#, &[], "external_services"),
-        (r#"{"external_services": {"global": {"enabled": true,}}}"#, &[], "tyk.conf:1:"),
-        ("{}", &[("TYK_GW_EXTERNAL_SERVICES_GLOBAL_ENABLED", "maybe")], "TYK_GW_EXTERNAL_SERVICES_GLOBAL_ENABLED"),
-        ("{}", &[("TYK_GW_EXTERNAL_SERVICES_OAUTH_PROXY_HTTP_PROXY", "http://x:y")], "TYK_GW_EXTERNAL_SERVICES_OAUTH_PROXY_HTTP_PROXY"),
-        ("{}", &[("TYK_GW_EXTERNALSERVICES_OAUTH_MTLS_INSECURESKIPVERIFY", "sure")], "TYK_GW_EXTERNALSERVICES_OAUTH_MTLS_INSECURESKIPVERIFY"),
+        (
+            r#"{"external_services": {"global": {"enabled": true,}}}"#,
+            &[],
+            "tyk.conf:1:",
+        ),
+        (
+            "{}",
+            &[("TYK_GW_EXTERNAL_SERVICES_GLOBAL_ENABLED", "maybe")],
+            "TYK_GW_EXTERNAL_SERVICES_GLOBAL_ENABLED",
+        ),
+        (
+            "{}",
+            &[("TYK_GW_EXTERNAL_SERVICES_OAUTH_PROXY_HTTP_PROXY", "http://x:y")],
+            "TYK_GW_EXTERNAL_SERVICES_OAUTH_PROXY_HTTP_PROXY",
+        ),
+        (
+            "{}",
+            &[("TYK_GW_EXTERNALSERVICES_OAUTH_MTLS_INSECURESKIPVERIFY", "sure")],
+            "TYK_GW_EXTERNALSERVICES_OAUTH_MTLS_INSECURESKIPVERIFY",
+        ),
         (r#"{"http_proxy": "ftp://legacy:21"}"#, &[], "http_proxy"),
-        (r#"{"jwt_ssl_insecure_skip_verify": "true"}"#, &[], "jwt_ssl_insecure_skip_verify"),
+        (
+            r#"{"jwt_ssl_insecure_skip_verify": "true"}"#,
+            &[],
+            "jwt_ssl_insecure_skip_verify",
+        ),
     ];
     assert!(cases.len() >= 20);
     for (json, env, needle) in cases {
@@ -181,8 +333,15 @@ fn malformed_configurations_exit_2_naming_the_key_path() {
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{json} {env:?}: expected exit 2, stderr: {stderr}");
-        assert!(stderr.contains(needle), "{json} {env:?}: stderr does not name {needle:?}:\n{stderr}");
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{json} {env:?}: expected exit 2, stderr: {stderr}"
+        );
+        assert!(
+            stderr.contains(needle),
+            "{json} {env:?}: stderr does not name {needle:?}:\n{stderr}"
+        );
         assert!(!stderr.contains("panicked"), "{stderr}");
         assert!(out.stdout.is_empty(), "stdout must stay empty on errors");
     }
@@ -196,6 +355,11 @@ fn route_rejects_bad_urls_and_services_with_status_2() {
         &["route", "--service", "mail", "https://x/"][..],
     ] {
         let out = extsvc(args, &[]);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }

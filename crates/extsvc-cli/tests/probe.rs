@@ -21,7 +21,11 @@ fn probe(dir: &Path, config: &str, args: &[&str]) -> (Output, Value) {
         .output()
         .expect("extsvc runs");
     let json = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!("stdout is not JSON ({e}): {}\nstderr: {}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+        panic!(
+            "stdout is not JSON ({e}): {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
     });
     (out, json)
 }
@@ -31,7 +35,11 @@ fn direct_http_requests_are_counted_and_pooled() {
     let target = TestTarget::http(TargetOptions::default());
     let dir = tempfile::tempdir().unwrap();
     let url = format!("{}/health", target.url());
-    let (out, json) = probe(dir.path(), "{}", &["--service", "health", &url, "--count", "40", "--concurrency", "4"]);
+    let (out, json) = probe(
+        dir.path(),
+        "{}",
+        &["--service", "health", &url, "--count", "40", "--concurrency", "4"],
+    );
     assert_eq!(out.status.code(), Some(0), "{json}");
     assert_eq!(json["service"], "health");
     assert_eq!(json["url"], url);
@@ -45,7 +53,11 @@ fn direct_http_requests_are_counted_and_pooled() {
     assert_eq!(json["tls_version"], Value::Null);
     let opened = json["connections_opened"].as_u64().unwrap();
     assert!((1..=4).contains(&opened), "{json}");
-    assert_eq!(target.stats().accepted, opened, "the client's count matches the server's");
+    assert_eq!(
+        target.stats().accepted,
+        opened,
+        "the client's count matches the server's"
+    );
     assert_eq!(target.stats().requests, 40);
     for key in ["p50", "p90", "p99", "max"] {
         assert!(json["latency_us"][key].as_u64().unwrap() > 0, "{json}");
@@ -56,9 +68,15 @@ fn direct_http_requests_are_counted_and_pooled() {
 #[test]
 fn https_through_a_proxy_with_mtls_reports_route_and_tls_version() {
     let pki = TestPki::generate();
-    let tls = pki.server_config(ServerTlsOptions { client_auth: ClientAuthMode::Required, ..Default::default() });
+    let tls = pki.server_config(ServerTlsOptions {
+        client_auth: ClientAuthMode::Required,
+        ..Default::default()
+    });
     let target = TestTarget::https(TargetOptions::default(), tls);
-    let proxy = FaultProxy::start(FaultMode::Require407 { user: "gw".into(), password: "s3cret p@ss".into() });
+    let proxy = FaultProxy::start(FaultMode::Require407 {
+        user: "gw".into(),
+        password: "s3cret p@ss".into(),
+    });
     let config = format!(
         r#"{{"external_services": {{
             "global": {{"enabled": true, "https_proxy": "http://gw:s3cret%20p%40ss@{proxy}"}},
@@ -72,23 +90,44 @@ fn https_through_a_proxy_with_mtls_reports_route_and_tls_version() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("{}/jwks", target.localhost_url());
     let (out, json) = probe(dir.path(), &config, &["--service", "oauth", &url, "--count", "3"]);
-    assert_eq!(out.status.code(), Some(0), "{json}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{json}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(json["route"], "proxy");
     assert_eq!(json["proxy"], format!("http://gw:***@{}", proxy.addr()));
     assert_eq!(json["ok"], 3);
     assert_eq!(json["tls_version"], "1.3");
     let connects: Vec<_> = proxy.requests().into_iter().filter(|r| r.method == "CONNECT").collect();
-    assert!(!connects.is_empty() && connects.iter().all(|r| r.has_proxy_authorization()), "{connects:?}");
-    assert!(target.requests().iter().all(|r| r.client_cert_presented), "the target saw the client certificate");
-    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        !connects.is_empty() && connects.iter().all(|r| r.has_proxy_authorization()),
+        "{connects:?}"
+    );
+    assert!(
+        target.requests().iter().all(|r| r.client_cert_presented),
+        "the target saw the client certificate"
+    );
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(!all.contains("s3cret"), "{all}");
 }
 
 #[test]
 fn a_proxy_demanding_credentials_fails_with_407_named() {
     let target = TestTarget::http(TargetOptions::default());
-    let proxy = FaultProxy::start(FaultMode::Require407 { user: "gw".into(), password: "pw".into() });
-    let config = format!(r#"{{"external_services": {{"global": {{"enabled": true, "https_proxy": "http://{}"}}}}}}"#, proxy.addr());
+    let proxy = FaultProxy::start(FaultMode::Require407 {
+        user: "gw".into(),
+        password: "pw".into(),
+    });
+    let config = format!(
+        r#"{{"external_services": {{"global": {{"enabled": true, "https_proxy": "http://{}"}}}}}}"#,
+        proxy.addr()
+    );
     let dir = tempfile::tempdir().unwrap();
     let url = format!("https://{}/", target.authority());
     let (out, json) = probe(dir.path(), &config, &["--service", "webhooks", &url, "--count", "2"]);
@@ -96,15 +135,31 @@ fn a_proxy_demanding_credentials_fails_with_407_named() {
     assert_eq!(json["ok"], 0);
     assert_eq!(json["errors"]["proxy_auth"], 2, "{json}");
     let error = json["error"].as_str().unwrap();
-    assert!(error.contains("407") && error.contains(&proxy.addr().to_string()), "{error}");
+    assert!(
+        error.contains("407") && error.contains(&proxy.addr().to_string()),
+        "{error}"
+    );
 }
 
 #[test]
 fn a_hanging_proxy_times_out_naming_the_phase() {
     let proxy = FaultProxy::start(FaultMode::AcceptAndHang);
-    let config = format!(r#"{{"external_services": {{"global": {{"enabled": true, "https_proxy": "http://{}"}}}}}}"#, proxy.addr());
+    let config = format!(
+        r#"{{"external_services": {{"global": {{"enabled": true, "https_proxy": "http://{}"}}}}}}"#,
+        proxy.addr()
+    );
     let dir = tempfile::tempdir().unwrap();
-    let (out, json) = probe(dir.path(), &config, &["--service", "discovery", "https://registry.example.com/", "--timeout", "300ms"]);
+    let (out, json) = probe(
+        dir.path(),
+        &config,
+        &[
+            "--service",
+            "discovery",
+            "https://registry.example.com/",
+            "--timeout",
+            "300ms",
+        ],
+    );
     assert_eq!(out.status.code(), Some(1), "{json}");
     assert_eq!(json["errors"]["timeout"], 1, "{json}");
     let error = json["error"].as_str().unwrap().to_lowercase();
@@ -113,10 +168,17 @@ fn a_hanging_proxy_times_out_naming_the_phase() {
 
 #[test]
 fn redis_ping_goes_through_the_storage_stream_connector() {
-    let redis = RedisServer::start(RedisOptions { password: Some("redis-pw".into()), ..Default::default() });
+    let redis = RedisServer::start(RedisOptions {
+        password: Some("redis-pw".into()),
+        ..Default::default()
+    });
     let dir = tempfile::tempdir().unwrap();
     let url = format!("redis://:redis-pw@127.0.0.1:{}", redis.port());
-    let (out, json) = probe(dir.path(), "{}", &["--service", "storage", &url, "--count", "3", "--concurrency", "3"]);
+    let (out, json) = probe(
+        dir.path(),
+        "{}",
+        &["--service", "storage", &url, "--count", "3", "--concurrency", "3"],
+    );
     assert_eq!(out.status.code(), Some(0), "{json}");
     assert_eq!(json["ok"], 3);
     assert_eq!(json["connections_opened"], 3);

@@ -240,20 +240,16 @@ fn parse_bracketed(inside: &str) -> Result<(Pattern, Option<u16>), String> {
     } else if rest.starts_with('/') {
         return Err("a CIDR is written without brackets, e.g. fd00::/8".to_owned());
     } else {
-        return Err(format!(
-            "unexpected {rest:?} after ']' (expected nothing or :port)"
-        ));
+        return Err(format!("unexpected {rest:?} after ']' (expected nothing or :port)"));
     };
     Ok((Pattern::Ip(canonical_ip(IpAddr::V6(addr))), port))
 }
 
 /// `addr/prefix`, host bits cleared, IPv4-mapped networks turned into IPv4.
 fn parse_cidr(addr: &str, prefix: &str) -> Result<IpNet, String> {
-    let ip: IpAddr = addr.parse().map_err(|_| {
-        format!(
-            "{addr:?} before '/' is not an IP address (a CIDR looks like 10.0.0.0/8 or fd00::/8)"
-        )
-    })?;
+    let ip: IpAddr = addr
+        .parse()
+        .map_err(|_| format!("{addr:?} before '/' is not an IP address (a CIDR looks like 10.0.0.0/8 or fd00::/8)"))?;
     if prefix.contains(':') {
         return Err("a CIDR entry cannot have a port".to_owned());
     }
@@ -268,19 +264,13 @@ fn parse_cidr(addr: &str, prefix: &str) -> Result<IpNet, String> {
         .filter(|&len| len <= max)
         .ok_or_else(|| format!("prefix length {prefix} is out of range for {family} (0-{max})"))?;
     let net = match ip {
-        IpAddr::V4(v4) => IpNet::V4(
-            Ipv4Net::new(v4, len)
-                .expect("prefix length was checked")
-                .trunc(),
-        ),
+        IpAddr::V4(v4) => IpNet::V4(Ipv4Net::new(v4, len).expect("prefix length was checked").trunc()),
         IpAddr::V6(v6) => {
-            let net = Ipv6Net::new(v6, len)
-                .expect("prefix length was checked")
-                .trunc();
+            let net = Ipv6Net::new(v6, len).expect("prefix length was checked").trunc();
             match net.network().to_ipv4_mapped() {
-                Some(v4) if len >= 96 => IpNet::V4(
-                    Ipv4Net::new(v4, len - 96).expect("96..=128 minus 96 is a valid IPv4 prefix"),
-                ),
+                Some(v4) if len >= 96 => {
+                    IpNet::V4(Ipv4Net::new(v4, len - 96).expect("96..=128 minus 96 is a valid IPv4 prefix"))
+                }
                 _ => IpNet::V6(net),
             }
         }
@@ -338,25 +328,17 @@ fn parse_host(host: &str) -> Result<Pattern, String> {
 /// Letters, digits, `-` and `_` in non-empty labels of at most 63 bytes, 253 in all.
 fn validate_domain(name: &str) -> Result<(), String> {
     if !name.is_ascii() {
-        return Err(
-            "non-ASCII host name; write internationalized names in punycode (xn--…)".to_owned(),
-        );
+        return Err("non-ASCII host name; write internationalized names in punycode (xn--…)".to_owned());
     }
     if name.len() > MAX_NAME_LEN {
-        return Err(format!(
-            "host name is longer than {MAX_NAME_LEN} characters"
-        ));
+        return Err(format!("host name is longer than {MAX_NAME_LEN} characters"));
     }
     for label in name.split('.') {
         if label.is_empty() {
-            return Err(
-                "empty label in host name (\"..\" or a leading dot after \"*.\")".to_owned(),
-            );
+            return Err("empty label in host name (\"..\" or a leading dot after \"*.\")".to_owned());
         }
         if label.len() > MAX_LABEL_LEN {
-            return Err(format!(
-                "label {label:?} is longer than {MAX_LABEL_LEN} characters"
-            ));
+            return Err(format!("label {label:?} is longer than {MAX_LABEL_LEN} characters"));
         }
         if let Some(c) = label.chars().find(|&c| !is_name_char(c)) {
             return Err(format!(
@@ -397,31 +379,19 @@ mod tests {
     #[test]
     fn malformed_entries_say_why() {
         let cases: &[(&str, &str)] = &[
-            (
-                "10.0.0.0/33",
-                "prefix length 33 is out of range for IPv4 (0-32)",
-            ),
-            (
-                "fd00::/129",
-                "prefix length 129 is out of range for IPv6 (0-128)",
-            ),
+            ("10.0.0.0/33", "prefix length 33 is out of range for IPv4 (0-32)"),
+            ("fd00::/129", "prefix length 129 is out of range for IPv6 (0-128)"),
             ("10.0.0.0/", "prefix length \"\" is not a number"),
             ("10.0.0.0/x", "prefix length \"x\" is not a number"),
             ("10.0.0.0/8:80", "a CIDR entry cannot have a port"),
-            (
-                "example.com/8",
-                "\"example.com\" before '/' is not an IP address",
-            ),
+            ("example.com/8", "\"example.com\" before '/' is not an IP address"),
             ("host:notaport", "port \"notaport\" is not a number"),
             ("host:", "missing port after ':'"),
             ("host:0", "port 0 is not a valid port"),
             ("host:65536", "port 65536 is out of range (1-65535)"),
             ("host:99999999999", "port 99999999999 is out of range"),
             (":80", "missing host before ':80'"),
-            (
-                "*:80",
-                "'*' matches every host and port; it cannot take a port",
-            ),
+            ("*:80", "'*' matches every host and port; it cannot take a port"),
             ("exa mple.com", "invalid character ' ' in host name"),
             ("a..b", "empty label in host name"),
             ("*.", "'*' is allowed only as the whole entry"),
@@ -436,10 +406,7 @@ mod tests {
             ("[::1]80", "unexpected \"80\" after ']'"),
             ("[::1]:", "missing port after ':'"),
             ("[::1]:70000", "port 70000 is out of range"),
-            (
-                "[10.0.0.1]",
-                "\"10.0.0.1\" inside brackets is not a valid IPv6 address",
-            ),
+            ("[10.0.0.1]", "\"10.0.0.1\" inside brackets is not a valid IPv6 address"),
             ("[fd00::]/8", "a CIDR is written without brackets"),
             ("::1]", "unexpected ']' without a matching '['"),
             ("::1::2", "\"::1::2\" is not a valid IPv6 address"),
@@ -482,10 +449,7 @@ mod tests {
         assert_eq!(ok(" .internal ").to_string(), ".internal");
         assert_eq!(ok("*.local").to_string(), "*.local");
         let with_port = ok("Example.org.:443");
-        assert_eq!(
-            (with_port.domain(), with_port.port()),
-            (Some("example.org"), Some(443))
-        );
+        assert_eq!((with_port.domain(), with_port.port()), (Some("example.org"), Some(443)));
         assert_eq!(ok("my_service").domain(), Some("my_service"));
     }
 
@@ -498,35 +462,17 @@ mod tests {
         let bracketed = ok("[::1]:8080");
         assert_eq!((bracketed.ip(), bracketed.port()), (Some(v6), Some(8080)));
         let v4 = ok("127.0.0.1:80");
-        assert_eq!(
-            (v4.ip(), v4.port()),
-            (Some(IpAddr::V4(Ipv4Addr::LOCALHOST)), Some(80))
-        );
+        assert_eq!((v4.ip(), v4.port()), (Some(IpAddr::V4(Ipv4Addr::LOCALHOST)), Some(80)));
         assert_eq!(ok("127.0.0.1.").ip(), Some(IpAddr::V4(Ipv4Addr::LOCALHOST)));
         // IPv4-mapped IPv6 is the IPv4 address it carries.
-        assert_eq!(
-            ok("::ffff:10.0.0.1").ip(),
-            Some("10.0.0.1".parse().unwrap())
-        );
-        assert_eq!(
-            ok("[::ffff:a00:1]:443").ip(),
-            Some("10.0.0.1".parse().unwrap())
-        );
+        assert_eq!(ok("::ffff:10.0.0.1").ip(), Some("10.0.0.1".parse().unwrap()));
+        assert_eq!(ok("[::ffff:a00:1]:443").ip(), Some("10.0.0.1".parse().unwrap()));
         // Host bits are cleared, like Go's net.ParseCIDR.
-        assert_eq!(
-            ok("10.1.2.3/8").network(),
-            Some("10.0.0.0/8".parse().unwrap())
-        );
+        assert_eq!(ok("10.1.2.3/8").network(), Some("10.0.0.0/8".parse().unwrap()));
         assert_eq!(ok("10.1.2.3/8").to_string(), "10.1.2.3/8");
         assert_eq!(ok("fd00::1/8").network(), Some("fd00::/8".parse().unwrap()));
-        assert_eq!(
-            ok("::ffff:10.0.0.0/104").network(),
-            Some("10.0.0.0/8".parse().unwrap())
-        );
-        assert_eq!(
-            ok("::ffff:0:0/96").network(),
-            Some("0.0.0.0/0".parse().unwrap())
-        );
+        assert_eq!(ok("::ffff:10.0.0.0/104").network(), Some("10.0.0.0/8".parse().unwrap()));
+        assert_eq!(ok("::ffff:0:0/96").network(), Some("0.0.0.0/0".parse().unwrap()));
         assert_eq!(ok("::/0").network(), Some("::/0".parse().unwrap()));
         assert!(ok("*").is_any());
         assert_eq!(ok("*").port(), None);
@@ -534,8 +480,7 @@ mod tests {
 
     #[test]
     fn lists_split_trim_and_skip_empty_entries() {
-        let (entries, invalid) =
-            parse_bypass_list(" a.com ,, \t,b.com:8080,[::1], 10.0.0.0/33 ,x y,");
+        let (entries, invalid) = parse_bypass_list(" a.com ,, \t,b.com:8080,[::1], 10.0.0.0/33 ,x y,");
         let shown: Vec<String> = entries.iter().map(ToString::to_string).collect();
         assert_eq!(shown, ["a.com", "b.com:8080", "[::1]"]);
         let bad: Vec<&str> = invalid.iter().map(|b| b.entry.as_str()).collect();

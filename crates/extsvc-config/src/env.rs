@@ -37,6 +37,8 @@ impl EnvSnapshot {
 
 impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for EnvSnapshot {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
-        EnvSnapshot { vars: iter.into_iter().map(|(k, v)| (k.into(), v.into())).collect() }
+        EnvSnapshot {
+            vars: iter.into_iter().map(|(k, v)| (k.into(), v.into())).collect(),
+        }
     }
 }

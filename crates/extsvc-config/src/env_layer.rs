@@ -24,13 +24,8 @@ pub(crate) struct EnvLayers {
 
 /// Reads every recognised variable; reports bad values as errors naming the variable,
 /// unknown `…EXTERNAL_SERVICES_…` variables and spelling conflicts as warnings.
-pub(crate) fn read_env_layers(
-    env: &EnvSnapshot,
-    prefix: &str,
-    diagnostics: &mut Diagnostics,
-) -> EnvLayers {
-    let mut names: HashMap<String, (&'static KeySpec, LayerKind)> =
-        HashMap::with_capacity(KEYS.len() * 2);
+pub(crate) fn read_env_layers(env: &EnvSnapshot, prefix: &str, diagnostics: &mut Diagnostics) -> EnvLayers {
+    let mut names: HashMap<String, (&'static KeySpec, LayerKind)> = HashMap::with_capacity(KEYS.len() * 2);
     for key in KEYS {
         names.insert(key.tyk_env_var(prefix), (key, LayerKind::EnvTyk));
         // Inserted second: for legacy keys both names are the same, and they belong to
@@ -65,8 +60,7 @@ pub(crate) fn read_env_layers(
     }
 
     for key in layers.documented.keys() {
-        let (Some(documented), Some(tyk)) = (layers.documented.get(key), layers.tyk.get(key))
-        else {
+        let (Some(documented), Some(tyk)) = (layers.documented.get(key), layers.tyk.get(key)) else {
             continue;
         };
         if documented != tyk {
@@ -93,11 +87,9 @@ fn parse_env_value(ty: KeyType, value: &str) -> Result<RawValue, String> {
                 .map(str::to_owned)
                 .collect(),
         )),
-        KeyType::String
-        | KeyType::ProxyUrl
-        | KeyType::BypassList
-        | KeyType::TlsVersion
-        | KeyType::FilePath => Ok(RawValue::String(value.to_owned())),
+        KeyType::String | KeyType::ProxyUrl | KeyType::BypassList | KeyType::TlsVersion | KeyType::FilePath => {
+            Ok(RawValue::String(value.to_owned()))
+        }
     }
 }
 
@@ -109,13 +101,8 @@ fn parse_env_bool(value: &str) -> Result<bool, String> {
     } else if trimmed.eq_ignore_ascii_case("false") || trimmed == "0" {
         Ok(false)
     } else {
-        let shown: String = crate::redact_url_credentials(trimmed)
-            .chars()
-            .take(40)
-            .collect();
-        Err(format!(
-            "invalid boolean \"{shown}\": expected true, false, 1 or 0"
-        ))
+        let shown: String = crate::redact_url_credentials(trimmed).chars().take(40).collect();
+        Err(format!("invalid boolean \"{shown}\": expected true, false, 1 or 0"))
     }
 }
 
@@ -127,13 +114,7 @@ fn unknown_variable_warning(name: &str, prefix: &str) -> String {
     let mixed = KEYS
         .iter()
         .filter(|k| !k.is_legacy())
-        .find(|k| {
-            k.tyk_env_var(prefix)
-                .chars()
-                .filter(|c| *c != '_')
-                .collect::<String>()
-                == squashed
-        })
+        .find(|k| k.tyk_env_var(prefix).chars().filter(|c| *c != '_').collect::<String>() == squashed)
         .map(|k| k.env_var(prefix));
     let suggestion = mixed.or_else(|| {
         let candidates: Vec<String> = KEYS
@@ -180,10 +161,7 @@ mod tests {
             parse_env_value(KeyType::StringList, " a, b ,,c ,"),
             Ok(RawValue::List(vec!["a".into(), "b".into(), "c".into()]))
         );
-        assert_eq!(
-            parse_env_value(KeyType::StringList, ""),
-            Ok(RawValue::List(vec![]))
-        );
+        assert_eq!(parse_env_value(KeyType::StringList, ""), Ok(RawValue::List(vec![])));
     }
 
     #[test]

@@ -148,10 +148,7 @@ pub(crate) fn read_file_layer(root: &Json, origin: &str, diagnostics: &mut Diagn
     let Json::Object(top) = root else {
         diagnostics.error(ConfigError::Invalid {
             path: origin.to_owned(),
-            message: format!(
-                "expected a JSON object at the top level, found {}",
-                describe(root)
-            ),
+            message: format!("expected a JSON object at the top level, found {}", describe(root)),
         });
         return layer;
     };
@@ -216,12 +213,7 @@ fn common_prefix_len(a: &str, b: &str) -> usize {
     a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count()
 }
 
-fn read_leaf(
-    key: &'static KeySpec,
-    value: &Json,
-    layer: &mut Layer,
-    diagnostics: &mut Diagnostics,
-) {
+fn read_leaf(key: &'static KeySpec, value: &Json, layer: &mut Layer, diagnostics: &mut Diagnostics) {
     let raw = match (key.ty, value) {
         (_, Json::Null) => return,
         (KeyType::Bool, Json::Bool(b)) => Some(RawValue::Bool(*b)),
@@ -250,11 +242,7 @@ fn read_leaf(
             Some(RawValue::List(list))
         }
         (
-            KeyType::String
-            | KeyType::ProxyUrl
-            | KeyType::BypassList
-            | KeyType::TlsVersion
-            | KeyType::FilePath,
+            KeyType::String | KeyType::ProxyUrl | KeyType::BypassList | KeyType::TlsVersion | KeyType::FilePath,
             Json::String(s),
         ) => Some(RawValue::String(s.clone())),
         _ => None,
@@ -282,11 +270,7 @@ fn describe(value: &Json) -> String {
         Json::String(s) => {
             let redacted = redact_url_credentials(s);
             let shown: String = redacted.chars().take(40).collect();
-            let ellipsis = if shown.len() < redacted.len() {
-                "…"
-            } else {
-                ""
-            };
+            let ellipsis = if shown.len() < redacted.len() { "…" } else { "" };
             format!("string \"{shown}{ellipsis}\"")
         }
         Json::Array(_) => "an array".to_owned(),
@@ -361,10 +345,7 @@ mod tests {
 
     #[test]
     fn descriptions_redact_and_shorten() {
-        assert_eq!(
-            describe(&Json::from("http://u:pw@h:1")),
-            "string \"http://u:***@h:1\""
-        );
+        assert_eq!(describe(&Json::from("http://u:pw@h:1")), "string \"http://u:***@h:1\"");
         assert!(describe(&Json::from("x".repeat(100))).ends_with("…\""));
         assert_eq!(describe(&serde_json::json!(1)), "number 1");
     }

@@ -44,9 +44,7 @@ impl KeyType {
             KeyType::Bool => "true or false",
             KeyType::StringList => "an array of strings",
             KeyType::BypassList => "a string (a comma-separated list)",
-            KeyType::String | KeyType::ProxyUrl | KeyType::TlsVersion | KeyType::FilePath => {
-                "a string"
-            }
+            KeyType::String | KeyType::ProxyUrl | KeyType::TlsVersion | KeyType::FilePath => "a string",
         }
     }
 }
@@ -109,12 +107,7 @@ impl KeySpec {
             if i > 0 {
                 name.push('_');
             }
-            name.extend(
-                segment
-                    .chars()
-                    .filter(|c| *c != '_')
-                    .map(|c| c.to_ascii_uppercase()),
-            );
+            name.extend(segment.chars().filter(|c| *c != '_').map(|c| c.to_ascii_uppercase()));
         }
         name
     }
@@ -130,11 +123,7 @@ pub fn find_key(path: &str) -> Option<&'static KeySpec> {
 pub(crate) fn children(prefix: &str) -> Vec<&'static str> {
     let mut out: Vec<&'static str> = Vec::new();
     for key in KEYS {
-        let Some(rest) = key
-            .path
-            .strip_prefix(prefix)
-            .and_then(|r| r.strip_prefix('.'))
-        else {
+        let Some(rest) = key.path.strip_prefix(prefix).and_then(|r| r.strip_prefix('.')) else {
             continue;
         };
         let next = rest.split('.').next().unwrap_or(rest);
@@ -151,7 +140,11 @@ macro_rules! service_keys {
             KeySpec {
                 path: concat!("external_services.", $svc, ".proxy.enabled"),
                 ty: KeyType::Bool,
-                doc: concat!("Use the proxy settings of this block for ", $what, "; when not true, the global settings apply."),
+                doc: concat!(
+                    "Use the proxy settings of this block for ",
+                    $what,
+                    "; when not true, the global settings apply."
+                ),
             },
             KeySpec {
                 path: concat!("external_services.", $svc, ".proxy.http_proxy"),
@@ -166,12 +159,20 @@ macro_rules! service_keys {
             KeySpec {
                 path: concat!("external_services.", $svc, ".proxy.bypass_proxy"),
                 ty: KeyType::BypassList,
-                doc: concat!("Hosts that ", $what, " reach directly; replaces the global list (`*` bypasses everything)."),
+                doc: concat!(
+                    "Hosts that ",
+                    $what,
+                    " reach directly; replaces the global list (`*` bypasses everything)."
+                ),
             },
             KeySpec {
                 path: concat!("external_services.", $svc, ".mtls.enabled"),
                 ty: KeyType::Bool,
-                doc: concat!("Use the TLS settings of this block for ", $what, "; when not true, the other mtls keys are ignored."),
+                doc: concat!(
+                    "Use the TLS settings of this block for ",
+                    $what,
+                    "; when not true, the other mtls keys are ignored."
+                ),
             },
             KeySpec {
                 path: concat!("external_services.", $svc, ".mtls.cert_file"),
@@ -297,26 +298,17 @@ mod tests {
     #[test]
     fn env_names_in_both_spellings() {
         let key = find_key("external_services.oauth.mtls.cert_file").unwrap();
-        assert_eq!(
-            key.env_var("TYK_GW_"),
-            "TYK_GW_EXTERNAL_SERVICES_OAUTH_MTLS_CERT_FILE"
-        );
+        assert_eq!(key.env_var("TYK_GW_"), "TYK_GW_EXTERNAL_SERVICES_OAUTH_MTLS_CERT_FILE");
         assert_eq!(
             key.tyk_env_var("TYK_GW_"),
             "TYK_GW_EXTERNALSERVICES_OAUTH_MTLS_CERTFILE"
         );
         let key = find_key("external_services.discovery.mtls.ca_cert_ids").unwrap();
-        assert_eq!(
-            key.tyk_env_var("X_"),
-            "X_EXTERNALSERVICES_DISCOVERY_MTLS_CACERTIDS"
-        );
+        assert_eq!(key.tyk_env_var("X_"), "X_EXTERNALSERVICES_DISCOVERY_MTLS_CACERTIDS");
         let legacy = find_key("jwt_ssl_insecure_skip_verify").unwrap();
         assert!(legacy.is_legacy());
         assert_eq!(legacy.env_var("TYK_GW_"), "TYK_GW_JWTSSLINSECURESKIPVERIFY");
-        assert_eq!(
-            find_key("http_proxy").unwrap().env_var("TYK_GW_"),
-            "TYK_GW_HTTPPROXY"
-        );
+        assert_eq!(find_key("http_proxy").unwrap().env_var("TYK_GW_"), "TYK_GW_HTTPPROXY");
     }
 
     #[test]
@@ -331,14 +323,7 @@ mod tests {
         }
         assert_eq!(
             children(ROOT),
-            [
-                "global",
-                "oauth",
-                "storage",
-                "webhooks",
-                "health",
-                "discovery"
-            ]
+            ["global", "oauth", "storage", "webhooks", "health", "discovery"]
         );
         assert_eq!(children("external_services.health"), ["proxy", "mtls"]);
         assert_eq!(children("external_services.health.proxy").len(), 4);

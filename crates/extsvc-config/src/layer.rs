@@ -29,10 +29,7 @@ impl RawValue {
             RawValue::String(s) => Value::String(Tag::Default, s),
             RawValue::List(items) => Value::Array(
                 Tag::Default,
-                items
-                    .into_iter()
-                    .map(|s| Value::String(Tag::Default, s))
-                    .collect(),
+                items.into_iter().map(|s| Value::String(Tag::Default, s)).collect(),
             ),
         }
     }
@@ -84,10 +81,7 @@ impl Layer {
     }
 
     pub(crate) fn get(&self, key: &KeySpec) -> Option<&RawValue> {
-        self.values
-            .iter()
-            .find(|(k, _)| k.path == key.path)
-            .map(|(_, v)| v)
+        self.values.iter().find(|(k, _)| k.path == key.path).map(|(_, v)| v)
     }
 
     pub(crate) fn keys(&self) -> impl Iterator<Item = &'static KeySpec> + '_ {

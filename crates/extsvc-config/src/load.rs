@@ -57,18 +57,9 @@ pub struct Loaded {
 /// assert!(enabled.value);
 /// assert_eq!(enabled.source.to_string(), "env:TYK_GW_EXTERNAL_SERVICES_GLOBAL_ENABLED");
 /// ```
-pub fn load_file(
-    path: Option<&Path>,
-    env: &EnvSnapshot,
-    options: &LoadOptions,
-) -> Result<Loaded, ConfigErrors> {
+pub fn load_file(path: Option<&Path>, env: &EnvSnapshot, options: &LoadOptions) -> Result<Loaded, ConfigErrors> {
     let Some(path) = path else {
-        return load_layers(
-            Layer::new(LayerKind::File, ""),
-            Diagnostics::default(),
-            env,
-            options,
-        );
+        return load_layers(Layer::new(LayerKind::File, ""), Diagnostics::default(), env, options);
     };
     let origin = path.display().to_string();
     match std::fs::read_to_string(path) {
@@ -96,12 +87,7 @@ pub fn load_file(
 ///     "external_services.oauth.mtls.cert_fiel: unknown key; did you mean cert_file?"
 /// );
 /// ```
-pub fn load_str(
-    json: &str,
-    origin: &str,
-    env: &EnvSnapshot,
-    options: &LoadOptions,
-) -> Result<Loaded, ConfigErrors> {
+pub fn load_str(json: &str, origin: &str, env: &EnvSnapshot, options: &LoadOptions) -> Result<Loaded, ConfigErrors> {
     let mut diagnostics = Diagnostics::default();
     let file = match serde_json::from_str::<serde_json::Value>(json) {
         Ok(root) => read_file_layer(&root, origin, &mut diagnostics),
@@ -155,11 +141,7 @@ fn parse_error(origin: &str, json: &str, e: &serde_json::Error) -> ConfigError {
     if column == 0 {
         if line > 1 {
             line -= 1;
-            column = json
-                .split('\n')
-                .nth(line - 1)
-                .map_or(0, |l| l.chars().count())
-                + 1;
+            column = json.split('\n').nth(line - 1).map_or(0, |l| l.chars().count()) + 1;
         } else {
             column = 1;
         }

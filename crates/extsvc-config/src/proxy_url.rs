@@ -125,12 +125,20 @@ impl ProxyUrl {
         let authorization = username.as_ref().map(|user| {
             let raw = format!("{user}:{}", password.as_deref().unwrap_or(""));
             let encoded = base64::engine::general_purpose::STANDARD.encode(raw);
-            let mut value = HeaderValue::from_str(&format!("Basic {encoded}"))
-                .expect("base64 output is a valid header value");
+            let mut value =
+                HeaderValue::from_str(&format!("Basic {encoded}")).expect("base64 output is a valid header value");
             value.set_sensitive(true);
             value
         });
-        Ok(ProxyUrl { scheme, host, port, username, password, authorization, scheme_assumed })
+        Ok(ProxyUrl {
+            scheme,
+            host,
+            port,
+            username,
+            password,
+            authorization,
+            scheme_assumed,
+        })
     }
 
     /// `http` or `https`.
@@ -194,7 +202,11 @@ fn split_host_port(hostport: &str) -> Result<(String, Option<&str>), InvalidProx
             .map_err(|_| invalid(format!("invalid IPv6 address \"{addr}\"")))?;
         let port = match after {
             "" => None,
-            _ => Some(after.strip_prefix(':').ok_or_else(|| invalid(format!("unexpected \"{after}\" after IPv6 address")))?),
+            _ => Some(
+                after
+                    .strip_prefix(':')
+                    .ok_or_else(|| invalid(format!("unexpected \"{after}\" after IPv6 address")))?,
+            ),
         };
         return Ok((format!("[{}]", addr.to_ascii_lowercase()), port));
     }
@@ -208,7 +220,10 @@ fn split_host_port(hostport: &str) -> Result<(String, Option<&str>), InvalidProx
     if host.contains(':') {
         return Err(invalid("IPv6 addresses must be in brackets, e.g. http://[::1]:3128"));
     }
-    if let Some(bad) = host.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))) {
+    if let Some(bad) = host
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_')))
+    {
         return Err(invalid(format!("invalid character {bad:?} in host")));
     }
     Ok((host.to_ascii_lowercase(), port))
@@ -296,10 +311,16 @@ mod tests {
         for (input, reason) in [
             ("http://badproxy:wrong_port", "invalid port \"wrong_port\""),
             ("http://:3128", "empty host"),
-            ("socks5://proxy:1080", "unsupported scheme \"socks5\": expected http:// or https://"),
+            (
+                "socks5://proxy:1080",
+                "unsupported scheme \"socks5\": expected http:// or https://",
+            ),
             ("http://proxy:0", "invalid port \"0\""),
             ("http://proxy:3128/path", "unexpected path, query or fragment \"/path\""),
-            ("http://::1:3128", "IPv6 addresses must be in brackets, e.g. http://[::1]:3128"),
+            (
+                "http://::1:3128",
+                "IPv6 addresses must be in brackets, e.g. http://[::1]:3128",
+            ),
             ("http://pro xy:3128", "invalid character ' ' in host"),
         ] {
             assert_eq!(ProxyUrl::parse(input).unwrap_err().reason, reason, "{input}");
@@ -310,7 +331,10 @@ mod tests {
     fn raw_values_are_redacted_in_errors() {
         assert_eq!(redact_url_credentials("http://u:secret@host:x"), "http://u:***@host:x");
         assert_eq!(redact_url_credentials("http://host:x"), "http://host:x");
-        assert_eq!(redact_url_credentials("http://gw:se/cr@et@proxy:3128/x"), "http://gw:***@proxy:3128/x");
+        assert_eq!(
+            redact_url_credentials("http://gw:se/cr@et@proxy:3128/x"),
+            "http://gw:***@proxy:3128/x"
+        );
     }
 
     #[test]
@@ -319,6 +343,9 @@ mod tests {
         assert_eq!((p.host(), p.port(), p.username()), ("proxy", 3128, Some("gw")));
         assert_eq!(p.to_string(), "http://gw:***@proxy:3128");
         // base64("gw:hunt/er@2")
-        assert_eq!(p.proxy_authorization().unwrap().to_str().unwrap(), "Basic Z3c6aHVudC9lckAy");
+        assert_eq!(
+            p.proxy_authorization().unwrap().to_str().unwrap(),
+            "Basic Z3c6aHVudC9lckAy"
+        );
     }
 }

@@ -29,11 +29,7 @@ pub fn configuration_reference_markdown() -> String {
             let block = format!("external_services.{kind}.{part}");
             let keys = KEYS
                 .iter()
-                .filter(|k| {
-                    k.path
-                        .strip_prefix(block.as_str())
-                        .is_some_and(|r| r.starts_with('.'))
-                })
+                .filter(|k| k.path.strip_prefix(block.as_str()).is_some_and(|r| r.starts_with('.')))
                 .collect();
             blocks.push((block, keys));
         }
@@ -86,11 +82,7 @@ mod tests {
         let text = configuration_reference_markdown();
         assert!(!text.contains("{{"));
         for key in KEYS {
-            assert!(
-                text.contains(&format!("| `{}` |", key.path)),
-                "{}",
-                key.path
-            );
+            assert!(text.contains(&format!("| `{}` |", key.path)), "{}", key.path);
             assert!(text.contains(&key.env_var("TYK_GW_")), "{}", key.path);
             assert!(text.contains(&key.tyk_env_var("TYK_GW_")), "{}", key.path);
         }

@@ -44,16 +44,25 @@ impl<T> Sourced<T> {
 
     /// A built-in default.
     pub fn default_value(value: T) -> Self {
-        Sourced { value, source: Source::Default }
+        Sourced {
+            value,
+            source: Source::Default,
+        }
     }
 
     /// Borrows the value, keeping the source.
     pub fn as_ref(&self) -> Sourced<&T> {
-        Sourced { value: &self.value, source: self.source.clone() }
+        Sourced {
+            value: &self.value,
+            source: self.source.clone(),
+        }
     }
 
     /// Transforms the value, keeping the source.
     pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Sourced<U> {
-        Sourced { value: f(self.value), source: self.source }
+        Sourced {
+            value: f(self.value),
+            source: self.source,
+        }
     }
 }

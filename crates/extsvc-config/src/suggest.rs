@@ -19,10 +19,7 @@ pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
 /// The candidate closest to `input` (case-insensitive), when it is close enough to be a
 /// plausible typo: at most a third of the input's length away (and at least one edit
 /// allowed). Ties go to the earlier candidate.
-pub(crate) fn closest<'a>(
-    input: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<&'a str> {
+pub(crate) fn closest<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let lowered = input.to_ascii_lowercase();
     let limit = (input.chars().count() / 3).max(1);
     nearest(&lowered, candidates)
@@ -31,10 +28,7 @@ pub(crate) fn closest<'a>(
 }
 
 /// The candidate closest to `input` (case-insensitive) however far, with its distance.
-pub(crate) fn nearest<'a>(
-    input: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<(&'a str, usize)> {
+pub(crate) fn nearest<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<(&'a str, usize)> {
     let lowered = input.to_ascii_lowercase();
     let mut best: Option<(&'a str, usize)> = None;
     for candidate in candidates {

@@ -25,7 +25,10 @@ impl TlsVersion {
     pub fn parse(value: &str) -> Result<TlsVersion, String> {
         let trimmed = value.trim();
         let lower = trimmed.to_ascii_lowercase();
-        let number = lower.strip_prefix("tls").map(|s| s.trim_start_matches([' ', 'v'])).unwrap_or(&lower);
+        let number = lower
+            .strip_prefix("tls")
+            .map(|s| s.trim_start_matches([' ', 'v']))
+            .unwrap_or(&lower);
         match number {
             "1.2" => Ok(TlsVersion::Tls12),
             "1.3" => Ok(TlsVersion::Tls13),

@@ -12,8 +12,8 @@ use crate::keys::find_key;
 use crate::layer::Layered;
 use crate::redact_url_credentials;
 use crate::{
-    parse_bypass_list, ExternalServicesConfig, GlobalSettings, LegacySettings, MtlsSettings,
-    ProxyUrl, ServiceKind, ServiceSettings, Source, Sourced, TlsVersion,
+    parse_bypass_list, ExternalServicesConfig, GlobalSettings, LegacySettings, MtlsSettings, ProxyUrl, ServiceKind,
+    ServiceSettings, Source, Sourced, TlsVersion,
 };
 
 /// Builds and validates the model.
@@ -22,21 +22,12 @@ pub(crate) fn build_config(
     layered: &Layered,
     diagnostics: &mut Diagnostics,
 ) -> ExternalServicesConfig {
-    let mut builder = Builder {
-        layered,
-        diagnostics,
-    };
+    let mut builder = Builder { layered, diagnostics };
     let external = file.external_services.clone().unwrap_or_default();
     let global = builder.proxy_block("external_services.global", external.global.as_ref());
     let legacy = LegacySettings {
-        http_proxy: file
-            .http_proxy
-            .as_ref()
-            .map(|v| builder.proxy_url("http_proxy", v)),
-        https_proxy: file
-            .https_proxy
-            .as_ref()
-            .map(|v| builder.proxy_url("https_proxy", v)),
+        http_proxy: file.http_proxy.as_ref().map(|v| builder.proxy_url("http_proxy", v)),
+        https_proxy: file.https_proxy.as_ref().map(|v| builder.proxy_url("https_proxy", v)),
         jwt_ssl_insecure_skip_verify: file
             .jwt_ssl_insecure_skip_verify
             .map(|v| Sourced::new(v, builder.source("jwt_ssl_insecure_skip_verify"))),
@@ -139,8 +130,7 @@ impl Builder<'_> {
             let (entry, reason) = if bad.entry.contains('@') {
                 (
                     redact_url_credentials(&bad.entry),
-                    "a bypass entry cannot contain \"@\" (credentials do not belong here)"
-                        .to_owned(),
+                    "a bypass entry cannot contain \"@\" (credentials do not belong here)".to_owned(),
                 )
             } else {
                 (bad.entry, bad.reason)
@@ -184,28 +174,19 @@ impl Builder<'_> {
         }
     }
 
-    fn mtls_block(
-        &mut self,
-        kind: ServiceKind,
-        file: Option<&MtlsFile>,
-        legacy: &LegacySettings,
-    ) -> MtlsSettings {
+    fn mtls_block(&mut self, kind: ServiceKind, file: Option<&MtlsFile>, legacy: &LegacySettings) -> MtlsSettings {
         let block = format!("external_services.{kind}.mtls");
         let Some(file) = file else {
             self.warn_insecure(kind, None, legacy);
             return MtlsSettings::default();
         };
         let path = |field: &str| format!("{block}.{field}");
-        let ca_cert_ids: Option<Vec<String>> = file.ca_cert_ids.as_ref().map(|ids| {
-            ids.iter()
-                .filter(|id| !id.trim().is_empty())
-                .cloned()
-                .collect()
-        });
+        let ca_cert_ids: Option<Vec<String>> = file
+            .ca_cert_ids
+            .as_ref()
+            .map(|ids| ids.iter().filter(|id| !id.trim().is_empty()).cloned().collect());
         let settings = MtlsSettings {
-            enabled: file
-                .enabled
-                .map(|v| Sourced::new(v, self.source(&path("enabled")))),
+            enabled: file.enabled.map(|v| Sourced::new(v, self.source(&path("enabled")))),
             cert_file: self
                 .non_empty(&path("cert_file"), file.cert_file.as_ref())
                 .map(|s| s.map(PathBuf::from)),
@@ -222,20 +203,12 @@ impl Builder<'_> {
             insecure_skip_verify: file
                 .insecure_skip_verify
                 .map(|v| Sourced::new(v, self.source(&path("insecure_skip_verify")))),
-            tls_min_version: self
-                .tls_version(&path("tls_min_version"), file.tls_min_version.as_ref()),
-            tls_max_version: self
-                .tls_version(&path("tls_max_version"), file.tls_max_version.as_ref()),
+            tls_min_version: self.tls_version(&path("tls_min_version"), file.tls_min_version.as_ref()),
+            tls_max_version: self.tls_version(&path("tls_max_version"), file.tls_max_version.as_ref()),
         };
 
-        let min = settings
-            .tls_min_version
-            .as_ref()
-            .map_or(TlsVersion::Tls12, |v| v.value);
-        let max = settings
-            .tls_max_version
-            .as_ref()
-            .map_or(TlsVersion::Tls13, |v| v.value);
+        let min = settings.tls_min_version.as_ref().map_or(TlsVersion::Tls12, |v| v.value);
+        let max = settings.tls_max_version.as_ref().map_or(TlsVersion::Tls13, |v| v.value);
         if min > max {
             self.diagnostics.error(ConfigError::TlsVersionRange {
                 path: block.clone(),
@@ -248,25 +221,19 @@ impl Builder<'_> {
         if enabled {
             let insecure = effective_insecure(kind, &settings, legacy).is_some_and(|s| s.value);
             // A key whose value was rejected was still set: no second error about it.
-            let set =
-                |present: bool, field: &str| present || self.diagnostics.was_rejected(&path(field));
+            let set = |present: bool, field: &str| present || self.diagnostics.was_rejected(&path(field));
             let cert_id = set(settings.cert_id.is_some(), "cert_id");
             let cert_file = set(settings.cert_file.is_some(), "cert_file");
             let key_file = set(settings.key_file.is_some(), "key_file");
-            let ca = set(settings.ca_file.is_some(), "ca_file")
-                || set(settings.ca_cert_ids.is_some(), "ca_cert_ids");
+            let ca = set(settings.ca_file.is_some(), "ca_file") || set(settings.ca_cert_ids.is_some(), "ca_cert_ids");
             let insecure = set(insecure, "insecure_skip_verify");
             if !cert_id && cert_file != key_file {
                 self.diagnostics
-                    .error(ConfigError::IncompleteClientCertificate {
-                        path: block.clone(),
-                    });
+                    .error(ConfigError::IncompleteClientCertificate { path: block.clone() });
             }
             if !cert_id && !cert_file && !key_file && !ca && !insecure {
                 self.diagnostics
-                    .error(ConfigError::NoCertificateConfiguration {
-                        path: block.clone(),
-                    });
+                    .error(ConfigError::NoCertificateConfiguration { path: block.clone() });
             }
         }
         self.warn_insecure(kind, Some(&settings), legacy);
@@ -275,12 +242,7 @@ impl Builder<'_> {
 
     /// Warns when the target's certificate of `kind` will not be verified; the warning
     /// names the key or variable that said so.
-    fn warn_insecure(
-        &mut self,
-        kind: ServiceKind,
-        settings: Option<&MtlsSettings>,
-        legacy: &LegacySettings,
-    ) {
+    fn warn_insecure(&mut self, kind: ServiceKind, settings: Option<&MtlsSettings>, legacy: &LegacySettings) {
         let default = MtlsSettings::default();
         let settings = settings.unwrap_or(&default);
         if let Some(insecure) = effective_insecure(kind, settings, legacy).filter(|s| s.value) {

@@ -3,9 +3,7 @@
 
 mod support;
 
-use extsvc_config::{
-    load_file, load_str, ConfigError, EnvSnapshot, LoadOptions, ServiceKind, Source,
-};
+use extsvc_config::{load_file, load_str, ConfigError, EnvSnapshot, LoadOptions, ServiceKind, Source};
 use support::{error_lines, fixture, load_with_env, rows, set_values};
 
 const DOC_ENABLED: &str = "TYK_GW_EXTERNAL_SERVICES_OAUTH_MTLS_ENABLED";
@@ -19,23 +17,11 @@ fn documented_spelling_sets_every_type_with_env_sources() {
             "TYK_GW_EXTERNAL_SERVICES_GLOBAL_HTTP_PROXY",
             "http://proxy.example.com:8080",
         ),
-        (
-            "TYK_GW_EXTERNAL_SERVICES_GLOBAL_BYPASS_PROXY",
-            "localhost,127.0.0.1",
-        ),
+        ("TYK_GW_EXTERNAL_SERVICES_GLOBAL_BYPASS_PROXY", "localhost,127.0.0.1"),
         ("TYK_GW_EXTERNAL_SERVICES_HEALTH_MTLS_ENABLED", "1"),
-        (
-            "TYK_GW_EXTERNAL_SERVICES_HEALTH_MTLS_CERT_ID",
-            "health-cert",
-        ),
-        (
-            "TYK_GW_EXTERNAL_SERVICES_HEALTH_MTLS_CA_CERT_IDS",
-            "ca-1, ca-2",
-        ),
-        (
-            "TYK_GW_EXTERNAL_SERVICES_HEALTH_MTLS_TLS_MAX_VERSION",
-            "TLS1.3",
-        ),
+        ("TYK_GW_EXTERNAL_SERVICES_HEALTH_MTLS_CERT_ID", "health-cert"),
+        ("TYK_GW_EXTERNAL_SERVICES_HEALTH_MTLS_CA_CERT_IDS", "ca-1, ca-2"),
+        ("TYK_GW_EXTERNAL_SERVICES_HEALTH_MTLS_TLS_MAX_VERSION", "TLS1.3"),
     ];
     let loaded = load_with_env("{}", &vars).unwrap();
     assert_eq!(
@@ -86,10 +72,7 @@ fn documented_spelling_sets_every_type_with_env_sources() {
 fn tyk_spelling_is_accepted_and_named_in_sources() {
     let vars = [
         ("TYK_GW_EXTERNALSERVICES_OAUTH_PROXY_ENABLED", "TRUE"),
-        (
-            "TYK_GW_EXTERNALSERVICES_OAUTH_PROXY_HTTPSPROXY",
-            "https://p:3129",
-        ),
+        ("TYK_GW_EXTERNALSERVICES_OAUTH_PROXY_HTTPSPROXY", "https://p:3129"),
         ("TYK_GW_EXTERNALSERVICES_OAUTH_MTLS_ENABLED", "true"),
         ("TYK_GW_EXTERNALSERVICES_OAUTH_MTLS_CERTFILE", "/c.pem"),
         ("TYK_GW_EXTERNALSERVICES_OAUTH_MTLS_KEYFILE", "/k.pem"),
@@ -137,13 +120,7 @@ fn tyk_spelling_is_accepted_and_named_in_sources() {
 fn both_spellings_with_different_values_documented_wins_and_warns() {
     let json = r#"{"external_services":{"oauth":{"mtls":{"cert_id":"c"}}}}"#;
     let loaded = load_with_env(json, &[(DOC_ENABLED, "false"), (TYK_ENABLED, "true")]).unwrap();
-    let enabled = loaded
-        .config
-        .service(ServiceKind::Oauth)
-        .mtls
-        .enabled
-        .clone()
-        .unwrap();
+    let enabled = loaded.config.service(ServiceKind::Oauth).mtls.enabled.clone().unwrap();
     assert!(!enabled.value);
     assert_eq!(enabled.source, Source::Env(DOC_ENABLED.into()));
     assert_eq!(
@@ -181,14 +158,8 @@ fn conflict_warning_never_prints_the_values() {
     let loaded = load_with_env(
         "{}",
         &[
-            (
-                "TYK_GW_EXTERNAL_SERVICES_GLOBAL_HTTP_PROXY",
-                "http://alice:s3cret@p:1",
-            ),
-            (
-                "TYK_GW_EXTERNALSERVICES_GLOBAL_HTTPPROXY",
-                "http://bob:t0psecret@p:2",
-            ),
+            ("TYK_GW_EXTERNAL_SERVICES_GLOBAL_HTTP_PROXY", "http://alice:s3cret@p:1"),
+            ("TYK_GW_EXTERNALSERVICES_GLOBAL_HTTPPROXY", "http://bob:t0psecret@p:2"),
         ],
     )
     .unwrap();
@@ -199,14 +170,7 @@ fn conflict_warning_never_prints_the_values() {
         loaded.warnings
     );
     assert_eq!(
-        loaded
-            .config
-            .global
-            .http_proxy
-            .unwrap()
-            .value
-            .unwrap()
-            .to_string(),
+        loaded.config.global.http_proxy.unwrap().value.unwrap().to_string(),
         "http://alice:***@p:1"
     );
 }
@@ -216,10 +180,7 @@ fn env_overrides_the_file_key_by_key() {
     let loaded = load_with_env(
         &fixture("example1_basic_proxy.json"),
         &[
-            (
-                "TYK_GW_EXTERNALSERVICES_GLOBAL_HTTPPROXY",
-                "http://from-env:1",
-            ),
+            ("TYK_GW_EXTERNALSERVICES_GLOBAL_HTTPPROXY", "http://from-env:1"),
             ("TYK_GW_EXTERNAL_SERVICES_GLOBAL_ENABLED", "false"),
         ],
     )
@@ -267,16 +228,10 @@ fn an_empty_variable_is_set_and_overrides_the_file() {
     let http = loaded.config.global.http_proxy.clone().unwrap();
     assert_eq!(
         (http.value, http.source),
-        (
-            None,
-            Source::Env("TYK_GW_EXTERNAL_SERVICES_GLOBAL_HTTP_PROXY".into())
-        )
+        (None, Source::Env("TYK_GW_EXTERNAL_SERVICES_GLOBAL_HTTP_PROXY".into()))
     );
     // An empty path counts as not set.
-    assert_eq!(
-        loaded.config.service(ServiceKind::Storage).mtls.ca_file,
-        None
-    );
+    assert_eq!(loaded.config.service(ServiceKind::Storage).mtls.ca_file, None);
 }
 
 #[test]
@@ -311,10 +266,7 @@ fn bad_booleans_name_the_variable() {
         "{}",
         &[
             ("TYK_GW_EXTERNAL_SERVICES_GLOBAL_ENABLED", "yes"),
-            (
-                "TYK_GW_EXTERNALSERVICES_WEBHOOKS_MTLS_INSECURESKIPVERIFY",
-                "2",
-            ),
+            ("TYK_GW_EXTERNALSERVICES_WEBHOOKS_MTLS_INSECURESKIPVERIFY", "2"),
             ("TYK_GW_JWTSSLINSECURESKIPVERIFY", ""),
         ],
     );
@@ -342,14 +294,7 @@ fn lists_are_comma_separated_trimmed_without_empty_entries() {
     assert_eq!(ids.value, ["root-ca", "intermediate-ca"]);
     // Only separators: an empty list, which counts as not set.
     let loaded = load_with_env("{}", &[(var, " , ")]).unwrap();
-    assert_eq!(
-        loaded
-            .config
-            .service(ServiceKind::Discovery)
-            .mtls
-            .ca_cert_ids,
-        None
-    );
+    assert_eq!(loaded.config.service(ServiceKind::Discovery).mtls.ca_cert_ids, None);
 }
 
 #[test]
@@ -357,10 +302,7 @@ fn unknown_variables_warn_with_a_suggestion() {
     let loaded = load_with_env(
         "{}",
         &[
-            (
-                "TYK_GW_EXTERNAL_SERVICES_OAUTH_MTLS_CERTFILE",
-                "/mixed-spelling",
-            ),
+            ("TYK_GW_EXTERNAL_SERVICES_OAUTH_MTLS_CERTFILE", "/mixed-spelling"),
             ("TYK_GW_EXTERNALSERVICES_OAUTH_MTLS_CERTFIEL", "/typo"),
             ("TYK_GW_EXTERNAL_SERVICES_GLOBL_ENABLED", "true"),
             ("TYK_GW_LOGLEVEL", "debug"),
@@ -384,10 +326,7 @@ fn the_prefix_is_configurable() {
     let env = EnvSnapshot::from_iter([
         ("GW2_EXTERNAL_SERVICES_GLOBAL_ENABLED", "true"),
         ("GW2_HTTPPROXY", "http://legacy:1"),
-        (
-            "TYK_GW_EXTERNAL_SERVICES_GLOBAL_HTTP_PROXY",
-            "http://ignored:1",
-        ),
+        ("TYK_GW_EXTERNAL_SERVICES_GLOBAL_HTTP_PROXY", "http://ignored:1"),
     ]);
     let options = LoadOptions {
         env_prefix: "GW2_".into(),
@@ -472,10 +411,7 @@ fn the_seed_environment_tabs_equal_their_config_file_tabs() {
             "TYK_GW_EXTERNAL_SERVICES_OAUTH_MTLS_CA_FILE",
             "/etc/tyk/certs/oauth-ca.crt",
         ),
-        (
-            "TYK_GW_EXTERNAL_SERVICES_OAUTH_MTLS_INSECURE_SKIP_VERIFY",
-            "false",
-        ),
+        ("TYK_GW_EXTERNAL_SERVICES_OAUTH_MTLS_INSECURE_SKIP_VERIFY", "false"),
         ("TYK_GW_EXTERNAL_SERVICES_OAUTH_MTLS_TLS_MIN_VERSION", "1.2"),
     ];
     for (tab, env) in [
@@ -494,9 +430,7 @@ fn the_seed_environment_tabs_equal_their_config_file_tabs() {
             &LoadOptions::default(),
         )
         .unwrap();
-        let values = |rows: Vec<(String, String, String)>| {
-            rows.into_iter().map(|(p, v, _)| (p, v)).collect::<Vec<_>>()
-        };
+        let values = |rows: Vec<(String, String, String)>| rows.into_iter().map(|(p, v, _)| (p, v)).collect::<Vec<_>>();
         assert_eq!(
             values(set_values(&from_file.config)),
             values(set_values(&from_env.config)),
@@ -508,10 +442,7 @@ fn the_seed_environment_tabs_equal_their_config_file_tabs() {
         );
         // The same values, but each from its variable.
         for (path, _, source) in set_values(&from_env.config) {
-            assert!(
-                source.starts_with("env:TYK_GW_EXTERNAL_SERVICES_"),
-                "{path}: {source}"
-            );
+            assert!(source.starts_with("env:TYK_GW_EXTERNAL_SERVICES_"), "{path}: {source}");
         }
         assert_eq!(set_values(&from_env.config).len(), env.len());
     }
@@ -526,9 +457,6 @@ fn a_missing_file_is_reported_with_env_errors_too() {
         matches!(&errors.0[0], ConfigError::Read { file, .. } if file == "/nonexistent/extsvc/tyk.conf"),
         "{errors}"
     );
-    assert_eq!(
-        errors.0[1].path(),
-        "TYK_GW_EXTERNAL_SERVICES_GLOBAL_ENABLED"
-    );
+    assert_eq!(errors.0[1].path(), "TYK_GW_EXTERNAL_SERVICES_GLOBAL_ENABLED");
     assert_eq!(errors.0.len(), 2);
 }

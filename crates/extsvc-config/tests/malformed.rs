@@ -245,9 +245,7 @@ fn bad_bypass_entries_name_the_key_and_entry() {
         .0
         .iter()
         .filter_map(|e| match e {
-            ConfigError::InvalidBypassEntry { path, entry, .. } => {
-                Some((path.as_str(), entry.as_str()))
-            }
+            ConfigError::InvalidBypassEntry { path, entry, .. } => Some((path.as_str(), entry.as_str())),
             _ => None,
         })
         .collect();
@@ -255,16 +253,13 @@ fn bad_bypass_entries_name_the_key_and_entry() {
         bypass,
         [
             ("external_services.global.bypass_proxy", "10.0.0.0/33"),
-            (
-                "external_services.oauth.proxy.bypass_proxy",
-                "host:notaport"
-            ),
+            ("external_services.oauth.proxy.bypass_proxy", "host:notaport"),
         ]
     );
     assert_eq!(errors.0.len(), 2, "{errors}");
-    assert!(errors.to_string().starts_with(
-        "external_services.global.bypass_proxy: invalid bypass entry \"10.0.0.0/33\": "
-    ));
+    assert!(errors
+        .to_string()
+        .starts_with("external_services.global.bypass_proxy: invalid bypass entry \"10.0.0.0/33\": "));
 }
 
 #[test]
@@ -284,10 +279,7 @@ fn all_problems_are_reported_at_once() {
     }"#;
     let env = [
         ("TYK_GW_EXTERNAL_SERVICES_HEALTH_PROXY_ENABLED", "yes"),
-        (
-            "TYK_GW_EXTERNALSERVICES_DISCOVERY_PROXY_HTTPPROXY",
-            "http://u:pw@:1",
-        ),
+        ("TYK_GW_EXTERNALSERVICES_DISCOVERY_PROXY_HTTPPROXY", "http://u:pw@:1"),
     ];
     let lines = error_lines(json, &env);
     assert_eq!(
@@ -335,10 +327,7 @@ fn valid_edge_cases_are_accepted() {
     assert_eq!(dotted.config.global.enabled, None);
     assert_eq!(config.global.http_proxy.as_ref().unwrap().value, None);
     assert_eq!(config.global.https_proxy, None, "null counts as not set");
-    assert_eq!(
-        config.global.bypass_proxy.as_ref().unwrap().value,
-        Vec::new()
-    );
+    assert_eq!(config.global.bypass_proxy.as_ref().unwrap().value, Vec::new());
     assert!(config.service(ServiceKind::Health).mtls.cert_file.is_some());
     assert_eq!(loaded.warnings, Vec::<String>::new());
 }
@@ -355,15 +344,11 @@ fn a_near_miss_of_external_services_at_the_top_level_warns() {
 
 #[test]
 fn a_scheme_less_proxy_warns_and_means_http() {
-    let loaded =
-        load(r#"{"external_services": {"global": {"https_proxy": "proxy.internal:3128"}}}"#)
-            .unwrap();
+    let loaded = load(r#"{"external_services": {"global": {"https_proxy": "proxy.internal:3128"}}}"#).unwrap();
     let url = loaded.config.global.https_proxy.unwrap().value.unwrap();
     assert_eq!(url.to_string(), "http://proxy.internal:3128");
     assert_eq!(
         loaded.warnings,
-        [
-            r#"external_services.global.https_proxy: no scheme in "proxy.internal:3128", assuming http://"#
-        ]
+        [r#"external_services.global.https_proxy: no scheme in "proxy.internal:3128", assuming http://"#]
     );
 }

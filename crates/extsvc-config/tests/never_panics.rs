@@ -99,10 +99,7 @@ fn check(json: &str, vars: Vec<(String, String)>) {
             for e in &errors.0 {
                 assert!(e.to_string().starts_with(&format!("{}:", e.path())), "{e}");
             }
-            (
-                errors.0.iter().map(ToString::to_string).collect(),
-                Vec::new(),
-            )
+            (errors.0.iter().map(ToString::to_string).collect(), Vec::new())
         }
     };
     for text in messages.iter().chain(&warnings) {

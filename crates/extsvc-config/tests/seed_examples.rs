@@ -15,14 +15,8 @@ fn example_1_basic_proxy() {
         set_values(&loaded.config),
         file_rows(&[
             ("external_services.global.enabled", "true"),
-            (
-                "external_services.global.http_proxy",
-                "http://localhost:3128"
-            ),
-            (
-                "external_services.global.https_proxy",
-                "https://localhost:3128"
-            ),
+            ("external_services.global.http_proxy", "http://localhost:3128"),
+            ("external_services.global.https_proxy", "https://localhost:3128"),
             ("external_services.global.bypass_proxy", "3 entries"),
         ])
     );
@@ -41,24 +35,12 @@ fn example_2_oauth_with_certificate_files() {
         set_values(&loaded.config),
         file_rows(&[
             ("external_services.global.enabled", "true"),
-            (
-                "external_services.global.http_proxy",
-                "http://localhost:3128"
-            ),
-            (
-                "external_services.global.https_proxy",
-                "https://localhost:3128"
-            ),
+            ("external_services.global.http_proxy", "http://localhost:3128"),
+            ("external_services.global.https_proxy", "https://localhost:3128"),
             ("external_services.global.bypass_proxy", "2 entries"),
             ("external_services.oauth.proxy.enabled", "true"),
-            (
-                "external_services.oauth.proxy.http_proxy",
-                "http://localhost:3129"
-            ),
-            (
-                "external_services.oauth.proxy.https_proxy",
-                "https://localhost:3129"
-            ),
+            ("external_services.oauth.proxy.http_proxy", "http://localhost:3129"),
+            ("external_services.oauth.proxy.https_proxy", "https://localhost:3129"),
             ("external_services.oauth.mtls.enabled", "true"),
             (
                 "external_services.oauth.mtls.cert_file",
@@ -68,10 +50,7 @@ fn example_2_oauth_with_certificate_files() {
                 "external_services.oauth.mtls.key_file",
                 "/etc/tyk/certs/oauth-client.key"
             ),
-            (
-                "external_services.oauth.mtls.ca_file",
-                "/etc/tyk/certs/oauth-ca.crt"
-            ),
+            ("external_services.oauth.mtls.ca_file", "/etc/tyk/certs/oauth-ca.crt"),
             ("external_services.oauth.mtls.tls_min_version", "1.2"),
         ])
     );
@@ -117,14 +96,8 @@ fn example_3_mixed_storage_inherits_urls_and_overrides_bypass() {
         set_values(&loaded.config),
         file_rows(&[
             ("external_services.global.enabled", "true"),
-            (
-                "external_services.global.http_proxy",
-                "http://localhost:3128"
-            ),
-            (
-                "external_services.global.https_proxy",
-                "https://localhost:3128"
-            ),
+            ("external_services.global.http_proxy", "http://localhost:3128"),
+            ("external_services.global.https_proxy", "https://localhost:3128"),
             ("external_services.global.bypass_proxy", "3 entries"),
             // storage sets no URLs: resolution inherits the global ones.
             ("external_services.storage.proxy.enabled", "true"),
@@ -139,14 +112,8 @@ fn example_3_mixed_storage_inherits_urls_and_overrides_bypass() {
                 "/etc/tyk/certs/redis-client.key"
             ),
             ("external_services.webhooks.proxy.enabled", "true"),
-            (
-                "external_services.webhooks.proxy.http_proxy",
-                "http://localhost:3130"
-            ),
-            (
-                "external_services.webhooks.proxy.https_proxy",
-                "https://localhost:3130"
-            ),
+            ("external_services.webhooks.proxy.http_proxy", "http://localhost:3130"),
+            ("external_services.webhooks.proxy.https_proxy", "https://localhost:3130"),
         ])
     );
 }
@@ -158,14 +125,8 @@ fn example_4_production_enterprise() {
         set_values(&loaded.config),
         file_rows(&[
             ("external_services.global.enabled", "true"),
-            (
-                "external_services.global.http_proxy",
-                "http://proxy.company.com:8080"
-            ),
-            (
-                "external_services.global.https_proxy",
-                "https://proxy.company.com:8080"
-            ),
+            ("external_services.global.http_proxy", "http://proxy.company.com:8080"),
+            ("external_services.global.https_proxy", "https://proxy.company.com:8080"),
             ("external_services.global.bypass_proxy", "3 entries"),
             ("external_services.oauth.mtls.enabled", "true"),
             (
@@ -176,10 +137,7 @@ fn example_4_production_enterprise() {
                 "external_services.oauth.mtls.key_file",
                 "/etc/tyk/certs/oauth-client.key"
             ),
-            (
-                "external_services.oauth.mtls.ca_file",
-                "/etc/tyk/certs/company-ca.crt"
-            ),
+            ("external_services.oauth.mtls.ca_file", "/etc/tyk/certs/company-ca.crt"),
             ("external_services.oauth.mtls.insecure_skip_verify", "false"),
             ("external_services.oauth.mtls.tls_min_version", "1.2"),
             // webhooks: only `enabled`, so it inherits everything from global.
@@ -216,23 +174,11 @@ fn example_5_certificate_store_everywhere() {
             ),
             ("external_services.oauth.mtls.tls_min_version", "1.2"),
             ("external_services.storage.mtls.enabled", "true"),
-            (
-                "external_services.storage.mtls.cert_id",
-                "redis-client-prod"
-            ),
-            (
-                "external_services.storage.mtls.ca_cert_ids",
-                "redis-ca-prod"
-            ),
+            ("external_services.storage.mtls.cert_id", "redis-client-prod"),
+            ("external_services.storage.mtls.ca_cert_ids", "redis-ca-prod"),
             ("external_services.webhooks.mtls.enabled", "true"),
-            (
-                "external_services.webhooks.mtls.cert_id",
-                "webhook-client-prod"
-            ),
-            (
-                "external_services.webhooks.mtls.ca_cert_ids",
-                "webhook-ca-prod"
-            ),
+            ("external_services.webhooks.mtls.cert_id", "webhook-client-prod"),
+            ("external_services.webhooks.mtls.ca_cert_ids", "webhook-ca-prod"),
         ])
     );
 }
@@ -261,10 +207,7 @@ fn migration_before_reads_the_legacy_keys() {
 fn migration_after_as_printed_fails_at_the_trailing_comma() {
     let errors = load(&fixture("migration_after_as_printed.json")).unwrap_err();
     assert_eq!(errors.0.len(), 1, "{errors}");
-    let ConfigError::Parse {
-        file, line, column, ..
-    } = &errors.0[0]
-    else {
+    let ConfigError::Parse { file, line, column, .. } = &errors.0[0] else {
         panic!("expected a parse error, got {errors}");
     };
     assert_eq!((file.as_str(), *line, *column), ("tyk.conf", 6, 5));
@@ -278,10 +221,7 @@ fn migration_after_corrected_is_valid_with_only_insecure_skip_verify() {
         set_values(&loaded.config),
         file_rows(&[
             ("external_services.global.enabled", "true"),
-            (
-                "external_services.global.http_proxy",
-                "http://localhost:3128"
-            ),
+            ("external_services.global.http_proxy", "http://localhost:3128"),
             ("external_services.oauth.mtls.enabled", "true"),
             ("external_services.oauth.mtls.insecure_skip_verify", "true"),
         ])
@@ -309,30 +249,17 @@ fn migration_before_and_after_together_prefer_the_new_keys_by_keeping_both() {
         config.legacy.http_proxy.unwrap().source,
         Source::Legacy("http_proxy".into())
     );
-    assert_eq!(
-        config.global.http_proxy.unwrap().value.unwrap().host(),
-        "new"
-    );
+    assert_eq!(config.global.http_proxy.unwrap().value.unwrap().host(), "new");
     assert!(!config.legacy.jwt_ssl_insecure_skip_verify.unwrap().value);
 }
 
 #[test]
 fn the_config_file_tabs_have_comments_and_are_not_json() {
-    for name in [
-        "tab_global_with_comments.json",
-        "tab_oauth_with_comments.json",
-    ] {
+    for name in ["tab_global_with_comments.json", "tab_oauth_with_comments.json"] {
         let errors = load(&fixture(name)).unwrap_err();
         assert_eq!(errors.0.len(), 1, "{errors}");
         assert!(
-            matches!(
-                &errors.0[0],
-                ConfigError::Parse {
-                    line: 2,
-                    column: 1,
-                    ..
-                }
-            ),
+            matches!(&errors.0[0], ConfigError::Parse { line: 2, column: 1, .. }),
             "{name}: {errors}"
         );
     }

@@ -126,17 +126,9 @@ impl Index {
             if entry.is_any() {
                 index.any.get_or_insert(pos);
             } else if let Some(domain) = entry.domain() {
-                index
-                    .domains
-                    .entry(domain.into())
-                    .or_default()
-                    .add(port, pos);
+                index.domains.entry(domain.into()).or_default().add(port, pos);
                 if domain == "localhost" {
-                    index.add_net(
-                        IpNet::V4("127.0.0.0/8".parse().expect("valid CIDR")),
-                        port,
-                        pos,
-                    );
+                    index.add_net(IpNet::V4("127.0.0.0/8".parse().expect("valid CIDR")), port, pos);
                     index.add_net(IpNet::V6("::1/128".parse().expect("valid CIDR")), port, pos);
                 }
             } else if let Some(ip) = entry.ip() {
@@ -149,10 +141,7 @@ impl Index {
     }
 
     fn add_net(&mut self, net: IpNet, port: Option<u16>, pos: usize) {
-        fn group<K>(
-            groups: &mut Vec<(u8, HashMap<K, PortRule>)>,
-            len: u8,
-        ) -> &mut HashMap<K, PortRule> {
+        fn group<K>(groups: &mut Vec<(u8, HashMap<K, PortRule>)>, len: u8) -> &mut HashMap<K, PortRule> {
             let at = match groups.binary_search_by_key(&len, |(l, _)| *l) {
                 Ok(at) => at,
                 Err(at) => {
@@ -166,17 +155,11 @@ impl Index {
         match net.trunc() {
             IpNet::V4(net) => {
                 let key = mask_v4(u32::from(net.network()), len);
-                group(&mut self.v4, len)
-                    .entry(key)
-                    .or_default()
-                    .add(port, pos);
+                group(&mut self.v4, len).entry(key).or_default().add(port, pos);
             }
             IpNet::V6(net) => {
                 let key = mask_v6(u128::from(net.network()), len);
-                group(&mut self.v6, len)
-                    .entry(key)
-                    .or_default()
-                    .add(port, pos);
+                group(&mut self.v6, len).entry(key).or_default().add(port, pos);
             }
         }
     }
@@ -185,11 +168,7 @@ impl Index {
     fn lookup_v4(&self, addr: Ipv4Addr, port: u16) -> Option<usize> {
         let addr = u32::from(addr);
         self.v4.iter().fold(None, |best, (len, nets)| {
-            earliest(
-                best,
-                nets.get(&mask_v4(addr, *len))
-                    .and_then(|rule| rule.lookup(port)),
-            )
+            earliest(best, nets.get(&mask_v4(addr, *len)).and_then(|rule| rule.lookup(port)))
         })
     }
 
@@ -197,11 +176,7 @@ impl Index {
     fn lookup_v6(&self, addr: Ipv6Addr, port: u16) -> Option<usize> {
         let addr = u128::from(addr);
         self.v6.iter().fold(None, |best, (len, nets)| {
-            earliest(
-                best,
-                nets.get(&mask_v6(addr, *len))
-                    .and_then(|rule| rule.lookup(port)),
-            )
+            earliest(best, nets.get(&mask_v6(addr, *len)).and_then(|rule| rule.lookup(port)))
         })
     }
 
@@ -237,10 +212,7 @@ impl<'b> Target<'b> {
     /// Classifies `host`; a name is lower-cased into `buf`.
     fn classify(host: &str, buf: &'b mut [u8; MAX_NAME_LEN]) -> Target<'b> {
         if let Some(inside) = host.strip_prefix('[') {
-            return match inside
-                .strip_suffix(']')
-                .and_then(|v6| v6.parse::<Ipv6Addr>().ok())
-            {
+            return match inside.strip_suffix(']').and_then(|v6| v6.parse::<Ipv6Addr>().ok()) {
                 Some(v6) => Target::Ip(IpAddr::V6(v6).to_canonical()),
                 None => Target::Invalid,
             };
@@ -368,18 +340,9 @@ mod tests {
     #[test]
     fn first_entry_in_list_order_wins() {
         let l = list("example.com:443, a.example.com, example.com, *");
-        assert_eq!(
-            matched(&l, "a.example.com", 443).as_deref(),
-            Some("example.com:443")
-        );
-        assert_eq!(
-            matched(&l, "a.example.com", 80).as_deref(),
-            Some("a.example.com")
-        );
-        assert_eq!(
-            matched(&l, "b.example.com", 80).as_deref(),
-            Some("example.com")
-        );
+        assert_eq!(matched(&l, "a.example.com", 443).as_deref(), Some("example.com:443"));
+        assert_eq!(matched(&l, "a.example.com", 80).as_deref(), Some("a.example.com"));
+        assert_eq!(matched(&l, "b.example.com", 80).as_deref(), Some("example.com"));
         assert_eq!(matched(&l, "other.org", 80).as_deref(), Some("*"));
         let l = list("10.0.0.0/8, 10.1.0.0/16, 10.1.2.3, localhost, 127.0.0.0/8");
         assert_eq!(matched(&l, "10.1.2.3", 1).as_deref(), Some("10.0.0.0/8"));
@@ -395,10 +358,7 @@ mod tests {
     #[test]
     fn duplicate_keys_keep_the_first_entry() {
         let l = list("Example.com, example.com., .example.com, x.org:80, X.ORG:80");
-        assert_eq!(
-            matched(&l, "example.com", 1).as_deref(),
-            Some("Example.com")
-        );
+        assert_eq!(matched(&l, "example.com", 1).as_deref(), Some("Example.com"));
         assert_eq!(matched(&l, "x.org", 80).as_deref(), Some("x.org:80"));
     }
 

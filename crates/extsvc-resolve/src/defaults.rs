@@ -23,7 +23,11 @@ impl PoolSettings {
             ServiceKind::Discovery => (30, 5, 20),
             ServiceKind::Webhooks => (50, 10, 30),
         };
-        PoolSettings { max_connections, max_idle_per_host, idle_timeout: Duration::from_secs(idle_secs) }
+        PoolSettings {
+            max_connections,
+            max_idle_per_host,
+            idle_timeout: Duration::from_secs(idle_secs),
+        }
     }
 }
 

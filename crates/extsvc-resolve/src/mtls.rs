@@ -67,7 +67,11 @@ pub struct ResolvedMtls {
     pub tls_max_version: Sourced<TlsVersion>,
 }
 
-pub(crate) fn resolve_mtls(config: &ExternalServicesConfig, kind: ServiceKind, warnings: &mut Vec<String>) -> ResolvedMtls {
+pub(crate) fn resolve_mtls(
+    config: &ExternalServicesConfig,
+    kind: ServiceKind,
+    warnings: &mut Vec<String>,
+) -> ResolvedMtls {
     let mtls = &config.service(kind).mtls;
     let enabled = mtls.enabled.as_ref().is_some_and(|e| e.value);
     // SPEC section 3: the legacy key applies to oauth only while oauth.mtls.insecure_skip_verify
@@ -109,7 +113,10 @@ pub(crate) fn resolve_mtls(config: &ExternalServicesConfig, kind: ServiceKind, w
             if files_cert.is_some() || files_key.is_some() {
                 tracing::info!(service = %kind, cert_id = %id.value, "cert_id takes precedence: cert_file/key_file are ignored");
             }
-            ClientCertificateSource::Store { cert_id: id.value.clone(), source: id.source.clone() }
+            ClientCertificateSource::Store {
+                cert_id: id.value.clone(),
+                source: id.source.clone(),
+            }
         }
         (None, Some(cert), Some(key)) => ClientCertificateSource::File {
             cert_file: cert.value.clone(),
@@ -124,9 +131,15 @@ pub(crate) fn resolve_mtls(config: &ExternalServicesConfig, kind: ServiceKind, w
             if file.is_some() {
                 tracing::info!(service = %kind, "ca_cert_ids take precedence: ca_file is ignored");
             }
-            CaSource::Store { ca_cert_ids: ids.value.clone(), source: ids.source.clone() }
+            CaSource::Store {
+                ca_cert_ids: ids.value.clone(),
+                source: ids.source.clone(),
+            }
         }
-        (None, Some(file)) => CaSource::File { ca_file: file.value.clone(), source: file.source.clone() },
+        (None, Some(file)) => CaSource::File {
+            ca_file: file.value.clone(),
+            source: file.source.clone(),
+        },
         (None, None) => CaSource::DefaultRoots,
     };
     ResolvedMtls {
@@ -138,7 +151,13 @@ pub(crate) fn resolve_mtls(config: &ExternalServicesConfig, kind: ServiceKind, w
             .clone()
             .or(legacy_insecure)
             .unwrap_or_else(|| sourced_default(false)),
-        tls_min_version: mtls.tls_min_version.clone().unwrap_or_else(|| sourced_default(TlsVersion::Tls12)),
-        tls_max_version: mtls.tls_max_version.clone().unwrap_or_else(|| sourced_default(TlsVersion::Tls13)),
+        tls_min_version: mtls
+            .tls_min_version
+            .clone()
+            .unwrap_or_else(|| sourced_default(TlsVersion::Tls12)),
+        tls_max_version: mtls
+            .tls_max_version
+            .clone()
+            .unwrap_or_else(|| sourced_default(TlsVersion::Tls13)),
     }
 }

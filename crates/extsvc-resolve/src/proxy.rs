@@ -54,7 +54,11 @@ impl StandardProxyEnv {
             }
             Sourced::new(BypassList::new(entries), Source::Env(name.to_owned()))
         });
-        StandardProxyEnv { http_proxy, https_proxy, no_proxy }
+        StandardProxyEnv {
+            http_proxy,
+            https_proxy,
+            no_proxy,
+        }
     }
 }
 
@@ -112,5 +116,10 @@ pub(crate) fn resolve_proxy(
         .or_else(|| standard.no_proxy.clone())
         .unwrap_or_else(|| sourced_default(BypassList::default()));
 
-    ResolvedProxy { enabled: true, http_proxy, https_proxy, bypass }
+    ResolvedProxy {
+        enabled: true,
+        http_proxy,
+        https_proxy,
+        bypass,
+    }
 }

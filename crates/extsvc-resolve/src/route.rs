@@ -84,21 +84,36 @@ impl ResolvedService {
     pub fn route(&self, scheme: TargetScheme, host: &str, port: u16) -> RouteDecision<'_> {
         let proxy = &self.proxy;
         if !proxy.enabled {
-            return RouteDecision { route: Route::Direct, reason: RouteReason::ProxyingNotEnabled };
+            return RouteDecision {
+                route: Route::Direct,
+                reason: RouteReason::ProxyingNotEnabled,
+            };
         }
         let url = match scheme {
             TargetScheme::Http => &proxy.http_proxy,
             TargetScheme::Https => &proxy.https_proxy,
         };
         let Some(proxy_url) = &url.value else {
-            return RouteDecision { route: Route::Direct, reason: RouteReason::NoProxyConfigured(scheme) };
+            return RouteDecision {
+                route: Route::Direct,
+                reason: RouteReason::NoProxyConfigured(scheme),
+            };
         };
         if let Some(entry) = proxy.bypass.value.matches(host, port) {
             return RouteDecision {
                 route: Route::Direct,
-                reason: RouteReason::Bypassed { entry, source: &proxy.bypass.source },
+                reason: RouteReason::Bypassed {
+                    entry,
+                    source: &proxy.bypass.source,
+                },
             };
         }
-        RouteDecision { route: Route::Proxy(proxy_url), reason: RouteReason::Proxied { scheme, source: &url.source } }
+        RouteDecision {
+            route: Route::Proxy(proxy_url),
+            reason: RouteReason::Proxied {
+                scheme,
+                source: &url.source,
+            },
+        }
     }
 }

@@ -41,9 +41,7 @@ fn ref_target(host: &str) -> RefTarget {
         && host.split('.').all(|label| {
             !label.is_empty()
                 && label.len() <= 63
-                && label
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         });
     if valid {
         RefTarget::Name(host.to_ascii_lowercase())
@@ -75,9 +73,7 @@ fn ref_entry_matches(entry: &BypassEntry, target: &RefTarget, port: u16) -> bool
 /// First entry in list order that matches, by scanning.
 fn reference<'a>(entries: &'a [BypassEntry], host: &str, port: u16) -> Option<&'a BypassEntry> {
     let target = ref_target(host);
-    entries
-        .iter()
-        .find(|entry| ref_entry_matches(entry, &target, port))
+    entries.iter().find(|entry| ref_entry_matches(entry, &target, port))
 }
 
 // ---------------------------------------------------------------- generators
@@ -130,8 +126,7 @@ fn domain() -> impl Strategy<Value = String> {
 }
 
 fn v4() -> impl Strategy<Value = Ipv4Addr> {
-    (select(&[10u8, 127, 192, 0][..]), 0u8..2, 0u8..4, 0u8..4)
-        .prop_map(|(a, b, c, d)| Ipv4Addr::new(a, b, c, d))
+    (select(&[10u8, 127, 192, 0][..]), 0u8..2, 0u8..4, 0u8..4).prop_map(|(a, b, c, d)| Ipv4Addr::new(a, b, c, d))
 }
 
 fn v6() -> impl Strategy<Value = Ipv6Addr> {
@@ -139,8 +134,7 @@ fn v6() -> impl Strategy<Value = Ipv6Addr> {
 }
 
 fn port_suffix() -> impl Strategy<Value = String> {
-    prop::option::weighted(0.3, select(PORTS))
-        .prop_map(|p| p.map(|p| format!(":{p}")).unwrap_or_default())
+    prop::option::weighted(0.3, select(PORTS)).prop_map(|p| p.map(|p| format!(":{p}")).unwrap_or_default())
 }
 
 fn entry() -> impl Strategy<Value = String> {
@@ -248,12 +242,8 @@ fn derived_host(entries: &[BypassEntry], how: &Derive) -> Option<String> {
                 ))
             }
             ipnet::IpNet::V6(n) => {
-                let host_mask = u128::MAX
-                    .checked_shr(u32::from(n.prefix_len()))
-                    .unwrap_or(0);
-                IpAddr::V6(Ipv6Addr::from(
-                    u128::from(n.network()) | (how.host_bits & host_mask),
-                ))
+                let host_mask = u128::MAX.checked_shr(u32::from(n.prefix_len())).unwrap_or(0);
+                IpAddr::V6(Ipv6Addr::from(u128::from(n.network()) | (how.host_bits & host_mask)))
             }
         };
         return Some(write_ip(ip, how));

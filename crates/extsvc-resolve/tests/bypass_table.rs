@@ -23,12 +23,7 @@ const ROWS: &[Row] = &[
     (".example.com", "api.example.com", 443, Some(".example.com")),
     (".example.com", "notexample.com", 443, None),
     ("*.example.com", "example.com", 443, Some("*.example.com")),
-    (
-        "*.example.com",
-        "deep.api.example.com",
-        443,
-        Some("*.example.com"),
-    ),
+    ("*.example.com", "deep.api.example.com", 443, Some("*.example.com")),
     ("*.example.com", "notexample.com", 443, None),
     // `.internal` and `internal` are the same rule; Display keeps what was written.
     (".internal", "internal", 80, Some(".internal")),
@@ -43,12 +38,7 @@ const ROWS: &[Row] = &[
     ("example.com", "WWW.EXAMPLE.COM", 80, Some("example.com")),
     ("example.com.", "www.example.com", 443, Some("example.com.")),
     ("example.com", "example.com.", 443, Some("example.com")),
-    (
-        "*.Example.com.",
-        "API.EXAMPLE.COM.",
-        443,
-        Some("*.Example.com."),
-    ),
+    ("*.Example.com.", "API.EXAMPLE.COM.", 443, Some("*.Example.com.")),
     ("example.com", "example.com..", 443, None),
     // ---- `*` bypasses everything, names and IP literals alike
     ("*", "anything.example", 1, Some("*")),
@@ -89,44 +79,19 @@ const ROWS: &[Row] = &[
     ("10.0.0.0/8", "10.example.com", 80, None),
     ("fd00::/8", "[fd12:3456::1]", 443, Some("fd00::/8")),
     ("fd00::/8", "[fe80::1]", 443, None),
-    (
-        "2001:db8::/32",
-        "[2001:db8:ffff::1]",
-        443,
-        Some("2001:db8::/32"),
-    ),
+    ("2001:db8::/32", "[2001:db8:ffff::1]", 443, Some("2001:db8::/32")),
     ("2001:db8::/32", "[2001:db9::1]", 443, None),
     ("::/0", "[2001:db8::1]", 80, Some("::/0")),
     // An IPv4 target is never inside an IPv6 CIDR, except through the mapped range.
     ("fd00::/8", "10.1.2.3", 80, None),
     ("::/0", "10.1.2.3", 80, None),
-    (
-        "::ffff:10.0.0.0/104",
-        "10.9.9.9",
-        80,
-        Some("::ffff:10.0.0.0/104"),
-    ),
+    ("::ffff:10.0.0.0/104", "10.9.9.9", 80, Some("::ffff:10.0.0.0/104")),
     ("10.0.0.0/8", "[::ffff:10.9.9.9]", 80, Some("10.0.0.0/8")),
     // ---- port-specific entries (the caller passes the effective port)
-    (
-        "example.org:443",
-        "example.org",
-        443,
-        Some("example.org:443"),
-    ),
+    ("example.org:443", "example.org", 443, Some("example.org:443")),
     ("example.org:443", "example.org", 80, None),
-    (
-        "example.org:443",
-        "www.example.org",
-        443,
-        Some("example.org:443"),
-    ),
-    (
-        "example.org.:443",
-        "EXAMPLE.ORG.",
-        443,
-        Some("example.org.:443"),
-    ),
+    ("example.org:443", "www.example.org", 443, Some("example.org:443")),
+    ("example.org.:443", "EXAMPLE.ORG.", 443, Some("example.org.:443")),
     (
         "example.org:80, example.org:443",
         "example.org",
@@ -180,24 +145,14 @@ const ROWS: &[Row] = &[
         443,
         Some("*.local"),
     ),
-    (
-        "localhost,127.0.0.1,.internal,*.local",
-        "api.example.com",
-        443,
-        None,
-    ),
+    ("localhost,127.0.0.1,.internal,*.local", "api.example.com", 443, None),
     (
         "localhost,127.0.0.1,redis.internal",
         "redis.internal",
         6379,
         Some("redis.internal"),
     ),
-    (
-        "localhost,127.0.0.1,redis.internal",
-        "cache.internal",
-        6379,
-        None,
-    ),
+    ("localhost,127.0.0.1,redis.internal", "cache.internal", 6379, None),
     (
         "localhost,127.0.0.1,.company.internal",
         "sso.company.internal",
@@ -226,10 +181,7 @@ fn every_row_of_the_table_holds() {
     let mut failures = Vec::new();
     for &(input, host, port, expected) in ROWS {
         let (entries, invalid) = parse_bypass_list(input);
-        assert!(
-            invalid.is_empty(),
-            "row {input:?}: entries rejected: {invalid:?}"
-        );
+        assert!(invalid.is_empty(), "row {input:?}: entries rejected: {invalid:?}");
         let list = BypassList::new(entries);
         let got = list.matches(host, port).map(ToString::to_string);
         if got.as_deref() != expected {
@@ -288,15 +240,9 @@ fn default_ports_come_from_the_url_scheme() {
         ("https://[::1]/", None),
     ] {
         let uri: http::Uri = url.parse().unwrap();
-        let default = if uri.scheme_str() == Some("https") {
-            443
-        } else {
-            80
-        };
+        let default = if uri.scheme_str() == Some("https") { 443 } else { 80 };
         let port = uri.port_u16().unwrap_or(default);
-        let got = list
-            .matches(uri.host().unwrap(), port)
-            .map(ToString::to_string);
+        let got = list.matches(uri.host().unwrap(), port).map(ToString::to_string);
         assert_eq!(got.as_deref(), expected, "{url}");
     }
 }

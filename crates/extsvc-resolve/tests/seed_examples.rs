@@ -13,7 +13,11 @@ fn line(service: &ResolvedService) -> String {
     let bypass: Vec<String> = p.bypass.value.entries().iter().map(ToString::to_string).collect();
     let cert = match &m.client_certificate {
         ClientCertificateSource::None => "none".to_owned(),
-        ClientCertificateSource::File { cert_file, key_file, source } => {
+        ClientCertificateSource::File {
+            cert_file,
+            key_file,
+            source,
+        } => {
             format!("file:{}+{}@{source}", cert_file.display(), key_file.display())
         }
         ClientCertificateSource::Store { cert_id, source } => format!("store:{cert_id}@{source}"),
@@ -45,7 +49,8 @@ fn line(service: &ResolvedService) -> String {
 
 fn resolve_lines(json: &str, env: &[(&str, &str)]) -> Vec<String> {
     let env = EnvSnapshot::from_iter(env.iter().copied());
-    let loaded = load_str(json, "tyk.conf", &env, &LoadOptions::default()).unwrap_or_else(|e| panic!("config rejected:\n{e}"));
+    let loaded =
+        load_str(json, "tyk.conf", &env, &LoadOptions::default()).unwrap_or_else(|e| panic!("config rejected:\n{e}"));
     let resolution = resolve(&loaded.config, &env);
     resolution.services().iter().map(line).collect()
 }
@@ -76,7 +81,14 @@ fn example_1_basic_proxy_setup_applies_to_every_service() {
     }"#;
     let expected: Vec<String> = ServiceKind::ALL
         .iter()
-        .map(|k| global_line(k.as_str(), "http://localhost:3128", "https://localhost:3128", "localhost,127.0.0.1,.internal"))
+        .map(|k| {
+            global_line(
+                k.as_str(),
+                "http://localhost:3128",
+                "https://localhost:3128",
+                "localhost,127.0.0.1,.internal",
+            )
+        })
         .collect();
     assert_eq!(resolve_lines(json, &[]), expected);
 }
@@ -97,7 +109,14 @@ const EXAMPLE_2_GLOBAL: &str = r#""global": {
 fn example_2_others() -> Vec<String> {
     ["storage", "webhooks", "health", "discovery"]
         .iter()
-        .map(|k| global_line(k, "http://localhost:3128", "https://localhost:3128", "localhost,127.0.0.1"))
+        .map(|k| {
+            global_line(
+                k,
+                "http://localhost:3128",
+                "https://localhost:3128",
+                "localhost,127.0.0.1",
+            )
+        })
         .collect()
 }
 
@@ -223,8 +242,14 @@ fn example_4_production_enterprise() {
     }"#;
     let o = "file:external_services.oauth.mtls";
     let w = "file:external_services.webhooks.mtls";
-    let (http, https, bypass) = ("http://proxy.company.com:8080", "https://proxy.company.com:8080", "localhost,127.0.0.1,.company.internal");
-    let proxy = format!("proxy=true http={http}@{G}.http_proxy https={https}@{G}.https_proxy bypass=[{bypass}]@{G}.bypass_proxy");
+    let (http, https, bypass) = (
+        "http://proxy.company.com:8080",
+        "https://proxy.company.com:8080",
+        "localhost,127.0.0.1,.company.internal",
+    );
+    let proxy = format!(
+        "proxy=true http={http}@{G}.http_proxy https={https}@{G}.https_proxy bypass=[{bypass}]@{G}.bypass_proxy"
+    );
     assert_lines(
         resolve_lines(json, &[]),
         &[
@@ -259,8 +284,14 @@ fn example_5_production_certificate_store() {
         "webhooks": { "mtls": { "enabled": true, "cert_id": "webhook-client-prod", "ca_cert_ids": ["webhook-ca-prod"] } }
       }
     }"#;
-    let (http, https, bypass) = ("http://proxy.company.com:8080", "https://proxy.company.com:8080", "localhost,127.0.0.1,.company.internal");
-    let proxy = format!("proxy=true http={http}@{G}.http_proxy https={https}@{G}.https_proxy bypass=[{bypass}]@{G}.bypass_proxy");
+    let (http, https, bypass) = (
+        "http://proxy.company.com:8080",
+        "https://proxy.company.com:8080",
+        "localhost,127.0.0.1,.company.internal",
+    );
+    let proxy = format!(
+        "proxy=true http={http}@{G}.http_proxy https={https}@{G}.https_proxy bypass=[{bypass}]@{G}.bypass_proxy"
+    );
     let store = |svc: &str, id: &str, ca: &str, min: &str| {
         let m = format!("file:external_services.{svc}.mtls");
         format!(
@@ -270,7 +301,12 @@ fn example_5_production_certificate_store() {
     assert_lines(
         resolve_lines(json, &[]),
         &[
-            &store("oauth", "oauth-client-prod", "oauth-ca-prod+intermediate-ca", "min=1.2@file:external_services.oauth.mtls.tls_min_version"),
+            &store(
+                "oauth",
+                "oauth-client-prod",
+                "oauth-ca-prod+intermediate-ca",
+                "min=1.2@file:external_services.oauth.mtls.tls_min_version",
+            ),
             &store("storage", "redis-client-prod", "redis-ca-prod", "min=1.2@default"),
             &store("webhooks", "webhook-client-prod", "webhook-ca-prod", "min=1.2@default"),
             &global_line("health", http, https, bypass),
@@ -345,7 +381,11 @@ fn migration_after_exactly_as_printed_fails_with_line_and_column() {
 
 #[test]
 fn standard_environment_fills_unset_fields_only_when_proxying_is_active() {
-    let env = [("HTTPS_PROXY", "http://env-proxy:8080"), ("NO_PROXY", ".corp,localhost"), ("http_proxy", "http://lower:1")];
+    let env = [
+        ("HTTPS_PROXY", "http://env-proxy:8080"),
+        ("NO_PROXY", ".corp,localhost"),
+        ("http_proxy", "http://lower:1"),
+    ];
     let lines = resolve_lines(MIGRATION_AFTER_CORRECTED, &env);
     // The global http_proxy is set, so it wins over the environment; https_proxy and the
     // bypass list are unset everywhere, so they come from the environment.
@@ -359,15 +399,26 @@ fn standard_environment_fills_unset_fields_only_when_proxying_is_active() {
     // Nothing enabled: the standard variables are ignored entirely.
     let lines = resolve_lines("{}", &env);
     for line in lines {
-        assert!(line.contains("proxy=false http=-@default https=-@default bypass=[]@default"), "{line}");
+        assert!(
+            line.contains("proxy=false http=-@default https=-@default bypass=[]@default"),
+            "{line}"
+        );
     }
 }
 
 #[test]
 fn upper_case_standard_variables_win_over_lower_case() {
-    let env = [("HTTP_PROXY", "http://upper:1"), ("http_proxy", "http://lower:2"), ("https_proxy", "http://lower:3")];
+    let env = [
+        ("HTTP_PROXY", "http://upper:1"),
+        ("http_proxy", "http://lower:2"),
+        ("https_proxy", "http://lower:3"),
+    ];
     let lines = resolve_lines(r#"{"external_services": {"global": {"enabled": true}}}"#, &env);
-    assert!(lines[0].contains("http=http://upper:1@env:HTTP_PROXY https=http://lower:3@env:https_proxy"), "{}", lines[0]);
+    assert!(
+        lines[0].contains("http=http://upper:1@env:HTTP_PROXY https=http://lower:3@env:https_proxy"),
+        "{}",
+        lines[0]
+    );
 }
 
 #[test]
@@ -378,15 +429,30 @@ fn service_opts_out_of_the_global_proxy_with_a_star_bypass() {
     let env = EnvSnapshot::empty();
     let loaded = load_str(json, "tyk.conf", &env, &LoadOptions::default()).unwrap();
     let resolution = resolve(&loaded.config, &env);
-    let health = resolution.service(ServiceKind::Health).route(TargetScheme::Https, "checks.example.com", 443);
+    let health = resolution
+        .service(ServiceKind::Health)
+        .route(TargetScheme::Https, "checks.example.com", 443);
     assert_eq!(health.route, Route::Direct);
-    assert_eq!(health.reason.to_string(), "bypass entry \"*\" matches (file:external_services.health.proxy.bypass_proxy)");
-    let oauth = resolution.service(ServiceKind::Oauth).route(TargetScheme::Https, "idp.example.com", 443);
+    assert_eq!(
+        health.reason.to_string(),
+        "bypass entry \"*\" matches (file:external_services.health.proxy.bypass_proxy)"
+    );
+    let oauth = resolution
+        .service(ServiceKind::Oauth)
+        .route(TargetScheme::Https, "idp.example.com", 443);
     assert!(matches!(oauth.route, Route::Proxy(p) if p.to_string() == "http://proxy:3128"));
-    assert_eq!(oauth.reason.to_string(), "https_proxy from file:external_services.global.https_proxy");
+    assert_eq!(
+        oauth.reason.to_string(),
+        "https_proxy from file:external_services.global.https_proxy"
+    );
     // No cross-fallback: an http:// target has no proxy configured.
-    let plain = resolution.service(ServiceKind::Oauth).route(TargetScheme::Http, "idp.example.com", 80);
-    assert_eq!((plain.route, plain.reason.to_string()), (Route::Direct, "no proxy configured for http".to_owned()));
+    let plain = resolution
+        .service(ServiceKind::Oauth)
+        .route(TargetScheme::Http, "idp.example.com", 80);
+    assert_eq!(
+        (plain.route, plain.reason.to_string()),
+        (Route::Direct, "no proxy configured for http".to_owned())
+    );
 }
 
 #[test]
@@ -395,7 +461,11 @@ fn a_disabled_service_block_does_not_disable_the_global_proxy() {
         "global": {"enabled": true, "https_proxy": "http://proxy:3128"},
         "webhooks": {"proxy": {"enabled": false, "https_proxy": "http://ignored:1"}}}}"#;
     let lines = resolve_lines(json, &[]);
-    assert!(lines[2].contains(&format!("https=http://proxy:3128@{G}.https_proxy")), "{}", lines[2]);
+    assert!(
+        lines[2].contains(&format!("https=http://proxy:3128@{G}.https_proxy")),
+        "{}",
+        lines[2]
+    );
 }
 
 #[test]
@@ -451,5 +521,9 @@ fn legacy_jwt_insecure_flag_yields_to_an_explicit_oauth_value_even_in_a_disabled
     let lines = resolve_lines(json, &[]);
     assert!(lines[0].contains("insecure=false@default"), "{}", lines[0]);
     let lines = resolve_lines(r#"{"jwt_ssl_insecure_skip_verify": true}"#, &[]);
-    assert!(lines[0].contains("insecure=true@legacy:jwt_ssl_insecure_skip_verify"), "{}", lines[0]);
+    assert!(
+        lines[0].contains("insecure=true@legacy:jwt_ssl_insecure_skip_verify"),
+        "{}",
+        lines[0]
+    );
 }

@@ -63,13 +63,13 @@
 //! ```
 
 #[doc(inline)]
+pub use extsvc_client as client;
+#[doc(inline)]
 pub use extsvc_config as config;
 #[doc(inline)]
 pub use extsvc_resolve as resolve;
 #[doc(inline)]
 pub use extsvc_tls as tls;
-#[doc(inline)]
-pub use extsvc_client as client;
 
 #[doc(no_inline)]
 pub use http;

@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 
 use extsvc_config::{
-    load_str, ConfigErrors, EnvSnapshot, ExternalServicesConfig, GlobalSettings, LoadOptions,
-    Loaded, MtlsSettings, ServiceKind, Sourced,
+    load_str, ConfigErrors, EnvSnapshot, ExternalServicesConfig, GlobalSettings, LoadOptions, Loaded, MtlsSettings,
+    ServiceKind, Sourced,
 };
 
 /// A fixture file's text (`tests/fixtures/<name>`).
@@ -47,44 +47,26 @@ fn push<T>(
 }
 
 fn proxy_block(out: &mut Vec<(String, String, String)>, block: &str, p: &GlobalSettings) {
-    let url = |u: &Option<extsvc_config::ProxyUrl>| {
-        u.as_ref().map_or_else(String::new, ToString::to_string)
-    };
-    push(
-        out,
-        &format!("{block}.enabled"),
-        &p.enabled,
-        ToString::to_string,
-    );
+    let url = |u: &Option<extsvc_config::ProxyUrl>| u.as_ref().map_or_else(String::new, ToString::to_string);
+    push(out, &format!("{block}.enabled"), &p.enabled, ToString::to_string);
     push(out, &format!("{block}.http_proxy"), &p.http_proxy, url);
     push(out, &format!("{block}.https_proxy"), &p.https_proxy, url);
     // Bypass *content* is tested with the bypass parser; here only the entry count.
-    push(
-        out,
-        &format!("{block}.bypass_proxy"),
-        &p.bypass_proxy,
-        |e| format!("{} entries", e.len()),
-    );
+    push(out, &format!("{block}.bypass_proxy"), &p.bypass_proxy, |e| {
+        format!("{} entries", e.len())
+    });
 }
 
 fn mtls_block(out: &mut Vec<(String, String, String)>, block: &str, m: &MtlsSettings) {
     let path = |p: &PathBuf| p.display().to_string();
-    push(
-        out,
-        &format!("{block}.enabled"),
-        &m.enabled,
-        ToString::to_string,
-    );
+    push(out, &format!("{block}.enabled"), &m.enabled, ToString::to_string);
     push(out, &format!("{block}.cert_file"), &m.cert_file, path);
     push(out, &format!("{block}.key_file"), &m.key_file, path);
     push(out, &format!("{block}.ca_file"), &m.ca_file, path);
     push(out, &format!("{block}.cert_id"), &m.cert_id, Clone::clone);
-    push(
-        out,
-        &format!("{block}.ca_cert_ids"),
-        &m.ca_cert_ids,
-        |ids| ids.join(","),
-    );
+    push(out, &format!("{block}.ca_cert_ids"), &m.ca_cert_ids, |ids| {
+        ids.join(",")
+    });
     push(
         out,
         &format!("{block}.insecure_skip_verify"),
@@ -122,9 +104,7 @@ pub fn set_values(config: &ExternalServicesConfig) -> Vec<(String, String, Strin
             &config.service(kind).mtls,
         );
     }
-    let url = |u: &Option<extsvc_config::ProxyUrl>| {
-        u.as_ref().map_or_else(String::new, ToString::to_string)
-    };
+    let url = |u: &Option<extsvc_config::ProxyUrl>| u.as_ref().map_or_else(String::new, ToString::to_string);
     push(&mut out, "http_proxy", &config.legacy.http_proxy, url);
     push(&mut out, "https_proxy", &config.legacy.https_proxy, url);
     push(

@@ -124,7 +124,9 @@ impl RedisStore<TcpConnector> {
     pub fn from_url(url: &str) -> Result<Self, InvalidRedisUrl> {
         let url = RedisUrl::parse(url)?;
         if url.tls {
-            return Err(InvalidRedisUrl { reason: "rediss:// needs a TLS connector (RedisStore::with_connector)" });
+            return Err(InvalidRedisUrl {
+                reason: "rediss:// needs a TLS connector (RedisStore::with_connector)",
+            });
         }
         let mut store = RedisStore::new(url.address());
         if let Some(password) = &url.password {
@@ -197,7 +199,9 @@ impl RedisUrl {
         }
         let port = match port {
             None => 6379,
-            Some(port) => port.parse().map_err(|_| invalid("the port must be a number from 1 to 65535"))?,
+            Some(port) => port
+                .parse()
+                .map_err(|_| invalid("the port must be a number from 1 to 65535"))?,
         };
         let decode = |part: &str| {
             percent_encoding::percent_decode_str(part)
@@ -219,7 +223,14 @@ impl RedisUrl {
         } else {
             Some(path.parse().map_err(|_| invalid("the database must be a number"))?)
         };
-        Ok(RedisUrl { tls, host, port, user, password, database })
+        Ok(RedisUrl {
+            tls,
+            host,
+            port,
+            user,
+            password,
+            database,
+        })
     }
 
     /// `host:port`, to connect to.
@@ -230,7 +241,12 @@ impl RedisUrl {
     /// The URL without credentials or database (`redis://host:port`), e.g. for a
     /// connector that must never see the password.
     pub fn without_credentials(&self) -> String {
-        format!("{}://{}:{}", if self.tls { "rediss" } else { "redis" }, self.host, self.port)
+        format!(
+            "{}://{}:{}",
+            if self.tls { "rediss" } else { "redis" },
+            self.host,
+            self.port
+        )
     }
 }
 
@@ -475,10 +491,19 @@ mod tests {
         assert_eq!(url.without_credentials(), "redis://redis.internal:6380");
 
         let url = RedisUrl::parse("rediss://:secret@[::1]").unwrap();
-        assert_eq!((url.tls, url.host.as_str(), url.port, url.user.clone()), (true, "[::1]", 6379, None));
+        assert_eq!(
+            (url.tls, url.host.as_str(), url.port, url.user.clone()),
+            (true, "[::1]", 6379, None)
+        );
         assert_eq!(url.address(), "[::1]:6379");
 
-        for bad in ["http://h", "redis://", "redis://h:notaport", "redis://h/x", "redis://[::1"] {
+        for bad in [
+            "http://h",
+            "redis://",
+            "redis://h:notaport",
+            "redis://h/x",
+            "redis://[::1",
+        ] {
             let err = RedisUrl::parse(bad).unwrap_err().to_string();
             assert!(err.starts_with("invalid Redis URL: "), "{bad}: {err}");
         }
