@@ -399,11 +399,10 @@ async fn drive(prober: Prober, uri: http::Uri, probe: &ProbeArgs, format: Format
     if let Some(progress) = progress {
         progress.abort();
     }
-    Arc::try_unwrap(tally)
-        .ok()
-        .expect("all workers have finished")
-        .into_inner()
-        .expect("no worker panicked")
+    // The aborted progress task may still hold its clone of the tally for a moment, so take
+    // the contents rather than unwrapping the Arc.
+    let mut tally = tally.lock().expect("no worker panicked while holding the tally");
+    std::mem::take(&mut *tally)
 }
 
 fn summary_text(summary: &Value, reason: &str) -> String {

@@ -197,3 +197,39 @@ fn redis_ping_goes_through_the_storage_stream_connector() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "redis URLs belong to storage");
 }
+
+#[test]
+fn text_mode_prints_a_readable_summary() {
+    let target = TestTarget::http(TargetOptions::default());
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("tyk.conf"), "{}").unwrap();
+    let url = format!("{}/ping", target.url());
+    let out = Command::new(env!("CARGO_BIN_EXE_extsvc"))
+        .args([
+            "probe",
+            "--config",
+            "tyk.conf",
+            "--service",
+            "health",
+            &url,
+            "--count",
+            "20",
+            "--concurrency",
+            "2",
+        ])
+        .env_clear()
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "stdout: {stdout}\nstderr: {stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines[0],
+        format!("health {url} via direct (proxying not enabled for this service)")
+    );
+    assert!(lines[1].starts_with("20 requests, 20 ok, "), "{stdout}");
+    assert!(lines[2].starts_with("latency p50 "), "{stdout}");
+    assert_eq!(lines[3], "status 200: 20");
+}
