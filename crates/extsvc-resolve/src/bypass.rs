@@ -218,7 +218,10 @@ impl<'b> Target<'b> {
             };
         }
         let host = host.strip_suffix('.').unwrap_or(host);
-        if let Ok(ip) = host.parse::<IpAddr>() {
+        // An IPv4 literal ends in a digit and an IPv6 one has a ':'; a host name like
+        // `idp.example.com` is neither, and skips two failing parses.
+        let maybe_ip = host.ends_with(|c: char| c.is_ascii_digit()) || host.contains(':');
+        if let Some(ip) = maybe_ip.then(|| host.parse::<IpAddr>().ok()).flatten() {
             return Target::Ip(ip.to_canonical());
         }
         Target::lower_name(host, buf)
