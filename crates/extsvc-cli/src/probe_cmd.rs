@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -124,11 +124,15 @@ enum Prober {
 }
 
 impl Prober {
-    async fn once(&self, url: &http::Uri, timeout: Option<Duration>) -> Outcome {
+    /// One request; for Redis also whether a connection was opened (the HTTP client
+    /// counts its own connections).
+    async fn once(&self, url: &http::Uri, timeout: Option<Duration>) -> (Outcome, bool) {
         match self {
-            Prober::Http(client) => http_once(client, url, timeout).await,
+            Prober::Http(client) => (http_once(client, url, timeout).await, false),
             Prober::Redis(connector, redis) => {
-                redis_once(connector, redis, timeout.unwrap_or(connector.timeout())).await
+                let connected = AtomicBool::new(false);
+                let outcome = redis_once(connector, redis, timeout.unwrap_or(connector.timeout()), &connected).await;
+                (outcome, connected.load(Ordering::Relaxed))
             }
         }
     }
@@ -159,7 +163,8 @@ async fn http_once(client: &ServiceClient, url: &http::Uri, timeout: Option<Dura
 
 /// Connects through the storage connector (which never sees the password), then sends
 /// `AUTH` when the URL has credentials and `PING`; one deadline covers all of it.
-async fn redis_once(connector: &StreamConnector, url: &RedisUrl, timeout: Duration) -> Outcome {
+/// `connected` is set once the connection is open, whatever happens after.
+async fn redis_once(connector: &StreamConnector, url: &RedisUrl, timeout: Duration, connected: &AtomicBool) -> Outcome {
     let failed = |kind: &str, message: String| Outcome::Failed {
         kind: kind.to_owned(),
         message,
@@ -173,6 +178,7 @@ async fn redis_once(connector: &StreamConnector, url: &RedisUrl, timeout: Durati
             .connect(target)
             .await
             .map_err(|e| failed(e.kind().as_str(), e.to_string()))?;
+        connected.store(true, Ordering::Relaxed);
         let tls_version = stream.connected().tls_version;
         let mut connection = BufReader::new(stream);
         let redis_error = |e: std::io::Error| failed("redis", format!("redis exchange failed: {e}"));
@@ -245,25 +251,29 @@ pub(crate) fn run(
         Ok(target) => target,
         Err(message) => return usage(message),
     };
-    let uri: http::Uri = probe.url.parse().expect("parse_target accepted it");
-    let redis = match uri.scheme_str() {
-        Some(s) if s.eq_ignore_ascii_case("redis") || s.eq_ignore_ascii_case("rediss") => {
-            if probe.service != ServiceKind::Storage {
-                return usage(
-                    "redis:// and rediss:// URLs are probed through the storage service: use --service storage"
-                        .to_owned(),
-                );
-            }
-            match RedisUrl::parse(&probe.url) {
-                Ok(url) => Some(url),
-                Err(e) => return usage(e.to_string()),
-            }
-        }
-        _ => None,
-    };
-    if uri.authority().is_some_and(|a| a.as_str().contains('@')) && redis.is_none() {
+    if target.redis.is_some() && probe.service != ServiceKind::Storage {
+        return usage(
+            "redis:// and rediss:// URLs are probed through the storage service: use --service storage".to_owned(),
+        );
+    }
+    if target.redis.is_none() && probe.url.split_once("://").is_some_and(|(_, rest)| rest.contains('@')) {
         return usage("the URL carries credentials (user:***@): extsvc probe sends none to a target".to_owned());
     }
+    // For Redis the URL's only use below is to be carried around: the connector gets the
+    // address without credentials, and AUTH uses the parsed RedisUrl.
+    let uri: http::Uri = match target
+        .redis
+        .as_ref()
+        .map_or_else(|| probe.url.parse(), |r| r.without_credentials().parse())
+    {
+        Ok(uri) => uri,
+        Err(e) => {
+            return usage(format!(
+                "invalid URL {:?}: {e}",
+                extsvc_config::redact_url_credentials(&probe.url)
+            ))
+        }
+    };
     let store = match store_args.open() {
         Ok(store) => store,
         Err(message) => return usage(message),
@@ -284,7 +294,7 @@ pub(crate) fn run(
         .enable_all()
         .build()
         .expect("a tokio runtime starts");
-    let prober = match runtime.block_on(build_prober(&service, store, redis)) {
+    let prober = match runtime.block_on(build_prober(&service, store, target.redis.clone())) {
         Ok(prober) => prober,
         Err(message) => {
             eprintln!("error: {message}");
@@ -364,12 +374,10 @@ async fn drive(prober: Prober, uri: http::Uri, probe: &ProbeArgs, format: Format
                 }
                 first = false;
                 let started = Instant::now();
-                let outcome = prober.once(&uri, timeout).await;
+                let (outcome, opened_connection) = prober.once(&uri, timeout).await;
                 let elapsed = started.elapsed();
                 let mut tally = tally.lock().expect("no worker panics while holding the tally");
-                if matches!(prober, Prober::Redis(..)) && !matches!(outcome, Outcome::Failed { .. }) {
-                    tally.redis_connections += 1;
-                }
+                tally.redis_connections += u64::from(opened_connection);
                 tally.record(outcome, elapsed);
                 done.fetch_add(1, Ordering::Release);
             }

@@ -2,8 +2,9 @@
 
 use std::process::ExitCode;
 
-use extsvc_config::{EnvSnapshot, ServiceKind};
+use extsvc_config::{redact_url_credentials, EnvSnapshot, ServiceKind};
 use extsvc_resolve::{Route, TargetScheme};
+use extsvc_tls::RedisUrl;
 use serde_json::json;
 
 use crate::load::load_and_resolve;
@@ -15,32 +16,53 @@ pub(crate) struct Target {
     pub(crate) scheme: TargetScheme,
     pub(crate) host: String,
     pub(crate) port: u16,
+    /// For `redis://` and `rediss://`: the whole URL, parsed once (credentials included).
+    pub(crate) redis: Option<RedisUrl>,
 }
 
 /// Parses an `http`, `https`, `redis` or `rediss` URL into scheme, host and effective port.
+/// Messages show the URL with any password replaced by `***`.
 pub(crate) fn parse_target(url: &str) -> Result<Target, String> {
-    let uri: http::Uri = url.parse().map_err(|e| format!("invalid URL {url:?}: {e}"))?;
-    let (scheme, default_port) = match uri.scheme_str().map(str::to_ascii_lowercase).as_deref() {
-        Some("http") => (TargetScheme::Http, 80),
-        Some("https") => (TargetScheme::Https, 443),
-        Some("redis") => (TargetScheme::Http, 6379),
-        Some("rediss") => (TargetScheme::Https, 6379),
-        Some(other) => {
-            return Err(format!(
-                "unsupported URL scheme {other:?} in {url:?}: expected http, https, redis or rediss"
-            ))
+    let shown = redact_url_credentials(url);
+    let scheme = url.split_once("://").map(|(scheme, _)| scheme.to_ascii_lowercase());
+    match scheme.as_deref() {
+        Some("redis" | "rediss") => {
+            let redis = RedisUrl::parse(url).map_err(|e| format!("{e} in {shown:?}"))?;
+            let scheme = if redis.tls {
+                TargetScheme::Https
+            } else {
+                TargetScheme::Http
+            };
+            Ok(Target {
+                scheme,
+                host: redis.host.clone(),
+                port: redis.port,
+                redis: Some(redis),
+            })
         }
-        None => return Err(format!("URL {url:?} has no scheme: expected e.g. https://host/")),
-    };
-    let host = uri
-        .host()
-        .filter(|h| !h.is_empty())
-        .ok_or_else(|| format!("URL {url:?} has no host"))?;
-    Ok(Target {
-        scheme,
-        host: host.to_owned(),
-        port: uri.port_u16().unwrap_or(default_port),
-    })
+        Some(name @ ("http" | "https")) => {
+            let uri: http::Uri = url.parse().map_err(|e| format!("invalid URL {shown:?}: {e}"))?;
+            let (scheme, default_port) = if name == "http" {
+                (TargetScheme::Http, 80)
+            } else {
+                (TargetScheme::Https, 443)
+            };
+            let host = uri
+                .host()
+                .filter(|h| !h.is_empty())
+                .ok_or_else(|| format!("URL {shown:?} has no host"))?;
+            Ok(Target {
+                scheme,
+                host: host.to_owned(),
+                port: uri.port_u16().unwrap_or(default_port),
+                redis: None,
+            })
+        }
+        Some(other) => Err(format!(
+            "unsupported URL scheme {other:?} in {shown:?}: expected http, https, redis or rediss"
+        )),
+        None => Err(format!("URL {shown:?} has no scheme: expected e.g. https://host/")),
+    }
 }
 
 pub(crate) fn run(args: &ConfigArgs, env: &EnvSnapshot, kind: ServiceKind, url: &str, format: Format) -> ExitCode {
@@ -66,13 +88,14 @@ pub(crate) fn run(args: &ConfigArgs, env: &EnvSnapshot, kind: ServiceKind, url: 
     match format {
         Format::Json => print_json(&json!({
             "service": kind.as_str(),
-            "url": url,
+            "url": redact_url_credentials(url),
             "route": if proxy.is_some() { "proxy" } else { "direct" },
             "proxy": proxy,
             "reason": decision.reason.to_string(),
         })),
         Format::Text => {
             let route = proxy.map_or("direct".to_owned(), |p| format!("proxy {p}"));
+            let url = redact_url_credentials(url);
             print_stdout(&format!("{kind} {url} -> {route}\n  because: {}", decision.reason));
         }
     }

@@ -233,3 +233,49 @@ fn text_mode_prints_a_readable_summary() {
     assert!(lines[2].starts_with("latency p50 "), "{stdout}");
     assert_eq!(lines[3], "status 200: 20");
 }
+
+#[test]
+fn passwords_in_urls_never_reach_the_output() {
+    // A Redis password may hold '/', and route/probe show every URL redacted.
+    let redis = RedisServer::start(RedisOptions {
+        password: Some("pa/ss@word".into()),
+        ..Default::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("redis://:pa%2Fss%40word@127.0.0.1:{}", redis.port());
+    let (out, json) = probe(dir.path(), "{}", &["--service", "storage", &url]);
+    assert_eq!(out.status.code(), Some(0), "{json}");
+    let raw = format!("redis://:pa/ss@word@127.0.0.1:{}", redis.port());
+    let (out, json) = probe(dir.path(), "{}", &["--service", "storage", &raw]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "a raw '/' and '@' in the password work too: {json}"
+    );
+    assert_eq!(json["url"], format!("redis://:***@127.0.0.1:{}", redis.port()));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("ss@word"));
+
+    for args in [
+        &["route", "--service", "storage", raw.as_str()][..],
+        &["route", "--service", "storage", raw.as_str(), "--format", "json"][..],
+        &["route", "--service", "oauth", "https://u:hunter2@idp.example.com/"][..],
+        &["probe", "--service", "oauth", "https://u:hunter2@idp.example.com/"][..],
+        &["route", "--service", "oauth", "ftp://u:hunter2@idp.example.com/"][..],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_extsvc"))
+            .args(args)
+            .env_clear()
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            !all.contains("hunter2") && !all.contains("ss@word") && !all.contains("pa/ss"),
+            "{args:?}: {all}"
+        );
+    }
+}

@@ -112,6 +112,14 @@ impl ProxyUrl {
         };
         let (username, password) = match userinfo {
             None => (None, None),
+            // Unencoded, these would make the URL ambiguous (`http://proxy:3128/x@evil`
+            // reads as user `proxy` at host `evil`): refuse rather than guess, and say so
+            // without repeating the credentials.
+            Some(info) if info.contains(['/', '?', '#']) => {
+                return Err(invalid(
+                    "the user name or password contains '/', '?' or '#': percent-encode it (%2F, %3F, %23)",
+                ))
+            }
             Some(info) => {
                 let (user, pass) = match info.split_once(':') {
                     Some((u, p)) => (u, Some(p)),
@@ -338,8 +346,8 @@ mod tests {
     }
 
     #[test]
-    fn a_password_may_contain_slashes_and_at_signs() {
-        let p = ProxyUrl::parse("http://gw:hunt/er@2@proxy:3128").unwrap();
+    fn a_password_may_contain_at_signs_but_slashes_must_be_encoded() {
+        let p = ProxyUrl::parse("http://gw:hunt%2Fer@2@proxy:3128").unwrap();
         assert_eq!((p.host(), p.port(), p.username()), ("proxy", 3128, Some("gw")));
         assert_eq!(p.to_string(), "http://gw:***@proxy:3128");
         // base64("gw:hunt/er@2")
@@ -347,5 +355,16 @@ mod tests {
             p.proxy_authorization().unwrap().to_str().unwrap(),
             "Basic Z3c6aHVudC9lckAy"
         );
+        for ambiguous in [
+            "http://gw:hunt/er2@proxy:3128",
+            "http://proxy:3128/x@evil",
+            "http://a?b@proxy:1",
+        ] {
+            let reason = ProxyUrl::parse(ambiguous).unwrap_err().reason;
+            assert_eq!(
+                reason,
+                "the user name or password contains '/', '?' or '#': percent-encode it (%2F, %3F, %23)"
+            );
+        }
     }
 }

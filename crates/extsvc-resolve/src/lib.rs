@@ -79,7 +79,9 @@ pub fn resolve(config: &ExternalServicesConfig, env: &EnvSnapshot) -> Resolution
 /// (scheme, source) group, naming the services it concerns.
 fn warn_single_scheme_proxies(services: &[ResolvedService; 5], warnings: &mut Vec<String>) {
     let mut groups: Vec<(&'static str, &'static str, String, Vec<&'static str>)> = Vec::new();
-    for service in services.iter().filter(|s| s.proxy.enabled) {
+    // A service that bypasses everything (`bypass_proxy: "*"`) proxies nothing to warn about.
+    let bypasses_all = |s: &ResolvedService| s.proxy.bypass.value.entries().iter().any(|e| e.is_any());
+    for service in services.iter().filter(|s| s.proxy.enabled && !bypasses_all(s)) {
         let (http, https) = (&service.proxy.http_proxy, &service.proxy.https_proxy);
         let (set, unset, source) = match (&http.value, &https.value) {
             (Some(_), None) => ("http_proxy", "https", http.source.to_string()),

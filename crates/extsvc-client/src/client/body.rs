@@ -131,6 +131,9 @@ impl Body for ResponseBody {
             }
             Step::Frame(frame) => {
                 if this.incoming.is_end_stream() {
+                    // The last frame: the body is complete, so a deadline that passes
+                    // before the caller's final poll must not turn it into an error.
+                    *this.done = true;
                     release(this.connection, true);
                 }
                 Some(Ok(frame))

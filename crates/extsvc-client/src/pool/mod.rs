@@ -57,6 +57,16 @@ impl PoolKey {
         }
     }
 
+    /// The same key with its host copied out of any request buffer it borrows.
+    fn to_owned_host(&self) -> PoolKey {
+        PoolKey {
+            scheme: self.scheme,
+            host: HostKey::Name(self.host.as_str().into()),
+            port: self.port,
+            route: self.route,
+        }
+    }
+
     /// A key for the host of `authority` (a cheap clone of it).
     pub fn from_authority(scheme: TargetScheme, authority: &Authority, port: u16, route: RouteKey) -> PoolKey {
         PoolKey {
@@ -453,7 +463,13 @@ impl<T: Poolable> Shared<T> {
                 // Someone waits for another key: close this one to free its slot.
                 discard = Some(value);
             } else {
-                let list = st.idle.entry(key).or_default();
+                // A new entry keeps an owned copy of the host: a key made from a request's
+                // authority shares that request's URI buffer (path and query included),
+                // which an idle entry would otherwise keep alive indefinitely.
+                if !st.idle.contains_key(&key) {
+                    st.idle.insert(key.to_owned_host(), Vec::new());
+                }
+                let list = st.idle.get_mut(&key).expect("inserted above");
                 if list.len() < self.settings.max_idle_per_host {
                     list.push(Idle {
                         value,

@@ -187,7 +187,14 @@ impl RedisUrl {
         let (host_port, path) = after.split_once('/').unwrap_or((after, ""));
         let (host, port) = if let Some(v6) = host_port.strip_prefix('[') {
             let (addr, tail) = v6.split_once(']').ok_or(invalid("unterminated IPv6 address"))?;
-            (format!("[{addr}]"), tail.strip_prefix(':'))
+            let port = match tail {
+                "" => None,
+                _ => Some(
+                    tail.strip_prefix(':')
+                        .ok_or(invalid("unexpected text after the IPv6 address"))?,
+                ),
+            };
+            (format!("[{addr}]"), port)
         } else {
             match host_port.rsplit_once(':') {
                 Some((host, port)) => (host.to_owned(), Some(port)),
@@ -199,9 +206,10 @@ impl RedisUrl {
         }
         let port = match port {
             None => 6379,
-            Some(port) => port
-                .parse()
-                .map_err(|_| invalid("the port must be a number from 1 to 65535"))?,
+            Some(port) => match port.parse::<u16>() {
+                Ok(port) if port != 0 => port,
+                _ => return Err(invalid("the port must be a number from 1 to 65535")),
+            },
         };
         let decode = |part: &str| {
             percent_encoding::percent_decode_str(part)
@@ -503,6 +511,8 @@ mod tests {
             "redis://h:notaport",
             "redis://h/x",
             "redis://[::1",
+            "redis://h:0",
+            "redis://[::1]junk",
         ] {
             let err = RedisUrl::parse(bad).unwrap_err().to_string();
             assert!(err.starts_with("invalid Redis URL: "), "{bad}: {err}");
