@@ -147,7 +147,11 @@ async fn squid_wants_credentials_and_bypass_skips_it() {
     let mut block = proxied(&squid.url(), &squid.url());
     block["bypass_proxy"] = "localhost".into();
     let bypassing = client(resolved(ServiceKind::Oauth, block, &pki)).await;
-    let before = squid.requests().len();
+    // Squid logs a transaction when it ends: let the two refused CONNECTs land first, so a
+    // late entry of theirs is not mistaken for the bypassed request.
+    drop(anonymous);
+    drop(rejected);
+    let before = squid.wait_for_requests(2, Duration::from_secs(10)).await.len();
     let response = tokio::time::timeout(
         Duration::from_secs(30),
         bypassing.request(http::Request::get(tls.url()).body(String::new()).unwrap()),

@@ -187,6 +187,9 @@ async fn stop_and_restart_keep_the_same_port() {
         200
     );
 
+    // Squid writes the entry after the response has gone out: wait for it, or the kill
+    // below can come first and the entry is never written.
+    assert_eq!(squid.wait_for_requests(1, Duration::from_secs(10)).await.len(), 1);
     squid.stop();
     assert!(!squid.is_running());
     let refused = TcpStream::connect(("127.0.0.1", port)).await;
