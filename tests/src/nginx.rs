@@ -223,7 +223,7 @@ fn launch(
     let logs = [error_log.as_path(), stderr_path.as_path()];
     let mut process = PeerProcess::spawn("nginx", command, &logs);
     let ports: Vec<u16> = https_port.into_iter().chain(http_port).collect();
-    process.wait_until_accepting(&ports, &logs)?;
+    process.wait_until_listening(&ports, &logs)?;
     Ok(process)
 }
 

@@ -287,6 +287,6 @@ fn launch(
     let logs = [log.as_path(), stderr_path.as_path()];
     let mut process = PeerProcess::spawn("redis-server", command, &logs);
     let ports: Vec<u16> = port.into_iter().chain(tls_port).collect();
-    process.wait_until_accepting(&ports, &logs)?;
+    process.wait_until_listening(&ports, &logs)?;
     Ok(process)
 }

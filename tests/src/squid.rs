@@ -347,7 +347,7 @@ impl Squid {
         let mut process = PeerProcess::spawn("squid", command, &logs);
         let mut ports = vec![self.http_port];
         ports.extend(self.https_port);
-        process.wait_until_accepting(&ports, &logs)?;
+        process.wait_until_listening(&ports, &logs)?;
         self.process = Some(process);
         Ok(())
     }
