@@ -14,15 +14,16 @@ mod connect_proxy;
 mod decision;
 mod load;
 mod report;
-mod squid;
 mod target_server;
 
 use std::io::Write as _;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
+use extsvc_tests::squid::{Squid, SquidOptions};
 use serde_json::{json, Map, Value};
 
 use crate::bench_pki::BenchPki;
@@ -30,7 +31,6 @@ use crate::clients::{BenchClient, ClientKind, Route, Target};
 use crate::connect_proxy::ConnectProxy;
 use crate::load::{median, run_window, Window};
 use crate::report::{ClientFigures, ScenarioRun, Summary};
-use crate::squid::Squid;
 use crate::target_server::{TargetServer, BODY};
 
 /// Tokio worker threads: the machine's two cores.
@@ -160,7 +160,11 @@ impl Scenario {
             ),
             "direct_https" => ("direct_https", https, Route::Direct),
             "proxy_https" => ("proxy_https", https, Route::Proxy(servers.proxy.addr)),
-            "proxy_https_squid" => ("proxy_https_squid", https, Route::Proxy(servers.squid.as_ref()?.addr)),
+            "proxy_https_squid" => (
+                "proxy_https_squid",
+                https,
+                Route::Proxy(SocketAddr::from(([127, 0, 0, 1], servers.squid.as_ref()?.http_port()))),
+            ),
             _ => return None,
         };
         Some(Scenario { name, url, route })
@@ -216,10 +220,14 @@ async fn start_servers(pki: &BenchPki, squid: bool) -> anyhow::Result<Servers> {
     let tls = TargetServer::start(Some(pki.server.clone())).await?;
     let proxy = ConnectProxy::start().await?;
     let squid = if squid {
-        match Squid::start() {
+        let options = SquidOptions {
+            without_access_log: true,
+            ..SquidOptions::default()
+        };
+        match Squid::try_start(options) {
             Ok(squid) => Some(squid),
             Err(e) => {
-                tracing::warn!("squid scenario skipped: {e:#}");
+                tracing::warn!("squid scenario skipped: {e}");
                 None
             }
         }

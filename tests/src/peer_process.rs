@@ -18,6 +18,12 @@ pub(crate) const START_ATTEMPTS: usize = 3;
 /// Finds `name` in `PATH`, `/usr/sbin`, `/usr/bin` or `/sbin`; panics with an install hint
 /// naming the Debian `package` when it is missing (a missing peer is a failure, never a skip).
 pub(crate) fn find_binary(name: &str, package: &str) -> PathBuf {
+    locate_binary(name, package).unwrap_or_else(|hint| panic!("{hint}"))
+}
+
+/// [`find_binary`] for callers that can go on without the peer (the benchmark): the install
+/// hint is the error.
+pub(crate) fn locate_binary(name: &str, package: &str) -> Result<PathBuf, String> {
     let path_dirs = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
         .unwrap_or_default();
@@ -27,8 +33,8 @@ pub(crate) fn find_binary(name: &str, package: &str) -> PathBuf {
         .chain(fallbacks)
         .map(|dir| dir.join(name))
         .find(|candidate| candidate.is_file())
-        .unwrap_or_else(|| {
-            panic!("`{name}` not found in PATH or /usr/sbin, /usr/bin: install it: apt-get install -y {package}")
+        .ok_or_else(|| {
+            format!("`{name}` not found in PATH or /usr/sbin, /usr/bin: install it: apt-get install -y {package}")
         })
 }
 

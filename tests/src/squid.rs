@@ -24,7 +24,9 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-use crate::peer_process::{find_binary, free_port, log_tails, wait_until_refusing, PeerProcess, START_ATTEMPTS};
+use crate::peer_process::{
+    find_binary, free_port, locate_binary, log_tails, wait_until_refusing, PeerProcess, START_ATTEMPTS,
+};
 
 const NCSA_AUTH_HELPER: &str = "/usr/lib/squid/basic_ncsa_auth";
 
@@ -72,6 +74,9 @@ pub struct SquidOptions {
     pub basic_auth: Option<ProxyCredentials>,
     /// Also listen on an `https_port` (TLS to the proxy) with this certificate.
     pub https: Option<SquidTls>,
+    /// Write no access log (`access_log none`), so logging does not weigh on a benchmark;
+    /// [`Squid::requests`] is then always empty.
+    pub without_access_log: bool,
 }
 
 /// One line of squid's access log.
@@ -111,15 +116,23 @@ impl fmt::Debug for Squid {
 }
 
 impl Squid {
-    /// Starts squid on free ports and waits until every port accepts; panics with the tail of
-    /// `cache.log` when it does not start, or with an install hint when it is missing.
+    /// Starts squid on free ports and waits until it listens on every port; panics with the
+    /// tail of `cache.log` when it does not start, or with an install hint when it is missing.
     pub fn start(options: SquidOptions) -> Self {
-        let binary = find_binary("squid", "squid-openssl");
+        Self::try_start(options).unwrap_or_else(|message| panic!("{message}"))
+    }
+
+    /// [`Squid::start`] for callers that can go on without squid (the benchmark skips its
+    /// squid scenario): what `start` would panic with is the error.
+    pub fn try_start(options: SquidOptions) -> Result<Self, String> {
+        let binary = locate_binary("squid", "squid-openssl")?;
         if options.https.is_some() {
-            require_openssl_build(&binary);
+            require_openssl_build(&binary)?;
         }
         if options.basic_auth.is_some() && !Path::new(NCSA_AUTH_HELPER).is_file() {
-            panic!("{NCSA_AUTH_HELPER} not found: install it: apt-get install -y squid");
+            return Err(format!(
+                "{NCSA_AUTH_HELPER} not found: install it: apt-get install -y squid-openssl"
+            ));
         }
         let dir = tempfile::Builder::new()
             .prefix("extsvc-squid-")
@@ -139,8 +152,8 @@ impl Squid {
         loop {
             squid.write_files();
             match squid.launch() {
-                Ok(()) => return squid,
-                Err(message) if attempt >= START_ATTEMPTS => panic!("{message}"),
+                Ok(()) => return Ok(squid),
+                Err(message) if attempt >= START_ATTEMPTS => return Err(message),
                 Err(_) => {
                     // A port was taken between picking and binding it: pick fresh ones.
                     attempt += 1;
@@ -308,14 +321,20 @@ impl Squid {
         }
         config.push_str("http_access deny all\n");
         let d = dir.display();
+        if self.options.without_access_log {
+            config.push_str("access_log none\n");
+        } else {
+            config.push_str(&format!(
+                "logformat extsvc %ts.%03tu %rm %ru %>Hs %un %Ss\n\
+                 access_log stdio:{d}/access.log extsvc\n\
+                 buffered_logs off\n"
+            ));
+        }
         config.push_str(&format!(
             "cache deny all\n\
              cache_mem 8 MB\n\
              pid_filename {d}/squid.pid\n\
              coredump_dir {d}\n\
-             logformat extsvc %ts.%03tu %rm %ru %>Hs %un %Ss\n\
-             access_log stdio:{d}/access.log extsvc\n\
-             buffered_logs off\n\
              cache_log {d}/cache.log\n\
              cache_effective_user proxy\n\
              shutdown_lifetime 0 seconds\n\
@@ -354,18 +373,20 @@ impl Squid {
 }
 
 /// Panics unless `squid -v` says `--with-openssl` (see the module docs).
-fn require_openssl_build(binary: &Path) {
+fn require_openssl_build(binary: &Path) -> Result<(), String> {
     let output = Command::new(binary)
         .arg("-v")
         .output()
-        .unwrap_or_else(|e| panic!("run {} -v: {e}", binary.display()));
-    let version = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        version.contains("--with-openssl"),
-        "{} is not built with OpenSSL (its https_port would not send the intermediate \
-         certificate): install it: apt-get install -y squid-openssl",
-        binary.display()
-    );
+        .map_err(|e| format!("run {} -v: {e}", binary.display()))?;
+    if String::from_utf8_lossy(&output.stdout).contains("--with-openssl") {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} is not built with OpenSSL (its https_port would not send the intermediate \
+             certificate): install it: apt-get install -y squid-openssl",
+            binary.display()
+        ))
+    }
 }
 
 fn parse_log_line(line: &str) -> Option<ProxyLogEntry> {

@@ -186,7 +186,7 @@ async fn mtls_through_squid_connect_reaches_nginx_with_the_client_certificate() 
     let server = nginx(&pki, NginxProtocols::Both);
     let squid = Squid::start(SquidOptions {
         basic_auth: Some(ProxyCredentials::new("gw", "p@ss word")),
-        https: None,
+        ..SquidOptions::default()
     });
     let global =
         json!({ "enabled": true, "https_proxy": format!("http://gw:p%40ss%20word@127.0.0.1:{}", squid.http_port()) });

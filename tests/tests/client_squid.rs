@@ -62,6 +62,7 @@ fn squid_with_auth(pki: &TestPki) -> Squid {
             cert_chain_path: pki.server_chain_path.clone(),
             key_path: pki.server_key_path.clone(),
         }),
+        ..SquidOptions::default()
     })
 }
 
