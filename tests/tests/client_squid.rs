@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use extsvc_client::{Connected, ErrorKind, Hop, ServiceClient};
+use extsvc_client::{Connected, ErrorKind, Hop, Phase, ServiceClient};
 use extsvc_config::{EnvSnapshot, LoadOptions, ServiceKind};
 use extsvc_resolve::ResolvedService;
 use extsvc_tests::pki::{ServerTlsOptions, TestPki};
@@ -135,24 +135,37 @@ async fn squid_wants_credentials_and_bypass_skips_it() {
     let tls = TestTarget::https(TargetOptions::default(), pki.server_config(ServerTlsOptions::default()));
     let squid = squid_with_auth(&pki);
 
+    let plain = TestTarget::http(TargetOptions::default());
     let anonymous = client(resolved(ServiceKind::Oauth, proxied(&squid.url(), &squid.url()), &pki)).await;
-    let err = get(&anonymous, &tls.url()).await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::ProxyAuth, "{err}");
-
     let wrong = format!("http://gw:wrong-{PASSWORD}@127.0.0.1:{}", squid.http_port());
     let rejected = client(resolved(ServiceKind::Oauth, proxied(&wrong, &wrong), &pki)).await;
-    let err = get(&rejected, &tls.url()).await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::ProxyAuth, "{err}");
-    assert!(!format!("{err} {err:?} {rejected:?}").contains(PASSWORD), "{err}");
+    // The same error whether squid refuses the CONNECT or answers the forwarded GET with 407.
+    for (target, phase) in [
+        (tls.url().to_owned(), Phase::ProxyConnect),
+        (plain.url().to_owned(), Phase::ResponseHeaders),
+    ] {
+        let err = get(&anonymous, &target).await.unwrap_err();
+        assert_eq!((err.kind(), err.phase()), (ErrorKind::ProxyAuth, Some(phase)), "{err}");
+        assert!(err.to_string().contains("add user:password@"), "{err}");
+
+        let err = get(&rejected, &target).await.unwrap_err();
+        assert_eq!((err.kind(), err.phase()), (ErrorKind::ProxyAuth, Some(phase)), "{err}");
+        assert!(err.to_string().contains("rejected the credentials"), "{err}");
+        assert!(!format!("{err} {err:?} {rejected:?}").contains(PASSWORD), "{err}");
+    }
+    assert!(
+        plain.requests().is_empty(),
+        "squid forwarded nothing without credentials"
+    );
 
     let mut block = proxied(&squid.url(), &squid.url());
     block["bypass_proxy"] = "localhost".into();
     let bypassing = client(resolved(ServiceKind::Oauth, block, &pki)).await;
-    // Squid logs a transaction when it ends: let the two refused CONNECTs land first, so a
+    // Squid logs a transaction when it ends: let the four refused requests land first, so a
     // late entry of theirs is not mistaken for the bypassed request.
     drop(anonymous);
     drop(rejected);
-    let before = squid.wait_for_requests(2, Duration::from_secs(10)).await.len();
+    let before = squid.wait_for_requests(4, Duration::from_secs(10)).await.len();
     let response = tokio::time::timeout(
         Duration::from_secs(30),
         bypassing.request(http::Request::get(tls.url()).body(String::new()).unwrap()),

@@ -125,20 +125,26 @@ fn a_proxy_demanding_credentials_fails_with_407_named() {
         password: "pw".into(),
     });
     let config = format!(
-        r#"{{"external_services": {{"global": {{"enabled": true, "https_proxy": "http://{}"}}}}}}"#,
+        r#"{{"external_services": {{"global": {{"enabled": true, "http_proxy": "http://{0}", "https_proxy": "http://{0}"}}}}}}"#,
         proxy.addr()
     );
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("https://{}/", target.authority());
-    let (out, json) = probe(dir.path(), &config, &["--service", "webhooks", &url, "--count", "2"]);
-    assert_eq!(out.status.code(), Some(1), "{json}");
-    assert_eq!(json["ok"], 0);
-    assert_eq!(json["errors"]["proxy_auth"], 2, "{json}");
-    let error = json["error"].as_str().unwrap();
-    assert!(
-        error.contains("407") && error.contains(&proxy.addr().to_string()),
-        "{error}"
-    );
+    // Refusing the CONNECT of an https:// URL, and answering the forwarded GET of an http://
+    // URL: the same error either way.
+    for scheme in ["https", "http"] {
+        let url = format!("{scheme}://{}/", target.authority());
+        let (out, json) = probe(dir.path(), &config, &["--service", "webhooks", &url, "--count", "2"]);
+        assert_eq!(out.status.code(), Some(1), "{json}");
+        assert_eq!(json["ok"], 0);
+        assert_eq!(json["errors"]["proxy_auth"], 2, "{json}");
+        assert_eq!(json["status"], serde_json::json!({}), "{json}");
+        let error = json["error"].as_str().unwrap();
+        assert!(
+            error.contains("407") && error.contains(&proxy.addr().to_string()),
+            "{error}"
+        );
+    }
+    assert!(target.requests().is_empty(), "nothing reached the target");
 }
 
 #[test]

@@ -94,7 +94,8 @@ pub enum ErrorKind {
     ProxyConnect,
     /// The TLS handshake with an `https://` proxy failed.
     ProxyTls,
-    /// The proxy answered `407 Proxy Authentication Required`.
+    /// The proxy answered `407 Proxy Authentication Required`, to `CONNECT` or to a
+    /// forwarded `http://` request alike.
     ProxyAuth,
     /// The proxy answered `CONNECT` with a status other than 2xx or 407.
     ProxyStatus,

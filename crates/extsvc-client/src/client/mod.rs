@@ -18,7 +18,7 @@ use extsvc_config::ProxyUrl;
 use extsvc_resolve::{ResolvedService, Route};
 use http::header::{HOST, PROXY_AUTHORIZATION};
 use http::uri::{Authority, Scheme};
-use http::{HeaderValue, Request, Response, Uri};
+use http::{HeaderValue, Request, Response, StatusCode, Uri};
 use http_body::Body;
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::BodyExt;
@@ -35,6 +35,7 @@ use crate::pool::{Checkout, Pool, PoolKey, PoolStats, Poolable, RouteKey};
 use crate::proxy::{target_scheme, ProxyConnector};
 use crate::tcp::{port_of, TcpConnector};
 use crate::tls::{http1_tls_config, TlsConnector};
+use crate::tunnel::proxy_auth_required;
 
 /// The request body type the connections carry (any body is boxed into it).
 pub type RequestBody = UnsyncBoxBody<Bytes, BoxError>;
@@ -223,6 +224,10 @@ impl ServiceClient {
     /// returned response (still under the deadline). The response's extensions hold the
     /// [`Connected`] information of the connection (hop, negotiated TLS versions).
     ///
+    /// A `407` from the proxy is an [`ErrorKind::ProxyAuth`] error on both hops: refusing
+    /// `CONNECT` (phase `proxy_connect`) or answering a forwarded `http://` request (phase
+    /// `response_headers`). Other statuses of a forwarding proxy are returned as responses.
+    ///
     /// A URI with userinfo (`http://user:password@host/`) is refused with
     /// [`ErrorKind::InvalidRequest`] before anything is sent, and the error does not
     /// repeat the credentials.
@@ -345,6 +350,15 @@ impl ServiceClient {
                         retried,
                         "response headers"
                     );
+                    if let (Hop::Forward, Some(proxy)) = (conn.info.hop, proxy) {
+                        if response.status() == StatusCode::PROXY_AUTHENTICATION_REQUIRED {
+                            // Only a proxy answers 407: the same misconfiguration as a refused
+                            // CONNECT, so the same error, whatever the target's scheme. The
+                            // connection is dropped with its unread body, not pooled.
+                            return Err(Error::new(ErrorKind::ProxyAuth, proxy_auth_required(proxy))
+                                .with_phase(Phase::ResponseHeaders));
+                        }
+                    }
                     // What the connection was: `extsvc probe` prints the TLS version from it.
                     response.extensions_mut().insert(conn.info);
                     return Ok((conn, response));

@@ -195,15 +195,7 @@ where
                         let rest = buf.split_off(head_len).freeze();
                         Ok(PrefixedStream::new(rest, io))
                     }
-                    407 => Err(fail(
-                        ErrorKind::ProxyAuth,
-                        if proxy.has_credentials() {
-                            "proxy authentication required (407): the proxy rejected the credentials of the proxy URL"
-                                .to_owned()
-                        } else {
-                            "proxy authentication required (407): add user:password@ to the proxy URL".to_owned()
-                        },
-                    )),
+                    407 => Err(fail(ErrorKind::ProxyAuth, proxy_auth_required(proxy).to_owned())),
                     _ => Err(fail(
                         ErrorKind::ProxyStatus,
                         format!(
@@ -230,6 +222,16 @@ where
                 ))
             }
         }
+    }
+}
+
+/// The message of a `407` from `proxy`, for a refused `CONNECT` and a forwarded request alike:
+/// what to change in the proxy URL.
+pub(crate) fn proxy_auth_required(proxy: &ProxyUrl) -> &'static str {
+    if proxy.has_credentials() {
+        "proxy authentication required (407): the proxy rejected the credentials of the proxy URL"
+    } else {
+        "proxy authentication required (407): add user:password@ to the proxy URL"
     }
 }
 
