@@ -16,6 +16,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::hash::{Hash, Hasher};
+use std::ops::Range;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
@@ -71,7 +72,7 @@ impl PoolKey {
     pub fn from_authority(scheme: TargetScheme, authority: &Authority, port: u16, route: RouteKey) -> PoolKey {
         PoolKey {
             scheme,
-            host: HostKey::Authority(authority.clone()),
+            host: HostKey::authority(authority),
             port,
             route,
         }
@@ -98,14 +99,29 @@ impl PoolKey {
 #[derive(Clone)]
 enum HostKey {
     Name(Box<str>),
-    Authority(Authority),
+    /// A cheap clone of the URI's authority, and where its host lies in it: found once
+    /// here, not again on every hash and comparison (`Authority::host` scans for `@`, `[`
+    /// and `:` each time).
+    Authority {
+        authority: Authority,
+        host: Range<usize>,
+    },
 }
 
 impl HostKey {
+    fn authority(authority: &Authority) -> HostKey {
+        let text = authority.as_str();
+        let start = text.rfind('@').map_or(0, |at| at + 1);
+        HostKey::Authority {
+            authority: authority.clone(),
+            host: start..start + authority.host().len(),
+        }
+    }
+
     fn as_str(&self) -> &str {
         match self {
             HostKey::Name(name) => name,
-            HostKey::Authority(authority) => authority.host(),
+            HostKey::Authority { authority, host } => &authority.as_str()[host.clone()],
         }
     }
 }
@@ -799,6 +815,26 @@ mod tests {
             key("example.com"),
             PoolKey::new(TargetScheme::Http, "example.com", 8080, RouteKey::Direct)
         );
+    }
+
+    #[test]
+    fn a_key_from_an_authority_holds_exactly_its_host() {
+        for (authority, host) in [
+            ("example.com", "example.com"),
+            ("Example.com:8443", "Example.com"),
+            ("[::1]:8080", "[::1]"),
+            ("[::1]", "[::1]"),
+            ("user:pw@example.com:80", "example.com"),
+            ("127.0.0.1:3128", "127.0.0.1"),
+        ] {
+            let key = PoolKey::from_authority(
+                TargetScheme::Http,
+                &Authority::from_static(authority),
+                80,
+                RouteKey::Direct,
+            );
+            assert_eq!(key.host(), host, "{authority}");
+        }
     }
 
     #[tokio::test]
