@@ -196,7 +196,7 @@ impl Nginx {
     }
 }
 
-/// Writes the config for these ports, spawns nginx and waits until it accepts.
+/// Writes the config for these ports, spawns nginx and waits until it listens on them.
 fn launch(
     binary: &Path,
     dir: &Path,

@@ -1,6 +1,7 @@
 //! Process plumbing shared by the real-peer launchers ([`crate::squid`], [`crate::nginx`],
-//! [`crate::redis`]): finding the binary, picking a free port, waiting until the port
-//! accepts, and killing and reaping the process on drop.
+//! [`crate::redis`]): finding the binary, picking a free port, waiting until the peer itself
+//! listens on it (not merely until something accepts there), and killing and reaping the
+//! process on drop.
 
 use std::collections::HashSet;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};

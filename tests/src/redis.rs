@@ -230,7 +230,7 @@ impl RedisServer {
     }
 }
 
-/// Writes the config for these ports, spawns redis-server and waits until it accepts.
+/// Writes the config for these ports, spawns redis-server and waits until it listens on them.
 fn launch(
     binary: &Path,
     dir: &Path,
