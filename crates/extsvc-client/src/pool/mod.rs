@@ -5,9 +5,17 @@
 //! 1. an idle, open connection for the key (most recently used first);
 //! 2. else, when fewer than `max_connections` are open, a [`ConnectionSlot`] to
 //!    connect with;
-//! 3. else, an idle connection to *another* key is closed to make room, and
-//! 4. the caller waits, first come first served, for a connection of its key being
-//!    returned (handed over directly) or for a slot being freed.
+//! 3. else the caller waits, first come first served, for a connection of its key
+//!    being returned (handed over directly) or for a slot being freed. Room is made by
+//!    closing an idle connection to *another* key, or the next connection another key
+//!    returns, but only for a waiter that needs it: one whose key has no connection in
+//!    use (nothing would come back to it), or one that has waited [`HANDOVER_GRACE`]
+//!    for its key's connections in vain.
+//!
+//! Waiting a moment for a connection of one's own key instead of replacing another
+//! key's is what keeps a pool near its cap from churning: without it, at a
+//! concurrency just under the cap, every request that found the idle connections
+//! belonging to other keys closed one and opened its own (docs/reliability.md).
 //!
 //! A slot is held by whatever drives the connection (the client's connection task)
 //! and released when it is dropped, i.e. when the connection is closed, so the count
@@ -234,6 +242,15 @@ impl<T: Poolable> fmt::Debug for Pool<T> {
     }
 }
 
+/// How long a waiter whose key has connections in use waits for one of them to be
+/// returned before another key's connection is closed to make room for it.
+///
+/// A returned connection usually comes within a request's latency divided by the
+/// key's connections in use, far sooner than a new connection is set up (TCP, proxy
+/// CONNECT, TLS). A key whose connections are all stuck in slow exchanges makes its
+/// waiters pay this once, then room is made as for a key with none.
+pub const HANDOVER_GRACE: Duration = Duration::from_millis(50);
+
 struct Shared<T: Poolable> {
     settings: PoolSettings,
     state: Mutex<State<T>>,
@@ -241,11 +258,29 @@ struct Shared<T: Poolable> {
 
 struct State<T: Poolable> {
     cap: ConnectionCap,
-    /// Per key, oldest first. Emptied lists stay (so a busy key does not allocate per
-    /// request); the reaper drops them.
-    idle: HashMap<PoolKey, Vec<Idle<T>>>,
+    /// Per key, its idle connections and how many are in use. Entries without either
+    /// stay (so a busy key does not allocate per request); the reaper drops them.
+    keys: HashMap<PoolKey, KeyState<T>>,
     waiters: VecDeque<Waiter<T>>,
+    next_waiter_id: u64,
     reaper_started: bool,
+}
+
+struct KeyState<T: Poolable> {
+    /// Oldest first.
+    idle: Vec<Idle<T>>,
+    /// Connections of this key checked out ([`Pooled`] guards alive), which will come
+    /// back or close.
+    in_use: usize,
+}
+
+impl<T: Poolable> Default for KeyState<T> {
+    fn default() -> Self {
+        KeyState {
+            idle: Vec::new(),
+            in_use: 0,
+        }
+    }
 }
 
 struct Idle<T: Poolable> {
@@ -254,8 +289,12 @@ struct Idle<T: Poolable> {
 }
 
 struct Waiter<T: Poolable> {
+    id: u64,
     key: PoolKey,
     tx: oneshot::Sender<Grant<T>>,
+    /// Room is to be made for this waiter: its key had no connection in use, or it
+    /// waited [`HANDOVER_GRACE`] in vain.
+    needs_room: bool,
 }
 
 enum Grant<T: Poolable> {
@@ -289,8 +328,9 @@ impl<T: Poolable> Pool<T> {
                 settings,
                 state: Mutex::new(State {
                     cap: ConnectionCap::new(settings.max_connections),
-                    idle: HashMap::new(),
+                    keys: HashMap::new(),
                     waiters: VecDeque::new(),
+                    next_waiter_id: 0,
                     reaper_started: false,
                 }),
             }),
@@ -313,11 +353,12 @@ impl<T: Poolable> Pool<T> {
     }
 
     /// A connection for `key` or a slot to open one; waits (FIFO) when the cap is
-    /// reached. Cancel-safe: dropping the future gives back whatever it was granted.
+    /// reached (see the module docs for when room is made). Cancel-safe: dropping the
+    /// future gives back whatever it was granted.
     pub async fn checkout(&self, key: &PoolKey) -> Checkout<T> {
         loop {
             let mut discarded: Vec<T> = Vec::new();
-            let rx = {
+            let (id, mut rx, needs_room) = {
                 let mut st = self.shared.lock();
                 if let Some(value) = self.shared.take_idle(&mut st, key, Instant::now(), &mut discarded) {
                     drop(st);
@@ -329,18 +370,37 @@ impl<T: Poolable> Pool<T> {
                     drop(discarded);
                     return Checkout::Connect(ConnectionSlot::new(Arc::downgrade(&self.shared)));
                 }
-                // Full: close the oldest idle connection of another key to make room
-                // (this key has none left). Its slot frees when its driver ends, and
-                // goes to the first waiter.
-                if let Some(value) = st.take_oldest() {
-                    discarded.push(value);
+                // Full, and this key has nothing idle. When none of its connections is in
+                // use either, nothing will come back to it: make room now.
+                let needs_room = st.keys.get(key).is_none_or(|k| k.in_use == 0);
+                if needs_room {
+                    discarded.extend(st.take_oldest_idle());
                 }
+                let id = st.next_waiter_id;
+                st.next_waiter_id += 1;
                 let (tx, rx) = oneshot::channel();
-                st.waiters.push_back(Waiter { key: key.clone(), tx });
-                rx
+                st.waiters.push_back(Waiter {
+                    id,
+                    key: key.clone(),
+                    tx,
+                    needs_room,
+                });
+                (id, rx, needs_room)
             };
+            // Dropped outside the lock: closing one may release a slot, which locks.
             drop(discarded);
-            match rx.await {
+            let granted = if needs_room {
+                (&mut rx).await
+            } else {
+                match tokio::time::timeout(HANDOVER_GRACE, &mut rx).await {
+                    Ok(granted) => granted,
+                    Err(_) => {
+                        self.shared.make_room_for(id);
+                        rx.await
+                    }
+                }
+            };
+            match granted {
                 Ok(Grant::Conn(mut pooled)) => {
                     pooled.set_reusable(false);
                     return Checkout::Reused(pooled);
@@ -355,17 +415,38 @@ impl<T: Poolable> Pool<T> {
 
 impl<T: Poolable> State<T> {
     fn idle_count(&self) -> usize {
-        self.idle.values().map(Vec::len).sum()
+        self.keys.values().map(|k| k.idle.len()).sum()
     }
 
     /// Removes the idle connection returned longest ago, of any key.
-    fn take_oldest(&mut self) -> Option<T> {
-        let list = self
-            .idle
+    fn take_oldest_idle(&mut self) -> Option<T> {
+        let key = self
+            .keys
             .values_mut()
-            .filter(|list| !list.is_empty())
-            .min_by_key(|list| list[0].since)?;
-        Some(list.remove(0).value)
+            .filter(|k| !k.idle.is_empty())
+            .min_by_key(|k| k.idle[0].since)?;
+        Some(key.idle.remove(0).value)
+    }
+
+    /// The entry of `key`, made with an owned copy of the host: a key made from a
+    /// request's authority shares that request's URI buffer (path and query included),
+    /// which a long-lived entry would otherwise keep alive.
+    fn key_state(&mut self, key: &PoolKey) -> &mut KeyState<T> {
+        if !self.keys.contains_key(key) {
+            self.keys.insert(key.to_owned_host(), KeyState::default());
+        }
+        self.keys.get_mut(key).expect("inserted above")
+    }
+
+    /// A connection of `key` is no longer in use (returned or closed).
+    fn end_use(&mut self, key: &PoolKey) {
+        if let Some(k) = self.keys.get_mut(key) {
+            k.in_use = k.in_use.saturating_sub(1);
+        }
+    }
+
+    fn anyone_needs_room(&self) -> bool {
+        self.waiters.iter().any(|w| w.needs_room)
     }
 }
 
@@ -375,18 +456,20 @@ impl<T: Poolable> Shared<T> {
     }
 
     /// The most recently returned idle connection of `key` that is open and not
-    /// expired; the closed and expired ones met on the way go to `discarded` (dropped
-    /// after the lock is released: dropping one may release a slot, which locks).
+    /// expired, now in use; the closed and expired ones met on the way go to
+    /// `discarded` (dropped after the lock is released: dropping one may release a slot,
+    /// which locks).
     fn take_idle(&self, st: &mut State<T>, key: &PoolKey, now: Instant, discarded: &mut Vec<T>) -> Option<T> {
-        let list = st.idle.get_mut(key)?;
-        while let Some(idle) = list.pop() {
+        let entry = st.keys.get_mut(key)?;
+        while let Some(idle) = entry.idle.pop() {
             if now.saturating_duration_since(idle.since) >= self.settings.idle_timeout {
                 // Oldest first: the rest expired too.
                 discarded.push(idle.value);
-                discarded.extend(list.drain(..).map(|idle| idle.value));
+                discarded.extend(entry.idle.drain(..).map(|idle| idle.value));
                 return None;
             }
             if idle.value.is_open() {
+                entry.in_use += 1;
                 return Some(idle.value);
             }
             discarded.push(idle.value);
@@ -395,10 +478,11 @@ impl<T: Poolable> Shared<T> {
     }
 
     /// Moves expired and closed idle connections of every key to `discarded`, and
-    /// forgets keys without idle connections (the reaper's sweep).
+    /// forgets keys with nothing idle and nothing in use (the reaper's sweep).
     fn expire(&self, st: &mut State<T>, now: Instant, discarded: &mut Vec<T>) {
         let timeout = self.settings.idle_timeout;
-        st.idle.retain(|_, list| {
+        st.keys.retain(|_, entry| {
+            let list = &mut entry.idle;
             let mut i = 0;
             // `remove` keeps the order (oldest first) that LIFO reuse and eviction rely
             // on; a list is short (at most `max_idle_per_host`).
@@ -409,15 +493,31 @@ impl<T: Poolable> Shared<T> {
                     i += 1;
                 }
             }
-            !list.is_empty()
+            !list.is_empty() || entry.in_use > 0
         });
     }
 
-    /// Gives free slots to waiters, first come first served.
+    /// Waiter `id` waited [`HANDOVER_GRACE`] for its key in vain: from now on room is
+    /// made for it, starting with the oldest idle connection of another key.
+    fn make_room_for(&self, id: u64) {
+        let evicted = {
+            let mut st = self.lock();
+            let Some(waiter) = st.waiters.iter_mut().find(|w| w.id == id) else {
+                return; // granted meanwhile
+            };
+            waiter.needs_room = true;
+            st.take_oldest_idle()
+        };
+        drop(evicted);
+    }
+
+    /// Gives free slots to waiters: first those room is made for, first come first
+    /// served, then the others.
     fn grant_slots(self: &Arc<Self>, st: &mut State<T>) {
         while !st.waiters.is_empty() && st.cap.try_take() {
             let mut granted = false;
-            while let Some(waiter) = st.waiters.pop_front() {
+            while let Some(i) = st.waiters.iter().position(|w| w.needs_room).or(Some(0)) {
+                let Some(waiter) = st.waiters.remove(i) else { break };
                 match waiter.tx.send(Grant::Slot(ConnectionSlot::new(Arc::downgrade(self)))) {
                     Ok(()) => {
                         granted = true;
@@ -440,66 +540,77 @@ impl<T: Poolable> Shared<T> {
         self.grant_slots(&mut st);
     }
 
-    /// A connection comes back after a request.
-    fn put(self: &Arc<Self>, key: PoolKey, value: T) {
-        if !value.is_open() {
-            return;
+    /// A new connection of `key` is in use.
+    fn begin_use(&self, key: &PoolKey) {
+        self.lock().key_state(key).in_use += 1;
+    }
+
+    /// A connection of `key` comes back from use: kept (`reusable`) or closed.
+    fn end_use(self: &Arc<Self>, key: PoolKey, value: T, reusable: bool) {
+        let discard = {
+            let mut st = self.lock();
+            st.end_use(&key);
+            if reusable && value.is_open() {
+                self.put(&mut st, key, value)
+            } else {
+                Some(value)
+            }
+        };
+        // Closed outside the lock: its slot is released when its driver ends.
+        drop(discard);
+    }
+
+    /// Places a returned, open connection: hands it to a waiter of its key, or closes
+    /// it for a waiter room is made for, or keeps it idle (within the per-key bound).
+    /// Returns what is to be closed (after the lock is released).
+    fn put(self: &Arc<Self>, st: &mut State<T>, key: PoolKey, value: T) -> Option<T> {
+        if !st.waiters.is_empty() {
+            st.waiters.retain(|w| !w.tx.is_closed());
         }
         let mut value = Some(value);
         let mut key = Some(key);
-        let mut discard: Option<T> = None;
-        {
-            let mut st = self.lock();
-            if !st.waiters.is_empty() {
-                st.waiters.retain(|w| !w.tx.is_closed());
-            }
-            // Hand over to the first waiter of the same key: no churn.
-            while let Some(i) = st.waiters.iter().position(|w| Some(&w.key) == key.as_ref()) {
-                let waiter = st.waiters.remove(i).expect("index from position");
-                let mut pooled = Pooled::new(
-                    key.take().expect("key present"),
-                    value.take().expect("value present"),
-                    Arc::downgrade(self),
-                );
-                // Should the waiter give up before receiving it, the connection comes
-                // back here instead of being closed.
-                pooled.set_reusable(true);
-                match waiter.tx.send(Grant::Conn(pooled)) {
-                    Ok(()) => return,
-                    Err(Grant::Conn(mut pooled)) => {
-                        let (k, v) = pooled.disarm().expect("a fresh guard holds its value");
-                        key = Some(k);
-                        value = Some(v);
-                    }
-                    Err(Grant::Slot(mut slot)) => slot.disarm(),
+        // Hand over to the first waiter of the same key: no churn.
+        while let Some(i) = st.waiters.iter().position(|w| Some(&w.key) == key.as_ref()) {
+            let waiter = st.waiters.remove(i).expect("index from position");
+            let mut pooled = Pooled::new(
+                key.take().expect("key present"),
+                value.take().expect("value present"),
+                Arc::downgrade(self),
+            );
+            // Should the waiter give up before receiving it, the connection comes back
+            // here instead of being closed.
+            pooled.set_reusable(true);
+            match waiter.tx.send(Grant::Conn(pooled)) {
+                Ok(()) => {
+                    st.key_state(&waiter.key).in_use += 1;
+                    return None;
                 }
-            }
-            let (key, value) = (key.expect("key present"), value.expect("value present"));
-            if !st.waiters.is_empty() {
-                // Someone waits for another key: close this one to free its slot.
-                discard = Some(value);
-            } else {
-                // A new entry keeps an owned copy of the host: a key made from a request's
-                // authority shares that request's URI buffer (path and query included),
-                // which an idle entry would otherwise keep alive indefinitely.
-                if !st.idle.contains_key(&key) {
-                    st.idle.insert(key.to_owned_host(), Vec::new());
+                Err(Grant::Conn(mut pooled)) => {
+                    let (k, v) = pooled.disarm().expect("a fresh guard holds its value");
+                    key = Some(k);
+                    value = Some(v);
                 }
-                let list = st.idle.get_mut(&key).expect("inserted above");
-                if list.len() < self.settings.max_idle_per_host {
-                    list.push(Idle {
-                        value,
-                        since: Instant::now(),
-                    });
-                    if !st.reaper_started {
-                        st.reaper_started = spawn_reaper(Arc::downgrade(self), self.settings.idle_timeout);
-                    }
-                } else {
-                    discard = Some(value);
-                }
+                Err(Grant::Slot(mut slot)) => slot.disarm(),
             }
         }
-        drop(discard);
+        let (key, value) = (key.expect("key present"), value.expect("value present"));
+        if st.anyone_needs_room() {
+            // Close this one: its slot goes to that waiter when its driver ends.
+            return Some(value);
+        }
+        let max_idle = self.settings.max_idle_per_host;
+        let list = &mut st.key_state(&key).idle;
+        if list.len() >= max_idle {
+            return Some(value);
+        }
+        list.push(Idle {
+            value,
+            since: Instant::now(),
+        });
+        if !st.reaper_started {
+            st.reaper_started = spawn_reaper(Arc::downgrade(self), self.settings.idle_timeout);
+        }
+        None
     }
 }
 
@@ -615,6 +726,7 @@ impl<T: Poolable> Pooled<T> {
 impl<T: Poolable> Pool<T> {
     /// Wraps a newly opened connection so that it can be returned to this pool.
     pub fn pooled(&self, key: PoolKey, value: T) -> Pooled<T> {
+        self.shared.begin_use(&key);
         let mut pooled = Pooled::new(key, value, Arc::downgrade(&self.shared));
         pooled.reused = false;
         pooled
@@ -637,14 +749,11 @@ impl<T: Poolable> std::ops::DerefMut for Pooled<T> {
 
 impl<T: Poolable> Drop for Pooled<T> {
     fn drop(&mut self) {
-        if !self.reusable {
-            return;
-        }
         let (Some(key), Some(value)) = (self.key.take(), self.value.take()) else {
             return;
         };
         if let Some(shared) = self.pool.upgrade() {
-            shared.put(key, value);
+            shared.end_use(key, value, self.reusable);
         }
     }
 }
@@ -777,6 +886,88 @@ mod tests {
         assert!(!reused);
         assert_eq!(b.key().host(), "b");
         assert_eq!(pool.stats().idle, 0);
+    }
+
+    // Near the cap: room is made only for a waiter that needs it (module docs). Paused
+    // time: `pending` looks 30 ms ahead, short of HANDOVER_GRACE.
+
+    #[tokio::test(start_paused = true)]
+    async fn a_waiter_whose_key_is_in_use_takes_a_handover_and_leaves_other_keys_idle() {
+        let pool = Pool::new(settings(2, 5, Duration::from_secs(60)));
+        let (a, _) = get(&pool, &key("a")).await;
+        let a_id = a.id;
+        done(get(&pool, &key("b")).await.0);
+        let ka = key("a");
+        let mut waiter = Box::pin(get(&pool, &ka));
+        assert!(pending(&mut waiter).await, "waits for a's connection in use");
+        assert_eq!(pool.stats().idle, 1, "b's idle connection is not closed for it");
+        done(a);
+        let (again, reused) = waiter.await;
+        assert!(reused);
+        assert_eq!(again.id, a_id, "the same connection: nothing opened, nothing closed");
+        assert_eq!(
+            pool.stats(),
+            PoolStats {
+                open: 2,
+                idle: 1,
+                waiting: 0
+            }
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn after_the_grace_a_waiter_closes_another_keys_idle_connection() {
+        let pool = Pool::new(settings(2, 5, Duration::from_secs(60)));
+        let (_a, _) = get(&pool, &key("a")).await; // stays in use
+        done(get(&pool, &key("b")).await.0);
+        let started = Instant::now();
+        let (second, reused) = get(&pool, &key("a")).await;
+        assert!(!reused, "a new connection, in b's place");
+        assert!(started.elapsed() >= HANDOVER_GRACE, "{:?}", started.elapsed());
+        assert_eq!(second.key().host(), "a");
+        assert_eq!(
+            pool.stats(),
+            PoolStats {
+                open: 2,
+                idle: 0,
+                waiting: 0
+            }
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn after_the_grace_the_next_connection_returned_is_closed_for_the_waiter() {
+        let pool = Pool::new(settings(2, 5, Duration::from_secs(60)));
+        let (_a, _) = get(&pool, &key("a")).await; // stays in use
+        let (b, _) = get(&pool, &key("b")).await;
+        let ka = key("a");
+        let mut waiter = Box::pin(get(&pool, &ka));
+        assert!(pending(&mut waiter).await);
+        tokio::time::sleep(HANDOVER_GRACE).await;
+        assert!(pending(&mut waiter).await, "nothing idle to close yet");
+        done(b);
+        let (conn, reused) = tokio::time::timeout(Duration::from_secs(1), waiter).await.unwrap();
+        assert!(!reused);
+        assert_eq!(conn.key().host(), "a");
+        assert_eq!(pool.stats().idle, 0, "b was closed, not kept idle");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_freed_slot_goes_first_to_a_waiter_that_needs_room() {
+        let pool = Pool::new(settings(2, 5, Duration::from_secs(60)));
+        let (_a, _) = get(&pool, &key("a")).await; // stays in use
+        let (b, _) = get(&pool, &key("b")).await;
+        let ka = key("a");
+        let mut for_a = Box::pin(get(&pool, &ka)); // first, but a's connection may come back
+        assert!(pending(&mut for_a).await);
+        let kc = key("c");
+        let mut for_c = Box::pin(get(&pool, &kc)); // second, and nothing of c's will
+        assert!(pending(&mut for_c).await);
+        drop(b); // closed: its slot is freed
+        let (c, reused) = tokio::time::timeout(Duration::from_millis(10), for_c).await.unwrap();
+        assert!(!reused);
+        assert_eq!(c.key().host(), "c");
+        assert!(pending(&mut for_a).await, "a still waits for its own connection");
     }
 
     #[tokio::test]
