@@ -163,7 +163,7 @@ async fn http_once(client: &ServiceClient, url: &http::Uri, timeout: Option<Dura
 
 /// Connects through the storage connector (which never sees the password), then sends
 /// `AUTH` when the URL has credentials and `PING`; one deadline covers all of it.
-/// `connected` is set once the connection is open, whatever happens after.
+/// `connected` is set once a TCP connection is up, whatever happens after.
 async fn redis_once(connector: &StreamConnector, url: &RedisUrl, timeout: Duration, connected: &AtomicBool) -> Outcome {
     let failed = |kind: &str, message: String| Outcome::Failed {
         kind: kind.to_owned(),
@@ -174,10 +174,14 @@ async fn redis_once(connector: &StreamConnector, url: &RedisUrl, timeout: Durati
         Err(e) => return failed("invalid_request", format!("invalid Redis address: {e}")),
     };
     let exchange = async {
-        let stream = connector
-            .connect(target)
-            .await
-            .map_err(|e| failed(e.kind().as_str(), e.to_string()))?;
+        let stream = connector.connect(target).await.map_err(|e| {
+            // A connection that failed after its TCP connect (proxy TLS, CONNECT, TLS)
+            // was opened all the same.
+            if e.connected_before_failing() {
+                connected.store(true, Ordering::Relaxed);
+            }
+            failed(e.kind().as_str(), e.to_string())
+        })?;
         connected.store(true, Ordering::Relaxed);
         let tls_version = stream.connected().tls_version;
         let mut connection = BufReader::new(stream);

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use extsvc_tests::fault_proxy::{FaultMode, FaultProxy};
-use extsvc_tests::pki::{ClientAuthMode, ServerTlsOptions, TestPki};
+use extsvc_tests::pki::{ClientAuthMode, ServerTlsOptions, ServerVersions, TestPki};
 use extsvc_tests::redis::{RedisOptions, RedisServer};
 use extsvc_tests::target::{TargetOptions, TestTarget};
 use serde_json::Value;
@@ -138,6 +138,8 @@ fn a_proxy_demanding_credentials_fails_with_407_named() {
         assert_eq!(json["ok"], 0);
         assert_eq!(json["errors"]["proxy_auth"], 2, "{json}");
         assert_eq!(json["status"], serde_json::json!({}), "{json}");
+        // Each request opened a connection to the proxy (a 407 connection is not reused).
+        assert_eq!(json["connections_opened"], 2, "{json}");
         let error = json["error"].as_str().unwrap();
         assert!(
             error.contains("407") && error.contains(&proxy.addr().to_string()),
@@ -145,6 +147,38 @@ fn a_proxy_demanding_credentials_fails_with_407_named() {
         );
     }
     assert!(target.requests().is_empty(), "nothing reached the target");
+}
+
+#[test]
+fn a_target_refusing_the_client_certificate_is_a_tls_error_with_either_version() {
+    let pki = TestPki::generate();
+    let config = format!(
+        r#"{{"external_services": {{"oauth": {{"mtls": {{"enabled": true, "ca_file": {ca:?}}}}}}}}}"#,
+        ca = pki.ca_cert_path
+    );
+    let dir = tempfile::tempdir().unwrap();
+    // TLS 1.2 refuses inside the handshake; TLS 1.3 after the client's side of it is done,
+    // with an alert on the first read. The operator sees the same kind either way.
+    for (versions, says) in [
+        (ServerVersions::Tls12Only, "refused the TLS handshake"),
+        (ServerVersions::Tls13Only, "refuses the client certificate"),
+    ] {
+        let target = TestTarget::https(
+            TargetOptions::default(),
+            pki.server_config(ServerTlsOptions {
+                client_auth: ClientAuthMode::Required,
+                versions,
+                ..Default::default()
+            }),
+        );
+        let url = format!("{}/", target.url());
+        let (out, json) = probe(dir.path(), &config, &["--service", "oauth", &url, "--count", "1"]);
+        assert_eq!(out.status.code(), Some(1), "{json}");
+        assert_eq!(json["errors"], serde_json::json!({"tls": 1}), "{versions:?}: {json}");
+        let error = json["error"].as_str().unwrap();
+        assert!(error.contains(says), "{versions:?}: {error}");
+        assert_eq!(json["connections_opened"], 1, "{versions:?}: {json}");
+    }
 }
 
 #[test]

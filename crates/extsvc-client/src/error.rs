@@ -261,6 +261,24 @@ impl Error {
         matches!(self.inner.kind, ErrorKind::Tls | ErrorKind::ProxyTls)
     }
 
+    /// True when a TCP connection (to the target or the proxy) was up before this
+    /// failure: it came while setting the connection up further (TLS to the proxy,
+    /// `CONNECT`, TLS to the target) or during the exchange. `extsvc probe` counts such
+    /// connections as opened.
+    pub fn connected_before_failing(&self) -> bool {
+        matches!(
+            self.inner.phase,
+            Some(
+                Phase::ProxyTls
+                    | Phase::ProxyConnect
+                    | Phase::Tls
+                    | Phase::Request
+                    | Phase::ResponseHeaders
+                    | Phase::ResponseBody
+            )
+        )
+    }
+
     /// True when the connection (to the target or the proxy) could not be set up,
     /// including timeouts before the request was sent.
     pub fn is_connect(&self) -> bool {

@@ -34,7 +34,7 @@ use crate::phase;
 use crate::pool::{Checkout, Pool, PoolKey, PoolStats, Poolable, RouteKey};
 use crate::proxy::{target_scheme, ProxyConnector};
 use crate::tcp::{port_of, TcpConnector};
-use crate::tls::{http1_tls_config, TlsConnector};
+use crate::tls::{http1_tls_config, rustls_error, TlsConnector};
 use crate::tunnel::proxy_auth_required;
 
 /// The request body type the connections carry (any body is boxed into it).
@@ -402,14 +402,24 @@ impl ServiceClient {
                 }
                 Checkout::Connect(slot) => {
                     let host = host_header(authority)?;
-                    let stream = tower::ServiceExt::oneshot(inner.connector.clone(), dst.clone()).await?;
+                    // Counted once a TCP connection (to the target or the proxy) is up,
+                    // even when setting it up fails later (proxy TLS, CONNECT, TLS).
+                    let stream = match tower::ServiceExt::oneshot(inner.connector.clone(), dst.clone()).await {
+                        Ok(stream) => stream,
+                        Err(e) => {
+                            if e.connected_before_failing() {
+                                inner.opened.fetch_add(1, Ordering::Relaxed);
+                            }
+                            return Err(e);
+                        }
+                    };
+                    inner.opened.fetch_add(1, Ordering::Relaxed);
                     let info = stream.connected();
                     let (sender, connection) = http1::handshake(TokioIo::new(stream)).await.map_err(|e| {
                         Error::new(ErrorKind::Http, "HTTP/1.1 handshake failed")
                             .with_phase(Phase::Request)
                             .with_source(e)
                     })?;
-                    inner.opened.fetch_add(1, Ordering::Relaxed);
                     tokio::spawn(async move {
                         // The slot is released when the connection is closed.
                         let _slot = slot;
@@ -426,6 +436,17 @@ impl ServiceClient {
 
 /// The error of a failed exchange on a connection.
 fn send_error(e: hyper::Error) -> Error {
+    if let Some(alert) = tls_alert_in(&e) {
+        // TLS 1.3 ends the client's handshake before the server has judged the client's
+        // certificate: a refusal arrives as an alert on the first read, here.
+        let message = format!(
+            "the target ended the TLS session with alert {alert:?}; with TLS 1.3 this is how a \
+             server refuses the client certificate (check the service's mTLS cert_file / cert_id)"
+        );
+        return Error::new(ErrorKind::Tls, message)
+            .with_phase(Phase::ResponseHeaders)
+            .with_source(e);
+    }
     let message = if e.is_canceled() {
         "the connection closed before the response"
     } else if e.is_parse() {
@@ -436,6 +457,19 @@ fn send_error(e: hyper::Error) -> Error {
     Error::new(ErrorKind::Http, message)
         .with_phase(Phase::ResponseHeaders)
         .with_source(e)
+}
+
+/// The TLS alert the target sent, when that is what ended the exchange.
+fn tls_alert_in(e: &hyper::Error) -> Option<rustls::AlertDescription> {
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        if let Some(rustls::Error::AlertReceived(alert)) = cause.downcast_ref::<std::io::Error>().and_then(rustls_error)
+        {
+            return Some(*alert);
+        }
+        source = cause.source();
+    }
+    None
 }
 
 /// True when the connection ended (closed or reset) before a response came.
