@@ -22,7 +22,7 @@ async fn extsvc_connectors_inside_a_hyper_util_legacy_client() {
     let bypassed = TestTarget::http(TargetOptions::default());
     let proxy = FaultProxy::start(FaultMode::Normal);
     let config = serde_json::json!({ "external_services": {
-        "global": { "enabled": true, "https_proxy": proxy.url(), "http_proxy": proxy.url(), "bypass_proxy": "127.0.0.1" },
+        "global": { "enabled": true, "https_proxy": proxy.url(), "http_proxy": proxy.url(), "bypass_proxy": bypassed.authority() },
         "webhooks": { "mtls": { "enabled": true, "ca_file": pki.ca_cert_path } }
     }})
     .to_string();
@@ -41,7 +41,8 @@ async fn extsvc_connectors_inside_a_hyper_util_legacy_client() {
         ));
     let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build(connector);
 
-    // https://localhost:… is not bypassed: CONNECT through the proxy, then TLS to the target.
+    // https://localhost:… is not bypassed (the entry names another port): CONNECT through
+    // the proxy, then TLS to the target.
     let response = client.get(target.localhost_url().parse().unwrap()).await.unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.into_body().collect().await.unwrap().to_bytes(), "ok");
@@ -52,7 +53,8 @@ async fn extsvc_connectors_inside_a_hyper_util_legacy_client() {
         ("CONNECT", target.localhost_url().replace("https://", ""))
     );
 
-    // 127.0.0.1 is in the bypass list: straight to the target, the proxy sees nothing new.
+    // 127.0.0.1:<its port> is in the bypass list: straight to the target, the proxy sees
+    // nothing new.
     let response = client.get(bypassed.url().parse().unwrap()).await.unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(proxy.requests().len(), 1);

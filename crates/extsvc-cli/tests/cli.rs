@@ -363,3 +363,125 @@ fn route_rejects_bad_urls_and_services_with_status_2() {
         );
     }
 }
+
+/// Writes `json` as a config file in a fresh directory (kept alive by the returned guard).
+fn config_file(json: &str) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tyk.conf");
+    std::fs::write(&path, json).unwrap();
+    let path = path.to_str().unwrap().to_owned();
+    (dir, path)
+}
+
+#[test]
+fn route_bypasses_localhost_for_an_entry_covering_loopback_and_names_the_exact_entry() {
+    let route = |bypass: &str, url: &str| {
+        let (_dir, cfg) = config_file(&format!(
+            r#"{{"external_services":{{"global":{{"enabled":true,"http_proxy":"http://p:3128","bypass_proxy":"{bypass}"}}}}}}"#
+        ));
+        stdout_json(&extsvc(
+            &["route", "--service", "oauth", url, "--config", &cfg, "--format", "json"],
+            &[],
+        ))
+    };
+    let reason = |entry: &str| format!("bypass entry \"{entry}\" matches (file:external_services.global.bypass_proxy)");
+
+    // The proxy must not be asked for its own localhost.
+    let local = route("127.0.0.1", "http://localhost:8080/");
+    assert_eq!(
+        (&local["route"], &local["proxy"]),
+        (&Value::from("direct"), &Value::Null)
+    );
+    assert_eq!(local["reason"], reason("127.0.0.1"));
+    assert_eq!(route("::1", "http://LOCALHOST.:8080/")["reason"], reason("::1"));
+    assert_eq!(
+        route("127.0.0.0/8", "http://app.localhost/")["reason"],
+        reason("127.0.0.0/8")
+    );
+    // A port on the entry still restricts it.
+    assert_eq!(route("127.0.0.1:8080", "http://localhost:8080/")["route"], "direct");
+    assert_eq!(route("127.0.0.1:8080", "http://localhost/")["route"], "proxy");
+    // Not loopback, not localhost.
+    assert_eq!(route("127.0.0.2", "http://localhost/")["route"], "proxy");
+    assert_eq!(route("127.0.0.1", "http://localhost.example.com/")["route"], "proxy");
+
+    // The most specific entry is the reason, whatever the order.
+    assert_eq!(
+        route("localhost,127.0.0.1", "http://127.0.0.1/x")["reason"],
+        reason("127.0.0.1")
+    );
+    assert_eq!(
+        route("127.0.0.1,localhost", "http://localhost/x")["reason"],
+        reason("localhost")
+    );
+    assert_eq!(
+        route("localhost,127.0.0.1", "http://127.0.0.2/x")["reason"],
+        reason("localhost")
+    );
+    assert_eq!(
+        route("*,10.0.0.0/8,10.1.2.3", "http://10.1.2.3/")["reason"],
+        reason("10.1.2.3")
+    );
+}
+
+#[test]
+fn a_percent_encoded_proxy_user_is_shown_as_written_and_the_password_never() {
+    let (_dir, cfg) = config_file("{}");
+    let env = [
+        ("TYK_GW_EXTERNAL_SERVICES_OAUTH_PROXY_ENABLED", "true"),
+        (
+            "TYK_GW_EXTERNAL_SERVICES_OAUTH_PROXY_HTTP_PROXY",
+            "http://u%40x:p%3Ass@h:1",
+        ),
+    ];
+    for format in ["json", "text"] {
+        let out = extsvc(&["resolve", "--config", &cfg, "--format", format], &env);
+        assert!(out.status.success());
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(all.contains("http://u%40x:***@h:1"), "{all}");
+        assert!(
+            !all.contains("u@x") && !all.contains("p%3Ass") && !all.contains("p:ss"),
+            "{all}"
+        );
+    }
+    let out = extsvc(
+        &[
+            "route",
+            "--service",
+            "oauth",
+            "http://target.example/",
+            "--config",
+            &cfg,
+            "--format",
+            "json",
+        ],
+        &env,
+    );
+    assert_eq!(stdout_json(&out)["proxy"], "http://u%40x:***@h:1");
+}
+
+#[test]
+fn a_service_disabled_under_the_global_proxy_is_warned_about() {
+    let (_dir, cfg) = config_file(
+        r#"{"external_services":{"global":{"enabled":true,"http_proxy":"http://p:3128","https_proxy":"http://p:3128"},"oauth":{"proxy":{"enabled":false}}}}"#,
+    );
+    let out = extsvc(&["resolve", "--config", &cfg, "--format", "json"], &[]);
+    let json = stdout_json(&out);
+    let expected = "external_services.oauth.proxy.enabled is false, but global proxying still applies to oauth; \
+                    to send oauth direct, set external_services.oauth.proxy.enabled to true and \
+                    external_services.oauth.proxy.bypass_proxy to \"*\"";
+    assert_eq!(json["warnings"], serde_json::json!([expected]));
+    assert_eq!(json["services"]["oauth"]["proxy"]["enabled"], true);
+    let text = extsvc(&["resolve", "--config", &cfg, "--format", "text"], &[]);
+    assert!(text.status.success());
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&text.stdout),
+        String::from_utf8_lossy(&text.stderr)
+    );
+    assert!(all.contains(&format!("warning: {expected}")), "{all}");
+}

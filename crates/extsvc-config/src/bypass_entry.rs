@@ -11,6 +11,10 @@
 //! | `10.0.0.0/8`, `fd00::/8` | every IP literal inside the network |
 //! | any of the above but `*` and CIDRs, plus `:port` (`[::1]:8080`) | only that port |
 //!
+//! `localhost` and loopback meet both ways: the entry `localhost` also matches the
+//! loopback literals, and an entry covering `127.0.0.1` or `::1` also matches the names
+//! `localhost` and `*.localhost` (RFC 6761).
+//!
 //! IPv4-mapped IPv6 addresses (`::ffff:10.0.0.1`) are treated as the IPv4 address they
 //! carry, and a CIDR inside `::ffff:0:0/96` as the matching IPv4 network. A CIDR with
 //! host bits set (`10.1.2.3/8`) means its network (`10.0.0.0/8`), as in Go.

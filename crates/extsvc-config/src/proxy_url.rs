@@ -1,4 +1,4 @@
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::net::Ipv6Addr;
 
 use base64::Engine as _;
@@ -43,7 +43,10 @@ pub struct ProxyUrl {
     /// Host as written in an authority: IPv6 literals keep their brackets.
     host: String,
     port: u16,
+    /// Decoded, for `Proxy-Authorization`.
     username: Option<String>,
+    /// As written (percent-encoded), for display: see [`user_for_display`].
+    username_shown: Option<String>,
     password: Option<String>,
     authorization: Option<HeaderValue>,
     scheme_assumed: bool,
@@ -110,8 +113,8 @@ impl ProxyUrl {
             None => scheme.default_port(),
             Some(p) => parse_port(p)?,
         };
-        let (username, password) = match userinfo {
-            None => (None, None),
+        let (username, username_shown, password) = match userinfo {
+            None => (None, None, None),
             // Unencoded, these would make the URL ambiguous (`http://proxy:3128/x@evil`
             // reads as user `proxy` at host `evil`): refuse rather than guess, and say so
             // without repeating the credentials.
@@ -125,9 +128,10 @@ impl ProxyUrl {
                     Some((u, p)) => (u, Some(p)),
                     None => (info, None),
                 };
+                let shown = user_for_display(user);
                 let user = decode_userinfo(user, "user name")?;
                 let pass = pass.map(|p| decode_userinfo(p, "password")).transpose()?;
-                (Some(user), pass)
+                (Some(user), Some(shown), pass)
             }
         };
         let authorization = username.as_ref().map(|user| {
@@ -143,6 +147,7 @@ impl ProxyUrl {
             host,
             port,
             username,
+            username_shown,
             password,
             authorization,
             scheme_assumed,
@@ -169,7 +174,8 @@ impl ProxyUrl {
         self.port
     }
 
-    /// The user name from the URL's userinfo, if any.
+    /// The user name from the URL's userinfo, if any, percent-decoded (`u%40x` gives
+    /// `u@x`). Display shows it as written instead.
     pub fn username(&self) -> Option<&str> {
         self.username.as_deref()
     }
@@ -195,7 +201,8 @@ impl ProxyUrl {
         format!("{}:{}", self.host, self.port)
     }
 
-    /// The URL with credentials shown as `user:***@`; the same text as `Display`.
+    /// The URL with credentials shown as `user:***@`, the user as written
+    /// (percent-encoded); the same text as `Display`.
     pub fn redacted(&self) -> String {
         self.to_string()
     }
@@ -251,10 +258,33 @@ fn decode_userinfo(part: &str, what: &str) -> Result<String, InvalidProxyUrl> {
         .map_err(|_| invalid(format!("the {what} is not valid UTF-8 after percent-decoding")))
 }
 
+/// The user part of a userinfo for display: as written, so `u%40x` stays `u%40x` (its
+/// decoded form `u@x` would read as the end of the userinfo). Bytes that RFC 3986 does
+/// not allow unencoded in a user name (`@`, `:`, `/`, blanks, controls, non-ASCII, a `%`
+/// not starting an escape) are percent-encoded, so the text is never ambiguous and
+/// never carries a line break into a log.
+fn user_for_display(written: &str) -> String {
+    let bytes = written.as_bytes();
+    let mut shown = String::with_capacity(written.len());
+    for (i, &b) in bytes.iter().enumerate() {
+        let escape = b == b'%'
+            && bytes
+                .get(i + 1..i + 3)
+                .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit));
+        if escape || b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=".contains(&b) {
+            shown.push(char::from(b));
+        } else {
+            // Writing to a String cannot fail.
+            let _ = write!(shown, "%{b:02X}");
+        }
+    }
+    shown
+}
+
 impl fmt::Display for ProxyUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}://", self.scheme.as_str())?;
-        if let Some(user) = &self.username {
+        if let Some(user) = &self.username_shown {
             write!(f, "{user}:***@")?;
         }
         write!(f, "{}:{}", self.host, self.port)
@@ -270,16 +300,26 @@ impl fmt::Debug for ProxyUrl {
 /// Shows a URL *as the user wrote it* with any password replaced by `***`
 /// (`scheme://user:***@host…`), for messages about values that may not even parse.
 /// The userinfo is everything before the last `@`, so a password containing `/` or `@`
-/// is hidden whole.
+/// is hidden whole. The user stays as written (percent-encoded, `u%40x`), as in
+/// [`ProxyUrl`]'s `Display`.
 pub fn redact_url_credentials(input: &str) -> String {
-    let (prefix, rest) = match input.find("://") {
+    // Only a real scheme (RFC 3986: a letter, then letters, digits, `+`, `-`, `.`) ends
+    // at `://`; in a scheme-less `user:pa://ss@host` the `://` belongs to the password.
+    let scheme_end = input.find("://").filter(|&i| {
+        let scheme = &input[..i];
+        scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    });
+    let (prefix, rest) = match scheme_end {
         Some(i) => input.split_at(i + 3),
         None => ("", input),
     };
     match rest.rfind('@') {
         Some(at) => {
             let user = rest[..at].split(':').next().unwrap_or("");
-            format!("{prefix}{user}:***@{}", &rest[at + 1..])
+            format!("{prefix}{}:***@{}", user_for_display(user), &rest[at + 1..])
         }
         None => input.to_owned(),
     }
@@ -343,6 +383,49 @@ mod tests {
             redact_url_credentials("http://gw:se/cr@et@proxy:3128/x"),
             "http://gw:***@proxy:3128/x"
         );
+    }
+
+    #[test]
+    fn the_user_is_displayed_as_written_percent_encoded() {
+        let p = ProxyUrl::parse("http://u%40x:p%3Ass@h:1").unwrap();
+        assert_eq!(p.username(), Some("u@x"));
+        assert_eq!(p.to_string(), "http://u%40x:***@h:1");
+        assert_eq!(p.redacted(), "http://u%40x:***@h:1");
+        assert_eq!(format!("{p:?}"), "ProxyUrl(http://u%40x:***@h:1)");
+        assert!(!format!("{p} {p:?}").contains("p%3Ass") && !format!("{p} {p:?}").contains("p:ss"));
+        // base64("u@x:p:ss"): the header carries the decoded values.
+        assert_eq!(p.proxy_authorization().unwrap().to_str().unwrap(), "Basic dUB4OnA6c3M=");
+        // Escapes are kept as written (case included); what would be ambiguous or
+        // unprintable unencoded is encoded.
+        for (input, shown) in [
+            ("http://%61lice%2f:pw@h:1", "http://%61lice%2f:***@h:1"),
+            ("http://u@x:pw@h:1", "http://u%40x:***@h:1"),
+            ("http://a%zz%:pw@h:1", "http://a%25zz%25:***@h:1"),
+            ("http://j%C3%BCrgen:pw@h:1", "http://j%C3%BCrgen:***@h:1"),
+            ("http://jürgen:pw@h:1", "http://j%C3%BCrgen:***@h:1"),
+            ("http://a b:pw@h:1", "http://a%20b:***@h:1"),
+            (
+                "http://tok-en_1.~!$&'()*+,;=@h:1",
+                "http://tok-en_1.~!$&'()*+,;=:***@h:1",
+            ),
+        ] {
+            assert_eq!(ProxyUrl::parse(input).unwrap().to_string(), shown, "{input}");
+        }
+    }
+
+    #[test]
+    fn redaction_keeps_the_written_user_and_hides_every_password() {
+        assert_eq!(
+            redact_url_credentials("http://u%40x:p%3Ass@h:1"),
+            "http://u%40x:***@h:1"
+        );
+        assert_eq!(redact_url_credentials("http://u@x:secret@h:1"), "http://u%40x:***@h:1");
+        assert_eq!(redact_url_credentials("u%40x:secret@h:1"), "u%40x:***@h:1");
+        // `://` inside a scheme-less value's password is not a scheme.
+        let shown = redact_url_credentials("user:pa://ss@h:1");
+        assert_eq!(shown, "user:***@h:1");
+        assert!(!shown.contains("pa") && !shown.contains("ss"));
+        assert_eq!(redact_url_credentials("HTTPS+x.y-z://u:pw@h"), "HTTPS+x.y-z://u:***@h");
     }
 
     #[test]

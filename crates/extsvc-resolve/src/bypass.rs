@@ -28,14 +28,30 @@ const MAX_LABEL_LEN: usize = 63;
 ///   lookup per label, O(length × labels) bytes hashed, independent of the list length.
 /// - **IP addresses and CIDRs**: one hash map per (family, prefix length); an address is
 ///   a `/32` or `/128`, a CIDR has its own prefix length. An IP target is masked once
-///   per *distinct* prefix length present and looked up: at most 33 (IPv4) or 129
-///   (IPv6) lookups, whatever the number of entries. `localhost` adds `127.0.0.0/8` and
-///   `::1/128`.
+///   per *distinct* prefix length present, longest first, and looked up until one hits:
+///   at most 33 (IPv4) or 129 (IPv6) lookups, whatever the number of entries.
+/// - **`localhost` and loopback**: two precomputed port rules. One holds the `localhost`
+///   entries (asked for a loopback IP target: `127.0.0.0/8`, `::1`); the other holds
+///   every address or CIDR entry covering `127.0.0.1` or `::1` (asked for the target
+///   names `localhost` and `*.localhost`, RFC 6761 section 6.3). O(1) each.
 /// - **Ports**: every key holds the first entry without a port and the first entry per
 ///   port (sorted, binary-searched).
 ///
-/// When several entries match, the one written **first** in the list is returned: each
-/// lookup yields the earliest list position it knows, and the smallest position wins.
+/// # Which entry is returned
+///
+/// When several entries match, the **most specific** one is returned (it is the route
+/// reason), in this order:
+///
+/// 1. the same host: an equal IP address (or a `/32`, `/128` CIDR), or a domain entry;
+///    among domains the longest (`a.example.com` before `example.com`);
+/// 2. the `localhost` rule: the entry `localhost` for a loopback IP target, or an entry
+///    covering `127.0.0.1` / `::1` for the target `localhost`;
+/// 3. a CIDR, the longest prefix first;
+/// 4. `*`.
+///
+/// Within one of those, an entry naming the target's port comes before one without a
+/// port, and then the entry written first in the list wins. Every step is a lookup that
+/// stops at its first hit; nothing walks the list.
 ///
 /// ```
 /// use extsvc_config::parse_bypass_list;
@@ -49,6 +65,14 @@ const MAX_LABEL_LEN: usize = 63;
 /// assert!(list.matches("example.org", 80).is_none());
 /// assert!(list.matches("notinternal", 80).is_none());
 /// assert_eq!(list.matches("[::1]", 8080).map(ToString::to_string).as_deref(), Some("localhost"));
+///
+/// // An entry covering 127.0.0.1 also covers the name `localhost`, port included.
+/// let (entries, _) = parse_bypass_list("127.0.0.1:8080, 10.0.0.0/8, 10.1.2.3");
+/// let list = BypassList::new(entries);
+/// assert_eq!(list.matches("LocalHost.", 8080).map(ToString::to_string).as_deref(), Some("127.0.0.1:8080"));
+/// assert!(list.matches("localhost", 80).is_none());
+/// // The exact address wins over the network that also contains it.
+/// assert_eq!(list.matches("10.1.2.3", 80).map(ToString::to_string).as_deref(), Some("10.1.2.3"));
 /// ```
 #[derive(Clone, Default)]
 pub struct BypassList {
@@ -61,12 +85,19 @@ pub struct BypassList {
 struct Index {
     /// The first `*` entry.
     any: Option<usize>,
+    /// Whether any entry other than `*` exists (else a decision needs no lookup).
+    has_specific: bool,
     /// Normalized domain (lower-case, no trailing dot) → rule.
     domains: HashMap<Box<str>, PortRule>,
     /// Per prefix length (ascending): network address masked to that length → rule.
     v4: Vec<(u8, HashMap<u32, PortRule>)>,
     /// As `v4`, for IPv6.
     v6: Vec<(u8, HashMap<u128, PortRule>)>,
+    /// The `localhost` entries, for loopback IP targets (`127.0.0.0/8`, `::1`).
+    localhost_entries: PortRule,
+    /// The address and CIDR entries covering `127.0.0.1` or `::1`, for the target names
+    /// `localhost` and `*.localhost`.
+    loopback_entries: PortRule,
 }
 
 /// The earliest entries under one key: without a port, and per port.
@@ -92,22 +123,29 @@ impl PortRule {
         }
     }
 
+    /// The entry for `port`: one naming that port before one without a port.
     fn lookup(&self, port: u16) -> Option<usize> {
-        let on_port = self
-            .ports
+        self.ports
             .binary_search_by_key(&port, |&(p, _)| p)
             .ok()
-            .map(|at| self.ports[at].1);
-        earliest(self.any_port, on_port)
+            .map(|at| self.ports[at].1)
+            .or(self.any_port)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.any_port.is_none() && self.ports.is_empty()
     }
 }
 
-/// The smaller of two optional positions.
-fn earliest(a: Option<usize>, b: Option<usize>) -> Option<usize> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
+/// `127.0.0.1` and `::1`: what the name `localhost` resolves to.
+const LOOPBACK_V4: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+const LOOPBACK_V6: IpAddr = IpAddr::V6(Ipv6Addr::LOCALHOST);
+
+/// Whether `name` (lower-case, no trailing dot) is `localhost` or under it: RFC 6761
+/// section 6.3 makes every such name a loopback name.
+fn is_localhost_name(name: &str) -> bool {
+    name.strip_suffix("localhost")
+        .is_some_and(|rest| rest.is_empty() || rest.ends_with('.'))
 }
 
 fn mask_v4(addr: u32, len: u8) -> u32 {
@@ -125,17 +163,26 @@ impl Index {
             let port = entry.port();
             if entry.is_any() {
                 index.any.get_or_insert(pos);
-            } else if let Some(domain) = entry.domain() {
+                continue;
+            }
+            index.has_specific = true;
+            let net = if let Some(domain) = entry.domain() {
                 index.domains.entry(domain.into()).or_default().add(port, pos);
                 if domain == "localhost" {
-                    index.add_net(IpNet::V4("127.0.0.0/8".parse().expect("valid CIDR")), port, pos);
-                    index.add_net(IpNet::V6("::1/128".parse().expect("valid CIDR")), port, pos);
+                    index.localhost_entries.add(port, pos);
                 }
+                continue;
             } else if let Some(ip) = entry.ip() {
-                index.add_net(IpNet::from(ip), port, pos);
+                IpNet::from(ip)
             } else if let Some(net) = entry.network() {
-                index.add_net(net, port, pos);
+                net
+            } else {
+                continue;
+            };
+            if net.contains(&LOOPBACK_V4) || net.contains(&LOOPBACK_V6) {
+                index.loopback_entries.add(port, pos);
             }
+            index.add_net(net, port, pos);
         }
         index
     }
@@ -164,38 +211,67 @@ impl Index {
         }
     }
 
-    /// O(distinct IPv4 prefix lengths) lookups.
+    /// The most specific IPv4 match: the address itself, then the `localhost` rule for a
+    /// loopback target, then CIDRs longest prefix first. O(distinct prefix lengths).
     fn lookup_v4(&self, addr: Ipv4Addr, port: u16) -> Option<usize> {
+        let loopback = addr.is_loopback();
         let addr = u32::from(addr);
-        self.v4.iter().fold(None, |best, (len, nets)| {
-            earliest(best, nets.get(&mask_v4(addr, *len)).and_then(|rule| rule.lookup(port)))
-        })
+        let in_group = |(len, nets): &(u8, HashMap<u32, PortRule>)| {
+            nets.get(&mask_v4(addr, *len)).and_then(|rule| rule.lookup(port))
+        };
+        let (exact, networks) = match self.v4.split_last() {
+            Some((last, rest)) if last.0 == 32 => (in_group(last), rest),
+            _ => (None, &self.v4[..]),
+        };
+        exact
+            .or_else(|| self.localhost_rule(loopback, port))
+            .or_else(|| networks.iter().rev().find_map(in_group))
     }
 
-    /// O(distinct IPv6 prefix lengths) lookups.
+    /// As [`Index::lookup_v4`], for IPv6 (`/128` is the address itself).
     fn lookup_v6(&self, addr: Ipv6Addr, port: u16) -> Option<usize> {
+        let loopback = addr.is_loopback();
         let addr = u128::from(addr);
-        self.v6.iter().fold(None, |best, (len, nets)| {
-            earliest(best, nets.get(&mask_v6(addr, *len)).and_then(|rule| rule.lookup(port)))
-        })
+        let in_group = |(len, nets): &(u8, HashMap<u128, PortRule>)| {
+            nets.get(&mask_v6(addr, *len)).and_then(|rule| rule.lookup(port))
+        };
+        let (exact, networks) = match self.v6.split_last() {
+            Some((last, rest)) if last.0 == 128 => (in_group(last), rest),
+            _ => (None, &self.v6[..]),
+        };
+        exact
+            .or_else(|| self.localhost_rule(loopback, port))
+            .or_else(|| networks.iter().rev().find_map(in_group))
     }
 
-    /// O(labels) lookups: the name itself, then each suffix after a dot.
+    /// The `localhost` entries, when the target address is a loopback one.
+    fn localhost_rule(&self, loopback: bool, port: u16) -> Option<usize> {
+        loopback.then(|| self.localhost_entries.lookup(port)).flatten()
+    }
+
+    /// The most specific name match: the name itself, then each suffix after a dot
+    /// (longest first), then, for `localhost` and `*.localhost`, the entries covering a
+    /// loopback address. O(labels) lookups.
     fn lookup_name(&self, name: &str, port: u16) -> Option<usize> {
-        if self.domains.is_empty() {
-            return None;
-        }
-        let mut best = None;
         let mut suffix = name;
-        loop {
-            if let Some(rule) = self.domains.get(suffix) {
-                best = earliest(best, rule.lookup(port));
+        let domain = if self.domains.is_empty() {
+            None
+        } else {
+            loop {
+                if let Some(found) = self.domains.get(suffix).and_then(|rule| rule.lookup(port)) {
+                    break Some(found);
+                }
+                match suffix.split_once('.') {
+                    Some((_, rest)) => suffix = rest,
+                    None => break None,
+                }
             }
-            match suffix.split_once('.') {
-                Some((_, rest)) => suffix = rest,
-                None => return best,
-            }
-        }
+        };
+        domain.or_else(|| {
+            (!self.loopback_entries.is_empty() && is_localhost_name(name))
+                .then(|| self.loopback_entries.lookup(port))
+                .flatten()
+        })
     }
 }
 
@@ -280,21 +356,23 @@ impl BypassList {
     /// (IPv6 literals may keep their brackets), in any case, with or without a trailing dot;
     /// `port` is the effective port (the scheme's default when the URL has none).
     ///
-    /// When several entries match, the first one in list order is returned. A host that
-    /// is neither a valid host name nor an IP literal matches only `*`. No DNS, no
-    /// allocation, no scan of the list (see "Cost of a lookup" on [`BypassList`]).
+    /// When several entries match, the most specific one is returned (see "Which entry
+    /// is returned" on [`BypassList`]). A host that is neither a valid host name nor an
+    /// IP literal matches only `*`. No DNS, no allocation, no scan of the list (see
+    /// "Cost of a lookup").
     pub fn matches(&self, host: &str, port: u16) -> Option<&BypassEntry> {
-        if self.index.any == Some(0) {
-            return self.entries.first();
-        }
-        let mut buf = [0u8; MAX_NAME_LEN];
-        let found = match Target::classify(host, &mut buf) {
-            Target::Ip(IpAddr::V4(v4)) => self.index.lookup_v4(v4, port),
-            Target::Ip(IpAddr::V6(v6)) => self.index.lookup_v6(v6, port),
-            Target::Name(name) => self.index.lookup_name(name, port),
-            Target::Invalid => None,
+        let found = if self.index.has_specific {
+            let mut buf = [0u8; MAX_NAME_LEN];
+            match Target::classify(host, &mut buf) {
+                Target::Ip(IpAddr::V4(v4)) => self.index.lookup_v4(v4, port),
+                Target::Ip(IpAddr::V6(v6)) => self.index.lookup_v6(v6, port),
+                Target::Name(name) => self.index.lookup_name(name, port),
+                Target::Invalid => None,
+            }
+        } else {
+            None
         };
-        earliest(self.index.any, found).map(|pos| &self.entries[pos])
+        found.or(self.index.any).map(|pos| &self.entries[pos])
     }
 }
 
@@ -341,21 +419,80 @@ mod tests {
     }
 
     #[test]
-    fn first_entry_in_list_order_wins() {
+    fn the_most_specific_entry_wins() {
+        // Longest domain first; on one key the entry naming the port first.
         let l = list("example.com:443, a.example.com, example.com, *");
-        assert_eq!(matched(&l, "a.example.com", 443).as_deref(), Some("example.com:443"));
-        assert_eq!(matched(&l, "a.example.com", 80).as_deref(), Some("a.example.com"));
+        assert_eq!(matched(&l, "a.example.com", 443).as_deref(), Some("a.example.com"));
+        assert_eq!(matched(&l, "b.example.com", 443).as_deref(), Some("example.com:443"));
         assert_eq!(matched(&l, "b.example.com", 80).as_deref(), Some("example.com"));
         assert_eq!(matched(&l, "other.org", 80).as_deref(), Some("*"));
+        let l = list("example.com, example.com:443");
+        assert_eq!(matched(&l, "example.com", 443).as_deref(), Some("example.com:443"));
+        // Address, then the localhost rule, then CIDRs longest prefix first.
         let l = list("10.0.0.0/8, 10.1.0.0/16, 10.1.2.3, localhost, 127.0.0.0/8");
-        assert_eq!(matched(&l, "10.1.2.3", 1).as_deref(), Some("10.0.0.0/8"));
-        assert_eq!(matched(&l, "127.0.0.9", 1).as_deref(), Some("localhost"));
-        let l = list("10.1.2.3, 10.1.0.0/16");
         assert_eq!(matched(&l, "10.1.2.3", 1).as_deref(), Some("10.1.2.3"));
         assert_eq!(matched(&l, "10.1.9.9", 1).as_deref(), Some("10.1.0.0/16"));
-        let l = list("a.com, *, b.com");
-        assert_eq!(matched(&l, "b.com", 1).as_deref(), Some("*"));
+        assert_eq!(matched(&l, "10.9.9.9", 1).as_deref(), Some("10.0.0.0/8"));
+        assert_eq!(matched(&l, "127.0.0.9", 1).as_deref(), Some("localhost"));
+        let l = list("localhost, 127.0.0.1");
+        assert_eq!(matched(&l, "127.0.0.1", 80).as_deref(), Some("127.0.0.1"));
+        assert_eq!(matched(&l, "127.0.0.2", 80).as_deref(), Some("localhost"));
+        assert_eq!(matched(&l, "localhost", 80).as_deref(), Some("localhost"));
+        // `*` only when nothing else matches, wherever it is written.
+        let l = list("*, a.com, 10.0.0.0/8");
         assert_eq!(matched(&l, "x.a.com", 1).as_deref(), Some("a.com"));
+        assert_eq!(matched(&l, "10.2.3.4", 1).as_deref(), Some("10.0.0.0/8"));
+        assert_eq!(matched(&l, "b.com", 1).as_deref(), Some("*"));
+        // Equally specific: the first in list order.
+        let l = list("10.0.0.0/8, 10.9.0.0/8");
+        assert_eq!(matched(&l, "10.1.1.1", 1).as_deref(), Some("10.0.0.0/8"));
+    }
+
+    #[test]
+    fn entries_covering_loopback_cover_the_name_localhost() {
+        for entry in [
+            "127.0.0.1",
+            "127.0.0.0/8",
+            "0.0.0.0/0",
+            "::1",
+            "[::1]",
+            "::/0",
+            "::ffff:127.0.0.1",
+        ] {
+            let l = list(entry);
+            for host in ["localhost", "LOCALHOST.", "app.localhost", "a.b.Localhost"] {
+                assert_eq!(matched(&l, host, 80).as_deref(), Some(entry), "{entry} / {host}");
+            }
+            for host in ["notlocalhost", "localhost.example.com", "localhostx"] {
+                assert_eq!(matched(&l, host, 80), None, "{entry} / {host}");
+            }
+        }
+        for entry in ["127.0.0.2", "10.0.0.0/8", "::2", "fd00::/8", "128.0.0.0/1"] {
+            assert_eq!(matched(&list(entry), "localhost", 80), None, "{entry}");
+        }
+        let l = list("127.0.0.1:8080, [::1]:9090");
+        assert_eq!(matched(&l, "localhost", 8080).as_deref(), Some("127.0.0.1:8080"));
+        assert_eq!(matched(&l, "localhost", 9090).as_deref(), Some("[::1]:9090"));
+        assert_eq!(matched(&l, "localhost", 80), None);
+        // A domain entry for the name beats the loopback rule.
+        let l = list("127.0.0.1, localhost:80, app.localhost");
+        assert_eq!(matched(&l, "localhost", 80).as_deref(), Some("localhost:80"));
+        assert_eq!(matched(&l, "localhost", 81).as_deref(), Some("127.0.0.1"));
+        assert_eq!(matched(&l, "app.localhost", 81).as_deref(), Some("app.localhost"));
+    }
+
+    #[test]
+    fn localhost_names_follow_rfc_6761() {
+        for (name, expected) in [
+            ("localhost", true),
+            ("a.localhost", true),
+            ("a.b.localhost", true),
+            ("xlocalhost", false),
+            ("localhost.com", false),
+            ("local", false),
+        ] {
+            assert_eq!(is_localhost_name(name), expected, "{name}");
+        }
     }
 
     #[test]

@@ -84,6 +84,20 @@ pub(crate) fn resolve_proxy(
             "external_services.{kind}.proxy: settings ignored because proxy.enabled is not true"
         ));
     }
+    // SPEC section 2: `enabled: false` on a service does not opt it out of the global
+    // proxy; only `bypass_proxy: "*"` (which needs `enabled: true`) does. Say so.
+    if let Some(disabled) = service.enabled.as_ref().filter(|e| global_active && !e.value) {
+        // A file value is named by the key path already; an environment variable is not.
+        let from = match &disabled.source {
+            Source::File(_) => String::new(),
+            other => format!(" ({other})"),
+        };
+        warnings.push(format!(
+            "external_services.{kind}.proxy.enabled is false{from}, but global proxying still applies to {kind}; \
+             to send {kind} direct, set external_services.{kind}.proxy.enabled to true and \
+             external_services.{kind}.proxy.bypass_proxy to \"*\""
+        ));
+    }
     if !global_active && !service_active {
         return ResolvedProxy {
             enabled: false,
@@ -121,5 +135,69 @@ pub(crate) fn resolve_proxy(
         http_proxy,
         https_proxy,
         bypass,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use extsvc_config::{load_str, EnvSnapshot, LoadOptions};
+
+    use crate::resolve;
+
+    fn warnings(json: &str, env: &[(&str, &str)]) -> Vec<String> {
+        let env = EnvSnapshot::from_iter(env.iter().copied());
+        let loaded = load_str(json, "tyk.conf", &env, &LoadOptions::default()).expect("valid config");
+        resolve(&loaded.config, &env).warnings
+    }
+
+    fn disabled_warnings(json: &str, env: &[(&str, &str)]) -> Vec<String> {
+        warnings(json, env)
+            .into_iter()
+            .filter(|w| w.contains("proxy.enabled is false"))
+            .collect()
+    }
+
+    #[test]
+    fn a_service_disabled_under_an_active_global_proxy_is_warned_about() {
+        let json = r#"{"external_services": {
+            "global": {"enabled": true, "http_proxy": "http://p:3128", "https_proxy": "http://p:3128"},
+            "oauth": {"proxy": {"enabled": false}}}}"#;
+        assert_eq!(
+            warnings(json, &[]),
+            vec![
+                "external_services.oauth.proxy.enabled is false, but global proxying still applies to oauth; \
+                 to send oauth direct, set external_services.oauth.proxy.enabled to true and \
+                 external_services.oauth.proxy.bypass_proxy to \"*\""
+                    .to_owned()
+            ]
+        );
+    }
+
+    #[test]
+    fn the_warning_names_an_environment_source_and_counts_legacy_global_proxies() {
+        let json = r#"{"http_proxy": "http://legacy:3128", "external_services": {}}"#;
+        let got = disabled_warnings(json, &[("TYK_GW_EXTERNAL_SERVICES_HEALTH_PROXY_ENABLED", "false")]);
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert!(
+            got[0].starts_with(
+                "external_services.health.proxy.enabled is false (env:TYK_GW_EXTERNAL_SERVICES_HEALTH_PROXY_ENABLED), but global proxying still applies to health;"
+            ),
+            "{got:?}"
+        );
+    }
+
+    #[test]
+    fn no_warning_unless_global_is_active_and_the_service_says_false() {
+        for json in [
+            // Global off: `false` is what happens anyway.
+            r#"{"external_services": {"global": {"enabled": false, "http_proxy": "http://p:1"}, "oauth": {"proxy": {"enabled": false}}}}"#,
+            // No global proxy at all.
+            r#"{"external_services": {"oauth": {"proxy": {"enabled": false}}}}"#,
+            // Global on, the service block does not say false.
+            r#"{"external_services": {"global": {"enabled": true, "http_proxy": "http://p:1"}, "oauth": {"proxy": {"enabled": true}}}}"#,
+            r#"{"external_services": {"global": {"enabled": true, "http_proxy": "http://p:1"}, "oauth": {"proxy": {}}}}"#,
+        ] {
+            assert_eq!(disabled_warnings(json, &[]), Vec::<String>::new(), "{json}");
+        }
     }
 }

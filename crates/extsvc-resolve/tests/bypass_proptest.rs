@@ -2,6 +2,8 @@
 //! that scans the list linearly, on random lists (domains, wildcards, IPs, CIDRs, ports,
 //! `*`) and random hosts, many of them derived from the list's own entries so that
 //! matches are common. The seed is fixed so CI runs the same 512 cases every time.
+//! The reference ranks every matching entry by specificity and takes the best, so it
+//! also checks *which* entry the index reports when several match.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -50,30 +52,71 @@ fn ref_target(host: &str) -> RefTarget {
     }
 }
 
-fn ref_entry_matches(entry: &BypassEntry, target: &RefTarget, port: u16) -> bool {
+/// Classes of a match, most specific first (docs/bypass.md, "Several matching entries").
+const SAME_HOST: u8 = 0;
+const LOCALHOST_RULE: u8 = 1;
+const NETWORK: u8 = 2;
+const ANY: u8 = 3;
+
+/// The rank of `entry` for the target when it matches it: (class, specificity within the
+/// class, larger first, hence negated; whether it lacks a port). Smaller ranks win, then
+/// the earlier entry.
+fn ref_rank(entry: &BypassEntry, target: &RefTarget, port: u16) -> Option<(u8, i32, bool)> {
     if entry.is_any() {
-        return true;
+        return Some((ANY, 0, true));
     }
     if entry.port().is_some_and(|p| p != port) {
-        return false;
+        return None;
     }
-    match target {
-        RefTarget::Invalid => false,
-        RefTarget::Name(name) => entry
-            .domain()
-            .is_some_and(|d| name == d || name.ends_with(&format!(".{d}"))),
-        RefTarget::Ip(ip) => {
-            entry.ip() == Some(*ip)
-                || entry.network().is_some_and(|net| net.contains(ip))
-                || (entry.domain() == Some("localhost") && ip.is_loopback())
+    let portless = entry.port().is_none();
+    let covers_loopback = |net: ipnet::IpNet| {
+        net.contains(&IpAddr::V4(Ipv4Addr::LOCALHOST)) || net.contains(&IpAddr::V6(Ipv6Addr::LOCALHOST))
+    };
+    let class = match target {
+        RefTarget::Invalid => return None,
+        RefTarget::Name(name) => {
+            let is_localhost = name == "localhost" || name.ends_with(".localhost");
+            if let Some(d) = entry.domain() {
+                if name == d || name.ends_with(&format!(".{d}")) {
+                    return Some((SAME_HOST, -(d.len() as i32), portless));
+                }
+                return None;
+            }
+            let net = entry.ip().map(ipnet::IpNet::from).or(entry.network())?;
+            if is_localhost && covers_loopback(net) {
+                (LOCALHOST_RULE, 0)
+            } else {
+                return None;
+            }
         }
-    }
+        RefTarget::Ip(ip) => {
+            if entry.ip() == Some(*ip) {
+                (SAME_HOST, 0)
+            } else if entry.domain() == Some("localhost") && ip.is_loopback() {
+                (LOCALHOST_RULE, 0)
+            } else if let Some(net) = entry.network().filter(|net| net.contains(ip)) {
+                if net.prefix_len() == net.max_prefix_len() {
+                    (SAME_HOST, 0)
+                } else {
+                    (NETWORK, -i32::from(net.prefix_len()))
+                }
+            } else {
+                return None;
+            }
+        }
+    };
+    Some((class.0, class.1, portless))
 }
 
-/// First entry in list order that matches, by scanning.
+/// The most specific matching entry (ties: the first in list order), by scanning.
 fn reference<'a>(entries: &'a [BypassEntry], host: &str, port: u16) -> Option<&'a BypassEntry> {
     let target = ref_target(host);
-    entries.iter().find(|entry| ref_entry_matches(entry, &target, port))
+    entries
+        .iter()
+        .enumerate()
+        .filter_map(|(pos, entry)| ref_rank(entry, &target, port).map(|rank| (rank, pos, entry)))
+        .min_by_key(|&(rank, pos, _)| (rank, pos))
+        .map(|(_, _, entry)| entry)
 }
 
 // ---------------------------------------------------------------- generators
@@ -177,6 +220,8 @@ struct Derive {
     brackets: bool,
     mapped: bool,
     host_bits: u128,
+    /// For an address or CIDR entry: write the name `localhost` (or a name under it).
+    as_localhost: bool,
 }
 
 fn derive() -> impl Strategy<Value = Derive> {
@@ -188,9 +233,10 @@ fn derive() -> impl Strategy<Value = Derive> {
         any::<bool>(),
         prop::bool::weighted(0.2),
         any::<u128>(),
+        prop::bool::weighted(0.25),
     )
         .prop_map(
-            |(pick, sub_label, case_mask, trailing_dot, brackets, mapped, host_bits)| Derive {
+            |(pick, sub_label, case_mask, trailing_dot, brackets, mapped, host_bits, as_localhost)| Derive {
                 pick,
                 sub_label,
                 case_mask,
@@ -198,6 +244,7 @@ fn derive() -> impl Strategy<Value = Derive> {
                 brackets,
                 mapped,
                 host_bits,
+                as_localhost,
             },
         )
 }
@@ -224,6 +271,17 @@ fn derived_host(entries: &[BypassEntry], how: &Derive) -> Option<String> {
                 how,
             ));
         }
+        return Some(format!(
+            "{}{}",
+            mix_case(&name, how.case_mask),
+            if how.trailing_dot { "." } else { "" }
+        ));
+    }
+    if how.as_localhost && (entry.ip().is_some() || entry.network().is_some()) {
+        let name = match how.sub_label {
+            Some(label) => format!("{label}.localhost"),
+            None => "localhost".to_owned(),
+        };
         return Some(format!(
             "{}{}",
             mix_case(&name, how.case_mask),
