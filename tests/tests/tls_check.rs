@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use extsvc_config::{ExternalServicesConfig, MtlsSettings, ServiceKind};
 use extsvc_tests::pki::TestPki;
-use extsvc_tls::{check, CertificateStore, MemoryStore};
+use extsvc_tls::{check, check_services, CertificateStore, MemoryStore};
 use tls_support::{file_value, resolution};
 
 fn configure(config: &mut ExternalServicesConfig, kind: ServiceKind, settings: impl FnOnce(&mut MtlsSettings)) {
@@ -220,16 +220,148 @@ async fn expiry_and_client_auth_usage_are_warned_about() {
 }
 
 #[tokio::test]
-async fn insecure_mode_is_a_warning() {
+async fn insecure_mode_is_warned_once_by_resolution_and_not_repeated_by_check() {
     let mut config = ExternalServicesConfig::default();
     configure(&mut config, ServiceKind::Oauth, |m| {
         m.insecure_skip_verify = file_value(ServiceKind::Oauth, "insecure_skip_verify", true);
     });
-    let report = check(&resolution(&config), None, SystemTime::now()).await;
-    assert!(report.is_ok());
+    let resolution = resolution(&config);
     assert_eq!(
-        report.warnings,
-        vec!["external_services.oauth.mtls.insecure_skip_verify: server certificates of oauth targets are not verified (set by file:external_services.oauth.mtls.insecure_skip_verify)"]
+        resolution.warnings,
+        vec!["external_services.oauth.mtls.insecure_skip_verify: true: certificates of oauth targets are not verified; do not use this in production"]
+    );
+    let report = check(&resolution, None, SystemTime::now()).await;
+    assert!(report.is_ok());
+    assert_eq!(report.warnings, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn every_piece_of_one_service_is_its_own_problem_and_what_loaded_is_still_checked() {
+    let pki = TestPki::generate();
+    let absent = |name: &str| pki.dir().join(name);
+    let mut config = ExternalServicesConfig::default();
+    // oauth: certificate, key and CA files all missing: three lines.
+    configure(
+        &mut config,
+        ServiceKind::Oauth,
+        files(
+            ServiceKind::Oauth,
+            absent("c.crt"),
+            absent("k.key"),
+            absent("absent-ca.crt"),
+        ),
+    );
+    // storage: a store certificate that expires soon, and two of three CA ids missing.
+    let store = MemoryStore::new();
+    store
+        .insert_pem("expiring", pki.client_expiring.bundle_pem().as_bytes())
+        .unwrap();
+    store.insert_pem("root", pki.ca_cert_pem.as_bytes()).unwrap();
+    configure(&mut config, ServiceKind::Storage, |m| {
+        m.cert_id = file_value(ServiceKind::Storage, "cert_id", "expiring".to_owned());
+        let ids = ["missing-1", "root", "missing-2"].map(str::to_owned).to_vec();
+        m.ca_cert_ids = file_value(ServiceKind::Storage, "ca_cert_ids", ids);
+    });
+    // health: a certificate without clientAuth whose key file is missing.
+    configure(
+        &mut config,
+        ServiceKind::Health,
+        files(
+            ServiceKind::Health,
+            pki.client_no_client_auth.chain_path.clone(),
+            absent("health.key"),
+            pki.ca_cert_path.clone(),
+        ),
+    );
+    let report = check(
+        &resolution(&config),
+        Some(&store as &dyn CertificateStore),
+        SystemTime::now(),
+    )
+    .await;
+    let enoent = "No such file or directory (os error 2)";
+    assert_eq!(
+        report.problems,
+        vec![
+            format!(
+                "external_services.oauth.mtls.cert_file: failed to load client certificate {}: {enoent}",
+                absent("c.crt").display()
+            ),
+            format!(
+                "external_services.oauth.mtls.key_file: failed to load private key {}: {enoent}",
+                absent("k.key").display()
+            ),
+            format!(
+                "external_services.oauth.mtls.ca_file: failed to load CA certificates {}: {enoent}",
+                absent("absent-ca.crt").display()
+            ),
+            "external_services.storage.mtls.ca_cert_ids: certificate not found in store: missing-1".to_owned(),
+            "external_services.storage.mtls.ca_cert_ids: certificate not found in store: missing-2".to_owned(),
+            format!(
+                "external_services.health.mtls.key_file: failed to load private key {}: {enoent}",
+                absent("health.key").display()
+            ),
+        ],
+        "{report}"
+    );
+    assert_eq!(report.warnings.len(), 2, "{report}");
+    assert!(
+        report.warnings[0].starts_with(
+            "external_services.storage.mtls.cert_id: client certificate 1 of 2 in store entry expiring expires on "
+        ),
+        "{report}"
+    );
+    assert!(
+        report.warnings[1].starts_with("external_services.health.mtls.cert_file: client certificate 1 of 2 in ")
+            && report.warnings[1].contains("lacks the clientAuth extended key usage"),
+        "{report}"
+    );
+    assert_no_key_material(&pki, &format!("{report} {report:?}"));
+
+    // A certificate and a key that both load but do not match: the match is checked.
+    let mut config = ExternalServicesConfig::default();
+    configure(
+        &mut config,
+        ServiceKind::Webhooks,
+        files(
+            ServiceKind::Webhooks,
+            pki.client_expiring.chain_path.clone(),
+            pki.rogue_client.key_path.clone(),
+            absent("absent-ca.crt"),
+        ),
+    );
+    let report = check(&resolution(&config), None, SystemTime::now()).await;
+    assert_eq!(report.problems.len(), 2, "{report}");
+    assert!(
+        report.problems[0].contains("does not match client certificate"),
+        "{report}"
+    );
+    assert!(
+        report.problems[1].contains("external_services.webhooks.mtls.ca_file"),
+        "{report}"
+    );
+    assert!(report.warnings.iter().any(|w| w.contains("expires on")), "{report}");
+}
+
+#[tokio::test]
+async fn check_services_checks_only_the_services_given() {
+    let mut config = ExternalServicesConfig::default();
+    for kind in [ServiceKind::Oauth, ServiceKind::Storage] {
+        configure(&mut config, kind, |m| {
+            m.ca_file = file_value(kind, "ca_file", PathBuf::from("/nonexistent/extsvc/ca.crt"));
+        });
+    }
+    let resolution = resolution(&config);
+    let report = check_services(
+        resolution.services().iter().filter(|s| s.kind != ServiceKind::Oauth),
+        None,
+        SystemTime::now(),
+    )
+    .await;
+    assert_eq!(report.problems.len(), 1, "{report}");
+    assert!(
+        report.problems[0].starts_with("external_services.storage.mtls.ca_file: "),
+        "{report}"
     );
 }
 

@@ -301,3 +301,97 @@ async fn versions_that_leave_nothing_to_offer_fail_the_build() {
         "{error}"
     );
 }
+
+/// One DER TLV (definite length).
+fn der(tag: u8, content: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    let len = content.len();
+    if len < 0x80 {
+        out.push(len as u8);
+    } else {
+        let bytes: Vec<u8> = len.to_be_bytes().into_iter().skip_while(|b| *b == 0).collect();
+        out.push(0x80 | bytes.len() as u8);
+        out.extend(bytes);
+    }
+    out.extend_from_slice(content);
+    out
+}
+
+/// A self-signed X.509 **v1** certificate (no version field, no extensions) for `name`,
+/// properly signed with a fresh P-256 key, as `(certificate PEM, key PEM)`. rcgen only
+/// writes v3; this is what `openssl x509 -req` without extensions produces.
+fn v1_certificate(name: &str) -> (String, String) {
+    use base64::Engine as _;
+    let key = rcgen::KeyPair::generate().unwrap();
+    let ecdsa_sha256 = der(0x30, &der(0x06, &[0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x04, 0x03, 0x02]));
+    let common_name = [der(0x06, &[0x55, 0x04, 0x03]), der(0x0C, name.as_bytes())].concat();
+    let dn = der(0x30, &der(0x31, &der(0x30, &common_name)));
+    let validity = der(
+        0x30,
+        &[der(0x17, b"250101000000Z"), der(0x17, b"491231235959Z")].concat(),
+    );
+    let tbs = der(
+        0x30,
+        &[
+            der(0x02, &[0x01, 0x23]),
+            ecdsa_sha256.clone(),
+            dn.clone(),
+            validity,
+            dn,
+            key.public_key_der(),
+        ]
+        .concat(),
+    );
+    let private = rustls_pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap();
+    let signer = rustls::crypto::ring::default_provider()
+        .key_provider
+        .load_private_key(private)
+        .unwrap()
+        .choose_scheme(&[rustls::SignatureScheme::ECDSA_NISTP256_SHA256])
+        .unwrap();
+    let signature = [&[0u8][..], &signer.sign(&tbs).unwrap()].concat();
+    let certificate = der(0x30, &[tbs, ecdsa_sha256, der(0x03, &signature)].concat());
+    let body = base64::engine::general_purpose::STANDARD.encode(certificate);
+    let lines: Vec<&str> = body
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    let pem = format!(
+        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+        lines.join("\n")
+    );
+    (pem, key.serialize_pem())
+}
+
+#[tokio::test]
+async fn a_v1_client_certificate_is_named_with_a_readable_reason() {
+    let (cert_pem, key_pem) = v1_certificate("v1 client");
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("v1.crt"), dir.path().join("v1.key"));
+    std::fs::write(&cert, &cert_pem).unwrap();
+    std::fs::write(&key, &key_pem).unwrap();
+    let error = error_of(&files(OAUTH, &cert, &key), None).await;
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "external_services.oauth.mtls.cert_file: invalid client certificate in {}: X.509 v1 certificates are not supported by rustls/webpki; reissue as v3",
+            cert.display()
+        )
+    );
+
+    let store = Arc::new(MemoryStore::new());
+    store
+        .insert_pem("v1-client", format!("{cert_pem}{key_pem}").as_bytes())
+        .unwrap();
+    let by_id = resolved(ServiceKind::Storage, |m| {
+        m.cert_id = file_value(ServiceKind::Storage, "cert_id", "v1-client".to_owned())
+    });
+    let error = error_of(&by_id, Some(store)).await;
+    assert_eq!(
+        error.to_string(),
+        "external_services.storage.mtls.cert_id: invalid client certificate in store entry v1-client: X.509 v1 certificates are not supported by rustls/webpki; reissue as v3"
+    );
+    let body = pem_body(&key_pem);
+    assert!(!format!("{error} {error:?}").contains(&body[..32]));
+}

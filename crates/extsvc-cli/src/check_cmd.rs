@@ -6,7 +6,7 @@ use std::time::SystemTime;
 use extsvc_config::EnvSnapshot;
 
 use crate::cert_store::CertStoreArgs;
-use crate::load::load_and_resolve;
+use crate::load::load_and_resolve_leniently;
 use crate::output::print_stdout;
 use crate::{ConfigArgs, EXIT_USAGE};
 
@@ -21,8 +21,9 @@ pub(crate) fn run(args: &ConfigArgs, store_args: &CertStoreArgs, env: &EnvSnapsh
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    // Configuration errors are problems like any other here: one per line, exit 1.
-    let loaded = match load_and_resolve(args, env) {
+    // Configuration errors are problems like any other here: one per line, exit 1. They
+    // hide nothing else: every service whose TLS settings they leave usable is built too.
+    let loaded = match load_and_resolve_leniently(args, env) {
         Ok(loaded) => loaded,
         Err(errors) => {
             print_stdout(&errors.join("\n"));
@@ -33,23 +34,25 @@ pub(crate) fn run(args: &ConfigArgs, store_args: &CertStoreArgs, env: &EnvSnapsh
         .enable_all()
         .build()
         .expect("a tokio runtime starts");
-    let report = runtime.block_on(extsvc_tls::check(
-        &loaded.resolution,
+    let report = runtime.block_on(extsvc_tls::check_services(
+        loaded.tls_buildable(),
         store.as_deref(),
         SystemTime::now(),
     ));
-    let mut lines: Vec<String> = report.problems.clone();
-    // A warning of the loader and one of the check about the same key (insecure_skip_verify)
-    // say the same thing: keep the check's, which names the source.
-    let key_path = |w: &str| w.split_once(": ").map_or(w.to_owned(), |(path, _)| path.to_owned());
-    let checked: Vec<String> = report.warnings.iter().map(|w| key_path(w)).collect();
-    let loader_only = loaded.warnings.iter().filter(|w| !checked.contains(&key_path(w)));
-    lines.extend(loader_only.chain(&report.warnings).map(|w| format!("warning: {w}")));
-    if report.is_ok() {
+    let ok = loaded.errors.is_empty() && report.is_ok();
+    let mut lines: Vec<String> = loaded.errors.iter().chain(&report.problems).cloned().collect();
+    lines.extend(
+        loaded
+            .warnings
+            .iter()
+            .chain(&report.warnings)
+            .map(|w| format!("warning: {w}")),
+    );
+    if ok {
         lines.push("ok: every service's TLS material builds".to_owned());
     }
     print_stdout(&lines.join("\n"));
-    if report.is_ok() {
+    if ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(EXIT_PROBLEMS)

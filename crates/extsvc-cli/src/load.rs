@@ -2,8 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
-use extsvc_config::{load_file, EnvSnapshot, LoadOptions, Loaded};
-use extsvc_resolve::{resolve, Resolution};
+use extsvc_config::{load_file, load_file_lenient, EnvSnapshot, LoadOptions, LoadReport, Loaded, ServiceKind};
+use extsvc_resolve::{resolve, Resolution, ResolvedService};
 
 use crate::ConfigArgs;
 
@@ -21,16 +21,66 @@ fn config_path(args: &ConfigArgs) -> Option<PathBuf> {
     })
 }
 
-/// Loads and resolves; on configuration errors prints each on its own line to stderr
-/// and returns `Err(())` (the caller exits with status 2).
-pub(crate) fn load_and_resolve(args: &ConfigArgs, env: &EnvSnapshot) -> Result<LoadedResolution, Vec<String>> {
-    let options = LoadOptions {
+fn load_options(args: &ConfigArgs) -> LoadOptions {
+    LoadOptions {
         env_prefix: args.env_prefix.clone(),
-    };
+    }
+}
+
+/// Loads and resolves; on configuration errors returns each as one line (the caller
+/// prints them and exits with status 2).
+pub(crate) fn load_and_resolve(args: &ConfigArgs, env: &EnvSnapshot) -> Result<LoadedResolution, Vec<String>> {
+    let options = load_options(args);
     let path = config_path(args);
     let Loaded { config, mut warnings } = load_file(path.as_deref(), env, &options)
         .map_err(|errors| errors.0.iter().map(|e| e.to_string()).collect::<Vec<_>>())?;
     let resolution = resolve(&config, env);
     warnings.extend(resolution.warnings.iter().cloned());
     Ok(LoadedResolution { resolution, warnings })
+}
+
+/// The configuration as far as it is usable, for `check`: its errors, and the resolution
+/// of everything they leave usable.
+pub(crate) struct LenientResolution {
+    /// Every service resolved; proxy values that were rejected count as not set.
+    pub(crate) resolution: Resolution,
+    /// Configuration errors, one line each.
+    pub(crate) errors: Vec<String>,
+    /// Warnings of loading and resolving.
+    pub(crate) warnings: Vec<String>,
+    /// Which services' TLS settings no configuration error is about.
+    mtls_usable: [bool; 5],
+}
+
+impl LenientResolution {
+    /// The services whose TLS material can be built: no configuration error concerns
+    /// their `mtls` settings.
+    pub(crate) fn tls_buildable(&self) -> impl Iterator<Item = &ResolvedService> {
+        self.resolution
+            .services()
+            .iter()
+            .filter(|service| self.mtls_usable[service.kind.index()])
+    }
+}
+
+/// Loads leniently and resolves: configuration errors are returned with the resolution.
+/// `Err` (every error, one line each) only when there is no configuration at all (the file
+/// cannot be read or parsed).
+pub(crate) fn load_and_resolve_leniently(
+    args: &ConfigArgs,
+    env: &EnvSnapshot,
+) -> Result<LenientResolution, Vec<String>> {
+    let path = config_path(args);
+    let report: LoadReport = load_file_lenient(path.as_deref(), env, &load_options(args))
+        .map_err(|errors| errors.0.iter().map(|e| e.to_string()).collect::<Vec<_>>())?;
+    let mtls_usable = ServiceKind::ALL.map(|kind| report.mtls_usable(kind));
+    let resolution = resolve(&report.config, env);
+    let mut warnings = report.warnings;
+    warnings.extend(resolution.warnings.iter().cloned());
+    Ok(LenientResolution {
+        resolution,
+        errors: report.errors.iter().map(ToString::to_string).collect(),
+        warnings,
+        mtls_usable,
+    })
 }

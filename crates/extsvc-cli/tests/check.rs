@@ -37,7 +37,11 @@ fn assert_no_key_material(pki: &TestPki, output: &str) {
         );
     }
     assert!(!output.contains("PRIVATE KEY"), "{output}");
+    assert!(!output.contains(PROXY_PASSWORD), "proxy password in output:\n{output}");
 }
+
+/// The password of the proxy URLs the tests configure; it must never be printed.
+const PROXY_PASSWORD: &str = "s3cr3t-pw";
 
 #[test]
 fn files_and_directory_store_that_build_exit_0() {
@@ -149,4 +153,147 @@ fn expiring_certificates_and_missing_client_auth_are_warnings_not_failures() {
         "{output}"
     );
     assert!(warnings.iter().any(|w| w.contains("clientAuth")), "{output}");
+}
+
+#[test]
+fn configuration_errors_hide_no_other_problem() {
+    let pki = TestPki::generate();
+    let work = tempfile::tempdir().unwrap();
+    // storage's mtls block is a configuration error; oauth's files are missing.
+    let out = check(
+        work.path(),
+        r#"{"external_services": {
+            "oauth": {"mtls": {"enabled": true, "cert_file": "/nope.crt", "key_file": "/nope.key"}},
+            "storage": {"mtls": {"enabled": true}}
+        }}"#,
+        None,
+    );
+    let output = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{output}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let problems: Vec<&str> = stdout.lines().filter(|l| !l.starts_with("warning: ")).collect();
+    assert_eq!(
+        problems,
+        [
+            "external_services.storage.mtls: mTLS enabled but no certificate configuration provided",
+            "external_services.oauth.mtls.cert_file: failed to load client certificate /nope.crt: No such file or directory (os error 2)",
+            "external_services.oauth.mtls.key_file: failed to load private key /nope.key: No such file or directory (os error 2)",
+        ],
+        "{output}"
+    );
+
+    // A bad proxy URL (with a password) in health, a bad certificate in oauth, a key
+    // variable that is not a boolean: all reported, and health's TLS material (which needs
+    // no proxy URL) is checked too.
+    let config = format!(
+        r#"{{"external_services": {{
+            "health": {{
+                "proxy": {{"enabled": true, "http_proxy": "http://user:{PROXY_PASSWORD}@badproxy:wrong_port"}},
+                "mtls": {{"enabled": true, "ca_file": {key:?}}}
+            }},
+            "oauth": {{"mtls": {{"enabled": true, "cert_file": {key:?}, "key_file": {key:?}}}}}
+        }}}}"#,
+        key = pki.client_key_path,
+    );
+    std::fs::write(work.path().join("tyk.conf"), config).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_extsvc"))
+        .args(["check", "--config", "tyk.conf"])
+        .env_clear()
+        .env("TYK_GW_EXTERNAL_SERVICES_WEBHOOKS_PROXY_ENABLED", "maybe")
+        .current_dir(work.path())
+        .output()
+        .unwrap();
+    let output = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{output}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let key = pki.client_key_path.display().to_string();
+    for expected in [
+        r#"external_services.health.proxy.http_proxy: invalid proxy URL "http://user:***@badproxy:wrong_port": invalid port "wrong_port""#.to_owned(),
+        r#"TYK_GW_EXTERNAL_SERVICES_WEBHOOKS_PROXY_ENABLED: invalid boolean "maybe": expected true, false, 1 or 0"#.to_owned(),
+        format!("external_services.oauth.mtls.cert_file: failed to load client certificate {key}: no CERTIFICATE PEM block found"),
+        format!("external_services.health.mtls.ca_file: failed to load CA certificates {key}: no CERTIFICATE PEM block found"),
+    ] {
+        assert!(stdout.lines().any(|l| l == expected), "missing {expected:?} in:\n{output}");
+    }
+    assert_no_key_material(&pki, &output);
+}
+
+#[test]
+fn a_service_whose_tls_settings_are_wrong_is_not_built() {
+    let work = tempfile::tempdir().unwrap();
+    // storage names a certificate file without its key: the configuration error is its
+    // only line (the file is not opened); webhooks is checked as usual.
+    let out = check(
+        work.path(),
+        r#"{"external_services": {
+            "storage": {"mtls": {"enabled": true, "cert_file": "/nope-storage.crt"}},
+            "webhooks": {"mtls": {"enabled": true, "ca_file": "/nope-webhooks-ca.crt"}}
+        }}"#,
+        None,
+    );
+    let output = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{output}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "external_services.storage.mtls: invalid mTLS configuration: both cert_file and key_file must be specified for file-based configuration",
+            "external_services.webhooks.mtls.ca_file: failed to load CA certificates /nope-webhooks-ca.crt: No such file or directory (os error 2)",
+        ],
+        "{output}"
+    );
+
+    // No configuration at all (not JSON): the parse error, exit 1, nothing built.
+    let out = check(work.path(), "{", None);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("tyk.conf:"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn an_expiring_store_certificate_and_a_missing_ca_id_are_both_reported() {
+    let pki = TestPki::generate();
+    let work = tempfile::tempdir().unwrap();
+    let store = tempfile::tempdir().unwrap();
+    std::fs::write(store.path().join("expiring.pem"), pki.client_expiring.bundle_pem()).unwrap();
+    let config = r#"{"external_services": {"storage": {"mtls": {
+        "enabled": true, "cert_id": "expiring", "ca_cert_ids": ["absent-ca"]}}}}"#;
+    let out = check(work.path(), config, Some(store.path()));
+    let output = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{output}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l == "external_services.storage.mtls.ca_cert_ids: certificate not found in store: absent-ca"),
+        "{output}"
+    );
+    assert!(
+        stdout.lines().any(|l| l.starts_with(
+            "warning: external_services.storage.mtls.cert_id: client certificate 1 of 2 in store entry expiring expires on "
+        )),
+        "{output}"
+    );
+    assert_no_key_material(&pki, &output);
+}
+
+#[test]
+fn the_legacy_insecure_flag_is_warned_about_once_under_its_own_name() {
+    let work = tempfile::tempdir().unwrap();
+    let out = check(work.path(), r#"{"jwt_ssl_insecure_skip_verify": true}"#, None);
+    let output = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{output}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let warnings: Vec<&str> = stdout.lines().filter(|l| l.contains("not verified")).collect();
+    assert_eq!(
+        warnings,
+        ["warning: jwt_ssl_insecure_skip_verify: true: certificates of oauth targets are not verified; do not use this in production"],
+        "{output}"
+    );
+    // The file has no external_services.oauth.mtls.insecure_skip_verify: nothing names it.
+    assert!(!output.contains("mtls.insecure_skip_verify"), "{output}");
 }

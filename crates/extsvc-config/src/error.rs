@@ -161,6 +161,12 @@ impl std::error::Error for ConfigErrors {}
 #[derive(Debug, Default)]
 pub(crate) struct Diagnostics {
     pub(crate) errors: Vec<ConfigError>,
+    /// For each of `errors`, at the same index: the dotted key path (or block) it is about,
+    /// whatever spelling set it, so that a caller can tell which services an error leaves
+    /// usable. Empty for a problem of the whole file.
+    pub(crate) concerns: Vec<String>,
+    /// An error left no model to work with (unreadable file, not JSON, not an object).
+    pub(crate) fatal: bool,
     pub(crate) warnings: Vec<String>,
     /// Keys that were set but whose value was rejected (wrong type, bad variable text):
     /// later rules treat them as set, so one mistake is not reported twice.
@@ -168,13 +174,21 @@ pub(crate) struct Diagnostics {
 }
 
 impl Diagnostics {
-    pub(crate) fn error(&mut self, error: ConfigError) {
+    /// An error about the key or block at `key_path` (dotted, whatever source set it).
+    pub(crate) fn error(&mut self, key_path: impl Into<String>, error: ConfigError) {
+        self.concerns.push(key_path.into());
         self.errors.push(error);
+    }
+
+    /// An error after which there is no configuration to work with.
+    pub(crate) fn fatal(&mut self, error: ConfigError) {
+        self.fatal = true;
+        self.error(String::new(), error);
     }
 
     pub(crate) fn reject(&mut self, key: &'static crate::KeySpec, error: ConfigError) {
         self.rejected.push(key.path);
-        self.errors.push(error);
+        self.error(key.path, error);
     }
 
     pub(crate) fn was_rejected(&self, path: &str) -> bool {

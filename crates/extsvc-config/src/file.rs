@@ -146,7 +146,7 @@ pub struct MtlsFile {
 pub(crate) fn read_file_layer(root: &Json, origin: &str, diagnostics: &mut Diagnostics) -> Layer {
     let mut layer = Layer::new(LayerKind::File, origin);
     let Json::Object(top) = root else {
-        diagnostics.error(ConfigError::Invalid {
+        diagnostics.fatal(ConfigError::Invalid {
             path: origin.to_owned(),
             message: format!("expected a JSON object at the top level, found {}", describe(root)),
         });
@@ -171,11 +171,17 @@ fn read_block(path: &str, value: &Json, layer: &mut Layer, diagnostics: &mut Dia
         Json::Null => return,
         Json::Object(object) => object,
         other => {
-            diagnostics.error(ConfigError::WrongType {
+            let error = ConfigError::WrongType {
                 path: path.to_owned(),
                 expected: "an object",
                 found: describe(other),
-            });
+            };
+            // Without an `external_services` object there is no configuration at all.
+            if path == ROOT {
+                diagnostics.fatal(error);
+            } else {
+                diagnostics.error(path, error);
+            }
             return;
         }
     };
@@ -183,10 +189,11 @@ fn read_block(path: &str, value: &Json, layer: &mut Layer, diagnostics: &mut Dia
     for (name, value) in object {
         let child = format!("{path}.{name}");
         if !known.contains(&name.as_str()) {
-            diagnostics.error(ConfigError::UnknownKey {
+            let error = ConfigError::UnknownKey {
                 suggestion: suggest_key(&child, name, &known),
-                path: child,
-            });
+                path: child.clone(),
+            };
+            diagnostics.error(child, error);
         } else if let Some(key) = find_key(&child) {
             read_leaf(key, value, layer, diagnostics);
         } else {

@@ -6,7 +6,9 @@
 //!   unknown keys inside `external_services` rejected;
 //! - loads a tyk.conf and an explicit [`EnvSnapshot`] into an [`ExternalServicesConfig`]
 //!   whose every value is [`Sourced`] (`file:…`, `env:…`, `legacy:…`);
-//! - validates everything that needs no I/O and reports *every* problem with its key path.
+//! - validates everything that needs no I/O and reports *every* problem with its key path;
+//!   [`load_file_lenient`] returns the model *with* its errors ([`LoadReport`]), so that
+//!   `extsvc check` can still check what the errors leave usable.
 //!
 //! It does no network I/O and never opens certificate files; it never reads the process
 //! environment. `extsvc-resolve` applies the precedence rules on top of it.
@@ -32,7 +34,7 @@ pub use bypass_entry::{parse_bypass_list, BypassEntry, InvalidBypassEntry};
 pub use env::EnvSnapshot;
 pub use error::{ConfigError, ConfigErrors};
 pub use keys::{find_key, KeySpec, KeyType, KEYS};
-pub use load::{load_file, load_str, LoadOptions, Loaded};
+pub use load::{load_file, load_file_lenient, load_str, load_str_lenient, LoadOptions, LoadReport, Loaded};
 pub use model::{ExternalServicesConfig, GlobalSettings, LegacySettings, MtlsSettings, ProxySettings, ServiceSettings};
 pub use proxy_url::{redact_url_credentials, InvalidProxyUrl, ProxyScheme, ProxyUrl};
 pub use reference::configuration_reference_markdown;

@@ -9,6 +9,11 @@
 //! 4. merge file < Tyk spelling < documented spelling with figment and extract the
 //!    effective [`TykConfFile`](crate::file::TykConfFile);
 //! 5. build the model, pairing each value with its source, and validate it.
+//!
+//! [`load_file`] / [`load_str`] are strict: any error and there is no configuration.
+//! [`load_file_lenient`] / [`load_str_lenient`] return the model *with* its errors (a
+//! [`LoadReport`]) whenever there is a model at all, for `extsvc check`, which reports
+//! configuration errors and still checks what they leave usable.
 use std::path::Path;
 
 use crate::env_layer::read_env_layers;
@@ -16,7 +21,7 @@ use crate::error::{ConfigError, Diagnostics};
 use crate::file::read_file_layer;
 use crate::layer::{Layer, LayerKind, Layered};
 use crate::validate::build_config;
-use crate::{ConfigErrors, EnvSnapshot, ExternalServicesConfig};
+use crate::{ConfigErrors, EnvSnapshot, ExternalServicesConfig, ServiceKind};
 
 /// Options of loading.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +48,66 @@ pub struct Loaded {
     pub warnings: Vec<String>,
 }
 
+/// A configuration as loaded, with every error found: [`load_file_lenient`]'s answer.
+///
+/// The model holds every value that passed its checks; a rejected value is absent (a bad
+/// proxy URL is kept as "set to no proxy"). [`LoadReport::mtls_usable`] tells which
+/// services' TLS settings no error is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadReport {
+    /// The configuration, without the values that were rejected.
+    pub config: ExternalServicesConfig,
+    /// Warnings, as in [`Loaded::warnings`].
+    pub warnings: Vec<String>,
+    /// Every error, in the order of [`ConfigErrors`]; empty when the configuration is valid.
+    pub errors: Vec<ConfigError>,
+    /// For each error, at the same index, the dotted key path or block it is about.
+    concerns: Vec<String>,
+}
+
+impl LoadReport {
+    /// True when no error is about the TLS settings of `kind`: nothing inside
+    /// `external_services.<kind>` outside its `proxy` block (its `mtls` block, the block
+    /// itself, an unknown key in it), in the file or in a variable. A service with only
+    /// proxy errors has usable TLS settings.
+    ///
+    /// ```
+    /// use extsvc_config::{load_str_lenient, EnvSnapshot, LoadOptions, ServiceKind};
+    ///
+    /// let json = r#"{"external_services": {
+    ///     "oauth": {"mtls": {"enabled": true}},
+    ///     "health": {"proxy": {"enabled": true, "http_proxy": "http://p:bad"}}}}"#;
+    /// let report = load_str_lenient(json, "tyk.conf", &EnvSnapshot::empty(), &LoadOptions::default()).unwrap();
+    /// assert_eq!(report.errors.len(), 2);
+    /// assert!(!report.mtls_usable(ServiceKind::Oauth));
+    /// assert!(report.mtls_usable(ServiceKind::Health));
+    /// ```
+    pub fn mtls_usable(&self, kind: ServiceKind) -> bool {
+        let block = format!("external_services.{kind}");
+        let proxy = format!("{block}.proxy");
+        let within = |path: &str, prefix: &str| {
+            path.strip_prefix(prefix)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+        };
+        !self
+            .concerns
+            .iter()
+            .any(|path| within(path, &block) && !within(path, &proxy))
+    }
+
+    /// The strict answer: the configuration and its warnings, or every error.
+    pub fn into_result(self) -> Result<Loaded, ConfigErrors> {
+        if self.errors.is_empty() {
+            Ok(Loaded {
+                config: self.config,
+                warnings: self.warnings,
+            })
+        } else {
+            Err(ConfigErrors(self.errors))
+        }
+    }
+}
+
 /// Loads `path` (when given; `None` is an empty config) and the environment.
 ///
 /// Reading the file is the only I/O. On failure every problem found is returned, each
@@ -58,21 +123,7 @@ pub struct Loaded {
 /// assert_eq!(enabled.source.to_string(), "env:TYK_GW_EXTERNAL_SERVICES_GLOBAL_ENABLED");
 /// ```
 pub fn load_file(path: Option<&Path>, env: &EnvSnapshot, options: &LoadOptions) -> Result<Loaded, ConfigErrors> {
-    let Some(path) = path else {
-        return load_layers(Layer::new(LayerKind::File, ""), Diagnostics::default(), env, options);
-    };
-    let origin = path.display().to_string();
-    match std::fs::read_to_string(path) {
-        Ok(text) => load_str(&text, &origin, env, options),
-        Err(e) => {
-            let mut diagnostics = Diagnostics::default();
-            diagnostics.error(ConfigError::Read {
-                file: origin,
-                message: e.to_string(),
-            });
-            load_layers(Layer::new(LayerKind::File, ""), diagnostics, env, options)
-        }
-    }
+    load_file_lenient(path, env, options)?.into_result()
 }
 
 /// Loads JSON text; `origin` names it in errors (a file path).
@@ -88,44 +139,84 @@ pub fn load_file(path: Option<&Path>, env: &EnvSnapshot, options: &LoadOptions) 
 /// );
 /// ```
 pub fn load_str(json: &str, origin: &str, env: &EnvSnapshot, options: &LoadOptions) -> Result<Loaded, ConfigErrors> {
+    load_str_lenient(json, origin, env, options)?.into_result()
+}
+
+/// Like [`load_file`], but value errors do not take the configuration away: they come
+/// back in a [`LoadReport`] with it. `Err` (every error found) only when there is no
+/// configuration to return: the file cannot be read, is not JSON, or its top level or
+/// `external_services` is not an object.
+pub fn load_file_lenient(
+    path: Option<&Path>,
+    env: &EnvSnapshot,
+    options: &LoadOptions,
+) -> Result<LoadReport, ConfigErrors> {
+    let Some(path) = path else {
+        return load_layers(Layer::new(LayerKind::File, ""), Diagnostics::default(), env, options);
+    };
+    let origin = path.display().to_string();
+    match std::fs::read_to_string(path) {
+        Ok(text) => load_str_lenient(&text, &origin, env, options),
+        Err(e) => {
+            let mut diagnostics = Diagnostics::default();
+            diagnostics.fatal(ConfigError::Read {
+                file: origin,
+                message: e.to_string(),
+            });
+            load_layers(Layer::new(LayerKind::File, ""), diagnostics, env, options)
+        }
+    }
+}
+
+/// Like [`load_str`], but returns the configuration with its errors; see
+/// [`load_file_lenient`].
+pub fn load_str_lenient(
+    json: &str,
+    origin: &str,
+    env: &EnvSnapshot,
+    options: &LoadOptions,
+) -> Result<LoadReport, ConfigErrors> {
     let mut diagnostics = Diagnostics::default();
     let file = match serde_json::from_str::<serde_json::Value>(json) {
         Ok(root) => read_file_layer(&root, origin, &mut diagnostics),
         Err(e) => {
-            diagnostics.error(parse_error(origin, json, &e));
+            diagnostics.fatal(parse_error(origin, json, &e));
             Layer::new(LayerKind::File, origin)
         }
     };
     load_layers(file, diagnostics, env, options)
 }
 
+/// Reads the environment, merges and builds the model. Even after a fatal error the
+/// environment is read, so that every problem is reported at once.
 fn load_layers(
     file: Layer,
     mut diagnostics: Diagnostics,
     env: &EnvSnapshot,
     options: &LoadOptions,
-) -> Result<Loaded, ConfigErrors> {
+) -> Result<LoadReport, ConfigErrors> {
     let env_layers = read_env_layers(env, &options.env_prefix, &mut diagnostics);
     let layered = Layered::new([file, env_layers.tyk, env_layers.documented]);
     let config = match layered.extract() {
         Ok(effective) => build_config(&effective, &layered, &mut diagnostics),
         Err(e) => {
             // Cannot happen with checked layers; reported rather than panicking.
-            diagnostics.error(ConfigError::Invalid {
+            diagnostics.fatal(ConfigError::Invalid {
                 path: "external_services".to_owned(),
                 message: e.to_string(),
             });
             ExternalServicesConfig::default()
         }
     };
-    if diagnostics.errors.is_empty() {
-        Ok(Loaded {
-            config,
-            warnings: diagnostics.warnings,
-        })
-    } else {
-        Err(ConfigErrors(diagnostics.errors))
+    if diagnostics.fatal {
+        return Err(ConfigErrors(diagnostics.errors));
     }
+    Ok(LoadReport {
+        config,
+        warnings: diagnostics.warnings,
+        errors: diagnostics.errors,
+        concerns: diagnostics.concerns,
+    })
 }
 
 /// `origin:line:column: message`, the message without serde_json's own position suffix.

@@ -110,11 +110,14 @@ impl Builder<'_> {
                 Some(url)
             }
             Err(e) => {
-                self.diagnostics.error(ConfigError::InvalidProxyUrl {
-                    path: subject(&source),
-                    value: redact_url_credentials(raw),
-                    reason: e.reason,
-                });
+                self.diagnostics.error(
+                    path,
+                    ConfigError::InvalidProxyUrl {
+                        path: subject(&source),
+                        value: redact_url_credentials(raw),
+                        reason: e.reason,
+                    },
+                );
                 None
             }
         };
@@ -135,11 +138,14 @@ impl Builder<'_> {
             } else {
                 (bad.entry, bad.reason)
             };
-            self.diagnostics.error(ConfigError::InvalidBypassEntry {
-                path: subject(&source),
-                entry,
-                reason,
-            });
+            self.diagnostics.error(
+                path,
+                ConfigError::InvalidBypassEntry {
+                    path: subject(&source),
+                    entry,
+                    reason,
+                },
+            );
         }
         Sourced::new(entries, source)
     }
@@ -165,10 +171,13 @@ impl Builder<'_> {
                 } else {
                     message
                 };
-                self.diagnostics.error(ConfigError::InvalidTlsVersion {
-                    path: subject(&source),
-                    message,
-                });
+                self.diagnostics.error(
+                    path,
+                    ConfigError::InvalidTlsVersion {
+                        path: subject(&source),
+                        message,
+                    },
+                );
                 None
             }
         }
@@ -177,14 +186,18 @@ impl Builder<'_> {
     fn mtls_block(&mut self, kind: ServiceKind, file: Option<&MtlsFile>, legacy: &LegacySettings) -> MtlsSettings {
         let block = format!("external_services.{kind}.mtls");
         let Some(file) = file else {
-            self.warn_insecure(kind, None, legacy);
             return MtlsSettings::default();
         };
         let path = |field: &str| format!("{block}.{field}");
-        let ca_cert_ids: Option<Vec<String>> = file
-            .ca_cert_ids
-            .as_ref()
-            .map(|ids| ids.iter().filter(|id| !id.trim().is_empty()).cloned().collect());
+        // As in a variable's comma-separated list (SPEC section 1): entries trimmed,
+        // empty ones dropped.
+        let ca_cert_ids: Option<Vec<String>> = file.ca_cert_ids.as_ref().map(|ids| {
+            ids.iter()
+                .map(|id| id.trim())
+                .filter(|id| !id.is_empty())
+                .map(str::to_owned)
+                .collect()
+        });
         let settings = MtlsSettings {
             enabled: file.enabled.map(|v| Sourced::new(v, self.source(&path("enabled")))),
             cert_file: self
@@ -210,16 +223,29 @@ impl Builder<'_> {
         let min = settings.tls_min_version.as_ref().map_or(TlsVersion::Tls12, |v| v.value);
         let max = settings.tls_max_version.as_ref().map_or(TlsVersion::Tls13, |v| v.value);
         if min > max {
-            self.diagnostics.error(ConfigError::TlsVersionRange {
-                path: block.clone(),
-                min,
-                max,
-            });
+            self.diagnostics.error(
+                &block,
+                ConfigError::TlsVersionRange {
+                    path: block.clone(),
+                    min,
+                    max,
+                },
+            );
         }
 
         let enabled = settings.enabled.as_ref().is_some_and(|e| e.value);
         if enabled {
-            let insecure = effective_insecure(kind, &settings, legacy).is_some_and(|s| s.value);
+            // The block's own key, else (oauth only) the legacy one: what `extsvc-resolve`
+            // applies to an enabled block. Resolution also warns when it is true.
+            let legacy_insecure = legacy
+                .jwt_ssl_insecure_skip_verify
+                .as_ref()
+                .filter(|_| kind == ServiceKind::Oauth);
+            let insecure = settings
+                .insecure_skip_verify
+                .as_ref()
+                .or(legacy_insecure)
+                .is_some_and(|s| s.value);
             // A key whose value was rejected was still set: no second error about it.
             let set = |present: bool, field: &str| present || self.diagnostics.was_rejected(&path(field));
             let cert_id = set(settings.cert_id.is_some(), "cert_id");
@@ -229,46 +255,13 @@ impl Builder<'_> {
             let insecure = set(insecure, "insecure_skip_verify");
             if !cert_id && cert_file != key_file {
                 self.diagnostics
-                    .error(ConfigError::IncompleteClientCertificate { path: block.clone() });
+                    .error(&block, ConfigError::IncompleteClientCertificate { path: block.clone() });
             }
             if !cert_id && !cert_file && !key_file && !ca && !insecure {
                 self.diagnostics
-                    .error(ConfigError::NoCertificateConfiguration { path: block.clone() });
+                    .error(&block, ConfigError::NoCertificateConfiguration { path: block.clone() });
             }
         }
-        self.warn_insecure(kind, Some(&settings), legacy);
         settings
-    }
-
-    /// Warns when the target's certificate of `kind` will not be verified; the warning
-    /// names the key or variable that said so.
-    fn warn_insecure(&mut self, kind: ServiceKind, settings: Option<&MtlsSettings>, legacy: &LegacySettings) {
-        let default = MtlsSettings::default();
-        let settings = settings.unwrap_or(&default);
-        if let Some(insecure) = effective_insecure(kind, settings, legacy).filter(|s| s.value) {
-            self.diagnostics.warn(format!(
-                "{}: true: certificates of {kind} targets are not verified; do not use this in production",
-                subject(&insecure.source)
-            ));
-        }
-    }
-}
-
-/// The `insecure_skip_verify` that applies to `kind` (as `extsvc-resolve` applies it):
-/// the block's own when the block is enabled, else (oauth only) the legacy
-/// `jwt_ssl_insecure_skip_verify`.
-fn effective_insecure<'a>(
-    kind: ServiceKind,
-    settings: &'a MtlsSettings,
-    legacy: &'a LegacySettings,
-) -> Option<&'a Sourced<bool>> {
-    let enabled = settings.enabled.as_ref().is_some_and(|e| e.value);
-    let legacy = legacy
-        .jwt_ssl_insecure_skip_verify
-        .as_ref()
-        .filter(|_| kind == ServiceKind::Oauth);
-    match settings.insecure_skip_verify.as_ref() {
-        Some(own) if enabled => Some(own),
-        _ => legacy,
     }
 }

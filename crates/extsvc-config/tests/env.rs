@@ -4,7 +4,7 @@
 mod support;
 
 use extsvc_config::{load_file, load_str, ConfigError, EnvSnapshot, LoadOptions, ServiceKind, Source};
-use support::{error_lines, fixture, load_with_env, rows, set_values};
+use support::{error_lines, fixture, load, load_with_env, rows, set_values};
 
 const DOC_ENABLED: &str = "TYK_GW_EXTERNAL_SERVICES_OAUTH_MTLS_ENABLED";
 const TYK_ENABLED: &str = "TYK_GW_EXTERNALSERVICES_OAUTH_MTLS_ENABLED";
@@ -277,6 +277,47 @@ fn bad_booleans_name_the_variable() {
             r#"TYK_GW_EXTERNAL_SERVICES_GLOBAL_ENABLED: invalid boolean "yes": expected true, false, 1 or 0"#,
             r#"TYK_GW_JWTSSLINSECURESKIPVERIFY: invalid boolean "": expected true, false, 1 or 0"#,
         ]
+    );
+}
+
+#[test]
+fn file_lists_are_trimmed_without_empty_entries_like_variables() {
+    let json =
+        r#"{"external_services": {"oauth": {"mtls": {"enabled": true, "ca_cert_ids": ["a", "", " b ", "\tc\n"]}}}}"#;
+    let loaded = load(json).unwrap();
+    let ids = loaded
+        .config
+        .service(ServiceKind::Oauth)
+        .mtls
+        .ca_cert_ids
+        .clone()
+        .unwrap();
+    assert_eq!(ids.value, ["a", "b", "c"]);
+    assert_eq!(ids.source.to_string(), "file:external_services.oauth.mtls.ca_cert_ids");
+    // The same list from the file and from a variable gives the same ids.
+    let var = "TYK_GW_EXTERNAL_SERVICES_OAUTH_MTLS_CA_CERT_IDS";
+    let from_env = load_with_env(
+        r#"{"external_services": {"oauth": {"mtls": {"enabled": true}}}}"#,
+        &[(var, "a,, b ,\tc\n")],
+    )
+    .unwrap();
+    assert_eq!(
+        from_env
+            .config
+            .service(ServiceKind::Oauth)
+            .mtls
+            .ca_cert_ids
+            .clone()
+            .unwrap()
+            .value,
+        ids.value
+    );
+    // Only blank entries: not set, so an enabled block without anything else is an error.
+    let errors =
+        load(r#"{"external_services": {"oauth": {"mtls": {"enabled": true, "ca_cert_ids": [" ", ""]}}}}"#).unwrap_err();
+    assert_eq!(
+        errors.to_string(),
+        "external_services.oauth.mtls: mTLS enabled but no certificate configuration provided"
     );
 }
 

@@ -4,7 +4,7 @@
 
 mod support;
 
-use extsvc_config::{ConfigError, ServiceKind};
+use extsvc_config::{load_file_lenient, load_str_lenient, ConfigError, EnvSnapshot, LoadOptions, ServiceKind};
 use support::{error_lines, load, load_with_env};
 
 /// `(what, tyk.conf, environment, the complete expected error list)`.
@@ -351,4 +351,92 @@ fn a_scheme_less_proxy_warns_and_means_http() {
         loaded.warnings,
         [r#"external_services.global.https_proxy: no scheme in "proxy.internal:3128", assuming http://"#]
     );
+}
+
+/// A lenient load of `json` with `vars`.
+fn lenient(json: &str, vars: &[(&str, &str)]) -> Result<extsvc_config::LoadReport, extsvc_config::ConfigErrors> {
+    let env = EnvSnapshot::from_iter(vars.iter().copied());
+    load_str_lenient(json, "tyk.conf", &env, &LoadOptions::default())
+}
+
+#[test]
+fn a_lenient_load_keeps_the_configuration_and_says_whose_tls_settings_are_usable() {
+    let json = r#"{
+        "http_proxy": "ftp://legacy:21",
+        "external_services": {
+            "global": {"enabled": true, "http_proxy": "http://badproxy:wrong_port"},
+            "oauth": {"mtls": {"enabled": true, "cert_file": "/c.pem", "key_file": "/k.pem"}, "proxy": {"enabled": true, "https_proxy": "https://:443"}},
+            "storage": {"mtls": {"enabled": true}},
+            "webhooks": {"mtls": {"enabled": true, "ca_file": "/ca.pem"}, "mtsl": {}},
+            "health": {"mtls": {"enabled": true, "ca_file": "/ca.pem", "tls_min_version": "1.0"}},
+            "discovery": {"mtls": {"enabled": true, "ca_cert_ids": ["ca"]}}
+        }
+    }"#;
+    let env = [("TYK_GW_EXTERNALSERVICES_DISCOVERY_PROXY_ENABLED", "maybe")];
+    let report = lenient(json, &env).unwrap();
+    let lines: Vec<String> = report.errors.iter().map(ToString::to_string).collect();
+    // The same errors as the strict load, in the same order.
+    assert_eq!(lines, error_lines(json, &env));
+    assert_eq!(lines.len(), 7, "{lines:#?}");
+    let usable: Vec<ServiceKind> = ServiceKind::ALL
+        .into_iter()
+        .filter(|k| report.mtls_usable(*k))
+        .collect();
+    // oauth and discovery have proxy errors only; storage's and health's mtls blocks are
+    // wrong; webhooks has an unknown key in its block (maybe a misspelt mtls).
+    assert_eq!(usable, [ServiceKind::Oauth, ServiceKind::Discovery]);
+    // What did pass is there, a rejected proxy URL as "no proxy".
+    let oauth = &report.config.service(ServiceKind::Oauth);
+    assert_eq!(oauth.mtls.cert_file.as_ref().unwrap().value.to_str(), Some("/c.pem"));
+    assert_eq!(oauth.proxy.https_proxy.as_ref().unwrap().value, None);
+    assert_eq!(
+        report
+            .config
+            .service(ServiceKind::Discovery)
+            .mtls
+            .ca_cert_ids
+            .as_ref()
+            .unwrap()
+            .value,
+        ["ca"]
+    );
+    assert!(report.into_result().is_err());
+
+    // A variable of an mtls key makes that block unusable, in either spelling.
+    let report = lenient(
+        r#"{"external_services": {"health": {"mtls": {"enabled": true, "ca_file": "/ca.pem"}}}}"#,
+        &[("TYK_GW_EXTERNALSERVICES_HEALTH_MTLS_INSECURESKIPVERIFY", "maybe")],
+    )
+    .unwrap();
+    assert_eq!(report.errors.len(), 1);
+    assert!(!report.mtls_usable(ServiceKind::Health));
+    assert!(report.mtls_usable(ServiceKind::Oauth));
+
+    // A valid configuration: no error, every block usable, and the strict answer is Ok.
+    let report = lenient(
+        r#"{"external_services": {"oauth": {"mtls": {"enabled": true, "ca_file": "/ca.pem"}}}}"#,
+        &[],
+    )
+    .unwrap();
+    assert!(report.errors.is_empty());
+    assert!(ServiceKind::ALL.into_iter().all(|k| report.mtls_usable(k)));
+    assert!(report.into_result().is_ok());
+}
+
+#[test]
+fn a_lenient_load_without_a_configuration_is_an_error() {
+    let env = [("TYK_GW_EXTERNAL_SERVICES_GLOBAL_ENABLED", "yes")];
+    for json in ["{", "[]", r#"{"external_services": "all"}"#] {
+        let errors = lenient(json, &env).unwrap_err();
+        assert_eq!(errors.0.len(), 2, "{json}: {errors}");
+        assert!(
+            errors.0[1]
+                .to_string()
+                .starts_with("TYK_GW_EXTERNAL_SERVICES_GLOBAL_ENABLED: "),
+            "{json}: {errors}"
+        );
+    }
+    let missing = std::path::Path::new("/nonexistent/extsvc/tyk.conf");
+    let errors = load_file_lenient(Some(missing), &EnvSnapshot::empty(), &LoadOptions::default()).unwrap_err();
+    assert!(matches!(&errors.0[..], [ConfigError::Read { .. }]), "{errors}");
 }

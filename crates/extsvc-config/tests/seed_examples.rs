@@ -197,10 +197,9 @@ fn migration_before_reads_the_legacy_keys() {
             ),
         ])
     );
-    assert_eq!(
-        loaded.warnings,
-        ["jwt_ssl_insecure_skip_verify: true: certificates of oauth targets are not verified; do not use this in production"]
-    );
+    // Whether the flag applies (and the warning that it does) is resolution's business:
+    // loading does not warn about it a second time.
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
 }
 
 #[test]
@@ -226,10 +225,9 @@ fn migration_after_corrected_is_valid_with_only_insecure_skip_verify() {
             ("external_services.oauth.mtls.insecure_skip_verify", "true"),
         ])
     );
-    assert_eq!(
-        loaded.warnings,
-        ["external_services.oauth.mtls.insecure_skip_verify: true: certificates of oauth targets are not verified; do not use this in production"]
-    );
+    // Whether the flag applies (and the warning that it does) is resolution's business:
+    // loading does not warn about it a second time.
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
 }
 
 #[test]

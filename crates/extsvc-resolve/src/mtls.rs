@@ -82,6 +82,14 @@ pub(crate) fn resolve_mtls(
         .clone()
         .filter(|_| kind == ServiceKind::Oauth && mtls.insecure_skip_verify.is_none());
 
+    let insecure_skip_verify = if enabled {
+        mtls.insecure_skip_verify.clone().or(legacy_insecure)
+    } else {
+        legacy_insecure
+    }
+    .unwrap_or_else(|| sourced_default(false));
+    warn_insecure(kind, &insecure_skip_verify, warnings);
+
     if !enabled {
         let ignored = [
             mtls.cert_file.is_some(),
@@ -102,7 +110,7 @@ pub(crate) fn resolve_mtls(
             enabled: false,
             client_certificate: ClientCertificateSource::None,
             ca: CaSource::DefaultRoots,
-            insecure_skip_verify: legacy_insecure.unwrap_or_else(|| sourced_default(false)),
+            insecure_skip_verify,
             tls_min_version: sourced_default(TlsVersion::Tls12),
             tls_max_version: sourced_default(TlsVersion::Tls13),
         };
@@ -146,11 +154,7 @@ pub(crate) fn resolve_mtls(
         enabled: true,
         client_certificate,
         ca,
-        insecure_skip_verify: mtls
-            .insecure_skip_verify
-            .clone()
-            .or(legacy_insecure)
-            .unwrap_or_else(|| sourced_default(false)),
+        insecure_skip_verify,
         tls_min_version: mtls
             .tls_min_version
             .clone()
@@ -159,5 +163,78 @@ pub(crate) fn resolve_mtls(
             .tls_max_version
             .clone()
             .unwrap_or_else(|| sourced_default(TlsVersion::Tls13)),
+    }
+}
+
+/// The one warning about `insecure_skip_verify` in effect for `kind`, named after the key,
+/// variable or legacy key that set it (the place a user has to change).
+fn warn_insecure(kind: ServiceKind, insecure: &Sourced<bool>, warnings: &mut Vec<String>) {
+    if !insecure.value {
+        return;
+    }
+    let subject = match &insecure.source {
+        Source::File(name) | Source::Env(name) | Source::Legacy(name) => name.as_str(),
+        Source::Default => "insecure_skip_verify",
+    };
+    warnings.push(format!(
+        "{subject}: true: certificates of {kind} targets are not verified; do not use this in production"
+    ));
+}
+
+#[cfg(test)]
+mod tests {
+    use extsvc_config::{load_str, EnvSnapshot, LoadOptions};
+
+    use super::*;
+
+    /// The warnings of resolving every service's TLS settings.
+    fn warnings(json: &str, env: &[(&str, &str)]) -> Vec<String> {
+        let env = EnvSnapshot::from_iter(env.iter().copied());
+        let loaded = load_str(json, "tyk.conf", &env, &LoadOptions::default()).unwrap();
+        let mut warnings = Vec::new();
+        for kind in ServiceKind::ALL {
+            resolve_mtls(&loaded.config, kind, &mut warnings);
+        }
+        warnings
+    }
+
+    fn not_verified(subject: &str, kind: &str) -> String {
+        format!("{subject}: true: certificates of {kind} targets are not verified; do not use this in production")
+    }
+
+    #[test]
+    fn insecure_mode_is_warned_once_naming_what_set_it() {
+        assert_eq!(
+            warnings(r#"{"jwt_ssl_insecure_skip_verify": true}"#, &[]),
+            [not_verified("jwt_ssl_insecure_skip_verify", "oauth")]
+        );
+        assert_eq!(
+            warnings(
+                r#"{"external_services": {"health": {"mtls": {"enabled": true, "insecure_skip_verify": true}}}}"#,
+                &[]
+            ),
+            [not_verified(
+                "external_services.health.mtls.insecure_skip_verify",
+                "health"
+            )]
+        );
+        assert_eq!(
+            warnings("{}", &[("TYK_GW_JWTSSLINSECURESKIPVERIFY", "1")]),
+            [not_verified("TYK_GW_JWTSSLINSECURESKIPVERIFY", "oauth")]
+        );
+    }
+
+    #[test]
+    fn insecure_mode_that_does_not_apply_is_not_warned_about() {
+        // An explicit false in a disabled block wins over the legacy key: nothing to warn.
+        let json = r#"{"jwt_ssl_insecure_skip_verify": true,
+            "external_services": {"oauth": {"mtls": {"insecure_skip_verify": false}}}}"#;
+        assert!(warnings(json, &[]).iter().all(|w| !w.contains("not verified")));
+        // A disabled block's own true is ignored (with the "settings ignored" warning only).
+        let json = r#"{"external_services": {"storage": {"mtls": {"insecure_skip_verify": true}}}}"#;
+        assert_eq!(
+            warnings(json, &[]),
+            ["external_services.storage.mtls: settings ignored because mtls.enabled is not true"]
+        );
     }
 }

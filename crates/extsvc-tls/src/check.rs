@@ -3,13 +3,13 @@
 use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use extsvc_resolve::Resolution;
+use extsvc_resolve::{Resolution, ResolvedService};
 use rustls_pki_types::CertificateDer;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 use crate::error::Origin;
-use crate::material::{load_ca, load_client};
-use crate::service::{assemble, provider, LoadedMaterial};
+use crate::material::{load_material, LoadedChain};
+use crate::service::{assemble, provider};
 use crate::store::CertificateStore;
 
 /// Certificates expiring within this many days are warned about.
@@ -119,63 +119,38 @@ fn parse<'a>(certificate: &'a CertificateDer<'_>) -> Option<X509Certificate<'a>>
 /// Builds every service's TLS configuration for real — loads files, looks ids up in
 /// `store`, parses keys, checks that each key matches its certificate — and reports:
 ///
-/// - problems: every [`crate::TlsError`] (a service's client certificate and its CA are
-///   checked separately, so both are reported), ids configured without a store, an
-///   expired or not yet valid client certificate chain;
-/// - warnings: certificates (client chain or CA) expiring within
-///   [`EXPIRY_WARNING_DAYS`] of `now` (naming the file or id and the date), an expired CA
-///   certificate, a client certificate whose extended key usage lacks clientAuth,
-///   `insecure_skip_verify` in effect.
+/// - problems: every [`crate::TlsError`], each piece on its own line (a service's client
+///   certificate, its key, their match, its CA file or each CA id are loaded separately,
+///   so one failure does not hide another), ids configured without a store, an expired
+///   or not yet valid client certificate chain;
+/// - warnings, about whatever did load (also when another piece failed): certificates
+///   (client chain or CA) expiring within [`EXPIRY_WARNING_DAYS`] of `now` (naming the
+///   file or id and the date), an expired CA certificate, a client certificate whose
+///   extended key usage lacks clientAuth.
 ///
-/// The resolution's own warnings are not repeated. No refresh task is started.
+/// The resolution's own warnings (`insecure_skip_verify` in effect, ignored settings) are
+/// not repeated. No refresh task is started.
 pub async fn check(resolution: &Resolution, store: Option<&dyn CertificateStore>, now: SystemTime) -> CheckReport {
+    check_services(resolution.services(), store, now).await
+}
+
+/// [`check`] for some services only: `extsvc check` leaves out a service whose TLS
+/// settings have configuration errors (those errors are its problems).
+pub async fn check_services<'a>(
+    services: impl IntoIterator<Item = &'a ResolvedService>,
+    store: Option<&dyn CertificateStore>,
+    now: SystemTime,
+) -> CheckReport {
     let mut report = CheckReport::default();
     let now = unix_seconds(now);
     let provider = provider();
-    for service in resolution.services() {
-        let kind = service.kind;
-        let client = load_client(kind, &service.mtls.client_certificate, store, &provider).await;
-        let ca = load_ca(kind, &service.mtls.ca, store).await;
-        let (client, ca) = match (client, ca) {
-            (Ok(client), Ok(ca)) => (client, ca),
-            (client, ca) => {
-                report.problems.extend(client.err().map(|e| e.to_string()));
-                report.problems.extend(ca.err().map(|e| e.to_string()));
-                continue;
-            }
-        };
-        let material = LoadedMaterial { client, ca };
-        if let Err(e) = assemble(service, &material, None) {
-            report.problems.push(e.to_string());
-            continue;
+    for service in services {
+        let pieces = load_material(service.kind, &service.mtls, store, &provider).await;
+        report.problems.extend(pieces.errors.iter().map(ToString::to_string));
+        if let Some(chain) = &pieces.chain {
+            check_client_chain(&mut report, chain, now);
         }
-        if service.mtls.insecure_skip_verify.value {
-            report.warnings.push(format!(
-                "external_services.{kind}.mtls.insecure_skip_verify: server certificates of {kind} targets are not verified (set by {})",
-                service.mtls.insecure_skip_verify.source
-            ));
-        }
-        if let Some(client) = &material.client {
-            let chain = &client.certified.cert;
-            for (index, certificate) in chain.iter().enumerate() {
-                let Some(parsed) = parse(certificate) else {
-                    continue;
-                };
-                let what = describe("client certificate", &client.origin, index, chain.len());
-                check_validity(&mut report, &client.key_path, &what, &parsed, now, true);
-                if index == 0 {
-                    if let Ok(Some(eku)) = parsed.extended_key_usage() {
-                        if !eku.value.client_auth && !eku.value.any {
-                            report.warnings.push(format!(
-                                "{}: {what} lacks the clientAuth extended key usage; servers will reject it as a client certificate",
-                                client.key_path
-                            ));
-                        }
-                    }
-                }
-            }
-        }
-        for ca in material.ca.iter().flatten() {
+        for ca in pieces.material.ca.iter().flatten() {
             for (index, certificate) in ca.certificates.iter().enumerate() {
                 let Some(parsed) = parse(certificate) else {
                     continue;
@@ -184,8 +159,37 @@ pub async fn check(resolution: &Resolution, store: Option<&dyn CertificateStore>
                 check_validity(&mut report, &ca.key_path, &what, &parsed, now, false);
             }
         }
+        // What rustls itself refuses (a CA that cannot be an anchor, versions) shows only
+        // once every piece is there.
+        if let Ok(material) = pieces.into_material() {
+            if let Err(e) = assemble(service, &material, None) {
+                report.problems.push(e.to_string());
+            }
+        }
     }
     report
+}
+
+/// Validity of each certificate of a client chain, and the clientAuth usage of its
+/// end-entity certificate.
+fn check_client_chain(report: &mut CheckReport, client: &LoadedChain, now: i64) {
+    for (index, certificate) in client.chain.iter().enumerate() {
+        let Some(parsed) = parse(certificate) else {
+            continue;
+        };
+        let what = describe("client certificate", &client.origin, index, client.chain.len());
+        check_validity(report, &client.key_path, &what, &parsed, now, true);
+        if index == 0 {
+            if let Ok(Some(eku)) = parsed.extended_key_usage() {
+                if !eku.value.client_auth && !eku.value.any {
+                    report.warnings.push(format!(
+                        "{}: {what} lacks the clientAuth extended key usage; servers will reject it as a client certificate",
+                        client.key_path
+                    ));
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -10,8 +10,9 @@
 //!   [`DirectoryStore`] and (feature `redis`) `RedisStore`;
 //! - rotation: with [`TlsOptions::refresh_interval`] the client certificate is reloaded
 //!   and swapped for new handshakes without rebuilding anything;
-//! - [`check()`] — what `extsvc check` runs: builds everything, reports every problem and
-//!   warning (expiry within 30 days, missing clientAuth usage);
+//! - [`check()`] / [`check_services`] — what `extsvc check` runs: builds everything, reports
+//!   every problem (each piece of material on its own line) and warning (expiry within 30
+//!   days, missing clientAuth usage);
 //! - [`danger`] — the verifier behind `insecure_skip_verify`.
 //!
 //! rustls with the ring provider only. Key material never appears in Debug, Display,
@@ -26,7 +27,7 @@ mod rotation;
 mod service;
 pub mod store;
 
-pub use check::{check, CheckReport};
+pub use check::{check, check_services, CheckReport};
 pub use error::{Material, Origin, TlsError};
 pub use pem::{ClientCertificate, PemError};
 pub use service::{build_service_tls, ServiceTls, TlsOptions};

@@ -1,15 +1,21 @@
 //! Loading a service's TLS material from files or the store, with errors that name the
 //! key path and the file or id. Only what the resolution chose is read: files that lost
 //! to a store id are never opened.
+//!
+//! Each piece — the client certificate, its key, the CA file or each CA id — is loaded on
+//! its own, and every failure is kept ([`load_material`]): `extsvc check` reports them all,
+//! while building a client ([`MaterialPieces::into_material`], [`load_client`]) stops at
+//! the first. The key/certificate match is checked when both loaded.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use extsvc_config::ServiceKind;
-use extsvc_resolve::{CaSource, ClientCertificateSource};
+use extsvc_resolve::{CaSource, ClientCertificateSource, ResolvedMtls};
 use rustls::crypto::CryptoProvider;
-use rustls::sign::CertifiedKey;
+use rustls::sign::{CertifiedKey, SigningKey};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use x509_parser::x509::X509Version;
 
 use crate::error::{key_path, Material, Origin, TlsError};
 use crate::pem::{parse_certificates, parse_private_key};
@@ -23,12 +29,78 @@ pub(crate) struct LoadedCa {
     pub(crate) certificates: Vec<CertificateDer<'static>>,
 }
 
-/// A loaded client certificate and where it came from.
+/// A client certificate chain (end-entity first) and where it came from, before it is
+/// paired with its key.
+#[derive(Debug, Clone)]
+pub(crate) struct LoadedChain {
+    pub(crate) origin: Origin,
+    pub(crate) key_path: String,
+    pub(crate) chain: Vec<CertificateDer<'static>>,
+}
+
+/// A private key the crypto provider accepted, and where it came from.
+struct LoadedKey {
+    origin: Origin,
+    key_path: String,
+    key: Arc<dyn SigningKey>,
+}
+
+/// A loaded client certificate, paired with its key, and where it came from.
 #[derive(Debug, Clone)]
 pub(crate) struct LoadedClient {
     pub(crate) origin: Origin,
-    pub(crate) key_path: String,
     pub(crate) certified: Arc<CertifiedKey>,
+}
+
+/// The material of a service, complete: what [`crate::service::assemble`] turns into configs.
+pub(crate) struct LoadedMaterial {
+    /// The client certificate with its key; `None` when the service presents none.
+    pub(crate) client: Option<LoadedClient>,
+    /// The CA certificates; `None` for the default roots.
+    pub(crate) ca: Option<Vec<LoadedCa>>,
+}
+
+/// Every piece of a service's TLS material, each loaded on its own.
+pub(crate) struct MaterialPieces {
+    /// The client certificate chain, when one is configured and it loaded (even when its
+    /// key did not).
+    pub(crate) chain: Option<LoadedChain>,
+    /// What loaded. Complete only when `errors` is empty: a failed piece is missing.
+    pub(crate) material: LoadedMaterial,
+    /// Every failure, in order: client certificate, key, their match, CA file or each CA id.
+    pub(crate) errors: Vec<TlsError>,
+}
+
+impl MaterialPieces {
+    /// The material when every piece loaded, else the first failure.
+    pub(crate) fn into_material(self) -> Result<LoadedMaterial, TlsError> {
+        match self.errors.into_iter().next() {
+            Some(error) => Err(error),
+            None => Ok(self.material),
+        }
+    }
+}
+
+/// Loads every piece of a service's TLS material: the client certificate and key that
+/// `mtls` chose, and its CA certificates.
+pub(crate) async fn load_material(
+    service: ServiceKind,
+    mtls: &ResolvedMtls,
+    store: Option<&dyn CertificateStore>,
+    provider: &CryptoProvider,
+) -> MaterialPieces {
+    let client = load_client_pieces(service, &mtls.client_certificate, store, provider).await;
+    let (ca, ca_errors) = load_ca_pieces(service, &mtls.ca, store).await;
+    let mut errors = client.errors;
+    errors.extend(ca_errors);
+    MaterialPieces {
+        chain: client.chain,
+        material: LoadedMaterial {
+            client: client.client,
+            ca,
+        },
+        errors,
+    }
 }
 
 async fn read_file(service: ServiceKind, key_path: &str, material: Material, path: &Path) -> Result<Vec<u8>, TlsError> {
@@ -45,16 +117,57 @@ fn no_store(service: ServiceKind, key_path: String, ids: String) -> TlsError {
     TlsError::NoStore { service, key_path, ids }
 }
 
-/// The client certificate of `source`, its key checked against it. `None` when the
-/// service presents no client certificate.
-pub(crate) async fn load_client(
+/// The pieces of a client certificate: the chain, the key, and the two paired.
+struct ClientPieces {
+    chain: Option<LoadedChain>,
+    client: Option<LoadedClient>,
+    errors: Vec<TlsError>,
+}
+
+impl ClientPieces {
+    fn none() -> Self {
+        ClientPieces {
+            chain: None,
+            client: None,
+            errors: Vec::new(),
+        }
+    }
+
+    /// Keeps the chain and key that loaded and every error, and pairs the two when both
+    /// loaded.
+    fn from_results(
+        service: ServiceKind,
+        chain: Result<LoadedChain, TlsError>,
+        key: Result<LoadedKey, TlsError>,
+    ) -> Self {
+        let mut pieces = ClientPieces::none();
+        let chain = chain.map_err(|e| pieces.errors.push(e)).ok();
+        let key = key.map_err(|e| pieces.errors.push(e)).ok();
+        if let (Some(chain), Some(key)) = (&chain, key) {
+            match pair(service, chain, key) {
+                Ok(certified) => {
+                    pieces.client = Some(LoadedClient {
+                        origin: chain.origin.clone(),
+                        certified,
+                    });
+                }
+                Err(e) => pieces.errors.push(e),
+            }
+        }
+        pieces.chain = chain;
+        pieces
+    }
+}
+
+/// The pieces of the client certificate of `source`.
+async fn load_client_pieces(
     service: ServiceKind,
     source: &ClientCertificateSource,
     store: Option<&dyn CertificateStore>,
     provider: &CryptoProvider,
-) -> Result<Option<LoadedClient>, TlsError> {
+) -> ClientPieces {
     match source {
-        ClientCertificateSource::None => Ok(None),
+        ClientCertificateSource::None => ClientPieces::none(),
         ClientCertificateSource::File {
             cert_file,
             key_file,
@@ -62,174 +175,224 @@ pub(crate) async fn load_client(
         } => {
             let cert_path = key_path(service, "cert_file", Some(source));
             let key_key_path = key_path(service, "key_file", None);
-            let cert_pem = read_file(service, &cert_path, Material::ClientCertificate, cert_file).await?;
-            let chain = parse_certificates(&cert_pem).map_err(|source| TlsError::ParseFile {
-                service,
-                key_path: cert_path.clone(),
-                material: Material::ClientCertificate,
-                path: cert_file.clone(),
-                source,
-            })?;
-            let key_pem = read_file(service, &key_key_path, Material::PrivateKey, key_file).await?;
-            let key = parse_private_key(&key_pem).map_err(|source| TlsError::ParseFile {
-                service,
-                key_path: key_key_path.clone(),
-                material: Material::PrivateKey,
-                path: key_file.clone(),
-                source,
-            })?;
-            let certified = certify(
-                service,
-                &cert_path,
-                &key_key_path,
-                Origin::File(cert_file.clone()),
-                Origin::File(key_file.clone()),
-                chain,
-                key,
-                provider,
-            )?;
-            Ok(Some(LoadedClient {
-                origin: Origin::File(cert_file.clone()),
-                key_path: cert_path,
-                certified,
-            }))
+            let chain = load_chain_file(service, &cert_path, cert_file).await;
+            let key = load_key_file(service, &key_key_path, key_file, provider).await;
+            ClientPieces::from_results(service, chain, key)
         }
         ClientCertificateSource::Store { cert_id, source } => {
             let path = key_path(service, "cert_id", Some(source));
             let Some(store) = store else {
-                return Err(no_store(service, path, format!("cert_id {cert_id}")));
+                let mut pieces = ClientPieces::none();
+                pieces
+                    .errors
+                    .push(no_store(service, path, format!("cert_id {cert_id}")));
+                return pieces;
             };
-            let client = store
-                .client_certificate(cert_id)
-                .await
-                .map_err(|source| TlsError::Store {
-                    service,
-                    key_path: path.clone(),
-                    source,
-                })?;
+            let client = match store.client_certificate(cert_id).await {
+                Ok(client) => client,
+                Err(source) => {
+                    let mut pieces = ClientPieces::none();
+                    pieces.errors.push(TlsError::Store {
+                        service,
+                        key_path: path,
+                        source,
+                    });
+                    return pieces;
+                }
+            };
             let (chain, key) = client.into_parts();
             let origin = Origin::Store(cert_id.clone());
-            let certified = certify(
-                service,
-                &path,
-                &path,
-                origin.clone(),
-                origin.clone(),
+            let chain = LoadedChain {
+                origin: origin.clone(),
+                key_path: path.clone(),
                 chain,
-                key,
-                provider,
-            )?;
-            Ok(Some(LoadedClient {
-                origin,
-                key_path: path,
-                certified,
-            }))
+            };
+            let chain = check_leaf(service, &chain).map(|()| chain);
+            let key = load_key(service, &path, origin, key, provider);
+            ClientPieces::from_results(service, chain, key)
         }
     }
 }
 
-/// Checks the chain's end-entity certificate, loads the key with the provider and checks
-/// that the two belong together.
-#[allow(clippy::too_many_arguments)] // one call site per source kind; a struct would only rename them
-fn certify(
+/// The client certificate of `source`, its key checked against it; `None` when the
+/// service presents no client certificate. The first failure when a piece failed.
+pub(crate) async fn load_client(
     service: ServiceKind,
-    cert_key_path: &str,
+    source: &ClientCertificateSource,
+    store: Option<&dyn CertificateStore>,
+    provider: &CryptoProvider,
+) -> Result<Option<LoadedClient>, TlsError> {
+    let pieces = load_client_pieces(service, source, store, provider).await;
+    match pieces.errors.into_iter().next() {
+        Some(error) => Err(error),
+        None => Ok(pieces.client),
+    }
+}
+
+/// Reads and parses `cert_file`, and checks its end-entity certificate.
+async fn load_chain_file(service: ServiceKind, cert_path: &str, cert_file: &Path) -> Result<LoadedChain, TlsError> {
+    let pem = read_file(service, cert_path, Material::ClientCertificate, cert_file).await?;
+    let chain = parse_certificates(&pem).map_err(|source| TlsError::ParseFile {
+        service,
+        key_path: cert_path.to_owned(),
+        material: Material::ClientCertificate,
+        path: cert_file.to_owned(),
+        source,
+    })?;
+    let chain = LoadedChain {
+        origin: Origin::File(cert_file.to_owned()),
+        key_path: cert_path.to_owned(),
+        chain,
+    };
+    check_leaf(service, &chain)?;
+    Ok(chain)
+}
+
+/// Reads and parses `key_file`, and loads the key with the provider.
+async fn load_key_file(
+    service: ServiceKind,
     key_key_path: &str,
-    cert_origin: Origin,
-    key_origin: Origin,
-    chain: Vec<CertificateDer<'static>>,
+    key_file: &Path,
+    provider: &CryptoProvider,
+) -> Result<LoadedKey, TlsError> {
+    let pem = read_file(service, key_key_path, Material::PrivateKey, key_file).await?;
+    let key = parse_private_key(&pem).map_err(|source| TlsError::ParseFile {
+        service,
+        key_path: key_key_path.to_owned(),
+        material: Material::PrivateKey,
+        path: key_file.to_owned(),
+        source,
+    })?;
+    load_key(service, key_key_path, Origin::File(key_file.to_owned()), key, provider)
+}
+
+/// Checks that the chain's end-entity certificate is X.509 that rustls can use: it
+/// parses, and it is version 3 (webpki rejects v1 and v2 end-entity certificates with a
+/// bare `UnsupportedCertVersion`).
+fn check_leaf(service: ServiceKind, chain: &LoadedChain) -> Result<(), TlsError> {
+    let Some(leaf) = chain.chain.first() else {
+        return Ok(());
+    };
+    let invalid = |reason: String| TlsError::InvalidCertificate {
+        service,
+        key_path: chain.key_path.clone(),
+        material: Material::ClientCertificate,
+        origin: chain.origin.clone(),
+        reason,
+    };
+    let (_, parsed) = x509_parser::parse_x509_certificate(leaf).map_err(|e| invalid(e.to_string()))?;
+    let version = parsed.version();
+    if version != X509Version::V3 {
+        return Err(invalid(format!(
+            "X.509 v{} certificates are not supported by rustls/webpki; reissue as v3",
+            version.0 + 1
+        )));
+    }
+    Ok(())
+}
+
+/// Loads a private key with the provider; the error never shows the key.
+fn load_key(
+    service: ServiceKind,
+    key_key_path: &str,
+    origin: Origin,
     key: PrivateKeyDer<'static>,
     provider: &CryptoProvider,
-) -> Result<Arc<CertifiedKey>, TlsError> {
-    if let Some(leaf) = chain.first() {
-        if let Err(e) = x509_parser::parse_x509_certificate(leaf) {
-            return Err(TlsError::InvalidCertificate {
-                service,
-                key_path: cert_key_path.to_owned(),
-                material: Material::ClientCertificate,
-                origin: cert_origin,
-                reason: e.to_string(),
-            });
-        }
-    }
-    let signing_key = provider
-        .key_provider
-        .load_private_key(key)
-        .map_err(|e| TlsError::UnusableKey {
+) -> Result<LoadedKey, TlsError> {
+    match provider.key_provider.load_private_key(key) {
+        Ok(key) => Ok(LoadedKey {
+            origin,
+            key_path: key_key_path.to_owned(),
+            key,
+        }),
+        Err(e) => Err(TlsError::UnusableKey {
             service,
             key_path: key_key_path.to_owned(),
-            origin: key_origin.clone(),
+            origin,
             reason: e.to_string(),
-        })?;
-    let certified = CertifiedKey::new(chain, signing_key);
+        }),
+    }
+}
+
+/// Pairs a chain with its key, checking that the two belong together.
+fn pair(service: ServiceKind, chain: &LoadedChain, key: LoadedKey) -> Result<Arc<CertifiedKey>, TlsError> {
+    let certified = CertifiedKey::new(chain.chain.clone(), key.key);
     match certified.keys_match() {
         Ok(()) => Ok(Arc::new(certified)),
         Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch)) => Err(TlsError::KeyMismatch {
             service,
-            key_path: key_key_path.to_owned(),
-            certificate: cert_origin,
-            key: key_origin,
+            key_path: key.key_path,
+            certificate: chain.origin.clone(),
+            key: key.origin,
         }),
         // The ring provider always exposes the public key; an unknown answer would come from
         // a provider that cannot, and then the handshake is the check.
         Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => Ok(Arc::new(certified)),
         Err(e) => Err(TlsError::InvalidCertificate {
             service,
-            key_path: cert_key_path.to_owned(),
+            key_path: chain.key_path.clone(),
             material: Material::ClientCertificate,
-            origin: cert_origin,
+            origin: chain.origin.clone(),
             reason: e.to_string(),
         }),
     }
 }
 
-/// The CA certificates of `source`; `None` for the default roots.
-pub(crate) async fn load_ca(
+/// The CA certificates of `source` (`None` for the default roots) that loaded, and every
+/// failure: the file's, or one per CA id.
+async fn load_ca_pieces(
     service: ServiceKind,
     source: &CaSource,
     store: Option<&dyn CertificateStore>,
-) -> Result<Option<Vec<LoadedCa>>, TlsError> {
+) -> (Option<Vec<LoadedCa>>, Vec<TlsError>) {
     match source {
-        CaSource::DefaultRoots => Ok(None),
+        CaSource::DefaultRoots => (None, Vec::new()),
         CaSource::File { ca_file, source } => {
             let path = key_path(service, "ca_file", Some(source));
-            let pem = read_file(service, &path, Material::CaCertificates, ca_file).await?;
-            let certificates = parse_certificates(&pem).map_err(|source| TlsError::ParseFile {
-                service,
-                key_path: path.clone(),
-                material: Material::CaCertificates,
-                path: ca_file.clone(),
-                source,
-            })?;
-            Ok(Some(vec![LoadedCa {
-                origin: Origin::File(ca_file.clone()),
-                key_path: path,
-                certificates,
-            }]))
+            match load_ca_file(service, &path, ca_file).await {
+                Ok(loaded) => (Some(vec![loaded]), Vec::new()),
+                Err(e) => (Some(Vec::new()), vec![e]),
+            }
         }
         CaSource::Store { ca_cert_ids, source } => {
             let path = key_path(service, "ca_cert_ids", Some(source));
             let Some(store) = store else {
-                return Err(no_store(
-                    service,
-                    path,
-                    format!("ca_cert_ids {}", ca_cert_ids.join(",")),
-                ));
+                let ids = format!("ca_cert_ids {}", ca_cert_ids.join(","));
+                return (Some(Vec::new()), vec![no_store(service, path, ids)]);
             };
             let mut loaded = Vec::with_capacity(ca_cert_ids.len());
+            let mut errors = Vec::new();
             for id in ca_cert_ids {
-                let certificates = store.ca_certificates(id).await.map_err(|source| TlsError::Store {
-                    service,
-                    key_path: path.clone(),
-                    source,
-                })?;
-                loaded.push(LoadedCa {
-                    origin: Origin::Store(id.clone()),
-                    key_path: path.clone(),
-                    certificates,
-                });
+                match store.ca_certificates(id).await {
+                    Ok(certificates) => loaded.push(LoadedCa {
+                        origin: Origin::Store(id.clone()),
+                        key_path: path.clone(),
+                        certificates,
+                    }),
+                    Err(source) => errors.push(TlsError::Store {
+                        service,
+                        key_path: path.clone(),
+                        source,
+                    }),
+                }
             }
-            Ok(Some(loaded))
+            (Some(loaded), errors)
         }
     }
+}
+
+async fn load_ca_file(service: ServiceKind, path: &str, ca_file: &Path) -> Result<LoadedCa, TlsError> {
+    let pem = read_file(service, path, Material::CaCertificates, ca_file).await?;
+    let certificates = parse_certificates(&pem).map_err(|source| TlsError::ParseFile {
+        service,
+        key_path: path.to_owned(),
+        material: Material::CaCertificates,
+        path: ca_file.to_owned(),
+        source,
+    })?;
+    Ok(LoadedCa {
+        origin: Origin::File(ca_file.to_owned()),
+        key_path: path.to_owned(),
+        certificates,
+    })
 }

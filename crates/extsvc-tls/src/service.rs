@@ -11,7 +11,7 @@ use rustls::{ClientConfig, RootCertStore};
 
 use crate::danger::NoServerVerification;
 use crate::error::{key_path, Material, TlsError};
-use crate::material::{load_ca, load_client, LoadedCa, LoadedClient};
+use crate::material::{load_material, LoadedCa, LoadedMaterial};
 use crate::rotation::{spawn_refresh, KxHintStore, Reload, RotatingClientCert};
 use crate::store::CertificateStore;
 
@@ -98,12 +98,6 @@ fn add_ca(service: ServiceKind, roots: &mut RootCertStore, cas: &[LoadedCa]) -> 
         }
     }
     Ok(())
-}
-
-/// The material of a service, loaded; what [`assemble`] turns into configs.
-pub(crate) struct LoadedMaterial {
-    pub(crate) client: Option<LoadedClient>,
-    pub(crate) ca: Option<Vec<LoadedCa>>,
 }
 
 /// Builds both configs from loaded material. `rotating` is the resolver a refresh task
@@ -194,10 +188,9 @@ pub async fn build_service_tls(
     let kind = service.kind;
     let provider = provider();
     let source = &service.mtls.client_certificate;
-    let material = LoadedMaterial {
-        client: load_client(kind, source, store.as_deref(), &provider).await?,
-        ca: load_ca(kind, &service.mtls.ca, store.as_deref()).await?,
-    };
+    let material = load_material(kind, &service.mtls, store.as_deref(), &provider)
+        .await
+        .into_material()?;
     let rotates = match source {
         ClientCertificateSource::Store { .. } => true,
         ClientCertificateSource::File { .. } => options.reload_files,
