@@ -251,15 +251,10 @@ pub(crate) fn run(
         eprintln!("error: {message}");
         ExitCode::from(EXIT_USAGE)
     };
-    let target = match parse_target(&probe.url) {
+    let target = match parse_target(&probe.url, probe.service) {
         Ok(target) => target,
         Err(message) => return usage(message),
     };
-    if target.redis.is_some() && probe.service != ServiceKind::Storage {
-        return usage(
-            "redis:// and rediss:// URLs are probed through the storage service: use --service storage".to_owned(),
-        );
-    }
     if target.redis.is_none() && probe.url.split_once("://").is_some_and(|(_, rest)| rest.contains('@')) {
         return usage("the URL carries credentials (user:***@): extsvc probe sends none to a target".to_owned());
     }

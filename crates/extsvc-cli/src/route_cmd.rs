@@ -20,12 +20,16 @@ pub(crate) struct Target {
     pub(crate) redis: Option<RedisUrl>,
 }
 
-/// Parses an `http`, `https`, `redis` or `rediss` URL into scheme, host and effective port.
-/// Messages show the URL with any password replaced by `***`.
-pub(crate) fn parse_target(url: &str) -> Result<Target, String> {
+/// Parses an `http`, `https`, `redis` or `rediss` URL for service `kind` into scheme, host
+/// and effective port; Redis URLs only for `storage`, the one service with a stream
+/// connector. Messages show the URL with any password replaced by `***`.
+pub(crate) fn parse_target(url: &str, kind: ServiceKind) -> Result<Target, String> {
     let shown = redact_url_credentials(url);
     let scheme = url.split_once("://").map(|(scheme, _)| scheme.to_ascii_lowercase());
     match scheme.as_deref() {
+        Some("redis" | "rediss") if kind != ServiceKind::Storage => Err(format!(
+            "{shown:?}: redis:// and rediss:// URLs go through the storage service: use --service storage"
+        )),
         Some("redis" | "rediss") => {
             let redis = RedisUrl::parse(url).map_err(|e| format!("{e} in {shown:?}"))?;
             let scheme = if redis.tls {
@@ -66,7 +70,7 @@ pub(crate) fn parse_target(url: &str) -> Result<Target, String> {
 }
 
 pub(crate) fn run(args: &ConfigArgs, env: &EnvSnapshot, kind: ServiceKind, url: &str, format: Format) -> ExitCode {
-    let target = match parse_target(url) {
+    let target = match parse_target(url, kind) {
         Ok(target) => target,
         Err(message) => {
             eprintln!("error: {message}");

@@ -364,6 +364,22 @@ fn route_rejects_bad_urls_and_services_with_status_2() {
     }
 }
 
+#[test]
+fn redis_urls_are_routed_and_probed_for_storage_only() {
+    for command in ["route", "probe"] {
+        let out = extsvc(&[command, "--service", "oauth", "redis://:s3cret@cache:6379"], &[]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{command}: {stderr}");
+        assert!(stderr.contains("use --service storage"), "{command}: {stderr}");
+        assert!(!stderr.contains("s3cret"), "{command}: {stderr}");
+    }
+    let json = stdout_json(&extsvc(
+        &["route", "--service", "storage", "rediss://cache:6380", "--format", "json"],
+        &[],
+    ));
+    assert_eq!(json["route"], "direct");
+}
+
 /// Writes `json` as a config file in a fresh directory (kept alive by the returned guard).
 fn config_file(json: &str) -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().unwrap();
