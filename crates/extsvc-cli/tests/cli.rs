@@ -374,7 +374,14 @@ fn redis_urls_are_routed_and_probed_for_storage_only() {
         assert!(!stderr.contains("s3cret"), "{command}: {stderr}");
     }
     let json = stdout_json(&extsvc(
-        &["route", "--service", "storage", "rediss://cache:6380", "--format", "json"],
+        &[
+            "route",
+            "--service",
+            "storage",
+            "rediss://cache:6380",
+            "--format",
+            "json",
+        ],
         &[],
     ));
     assert_eq!(json["route"], "direct");
