@@ -62,7 +62,8 @@ impl Resolution {
 /// variables (`HTTP_PROXY`, `HTTPS_PROXY`, `NO_PROXY` and their lower-case forms) of `env`.
 pub fn resolve(config: &ExternalServicesConfig, env: &EnvSnapshot) -> Resolution {
     let mut warnings = Vec::new();
-    let standard = proxy::StandardProxyEnv::read(env, &mut warnings);
+    let mut standard_warnings = Vec::new();
+    let standard = proxy::StandardProxyEnv::read(env, &mut standard_warnings);
     let services = ServiceKind::ALL.map(|kind| ResolvedService {
         kind,
         proxy: proxy::resolve_proxy(config, kind, &standard, &mut warnings),
@@ -70,6 +71,11 @@ pub fn resolve(config: &ExternalServicesConfig, env: &EnvSnapshot) -> Resolution
         pool: PoolSettings::for_service(kind),
         timeout: defaults::timeout_for(kind),
     });
+    // SPEC section 2: without proxying the standard variables are ignored, so a bad
+    // value in them (set for other programs on the host) is no concern of ours.
+    if services.iter().any(|s| s.proxy.enabled) {
+        warnings.append(&mut standard_warnings);
+    }
     warn_single_scheme_proxies(&services, &mut warnings);
     Resolution { services, warnings }
 }

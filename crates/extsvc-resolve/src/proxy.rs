@@ -158,6 +158,23 @@ mod tests {
     }
 
     #[test]
+    fn bad_standard_proxy_variables_are_warned_about_only_when_something_proxies() {
+        let env = [("NO_PROXY", "10.0.0.0/33,.svc"), ("HTTPS_PROXY", "ftp://nope")];
+        assert_eq!(warnings("{}", &env), Vec::<String>::new(), "ignored without proxying");
+
+        let proxying = r#"{"external_services": {"webhooks": {"proxy": {"enabled": true}}}}"#;
+        let seen = warnings(proxying, &env);
+        assert!(
+            seen.iter().any(|w| w.starts_with("NO_PROXY: skipped entry \"10.0.0.0/33\"")),
+            "{seen:?}"
+        );
+        assert!(
+            seen.iter().any(|w| w.starts_with("HTTPS_PROXY: ignored, invalid proxy URL")),
+            "{seen:?}"
+        );
+    }
+
+    #[test]
     fn a_service_disabled_under_an_active_global_proxy_is_warned_about() {
         let json = r#"{"external_services": {
             "global": {"enabled": true, "http_proxy": "http://p:3128", "https_proxy": "http://p:3128"},
