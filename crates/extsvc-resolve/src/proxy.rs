@@ -165,11 +165,13 @@ mod tests {
         let proxying = r#"{"external_services": {"webhooks": {"proxy": {"enabled": true}}}}"#;
         let seen = warnings(proxying, &env);
         assert!(
-            seen.iter().any(|w| w.starts_with("NO_PROXY: skipped entry \"10.0.0.0/33\"")),
+            seen.iter()
+                .any(|w| w.starts_with("NO_PROXY: skipped entry \"10.0.0.0/33\"")),
             "{seen:?}"
         );
         assert!(
-            seen.iter().any(|w| w.starts_with("HTTPS_PROXY: ignored, invalid proxy URL")),
+            seen.iter()
+                .any(|w| w.starts_with("HTTPS_PROXY: ignored, invalid proxy URL")),
             "{seen:?}"
         );
     }
