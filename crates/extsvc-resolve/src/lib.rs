@@ -76,8 +76,29 @@ pub fn resolve(config: &ExternalServicesConfig, env: &EnvSnapshot) -> Resolution
     if services.iter().any(|s| s.proxy.enabled) {
         warnings.append(&mut standard_warnings);
     }
+    warn_empty_legacy_proxies(config, &mut warnings);
     warn_single_scheme_proxies(&services, &mut warnings);
     Resolution { services, warnings }
+}
+
+/// SPEC sections 1 and 2: a legacy top-level `http_proxy` / `https_proxy` that is set, even
+/// to `""`, turns global proxying on when `global.enabled` is unset. An empty one then
+/// proxies nothing itself but lets `HTTP_PROXY` / `HTTPS_PROXY` in: say so, since a config
+/// written out with empty defaults would otherwise start proxying without a word.
+fn warn_empty_legacy_proxies(config: &ExternalServicesConfig, warnings: &mut Vec<String>) {
+    if config.global.enabled.is_some() {
+        return;
+    }
+    let legacy = &config.legacy;
+    for (name, value) in [("http_proxy", &legacy.http_proxy), ("https_proxy", &legacy.https_proxy)] {
+        if let Some(empty) = value.as_ref().filter(|v| v.value.is_none()) {
+            warnings.push(format!(
+                "{name} is set but empty ({}): it turns global proxying on, so services fall back to \
+                 HTTP_PROXY / HTTPS_PROXY; remove it, or set external_services.global.enabled",
+                empty.source
+            ));
+        }
+    }
 }
 
 /// SPEC section 2: there is no fallback between `http_proxy` and `https_proxy`, so a

@@ -177,6 +177,28 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_legacy_proxy_that_turns_proxying_on_is_warned_about() {
+        let seen = warnings(r#"{"http_proxy": ""}"#, &[("HTTPS_PROXY", "http://e:2")]);
+        assert_eq!(
+            seen[0],
+            "http_proxy is set but empty (legacy:http_proxy): it turns global proxying on, so services fall \
+             back to HTTP_PROXY / HTTPS_PROXY; remove it, or set external_services.global.enabled"
+        );
+        assert!(
+            seen[1].starts_with("only https_proxy is set (env:HTTPS_PROXY)"),
+            "{seen:?}"
+        );
+        assert_eq!(seen.len(), 2, "{seen:?}");
+        let explicit = r#"{"http_proxy": "", "external_services": {"global": {"enabled": false}}}"#;
+        assert_eq!(warnings(explicit, &[]), Vec::<String>::new());
+        assert_eq!(
+            warnings(r#"{"https_proxy": "http://p:3128"}"#, &[]).len(),
+            1,
+            "only the single-scheme one"
+        );
+    }
+
+    #[test]
     fn a_service_disabled_under_an_active_global_proxy_is_warned_about() {
         let json = r#"{"external_services": {
             "global": {"enabled": true, "http_proxy": "http://p:3128", "https_proxy": "http://p:3128"},
