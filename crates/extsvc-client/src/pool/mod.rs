@@ -5,12 +5,18 @@
 //! 1. an idle, open connection for the key (most recently used first);
 //! 2. else, when fewer than `max_connections` are open, a [`ConnectionSlot`] to
 //!    connect with;
-//! 3. else the caller waits, first come first served, for a connection of its key
-//!    being returned (handed over directly) or for a slot being freed. Room is made by
-//!    closing an idle connection to *another* key, or the next connection another key
-//!    returns, but only for a waiter that needs it: one whose key has no connection in
-//!    use (nothing would come back to it), or one that has waited [`HANDOVER_GRACE`]
-//!    for its key's connections in vain.
+//! 3. else the caller waits for a connection of its key being returned (handed over
+//!    directly) or for a slot being freed. Room is made by closing an idle connection to
+//!    *another* key, or the next connection another key returns, but only for a waiter
+//!    that needs it: one whose key has no connection in use (nothing would come back to
+//!    it), or one that has waited [`HANDOVER_GRACE`] for its key's connections in vain;
+//!    and only once per such waiter while the closed connection's slot is on its way.
+//!
+//! Order among waiters: a returned connection goes to the first waiter of its key,
+//! unless a waiter that needs room was queued before that one and is still owed room
+//! (then it is closed for it), so a new key is not starved by keys that keep handing
+//! their connections over. A freed slot goes to the first waiter that needs room, else
+//! to the first waiter.
 //!
 //! Waiting a moment for a connection of one's own key instead of replacing another
 //! key's is what keeps a pool near its cap from churning: without it, at a
@@ -262,6 +268,10 @@ struct State<T: Poolable> {
     /// stay (so a busy key does not allocate per request); the reaper drops them.
     keys: HashMap<PoolKey, KeyState<T>>,
     waiters: VecDeque<Waiter<T>>,
+    /// Connections closed to make room whose slots are not released yet (a connection's
+    /// slot is released when its driver ends, a moment after it is closed): so that one
+    /// waiter gets one connection closed for it, not one per connection returned meanwhile.
+    room_pending: usize,
     next_waiter_id: u64,
     reaper_started: bool,
 }
@@ -330,6 +340,7 @@ impl<T: Poolable> Pool<T> {
                     cap: ConnectionCap::new(settings.max_connections),
                     keys: HashMap::new(),
                     waiters: VecDeque::new(),
+                    room_pending: 0,
                     next_waiter_id: 0,
                     reaper_started: false,
                 }),
@@ -373,9 +384,6 @@ impl<T: Poolable> Pool<T> {
                 // Full, and this key has nothing idle. When none of its connections is in
                 // use either, nothing will come back to it: make room now.
                 let needs_room = st.keys.get(key).is_none_or(|k| k.in_use == 0);
-                if needs_room {
-                    discarded.extend(st.take_oldest_idle());
-                }
                 let id = st.next_waiter_id;
                 st.next_waiter_id += 1;
                 let (tx, rx) = oneshot::channel();
@@ -385,6 +393,9 @@ impl<T: Poolable> Pool<T> {
                     tx,
                     needs_room,
                 });
+                if needs_room && st.room_wanted() {
+                    st.make_room(&mut discarded);
+                }
                 (id, rx, needs_room)
             };
             // Dropped outside the lock: closing one may release a slot, which locks.
@@ -428,6 +439,26 @@ impl<T: Poolable> State<T> {
         Some(key.idle.remove(0).value)
     }
 
+    /// Closes (into `discarded`) the oldest open idle connection of any key, to make room
+    /// for a waiter; idle entries found closed on the way go too (their slots are free
+    /// already, so closing them makes no room). False when there is nothing to close.
+    fn make_room(&mut self, discarded: &mut Vec<T>) -> bool {
+        while let Some(value) = self.take_oldest_idle() {
+            let open = value.is_open();
+            discarded.push(value);
+            if open {
+                self.room_pending += 1;
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Whether some waiter needs room that no connection already closing will give it.
+    fn room_wanted(&self) -> bool {
+        self.waiters.iter().filter(|w| w.needs_room).count() > self.room_pending
+    }
+
     /// The entry of `key`, made with an owned copy of the host: a key made from a
     /// request's authority shares that request's URI buffer (path and query included),
     /// which a long-lived entry would otherwise keep alive.
@@ -441,12 +472,9 @@ impl<T: Poolable> State<T> {
     /// A connection of `key` is no longer in use (returned or closed).
     fn end_use(&mut self, key: &PoolKey) {
         if let Some(k) = self.keys.get_mut(key) {
+            debug_assert!(k.in_use > 0, "in-use count of {key:?} would go negative");
             k.in_use = k.in_use.saturating_sub(1);
         }
-    }
-
-    fn anyone_needs_room(&self) -> bool {
-        self.waiters.iter().any(|w| w.needs_room)
     }
 }
 
@@ -500,15 +528,18 @@ impl<T: Poolable> Shared<T> {
     /// Waiter `id` waited [`HANDOVER_GRACE`] for its key in vain: from now on room is
     /// made for it, starting with the oldest idle connection of another key.
     fn make_room_for(&self, id: u64) {
-        let evicted = {
+        let mut discarded = Vec::new();
+        {
             let mut st = self.lock();
             let Some(waiter) = st.waiters.iter_mut().find(|w| w.id == id) else {
                 return; // granted meanwhile
             };
             waiter.needs_room = true;
-            st.take_oldest_idle()
-        };
-        drop(evicted);
+            if st.room_wanted() {
+                st.make_room(&mut discarded);
+            }
+        }
+        drop(discarded);
     }
 
     /// Gives free slots to waiters: first those room is made for, first come first
@@ -524,7 +555,7 @@ impl<T: Poolable> Shared<T> {
                         break;
                     }
                     Err(Grant::Slot(mut slot)) => slot.disarm(),
-                    Err(Grant::Conn(mut pooled)) => drop(pooled.disarm()),
+                    Err(Grant::Conn(_)) => unreachable!("only slots are sent here"),
                 }
             }
             if !granted {
@@ -537,6 +568,9 @@ impl<T: Poolable> Shared<T> {
     fn release_slot(self: &Arc<Self>) {
         let mut st = self.lock();
         st.cap.give_back();
+        // Whatever closed, this slot goes to a waiter that needs room first: one fewer
+        // closing connection is owed.
+        st.room_pending = st.room_pending.saturating_sub(1);
         self.grant_slots(&mut st);
     }
 
@@ -560,17 +594,33 @@ impl<T: Poolable> Shared<T> {
         drop(discard);
     }
 
-    /// Places a returned, open connection: hands it to a waiter of its key, or closes
-    /// it for a waiter room is made for, or keeps it idle (within the per-key bound).
-    /// Returns what is to be closed (after the lock is released).
+    /// Places a returned, open connection: hands it to the first waiter of its key, or
+    /// closes it for a waiter that needs room (when one queued before any waiter of its
+    /// key is still owed room), or keeps it idle (within the per-key bound). Returns what
+    /// is to be closed (after the lock is released).
     fn put(self: &Arc<Self>, st: &mut State<T>, key: PoolKey, value: T) -> Option<T> {
         if !st.waiters.is_empty() {
             st.waiters.retain(|w| !w.tx.is_closed());
         }
         let mut value = Some(value);
         let mut key = Some(key);
-        // Hand over to the first waiter of the same key: no churn.
-        while let Some(i) = st.waiters.iter().position(|w| Some(&w.key) == key.as_ref()) {
+        loop {
+            let same_key = st.waiters.iter().position(|w| Some(&w.key) == key.as_ref());
+            let owed_room = if st.room_wanted() {
+                st.waiters.iter().position(|w| w.needs_room)
+            } else {
+                None
+            };
+            let i = match (same_key, owed_room) {
+                // A waiter owed room came first: close this one for it.
+                (same, Some(owed)) if same.is_none_or(|i| owed < i) => {
+                    st.room_pending += 1;
+                    return value;
+                }
+                // Hand over to the first waiter of the same key: no churn.
+                (Some(i), _) => i,
+                _ => break,
+            };
             let waiter = st.waiters.remove(i).expect("index from position");
             let mut pooled = Pooled::new(
                 key.take().expect("key present"),
@@ -590,14 +640,10 @@ impl<T: Poolable> Shared<T> {
                     key = Some(k);
                     value = Some(v);
                 }
-                Err(Grant::Slot(mut slot)) => slot.disarm(),
+                Err(Grant::Slot(_)) => unreachable!("a connection was sent"),
             }
         }
         let (key, value) = (key.expect("key present"), value.expect("value present"));
-        if st.anyone_needs_room() {
-            // Close this one: its slot goes to that waiter when its driver ends.
-            return Some(value);
-        }
         let max_idle = self.settings.max_idle_per_host;
         let list = &mut st.key_state(&key).idle;
         if list.len() >= max_idle {
@@ -763,15 +809,33 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    /// A fake connection that holds its slot, as the client's connection task does.
+    /// A fake connection whose "driver" holds its slot, as the client's connection task
+    /// does: the slot is released when the last of the connection and its [`Driver`] goes.
     struct FakeConn {
         id: usize,
-        _slot: ConnectionSlot<FakeConn>,
+        driver: Driver,
+    }
+
+    /// The other side of a [`FakeConn`]: keeps its slot after the pool dropped the
+    /// connection (a task still winding down), or ends it as a server closing it would.
+    #[derive(Clone)]
+    struct Driver {
+        open: Arc<std::sync::atomic::AtomicBool>,
+        slot: Arc<Mutex<Option<ConnectionSlot<FakeConn>>>>,
+    }
+
+    impl Driver {
+        /// The connection is closed and its slot released.
+        fn end(&self) {
+            self.open.store(false, Ordering::Relaxed);
+            let slot = self.slot.lock().unwrap().take();
+            drop(slot);
+        }
     }
 
     impl Poolable for FakeConn {
         fn is_open(&self) -> bool {
-            true
+            self.driver.open.load(Ordering::Relaxed)
         }
     }
 
@@ -796,7 +860,10 @@ mod tests {
             Checkout::Connect(slot) => {
                 let conn = FakeConn {
                     id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-                    _slot: slot,
+                    driver: Driver {
+                        open: Arc::new(std::sync::atomic::AtomicBool::new(true)),
+                        slot: Arc::new(Mutex::new(Some(slot))),
+                    },
                 };
                 (pool.pooled(key.clone(), conn), false)
             }
@@ -968,6 +1035,63 @@ mod tests {
         assert!(!reused);
         assert_eq!(c.key().host(), "c");
         assert!(pending(&mut for_a).await, "a still waits for its own connection");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn making_room_passes_over_idle_connections_already_closed() {
+        let pool = Pool::new(settings(3, 5, Duration::from_secs(60)));
+        let (_a1, _) = get(&pool, &key("a")).await; // stays in use
+        let (b1, _) = get(&pool, &key("b")).await;
+        let (b2, _) = get(&pool, &key("b")).await;
+        let b1_driver = b1.driver.clone();
+        done(b1); // the oldest idle connection...
+        done(b2);
+        b1_driver.end(); // ...closed by its server: its slot is free already
+        let (_a2, _) = get(&pool, &key("a")).await; // takes that slot
+        let (a3, reused) = tokio::time::timeout(Duration::from_secs(1), get(&pool, &key("a")))
+            .await
+            .expect("room is made by closing b2, not the dead b1");
+        assert!(!reused);
+        assert_eq!(a3.key().host(), "a");
+        assert_eq!(pool.stats().idle, 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn one_waiter_gets_one_connection_closed_while_its_slot_is_on_the_way() {
+        let pool = Pool::new(settings(3, 5, Duration::from_secs(60)));
+        let mut a = Vec::new();
+        for _ in 0..3 {
+            a.push(get(&pool, &key("a")).await.0);
+        }
+        let drivers: Vec<Driver> = a.iter().map(|c| c.driver.clone()).collect();
+        let kc = key("c");
+        let mut for_c = Box::pin(get(&pool, &kc)); // nothing of c's in use: needs room
+        assert!(pending(&mut for_c).await);
+        done(a.remove(0)); // closed for c; its driver still winds down
+        done(a.remove(0)); // not closed as well: c is owed nothing more
+        assert_eq!(pool.stats().idle, 1, "the second one is kept");
+        assert!(pending(&mut for_c).await);
+        drivers[0].end(); // the first one's slot is released
+        let (c, reused) = tokio::time::timeout(Duration::from_millis(10), for_c).await.unwrap();
+        assert!(!reused);
+        assert_eq!(c.key().host(), "c");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_key_that_keeps_handing_over_does_not_starve_an_earlier_new_key() {
+        let pool = Pool::new(settings(2, 5, Duration::from_secs(60)));
+        let (a1, _) = get(&pool, &key("a")).await;
+        let (_b1, _) = get(&pool, &key("b")).await;
+        let kc = key("c");
+        let mut for_c = Box::pin(get(&pool, &kc)); // first, and needs room
+        assert!(pending(&mut for_c).await);
+        let ka = key("a");
+        let mut for_a = Box::pin(get(&pool, &ka)); // second, a's connection will come back
+        assert!(pending(&mut for_a).await);
+        done(a1); // closed for c, not handed to the later waiter of a
+        let (c, _) = tokio::time::timeout(Duration::from_millis(10), for_c).await.unwrap();
+        assert_eq!(c.key().host(), "c");
+        assert!(pending(&mut for_a).await);
     }
 
     #[tokio::test]
