@@ -131,7 +131,10 @@ impl Prober {
             Prober::Http(client) => (http_once(client, url, timeout).await, false),
             Prober::Redis(connector, redis) => {
                 let connected = AtomicBool::new(false);
-                let outcome = redis_once(connector, redis, timeout.unwrap_or(connector.timeout()), &connected).await;
+                let outcome = match timeout {
+                    Some(timeout) => redis_once(&connector.clone().with_timeout(timeout), redis, &connected).await,
+                    None => redis_once(connector, redis, &connected).await,
+                };
                 (outcome, connected.load(Ordering::Relaxed))
             }
         }
@@ -162,9 +165,10 @@ async fn http_once(client: &ServiceClient, url: &http::Uri, timeout: Option<Dura
 }
 
 /// Connects through the storage connector (which never sees the password), then sends
-/// `AUTH` when the URL has credentials and `PING`; one deadline covers all of it.
-/// `connected` is set once a TCP connection is up, whatever happens after.
-async fn redis_once(connector: &StreamConnector, url: &RedisUrl, timeout: Duration, connected: &AtomicBool) -> Outcome {
+/// `AUTH` when the URL has credentials and `PING`; the connector's deadline covers all of
+/// it (a timeout while connecting names its phase). `connected` is set once a TCP
+/// connection is up, whatever happens after.
+async fn redis_once(connector: &StreamConnector, url: &RedisUrl, connected: &AtomicBool) -> Outcome {
     let failed = |kind: &str, message: String| Outcome::Failed {
         kind: kind.to_owned(),
         message,
@@ -173,16 +177,21 @@ async fn redis_once(connector: &StreamConnector, url: &RedisUrl, timeout: Durati
         Ok(target) => target,
         Err(e) => return failed("invalid_request", format!("invalid Redis address: {e}")),
     };
-    let exchange = async {
-        let stream = connector.connect(target).await.map_err(|e| {
-            // A connection that failed after its TCP connect (proxy TLS, CONNECT, TLS)
-            // was opened all the same.
+    let timeout = connector.timeout();
+    let deadline = tokio::time::Instant::now() + timeout;
+    let stream = match connector.connect(target).await {
+        Ok(stream) => stream,
+        Err(e) => {
+            // A connection that failed after its TCP connect (proxy TLS, CONNECT, TLS,
+            // a timeout in one of them) was opened all the same.
             if e.connected_before_failing() {
                 connected.store(true, Ordering::Relaxed);
             }
-            failed(e.kind().as_str(), e.to_string())
-        })?;
-        connected.store(true, Ordering::Relaxed);
+            return failed(e.kind().as_str(), e.to_string());
+        }
+    };
+    connected.store(true, Ordering::Relaxed);
+    let exchange = async {
         let tls_version = stream.connected().tls_version;
         let mut connection = BufReader::new(stream);
         let redis_error = |e: std::io::Error| failed("redis", format!("redis exchange failed: {e}"));
@@ -208,7 +217,7 @@ async fn redis_once(connector: &StreamConnector, url: &RedisUrl, timeout: Durati
             },
         )
     };
-    match tokio::time::timeout(timeout, exchange).await {
+    match tokio::time::timeout_at(deadline, exchange).await {
         Ok(Ok(outcome) | Err(outcome)) => outcome,
         Err(_) => failed("timeout", format!("timed out after {timeout:?} waiting for +PONG")),
     }

@@ -189,21 +189,19 @@ fn a_hanging_proxy_times_out_naming_the_phase() {
         proxy.addr()
     );
     let dir = tempfile::tempdir().unwrap();
-    let (out, json) = probe(
-        dir.path(),
-        &config,
-        &[
-            "--service",
-            "discovery",
-            "https://registry.example.com/",
-            "--timeout",
-            "300ms",
-        ],
-    );
-    assert_eq!(out.status.code(), Some(1), "{json}");
-    assert_eq!(json["errors"]["timeout"], 1, "{json}");
-    let error = json["error"].as_str().unwrap().to_lowercase();
-    assert!(error.contains("connect"), "the phase (proxy CONNECT) is named: {error}");
+    // An HTTPS target through the HTTP client, and a Redis one through the stream connector.
+    for (service, url) in [
+        ("discovery", "https://registry.example.com/"),
+        ("storage", "rediss://cache.example.com:6380"),
+    ] {
+        let (out, json) = probe(dir.path(), &config, &["--service", service, url, "--timeout", "300ms"]);
+        assert_eq!(out.status.code(), Some(1), "{json}");
+        assert_eq!(json["errors"]["timeout"], 1, "{json}");
+        let error = json["error"].as_str().unwrap().to_lowercase();
+        assert!(error.contains("connect"), "the phase (proxy CONNECT) is named: {error}");
+        // The TCP connection to the proxy was up when the deadline ran out.
+        assert_eq!(json["connections_opened"], 1, "{service}: {json}");
+    }
 }
 
 #[test]

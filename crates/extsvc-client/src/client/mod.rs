@@ -301,6 +301,13 @@ impl ServiceClient {
                 Ok(response.map(|incoming| ResponseBody::new(incoming, conn, deadline, timeout, target, proxied)))
             }
             Err(mut err) => {
+                // The deadline ran out while a new connection was being set up (these
+                // phases come only after its TCP connect): it was opened all the same.
+                // Failures in these phases that are not timeouts were counted where the
+                // connector returned them.
+                if err.is_timeout() && matches!(err.phase(), Some(Phase::ProxyTls | Phase::ProxyConnect | Phase::Tls)) {
+                    inner.opened.fetch_add(1, Ordering::Relaxed);
+                }
                 if err.phase() == Some(Phase::Request) && body_sent.is_some_and(|sent| sent.load(Ordering::Acquire)) {
                     err = err.with_phase(Phase::ResponseHeaders);
                 }
@@ -372,7 +379,7 @@ impl ServiceClient {
                         _ => None,
                     };
                     let Some(again) = again else {
-                        return Err(send_error(e));
+                        return Err(send_error(e, conn.info.hop));
                     };
                     tracing::debug!(error = %e, "a reused connection was closed by the server; sending once more on another");
                     retried = true;
@@ -434,18 +441,30 @@ impl ServiceClient {
     }
 }
 
-/// The error of a failed exchange on a connection.
-fn send_error(e: hyper::Error) -> Error {
+/// The error of a failed exchange on a connection that took `hop`.
+fn send_error(e: hyper::Error, hop: Hop) -> Error {
     if let Some(alert) = tls_alert_in(&e) {
-        // TLS 1.3 ends the client's handshake before the server has judged the client's
-        // certificate: a refusal arrives as an alert on the first read, here.
-        let message = format!(
-            "the target ended the TLS session with alert {alert:?}; with TLS 1.3 this is how a \
-             server refuses the client certificate (check the service's mTLS cert_file / cert_id)"
-        );
-        return Error::new(ErrorKind::Tls, message)
-            .with_phase(Phase::ResponseHeaders)
-            .with_source(e);
+        let error = match hop {
+            // Forwarded, the one TLS session is with an `https://` proxy.
+            Hop::Forward => Error::new(
+                ErrorKind::ProxyTls,
+                format!("the proxy ended the TLS session with alert {alert:?}"),
+            ),
+            // TLS 1.3 ends the client's side of the handshake before the server has judged
+            // the client's certificate: a refusal arrives as an alert on the first read.
+            Hop::Direct | Hop::Tunnel if refuses_client_certificate(alert) => Error::new(
+                ErrorKind::Tls,
+                format!(
+                    "the target ended the TLS session with alert {alert:?}; with TLS 1.3 this is how \
+                     a server refuses the client certificate (check the service's mTLS cert_file / cert_id)"
+                ),
+            ),
+            Hop::Direct | Hop::Tunnel => Error::new(
+                ErrorKind::Tls,
+                format!("the target ended the TLS session with alert {alert:?}"),
+            ),
+        };
+        return error.with_phase(Phase::ResponseHeaders).with_source(e);
     }
     let message = if e.is_canceled() {
         "the connection closed before the response"
@@ -459,7 +478,24 @@ fn send_error(e: hyper::Error) -> Error {
         .with_source(e)
 }
 
-/// The TLS alert the target sent, when that is what ended the exchange.
+/// The alerts a server sends about the client's certificate (RFC 8446 section 6.2).
+fn refuses_client_certificate(alert: rustls::AlertDescription) -> bool {
+    use rustls::AlertDescription as A;
+    matches!(
+        alert,
+        A::CertificateRequired
+            | A::BadCertificate
+            | A::UnsupportedCertificate
+            | A::CertificateRevoked
+            | A::CertificateExpired
+            | A::CertificateUnknown
+            | A::UnknownCA
+            | A::AccessDenied
+            | A::HandshakeFailure
+    )
+}
+
+/// The TLS alert the peer sent, when that is what ended the exchange.
 fn tls_alert_in(e: &hyper::Error) -> Option<rustls::AlertDescription> {
     let mut source = std::error::Error::source(e);
     while let Some(cause) = source {
