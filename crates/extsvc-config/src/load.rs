@@ -89,10 +89,12 @@ impl LoadReport {
             path.strip_prefix(prefix)
                 .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
         };
+        // The legacy top-level insecure flag is an oauth TLS setting too (SPEC section 3).
+        let legacy_tls = |path: &str| kind == ServiceKind::Oauth && within(path, "jwt_ssl_insecure_skip_verify");
         !self
             .concerns
             .iter()
-            .any(|path| within(path, &block) && !within(path, &proxy))
+            .any(|path| (within(path, &block) && !within(path, &proxy)) || legacy_tls(path))
     }
 
     /// The strict answer: the configuration and its warnings, or every error.

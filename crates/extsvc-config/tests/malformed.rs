@@ -412,6 +412,12 @@ fn a_lenient_load_keeps_the_configuration_and_says_whose_tls_settings_are_usable
     assert!(!report.mtls_usable(ServiceKind::Health));
     assert!(report.mtls_usable(ServiceKind::Oauth));
 
+    // The legacy insecure flag is an oauth TLS setting: a bad one makes oauth's unusable.
+    let report = lenient("{}", &[("TYK_GW_JWTSSLINSECURESKIPVERIFY", "maybe")]).unwrap();
+    assert_eq!(report.errors.len(), 1);
+    assert!(!report.mtls_usable(ServiceKind::Oauth));
+    assert!(report.mtls_usable(ServiceKind::Webhooks));
+
     // A valid configuration: no error, every block usable, and the strict answer is Ok.
     let report = lenient(
         r#"{"external_services": {"oauth": {"mtls": {"enabled": true, "ca_file": "/ca.pem"}}}}"#,
