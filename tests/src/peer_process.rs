@@ -103,7 +103,13 @@ impl PeerProcess {
                     log_tails(logs)
                 ));
             }
-            let listening = listening_ports(self.child.id());
+            let listening = match listening_ports(self.child.id()) {
+                Ok(listening) => listening,
+                Err(problem) => {
+                    self.kill();
+                    return Err(format!("{}: {problem}", self.name));
+                }
+            };
             let missing: Vec<u16> = ports.iter().copied().filter(|p| !listening.contains(p)).collect();
             if missing.is_empty() {
                 return Ok(());
@@ -153,10 +159,10 @@ impl Drop for PeerProcess {
 
 /// The TCP ports process `pid` listens on: the `LISTEN` rows of `/proc/net/tcp{,6}` whose
 /// socket inode is one of the process's open file descriptors.
-fn listening_ports(pid: u32) -> Vec<u16> {
-    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
-        return Vec::new();
-    };
+/// Errs when the process's descriptor table cannot be read (another user, `hidepid`).
+fn listening_ports(pid: u32) -> Result<Vec<u16>, String> {
+    let fd_dir = format!("/proc/{pid}/fd");
+    let fds = std::fs::read_dir(&fd_dir).map_err(|e| format!("cannot read {fd_dir} to see its sockets: {e}"))?;
     let inodes: HashSet<String> = fds
         .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
         .filter_map(|target| {
@@ -181,7 +187,7 @@ fn listening_ports(pid: u32) -> Vec<u16> {
             }
         }
     }
-    ports
+    Ok(ports)
 }
 
 /// The tails of `logs`, each under its file name.
@@ -213,10 +219,10 @@ mod tests {
     fn listening_ports_sees_this_process_listener_and_not_another_process() {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
         let port = listener.local_addr().unwrap().port();
-        assert!(listening_ports(std::process::id()).contains(&port));
+        assert!(listening_ports(std::process::id()).unwrap().contains(&port));
 
         let mut sleeper = PeerProcess::spawn("sleep", sleep_command(), &[]);
-        assert!(!listening_ports(sleeper.child.id()).contains(&port));
+        assert!(!listening_ports(sleeper.child.id()).unwrap().contains(&port));
         sleeper.kill();
     }
 
