@@ -280,7 +280,10 @@ impl Error {
     }
 
     /// True when the connection (to the target or the proxy) could not be set up,
-    /// including timeouts before the request was sent.
+    /// including timeouts before the request was sent. Also for the two refusals that
+    /// come after the request was written but before the target could act on it: a
+    /// forwarding proxy's `407` and a TLS 1.3 server rejecting the client certificate.
+    /// Either way the target's HTTP layer never saw the request.
     pub fn is_connect(&self) -> bool {
         match self.inner.kind {
             ErrorKind::Connect
