@@ -244,9 +244,21 @@ mod tests {
             let proxied = BenchClient::build(kind, Route::Proxy(proxy.addr), &pki.client).unwrap();
             assert_eq!(proxied.get(&https).await, Ok(BODY.len()), "{kind} through the proxy");
             assert_eq!(proxy.tunnels(), tunnels + 1, "{kind} opened one tunnel");
-            // Pooled: a second request reuses the tunnel.
-            assert_eq!(proxied.get(&https).await, Ok(BODY.len()));
-            assert_eq!(proxy.tunnels(), tunnels + 1, "{kind} reused its tunnel");
+            // Pooled: later requests reuse the tunnel. hyper-util's pool (and so reqwest's)
+            // takes a connection back on a background task after the body ends, so a
+            // request sent at once may race it and open another tunnel; ours takes it back
+            // when the body ends. Hence exactly one tunnel for extsvc, and for the others
+            // reuse on most of four requests sent a moment apart.
+            for _ in 0..4 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                assert_eq!(proxied.get(&https).await, Ok(BODY.len()));
+            }
+            let opened = proxy.tunnels() - tunnels;
+            if kind == ClientKind::Extsvc {
+                assert_eq!(opened, 1, "{kind} reused its tunnel");
+            } else {
+                assert!(opened <= 2, "{kind} reuses its tunnel: {opened} opened for 5 requests");
+            }
         }
     }
 
