@@ -113,6 +113,23 @@ async fn read_file(service: ServiceKind, key_path: &str, material: Material, pat
     })
 }
 
+/// Reads `path` and parses its `CERTIFICATE` blocks (an empty file is an error).
+async fn read_certificates(
+    service: ServiceKind,
+    key_path: &str,
+    material: Material,
+    path: &Path,
+) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let pem = read_file(service, key_path, material, path).await?;
+    parse_certificates(&pem).map_err(|source| TlsError::ParseFile {
+        service,
+        key_path: key_path.to_owned(),
+        material,
+        path: path.to_owned(),
+        source,
+    })
+}
+
 fn no_store(service: ServiceKind, key_path: String, ids: String) -> TlsError {
     TlsError::NoStore { service, key_path, ids }
 }
@@ -231,14 +248,7 @@ pub(crate) async fn load_client(
 
 /// Reads and parses `cert_file`, and checks its end-entity certificate.
 async fn load_chain_file(service: ServiceKind, cert_path: &str, cert_file: &Path) -> Result<LoadedChain, TlsError> {
-    let pem = read_file(service, cert_path, Material::ClientCertificate, cert_file).await?;
-    let chain = parse_certificates(&pem).map_err(|source| TlsError::ParseFile {
-        service,
-        key_path: cert_path.to_owned(),
-        material: Material::ClientCertificate,
-        path: cert_file.to_owned(),
-        source,
-    })?;
+    let chain = read_certificates(service, cert_path, Material::ClientCertificate, cert_file).await?;
     let chain = LoadedChain {
         origin: Origin::File(cert_file.to_owned()),
         key_path: cert_path.to_owned(),
@@ -382,14 +392,7 @@ async fn load_ca_pieces(
 }
 
 async fn load_ca_file(service: ServiceKind, path: &str, ca_file: &Path) -> Result<LoadedCa, TlsError> {
-    let pem = read_file(service, path, Material::CaCertificates, ca_file).await?;
-    let certificates = parse_certificates(&pem).map_err(|source| TlsError::ParseFile {
-        service,
-        key_path: path.to_owned(),
-        material: Material::CaCertificates,
-        path: ca_file.to_owned(),
-        source,
-    })?;
+    let certificates = read_certificates(service, path, Material::CaCertificates, ca_file).await?;
     Ok(LoadedCa {
         origin: Origin::File(ca_file.to_owned()),
         key_path: path.to_owned(),
