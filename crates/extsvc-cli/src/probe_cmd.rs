@@ -125,16 +125,14 @@ enum Prober {
 
 impl Prober {
     /// One request; for Redis also whether a connection was opened (the HTTP client
-    /// counts its own connections).
+    /// counts its own connections). `timeout` overrides the HTTP client's deadline per
+    /// request; the Redis connector was built with it.
     async fn once(&self, url: &http::Uri, timeout: Option<Duration>) -> (Outcome, bool) {
         match self {
             Prober::Http(client) => (http_once(client, url, timeout).await, false),
             Prober::Redis(connector, redis) => {
                 let connected = AtomicBool::new(false);
-                let outcome = match timeout {
-                    Some(timeout) => redis_once(&connector.clone().with_timeout(timeout), redis, &connected).await,
-                    None => redis_once(connector, redis, &connected).await,
-                };
+                let outcome = redis_once(connector, redis, &connected).await;
                 (outcome, connected.load(Ordering::Relaxed))
             }
         }
@@ -231,19 +229,24 @@ fn percentile(sorted: &[u64], p: f64) -> u64 {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
+/// The client for `service`; for Redis a stream connector whose deadline is `timeout`
+/// when given (the HTTP client takes it per request).
 async fn build_prober(
     service: &ResolvedService,
     store: Option<Arc<dyn CertificateStore>>,
     redis: Option<RedisUrl>,
+    timeout: Option<Duration>,
 ) -> Result<Prober, String> {
     let tls = build_service_tls(service, store, &TlsOptions::default())
         .await
         .map_err(|e| e.to_string())?;
     Ok(if let Some(redis) = redis {
-        Prober::Redis(
-            StreamConnector::new(Arc::new(service.clone()), tls.target.clone(), tls.proxy.clone()),
-            redis,
-        )
+        let connector = StreamConnector::new(Arc::new(service.clone()), tls.target.clone(), tls.proxy.clone());
+        let connector = match timeout {
+            Some(timeout) => connector.with_timeout(timeout),
+            None => connector,
+        };
+        Prober::Redis(connector, redis)
     } else {
         Prober::Http(ServiceClient::new(service.clone(), &tls))
     })
@@ -302,7 +305,7 @@ pub(crate) fn run(
         .enable_all()
         .build()
         .expect("a tokio runtime starts");
-    let prober = match runtime.block_on(build_prober(&service, store, target.redis.clone())) {
+    let prober = match runtime.block_on(build_prober(&service, store, target.redis.clone(), probe.timeout)) {
         Ok(prober) => prober,
         Err(message) => {
             eprintln!("error: {message}");

@@ -301,11 +301,10 @@ impl ServiceClient {
                 Ok(response.map(|incoming| ResponseBody::new(incoming, conn, deadline, timeout, target, proxied)))
             }
             Err(mut err) => {
-                // The deadline ran out while a new connection was being set up (these
-                // phases come only after its TCP connect): it was opened all the same.
-                // Failures in these phases that are not timeouts were counted where the
-                // connector returned them.
-                if err.is_timeout() && matches!(err.phase(), Some(Phase::ProxyTls | Phase::ProxyConnect | Phase::Tls)) {
+                // Proxy TLS, CONNECT and target TLS happen only while a new connection is
+                // set up, after its TCP connect: it was opened, whether they failed or the
+                // deadline ran out in them.
+                if matches!(err.phase(), Some(Phase::ProxyTls | Phase::ProxyConnect | Phase::Tls)) {
                     inner.opened.fetch_add(1, Ordering::Relaxed);
                 }
                 if err.phase() == Some(Phase::Request) && body_sent.is_some_and(|sent| sent.load(Ordering::Acquire)) {
@@ -409,17 +408,9 @@ impl ServiceClient {
                 }
                 Checkout::Connect(slot) => {
                     let host = host_header(authority)?;
-                    // Counted once a TCP connection (to the target or the proxy) is up,
-                    // even when setting it up fails later (proxy TLS, CONNECT, TLS).
-                    let stream = match tower::ServiceExt::oneshot(inner.connector.clone(), dst.clone()).await {
-                        Ok(stream) => stream,
-                        Err(e) => {
-                            if e.connected_before_failing() {
-                                inner.opened.fetch_add(1, Ordering::Relaxed);
-                            }
-                            return Err(e);
-                        }
-                    };
+                    // A connection whose setup fails after its TCP connect is counted in
+                    // `request`, from the error's phase.
+                    let stream = tower::ServiceExt::oneshot(inner.connector.clone(), dst.clone()).await?;
                     inner.opened.fetch_add(1, Ordering::Relaxed);
                     let info = stream.connected();
                     let (sender, connection) = http1::handshake(TokioIo::new(stream)).await.map_err(|e| {
@@ -495,17 +486,24 @@ fn refuses_client_certificate(alert: rustls::AlertDescription) -> bool {
     )
 }
 
-/// The TLS alert the peer sent, when that is what ended the exchange.
-fn tls_alert_in(e: &hyper::Error) -> Option<rustls::AlertDescription> {
+/// The first I/O error in the causes of `e` (hyper wraps the transport's error).
+fn io_cause(e: &hyper::Error) -> Option<&std::io::Error> {
     let mut source = std::error::Error::source(e);
     while let Some(cause) = source {
-        if let Some(rustls::Error::AlertReceived(alert)) = cause.downcast_ref::<std::io::Error>().and_then(rustls_error)
-        {
-            return Some(*alert);
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            return Some(io);
         }
         source = cause.source();
     }
     None
+}
+
+/// The TLS alert the peer sent, when that is what ended the exchange.
+fn tls_alert_in(e: &hyper::Error) -> Option<rustls::AlertDescription> {
+    match io_cause(e).and_then(rustls_error) {
+        Some(rustls::Error::AlertReceived(alert)) => Some(*alert),
+        _ => None,
+    }
 }
 
 /// True when the connection ended (closed or reset) before a response came.
@@ -513,19 +511,14 @@ fn closed_before_response(e: &hyper::Error) -> bool {
     if e.is_incomplete_message() || e.is_canceled() {
         return true;
     }
-    let mut source = std::error::Error::source(e);
-    while let Some(cause) = source {
-        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
-            return matches!(
-                io.kind(),
-                std::io::ErrorKind::ConnectionReset
-                    | std::io::ErrorKind::BrokenPipe
-                    | std::io::ErrorKind::ConnectionAborted
-            );
-        }
-        source = cause.source();
-    }
-    false
+    io_cause(e).is_some_and(|io| {
+        matches!(
+            io.kind(),
+            std::io::ErrorKind::ConnectionReset
+                | std::io::ErrorKind::BrokenPipe
+                | std::io::ErrorKind::ConnectionAborted
+        )
+    })
 }
 
 /// A copy of `req` to send again should its connection turn out closed: only for
