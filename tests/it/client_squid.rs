@@ -93,7 +93,7 @@ async fn through_squid_with_basic_auth_both_hops_and_both_proxy_schemes() {
 
     // An http:// target through squid's TLS port: the TLS is to the proxy only, and
     // is reported as such, not as the target's.
-    let via_tls_proxy = crate::client(resolved(
+    let via_tls_proxy = self::client(resolved(
         ServiceKind::Webhooks,
         proxied(&squid.https_url_with_credentials(), &squid.https_url_with_credentials()),
         &pki,

@@ -2,17 +2,15 @@
 //! `extsvc_tests::redis`): lookups, AUTH and key prefix, rotation, and a connection that
 //! goes over TLS with a client certificate through a custom connector.
 
-mod tls_support;
-
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::tls_support::{connect_and_ping, file_value, resolved, TlsServer};
 use extsvc_config::ServiceKind;
 use extsvc_tests::pki::{ClientAuthMode, ServerTlsOptions, TestPki};
 use extsvc_tests::redis::{RedisOptions, RedisServer, RedisTls, RedisTlsAuthClients};
 use extsvc_tls::{build_service_tls, CertificateStore, RedisStore, StoreError, TlsOptions};
 use rustls::pki_types::ServerName;
-use tls_support::{connect_and_ping, file_value, resolved, TlsServer};
 
 const STORAGE: ServiceKind = ServiceKind::Storage;
 
@@ -122,8 +120,8 @@ async fn a_certificate_replaced_in_redis_is_used_by_new_connections() {
     let tls = build_service_tls(&by_id("storage-client", &pki), Some(store), &options)
         .await
         .unwrap();
-    let mut established = tls_support::connect(&tls.target, server.addr).await.unwrap();
-    tls_support::ping(&mut established).await.unwrap();
+    let mut established = crate::tls_support::connect(&tls.target, server.addr).await.unwrap();
+    crate::tls_support::ping(&mut established).await.unwrap();
 
     let rotated = pki.issue_client("rotated-redis", "rotated via redis");
     redis.set("raw-storage-client", &rotated.bundle_pem());
@@ -137,7 +135,7 @@ async fn a_certificate_replaced_in_redis_is_used_by_new_connections() {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     assert!(presented, "the rotated certificate was never presented");
-    tls_support::ping(&mut established).await.unwrap();
+    crate::tls_support::ping(&mut established).await.unwrap();
 }
 
 #[tokio::test]

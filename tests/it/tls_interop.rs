@@ -2,15 +2,13 @@
 //! rejected, version bounds, store precedence, CA-only, intermediates by id, insecure mode
 //! and the strict proxy leg.
 
-mod tls_support;
-
 use std::sync::Arc;
 
+use crate::tls_support::{connect, connect_and_ping, file_value, resolved, TlsServer};
 use extsvc_config::{ServiceKind, TlsVersion};
 use extsvc_tests::pki::{ClientAuthMode, ServerTlsOptions, ServerVersions, TestPki};
 use extsvc_tls::{build_service_tls, CertificateStore, MemoryStore, ServiceTls, TlsOptions};
 use rustls::ProtocolVersion;
-use tls_support::{connect, connect_and_ping, file_value, resolved, TlsServer};
 
 const OAUTH: ServiceKind = ServiceKind::Oauth;
 
@@ -250,7 +248,9 @@ async fn a_service_without_mtls_gets_the_plain_configuration() {
     let mtls = &mut config.service_mut(ServiceKind::Webhooks).mtls;
     mtls.ca_file = file_value(ServiceKind::Webhooks, "ca_file", pki.ca_cert_path.clone());
     mtls.cert_file = file_value(ServiceKind::Webhooks, "cert_file", pki.dir().join("missing.crt"));
-    let service = tls_support::resolution(&config).service(ServiceKind::Webhooks).clone();
+    let service = crate::tls_support::resolution(&config)
+        .service(ServiceKind::Webhooks)
+        .clone();
     let tls = build(&service, None).await;
     // webpki roots only: the test CA is unknown.
     let error = connect(&tls.target, server.addr).await.unwrap_err();
@@ -272,7 +272,7 @@ async fn legacy_jwt_insecure_skip_verify_applies_to_oauth_without_mtls() {
         true,
         extsvc_config::Source::Legacy("jwt_ssl_insecure_skip_verify".to_owned()),
     ));
-    let resolution = tls_support::resolution(&config);
+    let resolution = crate::tls_support::resolution(&config);
     let oauth = build(resolution.service(OAUTH), None).await;
     connect_and_ping(&oauth.target, rogue_server.addr).await.unwrap();
     assert!(connect(&oauth.proxy, rogue_server.addr).await.is_err());

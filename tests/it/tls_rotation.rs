@@ -3,12 +3,11 @@
 //! keep working, nothing is rebuilt, failed reloads keep the last good certificate, and the
 //! refresh task ends with the config.
 
-mod tls_support;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::tls_support::{connect, connect_and_ping, file_value, ping, resolved, TlsServer};
 use extsvc_config::ServiceKind;
 use extsvc_tests::pki::{ClientAuthMode, IssuedCert, ServerTlsOptions, TestPki};
 use extsvc_tls::{
@@ -16,7 +15,6 @@ use extsvc_tls::{
     TlsOptions,
 };
 use rustls::pki_types::CertificateDer;
-use tls_support::{connect, connect_and_ping, file_value, ping, resolved, TlsServer};
 
 const STORAGE: ServiceKind = ServiceKind::Storage;
 const INTERVAL: Duration = Duration::from_millis(50);

@@ -1,15 +1,13 @@
 //! `extsvc_tls::check` on good and broken setups: every problem on its own line naming the
 //! key path and file or id, expiry and clientAuth warnings, and no key material anywhere.
 
-mod tls_support;
-
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
+use crate::tls_support::{file_value, resolution};
 use extsvc_config::{ExternalServicesConfig, MtlsSettings, ServiceKind};
 use extsvc_tests::pki::TestPki;
 use extsvc_tls::{check, check_services, CertificateStore, MemoryStore};
-use tls_support::{file_value, resolution};
 
 fn configure(config: &mut ExternalServicesConfig, kind: ServiceKind, settings: impl FnOnce(&mut MtlsSettings)) {
     let mtls = &mut config.service_mut(kind).mtls;

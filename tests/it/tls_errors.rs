@@ -1,15 +1,13 @@
 //! Every TLS material error of SPEC section 3, as users see it: the key path (which names
 //! the service), the file or id, and never any key material.
 
-mod tls_support;
-
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::tls_support::{file_value, resolved};
 use extsvc_config::ServiceKind;
 use extsvc_tests::pki::{pem_body, TestPki};
 use extsvc_tls::{build_service_tls, CertificateStore, DirectoryStore, MemoryStore, TlsError, TlsOptions};
-use tls_support::{file_value, resolved};
 
 const OAUTH: ServiceKind = ServiceKind::Oauth;
 

@@ -1,0 +1,24 @@
+//! The interop and cross-crate tests, in one binary: one link instead of one per file,
+//! and one `tls_support` module shared by the `tls_*` tests.
+
+mod client_body;
+mod client_nginx;
+mod client_pool;
+mod client_proxy;
+mod client_services;
+mod client_squid;
+mod client_stream;
+mod compose;
+mod faults;
+mod peers_fault_proxy;
+mod peers_nginx;
+mod peers_redis;
+mod peers_squid;
+mod peers_target;
+mod recovery;
+mod tls_check;
+mod tls_errors;
+mod tls_interop;
+mod tls_redis_store;
+mod tls_rotation;
+mod tls_support;
