@@ -241,7 +241,10 @@ fn split_host_port(hostport: &str) -> Result<(String, Option<&str>), InvalidProx
     {
         return Err(invalid(format!("invalid character {bad:?} in host")));
     }
-    Ok((ipv4_if_numeric(host)?.unwrap_or_else(|| host.to_ascii_lowercase()), port))
+    Ok((
+        ipv4_if_numeric(host)?.unwrap_or_else(|| host.to_ascii_lowercase()),
+        port,
+    ))
 }
 
 /// A host that "ends in a number" (WHATWG URL: its last label, a trailing dot ignored, is

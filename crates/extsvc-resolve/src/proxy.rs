@@ -1,6 +1,9 @@
 //! Proxy precedence (SPEC section 2): one function per field, reading like the list.
 
-use extsvc_config::{parse_bypass_list, redact_url_credentials, EnvSnapshot, ExternalServicesConfig, ProxyUrl, ServiceKind, Source, Sourced};
+use extsvc_config::{
+    parse_bypass_list, redact_url_credentials, EnvSnapshot, ExternalServicesConfig, ProxyUrl, ServiceKind, Source,
+    Sourced,
+};
 
 use crate::{sourced_default, BypassList};
 
@@ -234,8 +237,14 @@ mod tests {
         assert_eq!(warnings(explicit, &[]), Vec::<String>::new());
         // A proxy for one scheme only is no longer warned about: https falls back to a
         // configured http_proxy (SPEC section 2, step 4), and http never uses https_proxy.
-        assert_eq!(warnings(r#"{"https_proxy": "http://p:3128"}"#, &[]), Vec::<String>::new());
-        assert_eq!(warnings(r#"{"http_proxy": "http://p:3128"}"#, &[]), Vec::<String>::new());
+        assert_eq!(
+            warnings(r#"{"https_proxy": "http://p:3128"}"#, &[]),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            warnings(r#"{"http_proxy": "http://p:3128"}"#, &[]),
+            Vec::<String>::new()
+        );
     }
 
     #[test]
@@ -249,12 +258,17 @@ mod tests {
         let cgi = resolve_with(&[("REQUEST_METHOD", "GET"), ("HTTP_PROXY", "http://attacker:1")]);
         let oauth = &cgi.services()[0].proxy;
         assert_eq!(oauth.http_proxy.value, None);
-        assert_eq!(oauth.https_proxy.value, None, "and no fallback from the environment either");
+        assert_eq!(
+            oauth.https_proxy.value, None,
+            "and no fallback from the environment either"
+        );
         assert_eq!(
             cgi.warnings,
-            vec!["HTTP_PROXY: ignored because REQUEST_METHOD is set (a CGI process, where HTTP_PROXY may come \
+            vec![
+                "HTTP_PROXY: ignored because REQUEST_METHOD is set (a CGI process, where HTTP_PROXY may come \
                   from a request's Proxy header: \"httpoxy\"); http_proxy is still read"
-                .to_owned()]
+                    .to_owned()
+            ]
         );
         // Lower case is still read, as Go does; an empty REQUEST_METHOD is no CGI (Go's Getenv).
         let lower = resolve_with(&[
@@ -262,12 +276,21 @@ mod tests {
             ("HTTP_PROXY", "http://attacker:1"),
             ("http_proxy", "http://lower:2"),
         ]);
-        assert_eq!(lower.services()[0].proxy.http_proxy.source.to_string(), "env:http_proxy");
+        assert_eq!(
+            lower.services()[0].proxy.http_proxy.source.to_string(),
+            "env:http_proxy"
+        );
         let not_cgi = resolve_with(&[("REQUEST_METHOD", ""), ("HTTP_PROXY", "http://upper:1")]);
-        assert_eq!(not_cgi.services()[0].proxy.http_proxy.source.to_string(), "env:HTTP_PROXY");
+        assert_eq!(
+            not_cgi.services()[0].proxy.http_proxy.source.to_string(),
+            "env:HTTP_PROXY"
+        );
         assert_eq!(not_cgi.warnings, Vec::<String>::new());
         // Nothing set to ignore: nothing to say.
-        assert_eq!(resolve_with(&[("REQUEST_METHOD", "GET")]).warnings, Vec::<String>::new());
+        assert_eq!(
+            resolve_with(&[("REQUEST_METHOD", "GET")]).warnings,
+            Vec::<String>::new()
+        );
     }
 
     #[test]
@@ -277,9 +300,11 @@ mod tests {
         let proxying = r#"{"external_services": {"health": {"proxy": {"enabled": true}}}}"#;
         assert_eq!(
             warnings(proxying, &env),
-            vec!["ALL_PROXY and all_proxy set but not used: extsvc, like Go and Tyk, reads only HTTP_PROXY, \
+            vec![
+                "ALL_PROXY and all_proxy set but not used: extsvc, like Go and Tyk, reads only HTTP_PROXY, \
                   HTTPS_PROXY and NO_PROXY (and their lower-case forms); set http_proxy / https_proxy instead"
-                .to_owned()]
+                    .to_owned()
+            ]
         );
         let seen = warnings(proxying, &[("all_proxy", "http://all:1")]);
         assert!(seen[0].starts_with("all_proxy set but not used"), "{seen:?}");
