@@ -15,7 +15,12 @@ const SLASH_ZERO: &str = "SPEC section 2, bypass list: a CIDR entry covers its n
 
 macro_rules! row {
     ($table:literal, $host:literal, $list:literal, $expect:expr) => {
-        NoProxyRow { from: concat!("curl tests/unit/unit1614.c ", $table), no_proxy: $list, url: concat!("http://", $host, "/"), expect: $expect }
+        NoProxyRow {
+            from: concat!("curl tests/unit/unit1614.c ", $table),
+            no_proxy: $list,
+            url: concat!("http://", $host, "/"),
+            expect: $expect,
+        }
     };
 }
 

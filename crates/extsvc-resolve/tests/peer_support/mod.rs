@@ -101,7 +101,10 @@ pub(crate) const PROXIED: &str = "proxy http://proxy:3128";
 /// Checks every row, reporting all failures at once; returns how many rows differ from
 /// the peer on purpose, so that a table cannot lose them silently.
 pub(crate) fn check(rows: &[Row]) -> usize {
-    check_all(rows.iter().map(|r| (r.from, r.config, r.env.to_vec(), r.url, &r.expect)))
+    check_all(
+        rows.iter()
+            .map(|r| (r.from, r.config, r.env.to_vec(), r.url, &r.expect)),
+    )
 }
 
 /// [`check`] for bypass-list rows.
@@ -112,7 +115,13 @@ pub(crate) fn check_no_proxy(rows: &[NoProxyRow]) -> usize {
     }))
 }
 
-type Case<'a> = (&'static str, &'static str, Vec<(&'static str, &'static str)>, &'static str, &'a Expect);
+type Case<'a> = (
+    &'static str,
+    &'static str,
+    Vec<(&'static str, &'static str)>,
+    &'static str,
+    &'a Expect,
+);
 
 fn check_all<'a>(cases: impl Iterator<Item = Case<'a>>) -> usize {
     let mut failures = Vec::new();
