@@ -421,3 +421,14 @@ fn gos_proxy_for_url_cases() {
 fn gos_use_proxy_cases() {
     assert_eq!(check_no_proxy(USE_PROXY), 6);
 }
+
+/// proxyForURLTests: `HTTPProxy: "socks5://127.0.0.1"` → `socks5://127.0.0.1`. SOCKS
+/// schemes arrive with the `socks` branch (issue 9, section 1); until then the variable is
+/// ignored with a warning. Either way the row must be one of the two, never anything else.
+#[test]
+fn gos_socks5_proxy_row() {
+    let got = peer_support::route(ENV_ONLY, &[("HTTP_PROXY", "socks5://127.0.0.1")], "http://example.com");
+    let socks_supported = extsvc_config::ProxyUrl::parse("socks5://127.0.0.1").is_ok();
+    let want = if socks_supported { "proxy socks5://127.0.0.1:1080" } else { DIRECT };
+    assert_eq!(got, want, "x/net httpproxy/proxy_test.go proxyForURLTests: socks5");
+}
