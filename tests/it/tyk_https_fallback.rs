@@ -58,7 +58,10 @@ async fn a_legacy_http_proxy_carries_https_jwks_fetches_and_the_standard_one_doe
 
     // The seed's migration example, "before": only the legacy keys.
     let migration = oauth(
-        &format!(r#"{{"http_proxy": "{}", "jwt_ssl_insecure_skip_verify": true}}"#, squid.url()),
+        &format!(
+            r#"{{"http_proxy": "{}", "jwt_ssl_insecure_skip_verify": true}}"#,
+            squid.url()
+        ),
         &[],
     );
     assert_eq!(
@@ -70,6 +73,9 @@ async fn a_legacy_http_proxy_carries_https_jwks_fetches_and_the_standard_one_doe
 
     let log = squid.wait_for_requests(1, Duration::from_secs(10)).await;
     assert_eq!(log.len(), 1, "only the fallback crossed squid: {log:?}");
-    assert_eq!((log[0].method.as_str(), log[0].target.clone()), ("CONNECT", idp.authority()));
+    assert_eq!(
+        (log[0].method.as_str(), log[0].target.clone()),
+        ("CONNECT", idp.authority())
+    );
     assert_eq!(log[0].status, 200, "{log:?}");
 }

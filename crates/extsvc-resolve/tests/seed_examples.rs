@@ -526,7 +526,9 @@ fn migration_jwks_fetches_over_https_take_the_legacy_http_proxy() {
 
 /// (config, environment, expected `https=value@source` of oauth) — one row per source of
 /// `http_proxy`, and the cases where the fallback must not apply.
-const FALLBACK_ROWS: &[(&str, &[(&str, &str)], &str)] = &[
+type FallbackRow = (&'static str, &'static [(&'static str, &'static str)], &'static str);
+
+const FALLBACK_ROWS: &[FallbackRow] = &[
     // service, global, legacy key, TYK_GW_ variables (documented, Tyk's spelling, legacy)
     (
         r#"{"external_services": {"oauth": {"proxy": {"enabled": true, "http_proxy": "http://svc:1"}}}}"#,
