@@ -232,7 +232,7 @@ const GLOBAL_KEYS: [KeySpec; 4] = [
     KeySpec {
         path: "external_services.global.https_proxy",
         ty: KeyType::ProxyUrl,
-        doc: "Proxy for `https://` targets; unset falls back to legacy `https_proxy`, then `HTTPS_PROXY`.",
+        doc: "Proxy for `https://` targets; unset falls back to legacy `https_proxy`, then `HTTPS_PROXY`, then the configured `http_proxy` (Tyk's fallback).",
     },
     KeySpec {
         path: "external_services.global.bypass_proxy",
@@ -245,7 +245,7 @@ const LEGACY_KEYS: [KeySpec; 3] = [
     KeySpec {
         path: "http_proxy",
         ty: KeyType::ProxyUrl,
-        doc: "Legacy: fills `external_services.global.http_proxy` when that is unset, and activates the global proxy.",
+        doc: "Legacy: fills `external_services.global.http_proxy` when that is unset, and activates the global proxy; with no https_proxy anywhere it serves `https://` targets too (Tyk's fallback).",
     },
     KeySpec {
         path: "https_proxy",

@@ -1,5 +1,5 @@
 use std::fmt::{self, Write as _};
-use std::net::Ipv6Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use base64::Engine as _;
 use http::HeaderValue;
@@ -241,7 +241,35 @@ fn split_host_port(hostport: &str) -> Result<(String, Option<&str>), InvalidProx
     {
         return Err(invalid(format!("invalid character {bad:?} in host")));
     }
-    Ok((host.to_ascii_lowercase(), port))
+    Ok((
+        ipv4_if_numeric(host)?.unwrap_or_else(|| host.to_ascii_lowercase()),
+        port,
+    ))
+}
+
+/// A host that "ends in a number" (WHATWG URL: its last label, a trailing dot ignored, is
+/// all digits or a `0x` hex number) is an IPv4 address or nothing: it is never looked up
+/// as a name. Only the dotted-decimal form is accepted (`10.0.0.1`, normalized without a
+/// trailing dot). The short and hex forms that WHATWG and `inet_aton` read (`1.2.3`,
+/// `0x7f.1`, `010.0.0.1` as octal) are refused, because Go, curl and the resolver
+/// disagree on them; so is every value out of range (`10.0.0.256`).
+fn ipv4_if_numeric(host: &str) -> Result<Option<String>, InvalidProxyUrl> {
+    let without_dot = host.strip_suffix('.').unwrap_or(host);
+    let last = without_dot.rsplit('.').next().unwrap_or("");
+    let hex = last
+        .strip_prefix("0x")
+        .or_else(|| last.strip_prefix("0X"))
+        .is_some_and(|digits| digits.bytes().all(|b| b.is_ascii_hexdigit()));
+    let ends_in_a_number = !last.is_empty() && (last.bytes().all(|b| b.is_ascii_digit()) || hex);
+    if !ends_in_a_number {
+        return Ok(None);
+    }
+    match without_dot.parse::<Ipv4Addr>() {
+        Ok(addr) => Ok(Some(addr.to_string())),
+        Err(_) => Err(invalid(format!(
+            "host \"{host}\" looks like an IPv4 address but is not one: write four decimal numbers 0-255, e.g. 10.0.0.1"
+        ))),
+    }
 }
 
 fn parse_port(port: &str) -> Result<u16, InvalidProxyUrl> {
@@ -372,6 +400,41 @@ mod tests {
             ("http://pro xy:3128", "invalid character ' ' in host"),
         ] {
             assert_eq!(ProxyUrl::parse(input).unwrap_err().reason, reason, "{input}");
+        }
+    }
+
+    #[test]
+    fn a_host_that_ends_in_a_number_must_be_a_dotted_decimal_ipv4_address() {
+        for input in [
+            "http://10.0.0.256:3128",
+            "http://421.627.718.469:3128",
+            "http://1.2.3:3128",
+            "http://0x7f.1:3128",
+            "http://0x7f000001:3128",
+            "http://010.0.0.1:3128",
+            "http://2130706433:3128",
+            "http://proxy.3:3128",
+            "http://proxy.0x:3128",
+            "10.0.0.256:8080",
+        ] {
+            let reason = ProxyUrl::parse(input).unwrap_err().reason;
+            assert!(
+                reason.contains("looks like an IPv4 address but is not one: write four decimal numbers 0-255"),
+                "{input}: {reason}"
+            );
+        }
+        for (input, host) in [
+            ("http://10.0.0.1:3128", "10.0.0.1"),
+            ("http://10.0.0.1.:3128", "10.0.0.1"),
+            ("http://255.255.255.255:3128", "255.255.255.255"),
+            ("127.0.0.1:8080", "127.0.0.1"),
+            // Not numeric in the last label: names, looked up as names.
+            ("http://proxy1:3128", "proxy1"),
+            ("http://10.0.0.1x:3128", "10.0.0.1x"),
+            ("http://0xg.example:3128", "0xg.example"),
+            ("http://1.2.3.example:3128", "1.2.3.example"),
+        ] {
+            assert_eq!(ProxyUrl::parse(input).unwrap().host(), host, "{input}");
         }
     }
 

@@ -2,8 +2,9 @@ use std::fmt;
 
 /// Where a configuration value came from.
 ///
-/// Displays as `file:<dotted key path>`, `env:<VARIABLE>`, `legacy:<top-level key>`
-/// or `default`, the `source` strings of `extsvc resolve --format json`.
+/// Displays as `file:<dotted key path>`, `env:<VARIABLE>`, `legacy:<top-level key>`,
+/// `fallback:<source of http_proxy>` or `default`, the `source` strings of
+/// `extsvc resolve --format json`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Source {
     /// A key of the config file, as a dotted path (`external_services.oauth.mtls.cert_file`).
@@ -12,6 +13,10 @@ pub enum Source {
     Env(String),
     /// A legacy top-level key of the config file (`http_proxy`, `jwt_ssl_insecure_skip_verify`).
     Legacy(String),
+    /// Tyk's https fallback (SPEC section 2, step 4): an `https_proxy` that resolved to
+    /// nothing takes the `http_proxy` set in tyk.conf or a `TYK_GW_` variable; this
+    /// holds where that `http_proxy` came from.
+    Fallback(Box<Source>),
     /// Nothing set it: a built-in default.
     Default,
 }
@@ -22,6 +27,7 @@ impl fmt::Display for Source {
             Source::File(path) => write!(f, "file:{path}"),
             Source::Env(var) => write!(f, "env:{var}"),
             Source::Legacy(key) => write!(f, "legacy:{key}"),
+            Source::Fallback(http_proxy) => write!(f, "fallback:{http_proxy}"),
             Source::Default => f.write_str("default"),
         }
     }

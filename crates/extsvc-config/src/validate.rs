@@ -57,6 +57,7 @@ struct Builder<'a> {
 fn subject(source: &Source) -> String {
     match source {
         Source::File(path) | Source::Legacy(path) | Source::Env(path) => path.clone(),
+        Source::Fallback(http_proxy) => subject(http_proxy),
         Source::Default => "default".to_owned(),
     }
 }

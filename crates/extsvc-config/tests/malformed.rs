@@ -125,6 +125,18 @@ const CASES: &[Case] = &[
         &[r#"external_services.global.http_proxy: invalid proxy URL "http://:3128": empty host"#],
     ),
     (
+        "a host that looks like an IPv4 address but is not one (SPEC section 2)",
+        r#"{"external_services": {"oauth": {"proxy": {"enabled": true, "https_proxy": "http://10.0.0.256:3128"}}}}"#,
+        &[],
+        &[r#"external_services.oauth.proxy.https_proxy: invalid proxy URL "http://10.0.0.256:3128": host "10.0.0.256" looks like an IPv4 address but is not one: write four decimal numbers 0-255, e.g. 10.0.0.1"#],
+    ),
+    (
+        "an IPv4 look-alike in a legacy variable",
+        "{}",
+        &[("TYK_GW_HTTPPROXY", "421.627.718.469:3128")],
+        &[r#"TYK_GW_HTTPPROXY: invalid proxy URL "421.627.718.469:3128": host "421.627.718.469" looks like an IPv4 address but is not one: write four decimal numbers 0-255, e.g. 10.0.0.1"#],
+    ),
+    (
         "unsupported scheme",
         r#"{"external_services": {"health": {"proxy": {"https_proxy": "socks5://proxy:1080"}}}}"#,
         &[],

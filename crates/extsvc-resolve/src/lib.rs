@@ -60,6 +60,10 @@ impl Resolution {
 
 /// Resolves every service from the validated configuration and the standard proxy
 /// variables (`HTTP_PROXY`, `HTTPS_PROXY`, `NO_PROXY` and their lower-case forms) of `env`.
+///
+/// `REQUEST_METHOD` (a CGI process) stops upper-case `HTTP_PROXY` from being read, and a
+/// set `ALL_PROXY` / `all_proxy` is only warned about; both warnings, like those about bad
+/// values in the standard variables, appear only when some service proxies.
 pub fn resolve(config: &ExternalServicesConfig, env: &EnvSnapshot) -> Resolution {
     let mut warnings = Vec::new();
     let mut standard_warnings = Vec::new();
@@ -77,7 +81,6 @@ pub fn resolve(config: &ExternalServicesConfig, env: &EnvSnapshot) -> Resolution
         warnings.append(&mut standard_warnings);
     }
     warn_empty_legacy_proxies(config, &mut warnings);
-    warn_single_scheme_proxies(&services, &mut warnings);
     Resolution { services, warnings }
 }
 
@@ -98,33 +101,6 @@ fn warn_empty_legacy_proxies(config: &ExternalServicesConfig, warnings: &mut Vec
                 empty.source
             ));
         }
-    }
-}
-
-/// SPEC section 2: there is no fallback between `http_proxy` and `https_proxy`, so a
-/// service that proxies one scheme only sends the other direct. One warning per
-/// (scheme, source) group, naming the services it concerns.
-fn warn_single_scheme_proxies(services: &[ResolvedService; 5], warnings: &mut Vec<String>) {
-    let mut groups: Vec<(&'static str, &'static str, String, Vec<&'static str>)> = Vec::new();
-    // A service that bypasses everything (`bypass_proxy: "*"`) proxies nothing to warn about.
-    let bypasses_all = |s: &ResolvedService| s.proxy.bypass.value.entries().iter().any(|e| e.is_any());
-    for service in services.iter().filter(|s| s.proxy.enabled && !bypasses_all(s)) {
-        let (http, https) = (&service.proxy.http_proxy, &service.proxy.https_proxy);
-        let (set, unset, source) = match (&http.value, &https.value) {
-            (Some(_), None) => ("http_proxy", "https", http.source.to_string()),
-            (None, Some(_)) => ("https_proxy", "http", https.source.to_string()),
-            _ => continue,
-        };
-        match groups.iter_mut().find(|g| g.0 == set && g.2 == source) {
-            Some(group) => group.3.push(service.kind.as_str()),
-            None => groups.push((set, unset, source, vec![service.kind.as_str()])),
-        }
-    }
-    for (set, unset, source, kinds) in groups {
-        warnings.push(format!(
-            "only {set} is set ({source}) for {}: their {unset}:// targets connect directly (no fallback between http_proxy and https_proxy)",
-            kinds.join(", ")
-        ));
     }
 }
 

@@ -174,7 +174,7 @@ fn warn_insecure(kind: ServiceKind, insecure: &Sourced<bool>, warnings: &mut Vec
     }
     let subject = match &insecure.source {
         Source::File(name) | Source::Env(name) | Source::Legacy(name) => name.as_str(),
-        Source::Default => "insecure_skip_verify",
+        Source::Fallback(_) | Source::Default => "insecure_skip_verify",
     };
     warnings.push(format!(
         "{subject}: true: certificates of {kind} targets are not verified; do not use this in production"

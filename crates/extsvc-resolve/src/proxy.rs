@@ -1,6 +1,9 @@
 //! Proxy precedence (SPEC section 2): one function per field, reading like the list.
 
-use extsvc_config::{parse_bypass_list, EnvSnapshot, ExternalServicesConfig, ProxyUrl, ServiceKind, Source, Sourced};
+use extsvc_config::{
+    parse_bypass_list, redact_url_credentials, EnvSnapshot, ExternalServicesConfig, ProxyUrl, ServiceKind, Source,
+    Sourced,
+};
 
 use crate::{sourced_default, BypassList};
 
@@ -35,18 +38,52 @@ fn first_set<'a>(env: &'a EnvSnapshot, names: &[&'static str]) -> Option<(&'stat
 
 impl StandardProxyEnv {
     pub(crate) fn read(env: &EnvSnapshot, warnings: &mut Vec<String>) -> StandardProxyEnv {
+        // "httpoxy": in a CGI process a request's `Proxy:` header arrives as HTTP_PROXY,
+        // so Go, hyper-util and reqwest do not read the upper-case name there.
+        let cgi = first_set(env, &["REQUEST_METHOD"]).is_some();
+        let http_names: &[&'static str] = if cgi {
+            if first_set(env, &["HTTP_PROXY"]).is_some() {
+                warnings.push(
+                    "HTTP_PROXY: ignored because REQUEST_METHOD is set (a CGI process, where HTTP_PROXY may come \
+                     from a request's Proxy header: \"httpoxy\"); http_proxy is still read"
+                        .to_owned(),
+                );
+            }
+            &["http_proxy"]
+        } else {
+            &["HTTP_PROXY", "http_proxy"]
+        };
         let mut url = |names: &[&'static str]| {
             let (name, value) = first_set(env, names)?;
             match ProxyUrl::parse(value) {
-                Ok(url) => Some(Sourced::new(Some(url), Source::Env(name.to_owned()))),
+                Ok(url) => {
+                    if url.scheme_assumed() {
+                        warnings.push(format!(
+                            "{name}: no scheme in \"{}\", assuming http://",
+                            redact_url_credentials(value.trim())
+                        ));
+                    }
+                    Some(Sourced::new(Some(url), Source::Env(name.to_owned())))
+                }
                 Err(e) => {
                     warnings.push(format!("{name}: ignored, invalid proxy URL: {e}"));
                     None
                 }
             }
         };
-        let http_proxy = url(&["HTTP_PROXY", "http_proxy"]);
+        let http_proxy = url(http_names);
         let https_proxy = url(&["HTTPS_PROXY", "https_proxy"]);
+        let all: Vec<&str> = ["ALL_PROXY", "all_proxy"]
+            .into_iter()
+            .filter(|name| first_set(env, &[name]).is_some())
+            .collect();
+        if !all.is_empty() {
+            warnings.push(format!(
+                "{} set but not used: extsvc, like Go and Tyk, reads only HTTP_PROXY, HTTPS_PROXY and NO_PROXY \
+                 (and their lower-case forms); set http_proxy / https_proxy instead",
+                all.join(" and ")
+            ));
+        }
         let no_proxy = first_set(env, &["NO_PROXY", "no_proxy"]).map(|(name, value)| {
             let (entries, invalid) = parse_bypass_list(value);
             for bad in invalid {
@@ -113,14 +150,25 @@ pub(crate) fn resolve_proxy(
         field.clone().or_else(|| legacy_field.clone()).filter(|_| global_active)
     };
 
-    let http_proxy = own(&service.http_proxy)
-        .or_else(|| inherited(&global.http_proxy, &legacy.http_proxy))
+    // The configured (tyk.conf or `TYK_GW_`) value first: only it may carry over to https.
+    let configured_http = own(&service.http_proxy).or_else(|| inherited(&global.http_proxy, &legacy.http_proxy));
+    let tyk_fallback = configured_http
+        .clone()
+        .filter(|http| http.value.is_some())
+        .map(|http| Sourced::new(http.value, Source::Fallback(Box::new(http.source))));
+    let http_proxy = configured_http
         .or_else(|| standard.http_proxy.clone())
         .unwrap_or_else(|| sourced_default(None));
-    let https_proxy = own(&service.https_proxy)
+    // Steps 1-3; a value set to `""` counts as resolving to nothing, as in Tyk (Go's
+    // empty string), so a tyk.conf written out with empty defaults behaves as in Tyk.
+    let https_proxy = match own(&service.https_proxy)
         .or_else(|| inherited(&global.https_proxy, &legacy.https_proxy))
         .or_else(|| standard.https_proxy.clone())
-        .unwrap_or_else(|| sourced_default(None));
+    {
+        Some(https) if https.value.is_some() => https,
+        // Step 4, Tyk's fallback; without it an https_proxy set to `""` keeps its source.
+        nothing => tyk_fallback.or(nothing).unwrap_or_else(|| sourced_default(None)),
+    };
     let bypass = service
         .bypass_proxy
         .as_ref()
@@ -184,17 +232,99 @@ mod tests {
             "http_proxy is set but empty (legacy:http_proxy): it turns global proxying on, so services fall \
              back to HTTP_PROXY / HTTPS_PROXY; remove it, or set external_services.global.enabled"
         );
-        assert!(
-            seen[1].starts_with("only https_proxy is set (env:HTTPS_PROXY)"),
-            "{seen:?}"
-        );
-        assert_eq!(seen.len(), 2, "{seen:?}");
+        assert_eq!(seen.len(), 1, "{seen:?}");
         let explicit = r#"{"http_proxy": "", "external_services": {"global": {"enabled": false}}}"#;
         assert_eq!(warnings(explicit, &[]), Vec::<String>::new());
+        // A proxy for one scheme only is no longer warned about: https falls back to a
+        // configured http_proxy (SPEC section 2, step 4), and http never uses https_proxy.
         assert_eq!(
-            warnings(r#"{"https_proxy": "http://p:3128"}"#, &[]).len(),
-            1,
-            "only the single-scheme one"
+            warnings(r#"{"https_proxy": "http://p:3128"}"#, &[]),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            warnings(r#"{"http_proxy": "http://p:3128"}"#, &[]),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn under_cgi_upper_case_http_proxy_is_not_read_and_that_is_said() {
+        let proxying = r#"{"external_services": {"global": {"enabled": true}}}"#;
+        let resolve_with = |env: &[(&str, &str)]| {
+            let env = EnvSnapshot::from_iter(env.iter().copied());
+            let loaded = load_str(proxying, "tyk.conf", &env, &LoadOptions::default()).expect("valid config");
+            resolve(&loaded.config, &env)
+        };
+        let cgi = resolve_with(&[("REQUEST_METHOD", "GET"), ("HTTP_PROXY", "http://attacker:1")]);
+        let oauth = &cgi.services()[0].proxy;
+        assert_eq!(oauth.http_proxy.value, None);
+        assert_eq!(
+            oauth.https_proxy.value, None,
+            "and no fallback from the environment either"
+        );
+        assert_eq!(
+            cgi.warnings,
+            vec![
+                "HTTP_PROXY: ignored because REQUEST_METHOD is set (a CGI process, where HTTP_PROXY may come \
+                  from a request's Proxy header: \"httpoxy\"); http_proxy is still read"
+                    .to_owned()
+            ]
+        );
+        // Lower case is still read, as Go does; an empty REQUEST_METHOD is no CGI (Go's Getenv).
+        let lower = resolve_with(&[
+            ("REQUEST_METHOD", "POST"),
+            ("HTTP_PROXY", "http://attacker:1"),
+            ("http_proxy", "http://lower:2"),
+        ]);
+        assert_eq!(
+            lower.services()[0].proxy.http_proxy.source.to_string(),
+            "env:http_proxy"
+        );
+        let not_cgi = resolve_with(&[("REQUEST_METHOD", ""), ("HTTP_PROXY", "http://upper:1")]);
+        assert_eq!(
+            not_cgi.services()[0].proxy.http_proxy.source.to_string(),
+            "env:HTTP_PROXY"
+        );
+        assert_eq!(not_cgi.warnings, Vec::<String>::new());
+        // Nothing set to ignore: nothing to say.
+        assert_eq!(
+            resolve_with(&[("REQUEST_METHOD", "GET")]).warnings,
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn all_proxy_is_never_used_but_named_when_something_proxies() {
+        let env = [("ALL_PROXY", "http://all:1"), ("all_proxy", "socks5://all:2")];
+        assert_eq!(warnings("{}", &env), Vec::<String>::new(), "nothing proxies");
+        let proxying = r#"{"external_services": {"health": {"proxy": {"enabled": true}}}}"#;
+        assert_eq!(
+            warnings(proxying, &env),
+            vec![
+                "ALL_PROXY and all_proxy set but not used: extsvc, like Go and Tyk, reads only HTTP_PROXY, \
+                  HTTPS_PROXY and NO_PROXY (and their lower-case forms); set http_proxy / https_proxy instead"
+                    .to_owned()
+            ]
+        );
+        let seen = warnings(proxying, &[("all_proxy", "http://all:1")]);
+        assert!(seen[0].starts_with("all_proxy set but not used"), "{seen:?}");
+        let env = EnvSnapshot::from_iter([("ALL_PROXY", "http://all:1")]);
+        let loaded = load_str(proxying, "tyk.conf", &env, &LoadOptions::default()).expect("valid config");
+        let resolution = resolve(&loaded.config, &env);
+        let health = &resolution.services()[3].proxy;
+        assert_eq!((&health.http_proxy.value, &health.https_proxy.value), (&None, &None));
+    }
+
+    #[test]
+    fn a_scheme_less_standard_proxy_means_http_with_a_warning() {
+        let proxying = r#"{"external_services": {"global": {"enabled": true}}}"#;
+        let env = [("HTTP_PROXY", "127.0.0.1:8080"), ("https_proxy", "u:secret@proxy:3128")];
+        assert_eq!(
+            warnings(proxying, &env),
+            vec![
+                r#"HTTP_PROXY: no scheme in "127.0.0.1:8080", assuming http://"#.to_owned(),
+                r#"https_proxy: no scheme in "u:***@proxy:3128", assuming http://"#.to_owned(),
+            ]
         );
     }
 

@@ -49,7 +49,8 @@ pub enum RouteReason<'a> {
         /// Where the bypass list came from.
         source: &'a Source,
     },
-    /// The proxy for the scheme applies.
+    /// The proxy for the scheme applies; for `https` it may be Tyk's fallback to the
+    /// configured `http_proxy` ([`Source::Fallback`]), which the text says.
     Proxied {
         /// The target's scheme.
         scheme: TargetScheme,
@@ -64,6 +65,14 @@ impl fmt::Display for RouteReason<'_> {
             RouteReason::ProxyingNotEnabled => f.write_str("proxying not enabled for this service"),
             RouteReason::NoProxyConfigured(scheme) => write!(f, "no proxy configured for {}", scheme.as_str()),
             RouteReason::Bypassed { entry, source } => write!(f, "bypass entry \"{entry}\" matches ({source})"),
+            RouteReason::Proxied {
+                scheme,
+                source: source @ Source::Fallback(_),
+            } => write!(
+                f,
+                "{}_proxy from {source} (no https_proxy set: Tyk's fallback to the configured http_proxy)",
+                scheme.as_str()
+            ),
             RouteReason::Proxied { scheme, source } => write!(f, "{}_proxy from {source}", scheme.as_str()),
         }
     }

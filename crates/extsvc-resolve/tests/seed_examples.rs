@@ -320,7 +320,8 @@ fn migration_before_legacy_keys_activate_the_global_proxy() {
     let json = r#"{ "http_proxy": "http://localhost:3128", "jwt_ssl_insecure_skip_verify": true }"#;
     let line_for = |kind: &str, insecure: &str| {
         format!(
-            "{kind}: proxy=true http=http://localhost:3128@legacy:http_proxy https=-@default bypass=[]@default \
+            "{kind}: proxy=true http=http://localhost:3128@legacy:http_proxy \
+             https=http://localhost:3128@fallback:legacy:http_proxy bypass=[]@default \
              mtls=false cert=none ca=default_roots insecure={insecure} min=1.2@default max=1.3@default"
         )
     };
@@ -354,7 +355,7 @@ const MIGRATION_AFTER_CORRECTED: &str = r#"{
 #[test]
 fn migration_after_corrected_is_valid_with_only_insecure_skip_verify() {
     let line_for = |kind: &str, mtls: &str| {
-        format!("{kind}: proxy=true http=http://localhost:3128@{G}.http_proxy https=-@default bypass=[]@default {mtls}")
+        format!("{kind}: proxy=true http=http://localhost:3128@{G}.http_proxy https=http://localhost:3128@fallback:{G}.http_proxy bypass=[]@default {mtls}")
     };
     assert_lines(
         resolve_lines(MIGRATION_AFTER_CORRECTED, &[]),
@@ -497,20 +498,128 @@ fn a_service_proxy_block_without_enabled_is_ignored_with_a_warning() {
     );
 }
 
+/// The seed's migration example: a tyk.conf with only a legacy `http_proxy` sends its
+/// JWKS fetches (https) through it, as Tyk does (SPEC section 2, step 4).
 #[test]
-fn a_proxy_for_one_scheme_only_is_warned_about_once_per_source() {
-    let json = r#"{"external_services": {
-        "global": {"enabled": true, "http_proxy": "http://p:3128"},
-        "oauth": {"proxy": {"enabled": true, "https_proxy": "http://oauth-p:3129", "http_proxy": ""}}}}"#;
+fn migration_jwks_fetches_over_https_take_the_legacy_http_proxy() {
+    let json = r#"{ "http_proxy": "http://localhost:3128", "jwt_ssl_insecure_skip_verify": true }"#;
     let env = EnvSnapshot::empty();
     let loaded = load_str(json, "tyk.conf", &env, &LoadOptions::default()).unwrap();
     let resolution = resolve(&loaded.config, &env);
+    // Only the insecure flag is warned about: no more "only http_proxy is set".
+    assert_eq!(resolution.warnings.len(), 1, "{:?}", resolution.warnings);
+    assert!(resolution.warnings[0].starts_with("jwt_ssl_insecure_skip_verify: true"));
+    let jwks = resolution
+        .service(ServiceKind::Oauth)
+        .route(TargetScheme::Https, "idp.example.com", 443);
+    assert!(matches!(jwks.route, Route::Proxy(p) if p.to_string() == "http://localhost:3128"));
     assert_eq!(
-        resolution.warnings,
-        vec![
-            "only https_proxy is set (file:external_services.oauth.proxy.https_proxy) for oauth: their http:// targets connect directly (no fallback between http_proxy and https_proxy)".to_owned(),
-            "only http_proxy is set (file:external_services.global.http_proxy) for storage, webhooks, health, discovery: their https:// targets connect directly (no fallback between http_proxy and https_proxy)".to_owned(),
-        ]
+        jwks.reason.to_string(),
+        "https_proxy from fallback:legacy:http_proxy (no https_proxy set: Tyk's fallback to the configured http_proxy)"
+    );
+    // Redis over TLS takes https_proxy, so the fallback too.
+    let redis = resolution
+        .service(ServiceKind::Storage)
+        .route(TargetScheme::Https, "redis.internal", 6380);
+    assert!(matches!(redis.route, Route::Proxy(p) if p.to_string() == "http://localhost:3128"));
+}
+
+/// (config, environment, expected `https=value@source` of oauth) — one row per source of
+/// `http_proxy`, and the cases where the fallback must not apply.
+type FallbackRow = (&'static str, &'static [(&'static str, &'static str)], &'static str);
+
+const FALLBACK_ROWS: &[FallbackRow] = &[
+    // service, global, legacy key, TYK_GW_ variables (documented, Tyk's spelling, legacy)
+    (
+        r#"{"external_services": {"oauth": {"proxy": {"enabled": true, "http_proxy": "http://svc:1"}}}}"#,
+        &[],
+        "https=http://svc:1@fallback:file:external_services.oauth.proxy.http_proxy",
+    ),
+    (
+        r#"{"external_services": {"global": {"enabled": true, "http_proxy": "http://g:1"}}}"#,
+        &[],
+        "https=http://g:1@fallback:file:external_services.global.http_proxy",
+    ),
+    (
+        r#"{"http_proxy": "http://legacy:1"}"#,
+        &[],
+        "https=http://legacy:1@fallback:legacy:http_proxy",
+    ),
+    (
+        r#"{"external_services": {"oauth": {"proxy": {"enabled": true}}}}"#,
+        &[("TYK_GW_EXTERNAL_SERVICES_OAUTH_PROXY_HTTP_PROXY", "http://env:1")],
+        "https=http://env:1@fallback:env:TYK_GW_EXTERNAL_SERVICES_OAUTH_PROXY_HTTP_PROXY",
+    ),
+    (
+        r#"{"external_services": {"oauth": {"proxy": {"enabled": true}}}}"#,
+        &[("TYK_GW_EXTERNALSERVICES_OAUTH_PROXY_HTTPPROXY", "http://env:1")],
+        "https=http://env:1@fallback:env:TYK_GW_EXTERNALSERVICES_OAUTH_PROXY_HTTPPROXY",
+    ),
+    (
+        "{}",
+        &[("TYK_GW_HTTPPROXY", "http://legacy-env:1")],
+        "https=http://legacy-env:1@fallback:env:TYK_GW_HTTPPROXY",
+    ),
+    // A set-but-empty https_proxy resolves to nothing too (Tyk reads "" as unset), and
+    // it stops the precedence list: the global https_proxy is not consulted.
+    (
+        r#"{"external_services": {"global": {"enabled": true, "https_proxy": "http://g-https:1"},
+            "oauth": {"proxy": {"enabled": true, "http_proxy": "http://svc:1", "https_proxy": ""}}}}"#,
+        &[],
+        "https=http://svc:1@fallback:file:external_services.oauth.proxy.http_proxy",
+    ),
+    // Any https_proxy of steps 1-3 wins over the fallback, HTTPS_PROXY included.
+    (
+        r#"{"http_proxy": "http://legacy:1"}"#,
+        &[("HTTPS_PROXY", "http://std-https:1")],
+        "https=http://std-https:1@env:HTTPS_PROXY",
+    ),
+    (
+        r#"{"external_services": {"global": {"enabled": true, "http_proxy": "http://g:1", "https_proxy": "http://gs:2"}}}"#,
+        &[],
+        "https=http://gs:2@file:external_services.global.https_proxy",
+    ),
+    // Never from the standard HTTP_PROXY / http_proxy (Go and curl don't).
+    (
+        r#"{"external_services": {"global": {"enabled": true}}}"#,
+        &[("HTTP_PROXY", "http://std:1"), ("http_proxy", "http://std:2")],
+        "https=-@default",
+    ),
+    // An http_proxy set to "" has nothing to fall back to; the empty https_proxy keeps its source.
+    (
+        r#"{"external_services": {"oauth": {"proxy": {"enabled": true, "http_proxy": "", "https_proxy": ""}}}}"#,
+        &[("HTTP_PROXY", "http://std:1")],
+        "https=-@file:external_services.oauth.proxy.https_proxy",
+    ),
+    // Proxying not active: nothing at all.
+    (
+        r#"{"external_services": {"global": {"enabled": false, "http_proxy": "http://g:1"}}}"#,
+        &[],
+        "https=-@default",
+    ),
+];
+
+#[test]
+fn tyks_https_fallback_takes_only_a_configured_http_proxy() {
+    for (json, env, expected) in FALLBACK_ROWS {
+        let oauth = &resolve_lines(json, env)[0];
+        assert!(oauth.contains(&format!(" {expected} ")), "{json} {env:?}\n{oauth}");
+    }
+}
+
+#[test]
+fn http_targets_never_use_https_proxy() {
+    let json = r#"{"external_services": {"global": {"enabled": true, "https_proxy": "http://only-https:1"}}}"#;
+    let env = EnvSnapshot::empty();
+    let loaded = load_str(json, "tyk.conf", &env, &LoadOptions::default()).unwrap();
+    let resolution = resolve(&loaded.config, &env);
+    assert_eq!(resolution.warnings, Vec::<String>::new());
+    let plain = resolution
+        .service(ServiceKind::Webhooks)
+        .route(TargetScheme::Http, "hooks.example.com", 80);
+    assert_eq!(
+        (plain.route, plain.reason.to_string()),
+        (Route::Direct, "no proxy configured for http".to_owned())
     );
 }
 
