@@ -167,7 +167,10 @@ async fn rfc_1929_credentials_accepted_refused_and_missing() {
     let wrong_url = format!("socks5h://gw:wr0ng-pw@{}", proxy.addr());
     let wrong = client(ServiceKind::Webhooks, &wrong_url, &pki).await;
     let err = get(&wrong, &url).await.unwrap_err();
-    assert_eq!((err.kind(), err.phase()), (ErrorKind::ProxyAuth, Some(Phase::SocksHandshake)));
+    assert_eq!(
+        (err.kind(), err.phase()),
+        (ErrorKind::ProxyAuth, Some(Phase::SocksHandshake))
+    );
     assert!(err.is_proxy(), "{err}");
     assert!(err.to_string().contains("rejected the credentials"), "{err}");
     assert!(err.to_string().contains("socks5h://gw:***@127.0.0.1"), "{err}");
@@ -177,7 +180,10 @@ async fn rfc_1929_credentials_accepted_refused_and_missing() {
 
     let missing = client(ServiceKind::Webhooks, &proxy.url("socks5h"), &pki).await;
     let err = get(&missing, &url).await.unwrap_err();
-    assert_eq!((err.kind(), err.phase()), (ErrorKind::ProxyAuth, Some(Phase::SocksHandshake)));
+    assert_eq!(
+        (err.kind(), err.phase()),
+        (ErrorKind::ProxyAuth, Some(Phase::SocksHandshake))
+    );
     assert!(err.to_string().contains("add user:password@"), "{err}");
     assert_eq!(nginx.requests().len(), 1, "only the accepted credentials reached nginx");
 }
@@ -199,8 +205,15 @@ async fn proxy_down_is_a_proxy_connect_error_and_its_return_needs_no_rebuild() {
             Ok(_) => tokio::time::sleep(Duration::from_millis(50)).await,
         }
     };
-    assert_eq!((err.kind(), err.phase()), (ErrorKind::ProxyConnect, Some(Phase::Connect)), "{err}");
-    assert!(err.is_proxy() && err.to_string().contains("socks5://127.0.0.1"), "{err}");
+    assert_eq!(
+        (err.kind(), err.phase()),
+        (ErrorKind::ProxyConnect, Some(Phase::Connect)),
+        "{err}"
+    );
+    assert!(
+        err.is_proxy() && err.to_string().contains("socks5://127.0.0.1"),
+        "{err}"
+    );
 
     proxy.restart();
     assert_eq!(get(&client, &url).await.unwrap().0, 200);
@@ -262,11 +275,17 @@ async fn redis_tls_with_a_client_certificate_through_socks5h() {
 
     // rediss://localhost: the name goes to the proxy; TLS with the client certificate
     // redis requires runs inside the SOCKS stream.
-    assert_eq!(command(&connector, &redis.tls_url(), "PING\r\n").await.unwrap(), "+PONG\r\n");
+    assert_eq!(
+        command(&connector, &redis.tls_url(), "PING\r\n").await.unwrap(),
+        "+PONG\r\n"
+    );
     let info = command(&connector, &redis.tls_url(), "CLIENT INFO\r\n").await.unwrap();
     assert!(info.contains("addr=127.0.0.2:"), "redis saw the proxy's side: {info}");
     // redis:// (plain) through the same proxy.
-    assert_eq!(command(&connector, &redis.url(), "PING\r\n").await.unwrap(), "+PONG\r\n");
+    assert_eq!(
+        command(&connector, &redis.url(), "PING\r\n").await.unwrap(),
+        "+PONG\r\n"
+    );
     let asked: Vec<String> = relay.requests().into_iter().map(|r| r.target).collect();
     assert_eq!(
         asked,
@@ -284,6 +303,10 @@ async fn redis_tls_with_a_client_certificate_through_socks5h() {
         .with_timeout(Duration::from_millis(500));
     let started = std::time::Instant::now();
     let err = command(&connector, &redis.tls_url(), "PING\r\n").await.unwrap_err();
-    assert_eq!((err.kind(), err.phase()), (ErrorKind::Timeout, Some(Phase::SocksHandshake)), "{err}");
+    assert_eq!(
+        (err.kind(), err.phase()),
+        (ErrorKind::Timeout, Some(Phase::SocksHandshake)),
+        "{err}"
+    );
     assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
 }

@@ -694,7 +694,9 @@ async fn handle_socks(mut client: TcpStream, connection_id: u64, state: &ProxySt
     };
     match mode {
         FaultMode::SocksGarbage => {
-            let _ = client.write_all(b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n").await;
+            let _ = client
+                .write_all(b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n")
+                .await;
             let _ = client.shutdown().await;
         }
         FaultMode::SocksSilent => std::future::pending::<()>().await,

@@ -53,7 +53,14 @@ fn route_and_resolve_show_the_socks_url_redacted_with_the_reason() {
     let out = extsvc(
         dir.path(),
         &config,
-        &["route", "--service", "storage", "https://redis.example:6380/", "--format", "json"],
+        &[
+            "route",
+            "--service",
+            "storage",
+            "https://redis.example:6380/",
+            "--format",
+            "json",
+        ],
     );
     assert_no_secret(&out);
     let route = json(&out);
@@ -96,7 +103,9 @@ fn socks4_is_a_config_error_naming_the_key() {
     assert_no_secret(&out);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains(r#"external_services.global.http_proxy: invalid proxy URL "socks4://u:***@p": unsupported scheme "socks4""#),
+        stderr.contains(
+            r#"external_services.global.http_proxy: invalid proxy URL "socks4://u:***@p": unsupported scheme "socks4""#
+        ),
         "{stderr}"
     );
 }
@@ -123,7 +132,10 @@ fn probe_through_microsocks_counts_auth_errors_and_pooled_connections() {
     assert_no_secret(&out);
     let summary = json(&out);
     assert_eq!(out.status.code(), Some(0), "{summary}");
-    assert_eq!((summary["ok"].as_u64(), summary["route"].as_str()), (Some(5), Some("proxy")));
+    assert_eq!(
+        (summary["ok"].as_u64(), summary["route"].as_str()),
+        (Some(5), Some("proxy"))
+    );
     assert_eq!(summary["proxy"], format!("socks5://gw:***@{}", proxy.addr()));
     assert_eq!(summary["connections_opened"], 1, "{summary}");
 
@@ -142,5 +154,9 @@ fn probe_through_microsocks_counts_auth_errors_and_pooled_connections() {
         error.contains("rejected the credentials") && error.contains("SOCKS5 handshake"),
         "{error}"
     );
-    assert_eq!(target.requests().len(), 5, "only the right credentials reached the target");
+    assert_eq!(
+        target.requests().len(),
+        5,
+        "only the right credentials reached the target"
+    );
 }

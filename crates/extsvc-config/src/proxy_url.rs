@@ -506,7 +506,10 @@ mod tests {
     #[test]
     fn socks5_urls_default_to_port_1080_and_keep_credentials_for_rfc_1929() {
         let p = ProxyUrl::parse("socks5://proxy.example").unwrap();
-        assert_eq!((p.scheme(), p.host(), p.port()), (ProxyScheme::Socks5, "proxy.example", 1080));
+        assert_eq!(
+            (p.scheme(), p.host(), p.port()),
+            (ProxyScheme::Socks5, "proxy.example", 1080)
+        );
         assert!(p.scheme().is_socks() && p.socks_credentials().is_none());
         assert_eq!(p.to_string(), "socks5://proxy.example:1080");
         let p = ProxyUrl::parse("SOCKS5H://gw%40corp:s%3Acret@[::1]:9050/").unwrap();

@@ -26,7 +26,8 @@ fn oauth_proxy(json: &str, env: &[(&str, &str)], scheme: TargetScheme) -> (Strin
 
 #[test]
 fn socks_urls_are_accepted_in_every_proxy_field() {
-    let service = r#"{"external_services": {"oauth": {"proxy": {"enabled": true, "https_proxy": "socks5h://gw:pw@sp:1081"}}}}"#;
+    let service =
+        r#"{"external_services": {"oauth": {"proxy": {"enabled": true, "https_proxy": "socks5h://gw:pw@sp:1081"}}}}"#;
     assert_eq!(
         oauth_proxy(service, &[], TargetScheme::Https),
         (
@@ -46,7 +47,12 @@ fn socks_urls_are_accepted_in_every_proxy_field() {
     );
     let active = r#"{"external_services": {"oauth": {"proxy": {"enabled": true}}}}"#;
     assert_eq!(
-        oauth_proxy(active, &[("HTTPS_PROXY", "socks5://u%40x:s3cret@envp")], TargetScheme::Https).0,
+        oauth_proxy(
+            active,
+            &[("HTTPS_PROXY", "socks5://u%40x:s3cret@envp")],
+            TargetScheme::Https
+        )
+        .0,
         "socks5://u%40x:***@envp:1080@env:HTTPS_PROXY"
     );
     assert_eq!(
@@ -66,7 +72,8 @@ fn socks_urls_are_accepted_in_every_proxy_field() {
 
 #[test]
 fn the_scheme_and_credentials_survive_resolution() {
-    let json = r#"{"external_services": {"storage": {"proxy": {"enabled": true, "http_proxy": "socks5h://u:p%3Aw@h"}}}}"#;
+    let json =
+        r#"{"external_services": {"storage": {"proxy": {"enabled": true, "http_proxy": "socks5h://u:p%3Aw@h"}}}}"#;
     let env = EnvSnapshot::empty();
     let loaded = load_str(json, "tyk.conf", &env, &LoadOptions::default()).unwrap();
     let resolution = resolve(&loaded.config, &env);
@@ -116,6 +123,9 @@ fn a_bad_socks_scheme_in_the_standard_environment_is_a_warning() {
     let resolution = resolve(&loaded.config, &env);
     assert!(resolution.service(ServiceKind::Oauth).proxy.https_proxy.value.is_none());
     let warnings = resolution.warnings.join("\n");
-    assert!(warnings.contains("HTTPS_PROXY") && warnings.contains("socks4"), "{warnings}");
+    assert!(
+        warnings.contains("HTTPS_PROXY") && warnings.contains("socks4"),
+        "{warnings}"
+    );
     assert!(!warnings.contains("s3cret"), "{warnings}");
 }

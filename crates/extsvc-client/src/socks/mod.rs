@@ -102,11 +102,10 @@ where
                 ));
             };
             if !proxy.scheme().is_socks() {
-                return Err(Error::new(
-                    ErrorKind::InvalidRequest,
-                    "not a socks5:// or socks5h:// proxy URL",
-                )
-                .with_proxy(&*proxy));
+                return Err(
+                    Error::new(ErrorKind::InvalidRequest, "not a socks5:// or socks5h:// proxy URL")
+                        .with_proxy(&*proxy),
+                );
             }
             let target = socks_target(host, port, &proxy).await?;
             let io = connecting.await.map_err(|e| {
@@ -311,7 +310,10 @@ mod tests {
         proxy: &str,
         host: &str,
         script: Script,
-    ) -> (Result<DuplexStream, Error>, (Vec<u8>, Option<(String, String)>, Vec<u8>)) {
+    ) -> (
+        Result<DuplexStream, Error>,
+        (Vec<u8>, Option<(String, String)>, Vec<u8>),
+    ) {
         let proxy = ProxyUrl::parse(proxy).unwrap();
         let (client, server) = duplex(4096);
         let played = tokio::spawn(play(server, script));
@@ -344,17 +346,27 @@ mod tests {
 
     #[tokio::test]
     async fn credentials_are_sent_decoded_and_a_refusal_is_proxy_auth() {
-        let (result, (methods, credentials, _)) =
-            run("socks5://gw%40corp:p%3Ass@p", "10.0.0.1", script(&[5, 2], &[1, 0], OK_REPLY)).await;
+        let (result, (methods, credentials, _)) = run(
+            "socks5://gw%40corp:p%3Ass@p",
+            "10.0.0.1",
+            script(&[5, 2], &[1, 0], OK_REPLY),
+        )
+        .await;
         assert!(result.is_ok(), "{:?}", result.err());
         assert!(methods.contains(&2));
         assert_eq!(credentials, Some(("gw@corp".to_owned(), "p:ss".to_owned())));
 
         let (result, _) = run("socks5://gw:s3cret@p", "10.0.0.1", script(&[5, 2], &[1, 1], &[])).await;
         let err = result.unwrap_err();
-        assert_eq!((err.kind(), err.phase()), (ErrorKind::ProxyAuth, Some(Phase::SocksHandshake)));
+        assert_eq!(
+            (err.kind(), err.phase()),
+            (ErrorKind::ProxyAuth, Some(Phase::SocksHandshake))
+        );
         let text = format!("{err} {err:?}");
-        assert!(text.contains("rejected the credentials") && text.contains("socks5://gw:***@p:1080"), "{text}");
+        assert!(
+            text.contains("rejected the credentials") && text.contains("socks5://gw:***@p:1080"),
+            "{text}"
+        );
         assert!(!text.contains("s3cret"), "{text}");
 
         let (result, _) = run("socks5://p", "10.0.0.1", script(&[5, 0xff], &[], &[])).await;
@@ -378,10 +390,14 @@ mod tests {
             let reply = [5, code, 0, 1, 0, 0, 0, 0, 0, 0];
             let (result, _) = run("socks5h://p", "t.example", script(&[5, 0], &[], &reply)).await;
             let err = result.unwrap_err();
-            assert_eq!((err.kind(), err.phase()), (ErrorKind::ProxyStatus, Some(Phase::SocksHandshake)));
+            assert_eq!(
+                (err.kind(), err.phase()),
+                (ErrorKind::ProxyStatus, Some(Phase::SocksHandshake))
+            );
             assert!(
-                err.to_string()
-                    .contains(&format!("refused to connect to t.example:443: {meaning} (reply {code})")),
+                err.to_string().contains(&format!(
+                    "refused to connect to t.example:443: {meaning} (reply {code})"
+                )),
                 "{err}"
             );
         }
@@ -389,14 +405,22 @@ mod tests {
 
     #[tokio::test]
     async fn an_answer_that_is_not_socks5_and_a_close_are_told_apart() {
-        let (result, _) = run("socks5h://p", "t.example", script(b"HTTP/1.1 400 Bad Request\r\n\r\n", &[], &[])).await;
+        let (result, _) = run(
+            "socks5h://p",
+            "t.example",
+            script(b"HTTP/1.1 400 Bad Request\r\n\r\n", &[], &[]),
+        )
+        .await;
         let err = result.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::ProxyProtocol);
         assert!(err.to_string().contains("not SOCKS5"), "{err}");
 
         let (result, _) = run("socks5h://p", "t.example", script(&[5, 0], &[], &[5, 0])).await;
         let err = result.unwrap_err();
-        assert_eq!((err.kind(), err.phase()), (ErrorKind::ProxyConnect, Some(Phase::SocksHandshake)));
+        assert_eq!(
+            (err.kind(), err.phase()),
+            (ErrorKind::ProxyConnect, Some(Phase::SocksHandshake))
+        );
         assert!(err.to_string().contains("closed the connection in the middle"), "{err}");
     }
 
