@@ -310,3 +310,35 @@ async fn redis_tls_with_a_client_certificate_through_socks5h() {
     );
     assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
 }
+
+/// The SOCKS connector on its own, composed over a plain TCP connector as a user would in
+/// another client: the stream it yields carries the target's bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_socks5_connector_composes_over_a_tcp_connector() {
+    use tower::ServiceExt;
+
+    let target = TestTarget::http(TargetOptions::default());
+    let proxy = microsocks(Some(ProxyCredentials::new("gw", PASSWORD)));
+    let url = extsvc_config::ProxyUrl::parse(&proxy.url_with_credentials("socks5h")).unwrap();
+    let connector = extsvc_client::Socks5::new(Arc::new(url), extsvc_client::TcpConnector::new());
+    let dst: http::Uri = format!("{}/composed", target.localhost_url()).parse().unwrap();
+    let mut stream = tokio::time::timeout(Duration::from_secs(10), connector.oneshot(dst))
+        .await
+        .unwrap()
+        .unwrap();
+    stream
+        .write_all(b"GET /composed HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut response = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut response))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        response.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&response)
+    );
+    assert_eq!(target.requests().pop().unwrap().uri.to_string(), "/composed");
+}
