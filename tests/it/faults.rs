@@ -1,7 +1,8 @@
 //! Hostile peers: every [`FaultMode`] of the in-process proxy, for every service kind and
 //! both proxy hops (`CONNECT` tunnel to an `https://` target, absolute-form forwarding of an
 //! `http://` target), ends in a typed error naming its phase within the deadline; so do a
-//! hanging, trickling, refusing or impostor target on the direct route.
+//! hanging, trickling, refusing or impostor target on the direct route. The same holds for
+//! a hostile SOCKS5 peer (garbage greeting, silence, a close mid-handshake, a refusal).
 //!
 //! Each case runs under a per-request deadline ([`DEADLINE`], via `RequestTimeout`) so the
 //! suite is fast; `each_service_enforces_its_own_configured_timeout` shows that without the
@@ -376,6 +377,108 @@ async fn proxy_demanding_credentials_is_a_proxy_auth_error() {
         Expect::Fails(ErrorKind::ProxyAuth, Phase::ProxyConnect),
         Expect::Fails(ErrorKind::ProxyAuth, Phase::ResponseHeaders),
         false,
+    )
+    .await;
+}
+
+/// Runs every service kind over both hops through the hostile SOCKS5 peer in `mode`
+/// (`socks5h://` for both schemes): every case ends in `expect`, its message contains
+/// `says`, and the peer read a connect request per case when `reads_requests`.
+async fn socks_fault_matrix(mode: FaultMode, expect: Expect, says: &str, reads_requests: bool) {
+    let targets = Targets::start();
+    let proxy = FaultProxy::start(mode.clone());
+    let url = proxy.socks_url("socks5h");
+    let mut cases = tokio::task::JoinSet::new();
+    for kind in ServiceKind::ALL {
+        let client = client_for(resolved(kind, Some(&url), &targets.pki)).await;
+        for hop in [Hop::Tunnel, Hop::Forward] {
+            let client = client.clone();
+            let url = targets.url(hop, PATH);
+            cases.spawn(async move {
+                let (result, elapsed) = get(&client, &url, Some(DEADLINE)).await;
+                Outcome {
+                    kind,
+                    hop,
+                    result,
+                    elapsed,
+                }
+            });
+        }
+    }
+    let mut outcomes = cases.join_all().await;
+    outcomes.sort_by_key(|o| (o.kind.index(), o.hop == Hop::Forward));
+    let label = mode_label(&mode);
+    let mut rows = String::new();
+    for pair in outcomes.chunks(2) {
+        for outcome in pair {
+            check(outcome, expect, DEADLINE, &label);
+            let e = outcome.result.as_ref().unwrap_err();
+            assert!(e.is_proxy() && e.is_connect(), "{label}: {e}");
+            assert!(e.to_string().contains(says), "{label}: {e}");
+            assert!(
+                e.proxy().is_some_and(|p| p.starts_with("socks5h://")),
+                "{label}: the error names the SOCKS proxy: {e}"
+            );
+        }
+        rows.push_str(&format!(
+            "| {label} (socks5h) | {} | {} | {} |\n",
+            pair[0].kind,
+            pair[0].cell(),
+            pair[1].cell()
+        ));
+    }
+    eprintln!("{rows}");
+    // One proxy connection per case: no retry, no fallback to a direct route.
+    assert_eq!(proxy.stats().accepted, 2 * ServiceKind::ALL.len() as u64, "{label}");
+    let wanted = if reads_requests { 2 * ServiceKind::ALL.len() } else { 0 };
+    let seen = proxy.requests();
+    assert_eq!(seen.len(), wanted, "{label}: {seen:?}");
+    assert!(seen.iter().all(|r| r.method == "SOCKS5"), "{seen:?}");
+    for hop in [Hop::Tunnel, Hop::Forward] {
+        assert_eq!(targets.target(hop).stats().requests, 0, "{label} {hop:?}");
+    }
+}
+
+#[tokio::test]
+async fn socks_peer_answering_garbage_is_a_protocol_error() {
+    socks_fault_matrix(
+        FaultMode::SocksGarbage,
+        Expect::Fails(ErrorKind::ProxyProtocol, Phase::SocksHandshake),
+        "not SOCKS5",
+        false,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn socks_peer_staying_silent_times_out_in_the_socks_handshake() {
+    socks_fault_matrix(
+        FaultMode::SocksSilent,
+        Expect::Fails(ErrorKind::Timeout, Phase::SocksHandshake),
+        "during the SOCKS5 handshake with the proxy",
+        false,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn socks_peer_closing_mid_handshake_is_a_proxy_connect_error() {
+    socks_fault_matrix(
+        FaultMode::SocksCloseMidHandshake,
+        Expect::Fails(ErrorKind::ProxyConnect, Phase::SocksHandshake),
+        "closed the connection in the middle of the SOCKS5 handshake",
+        true,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn socks_peer_refusing_the_connect_names_the_reply() {
+    socks_fault_matrix(
+        FaultMode::SocksReply(2),
+        Expect::Fails(ErrorKind::ProxyStatus, Phase::SocksHandshake),
+        "connection not allowed by ruleset (reply 2)",
+        true,
     )
     .await;
 }

@@ -16,6 +16,7 @@ mod peers_redis;
 mod peers_squid;
 mod peers_target;
 mod recovery;
+mod socks;
 mod tls_check;
 mod tls_errors;
 mod tls_interop;

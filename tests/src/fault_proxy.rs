@@ -8,6 +8,10 @@
 //! proxy connection). The other modes are the faults; [`FaultProxy::set_mode`] switches the
 //! mode at run time (it applies to requests read after the switch).
 //!
+//! The `Socks*` modes make it a SOCKS5 peer instead: it reads a SOCKS5 greeting rather than
+//! an HTTP head, and misbehaves during the handshake, or relays the session to a real
+//! SOCKS5 proxy ([`FaultMode::SocksRelay`]) while recording what the client asked for.
+//!
 //! It records every request head it read ([`FaultProxy::requests`]) and counts connections
 //! ([`FaultProxy::stats`]). It runs on its own runtime thread and stops, closing every
 //! connection, when dropped.
@@ -66,6 +70,20 @@ pub enum FaultMode {
         /// Expected password.
         password: String,
     },
+    /// SOCKS5: relays each session to the real SOCKS5 proxy at this address, recording the
+    /// connect request's target as a [`ProxyRequestRecord`] with method `SOCKS5` and target
+    /// `name:port` (a name the client sent, `socks5h`) or `ip:port` (an address).
+    SocksRelay(SocketAddr),
+    /// SOCKS5: reads the greeting, answers bytes that are not SOCKS5, then closes.
+    SocksGarbage,
+    /// SOCKS5: reads the greeting and never answers (the connection stays open).
+    SocksSilent,
+    /// SOCKS5: accepts "no authentication", reads the connect request (recorded), then closes
+    /// without a reply.
+    SocksCloseMidHandshake,
+    /// SOCKS5: accepts "no authentication" and answers the connect request (recorded) with
+    /// this reply code and a zero address, then closes.
+    SocksReply(u8),
 }
 
 impl fmt::Debug for FaultMode {
@@ -84,6 +102,11 @@ impl fmt::Debug for FaultMode {
                 .field("user", user)
                 .field("password", &"***")
                 .finish(),
+            Self::SocksRelay(upstream) => f.debug_tuple("SocksRelay").field(upstream).finish(),
+            Self::SocksGarbage => f.write_str("SocksGarbage"),
+            Self::SocksSilent => f.write_str("SocksSilent"),
+            Self::SocksCloseMidHandshake => f.write_str("SocksCloseMidHandshake"),
+            Self::SocksReply(code) => f.debug_tuple("SocksReply").field(code).finish(),
         }
     }
 }
@@ -311,6 +334,11 @@ fn find_blank_line(buffer: &[u8]) -> Option<usize> {
 }
 
 async fn handle_connection(mut client: TcpStream, connection_id: u64, state: &ProxyState) {
+    let mode = state.mode.lock().expect("mode lock is not poisoned").clone();
+    if mode.is_socks() {
+        handle_socks(client, connection_id, state, mode).await;
+        return;
+    }
     let Some(head) = read_head(&mut client, MAX_REQUEST_HEAD).await else {
         let _ = client
             .write_all(
@@ -337,6 +365,14 @@ async fn handle_connection(mut client: TcpStream, connection_id: u64, state: &Pr
     let is_connect = method.eq_ignore_ascii_case("CONNECT");
 
     match mode {
+        // Switched to a SOCKS mode after this connection's head was read: close it.
+        FaultMode::SocksRelay(_)
+        | FaultMode::SocksGarbage
+        | FaultMode::SocksSilent
+        | FaultMode::SocksCloseMidHandshake
+        | FaultMode::SocksReply(_) => {
+            let _ = client.shutdown().await;
+        }
         FaultMode::Normal => forward(client, &method, &target, &head, false).await,
         FaultMode::ResetMidBody => forward(client, &method, &target, &head, true).await,
         FaultMode::Require407 { user, password } => {
@@ -565,4 +601,150 @@ async fn tunnel_then_reset(mut client: TcpStream, mut upstream: TcpStream) {
 fn reset_connection(stream: TcpStream) {
     let _ = stream.set_zero_linger();
     drop(stream);
+}
+
+impl FaultMode {
+    fn is_socks(&self) -> bool {
+        matches!(
+            self,
+            Self::SocksRelay(_)
+                | Self::SocksGarbage
+                | Self::SocksSilent
+                | Self::SocksCloseMidHandshake
+                | Self::SocksReply(_)
+        )
+    }
+}
+
+impl FaultProxy {
+    /// `SCHEME://127.0.0.1:PORT` (for the `Socks*` modes: `socks5` or `socks5h`).
+    pub fn socks_url(&self, scheme: &str) -> String {
+        format!("{scheme}://{}", self.addr())
+    }
+}
+
+/// Reads a SOCKS5 greeting (version, methods); `None` on EOF or when it is not SOCKS5.
+async fn read_socks_greeting(stream: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut head = [0u8; 2];
+    stream.read_exact(&mut head).await.ok()?;
+    let mut methods = vec![0u8; usize::from(head[1])];
+    stream.read_exact(&mut methods).await.ok()?;
+    (head[0] == 5).then(|| [head.to_vec(), methods].concat())
+}
+
+/// Reads an RFC 1929 username/password request whole.
+async fn read_socks_auth(stream: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut bytes = vec![0u8; 2];
+    stream.read_exact(&mut bytes).await.ok()?;
+    let mut user_and_plen = vec![0u8; usize::from(bytes[1]) + 1];
+    stream.read_exact(&mut user_and_plen).await.ok()?;
+    let plen = usize::from(*user_and_plen.last()?);
+    bytes.extend_from_slice(&user_and_plen);
+    let mut password = vec![0u8; plen];
+    stream.read_exact(&mut password).await.ok()?;
+    bytes.extend_from_slice(&password);
+    Some(bytes)
+}
+
+/// Reads a SOCKS5 request whole; returns its bytes and its target as `host:port`.
+async fn read_socks_request(stream: &mut TcpStream) -> Option<(Vec<u8>, String)> {
+    let mut bytes = vec![0u8; 4];
+    stream.read_exact(&mut bytes).await.ok()?;
+    let address_len = match bytes[3] {
+        1 => 4,
+        4 => 16,
+        3 => {
+            let mut len = [0u8; 1];
+            stream.read_exact(&mut len).await.ok()?;
+            bytes.push(len[0]);
+            usize::from(len[0])
+        }
+        _ => return None,
+    };
+    let start = bytes.len();
+    bytes.resize(start + address_len + 2, 0);
+    stream.read_exact(&mut bytes[start..]).await.ok()?;
+    let address = &bytes[start..start + address_len];
+    let port = u16::from_be_bytes([bytes[start + address_len], bytes[start + address_len + 1]]);
+    let host = match bytes[3] {
+        1 => std::net::Ipv4Addr::from(<[u8; 4]>::try_from(address).ok()?).to_string(),
+        4 => format!("[{}]", std::net::Ipv6Addr::from(<[u8; 16]>::try_from(address).ok()?)),
+        _ => String::from_utf8_lossy(address).into_owned(),
+    };
+    Some((bytes, format!("{host}:{port}")))
+}
+
+fn record_socks_request(state: &ProxyState, connection_id: u64, target: String) {
+    state.requests.fetch_add(1, SeqCst);
+    state
+        .records
+        .lock()
+        .expect("records lock is not poisoned")
+        .push(ProxyRequestRecord {
+            method: "SOCKS5".to_owned(),
+            target,
+            proxy_authorization: None,
+            connection_id,
+        });
+}
+
+async fn handle_socks(mut client: TcpStream, connection_id: u64, state: &ProxyState, mode: FaultMode) {
+    let Some(greeting) = read_socks_greeting(&mut client).await else {
+        return;
+    };
+    match mode {
+        FaultMode::SocksGarbage => {
+            let _ = client
+                .write_all(b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n")
+                .await;
+            let _ = client.shutdown().await;
+        }
+        FaultMode::SocksSilent => std::future::pending::<()>().await,
+        FaultMode::SocksCloseMidHandshake | FaultMode::SocksReply(_) => {
+            if client.write_all(&[5, 0]).await.is_err() {
+                return;
+            }
+            let Some((_, target)) = read_socks_request(&mut client).await else {
+                return;
+            };
+            record_socks_request(state, connection_id, target);
+            if let FaultMode::SocksReply(code) = mode {
+                let _ = client.write_all(&[5, code, 0, 1, 0, 0, 0, 0, 0, 0]).await;
+            }
+            let _ = client.shutdown().await;
+        }
+        FaultMode::SocksRelay(upstream) => {
+            let Ok(mut upstream) = TcpStream::connect(upstream).await else {
+                return;
+            };
+            let _ = upstream.set_nodelay(true);
+            let mut method = [0u8; 2];
+            if upstream.write_all(&greeting).await.is_err()
+                || upstream.read_exact(&mut method).await.is_err()
+                || client.write_all(&method).await.is_err()
+            {
+                return;
+            }
+            if method == [5, 2] {
+                let mut status = [0u8; 2];
+                let Some(auth) = read_socks_auth(&mut client).await else {
+                    return;
+                };
+                if upstream.write_all(&auth).await.is_err()
+                    || upstream.read_exact(&mut status).await.is_err()
+                    || client.write_all(&status).await.is_err()
+                {
+                    return;
+                }
+            }
+            let Some((request, target)) = read_socks_request(&mut client).await else {
+                return;
+            };
+            record_socks_request(state, connection_id, target);
+            if upstream.write_all(&request).await.is_ok() {
+                let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+            }
+        }
+        _ => unreachable!("handle_socks runs only in SOCKS modes"),
+    }
 }

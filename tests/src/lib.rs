@@ -1,7 +1,7 @@
 //! Shared test support for extsvc's cross-crate and interop tests.
 //!
 //! - [`pki`]: a throw-away PKI generated with rcgen (CA, intermediate, server, client, rogue CA).
-//! - [`squid`], [`nginx`], [`redis`]: launchers for real peers on 127.0.0.1, started and
+//! - [`squid`], [`nginx`], [`redis`], [`microsocks`]: launchers for real peers on 127.0.0.1, started and
 //!   stopped (on drop) by the tests; a missing binary is a test failure with an install hint.
 //! - [`fault_proxy`]: an in-process proxy with fault knobs (hangs, garbage, resets, …).
 //! - [`target`]: in-process HTTP/HTTPS targets that count connections and requests.
@@ -9,6 +9,7 @@
 //!   the peers themselves without extsvc's client.
 
 pub mod fault_proxy;
+pub mod microsocks;
 pub mod nginx;
 mod peer_process;
 pub mod pki;

@@ -98,6 +98,9 @@ pub struct NginxLogEntry {
     pub client_verify: String,
     /// `$ssl_client_s_dn`, empty without a client certificate.
     pub client_dn: String,
+    /// `$remote_addr`: who connected (`127.0.0.2` for a request through a microsocks bound
+    /// there).
+    pub remote_addr: String,
 }
 
 /// A running nginx; killed and reaped on drop.
@@ -280,7 +283,7 @@ fn config(dir: &Path, options: &NginxOptions, https_port: Option<u16>, http_port
          error_log {d}/error.log info;\n\
          events {{ worker_connections 1024; }}\n\
          http {{\n\
-         \x20 log_format extsvc '$connection\\t$connection_requests\\t$request_method\\t$request_uri\\t$status\\t$ssl_protocol\\t$ssl_client_verify\\t$ssl_client_s_dn';\n\
+         \x20 log_format extsvc '$connection\\t$connection_requests\\t$request_method\\t$request_uri\\t$status\\t$ssl_protocol\\t$ssl_client_verify\\t$ssl_client_s_dn\\t$remote_addr';\n\
          \x20 access_log {d}/access.log extsvc;\n\
          \x20 client_body_temp_path {d}/client_body;\n\
          \x20 proxy_temp_path {d}/proxy;\n\
@@ -295,7 +298,7 @@ fn config(dir: &Path, options: &NginxOptions, https_port: Option<u16>, http_port
 
 fn parse_log_line(line: &str) -> Option<NginxLogEntry> {
     let fields: Vec<&str> = line.split('\t').collect();
-    let [connection, connection_requests, method, uri, status, protocol, verify, dn] = fields.as_slice() else {
+    let [connection, connection_requests, method, uri, status, protocol, verify, dn, remote] = fields.as_slice() else {
         return None;
     };
     let field = |s: &str| {
@@ -314,5 +317,6 @@ fn parse_log_line(line: &str) -> Option<NginxLogEntry> {
         ssl_protocol: field(protocol),
         client_verify: field(verify),
         client_dn: field(dn),
+        remote_addr: (*remote).to_owned(),
     })
 }

@@ -1,5 +1,5 @@
 //! Process plumbing shared by the real-peer launchers ([`crate::squid`], [`crate::nginx`],
-//! [`crate::redis`]): finding the binary, picking a free port, waiting until the peer itself
+//! [`crate::redis`], [`crate::microsocks`]): finding the binary, picking a free port, waiting until the peer itself
 //! listens on it (not merely until something accepts there), and killing and reaping the
 //! process on drop.
 

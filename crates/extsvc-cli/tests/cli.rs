@@ -243,7 +243,7 @@ fn malformed_configurations_exit_2_naming_the_key_path() {
             "external_services.global.http_proxy: invalid proxy URL \"http://badproxy:wrong_port\": invalid port",
         ),
         (
-            r#"{"external_services": {"oauth": {"proxy": {"https_proxy": "socks5://p:1080"}}}}"#,
+            r#"{"external_services": {"oauth": {"proxy": {"https_proxy": "socks4://p:1080"}}}}"#,
             &[],
             "external_services.oauth.proxy.https_proxy",
         ),

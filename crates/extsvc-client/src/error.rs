@@ -22,6 +22,9 @@ pub enum Phase {
     ProxyTls,
     /// The `CONNECT` request to the proxy and its answer.
     ProxyConnect,
+    /// The SOCKS5 handshake with a `socks5://`/`socks5h://` proxy: greeting,
+    /// authentication and the connect request's reply.
+    SocksHandshake,
     /// The TLS handshake with the target.
     Tls,
     /// Writing the request.
@@ -34,12 +37,13 @@ pub enum Phase {
 
 impl Phase {
     /// Every phase, in the order an exchange goes through them.
-    pub const ALL: [Phase; 9] = [
+    pub const ALL: [Phase; 10] = [
         Phase::PoolWait,
         Phase::Dns,
         Phase::Connect,
         Phase::ProxyTls,
         Phase::ProxyConnect,
+        Phase::SocksHandshake,
         Phase::Tls,
         Phase::Request,
         Phase::ResponseHeaders,
@@ -47,7 +51,8 @@ impl Phase {
     ];
 
     /// A short machine-friendly name: `pool_wait`, `dns`, `connect`, `proxy_tls`,
-    /// `proxy_connect`, `tls`, `request`, `response_headers`, `response_body`.
+    /// `proxy_connect`, `socks_handshake`, `tls`, `request`, `response_headers`,
+    /// `response_body`.
     pub const fn as_str(self) -> &'static str {
         match self {
             Phase::PoolWait => "pool_wait",
@@ -55,6 +60,7 @@ impl Phase {
             Phase::Connect => "connect",
             Phase::ProxyTls => "proxy_tls",
             Phase::ProxyConnect => "proxy_connect",
+            Phase::SocksHandshake => "socks_handshake",
             Phase::Tls => "tls",
             Phase::Request => "request",
             Phase::ResponseHeaders => "response_headers",
@@ -69,6 +75,7 @@ impl Phase {
             Phase::Connect => "opening the TCP connection",
             Phase::ProxyTls => "the TLS handshake with the proxy",
             Phase::ProxyConnect => "the CONNECT exchange with the proxy",
+            Phase::SocksHandshake => "the SOCKS5 handshake with the proxy",
             Phase::Tls => "the TLS handshake with the target",
             Phase::Request => "sending the request",
             Phase::ResponseHeaders => "waiting for the response headers",
@@ -95,11 +102,14 @@ pub enum ErrorKind {
     /// The TLS handshake with an `https://` proxy failed.
     ProxyTls,
     /// The proxy answered `407 Proxy Authentication Required`, to `CONNECT` or to a
-    /// forwarded `http://` request alike.
+    /// forwarded `http://` request alike; or a SOCKS5 proxy refused the credentials (or
+    /// wants some and the URL has none).
     ProxyAuth,
-    /// The proxy answered `CONNECT` with a status other than 2xx or 407.
+    /// The proxy answered `CONNECT` with a status other than 2xx or 407, or a SOCKS5
+    /// proxy's reply to the connect request is a failure code (the message names it).
     ProxyStatus,
-    /// The proxy answered something that is not HTTP, or headers that are too large.
+    /// The proxy answered something that is not HTTP (or not SOCKS5, for a SOCKS
+    /// proxy), or headers that are too large.
     ProxyProtocol,
     /// The target could not be reached (DNS, refused, reset).
     Connect,
@@ -248,7 +258,7 @@ impl Error {
             | ErrorKind::ProxyStatus
             | ErrorKind::ProxyProtocol => true,
             ErrorKind::Timeout => match self.inner.phase {
-                Some(Phase::ProxyTls | Phase::ProxyConnect) => true,
+                Some(Phase::ProxyTls | Phase::ProxyConnect | Phase::SocksHandshake) => true,
                 Some(Phase::Dns | Phase::Connect) => self.inner.proxy.is_some(),
                 _ => false,
             },
@@ -263,7 +273,7 @@ impl Error {
 
     /// True when a TCP connection (to the target or the proxy) was up before this
     /// failure: it came while setting the connection up further (TLS to the proxy,
-    /// `CONNECT`, TLS to the target) or during the exchange. `extsvc probe` counts such
+    /// `CONNECT` or the SOCKS5 handshake, TLS to the target) or during the exchange. `extsvc probe` counts such
     /// connections as opened.
     pub fn connected_before_failing(&self) -> bool {
         matches!(
@@ -271,6 +281,7 @@ impl Error {
             Some(
                 Phase::ProxyTls
                     | Phase::ProxyConnect
+                    | Phase::SocksHandshake
                     | Phase::Tls
                     | Phase::Request
                     | Phase::ResponseHeaders
@@ -295,7 +306,14 @@ impl Error {
             | ErrorKind::Tls => true,
             ErrorKind::Timeout => matches!(
                 self.inner.phase,
-                Some(Phase::Dns | Phase::Connect | Phase::ProxyTls | Phase::ProxyConnect | Phase::Tls)
+                Some(
+                    Phase::Dns
+                        | Phase::Connect
+                        | Phase::ProxyTls
+                        | Phase::ProxyConnect
+                        | Phase::SocksHandshake
+                        | Phase::Tls
+                )
             ),
             _ => false,
         }

@@ -18,7 +18,8 @@ pub enum Hop {
     /// the requests on it carry `Proxy-Authorization` when the proxy URL has
     /// credentials.
     Forward,
-    /// Through a `CONNECT` tunnel: the bytes reach the target unchanged.
+    /// Through a `CONNECT` tunnel or a SOCKS5 proxy: the bytes reach the target
+    /// unchanged, and requests go in origin form, as if direct.
     Tunnel,
 }
 

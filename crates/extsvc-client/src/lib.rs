@@ -5,8 +5,9 @@
 //! into connections:
 //!
 //! - connectors, each a `tower::Service<Uri>` over an inner one: [`TcpConnector`]
-//!   (DNS + TCP), [`ProxyConnector`] (direct, forwarding proxy or [`Tunnel`] via
-//!   `CONNECT`, TLS to `https://` proxies), [`TlsConnector`] (TLS to the target);
+//!   (DNS + TCP), [`ProxyConnector`] (direct, forwarding proxy, [`Tunnel`] via
+//!   `CONNECT`, TLS to `https://` proxies, or [`Socks5`] for `socks5://`/`socks5h://`),
+//!   [`TlsConnector`] (TLS to the target);
 //! - [`Pool`] with a hard [`ConnectionCap`] per service;
 //! - [`ServiceClient`]: a `tower::Service<http::Request<B>>` with one deadline per
 //!   request, errors that say which [`Phase`] failed, a tracing span per request;
@@ -54,6 +55,7 @@ mod phase;
 pub mod pool;
 mod proxy;
 mod services;
+mod socks;
 mod stream;
 mod tcp;
 mod tls;
@@ -68,6 +70,7 @@ pub use io::{tls_version_name, Connected, ConnectionInfo, Hop, MaybeTlsStream, P
 pub use pool::{ConnectionCap, Pool};
 pub use proxy::{ProxyConnecting, ProxyConnector, ProxyConnectorLayer};
 pub use services::{BuildError, ExternalServices};
+pub use socks::{Socks5, Socks5Connecting, Socks5Layer};
 pub use stream::{StreamConnecting, StreamConnector};
 pub use tcp::{TcpConnecting, TcpConnector};
 pub use tls::{http1_tls_config, TlsConnecting, TlsConnector, TlsConnectorLayer};

@@ -22,10 +22,12 @@ use crate::tls::TlsConnector;
 /// Connects `redis://host:port` (plain) and `rediss://host:port` (TLS to the target
 /// with the service's target configuration: client certificate, roots, versions) by
 /// the service's proxy rules: `redis://` through `http_proxy`, `rediss://` through
-/// `https_proxy`, always with `CONNECT`; the bypass list applies as for HTTP.
+/// `https_proxy`, with `CONNECT` (HTTP proxies) or the SOCKS5 handshake (`socks5://`,
+/// `socks5h://`); the bypass list applies as for HTTP. TLS to a `rediss://` target runs
+/// inside the tunnel, so a proxy never sees the client certificate.
 ///
-/// The service's timeout bounds the whole connect (DNS, TCP, proxy TLS, CONNECT,
-/// TLS); errors name the phase, the target and the proxy (redacted). The stream is
+/// The service's timeout bounds the whole connect (DNS, TCP, proxy TLS, CONNECT or
+/// SOCKS5 handshake, TLS); errors name the phase, the target and the proxy (redacted). The stream is
 /// `AsyncRead + AsyncWrite + Send + Unpin`.
 #[derive(Clone)]
 pub struct StreamConnector {

@@ -14,7 +14,8 @@ pub enum KeyType {
     String,
     /// A JSON array of strings; in the environment comma separated.
     StringList,
-    /// A string holding a proxy URL (`http://…`, `https://…` or `host:port`); `""` means none.
+    /// A string holding a proxy URL (`http://…`, `https://…`, `socks5://…`, `socks5h://…` or
+    /// `host:port`); `""` means none.
     ProxyUrl,
     /// A string holding a comma-separated bypass list.
     BypassList,

@@ -12,21 +12,34 @@ pub enum ProxyScheme {
     Http,
     /// `https://`: TLS to the proxy itself, then HTTP (absolute form or CONNECT) inside it.
     Https,
+    /// `socks5://`: SOCKS5 (RFC 1928); the client resolves the target's name and asks the
+    /// proxy for the address.
+    Socks5,
+    /// `socks5h://`: SOCKS5 with the target's name sent to the proxy, which resolves it.
+    Socks5h,
 }
 
 impl ProxyScheme {
-    /// `"http"` or `"https"`.
+    /// `"http"`, `"https"`, `"socks5"` or `"socks5h"`.
     pub const fn as_str(self) -> &'static str {
         match self {
             ProxyScheme::Http => "http",
             ProxyScheme::Https => "https",
+            ProxyScheme::Socks5 => "socks5",
+            ProxyScheme::Socks5h => "socks5h",
         }
+    }
+
+    /// True for `socks5://` and `socks5h://`.
+    pub const fn is_socks(self) -> bool {
+        matches!(self, ProxyScheme::Socks5 | ProxyScheme::Socks5h)
     }
 
     const fn default_port(self) -> u16 {
         match self {
             ProxyScheme::Http => 80,
             ProxyScheme::Https => 443,
+            ProxyScheme::Socks5 | ProxyScheme::Socks5h => 1080,
         }
     }
 }
@@ -36,14 +49,16 @@ impl ProxyScheme {
 /// The password never leaves this type in text: [`Display`](fmt::Display) and
 /// [`Debug`](fmt::Debug) show credentials as `user:***@`, and the ready-made
 /// `Proxy-Authorization` value is marked sensitive. Everything a connector needs per
-/// request (authority, header value) is computed once, here.
+/// request (authority, header value) is computed once, here. For a SOCKS proxy the
+/// credentials are RFC 1929 username/password ([`ProxyUrl::socks_credentials`]) and there
+/// is no header value.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct ProxyUrl {
     scheme: ProxyScheme,
     /// Host as written in an authority: IPv6 literals keep their brackets.
     host: String,
     port: u16,
-    /// Decoded, for `Proxy-Authorization`.
+    /// Decoded, for `Proxy-Authorization` or SOCKS authentication.
     username: Option<String>,
     /// As written (percent-encoded), for display: see [`user_for_display`].
     username_shown: Option<String>,
@@ -66,11 +81,13 @@ fn invalid(reason: impl Into<String>) -> InvalidProxyUrl {
 }
 
 impl ProxyUrl {
-    /// Parses `http://[user[:password]@]host[:port][/]`, `https://…`, or a scheme-less
-    /// `host:port` (taken as `http://`; see [`ProxyUrl::scheme_assumed`]).
+    /// Parses `http://[user[:password]@]host[:port][/]`, `https://…`, `socks5://…`,
+    /// `socks5h://…`, or a scheme-less `host:port` (taken as `http://`; see
+    /// [`ProxyUrl::scheme_assumed`]).
     ///
-    /// The port defaults to 80 for `http://` and 443 for `https://`. Credentials are
-    /// percent-decoded.
+    /// The port defaults to 80 for `http://`, 443 for `https://` and 1080 for SOCKS.
+    /// Credentials are percent-decoded; a SOCKS proxy's need a user name and a password of
+    /// 1 to 255 bytes each (RFC 1929).
     pub fn parse(input: &str) -> Result<ProxyUrl, InvalidProxyUrl> {
         let input = input.trim();
         if input.is_empty() {
@@ -81,9 +98,11 @@ impl ProxyUrl {
                 let scheme = match scheme.to_ascii_lowercase().as_str() {
                     "http" => ProxyScheme::Http,
                     "https" => ProxyScheme::Https,
+                    "socks5" => ProxyScheme::Socks5,
+                    "socks5h" => ProxyScheme::Socks5h,
                     other => {
                         return Err(invalid(format!(
-                            "unsupported scheme \"{other}\": expected http:// or https://"
+                            "unsupported scheme \"{other}\": expected http://, https://, socks5:// or socks5h://"
                         )))
                     }
                 };
@@ -134,7 +153,10 @@ impl ProxyUrl {
                 (Some(user), Some(shown), pass)
             }
         };
-        let authorization = username.as_ref().map(|user| {
+        if scheme.is_socks() {
+            check_socks_credentials(username.as_deref(), password.as_deref())?;
+        }
+        let authorization = username.as_ref().filter(|_| !scheme.is_socks()).map(|user| {
             let raw = format!("{user}:{}", password.as_deref().unwrap_or(""));
             let encoded = base64::engine::general_purpose::STANDARD.encode(raw);
             let mut value =
@@ -154,7 +176,7 @@ impl ProxyUrl {
         })
     }
 
-    /// `http` or `https`.
+    /// `http`, `https`, `socks5` or `socks5h`.
     pub fn scheme(&self) -> ProxyScheme {
         self.scheme
     }
@@ -186,9 +208,19 @@ impl ProxyUrl {
     }
 
     /// The ready `Proxy-Authorization: Basic …` value (marked sensitive), when the URL
-    /// has credentials. Send it to the proxy only, never to the target.
+    /// has credentials and is an HTTP proxy's. Send it to the proxy only, never to the
+    /// target.
     pub fn proxy_authorization(&self) -> Option<&HeaderValue> {
         self.authorization.as_ref()
+    }
+
+    /// The RFC 1929 user name and password (percent-decoded) of a SOCKS proxy URL with
+    /// credentials. Never format them.
+    pub fn socks_credentials(&self) -> Option<(&str, &str)> {
+        match (&self.username, &self.password) {
+            (Some(user), Some(password)) if self.scheme.is_socks() => Some((user, password)),
+            _ => None,
+        }
     }
 
     /// True when the input had no scheme and `http://` was assumed (the loader warns).
@@ -270,6 +302,18 @@ fn ipv4_if_numeric(host: &str) -> Result<Option<String>, InvalidProxyUrl> {
             "host \"{host}\" looks like an IPv4 address but is not one: write four decimal numbers 0-255, e.g. 10.0.0.1"
         ))),
     }
+}
+
+/// RFC 1929 carries each of the user name and the password in 1 to 255 bytes.
+fn check_socks_credentials(user: Option<&str>, password: Option<&str>) -> Result<(), InvalidProxyUrl> {
+    let Some(user) = user else { return Ok(()) };
+    let fits = |s: &str| (1..=255).contains(&s.len());
+    if !fits(user) || !password.is_some_and(fits) {
+        return Err(invalid(
+            "SOCKS5 authentication (RFC 1929) needs a user name and a password of 1 to 255 bytes each (user:password@)",
+        ));
+    }
+    Ok(())
 }
 
 fn parse_port(port: &str) -> Result<u16, InvalidProxyUrl> {
@@ -388,8 +432,16 @@ mod tests {
             ("http://badproxy:wrong_port", "invalid port \"wrong_port\""),
             ("http://:3128", "empty host"),
             (
-                "socks5://proxy:1080",
-                "unsupported scheme \"socks5\": expected http:// or https://",
+                "socks4://proxy:1080",
+                "unsupported scheme \"socks4\": expected http://, https://, socks5:// or socks5h://",
+            ),
+            (
+                "socks5://user@proxy:1080",
+                "SOCKS5 authentication (RFC 1929) needs a user name and a password of 1 to 255 bytes each (user:password@)",
+            ),
+            (
+                "socks5h://:pw@proxy",
+                "SOCKS5 authentication (RFC 1929) needs a user name and a password of 1 to 255 bytes each (user:password@)",
             ),
             ("http://proxy:0", "invalid port \"0\""),
             ("http://proxy:3128/path", "unexpected path, query or fragment \"/path\""),
@@ -512,5 +564,28 @@ mod tests {
                 "the user name or password contains '/', '?' or '#': percent-encode it (%2F, %3F, %23)"
             );
         }
+    }
+
+    #[test]
+    fn socks5_urls_default_to_port_1080_and_keep_credentials_for_rfc_1929() {
+        let p = ProxyUrl::parse("socks5://proxy.example").unwrap();
+        assert_eq!(
+            (p.scheme(), p.host(), p.port()),
+            (ProxyScheme::Socks5, "proxy.example", 1080)
+        );
+        assert!(p.scheme().is_socks() && p.socks_credentials().is_none());
+        assert_eq!(p.to_string(), "socks5://proxy.example:1080");
+        let p = ProxyUrl::parse("SOCKS5H://gw%40corp:s%3Acret@[::1]:9050/").unwrap();
+        assert_eq!((p.scheme(), p.host(), p.port()), (ProxyScheme::Socks5h, "[::1]", 9050));
+        assert_eq!(p.socks_credentials(), Some(("gw@corp", "s:cret")));
+        // No HTTP header for a SOCKS proxy, and the password is never shown.
+        assert!(p.proxy_authorization().is_none());
+        assert_eq!(p.to_string(), "socks5h://gw%40corp:***@[::1]:9050");
+        assert_eq!(format!("{p:?}"), "ProxyUrl(socks5h://gw%40corp:***@[::1]:9050)");
+        // HTTP proxies have no SOCKS credentials.
+        assert!(ProxyUrl::parse("http://u:p@h:1").unwrap().socks_credentials().is_none());
+        let long = "x".repeat(256);
+        assert!(ProxyUrl::parse(&format!("socks5://{long}:pw@h")).is_err());
+        assert!(ProxyUrl::parse(&format!("socks5://u:{}@h", "y".repeat(255))).is_ok());
     }
 }

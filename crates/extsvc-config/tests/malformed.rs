@@ -138,9 +138,9 @@ const CASES: &[Case] = &[
     ),
     (
         "unsupported scheme",
-        r#"{"external_services": {"health": {"proxy": {"https_proxy": "socks5://proxy:1080"}}}}"#,
+        r#"{"external_services": {"health": {"proxy": {"https_proxy": "socks4://proxy:1080"}}}}"#,
         &[],
-        &[r#"external_services.health.proxy.https_proxy: invalid proxy URL "socks5://proxy:1080": unsupported scheme "socks5": expected http:// or https://"#],
+        &[r#"external_services.health.proxy.https_proxy: invalid proxy URL "socks4://proxy:1080": unsupported scheme "socks4": expected http://, https://, socks5:// or socks5h://"#],
     ),
     (
         "bad legacy proxy URL, password redacted",
@@ -305,7 +305,7 @@ fn all_problems_are_reported_at_once() {
             r#"TYK_GW_EXTERNAL_SERVICES_HEALTH_PROXY_ENABLED: invalid boolean "yes": expected true, false, 1 or 0"#,
             // The values, in table order.
             r#"external_services.global.http_proxy: invalid proxy URL "http://badproxy:wrong_port": invalid port "wrong_port""#,
-            r#"http_proxy: invalid proxy URL "ftp://legacy:21": unsupported scheme "ftp": expected http:// or https://"#,
+            r#"http_proxy: invalid proxy URL "ftp://legacy:21": unsupported scheme "ftp": expected http://, https://, socks5:// or socks5h://"#,
             r#"external_services.oauth.proxy.https_proxy: invalid proxy URL "https://:443": empty host"#,
             r#"external_services.oauth.mtls.tls_min_version: TLS version "1.1" is not supported: rustls implements only TLS 1.2 and 1.3"#,
             "external_services.oauth.mtls: mTLS enabled but no certificate configuration provided",

@@ -428,11 +428,6 @@ fn gos_use_proxy_cases() {
 #[test]
 fn gos_socks5_proxy_row() {
     let got = peer_support::route(ENV_ONLY, &[("HTTP_PROXY", "socks5://127.0.0.1")], "http://example.com");
-    let socks_supported = extsvc_config::ProxyUrl::parse("socks5://127.0.0.1").is_ok();
-    let want = if socks_supported {
-        "proxy socks5://127.0.0.1:1080"
-    } else {
-        DIRECT
-    };
+    let want = "proxy socks5://127.0.0.1:1080";
     assert_eq!(got, want, "x/net httpproxy/proxy_test.go proxyForURLTests: socks5");
 }

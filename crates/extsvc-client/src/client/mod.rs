@@ -301,10 +301,13 @@ impl ServiceClient {
                 Ok(response.map(|incoming| ResponseBody::new(incoming, conn, deadline, timeout, target, proxied)))
             }
             Err(mut err) => {
-                // Proxy TLS, CONNECT and target TLS happen only while a new connection is
-                // set up, after its TCP connect: it was opened, whether they failed or the
-                // deadline ran out in them.
-                if matches!(err.phase(), Some(Phase::ProxyTls | Phase::ProxyConnect | Phase::Tls)) {
+                // Proxy TLS, CONNECT, the SOCKS5 handshake and target TLS happen only while a
+                // new connection is set up, after its TCP connect: it was opened, whether they
+                // failed or the deadline ran out in them.
+                if matches!(
+                    err.phase(),
+                    Some(Phase::ProxyTls | Phase::ProxyConnect | Phase::SocksHandshake | Phase::Tls)
+                ) {
                     inner.opened.fetch_add(1, Ordering::Relaxed);
                 }
                 if err.phase() == Some(Phase::Request) && body_sent.is_some_and(|sent| sent.load(Ordering::Acquire)) {

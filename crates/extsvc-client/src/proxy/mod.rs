@@ -1,4 +1,4 @@
-//! [`ProxyConnector`]: the route-aware connector (direct, forward proxy or tunnel).
+//! [`ProxyConnector`]: the route-aware connector (direct, forward proxy, tunnel or SOCKS5).
 
 mod future;
 mod layer;
@@ -19,6 +19,7 @@ use crate::error::{BoxError, Error, ErrorKind, Phase};
 use crate::host::RedactedUri;
 use crate::io::{Hop, MaybeTlsStream, PrefixedStream, ProxyStream};
 use crate::phase;
+use crate::socks::{socks_handshake, socks_target};
 use crate::tcp::port_of;
 use crate::tls::{is_tls_scheme, rustls_error, server_name};
 use crate::tunnel::{connect_through, proxy_uri};
@@ -32,7 +33,11 @@ use crate::tunnel::{connect_through, proxy_uri};
 ///   the proxy host); then
 ///   - `https://` and non-HTTP targets: a `CONNECT` tunnel ([`Hop::Tunnel`]);
 ///   - `http://` targets: the connection to the proxy itself, for requests in absolute
-///     form ([`Hop::Forward`]).
+///     form ([`Hop::Forward`]);
+///   - for a `socks5://`/`socks5h://` proxy, every target: the SOCKS5 handshake
+///     ([`Socks5`](crate::Socks5)), then the target's bytes as in a tunnel
+///     ([`Hop::Tunnel`]: `http://` requests in origin form, as if direct). For
+///     `socks5://` the target name is resolved before connecting to the proxy.
 ///
 /// TLS to the *target* is not done here: wrap this in a
 /// [`TlsConnector`](crate::TlsConnector).
@@ -174,16 +179,27 @@ where
                             "no proxy for the target's scheme",
                         ));
                     };
+                    let socks_target = match proxy.scheme() {
+                        ProxyScheme::Socks5 | ProxyScheme::Socks5h => Some(socks_target(host, port, proxy).await?),
+                        ProxyScheme::Http | ProxyScheme::Https => None,
+                    };
                     let io = connecting.await.map_err(|e| {
                         Error::from_inner(e.into(), ErrorKind::ProxyConnect, "cannot connect to the proxy")
                             .on_proxy_hop()
                             .with_proxy(proxy)
                     })?;
+                    if let Some(target) = socks_target {
+                        let io = socks_handshake(io, target, proxy).await?;
+                        return Ok(ProxyStream::new(
+                            PrefixedStream::new(Bytes::new(), MaybeTlsStream::Plain(io)),
+                            Hop::Tunnel,
+                        ));
+                    }
                     let io = match proxy.scheme() {
-                        ProxyScheme::Http => MaybeTlsStream::Plain(io),
                         ProxyScheme::Https => {
                             MaybeTlsStream::Tls(Box::new(proxy_handshake(proxy_tls.as_ref(), proxy, io).await?))
                         }
+                        ProxyScheme::Http | ProxyScheme::Socks5 | ProxyScheme::Socks5h => MaybeTlsStream::Plain(io),
                     };
                     if forward {
                         return Ok(ProxyStream::new(PrefixedStream::new(Bytes::new(), io), Hop::Forward));
