@@ -422,9 +422,8 @@ fn gos_use_proxy_cases() {
     assert_eq!(check_no_proxy(USE_PROXY), 6);
 }
 
-/// proxyForURLTests: `HTTPProxy: "socks5://127.0.0.1"` → `socks5://127.0.0.1`. SOCKS
-/// schemes arrive with the `socks` branch (issue 9, section 1); until then the variable is
-/// ignored with a warning. Either way the row must be one of the two, never anything else.
+/// proxyForURLTests: `HTTPProxy: "socks5://127.0.0.1"` → `socks5://127.0.0.1` (default
+/// port 1080, SPEC section 2).
 #[test]
 fn gos_socks5_proxy_row() {
     let got = peer_support::route(ENV_ONLY, &[("HTTP_PROXY", "socks5://127.0.0.1")], "http://example.com");
