@@ -23,14 +23,17 @@ pub mod danger;
 mod error;
 mod material;
 pub mod pem;
+mod resumption;
 mod rotation;
 mod service;
 pub mod store;
+mod trust;
 
 pub use check::{check, check_services, CheckReport};
 pub use error::{Material, Origin, TlsError};
 pub use pem::{ClientCertificate, PemError};
-pub use service::{build_service_tls, ServiceTls, TlsOptions};
+pub use rotation::ReloadReport;
+pub use service::{build_service_tls, ServiceTls, TlsOptions, DEFAULT_REFRESH_INTERVAL};
 #[cfg(feature = "redis")]
 pub use store::{redis_command, InvalidRedisUrl, RedisConnector, RedisReply, RedisStore, RedisUrl, TcpConnector};
 pub use store::{CertificateStore, DirectoryStore, MemoryStore, StoreError, StoreFuture};
