@@ -21,4 +21,5 @@ mod tls_errors;
 mod tls_interop;
 mod tls_redis_store;
 mod tls_rotation;
+mod tls_rotation_nginx;
 mod tls_support;
