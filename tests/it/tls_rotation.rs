@@ -24,9 +24,7 @@ const INTERVAL: Duration = Duration::from_millis(50);
 const SETTLE: Duration = Duration::from_secs(5);
 
 fn rotating() -> TlsOptions {
-    TlsOptions {
-        refresh_interval: Some(INTERVAL),
-    }
+    TlsOptions::default().with_refresh_interval(Some(INTERVAL))
 }
 
 fn by_id(id: &str, pki: &TestPki) -> extsvc_resolve::ResolvedService {
@@ -170,7 +168,7 @@ async fn files_rotate_by_default_a_half_written_pair_keeps_the_last_good_one() {
         m.ca_file = file_value(STORAGE, "ca_file", pki.ca_cert_path.clone());
     });
     assert_eq!(TlsOptions::default().refresh_interval, Some(DEFAULT_REFRESH_INTERVAL));
-    let fixed = build_service_tls(&service, None, &TlsOptions { refresh_interval: None })
+    let fixed = build_service_tls(&service, None, &TlsOptions::default().with_refresh_interval(None))
         .await
         .unwrap();
     let reloading = build_service_tls(&service, None, &rotating()).await.unwrap();
@@ -180,8 +178,14 @@ async fn files_rotate_by_default_a_half_written_pair_keeps_the_last_good_one() {
     std::fs::copy(&pki.client_rsa.key_path, &key).unwrap();
     let (report, log) = with_log(fixed.reload()).await;
     assert!(report.changed.is_empty(), "{report:?}");
-    assert!(matches!(report.failed[..], [TlsError::KeyMismatch { .. }]), "{report:?}");
-    assert!(log.contains("WARN") && log.contains("client.key") && log.contains("client.crt"), "{log}");
+    assert!(
+        matches!(report.failed[..], [TlsError::KeyMismatch { .. }]),
+        "{report:?}"
+    );
+    assert!(
+        log.contains("WARN") && log.contains("client.key") && log.contains("client.crt"),
+        "{log}"
+    );
     tokio::time::sleep(INTERVAL * 2).await;
     connect_and_ping(&reloading.target, server.addr).await.unwrap();
     assert_eq!(
@@ -305,7 +309,7 @@ async fn resumption_follows_the_generation(versions: ServerVersions) {
     store
         .insert_pem("storage-client", pki.client.bundle_pem().as_bytes())
         .unwrap();
-    let manual = TlsOptions { refresh_interval: None };
+    let manual = TlsOptions::default().with_refresh_interval(None);
     let tls = build_service_tls(&by_id("storage-client", &pki), Some(store.clone()), &manual)
         .await
         .unwrap();
@@ -325,7 +329,9 @@ async fn resumption_follows_the_generation(versions: ServerVersions) {
     }
     let after = &server.handshakes()[3..];
     assert!(after.iter().all(|h| !h.resumed), "{after:?}");
-    assert!(after.iter().all(|h| h.peer_leaf.as_ref() == Some(pki.client_rsa.cert_der())));
+    assert!(after
+        .iter()
+        .all(|h| h.peer_leaf.as_ref() == Some(pki.client_rsa.cert_der())));
 
     // Settled: the new generation's sessions resume again.
     tokio::time::sleep(SETTLE + Duration::from_millis(200)).await;
@@ -334,7 +340,9 @@ async fn resumption_follows_the_generation(versions: ServerVersions) {
     }
     let settled = &server.handshakes()[5..];
     assert!(!settled[0].resumed && settled[1].resumed, "{settled:?}");
-    assert!(settled.iter().all(|h| h.peer_leaf.as_ref() == Some(pki.client_rsa.cert_der())));
+    assert!(settled
+        .iter()
+        .all(|h| h.peer_leaf.as_ref() == Some(pki.client_rsa.cert_der())));
 }
 
 #[tokio::test]
@@ -363,7 +371,7 @@ async fn tickets_of_a_connection_older_than_the_swap_are_never_resumed() {
     store
         .insert_pem("storage-client", pki.client.bundle_pem().as_bytes())
         .unwrap();
-    let manual = TlsOptions { refresh_interval: None };
+    let manual = TlsOptions::default().with_refresh_interval(None);
     let tls = build_service_tls(&by_id("storage-client", &pki), Some(store.clone()), &manual)
         .await
         .unwrap();
@@ -380,7 +388,9 @@ async fn tickets_of_a_connection_older_than_the_swap_are_never_resumed() {
     let newer = &server.handshakes()[1..];
     assert_eq!(newer.len(), 3);
     assert!(newer.iter().all(|h| !h.resumed), "{newer:?}");
-    assert!(newer.iter().all(|h| h.peer_leaf.as_ref() == Some(pki.client_rsa.cert_der())));
+    assert!(newer
+        .iter()
+        .all(|h| h.peer_leaf.as_ref() == Some(pki.client_rsa.cert_der())));
 }
 
 /// CA rotation reaches both legs: the target's roots (replaced by the CA) and the proxy
@@ -398,7 +408,7 @@ async fn a_ca_rotates_on_both_legs_and_insecure_skip_verify_never_relaxes_the_pr
         m.ca_file = file_value(STORAGE, "ca_file", ca.clone());
         m.insecure_skip_verify = file_value(STORAGE, "insecure_skip_verify", true);
     });
-    let manual = TlsOptions { refresh_interval: None };
+    let manual = TlsOptions::default().with_refresh_interval(None);
     let verified = build_service_tls(&verified, None, &manual).await.unwrap();
     let insecure = build_service_tls(&insecure, None, &manual).await.unwrap();
     assert!(connect_and_ping(&verified.target, server.addr).await.is_err());

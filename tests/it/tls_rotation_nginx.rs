@@ -43,9 +43,7 @@ async fn services(mtls: serde_json::Value, store: Option<Arc<dyn CertificateStor
     let text = json!({ "external_services": { "oauth": { "mtls": mtls } } }).to_string();
     let loaded = extsvc_config::load_str(&text, "tyk.conf", &env, &LoadOptions::default()).unwrap();
     let resolution = extsvc_resolve::resolve(&loaded.config, &env);
-    let options = TlsOptions {
-        refresh_interval: Some(INTERVAL),
-    };
+    let options = TlsOptions::default().with_refresh_interval(Some(INTERVAL));
     ExternalServices::build(&resolution, store, &options).await.unwrap()
 }
 
@@ -80,7 +78,10 @@ async fn until(client: &ServiceClient, url: &str, what: &str, expected: impl Fn(
         if expected(&answer) {
             return;
         }
-        assert!(Instant::now() < deadline, "{what}: still {answer:?} after {ROTATION_BOUND:?}");
+        assert!(
+            Instant::now() < deadline,
+            "{what}: still {answer:?} after {ROTATION_BOUND:?}"
+        );
         tokio::time::sleep(INTERVAL / 2).await;
     }
 }
@@ -125,7 +126,13 @@ async fn a_client_certificate_and_a_ca_rotated_in_a_directory_store() {
 
     let rotated = pki.issue_client("rotated-dir", "rotated in a directory");
     replace(&store.path_of("oauth-client"), &rotated.bundle_pem());
-    until(&client, &url, "client certificate rotated", presents("rotated in a directory")).await;
+    until(
+        &client,
+        &url,
+        "client certificate rotated",
+        presents("rotated in a directory"),
+    )
+    .await;
 
     // And the trust taken away again: the next connection refuses nginx.
     replace(&store.path_of("oauth-ca"), &pki.rogue_ca_cert_pem);
@@ -199,7 +206,13 @@ async fn a_client_certificate_and_a_ca_rotated_in_a_kubernetes_secret_volume() {
         ("tls.key", &rotated.key_pem),
         ("ca.crt", &pki.ca_cert_pem),
     ]);
-    until(&client, &url, "client certificate rotated", presents("rotated in a secret volume")).await;
+    until(
+        &client,
+        &url,
+        "client certificate rotated",
+        presents("rotated in a secret volume"),
+    )
+    .await;
 
     volume.update(&[
         ("tls.crt", &rotated.chain_pem),
@@ -231,7 +244,13 @@ async fn a_client_certificate_and_a_ca_rotated_in_redis_and_reloaded_on_demand()
     until(&client, &url, "CA rotated in", presents("extsvc test client")).await;
     let rotated = pki.issue_client("rotated-redis", "rotated in redis");
     redis.set("cert-raw-oauth-client", &rotated.bundle_pem());
-    until(&client, &url, "client certificate rotated", presents("rotated in redis")).await;
+    until(
+        &client,
+        &url,
+        "client certificate rotated",
+        presents("rotated in redis"),
+    )
+    .await;
 
     // On demand: `reload` reports per service what changed and what failed. Whatever the
     // refresh task has already picked up, one more reload after it finds nothing new.
@@ -247,8 +266,14 @@ async fn a_client_certificate_and_a_ca_rotated_in_redis_and_reloaded_on_demand()
     );
     assert_eq!(oauth.failed.len(), 1, "{oauth:?}");
     let failure = oauth.failed[0].to_string();
-    assert!(failure.contains("ca_cert_ids") && failure.contains("oauth-ca"), "{failure}");
-    assert!(reports.iter().filter(|r| r.service != ServiceKind::Oauth).all(|r| r.is_unchanged()));
+    assert!(
+        failure.contains("ca_cert_ids") && failure.contains("oauth-ca"),
+        "{failure}"
+    );
+    assert!(reports
+        .iter()
+        .filter(|r| r.service != ServiceKind::Oauth)
+        .all(|r| r.is_unchanged()));
     // The broken CA entry kept the last good roots; the new certificate is presented.
     assert!(presents("reloaded from redis")(&client_dn(&client, &url).await));
 }

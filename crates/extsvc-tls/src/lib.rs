@@ -8,8 +8,11 @@
 //! - [`build_service_tls`] → [`ServiceTls`] `{ target, proxy }` for one service;
 //! - [`CertificateStore`] — the seam for certificates by id, with [`MemoryStore`],
 //!   [`DirectoryStore`] and (feature `redis`) `RedisStore`;
-//! - rotation: with [`TlsOptions::refresh_interval`] the client certificate is reloaded
-//!   and swapped for new handshakes without rebuilding anything;
+//! - rotation: client certificates and CA certificates from files or the store are
+//!   reloaded every [`TlsOptions::refresh_interval`] (default [`DEFAULT_REFRESH_INTERVAL`])
+//!   or on demand ([`ServiceTls::reload`] → [`ReloadReport`]) and swapped for new
+//!   handshakes without rebuilding anything; sessions resume only within one generation
+//!   of the material;
 //! - [`check()`] / [`check_services`] — what `extsvc check` runs: builds everything, reports
 //!   every problem (each piece of material on its own line) and warning (expiry within 30
 //!   days, missing clientAuth usage);

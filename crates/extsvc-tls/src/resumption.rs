@@ -49,13 +49,19 @@ impl Generation {
     pub(crate) fn advance(&self) {
         // Settling starts before the number moves, so no ticket is filed under the new
         // number before settling covers it.
-        *self.settles_at.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Instant::now() + SETTLE);
+        *self
+            .settles_at
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Instant::now() + SETTLE);
         self.number.fetch_add(1, Ordering::AcqRel);
     }
 
     /// True while tickets offered may still come from connections of the previous generation.
     fn settling(&self) -> bool {
-        let settles_at = *self.settles_at.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let settles_at = *self
+            .settles_at
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         settles_at.is_some_and(|at| Instant::now() < at)
     }
 }

@@ -45,6 +45,14 @@ impl Default for TlsOptions {
     }
 }
 
+impl TlsOptions {
+    /// These options with [`TlsOptions::refresh_interval`] set to `interval`.
+    pub fn with_refresh_interval(mut self, interval: Option<Duration>) -> Self {
+        self.refresh_interval = interval;
+        self
+    }
+}
+
 /// The rustls client configurations of one service.
 ///
 /// ALPN is left empty in both: the client crate clones a config and sets the protocols

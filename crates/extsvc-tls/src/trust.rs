@@ -94,12 +94,9 @@ mod tests {
     fn trusting(ca: &CertificateDer<'static>) -> Arc<WebPkiServerVerifier> {
         let mut roots = RootCertStore::empty();
         roots.add(ca.clone()).unwrap();
-        WebPkiServerVerifier::builder_with_provider(
-            Arc::new(roots),
-            Arc::new(rustls::crypto::ring::default_provider()),
-        )
-        .build()
-        .unwrap()
+        WebPkiServerVerifier::builder_with_provider(Arc::new(roots), Arc::new(rustls::crypto::ring::default_provider()))
+            .build()
+            .unwrap()
     }
 
     #[test]
