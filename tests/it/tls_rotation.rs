@@ -432,3 +432,53 @@ async fn a_ca_rotates_on_both_legs_and_insecure_skip_verify_never_relaxes_the_pr
     assert!(connect_and_ping(&verified.target, server.addr).await.is_err());
     connect_and_ping(&insecure.target, server.addr).await.unwrap();
 }
+
+/// Of several `ca_cert_ids`, either all load or the roots in use stay (never a partial set),
+/// while the client certificate is still decided on its own.
+#[tokio::test]
+async fn ca_ids_rotate_all_together_or_not_at_all() {
+    let pki = TestPki::generate();
+    let server = mtls_server(&pki).await;
+    let store = Arc::new(MemoryStore::new());
+    store
+        .insert_pem("storage-client", pki.client.bundle_pem().as_bytes())
+        .unwrap();
+    store.insert_pem("root", pki.ca_cert_pem.as_bytes()).unwrap();
+    store.insert_pem("extra", pki.rogue_ca_cert_pem.as_bytes()).unwrap();
+    let service = resolved(STORAGE, |m| {
+        m.cert_id = file_value(STORAGE, "cert_id", "storage-client".to_owned());
+        m.ca_cert_ids = file_value(STORAGE, "ca_cert_ids", vec!["root".to_owned(), "extra".to_owned()]);
+    });
+    let tls = build_service_tls(
+        &service,
+        Some(store.clone()),
+        &TlsOptions::default().with_refresh_interval(None),
+    )
+    .await
+    .unwrap();
+    connect_and_ping(&tls.target, server.addr).await.unwrap();
+
+    // "root" now holds the rogue CA, "extra" is gone: nothing of the CA set is swapped, the
+    // failure names the id, and the new client certificate still is.
+    store.insert_pem("root", pki.rogue_ca_cert_pem.as_bytes()).unwrap();
+    assert!(store.remove("extra"));
+    store
+        .insert_pem("storage-client", pki.client_rsa.bundle_pem().as_bytes())
+        .unwrap();
+    let report = tls.reload().await;
+    assert_eq!(report.changed, [Material::ClientCertificate], "{report:?}");
+    assert_eq!(report.failed.len(), 1, "{report:?}");
+    assert!(report.failed[0].to_string().contains("extra"), "{}", report.failed[0]);
+    connect_and_ping(&tls.target, server.addr).await.unwrap();
+    assert_eq!(
+        server.handshakes().last().unwrap().peer_leaf.as_ref(),
+        Some(pki.client_rsa.cert_der())
+    );
+
+    // Both ids back: the set swaps, and only the rogue CA is trusted now.
+    store.insert_pem("extra", pki.rogue_ca_cert_pem.as_bytes()).unwrap();
+    let report = tls.reload().await;
+    assert_eq!(report.changed, [Material::CaCertificates], "{report:?}");
+    assert!(connect_and_ping(&tls.target, server.addr).await.is_err());
+    assert_eq!(tls.generation(), 2);
+}
