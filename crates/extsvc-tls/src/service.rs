@@ -293,12 +293,18 @@ pub async fn build_service_tls(
     let rotation = if rotates(service) {
         let parts = rotatable(service, &material)?;
         let rotation = Arc::new(Rotation::new(service, store, provider, parts, material.ca.as_deref()));
-        if let Some(interval) = options.refresh_interval {
-            let runtime = tokio::runtime::Handle::try_current().map_err(|_| TlsError::NoRuntime {
-                service: kind,
-                key_path: key_path(kind, "", None),
-            })?;
-            spawn_refresh(&runtime, &rotation, interval);
+        match options.refresh_interval {
+            Some(interval) => {
+                let runtime = tokio::runtime::Handle::try_current().map_err(|_| TlsError::NoRuntime {
+                    service: kind,
+                    key_path: key_path(kind, "", None),
+                })?;
+                spawn_refresh(&runtime, &rotation, interval);
+            }
+            None => tracing::info!(
+                service = %kind,
+                "periodic TLS material reload is off: certificates change only on ServiceTls::reload"
+            ),
         }
         Some(rotation)
     } else {
