@@ -61,8 +61,9 @@ impl TlsOptions {
 /// When the service's material comes from files or a store, both configs rotate: the
 /// client certificate resolver and the server verifiers are swapped in place by
 /// [`ServiceTls::reload`] and the refresh task ([`TlsOptions::refresh_interval`]), and the
-/// session store resumes only sessions of the current material (a session authenticated
-/// with an old certificate is never resumed after a swap).
+/// session store resumes only sessions of the current material, so that a session
+/// authenticated with an old certificate is not resumed after a swap (`docs/tls.md`,
+/// "Rotation", says how, and the one window left).
 ///
 /// When cloning a config to adjust it, keep its `client_auth_cert_resolver`, verifier and
 /// `resumption`: rotation swaps material inside them. Clones share them, and keep the
