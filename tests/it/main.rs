@@ -22,4 +22,5 @@ mod tls_interop;
 mod tls_redis_store;
 mod tls_rotation;
 mod tls_rotation_nginx;
+mod tls_rotation_proxy;
 mod tls_support;
