@@ -98,8 +98,8 @@ impl<K: std::fmt::Debug + Send + Sync> GenerationSessionStore<K> {
         }
     }
 
-    /// Runs `f` on the current generation's sessions, dropping older ones first.
-    fn with_current<T>(&self, f: impl FnOnce(&ClientSessionMemoryCache) -> T) -> T {
+    /// The current generation's sessions, older ones dropped first.
+    fn current_sessions(&self) -> std::sync::MutexGuard<'_, Sessions> {
         let mut sessions = self.sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let current = self.generation.current();
         if sessions.generation != current {
@@ -108,16 +108,22 @@ impl<K: std::fmt::Debug + Send + Sync> GenerationSessionStore<K> {
                 cache: ClientSessionMemoryCache::new(SESSION_CACHE_SIZE),
             };
         }
-        f(&sessions.cache)
+        sessions
     }
 
-    /// Saves through `f` unless the generation is settling.
+    /// Saves through `f` unless the generation is settling, or advances meanwhile.
     fn save(&self, f: impl FnOnce(&ClientSessionMemoryCache)) {
+        // Read before the settling check: an advance after this read either shows as
+        // settling or as a different generation when saving.
+        let generation = self.generation.current();
         if self.generation.settling() {
             tracing::debug!("TLS session not saved: the TLS material changed moments ago");
             return;
         }
-        self.with_current(f);
+        let sessions = self.current_sessions();
+        if sessions.generation == generation {
+            f(&sessions.cache);
+        }
     }
 }
 
@@ -135,11 +141,11 @@ impl<K: std::fmt::Debug + Send + Sync> ClientSessionStore for GenerationSessionS
     }
 
     fn tls12_session(&self, server_name: &ServerName<'_>) -> Option<Tls12ClientSessionValue> {
-        self.with_current(|cache| cache.tls12_session(server_name))
+        self.current_sessions().cache.tls12_session(server_name)
     }
 
     fn remove_tls12_session(&self, server_name: &ServerName<'static>) {
-        self.with_current(|cache| cache.remove_tls12_session(server_name));
+        self.current_sessions().cache.remove_tls12_session(server_name);
     }
 
     fn insert_tls13_ticket(&self, server_name: ServerName<'static>, value: Tls13ClientSessionValue) {
@@ -147,7 +153,7 @@ impl<K: std::fmt::Debug + Send + Sync> ClientSessionStore for GenerationSessionS
     }
 
     fn take_tls13_ticket(&self, server_name: &ServerName<'static>) -> Option<Tls13ClientSessionValue> {
-        self.with_current(|cache| cache.take_tls13_ticket(server_name))
+        self.current_sessions().cache.take_tls13_ticket(server_name)
     }
 }
 
