@@ -22,5 +22,7 @@ mod tls_errors;
 mod tls_interop;
 mod tls_redis_store;
 mod tls_rotation;
+mod tls_rotation_nginx;
+mod tls_rotation_proxy;
 mod tls_support;
 mod tyk_https_fallback;

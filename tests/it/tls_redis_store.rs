@@ -112,10 +112,7 @@ async fn a_certificate_replaced_in_redis_is_used_by_new_connections() {
         ..Default::default()
     }))
     .await;
-    let options = TlsOptions {
-        refresh_interval: Some(Duration::from_millis(50)),
-        ..Default::default()
-    };
+    let options = TlsOptions::default().with_refresh_interval(Some(Duration::from_millis(50)));
     let store = Arc::new(RedisStore::from_url(&redis.url()).unwrap());
     let tls = build_service_tls(&by_id("storage-client", &pki), Some(store), &options)
         .await

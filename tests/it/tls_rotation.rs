@@ -1,7 +1,8 @@
-//! Client certificate rotation through a real rustls server: a certificate replaced in the
-//! store (or in its files) is presented by the next new connection, established connections
-//! keep working, nothing is rebuilt, failed reloads keep the last good certificate, and the
-//! refresh task ends with the config.
+//! Rotation through a real rustls server: a certificate replaced in the store (or in its
+//! files) is presented by the next new connection, a replaced CA verifies the next one on
+//! both legs, established connections keep working, nothing is rebuilt, failed reloads keep
+//! the last good material and say why, sessions resume within a generation of the material
+//! and never across a swap, and the refresh task ends with the config.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -9,21 +10,21 @@ use std::time::Duration;
 
 use crate::tls_support::{connect, connect_and_ping, file_value, ping, resolved, TlsServer};
 use extsvc_config::ServiceKind;
-use extsvc_tests::pki::{ClientAuthMode, IssuedCert, ServerTlsOptions, TestPki};
+use extsvc_tests::pki::{ClientAuthMode, IssuedCert, ServerTlsOptions, ServerVersions, TestPki};
 use extsvc_tls::{
-    build_service_tls, CertificateStore, ClientCertificate, DirectoryStore, MemoryStore, ServiceTls, StoreFuture,
-    TlsOptions,
+    build_service_tls, CertificateStore, ClientCertificate, DirectoryStore, Material, MemoryStore, ServiceTls,
+    StoreFuture, TlsError, TlsOptions, DEFAULT_REFRESH_INTERVAL,
 };
 use rustls::pki_types::CertificateDer;
 
 const STORAGE: ServiceKind = ServiceKind::Storage;
 const INTERVAL: Duration = Duration::from_millis(50);
 
+/// How long after a swap new tickets are not saved (`extsvc-tls`'s `resumption::SETTLE`).
+const SETTLE: Duration = Duration::from_secs(5);
+
 fn rotating() -> TlsOptions {
-    TlsOptions {
-        refresh_interval: Some(INTERVAL),
-        ..Default::default()
-    }
+    TlsOptions::default().with_refresh_interval(Some(INTERVAL))
 }
 
 fn by_id(id: &str, pki: &TestPki) -> extsvc_resolve::ResolvedService {
@@ -153,7 +154,7 @@ async fn a_replaced_file_in_a_directory_store_is_used_by_new_connections() {
 }
 
 #[tokio::test]
-async fn file_based_certificates_reload_only_when_asked() {
+async fn files_rotate_by_default_a_half_written_pair_keeps_the_last_good_one() {
     let pki = TestPki::generate();
     let server = mtls_server(&pki).await;
     let dir = tempfile::tempdir().unwrap();
@@ -166,31 +167,74 @@ async fn file_based_certificates_reload_only_when_asked() {
         m.key_file = file_value(STORAGE, "key_file", key.clone());
         m.ca_file = file_value(STORAGE, "ca_file", pki.ca_cert_path.clone());
     });
-    let fixed = build_service_tls(&service, None, &rotating()).await.unwrap();
-    let reloading = build_service_tls(
-        &service,
-        None,
-        &TlsOptions {
-            refresh_interval: Some(INTERVAL),
-            reload_files: true,
-        },
-    )
-    .await
-    .unwrap();
+    assert_eq!(TlsOptions::default().refresh_interval, Some(DEFAULT_REFRESH_INTERVAL));
+    let fixed = build_service_tls(&service, None, &TlsOptions::default().with_refresh_interval(None))
+        .await
+        .unwrap();
+    let reloading = build_service_tls(&service, None, &rotating()).await.unwrap();
 
-    // Key first, then certificate: in between, the pair does not match and the reload
-    // fails, keeping the old pair.
+    // Key first, then certificate: in between, the pair does not match; a reload keeps the
+    // old pair, says why, and logs a WARN naming the files.
     std::fs::copy(&pki.client_rsa.key_path, &key).unwrap();
+    let (report, log) = with_log(fixed.reload()).await;
+    assert!(report.changed.is_empty(), "{report:?}");
+    assert!(
+        matches!(report.failed[..], [TlsError::KeyMismatch { .. }]),
+        "{report:?}"
+    );
+    assert!(
+        log.contains("WARN") && log.contains("client.key") && log.contains("client.crt"),
+        "{log}"
+    );
     tokio::time::sleep(INTERVAL * 2).await;
+    connect_and_ping(&reloading.target, server.addr).await.unwrap();
+    assert_eq!(
+        server.handshakes().last().unwrap().peer_leaf.as_ref(),
+        Some(pki.client.cert_der())
+    );
     std::fs::copy(&pki.client_rsa.chain_path, &cert).unwrap();
     until_presented(&reloading, &server, &pki.client_rsa).await;
 
+    // With the refresh off, nothing changes until asked.
     tokio::time::sleep(INTERVAL * 4).await;
     connect_and_ping(&fixed.target, server.addr).await.unwrap();
     assert_eq!(
         server.handshakes().last().unwrap().peer_leaf.as_ref(),
         Some(pki.client.cert_der())
     );
+    let report = fixed.reload().await;
+    assert_eq!(report.changed, [Material::ClientCertificate], "{report:?}");
+    assert!(report.failed.is_empty(), "{report:?}");
+    assert_eq!(fixed.generation(), 1);
+    until_presented(&fixed, &server, &pki.client_rsa).await;
+    assert!(fixed.reload().await.is_unchanged());
+}
+
+/// Runs `future` with a log subscriber on this thread; returns its output and the log.
+async fn with_log<T>(future: impl std::future::Future<Output = T>) -> (T, String) {
+    #[derive(Clone, Default)]
+    struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let captured = Captured::default();
+    let sink = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || sink.clone())
+        .with_ansi(false)
+        .finish();
+    let output = {
+        let _guard = tracing::subscriber::set_default(subscriber);
+        future.await
+    };
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    (output, log)
 }
 
 /// A store that counts lookups.
@@ -250,30 +294,191 @@ async fn the_refresh_task_stops_when_the_config_is_dropped() {
     assert_eq!(Arc::strong_count(&store), 1);
 }
 
+/// Sessions resume while the material stays; after a swap the next connection makes a
+/// full handshake with the new certificate although tickets of the old one were saved;
+/// once the new generation settles, its own sessions resume (with its identity).
+async fn resumption_follows_the_generation(versions: ServerVersions) {
+    let pki = TestPki::generate();
+    let server = TlsServer::start(pki.server_config(ServerTlsOptions {
+        client_auth: ClientAuthMode::Required,
+        versions,
+        ..Default::default()
+    }))
+    .await;
+    let store = Arc::new(MemoryStore::new());
+    store
+        .insert_pem("storage-client", pki.client.bundle_pem().as_bytes())
+        .unwrap();
+    let manual = TlsOptions::default().with_refresh_interval(None);
+    let tls = build_service_tls(&by_id("storage-client", &pki), Some(store.clone()), &manual)
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        connect_and_ping(&tls.target, server.addr).await.unwrap();
+    }
+    let seen = server.handshakes();
+    assert!(!seen[0].resumed && seen[1].resumed && seen[2].resumed, "{seen:?}");
+    assert!(seen.iter().all(|h| h.peer_leaf.as_ref() == Some(pki.client.cert_der())));
+
+    store
+        .insert_pem("storage-client", pki.client_rsa.bundle_pem().as_bytes())
+        .unwrap();
+    assert_eq!(tls.reload().await.changed, [Material::ClientCertificate]);
+    for _ in 0..2 {
+        connect_and_ping(&tls.target, server.addr).await.unwrap();
+    }
+    let after = &server.handshakes()[3..];
+    assert!(after.iter().all(|h| !h.resumed), "{after:?}");
+    assert!(after
+        .iter()
+        .all(|h| h.peer_leaf.as_ref() == Some(pki.client_rsa.cert_der())));
+
+    // Settled: the new generation's sessions resume again.
+    tokio::time::sleep(SETTLE + Duration::from_millis(200)).await;
+    for _ in 0..2 {
+        connect_and_ping(&tls.target, server.addr).await.unwrap();
+    }
+    let settled = &server.handshakes()[5..];
+    assert!(!settled[0].resumed && settled[1].resumed, "{settled:?}");
+    assert!(settled
+        .iter()
+        .all(|h| h.peer_leaf.as_ref() == Some(pki.client_rsa.cert_der())));
+}
+
 #[tokio::test]
-async fn resumption_is_on_without_rotation_and_off_with_it() {
+async fn tls13_sessions_resume_within_a_generation_and_never_across_a_swap() {
+    resumption_follows_the_generation(ServerVersions::Tls13Only).await;
+}
+
+#[tokio::test]
+async fn tls12_sessions_resume_within_a_generation_and_never_across_a_swap() {
+    resumption_follows_the_generation(ServerVersions::Tls12Only).await;
+}
+
+/// The case that made resumption unsafe with rotation: a connection whose full handshake
+/// used the old certificate receives its TLS 1.3 tickets only after the swap. They must not
+/// be filed under the new generation.
+#[tokio::test]
+async fn tickets_of_a_connection_older_than_the_swap_are_never_resumed() {
+    let pki = TestPki::generate();
+    let server = TlsServer::start(pki.server_config(ServerTlsOptions {
+        client_auth: ClientAuthMode::Required,
+        versions: ServerVersions::Tls13Only,
+        ..Default::default()
+    }))
+    .await;
+    let store = Arc::new(MemoryStore::new());
+    store
+        .insert_pem("storage-client", pki.client.bundle_pem().as_bytes())
+        .unwrap();
+    let manual = TlsOptions::default().with_refresh_interval(None);
+    let tls = build_service_tls(&by_id("storage-client", &pki), Some(store.clone()), &manual)
+        .await
+        .unwrap();
+    // Handshake done, tickets still unread on the socket.
+    let mut older = connect(&tls.target, server.addr).await.unwrap();
+    store
+        .insert_pem("storage-client", pki.client_rsa.bundle_pem().as_bytes())
+        .unwrap();
+    assert_eq!(tls.reload().await.changed, [Material::ClientCertificate]);
+    ping(&mut older).await.unwrap(); // reads (and offers) the old-identity tickets now
+    for _ in 0..3 {
+        connect_and_ping(&tls.target, server.addr).await.unwrap();
+    }
+    let newer = &server.handshakes()[1..];
+    assert_eq!(newer.len(), 3);
+    assert!(newer.iter().all(|h| !h.resumed), "{newer:?}");
+    assert!(newer
+        .iter()
+        .all(|h| h.peer_leaf.as_ref() == Some(pki.client_rsa.cert_der())));
+}
+
+/// CA rotation reaches both legs: the target's roots (replaced by the CA) and the proxy
+/// leg's (default roots plus the CA). With `insecure_skip_verify` the target accepts any
+/// server all along, while the proxy leg is verified against the current CA.
+#[tokio::test]
+async fn a_ca_rotates_on_both_legs_and_insecure_skip_verify_never_relaxes_the_proxy_leg() {
+    let pki = TestPki::generate();
+    let server = TlsServer::start(pki.server_config(ServerTlsOptions::default())).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.crt");
+    std::fs::copy(&pki.rogue_ca_cert_path, &ca).unwrap();
+    let verified = resolved(STORAGE, |m| m.ca_file = file_value(STORAGE, "ca_file", ca.clone()));
+    let insecure = resolved(STORAGE, |m| {
+        m.ca_file = file_value(STORAGE, "ca_file", ca.clone());
+        m.insecure_skip_verify = file_value(STORAGE, "insecure_skip_verify", true);
+    });
+    let manual = TlsOptions::default().with_refresh_interval(None);
+    let verified = build_service_tls(&verified, None, &manual).await.unwrap();
+    let insecure = build_service_tls(&insecure, None, &manual).await.unwrap();
+    assert!(connect_and_ping(&verified.target, server.addr).await.is_err());
+    assert!(connect_and_ping(&verified.proxy, server.addr).await.is_err());
+    connect_and_ping(&insecure.target, server.addr).await.unwrap();
+    assert!(connect_and_ping(&insecure.proxy, server.addr).await.is_err());
+
+    std::fs::copy(&pki.ca_cert_path, &ca).unwrap();
+    for tls in [&verified, &insecure] {
+        assert_eq!(tls.reload().await.changed, [Material::CaCertificates]);
+        connect_and_ping(&tls.target, server.addr).await.unwrap();
+        connect_and_ping(&tls.proxy, server.addr).await.unwrap();
+    }
+
+    // Trust taken away again: no session verified under the old roots is resumed.
+    std::fs::copy(&pki.rogue_ca_cert_path, &ca).unwrap();
+    for tls in [&verified, &insecure] {
+        assert_eq!(tls.reload().await.changed, [Material::CaCertificates]);
+        assert!(connect_and_ping(&tls.proxy, server.addr).await.is_err());
+    }
+    assert!(connect_and_ping(&verified.target, server.addr).await.is_err());
+    connect_and_ping(&insecure.target, server.addr).await.unwrap();
+}
+
+/// Of several `ca_cert_ids`, either all load or the roots in use stay (never a partial set),
+/// while the client certificate is still decided on its own.
+#[tokio::test]
+async fn ca_ids_rotate_all_together_or_not_at_all() {
     let pki = TestPki::generate();
     let server = mtls_server(&pki).await;
     let store = Arc::new(MemoryStore::new());
     store
         .insert_pem("storage-client", pki.client.bundle_pem().as_bytes())
         .unwrap();
-    let service = by_id("storage-client", &pki);
+    store.insert_pem("root", pki.ca_cert_pem.as_bytes()).unwrap();
+    store.insert_pem("extra", pki.rogue_ca_cert_pem.as_bytes()).unwrap();
+    let service = resolved(STORAGE, |m| {
+        m.cert_id = file_value(STORAGE, "cert_id", "storage-client".to_owned());
+        m.ca_cert_ids = file_value(STORAGE, "ca_cert_ids", vec!["root".to_owned(), "extra".to_owned()]);
+    });
+    let tls = build_service_tls(
+        &service,
+        Some(store.clone()),
+        &TlsOptions::default().with_refresh_interval(None),
+    )
+    .await
+    .unwrap();
+    connect_and_ping(&tls.target, server.addr).await.unwrap();
 
-    let fixed = build_service_tls(&service, Some(store.clone()), &TlsOptions::default())
-        .await
+    // "root" now holds the rogue CA, "extra" is gone: nothing of the CA set is swapped, the
+    // failure names the id, and the new client certificate still is.
+    store.insert_pem("root", pki.rogue_ca_cert_pem.as_bytes()).unwrap();
+    assert!(store.remove("extra"));
+    store
+        .insert_pem("storage-client", pki.client_rsa.bundle_pem().as_bytes())
         .unwrap();
-    for _ in 0..3 {
-        connect_and_ping(&fixed.target, server.addr).await.unwrap();
-    }
-    let seen = server.handshakes();
-    assert!(!seen[0].resumed && seen[1].resumed && seen[2].resumed, "{seen:?}");
-    // A resumed session still carries the client's identity.
-    assert_eq!(seen[2].peer_leaf.as_ref(), Some(pki.client.cert_der()));
+    let report = tls.reload().await;
+    assert_eq!(report.changed, [Material::ClientCertificate], "{report:?}");
+    assert_eq!(report.failed.len(), 1, "{report:?}");
+    assert!(report.failed[0].to_string().contains("extra"), "{}", report.failed[0]);
+    connect_and_ping(&tls.target, server.addr).await.unwrap();
+    assert_eq!(
+        server.handshakes().last().unwrap().peer_leaf.as_ref(),
+        Some(pki.client_rsa.cert_der())
+    );
 
-    let rotating_tls = build_service_tls(&service, Some(store), &rotating()).await.unwrap();
-    for _ in 0..3 {
-        connect_and_ping(&rotating_tls.target, server.addr).await.unwrap();
-    }
-    assert!(server.handshakes()[3..].iter().all(|h| !h.resumed));
+    // Both ids back: the set swaps, and only the rogue CA is trusted now.
+    store.insert_pem("extra", pki.rogue_ca_cert_pem.as_bytes()).unwrap();
+    let report = tls.reload().await;
+    assert_eq!(report.changed, [Material::CaCertificates], "{report:?}");
+    assert!(connect_and_ping(&tls.target, server.addr).await.is_err());
+    assert_eq!(tls.generation(), 2);
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use extsvc_config::ServiceKind;
 use extsvc_resolve::{Resolution, ResolvedService};
-use extsvc_tls::{build_service_tls, CertificateStore, ServiceTls, TlsError, TlsOptions};
+use extsvc_tls::{build_service_tls, CertificateStore, ReloadReport, ServiceTls, TlsError, TlsOptions};
 
 use crate::client::ServiceClient;
 use crate::stream::StreamConnector;
@@ -27,6 +27,8 @@ pub struct BuildError {
 pub struct ExternalServices {
     clients: [ServiceClient; 5],
     storage: StreamConnector,
+    /// Each service's TLS material, for [`ExternalServices::reload`].
+    tls: [ServiceTls; 5],
 }
 
 impl fmt::Debug for ExternalServices {
@@ -72,13 +74,26 @@ impl ExternalServices {
             let (service, tls) = &parts[ServiceKind::Storage.index()];
             StreamConnector::new(Arc::new(service.clone()), tls.target.clone(), tls.proxy.clone())
         };
+        let tls = parts.each_ref().map(|(_, tls)| tls.clone());
         let clients = parts.map(|(service, tls)| ServiceClient::new(service, &tls));
-        ExternalServices { clients, storage }
+        ExternalServices { clients, storage, tls }
     }
 
     /// The client of one service (a clone sharing its pool).
     pub fn client(&self, kind: ServiceKind) -> ServiceClient {
         self.clients[kind.index()].clone()
+    }
+
+    /// Reads every service's TLS files and store entries again now (for a gateway's own
+    /// reload signal) and swaps what changed for new connections; pooled connections keep
+    /// their handshake. One report per service, in [`ServiceKind`] order: what changed,
+    /// what failed (a failure keeps the material in use). See [`ServiceTls::reload`].
+    pub async fn reload(&self) -> Vec<ReloadReport> {
+        let mut reports = Vec::with_capacity(self.tls.len());
+        for tls in &self.tls {
+            reports.push(tls.reload().await);
+        }
+        reports
     }
 
     /// The stream connector of `storage` (Redis), sharing nothing but configuration.

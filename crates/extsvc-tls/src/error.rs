@@ -155,7 +155,7 @@ pub enum TlsError {
         reason: String,
     },
     /// Certificate rotation ([`crate::TlsOptions::refresh_interval`]) needs a tokio runtime
-    /// to poll the store, and none is running.
+    /// to reload files and store entries, and none is running (or set it to `None`).
     #[error("{key_path}: certificate rotation needs a tokio runtime")]
     NoRuntime {
         /// The service.

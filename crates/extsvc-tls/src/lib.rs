@@ -8,8 +8,11 @@
 //! - [`build_service_tls`] → [`ServiceTls`] `{ target, proxy }` for one service;
 //! - [`CertificateStore`] — the seam for certificates by id, with [`MemoryStore`],
 //!   [`DirectoryStore`] and (feature `redis`) `RedisStore`;
-//! - rotation: with [`TlsOptions::refresh_interval`] the client certificate is reloaded
-//!   and swapped for new handshakes without rebuilding anything;
+//! - rotation: client certificates and CA certificates from files or the store are
+//!   reloaded every [`TlsOptions::refresh_interval`] (default [`DEFAULT_REFRESH_INTERVAL`])
+//!   or on demand ([`ServiceTls::reload`] → [`ReloadReport`]) and swapped for new
+//!   handshakes without rebuilding anything; sessions resume only within one generation
+//!   of the material;
 //! - [`check()`] / [`check_services`] — what `extsvc check` runs: builds everything, reports
 //!   every problem (each piece of material on its own line) and warning (expiry within 30
 //!   days, missing clientAuth usage);
@@ -23,14 +26,17 @@ pub mod danger;
 mod error;
 mod material;
 pub mod pem;
+mod resumption;
 mod rotation;
 mod service;
 pub mod store;
+mod trust;
 
 pub use check::{check, check_services, CheckReport};
 pub use error::{Material, Origin, TlsError};
 pub use pem::{ClientCertificate, PemError};
-pub use service::{build_service_tls, ServiceTls, TlsOptions};
+pub use rotation::ReloadReport;
+pub use service::{build_service_tls, ServiceTls, TlsOptions, DEFAULT_REFRESH_INTERVAL};
 #[cfg(feature = "redis")]
 pub use store::{redis_command, InvalidRedisUrl, RedisConnector, RedisReply, RedisStore, RedisUrl, TcpConnector};
 pub use store::{CertificateStore, DirectoryStore, MemoryStore, StoreError, StoreFuture};

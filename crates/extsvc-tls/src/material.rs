@@ -350,7 +350,7 @@ fn pair(service: ServiceKind, chain: &LoadedChain, key: LoadedKey) -> Result<Arc
 
 /// The CA certificates of `source` (`None` for the default roots) that loaded, and every
 /// failure: the file's, or one per CA id.
-async fn load_ca_pieces(
+pub(crate) async fn load_ca_pieces(
     service: ServiceKind,
     source: &CaSource,
     store: Option<&dyn CertificateStore>,

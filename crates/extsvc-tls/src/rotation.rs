@@ -1,78 +1,49 @@
-//! Client certificate rotation without rebuilding the client.
+//! Rotation of a service's TLS material without rebuilding the client.
 //!
-//! A [`RotatingClientCert`] is the `ResolvesClientCert` of a service's target config. It
-//! hands out an `Arc<CertifiedKey>` that a refresh task swaps when the store (or, on
-//! request, the files) hold a new certificate. Each handshake asks the resolver, so the
-//! next new connection presents the new certificate; established connections are not
-//! touched and keep working.
+//! Every service whose material comes from files or a certificate store gets a [`Rotation`]:
+//! the swappable parts of its two configurations — the client certificate resolver
+//! ([`RotatingClientCert`]) and the server verifiers of both legs
+//! ([`crate::trust::RotatingServerVerifier`]) — and the [`Generation`] of its material.
+//! [`Rotation::reload`] reads the files or store entries again, and swaps what changed:
 //!
-//! Session resumption is off for a rotating target config. A resumed session keeps the
-//! client identity of the full handshake it descends from, and rustls gives a session
-//! store no way to tell which certificate a ticket belongs to: a connection that started
-//! before a swap can store old-identity tickets after it, and resumption chains would then
-//! present the old certificate indefinitely (the tests showed exactly this when the cache
-//! was merely emptied on a swap). The config keeps a cache of key-exchange hints only
-//! ([`KxHintStore`]), which carry no identity. Pooled connections make the cost small.
+//! - the client certificate (`cert_id`, or `cert_file` + `key_file`) when its chain
+//!   differs; a key that does not match its certificate (a pair caught half-written)
+//!   keeps the last good pair and logs a WARN at every reload until the pair matches;
+//! - the CA certificates (`ca_cert_ids` or `ca_file`) when they differ: the target leg's
+//!   roots (unless `insecure_skip_verify` replaces its verification; that never changes)
+//!   and the proxy leg's (default roots plus the service's CA — always verified);
+//! - any failure keeps what was there and logs a WARN naming the key path and file or id.
 //!
-//! The task holds only a `Weak` reference: when every clone of the config is dropped, it
-//! stops at its next tick.
+//! Each handshake asks the resolver and the verifiers, so the next new connection uses
+//! the new material; established connections keep their handshake. Files are read again
+//! by path at every reload and compared by content, so a Kubernetes secret volume (whose
+//! files are symlinks through a `..data` directory that is swapped atomically) rotates too.
+//!
+//! Every swap advances the generation; [`crate::resumption::GenerationSessionStore`]
+//! resumes only sessions of the current generation, so a session authenticated with the
+//! old certificate (or verified against the old CA) is never resumed after a swap.
+//!
+//! A refresh task ([`spawn_refresh`]) reloads on an interval
+//! ([`crate::TlsOptions::refresh_interval`]); it holds only a `Weak` reference, and stops at
+//! its next tick once every configuration and [`crate::ServiceTls`] is dropped.
 
 use std::fmt;
-use std::sync::{Arc, RwLock, Weak};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
 use extsvc_config::ServiceKind;
-use extsvc_resolve::ClientCertificateSource;
-use rustls::client::{ClientSessionMemoryCache, ClientSessionStore, ResolvesClientCert};
+use extsvc_resolve::{CaSource, ClientCertificateSource, ResolvedService};
+use rustls::client::ResolvesClientCert;
 use rustls::crypto::CryptoProvider;
 use rustls::sign::CertifiedKey;
-use rustls::{NamedGroup, SignatureScheme};
-use rustls_pki_types::ServerName;
+use rustls::SignatureScheme;
+use rustls_pki_types::CertificateDer;
 
-use crate::material::load_client;
+use crate::error::{Material, TlsError};
+use crate::material::{load_ca_pieces, load_client, LoadedCa};
+use crate::resumption::{Generation, GenerationSessionStore};
+use crate::service::{verifiers, Rotatable};
 use crate::store::CertificateStore;
-
-/// The number of servers whose key-exchange hint is remembered.
-const KX_HINT_CACHE_SIZE: usize = 256;
-
-/// A client session store that remembers key-exchange hints (which group a server chose,
-/// saving a HelloRetryRequest) but no session: no resumption.
-#[derive(Debug)]
-pub(crate) struct KxHintStore {
-    hints: ClientSessionMemoryCache,
-}
-
-impl KxHintStore {
-    pub(crate) fn new() -> Self {
-        KxHintStore {
-            hints: ClientSessionMemoryCache::new(KX_HINT_CACHE_SIZE),
-        }
-    }
-}
-
-impl ClientSessionStore for KxHintStore {
-    fn set_kx_hint(&self, server_name: ServerName<'static>, group: NamedGroup) {
-        self.hints.set_kx_hint(server_name, group);
-    }
-
-    fn kx_hint(&self, server_name: &ServerName<'_>) -> Option<NamedGroup> {
-        self.hints.kx_hint(server_name)
-    }
-
-    fn set_tls12_session(&self, _: ServerName<'static>, _: rustls::client::Tls12ClientSessionValue) {}
-
-    fn tls12_session(&self, _: &ServerName<'_>) -> Option<rustls::client::Tls12ClientSessionValue> {
-        None
-    }
-
-    fn remove_tls12_session(&self, _: &ServerName<'static>) {}
-
-    fn insert_tls13_ticket(&self, _: ServerName<'static>, _: rustls::client::Tls13ClientSessionValue) {}
-
-    fn take_tls13_ticket(&self, _: &ServerName<'static>) -> Option<rustls::client::Tls13ClientSessionValue> {
-        None
-    }
-}
 
 /// The client certificate resolver of a service: the current certificate, swapped
 /// atomically on rotation.
@@ -89,7 +60,7 @@ impl RotatingClientCert {
         }
     }
 
-    fn current(&self) -> Arc<CertifiedKey> {
+    pub(crate) fn current(&self) -> Arc<CertifiedKey> {
         self.current
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -97,7 +68,7 @@ impl RotatingClientCert {
     }
 
     /// Installs `next` when its chain differs from the current one; true when swapped.
-    fn replace(&self, next: Arc<CertifiedKey>) -> bool {
+    pub(crate) fn replace(&self, next: Arc<CertifiedKey>) -> bool {
         let mut current = self.current.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         if current.cert == next.cert {
             return false;
@@ -126,58 +97,197 @@ impl ResolvesClientCert for RotatingClientCert {
     }
 }
 
-/// What the refresh task reloads from.
-pub(crate) struct Reload {
-    pub(crate) service: ServiceKind,
-    pub(crate) source: ClientCertificateSource,
-    pub(crate) store: Option<Arc<dyn CertificateStore>>,
-    pub(crate) provider: Arc<CryptoProvider>,
+/// The swappable parts of a service's configurations, where they are reloaded from, and
+/// the generation of the material in use.
+pub(crate) struct Rotation {
+    service: ResolvedService,
+    store: Option<Arc<dyn CertificateStore>>,
+    provider: Arc<CryptoProvider>,
+    parts: Rotatable,
+    /// The CA certificates in use, to compare a reload with.
+    ca: Mutex<Vec<CertificateDer<'static>>>,
+    generation: Arc<Generation>,
+    /// One reload at a time (the refresh task and [`crate::ServiceTls::reload`]).
+    reloading: tokio::sync::Mutex<()>,
 }
 
-/// Starts the refresh task on `runtime`: every `interval`, reload and swap on change.
-/// A failed reload keeps the current certificate and logs why.
-pub(crate) fn spawn_refresh(
-    runtime: &tokio::runtime::Handle,
-    resolver: &Arc<RotatingClientCert>,
-    reload: Reload,
-    interval: Duration,
-) {
-    let weak: Weak<RotatingClientCert> = Arc::downgrade(resolver);
+impl fmt::Debug for Rotation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Rotation")
+            .field("service", &self.service.kind)
+            .field("generation", &self.generation.current())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a reload ([`crate::ServiceTls::reload`]) changed and what failed, for one service.
+///
+/// A failed piece keeps the material in use; the others are still swapped when they changed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct ReloadReport {
+    /// The service.
+    pub service: ServiceKind,
+    /// The material swapped: new handshakes use it ([`Material::ClientCertificate`] for a
+    /// new certificate and key, [`Material::CaCertificates`] for new roots).
+    pub changed: Vec<Material>,
+    /// Why a piece could not be reloaded; each error names the key path and file or id.
+    pub failed: Vec<TlsError>,
+}
+
+impl ReloadReport {
+    pub(crate) fn new(service: ServiceKind) -> Self {
+        ReloadReport {
+            service,
+            changed: Vec::new(),
+            failed: Vec::new(),
+        }
+    }
+
+    /// True when nothing changed and nothing failed.
+    pub fn is_unchanged(&self) -> bool {
+        self.changed.is_empty() && self.failed.is_empty()
+    }
+}
+
+/// Whether a service's material comes from anywhere that can change: files or a store.
+pub(crate) fn rotates(service: &ResolvedService) -> bool {
+    !matches!(service.mtls.client_certificate, ClientCertificateSource::None)
+        || !matches!(service.mtls.ca, CaSource::DefaultRoots)
+}
+
+impl Rotation {
+    pub(crate) fn new(
+        service: &ResolvedService,
+        store: Option<Arc<dyn CertificateStore>>,
+        provider: Arc<CryptoProvider>,
+        parts: Rotatable,
+        ca: Option<&[LoadedCa]>,
+    ) -> Self {
+        Rotation {
+            service: service.clone(),
+            store,
+            provider,
+            parts,
+            ca: Mutex::new(flatten(ca)),
+            generation: Arc::new(Generation::default()),
+            reloading: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The swappable parts.
+    pub(crate) fn parts(&self) -> &Rotatable {
+        &self.parts
+    }
+
+    /// The current generation: 0 as built, one more after each reload that changed something.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.current()
+    }
+
+    /// A session store for one of the service's configurations; it keeps this rotation
+    /// (and so its refresh task) alive.
+    pub(crate) fn session_store(self: &Arc<Self>) -> Arc<GenerationSessionStore<Arc<Rotation>>> {
+        Arc::new(GenerationSessionStore::new(self.generation.clone(), self.clone()))
+    }
+
+    /// Reads the material again and swaps what changed; failures keep what is in use.
+    pub(crate) async fn reload(&self) -> ReloadReport {
+        let _one_at_a_time = self.reloading.lock().await;
+        let kind = self.service.kind;
+        let mut report = ReloadReport::new(kind);
+        let store = self.store.as_deref();
+
+        let client = match &self.parts.client {
+            Some(_) => load_client(kind, &self.service.mtls.client_certificate, store, &self.provider).await,
+            None => Ok(None),
+        };
+        let (ca, ca_errors) = load_ca_pieces(kind, &self.service.mtls.ca, store).await;
+
+        // The generation advances before anything is swapped (see `resumption`).
+        let mut next_client = None;
+        match (client, &self.parts.client) {
+            (Ok(Some(loaded)), Some(resolver)) if resolver.current().cert != loaded.certified.cert => {
+                next_client = Some(loaded);
+            }
+            (Ok(_), _) => {}
+            (Err(error), _) => report.failed.push(error),
+        }
+        let mut next_ca = None;
+        if ca_errors.is_empty() {
+            if let Some(ca) = ca {
+                let certificates = flatten(Some(&ca));
+                if *self.ca.lock().unwrap_or_else(std::sync::PoisonError::into_inner) != certificates {
+                    match verifiers(kind, Some(&ca), &self.provider) {
+                        Ok(verifiers) => next_ca = Some((certificates, verifiers, ca)),
+                        Err(error) => report.failed.push(error),
+                    }
+                }
+            }
+        } else {
+            report.failed.extend(ca_errors);
+        }
+
+        if next_client.is_some() || next_ca.is_some() {
+            self.generation.advance();
+        }
+        if let (Some(loaded), Some(resolver)) = (next_client, &self.parts.client) {
+            resolver.replace(loaded.certified);
+            report.changed.push(Material::ClientCertificate);
+            tracing::info!(
+                service = %kind,
+                origin = %loaded.origin,
+                generation = self.generation.current(),
+                "client certificate rotated: new TLS connections present the new certificate"
+            );
+        }
+        if let Some((certificates, (target, proxy), loaded)) = next_ca {
+            if let Some(trust) = &self.parts.target_trust {
+                trust.replace(target);
+            }
+            self.parts.proxy_trust.replace(proxy);
+            *self.ca.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = certificates;
+            report.changed.push(Material::CaCertificates);
+            let origins: Vec<String> = loaded.iter().map(|ca| ca.origin.to_string()).collect();
+            tracing::info!(
+                service = %kind,
+                origin = %origins.join(", "),
+                generation = self.generation.current(),
+                "CA certificates rotated: new TLS connections verify servers against the new roots"
+            );
+        }
+        for error in &report.failed {
+            tracing::warn!(
+                service = %kind,
+                %error,
+                "TLS material reload failed; new connections keep using the last good material"
+            );
+        }
+        report
+    }
+}
+
+/// Every CA certificate of `ca`, in order (empty for the default roots).
+fn flatten(ca: Option<&[LoadedCa]>) -> Vec<CertificateDer<'static>> {
+    ca.unwrap_or_default()
+        .iter()
+        .flat_map(|ca| ca.certificates.iter().cloned())
+        .collect()
+}
+
+/// Starts the refresh task on `runtime`: every `interval`, [`Rotation::reload`].
+pub(crate) fn spawn_refresh(runtime: &tokio::runtime::Handle, rotation: &Arc<Rotation>, interval: Duration) {
+    let weak: Weak<Rotation> = Arc::downgrade(rotation);
+    let service = rotation.service.kind;
     runtime.spawn(async move {
         let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
-            if weak.strong_count() == 0 {
-                break;
-            }
-            let loaded = load_client(
-                reload.service,
-                &reload.source,
-                reload.store.as_deref(),
-                &reload.provider,
-            )
-            .await;
-            let Some(resolver) = weak.upgrade() else { break };
-            match loaded {
-                Ok(Some(loaded)) => {
-                    if resolver.replace(loaded.certified) {
-                        tracing::info!(
-                            service = %reload.service,
-                            origin = %loaded.origin,
-                            "client certificate rotated: new TLS connections present the new certificate"
-                        );
-                    }
-                }
-                Ok(None) => {}
-                Err(error) => tracing::warn!(
-                    service = %reload.service,
-                    %error,
-                    "client certificate reload failed; keeping the current certificate"
-                ),
-            }
+            let Some(rotation) = weak.upgrade() else { break };
+            rotation.reload().await;
         }
-        tracing::debug!(service = %reload.service, "client certificate refresh stopped: configuration dropped");
+        tracing::debug!(service = %service, "TLS material refresh stopped: configuration dropped");
     });
 }
 
@@ -206,15 +316,5 @@ mod tests {
         assert!(resolver.replace(next.clone()));
         assert!(Arc::ptr_eq(&resolver.resolve(&[], &[]).unwrap(), &next));
         assert!(resolver.has_certs());
-    }
-
-    #[test]
-    fn the_kx_hint_store_keeps_hints_and_no_session() {
-        let store = KxHintStore::new();
-        let name = ServerName::try_from("localhost").unwrap();
-        store.set_kx_hint(name.clone(), NamedGroup::X25519);
-        assert_eq!(store.kx_hint(&name), Some(NamedGroup::X25519));
-        assert!(store.tls12_session(&name).is_none());
-        assert!(store.take_tls13_ticket(&name).is_none());
     }
 }

@@ -4,46 +4,78 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use extsvc_config::{ServiceKind, TlsVersion};
-use extsvc_resolve::{ClientCertificateSource, ResolvedService};
-use rustls::client::Resumption;
+use extsvc_resolve::ResolvedService;
+use rustls::client::danger::ServerCertVerifier;
+use rustls::client::{Resumption, WebPkiServerVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::{ClientConfig, RootCertStore};
 
 use crate::danger::NoServerVerification;
 use crate::error::{key_path, Material, TlsError};
 use crate::material::{load_material, LoadedCa, LoadedMaterial};
-use crate::rotation::{spawn_refresh, KxHintStore, Reload, RotatingClientCert};
+use crate::rotation::{rotates, spawn_refresh, ReloadReport, RotatingClientCert, Rotation};
 use crate::store::CertificateStore;
+use crate::trust::RotatingServerVerifier;
+
+/// The default [`TlsOptions::refresh_interval`]: 60 seconds.
+///
+/// Kubernetes refreshes a mounted secret within about a minute of its update (the
+/// kubelet's sync period), cert-manager renews certificates long before they expire, and a
+/// reload costs one read per file or store id; polling every minute adds at most a minute
+/// to the kubelet's own delay for a negligible load, even on a Redis shared by many gateways.
+pub const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Options of [`build_service_tls`].
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsOptions {
-    /// Poll the certificate store for a replaced client certificate this often; new TLS
-    /// handshakes use the new certificate, established connections keep theirs. `None`
-    /// (the default) loads the certificate once.
+    /// Reload the service's TLS material — client certificate and key, CA certificates,
+    /// from files or the store — this often; new TLS handshakes use what changed,
+    /// established connections keep theirs (see [`ServiceTls::reload`]). `None` turns the
+    /// periodic reload off ([`ServiceTls::reload`] still works). Default:
+    /// [`DEFAULT_REFRESH_INTERVAL`]. Services without files or store ids have nothing to
+    /// reload and run no task.
     pub refresh_interval: Option<Duration>,
-    /// With `refresh_interval`, also re-read `cert_file` / `key_file` on that interval
-    /// (off by default: file-based certificates are loaded once).
-    pub reload_files: bool,
+}
+
+impl Default for TlsOptions {
+    fn default() -> Self {
+        TlsOptions {
+            refresh_interval: Some(DEFAULT_REFRESH_INTERVAL),
+        }
+    }
+}
+
+impl TlsOptions {
+    /// These options with [`TlsOptions::refresh_interval`] set to `interval`.
+    pub fn with_refresh_interval(mut self, interval: Option<Duration>) -> Self {
+        self.refresh_interval = interval;
+        self
+    }
 }
 
 /// The rustls client configurations of one service.
 ///
 /// ALPN is left empty in both: the client crate clones a config and sets the protocols
-/// it speaks. Both use the ring provider, have SNI on and session resumption on (rustls'
-/// in-memory cache of 256 sessions) — except a target config whose client certificate
-/// rotates ([`TlsOptions::refresh_interval`]): there resumption is off, because a resumed
-/// session would keep presenting the identity of the certificate it started with.
+/// it speaks. Both use the ring provider and have SNI and session resumption on.
 ///
-/// When cloning `target` to adjust it, keep its `client_auth_cert_resolver` and
-/// `resumption`: rotation swaps the certificate inside the resolver. Clones share the
-/// resolver, and keep the refresh task alive while they exist.
+/// When the service's material comes from files or a store, both configs rotate: the
+/// client certificate resolver and the server verifiers are swapped in place by
+/// [`ServiceTls::reload`] and the refresh task ([`TlsOptions::refresh_interval`]), and the
+/// session store resumes only sessions of the current material, so that a session
+/// authenticated with an old certificate is not resumed after a swap (`docs/tls.md`,
+/// "Rotation", says how, and the one window left).
+///
+/// When cloning a config to adjust it, keep its `client_auth_cert_resolver`, verifier and
+/// `resumption`: rotation swaps material inside them. Clones share them, and keep the
+/// refresh task alive while they exist.
 ///
 /// ```
 /// # async fn example(service: &extsvc_resolve::ResolvedService) -> Result<(), extsvc_tls::TlsError> {
 /// let tls = extsvc_tls::build_service_tls(service, None, &extsvc_tls::TlsOptions::default()).await?;
 /// let mut target = (*tls.target).clone();
 /// target.alpn_protocols = vec![b"http/1.1".to_vec()];
+/// let report = tls.reload().await; // e.g. on the gateway's reload signal
+/// assert!(report.failed.is_empty());
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone)]
@@ -54,6 +86,28 @@ pub struct ServiceTls {
     /// For the TLS leg to an `https://` proxy: the default roots plus the service's CA
     /// certificates, no client certificate, always verified, TLS 1.2 and 1.3.
     pub proxy: Arc<ClientConfig>,
+    service: ServiceKind,
+    /// `None` when the material comes from nowhere that can change.
+    rotation: Option<Arc<Rotation>>,
+}
+
+impl ServiceTls {
+    /// Reads the service's files and store entries again now, and swaps what changed for
+    /// new handshakes (what the refresh task does on its interval; for a gateway's reload
+    /// signal). A piece that fails to load keeps the material in use and is reported (and
+    /// logged as a WARN). A service without files or store ids reports nothing.
+    pub async fn reload(&self) -> ReloadReport {
+        match &self.rotation {
+            Some(rotation) => rotation.reload().await,
+            None => ReloadReport::new(self.service),
+        }
+    }
+
+    /// The generation of the material in use: 0 as built, one more after each reload
+    /// that changed something.
+    pub fn generation(&self) -> u64 {
+        self.rotation.as_ref().map_or(0, |rotation| rotation.generation())
+    }
 }
 
 /// The crypto provider of every config: rustls' ring provider.
@@ -100,12 +154,62 @@ fn add_ca(service: ServiceKind, roots: &mut RootCertStore, cas: &[LoadedCa]) -> 
     Ok(())
 }
 
-/// Builds both configs from loaded material. `rotating` is the resolver a refresh task
-/// swaps certificates in, when rotation is on.
+/// The parts of a service's configs that rotation swaps in place.
+pub(crate) struct Rotatable {
+    /// The client certificate; `None` when the service presents none.
+    pub(crate) client: Option<Arc<RotatingClientCert>>,
+    /// The target leg's verifier; `None` with `insecure_skip_verify`.
+    pub(crate) target_trust: Option<Arc<RotatingServerVerifier>>,
+    /// The proxy leg's verifier (always verified).
+    pub(crate) proxy_trust: Arc<RotatingServerVerifier>,
+}
+
+/// The webpki verifiers of the target leg (`ca` replaces the default roots) and of the
+/// proxy leg (default roots plus `ca`).
+pub(crate) fn verifiers(
+    kind: ServiceKind,
+    ca: Option<&[LoadedCa]>,
+    provider: &Arc<CryptoProvider>,
+) -> Result<(Arc<WebPkiServerVerifier>, Arc<WebPkiServerVerifier>), TlsError> {
+    let mut target_roots = match ca {
+        Some(_) => RootCertStore::empty(),
+        None => default_roots(),
+    };
+    add_ca(kind, &mut target_roots, ca.unwrap_or_default())?;
+    let mut proxy_roots = default_roots();
+    add_ca(kind, &mut proxy_roots, ca.unwrap_or_default())?;
+    let build = |roots: RootCertStore| {
+        WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+            .build()
+            .map_err(|e| TlsError::Build {
+                service: kind,
+                key_path: key_path(kind, "", None),
+                reason: e.to_string(),
+            })
+    };
+    Ok((build(target_roots)?, build(proxy_roots)?))
+}
+
+/// The swappable parts for loaded material.
+fn rotatable(service: &ResolvedService, material: &LoadedMaterial) -> Result<Rotatable, TlsError> {
+    let kind = service.kind;
+    let (target, proxy) = verifiers(kind, material.ca.as_deref(), &provider())?;
+    Ok(Rotatable {
+        client: material
+            .client
+            .as_ref()
+            .map(|client| Arc::new(RotatingClientCert::new(kind, client.certified.clone()))),
+        target_trust: (!service.mtls.insecure_skip_verify.value).then(|| Arc::new(RotatingServerVerifier::new(target))),
+        proxy_trust: Arc::new(RotatingServerVerifier::new(proxy)),
+    })
+}
+
+/// Builds both configs from loaded material; with `rotation`, from its swappable parts
+/// and with its session stores.
 pub(crate) fn assemble(
     service: &ResolvedService,
     material: &LoadedMaterial,
-    rotating: Option<Arc<RotatingClientCert>>,
+    rotation: Option<&Arc<Rotation>>,
 ) -> Result<ServiceTls, TlsError> {
     let kind = service.kind;
     let mtls = &service.mtls;
@@ -115,51 +219,48 @@ pub(crate) fn assemble(
         reason: e.to_string(),
     };
     let provider = provider();
+    let built;
+    let parts = match rotation {
+        Some(rotation) => rotation.parts(),
+        None => {
+            built = rotatable(service, material)?;
+            &built
+        }
+    };
 
     // Target leg.
     let target_versions = versions(mtls.tls_min_version.value, mtls.tls_max_version.value);
+    let target_verifier: Arc<dyn ServerCertVerifier> = match &parts.target_trust {
+        Some(trust) => trust.clone(),
+        None => Arc::new(NoServerVerification::new(kind, provider.clone())),
+    };
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&target_versions)
-        .map_err(build_error)?;
-    let builder = if mtls.insecure_skip_verify.value {
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(NoServerVerification::new(kind, provider.clone())))
-    } else {
-        let mut roots = match &material.ca {
-            Some(_) => RootCertStore::empty(),
-            None => default_roots(),
-        };
-        add_ca(kind, &mut roots, material.ca.as_deref().unwrap_or_default())?;
-        builder.with_root_certificates(roots)
-    };
-    // The client certificate always goes through a `RotatingClientCert`; without rotation
-    // nothing ever swaps it and resumption stays on. With rotation, sessions are not kept
-    // (see the `rotation` module: a resumed session keeps the old identity).
-    let target = match (rotating, &material.client) {
-        (Some(resolver), _) => {
-            let mut target = builder.with_client_cert_resolver(resolver);
-            target.resumption = Resumption::store(Arc::new(KxHintStore::new()));
-            target
-        }
-        (None, Some(client)) => {
-            builder.with_client_cert_resolver(Arc::new(RotatingClientCert::new(kind, client.certified.clone())))
-        }
-        (None, None) => builder.with_no_client_auth(),
+        .map_err(build_error)?
+        .dangerous()
+        .with_custom_certificate_verifier(target_verifier);
+    let mut target = match &parts.client {
+        Some(resolver) => builder.with_client_cert_resolver(resolver.clone()),
+        None => builder.with_no_client_auth(),
     };
 
     // Proxy leg: default roots plus the service's CA; never insecure, never a client cert.
-    let mut proxy_roots = default_roots();
-    add_ca(kind, &mut proxy_roots, material.ca.as_deref().unwrap_or_default())?;
-    let proxy = ClientConfig::builder_with_provider(provider)
+    let mut proxy = ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(build_error)?
-        .with_root_certificates(proxy_roots)
+        .dangerous()
+        .with_custom_certificate_verifier(parts.proxy_trust.clone())
         .with_no_client_auth();
 
+    if let Some(rotation) = rotation {
+        target.resumption = Resumption::store(rotation.session_store());
+        proxy.resumption = Resumption::store(rotation.session_store());
+    }
     Ok(ServiceTls {
         target: Arc::new(target),
         proxy: Arc::new(proxy),
+        service: kind,
+        rotation: rotation.cloned(),
     })
 }
 
@@ -174,9 +275,9 @@ pub(crate) fn assemble(
 /// - A service whose `mtls` is not enabled gets the plain configuration: webpki roots, no
 ///   client certificate, TLS 1.2–1.3 (and `insecure_skip_verify` only when the legacy
 ///   `jwt_ssl_insecure_skip_verify` applies to `oauth`).
-/// - With [`TlsOptions::refresh_interval`], a store-based client certificate (and a
-///   file-based one with [`TlsOptions::reload_files`]) is reloaded on that interval by a
-///   task on the current tokio runtime, which stops when the configs are dropped.
+/// - Material from files or the store rotates: [`ServiceTls::reload`] on demand, and with
+///   [`TlsOptions::refresh_interval`] (default [`DEFAULT_REFRESH_INTERVAL`]) a task on the
+///   current tokio runtime that stops when the configs are dropped.
 ///
 /// `store` is needed only when ids are configured; without it they are an error.
 /// Any error fails the build: there is no fallback to a client without mTLS.
@@ -187,34 +288,30 @@ pub async fn build_service_tls(
 ) -> Result<ServiceTls, TlsError> {
     let kind = service.kind;
     let provider = provider();
-    let source = &service.mtls.client_certificate;
     let material = load_material(kind, &service.mtls, store.as_deref(), &provider)
         .await
         .into_material()?;
-    let rotates = match source {
-        ClientCertificateSource::Store { .. } => true,
-        ClientCertificateSource::File { .. } => options.reload_files,
-        ClientCertificateSource::None => false,
-    };
-    let rotation = match (options.refresh_interval, &material.client) {
-        (Some(interval), Some(client)) if rotates => {
-            let runtime = tokio::runtime::Handle::try_current().map_err(|_| TlsError::NoRuntime {
-                service: kind,
-                key_path: key_path(kind, "", None),
-            })?;
-            let resolver = Arc::new(RotatingClientCert::new(kind, client.certified.clone()));
-            let reload = Reload {
-                service: kind,
-                source: source.clone(),
-                store: store.clone(),
-                provider,
-            };
-            spawn_refresh(&runtime, &resolver, reload, interval);
-            Some(resolver)
+    let rotation = if rotates(service) {
+        let parts = rotatable(service, &material)?;
+        let rotation = Arc::new(Rotation::new(service, store, provider, parts, material.ca.as_deref()));
+        match options.refresh_interval {
+            Some(interval) => {
+                let runtime = tokio::runtime::Handle::try_current().map_err(|_| TlsError::NoRuntime {
+                    service: kind,
+                    key_path: key_path(kind, "", None),
+                })?;
+                spawn_refresh(&runtime, &rotation, interval);
+            }
+            None => tracing::info!(
+                service = %kind,
+                "periodic TLS material reload is off: certificates change only on ServiceTls::reload"
+            ),
         }
-        _ => None,
+        Some(rotation)
+    } else {
+        None
     };
-    let tls = assemble(service, &material, rotation)?;
+    let tls = assemble(service, &material, rotation.as_ref())?;
     if let Some(client) = &material.client {
         tracing::info!(service = %kind, origin = %client.origin, "client certificate loaded");
     }

@@ -49,7 +49,9 @@
 //! // 2. Decide what every service uses, and why.
 //! let resolution = extsvc::resolve::resolve(&loaded.config, &env);
 //! // 3. Build all five clients once: certificates are loaded and checked now, and a
-//! //    broken one fails here, never falling back to a connection without mTLS.
+//! //    broken one fails here, never falling back to a connection without mTLS. Files and
+//! //    store entries are then reloaded every minute (`TlsOptions::refresh_interval`), and
+//! //    `services.reload()` reloads them now, e.g. on the gateway's own reload signal.
 //! let store = Arc::new(DirectoryStore::new("/opt/tyk-gateway/certs"));
 //! let services = ExternalServices::build(&resolution, Some(store), &TlsOptions::default()).await?;
 //! // 4. Hand out cheap clones; each shares its service's pool and connection cap.

@@ -10,8 +10,8 @@ use crate::pem::{parse_certificates, ClientCertificate};
 /// A directory of PEM bundles: `DIR/<id>.pem` holds one or more CERTIFICATE blocks
 /// (end-entity first) and, for a client certificate, its PRIVATE KEY.
 ///
-/// Files are read on every lookup, so replacing a file rotates the certificate (with
-/// [`crate::TlsOptions::refresh_interval`] set). Write the new file under another name and
+/// Files are read on every lookup, so replacing a file rotates the certificate at the next
+/// reload ([`crate::TlsOptions::refresh_interval`]). Write the new file under another name and
 /// rename it over the old one, so that a reader never sees half a file.
 #[derive(Debug, Clone)]
 pub struct DirectoryStore {

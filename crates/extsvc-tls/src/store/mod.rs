@@ -7,8 +7,8 @@
 //! - `RedisStore` (cargo feature `redis`): key `raw-<id>` in Redis, as Tyk keeps its store.
 //!
 //! The trait is object safe; its methods return boxed futures, so a store can do network
-//! I/O. Stores are polled again every refresh interval when rotation is on
-//! ([`crate::TlsOptions::refresh_interval`]).
+//! I/O. Stores are read again at every reload (every refresh interval, on by default:
+//! [`crate::TlsOptions::refresh_interval`]; or [`crate::ServiceTls::reload`]).
 
 mod directory;
 mod memory;
