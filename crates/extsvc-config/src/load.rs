@@ -190,8 +190,9 @@ pub fn load_str_lenient(
 }
 
 /// Reads the environment, merges and builds the model. Even after a fatal error the
-/// environment is read, so that every problem is reported at once.
-fn load_layers(
+/// environment is read, so that every problem is reported at once. `file` may also be
+/// the values set in code ([`crate::code`]).
+pub(crate) fn load_layers(
     file: Layer,
     mut diagnostics: Diagnostics,
     env: &EnvSnapshot,

@@ -2,8 +2,8 @@ use std::fmt;
 
 /// Where a configuration value came from.
 ///
-/// Displays as `file:<dotted key path>`, `env:<VARIABLE>`, `legacy:<top-level key>`
-/// or `default`, the `source` strings of `extsvc resolve --format json`.
+/// Displays as `file:<dotted key path>`, `env:<VARIABLE>`, `legacy:<top-level key>`,
+/// `code:<dotted key path>` or `default`, the `source` strings of `extsvc resolve --format json`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Source {
     /// A key of the config file, as a dotted path (`external_services.oauth.mtls.cert_file`).
@@ -12,6 +12,9 @@ pub enum Source {
     Env(String),
     /// A legacy top-level key of the config file (`http_proxy`, `jwt_ssl_insecure_skip_verify`).
     Legacy(String),
+    /// Set in code with [`ExternalServicesConfig::builder`](crate::ExternalServicesConfig::builder),
+    /// by the dotted key path of the file key it stands for (`external_services.oauth.mtls.cert_file`).
+    Code(String),
     /// Nothing set it: a built-in default.
     Default,
 }
@@ -22,6 +25,7 @@ impl fmt::Display for Source {
             Source::File(path) => write!(f, "file:{path}"),
             Source::Env(var) => write!(f, "env:{var}"),
             Source::Legacy(key) => write!(f, "legacy:{key}"),
+            Source::Code(path) => write!(f, "code:{path}"),
             Source::Default => f.write_str("default"),
         }
     }
