@@ -46,6 +46,7 @@
 //!   `Proxy-Authorization` itself, and it has no connection cap: that is what
 //!   [`ServiceClient`] adds.
 
+mod builder;
 mod client;
 mod error;
 mod host;
@@ -59,6 +60,7 @@ mod tcp;
 mod tls;
 mod tunnel;
 
+pub use builder::{ExternalServicesBuilder, SetupError};
 pub use client::{
     ClientStats, HttpConnection, RequestBody, RequestTimeout, ResponseBody, ResponseFuture, ServiceClient,
     ServiceConnector, ServiceStream,

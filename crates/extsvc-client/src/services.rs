@@ -27,6 +27,7 @@ pub struct BuildError {
 pub struct ExternalServices {
     clients: [ServiceClient; 5],
     storage: StreamConnector,
+    warnings: Arc<[String]>,
 }
 
 impl fmt::Debug for ExternalServices {
@@ -73,7 +74,23 @@ impl ExternalServices {
             StreamConnector::new(Arc::new(service.clone()), tls.target.clone(), tls.proxy.clone())
         };
         let clients = parts.map(|(service, tls)| ServiceClient::new(service, &tls));
-        ExternalServices { clients, storage }
+        ExternalServices {
+            clients,
+            storage,
+            warnings: Arc::new([]),
+        }
+    }
+
+    pub(crate) fn with_warnings(mut self, warnings: Vec<String>) -> ExternalServices {
+        self.warnings = warnings.into();
+        self
+    }
+
+    /// The warnings of loading and resolving the configuration (unknown variables,
+    /// assumed schemes, disabled verification, …), each starting with the key path or
+    /// variable it is about; empty when not built by [`ExternalServices::builder`].
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
     }
 
     /// The client of one service (a clone sharing its pool).

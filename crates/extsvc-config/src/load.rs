@@ -48,6 +48,16 @@ pub struct Loaded {
     pub warnings: Vec<String>,
 }
 
+impl From<ExternalServicesConfig> for Loaded {
+    /// A configuration taken as it is, without warnings.
+    fn from(config: ExternalServicesConfig) -> Self {
+        Loaded {
+            config,
+            warnings: Vec::new(),
+        }
+    }
+}
+
 /// A configuration as loaded, with every error found: [`load_file_lenient`]'s answer.
 ///
 /// The model holds every value that passed its checks; a rejected value is absent (a bad

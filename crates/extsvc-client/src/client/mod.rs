@@ -220,6 +220,21 @@ impl ServiceClient {
         }
     }
 
+    /// Sends a `GET` without a body to `uri`; see [`ServiceClient::request`].
+    ///
+    /// An invalid URI is an [`ErrorKind::InvalidRequest`] error (its message does not
+    /// repeat the URI, which may carry credentials).
+    pub async fn get<U>(&self, uri: U) -> Result<Response<ResponseBody>, Error>
+    where
+        Uri: TryFrom<U>,
+        <Uri as TryFrom<U>>::Error: Into<http::Error>,
+    {
+        let req = Request::get(uri)
+            .body(http_body_util::Empty::<Bytes>::new())
+            .map_err(|e| Error::new(ErrorKind::InvalidRequest, format!("invalid URI: {e}")))?;
+        self.request(req).await
+    }
+
     /// Sends a request and waits for the response headers; the body is read from the
     /// returned response (still under the deadline). The response's extensions hold the
     /// [`Connected`] information of the connection (hop, negotiated TLS versions).
