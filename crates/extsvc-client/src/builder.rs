@@ -87,8 +87,8 @@ impl ExternalServices {
     /// ([`EnvSnapshot::from_process_env`]).
     ///
     /// ```no_run
-    /// use extsvc_client::ExternalServices;
-    /// use extsvc_config::{EnvSnapshot, ServiceKind};
+    /// use extsvc::client::ExternalServices;
+    /// use extsvc::config::{EnvSnapshot, ServiceKind};
     ///
     /// # async fn start() -> Result<(), Box<dyn std::error::Error>> {
     /// let services = ExternalServices::builder()

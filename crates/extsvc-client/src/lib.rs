@@ -48,11 +48,12 @@
 
 mod builder;
 mod client;
+pub mod connect;
 mod error;
 mod host;
 mod io;
 mod phase;
-pub mod pool;
+mod pool;
 mod proxy;
 mod services;
 mod stream;
@@ -61,16 +62,8 @@ mod tls;
 mod tunnel;
 
 pub use builder::{ExternalServicesBuilder, SetupError};
-pub use client::{
-    ClientStats, HttpConnection, RequestBody, RequestTimeout, ResponseBody, ResponseFuture, ServiceClient,
-    ServiceConnector, ServiceStream,
-};
+pub use client::{ClientStats, RequestTimeout, ResponseBody, ResponseFuture, ServiceClient};
 pub use error::{BoxError, Error, ErrorKind, Phase};
-pub use io::{tls_version_name, Connected, ConnectionInfo, Hop, MaybeTlsStream, PrefixedStream, ProxyStream};
-pub use pool::{ConnectionCap, Pool};
-pub use proxy::{ProxyConnecting, ProxyConnector, ProxyConnectorLayer};
+pub use io::{tls_version_name, Connected, ConnectionInfo, Hop};
 pub use services::{BuildError, ExternalServices};
 pub use stream::{StreamConnecting, StreamConnector};
-pub use tcp::{TcpConnecting, TcpConnector};
-pub use tls::{http1_tls_config, TlsConnecting, TlsConnector, TlsConnectorLayer};
-pub use tunnel::{Tunnel, TunnelLayer, Tunneling, MAX_RESPONSE_HEAD};

@@ -21,7 +21,7 @@ impl ExternalServicesConfig {
     /// standard `HTTP_PROXY`/`NO_PROXY` variables still do, at resolution).
     ///
     /// ```
-    /// use extsvc_config::{ExternalServicesConfig, MtlsBuilder, ProxyBuilder, ServiceKind};
+    /// use extsvc::config::{ExternalServicesConfig, MtlsBuilder, ProxyBuilder, ServiceKind};
     ///
     /// let loaded = ExternalServicesConfig::builder()
     ///     .global(ProxyBuilder::new().enabled(true).https_proxy("proxy.internal:3128"))

@@ -82,7 +82,7 @@ impl LoadReport {
     /// proxy errors has usable TLS settings.
     ///
     /// ```
-    /// use extsvc_config::{load_str_lenient, EnvSnapshot, LoadOptions, ServiceKind};
+    /// use extsvc::config::{load_str_lenient, EnvSnapshot, LoadOptions, ServiceKind};
     ///
     /// let json = r#"{"external_services": {
     ///     "oauth": {"mtls": {"enabled": true}},
@@ -126,7 +126,7 @@ impl LoadReport {
 /// naming its key path, variable or file position.
 ///
 /// ```
-/// use extsvc_config::{load_file, EnvSnapshot, LoadOptions};
+/// use extsvc::config::{load_file, EnvSnapshot, LoadOptions};
 ///
 /// let env = EnvSnapshot::from_iter([("TYK_GW_EXTERNAL_SERVICES_GLOBAL_ENABLED", "true")]);
 /// let loaded = load_file(None, &env, &LoadOptions::default()).unwrap();
@@ -141,7 +141,7 @@ pub fn load_file(path: Option<&Path>, env: &EnvSnapshot, options: &LoadOptions) 
 /// Loads JSON text; `origin` names it in errors (a file path).
 ///
 /// ```
-/// use extsvc_config::{load_str, EnvSnapshot, LoadOptions};
+/// use extsvc::config::{load_str, EnvSnapshot, LoadOptions};
 ///
 /// let json = r#"{ "external_services": { "oauth": { "mtls": { "cert_fiel": "/c.pem" } } } }"#;
 /// let errors = load_str(json, "tyk.conf", &EnvSnapshot::empty(), &LoadOptions::default()).unwrap_err();

@@ -40,8 +40,8 @@ pub struct TlsOptions {
 /// resolver, and keep the refresh task alive while they exist.
 ///
 /// ```
-/// # async fn example(service: &extsvc_resolve::ResolvedService) -> Result<(), extsvc_tls::TlsError> {
-/// let tls = extsvc_tls::build_service_tls(service, None, &extsvc_tls::TlsOptions::default()).await?;
+/// # async fn example(service: &extsvc::resolve::ResolvedService) -> Result<(), extsvc::tls::TlsError> {
+/// let tls = extsvc::tls::build_service_tls(service, None, &extsvc::tls::TlsOptions::default()).await?;
 /// let mut target = (*tls.target).clone();
 /// target.alpn_protocols = vec![b"http/1.1".to_vec()];
 /// # Ok(()) }

@@ -38,7 +38,7 @@ use crate::tls::{http1_tls_config, rustls_error, TlsConnector};
 use crate::tunnel::proxy_auth_required;
 
 /// The request body type the connections carry (any body is boxed into it).
-pub type RequestBody = UnsyncBoxBody<Bytes, BoxError>;
+pub(crate) type RequestBody = UnsyncBoxBody<Bytes, BoxError>;
 
 /// The connector stack of a [`ServiceClient`]: TLS to the target over the route-aware
 /// proxy connector over TCP.
@@ -51,14 +51,14 @@ pub type ServiceStream = MaybeTlsStream<ProxyStream<tokio::net::TcpStream>>;
 ///
 /// ```
 /// # use std::time::Duration;
-/// let mut req = http::Request::get("http://example.com/").body(String::new()).unwrap();
-/// req.extensions_mut().insert(extsvc_client::RequestTimeout(Duration::from_secs(2)));
+/// let mut req = extsvc::http::Request::get("http://example.com/").body(String::new()).unwrap();
+/// req.extensions_mut().insert(extsvc::client::RequestTimeout(Duration::from_secs(2)));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RequestTimeout(pub Duration);
 
 /// A pooled HTTP/1.1 connection: the request sender and what the connector knew.
-pub struct HttpConnection {
+pub(crate) struct HttpConnection {
     sender: http1::SendRequest<RequestBody>,
     info: Connected,
     /// `Host` for requests without one, from the authority of the request that opened
@@ -152,11 +152,11 @@ impl ServiceClient {
     ///
     /// ```no_run
     /// # use std::sync::Arc;
-    /// use extsvc_client::{ProxyConnector, TcpConnector, TlsConnector, http1_tls_config};
+    /// use extsvc::client::connect::{http1_tls_config, ProxyConnector, TcpConnector, TlsConnector};
     /// use hyper_util::client::legacy::Client;
     /// use hyper_util::rt::{TokioExecutor, TokioIo};
-    /// use tower::ServiceBuilder;
-    /// # fn build(service: extsvc_resolve::ResolvedService, tls: &extsvc_tls::ServiceTls) {
+    /// use extsvc::tower::ServiceBuilder;
+    /// # fn build(service: extsvc::resolve::ResolvedService, tls: &extsvc::tls::ServiceTls) {
     /// let connector = ServiceBuilder::new()
     ///     .map_response(TokioIo::new) // tokio I/O -> hyper I/O
     ///     .service(TlsConnector::new(

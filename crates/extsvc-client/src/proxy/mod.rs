@@ -1,10 +1,8 @@
 //! [`ProxyConnector`]: the route-aware connector (direct, forward proxy or tunnel).
 
 mod future;
-mod layer;
 
 pub use future::ProxyConnecting;
-pub use layer::ProxyConnectorLayer;
 
 use std::sync::Arc;
 use std::task::{Context, Poll};

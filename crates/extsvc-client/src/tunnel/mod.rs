@@ -5,10 +5,8 @@
 //! target's) in a [`PrefixedStream`].
 
 mod future;
-mod layer;
 
 pub use future::Tunneling;
-pub use layer::TunnelLayer;
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
