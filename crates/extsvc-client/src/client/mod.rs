@@ -132,14 +132,14 @@ impl ServiceClient {
     /// 2. **deadline**: one deadline (the [`RequestTimeout`] extension, else the
     ///    service's `timeout`) over everything below *and* the response body; the
     ///    error names the [`Phase`] that ran out;
-    /// 3. **pool** under the **connection cap** ([`Pool`]): reuse an idle connection of
+    /// 3. **pool** under the **connection cap** (`max_connections`): reuse an idle connection of
     ///    the same (scheme, host, port, route), or take a slot, or evict another host's
     ///    idle connection, or wait;
     /// 4. **HTTP/1.1** (hyper `client::conn::http1`): origin form, or absolute form
     ///    with `Proxy-Authorization` on a forwarding proxy hop;
     /// 5. [`TlsConnector`]: TLS to the target for `https://`;
     /// 6. [`ProxyConnector`]: direct, or to the proxy (TLS to an `https://` proxy), then a
-    ///    [`Tunnel`](crate::Tunnel) (`CONNECT`) for `https://` targets;
+    ///    [`Tunnel`](crate::connect::Tunnel) (`CONNECT`) for `https://` targets;
     /// 7. [`TcpConnector`]: DNS and TCP.
     ///
     /// Layers 5–7 are public `tower::Service<Uri>` connectors; they compose into other

@@ -33,7 +33,7 @@ use crate::tunnel::{connect_through, proxy_uri};
 ///     form ([`Hop::Forward`]).
 ///
 /// TLS to the *target* is not done here: wrap this in a
-/// [`TlsConnector`](crate::TlsConnector).
+/// [`TlsConnector`](crate::connect::TlsConnector).
 #[derive(Clone)]
 pub struct ProxyConnector<C> {
     inner: C,
@@ -56,7 +56,7 @@ impl<C: std::fmt::Debug> std::fmt::Debug for ProxyConnector<C> {
 impl<C> ProxyConnector<C> {
     /// Routes per `service`; `proxy_tls` verifies `https://` proxies (required only when
     /// one is configured); `inner` opens TCP connections (e.g. a
-    /// [`TcpConnector`](crate::TcpConnector)).
+    /// [`TcpConnector`](crate::connect::TcpConnector)).
     ///
     /// `proxy_tls` is the *proxy's* configuration (`ServiceTls::proxy` from
     /// `extsvc-tls`, which has no client certificate), never the target's: a target
