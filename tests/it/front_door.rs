@@ -66,7 +66,11 @@ async fn one_builder_call_fetches_through_squid_with_the_client_certificate() {
     assert_eq!(webhooks.service().pool, pool, "the pool override reaches the client");
     assert_eq!(webhooks.service().timeout, Duration::from_secs(7));
     let oauth = services.client(ServiceKind::Oauth);
-    assert_eq!(oauth.service().pool, PoolSettings::for_service(ServiceKind::Oauth), "other services keep theirs");
+    assert_eq!(
+        oauth.service().pool,
+        PoolSettings::for_service(ServiceKind::Oauth),
+        "other services keep theirs"
+    );
 
     let url = format!("{}/hook", server.https_url());
     let response = tokio::time::timeout(Duration::from_secs(30), webhooks.get(url.as_str()))
@@ -77,7 +81,14 @@ async fn one_builder_call_fetches_through_squid_with_the_client_certificate() {
     let body = response.into_body().text().await.unwrap();
     assert!(body.contains("verify=SUCCESS"), "{body}");
     // The connection went back to the pool when the body was read: the second request reuses it.
-    let bytes = webhooks.get(url.as_str()).await.unwrap().into_body().bytes().await.unwrap();
+    let bytes = webhooks
+        .get(url.as_str())
+        .await
+        .unwrap()
+        .into_body()
+        .bytes()
+        .await
+        .unwrap();
     assert!(bytes.starts_with(b"protocol=TLSv1.3"), "{bytes:?}");
     assert_eq!(webhooks.stats().opened, 1);
 

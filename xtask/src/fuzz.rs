@@ -7,10 +7,10 @@
 //! `cargo xtask ci` never needs cargo-fuzz (its `fuzz-replay` step replays the committed
 //! inputs on stable instead).
 
-use std::{env, fs};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::Instant;
+use std::{env, fs};
 
 use crate::{cargo, tool_installed, workspace_root, Tool};
 

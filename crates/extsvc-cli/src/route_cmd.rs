@@ -3,9 +3,9 @@
 use std::process::ExitCode;
 
 use extsvc::config::{redact_url_credentials, EnvSnapshot, ServiceKind};
+use extsvc::http;
 use extsvc::resolve::{Route, TargetScheme};
 use extsvc::tls::RedisUrl;
-use extsvc::http;
 use serde_json::json;
 
 use crate::load::load_and_resolve;

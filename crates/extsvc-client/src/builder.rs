@@ -10,9 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use extsvc_config::{
-    load_file, load_str, ConfigErrors, EnvSnapshot, LoadOptions, Loaded, ServiceKind,
-};
+use extsvc_config::{load_file, load_str, ConfigErrors, EnvSnapshot, LoadOptions, Loaded, ServiceKind};
 use extsvc_resolve::{resolve, PoolSettings};
 use extsvc_tls::{CertificateStore, TlsOptions};
 

@@ -87,13 +87,7 @@ impl ExternalServicesConfigBuilder {
             match find_key(&path) {
                 Some(key) => layer.push(key, value),
                 // The setters name only known keys; reported rather than panicking.
-                None => diagnostics.error(
-                    path.clone(),
-                    ConfigError::UnknownKey {
-                        path,
-                        suggestion: None,
-                    },
-                ),
+                None => diagnostics.error(path.clone(), ConfigError::UnknownKey { path, suggestion: None }),
             }
         }
         load_layers(layer, diagnostics, &EnvSnapshot::empty(), &LoadOptions::default())?.into_result()
@@ -238,14 +232,23 @@ mod tests {
         let oauth = code.config.service(ServiceKind::Oauth);
         assert_eq!(
             oauth.mtls.ca_cert_ids.as_ref().unwrap().value,
-            file.config.service(ServiceKind::Oauth).mtls.ca_cert_ids.as_ref().unwrap().value
+            file.config
+                .service(ServiceKind::Oauth)
+                .mtls
+                .ca_cert_ids
+                .as_ref()
+                .unwrap()
+                .value
         );
         assert_eq!(
             code.config.global.http_proxy.as_ref().unwrap().source,
             Source::Code("external_services.global.http_proxy".to_owned())
         );
         // Same values once the sources are set aside.
-        assert_eq!(format!("{:?}", code.config).replace("Code(", "File("), format!("{:?}", file.config));
+        assert_eq!(
+            format!("{:?}", code.config).replace("Code(", "File("),
+            format!("{:?}", file.config)
+        );
     }
 
     #[test]
@@ -268,7 +271,10 @@ mod tests {
             .unwrap_err();
         assert!(code.0.len() >= 2, "{code}");
         assert_eq!(code.to_string(), file.to_string());
-        assert!(code.to_string().contains("external_services.health.proxy.https_proxy"), "{code}");
+        assert!(
+            code.to_string().contains("external_services.health.proxy.https_proxy"),
+            "{code}"
+        );
     }
 
     #[test]
