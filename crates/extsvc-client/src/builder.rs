@@ -30,7 +30,7 @@ pub enum SetupError {
 }
 
 /// Where the configuration comes from.
-#[derive(Debug, Default)]
+#[derive(Default)]
 enum ConfigInput {
     /// No file: only the environment configures.
     #[default]
@@ -41,6 +41,19 @@ enum ConfigInput {
         origin: String,
     },
     Set(Box<Loaded>),
+}
+
+impl std::fmt::Debug for ConfigInput {
+    /// Never the text: a tyk.conf may hold proxy passwords.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConfigInput::Empty => f.write_str("Empty"),
+            ConfigInput::File(path) => f.debug_tuple("File").field(path).finish(),
+            ConfigInput::Text { origin, .. } => f.debug_struct("Text").field("origin", origin).finish_non_exhaustive(),
+            // The model's proxy URLs redact their credentials.
+            ConfigInput::Set(loaded) => f.debug_tuple("Set").field(loaded).finish(),
+        }
+    }
 }
 
 /// Library-level settings of one service that no configuration key reaches.
@@ -192,5 +205,69 @@ impl ExternalServicesBuilder {
         warnings.extend(resolution.warnings.iter().cloned());
         let services = ExternalServices::build(&resolution, self.store, &self.tls).await?;
         Ok(services.with_warnings(warnings))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_the_configuration_text_or_a_proxy_password() {
+        let text = r#"{"external_services": {"global": {"https_proxy": "http://gw:s3cret-pw@proxy:3128"}}}"#;
+        let builder = ExternalServices::builder().tyk_conf_str(text, "gw.conf");
+        let shown = format!("{builder:?}");
+        assert!(shown.contains("gw.conf") && !shown.contains("s3cret-pw"), "{shown}");
+
+        let loaded = load_str(text, "gw.conf", &EnvSnapshot::empty(), &LoadOptions::default()).unwrap();
+        let shown = format!("{:?}", ExternalServices::builder().config(loaded));
+        assert!(shown.contains("proxy:3128") && !shown.contains("s3cret-pw"), "{shown}");
+    }
+
+    #[tokio::test]
+    async fn overrides_reach_only_their_service() {
+        let pool = PoolSettings {
+            max_connections: 2,
+            max_idle_per_host: 1,
+            idle_timeout: Duration::from_secs(3),
+        };
+        let services = ExternalServices::builder()
+            .env(EnvSnapshot::empty())
+            .pool(ServiceKind::Health, pool)
+            .timeout(ServiceKind::Discovery, Duration::from_millis(1500))
+            .build()
+            .await
+            .unwrap();
+        assert_eq!(services.client(ServiceKind::Health).service().pool, pool);
+        assert_eq!(
+            services.client(ServiceKind::Discovery).service().timeout,
+            Duration::from_millis(1500)
+        );
+        let oauth = services.client(ServiceKind::Oauth);
+        assert_eq!(oauth.service().pool, PoolSettings::for_service(ServiceKind::Oauth));
+        assert_ne!(oauth.service().timeout, Duration::from_millis(1500));
+        assert!(services.warnings().is_empty(), "{:?}", services.warnings());
+    }
+
+    #[tokio::test]
+    async fn warnings_of_loading_and_resolving_are_kept() {
+        let services = ExternalServices::builder()
+            .tyk_conf_str(
+                r#"{"external_services": {"global": {"http_proxy": "proxy:3128"}}}"#,
+                "gw.conf",
+            )
+            .env(EnvSnapshot::from_iter([("HTTPS_PROXY", "http://proxy:99999")]))
+            .build()
+            .await
+            .unwrap();
+        let warnings = services.warnings().join("\n");
+        assert!(
+            warnings.contains("external_services.global.http_proxy: no scheme"),
+            "{warnings}"
+        );
+        assert!(
+            warnings.contains("HTTPS_PROXY: ignored"),
+            "the resolution's warning is missing: {warnings}"
+        );
     }
 }
