@@ -253,7 +253,7 @@ mod tests {
     async fn warnings_of_loading_and_resolving_are_kept() {
         let services = ExternalServices::builder()
             .tyk_conf_str(
-                r#"{"external_services": {"global": {"http_proxy": "proxy:3128"}}}"#,
+                r#"{"external_services": {"global": {"enabled": true, "http_proxy": "proxy:3128"}}}"#,
                 "gw.conf",
             )
             .env(EnvSnapshot::from_iter([("HTTPS_PROXY", "http://proxy:99999")]))
