@@ -270,4 +270,36 @@ mod tests {
             "the resolution's warning is missing: {warnings}"
         );
     }
+
+    #[tokio::test]
+    async fn the_env_prefix_and_the_certificate_store_reach_the_build() {
+        let env = EnvSnapshot::from_iter([
+            ("MYGW_EXTERNAL_SERVICES_OAUTH_MTLS_ENABLED", "true"),
+            ("MYGW_EXTERNAL_SERVICES_OAUTH_MTLS_CERT_ID", "gw-client"),
+        ]);
+        // Without a store: the cert_id set under the prefix cannot be loaded.
+        let err = ExternalServices::builder()
+            .env(env.clone())
+            .env_prefix("MYGW_")
+            .build()
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("no certificate store given"), "{err}");
+        // With a store that lacks the id: the store was asked.
+        let err = ExternalServices::builder()
+            .env(env.clone())
+            .env_prefix("MYGW_")
+            .cert_store(Arc::new(extsvc_tls::MemoryStore::new()))
+            .build()
+            .await
+            .unwrap_err();
+        let SetupError::Build(build) = &err else {
+            panic!("{err}")
+        };
+        assert_eq!(build.service, ServiceKind::Oauth);
+        assert!(err.to_string().contains("gw-client"), "{err}");
+        assert!(!err.to_string().contains("no certificate store given"), "{err}");
+        // Under the default prefix the variables mean nothing: every client builds.
+        assert!(ExternalServices::builder().env(env).build().await.is_ok());
+    }
 }
