@@ -1,5 +1,5 @@
 //! Target `connect_response`: the proxy's answer to `CONNECT`, read by
-//! `extsvc_client::Tunnel` from a scripted proxy stream.
+//! `extsvc_client::connect::Tunnel` from a scripted proxy stream.
 //!
 //! Input layout: 6 header bytes, then the proxy's answer.
 //! - byte 0: bit 0 = the proxy URL has credentials; bits 1–2 = which target; bits 3–4 =
@@ -23,7 +23,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
 
-use extsvc_client::{ErrorKind, Tunnel, MAX_RESPONSE_HEAD};
+use extsvc_client::connect::{Tunnel, MAX_RESPONSE_HEAD};
+use extsvc_client::ErrorKind;
 use extsvc_config::ProxyUrl;
 use http::Uri;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};

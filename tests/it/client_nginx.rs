@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use extsvc_client::{Connected, ErrorKind, ServiceClient};
-use extsvc_config::{EnvSnapshot, LoadOptions, ServiceKind};
+use extsvc_config::{EnvSnapshot, ServiceKind};
+use extsvc_tests::client::service_client;
 use extsvc_tests::nginx::{Nginx, NginxClientVerify, NginxOptions, NginxProtocols, NginxTls};
 use extsvc_tests::pki::TestPki;
 use extsvc_tests::squid::{ProxyCredentials, Squid, SquidOptions};
-use extsvc_tls::{build_service_tls, TlsOptions};
 use http_body_util::BodyExt;
 use serde_json::json;
 
@@ -31,21 +31,14 @@ fn nginx(pki: &TestPki, protocols: NginxProtocols) -> Nginx {
 
 /// The oauth client for an `mtls` block (plus an optional global proxy block).
 async fn oauth_client(mtls: serde_json::Value, global: Option<serde_json::Value>) -> Result<ServiceClient, String> {
-    let env = EnvSnapshot::empty();
     let mut services = json!({ "oauth": { "mtls": mtls } });
     if let Some(global) = global {
         services["global"] = global;
     }
     let text = json!({ "external_services": services }).to_string();
-    let loaded =
-        extsvc_config::load_str(&text, "tyk.conf", &env, &LoadOptions::default()).map_err(|e| e.to_string())?;
-    let service = extsvc_resolve::resolve(&loaded.config, &env)
-        .service(ServiceKind::Oauth)
-        .clone();
-    let tls = build_service_tls(&service, None, &TlsOptions::default())
+    service_client(&text, EnvSnapshot::empty(), ServiceKind::Oauth)
         .await
-        .map_err(|e| e.to_string())?;
-    Ok(ServiceClient::new(service, &tls))
+        .map_err(|e| e.to_string())
 }
 
 fn mtls(cert: &Path, key: &Path, ca: &Path) -> serde_json::Value {

@@ -5,22 +5,28 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use extsvc_client::ServiceClient;
-use extsvc_config::{EnvSnapshot, LoadOptions, ServiceKind};
-use extsvc_resolve::ResolvedService;
+use extsvc::{EnvSnapshot, ExternalServices, PoolSettings, ServiceClient, ServiceKind};
+use extsvc_tests::client::service_client;
 use extsvc_tests::target::{TargetOptions, TestTarget};
-use extsvc_tls::{build_service_tls, TlsOptions};
 use http_body_util::BodyExt;
 
-fn resolved(kind: ServiceKind) -> ResolvedService {
-    let env = EnvSnapshot::empty();
-    let loaded = extsvc_config::load_str("{}", "tyk.conf", &env, &LoadOptions::default()).unwrap();
-    extsvc_resolve::resolve(&loaded.config, &env).service(kind).clone()
+/// The client of `kind` with its built-in settings.
+async fn client(kind: ServiceKind) -> ServiceClient {
+    service_client("{}", EnvSnapshot::empty(), kind).await.unwrap()
 }
 
-async fn client(service: ResolvedService) -> ServiceClient {
-    let tls = build_service_tls(&service, None, &TlsOptions::default()).await.unwrap();
-    ServiceClient::new(service, &tls)
+/// The client of `kind` with its pool sizes changed by `change`, through the builder's
+/// library-level override.
+async fn client_with_pool(kind: ServiceKind, change: impl FnOnce(&mut PoolSettings)) -> ServiceClient {
+    let mut pool = PoolSettings::for_service(kind);
+    change(&mut pool);
+    let services = ExternalServices::builder()
+        .env(EnvSnapshot::empty())
+        .pool(kind, pool)
+        .build()
+        .await
+        .unwrap();
+    services.client(kind)
 }
 
 async fn get(client: &ServiceClient, url: &str) -> u16 {
@@ -35,9 +41,8 @@ async fn get(client: &ServiceClient, url: &str) -> u16 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sixty_four_concurrent_requests_never_open_more_than_the_cap() {
-    let service = resolved(ServiceKind::Health);
-    assert_eq!(service.pool.max_connections, 20);
-    let client = client(service).await;
+    let client = client(ServiceKind::Health).await;
+    assert_eq!(client.service().pool.max_connections, 20);
     let target = TestTarget::http(TargetOptions {
         delay: Duration::from_millis(50),
         ..Default::default()
@@ -67,7 +72,7 @@ async fn sixty_four_concurrent_requests_never_open_more_than_the_cap() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_thousand_requests_reuse_a_few_connections() {
-    let client = client(resolved(ServiceKind::Oauth)).await;
+    let client = client(ServiceKind::Oauth).await;
     let target = TestTarget::http(TargetOptions::default());
     let url = Arc::new(format!("{}/token", target.url()));
     // Four workers in parallel, each sequential: under `max_idle_per_host` (10).
@@ -93,9 +98,7 @@ async fn three_thousand_requests_reuse_a_few_connections() {
 
 #[tokio::test]
 async fn a_request_for_another_host_evicts_an_idle_connection_at_the_cap() {
-    let mut service = resolved(ServiceKind::Discovery);
-    service.pool.max_connections = 1;
-    let client = client(service).await;
+    let client = client_with_pool(ServiceKind::Discovery, |pool| pool.max_connections = 1).await;
     let a = TestTarget::http(TargetOptions::default());
     let b = TestTarget::http(TargetOptions::default());
 
@@ -111,9 +114,7 @@ async fn a_request_for_another_host_evicts_an_idle_connection_at_the_cap() {
 
 #[tokio::test]
 async fn a_waiter_of_the_same_host_gets_the_returned_connection() {
-    let mut service = resolved(ServiceKind::Webhooks);
-    service.pool.max_connections = 1;
-    let client = client(service).await;
+    let client = client_with_pool(ServiceKind::Webhooks, |pool| pool.max_connections = 1).await;
     let target = TestTarget::http(TargetOptions {
         delay: Duration::from_millis(30),
         ..Default::default()
@@ -134,9 +135,10 @@ async fn a_waiter_of_the_same_host_gets_the_returned_connection() {
 
 #[tokio::test]
 async fn idle_connections_expire_after_the_idle_timeout() {
-    let mut service = resolved(ServiceKind::Health);
-    service.pool.idle_timeout = Duration::from_millis(200);
-    let client = client(service).await;
+    let client = client_with_pool(ServiceKind::Health, |pool| {
+        pool.idle_timeout = Duration::from_millis(200)
+    })
+    .await;
     let target = TestTarget::http(TargetOptions::default());
     assert_eq!(get(&client, &target.url()).await, 200);
     assert_eq!(client.stats().idle, 1);

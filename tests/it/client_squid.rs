@@ -6,18 +6,17 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use extsvc_client::{Connected, ErrorKind, Hop, Phase, ServiceClient};
-use extsvc_config::{EnvSnapshot, LoadOptions, ServiceKind};
-use extsvc_resolve::ResolvedService;
+use extsvc_config::{EnvSnapshot, ServiceKind};
+use extsvc_tests::client::service_client;
 use extsvc_tests::pki::{ServerTlsOptions, TestPki};
 use extsvc_tests::squid::{ProxyCredentials, Squid, SquidOptions, SquidTls};
 use extsvc_tests::target::{TargetOptions, TestTarget};
-use extsvc_tls::{build_service_tls, TlsOptions};
 use http_body_util::BodyExt;
 
 const PASSWORD: &str = "squid-s3cret-pw";
 
-fn resolved(kind: ServiceKind, proxy: serde_json::Value, pki: &TestPki) -> ResolvedService {
-    let env = EnvSnapshot::empty();
+/// The client of `kind` with `proxy` as its proxy block, trusting the test CA.
+async fn client(kind: ServiceKind, proxy: serde_json::Value, pki: &TestPki) -> ServiceClient {
     let json = serde_json::json!({
         "external_services": {
             kind.as_str(): {
@@ -27,13 +26,7 @@ fn resolved(kind: ServiceKind, proxy: serde_json::Value, pki: &TestPki) -> Resol
         }
     })
     .to_string();
-    let loaded = extsvc_config::load_str(&json, "tyk.conf", &env, &LoadOptions::default()).unwrap();
-    extsvc_resolve::resolve(&loaded.config, &env).service(kind).clone()
-}
-
-async fn client(service: ResolvedService) -> ServiceClient {
-    let tls = build_service_tls(&service, None, &TlsOptions::default()).await.unwrap();
-    ServiceClient::new(service, &tls)
+    service_client(&json, EnvSnapshot::empty(), kind).await.unwrap()
 }
 
 fn proxied(http: &str, https: &str) -> serde_json::Value {
@@ -74,11 +67,11 @@ async fn through_squid_with_basic_auth_both_hops_and_both_proxy_schemes() {
     let squid = squid_with_auth(&pki);
 
     // http:// proxy for http targets, https:// (TLS to squid) for https targets.
-    let client = client(resolved(
+    let client = client(
         ServiceKind::Webhooks,
         proxied(&squid.url_with_credentials(), &squid.https_url_with_credentials()),
         &pki,
-    ))
+    )
     .await;
     assert_eq!(get(&client, &format!("{}/a", plain.url())).await.unwrap(), 200);
     assert_eq!(get(&client, &format!("{}/b", tls.url())).await.unwrap(), 200);
@@ -93,11 +86,11 @@ async fn through_squid_with_basic_auth_both_hops_and_both_proxy_schemes() {
 
     // An http:// target through squid's TLS port: the TLS is to the proxy only, and
     // is reported as such, not as the target's.
-    let via_tls_proxy = self::client(resolved(
+    let via_tls_proxy = self::client(
         ServiceKind::Webhooks,
         proxied(&squid.https_url_with_credentials(), &squid.https_url_with_credentials()),
         &pki,
-    ))
+    )
     .await;
     let response = tokio::time::timeout(
         Duration::from_secs(30),
@@ -136,9 +129,9 @@ async fn squid_wants_credentials_and_bypass_skips_it() {
     let squid = squid_with_auth(&pki);
 
     let plain = TestTarget::http(TargetOptions::default());
-    let anonymous = client(resolved(ServiceKind::Oauth, proxied(&squid.url(), &squid.url()), &pki)).await;
+    let anonymous = client(ServiceKind::Oauth, proxied(&squid.url(), &squid.url()), &pki).await;
     let wrong = format!("http://gw:wrong-{PASSWORD}@127.0.0.1:{}", squid.http_port());
-    let rejected = client(resolved(ServiceKind::Oauth, proxied(&wrong, &wrong), &pki)).await;
+    let rejected = client(ServiceKind::Oauth, proxied(&wrong, &wrong), &pki).await;
     // The same error whether squid refuses the CONNECT or answers the forwarded GET with 407.
     for (target, phase) in [
         (tls.url().to_owned(), Phase::ProxyConnect),
@@ -160,7 +153,7 @@ async fn squid_wants_credentials_and_bypass_skips_it() {
 
     let mut block = proxied(&squid.url(), &squid.url());
     block["bypass_proxy"] = "localhost".into();
-    let bypassing = client(resolved(ServiceKind::Oauth, block, &pki)).await;
+    let bypassing = client(ServiceKind::Oauth, block, &pki).await;
     // Squid logs a transaction when it ends: let the four refused requests land first, so a
     // late entry of theirs is not mistaken for the bypassed request.
     drop(anonymous);
@@ -193,7 +186,7 @@ async fn squid_restarted_on_the_same_port_serves_the_same_client() {
     let pki = TestPki::generate();
     let tls = TestTarget::https(TargetOptions::default(), pki.server_config(ServerTlsOptions::default()));
     let mut squid = Squid::start(SquidOptions::default());
-    let client = client(resolved(ServiceKind::Health, proxied(&squid.url(), &squid.url()), &pki)).await;
+    let client = client(ServiceKind::Health, proxied(&squid.url(), &squid.url()), &pki).await;
 
     assert_eq!(get(&client, &tls.url()).await.unwrap(), 200);
     squid.stop();

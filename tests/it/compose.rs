@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use extsvc_client::{http1_tls_config, ProxyConnector, TcpConnector, TlsConnector};
+use extsvc_client::connect::{http1_tls_config, ProxyConnector, TcpConnector, TlsConnector};
 use extsvc_config::{EnvSnapshot, LoadOptions, ServiceKind};
 use extsvc_tests::fault_proxy::{FaultMode, FaultProxy};
 use extsvc_tests::pki::{ServerTlsOptions, TestPki};

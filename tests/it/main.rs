@@ -10,6 +10,7 @@ mod client_squid;
 mod client_stream;
 mod compose;
 mod faults;
+mod front_door;
 mod peers_fault_proxy;
 mod peers_nginx;
 mod peers_redis;

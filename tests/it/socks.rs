@@ -320,7 +320,7 @@ async fn the_socks5_connector_composes_over_a_tcp_connector() {
     let target = TestTarget::http(TargetOptions::default());
     let proxy = microsocks(Some(ProxyCredentials::new("gw", PASSWORD)));
     let url = extsvc_config::ProxyUrl::parse(&proxy.url_with_credentials("socks5h")).unwrap();
-    let connector = extsvc_client::Socks5::new(Arc::new(url), extsvc_client::TcpConnector::new());
+    let connector = extsvc_client::connect::Socks5::new(Arc::new(url), extsvc_client::connect::TcpConnector::new());
     let dst: http::Uri = format!("{}/composed", target.localhost_url()).parse().unwrap();
     let mut stream = tokio::time::timeout(Duration::from_secs(10), connector.oneshot(dst))
         .await

@@ -1,5 +1,7 @@
 //! Shared test support for extsvc's cross-crate and interop tests.
 //!
+//! - [`client`]: building a service's client from tyk.conf text and an environment, the
+//!   way a gateway does (one builder call).
 //! - [`pki`]: a throw-away PKI generated with rcgen (CA, intermediate, server, client, rogue CA).
 //! - [`squid`], [`nginx`], [`redis`], [`microsocks`]: launchers for real peers on 127.0.0.1, started and
 //!   stopped (on drop) by the tests; a missing binary is a test failure with an install hint.
@@ -8,6 +10,7 @@
 //! - [`raw_client`]: a bare hyper/tokio-rustls client (and hand-written CONNECT) for checking
 //!   the peers themselves without extsvc's client.
 
+pub mod client;
 pub mod fault_proxy;
 pub mod microsocks;
 pub mod nginx;

@@ -7,10 +7,10 @@
 //! `cargo xtask ci` never needs cargo-fuzz (its `fuzz-replay` step replays the committed
 //! inputs on stable instead).
 
-use std::fs;
 use std::io::{BufRead, BufReader};
-use std::process::{ExitCode, Stdio};
+use std::process::{Command, ExitCode, Stdio};
 use std::time::Instant;
+use std::{env, fs};
 
 use crate::{cargo, tool_installed, workspace_root, Tool};
 
@@ -20,15 +20,17 @@ pub(crate) const USAGE: &str = "       cargo xtask fuzz list
        cargo xtask fuzz replay   (seeds and regressions on stable, as `ci` does)";
 
 /// `cargo xtask ci`'s `fuzz-replay` step: the fuzz crate's tests on stable, without
-/// libFuzzer, sharing the main target directory so the extsvc crates are not built twice.
-pub(crate) const REPLAY_ARGS: &[&str] = &[
-    "test",
-    "--manifest-path",
-    "fuzz/Cargo.toml",
-    "--target-dir",
-    "target",
-    "--no-default-features",
-];
+/// libFuzzer, sharing the main target directory ([`share_target_dir`]) so the extsvc
+/// crates are not built twice.
+pub(crate) const REPLAY_ARGS: &[&str] = &["test", "--manifest-path", "fuzz/Cargo.toml", "--no-default-features"];
+
+/// The fuzz crate is a workspace of its own, so cargo would build it in `fuzz/target`:
+/// point it at the main target directory, `$CARGO_TARGET_DIR` when that is set.
+pub(crate) fn share_target_dir(command: &mut Command) {
+    if env::var_os("CARGO_TARGET_DIR").is_none() {
+        command.env("CARGO_TARGET_DIR", workspace_root().join("target"));
+    }
+}
 
 const CARGO_FUZZ: Tool = Tool {
     probe: &["fuzz", "--version"],
@@ -261,11 +263,10 @@ pub(crate) fn main(args: &[String]) -> ExitCode {
             return ExitCode::SUCCESS;
         }
         "replay" => {
-            let ok = cargo()
-                .current_dir(workspace_root())
-                .args(REPLAY_ARGS)
-                .status()
-                .is_ok_and(|s| s.success());
+            let mut command = cargo();
+            command.current_dir(workspace_root()).args(REPLAY_ARGS);
+            share_target_dir(&mut command);
+            let ok = command.status().is_ok_and(|s| s.success());
             return if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE };
         }
         _ => {}

@@ -141,6 +141,9 @@ fn run_step(step: &Step) -> (bool, f64) {
     }
     let mut command = cargo();
     command.args(step.args).current_dir(workspace_root());
+    if step.args == fuzz::REPLAY_ARGS {
+        fuzz::share_target_dir(&mut command);
+    }
     for (key, value) in step.env {
         command.env(key, value);
     }

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use extsvc_tls::{CertificateStore, DirectoryStore, RedisStore};
+use extsvc::tls::{CertificateStore, DirectoryStore, RedisStore};
 
 /// Options naming the certificate store.
 #[derive(Debug, clap::Args)]

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 use std::time::SystemTime;
 
-use extsvc_config::EnvSnapshot;
+use extsvc::config::EnvSnapshot;
 
 use crate::cert_store::CertStoreArgs;
 use crate::load::load_and_resolve_leniently;
@@ -34,7 +34,7 @@ pub(crate) fn run(args: &ConfigArgs, store_args: &CertStoreArgs, env: &EnvSnapsh
         .enable_all()
         .build()
         .expect("a tokio runtime starts");
-    let report = runtime.block_on(extsvc_tls::check_services(
+    let report = runtime.block_on(extsvc::tls::check_services(
         loaded.tls_buildable(),
         store.as_deref(),
         SystemTime::now(),

@@ -2,8 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
-use extsvc_config::{load_file, load_file_lenient, EnvSnapshot, LoadOptions, LoadReport, Loaded, ServiceKind};
-use extsvc_resolve::{resolve, Resolution, ResolvedService};
+use extsvc::config::{load_file, load_file_lenient, EnvSnapshot, LoadOptions, LoadReport, Loaded, ServiceKind};
+use extsvc::resolve::{resolve, Resolution, ResolvedService};
 
 use crate::ConfigArgs;
 

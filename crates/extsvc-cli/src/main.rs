@@ -4,8 +4,9 @@
 //! `route` (direct or which proxy for one URL, and why), `check` (build every service's
 //! TLS material for real), `probe` (real requests through a service's client).
 //!
-//! This binary is one of the two places that read the process environment (the other
-//! is the facade's `from_process_env`); everything below takes an explicit snapshot.
+//! This binary reads the process environment once, with `EnvSnapshot::from_process_env`
+//! (the library's one reader of it); everything below takes that explicit snapshot.
+//! It depends on the `extsvc` facade alone.
 //! stdout carries only the command's output; logs and warnings go to stderr.
 
 mod cert_store;
@@ -20,7 +21,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use extsvc_config::{EnvSnapshot, ServiceKind};
+use extsvc::config::{EnvSnapshot, ServiceKind};
 
 /// Command-line interface of `extsvc`.
 #[derive(Debug, Parser)]
@@ -99,7 +100,7 @@ enum Command {
 }
 
 pub(crate) fn parse_service(s: &str) -> Result<ServiceKind, String> {
-    s.parse().map_err(|e: extsvc_config::UnknownServiceKind| e.to_string())
+    s.parse().map_err(|e: extsvc::config::UnknownServiceKind| e.to_string())
 }
 
 /// Exit status 2: usage or configuration error (SPEC section 5).
@@ -108,7 +109,7 @@ pub(crate) const EXIT_USAGE: u8 = 2;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
-    let env: EnvSnapshot = extsvc::from_process_env();
+    let env = EnvSnapshot::from_process_env();
     match cli.command {
         Command::Resolve { config, format } => resolve_cmd::run(&config, &env, format),
         Command::Route {

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use extsvc_config::{ProxyUrl, Sourced};
+use extsvc::config::{ProxyUrl, Sourced};
 use serde_json::{json, Value};
 
 use crate::EXIT_USAGE;

@@ -11,10 +11,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use extsvc_client::{Connected, ConnectionInfo, ServiceClient, StreamConnector};
-use extsvc_config::{EnvSnapshot, ServiceKind};
-use extsvc_resolve::{ResolvedService, Route};
-use extsvc_tls::{build_service_tls, redis_command, CertificateStore, RedisReply, RedisUrl, TlsOptions};
+use extsvc::client::{Connected, ConnectionInfo, ServiceClient, StreamConnector};
+use extsvc::config::{EnvSnapshot, ServiceKind};
+use extsvc::resolve::{ResolvedService, Route};
+use extsvc::tls::{build_service_tls, redis_command, CertificateStore, RedisReply, RedisUrl, TlsOptions};
+use extsvc::{http, rustls};
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use tokio::io::BufReader;
@@ -144,9 +145,9 @@ async fn http_once(client: &ServiceClient, url: &http::Uri, timeout: Option<Dura
         .body(String::new())
         .expect("a GET with a parsed URI is valid");
     if let Some(timeout) = timeout {
-        request.extensions_mut().insert(extsvc_client::RequestTimeout(timeout));
+        request.extensions_mut().insert(extsvc::client::RequestTimeout(timeout));
     }
-    let failed = |e: extsvc_client::Error| Outcome::Failed {
+    let failed = |e: extsvc::client::Error| Outcome::Failed {
         kind: e.kind().to_string(),
         message: e.to_string(),
     };
@@ -281,7 +282,7 @@ pub(crate) fn run(
         Err(e) => {
             return usage(format!(
                 "invalid URL {:?}: {e}",
-                extsvc_config::redact_url_credentials(&probe.url)
+                extsvc::config::redact_url_credentials(&probe.url)
             ))
         }
     };
@@ -326,14 +327,14 @@ pub(crate) fn run(
     let all_ok = tally.ok == requests;
     let summary = json!({
         "service": probe.service.as_str(),
-        "url": extsvc_config::redact_url_credentials(&probe.url),
+        "url": extsvc::config::redact_url_credentials(&probe.url),
         "route": if proxy.is_some() { "proxy" } else { "direct" },
         "proxy": proxy,
         "requests": requests,
         "ok": tally.ok,
         "errors": tally.errors,
         "status": tally.status,
-        "tls_version": tally.tls_version.map(extsvc_client::tls_version_name),
+        "tls_version": tally.tls_version.map(extsvc::client::tls_version_name),
         "elapsed_secs": elapsed.as_secs_f64(),
         "requests_per_sec": if elapsed.as_secs_f64() > 0.0 { requests as f64 / elapsed.as_secs_f64() } else { 0.0 },
         "latency_us": {
@@ -497,7 +498,7 @@ mod tests {
     #[test]
     fn urls_are_redacted() {
         assert_eq!(
-            extsvc_config::redact_url_credentials("redis://user:pw@host:6379/0"),
+            extsvc::config::redact_url_credentials("redis://user:pw@host:6379/0"),
             "redis://user:***@host:6379/0"
         );
     }

@@ -3,8 +3,8 @@
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
-use extsvc_config::EnvSnapshot;
-use extsvc_resolve::{CaSource, ClientCertificateSource, ResolvedService};
+use extsvc::config::EnvSnapshot;
+use extsvc::resolve::{CaSource, ClientCertificateSource, ResolvedService};
 use serde_json::{json, Value};
 
 use crate::load::load_and_resolve;
@@ -106,7 +106,7 @@ fn service_text(service: &ResolvedService) -> String {
     let proxy = &service.proxy;
     let mtls = &service.mtls;
     let mut rows: Vec<(&str, String, String)> = Vec::new();
-    let show_proxy = |url: &Option<extsvc_config::ProxyUrl>| url.as_ref().map_or("-".to_owned(), ToString::to_string);
+    let show_proxy = |url: &Option<extsvc::config::ProxyUrl>| url.as_ref().map_or("-".to_owned(), ToString::to_string);
     if proxy.enabled {
         rows.push(("proxy", "enabled".into(), String::new()));
         rows.push((

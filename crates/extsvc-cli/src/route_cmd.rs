@@ -2,9 +2,10 @@
 
 use std::process::ExitCode;
 
-use extsvc_config::{redact_url_credentials, EnvSnapshot, ServiceKind};
-use extsvc_resolve::{Route, TargetScheme};
-use extsvc_tls::RedisUrl;
+use extsvc::config::{redact_url_credentials, EnvSnapshot, ServiceKind};
+use extsvc::http;
+use extsvc::resolve::{Route, TargetScheme};
+use extsvc::tls::RedisUrl;
 use serde_json::json;
 
 use crate::load::load_and_resolve;

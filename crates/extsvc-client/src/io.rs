@@ -226,7 +226,7 @@ impl<IO: ConnectionInfo> ConnectionInfo for PrefixedStream<IO> {
     }
 }
 
-/// What [`ProxyConnector`](crate::ProxyConnector) yields: a stream to the target
+/// What [`ProxyConnector`](crate::connect::ProxyConnector) yields: a stream to the target
 /// (direct or tunnelled) or to a forwarding proxy, with the [`Hop`] it took.
 #[derive(Debug)]
 pub struct ProxyStream<IO> {

@@ -1,19 +1,20 @@
-//! Tower layers and per-service HTTP clients for a gateway's outbound connections.
+//! Per-service HTTP clients for a gateway's outbound connections, and the connectors
+//! they are made of.
 //!
 //! `extsvc-resolve` decides what each service uses (proxy, bypass list, pool sizes,
 //! timeout); `extsvc-tls` builds its rustls configurations; this crate turns them
 //! into connections:
 //!
-//! - connectors, each a `tower::Service<Uri>` over an inner one: [`TcpConnector`]
-//!   (DNS + TCP), [`ProxyConnector`] (direct, forwarding proxy, [`Tunnel`] via
-//!   `CONNECT`, TLS to `https://` proxies, or [`Socks5`] for `socks5://`/`socks5h://`),
-//!   [`TlsConnector`] (TLS to the target);
-//! - [`Pool`] with a hard [`ConnectionCap`] per service;
+//! - [`ExternalServices::builder`]: from a tyk.conf (or a configuration set in code) and
+//!   an environment to all five clients in one call;
 //! - [`ServiceClient`]: a `tower::Service<http::Request<B>>` with one deadline per
-//!   request, errors that say which [`Phase`] failed, a tracing span per request;
-//!   [`ServiceClient::from_parts`] documents the layer order;
+//!   request, errors that say which [`Phase`] failed, a tracing span per request, a pool
+//!   under a hard connection cap; [`ServiceClient::from_parts`] documents the layer order;
 //! - [`StreamConnector`] for non-HTTP clients (Redis) with the same proxy and TLS rules;
-//! - [`ExternalServices`]: all five clients, built once.
+//! - [`connect`]: the connectors, each a `tower::Service<Uri>` over an inner one
+//!   ([`TcpConnector`](connect::TcpConnector), [`ProxyConnector`](connect::ProxyConnector),
+//!   [`Tunnel`](connect::Tunnel), [`TlsConnector`](connect::TlsConnector)), to compose
+//!   into other clients.
 //!
 //! HTTP/1.1 only. No automatic retries of failed connections: when a proxy comes back,
 //! the next request works without rebuilding anything. The one exception is a
@@ -29,7 +30,7 @@
 //!
 //! - **Own pool.** hyper-util's legacy client has no cap on open connections and does
 //!   not close another host's idle connection to make room, which SPEC section 4
-//!   requires; so connections are hyper's `client::conn::http1` under [`Pool`]. The
+//!   requires; so connections are hyper's `client::conn::http1` under our own pool. The
 //!   cap counts slots, and a slot is released when the task driving the connection
 //!   ends, so "open" is exact (busy + idle + being set up).
 //! - **One error type.** tower puts an `error.rs` beside each middleware; here every
@@ -46,13 +47,22 @@
 //!   `Connected::proxy(true)`, so it sends absolute form. It does not add
 //!   `Proxy-Authorization` itself, and it has no connection cap: that is what
 //!   [`ServiceClient`] adds.
+//! - **reqwest cannot take them**: `ClientBuilder::connector_layer` wraps reqwest's own
+//!   connector (a `Service` over reqwest's unnameable request type, answering its `Conn`),
+//!   so a layer cannot make the connection itself. A `reqwest::Proxy::custom` bridge
+//!   would choose the right proxy, but reqwest connects to an `https://` proxy with the
+//!   TLS configuration that holds the target's client certificate, handing it to the
+//!   proxy. Use [`ServiceClient`], or hyper-util's client with the connectors
+//!   (`docs/architecture.md`).
 
+mod builder;
 mod client;
+pub mod connect;
 mod error;
 mod host;
 mod io;
 mod phase;
-pub mod pool;
+mod pool;
 mod proxy;
 mod services;
 mod socks;
@@ -61,17 +71,9 @@ mod tcp;
 mod tls;
 mod tunnel;
 
-pub use client::{
-    ClientStats, HttpConnection, RequestBody, RequestTimeout, ResponseBody, ResponseFuture, ServiceClient,
-    ServiceConnector, ServiceStream,
-};
+pub use builder::{ExternalServicesBuilder, SetupError};
+pub use client::{ClientStats, RequestTimeout, ResponseBody, ResponseFuture, ServiceClient};
 pub use error::{BoxError, Error, ErrorKind, Phase};
-pub use io::{tls_version_name, Connected, ConnectionInfo, Hop, MaybeTlsStream, PrefixedStream, ProxyStream};
-pub use pool::{ConnectionCap, Pool};
-pub use proxy::{ProxyConnecting, ProxyConnector, ProxyConnectorLayer};
+pub use io::{tls_version_name, Connected, ConnectionInfo, Hop};
 pub use services::{BuildError, ExternalServices};
-pub use socks::{Socks5, Socks5Connecting, Socks5Layer};
 pub use stream::{StreamConnecting, StreamConnector};
-pub use tcp::{TcpConnecting, TcpConnector};
-pub use tls::{http1_tls_config, TlsConnecting, TlsConnector, TlsConnectorLayer};
-pub use tunnel::{Tunnel, TunnelLayer, Tunneling, MAX_RESPONSE_HEAD};

@@ -29,6 +29,7 @@ pub struct ExternalServices {
     storage: StreamConnector,
     /// Each service's TLS material, for [`ExternalServices::reload`].
     tls: [ServiceTls; 5],
+    warnings: Arc<[String]>,
 }
 
 impl fmt::Debug for ExternalServices {
@@ -76,7 +77,24 @@ impl ExternalServices {
         };
         let tls = parts.each_ref().map(|(_, tls)| tls.clone());
         let clients = parts.map(|(service, tls)| ServiceClient::new(service, &tls));
-        ExternalServices { clients, storage, tls }
+        ExternalServices {
+            clients,
+            storage,
+            tls,
+            warnings: Arc::new([]),
+        }
+    }
+
+    pub(crate) fn with_warnings(mut self, warnings: Vec<String>) -> ExternalServices {
+        self.warnings = warnings.into();
+        self
+    }
+
+    /// The warnings of loading and resolving the configuration (unknown variables,
+    /// assumed schemes, disabled verification, …), each starting with the key path or
+    /// variable it is about; empty when not built by [`ExternalServices::builder`].
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
     }
 
     /// The client of one service (a clone sharing its pool).

@@ -63,7 +63,7 @@ impl BypassEntry {
     /// here (a list skips empty entries before calling this).
     ///
     /// ```
-    /// use extsvc_config::BypassEntry;
+    /// use extsvc::config::BypassEntry;
     ///
     /// let entry = BypassEntry::parse("*.Example.COM.:8443").unwrap();
     /// assert_eq!(entry.domain(), Some("example.com"));
@@ -168,7 +168,7 @@ impl std::error::Error for InvalidBypassEntry {}
 /// `NO_PROXY` handling into warnings). Both keep the order of the input.
 ///
 /// ```
-/// use extsvc_config::parse_bypass_list;
+/// use extsvc::config::parse_bypass_list;
 ///
 /// let (entries, invalid) = parse_bypass_list(" localhost, .internal,,10.0.0.0/33 ");
 /// let shown: Vec<String> = entries.iter().map(ToString::to_string).collect();

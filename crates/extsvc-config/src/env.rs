@@ -3,8 +3,9 @@ use std::collections::BTreeMap;
 /// An explicit, immutable snapshot of environment variables.
 ///
 /// Everything in extsvc that depends on the environment takes one of these, so tests
-/// pass a map and never touch the process environment. Only the `extsvc` command and
-/// the facade's `from_process_env` build one from `std::env::vars_os()`.
+/// pass a map and never touch the process environment. [`EnvSnapshot::from_process_env`]
+/// is the one function in the library that reads it; the `extsvc` command calls it, and
+/// so does `ExternalServices::builder()` when it is given no snapshot.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EnvSnapshot {
     vars: BTreeMap<String, String>,
@@ -14,6 +15,14 @@ impl EnvSnapshot {
     /// An empty environment.
     pub fn empty() -> Self {
         EnvSnapshot::default()
+    }
+
+    /// Reads the process environment once (variables whose name or value is not UTF-8
+    /// are skipped): the one place in the library that touches it.
+    pub fn from_process_env() -> Self {
+        std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .collect()
     }
 
     /// The value of one variable, if set (an empty value is set).

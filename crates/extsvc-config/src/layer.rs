@@ -40,6 +40,9 @@ impl RawValue {
 pub(crate) enum LayerKind {
     /// The configuration file.
     File,
+    /// Values set in code ([`ExternalServicesConfig::builder`](crate::ExternalServicesConfig::builder)),
+    /// in place of the file.
+    Code,
     /// `TYK_GW_EXTERNALSERVICES_…` (Tyk's spelling).
     EnvTyk,
     /// `TYK_GW_EXTERNAL_SERVICES_…` (documented spelling) and the legacy variables.
@@ -51,6 +54,7 @@ impl LayerKind {
     const fn metadata_name(self) -> &'static str {
         match self {
             LayerKind::File => "configuration file",
+            LayerKind::Code => "configuration in code",
             LayerKind::EnvTyk => "environment variables (Tyk spelling)",
             LayerKind::EnvDocumented => "environment variables (documented spelling)",
         }
@@ -93,7 +97,7 @@ impl Provider for Layer {
     fn metadata(&self) -> Metadata {
         let name = self.kind.metadata_name();
         match self.kind {
-            LayerKind::File => Metadata::named(name).source(self.label.clone()),
+            LayerKind::File | LayerKind::Code => Metadata::named(name).source(self.label.clone()),
             LayerKind::EnvTyk | LayerKind::EnvDocumented => {
                 let prefix = self.label.clone();
                 let kind = self.kind;
@@ -157,12 +161,15 @@ impl Layered {
 
     /// Which source set `key`, from the metadata figment keeps per value: a file key is
     /// `file:<path>` (`legacy:<key>` for the top-level keys), a variable `env:<NAME>`
-    /// in the spelling that was used. [`Source::Default`] when nothing set it.
+    /// in the spelling that was used, a value set in code `code:<path>`.
+    /// [`Source::Default`] when nothing set it.
     pub(crate) fn source(&self, key: &KeySpec) -> Source {
         let Some(metadata) = self.figment.find_metadata(key.path) else {
             return Source::Default;
         };
-        if metadata.name == LayerKind::File.metadata_name() {
+        if metadata.name == LayerKind::Code.metadata_name() {
+            Source::Code(key.path.to_owned())
+        } else if metadata.name == LayerKind::File.metadata_name() {
             if key.is_legacy() {
                 Source::Legacy(key.path.to_owned())
             } else {

@@ -8,12 +8,15 @@
 //!   whose every value is [`Sourced`] (`file:…`, `env:…`, `legacy:…`);
 //! - validates everything that needs no I/O and reports *every* problem with its key path;
 //!   [`load_file_lenient`] returns the model *with* its errors ([`LoadReport`]), so that
-//!   `extsvc check` can still check what the errors leave usable.
+//!   `extsvc check` can still check what the errors leave usable;
+//! - lets a gateway with its own settings format set the same keys in code
+//!   ([`ExternalServicesConfig::builder`]), validated the same way.
 //!
-//! It does no network I/O and never opens certificate files; it never reads the process
-//! environment. `extsvc-resolve` applies the precedence rules on top of it.
+//! It does no network I/O and never opens certificate files; the process environment is
+//! read only by [`EnvSnapshot::from_process_env`], when a caller asks for it. `extsvc-resolve` applies the precedence rules on top of it.
 
 mod bypass_entry;
+mod code;
 mod env;
 mod env_layer;
 mod error;
@@ -31,6 +34,7 @@ mod tls_version;
 mod validate;
 
 pub use bypass_entry::{parse_bypass_list, BypassEntry, InvalidBypassEntry};
+pub use code::{ExternalServicesConfigBuilder, MtlsBuilder, ProxyBuilder};
 pub use env::EnvSnapshot;
 pub use error::{ConfigError, ConfigErrors};
 pub use keys::{find_key, KeySpec, KeyType, KEYS};

@@ -48,6 +48,16 @@ pub struct Loaded {
     pub warnings: Vec<String>,
 }
 
+impl From<ExternalServicesConfig> for Loaded {
+    /// A configuration taken as it is, without warnings.
+    fn from(config: ExternalServicesConfig) -> Self {
+        Loaded {
+            config,
+            warnings: Vec::new(),
+        }
+    }
+}
+
 /// A configuration as loaded, with every error found: [`load_file_lenient`]'s answer.
 ///
 /// The model holds every value that passed its checks; a rejected value is absent (a bad
@@ -72,7 +82,7 @@ impl LoadReport {
     /// proxy errors has usable TLS settings.
     ///
     /// ```
-    /// use extsvc_config::{load_str_lenient, EnvSnapshot, LoadOptions, ServiceKind};
+    /// use extsvc::config::{load_str_lenient, EnvSnapshot, LoadOptions, ServiceKind};
     ///
     /// let json = r#"{"external_services": {
     ///     "oauth": {"mtls": {"enabled": true}},
@@ -116,7 +126,7 @@ impl LoadReport {
 /// naming its key path, variable or file position.
 ///
 /// ```
-/// use extsvc_config::{load_file, EnvSnapshot, LoadOptions};
+/// use extsvc::config::{load_file, EnvSnapshot, LoadOptions};
 ///
 /// let env = EnvSnapshot::from_iter([("TYK_GW_EXTERNAL_SERVICES_GLOBAL_ENABLED", "true")]);
 /// let loaded = load_file(None, &env, &LoadOptions::default()).unwrap();
@@ -131,7 +141,7 @@ pub fn load_file(path: Option<&Path>, env: &EnvSnapshot, options: &LoadOptions) 
 /// Loads JSON text; `origin` names it in errors (a file path).
 ///
 /// ```
-/// use extsvc_config::{load_str, EnvSnapshot, LoadOptions};
+/// use extsvc::config::{load_str, EnvSnapshot, LoadOptions};
 ///
 /// let json = r#"{ "external_services": { "oauth": { "mtls": { "cert_fiel": "/c.pem" } } } }"#;
 /// let errors = load_str(json, "tyk.conf", &EnvSnapshot::empty(), &LoadOptions::default()).unwrap_err();
@@ -190,8 +200,9 @@ pub fn load_str_lenient(
 }
 
 /// Reads the environment, merges and builds the model. Even after a fatal error the
-/// environment is read, so that every problem is reported at once.
-fn load_layers(
+/// environment is read, so that every problem is reported at once. `file` may also be
+/// the values set in code ([`crate::code`]).
+pub(crate) fn load_layers(
     file: Layer,
     mut diagnostics: Diagnostics,
     env: &EnvSnapshot,

@@ -3,8 +3,8 @@ use std::fmt;
 /// Where a configuration value came from.
 ///
 /// Displays as `file:<dotted key path>`, `env:<VARIABLE>`, `legacy:<top-level key>`,
-/// `fallback:<source of http_proxy>` or `default`, the `source` strings of
-/// `extsvc resolve --format json`.
+/// `fallback:<source of http_proxy>`, `code:<dotted key path>` or `default`, the `source`
+/// strings of `extsvc resolve --format json`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Source {
     /// A key of the config file, as a dotted path (`external_services.oauth.mtls.cert_file`).
@@ -17,6 +17,9 @@ pub enum Source {
     /// nothing takes the `http_proxy` set in tyk.conf or a `TYK_GW_` variable; this
     /// holds where that `http_proxy` came from.
     Fallback(Box<Source>),
+    /// Set in code with [`ExternalServicesConfig::builder`](crate::ExternalServicesConfig::builder),
+    /// by the dotted key path of the file key it stands for (`external_services.oauth.mtls.cert_file`).
+    Code(String),
     /// Nothing set it: a built-in default.
     Default,
 }
@@ -28,6 +31,7 @@ impl fmt::Display for Source {
             Source::Env(var) => write!(f, "env:{var}"),
             Source::Legacy(key) => write!(f, "legacy:{key}"),
             Source::Fallback(http_proxy) => write!(f, "fallback:{http_proxy}"),
+            Source::Code(path) => write!(f, "code:{path}"),
             Source::Default => f.write_str("default"),
         }
     }

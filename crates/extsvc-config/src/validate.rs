@@ -56,7 +56,7 @@ struct Builder<'a> {
 /// The name to put in front of a message about a value from `source`.
 fn subject(source: &Source) -> String {
     match source {
-        Source::File(path) | Source::Legacy(path) | Source::Env(path) => path.clone(),
+        Source::File(path) | Source::Legacy(path) | Source::Env(path) | Source::Code(path) => path.clone(),
         Source::Fallback(http_proxy) => subject(http_proxy),
         Source::Default => "default".to_owned(),
     }

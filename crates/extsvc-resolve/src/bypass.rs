@@ -54,8 +54,8 @@ const MAX_LABEL_LEN: usize = 63;
 /// stops at its first hit; nothing walks the list.
 ///
 /// ```
-/// use extsvc_config::parse_bypass_list;
-/// use extsvc_resolve::BypassList;
+/// use extsvc::config::parse_bypass_list;
+/// use extsvc::resolve::BypassList;
 ///
 /// let (entries, _) = parse_bypass_list(".internal, 10.0.0.0/8, example.org:443, localhost");
 /// let list = BypassList::new(entries);

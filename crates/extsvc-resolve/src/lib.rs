@@ -56,6 +56,12 @@ impl Resolution {
     pub fn services(&self) -> &[ResolvedService; 5] {
         &self.services
     }
+
+    /// All five services, mutably: for library-level settings no configuration key
+    /// reaches (pool sizes, timeouts).
+    pub fn services_mut(&mut self) -> &mut [ResolvedService; 5] {
+        &mut self.services
+    }
 }
 
 /// Resolves every service from the validated configuration and the standard proxy

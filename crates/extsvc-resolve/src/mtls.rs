@@ -173,7 +173,7 @@ fn warn_insecure(kind: ServiceKind, insecure: &Sourced<bool>, warnings: &mut Vec
         return;
     }
     let subject = match &insecure.source {
-        Source::File(name) | Source::Env(name) | Source::Legacy(name) => name.as_str(),
+        Source::File(name) | Source::Env(name) | Source::Legacy(name) | Source::Code(name) => name.as_str(),
         Source::Fallback(_) | Source::Default => "insecure_skip_verify",
     };
     warnings.push(format!(

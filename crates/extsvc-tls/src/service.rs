@@ -70,8 +70,8 @@ impl TlsOptions {
 /// refresh task alive while they exist.
 ///
 /// ```
-/// # async fn example(service: &extsvc_resolve::ResolvedService) -> Result<(), extsvc_tls::TlsError> {
-/// let tls = extsvc_tls::build_service_tls(service, None, &extsvc_tls::TlsOptions::default()).await?;
+/// # async fn example(service: &extsvc::resolve::ResolvedService) -> Result<(), extsvc::tls::TlsError> {
+/// let tls = extsvc::tls::build_service_tls(service, None, &extsvc::tls::TlsOptions::default()).await?;
 /// let mut target = (*tls.target).clone();
 /// target.alpn_protocols = vec![b"http/1.1".to_vec()];
 /// let report = tls.reload().await; // e.g. on the gateway's reload signal

@@ -3,18 +3,68 @@
 //! through forward proxies, with mutual TLS, with per-service pools and timeouts.
 //!
 //! It implements the `external_services` section of Tyk Gateway's `tyk.conf` (and the
-//! `TYK_GW_EXTERNAL_SERVICES_*` variables). This facade holds no logic: one module per
-//! sub-crate, in the order a request meets them.
+//! `TYK_GW_EXTERNAL_SERVICES_*` variables). One builder call turns a tyk.conf and an
+//! environment into a client per service:
 //!
-//! - [`config`]: load a tyk.conf and an explicit environment snapshot into validated,
-//!   sourced values.
-//! - [`resolve`]: apply the precedence rules per service and field; route decisions.
-//! - [`tls`]: certificates from files or a certificate store, rustls configurations.
-//! - [`client`]: the per-service clients and the tower layers they are made of.
+//! ```no_run
+//! use std::sync::Arc;
+//!
+//! use extsvc::{DirectoryStore, EnvSnapshot, ExternalServices, ServiceKind};
+//!
+//! # async fn start() -> Result<(), Box<dyn std::error::Error>> {
+//! let services = ExternalServices::builder()
+//!     .tyk_conf("/opt/tyk-gateway/tyk.conf") // or .tyk_conf_str(text, "name"), or .config(..)
+//!     .env(EnvSnapshot::from_iter([("NO_PROXY", "localhost")])) // default: the process environment, read once
+//!     .cert_store(Arc::new(DirectoryStore::new("/opt/tyk-gateway/certs"))) // optional
+//!     .build()
+//!     .await?; // every configuration problem with its key path; a broken certificate fails here
+//! for warning in services.warnings() {
+//!     eprintln!("warning: {warning}");
+//! }
+//! let oauth = services.client(ServiceKind::Oauth); // a cheap clone sharing the service's pool
+//! let jwks = oauth.get("https://idp.example.com/jwks.json").await?; // or .request(extsvc::http::Request)
+//! let bytes = jwks.into_body().bytes().await?; // under the same deadline
+//! # drop(bytes);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # The five services
+//!
+//! | [`ServiceKind`] | what goes through it |
+//! |---|---|
+//! | `oauth` | OAuth/OIDC providers, JWKS endpoints |
+//! | `health` | upstream health checks |
+//! | `storage` | Redis ([`ExternalServices::storage_connector`], a stream connector) |
+//! | `discovery` | service discovery (Consul, etcd, …) |
+//! | `webhooks` | webhook targets |
+//!
+//! Each has its own proxy settings (over `global` and `HTTP_PROXY`/`HTTPS_PROXY`/`NO_PROXY`),
+//! its own mTLS settings, pool and timeout.
+//!
+//! Certificates and CAs from files or a store are reloaded every minute
+//! ([`TlsOptions`]'s refresh interval) and on demand with [`ExternalServices::reload`],
+//! e.g. on the gateway's own reload signal; new handshakes use the new material.
+//!
+//! # Modules
+//!
+//! This facade holds no logic: one module per sub-crate, in the order a request meets
+//! them, and the types of the front door at its root.
+//!
+//! - [`config`]: load a tyk.conf (or set the same keys in code,
+//!   [`ExternalServicesConfig::builder`]) and an explicit environment snapshot into
+//!   validated, sourced values.
+//! - [`resolve`]: the precedence rules per service and field; route decisions.
+//! - [`tls`]: certificates from files or a [`CertificateStore`], rustls configurations.
+//! - [`client`]: the per-service clients and the connectors they are made of
+//!   (`tower::Service<Uri>`s, to compose into other clients).
+//!
+//! A route decision, without any I/O:
 //!
 //! ```
-//! use extsvc::config::{load_str, EnvSnapshot, LoadOptions, ServiceKind};
+//! use extsvc::config::{load_str, LoadOptions};
 //! use extsvc::resolve::{resolve, Route, TargetScheme};
+//! use extsvc::{EnvSnapshot, ServiceKind};
 //!
 //! let env = EnvSnapshot::from_iter([("NO_PROXY", "localhost")]);
 //! let loaded = load_str(
@@ -30,40 +80,6 @@
 //! assert!(matches!(decision.route, Route::Proxy(p) if p.to_string() == "http://proxy:3128"));
 //! ```
 
-//! From a tyk.conf to a request, the way a gateway does it at start-up:
-//!
-//! ```no_run
-//! use std::sync::Arc;
-//!
-//! use extsvc::client::ExternalServices;
-//! use extsvc::config::{load_file, LoadOptions, ServiceKind};
-//! use extsvc::tls::{DirectoryStore, TlsOptions};
-//!
-//! # async fn start() -> Result<(), Box<dyn std::error::Error>> {
-//! // 1. Read the file and the environment once (the only read of the process environment).
-//! let env = extsvc::from_process_env();
-//! let loaded = load_file(Some("/opt/tyk-gateway/tyk.conf".as_ref()), &env, &LoadOptions::default())?;
-//! for warning in &loaded.warnings {
-//!     eprintln!("warning: {warning}");
-//! }
-//! // 2. Decide what every service uses, and why.
-//! let resolution = extsvc::resolve::resolve(&loaded.config, &env);
-//! // 3. Build all five clients once: certificates are loaded and checked now, and a
-//! //    broken one fails here, never falling back to a connection without mTLS. Files and
-//! //    store entries are then reloaded every minute (`TlsOptions::refresh_interval`), and
-//! //    `services.reload()` reloads them now, e.g. on the gateway's own reload signal.
-//! let store = Arc::new(DirectoryStore::new("/opt/tyk-gateway/certs"));
-//! let services = ExternalServices::build(&resolution, Some(store), &TlsOptions::default()).await?;
-//! // 4. Hand out cheap clones; each shares its service's pool and connection cap.
-//! let oauth = services.client(ServiceKind::Oauth);
-//! let jwks = oauth
-//!     .request(http::Request::get("https://idp.example.com/.well-known/jwks.json").body(String::new())?)
-//!     .await?;
-//! println!("{}", jwks.status());
-//! # Ok(())
-//! # }
-//! ```
-
 #[doc(inline)]
 pub use extsvc_client as client;
 #[doc(inline)]
@@ -73,17 +89,21 @@ pub use extsvc_resolve as resolve;
 #[doc(inline)]
 pub use extsvc_tls as tls;
 
+#[doc(inline)]
+pub use extsvc_client::{
+    BuildError, Error, ErrorKind, ExternalServices, ExternalServicesBuilder, Phase, ResponseBody, ServiceClient,
+    SetupError,
+};
+#[doc(inline)]
+pub use extsvc_config::{ConfigError, ConfigErrors, EnvSnapshot, ExternalServicesConfig, Loaded, ServiceKind};
+#[doc(inline)]
+pub use extsvc_resolve::PoolSettings;
+#[doc(inline)]
+pub use extsvc_tls::{CertificateStore, DirectoryStore, MemoryStore, RedisStore, TlsError, TlsOptions};
+
 #[doc(no_inline)]
 pub use http;
 #[doc(no_inline)]
 pub use rustls;
 #[doc(no_inline)]
 pub use tower;
-
-/// Reads the process environment into an [`EnvSnapshot`](config::EnvSnapshot): the one
-/// place in the library that touches it. Everything else takes the snapshot.
-pub fn from_process_env() -> config::EnvSnapshot {
-    std::env::vars_os()
-        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-        .collect()
-}

@@ -1,7 +1,11 @@
 //! Support for the `tls_*` tests: an in-process rustls server that records each handshake,
 //! a client connect/ping, and building a `ResolvedService` from mtls settings.
 
-#![allow(dead_code, unreachable_pub)] // shared by several test modules; each uses a part
+#![allow(
+    dead_code,
+    unreachable_pub,
+    reason = "shared by several test modules; each uses a part"
+)]
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

@@ -67,6 +67,24 @@ impl ResponseBody {
     }
 }
 
+impl ResponseBody {
+    /// Reads the whole body, under the request's deadline.
+    pub async fn bytes(self) -> Result<Bytes, Error> {
+        Ok(http_body_util::BodyExt::collect(self).await?.to_bytes())
+    }
+
+    /// Reads the whole body as UTF-8 text, under the request's deadline; a body that is
+    /// not UTF-8 is an [`ErrorKind::Http`] error in [`Phase::ResponseBody`].
+    pub async fn text(self) -> Result<String, Error> {
+        let bytes = self.bytes().await?;
+        String::from_utf8(bytes.into()).map_err(|e| {
+            Error::new(ErrorKind::Http, "the response body is not UTF-8")
+                .with_phase(Phase::ResponseBody)
+                .with_source(e)
+        })
+    }
+}
+
 /// Names the proxy (redacted by its `Display`) in a body error of a proxied response.
 fn with_proxy(err: Error, proxy: Option<&(Arc<ResolvedService>, TargetScheme)>) -> Error {
     let Some((service, scheme)) = proxy else { return err };

@@ -38,7 +38,7 @@ use crate::tls::{http1_tls_config, rustls_error, TlsConnector};
 use crate::tunnel::proxy_auth_required;
 
 /// The request body type the connections carry (any body is boxed into it).
-pub type RequestBody = UnsyncBoxBody<Bytes, BoxError>;
+pub(crate) type RequestBody = UnsyncBoxBody<Bytes, BoxError>;
 
 /// The connector stack of a [`ServiceClient`]: TLS to the target over the route-aware
 /// proxy connector over TCP.
@@ -51,14 +51,14 @@ pub type ServiceStream = MaybeTlsStream<ProxyStream<tokio::net::TcpStream>>;
 ///
 /// ```
 /// # use std::time::Duration;
-/// let mut req = http::Request::get("http://example.com/").body(String::new()).unwrap();
-/// req.extensions_mut().insert(extsvc_client::RequestTimeout(Duration::from_secs(2)));
+/// let mut req = extsvc::http::Request::get("http://example.com/").body(String::new()).unwrap();
+/// req.extensions_mut().insert(extsvc::client::RequestTimeout(Duration::from_secs(2)));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RequestTimeout(pub Duration);
 
 /// A pooled HTTP/1.1 connection: the request sender and what the connector knew.
-pub struct HttpConnection {
+pub(crate) struct HttpConnection {
     sender: http1::SendRequest<RequestBody>,
     info: Connected,
     /// `Host` for requests without one, from the authority of the request that opened
@@ -132,14 +132,14 @@ impl ServiceClient {
     /// 2. **deadline**: one deadline (the [`RequestTimeout`] extension, else the
     ///    service's `timeout`) over everything below *and* the response body; the
     ///    error names the [`Phase`] that ran out;
-    /// 3. **pool** under the **connection cap** ([`Pool`]): reuse an idle connection of
+    /// 3. **pool** under the **connection cap** (`max_connections`): reuse an idle connection of
     ///    the same (scheme, host, port, route), or take a slot, or evict another host's
     ///    idle connection, or wait;
     /// 4. **HTTP/1.1** (hyper `client::conn::http1`): origin form, or absolute form
     ///    with `Proxy-Authorization` on a forwarding proxy hop;
     /// 5. [`TlsConnector`]: TLS to the target for `https://`;
     /// 6. [`ProxyConnector`]: direct, or to the proxy (TLS to an `https://` proxy), then a
-    ///    [`Tunnel`](crate::Tunnel) (`CONNECT`) for `https://` targets;
+    ///    [`Tunnel`](crate::connect::Tunnel) (`CONNECT`) for `https://` targets;
     /// 7. [`TcpConnector`]: DNS and TCP.
     ///
     /// Layers 5–7 are public `tower::Service<Uri>` connectors; they compose into other
@@ -152,11 +152,11 @@ impl ServiceClient {
     ///
     /// ```no_run
     /// # use std::sync::Arc;
-    /// use extsvc_client::{ProxyConnector, TcpConnector, TlsConnector, http1_tls_config};
+    /// use extsvc::client::connect::{http1_tls_config, ProxyConnector, TcpConnector, TlsConnector};
     /// use hyper_util::client::legacy::Client;
     /// use hyper_util::rt::{TokioExecutor, TokioIo};
-    /// use tower::ServiceBuilder;
-    /// # fn build(service: extsvc_resolve::ResolvedService, tls: &extsvc_tls::ServiceTls) {
+    /// use extsvc::tower::ServiceBuilder;
+    /// # fn build(service: extsvc::resolve::ResolvedService, tls: &extsvc::tls::ServiceTls) {
     /// let connector = ServiceBuilder::new()
     ///     .map_response(TokioIo::new) // tokio I/O -> hyper I/O
     ///     .service(TlsConnector::new(
@@ -218,6 +218,21 @@ impl ServiceClient {
             open,
             idle,
         }
+    }
+
+    /// Sends a `GET` without a body to `uri`; see [`ServiceClient::request`].
+    ///
+    /// An invalid URI is an [`ErrorKind::InvalidRequest`] error (its message does not
+    /// repeat the URI, which may carry credentials).
+    pub async fn get<U>(&self, uri: U) -> Result<Response<ResponseBody>, Error>
+    where
+        Uri: TryFrom<U>,
+        <Uri as TryFrom<U>>::Error: Into<http::Error>,
+    {
+        let req = Request::get(uri)
+            .body(http_body_util::Empty::<Bytes>::new())
+            .map_err(|e| Error::new(ErrorKind::InvalidRequest, format!("invalid URI: {e}")))?;
+        self.request(req).await
     }
 
     /// Sends a request and waits for the response headers; the body is read from the

@@ -42,7 +42,7 @@ use tokio::time::Instant;
 /// Which route a pooled connection takes: part of its [`PoolKey`], so a connection
 /// opened through one proxy is never reused for another route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum RouteKey {
+pub(crate) enum RouteKey {
     /// Straight to the target.
     Direct,
     /// Through the service's proxy for this scheme (`http_proxy` or `https_proxy`).
@@ -54,7 +54,7 @@ pub enum RouteKey {
 /// The host compares case-insensitively. A key made from a request URI's
 /// [`Authority`] shares its bytes (no allocation per request).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct PoolKey {
+pub(crate) struct PoolKey {
     scheme: TargetScheme,
     host: HostKey,
     port: u16,
@@ -63,7 +63,8 @@ pub struct PoolKey {
 
 impl PoolKey {
     /// A key for `host` (as in a URI; any case).
-    pub fn new(scheme: TargetScheme, host: &str, port: u16, route: RouteKey) -> PoolKey {
+    #[cfg(test)]
+    pub(crate) fn new(scheme: TargetScheme, host: &str, port: u16, route: RouteKey) -> PoolKey {
         PoolKey {
             scheme,
             host: HostKey::Name(host.into()),
@@ -83,7 +84,7 @@ impl PoolKey {
     }
 
     /// A key for the host of `authority` (a cheap clone of it).
-    pub fn from_authority(scheme: TargetScheme, authority: &Authority, port: u16, route: RouteKey) -> PoolKey {
+    pub(crate) fn from_authority(scheme: TargetScheme, authority: &Authority, port: u16, route: RouteKey) -> PoolKey {
         PoolKey {
             scheme,
             host: HostKey::authority(authority),
@@ -93,18 +94,9 @@ impl PoolKey {
     }
 
     /// The host, as given.
-    pub fn host(&self) -> &str {
+    #[cfg(test)]
+    pub(crate) fn host(&self) -> &str {
         self.host.as_str()
-    }
-
-    /// The port.
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// The route.
-    pub fn route(&self) -> RouteKey {
-        self.route
     }
 }
 
@@ -165,7 +157,7 @@ impl Hash for HostKey {
 }
 
 /// A connection the pool can keep.
-pub trait Poolable: Send + 'static {
+pub(crate) trait Poolable: Send + 'static {
     /// False once the connection is closed (it is then discarded).
     fn is_open(&self) -> bool;
 }
@@ -178,7 +170,7 @@ impl<B: Send + 'static> Poolable for hyper::client::conn::http1::SendRequest<B> 
 
 /// Counts of a pool, for `stats()`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct PoolStats {
+pub(crate) struct PoolStats {
     /// Connections open now (busy + idle + being set up).
     pub open: usize,
     /// Idle connections now.
@@ -189,28 +181,18 @@ pub struct PoolStats {
 
 /// The hard cap on open connections: a count of slots in use and the maximum.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ConnectionCap {
+pub(crate) struct ConnectionCap {
     max: usize,
     open: usize,
 }
 
 impl ConnectionCap {
     /// A cap of `max` (at least 1).
-    pub fn new(max: usize) -> ConnectionCap {
+    pub(crate) fn new(max: usize) -> ConnectionCap {
         ConnectionCap {
             max: max.max(1),
             open: 0,
         }
-    }
-
-    /// The maximum.
-    pub fn max(&self) -> usize {
-        self.max
-    }
-
-    /// Slots in use.
-    pub fn open(&self) -> usize {
-        self.open
     }
 
     fn try_take(&mut self) -> bool {
@@ -228,7 +210,7 @@ impl ConnectionCap {
 }
 
 /// Idle connections per key under a [`ConnectionCap`]; cheap to clone (shared).
-pub struct Pool<T: Poolable> {
+pub(crate) struct Pool<T: Poolable> {
     shared: Arc<Shared<T>>,
 }
 
@@ -255,7 +237,7 @@ impl<T: Poolable> fmt::Debug for Pool<T> {
 /// key's connections in use, far sooner than a new connection is set up (TCP, proxy
 /// CONNECT, TLS). A key whose connections are all stuck in slow exchanges makes its
 /// waiters pay this once, then room is made as for a key with none.
-pub const HANDOVER_GRACE: Duration = Duration::from_millis(50);
+pub(crate) const HANDOVER_GRACE: Duration = Duration::from_millis(50);
 
 struct Shared<T: Poolable> {
     settings: PoolSettings,
@@ -313,7 +295,7 @@ enum Grant<T: Poolable> {
 }
 
 /// The outcome of [`Pool::checkout`].
-pub enum Checkout<T: Poolable> {
+pub(crate) enum Checkout<T: Poolable> {
     /// A connection to reuse.
     Reused(Pooled<T>),
     /// A slot under the cap: open a new connection and keep the slot alive as long
@@ -332,7 +314,7 @@ impl<T: Poolable> fmt::Debug for Checkout<T> {
 
 impl<T: Poolable> Pool<T> {
     /// An empty pool with these sizes.
-    pub fn new(settings: PoolSettings) -> Pool<T> {
+    pub(crate) fn new(settings: PoolSettings) -> Pool<T> {
         Pool {
             shared: Arc::new(Shared {
                 settings,
@@ -348,13 +330,8 @@ impl<T: Poolable> Pool<T> {
         }
     }
 
-    /// The sizes.
-    pub fn settings(&self) -> PoolSettings {
-        self.shared.settings
-    }
-
     /// Counts now.
-    pub fn stats(&self) -> PoolStats {
+    pub(crate) fn stats(&self) -> PoolStats {
         let st = self.shared.lock();
         PoolStats {
             open: st.cap.open,
@@ -366,7 +343,7 @@ impl<T: Poolable> Pool<T> {
     /// A connection for `key` or a slot to open one; waits (FIFO) when the cap is
     /// reached (see the module docs for when room is made). Cancel-safe: dropping the
     /// future gives back whatever it was granted.
-    pub async fn checkout(&self, key: &PoolKey) -> Checkout<T> {
+    pub(crate) async fn checkout(&self, key: &PoolKey) -> Checkout<T> {
         loop {
             let mut discarded: Vec<T> = Vec::new();
             let (id, mut rx, needs_room) = {
@@ -685,7 +662,7 @@ fn spawn_reaper<T: Poolable>(pool: Weak<Shared<T>>, idle_timeout: Duration) -> b
 
 /// A slot under the [`ConnectionCap`]; dropping it releases the slot (and gives it to
 /// the first waiter).
-pub struct ConnectionSlot<T: Poolable> {
+pub(crate) struct ConnectionSlot<T: Poolable> {
     pool: Option<Weak<Shared<T>>>,
 }
 
@@ -717,7 +694,7 @@ impl<T: Poolable> Drop for ConnectionSlot<T> {
 /// A connection checked out of the pool. Mark it [reusable](Pooled::set_reusable)
 /// once its exchange is complete; dropping it then returns it to the pool (or hands
 /// it to a waiter), otherwise closes it.
-pub struct Pooled<T: Poolable> {
+pub(crate) struct Pooled<T: Poolable> {
     value: Option<T>,
     key: Option<PoolKey>,
     pool: Weak<Shared<T>>,
@@ -753,25 +730,26 @@ impl<T: Poolable> Pooled<T> {
     }
 
     /// Whether dropping this returns the connection to the pool.
-    pub fn set_reusable(&mut self, reusable: bool) {
+    pub(crate) fn set_reusable(&mut self, reusable: bool) {
         self.reusable = reusable;
     }
 
     /// True when this connection was used before (taken from the idle list or
     /// handed over), false for a new one.
-    pub fn is_reused(&self) -> bool {
+    pub(crate) fn is_reused(&self) -> bool {
         self.reused
     }
 
     /// The key.
-    pub fn key(&self) -> &PoolKey {
+    #[cfg(test)]
+    pub(crate) fn key(&self) -> &PoolKey {
         self.key.as_ref().expect("present until dropped")
     }
 }
 
 impl<T: Poolable> Pool<T> {
     /// Wraps a newly opened connection so that it can be returned to this pool.
-    pub fn pooled(&self, key: PoolKey, value: T) -> Pooled<T> {
+    pub(crate) fn pooled(&self, key: PoolKey, value: T) -> Pooled<T> {
         self.shared.begin_use(&key);
         let mut pooled = Pooled::new(key, value, Arc::downgrade(&self.shared));
         pooled.reused = false;

@@ -1,10 +1,8 @@
 //! [`ProxyConnector`]: the route-aware connector (direct, forward proxy, tunnel or SOCKS5).
 
 mod future;
-mod layer;
 
 pub use future::ProxyConnecting;
-pub use layer::ProxyConnectorLayer;
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -35,12 +33,12 @@ use crate::tunnel::{connect_through, proxy_uri};
 ///   - `http://` targets: the connection to the proxy itself, for requests in absolute
 ///     form ([`Hop::Forward`]);
 ///   - for a `socks5://`/`socks5h://` proxy, every target: the SOCKS5 handshake
-///     ([`Socks5`](crate::Socks5)), then the target's bytes as in a tunnel
+///     ([`Socks5`](crate::connect::Socks5)), then the target's bytes as in a tunnel
 ///     ([`Hop::Tunnel`]: `http://` requests in origin form, as if direct). For
 ///     `socks5://` the target name is resolved before connecting to the proxy.
 ///
 /// TLS to the *target* is not done here: wrap this in a
-/// [`TlsConnector`](crate::TlsConnector).
+/// [`TlsConnector`](crate::connect::TlsConnector).
 #[derive(Clone)]
 pub struct ProxyConnector<C> {
     inner: C,
@@ -63,7 +61,7 @@ impl<C: std::fmt::Debug> std::fmt::Debug for ProxyConnector<C> {
 impl<C> ProxyConnector<C> {
     /// Routes per `service`; `proxy_tls` verifies `https://` proxies (required only when
     /// one is configured); `inner` opens TCP connections (e.g. a
-    /// [`TcpConnector`](crate::TcpConnector)).
+    /// [`TcpConnector`](crate::connect::TcpConnector)).
     ///
     /// `proxy_tls` is the *proxy's* configuration (`ServiceTls::proxy` from
     /// `extsvc-tls`, which has no client certificate), never the target's: a target

@@ -10,10 +10,8 @@
 //! name resolution for `socks5://` in [`Phase::Dns`]), under the caller's deadline.
 
 mod future;
-mod layer;
 
 pub use future::Socks5Connecting;
-pub use layer::Socks5Layer;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;

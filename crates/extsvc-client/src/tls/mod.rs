@@ -1,10 +1,8 @@
 //! [`TlsConnector`]: TLS to the target over whatever the inner connector yields.
 
 mod future;
-mod layer;
 
 pub use future::TlsConnecting;
-pub use layer::TlsConnectorLayer;
 
 use std::sync::Arc;
 use std::task::{Context, Poll};

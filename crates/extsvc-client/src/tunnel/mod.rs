@@ -5,10 +5,8 @@
 //! target's) in a [`PrefixedStream`].
 
 mod future;
-mod layer;
 
 pub use future::Tunneling;
-pub use layer::TunnelLayer;
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -32,7 +30,7 @@ pub const MAX_RESPONSE_HEAD: usize = 16 * 1024;
 ///
 /// `Proxy-Authorization` is sent when the proxy URL has credentials. The inner
 /// connector is called with `http://proxy-host:proxy-port`; for an `https://` proxy it
-/// must do the TLS (as [`ProxyConnector`](crate::ProxyConnector) does).
+/// must do the TLS (as [`ProxyConnector`](crate::connect::ProxyConnector) does).
 #[derive(Debug, Clone)]
 pub struct Tunnel<C> {
     inner: C,

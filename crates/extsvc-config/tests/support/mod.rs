@@ -1,5 +1,9 @@
 //! Shared helpers of the extsvc-config integration tests.
-#![allow(dead_code, unreachable_pub)] // each test binary uses a different subset of these helpers
+#![allow(
+    dead_code,
+    unreachable_pub,
+    reason = "each test binary uses a different subset of these helpers"
+)]
 
 use std::path::PathBuf;
 

@@ -37,8 +37,8 @@ pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>>
 /// Implement this to plug in your own store (a secrets manager, a database, …).
 ///
 /// ```
-/// use extsvc_tls::{CertificateStore, ClientCertificate, StoreError, StoreFuture};
-/// use rustls_pki_types::CertificateDer;
+/// use extsvc::tls::{CertificateStore, ClientCertificate, StoreError, StoreFuture};
+/// use extsvc::rustls::pki_types::CertificateDer;
 ///
 /// /// A store that knows nothing.
 /// #[derive(Debug)]

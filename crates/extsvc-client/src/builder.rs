@@ -1,0 +1,305 @@
+//! [`ExternalServices::builder`]: from a tyk.conf (or a configuration set in code) and an
+//! environment to all five clients, in one call.
+//!
+//! The steps are the four a gateway would otherwise write itself: load and validate the
+//! configuration (`extsvc-config`), resolve every service (`extsvc-resolve`), apply the
+//! library-level pool and timeout overrides, build every service's TLS (`extsvc-tls`) and
+//! client ([`ExternalServices::build`]).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use extsvc_config::{load_file, load_str, ConfigErrors, EnvSnapshot, LoadOptions, Loaded, ServiceKind};
+use extsvc_resolve::{resolve, PoolSettings};
+use extsvc_tls::{CertificateStore, TlsOptions};
+
+use crate::services::{BuildError, ExternalServices};
+
+/// Setting up [`ExternalServices`] with [`ExternalServices::builder`] failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SetupError {
+    /// The configuration is invalid (or its file unreadable): every problem, each naming
+    /// its key path, variable or file position.
+    #[error(transparent)]
+    Config(#[from] ConfigErrors),
+    /// A service's TLS material failed; there is no client without it.
+    #[error(transparent)]
+    Build(#[from] BuildError),
+}
+
+/// Where the configuration comes from.
+#[derive(Default)]
+enum ConfigInput {
+    /// No file: only the environment configures.
+    #[default]
+    Empty,
+    File(PathBuf),
+    Text {
+        text: String,
+        origin: String,
+    },
+    Set(Box<Loaded>),
+}
+
+impl std::fmt::Debug for ConfigInput {
+    /// Never the text: a tyk.conf may hold proxy passwords.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConfigInput::Empty => f.write_str("Empty"),
+            ConfigInput::File(path) => f.debug_tuple("File").field(path).finish(),
+            ConfigInput::Text { origin, .. } => f.debug_struct("Text").field("origin", origin).finish_non_exhaustive(),
+            // The model's proxy URLs redact their credentials.
+            ConfigInput::Set(loaded) => f.debug_tuple("Set").field(loaded).finish(),
+        }
+    }
+}
+
+/// Library-level settings of one service that no configuration key reaches.
+#[derive(Debug, Clone, Copy, Default)]
+struct Overrides {
+    pool: Option<PoolSettings>,
+    timeout: Option<Duration>,
+}
+
+/// Builds [`ExternalServices`]; see [`ExternalServices::builder`].
+#[derive(Default)]
+#[must_use = "a builder does nothing until .build().await"]
+pub struct ExternalServicesBuilder {
+    config: ConfigInput,
+    env: Option<EnvSnapshot>,
+    options: LoadOptions,
+    store: Option<Arc<dyn CertificateStore>>,
+    tls: TlsOptions,
+    overrides: [Overrides; 5],
+}
+
+impl std::fmt::Debug for ExternalServicesBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExternalServicesBuilder")
+            .field("config", &self.config)
+            .field("env_given", &self.env.is_some())
+            .field("env_prefix", &self.options.env_prefix)
+            .field("cert_store", &self.store.is_some())
+            .field("tls_options", &self.tls)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ExternalServices {
+    /// One call from a configuration to every client.
+    ///
+    /// Without [`tyk_conf`](ExternalServicesBuilder::tyk_conf),
+    /// [`tyk_conf_str`](ExternalServicesBuilder::tyk_conf_str) or
+    /// [`config`](ExternalServicesBuilder::config), only the environment configures.
+    /// Without [`env`](ExternalServicesBuilder::env), the process environment is read
+    /// once, at [`build`](ExternalServicesBuilder::build)
+    /// ([`EnvSnapshot::from_process_env`]).
+    ///
+    /// ```no_run
+    /// use extsvc::client::ExternalServices;
+    /// use extsvc::config::{EnvSnapshot, ServiceKind};
+    ///
+    /// # async fn start() -> Result<(), Box<dyn std::error::Error>> {
+    /// let services = ExternalServices::builder()
+    ///     .tyk_conf("/opt/tyk-gateway/tyk.conf")
+    ///     .env(EnvSnapshot::from_iter([("NO_PROXY", "localhost")]))
+    ///     .build()
+    ///     .await?;
+    /// let jwks = services.client(ServiceKind::Oauth).get("https://idp.example.com/jwks.json").await?;
+    /// let bytes = jwks.into_body().bytes().await?;
+    /// # drop(bytes);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn builder() -> ExternalServicesBuilder {
+        ExternalServicesBuilder::default()
+    }
+}
+
+impl ExternalServicesBuilder {
+    /// Reads the configuration from a tyk.conf at [`build`](Self::build).
+    pub fn tyk_conf(mut self, path: impl Into<PathBuf>) -> Self {
+        self.config = ConfigInput::File(path.into());
+        self
+    }
+
+    /// Takes the configuration as tyk.conf text; `origin` names it in errors.
+    pub fn tyk_conf_str(mut self, text: impl Into<String>, origin: impl Into<String>) -> Self {
+        self.config = ConfigInput::Text {
+            text: text.into(),
+            origin: origin.into(),
+        };
+        self
+    }
+
+    /// Takes a configuration already loaded or set in code
+    /// ([`ExternalServicesConfig::builder`](extsvc_config::ExternalServicesConfig::builder)), with its warnings when it is a [`Loaded`].
+    /// Tyk's `TYK_GW_` variables are not applied to it again; the standard proxy
+    /// variables of [`env`](Self::env) still are, at resolution.
+    pub fn config(mut self, config: impl Into<Loaded>) -> Self {
+        self.config = ConfigInput::Set(Box::new(config.into()));
+        self
+    }
+
+    /// The environment: Tyk's variables (over a tyk.conf) and `HTTP_PROXY`,
+    /// `HTTPS_PROXY`, `NO_PROXY`. Default: the process environment, read once.
+    pub fn env(mut self, env: EnvSnapshot) -> Self {
+        self.env = Some(env);
+        self
+    }
+
+    /// The prefix of Tyk's variables, `TYK_GW_` by default.
+    pub fn env_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.options.env_prefix = prefix.into();
+        self
+    }
+
+    /// The certificate store for `cert_id` / `ca_cert_ids`.
+    pub fn cert_store(mut self, store: Arc<dyn CertificateStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Certificate refresh and store options.
+    pub fn tls_options(mut self, options: TlsOptions) -> Self {
+        self.tls = options;
+        self
+    }
+
+    /// Replaces the built-in pool sizes of one service.
+    pub fn pool(mut self, kind: ServiceKind, pool: PoolSettings) -> Self {
+        self.overrides[kind.index()].pool = Some(pool);
+        self
+    }
+
+    /// Replaces the built-in timeout (the deadline of a whole exchange) of one service.
+    pub fn timeout(mut self, kind: ServiceKind, timeout: Duration) -> Self {
+        self.overrides[kind.index()].timeout = Some(timeout);
+        self
+    }
+
+    /// Loads and validates the configuration, resolves every service, builds every
+    /// service's TLS and client. Fails with every configuration problem at once, or with
+    /// the service whose TLS material failed; warnings are in
+    /// [`ExternalServices::warnings`].
+    pub async fn build(self) -> Result<ExternalServices, SetupError> {
+        let env = self.env.unwrap_or_else(EnvSnapshot::from_process_env);
+        let loaded = match self.config {
+            ConfigInput::Empty => load_file(None, &env, &self.options)?,
+            ConfigInput::File(path) => load_file(Some(&path), &env, &self.options)?,
+            ConfigInput::Text { text, origin } => load_str(&text, &origin, &env, &self.options)?,
+            ConfigInput::Set(loaded) => *loaded,
+        };
+        let mut resolution = resolve(&loaded.config, &env);
+        for (service, overrides) in resolution.services_mut().iter_mut().zip(self.overrides) {
+            if let Some(pool) = overrides.pool {
+                service.pool = pool;
+            }
+            if let Some(timeout) = overrides.timeout {
+                service.timeout = timeout;
+            }
+        }
+        let mut warnings = loaded.warnings;
+        warnings.extend(resolution.warnings.iter().cloned());
+        let services = ExternalServices::build(&resolution, self.store, &self.tls).await?;
+        Ok(services.with_warnings(warnings))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_the_configuration_text_or_a_proxy_password() {
+        let text = r#"{"external_services": {"global": {"https_proxy": "http://gw:s3cret-pw@proxy:3128"}}}"#;
+        let builder = ExternalServices::builder().tyk_conf_str(text, "gw.conf");
+        let shown = format!("{builder:?}");
+        assert!(shown.contains("gw.conf") && !shown.contains("s3cret-pw"), "{shown}");
+
+        let loaded = load_str(text, "gw.conf", &EnvSnapshot::empty(), &LoadOptions::default()).unwrap();
+        let shown = format!("{:?}", ExternalServices::builder().config(loaded));
+        assert!(shown.contains("proxy:3128") && !shown.contains("s3cret-pw"), "{shown}");
+    }
+
+    #[tokio::test]
+    async fn overrides_reach_only_their_service() {
+        let pool = PoolSettings {
+            max_connections: 2,
+            max_idle_per_host: 1,
+            idle_timeout: Duration::from_secs(3),
+        };
+        let services = ExternalServices::builder()
+            .env(EnvSnapshot::empty())
+            .pool(ServiceKind::Health, pool)
+            .timeout(ServiceKind::Discovery, Duration::from_millis(1500))
+            .build()
+            .await
+            .unwrap();
+        assert_eq!(services.client(ServiceKind::Health).service().pool, pool);
+        assert_eq!(
+            services.client(ServiceKind::Discovery).service().timeout,
+            Duration::from_millis(1500)
+        );
+        let oauth = services.client(ServiceKind::Oauth);
+        assert_eq!(oauth.service().pool, PoolSettings::for_service(ServiceKind::Oauth));
+        assert_ne!(oauth.service().timeout, Duration::from_millis(1500));
+        assert!(services.warnings().is_empty(), "{:?}", services.warnings());
+    }
+
+    #[tokio::test]
+    async fn warnings_of_loading_and_resolving_are_kept() {
+        let services = ExternalServices::builder()
+            .tyk_conf_str(
+                r#"{"external_services": {"global": {"enabled": true, "http_proxy": "proxy:3128"}}}"#,
+                "gw.conf",
+            )
+            .env(EnvSnapshot::from_iter([("HTTPS_PROXY", "http://proxy:99999")]))
+            .build()
+            .await
+            .unwrap();
+        let warnings = services.warnings().join("\n");
+        assert!(
+            warnings.contains("external_services.global.http_proxy: no scheme"),
+            "{warnings}"
+        );
+        assert!(
+            warnings.contains("HTTPS_PROXY: ignored"),
+            "the resolution's warning is missing: {warnings}"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_env_prefix_and_the_certificate_store_reach_the_build() {
+        let env = EnvSnapshot::from_iter([
+            ("MYGW_EXTERNAL_SERVICES_OAUTH_MTLS_ENABLED", "true"),
+            ("MYGW_EXTERNAL_SERVICES_OAUTH_MTLS_CERT_ID", "gw-client"),
+        ]);
+        // Without a store: the cert_id set under the prefix cannot be loaded.
+        let err = ExternalServices::builder()
+            .env(env.clone())
+            .env_prefix("MYGW_")
+            .build()
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("no certificate store given"), "{err}");
+        // With a store that lacks the id: the store was asked.
+        let err = ExternalServices::builder()
+            .env(env.clone())
+            .env_prefix("MYGW_")
+            .cert_store(Arc::new(extsvc_tls::MemoryStore::new()))
+            .build()
+            .await
+            .unwrap_err();
+        let SetupError::Build(build) = &err else {
+            panic!("{err}")
+        };
+        assert_eq!(build.service, ServiceKind::Oauth);
+        assert!(err.to_string().contains("gw-client"), "{err}");
+        assert!(!err.to_string().contains("no certificate store given"), "{err}");
+        // Under the default prefix the variables mean nothing: every client builds.
+        assert!(ExternalServices::builder().env(env).build().await.is_ok());
+    }
+}

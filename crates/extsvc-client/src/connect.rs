@@ -1,0 +1,24 @@
+//! The connectors a [`ServiceClient`](crate::ServiceClient) is made of, each a
+//! `tower::Service<Uri>` wrapping an inner one, to compose into other clients.
+//!
+//! - [`TcpConnector`]: DNS and TCP;
+//! - [`ProxyConnector`]: per request, direct or to the service's proxy (TLS to an
+//!   `https://` proxy, with the proxy's own configuration), then a [`Tunnel`]
+//!   (`CONNECT`) for `https://` targets;
+//! - [`Tunnel`]: `CONNECT` through a known proxy, on its own;
+//! - [`Socks5`]: a SOCKS5 proxy (`socks5://`, `socks5h://`), on its own;
+//! - [`TlsConnector`]: TLS to the target, with the service's client certificate.
+//!
+//! Each yields a stream that reports what it knew ([`Connected`](crate::Connected)
+//! through hyper-util's `Connection` trait). The stack of a service client is
+//! `TlsConnector<ProxyConnector<TcpConnector>>`; see
+//! [`ServiceClient::from_parts`](crate::ServiceClient::from_parts) for composing it into
+//! hyper-util's legacy client, and the crate documentation for reqwest.
+
+pub use crate::client::{ServiceConnector, ServiceStream};
+pub use crate::io::{MaybeTlsStream, PrefixedStream, ProxyStream};
+pub use crate::proxy::{ProxyConnecting, ProxyConnector};
+pub use crate::socks::{Socks5, Socks5Connecting};
+pub use crate::tcp::{TcpConnecting, TcpConnector};
+pub use crate::tls::{http1_tls_config, TlsConnecting, TlsConnector};
+pub use crate::tunnel::{Tunnel, Tunneling, MAX_RESPONSE_HEAD};
