@@ -11,6 +11,8 @@
 //! - [`ServiceClient`]: a `tower::Service<http::Request<B>>` with one deadline per
 //!   request, errors that say which [`Phase`] failed, a tracing span per request;
 //!   [`ServiceClient::from_parts`] documents the layer order;
+//! - metrics through the `metrics` facade, named after OpenTelemetry's HTTP semantic
+//!   conventions ([`instruments`], `docs/observability.md`);
 //! - [`StreamConnector`] for non-HTTP clients (Redis) with the same proxy and TLS rules;
 //! - [`ExternalServices`]: all five clients, built once.
 //!
@@ -49,6 +51,7 @@
 mod client;
 mod error;
 mod host;
+pub mod instruments;
 mod io;
 mod phase;
 pub mod pool;
@@ -65,7 +68,7 @@ pub use client::{
 };
 pub use error::{BoxError, Error, ErrorKind, Phase};
 pub use io::{tls_version_name, Connected, ConnectionInfo, Hop, MaybeTlsStream, PrefixedStream, ProxyStream};
-pub use pool::{ConnectionCap, Pool};
+pub use pool::{ConnectionCap, Pool, PoolFull};
 pub use proxy::{ProxyConnecting, ProxyConnector, ProxyConnectorLayer};
 pub use services::{BuildError, ExternalServices};
 pub use stream::{StreamConnecting, StreamConnector};

@@ -31,7 +31,8 @@ use crate::error::{BoxError, Error, ErrorKind, Phase};
 use crate::host::HostPort;
 use crate::io::{tls_version_name, Connected, ConnectionInfo, Hop, MaybeTlsStream, ProxyStream};
 use crate::phase;
-use crate::pool::{Checkout, Pool, PoolKey, PoolStats, Poolable, RouteKey};
+use crate::instruments::{self, method_label};
+use crate::pool::{Checkout, Pool, PoolKey, PoolLabels, PoolStats, Poolable, RouteKey};
 use crate::proxy::{target_scheme, ProxyConnector};
 use crate::tcp::{port_of, TcpConnector};
 use crate::tls::{http1_tls_config, rustls_error, TlsConnector};
@@ -80,15 +81,27 @@ impl fmt::Debug for HttpConnection {
     }
 }
 
-/// Counts of a client's connections.
+/// Counts of a client's connections. `idle` never exceeds `open`, and `opened - closed`
+/// is the number of open connections that finished their setup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ClientStats {
-    /// Connections opened since the client was built.
+    /// Connections opened since the client was built (TCP connected; those whose
+    /// proxy TLS, `CONNECT` or TLS then failed count too).
     pub opened: u64,
-    /// Connections open now (busy, idle or being set up).
+    /// Connections open now (busy, idle, being set up or closing).
     pub open: usize,
     /// Idle connections now.
     pub idle: usize,
+    /// Requests waiting for a connection now.
+    pub waiting: usize,
+    /// Requests that got a connection used before (idle or handed over).
+    pub reused: u64,
+    /// Connections of `opened` closed since (a failed setup is closed at once).
+    pub closed: u64,
+    /// The most connections open at once.
+    pub peak_open: usize,
+    /// The most requests waiting for a connection at once.
+    pub peak_waiting: usize,
 }
 
 /// One service's HTTP/1.1 client; cheap to clone (all clones share the pool).
@@ -177,7 +190,13 @@ impl ServiceClient {
             http1_tls_config(target_tls),
             ProxyConnector::new(service.clone(), Some(proxy_tls), TcpConnector::new()),
         );
-        let pool = Pool::new(service.pool);
+        instruments::describe();
+        let labels = PoolLabels::new(
+            service.kind.as_str(),
+            service.proxy.http_proxy.value.as_ref(),
+            service.proxy.https_proxy.value.as_ref(),
+        );
+        let pool = Pool::with_labels(service.pool, labels);
         tracing::info!(
             service = service.kind.as_str(),
             proxying = service.proxy.enabled,
@@ -186,6 +205,9 @@ impl ServiceClient {
             max_connections = service.pool.max_connections,
             max_idle_per_host = service.pool.max_idle_per_host,
             idle_timeout = ?service.pool.idle_timeout,
+            max_connections_per_host = ?service.pool.max_connections_per_host,
+            max_pending = ?service.pool.max_pending,
+            max_connection_lifetime = ?service.pool.max_connection_lifetime,
             timeout = ?service.timeout,
             "service client built"
         );
@@ -212,11 +234,20 @@ impl ServiceClient {
 
     /// Connection counts.
     pub fn stats(&self) -> ClientStats {
-        let PoolStats { open, idle, .. } = self.inner.pool.stats();
+        let pool: PoolStats = self.inner.pool.stats();
+        let opened = self.inner.opened.load(Ordering::Relaxed);
+        // The pool counts connections that finished their setup; the others the client
+        // opened failed in it and are closed.
+        let failed_setups = opened.saturating_sub(pool.opened);
         ClientStats {
-            opened: self.inner.opened.load(Ordering::Relaxed),
-            open,
-            idle,
+            opened,
+            open: pool.open,
+            idle: pool.idle,
+            waiting: pool.waiting,
+            reused: pool.reused,
+            closed: pool.closed + failed_setups,
+            peak_open: pool.peak_open,
+            peak_waiting: pool.peak_waiting,
         }
     }
 
@@ -257,7 +288,9 @@ impl ServiceClient {
             .extensions()
             .get::<RequestTimeout>()
             .map_or(inner.service.timeout, |t| t.0);
-        let deadline = Instant::now() + timeout;
+        let started = Instant::now();
+        let deadline = started + timeout;
+        let method = method_label(req.method());
         let target = TargetName::of(req.uri())?;
         let scheme = target_scheme(req.uri());
         let (Some(host), Some(port)) = (req.uri().host(), port_of(req.uri())) else {
@@ -297,6 +330,8 @@ impl ServiceClient {
         );
         match exchange.instrument(span.clone()).await {
             Ok((conn, response)) => {
+                conn.instruments()
+                    .record_request(method, Ok(response.status().as_u16()), started.elapsed());
                 let proxied = proxy.map(|_| (inner.service.clone(), scheme));
                 Ok(response.map(|incoming| ResponseBody::new(incoming, conn, deadline, timeout, target, proxied)))
             }
@@ -316,6 +351,10 @@ impl ServiceClient {
                 if let Some(proxy) = proxy {
                     err = err.with_proxy(proxy);
                 }
+                inner
+                    .pool
+                    .instruments(&key)
+                    .record_request(method, Err(err.kind().as_str()), started.elapsed());
                 span.in_scope(|| tracing::debug!(error = %err, "request failed"));
                 Err(err)
             }
@@ -398,7 +437,10 @@ impl ServiceClient {
         let inner = &self.inner;
         loop {
             phase::enter(Phase::PoolWait);
-            match inner.pool.checkout(key).await {
+            let checkout = inner.pool.checkout(key).await.map_err(|full| {
+                Error::new(ErrorKind::PoolFull, full.to_string()).with_phase(Phase::PoolWait)
+            })?;
+            match checkout {
                 Checkout::Reused(mut conn) => {
                     // A reused sender may still be finishing the previous exchange.
                     if conn.sender.ready().await.is_ok() {
@@ -406,7 +448,7 @@ impl ServiceClient {
                     }
                     // Closed meanwhile: dropped (not reusable), try again.
                 }
-                Checkout::Connect(slot) => {
+                Checkout::Connect(mut slot) => {
                     let host = host_header(authority)?;
                     // A connection whose setup fails after its TCP connect is counted in
                     // `request`, from the error's phase.
@@ -418,6 +460,9 @@ impl ServiceClient {
                             .with_phase(Phase::Request)
                             .with_source(e)
                     })?;
+                    let conn = inner
+                        .pool
+                        .pooled(key.clone(), HttpConnection { sender, info, host }, &mut slot);
                     tokio::spawn(async move {
                         // The slot is released when the connection is closed.
                         let _slot = slot;
@@ -425,7 +470,7 @@ impl ServiceClient {
                             tracing::debug!(error = %e, "connection closed with an error");
                         }
                     });
-                    return Ok(inner.pool.pooled(key.clone(), HttpConnection { sender, info, host }));
+                    return Ok(conn);
                 }
             }
         }
@@ -1042,7 +1087,9 @@ mod tests {
             ClientStats {
                 opened: 1,
                 open: 1,
-                idle: 1
+                idle: 1,
+                peak_open: 1,
+                ..ClientStats::default()
             }
         );
     }
