@@ -1094,6 +1094,105 @@ mod tests {
         );
     }
 
+    /// A server answering every request with `Connection: close` and closing.
+    async fn closing_after_each_response_server() -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut seen = Vec::new();
+                    let mut buf = [0u8; 4096];
+                    while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match socket.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => seen.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let _ = socket
+                        .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+                        .await;
+                });
+            }
+        });
+        url
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn after_connection_close_responses_the_stats_agree_with_each_other() {
+        let url = closing_after_each_response_server().await;
+        let client = direct_client(ServiceKind::Health);
+        for _ in 0..20 {
+            let response = client.request(Request::get(url.as_str()).body(String::new()).unwrap());
+            assert_eq!(status_of(response.await.unwrap()).await, 200);
+            let stats = client.stats();
+            assert!(stats.idle <= stats.open, "{stats:?}");
+        }
+        // Every connection's driver ends: nothing open, nothing idle (the health
+        // service's idle timeout is 15 s, so no reaper is involved).
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while client.stats().open > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let stats = client.stats();
+        assert_eq!((stats.open, stats.idle), (0, 0), "{stats:?}");
+        assert_eq!((stats.opened, stats.closed), (20, 20), "{stats:?}");
+    }
+
+    #[tokio::test]
+    async fn requests_are_recorded_with_method_status_and_error_labels() {
+        use crate::instruments::*;
+        use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        let _guard = metrics::set_default_local_recorder(&recorder);
+        let url = closing_after_each_response_server().await;
+        let client = direct_client(ServiceKind::Discovery);
+        for _ in 0..2 {
+            let response = client.request(Request::get(url.as_str()).body(String::new()).unwrap());
+            assert_eq!(status_of(response.await.unwrap()).await, 200);
+        }
+        let closed_port = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().port()
+        };
+        let refused = client
+            .request(
+                Request::post(format!("http://127.0.0.1:{closed_port}/"))
+                    .body(String::new())
+                    .unwrap(),
+            )
+            .await;
+        assert!(refused.is_err());
+        let snapshot = snapshotter.snapshot().into_vec();
+        let find = |labels: &[(&str, &str)]| {
+            snapshot
+                .iter()
+                .filter(|(k, _, _, _)| {
+                    k.key().name() == REQUEST_DURATION
+                        && labels
+                            .iter()
+                            .all(|(ek, ev)| k.key().labels().any(|l| l.key() == *ek && l.value() == *ev))
+                })
+                .map(|(k, unit, _, v)| (k.key().labels().count(), *unit, v))
+                .collect::<Vec<_>>()
+        };
+        let ok = find(&[
+            (LABEL_SERVICE, "discovery"),
+            (LABEL_ROUTE, "direct"),
+            (LABEL_SERVER_ADDRESS, "127.0.0.1"),
+            (LABEL_METHOD, "GET"),
+            (LABEL_STATUS_CODE, "200"),
+        ]);
+        assert_eq!(ok.len(), 1, "{snapshot:?}");
+        assert_eq!(ok[0].0, 5, "no error.type on a 200");
+        assert_eq!(ok[0].1, Some(metrics::Unit::Seconds));
+        assert!(matches!(ok[0].2, DebugValue::Histogram(v) if v.len() == 2));
+        let failed = find(&[(LABEL_METHOD, "POST"), (LABEL_ERROR_TYPE, "connect")]);
+        assert_eq!(failed.len(), 1, "{snapshot:?}");
+        assert!(matches!(failed[0].2, DebugValue::Histogram(v) if v.len() == 1));
+    }
+
     /// Collects what a `fmt` subscriber writes.
     #[derive(Clone, Default)]
     struct LogBuffer(Arc<std::sync::Mutex<Vec<u8>>>);
