@@ -15,6 +15,7 @@ mod peers_nginx;
 mod peers_redis;
 mod peers_squid;
 mod peers_target;
+mod pool_controls;
 mod recovery;
 mod tls_check;
 mod tls_errors;
