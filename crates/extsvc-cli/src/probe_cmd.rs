@@ -546,13 +546,6 @@ fn summary_text(summary: &Value, reason: &str) -> String {
             summary["latency_us"]["max"]
         ),
     ];
-    if summary["pool"].is_object() {
-        let pool = &summary["pool"];
-        lines.push(format!(
-            "pool: {} reused, {} closed, peak {} open, peak {} waiting",
-            pool["reused"], pool["closed"], pool["peak_open"], pool["peak_waiting"]
-        ));
-    }
     if let Some(status) = summary["status"].as_object().filter(|s| !s.is_empty()) {
         let parts: Vec<String> = status.iter().map(|(k, v)| format!("{k}: {v}")).collect();
         lines.push(format!("status {}", parts.join(", ")));
@@ -563,6 +556,14 @@ fn summary_text(summary: &Value, reason: &str) -> String {
     }
     if let Some(error) = summary["error"].as_str() {
         lines.push(format!("first error: {error}"));
+    }
+    // Last, so the lines before keep their places.
+    if summary["pool"].is_object() {
+        let pool = &summary["pool"];
+        lines.push(format!(
+            "pool: {} reused, {} closed, peak {} open, peak {} waiting",
+            pool["reused"], pool["closed"], pool["peak_open"], pool["peak_waiting"]
+        ));
     }
     lines.join("\n")
 }
