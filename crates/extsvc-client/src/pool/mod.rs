@@ -1736,4 +1736,34 @@ mod tests {
             );
         }
     }
+
+    /// The cost of the metrics on the hot path (a reused connection: checkout, wait
+    /// recorded, gauges published twice, returned), with no recorder and with one.
+    /// `cargo test -p extsvc-client --lib measure_ -- --ignored --nocapture`.
+    #[tokio::test]
+    #[ignore = "a measurement, not a test: prints ns per checkout"]
+    async fn measure_the_metrics_cost_of_a_reused_checkout() {
+        async fn cycles(pool: &Pool<FakeConn>, n: u32) -> Duration {
+            let k = key("a");
+            let started = std::time::Instant::now();
+            for _ in 0..n {
+                done(get(pool, &k).await.0);
+            }
+            started.elapsed()
+        }
+        const N: u32 = 200_000;
+        let without = Pool::new(settings(10, 5, Duration::from_secs(60)));
+        cycles(&without, 1000).await;
+        let noop = cycles(&without, N).await;
+        let recorder = metrics_util::debugging::DebuggingRecorder::new();
+        let _guard = metrics::set_default_local_recorder(&recorder);
+        let with = Pool::new(settings(10, 5, Duration::from_secs(60)));
+        cycles(&with, 1000).await;
+        let recorded = cycles(&with, N).await;
+        eprintln!(
+            "reused checkout + return: {:.0} ns without a recorder, {:.0} ns with DebuggingRecorder",
+            noop.as_nanos() as f64 / f64::from(N),
+            recorded.as_nanos() as f64 / f64::from(N)
+        );
+    }
 }
