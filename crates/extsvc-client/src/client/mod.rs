@@ -147,7 +147,10 @@ impl ServiceClient {
     ///    error names the [`Phase`] that ran out;
     /// 3. **pool** under the **connection cap** ([`Pool`]): reuse an idle connection of
     ///    the same (scheme, host, port, route), or take a slot, or evict another host's
-    ///    idle connection, or wait;
+    ///    idle connection, or wait; with the service's pool controls
+    ///    (`max_connections_per_host`, `max_pending` → [`ErrorKind::PoolFull`],
+    ///    `max_connection_lifetime`) from its [`PoolSettings`](extsvc_resolve::PoolSettings).
+    ///    The pool and this client record the metrics of [`crate::instruments`];
     /// 4. **HTTP/1.1** (hyper `client::conn::http1`): origin form, or absolute form
     ///    with `Proxy-Authorization` on a forwarding proxy hop;
     /// 5. [`TlsConnector`]: TLS to the target for `https://`;
