@@ -55,7 +55,10 @@ async fn the_per_host_cap_holds_under_load_against_nginx() {
         delay: Duration::from_millis(300),
         ..TargetOptions::default()
     });
-    let client = client(resolved(ServiceKind::Webhooks, "{}", |p| p.with_max_connections_per_host(3))).await;
+    let client = client(resolved(ServiceKind::Webhooks, "{}", |p| {
+        p.with_max_connections_per_host(3)
+    }))
+    .await;
     let nginx_url = Arc::new(format!("{}/", nginx.http_url()));
     let other_url = Arc::new(other.url());
     // 48 at once: 40 workers of 5 requests to nginx, and 8 slow requests to another
@@ -134,7 +137,10 @@ async fn past_max_pending_requests_fail_at_once_with_pool_full() {
     }
     assert_eq!((ok, full.len()), (3, 3), "one in flight, two waiting, three refused");
     for elapsed in full {
-        assert!(elapsed < Duration::from_millis(300), "refused after {elapsed:?}, not at once");
+        assert!(
+            elapsed < Duration::from_millis(300),
+            "refused after {elapsed:?}, not at once"
+        );
     }
     assert_eq!(target.stats().accepted, 1);
     assert_eq!(client.stats().peak_waiting, 2);
@@ -149,7 +155,10 @@ async fn a_connection_lifetime_retires_pooled_connections_against_nginx() {
     let url = format!("{}/", nginx.http_url());
     let lifetime = Duration::from_millis(250);
     let without = client(resolved(ServiceKind::Oauth, "{}", |p| p)).await;
-    let with = client(resolved(ServiceKind::Oauth, "{}", |p| p.with_max_connection_lifetime(lifetime))).await;
+    let with = client(resolved(ServiceKind::Oauth, "{}", |p| {
+        p.with_max_connection_lifetime(lifetime)
+    }))
+    .await;
     let started = Instant::now();
     let mut sent = 0;
     while started.elapsed() < Duration::from_millis(1200) {
@@ -210,7 +219,10 @@ fn metrics_through_squid_carry_the_service_and_the_redacted_proxy() {
     // A recorder of this test only: the client registers its handles with it while it is
     // the thread's default, and the runtime runs everything on this thread.
     let _guard = metrics::set_default_local_recorder(&recorder);
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let url = format!("{}/hello", nginx.http_url());
     let json = serde_json::json!({"external_services": {"webhooks": {"proxy": {
         "enabled": true, "http_proxy": squid.url_with_credentials() }}}})

@@ -147,7 +147,10 @@ fn metrics_are_printed_in_prometheus_text_after_the_run() {
     let nginx = nginx();
     let url = format!("{}/", nginx.http_url());
     let dir = tempfile::tempdir().unwrap();
-    let out = extsvc(dir.path(), &["--service", "discovery", &url, "--count", "3", "--metrics"]);
+    let out = extsvc(
+        dir.path(),
+        &["--service", "discovery", &url, "--count", "3", "--metrics"],
+    );
     assert_eq!(out.status.code(), Some(0));
     let text = String::from_utf8(out.stdout).unwrap();
     for series in [

@@ -29,9 +29,9 @@ use tracing::Instrument;
 
 use crate::error::{BoxError, Error, ErrorKind, Phase};
 use crate::host::HostPort;
+use crate::instruments::{self, method_label};
 use crate::io::{tls_version_name, Connected, ConnectionInfo, Hop, MaybeTlsStream, ProxyStream};
 use crate::phase;
-use crate::instruments::{self, method_label};
 use crate::pool::{Checkout, Pool, PoolKey, PoolLabels, PoolStats, Poolable, RouteKey};
 use crate::proxy::{target_scheme, ProxyConnector};
 use crate::tcp::{port_of, TcpConnector};
@@ -440,9 +440,11 @@ impl ServiceClient {
         let inner = &self.inner;
         loop {
             phase::enter(Phase::PoolWait);
-            let checkout = inner.pool.checkout(key).await.map_err(|full| {
-                Error::new(ErrorKind::PoolFull, full.to_string()).with_phase(Phase::PoolWait)
-            })?;
+            let checkout = inner
+                .pool
+                .checkout(key)
+                .await
+                .map_err(|full| Error::new(ErrorKind::PoolFull, full.to_string()).with_phase(Phase::PoolWait))?;
             match checkout {
                 Checkout::Reused(mut conn) => {
                     // A reused sender may still be finishing the previous exchange.

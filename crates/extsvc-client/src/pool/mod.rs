@@ -58,8 +58,8 @@ use http::uri::Authority;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use crate::instruments::{CloseReason, KeyInstruments, ServerAddresses};
 pub use crate::instruments::PoolLabels;
+use crate::instruments::{CloseReason, KeyInstruments, ServerAddresses};
 
 /// Which route a pooled connection takes: part of its [`PoolKey`], so a connection
 /// opened through one proxy is never reused for another route.
@@ -502,7 +502,12 @@ impl<T: Poolable> Pool<T> {
                     record_wait(&track.instruments, started, now);
                     drop(st);
                     drop(discarded);
-                    return Ok(Checkout::Reused(Pooled::new(key.clone(), value, track, Arc::downgrade(shared))));
+                    return Ok(Checkout::Reused(Pooled::new(
+                        key.clone(),
+                        value,
+                        track,
+                        Arc::downgrade(shared),
+                    )));
                 }
                 if shared.host_has_room(&st, key) && st.cap.try_take() {
                     let slot = shared.slot_for(&mut st, key);
@@ -1244,19 +1249,13 @@ mod tests {
         let pool = Pool::new(settings(1, 5, Duration::from_secs(60)));
         let (a, _) = get(&pool, &key("a")).await;
         done(a);
-        assert_eq!(
-            counts(&pool),
-            (1, 1, 0)
-        );
+        assert_eq!(counts(&pool), (1, 1, 0));
         let (b, reused) = tokio::time::timeout(Duration::from_secs(1), get(&pool, &key("b")))
             .await
             .unwrap();
         assert!(!reused);
         assert_eq!(b.key().host(), "b");
-        assert_eq!(
-            counts(&pool),
-            (1, 0, 0)
-        );
+        assert_eq!(counts(&pool), (1, 0, 0));
     }
 
     #[tokio::test]
@@ -1290,10 +1289,7 @@ mod tests {
         let (again, reused) = waiter.await;
         assert!(reused);
         assert_eq!(again.id, a_id, "the same connection: nothing opened, nothing closed");
-        assert_eq!(
-            counts(&pool),
-            (2, 1, 0)
-        );
+        assert_eq!(counts(&pool), (2, 1, 0));
     }
 
     #[tokio::test(start_paused = true)]
@@ -1306,10 +1302,7 @@ mod tests {
         assert!(!reused, "a new connection, in b's place");
         assert!(started.elapsed() >= HANDOVER_GRACE, "{:?}", started.elapsed());
         assert_eq!(second.key().host(), "a");
-        assert_eq!(
-            counts(&pool),
-            (2, 0, 0)
-        );
+        assert_eq!(counts(&pool), (2, 0, 0));
     }
 
     #[tokio::test(start_paused = true)]
@@ -1412,10 +1405,7 @@ mod tests {
             conns.push(get(&pool, &key("a")).await.0);
         }
         conns.into_iter().for_each(done);
-        assert_eq!(
-            counts(&pool),
-            (2, 2, 0)
-        );
+        assert_eq!(counts(&pool), (2, 2, 0));
         // Reused most recent first.
         assert!(get(&pool, &key("a")).await.1);
     }
@@ -1478,10 +1468,7 @@ mod tests {
         assert_eq!(pool.stats().idle, 1);
         tokio::time::sleep(Duration::from_secs(31)).await;
         // The reaper ran (paused time auto-advances through its ticks).
-        assert_eq!(
-            counts(&pool),
-            (0, 0, 0)
-        );
+        assert_eq!(counts(&pool), (0, 0, 0));
         assert!(!get(&pool, &key("a")).await.1);
     }
 
@@ -1512,10 +1499,7 @@ mod tests {
         assert!(pending(&mut waiter).await);
         done(a); // handed over into the waiter's channel...
         drop(waiter); // ...which is dropped before it looks
-        assert_eq!(
-            counts(&pool),
-            (1, 1, 0)
-        );
+        assert_eq!(counts(&pool), (1, 1, 0));
         assert!(get(&pool, &key("a")).await.1);
     }
 
@@ -1619,7 +1603,10 @@ mod tests {
     async fn max_pending_zero_refuses_whenever_a_request_would_wait() {
         let pool = Pool::new(with_controls(1, None, Some(0), None));
         let (a1, _) = get(&pool, &key("a")).await;
-        assert!(matches!(pool.checkout(&key("a")).await, Err(PoolFull { max_pending: 0 })));
+        assert!(matches!(
+            pool.checkout(&key("a")).await,
+            Err(PoolFull { max_pending: 0 })
+        ));
         done(a1);
         assert!(get(&pool, &key("a")).await.1, "an idle connection is still handed out");
     }
@@ -1699,9 +1686,13 @@ mod tests {
                 .find(|(k, _, _, _)| {
                     let key = k.key();
                     key.name() == name
-                        && key.labels().any(|l| l.key() == LABEL_SERVICE && l.value() == "webhooks")
+                        && key
+                            .labels()
+                            .any(|l| l.key() == LABEL_SERVICE && l.value() == "webhooks")
                         && key.labels().any(|l| l.key() == LABEL_ROUTE && l.value() == "direct")
-                        && key.labels().any(|l| l.key() == LABEL_SERVER_ADDRESS && l.value() == "example.com")
+                        && key
+                            .labels()
+                            .any(|l| l.key() == LABEL_SERVER_ADDRESS && l.value() == "example.com")
                         && extra
                             .iter()
                             .all(|(ek, ev)| key.labels().any(|l| l.key() == *ek && l.value() == *ev))
