@@ -458,9 +458,13 @@ impl ServiceClient {
                     // A connection whose setup fails after its TCP connect is counted in
                     // `request`, from the error's phase.
                     let stream = tower::ServiceExt::oneshot(inner.connector.clone(), dst.clone()).await?;
-                    inner.opened.fetch_add(1, Ordering::Relaxed);
                     let info = stream.connected();
-                    let (sender, connection) = http1::handshake(TokioIo::new(stream)).await.map_err(|e| {
+                    let handshake = http1::handshake(TokioIo::new(stream)).await;
+                    // Counted once set up (or failed in hyper's handshake), just before the
+                    // pool counts it: `ClientStats.closed` takes the difference for failed
+                    // setups, so a connection still being set up must not be in it.
+                    inner.opened.fetch_add(1, Ordering::Relaxed);
+                    let (sender, connection) = handshake.map_err(|e| {
                         Error::new(ErrorKind::Http, "HTTP/1.1 handshake failed")
                             .with_phase(Phase::Request)
                             .with_source(e)
