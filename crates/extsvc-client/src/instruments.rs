@@ -311,6 +311,33 @@ pub(crate) fn describe() {
 mod tests {
     use super::*;
 
+    #[test]
+    fn server_addresses_are_bounded_and_stable() {
+        let mut addresses = ServerAddresses::default();
+        for n in 0..MAX_SERVER_ADDRESSES {
+            assert_eq!(&*addresses.label(&format!("host{n}.example")), format!("host{n}.example"));
+        }
+        assert_eq!(&*addresses.label("one-too-many.example"), "_OTHER");
+        assert_eq!(&*addresses.label("HOST0.example"), "host0.example", "a known host keeps its label");
+        assert_eq!(addresses.named.len(), MAX_SERVER_ADDRESSES);
+    }
+
+    #[test]
+    fn methods_outside_the_standard_nine_share_one_label() {
+        assert_eq!(method_label(&http::Method::PATCH), "PATCH");
+        let custom = http::Method::from_bytes(b"PURGE").unwrap();
+        assert_eq!(method_label(&custom), "_OTHER");
+    }
+
+    #[test]
+    fn a_proxy_route_label_is_its_host_and_port_without_credentials() {
+        let proxy = ProxyUrl::parse("http://gw:hunter2@proxy.internal:3128").unwrap();
+        let labels = PoolLabels::new("oauth", Some(&proxy), None);
+        let route = labels.route(RouteKey::Proxy(extsvc_resolve::TargetScheme::Http));
+        assert_eq!(&*route, "proxy.internal:3128");
+        assert_eq!(&*labels.route(RouteKey::Direct), "direct");
+    }
+
     /// The per-request cost of `record_request` (a lookup in the key's short list and a
     /// histogram record), with no recorder and with one.
     /// `cargo test -p extsvc-client --lib measure_ -- --ignored --nocapture`.
