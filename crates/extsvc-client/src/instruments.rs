@@ -2,7 +2,7 @@
 //! HTTP semantic conventions, plus `extsvc.pool.*`), their label sets, and the handles
 //! the pool and the client record into.
 //!
-//! Label sets are built once per pool key ([`KeyInstruments`]) and registered with the
+//! Label sets are built once per pool key (`KeyInstruments`) and registered with the
 //! recorder then; a request records into handles it already has (the request-duration
 //! handle of a (method, status or error) pair is registered the first time the pair is
 //! seen on that key, then looked up in a short list). So a recorder must be installed
@@ -315,10 +315,17 @@ mod tests {
     fn server_addresses_are_bounded_and_stable() {
         let mut addresses = ServerAddresses::default();
         for n in 0..MAX_SERVER_ADDRESSES {
-            assert_eq!(&*addresses.label(&format!("host{n}.example")), format!("host{n}.example"));
+            assert_eq!(
+                &*addresses.label(&format!("host{n}.example")),
+                format!("host{n}.example")
+            );
         }
         assert_eq!(&*addresses.label("one-too-many.example"), "_OTHER");
-        assert_eq!(&*addresses.label("HOST0.example"), "host0.example", "a known host keeps its label");
+        assert_eq!(
+            &*addresses.label("HOST0.example"),
+            "host0.example",
+            "a known host keeps its label"
+        );
         assert_eq!(addresses.named.len(), MAX_SERVER_ADDRESSES);
     }
 
