@@ -885,7 +885,12 @@ impl<T: Poolable> Shared<T> {
                 Some(value)
             } else if !value.is_open() {
                 Some(value)
-            } else if track.expired(self.settings.max_connection_lifetime, Instant::now()) {
+            } else if self
+                .settings
+                .max_connection_lifetime
+                .is_some_and(|lifetime| track.born.elapsed() >= lifetime)
+            {
+                // (No clock read when no lifetime is set: this runs once per request.)
                 track.close_for(CloseReason::Lifetime);
                 Some(value)
             } else {
