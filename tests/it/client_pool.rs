@@ -151,6 +151,9 @@ async fn idle_connections_expire_after_the_idle_timeout() {
         opened: 1,
         open: 0,
         idle: 0,
+        closed: 1,
+        peak_open: 1,
+        ..Default::default()
     };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while client.stats() != expected && tokio::time::Instant::now() < deadline {

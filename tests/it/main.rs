@@ -16,6 +16,7 @@ mod peers_nginx;
 mod peers_redis;
 mod peers_squid;
 mod peers_target;
+mod pool_controls;
 mod recovery;
 mod socks;
 mod tls_check;

@@ -46,6 +46,63 @@ pub(crate) struct ProbeArgs {
     /// Per-request deadline instead of the service's built-in timeout, e.g. `2s`.
     #[arg(long, value_parser = parse_duration)]
     pub(crate) timeout: Option<Duration>,
+    #[command(flatten)]
+    pub(crate) pool: PoolControlArgs,
+}
+
+/// The pool controls of the library (`PoolSettings`), to try them on a real target;
+/// http(s) only (the Redis probe opens one connection per PING, no pool).
+#[derive(Debug, clap::Args)]
+pub(crate) struct PoolControlArgs {
+    /// Cap on open connections per host, beside the service's total cap.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) max_connections_per_host: Option<u64>,
+    /// Most requests waiting for a connection; past it a request fails at once (`pool_full`).
+    #[arg(long, value_name = "N")]
+    pub(crate) max_pending: Option<usize>,
+    /// Age after which a pooled connection is closed instead of reused, e.g. `30s`.
+    #[arg(long, value_name = "D", value_parser = parse_duration)]
+    pub(crate) max_connection_lifetime: Option<Duration>,
+    /// Print the client's metrics in Prometheus text format after the run (with
+    /// `--format json`: as the string `"metrics"`).
+    #[arg(long)]
+    pub(crate) metrics: bool,
+}
+
+impl PoolControlArgs {
+    /// `pool` with the controls given on the command line.
+    fn apply(&self, mut pool: extsvc::PoolSettings) -> extsvc::PoolSettings {
+        if let Some(max) = self.max_connections_per_host {
+            pool = pool.with_max_connections_per_host(usize::try_from(max).unwrap_or(usize::MAX));
+        }
+        if let Some(max) = self.max_pending {
+            pool = pool.with_max_pending(max);
+        }
+        if let Some(lifetime) = self.max_connection_lifetime {
+            pool = pool.with_max_connection_lifetime(lifetime);
+        }
+        pool
+    }
+
+    fn any_pool_control(&self) -> bool {
+        self.max_connections_per_host.is_some() || self.max_pending.is_some() || self.max_connection_lifetime.is_some()
+    }
+}
+
+/// Installs a Prometheus recorder as the process's recorder, before the client is built
+/// (the client registers its metric handles with the recorder installed then).
+fn install_prometheus() -> Result<metrics_exporter_prometheus::PrometheusHandle, String> {
+    // Buckets for seconds: 1 ms to 30 s (the longest service timeout).
+    let buckets = [
+        0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+    ];
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .set_buckets(&buckets)
+        .map_err(|e| e.to_string())?
+        .build_recorder();
+    let handle = recorder.handle();
+    metrics::set_global_recorder(recorder).map_err(|e| e.to_string())?;
+    Ok(handle)
 }
 
 /// Parses `250ms`, `2s`, `1m` (a number and a unit).
@@ -295,7 +352,22 @@ pub(crate) fn run(
         Err(errors) => return config_errors(&errors),
     };
     print_warnings(&loaded.warnings);
-    let service = loaded.resolution.service(probe.service).clone();
+    let mut service = loaded.resolution.service(probe.service).clone();
+    service.pool = probe.pool.apply(service.pool);
+    if target.redis.is_some() && probe.pool.any_pool_control() {
+        eprintln!("warning: the pool flags apply to http(s) probes only; a Redis probe uses no pool");
+    }
+    let prometheus = if probe.pool.metrics {
+        match install_prometheus() {
+            Ok(handle) => Some(handle),
+            Err(message) => {
+                eprintln!("error: cannot install the metrics recorder: {message}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        None
+    };
     let decision = service.route(target.scheme, &target.host, target.port);
     let proxy = match decision.route {
         Route::Direct => None,
@@ -317,15 +389,25 @@ pub(crate) fn run(
     let tally = runtime.block_on(drive(prober.clone(), uri, probe, format));
     let elapsed = started.elapsed();
 
-    let connections_opened = match &prober {
-        Prober::Http(client) => client.stats().opened,
-        Prober::Redis(..) => tally.redis_connections,
+    let (connections_opened, pool) = match &prober {
+        Prober::Http(client) => {
+            let stats = client.stats();
+            let pool = json!({
+                "opened": stats.opened,
+                "reused": stats.reused,
+                "closed": stats.closed,
+                "peak_open": stats.peak_open,
+                "peak_waiting": stats.peak_waiting,
+            });
+            (stats.opened, pool)
+        }
+        Prober::Redis(..) => (tally.redis_connections, Value::Null),
     };
     let mut sorted = tally.latencies_us.clone();
     sorted.sort_unstable();
     let requests = sorted.len() as u64;
     let all_ok = tally.ok == requests;
-    let summary = json!({
+    let mut summary = json!({
         "service": probe.service.as_str(),
         "url": extsvc::config::redact_url_credentials(&probe.url),
         "route": if proxy.is_some() { "proxy" } else { "direct" },
@@ -344,11 +426,23 @@ pub(crate) fn run(
             "max": sorted.last().copied().unwrap_or(0),
         },
         "connections_opened": connections_opened,
+        "pool": pool,
         "error": tally.first_error,
     });
+    let metrics_text = prometheus.map(|handle| handle.render());
     match format {
-        Format::Json => print_json(&summary),
-        Format::Text => print_stdout(&summary_text(&summary, &decision.reason.to_string())),
+        Format::Json => {
+            if let Some(text) = metrics_text {
+                summary["metrics"] = Value::String(text);
+            }
+            print_json(&summary);
+        }
+        Format::Text => {
+            print_stdout(&summary_text(&summary, &decision.reason.to_string()));
+            if let Some(text) = metrics_text {
+                print_stdout(&text);
+            }
+        }
     }
     if all_ok {
         ExitCode::SUCCESS
@@ -463,6 +557,14 @@ fn summary_text(summary: &Value, reason: &str) -> String {
     }
     if let Some(error) = summary["error"].as_str() {
         lines.push(format!("first error: {error}"));
+    }
+    // Last, so the lines before keep their places.
+    if summary["pool"].is_object() {
+        let pool = &summary["pool"];
+        lines.push(format!(
+            "pool: {} reused, {} closed, peak {} open, peak {} waiting",
+            pool["reused"], pool["closed"], pool["peak_open"], pool["peak_waiting"]
+        ));
     }
     lines.join("\n")
 }

@@ -230,7 +230,9 @@ mod tests {
             max_connections: 2,
             max_idle_per_host: 1,
             idle_timeout: Duration::from_secs(3),
-        };
+            ..PoolSettings::for_service(ServiceKind::Health)
+        }
+        .with_max_pending(4);
         let services = ExternalServices::builder()
             .env(EnvSnapshot::empty())
             .pool(ServiceKind::Health, pool)

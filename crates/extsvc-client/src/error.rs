@@ -119,6 +119,9 @@ pub enum ErrorKind {
     Http,
     /// The request cannot be sent as given (e.g. no host in the URI).
     InvalidRequest,
+    /// The service's pool had `max_pending` requests waiting for a connection already:
+    /// refused at once, in [`Phase::PoolWait`], without waiting for the deadline.
+    PoolFull,
 }
 
 impl ErrorKind {
@@ -135,6 +138,7 @@ impl ErrorKind {
             ErrorKind::Tls => "tls",
             ErrorKind::Http => "http",
             ErrorKind::InvalidRequest => "invalid_request",
+            ErrorKind::PoolFull => "pool_full",
         }
     }
 }
@@ -264,6 +268,12 @@ impl Error {
             },
             _ => false,
         }
+    }
+
+    /// True when the service's pool had `max_pending` requests waiting already and
+    /// refused this one at once ([`ErrorKind::PoolFull`]): shed load, or retry later.
+    pub fn is_pool_full(&self) -> bool {
+        self.inner.kind == ErrorKind::PoolFull
     }
 
     /// True when a TLS handshake (with the target or the proxy) failed.

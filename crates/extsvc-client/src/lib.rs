@@ -10,6 +10,8 @@
 //! - [`ServiceClient`]: a `tower::Service<http::Request<B>>` with one deadline per
 //!   request, errors that say which [`Phase`] failed, a tracing span per request, a pool
 //!   under a hard connection cap; [`ServiceClient::from_parts`] documents the layer order;
+//! - metrics through the `metrics` facade, named after OpenTelemetry's HTTP semantic
+//!   conventions ([`instruments`], `docs/observability.md`);
 //! - [`StreamConnector`] for non-HTTP clients (Redis) with the same proxy and TLS rules;
 //! - [`connect`]: the connectors, each a `tower::Service<Uri>` over an inner one
 //!   ([`TcpConnector`](connect::TcpConnector), [`ProxyConnector`](connect::ProxyConnector),
@@ -60,6 +62,7 @@ mod client;
 pub mod connect;
 mod error;
 mod host;
+pub mod instruments;
 mod io;
 mod phase;
 mod pool;

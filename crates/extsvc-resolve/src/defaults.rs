@@ -2,7 +2,23 @@ use std::time::Duration;
 
 use extsvc_config::ServiceKind;
 
-/// Connection pool sizes of one service (seed: "Connection Pooling").
+/// Connection pool settings of one service: the sizes of the seed's table ("Connection
+/// Pooling"), and three library-level controls that tyk.conf does not set, off by
+/// default (so a resolution from tyk.conf behaves as the seed's pool does).
+///
+/// The controls are plain data, so resolution stays pure: the client's pool applies them
+/// (`extsvc_client::pool` documents the rules). Set them with the `with_*` methods or
+/// the fields, e.g. from a builder's per-service override:
+///
+/// ```
+/// # use std::time::Duration;
+/// # use extsvc_resolve::PoolSettings;
+/// let pool = PoolSettings::for_service(extsvc_config::ServiceKind::Webhooks)
+///     .with_max_connections_per_host(8)
+///     .with_max_pending(100)
+///     .with_max_connection_lifetime(Duration::from_secs(300));
+/// assert_eq!(pool.max_connections, 50);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolSettings {
     /// Hard cap on open connections (busy + idle) of the service's client.
@@ -11,6 +27,19 @@ pub struct PoolSettings {
     pub max_idle_per_host: usize,
     /// How long an idle connection is kept.
     pub idle_timeout: Duration,
+    /// Cap on open connections per pool key (scheme, host, port and route), beside
+    /// `max_connections` (Go's `MaxConnsPerHost`). `None` (the default): only the total
+    /// cap. A request for a host at its cap waits for that host's connections.
+    pub max_connections_per_host: Option<usize>,
+    /// Most requests waiting for a connection at once, per service. `None` (the
+    /// default): unbounded, each waits within its deadline. Past it a request fails at
+    /// once with the client's `pool_full` error.
+    pub max_pending: Option<usize>,
+    /// Age after which a connection is not handed out again and is closed once idle
+    /// (NGINX `keepalive_time`, Envoy `max_connection_duration`). `None` (the default):
+    /// connections live until idle too long, closed by the peer or evicted. This is what
+    /// moves pooled connections to rotated certificates, a changed CA or a moved DNS name.
+    pub max_connection_lifetime: Option<Duration>,
 }
 
 impl PoolSettings {
@@ -27,7 +56,32 @@ impl PoolSettings {
             max_connections,
             max_idle_per_host,
             idle_timeout: Duration::from_secs(idle_secs),
+            max_connections_per_host: None,
+            max_pending: None,
+            max_connection_lifetime: None,
         }
+    }
+
+    /// The same settings with a cap of `max` open connections per host (at least 1).
+    #[must_use]
+    pub const fn with_max_connections_per_host(mut self, max: usize) -> PoolSettings {
+        self.max_connections_per_host = Some(if max == 0 { 1 } else { max });
+        self
+    }
+
+    /// The same settings with at most `max` requests waiting for a connection (0: a
+    /// request that finds no connection and no free slot fails at once).
+    #[must_use]
+    pub const fn with_max_pending(mut self, max: usize) -> PoolSettings {
+        self.max_pending = Some(max);
+        self
+    }
+
+    /// The same settings with connections retired once `lifetime` old.
+    #[must_use]
+    pub const fn with_max_connection_lifetime(mut self, lifetime: Duration) -> PoolSettings {
+        self.max_connection_lifetime = Some(lifetime);
+        self
     }
 }
 

@@ -29,9 +29,10 @@ use tracing::Instrument;
 
 use crate::error::{BoxError, Error, ErrorKind, Phase};
 use crate::host::HostPort;
+use crate::instruments::{self, method_label};
 use crate::io::{tls_version_name, Connected, ConnectionInfo, Hop, MaybeTlsStream, ProxyStream};
 use crate::phase;
-use crate::pool::{Checkout, Pool, PoolKey, PoolStats, Poolable, RouteKey};
+use crate::pool::{Checkout, Pool, PoolKey, PoolLabels, PoolStats, Poolable, RouteKey};
 use crate::proxy::{target_scheme, ProxyConnector};
 use crate::tcp::{port_of, TcpConnector};
 use crate::tls::{http1_tls_config, rustls_error, TlsConnector};
@@ -80,15 +81,27 @@ impl fmt::Debug for HttpConnection {
     }
 }
 
-/// Counts of a client's connections.
+/// Counts of a client's connections. `idle` never exceeds `open`, and `opened - closed`
+/// is the number of open connections that finished their setup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ClientStats {
-    /// Connections opened since the client was built.
+    /// Connections opened since the client was built (TCP connected; those whose
+    /// proxy TLS, `CONNECT` or TLS then failed count too).
     pub opened: u64,
-    /// Connections open now (busy, idle or being set up).
+    /// Connections open now (busy, idle, being set up or closing).
     pub open: usize,
     /// Idle connections now.
     pub idle: usize,
+    /// Requests waiting for a connection now.
+    pub waiting: usize,
+    /// Requests that got a connection used before (idle or handed over).
+    pub reused: u64,
+    /// Connections of `opened` closed since (a failed setup is closed at once).
+    pub closed: u64,
+    /// The most connections open at once.
+    pub peak_open: usize,
+    /// The most requests waiting for a connection at once.
+    pub peak_waiting: usize,
 }
 
 /// One service's HTTP/1.1 client; cheap to clone (all clones share the pool).
@@ -134,7 +147,10 @@ impl ServiceClient {
     ///    error names the [`Phase`] that ran out;
     /// 3. **pool** under the **connection cap** (`max_connections`): reuse an idle connection of
     ///    the same (scheme, host, port, route), or take a slot, or evict another host's
-    ///    idle connection, or wait;
+    ///    idle connection, or wait; with the service's pool controls
+    ///    (`max_connections_per_host`, `max_pending` → [`ErrorKind::PoolFull`],
+    ///    `max_connection_lifetime`) from its [`PoolSettings`](extsvc_resolve::PoolSettings).
+    ///    The pool and this client record the metrics of [`crate::instruments`];
     /// 4. **HTTP/1.1** (hyper `client::conn::http1`): origin form, or absolute form
     ///    with `Proxy-Authorization` on a forwarding proxy hop;
     /// 5. [`TlsConnector`]: TLS to the target for `https://`;
@@ -177,7 +193,13 @@ impl ServiceClient {
             http1_tls_config(target_tls),
             ProxyConnector::new(service.clone(), Some(proxy_tls), TcpConnector::new()),
         );
-        let pool = Pool::new(service.pool);
+        instruments::describe();
+        let labels = PoolLabels::new(
+            service.kind.as_str(),
+            service.proxy.http_proxy.value.as_ref(),
+            service.proxy.https_proxy.value.as_ref(),
+        );
+        let pool = Pool::with_labels(service.pool, labels);
         tracing::info!(
             service = service.kind.as_str(),
             proxying = service.proxy.enabled,
@@ -186,6 +208,9 @@ impl ServiceClient {
             max_connections = service.pool.max_connections,
             max_idle_per_host = service.pool.max_idle_per_host,
             idle_timeout = ?service.pool.idle_timeout,
+            max_connections_per_host = ?service.pool.max_connections_per_host,
+            max_pending = ?service.pool.max_pending,
+            max_connection_lifetime = ?service.pool.max_connection_lifetime,
             timeout = ?service.timeout,
             "service client built"
         );
@@ -212,11 +237,20 @@ impl ServiceClient {
 
     /// Connection counts.
     pub fn stats(&self) -> ClientStats {
-        let PoolStats { open, idle, .. } = self.inner.pool.stats();
+        let pool: PoolStats = self.inner.pool.stats();
+        let opened = self.inner.opened.load(Ordering::Relaxed);
+        // The pool counts connections that finished their setup; the others the client
+        // opened failed in it and are closed.
+        let failed_setups = opened.saturating_sub(pool.opened);
         ClientStats {
-            opened: self.inner.opened.load(Ordering::Relaxed),
-            open,
-            idle,
+            opened,
+            open: pool.open,
+            idle: pool.idle,
+            waiting: pool.waiting,
+            reused: pool.reused,
+            closed: pool.closed + failed_setups,
+            peak_open: pool.peak_open,
+            peak_waiting: pool.peak_waiting,
         }
     }
 
@@ -272,7 +306,9 @@ impl ServiceClient {
             .extensions()
             .get::<RequestTimeout>()
             .map_or(inner.service.timeout, |t| t.0);
-        let deadline = Instant::now() + timeout;
+        let started = Instant::now();
+        let deadline = started + timeout;
+        let method = method_label(req.method());
         let target = TargetName::of(req.uri())?;
         let scheme = target_scheme(req.uri());
         let (Some(host), Some(port)) = (req.uri().host(), port_of(req.uri())) else {
@@ -312,6 +348,8 @@ impl ServiceClient {
         );
         match exchange.instrument(span.clone()).await {
             Ok((conn, response)) => {
+                conn.instruments()
+                    .record_request(method, Ok(response.status().as_u16()), started.elapsed());
                 let proxied = proxy.map(|_| (inner.service.clone(), scheme));
                 Ok(response.map(|incoming| ResponseBody::new(incoming, conn, deadline, timeout, target, proxied)))
             }
@@ -334,6 +372,10 @@ impl ServiceClient {
                 if let Some(proxy) = proxy {
                     err = err.with_proxy(proxy);
                 }
+                inner
+                    .pool
+                    .instruments(&key)
+                    .record_request(method, Err(err.kind().as_str()), started.elapsed());
                 span.in_scope(|| tracing::debug!(error = %err, "request failed"));
                 Err(err)
             }
@@ -416,7 +458,12 @@ impl ServiceClient {
         let inner = &self.inner;
         loop {
             phase::enter(Phase::PoolWait);
-            match inner.pool.checkout(key).await {
+            let checkout = inner
+                .pool
+                .checkout(key)
+                .await
+                .map_err(|full| Error::new(ErrorKind::PoolFull, full.to_string()).with_phase(Phase::PoolWait))?;
+            match checkout {
                 Checkout::Reused(mut conn) => {
                     // A reused sender may still be finishing the previous exchange.
                     if conn.sender.ready().await.is_ok() {
@@ -424,18 +471,25 @@ impl ServiceClient {
                     }
                     // Closed meanwhile: dropped (not reusable), try again.
                 }
-                Checkout::Connect(slot) => {
+                Checkout::Connect(mut slot) => {
                     let host = host_header(authority)?;
                     // A connection whose setup fails after its TCP connect is counted in
                     // `request`, from the error's phase.
                     let stream = tower::ServiceExt::oneshot(inner.connector.clone(), dst.clone()).await?;
-                    inner.opened.fetch_add(1, Ordering::Relaxed);
                     let info = stream.connected();
-                    let (sender, connection) = http1::handshake(TokioIo::new(stream)).await.map_err(|e| {
+                    let handshake = http1::handshake(TokioIo::new(stream)).await;
+                    // Counted once set up (or failed in hyper's handshake), just before the
+                    // pool counts it: `ClientStats.closed` takes the difference for failed
+                    // setups, so a connection still being set up must not be in it.
+                    inner.opened.fetch_add(1, Ordering::Relaxed);
+                    let (sender, connection) = handshake.map_err(|e| {
                         Error::new(ErrorKind::Http, "HTTP/1.1 handshake failed")
                             .with_phase(Phase::Request)
                             .with_source(e)
                     })?;
+                    let conn = inner
+                        .pool
+                        .pooled(key.clone(), HttpConnection { sender, info, host }, &mut slot);
                     tokio::spawn(async move {
                         // The slot is released when the connection is closed.
                         let _slot = slot;
@@ -443,7 +497,7 @@ impl ServiceClient {
                             tracing::debug!(error = %e, "connection closed with an error");
                         }
                     });
-                    return Ok(inner.pool.pooled(key.clone(), HttpConnection { sender, info, host }));
+                    return Ok(conn);
                 }
             }
         }
@@ -1060,9 +1114,110 @@ mod tests {
             ClientStats {
                 opened: 1,
                 open: 1,
-                idle: 1
+                idle: 1,
+                peak_open: 1,
+                ..ClientStats::default()
             }
         );
+    }
+
+    /// A server answering every request with `Connection: close` and closing.
+    async fn closing_after_each_response_server() -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut seen = Vec::new();
+                    let mut buf = [0u8; 4096];
+                    while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match socket.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => seen.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let _ = socket
+                        .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+                        .await;
+                });
+            }
+        });
+        url
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn after_connection_close_responses_the_stats_agree_with_each_other() {
+        let url = closing_after_each_response_server().await;
+        let client = direct_client(ServiceKind::Health);
+        for _ in 0..20 {
+            let response = client.request(Request::get(url.as_str()).body(String::new()).unwrap());
+            assert_eq!(status_of(response.await.unwrap()).await, 200);
+            let stats = client.stats();
+            assert!(stats.idle <= stats.open, "{stats:?}");
+        }
+        // Every connection's driver ends: nothing open, nothing idle (the health
+        // service's idle timeout is 15 s, so no reaper is involved).
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while client.stats().open > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let stats = client.stats();
+        assert_eq!((stats.open, stats.idle), (0, 0), "{stats:?}");
+        assert_eq!((stats.opened, stats.closed), (20, 20), "{stats:?}");
+    }
+
+    #[tokio::test]
+    async fn requests_are_recorded_with_method_status_and_error_labels() {
+        use crate::instruments::*;
+        use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        let _guard = metrics::set_default_local_recorder(&recorder);
+        let url = closing_after_each_response_server().await;
+        let client = direct_client(ServiceKind::Discovery);
+        for _ in 0..2 {
+            let response = client.request(Request::get(url.as_str()).body(String::new()).unwrap());
+            assert_eq!(status_of(response.await.unwrap()).await, 200);
+        }
+        let closed_port = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().port()
+        };
+        let refused = client
+            .request(
+                Request::post(format!("http://127.0.0.1:{closed_port}/"))
+                    .body(String::new())
+                    .unwrap(),
+            )
+            .await;
+        assert!(refused.is_err());
+        let snapshot = snapshotter.snapshot().into_vec();
+        let find = |labels: &[(&str, &str)]| {
+            snapshot
+                .iter()
+                .filter(|(k, _, _, _)| {
+                    k.key().name() == REQUEST_DURATION
+                        && labels
+                            .iter()
+                            .all(|(ek, ev)| k.key().labels().any(|l| l.key() == *ek && l.value() == *ev))
+                })
+                .map(|(k, unit, _, v)| (k.key().labels().count(), *unit, v))
+                .collect::<Vec<_>>()
+        };
+        let ok = find(&[
+            (LABEL_SERVICE, "discovery"),
+            (LABEL_ROUTE, "direct"),
+            (LABEL_SERVER_ADDRESS, "127.0.0.1"),
+            (LABEL_METHOD, "GET"),
+            (LABEL_STATUS_CODE, "200"),
+        ]);
+        assert_eq!(ok.len(), 1, "{snapshot:?}");
+        assert_eq!(ok[0].0, 5, "no error.type on a 200");
+        assert_eq!(ok[0].1, Some(metrics::Unit::Seconds));
+        assert!(matches!(ok[0].2, DebugValue::Histogram(v) if v.len() == 2));
+        let failed = find(&[(LABEL_METHOD, "POST"), (LABEL_ERROR_TYPE, "connect")]);
+        assert_eq!(failed.len(), 1, "{snapshot:?}");
+        assert!(matches!(failed[0].2, DebugValue::Histogram(v) if v.len() == 1));
     }
 
     /// Collects what a `fmt` subscriber writes.

@@ -2,35 +2,54 @@
 //! connections, FIFO waiters, eviction of another key's idle connection to make room.
 //!
 //! How a checkout goes ([`Pool::checkout`]):
-//! 1. an idle, open connection for the key (most recently used first);
-//! 2. else, when fewer than `max_connections` are open, a [`ConnectionSlot`] to
+//! 1. an idle, open connection for the key (most recently used first) that is younger
+//!    than `max_connection_lifetime` (when set);
+//! 2. else, when fewer than `max_connections` are open, and fewer than
+//!    `max_connections_per_host` of this key (when set), a [`ConnectionSlot`] to
 //!    connect with;
-//! 3. else the caller waits for a connection of its key being returned (handed over
+//! 3. else, when `max_pending` requests are waiting already (when set), [`PoolFull`] at
+//!    once;
+//! 4. else the caller waits for a connection of its key being returned (handed over
 //!    directly) or for a slot being freed. Room is made by closing an idle connection to
 //!    *another* key, or the next connection another key returns, but only for a waiter
 //!    that needs it: one whose key has no connection in use (nothing would come back to
 //!    it), or one that has waited [`HANDOVER_GRACE`] for its key's connections in vain;
 //!    and only once per such waiter while the closed connection's slot is on its way.
+//!    A waiter whose key is at its per-host cap never needs room (a slot would not help
+//!    it): it waits for its own key's connections, handed over or closed.
 //!
 //! Order among waiters: a returned connection goes to the first waiter of its key,
 //! unless a waiter that needs room was queued before that one and is still owed room
 //! (then it is closed for it), so a new key is not starved by keys that keep handing
 //! their connections over. A freed slot goes to the first waiter that needs room, else
-//! to the first waiter.
+//! to the first waiter, in both cases passing over waiters whose key is at its per-host
+//! cap.
 //!
 //! Waiting a moment for a connection of one's own key instead of replacing another
 //! key's is what keeps a pool near its cap from churning: without it, at a
 //! concurrency just under the cap, every request that found the idle connections
 //! belonging to other keys closed one and opened its own (docs/reliability.md).
 //!
+//! A connection older than `max_connection_lifetime` finishes the exchange it is in,
+//! then is closed instead of being kept idle or handed over; idle ones are closed by the
+//! reaper. The per-host cap counts a key's connections the way the total cap does
+//! (being set up, in use, idle and closing).
+//!
 //! A slot is held by whatever drives the connection (the client's connection task)
 //! and released when it is dropped, i.e. when the connection is closed, so the count
-//! of open connections is exact.
+//! of open connections is exact. Releasing the slot of a connection that is still on
+//! the idle list (its peer closed it while it was idle, e.g. after `Connection: close`)
+//! also takes it off the list, so `idle` never exceeds `open`.
+//!
+//! Metrics (`crate::instruments`) are recorded here with handles registered once per
+//! key: open connections by state, connections opened and closed (by reason), how long
+//! connections lived and how long checkouts waited.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::ops::Range;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
@@ -38,6 +57,9 @@ use extsvc_resolve::{PoolSettings, TargetScheme};
 use http::uri::Authority;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
+
+pub(crate) use crate::instruments::PoolLabels;
+use crate::instruments::{CloseReason, KeyInstruments, ServerAddresses};
 
 /// Which route a pooled connection takes: part of its [`PoolKey`], so a connection
 /// opened through one proxy is never reused for another route.
@@ -94,9 +116,13 @@ impl PoolKey {
     }
 
     /// The host, as given.
-    #[cfg(test)]
     pub(crate) fn host(&self) -> &str {
         self.host.as_str()
+    }
+
+    /// The route.
+    pub(crate) fn route(&self) -> RouteKey {
+        self.route
     }
 }
 
@@ -171,13 +197,43 @@ impl<B: Send + 'static> Poolable for hyper::client::conn::http1::SendRequest<B> 
 /// Counts of a pool, for `stats()`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) struct PoolStats {
-    /// Connections open now (busy + idle + being set up).
+    /// Connections open now (busy + idle + being set up + closing).
     pub open: usize,
     /// Idle connections now.
     pub idle: usize,
     /// Requests waiting for a connection now.
     pub waiting: usize,
+    /// Connections set up and handed to the pool since it was made.
+    pub opened: u64,
+    /// Checkouts that got a connection used before (idle or handed over).
+    pub reused: u64,
+    /// Connections of `opened` closed since (their slots released).
+    pub closed: u64,
+    /// The most connections open at once.
+    pub peak_open: usize,
+    /// The most requests waiting at once.
+    pub peak_waiting: usize,
 }
+
+/// The pool of a service had `max_pending` requests waiting already: the request
+/// was refused at once (the client's `pool_full` error).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PoolFull {
+    /// The bound that was reached.
+    pub max_pending: usize,
+}
+
+impl fmt::Display for PoolFull {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the connection pool is full: {} requests are waiting already (max_pending)",
+            self.max_pending
+        )
+    }
+}
+
+impl std::error::Error for PoolFull {}
 
 /// The hard cap on open connections: a count of slots in use and the maximum.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -241,6 +297,7 @@ pub(crate) const HANDOVER_GRACE: Duration = Duration::from_millis(50);
 
 struct Shared<T: Poolable> {
     settings: PoolSettings,
+    labels: PoolLabels,
     state: Mutex<State<T>>,
 }
 
@@ -255,7 +312,14 @@ struct State<T: Poolable> {
     /// waiter gets one connection closed for it, not one per connection returned meanwhile.
     room_pending: usize,
     next_waiter_id: u64,
+    next_connection_id: u64,
     reaper_started: bool,
+    server_addresses: ServerAddresses,
+    opened: u64,
+    reused: u64,
+    closed: u64,
+    peak_open: usize,
+    peak_waiting: usize,
 }
 
 struct KeyState<T: Poolable> {
@@ -264,13 +328,25 @@ struct KeyState<T: Poolable> {
     /// Connections of this key checked out ([`Pooled`] guards alive), which will come
     /// back or close.
     in_use: usize,
+    /// Slots of this key: connections being set up, in use, idle or closing (what the
+    /// per-host cap counts).
+    open: usize,
+    /// The metric handles of this key, and the (idle, active) counts last published to
+    /// its gauge.
+    instruments: Arc<KeyInstruments>,
+    published: (usize, usize),
 }
 
-impl<T: Poolable> Default for KeyState<T> {
-    fn default() -> Self {
-        KeyState {
-            idle: Vec::new(),
-            in_use: 0,
+impl<T: Poolable> KeyState<T> {
+    /// Brings the open-connections gauges to the counts now (by difference, so keys
+    /// that share a label set add up).
+    fn publish(&mut self) {
+        let now = (self.idle.len(), self.in_use);
+        if now != self.published {
+            let (idle, active) = self.published;
+            self.instruments.idle.increment(now.0 as f64 - idle as f64);
+            self.instruments.active.increment(now.1 as f64 - active as f64);
+            self.published = now;
         }
     }
 }
@@ -278,6 +354,31 @@ impl<T: Poolable> Default for KeyState<T> {
 struct Idle<T: Poolable> {
     value: T,
     since: Instant,
+    track: Arc<ConnectionTrack>,
+}
+
+/// What the pool knows of one connection, shared by its [`Pooled`] guard or idle entry
+/// and its [`ConnectionSlot`] (one allocation per connection).
+struct ConnectionTrack {
+    id: u64,
+    born: Instant,
+    /// A [`CloseReason`] once the pool decided to close it; the first decision counts.
+    reason: AtomicU8,
+    instruments: Arc<KeyInstruments>,
+}
+
+const NO_REASON: u8 = u8::MAX;
+
+impl ConnectionTrack {
+    fn close_for(&self, reason: CloseReason) {
+        let _ = self
+            .reason
+            .compare_exchange(NO_REASON, reason as u8, Ordering::Relaxed, Ordering::Relaxed);
+    }
+
+    fn expired(&self, lifetime: Option<Duration>, now: Instant) -> bool {
+        lifetime.is_some_and(|lifetime| now.saturating_duration_since(self.born) >= lifetime)
+    }
 }
 
 struct Waiter<T: Poolable> {
@@ -298,8 +399,9 @@ enum Grant<T: Poolable> {
 pub(crate) enum Checkout<T: Poolable> {
     /// A connection to reuse.
     Reused(Pooled<T>),
-    /// A slot under the cap: open a new connection and keep the slot alive as long
-    /// as the connection is (drop it when the connection closes).
+    /// A slot under the cap: open a new connection, register it with [`Pool::pooled`],
+    /// and keep the slot alive as long as the connection is (drop it when the
+    /// connection closes).
     Connect(ConnectionSlot<T>),
 }
 
@@ -313,18 +415,32 @@ impl<T: Poolable> fmt::Debug for Checkout<T> {
 }
 
 impl<T: Poolable> Pool<T> {
-    /// An empty pool with these sizes.
+    /// An empty pool with these settings, its metrics labelled `extsvc.service="none"`.
+    #[cfg(test)]
     pub(crate) fn new(settings: PoolSettings) -> Pool<T> {
+        Pool::with_labels(settings, PoolLabels::default())
+    }
+
+    /// An empty pool with these settings whose metrics carry `labels`.
+    pub(crate) fn with_labels(settings: PoolSettings, labels: PoolLabels) -> Pool<T> {
         Pool {
             shared: Arc::new(Shared {
                 settings,
+                labels,
                 state: Mutex::new(State {
                     cap: ConnectionCap::new(settings.max_connections),
                     keys: HashMap::new(),
                     waiters: VecDeque::new(),
                     room_pending: 0,
                     next_waiter_id: 0,
+                    next_connection_id: 0,
                     reaper_started: false,
+                    server_addresses: ServerAddresses::default(),
+                    opened: 0,
+                    reused: 0,
+                    closed: 0,
+                    peak_open: 0,
+                    peak_waiting: 0,
                 }),
             }),
         }
@@ -337,30 +453,69 @@ impl<T: Poolable> Pool<T> {
             open: st.cap.open,
             idle: st.idle_count(),
             waiting: st.waiters.len(),
+            opened: st.opened,
+            reused: st.reused,
+            closed: st.closed,
+            peak_open: st.peak_open,
+            peak_waiting: st.peak_waiting,
         }
     }
 
+    /// The metric handles of `key` (registered now if the pool has not seen it).
+    pub(crate) fn instruments(&self, key: &PoolKey) -> Arc<KeyInstruments> {
+        let mut st = self.shared.lock();
+        self.shared.key_state(&mut st, key).instruments.clone()
+    }
+
     /// A connection for `key` or a slot to open one; waits (FIFO) when the cap is
-    /// reached (see the module docs for when room is made). Cancel-safe: dropping the
+    /// reached (see the module docs for when room is made), or fails at once with
+    /// [`PoolFull`] when `max_pending` requests wait already. Cancel-safe: dropping the
     /// future gives back whatever it was granted.
-    pub(crate) async fn checkout(&self, key: &PoolKey) -> Checkout<T> {
+    pub(crate) async fn checkout(&self, key: &PoolKey) -> Result<Checkout<T>, PoolFull> {
+        let shared = &self.shared;
+        let mut started: Option<Instant> = None;
         loop {
             let mut discarded: Vec<T> = Vec::new();
-            let (id, mut rx, needs_room) = {
-                let mut st = self.shared.lock();
-                if let Some(value) = self.shared.take_idle(&mut st, key, Instant::now(), &mut discarded) {
+            let (id, mut rx, mut needs_room, instruments) = {
+                let mut st = shared.lock();
+                let now = Instant::now();
+                if let Some((value, track)) = shared.take_idle(&mut st, key, now, &mut discarded) {
+                    st.reused += 1;
+                    record_wait(&track.instruments, started, now);
                     drop(st);
                     drop(discarded);
-                    return Checkout::Reused(Pooled::new(key.clone(), value, Arc::downgrade(&self.shared)));
+                    return Ok(Checkout::Reused(Pooled::new(
+                        key.clone(),
+                        value,
+                        track,
+                        Arc::downgrade(shared),
+                    )));
                 }
-                if st.cap.try_take() {
+                if shared.host_has_room(&st, key) && st.cap.try_take() {
+                    let slot = shared.slot_for(&mut st, key);
+                    let instruments = shared.key_state(&mut st, key).instruments.clone();
+                    record_wait(&instruments, started, now);
                     drop(st);
                     drop(discarded);
-                    return Checkout::Connect(ConnectionSlot::new(Arc::downgrade(&self.shared)));
+                    return Ok(Checkout::Connect(slot));
+                }
+                if let Some(max_pending) = shared.settings.max_pending {
+                    if st.waiters.len() >= max_pending {
+                        st.waiters.retain(|w| !w.tx.is_closed());
+                    }
+                    if st.waiters.len() >= max_pending {
+                        drop(st);
+                        drop(discarded);
+                        return Err(PoolFull { max_pending });
+                    }
                 }
                 // Full, and this key has nothing idle. When none of its connections is in
-                // use either, nothing will come back to it: make room now.
-                let needs_room = st.keys.get(key).is_none_or(|k| k.in_use == 0);
+                // use either, nothing will come back to it: make room now (unless the key
+                // is at its own cap, which room elsewhere does not lift).
+                let host_full = !shared.host_has_room(&st, key);
+                let entry = shared.key_state(&mut st, key);
+                let needs_room = !host_full && entry.in_use == 0;
+                let instruments = entry.instruments.clone();
                 let id = st.next_waiter_id;
                 st.next_waiter_id += 1;
                 let (tx, rx) = oneshot::channel();
@@ -370,35 +525,73 @@ impl<T: Poolable> Pool<T> {
                     tx,
                     needs_room,
                 });
+                st.peak_waiting = st.peak_waiting.max(st.waiters.len());
                 if needs_room && st.room_wanted() {
                     st.make_room(&mut discarded);
                 }
-                (id, rx, needs_room)
+                started.get_or_insert(now);
+                (id, rx, needs_room, instruments)
             };
             // Dropped outside the lock: closing one may release a slot, which locks.
             drop(discarded);
-            let granted = if needs_room {
-                (&mut rx).await
-            } else {
+            let granted = loop {
+                if needs_room {
+                    break (&mut rx).await;
+                }
                 match tokio::time::timeout(HANDOVER_GRACE, &mut rx).await {
-                    Ok(granted) => granted,
-                    Err(_) => {
-                        self.shared.make_room_for(id);
-                        rx.await
-                    }
+                    Ok(granted) => break granted,
+                    // At its per-host cap, a waiter goes on waiting for its key; it asks
+                    // again after each grace, as its key's connections close.
+                    Err(_) => needs_room = shared.make_room_for(id),
                 }
             };
             match granted {
                 Ok(Grant::Conn(mut pooled)) => {
                     pooled.set_reusable(false);
-                    return Checkout::Reused(pooled);
+                    record_wait(&instruments, started, Instant::now());
+                    return Ok(Checkout::Reused(pooled));
                 }
-                Ok(Grant::Slot(slot)) => return Checkout::Connect(slot),
+                Ok(Grant::Slot(slot)) => {
+                    record_wait(&instruments, started, Instant::now());
+                    return Ok(Checkout::Connect(slot));
+                }
                 // The waiter was dropped from the queue without a grant: ask again.
                 Err(_) => continue,
             }
         }
     }
+
+    /// Registers a newly opened connection of `key`, set up with `slot` (which the
+    /// connection's driver then keeps until the connection closes); the returned guard
+    /// gives it back to this pool.
+    pub(crate) fn pooled(&self, key: PoolKey, value: T, slot: &mut ConnectionSlot<T>) -> Pooled<T> {
+        let track = {
+            let mut st = self.shared.lock();
+            let id = st.next_connection_id;
+            st.next_connection_id += 1;
+            st.opened += 1;
+            let entry = self.shared.key_state(&mut st, &key);
+            entry.in_use += 1;
+            entry.publish();
+            entry.instruments.opened.increment(1);
+            Arc::new(ConnectionTrack {
+                id,
+                born: Instant::now(),
+                reason: AtomicU8::new(NO_REASON),
+                instruments: entry.instruments.clone(),
+            })
+        };
+        slot.track = Some(track.clone());
+        let mut pooled = Pooled::new(key, value, track, Arc::downgrade(&self.shared));
+        pooled.reused = false;
+        pooled
+    }
+}
+
+/// Records a checkout's wait: 0 when it did not queue (no clock read for it).
+fn record_wait(instruments: &KeyInstruments, started: Option<Instant>, now: Instant) {
+    let waited = started.map_or(0.0, |started| now.saturating_duration_since(started).as_secs_f64());
+    instruments.wait.record(waited);
 }
 
 impl<T: Poolable> State<T> {
@@ -407,22 +600,27 @@ impl<T: Poolable> State<T> {
     }
 
     /// Removes the idle connection returned longest ago, of any key.
-    fn take_oldest_idle(&mut self) -> Option<T> {
+    fn take_oldest_idle(&mut self) -> Option<Idle<T>> {
         let key = self
             .keys
             .values_mut()
             .filter(|k| !k.idle.is_empty())
             .min_by_key(|k| k.idle[0].since)?;
-        Some(key.idle.remove(0).value)
+        let idle = key.idle.remove(0);
+        key.publish();
+        Some(idle)
     }
 
     /// Closes (into `discarded`) the oldest open idle connection of any key, to make room
     /// for a waiter; idle entries found closed on the way go too (their slots are free
     /// already, so closing them makes no room). False when there is nothing to close.
     fn make_room(&mut self, discarded: &mut Vec<T>) -> bool {
-        while let Some(value) = self.take_oldest_idle() {
-            let open = value.is_open();
-            discarded.push(value);
+        while let Some(idle) = self.take_oldest_idle() {
+            let open = idle.value.is_open();
+            if open {
+                idle.track.close_for(CloseReason::Evicted);
+            }
+            discarded.push(idle.value);
             if open {
                 self.room_pending += 1;
                 return true;
@@ -436,21 +634,12 @@ impl<T: Poolable> State<T> {
         self.waiters.iter().filter(|w| w.needs_room).count() > self.room_pending
     }
 
-    /// The entry of `key`, made with an owned copy of the host: a key made from a
-    /// request's authority shares that request's URI buffer (path and query included),
-    /// which a long-lived entry would otherwise keep alive.
-    fn key_state(&mut self, key: &PoolKey) -> &mut KeyState<T> {
-        if !self.keys.contains_key(key) {
-            self.keys.insert(key.to_owned_host(), KeyState::default());
-        }
-        self.keys.get_mut(key).expect("inserted above")
-    }
-
     /// A connection of `key` is no longer in use (returned or closed).
     fn end_use(&mut self, key: &PoolKey) {
         if let Some(k) = self.keys.get_mut(key) {
             debug_assert!(k.in_use > 0, "in-use count of {key:?} would go negative");
             k.in_use = k.in_use.saturating_sub(1);
+            k.publish();
         }
     }
 }
@@ -460,78 +649,170 @@ impl<T: Poolable> Shared<T> {
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// The most recently returned idle connection of `key` that is open and not
-    /// expired, now in use; the closed and expired ones met on the way go to
-    /// `discarded` (dropped after the lock is released: dropping one may release a slot,
-    /// which locks).
-    fn take_idle(&self, st: &mut State<T>, key: &PoolKey, now: Instant, discarded: &mut Vec<T>) -> Option<T> {
+    /// The entry of `key`, made with an owned copy of the host: a key made from a
+    /// request's authority shares that request's URI buffer (path and query included),
+    /// which a long-lived entry would otherwise keep alive. A new entry registers the
+    /// key's metric handles.
+    fn key_state<'s>(&self, st: &'s mut State<T>, key: &PoolKey) -> &'s mut KeyState<T> {
+        if !st.keys.contains_key(key) {
+            let instruments = Arc::new(KeyInstruments::new(&self.labels, key, &mut st.server_addresses));
+            st.keys.insert(
+                key.to_owned_host(),
+                KeyState {
+                    idle: Vec::new(),
+                    in_use: 0,
+                    open: 0,
+                    instruments,
+                    published: (0, 0),
+                },
+            );
+        }
+        st.keys.get_mut(key).expect("inserted above")
+    }
+
+    /// Whether `key` is under its per-host cap (always, without one).
+    fn host_has_room(&self, st: &State<T>, key: &PoolKey) -> bool {
+        match self.settings.max_connections_per_host {
+            None => true,
+            Some(max) => st.keys.get(key).map_or(0, |k| k.open) < max.max(1),
+        }
+    }
+
+    /// A slot for `key`, whose total-cap slot was taken already.
+    fn slot_for(self: &Arc<Self>, st: &mut State<T>, key: &PoolKey) -> ConnectionSlot<T> {
+        self.key_state(st, key).open += 1;
+        st.peak_open = st.peak_open.max(st.cap.open);
+        ConnectionSlot {
+            pool: Some(Arc::downgrade(self)),
+            key: Some(key.to_owned_host()),
+            track: None,
+        }
+    }
+
+    /// The most recently returned idle connection of `key` that is open, not idle too
+    /// long and not too old, now in use; the others met on the way go to `discarded`
+    /// (dropped after the lock is released: dropping one may release a slot, which locks).
+    fn take_idle(
+        &self,
+        st: &mut State<T>,
+        key: &PoolKey,
+        now: Instant,
+        discarded: &mut Vec<T>,
+    ) -> Option<(T, Arc<ConnectionTrack>)> {
+        let lifetime = self.settings.max_connection_lifetime;
         let entry = st.keys.get_mut(key)?;
+        let mut found = None;
         while let Some(idle) = entry.idle.pop() {
             if now.saturating_duration_since(idle.since) >= self.settings.idle_timeout {
                 // Oldest first: the rest expired too.
+                idle.track.close_for(CloseReason::IdleTimeout);
                 discarded.push(idle.value);
-                discarded.extend(entry.idle.drain(..).map(|idle| idle.value));
-                return None;
+                for idle in entry.idle.drain(..) {
+                    idle.track.close_for(CloseReason::IdleTimeout);
+                    discarded.push(idle.value);
+                }
+                break;
+            }
+            if idle.track.expired(lifetime, now) {
+                idle.track.close_for(CloseReason::Lifetime);
+                discarded.push(idle.value);
+                continue;
             }
             if idle.value.is_open() {
                 entry.in_use += 1;
-                return Some(idle.value);
+                found = Some((idle.value, idle.track));
+                break;
             }
             discarded.push(idle.value);
         }
-        None
+        entry.publish();
+        found
     }
 
     /// Moves expired and closed idle connections of every key to `discarded`, and
-    /// forgets keys with nothing idle and nothing in use (the reaper's sweep).
+    /// forgets keys with nothing idle, in use or open (the reaper's sweep).
     fn expire(&self, st: &mut State<T>, now: Instant, discarded: &mut Vec<T>) {
         let timeout = self.settings.idle_timeout;
+        let lifetime = self.settings.max_connection_lifetime;
         st.keys.retain(|_, entry| {
             let list = &mut entry.idle;
             let mut i = 0;
             // `remove` keeps the order (oldest first) that LIFO reuse and eviction rely
             // on; a list is short (at most `max_idle_per_host`).
             while i < list.len() {
-                if !list[i].value.is_open() || now.saturating_duration_since(list[i].since) >= timeout {
-                    discarded.push(list.remove(i).value);
+                let idle = &list[i];
+                let reason = if now.saturating_duration_since(idle.since) >= timeout {
+                    Some(CloseReason::IdleTimeout)
+                } else if idle.track.expired(lifetime, now) {
+                    Some(CloseReason::Lifetime)
+                } else if !idle.value.is_open() {
+                    Some(CloseReason::PeerClosed)
                 } else {
-                    i += 1;
+                    None
+                };
+                match reason {
+                    Some(reason) => {
+                        let idle = list.remove(i);
+                        idle.track.close_for(reason);
+                        discarded.push(idle.value);
+                    }
+                    None => i += 1,
                 }
             }
-            !list.is_empty() || entry.in_use > 0
+            entry.publish();
+            !entry.idle.is_empty() || entry.in_use > 0 || entry.open > 0
         });
     }
 
     /// Waiter `id` waited [`HANDOVER_GRACE`] for its key in vain: from now on room is
-    /// made for it, starting with the oldest idle connection of another key.
-    fn make_room_for(&self, id: u64) {
+    /// made for it, starting with the oldest idle connection of another key. Not while
+    /// its key is at its per-host cap: then false, and it waits another grace.
+    fn make_room_for(&self, id: u64) -> bool {
         let mut discarded = Vec::new();
         {
             let mut st = self.lock();
-            let Some(waiter) = st.waiters.iter_mut().find(|w| w.id == id) else {
-                return; // granted meanwhile
+            let Some(i) = st.waiters.iter().position(|w| w.id == id) else {
+                return true; // granted meanwhile
             };
-            waiter.needs_room = true;
+            if !self.host_has_room(&st, &st.waiters[i].key) {
+                return false;
+            }
+            st.waiters[i].needs_room = true;
             if st.room_wanted() {
                 st.make_room(&mut discarded);
             }
         }
         drop(discarded);
+        true
     }
 
     /// Gives free slots to waiters: first those room is made for, first come first
-    /// served, then the others.
+    /// served, then the others; never to a waiter whose key is at its per-host cap.
     fn grant_slots(self: &Arc<Self>, st: &mut State<T>) {
         while !st.waiters.is_empty() && st.cap.try_take() {
             let mut granted = false;
-            while let Some(i) = st.waiters.iter().position(|w| w.needs_room).or(Some(0)) {
-                let Some(waiter) = st.waiters.remove(i) else { break };
-                match waiter.tx.send(Grant::Slot(ConnectionSlot::new(Arc::downgrade(self)))) {
+            loop {
+                let eligible = |w: &Waiter<T>| self.host_has_room(st, &w.key);
+                let first_needing_room = st.waiters.iter().position(|w| w.needs_room && eligible(w));
+                let Some(i) = first_needing_room.or_else(|| st.waiters.iter().position(eligible)) else {
+                    break;
+                };
+                let waiter = st.waiters.remove(i).expect("index from position");
+                let mut slot = self.slot_for(st, &waiter.key);
+                match waiter.tx.send(Grant::Slot(slot)) {
                     Ok(()) => {
                         granted = true;
                         break;
                     }
-                    Err(Grant::Slot(mut slot)) => slot.disarm(),
+                    Err(Grant::Slot(returned)) => {
+                        slot = returned;
+                        // Accounted for here, under the lock: the key's count goes back,
+                        // the cap's slot is offered to the next waiter.
+                        if let Some(entry) = slot.key.as_ref().and_then(|k| st.keys.get_mut(k)) {
+                            entry.open = entry.open.saturating_sub(1);
+                        }
+                        slot.disarm();
+                    }
                     Err(Grant::Conn(_)) => unreachable!("only slots are sent here"),
                 }
             }
@@ -542,29 +823,60 @@ impl<T: Poolable> Shared<T> {
         }
     }
 
-    fn release_slot(self: &Arc<Self>) {
-        let mut st = self.lock();
-        st.cap.give_back();
-        // Whatever closed, this slot goes to a waiter that needs room first: one fewer
-        // closing connection is owed.
-        st.room_pending = st.room_pending.saturating_sub(1);
-        self.grant_slots(&mut st);
+    /// A slot comes back: its connection closed (or was never set up).
+    fn release_slot(self: &Arc<Self>, key: Option<PoolKey>, track: Option<Arc<ConnectionTrack>>) {
+        let mut discarded = None;
+        {
+            let mut st = self.lock();
+            st.cap.give_back();
+            if let Some(entry) = key.as_ref().and_then(|k| st.keys.get_mut(k)) {
+                entry.open = entry.open.saturating_sub(1);
+                if let Some(track) = &track {
+                    // Closed while idle (its peer closed it): off the idle list too.
+                    if let Some(i) = entry.idle.iter().position(|idle| idle.track.id == track.id) {
+                        discarded = Some(entry.idle.remove(i).value);
+                        entry.publish();
+                    }
+                }
+            }
+            if let Some(track) = &track {
+                st.closed += 1;
+                let reason = CloseReason::from_u8(track.reason.load(Ordering::Relaxed));
+                track.instruments.closed(reason).increment(1);
+                track
+                    .instruments
+                    .connection_duration
+                    .record(track.born.elapsed().as_secs_f64());
+            }
+            // Whatever closed, this slot goes to a waiter that needs room first: one fewer
+            // closing connection is owed.
+            st.room_pending = st.room_pending.saturating_sub(1);
+            self.grant_slots(&mut st);
+        }
+        drop(discarded);
     }
 
-    /// A new connection of `key` is in use.
-    fn begin_use(&self, key: &PoolKey) {
-        self.lock().key_state(key).in_use += 1;
-    }
-
-    /// A connection of `key` comes back from use: kept (`reusable`) or closed.
-    fn end_use(self: &Arc<Self>, key: PoolKey, value: T, reusable: bool) {
+    /// A connection of `key` comes back from use: kept (`reusable`, open and not too
+    /// old) or closed.
+    fn end_use(self: &Arc<Self>, key: PoolKey, value: T, track: Arc<ConnectionTrack>, reusable: bool) {
         let discard = {
             let mut st = self.lock();
             st.end_use(&key);
-            if reusable && value.is_open() {
-                self.put(&mut st, key, value)
-            } else {
+            if !reusable {
+                track.close_for(CloseReason::NotReusable);
                 Some(value)
+            } else if !value.is_open() {
+                Some(value)
+            } else if self
+                .settings
+                .max_connection_lifetime
+                .is_some_and(|lifetime| track.born.elapsed() >= lifetime)
+            {
+                // (No clock read when no lifetime is set: this runs once per request.)
+                track.close_for(CloseReason::Lifetime);
+                Some(value)
+            } else {
+                self.put(&mut st, key, value, track)
             }
         };
         // Closed outside the lock: its slot is released when its driver ends.
@@ -575,14 +887,16 @@ impl<T: Poolable> Shared<T> {
     /// closes it for a waiter that needs room (when one queued before any waiter of its
     /// key is still owed room), or keeps it idle (within the per-key bound). Returns what
     /// is to be closed (after the lock is released).
-    fn put(self: &Arc<Self>, st: &mut State<T>, key: PoolKey, value: T) -> Option<T> {
+    fn put(self: &Arc<Self>, st: &mut State<T>, key: PoolKey, value: T, track: Arc<ConnectionTrack>) -> Option<T> {
         if !st.waiters.is_empty() {
             st.waiters.retain(|w| !w.tx.is_closed());
         }
-        let mut value = Some(value);
-        let mut key = Some(key);
+        let mut parts = Some((key, value, track));
         loop {
-            let same_key = st.waiters.iter().position(|w| Some(&w.key) == key.as_ref());
+            let same_key = st
+                .waiters
+                .iter()
+                .position(|w| parts.as_ref().is_some_and(|(k, _, _)| &w.key == k));
             let owed_room = if st.room_wanted() {
                 st.waiters.iter().position(|w| w.needs_room)
             } else {
@@ -592,57 +906,65 @@ impl<T: Poolable> Shared<T> {
                 // A waiter owed room came first: close this one for it.
                 (same, Some(owed)) if same.is_none_or(|i| owed < i) => {
                     st.room_pending += 1;
-                    return value;
+                    let (_, value, track) = parts.take().expect("parts present");
+                    track.close_for(CloseReason::Evicted);
+                    return Some(value);
                 }
                 // Hand over to the first waiter of the same key: no churn.
                 (Some(i), _) => i,
                 _ => break,
             };
             let waiter = st.waiters.remove(i).expect("index from position");
-            let mut pooled = Pooled::new(
-                key.take().expect("key present"),
-                value.take().expect("value present"),
-                Arc::downgrade(self),
-            );
+            let (key, value, track) = parts.take().expect("parts present");
+            let mut pooled = Pooled::new(key, value, track, Arc::downgrade(self));
             // Should the waiter give up before receiving it, the connection comes back
             // here instead of being closed.
             pooled.set_reusable(true);
             match waiter.tx.send(Grant::Conn(pooled)) {
                 Ok(()) => {
-                    st.key_state(&waiter.key).in_use += 1;
+                    st.reused += 1;
+                    let entry = self.key_state(st, &waiter.key);
+                    entry.in_use += 1;
+                    entry.publish();
                     return None;
                 }
                 Err(Grant::Conn(mut pooled)) => {
-                    let (k, v) = pooled.disarm().expect("a fresh guard holds its value");
-                    key = Some(k);
-                    value = Some(v);
+                    parts = Some(pooled.disarm().expect("a fresh guard holds its value"));
                 }
                 Err(Grant::Slot(_)) => unreachable!("a connection was sent"),
             }
         }
-        let (key, value) = (key.expect("key present"), value.expect("value present"));
+        let (key, value, track) = parts.expect("parts present");
         let max_idle = self.settings.max_idle_per_host;
-        let list = &mut st.key_state(&key).idle;
-        if list.len() >= max_idle {
+        let entry = self.key_state(st, &key);
+        if entry.idle.len() >= max_idle {
+            track.close_for(CloseReason::IdleLimit);
             return Some(value);
         }
-        list.push(Idle {
+        entry.idle.push(Idle {
             value,
             since: Instant::now(),
+            track,
         });
+        entry.publish();
         if !st.reaper_started {
-            st.reaper_started = spawn_reaper(Arc::downgrade(self), self.settings.idle_timeout);
+            let period = match self.settings.max_connection_lifetime {
+                Some(lifetime) => self.settings.idle_timeout.min(lifetime),
+                None => self.settings.idle_timeout,
+            };
+            st.reaper_started = spawn_reaper(Arc::downgrade(self), period);
         }
         None
     }
 }
 
-/// Expires idle connections in the background while the pool exists.
-fn spawn_reaper<T: Poolable>(pool: Weak<Shared<T>>, idle_timeout: Duration) -> bool {
+/// Expires idle connections in the background while the pool exists, every half of
+/// `expiry` (the idle timeout or the lifetime, whichever is shorter).
+fn spawn_reaper<T: Poolable>(pool: Weak<Shared<T>>, expiry: Duration) -> bool {
     let Ok(handle) = tokio::runtime::Handle::try_current() else {
         return false;
     };
-    let period = (idle_timeout / 2).clamp(Duration::from_millis(50), Duration::from_secs(30));
+    let period = (expiry / 2).clamp(Duration::from_millis(50), Duration::from_secs(30));
     handle.spawn(async move {
         let mut tick = tokio::time::interval(period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -660,10 +982,13 @@ fn spawn_reaper<T: Poolable>(pool: Weak<Shared<T>>, idle_timeout: Duration) -> b
     true
 }
 
-/// A slot under the [`ConnectionCap`]; dropping it releases the slot (and gives it to
-/// the first waiter).
+/// A slot under the [`ConnectionCap`] (and the key's per-host cap); dropping it
+/// releases the slot (and gives it to the first waiter it may go to).
 pub(crate) struct ConnectionSlot<T: Poolable> {
     pool: Option<Weak<Shared<T>>>,
+    key: Option<PoolKey>,
+    /// Set by [`Pool::pooled`] once the connection is up.
+    track: Option<Arc<ConnectionTrack>>,
 }
 
 impl<T: Poolable> fmt::Debug for ConnectionSlot<T> {
@@ -673,10 +998,6 @@ impl<T: Poolable> fmt::Debug for ConnectionSlot<T> {
 }
 
 impl<T: Poolable> ConnectionSlot<T> {
-    fn new(pool: Weak<Shared<T>>) -> Self {
-        ConnectionSlot { pool: Some(pool) }
-    }
-
     /// Forgets the pool without releasing (the caller accounts for it under the lock).
     fn disarm(&mut self) {
         self.pool = None;
@@ -686,7 +1007,7 @@ impl<T: Poolable> ConnectionSlot<T> {
 impl<T: Poolable> Drop for ConnectionSlot<T> {
     fn drop(&mut self) {
         if let Some(shared) = self.pool.take().and_then(|weak| weak.upgrade()) {
-            shared.release_slot();
+            shared.release_slot(self.key.take(), self.track.take());
         }
     }
 }
@@ -697,6 +1018,7 @@ impl<T: Poolable> Drop for ConnectionSlot<T> {
 pub(crate) struct Pooled<T: Poolable> {
     value: Option<T>,
     key: Option<PoolKey>,
+    track: Option<Arc<ConnectionTrack>>,
     pool: Weak<Shared<T>>,
     reusable: bool,
     reused: bool,
@@ -712,19 +1034,20 @@ impl<T: Poolable> fmt::Debug for Pooled<T> {
 }
 
 impl<T: Poolable> Pooled<T> {
-    fn new(key: PoolKey, value: T, pool: Weak<Shared<T>>) -> Self {
+    fn new(key: PoolKey, value: T, track: Arc<ConnectionTrack>, pool: Weak<Shared<T>>) -> Self {
         Pooled {
             value: Some(value),
             key: Some(key),
+            track: Some(track),
             pool,
             reusable: false,
             reused: true,
         }
     }
 
-    fn disarm(&mut self) -> Option<(PoolKey, T)> {
-        match (self.key.take(), self.value.take()) {
-            (Some(k), Some(v)) => Some((k, v)),
+    fn disarm(&mut self) -> Option<(PoolKey, T, Arc<ConnectionTrack>)> {
+        match (self.key.take(), self.value.take(), self.track.take()) {
+            (Some(k), Some(v), Some(t)) => Some((k, v, t)),
             _ => None,
         }
     }
@@ -745,15 +1068,10 @@ impl<T: Poolable> Pooled<T> {
     pub(crate) fn key(&self) -> &PoolKey {
         self.key.as_ref().expect("present until dropped")
     }
-}
 
-impl<T: Poolable> Pool<T> {
-    /// Wraps a newly opened connection so that it can be returned to this pool.
-    pub(crate) fn pooled(&self, key: PoolKey, value: T) -> Pooled<T> {
-        self.shared.begin_use(&key);
-        let mut pooled = Pooled::new(key, value, Arc::downgrade(&self.shared));
-        pooled.reused = false;
-        pooled
+    /// The metric handles of this connection's key.
+    pub(crate) fn instruments(&self) -> &KeyInstruments {
+        &self.track.as_ref().expect("present until dropped").instruments
     }
 }
 
@@ -773,11 +1091,11 @@ impl<T: Poolable> std::ops::DerefMut for Pooled<T> {
 
 impl<T: Poolable> Drop for Pooled<T> {
     fn drop(&mut self) {
-        let (Some(key), Some(value)) = (self.key.take(), self.value.take()) else {
+        let Some((key, value, track)) = self.disarm() else {
             return;
         };
         if let Some(shared) = self.pool.upgrade() {
-            shared.end_use(key, value, self.reusable);
+            shared.end_use(key, value, track, self.reusable);
         }
     }
 }
@@ -824,6 +1142,9 @@ mod tests {
             max_connections,
             max_idle_per_host,
             idle_timeout,
+            max_connections_per_host: None,
+            max_pending: None,
+            max_connection_lifetime: None,
         }
     }
 
@@ -833,19 +1154,39 @@ mod tests {
 
     /// Checks out and, when granted a slot, "connects".
     async fn get(pool: &Pool<FakeConn>, key: &PoolKey) -> (Pooled<FakeConn>, bool) {
-        match pool.checkout(key).await {
+        match pool.checkout(key).await.expect("no max_pending in these tests") {
             Checkout::Reused(p) => (p, true),
-            Checkout::Connect(slot) => {
-                let conn = FakeConn {
-                    id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-                    driver: Driver {
-                        open: Arc::new(std::sync::atomic::AtomicBool::new(true)),
-                        slot: Arc::new(Mutex::new(Some(slot))),
-                    },
-                };
-                (pool.pooled(key.clone(), conn), false)
-            }
+            Checkout::Connect(mut slot) => connect(pool, key, &mut slot),
         }
+    }
+
+    /// "Connects" with `slot`: a new connection whose driver holds the slot.
+    fn connect(pool: &Pool<FakeConn>, key: &PoolKey, slot: &mut ConnectionSlot<FakeConn>) -> (Pooled<FakeConn>, bool) {
+        let slot_holder = Arc::new(Mutex::new(None));
+        let conn = FakeConn {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            driver: Driver {
+                open: Arc::new(std::sync::atomic::AtomicBool::new(true)),
+                slot: slot_holder.clone(),
+            },
+        };
+        let pooled = pool.pooled(key.clone(), conn, slot);
+        let taken = std::mem::replace(
+            slot,
+            ConnectionSlot {
+                pool: None,
+                key: None,
+                track: None,
+            },
+        );
+        *slot_holder.lock().unwrap() = Some(taken);
+        (pooled, false)
+    }
+
+    /// (open, idle, waiting).
+    fn counts(pool: &Pool<FakeConn>) -> (usize, usize, usize) {
+        let stats = pool.stats();
+        (stats.open, stats.idle, stats.waiting)
     }
 
     fn done(mut conn: Pooled<FakeConn>) {
@@ -896,27 +1237,13 @@ mod tests {
         let pool = Pool::new(settings(1, 5, Duration::from_secs(60)));
         let (a, _) = get(&pool, &key("a")).await;
         done(a);
-        assert_eq!(
-            pool.stats(),
-            PoolStats {
-                open: 1,
-                idle: 1,
-                waiting: 0
-            }
-        );
+        assert_eq!(counts(&pool), (1, 1, 0));
         let (b, reused) = tokio::time::timeout(Duration::from_secs(1), get(&pool, &key("b")))
             .await
             .unwrap();
         assert!(!reused);
         assert_eq!(b.key().host(), "b");
-        assert_eq!(
-            pool.stats(),
-            PoolStats {
-                open: 1,
-                idle: 0,
-                waiting: 0
-            }
-        );
+        assert_eq!(counts(&pool), (1, 0, 0));
     }
 
     #[tokio::test]
@@ -950,14 +1277,7 @@ mod tests {
         let (again, reused) = waiter.await;
         assert!(reused);
         assert_eq!(again.id, a_id, "the same connection: nothing opened, nothing closed");
-        assert_eq!(
-            pool.stats(),
-            PoolStats {
-                open: 2,
-                idle: 1,
-                waiting: 0
-            }
-        );
+        assert_eq!(counts(&pool), (2, 1, 0));
     }
 
     #[tokio::test(start_paused = true)]
@@ -970,14 +1290,7 @@ mod tests {
         assert!(!reused, "a new connection, in b's place");
         assert!(started.elapsed() >= HANDOVER_GRACE, "{:?}", started.elapsed());
         assert_eq!(second.key().host(), "a");
-        assert_eq!(
-            pool.stats(),
-            PoolStats {
-                open: 2,
-                idle: 0,
-                waiting: 0
-            }
-        );
+        assert_eq!(counts(&pool), (2, 0, 0));
     }
 
     #[tokio::test(start_paused = true)]
@@ -1080,14 +1393,7 @@ mod tests {
             conns.push(get(&pool, &key("a")).await.0);
         }
         conns.into_iter().for_each(done);
-        assert_eq!(
-            pool.stats(),
-            PoolStats {
-                open: 2,
-                idle: 2,
-                waiting: 0
-            }
-        );
+        assert_eq!(counts(&pool), (2, 2, 0));
         // Reused most recent first.
         assert!(get(&pool, &key("a")).await.1);
     }
@@ -1150,14 +1456,7 @@ mod tests {
         assert_eq!(pool.stats().idle, 1);
         tokio::time::sleep(Duration::from_secs(31)).await;
         // The reaper ran (paused time auto-advances through its ticks).
-        assert_eq!(
-            pool.stats(),
-            PoolStats {
-                open: 0,
-                idle: 0,
-                waiting: 0
-            }
-        );
+        assert_eq!(counts(&pool), (0, 0, 0));
         assert!(!get(&pool, &key("a")).await.1);
     }
 
@@ -1188,14 +1487,262 @@ mod tests {
         assert!(pending(&mut waiter).await);
         done(a); // handed over into the waiter's channel...
         drop(waiter); // ...which is dropped before it looks
-        assert_eq!(
-            pool.stats(),
-            PoolStats {
-                open: 1,
-                idle: 1,
-                waiting: 0
-            }
-        );
+        assert_eq!(counts(&pool), (1, 1, 0));
         assert!(get(&pool, &key("a")).await.1);
+    }
+
+    // The controls: per-host cap, bounded wait queue, connection lifetime.
+
+    fn with_controls(
+        max_connections: usize,
+        per_host: Option<usize>,
+        max_pending: Option<usize>,
+        lifetime: Option<Duration>,
+    ) -> PoolSettings {
+        PoolSettings {
+            max_connections_per_host: per_host,
+            max_pending,
+            max_connection_lifetime: lifetime,
+            ..settings(max_connections, 5, Duration::from_secs(60))
+        }
+    }
+
+    fn open_of(pool: &Pool<FakeConn>, key: &PoolKey) -> usize {
+        pool.shared.lock().keys.get(key).map_or(0, |k| k.open)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_host_at_its_cap_waits_for_its_own_connections_while_other_hosts_connect() {
+        let pool = Pool::new(with_controls(10, Some(2), None, None));
+        let (a1, _) = get(&pool, &key("a")).await;
+        let (_a2, _) = get(&pool, &key("a")).await;
+        let a1_id = a1.id;
+        let ka = key("a");
+        let mut third = Box::pin(get(&pool, &ka));
+        assert!(pending(&mut third).await, "a is at its cap of 2");
+        // Another host is not held up, and past the grace the waiter closes nothing.
+        done(get(&pool, &key("b")).await.0);
+        tokio::time::sleep(HANDOVER_GRACE * 3).await;
+        assert!(pending(&mut third).await);
+        assert_eq!(counts(&pool), (3, 1, 1), "b's idle connection is kept");
+        done(a1);
+        let (again, reused) = third.await;
+        assert!(reused, "handed over");
+        assert_eq!(again.id, a1_id);
+        assert_eq!(open_of(&pool, &ka), 2);
+    }
+
+    #[tokio::test]
+    async fn a_host_at_its_cap_gets_a_slot_when_one_of_its_connections_closes() {
+        let pool = Pool::new(with_controls(10, Some(1), None, None));
+        let (a1, _) = get(&pool, &key("a")).await;
+        let ka = key("a");
+        let mut waiter = Box::pin(get(&pool, &ka));
+        assert!(pending(&mut waiter).await);
+        drop(a1); // not reusable: closed, its slot goes to the waiter
+        let (a2, reused) = tokio::time::timeout(Duration::from_secs(1), waiter).await.unwrap();
+        assert!(!reused);
+        assert_eq!(a2.key().host(), "a");
+        assert_eq!(open_of(&pool, &ka), 1);
+    }
+
+    #[tokio::test]
+    async fn a_freed_slot_passes_over_a_waiter_whose_host_is_at_its_cap() {
+        let pool = Pool::new(with_controls(3, Some(2), None, None));
+        let (_a1, _) = get(&pool, &key("a")).await;
+        let (_a2, _) = get(&pool, &key("a")).await;
+        let (c1, _) = get(&pool, &key("c")).await;
+        let ka = key("a");
+        let mut for_a = Box::pin(get(&pool, &ka)); // first in the queue, but a is full
+        assert!(pending(&mut for_a).await);
+        let kc = key("c");
+        let mut for_c = Box::pin(get(&pool, &kc));
+        assert!(pending(&mut for_c).await);
+        drop(c1); // closed: its slot may go to c, not to a
+        let (c2, reused) = tokio::time::timeout(Duration::from_secs(1), for_c).await.unwrap();
+        assert!(!reused);
+        assert_eq!(c2.key().host(), "c");
+        assert!(pending(&mut for_a).await);
+        assert_eq!(open_of(&pool, &ka), 2, "the per-host cap held");
+        assert_eq!(pool.stats().open, 3, "the total cap held");
+    }
+
+    #[tokio::test]
+    async fn past_max_pending_a_checkout_fails_at_once() {
+        let pool = Pool::new(with_controls(1, None, Some(1), None));
+        let (a1, _) = get(&pool, &key("a")).await;
+        let ka = key("a");
+        let mut first = Box::pin(get(&pool, &ka));
+        assert!(pending(&mut first).await);
+        let refused = tokio::time::timeout(Duration::from_millis(10), pool.checkout(&key("b")))
+            .await
+            .expect("refused at once, not after waiting");
+        assert_eq!(refused.err(), Some(PoolFull { max_pending: 1 }));
+        // A waiter that gave up leaves room in the queue.
+        drop(first);
+        let mut second = Box::pin(get(&pool, &ka));
+        assert!(pending(&mut second).await);
+        done(a1);
+        assert!(second.await.1);
+        assert_eq!(pool.stats().peak_waiting, 1);
+    }
+
+    #[tokio::test]
+    async fn max_pending_zero_refuses_whenever_a_request_would_wait() {
+        let pool = Pool::new(with_controls(1, None, Some(0), None));
+        let (a1, _) = get(&pool, &key("a")).await;
+        assert!(matches!(
+            pool.checkout(&key("a")).await,
+            Err(PoolFull { max_pending: 0 })
+        ));
+        done(a1);
+        assert!(get(&pool, &key("a")).await.1, "an idle connection is still handed out");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_past_its_lifetime_is_not_handed_out_again() {
+        let pool = Pool::new(with_controls(10, None, None, Some(Duration::from_secs(10))));
+        done(get(&pool, &key("a")).await.0);
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        let (in_use, reused) = get(&pool, &key("a")).await;
+        assert!(reused, "4 s old: still handed out");
+        // Busy past its lifetime: it finishes its exchange, then closes instead of idling.
+        tokio::time::sleep(Duration::from_secs(7)).await;
+        done(in_use);
+        assert_eq!(pool.stats().idle, 0);
+        let (fresh, reused) = get(&pool, &key("a")).await;
+        assert!(!reused, "a new connection");
+        done(fresh);
+        // Idle past its lifetime: the reaper, which sweeps every half lifetime, closes it
+        // (the idle timeout is 60 s).
+        tokio::time::sleep(Duration::from_secs(15)).await;
+        assert_eq!(counts(&pool), (0, 0, 0));
+        assert_eq!(pool.stats().closed, pool.stats().opened);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_past_its_lifetime_is_closed_rather_than_handed_to_a_waiter() {
+        let pool = Pool::new(with_controls(1, None, None, Some(Duration::from_secs(10))));
+        let (a1, _) = get(&pool, &key("a")).await;
+        let a1_id = a1.id;
+        tokio::time::sleep(Duration::from_secs(11)).await;
+        let ka = key("a");
+        let mut waiter = Box::pin(get(&pool, &ka));
+        assert!(pending(&mut waiter).await);
+        done(a1); // too old: closed, and its slot goes to the waiter
+        let (a2, reused) = tokio::time::timeout(Duration::from_secs(1), waiter).await.unwrap();
+        assert!(!reused);
+        assert_ne!(a2.id, a1_id);
+    }
+
+    #[tokio::test]
+    async fn an_idle_connection_its_peer_closed_leaves_the_idle_count_with_its_slot() {
+        // The root of `open: 0, idle: 1` after a `Connection: close` response: the body
+        // ends, the connection goes back as reusable before its driver has seen the close,
+        // then the driver ends and releases the slot.
+        let pool = Pool::new(settings(10, 5, Duration::from_secs(60)));
+        let (a1, _) = get(&pool, &key("a")).await;
+        let driver = a1.driver.clone();
+        done(a1);
+        assert_eq!(counts(&pool), (1, 1, 0));
+        driver.end();
+        assert_eq!(counts(&pool), (0, 0, 0));
+        let stats = pool.stats();
+        assert_eq!((stats.opened, stats.closed), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn the_pool_records_its_metrics_with_labels_built_per_key() {
+        use crate::instruments::*;
+        use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        let _guard = metrics::set_default_local_recorder(&recorder);
+        let labels = PoolLabels::new("webhooks", None, None);
+        let pool = Pool::with_labels(settings(10, 1, Duration::from_secs(60)), labels);
+        let (a1, _) = get(&pool, &key("Example.com")).await;
+        let (a2, _) = get(&pool, &key("example.com")).await;
+        done(a1);
+        done(a2); // over max_idle_per_host: closed
+        let (a3, reused) = get(&pool, &key("example.com")).await;
+        assert!(reused);
+        drop(a3);
+        let snapshot = snapshotter.snapshot().into_vec();
+        let value = |name: &str, extra: &[(&str, &str)]| {
+            snapshot
+                .iter()
+                .find(|(k, _, _, _)| {
+                    let key = k.key();
+                    key.name() == name
+                        && key
+                            .labels()
+                            .any(|l| l.key() == LABEL_SERVICE && l.value() == "webhooks")
+                        && key.labels().any(|l| l.key() == LABEL_ROUTE && l.value() == "direct")
+                        && key
+                            .labels()
+                            .any(|l| l.key() == LABEL_SERVER_ADDRESS && l.value() == "example.com")
+                        && extra
+                            .iter()
+                            .all(|(ek, ev)| key.labels().any(|l| l.key() == *ek && l.value() == *ev))
+                })
+                .map(|(_, _, _, v)| v)
+        };
+        assert_eq!(value(CONNECTIONS_OPENED, &[]), Some(&DebugValue::Counter(2)));
+        for reason in ["idle_limit", "not_reusable"] {
+            assert_eq!(
+                value(CONNECTIONS_CLOSED, &[(LABEL_CLOSE_REASON, reason)]),
+                Some(&DebugValue::Counter(1)),
+                "{reason}"
+            );
+        }
+        assert_eq!(
+            value(CONNECTIONS_CLOSED, &[(LABEL_CLOSE_REASON, "evicted")]),
+            Some(&DebugValue::Counter(0))
+        );
+        match value(CONNECTION_DURATION, &[]) {
+            Some(DebugValue::Histogram(lives)) => assert_eq!(lives.len(), 2),
+            other => panic!("{other:?}"),
+        }
+        match value(POOL_WAIT_DURATION, &[]) {
+            Some(DebugValue::Histogram(waits)) => assert_eq!(waits.len(), 3),
+            other => panic!("{other:?}"),
+        }
+        for state in ["idle", "active"] {
+            assert_eq!(
+                value(OPEN_CONNECTIONS, &[(LABEL_CONNECTION_STATE, state)]),
+                Some(&DebugValue::Gauge(0.0.into())),
+                "{state}"
+            );
+        }
+    }
+
+    /// The cost of the metrics on the hot path (a reused connection: checkout, wait
+    /// recorded, gauges published twice, returned), with no recorder and with one.
+    /// `cargo test -p extsvc-client --lib measure_ -- --ignored --nocapture`.
+    #[tokio::test]
+    #[ignore = "a measurement, not a test: prints ns per checkout"]
+    async fn measure_the_metrics_cost_of_a_reused_checkout() {
+        async fn cycles(pool: &Pool<FakeConn>, n: u32) -> Duration {
+            let k = key("a");
+            let started = std::time::Instant::now();
+            for _ in 0..n {
+                done(get(pool, &k).await.0);
+            }
+            started.elapsed()
+        }
+        const N: u32 = 200_000;
+        let without = Pool::new(settings(10, 5, Duration::from_secs(60)));
+        cycles(&without, 1000).await;
+        let noop = cycles(&without, N).await;
+        let recorder = metrics_util::debugging::DebuggingRecorder::new();
+        let _guard = metrics::set_default_local_recorder(&recorder);
+        let with = Pool::new(settings(10, 5, Duration::from_secs(60)));
+        cycles(&with, 1000).await;
+        let recorded = cycles(&with, N).await;
+        eprintln!(
+            "reused checkout + return: {:.0} ns without a recorder, {:.0} ns with DebuggingRecorder",
+            noop.as_nanos() as f64 / f64::from(N),
+            recorded.as_nanos() as f64 / f64::from(N)
+        );
     }
 }

@@ -1,0 +1,370 @@
+//! The client's metrics, through the `metrics` crate facade: their names (OpenTelemetry's
+//! HTTP semantic conventions, plus `extsvc.pool.*`), their label sets, and the handles
+//! the pool and the client record into.
+//!
+//! Label sets are built once per pool key (`KeyInstruments`) and registered with the
+//! recorder then; a request records into handles it already has (the request-duration
+//! handle of a (method, status or error) pair is registered the first time the pair is
+//! seen on that key, then looked up in a short list). So a recorder must be installed
+//! before the first request to a host (install it before building the clients).
+//!
+//! Cardinality is bounded: `extsvc.service` (5 values), `extsvc.route` (`direct` or one
+//! of the service's two proxies), `server.address` (the first
+//! [`MAX_SERVER_ADDRESSES`] target hosts of a client, then `_OTHER`), method (the nine
+//! standard ones, else `_OTHER`), status code, `error.type` (the client's error kinds or
+//! a status code ≥ 400), `extsvc.close_reason` ([`CloseReason`]). See
+//! `docs/observability.md`.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use extsvc_config::ProxyUrl;
+use metrics::{Counter, Gauge, Histogram, Label, SharedString, Unit};
+
+use crate::pool::{PoolKey, RouteKey};
+
+/// `http.client.open_connections`: gauge, connections now, by `http.connection.state`.
+pub const OPEN_CONNECTIONS: &str = "http.client.open_connections";
+/// `http.client.connection.duration`: histogram, seconds from set up to closed.
+pub const CONNECTION_DURATION: &str = "http.client.connection.duration";
+/// `http.client.request.duration`: histogram, seconds from the call to the response
+/// headers (or the error).
+pub const REQUEST_DURATION: &str = "http.client.request.duration";
+/// `extsvc.pool.wait.duration`: histogram, seconds a request waited for a connection or
+/// a slot (0 when one was free).
+pub const POOL_WAIT_DURATION: &str = "extsvc.pool.wait.duration";
+/// `extsvc.pool.connections.opened`: counter, connections set up and handed to the pool.
+pub const CONNECTIONS_OPENED: &str = "extsvc.pool.connections.opened";
+/// `extsvc.pool.connections.closed`: counter, connections closed, by `extsvc.close_reason`.
+pub const CONNECTIONS_CLOSED: &str = "extsvc.pool.connections.closed";
+
+/// Label: the service (`oauth`, `health`, `storage`, `discovery`, `webhooks`).
+pub const LABEL_SERVICE: &str = "extsvc.service";
+/// Label: `direct`, or the proxy's `host:port` (never its credentials).
+pub const LABEL_ROUTE: &str = "extsvc.route";
+/// Label: the target host (bounded, see [`MAX_SERVER_ADDRESSES`]).
+pub const LABEL_SERVER_ADDRESS: &str = "server.address";
+/// Label of [`OPEN_CONNECTIONS`]: `idle` or `active`.
+pub const LABEL_CONNECTION_STATE: &str = "http.connection.state";
+/// Label of [`REQUEST_DURATION`]: the request method.
+pub const LABEL_METHOD: &str = "http.request.method";
+/// Label of [`REQUEST_DURATION`]: the response status, when there was a response.
+pub const LABEL_STATUS_CODE: &str = "http.response.status_code";
+/// Label of [`REQUEST_DURATION`]: the error kind, or the status code when ≥ 400.
+pub const LABEL_ERROR_TYPE: &str = "error.type";
+/// Label of [`CONNECTIONS_CLOSED`]: a [`CloseReason`].
+pub const LABEL_CLOSE_REASON: &str = "extsvc.close_reason";
+
+/// How many distinct target hosts one client labels by name; later hosts share
+/// `server.address="_OTHER"`, so a service that calls many hosts (webhooks) cannot
+/// grow the number of series without bound.
+pub const MAX_SERVER_ADDRESSES: usize = 64;
+
+/// Why a connection was closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum CloseReason {
+    /// The peer closed it, or it failed (nothing in the pool decided to close it).
+    PeerClosed = 0,
+    /// Idle longer than the service's idle timeout.
+    IdleTimeout,
+    /// Older than `max_connection_lifetime`.
+    Lifetime,
+    /// Closed to make room under the cap for a waiter of another host.
+    Evicted,
+    /// Returned while the host already had `max_idle_per_host` idle connections.
+    IdleLimit,
+    /// Given up by the client: an error, a response body dropped before its end, a
+    /// `407`, a `Connection: close` the server then acted on.
+    NotReusable,
+}
+
+impl CloseReason {
+    const ALL: [CloseReason; 6] = [
+        CloseReason::PeerClosed,
+        CloseReason::IdleTimeout,
+        CloseReason::Lifetime,
+        CloseReason::Evicted,
+        CloseReason::IdleLimit,
+        CloseReason::NotReusable,
+    ];
+
+    /// The label value: `peer_closed`, `idle_timeout`, `lifetime`, `evicted`,
+    /// `idle_limit`, `not_reusable`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            CloseReason::PeerClosed => "peer_closed",
+            CloseReason::IdleTimeout => "idle_timeout",
+            CloseReason::Lifetime => "lifetime",
+            CloseReason::Evicted => "evicted",
+            CloseReason::IdleLimit => "idle_limit",
+            CloseReason::NotReusable => "not_reusable",
+        }
+    }
+
+    pub(crate) fn from_u8(value: u8) -> CloseReason {
+        CloseReason::ALL
+            .get(usize::from(value))
+            .copied()
+            .unwrap_or(CloseReason::PeerClosed)
+    }
+}
+
+/// The labels every metric of one client carries, built once per client: the service
+/// and the name of each route.
+#[derive(Debug, Clone)]
+pub struct PoolLabels {
+    service: SharedString,
+    http_proxy: SharedString,
+    https_proxy: SharedString,
+}
+
+impl Default for PoolLabels {
+    /// For a pool outside a service client (tests, other clients): `extsvc.service` is
+    /// `none`, proxied routes are `proxy`.
+    fn default() -> PoolLabels {
+        PoolLabels {
+            service: SharedString::const_str("none"),
+            http_proxy: SharedString::const_str("proxy"),
+            https_proxy: SharedString::const_str("proxy"),
+        }
+    }
+}
+
+impl PoolLabels {
+    /// The labels of `service`, whose routes go through these proxies (named by their
+    /// `host:port`: a proxy URL's credentials never become a label).
+    pub fn new(service: &'static str, http_proxy: Option<&ProxyUrl>, https_proxy: Option<&ProxyUrl>) -> PoolLabels {
+        let name = |proxy: Option<&ProxyUrl>| match proxy {
+            Some(proxy) => SharedString::from(proxy.authority()),
+            None => SharedString::const_str("proxy"),
+        };
+        PoolLabels {
+            service: SharedString::const_str(service),
+            http_proxy: name(http_proxy),
+            https_proxy: name(https_proxy),
+        }
+    }
+
+    fn route(&self, route: RouteKey) -> SharedString {
+        match route {
+            RouteKey::Direct => SharedString::const_str("direct"),
+            RouteKey::Proxy(extsvc_resolve::TargetScheme::Http) => self.http_proxy.clone(),
+            RouteKey::Proxy(extsvc_resolve::TargetScheme::Https) => self.https_proxy.clone(),
+        }
+    }
+}
+
+/// Which target hosts got their own `server.address` so far (at most
+/// [`MAX_SERVER_ADDRESSES`]).
+#[derive(Debug, Default)]
+pub(crate) struct ServerAddresses {
+    named: HashSet<Box<str>>,
+}
+
+impl ServerAddresses {
+    fn label(&mut self, host: &str) -> SharedString {
+        let lower = host.to_ascii_lowercase();
+        if self.named.contains(lower.as_str()) || self.named.len() < MAX_SERVER_ADDRESSES {
+            self.named.insert(lower.clone().into_boxed_str());
+            SharedString::from(lower)
+        } else {
+            SharedString::const_str("_OTHER")
+        }
+    }
+}
+
+/// The handles of one pool key, registered once when the pool first sees the key.
+pub(crate) struct KeyInstruments {
+    labels: Vec<Label>,
+    pub(crate) idle: Gauge,
+    pub(crate) active: Gauge,
+    pub(crate) wait: Histogram,
+    pub(crate) opened: Counter,
+    closed: [Counter; 6],
+    pub(crate) connection_duration: Histogram,
+    /// Request-duration handles by (method, status or 0, error type).
+    requests: Mutex<Vec<(RequestLabels, Histogram)>>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct RequestLabels {
+    method: &'static str,
+    status: u16,
+    error: Option<&'static str>,
+}
+
+impl KeyInstruments {
+    pub(crate) fn new(labels: &PoolLabels, key: &PoolKey, addresses: &mut ServerAddresses) -> KeyInstruments {
+        let base = vec![
+            Label::new(LABEL_SERVICE, labels.service.clone()),
+            Label::new(LABEL_ROUTE, labels.route(key.route())),
+            Label::new(LABEL_SERVER_ADDRESS, addresses.label(key.host())),
+        ];
+        let with = |key: &'static str, value: SharedString| {
+            let mut labels = base.clone();
+            labels.push(Label::new(key, value));
+            labels
+        };
+        KeyInstruments {
+            idle: metrics::gauge!(OPEN_CONNECTIONS, with(LABEL_CONNECTION_STATE, "idle".into())),
+            active: metrics::gauge!(OPEN_CONNECTIONS, with(LABEL_CONNECTION_STATE, "active".into())),
+            wait: metrics::histogram!(POOL_WAIT_DURATION, base.clone()),
+            opened: metrics::counter!(CONNECTIONS_OPENED, base.clone()),
+            closed: CloseReason::ALL.map(|reason| {
+                metrics::counter!(
+                    CONNECTIONS_CLOSED,
+                    with(LABEL_CLOSE_REASON, SharedString::const_str(reason.as_str()))
+                )
+            }),
+            connection_duration: metrics::histogram!(CONNECTION_DURATION, base.clone()),
+            requests: Mutex::new(Vec::new()),
+            labels: base,
+        }
+    }
+
+    /// The counter of connections closed for `reason`.
+    pub(crate) fn closed(&self, reason: CloseReason) -> &Counter {
+        &self.closed[reason as usize]
+    }
+
+    /// Records one request: `status` for a response, else the error's kind.
+    /// `method` is a [`method_label`].
+    pub(crate) fn record_request(&self, method: &'static str, outcome: Result<u16, &'static str>, elapsed: Duration) {
+        let key = RequestLabels {
+            method,
+            status: outcome.unwrap_or(0),
+            error: outcome.err(),
+        };
+        let mut requests = self.requests.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((_, histogram)) = requests.iter().find(|(k, _)| *k == key) {
+            histogram.record(elapsed.as_secs_f64());
+            return;
+        }
+        let mut labels = self.labels.clone();
+        labels.push(Label::new(LABEL_METHOD, SharedString::const_str(key.method)));
+        match outcome {
+            Ok(status) => {
+                labels.push(Label::new(LABEL_STATUS_CODE, status.to_string()));
+                if status >= 400 {
+                    labels.push(Label::new(LABEL_ERROR_TYPE, status.to_string()));
+                }
+            }
+            Err(kind) => labels.push(Label::new(LABEL_ERROR_TYPE, SharedString::const_str(kind))),
+        }
+        let histogram = metrics::histogram!(REQUEST_DURATION, labels);
+        histogram.record(elapsed.as_secs_f64());
+        requests.push((key, histogram));
+    }
+}
+
+/// The method as a label: the nine standard ones by name, others `_OTHER` (as
+/// OpenTelemetry asks, so that a caller's methods cannot grow the series).
+pub(crate) fn method_label(method: &http::Method) -> &'static str {
+    use http::Method as M;
+    match *method {
+        M::GET => "GET",
+        M::POST => "POST",
+        M::PUT => "PUT",
+        M::DELETE => "DELETE",
+        M::HEAD => "HEAD",
+        M::OPTIONS => "OPTIONS",
+        M::PATCH => "PATCH",
+        M::TRACE => "TRACE",
+        M::CONNECT => "CONNECT",
+        _ => "_OTHER",
+    }
+}
+
+/// Describes the metrics (unit and help text) to the recorder installed now.
+pub(crate) fn describe() {
+    metrics::describe_gauge!(
+        OPEN_CONNECTIONS,
+        Unit::Count,
+        "Connections open now, by http.connection.state (idle or active)"
+    );
+    metrics::describe_histogram!(
+        CONNECTION_DURATION,
+        Unit::Seconds,
+        "How long connections were open, from set up to closed"
+    );
+    metrics::describe_histogram!(
+        REQUEST_DURATION,
+        Unit::Seconds,
+        "Duration of requests, from the call to the response headers or the error"
+    );
+    metrics::describe_histogram!(
+        POOL_WAIT_DURATION,
+        Unit::Seconds,
+        "How long requests waited for a pooled connection or a free slot"
+    );
+    metrics::describe_counter!(CONNECTIONS_OPENED, Unit::Count, "Connections set up");
+    metrics::describe_counter!(
+        CONNECTIONS_CLOSED,
+        Unit::Count,
+        "Connections closed, by extsvc.close_reason"
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_addresses_are_bounded_and_stable() {
+        let mut addresses = ServerAddresses::default();
+        for n in 0..MAX_SERVER_ADDRESSES {
+            assert_eq!(
+                &*addresses.label(&format!("host{n}.example")),
+                format!("host{n}.example")
+            );
+        }
+        assert_eq!(&*addresses.label("one-too-many.example"), "_OTHER");
+        assert_eq!(
+            &*addresses.label("HOST0.example"),
+            "host0.example",
+            "a known host keeps its label"
+        );
+        assert_eq!(addresses.named.len(), MAX_SERVER_ADDRESSES);
+    }
+
+    #[test]
+    fn methods_outside_the_standard_nine_share_one_label() {
+        assert_eq!(method_label(&http::Method::PATCH), "PATCH");
+        let custom = http::Method::from_bytes(b"PURGE").unwrap();
+        assert_eq!(method_label(&custom), "_OTHER");
+    }
+
+    #[test]
+    fn a_proxy_route_label_is_its_host_and_port_without_credentials() {
+        let proxy = ProxyUrl::parse("http://gw:hunter2@proxy.internal:3128").unwrap();
+        let labels = PoolLabels::new("oauth", Some(&proxy), None);
+        let route = labels.route(RouteKey::Proxy(extsvc_resolve::TargetScheme::Http));
+        assert_eq!(&*route, "proxy.internal:3128");
+        assert_eq!(&*labels.route(RouteKey::Direct), "direct");
+    }
+
+    /// The per-request cost of `record_request` (a lookup in the key's short list and a
+    /// histogram record), with no recorder and with one.
+    /// `cargo test -p extsvc-client --lib measure_ -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "a measurement, not a test: prints ns per request"]
+    fn measure_the_cost_of_recording_a_request() {
+        const N: u32 = 1_000_000;
+        let key = PoolKey::new(extsvc_resolve::TargetScheme::Http, "example.com", 80, RouteKey::Direct);
+        let run = || {
+            let instruments = KeyInstruments::new(&PoolLabels::default(), &key, &mut ServerAddresses::default());
+            let started = std::time::Instant::now();
+            for n in 0..N {
+                let status = if n % 10 == 0 { 503 } else { 200 };
+                instruments.record_request("GET", Ok(status), Duration::from_micros(250));
+            }
+            started.elapsed().as_nanos() as f64 / f64::from(N)
+        };
+        let without = run();
+        let recorder = metrics_util::debugging::DebuggingRecorder::new();
+        let with = metrics::with_local_recorder(&recorder, run);
+        eprintln!("record_request: {without:.0} ns without a recorder, {with:.0} ns with DebuggingRecorder");
+    }
+}
