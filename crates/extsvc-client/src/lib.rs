@@ -60,7 +60,7 @@ mod tls;
 mod tunnel;
 
 pub use client::{
-    ClientStats, HttpConnection, RequestBody, RequestTimeout, ResponseBody, ResponseFuture, ServiceClient,
+    ClientStats, HttpConnection, RequestBody, RequestTimeout, ResponseBody, ResponseFuture, ServiceClient, MAX_TIMEOUT,
     ServiceConnector, ServiceStream,
 };
 pub use error::{BoxError, Error, ErrorKind, Phase};

@@ -10,9 +10,11 @@
 //!   [`load_file_lenient`] returns the model *with* its errors ([`LoadReport`]), so that
 //!   `extsvc check` can still check what the errors leave usable.
 //!
-//! It does no network I/O and never opens certificate files; it never reads the process
+//! It does no network I/O and never parses certificate files (it provides [`read_bounded`],
+//! the size- and type-checked read that `extsvc-tls` uses for them); it never reads the process
 //! environment. `extsvc-resolve` applies the precedence rules on top of it.
 
+mod bounded_file;
 mod bypass_entry;
 mod env;
 mod env_layer;
@@ -30,6 +32,7 @@ mod suggest;
 mod tls_version;
 mod validate;
 
+pub use bounded_file::{read_bounded, BoundedReadError, CONFIG_FILE_LIMIT, PEM_FILE_LIMIT};
 pub use bypass_entry::{parse_bypass_list, BypassEntry, InvalidBypassEntry};
 pub use env::EnvSnapshot;
 pub use error::{ConfigError, ConfigErrors};

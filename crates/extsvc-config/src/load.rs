@@ -157,7 +157,15 @@ pub fn load_file_lenient(
         return load_layers(Layer::new(LayerKind::File, ""), Diagnostics::default(), env, options);
     };
     let origin = path.display().to_string();
-    match std::fs::read_to_string(path) {
+    let text = crate::read_bounded(path, crate::CONFIG_FILE_LIMIT).and_then(|bytes| {
+        String::from_utf8(bytes).map_err(|_| {
+            crate::BoundedReadError::Io(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "stream did not contain valid UTF-8",
+            ))
+        })
+    });
+    match text {
         Ok(text) => load_str_lenient(&text, &origin, env, options),
         Err(e) => {
             let mut diagnostics = Diagnostics::default();

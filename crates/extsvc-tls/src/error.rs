@@ -134,6 +134,16 @@ pub enum TlsError {
         /// The store's error.
         source: StoreError,
     },
+    /// Loading the service's material did not finish within [`crate::TlsOptions::load_timeout`].
+    #[error("{key_path}: loading the TLS material did not finish within {after:?}")]
+    Timeout {
+        /// The service.
+        service: ServiceKind,
+        /// The configuration key (`external_services.<service>.mtls`).
+        key_path: String,
+        /// The deadline.
+        after: std::time::Duration,
+    },
     /// Certificate ids are configured but no certificate store was given.
     #[error("{key_path}: {ids} configured but no certificate store given (--cert-store)")]
     NoStore {
@@ -176,6 +186,7 @@ impl TlsError {
             | TlsError::KeyMismatch { service, .. }
             | TlsError::Store { service, .. }
             | TlsError::NoStore { service, .. }
+            | TlsError::Timeout { service, .. }
             | TlsError::Build { service, .. }
             | TlsError::NoRuntime { service, .. } => *service,
         }
@@ -191,6 +202,7 @@ impl TlsError {
             | TlsError::KeyMismatch { key_path, .. }
             | TlsError::Store { key_path, .. }
             | TlsError::NoStore { key_path, .. }
+            | TlsError::Timeout { key_path, .. }
             | TlsError::Build { key_path, .. }
             | TlsError::NoRuntime { key_path, .. } => key_path,
         }

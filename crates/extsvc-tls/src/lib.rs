@@ -23,14 +23,15 @@ pub mod danger;
 mod error;
 mod material;
 pub mod pem;
+mod pem_file;
 mod rotation;
 mod service;
 pub mod store;
 
-pub use check::{check, check_services, CheckReport};
+pub use check::{check, check_services, check_services_within, CheckReport};
 pub use error::{Material, Origin, TlsError};
 pub use pem::{ClientCertificate, PemError};
-pub use service::{build_service_tls, ServiceTls, TlsOptions};
+pub use service::{build_service_tls, ServiceTls, TlsOptions, DEFAULT_LOAD_TIMEOUT};
 #[cfg(feature = "redis")]
 pub use store::{redis_command, InvalidRedisUrl, RedisConnector, RedisReply, RedisStore, RedisUrl, TcpConnector};
-pub use store::{CertificateStore, DirectoryStore, MemoryStore, StoreError, StoreFuture};
+pub use store::{CertificateStore, DirectoryStore, MemoryStore, StoreError, StoreFuture, DEFAULT_STORE_TIMEOUT};

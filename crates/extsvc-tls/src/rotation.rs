@@ -30,7 +30,8 @@ use rustls::{NamedGroup, SignatureScheme};
 use rustls_pki_types::ServerName;
 
 use crate::material::load_client;
-use crate::store::CertificateStore;
+use crate::service::within;
+use crate::store::{CertificateStore, DeadlineStore};
 
 /// The number of servers whose key-exchange hint is remembered.
 const KX_HINT_CACHE_SIZE: usize = 256;
@@ -132,6 +133,21 @@ pub(crate) struct Reload {
     pub(crate) source: ClientCertificateSource,
     pub(crate) store: Option<Arc<dyn CertificateStore>>,
     pub(crate) provider: Arc<CryptoProvider>,
+    /// The deadline of each store lookup.
+    pub(crate) store_timeout: Duration,
+    /// The deadline of one whole reload.
+    pub(crate) load_timeout: Duration,
+}
+
+impl Reload {
+    /// The store id or the certificate file reloaded, for logs.
+    fn describe_source(&self) -> String {
+        match &self.source {
+            ClientCertificateSource::Store { cert_id, .. } => cert_id.clone(),
+            ClientCertificateSource::File { cert_file, .. } => cert_file.display().to_string(),
+            ClientCertificateSource::None => String::new(),
+        }
+    }
 }
 
 /// Starts the refresh task on `runtime`: every `interval`, reload and swap on change.
@@ -151,13 +167,26 @@ pub(crate) fn spawn_refresh(
             if weak.strong_count() == 0 {
                 break;
             }
-            let loaded = load_client(
+            let bounded = reload
+                .store
+                .as_deref()
+                .map(|store| DeadlineStore::new(store, reload.store_timeout));
+            let loading = load_client(
                 reload.service,
                 &reload.source,
-                reload.store.as_deref(),
+                bounded.as_ref().map(|s| s as &dyn CertificateStore),
                 &reload.provider,
-            )
-            .await;
+            );
+            let Some(loaded) = within(reload.load_timeout, loading).await else {
+                tracing::warn!(
+                    service = %reload.service,
+                    store = ?reload.store,
+                    id = %reload.describe_source(),
+                    after = ?reload.load_timeout,
+                    "client certificate reload timed out; keeping the current certificate"
+                );
+                continue;
+            };
             let Some(resolver) = weak.upgrade() else { break };
             match loaded {
                 Ok(Some(loaded)) => {

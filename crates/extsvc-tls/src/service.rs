@@ -13,10 +13,10 @@ use crate::danger::NoServerVerification;
 use crate::error::{key_path, Material, TlsError};
 use crate::material::{load_material, LoadedCa, LoadedMaterial};
 use crate::rotation::{spawn_refresh, KxHintStore, Reload, RotatingClientCert};
-use crate::store::CertificateStore;
+use crate::store::{CertificateStore, DeadlineStore, DEFAULT_STORE_TIMEOUT};
 
 /// Options of [`build_service_tls`].
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsOptions {
     /// Poll the certificate store for a replaced client certificate this often; new TLS
     /// handshakes use the new certificate, established connections keep theirs. `None`
@@ -25,6 +25,38 @@ pub struct TlsOptions {
     /// With `refresh_interval`, also re-read `cert_file` / `key_file` on that interval
     /// (off by default: file-based certificates are loaded once).
     pub reload_files: bool,
+    /// The deadline of each certificate store lookup, connecting included (default
+    /// [`DEFAULT_STORE_TIMEOUT`], 10 s). A lookup that misses it fails the build with an
+    /// error naming the store and the id; in a rotation refresh the current certificate
+    /// is kept and a WARN names both. Applied around any store, yours included.
+    pub store_timeout: Duration,
+    /// The deadline of loading one service's material as a whole — files and every store
+    /// lookup (default [`DEFAULT_LOAD_TIMEOUT`], 30 s). A duration too large to add to the
+    /// clock means no deadline.
+    pub load_timeout: Duration,
+}
+
+/// The default [`TlsOptions::load_timeout`]: 30 seconds, three store lookups' worth.
+pub const DEFAULT_LOAD_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl Default for TlsOptions {
+    fn default() -> Self {
+        TlsOptions {
+            refresh_interval: None,
+            reload_files: false,
+            store_timeout: DEFAULT_STORE_TIMEOUT,
+            load_timeout: DEFAULT_LOAD_TIMEOUT,
+        }
+    }
+}
+
+/// Runs `future` under `timeout`; `None` when it ran out. A timeout too large to add to
+/// the clock means no deadline.
+pub(crate) async fn within<T>(timeout: Duration, future: impl std::future::Future<Output = T>) -> Option<T> {
+    match tokio::time::Instant::now().checked_add(timeout) {
+        Some(deadline) => tokio::time::timeout_at(deadline, future).await.ok(),
+        None => Some(future.await),
+    }
 }
 
 /// The rustls client configurations of one service.
@@ -188,8 +220,22 @@ pub async fn build_service_tls(
     let kind = service.kind;
     let provider = provider();
     let source = &service.mtls.client_certificate;
-    let material = load_material(kind, &service.mtls, store.as_deref(), &provider)
+    let bounded = store
+        .as_deref()
+        .map(|store| DeadlineStore::new(store, options.store_timeout));
+    let loading = load_material(
+        kind,
+        &service.mtls,
+        bounded.as_ref().map(|s| s as &dyn CertificateStore),
+        &provider,
+    );
+    let material = within(options.load_timeout, loading)
         .await
+        .ok_or_else(|| TlsError::Timeout {
+            service: kind,
+            key_path: key_path(kind, "", None),
+            after: options.load_timeout,
+        })?
         .into_material()?;
     let rotates = match source {
         ClientCertificateSource::Store { .. } => true,
@@ -208,6 +254,8 @@ pub async fn build_service_tls(
                 source: source.clone(),
                 store: store.clone(),
                 provider,
+                store_timeout: options.store_timeout,
+                load_timeout: options.load_timeout,
             };
             spawn_refresh(&runtime, &resolver, reload, interval);
             Some(resolver)

@@ -54,8 +54,20 @@ pub type ServiceStream = MaybeTlsStream<ProxyStream<tokio::net::TcpStream>>;
 /// let mut req = http::Request::get("http://example.com/").body(String::new()).unwrap();
 /// req.extensions_mut().insert(extsvc_client::RequestTimeout(Duration::from_secs(2)));
 /// ```
+///
+/// A timeout longer than [`MAX_TIMEOUT`] (a year; `Duration::MAX` included) is clamped to
+/// it: in effect no deadline, and never an overflow of the clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RequestTimeout(pub Duration);
+
+/// The longest deadline a request or connection gets: one year. Longer timeouts are
+/// clamped to it, so that adding one to the clock cannot overflow.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// The deadline `timeout` from now, `timeout` clamped to [`MAX_TIMEOUT`].
+pub(crate) fn deadline_after(timeout: Duration) -> Instant {
+    Instant::now() + timeout.min(MAX_TIMEOUT)
+}
 
 /// A pooled HTTP/1.1 connection: the request sender and what the connector knew.
 pub struct HttpConnection {
@@ -257,7 +269,7 @@ impl ServiceClient {
             .extensions()
             .get::<RequestTimeout>()
             .map_or(inner.service.timeout, |t| t.0);
-        let deadline = Instant::now() + timeout;
+        let deadline = deadline_after(timeout);
         let target = TargetName::of(req.uri())?;
         let scheme = target_scheme(req.uri());
         let (Some(host), Some(port)) = (req.uri().host(), port_of(req.uri())) else {

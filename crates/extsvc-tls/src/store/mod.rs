@@ -7,14 +7,18 @@
 //! - `RedisStore` (cargo feature `redis`): key `raw-<id>` in Redis, as Tyk keeps its store.
 //!
 //! The trait is object safe; its methods return boxed futures, so a store can do network
-//! I/O. Stores are polled again every refresh interval when rotation is on
+//! I/O. Every lookup runs under a deadline applied by the caller, whatever the store
+//! ([`crate::TlsOptions::store_timeout`]). Stores are polled again every refresh interval when rotation is on
 //! ([`crate::TlsOptions::refresh_interval`]).
 
+mod deadline;
 mod directory;
 mod memory;
 #[cfg(feature = "redis")]
 mod redis;
 
+pub(crate) use deadline::DeadlineStore;
+pub use deadline::DEFAULT_STORE_TIMEOUT;
 pub use directory::DirectoryStore;
 pub use memory::MemoryStore;
 #[cfg(feature = "redis")]
@@ -97,6 +101,16 @@ pub enum StoreError {
         location: String,
         /// The I/O error.
         source: std::io::Error,
+    },
+    /// The store did not answer within the deadline ([`crate::TlsOptions::store_timeout`]).
+    #[error("certificate store entry {id}: no answer from {store} within {after:?}")]
+    Timeout {
+        /// The id.
+        id: String,
+        /// The store (its `Debug`, which never shows credentials).
+        store: String,
+        /// The deadline.
+        after: std::time::Duration,
     },
     /// The store's backend answered with an error (e.g. a Redis `-ERR` reply).
     #[error("certificate store entry {id}: {message}")]
