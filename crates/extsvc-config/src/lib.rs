@@ -27,6 +27,7 @@ mod model;
 mod proxy_url;
 mod reference;
 mod service;
+mod shown;
 mod source;
 mod suggest;
 mod tls_version;
@@ -42,5 +43,6 @@ pub use model::{ExternalServicesConfig, GlobalSettings, LegacySettings, MtlsSett
 pub use proxy_url::{redact_url_credentials, InvalidProxyUrl, ProxyScheme, ProxyUrl};
 pub use reference::configuration_reference_markdown;
 pub use service::{ServiceKind, UnknownServiceKind};
+pub use shown::{escaped, shown, Shown, SHOWN_LIMIT};
 pub use source::{Source, Sourced};
 pub use tls_version::TlsVersion;

@@ -1,13 +1,15 @@
 //! TLS precedence (SPEC section 3): which client certificate, which roots, which versions.
 
+use std::fmt;
 use std::path::PathBuf;
 
-use extsvc_config::{ExternalServicesConfig, ServiceKind, Source, Sourced, TlsVersion};
+use extsvc_config::{shown, ExternalServicesConfig, ServiceKind, Source, Sourced, TlsVersion};
 
 use crate::sourced_default;
 
-/// Where the client certificate comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where the client certificate comes from. `Debug` shows paths and ids through
+/// [`extsvc_config::shown`] (no pasted PEM text).
+#[derive(Clone, PartialEq, Eq)]
 pub enum ClientCertificateSource {
     /// No client certificate is presented.
     None,
@@ -29,8 +31,9 @@ pub enum ClientCertificateSource {
     },
 }
 
-/// Which roots verify the server's certificate.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Which roots verify the server's certificate. `Debug` shows paths and ids through
+/// [`extsvc_config::shown`].
+#[derive(Clone, PartialEq, Eq)]
 pub enum CaSource {
     /// The built-in webpki roots.
     DefaultRoots,
@@ -48,6 +51,47 @@ pub enum CaSource {
         /// Where they were set.
         source: Source,
     },
+}
+
+impl fmt::Debug for ClientCertificateSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClientCertificateSource::None => f.write_str("None"),
+            ClientCertificateSource::File {
+                cert_file,
+                key_file,
+                source,
+            } => f
+                .debug_struct("File")
+                .field("cert_file", &shown(cert_file))
+                .field("key_file", &shown(key_file))
+                .field("source", source)
+                .finish(),
+            ClientCertificateSource::Store { cert_id, source } => f
+                .debug_struct("Store")
+                .field("cert_id", &shown(cert_id))
+                .field("source", source)
+                .finish(),
+        }
+    }
+}
+
+impl fmt::Debug for CaSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CaSource::DefaultRoots => f.write_str("DefaultRoots"),
+            CaSource::File { ca_file, source } => f
+                .debug_struct("File")
+                .field("ca_file", &shown(ca_file))
+                .field("source", source)
+                .finish(),
+            CaSource::Store { ca_cert_ids, source } => f
+                .debug_struct("Store")
+                .field("ca_cert_ids", &ca_cert_ids.iter().map(|id| shown(id)).collect::<Vec<_>>())
+                .field("source", source)
+                .finish(),
+        }
+    }
 }
 
 /// The TLS settings one service uses.
@@ -119,7 +163,7 @@ pub(crate) fn resolve_mtls(
     let client_certificate = match (&mtls.cert_id, &mtls.cert_file, &mtls.key_file) {
         (Some(id), files_cert, files_key) => {
             if files_cert.is_some() || files_key.is_some() {
-                tracing::info!(service = %kind, cert_id = %id.value, "cert_id takes precedence: cert_file/key_file are ignored");
+                tracing::info!(service = %kind, cert_id = %shown(&id.value), "cert_id takes precedence: cert_file/key_file are ignored");
             }
             ClientCertificateSource::Store {
                 cert_id: id.value.clone(),

@@ -50,7 +50,11 @@ impl StandardProxyEnv {
         let no_proxy = first_set(env, &["NO_PROXY", "no_proxy"]).map(|(name, value)| {
             let (entries, invalid) = parse_bypass_list(value);
             for bad in invalid {
-                warnings.push(format!("{name}: skipped entry {:?}: {}", bad.entry, bad.reason));
+                warnings.push(format!(
+                    "{name}: skipped entry \"{}\": {}",
+                    extsvc_config::shown(&bad.entry),
+                    extsvc_config::shown(&bad.reason)
+                ));
             }
             Sourced::new(BypassList::new(entries), Source::Env(name.to_owned()))
         });

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use extsvc_config::{ServiceKind, Source};
+use extsvc_config::{shown, ServiceKind, Source};
 
 use crate::pem::PemError;
 use crate::store::StoreError;
@@ -43,8 +43,8 @@ pub enum Origin {
 impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Origin::File(path) => write!(f, "{}", path.display()),
-            Origin::Store(id) => write!(f, "store entry {id}"),
+            Origin::File(path) => write!(f, "{}", shown(path)),
+            Origin::Store(id) => write!(f, "store entry {}", shown(id)),
         }
     }
 }
@@ -57,7 +57,7 @@ impl fmt::Display for Origin {
 #[non_exhaustive]
 pub enum TlsError {
     /// A PEM file could not be read (missing, unreadable).
-    #[error("{key_path}: failed to load {material} {}: {source}", path.display())]
+    #[error("{key_path}: failed to load {material} {}: {source}", shown(path))]
     ReadFile {
         /// The service.
         service: ServiceKind,
@@ -72,7 +72,7 @@ pub enum TlsError {
     },
     /// A PEM file holds no block of the needed type (empty, or e.g. a key given as `ca_file`),
     /// or a block is malformed.
-    #[error("{key_path}: failed to load {material} {}: {source}", path.display())]
+    #[error("{key_path}: failed to load {material} {}: {source}", shown(path))]
     ParseFile {
         /// The service.
         service: ServiceKind,
@@ -145,7 +145,7 @@ pub enum TlsError {
         after: std::time::Duration,
     },
     /// Certificate ids are configured but no certificate store was given.
-    #[error("{key_path}: {ids} configured but no certificate store given (--cert-store)")]
+    #[error("{key_path}: {} configured but no certificate store given (--cert-store)", shown(ids))]
     NoStore {
         /// The service.
         service: ServiceKind,

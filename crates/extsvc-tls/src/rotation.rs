@@ -143,8 +143,8 @@ impl Reload {
     /// The store id or the certificate file reloaded, for logs.
     fn describe_source(&self) -> String {
         match &self.source {
-            ClientCertificateSource::Store { cert_id, .. } => cert_id.clone(),
-            ClientCertificateSource::File { cert_file, .. } => cert_file.display().to_string(),
+            ClientCertificateSource::Store { cert_id, .. } => extsvc_config::shown(cert_id).to_string(),
+            ClientCertificateSource::File { cert_file, .. } => extsvc_config::shown(cert_file).to_string(),
             ClientCertificateSource::None => String::new(),
         }
     }

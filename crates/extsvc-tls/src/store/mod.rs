@@ -29,6 +29,7 @@ pub use redis::{
 use std::future::Future;
 use std::pin::Pin;
 
+use extsvc_config::{escaped, shown};
 use rustls_pki_types::CertificateDer;
 
 use crate::pem::{ClientCertificate, PemError};
@@ -66,18 +67,20 @@ pub trait CertificateStore: std::fmt::Debug + Send + Sync {
 }
 
 /// Why a store lookup failed. Messages name the id; they never contain key material or
-/// store credentials.
+/// store credentials: ids are shown through [`extsvc_config::shown`] (PEM text pasted as
+/// an id appears as `<PEM text, N bytes>`), and a backend's own text is capped and its
+/// control characters escaped ([`extsvc_config::escaped`]).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
     /// Nothing is stored under the id.
-    #[error("certificate not found in store: {id}")]
+    #[error("certificate not found in store: {}", shown(id))]
     NotFound {
         /// The id looked up.
         id: String,
     },
     /// The id cannot name an entry (empty, or characters the store does not allow, such as `/`).
-    #[error("invalid certificate id {id:?}: {reason}")]
+    #[error("invalid certificate id \"{}\": {reason}", shown(id))]
     InvalidId {
         /// The id.
         id: String,
@@ -85,7 +88,7 @@ pub enum StoreError {
         reason: &'static str,
     },
     /// The entry exists but its content is unusable (no certificate, no key, malformed PEM).
-    #[error("certificate store entry {id}: {source}")]
+    #[error("certificate store entry {}: {source}", shown(id))]
     InvalidEntry {
         /// The id.
         id: String,
@@ -93,7 +96,7 @@ pub enum StoreError {
         source: PemError,
     },
     /// Reading the entry failed (file system, network).
-    #[error("certificate store entry {id}: failed to read {location}: {source}")]
+    #[error("certificate store entry {}: failed to read {}: {source}", shown(id), shown(location))]
     Io {
         /// The id.
         id: String,
@@ -103,7 +106,7 @@ pub enum StoreError {
         source: std::io::Error,
     },
     /// The store did not answer within the deadline ([`crate::TlsOptions::store_timeout`]).
-    #[error("certificate store entry {id}: no answer from {store} within {after:?}")]
+    #[error("certificate store entry {}: no answer from {store} within {after:?}", shown(id))]
     Timeout {
         /// The id.
         id: String,
@@ -113,7 +116,7 @@ pub enum StoreError {
         after: std::time::Duration,
     },
     /// The store's backend answered with an error (e.g. a Redis `-ERR` reply).
-    #[error("certificate store entry {id}: {message}")]
+    #[error("certificate store entry {}: {}", shown(id), escaped(message))]
     Backend {
         /// The id.
         id: String,
