@@ -24,6 +24,7 @@ mod keys;
 mod layer;
 mod load;
 mod model;
+mod mtls_rules;
 mod proxy_url;
 mod reference;
 mod service;

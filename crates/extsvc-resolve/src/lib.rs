@@ -56,6 +56,13 @@ impl Resolution {
     pub fn services(&self) -> &[ResolvedService; 5] {
         &self.services
     }
+
+    /// Every configuration error the resolution carries (each service's
+    /// [`ResolvedMtls::errors`]): empty for a configuration the loader returned; for one
+    /// built in code, what the loader would have refused. Building fails on any of them.
+    pub fn errors(&self) -> impl Iterator<Item = &extsvc_config::ConfigError> {
+        self.services.iter().flat_map(|service| &service.mtls.errors)
+    }
 }
 
 /// Resolves every service from the validated configuration and the standard proxy

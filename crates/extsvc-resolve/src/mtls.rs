@@ -3,7 +3,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use extsvc_config::{shown, ExternalServicesConfig, ServiceKind, Source, Sourced, TlsVersion};
+use extsvc_config::{shown, ConfigError, ExternalServicesConfig, ServiceKind, Source, Sourced, TlsVersion};
 
 use crate::sourced_default;
 
@@ -109,6 +109,11 @@ pub struct ResolvedMtls {
     pub tls_min_version: Sourced<TlsVersion>,
     /// Highest TLS version offered.
     pub tls_max_version: Sourced<TlsVersion>,
+    /// What is wrong with the block ([`ExternalServicesConfig::mtls_errors`]: e.g.
+    /// `cert_file` without `key_file` in a configuration built in code). Building this
+    /// service's TLS fails with the first of them: a block that asks for a client
+    /// certificate never turns into a client without one.
+    pub errors: Vec<ConfigError>,
 }
 
 pub(crate) fn resolve_mtls(
@@ -117,6 +122,7 @@ pub(crate) fn resolve_mtls(
     warnings: &mut Vec<String>,
 ) -> ResolvedMtls {
     let mtls = &config.service(kind).mtls;
+    let errors = config.mtls_errors(kind);
     let enabled = mtls.enabled.as_ref().is_some_and(|e| e.value);
     // SPEC section 3: the legacy key applies to oauth only while oauth.mtls.insecure_skip_verify
     // is unset (an explicit `false` in a disabled block still wins over it).
@@ -157,6 +163,7 @@ pub(crate) fn resolve_mtls(
             insecure_skip_verify,
             tls_min_version: sourced_default(TlsVersion::Tls12),
             tls_max_version: sourced_default(TlsVersion::Tls13),
+            errors,
         };
     }
 
@@ -175,7 +182,8 @@ pub(crate) fn resolve_mtls(
             key_file: key.value.clone(),
             source: cert.source.clone(),
         },
-        // A lone cert_file or key_file is rejected by validation in extsvc-config.
+        // A lone cert_file or key_file is in `errors` (extsvc-config's rules), which
+        // building the TLS refuses.
         (None, _, _) => ClientCertificateSource::None,
     };
     let ca = match (&mtls.ca_cert_ids, &mtls.ca_file) {
@@ -207,6 +215,7 @@ pub(crate) fn resolve_mtls(
             .tls_max_version
             .clone()
             .unwrap_or_else(|| sourced_default(TlsVersion::Tls13)),
+        errors,
     }
 }
 

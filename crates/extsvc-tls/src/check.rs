@@ -159,6 +159,10 @@ pub async fn check_services_within<'a>(
     let bounded = store.map(|store| DeadlineStore::new(store, options.store_timeout));
     let store = bounded.as_ref().map(|s| s as &dyn CertificateStore);
     for service in services {
+        if !service.mtls.errors.is_empty() {
+            report.problems.extend(service.mtls.errors.iter().map(ToString::to_string));
+            continue;
+        }
         let loading = load_material(service.kind, &service.mtls, store, &provider);
         let Some(pieces) = within(options.load_timeout, loading).await else {
             report.problems.push(

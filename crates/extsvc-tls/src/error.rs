@@ -144,6 +144,18 @@ pub enum TlsError {
         /// The deadline.
         after: std::time::Duration,
     },
+    /// The service's `mtls` block breaks a configuration rule
+    /// ([`extsvc_resolve::ResolvedMtls::errors`]), e.g. `cert_file` without `key_file` in a
+    /// configuration built in code. The message is the loader's.
+    #[error("{source}")]
+    Config {
+        /// The service.
+        service: ServiceKind,
+        /// The configuration key path of the error.
+        key_path: String,
+        /// The error.
+        source: extsvc_config::ConfigError,
+    },
     /// Certificate ids are configured but no certificate store was given.
     #[error("{key_path}: {} configured but no certificate store given (--cert-store)", shown(ids))]
     NoStore {
@@ -187,6 +199,7 @@ impl TlsError {
             | TlsError::Store { service, .. }
             | TlsError::NoStore { service, .. }
             | TlsError::Timeout { service, .. }
+            | TlsError::Config { service, .. }
             | TlsError::Build { service, .. }
             | TlsError::NoRuntime { service, .. } => *service,
         }
@@ -203,6 +216,7 @@ impl TlsError {
             | TlsError::Store { key_path, .. }
             | TlsError::NoStore { key_path, .. }
             | TlsError::Timeout { key_path, .. }
+            | TlsError::Config { key_path, .. }
             | TlsError::Build { key_path, .. }
             | TlsError::NoRuntime { key_path, .. } => key_path,
         }

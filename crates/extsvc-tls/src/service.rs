@@ -211,13 +211,23 @@ pub(crate) fn assemble(
 ///   task on the current tokio runtime, which stops when the configs are dropped.
 ///
 /// `store` is needed only when ids are configured; without it they are an error.
-/// Any error fails the build: there is no fallback to a client without mTLS.
+/// Any error fails the build: there is no fallback to a client without mTLS. That
+/// includes the block's configuration errors ([`extsvc_resolve::ResolvedMtls::errors`]),
+/// so an `ExternalServicesConfig` built in code with `cert_file` and no `key_file` fails
+/// here with the loader's message instead of connecting without a client certificate.
 pub async fn build_service_tls(
     service: &ResolvedService,
     store: Option<Arc<dyn CertificateStore>>,
     options: &TlsOptions,
 ) -> Result<ServiceTls, TlsError> {
     let kind = service.kind;
+    if let Some(error) = service.mtls.errors.first() {
+        return Err(TlsError::Config {
+            service: kind,
+            key_path: error.path().to_owned(),
+            source: error.clone(),
+        });
+    }
     let provider = provider();
     let source = &service.mtls.client_certificate;
     let bounded = store
