@@ -10,6 +10,7 @@ mod client_squid;
 mod client_stream;
 mod compose;
 mod faults;
+mod hostile_config_in_code;
 mod peers_fault_proxy;
 mod peers_nginx;
 mod peers_redis;

@@ -173,6 +173,7 @@ async fn file_based_certificates_reload_only_when_asked() {
         &TlsOptions {
             refresh_interval: Some(INTERVAL),
             reload_files: true,
+            ..Default::default()
         },
     )
     .await

@@ -237,6 +237,92 @@ mod tests {
         assert!(resolver.has_certs());
     }
 
+    /// A store that answers its first lookup and then never again.
+    #[derive(Debug)]
+    struct GoesSilent {
+        inner: crate::MemoryStore,
+        calls: std::sync::atomic::AtomicUsize,
+    }
+
+    impl CertificateStore for GoesSilent {
+        fn client_certificate<'a>(&'a self, id: &'a str) -> crate::StoreFuture<'a, crate::ClientCertificate> {
+            if self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                self.inner.client_certificate(id)
+            } else {
+                Box::pin(std::future::pending())
+            }
+        }
+        fn ca_certificates<'a>(
+            &'a self,
+            _: &'a str,
+        ) -> crate::StoreFuture<'a, Vec<rustls_pki_types::CertificateDer<'static>>> {
+            Box::pin(std::future::pending())
+        }
+    }
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refresh_that_times_out_keeps_the_certificate_and_warns_naming_the_store_and_id() {
+        let captured = Captured::default();
+        let sink = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || sink.clone())
+            .with_ansi(false)
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["client".to_owned()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let inner = crate::MemoryStore::new();
+        inner
+            .insert_pem("client-7", format!("{}{}", cert.pem(), key.serialize_pem()).as_bytes())
+            .unwrap();
+        let store = Arc::new(GoesSilent {
+            inner,
+            calls: Default::default(),
+        });
+        let mut config = extsvc_config::ExternalServicesConfig::default();
+        let mtls = &mut config.service_mut(ServiceKind::Storage).mtls;
+        mtls.enabled = Some(extsvc_config::Sourced::new(true, extsvc_config::Source::Default));
+        mtls.cert_id = Some(extsvc_config::Sourced::new("client-7".to_owned(), extsvc_config::Source::Default));
+        let resolution = extsvc_resolve::resolve(&config, &extsvc_config::EnvSnapshot::empty());
+        let options = crate::TlsOptions {
+            refresh_interval: Some(Duration::from_millis(20)),
+            store_timeout: Duration::from_millis(30),
+            ..Default::default()
+        };
+        let tls = crate::build_service_tls(resolution.service(ServiceKind::Storage), Some(store), &options)
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let presented = tls.target.client_auth_cert_resolver.resolve(&[], &[]).unwrap();
+        assert_eq!(presented.cert[0], *cert.der(), "the last good certificate is kept");
+        let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let warning = log
+            .lines()
+            .find(|line| line.contains("WARN") && line.contains("keeping the current certificate"))
+            .unwrap_or_else(|| panic!("no WARN in {log}"));
+        assert!(
+            warning.contains("client-7") && warning.contains("GoesSilent") && warning.contains("within 30ms"),
+            "{warning}"
+        );
+    }
+
     #[test]
     fn the_kx_hint_store_keeps_hints_and_no_session() {
         let store = KxHintStore::new();
