@@ -589,8 +589,17 @@ fn prepare(
         }
         Hop::Direct | Hop::Tunnel => {
             req.headers_mut().remove(PROXY_AUTHORIZATION);
+            // An empty path (`http://host:port#frag`, `http://host?q`) is `/` in origin
+            // form: the request line must never be `GET  HTTP/1.1` (`PathAndQuery::as_str`
+            // shows an empty path as `/`, while the URI built from it would be empty).
             let origin = match req.uri().path_and_query() {
-                Some(pq) => Uri::from(pq.clone()),
+                Some(pq) if pq.as_str().starts_with('/') && pq.as_str() != "/" => Uri::from(pq.clone()),
+                Some(pq) => match pq.query() {
+                    Some(query) => format!("/?{query}")
+                        .parse()
+                        .unwrap_or_else(|_| Uri::from_static("/")),
+                    None => Uri::from_static("/"),
+                },
                 None => Uri::from_static("/"),
             };
             *req.uri_mut() = origin;
@@ -832,6 +841,16 @@ mod tests {
         prepare(&mut req, Hop::Direct, None, &Authority::from_static("target"), &cached).unwrap();
         assert_eq!(req.headers()[HOST], "target");
         assert_eq!(req.uri(), "/");
+        // No path before a fragment or a query: still `/`.
+        for (uri, origin) in [
+            ("http://target:8080#frag", "/"),
+            ("http://target:8080?q=1", "/?q=1"),
+            ("http://target:8080/p#f", "/p"),
+        ] {
+            let mut req = Request::get(uri).body(boxed("")).unwrap();
+            prepare(&mut req, Hop::Direct, None, &Authority::from_static("target"), &cached).unwrap();
+            assert_eq!(req.uri(), origin, "{uri}");
+        }
     }
 
     #[test]
