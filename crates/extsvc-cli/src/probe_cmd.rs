@@ -225,8 +225,10 @@ async fn redis_once(connector: &StreamConnector, url: &RedisUrl, connected: &Ato
             auth.push(password.as_bytes());
             match redis_command(&mut connection, &auth).await.map_err(redis_error)? {
                 RedisReply::Status(_) => {}
-                RedisReply::Error(message) => return Ok(Outcome::BadReply(format!("AUTH failed: {message}"))),
-                other => return Ok(Outcome::BadReply(format!("unexpected reply to AUTH: {other:?}"))),
+                RedisReply::Error(message) => {
+                    return Ok(Outcome::BadReply(format!("AUTH failed: {}", extsvc_config::escaped(&message))))
+                }
+                other => return Ok(Outcome::BadReply(format!("unexpected reply to AUTH: {}", peer_reply(&other)))),
             }
         }
         Ok(
@@ -236,13 +238,23 @@ async fn redis_once(connector: &StreamConnector, url: &RedisUrl, connected: &Ato
                     tls_version,
                     bytes: 0,
                 },
-                other => Outcome::BadReply(format!("redis answered {other:?} instead of +PONG")),
+                other => Outcome::BadReply(format!("redis answered {} instead of +PONG", peer_reply(&other))),
             },
         )
     };
     match tokio::time::timeout_at(deadline, exchange).await {
         Ok(Ok(outcome) | Err(outcome)) => outcome,
         Err(_) => failed("timeout", format!("timed out after {timeout:?} waiting for +PONG")),
+    }
+}
+
+/// A Redis reply for a message: the peer's text capped and escaped, a bulk string by size.
+fn peer_reply(reply: &RedisReply) -> String {
+    match reply {
+        RedisReply::Status(text) => format!("+{}", extsvc_config::escaped(text)),
+        RedisReply::Error(text) => format!("-{}", extsvc_config::escaped(text)),
+        RedisReply::Bulk(Some(bytes)) => format!("a bulk string of {} bytes", bytes.len()),
+        RedisReply::Bulk(None) => "nil".to_owned(),
     }
 }
 

@@ -378,3 +378,37 @@ fn huge_counts_timeouts_and_values_do_not_panic() {
     assert!(peak < 64 * 1024, "peak RSS {peak} kB");
     assert!(target.stats().requests > 10);
 }
+
+#[test]
+fn a_peers_huge_reply_with_escape_sequences_is_capped_and_escaped() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut request = [0u8; 1024];
+            let _ = stream.read(&mut request);
+            let mut reply = b"-ERR \x1b[2J\x1b[31m".to_vec();
+            // Long, but under the RESP client's own line limit.
+            reply.extend(std::iter::repeat_n(b'A', 8000));
+            reply.extend_from_slice(b"\r\n");
+            let _ = stream.write_all(&reply);
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("tyk.conf"), "{}").unwrap();
+    let url = format!("redis://{addr}");
+    for format in ["text", "json"] {
+        let (out, took) = extsvc(
+            dir.path(),
+            &["probe", "--config", "tyk.conf", "--service", "storage", "--format", format, &url],
+            &[],
+        );
+        assert_eq!(out.status.code(), Some(1));
+        assert!(took < Duration::from_secs(5));
+        let output = text(&out);
+        assert!(!output.contains('\u{1b}'), "a raw ESC reached the terminal");
+        assert!(output.len() < 4096, "{} bytes of output", output.len());
+        assert!(output.contains("bytes in all)") && output.contains("\\u{1b}[2J"), "{output}");
+    }
+}

@@ -390,7 +390,7 @@ impl ServiceClient {
                         _ => None,
                     };
                     let Some(again) = again else {
-                        return Err(send_error(e, conn.info.hop));
+                        return Err(send_error(e, conn.info.hop, conn.info.tls_version));
                     };
                     tracing::debug!(error = %e, "a reused connection was closed by the server; sending once more on another");
                     retried = true;
@@ -445,7 +445,7 @@ impl ServiceClient {
 }
 
 /// The error of a failed exchange on a connection that took `hop`.
-fn send_error(e: hyper::Error, hop: Hop) -> Error {
+fn send_error(e: hyper::Error, hop: Hop, tls_version: Option<rustls::ProtocolVersion>) -> Error {
     if let Some(alert) = tls_alert_in(&e) {
         let error = match hop {
             // Forwarded, the one TLS session is with an `https://` proxy.
@@ -455,11 +455,25 @@ fn send_error(e: hyper::Error, hop: Hop) -> Error {
             ),
             // TLS 1.3 ends the client's side of the handshake before the server has judged
             // the client's certificate: a refusal arrives as an alert on the first read.
-            Hop::Direct | Hop::Tunnel if refuses_client_certificate(alert) => Error::new(
+            // Only then: over TLS 1.2 the handshake (certificate included) is over before
+            // any data, and an alert here is about something else — typically the server
+            // asking to renegotiate, which rustls refuses.
+            Hop::Direct | Hop::Tunnel
+                if tls_version == Some(rustls::ProtocolVersion::TLSv1_3) && refuses_client_certificate(alert) =>
+            {
+                Error::new(
                 ErrorKind::Tls,
                 format!(
                     "the target ended the TLS session with alert {alert:?}; with TLS 1.3 this is how \
                      a server refuses the client certificate (check the service's mTLS cert_file / cert_id)"
+                    ),
+                )
+            }
+            Hop::Direct | Hop::Tunnel if tls_version == Some(rustls::ProtocolVersion::TLSv1_2) => Error::new(
+                ErrorKind::Tls,
+                format!(
+                    "the target ended the TLS 1.2 session with alert {alert:?} after the handshake; \
+                     a server that asks to renegotiate (refused: renegotiation is not supported) ends it so"
                 ),
             ),
             Hop::Direct | Hop::Tunnel => Error::new(
