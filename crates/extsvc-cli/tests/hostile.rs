@@ -412,3 +412,42 @@ fn a_peers_huge_reply_with_escape_sequences_is_capped_and_escaped() {
         assert!(output.contains("bytes in all)") && output.contains("\\u{1b}[2J"), "{output}");
     }
 }
+
+#[test]
+fn duplicate_keys_are_errors_inside_external_services_and_warnings_outside() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("tyk.conf"),
+        r#"{ "listen_port": 1, "listen_port": 2,
+             "external_services": { "oauth": { "mtls": { "enabled": true, "ca_file": "/ca.pem",
+                 "insecure_skip_verify": true, "insecure_skip_verify": false } } } }"#,
+    )
+    .unwrap();
+    let (out, _) = extsvc(dir.path(), &["resolve", "--config", "tyk.conf"], &[]);
+    let output = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{output}");
+    assert!(
+        output.contains("external_services.oauth.mtls.insecure_skip_verify: duplicate key"),
+        "{output}"
+    );
+    std::fs::write(dir.path().join("tyk.conf"), r#"{ "listen_port": 1, "listen_port": 2 }"#).unwrap();
+    let (out, _) = extsvc(dir.path(), &["resolve", "--config", "tyk.conf"], &[]);
+    let output = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{output}");
+    assert!(output.contains("warning: listen_port: duplicate key; the last value is used"), "{output}");
+}
+
+#[test]
+fn a_url_with_a_fragment_and_no_path_requests_the_root() {
+    let target = TestTarget::http(TargetOptions::default());
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("tyk.conf"), "{}").unwrap();
+    let url = format!("{}#frag", target.url().trim_end_matches('/'));
+    let (out, _) = extsvc(
+        dir.path(),
+        &["probe", "--config", "tyk.conf", "--service", "health", &url],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(target.requests()[0].uri, "/");
+}

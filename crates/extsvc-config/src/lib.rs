@@ -16,6 +16,7 @@
 
 mod bounded_file;
 mod bypass_entry;
+mod duplicate_keys;
 mod env;
 mod env_layer;
 mod error;
