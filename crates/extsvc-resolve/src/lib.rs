@@ -71,9 +71,15 @@ pub fn resolve(config: &ExternalServicesConfig, env: &EnvSnapshot) -> Resolution
     let mut warnings = Vec::new();
     let mut standard_warnings = Vec::new();
     let standard = proxy::StandardProxyEnv::read(env, &mut standard_warnings);
+    // Indexed once for every service that inherits it.
+    let global_bypass = config
+        .global
+        .bypass_proxy
+        .as_ref()
+        .map(|entries| entries.clone().map(BypassList::new));
     let services = ServiceKind::ALL.map(|kind| ResolvedService {
         kind,
-        proxy: proxy::resolve_proxy(config, kind, &standard, &mut warnings),
+        proxy: proxy::resolve_proxy(config, kind, &standard, &global_bypass, &mut warnings),
         mtls: mtls::resolve_mtls(config, kind, &mut warnings),
         pool: PoolSettings::for_service(kind),
         timeout: defaults::timeout_for(kind),

@@ -70,6 +70,7 @@ pub(crate) fn resolve_proxy(
     config: &ExternalServicesConfig,
     kind: ServiceKind,
     standard: &StandardProxyEnv,
+    global_bypass: &Option<Sourced<BypassList>>,
     warnings: &mut Vec<String>,
 ) -> ResolvedProxy {
     let global = &config.global;
@@ -125,12 +126,13 @@ pub(crate) fn resolve_proxy(
         .or_else(|| inherited(&global.https_proxy, &legacy.https_proxy))
         .or_else(|| standard.https_proxy.clone())
         .unwrap_or_else(|| sourced_default(None));
+    // The global list is indexed once (`global_bypass`) and shared by the services.
     let bypass = service
         .bypass_proxy
         .as_ref()
         .filter(|_| service_active)
-        .or(global.bypass_proxy.as_ref().filter(|_| global_active))
         .map(|entries| entries.clone().map(BypassList::new))
+        .or_else(|| global_bypass.clone().filter(|_| global_active))
         .or_else(|| standard.no_proxy.clone())
         .unwrap_or_else(|| sourced_default(BypassList::default()));
 
