@@ -1053,6 +1053,30 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_request_timeout_of_duration_max_is_clamped_not_a_panic() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0u8; 4096];
+            let _ = socket.read(&mut buf).await.unwrap();
+            socket
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                .await
+                .unwrap();
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        });
+        let client = direct_client(ServiceKind::Health);
+        let mut req = Request::get(url).body(String::new()).unwrap();
+        req.extensions_mut().insert(RequestTimeout(Duration::MAX));
+        let response = client.request(req).await.unwrap();
+        assert_eq!(response.status(), 200);
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(&body[..], b"ok");
+        assert!(deadline_after(Duration::MAX) > Instant::now() + Duration::from_secs(300 * 24 * 3600));
+    }
+
+    #[tokio::test]
     async fn the_client_is_a_tower_service() {
         use tower::ServiceExt;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
