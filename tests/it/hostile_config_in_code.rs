@@ -45,22 +45,26 @@ fn mtls() -> impl Strategy<Value = MtlsSettings> {
         version.clone(),
         version,
     )
-        .prop_map(|(enabled, cert, key, ca, cert_id, ca_ids, insecure, min, max)| MtlsSettings {
-            enabled: enabled.and_then(set),
-            cert_file: cert.and_then(set),
-            key_file: key.and_then(set),
-            ca_file: ca.and_then(set),
-            cert_id: cert_id.and_then(set),
-            ca_cert_ids: ca_ids.and_then(set),
-            insecure_skip_verify: insecure.and_then(set),
-            tls_min_version: min.and_then(set),
-            tls_max_version: max.and_then(set),
-        })
+        .prop_map(
+            |(enabled, cert, key, ca, cert_id, ca_ids, insecure, min, max)| MtlsSettings {
+                enabled: enabled.and_then(set),
+                cert_file: cert.and_then(set),
+                key_file: key.and_then(set),
+                ca_file: ca.and_then(set),
+                cert_id: cert_id.and_then(set),
+                ca_cert_ids: ca_ids.and_then(set),
+                insecure_skip_verify: insecure.and_then(set),
+                tls_min_version: min.and_then(set),
+                tls_max_version: max.and_then(set),
+            },
+        )
 }
 
 fn store() -> Arc<dyn CertificateStore> {
     let store = MemoryStore::new();
-    store.insert_pem("client", pki().client.bundle_pem().as_bytes()).unwrap();
+    store
+        .insert_pem("client", pki().client.bundle_pem().as_bytes())
+        .unwrap();
     store
         .insert_pem("ca", std::fs::read(&pki().ca_cert_path).unwrap().as_slice())
         .unwrap();
@@ -172,7 +176,15 @@ async fn every_invalid_mtls_combination_built_in_code_fails_with_the_loaders_mes
             .await
             .expect_err(name);
         assert_eq!(error.source.to_string(), message, "{name}");
-        assert_eq!(error.to_string(), format!("cannot build the oauth client: {message}"), "{name}");
-        assert_eq!(resolution.errors().next().map(ToString::to_string).as_deref(), Some(message), "{name}");
+        assert_eq!(
+            error.to_string(),
+            format!("cannot build the oauth client: {message}"),
+            "{name}"
+        );
+        assert_eq!(
+            resolution.errors().next().map(ToString::to_string).as_deref(),
+            Some(message),
+            "{name}"
+        );
     }
 }

@@ -226,9 +226,17 @@ async fn redis_once(connector: &StreamConnector, url: &RedisUrl, connected: &Ato
             match redis_command(&mut connection, &auth).await.map_err(redis_error)? {
                 RedisReply::Status(_) => {}
                 RedisReply::Error(message) => {
-                    return Ok(Outcome::BadReply(format!("AUTH failed: {}", extsvc_config::escaped(&message))))
+                    return Ok(Outcome::BadReply(format!(
+                        "AUTH failed: {}",
+                        extsvc_config::escaped(&message)
+                    )))
                 }
-                other => return Ok(Outcome::BadReply(format!("unexpected reply to AUTH: {}", peer_reply(&other)))),
+                other => {
+                    return Ok(Outcome::BadReply(format!(
+                        "unexpected reply to AUTH: {}",
+                        peer_reply(&other)
+                    )))
+                }
             }
         }
         Ok(
@@ -408,7 +416,11 @@ const LATENCY_PREALLOCATION: usize = 4096;
 async fn drive(prober: Prober, uri: http::Uri, probe: &ProbeArgs, format: Format) -> Tally {
     let tally = Arc::new(Mutex::new(Tally {
         // The count never sizes an allocation: latencies grow with the requests made.
-        latencies_us: Vec::with_capacity(usize::try_from(probe.count).unwrap_or(usize::MAX).min(LATENCY_PREALLOCATION)),
+        latencies_us: Vec::with_capacity(
+            usize::try_from(probe.count)
+                .unwrap_or(usize::MAX)
+                .min(LATENCY_PREALLOCATION),
+        ),
         ..Tally::default()
     }));
     let remaining = Arc::new(AtomicUsize::new(usize::try_from(probe.count).unwrap_or(usize::MAX)));

@@ -61,7 +61,11 @@ fn a_fifo_a_device_and_an_oversize_file_as_pem_material_are_refused_at_once() {
     mkfifo(&fifo);
     let big = dir.path().join("big.key");
     sparse(&big, 1 << 30);
-    std::fs::write(dir.path().join("tyk.conf"), mtls_files(Path::new("/dev/zero"), &big, &fifo)).unwrap();
+    std::fs::write(
+        dir.path().join("tyk.conf"),
+        mtls_files(Path::new("/dev/zero"), &big, &fifo),
+    )
+    .unwrap();
     let (out, took) = extsvc(dir.path(), &["check", "--config", "tyk.conf"], &[]);
     let output = text(&out);
     assert_eq!(out.status.code(), Some(1), "{output}");
@@ -85,7 +89,14 @@ fn a_fifo_a_device_and_an_oversize_file_as_pem_material_are_refused_at_once() {
     std::fs::write(dir.path().join("tyk.conf"), good).unwrap();
     let (out, took) = extsvc(
         dir.path(),
-        &["probe", "--config", "tyk.conf", "--service", "oauth", "https://127.0.0.1:1/"],
+        &[
+            "probe",
+            "--config",
+            "tyk.conf",
+            "--service",
+            "oauth",
+            "https://127.0.0.1:1/",
+        ],
         &[],
     );
     let output = text(&out);
@@ -108,7 +119,10 @@ fn a_config_that_is_a_device_a_fifo_or_oversize_is_refused_naming_the_file() {
     for (file, why) in [
         ("/dev/zero".to_owned(), "not a regular file (a device)"),
         (fifo.display().to_string(), "not a regular file (a FIFO)"),
-        (big.display().to_string(), "file too large: 1073741824 bytes, the limit is 16777216 bytes"),
+        (
+            big.display().to_string(),
+            "file too large: 1073741824 bytes, the limit is 16777216 bytes",
+        ),
     ] {
         let (out, took) = extsvc(dir.path(), &["resolve", "--config", &file], &[]);
         let output = text(&out);
@@ -191,7 +205,14 @@ fn a_redis_store_that_never_answers_times_out_naming_the_store_and_the_id() {
     let (out, took) = extsvc(
         dir.path(),
         &[
-            &["probe", "--config", "tyk.conf", "--service", "oauth", "https://127.0.0.1:1/"][..],
+            &[
+                "probe",
+                "--config",
+                "tyk.conf",
+                "--service",
+                "oauth",
+                "https://127.0.0.1:1/",
+            ][..],
             &store_args,
         ]
         .concat(),
@@ -200,7 +221,10 @@ fn a_redis_store_that_never_answers_times_out_naming_the_store_and_the_id() {
     let output = text(&out);
     assert_eq!(out.status.code(), Some(1), "{output}");
     assert!(took < Duration::from_secs(3), "took {took:?}");
-    assert!(output.contains("certificate store entry client-1: no answer"), "{output}");
+    assert!(
+        output.contains("certificate store entry client-1: no answer"),
+        "{output}"
+    );
 }
 
 #[test]
@@ -249,7 +273,10 @@ fn userinfo_of_any_kind_is_redacted() {
         assert_eq!(out.status.code(), Some(0), "{output}");
         assert!(!output.contains("TOKEN123") && !output.contains("pw456"), "{output}");
         assert!(output.contains("http://***@proxy:3128"), "{output}");
-        assert!(output.contains("NO_PROXY: skipped entry") && output.contains("u:***@host"), "{output}");
+        assert!(
+            output.contains("NO_PROXY: skipped entry") && output.contains("u:***@host"),
+            "{output}"
+        );
     }
 }
 
@@ -290,7 +317,15 @@ fn probe_drains_an_endless_body_in_flat_memory_and_keeps_its_deadline() {
     let url = format!("http://{addr}/");
     let started = Instant::now();
     let mut child = Command::new(env!("CARGO_BIN_EXE_extsvc"))
-        .args(["probe", "--config", "tyk.conf", "--format", "json", "--service", "health"])
+        .args([
+            "probe",
+            "--config",
+            "tyk.conf",
+            "--format",
+            "json",
+            "--service",
+            "health",
+        ])
         .args(["--timeout", "2s", &url])
         .env_clear()
         .current_dir(dir.path())
@@ -309,8 +344,20 @@ fn probe_drains_an_endless_body_in_flat_memory_and_keeps_its_deadline() {
     assert_eq!(json["errors"]["timeout"], 1, "{json}");
     // Every existing key is still there, and the bytes received are counted.
     for key in [
-        "service", "url", "route", "proxy", "requests", "ok", "errors", "status", "tls_version",
-        "elapsed_secs", "requests_per_sec", "latency_us", "connections_opened", "error",
+        "service",
+        "url",
+        "route",
+        "proxy",
+        "requests",
+        "ok",
+        "errors",
+        "status",
+        "tls_version",
+        "elapsed_secs",
+        "requests_per_sec",
+        "latency_us",
+        "connections_opened",
+        "error",
     ] {
         assert!(json.get(key).is_some(), "{key} missing: {json}");
     }
@@ -318,7 +365,10 @@ fn probe_drains_an_endless_body_in_flat_memory_and_keeps_its_deadline() {
     assert!(bytes > 10 << 20, "only {bytes} bytes drained: {json}");
     // The deadline: 2 s of request, within a few ms (the p50 is the one request).
     let latency_ms = json["latency_us"]["max"].as_u64().unwrap() / 1000;
-    assert!((2000..2050).contains(&latency_ms), "request took {latency_ms} ms: {json}");
+    assert!(
+        (2000..2050).contains(&latency_ms),
+        "request took {latency_ms} ms: {json}"
+    );
     assert!(took < Duration::from_secs(4), "took {took:?}");
     // Memory flat: the body is not kept (it was hundreds of MB before).
     assert!(peak < 64 * 1024, "peak RSS {peak} kB after {bytes} bytes");
@@ -346,7 +396,16 @@ fn huge_counts_timeouts_and_values_do_not_panic() {
     let url = format!("{}/", target.url());
     let (out, _) = extsvc(
         dir.path(),
-        &["probe", "--config", "tyk.conf", "--service", "health", "--timeout", "18000000000000000000s", &url],
+        &[
+            "probe",
+            "--config",
+            "tyk.conf",
+            "--service",
+            "health",
+            "--timeout",
+            "18000000000000000000s",
+            &url,
+        ],
         &[],
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
@@ -354,14 +413,31 @@ fn huge_counts_timeouts_and_values_do_not_panic() {
     // A count that is not a number is a usage error.
     let (out, _) = extsvc(
         dir.path(),
-        &["probe", "--config", "tyk.conf", "--service", "health", "--count", "1e12", &url],
+        &[
+            "probe",
+            "--config",
+            "tyk.conf",
+            "--service",
+            "health",
+            "--count",
+            "1e12",
+            &url,
+        ],
         &[],
     );
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
 
     // The largest count allocates nothing up front: the probe runs, small, until stopped.
     let mut child = Command::new(env!("CARGO_BIN_EXE_extsvc"))
-        .args(["probe", "--config", "tyk.conf", "--service", "health", "--format", "json"])
+        .args([
+            "probe",
+            "--config",
+            "tyk.conf",
+            "--service",
+            "health",
+            "--format",
+            "json",
+        ])
         .args(["--count", "18446744073709551615", "--interval", "10ms", &url])
         .env_clear()
         .current_dir(dir.path())
@@ -401,7 +477,16 @@ fn a_peers_huge_reply_with_escape_sequences_is_capped_and_escaped() {
     for format in ["text", "json"] {
         let (out, took) = extsvc(
             dir.path(),
-            &["probe", "--config", "tyk.conf", "--service", "storage", "--format", format, &url],
+            &[
+                "probe",
+                "--config",
+                "tyk.conf",
+                "--service",
+                "storage",
+                "--format",
+                format,
+                &url,
+            ],
             &[],
         );
         assert_eq!(out.status.code(), Some(1));
@@ -409,7 +494,10 @@ fn a_peers_huge_reply_with_escape_sequences_is_capped_and_escaped() {
         let output = text(&out);
         assert!(!output.contains('\u{1b}'), "a raw ESC reached the terminal");
         assert!(output.len() < 4096, "{} bytes of output", output.len());
-        assert!(output.contains("bytes in all)") && output.contains("\\u{1b}[2J"), "{output}");
+        assert!(
+            output.contains("bytes in all)") && output.contains("\\u{1b}[2J"),
+            "{output}"
+        );
     }
 }
 
@@ -434,7 +522,10 @@ fn duplicate_keys_are_errors_inside_external_services_and_warnings_outside() {
     let (out, _) = extsvc(dir.path(), &["resolve", "--config", "tyk.conf"], &[]);
     let output = text(&out);
     assert_eq!(out.status.code(), Some(0), "{output}");
-    assert!(output.contains("warning: listen_port: duplicate key; the last value is used"), "{output}");
+    assert!(
+        output.contains("warning: listen_port: duplicate key; the last value is used"),
+        "{output}"
+    );
 }
 
 #[test]

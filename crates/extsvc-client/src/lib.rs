@@ -60,8 +60,8 @@ mod tls;
 mod tunnel;
 
 pub use client::{
-    ClientStats, HttpConnection, RequestBody, RequestTimeout, ResponseBody, ResponseFuture, ServiceClient, MAX_TIMEOUT,
-    ServiceConnector, ServiceStream,
+    ClientStats, HttpConnection, RequestBody, RequestTimeout, ResponseBody, ResponseFuture, ServiceClient,
+    ServiceConnector, ServiceStream, MAX_TIMEOUT,
 };
 pub use error::{BoxError, Error, ErrorKind, Phase};
 pub use io::{tls_version_name, Connected, ConnectionInfo, Hop, MaybeTlsStream, PrefixedStream, ProxyStream};

@@ -156,13 +156,19 @@ mod tests {
         std::fs::write(&small, b"hello").unwrap();
         assert_eq!(read_bounded(&small, 5).unwrap(), b"hello");
         let error = read_bounded(&small, 4).unwrap_err();
-        assert!(matches!(error, BoundedReadError::TooLarge { limit: 4, size: 5 }), "{error}");
+        assert!(
+            matches!(error, BoundedReadError::TooLarge { limit: 4, size: 5 }),
+            "{error}"
+        );
         // A sparse file far over the limit is refused from its size, without reading.
         let sparse = dir.join("sparse");
         File::create(&sparse).unwrap().set_len(1 << 40).unwrap();
         let error = read_bounded(&sparse, PEM_FILE_LIMIT).unwrap_err();
         assert!(error.to_string().contains("1099511627776 bytes"), "{error}");
-        assert!(matches!(read_bounded(&dir, 10), Err(BoundedReadError::NotRegular { kind: "a directory" })));
+        assert!(matches!(
+            read_bounded(&dir, 10),
+            Err(BoundedReadError::NotRegular { kind: "a directory" })
+        ));
         assert!(matches!(
             read_bounded("/dev/zero".as_ref(), 10),
             Err(BoundedReadError::NotRegular { kind: "a device" })

@@ -60,9 +60,27 @@ pub(crate) fn mtls_problems(
     };
     problems.extend(
         [
-            empty("cert_file", settings.cert_file.as_ref().is_some_and(|v| v.value.as_os_str().is_empty())),
-            empty("key_file", settings.key_file.as_ref().is_some_and(|v| v.value.as_os_str().is_empty())),
-            empty("ca_file", settings.ca_file.as_ref().is_some_and(|v| v.value.as_os_str().is_empty())),
+            empty(
+                "cert_file",
+                settings
+                    .cert_file
+                    .as_ref()
+                    .is_some_and(|v| v.value.as_os_str().is_empty()),
+            ),
+            empty(
+                "key_file",
+                settings
+                    .key_file
+                    .as_ref()
+                    .is_some_and(|v| v.value.as_os_str().is_empty()),
+            ),
+            empty(
+                "ca_file",
+                settings
+                    .ca_file
+                    .as_ref()
+                    .is_some_and(|v| v.value.as_os_str().is_empty()),
+            ),
             empty("cert_id", settings.cert_id.as_ref().is_some_and(|v| v.value.is_empty())),
             empty(
                 "ca_cert_ids",

@@ -434,8 +434,14 @@ mod tests {
         assert!(!shown.contains("pa") && !shown.contains("ss"));
         assert_eq!(redact_url_credentials("HTTPS+x.y-z://u:pw@h"), "HTTPS+x.y-z://u:***@h");
         // Userinfo without a colon is a token: hidden whole, in both forms.
-        assert_eq!(redact_url_credentials("http://TOKEN@proxy:3128"), "http://***@proxy:3128");
-        assert_eq!(ProxyUrl::parse("http://TOKEN@proxy:3128").unwrap().to_string(), "http://***@proxy:3128");
+        assert_eq!(
+            redact_url_credentials("http://TOKEN@proxy:3128"),
+            "http://***@proxy:3128"
+        );
+        assert_eq!(
+            ProxyUrl::parse("http://TOKEN@proxy:3128").unwrap().to_string(),
+            "http://***@proxy:3128"
+        );
         assert!(!format!("{:?}", ProxyUrl::parse("http://TOKEN@proxy:3128").unwrap()).contains("TOKEN"));
     }
 

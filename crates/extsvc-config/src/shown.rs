@@ -100,12 +100,18 @@ mod tests {
     fn pem_text_userinfo_control_characters_and_length_never_show() {
         let key = format!("{}\n{}\n", "-----BEGIN EC PRIVATE KEY-----", "A".repeat(100));
         assert_eq!(shown(&key).to_string(), format!("<PEM text, {} bytes>", key.len()));
-        assert_eq!(format!("{:?}", shown(&key)), format!("\"<PEM text, {} bytes>\"", key.len()));
+        assert_eq!(
+            format!("{:?}", shown(&key)),
+            format!("\"<PEM text, {} bytes>\"", key.len())
+        );
         assert_eq!(shown("http://TOKEN@proxy:3128").to_string(), "http://***@proxy:3128");
         assert_eq!(shown("/home/a@b/c.pem").to_string(), "/home/a@b/c.pem");
         assert_eq!(shown("a\u{1b}[31mb\n").to_string(), "a\\u{1b}[31mb\\u{a}");
         let long = "x".repeat(100_000);
         let text = escaped(&long).to_string();
-        assert!(text.len() < SHOWN_LIMIT + 40 && text.ends_with("(100000 bytes in all)"), "{text}");
+        assert!(
+            text.len() < SHOWN_LIMIT + 40 && text.ends_with("(100000 bytes in all)"),
+            "{text}"
+        );
     }
 }

@@ -221,7 +221,8 @@ impl Builder<'_> {
         };
 
         let diagnostics = &mut *self.diagnostics;
-        for problem in crate::mtls_rules::mtls_problems(kind, &settings, legacy, |path| diagnostics.was_rejected(path)) {
+        for problem in crate::mtls_rules::mtls_problems(kind, &settings, legacy, |path| diagnostics.was_rejected(path))
+        {
             diagnostics.error(&block, problem);
         }
         settings

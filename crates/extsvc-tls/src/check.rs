@@ -160,7 +160,9 @@ pub async fn check_services_within<'a>(
     let store = bounded.as_ref().map(|s| s as &dyn CertificateStore);
     for service in services {
         if !service.mtls.errors.is_empty() {
-            report.problems.extend(service.mtls.errors.iter().map(ToString::to_string));
+            report
+                .problems
+                .extend(service.mtls.errors.iter().map(ToString::to_string));
             continue;
         }
         let loading = load_material(service.kind, &service.mtls, store, &provider);

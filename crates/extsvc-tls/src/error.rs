@@ -157,7 +157,10 @@ pub enum TlsError {
         source: extsvc_config::ConfigError,
     },
     /// Certificate ids are configured but no certificate store was given.
-    #[error("{key_path}: {} configured but no certificate store given (--cert-store)", shown(ids))]
+    #[error(
+        "{key_path}: {} configured but no certificate store given (--cert-store)",
+        shown(ids)
+    )]
     NoStore {
         /// The service.
         service: ServiceKind,

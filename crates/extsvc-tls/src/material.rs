@@ -18,8 +18,8 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use x509_parser::x509::X509Version;
 
 use crate::error::{key_path, Material, Origin, TlsError};
-use crate::pem_file::read_pem_file;
 use crate::pem::{parse_certificates, parse_private_key};
+use crate::pem_file::read_pem_file;
 use crate::store::CertificateStore;
 
 /// CA certificates and where each group came from.

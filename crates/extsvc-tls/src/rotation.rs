@@ -299,7 +299,10 @@ mod tests {
         let mut config = extsvc_config::ExternalServicesConfig::default();
         let mtls = &mut config.service_mut(ServiceKind::Storage).mtls;
         mtls.enabled = Some(extsvc_config::Sourced::new(true, extsvc_config::Source::Default));
-        mtls.cert_id = Some(extsvc_config::Sourced::new("client-7".to_owned(), extsvc_config::Source::Default));
+        mtls.cert_id = Some(extsvc_config::Sourced::new(
+            "client-7".to_owned(),
+            extsvc_config::Source::Default,
+        ));
         let resolution = extsvc_resolve::resolve(&config, &extsvc_config::EnvSnapshot::empty());
         let options = crate::TlsOptions {
             refresh_interval: Some(Duration::from_millis(20)),

@@ -462,9 +462,9 @@ fn send_error(e: hyper::Error, hop: Hop, tls_version: Option<rustls::ProtocolVer
                 if tls_version == Some(rustls::ProtocolVersion::TLSv1_3) && refuses_client_certificate(alert) =>
             {
                 Error::new(
-                ErrorKind::Tls,
-                format!(
-                    "the target ended the TLS session with alert {alert:?}; with TLS 1.3 this is how \
+                    ErrorKind::Tls,
+                    format!(
+                        "the target ended the TLS session with alert {alert:?}; with TLS 1.3 this is how \
                      a server refuses the client certificate (check the service's mTLS cert_file / cert_id)"
                     ),
                 )
@@ -609,9 +609,7 @@ fn prepare(
             let origin = match req.uri().path_and_query() {
                 Some(pq) if pq.as_str().starts_with('/') && pq.as_str() != "/" => Uri::from(pq.clone()),
                 Some(pq) => match pq.query() {
-                    Some(query) => format!("/?{query}")
-                        .parse()
-                        .unwrap_or_else(|_| Uri::from_static("/")),
+                    Some(query) => format!("/?{query}").parse().unwrap_or_else(|_| Uri::from_static("/")),
                     None => Uri::from_static("/"),
                 },
                 None => Uri::from_static("/"),

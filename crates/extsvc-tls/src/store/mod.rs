@@ -96,7 +96,11 @@ pub enum StoreError {
         source: PemError,
     },
     /// Reading the entry failed (file system, network).
-    #[error("certificate store entry {}: failed to read {}: {source}", shown(id), shown(location))]
+    #[error(
+        "certificate store entry {}: failed to read {}: {source}",
+        shown(id),
+        shown(location)
+    )]
     Io {
         /// The id.
         id: String,
