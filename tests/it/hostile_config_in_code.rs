@@ -188,3 +188,35 @@ async fn every_invalid_mtls_combination_built_in_code_fails_with_the_loaders_mes
         );
     }
 }
+
+#[tokio::test]
+async fn a_key_pasted_as_a_path_or_id_never_reaches_display_or_debug() {
+    let pki = pki();
+    let key = std::fs::read_to_string(&pki.client_key_path).unwrap();
+    for block in [
+        MtlsSettings {
+            enabled: set(true),
+            cert_file: set(pki.client_cert_path.clone()),
+            key_file: set(PathBuf::from(&key)),
+            ..Default::default()
+        },
+        MtlsSettings {
+            enabled: set(true),
+            cert_id: set(key.clone()),
+            ca_cert_ids: set(vec![key.clone()]),
+            ..Default::default()
+        },
+    ] {
+        let mut config = ExternalServicesConfig::default();
+        config.service_mut(ServiceKind::Oauth).mtls = block;
+        let resolution = extsvc_resolve::resolve(&config, &EnvSnapshot::empty());
+        let error = ExternalServices::build(&resolution, Some(store()), &TlsOptions::default())
+            .await
+            .unwrap_err();
+        let report = extsvc_tls::check(&resolution, Some(store().as_ref()), std::time::SystemTime::now()).await;
+        let text = format!("{error}\n{error:?}\n{config:?}\n{resolution:?}\n{report}");
+        assert!(!text.contains("PRIVATE KEY"), "{text}");
+        assert!(!text.contains(key.lines().nth(1).unwrap()), "{text}");
+        assert!(text.contains(&format!("<PEM text, {} bytes>", key.len())), "{text}");
+    }
+}

@@ -30,14 +30,24 @@ impl fmt::Display for Material {
     }
 }
 
-/// Where a piece of TLS material came from: a file or a store id.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where a piece of TLS material came from: a file or a store id. `Display` and `Debug`
+/// show it through [`extsvc_config::shown`]: never PEM text pasted as a path or id.
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Origin {
     /// A PEM file.
     File(PathBuf),
     /// A certificate store entry.
     Store(String),
+}
+
+impl fmt::Debug for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::File(path) => f.debug_tuple("File").field(&shown(path)).finish(),
+            Origin::Store(id) => f.debug_tuple("Store").field(&shown(id)).finish(),
+        }
+    }
 }
 
 impl fmt::Display for Origin {
@@ -53,7 +63,10 @@ impl fmt::Display for Origin {
 ///
 /// Every message starts with the configuration key path (which names the service) and
 /// names the file or store id. No message contains key material.
-#[derive(Debug, thiserror::Error)]
+///
+/// `Debug` is the message (`TlsError("…")`): fields may hold a path or id that is really
+/// pasted PEM text, and the message shows those through [`extsvc_config::shown`].
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum TlsError {
     /// A PEM file could not be read (missing, unreadable).
@@ -238,5 +251,11 @@ pub(crate) fn key_path(service: ServiceKind, field: &str, source: Option<&Source
         Some(Source::Env(var)) => format!("{path} (env {var})"),
         Some(Source::Legacy(key)) => format!("{path} (legacy {key})"),
         _ => path,
+    }
+}
+
+impl fmt::Debug for TlsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("TlsError").field(&self.to_string()).finish()
     }
 }

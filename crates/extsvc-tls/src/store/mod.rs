@@ -70,7 +70,9 @@ pub trait CertificateStore: std::fmt::Debug + Send + Sync {
 /// store credentials: ids are shown through [`extsvc_config::shown`] (PEM text pasted as
 /// an id appears as `<PEM text, N bytes>`), and a backend's own text is capped and its
 /// control characters escaped ([`extsvc_config::escaped`]).
-#[derive(Debug, thiserror::Error)]
+///
+/// `Debug` is the message (`StoreError("…")`), for the same reason.
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
     /// Nothing is stored under the id.
@@ -127,6 +129,12 @@ pub enum StoreError {
         /// The backend's message.
         message: String,
     },
+}
+
+impl std::fmt::Debug for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("StoreError").field(&self.to_string()).finish()
+    }
 }
 
 /// Rejects ids that cannot be a single file name or key suffix.
