@@ -542,3 +542,18 @@ fn a_url_with_a_fragment_and_no_path_requests_the_root() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_eq!(target.requests()[0].uri, "/");
 }
+
+#[test]
+fn unknown_variables_with_huge_names_are_cheap_and_short() {
+    let dir = tempfile::tempdir().unwrap();
+    let names: Vec<String> = (0..15)
+        .map(|i| format!("TYK_GW_EXTERNAL_SERVICES_OAUTH_{i}{}", "X".repeat(120_000)))
+        .collect();
+    let env: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "1")).collect();
+    let (out, took) = extsvc(dir.path(), &["resolve"], &env);
+    let output = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{}", &output[..output.len().min(2000)]);
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    assert!(output.len() < 64 * 1024, "{} bytes of output", output.len());
+    assert_eq!(output.matches("unknown variable, ignored").count(), 15);
+}

@@ -35,7 +35,7 @@ pub struct Shown<'a> {
 /// use extsvc_config::shown;
 ///
 /// let key = "-----BEGIN PRIVATE KEY-----\nMIIE...\n-----END PRIVATE KEY-----\n";
-/// assert_eq!(shown(key).to_string(), "<PEM text, 60 bytes>");
+/// assert_eq!(shown(key).to_string(), "<PEM text, 62 bytes>");
 /// assert_eq!(shown("u:pw@host").to_string(), "u:***@host");
 /// assert_eq!(shown("/etc/tyk/client.pem").to_string(), "/etc/tyk/client.pem");
 /// ```
