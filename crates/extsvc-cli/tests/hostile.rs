@@ -557,3 +557,20 @@ fn unknown_variables_with_huge_names_are_cheap_and_short() {
     assert!(output.len() < 64 * 1024, "{} bytes of output", output.len());
     assert_eq!(output.matches("unknown variable, ignored").count(), 15);
 }
+
+#[test]
+fn an_unknown_key_with_a_huge_name_is_reported_short() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = format!("cert_fiel{}", "x".repeat(120_000));
+    let config = serde_json::json!({ "external_services": { "oauth": { "mtls": { key: "/c.pem" } } } });
+    std::fs::write(dir.path().join("tyk.conf"), config.to_string()).unwrap();
+    let (out, took) = extsvc(dir.path(), &["resolve", "--config", "tyk.conf"], &[]);
+    let output = text(&out);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    assert!(output.len() < 4096, "{} bytes of output", output.len());
+    assert!(
+        output.contains("external_services.oauth.mtls.cert_fielxxx") && output.contains("unknown key"),
+        "{output}"
+    );
+}
