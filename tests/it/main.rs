@@ -11,6 +11,7 @@ mod client_stream;
 mod compose;
 mod faults;
 mod front_door;
+mod hostile_config_in_code;
 mod peers_fault_proxy;
 mod peers_nginx;
 mod peers_redis;

@@ -287,7 +287,11 @@ async fn built_configs_and_stores_show_no_key_material() {
 #[tokio::test]
 async fn versions_that_leave_nothing_to_offer_fail_the_build() {
     // extsvc-config rejects min > max; a hand-made resolution still fails loudly here.
-    let mut service = resolved(OAUTH, |m| m.insecure_skip_verify = None);
+    // (`insecure_skip_verify` only so that the block is otherwise valid: an enabled block
+    // with nothing configured is refused before versions are looked at.)
+    let mut service = resolved(OAUTH, |m| {
+        m.insecure_skip_verify = file_value(OAUTH, "insecure_skip_verify", true);
+    });
     service.mtls.tls_min_version = file_value(OAUTH, "tls_min_version", extsvc_config::TlsVersion::Tls13).unwrap();
     service.mtls.tls_max_version = file_value(OAUTH, "tls_max_version", extsvc_config::TlsVersion::Tls12).unwrap();
     let error = error_of(&service, None).await;

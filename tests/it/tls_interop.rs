@@ -101,8 +101,8 @@ async fn ca_only_configuration_verifies_the_server_without_a_client_certificate(
     assert_eq!(server.handshake(1).await.peer_leaf, None);
 
     // The same server is unknown to a service with default roots (the ca_file replaced them
-    // above; here nothing is configured): verification fails.
-    let plain = build(&resolved(OAUTH, |m| m.insecure_skip_verify = None), None).await;
+    // above; here mTLS is off, so nothing is configured): verification fails.
+    let plain = build(&resolved(OAUTH, |m| m.enabled = None), None).await;
     let error = connect(&plain.target, server.addr).await.unwrap_err();
     assert!(error.to_string().contains("UnknownIssuer"), "{error}");
 }

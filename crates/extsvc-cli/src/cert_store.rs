@@ -1,8 +1,9 @@
 //! `--cert-store DIR|redis://…`: which certificate store the TLS material is read from.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use extsvc::tls::{CertificateStore, DirectoryStore, RedisStore};
+use extsvc::tls::{CertificateStore, DirectoryStore, RedisStore, TlsOptions};
 
 /// Options naming the certificate store.
 #[derive(Debug, clap::Args)]
@@ -14,9 +15,20 @@ pub(crate) struct CertStoreArgs {
     /// Prefix put before `raw-<id>` in a Redis store.
     #[arg(long, value_name = "PREFIX", default_value = "")]
     pub(crate) cert_store_prefix: String,
+    /// Deadline of each certificate store lookup (connecting included), e.g. `500ms`, `10s`.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = crate::probe_cmd::parse_duration)]
+    pub(crate) cert_store_timeout: Duration,
 }
 
 impl CertStoreArgs {
+    /// The TLS options of a one-off build: the store deadline given, the rest defaults.
+    pub(crate) fn tls_options(&self) -> TlsOptions {
+        TlsOptions {
+            store_timeout: self.cert_store_timeout,
+            ..TlsOptions::default()
+        }
+    }
+
     /// Opens the store (no I/O yet: stores connect on first use).
     pub(crate) fn open(&self) -> Result<Option<Arc<dyn CertificateStore>>, String> {
         let Some(spec) = self.cert_store.as_deref() else {

@@ -34,10 +34,11 @@ pub(crate) fn run(args: &ConfigArgs, store_args: &CertStoreArgs, env: &EnvSnapsh
         .enable_all()
         .build()
         .expect("a tokio runtime starts");
-    let report = runtime.block_on(extsvc::tls::check_services(
+    let report = runtime.block_on(extsvc::tls::check_services_within(
         loaded.tls_buildable(),
         store.as_deref(),
         SystemTime::now(),
+        &store_args.tls_options(),
     ));
     let ok = loaded.errors.is_empty() && report.is_ok();
     let mut lines: Vec<String> = loaded.errors.iter().chain(&report.problems).cloned().collect();

@@ -129,11 +129,13 @@ enum Outcome {
     Response {
         status: u16,
         tls_version: Option<rustls::ProtocolVersion>,
+        /// Body bytes received.
+        bytes: u64,
     },
     /// A reply that is not success (status ≥ 400 is a Response; this is e.g. `-NOAUTH`).
     BadReply(String),
-    /// The client failed.
-    Failed { kind: String, message: String },
+    /// The client failed, after receiving `bytes` of body.
+    Failed { kind: String, message: String, bytes: u64 },
 }
 
 /// Everything the workers record, summarised at the end.
@@ -146,6 +148,8 @@ struct Tally {
     first_error: Option<String>,
     tls_version: Option<rustls::ProtocolVersion>,
     redis_connections: u64,
+    /// Response body bytes received, over every request.
+    bytes: u64,
 }
 
 impl Tally {
@@ -153,7 +157,12 @@ impl Tally {
         self.latencies_us
             .push(u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX));
         match outcome {
-            Outcome::Response { status, tls_version } => {
+            Outcome::Response {
+                status,
+                tls_version,
+                bytes,
+            } => {
+                self.bytes = self.bytes.saturating_add(bytes);
                 *self.status.entry(status.to_string()).or_default() += 1;
                 if status < 400 {
                     self.ok += 1;
@@ -166,7 +175,8 @@ impl Tally {
                 *self.errors.entry("bad_reply".to_owned()).or_default() += 1;
                 self.first_error.get_or_insert(reply);
             }
-            Outcome::Failed { kind, message } => {
+            Outcome::Failed { kind, message, bytes } => {
+                self.bytes = self.bytes.saturating_add(bytes);
                 *self.errors.entry(kind).or_default() += 1;
                 self.first_error.get_or_insert(message);
             }
@@ -204,19 +214,32 @@ async fn http_once(client: &ServiceClient, url: &http::Uri, timeout: Option<Dura
     if let Some(timeout) = timeout {
         request.extensions_mut().insert(extsvc::client::RequestTimeout(timeout));
     }
-    let failed = |e: extsvc::client::Error| Outcome::Failed {
+    let failed_after = |e: extsvc::client::Error, bytes: u64| Outcome::Failed {
         kind: e.kind().to_string(),
         message: e.to_string(),
+        bytes,
     };
+    let failed = |e: extsvc::client::Error| failed_after(e, 0);
     let response = match client.request(request).await {
         Ok(response) => response,
         Err(e) => return failed(e),
     };
     let status = response.status().as_u16();
     let tls_version = response.extensions().get::<Connected>().and_then(|c| c.tls_version);
-    match response.into_body().collect().await {
-        Ok(_) => Outcome::Response { status, tls_version },
-        Err(e) => failed(e),
+    // The body is drained and counted, never kept: memory stays flat whatever the target
+    // sends, and the client's deadline (carried by the body) ends an endless one.
+    let mut body = std::pin::pin!(response.into_body());
+    let mut bytes = 0u64;
+    while let Some(frame) = body.frame().await {
+        match frame {
+            Ok(frame) => bytes += frame.data_ref().map_or(0, |data| data.len() as u64),
+            Err(e) => return failed_after(e, bytes),
+        }
+    }
+    Outcome::Response {
+        status,
+        tls_version,
+        bytes,
     }
 }
 
@@ -228,13 +251,14 @@ async fn redis_once(connector: &StreamConnector, url: &RedisUrl, connected: &Ato
     let failed = |kind: &str, message: String| Outcome::Failed {
         kind: kind.to_owned(),
         message,
+        bytes: 0,
     };
     let target: http::Uri = match url.without_credentials().parse() {
         Ok(target) => target,
         Err(e) => return failed("invalid_request", format!("invalid Redis address: {e}")),
     };
     let timeout = connector.timeout();
-    let deadline = tokio::time::Instant::now() + timeout;
+    let deadline = tokio::time::Instant::now() + timeout.min(extsvc::client::MAX_TIMEOUT);
     let stream = match connector.connect(target).await {
         Ok(stream) => stream,
         Err(e) => {
@@ -259,8 +283,18 @@ async fn redis_once(connector: &StreamConnector, url: &RedisUrl, connected: &Ato
             auth.push(password.as_bytes());
             match redis_command(&mut connection, &auth).await.map_err(redis_error)? {
                 RedisReply::Status(_) => {}
-                RedisReply::Error(message) => return Ok(Outcome::BadReply(format!("AUTH failed: {message}"))),
-                other => return Ok(Outcome::BadReply(format!("unexpected reply to AUTH: {other:?}"))),
+                RedisReply::Error(message) => {
+                    return Ok(Outcome::BadReply(format!(
+                        "AUTH failed: {}",
+                        extsvc::config::escaped(&message)
+                    )))
+                }
+                other => {
+                    return Ok(Outcome::BadReply(format!(
+                        "unexpected reply to AUTH: {}",
+                        peer_reply(&other)
+                    )))
+                }
             }
         }
         Ok(
@@ -268,14 +302,25 @@ async fn redis_once(connector: &StreamConnector, url: &RedisUrl, connected: &Ato
                 RedisReply::Status(pong) if pong == "PONG" => Outcome::Response {
                     status: 200,
                     tls_version,
+                    bytes: 0,
                 },
-                other => Outcome::BadReply(format!("redis answered {other:?} instead of +PONG")),
+                other => Outcome::BadReply(format!("redis answered {} instead of +PONG", peer_reply(&other))),
             },
         )
     };
     match tokio::time::timeout_at(deadline, exchange).await {
         Ok(Ok(outcome) | Err(outcome)) => outcome,
         Err(_) => failed("timeout", format!("timed out after {timeout:?} waiting for +PONG")),
+    }
+}
+
+/// A Redis reply for a message: the peer's text capped and escaped, a bulk string by size.
+fn peer_reply(reply: &RedisReply) -> String {
+    match reply {
+        RedisReply::Status(text) => format!("+{}", extsvc::config::escaped(text)),
+        RedisReply::Error(text) => format!("-{}", extsvc::config::escaped(text)),
+        RedisReply::Bulk(Some(bytes)) => format!("a bulk string of {} bytes", bytes.len()),
+        RedisReply::Bulk(None) => "nil".to_owned(),
     }
 }
 
@@ -294,8 +339,9 @@ async fn build_prober(
     store: Option<Arc<dyn CertificateStore>>,
     redis: Option<RedisUrl>,
     timeout: Option<Duration>,
+    tls_options: &TlsOptions,
 ) -> Result<Prober, String> {
-    let tls = build_service_tls(service, store, &TlsOptions::default())
+    let tls = build_service_tls(service, store, tls_options)
         .await
         .map_err(|e| e.to_string())?;
     Ok(if let Some(redis) = redis {
@@ -378,7 +424,13 @@ pub(crate) fn run(
         .enable_all()
         .build()
         .expect("a tokio runtime starts");
-    let prober = match runtime.block_on(build_prober(&service, store, target.redis.clone(), probe.timeout)) {
+    let prober = match runtime.block_on(build_prober(
+        &service,
+        store,
+        target.redis.clone(),
+        probe.timeout,
+        &store_args.tls_options(),
+    )) {
         Ok(prober) => prober,
         Err(message) => {
             eprintln!("error: {message}");
@@ -427,6 +479,7 @@ pub(crate) fn run(
         },
         "connections_opened": connections_opened,
         "pool": pool,
+        "bytes": tally.bytes,
         "error": tally.first_error,
     });
     let metrics_text = prometheus.map(|handle| handle.render());
@@ -451,13 +504,21 @@ pub(crate) fn run(
     }
 }
 
+/// At most this many latencies are allocated up front, whatever `--count` says.
+const LATENCY_PREALLOCATION: usize = 4096;
+
 /// Runs the workers; in text mode a progress line goes to stderr every second.
 async fn drive(prober: Prober, uri: http::Uri, probe: &ProbeArgs, format: Format) -> Tally {
     let tally = Arc::new(Mutex::new(Tally {
-        latencies_us: Vec::with_capacity(probe.count as usize),
+        // The count never sizes an allocation: latencies grow with the requests made.
+        latencies_us: Vec::with_capacity(
+            usize::try_from(probe.count)
+                .unwrap_or(usize::MAX)
+                .min(LATENCY_PREALLOCATION),
+        ),
         ..Tally::default()
     }));
-    let remaining = Arc::new(AtomicUsize::new(probe.count as usize));
+    let remaining = Arc::new(AtomicUsize::new(usize::try_from(probe.count).unwrap_or(usize::MAX)));
     let done = Arc::new(AtomicUsize::new(0));
     let mut workers = Vec::new();
     for _ in 0..probe.concurrency.min(probe.count) {

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
-use extsvc::config::EnvSnapshot;
+use extsvc::config::{shown, EnvSnapshot};
 use extsvc::resolve::{CaSource, ClientCertificateSource, ResolvedService};
 use serde_json::{json, Value};
 
@@ -53,10 +53,10 @@ fn client_certificate_json(cert: &ClientCertificateSource) -> Value {
             key_file,
             source,
         } => json!({
-            "kind": "file", "cert_file": cert_file, "key_file": key_file, "source": source.to_string()
+            "kind": "file", "cert_file": shown(cert_file).to_string(), "key_file": shown(key_file).to_string(), "source": source.to_string()
         }),
         ClientCertificateSource::Store { cert_id, source } => json!({
-            "kind": "store", "cert_id": cert_id, "source": source.to_string()
+            "kind": "store", "cert_id": shown(cert_id).to_string(), "source": source.to_string()
         }),
     }
 }
@@ -65,10 +65,12 @@ fn ca_json(ca: &CaSource) -> Value {
     match ca {
         CaSource::DefaultRoots => json!({ "kind": "default_roots" }),
         CaSource::File { ca_file, source } => {
-            json!({ "kind": "file", "ca_file": ca_file, "source": source.to_string() })
+            json!({ "kind": "file", "ca_file": shown(ca_file).to_string(), "source": source.to_string() })
         }
         CaSource::Store { ca_cert_ids, source } => json!({
-            "kind": "store", "ca_cert_ids": ca_cert_ids, "source": source.to_string()
+            "kind": "store",
+            "ca_cert_ids": ca_cert_ids.iter().map(|id| shown(id).to_string()).collect::<Vec<_>>(),
+            "source": source.to_string()
         }),
     }
 }
@@ -102,6 +104,9 @@ pub(crate) fn service_json(service: &ResolvedService) -> Value {
 }
 
 /// One service as a readable block: each value, then where it came from.
+/// The widest value column of the text output, in characters.
+const MAX_VALUE_COLUMN: usize = 80;
+
 fn service_text(service: &ResolvedService) -> String {
     let proxy = &service.proxy;
     let mtls = &service.mtls;
@@ -141,17 +146,20 @@ fn service_text(service: &ResolvedService) -> String {
                 key_file,
                 source,
             } => (
-                format!("file {} (key {})", cert_file.display(), key_file.display()),
+                format!("file {} (key {})", shown(cert_file), shown(key_file)),
                 source.to_string(),
             ),
-            ClientCertificateSource::Store { cert_id, source } => (format!("store id {cert_id}"), source.to_string()),
+            ClientCertificateSource::Store { cert_id, source } => {
+                (format!("store id {}", shown(cert_id)), source.to_string())
+            }
         };
         rows.push(("client cert", cert, cert_source));
         let (ca, ca_source) = match &mtls.ca {
             CaSource::DefaultRoots => ("default roots (webpki)".to_owned(), String::new()),
-            CaSource::File { ca_file, source } => (format!("file {}", ca_file.display()), source.to_string()),
+            CaSource::File { ca_file, source } => (format!("file {}", shown(ca_file)), source.to_string()),
             CaSource::Store { ca_cert_ids, source } => {
-                (format!("store ids {}", ca_cert_ids.join(",")), source.to_string())
+                let ids: Vec<String> = ca_cert_ids.iter().map(|id| shown(id).to_string()).collect();
+                (format!("store ids {}", ids.join(",")), source.to_string())
             }
         };
         rows.push(("server CA", ca, ca_source));
@@ -187,7 +195,15 @@ fn service_text(service: &ResolvedService) -> String {
     ));
     rows.push(("timeout", format!("{}s", service.timeout.as_secs()), "built-in".into()));
 
-    let value_width = rows.iter().map(|(_, v, _)| v.len()).max().unwrap_or(0);
+    // Values align in a column up to MAX_VALUE_COLUMN wide; a longer value (a long bypass
+    // list) runs past it rather than widening every row (and a format width is at most
+    // 65,535: wider would panic).
+    let value_width = rows
+        .iter()
+        .map(|(_, v, _)| v.chars().count())
+        .max()
+        .unwrap_or(0)
+        .min(MAX_VALUE_COLUMN);
     let mut out = format!("{}\n", service.kind);
     for (name, value, source) in rows {
         let line = format!("  {name:<13}{value:<value_width$}  {source}");

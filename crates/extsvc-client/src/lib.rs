@@ -75,7 +75,7 @@ mod tls;
 mod tunnel;
 
 pub use builder::{ExternalServicesBuilder, SetupError};
-pub use client::{ClientStats, RequestTimeout, ResponseBody, ResponseFuture, ServiceClient};
+pub use client::{ClientStats, RequestTimeout, ResponseBody, ResponseFuture, ServiceClient, MAX_TIMEOUT};
 pub use error::{BoxError, Error, ErrorKind, Phase};
 pub use io::{tls_version_name, Connected, ConnectionInfo, Hop};
 pub use services::{BuildError, ExternalServices};

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use extsvc_resolve::{ResolvedService, Route};
 use http::Uri;
-use tokio::time::Instant;
 
 use crate::client::ServiceStream;
 use crate::error::{Error, ErrorKind, Phase};
@@ -92,7 +91,7 @@ impl StreamConnector {
             Route::Direct => None,
             Route::Proxy(proxy) => Some(proxy),
         };
-        let deadline = Instant::now() + self.timeout;
+        let deadline = crate::client::deadline_after(self.timeout);
         let connecting = tower::ServiceExt::oneshot(self.connector.clone(), dst.clone());
         phase::tracked(Phase::Dns, deadline, self.timeout, connecting)
             .await

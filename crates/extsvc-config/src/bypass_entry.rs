@@ -157,7 +157,14 @@ pub struct InvalidBypassEntry {
 
 impl fmt::Display for InvalidBypassEntry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid bypass entry {:?}: {}", self.entry, self.reason)
+        // The entry and the reason (which may quote it) are shown, never echoed: a
+        // `u:pw@host` pasted into NO_PROXY must not print the password.
+        write!(
+            f,
+            "invalid bypass entry \"{}\": {}",
+            crate::shown(&self.entry),
+            crate::shown(&self.reason)
+        )
     }
 }
 

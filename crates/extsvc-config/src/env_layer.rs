@@ -124,9 +124,11 @@ fn unknown_variable_warning(name: &str, prefix: &str) -> String {
             .collect();
         suggest::nearest(name, candidates.iter().map(String::as_str)).map(|(c, _)| c.to_owned())
     });
+    // A name is echoed capped (a 120 kB name would be a 120 kB warning).
+    let shown = crate::escaped(name);
     match suggestion {
-        Some(s) => format!("{name}: unknown variable, ignored; did you mean {s}?"),
-        None => format!("{name}: unknown variable, ignored"),
+        Some(s) => format!("{shown}: unknown variable, ignored; did you mean {s}?"),
+        None => format!("{shown}: unknown variable, ignored"),
     }
 }
 

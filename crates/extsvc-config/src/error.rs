@@ -31,7 +31,7 @@ pub enum ConfigError {
     },
     /// A key inside `external_services` that does not exist (a typo must not silently
     /// disable a setting).
-    #[error("{path}: unknown key{}", match suggestion { Some(s) => format!("; did you mean {s}?"), None => String::new() })]
+    #[error("{}: unknown key{}", crate::escaped(path), match suggestion { Some(s) => format!("; did you mean {s}?"), None => String::new() })]
     UnknownKey {
         /// Dotted path of the unknown key.
         path: String,

@@ -157,7 +157,9 @@ pub(crate) fn read_file_layer(root: &Json, origin: &str, diagnostics: &mut Diagn
             read_leaf(key, value, &mut layer, diagnostics);
         } else if name == ROOT {
             read_block(ROOT, value, &mut layer, diagnostics);
-        } else if suggest::edit_distance(&name.to_ascii_lowercase(), ROOT) <= 2 {
+        } else if name.len() <= suggest::MAX_SUGGESTED_LEN
+            && suggest::edit_distance(&name.to_ascii_lowercase(), ROOT) <= 2
+        {
             diagnostics.warn(format!(
                 "{name}: top-level key ignored; did you mean {ROOT}? (only {ROOT} configures external services)"
             ));

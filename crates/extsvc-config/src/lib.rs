@@ -12,11 +12,15 @@
 //! - lets a gateway with its own settings format set the same keys in code
 //!   ([`ExternalServicesConfig::builder`]), validated the same way.
 //!
-//! It does no network I/O and never opens certificate files; the process environment is
-//! read only by [`EnvSnapshot::from_process_env`], when a caller asks for it. `extsvc-resolve` applies the precedence rules on top of it.
+//! It does no network I/O and never parses certificate files (it provides [`read_bounded`],
+//! the size- and type-checked read that `extsvc-tls` uses for them); the process
+//! environment is read only by [`EnvSnapshot::from_process_env`], when a caller asks for
+//! it. `extsvc-resolve` applies the precedence rules on top of it.
 
+mod bounded_file;
 mod bypass_entry;
 mod code;
+mod duplicate_keys;
 mod env;
 mod env_layer;
 mod error;
@@ -25,14 +29,17 @@ mod keys;
 mod layer;
 mod load;
 mod model;
+mod mtls_rules;
 mod proxy_url;
 mod reference;
 mod service;
+mod shown;
 mod source;
 mod suggest;
 mod tls_version;
 mod validate;
 
+pub use bounded_file::{read_bounded, BoundedReadError, CONFIG_FILE_LIMIT, PEM_FILE_LIMIT};
 pub use bypass_entry::{parse_bypass_list, BypassEntry, InvalidBypassEntry};
 pub use code::{ExternalServicesConfigBuilder, MtlsBuilder, ProxyBuilder};
 pub use env::EnvSnapshot;
@@ -43,5 +50,6 @@ pub use model::{ExternalServicesConfig, GlobalSettings, LegacySettings, MtlsSett
 pub use proxy_url::{redact_url_credentials, InvalidProxyUrl, ProxyScheme, ProxyUrl};
 pub use reference::configuration_reference_markdown;
 pub use service::{ServiceKind, UnknownServiceKind};
+pub use shown::{escaped, shown, Shown, SHOWN_LIMIT};
 pub use source::{Source, Sourced};
 pub use tls_version::TlsVersion;

@@ -167,7 +167,15 @@ pub fn load_file_lenient(
         return load_layers(Layer::new(LayerKind::File, ""), Diagnostics::default(), env, options);
     };
     let origin = path.display().to_string();
-    match std::fs::read_to_string(path) {
+    let text = crate::read_bounded(path, crate::CONFIG_FILE_LIMIT).and_then(|bytes| {
+        String::from_utf8(bytes).map_err(|_| {
+            crate::BoundedReadError::Io(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "stream did not contain valid UTF-8",
+            ))
+        })
+    });
+    match text {
         Ok(text) => load_str_lenient(&text, &origin, env, options),
         Err(e) => {
             let mut diagnostics = Diagnostics::default();
@@ -190,13 +198,35 @@ pub fn load_str_lenient(
 ) -> Result<LoadReport, ConfigErrors> {
     let mut diagnostics = Diagnostics::default();
     let file = match serde_json::from_str::<serde_json::Value>(json) {
-        Ok(root) => read_file_layer(&root, origin, &mut diagnostics),
+        Ok(root) => {
+            report_duplicate_keys(json, &mut diagnostics);
+            read_file_layer(&root, origin, &mut diagnostics)
+        }
         Err(e) => {
             diagnostics.fatal(parse_error(origin, json, &e));
             Layer::new(LayerKind::File, origin)
         }
     };
     load_layers(file, diagnostics, env, options)
+}
+
+/// A key twice in one object: inside `external_services` an error (the last value would
+/// silently win, e.g. turn `insecure_skip_verify` off again), elsewhere a warning.
+fn report_duplicate_keys(json: &str, diagnostics: &mut Diagnostics) {
+    for path in crate::duplicate_keys::duplicate_keys(json) {
+        let shown = crate::escaped(&path);
+        if path == "external_services" || path.starts_with("external_services.") {
+            diagnostics.error(
+                path.clone(),
+                ConfigError::Invalid {
+                    path: shown.to_string(),
+                    message: "duplicate key: it appears more than once in its object; keep one".to_owned(),
+                },
+            );
+        } else {
+            diagnostics.warn(format!("{shown}: duplicate key; the last value is used"));
+        }
+    }
 }
 
 /// Reads the environment, merges and builds the model. Even after a fatal error the

@@ -48,7 +48,10 @@ pub struct GlobalSettings {
 pub type ProxySettings = GlobalSettings;
 
 /// `external_services.<service>.mtls`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+///
+/// `Debug` shows paths and ids through [`crate::shown`]: a private key pasted where a path
+/// belongs appears as `<PEM text, N bytes>`.
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct MtlsSettings {
     /// `enabled`.
     pub enabled: Option<Sourced<bool>>,
@@ -68,6 +71,31 @@ pub struct MtlsSettings {
     pub tls_min_version: Option<Sourced<TlsVersion>>,
     /// `tls_max_version`.
     pub tls_max_version: Option<Sourced<TlsVersion>>,
+}
+
+impl std::fmt::Debug for MtlsSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let path = |value: &Option<Sourced<PathBuf>>| {
+            value
+                .as_ref()
+                .map(|v| format!("{} ({})", crate::shown(&v.value), v.source))
+        };
+        let ids: Option<Vec<String>> = self
+            .ca_cert_ids
+            .as_ref()
+            .map(|ids| ids.value.iter().map(|id| crate::shown(id).to_string()).collect());
+        f.debug_struct("MtlsSettings")
+            .field("enabled", &self.enabled)
+            .field("cert_file", &path(&self.cert_file))
+            .field("key_file", &path(&self.key_file))
+            .field("ca_file", &path(&self.ca_file))
+            .field("cert_id", &self.cert_id.as_ref().map(|id| crate::shown(&id.value)))
+            .field("ca_cert_ids", &ids)
+            .field("insecure_skip_verify", &self.insecure_skip_verify)
+            .field("tls_min_version", &self.tls_min_version)
+            .field("tls_max_version", &self.tls_max_version)
+            .finish()
+    }
 }
 
 /// One service block: `external_services.<service>`.

@@ -150,7 +150,9 @@ impl ProxyUrl {
                 let shown = user_for_display(user);
                 let user = decode_userinfo(user, "user name")?;
                 let pass = pass.map(|p| decode_userinfo(p, "password")).transpose()?;
-                (Some(user), Some(shown), pass)
+                // Userinfo without `:` is often a token used as a password
+                // (`http://TOKEN@proxy:3128`): it is never shown.
+                (Some(user), pass.is_some().then_some(shown), pass)
             }
         };
         if scheme.is_socks() {
@@ -356,8 +358,10 @@ fn user_for_display(written: &str) -> String {
 impl fmt::Display for ProxyUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}://", self.scheme.as_str())?;
-        if let Some(user) = &self.username_shown {
-            write!(f, "{user}:***@")?;
+        match (&self.username_shown, &self.username) {
+            (Some(user), _) => write!(f, "{user}:***@")?,
+            (None, Some(_)) => f.write_str("***@")?,
+            (None, None) => {}
         }
         write!(f, "{}:{}", self.host, self.port)
     }
@@ -389,10 +393,11 @@ pub fn redact_url_credentials(input: &str) -> String {
         None => ("", input),
     };
     match rest.rfind('@') {
-        Some(at) => {
-            let user = rest[..at].split(':').next().unwrap_or("");
-            format!("{prefix}{}:***@{}", user_for_display(user), &rest[at + 1..])
-        }
+        Some(at) => match rest[..at].split_once(':') {
+            Some((user, _)) => format!("{prefix}{}:***@{}", user_for_display(user), &rest[at + 1..]),
+            // No `:`: the whole userinfo may be a token; hide it.
+            None => format!("{prefix}***@{}", &rest[at + 1..]),
+        },
         None => input.to_owned(),
     }
 }
@@ -520,9 +525,11 @@ mod tests {
             ("http://jürgen:pw@h:1", "http://j%C3%BCrgen:***@h:1"),
             ("http://a b:pw@h:1", "http://a%20b:***@h:1"),
             (
-                "http://tok-en_1.~!$&'()*+,;=@h:1",
+                "http://tok-en_1.~!$&'()*+,;=:pw@h:1",
                 "http://tok-en_1.~!$&'()*+,;=:***@h:1",
             ),
+            // Without a colon the userinfo may be a token: not shown at all.
+            ("http://tok-en_1.~!$&'()*+,;=@h:1", "http://***@h:1"),
         ] {
             assert_eq!(ProxyUrl::parse(input).unwrap().to_string(), shown, "{input}");
         }
@@ -541,6 +548,16 @@ mod tests {
         assert_eq!(shown, "user:***@h:1");
         assert!(!shown.contains("pa") && !shown.contains("ss"));
         assert_eq!(redact_url_credentials("HTTPS+x.y-z://u:pw@h"), "HTTPS+x.y-z://u:***@h");
+        // Userinfo without a colon is a token: hidden whole, in both forms.
+        assert_eq!(
+            redact_url_credentials("http://TOKEN@proxy:3128"),
+            "http://***@proxy:3128"
+        );
+        assert_eq!(
+            ProxyUrl::parse("http://TOKEN@proxy:3128").unwrap().to_string(),
+            "http://***@proxy:3128"
+        );
+        assert!(!format!("{:?}", ProxyUrl::parse("http://TOKEN@proxy:3128").unwrap()).contains("TOKEN"));
     }
 
     #[test]

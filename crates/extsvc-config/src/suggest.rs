@@ -16,8 +16,17 @@ pub(crate) fn closest<'a>(input: &str, candidates: impl IntoIterator<Item = &'a 
         .map(|(c, _)| c)
 }
 
-/// The candidate closest to `input` (case-insensitive) however far, with its distance.
+/// Names longer than this get no suggestion: the longest key or variable name is about 60
+/// characters, and the distance costs input length × candidate length per candidate (a
+/// 120 kB name against every variable took seconds of CPU).
+pub(crate) const MAX_SUGGESTED_LEN: usize = 128;
+
+/// The candidate closest to `input` (case-insensitive) however far, with its distance;
+/// `None` for an input longer than [`MAX_SUGGESTED_LEN`].
 pub(crate) fn nearest<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<(&'a str, usize)> {
+    if input.len() > MAX_SUGGESTED_LEN {
+        return None;
+    }
     let lowered = input.to_ascii_lowercase();
     let mut best: Option<(&'a str, usize)> = None;
     for candidate in candidates {
@@ -32,6 +41,17 @@ pub(crate) fn nearest<'a>(input: &str, candidates: impl IntoIterator<Item = &'a 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn absurdly_long_names_get_no_suggestion_and_cost_nothing() {
+        let long = format!("cert_fiel{}", "x".repeat(120_000));
+        let started = std::time::Instant::now();
+        for _ in 0..15 {
+            assert_eq!(closest(&long, ["cert_file", "key_file"]), None);
+        }
+        assert!(started.elapsed() < std::time::Duration::from_millis(50));
+        assert_eq!(closest("cert_fiel", ["cert_file", "key_file"]), Some("cert_file"));
+    }
 
     #[test]
     fn distances() {

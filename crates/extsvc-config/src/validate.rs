@@ -221,47 +221,10 @@ impl Builder<'_> {
             tls_max_version: self.tls_version(&path("tls_max_version"), file.tls_max_version.as_ref()),
         };
 
-        let min = settings.tls_min_version.as_ref().map_or(TlsVersion::Tls12, |v| v.value);
-        let max = settings.tls_max_version.as_ref().map_or(TlsVersion::Tls13, |v| v.value);
-        if min > max {
-            self.diagnostics.error(
-                &block,
-                ConfigError::TlsVersionRange {
-                    path: block.clone(),
-                    min,
-                    max,
-                },
-            );
-        }
-
-        let enabled = settings.enabled.as_ref().is_some_and(|e| e.value);
-        if enabled {
-            // The block's own key, else (oauth only) the legacy one: what `extsvc-resolve`
-            // applies to an enabled block. Resolution also warns when it is true.
-            let legacy_insecure = legacy
-                .jwt_ssl_insecure_skip_verify
-                .as_ref()
-                .filter(|_| kind == ServiceKind::Oauth);
-            let insecure = settings
-                .insecure_skip_verify
-                .as_ref()
-                .or(legacy_insecure)
-                .is_some_and(|s| s.value);
-            // A key whose value was rejected was still set: no second error about it.
-            let set = |present: bool, field: &str| present || self.diagnostics.was_rejected(&path(field));
-            let cert_id = set(settings.cert_id.is_some(), "cert_id");
-            let cert_file = set(settings.cert_file.is_some(), "cert_file");
-            let key_file = set(settings.key_file.is_some(), "key_file");
-            let ca = set(settings.ca_file.is_some(), "ca_file") || set(settings.ca_cert_ids.is_some(), "ca_cert_ids");
-            let insecure = set(insecure, "insecure_skip_verify");
-            if !cert_id && cert_file != key_file {
-                self.diagnostics
-                    .error(&block, ConfigError::IncompleteClientCertificate { path: block.clone() });
-            }
-            if !cert_id && !cert_file && !key_file && !ca && !insecure {
-                self.diagnostics
-                    .error(&block, ConfigError::NoCertificateConfiguration { path: block.clone() });
-            }
+        let diagnostics = &mut *self.diagnostics;
+        for problem in crate::mtls_rules::mtls_problems(kind, &settings, legacy, |path| diagnostics.was_rejected(path))
+        {
+            diagnostics.error(&block, problem);
         }
         settings
     }

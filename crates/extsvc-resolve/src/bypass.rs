@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
 
 use extsvc_config::BypassEntry;
 use ipnet::IpNet;
@@ -74,10 +75,13 @@ const MAX_LABEL_LEN: usize = 63;
 /// // The exact address wins over the network that also contains it.
 /// assert_eq!(list.matches("10.1.2.3", 80).map(ToString::to_string).as_deref(), Some("10.1.2.3"));
 /// ```
+///
+/// Cloning is cheap: the entries and the index are shared (every service that inherits
+/// the global list or `NO_PROXY`, and every client built from it, holds the same one).
 #[derive(Clone, Default)]
 pub struct BypassList {
-    entries: Vec<BypassEntry>,
-    index: Index,
+    entries: Arc<[BypassEntry]>,
+    index: Arc<Index>,
 }
 
 /// Positions into `BypassList::entries`, keyed for lookup.
@@ -339,7 +343,10 @@ impl BypassList {
     /// Indexes parsed entries. Cost O(entries); the list keeps their order.
     pub fn new(entries: Vec<BypassEntry>) -> BypassList {
         let index = Index::build(&entries);
-        BypassList { entries, index }
+        BypassList {
+            entries: entries.into(),
+            index: Arc::new(index),
+        }
     }
 
     /// The entries, as configured.

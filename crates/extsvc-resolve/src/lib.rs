@@ -62,6 +62,13 @@ impl Resolution {
     pub fn services_mut(&mut self) -> &mut [ResolvedService; 5] {
         &mut self.services
     }
+
+    /// Every configuration error the resolution carries (each service's
+    /// [`ResolvedMtls::errors`]): empty for a configuration the loader returned; for one
+    /// built in code, what the loader would have refused. Building fails on any of them.
+    pub fn errors(&self) -> impl Iterator<Item = &extsvc_config::ConfigError> {
+        self.services.iter().flat_map(|service| &service.mtls.errors)
+    }
 }
 
 /// Resolves every service from the validated configuration and the standard proxy
@@ -74,9 +81,15 @@ pub fn resolve(config: &ExternalServicesConfig, env: &EnvSnapshot) -> Resolution
     let mut warnings = Vec::new();
     let mut standard_warnings = Vec::new();
     let standard = proxy::StandardProxyEnv::read(env, &mut standard_warnings);
+    // Indexed once for every service that inherits it.
+    let global_bypass = config
+        .global
+        .bypass_proxy
+        .as_ref()
+        .map(|entries| entries.clone().map(BypassList::new));
     let services = ServiceKind::ALL.map(|kind| ResolvedService {
         kind,
-        proxy: proxy::resolve_proxy(config, kind, &standard, &mut warnings),
+        proxy: proxy::resolve_proxy(config, kind, &standard, &global_bypass, &mut warnings),
         mtls: mtls::resolve_mtls(config, kind, &mut warnings),
         pool: PoolSettings::for_service(kind),
         timeout: defaults::timeout_for(kind),

@@ -1,13 +1,15 @@
 //! TLS precedence (SPEC section 3): which client certificate, which roots, which versions.
 
+use std::fmt;
 use std::path::PathBuf;
 
-use extsvc_config::{ExternalServicesConfig, ServiceKind, Source, Sourced, TlsVersion};
+use extsvc_config::{shown, ConfigError, ExternalServicesConfig, ServiceKind, Source, Sourced, TlsVersion};
 
 use crate::sourced_default;
 
-/// Where the client certificate comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where the client certificate comes from. `Debug` shows paths and ids through
+/// [`extsvc_config::shown`] (no pasted PEM text).
+#[derive(Clone, PartialEq, Eq)]
 pub enum ClientCertificateSource {
     /// No client certificate is presented.
     None,
@@ -29,8 +31,9 @@ pub enum ClientCertificateSource {
     },
 }
 
-/// Which roots verify the server's certificate.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Which roots verify the server's certificate. `Debug` shows paths and ids through
+/// [`extsvc_config::shown`].
+#[derive(Clone, PartialEq, Eq)]
 pub enum CaSource {
     /// The built-in webpki roots.
     DefaultRoots,
@@ -50,6 +53,50 @@ pub enum CaSource {
     },
 }
 
+impl fmt::Debug for ClientCertificateSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClientCertificateSource::None => f.write_str("None"),
+            ClientCertificateSource::File {
+                cert_file,
+                key_file,
+                source,
+            } => f
+                .debug_struct("File")
+                .field("cert_file", &shown(cert_file))
+                .field("key_file", &shown(key_file))
+                .field("source", source)
+                .finish(),
+            ClientCertificateSource::Store { cert_id, source } => f
+                .debug_struct("Store")
+                .field("cert_id", &shown(cert_id))
+                .field("source", source)
+                .finish(),
+        }
+    }
+}
+
+impl fmt::Debug for CaSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CaSource::DefaultRoots => f.write_str("DefaultRoots"),
+            CaSource::File { ca_file, source } => f
+                .debug_struct("File")
+                .field("ca_file", &shown(ca_file))
+                .field("source", source)
+                .finish(),
+            CaSource::Store { ca_cert_ids, source } => f
+                .debug_struct("Store")
+                .field(
+                    "ca_cert_ids",
+                    &ca_cert_ids.iter().map(|id| shown(id)).collect::<Vec<_>>(),
+                )
+                .field("source", source)
+                .finish(),
+        }
+    }
+}
+
 /// The TLS settings one service uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResolvedMtls {
@@ -65,6 +112,11 @@ pub struct ResolvedMtls {
     pub tls_min_version: Sourced<TlsVersion>,
     /// Highest TLS version offered.
     pub tls_max_version: Sourced<TlsVersion>,
+    /// What is wrong with the block ([`ExternalServicesConfig::mtls_errors`]: e.g.
+    /// `cert_file` without `key_file` in a configuration built in code). Building this
+    /// service's TLS fails with the first of them: a block that asks for a client
+    /// certificate never turns into a client without one.
+    pub errors: Vec<ConfigError>,
 }
 
 pub(crate) fn resolve_mtls(
@@ -73,6 +125,7 @@ pub(crate) fn resolve_mtls(
     warnings: &mut Vec<String>,
 ) -> ResolvedMtls {
     let mtls = &config.service(kind).mtls;
+    let errors = config.mtls_errors(kind);
     let enabled = mtls.enabled.as_ref().is_some_and(|e| e.value);
     // SPEC section 3: the legacy key applies to oauth only while oauth.mtls.insecure_skip_verify
     // is unset (an explicit `false` in a disabled block still wins over it).
@@ -113,13 +166,14 @@ pub(crate) fn resolve_mtls(
             insecure_skip_verify,
             tls_min_version: sourced_default(TlsVersion::Tls12),
             tls_max_version: sourced_default(TlsVersion::Tls13),
+            errors,
         };
     }
 
     let client_certificate = match (&mtls.cert_id, &mtls.cert_file, &mtls.key_file) {
         (Some(id), files_cert, files_key) => {
             if files_cert.is_some() || files_key.is_some() {
-                tracing::info!(service = %kind, cert_id = %id.value, "cert_id takes precedence: cert_file/key_file are ignored");
+                tracing::info!(service = %kind, cert_id = %shown(&id.value), "cert_id takes precedence: cert_file/key_file are ignored");
             }
             ClientCertificateSource::Store {
                 cert_id: id.value.clone(),
@@ -131,7 +185,8 @@ pub(crate) fn resolve_mtls(
             key_file: key.value.clone(),
             source: cert.source.clone(),
         },
-        // A lone cert_file or key_file is rejected by validation in extsvc-config.
+        // A lone cert_file or key_file is in `errors` (extsvc-config's rules), which
+        // building the TLS refuses.
         (None, _, _) => ClientCertificateSource::None,
     };
     let ca = match (&mtls.ca_cert_ids, &mtls.ca_file) {
@@ -163,6 +218,7 @@ pub(crate) fn resolve_mtls(
             .tls_max_version
             .clone()
             .unwrap_or_else(|| sourced_default(TlsVersion::Tls13)),
+        errors,
     }
 }
 

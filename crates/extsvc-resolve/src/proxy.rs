@@ -87,7 +87,11 @@ impl StandardProxyEnv {
         let no_proxy = first_set(env, &["NO_PROXY", "no_proxy"]).map(|(name, value)| {
             let (entries, invalid) = parse_bypass_list(value);
             for bad in invalid {
-                warnings.push(format!("{name}: skipped entry {:?}: {}", bad.entry, bad.reason));
+                warnings.push(format!(
+                    "{name}: skipped entry \"{}\": {}",
+                    extsvc_config::shown(&bad.entry),
+                    extsvc_config::shown(&bad.reason)
+                ));
             }
             Sourced::new(BypassList::new(entries), Source::Env(name.to_owned()))
         });
@@ -103,6 +107,7 @@ pub(crate) fn resolve_proxy(
     config: &ExternalServicesConfig,
     kind: ServiceKind,
     standard: &StandardProxyEnv,
+    global_bypass: &Option<Sourced<BypassList>>,
     warnings: &mut Vec<String>,
 ) -> ResolvedProxy {
     let global = &config.global;
@@ -169,12 +174,13 @@ pub(crate) fn resolve_proxy(
         // Step 4, Tyk's fallback; without it an https_proxy set to `""` keeps its source.
         nothing => tyk_fallback.or(nothing).unwrap_or_else(|| sourced_default(None)),
     };
+    // The global list is indexed once (`global_bypass`) and shared by the services.
     let bypass = service
         .bypass_proxy
         .as_ref()
         .filter(|_| service_active)
-        .or(global.bypass_proxy.as_ref().filter(|_| global_active))
         .map(|entries| entries.clone().map(BypassList::new))
+        .or_else(|| global_bypass.clone().filter(|_| global_active))
         .or_else(|| standard.no_proxy.clone())
         .unwrap_or_else(|| sourced_default(BypassList::default()));
 

@@ -7,10 +7,10 @@ use extsvc_resolve::{Resolution, ResolvedService};
 use rustls_pki_types::CertificateDer;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
-use crate::error::Origin;
+use crate::error::{key_path, Origin, TlsError};
 use crate::material::{load_material, LoadedChain};
-use crate::service::{assemble, provider};
-use crate::store::CertificateStore;
+use crate::service::{assemble, provider, within, TlsOptions};
+use crate::store::{CertificateStore, DeadlineStore};
 
 /// Certificates expiring within this many days are warned about.
 pub const EXPIRY_WARNING_DAYS: i64 = 30;
@@ -141,11 +141,42 @@ pub async fn check_services<'a>(
     store: Option<&dyn CertificateStore>,
     now: SystemTime,
 ) -> CheckReport {
+    check_services_within(services, store, now, &TlsOptions::default()).await
+}
+
+/// [`check_services`] with the deadlines of `options` ([`TlsOptions::store_timeout`] for
+/// each store lookup, [`TlsOptions::load_timeout`] for each service); a service whose
+/// material misses a deadline is a problem naming its key path (and the store and id).
+pub async fn check_services_within<'a>(
+    services: impl IntoIterator<Item = &'a ResolvedService>,
+    store: Option<&dyn CertificateStore>,
+    now: SystemTime,
+    options: &TlsOptions,
+) -> CheckReport {
     let mut report = CheckReport::default();
     let now = unix_seconds(now);
     let provider = provider();
+    let bounded = store.map(|store| DeadlineStore::new(store, options.store_timeout));
+    let store = bounded.as_ref().map(|s| s as &dyn CertificateStore);
     for service in services {
-        let pieces = load_material(service.kind, &service.mtls, store, &provider).await;
+        if !service.mtls.errors.is_empty() {
+            report
+                .problems
+                .extend(service.mtls.errors.iter().map(ToString::to_string));
+            continue;
+        }
+        let loading = load_material(service.kind, &service.mtls, store, &provider);
+        let Some(pieces) = within(options.load_timeout, loading).await else {
+            report.problems.push(
+                TlsError::Timeout {
+                    service: service.kind,
+                    key_path: key_path(service.kind, "", None),
+                    after: options.load_timeout,
+                }
+                .to_string(),
+            );
+            continue;
+        };
         report.problems.extend(pieces.errors.iter().map(ToString::to_string));
         if let Some(chain) = &pieces.chain {
             check_client_chain(&mut report, chain, now);

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use extsvc_config::{ServiceKind, Source};
+use extsvc_config::{shown, ServiceKind, Source};
 
 use crate::pem::PemError;
 use crate::store::StoreError;
@@ -30,8 +30,9 @@ impl fmt::Display for Material {
     }
 }
 
-/// Where a piece of TLS material came from: a file or a store id.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where a piece of TLS material came from: a file or a store id. `Display` and `Debug`
+/// show it through [`extsvc_config::shown`]: never PEM text pasted as a path or id.
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Origin {
     /// A PEM file.
@@ -40,11 +41,20 @@ pub enum Origin {
     Store(String),
 }
 
+impl fmt::Debug for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::File(path) => f.debug_tuple("File").field(&shown(path)).finish(),
+            Origin::Store(id) => f.debug_tuple("Store").field(&shown(id)).finish(),
+        }
+    }
+}
+
 impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Origin::File(path) => write!(f, "{}", path.display()),
-            Origin::Store(id) => write!(f, "store entry {id}"),
+            Origin::File(path) => write!(f, "{}", shown(path)),
+            Origin::Store(id) => write!(f, "store entry {}", shown(id)),
         }
     }
 }
@@ -53,11 +63,14 @@ impl fmt::Display for Origin {
 ///
 /// Every message starts with the configuration key path (which names the service) and
 /// names the file or store id. No message contains key material.
-#[derive(Debug, thiserror::Error)]
+///
+/// `Debug` is the message (`TlsError("…")`): fields may hold a path or id that is really
+/// pasted PEM text, and the message shows those through [`extsvc_config::shown`].
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum TlsError {
     /// A PEM file could not be read (missing, unreadable).
-    #[error("{key_path}: failed to load {material} {}: {source}", path.display())]
+    #[error("{key_path}: failed to load {material} {}: {source}", shown(path))]
     ReadFile {
         /// The service.
         service: ServiceKind,
@@ -72,7 +85,7 @@ pub enum TlsError {
     },
     /// A PEM file holds no block of the needed type (empty, or e.g. a key given as `ca_file`),
     /// or a block is malformed.
-    #[error("{key_path}: failed to load {material} {}: {source}", path.display())]
+    #[error("{key_path}: failed to load {material} {}: {source}", shown(path))]
     ParseFile {
         /// The service.
         service: ServiceKind,
@@ -134,8 +147,33 @@ pub enum TlsError {
         /// The store's error.
         source: StoreError,
     },
+    /// Loading the service's material did not finish within [`crate::TlsOptions::load_timeout`].
+    #[error("{key_path}: loading the TLS material did not finish within {after:?}")]
+    Timeout {
+        /// The service.
+        service: ServiceKind,
+        /// The configuration key (`external_services.<service>.mtls`).
+        key_path: String,
+        /// The deadline.
+        after: std::time::Duration,
+    },
+    /// The service's `mtls` block breaks a configuration rule
+    /// ([`extsvc_resolve::ResolvedMtls::errors`]), e.g. `cert_file` without `key_file` in a
+    /// configuration built in code. The message is the loader's.
+    #[error("{source}")]
+    Config {
+        /// The service.
+        service: ServiceKind,
+        /// The configuration key path of the error.
+        key_path: String,
+        /// The error.
+        source: extsvc_config::ConfigError,
+    },
     /// Certificate ids are configured but no certificate store was given.
-    #[error("{key_path}: {ids} configured but no certificate store given (--cert-store)")]
+    #[error(
+        "{key_path}: {} configured but no certificate store given (--cert-store)",
+        shown(ids)
+    )]
     NoStore {
         /// The service.
         service: ServiceKind,
@@ -176,6 +214,8 @@ impl TlsError {
             | TlsError::KeyMismatch { service, .. }
             | TlsError::Store { service, .. }
             | TlsError::NoStore { service, .. }
+            | TlsError::Timeout { service, .. }
+            | TlsError::Config { service, .. }
             | TlsError::Build { service, .. }
             | TlsError::NoRuntime { service, .. } => *service,
         }
@@ -191,6 +231,8 @@ impl TlsError {
             | TlsError::KeyMismatch { key_path, .. }
             | TlsError::Store { key_path, .. }
             | TlsError::NoStore { key_path, .. }
+            | TlsError::Timeout { key_path, .. }
+            | TlsError::Config { key_path, .. }
             | TlsError::Build { key_path, .. }
             | TlsError::NoRuntime { key_path, .. } => key_path,
         }
@@ -209,5 +251,11 @@ pub(crate) fn key_path(service: ServiceKind, field: &str, source: Option<&Source
         Some(Source::Env(var)) => format!("{path} (env {var})"),
         Some(Source::Legacy(key)) => format!("{path} (legacy {key})"),
         _ => path,
+    }
+}
+
+impl fmt::Debug for TlsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("TlsError").field(&self.to_string()).finish()
     }
 }

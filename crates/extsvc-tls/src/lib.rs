@@ -26,17 +26,18 @@ pub mod danger;
 mod error;
 mod material;
 pub mod pem;
+mod pem_file;
 mod resumption;
 mod rotation;
 mod service;
 pub mod store;
 mod trust;
 
-pub use check::{check, check_services, CheckReport};
+pub use check::{check, check_services, check_services_within, CheckReport};
 pub use error::{Material, Origin, TlsError};
 pub use pem::{ClientCertificate, PemError};
 pub use rotation::ReloadReport;
-pub use service::{build_service_tls, ServiceTls, TlsOptions, DEFAULT_REFRESH_INTERVAL};
+pub use service::{build_service_tls, ServiceTls, TlsOptions, DEFAULT_LOAD_TIMEOUT, DEFAULT_REFRESH_INTERVAL};
 #[cfg(feature = "redis")]
 pub use store::{redis_command, InvalidRedisUrl, RedisConnector, RedisReply, RedisStore, RedisUrl, TcpConnector};
-pub use store::{CertificateStore, DirectoryStore, MemoryStore, StoreError, StoreFuture};
+pub use store::{CertificateStore, DirectoryStore, MemoryStore, StoreError, StoreFuture, DEFAULT_STORE_TIMEOUT};

@@ -19,6 +19,7 @@ use x509_parser::x509::X509Version;
 
 use crate::error::{key_path, Material, Origin, TlsError};
 use crate::pem::{parse_certificates, parse_private_key};
+use crate::pem_file::read_pem_file;
 use crate::store::CertificateStore;
 
 /// CA certificates and where each group came from.
@@ -104,7 +105,7 @@ pub(crate) async fn load_material(
 }
 
 async fn read_file(service: ServiceKind, key_path: &str, material: Material, path: &Path) -> Result<Vec<u8>, TlsError> {
-    tokio::fs::read(path).await.map_err(|source| TlsError::ReadFile {
+    read_pem_file(path).await.map_err(|source| TlsError::ReadFile {
         service,
         key_path: key_path.to_owned(),
         material,

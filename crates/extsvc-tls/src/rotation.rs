@@ -42,8 +42,8 @@ use rustls_pki_types::CertificateDer;
 use crate::error::{Material, TlsError};
 use crate::material::{load_ca_pieces, load_client, LoadedCa};
 use crate::resumption::{Generation, GenerationSessionStore};
-use crate::service::{verifiers, Rotatable};
-use crate::store::CertificateStore;
+use crate::service::{verifiers, within, Rotatable, TlsOptions};
+use crate::store::{CertificateStore, DeadlineStore};
 
 /// The client certificate resolver of a service: the current certificate, swapped
 /// atomically on rotation.
@@ -107,6 +107,10 @@ pub(crate) struct Rotation {
     /// The CA certificates in use, to compare a reload with.
     ca: Mutex<Vec<CertificateDer<'static>>>,
     generation: Arc<Generation>,
+    /// The deadline of each store lookup.
+    store_timeout: Duration,
+    /// The deadline of one whole reload.
+    load_timeout: Duration,
     /// One reload at a time (the refresh task and [`crate::ServiceTls::reload`]).
     reloading: tokio::sync::Mutex<()>,
 }
@@ -163,6 +167,7 @@ impl Rotation {
         provider: Arc<CryptoProvider>,
         parts: Rotatable,
         ca: Option<&[LoadedCa]>,
+        options: &TlsOptions,
     ) -> Self {
         Rotation {
             service: service.clone(),
@@ -171,8 +176,30 @@ impl Rotation {
             parts,
             ca: Mutex::new(flatten(ca)),
             generation: Arc::new(Generation::default()),
+            store_timeout: options.store_timeout,
+            load_timeout: options.load_timeout,
             reloading: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// The store ids or files reloaded, for logs.
+    fn describe_sources(&self) -> String {
+        let mut sources = Vec::new();
+        match &self.service.mtls.client_certificate {
+            ClientCertificateSource::Store { cert_id, .. } => sources.push(extsvc_config::shown(cert_id).to_string()),
+            ClientCertificateSource::File { cert_file, .. } => {
+                sources.push(extsvc_config::shown(cert_file).to_string())
+            }
+            ClientCertificateSource::None => {}
+        }
+        match &self.service.mtls.ca {
+            CaSource::Store { ca_cert_ids, .. } => {
+                sources.extend(ca_cert_ids.iter().map(|id| extsvc_config::shown(id).to_string()))
+            }
+            CaSource::File { ca_file, .. } => sources.push(extsvc_config::shown(ca_file).to_string()),
+            CaSource::DefaultRoots => {}
+        }
+        sources.join(", ")
     }
 
     /// The swappable parts.
@@ -196,13 +223,36 @@ impl Rotation {
         let _one_at_a_time = self.reloading.lock().await;
         let kind = self.service.kind;
         let mut report = ReloadReport::new(kind);
-        let store = self.store.as_deref();
-
-        let client = match &self.parts.client {
-            Some(_) => load_client(kind, &self.service.mtls.client_certificate, store, &self.provider).await,
-            None => Ok(None),
+        // Every store lookup under its deadline, the whole reload under another; a reload
+        // that runs out keeps everything in use, like any other failure.
+        let bounded = self
+            .store
+            .as_deref()
+            .map(|store| DeadlineStore::new(store, self.store_timeout));
+        let store = bounded.as_ref().map(|s| s as &dyn CertificateStore);
+        let loading = async {
+            let client = match &self.parts.client {
+                Some(_) => load_client(kind, &self.service.mtls.client_certificate, store, &self.provider).await,
+                None => Ok(None),
+            };
+            (client, load_ca_pieces(kind, &self.service.mtls.ca, store).await)
         };
-        let (ca, ca_errors) = load_ca_pieces(kind, &self.service.mtls.ca, store).await;
+        let Some((client, (ca, ca_errors))) = within(self.load_timeout, loading).await else {
+            let error = TlsError::Timeout {
+                service: kind,
+                key_path: format!("external_services.{kind}.mtls"),
+                after: self.load_timeout,
+            };
+            tracing::warn!(
+                service = %kind,
+                store = ?self.store,
+                ids = %self.describe_sources(),
+                %error,
+                "TLS material reload timed out; keeping the current certificate and CAs"
+            );
+            report.failed.push(error);
+            return report;
+        };
 
         // The generation advances before anything is swapped (see `resumption`).
         let mut next_client = None;
@@ -316,5 +366,91 @@ mod tests {
         assert!(resolver.replace(next.clone()));
         assert!(Arc::ptr_eq(&resolver.resolve(&[], &[]).unwrap(), &next));
         assert!(resolver.has_certs());
+    }
+
+    /// A store that answers its first lookup and then never again.
+    #[derive(Debug)]
+    struct GoesSilent {
+        inner: crate::MemoryStore,
+        calls: std::sync::atomic::AtomicUsize,
+    }
+
+    impl CertificateStore for GoesSilent {
+        fn client_certificate<'a>(&'a self, id: &'a str) -> crate::StoreFuture<'a, crate::ClientCertificate> {
+            if self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                self.inner.client_certificate(id)
+            } else {
+                Box::pin(std::future::pending())
+            }
+        }
+        fn ca_certificates<'a>(&'a self, _: &'a str) -> crate::StoreFuture<'a, Vec<CertificateDer<'static>>> {
+            Box::pin(std::future::pending())
+        }
+    }
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refresh_that_times_out_keeps_the_certificate_and_warns_naming_the_store_and_id() {
+        let captured = Captured::default();
+        let sink = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || sink.clone())
+            .with_ansi(false)
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["client".to_owned()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let inner = crate::MemoryStore::new();
+        inner
+            .insert_pem("client-7", format!("{}{}", cert.pem(), key.serialize_pem()).as_bytes())
+            .unwrap();
+        let store = Arc::new(GoesSilent {
+            inner,
+            calls: Default::default(),
+        });
+        let mut config = extsvc_config::ExternalServicesConfig::default();
+        let mtls = &mut config.service_mut(ServiceKind::Storage).mtls;
+        mtls.enabled = Some(extsvc_config::Sourced::new(true, extsvc_config::Source::Default));
+        mtls.cert_id = Some(extsvc_config::Sourced::new(
+            "client-7".to_owned(),
+            extsvc_config::Source::Default,
+        ));
+        let resolution = extsvc_resolve::resolve(&config, &extsvc_config::EnvSnapshot::empty());
+        let options = TlsOptions {
+            refresh_interval: Some(Duration::from_millis(20)),
+            store_timeout: Duration::from_millis(30),
+            ..Default::default()
+        };
+        let tls = crate::build_service_tls(resolution.service(ServiceKind::Storage), Some(store), &options)
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let presented = tls.target.client_auth_cert_resolver.resolve(&[], &[]).unwrap();
+        assert_eq!(presented.cert[0], *cert.der(), "the last good certificate is kept");
+        let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let warning = log
+            .lines()
+            .find(|line| line.contains("WARN") && line.contains("keeping the current certificate"))
+            .unwrap_or_else(|| panic!("no WARN in {log}"));
+        assert!(
+            warning.contains("client-7") && warning.contains("GoesSilent") && warning.contains("within 30ms"),
+            "{warning}"
+        );
     }
 }

@@ -14,7 +14,7 @@ use crate::danger::NoServerVerification;
 use crate::error::{key_path, Material, TlsError};
 use crate::material::{load_material, LoadedCa, LoadedMaterial};
 use crate::rotation::{rotates, spawn_refresh, ReloadReport, RotatingClientCert, Rotation};
-use crate::store::CertificateStore;
+use crate::store::{CertificateStore, DeadlineStore, DEFAULT_STORE_TIMEOUT};
 use crate::trust::RotatingServerVerifier;
 
 /// The default [`TlsOptions::refresh_interval`]: 60 seconds.
@@ -35,12 +35,26 @@ pub struct TlsOptions {
     /// [`DEFAULT_REFRESH_INTERVAL`]. Services without files or store ids have nothing to
     /// reload and run no task.
     pub refresh_interval: Option<Duration>,
+    /// The deadline of each certificate store lookup, connecting included (default
+    /// [`DEFAULT_STORE_TIMEOUT`], 10 s). A lookup that misses it fails the build with an
+    /// error naming the store and the id; in a rotation refresh the current certificate
+    /// is kept and a WARN names both. Applied around any store, yours included.
+    pub store_timeout: Duration,
+    /// The deadline of loading one service's material as a whole — files and every store
+    /// lookup (default [`DEFAULT_LOAD_TIMEOUT`], 30 s). A duration too large to add to the
+    /// clock means no deadline.
+    pub load_timeout: Duration,
 }
+
+/// The default [`TlsOptions::load_timeout`]: 30 seconds, three store lookups' worth.
+pub const DEFAULT_LOAD_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Default for TlsOptions {
     fn default() -> Self {
         TlsOptions {
             refresh_interval: Some(DEFAULT_REFRESH_INTERVAL),
+            store_timeout: DEFAULT_STORE_TIMEOUT,
+            load_timeout: DEFAULT_LOAD_TIMEOUT,
         }
     }
 }
@@ -50,6 +64,15 @@ impl TlsOptions {
     pub fn with_refresh_interval(mut self, interval: Option<Duration>) -> Self {
         self.refresh_interval = interval;
         self
+    }
+}
+
+/// Runs `future` under `timeout`; `None` when it ran out. A timeout too large to add to
+/// the clock means no deadline.
+pub(crate) async fn within<T>(timeout: Duration, future: impl std::future::Future<Output = T>) -> Option<T> {
+    match tokio::time::Instant::now().checked_add(timeout) {
+        Some(deadline) => tokio::time::timeout_at(deadline, future).await.ok(),
+        None => Some(future.await),
     }
 }
 
@@ -280,20 +303,51 @@ pub(crate) fn assemble(
 ///   current tokio runtime that stops when the configs are dropped.
 ///
 /// `store` is needed only when ids are configured; without it they are an error.
-/// Any error fails the build: there is no fallback to a client without mTLS.
+/// Any error fails the build: there is no fallback to a client without mTLS. That
+/// includes the block's configuration errors ([`extsvc_resolve::ResolvedMtls::errors`]),
+/// so an `ExternalServicesConfig` built in code with `cert_file` and no `key_file` fails
+/// here with the loader's message instead of connecting without a client certificate.
 pub async fn build_service_tls(
     service: &ResolvedService,
     store: Option<Arc<dyn CertificateStore>>,
     options: &TlsOptions,
 ) -> Result<ServiceTls, TlsError> {
     let kind = service.kind;
+    if let Some(error) = service.mtls.errors.first() {
+        return Err(TlsError::Config {
+            service: kind,
+            key_path: error.path().to_owned(),
+            source: error.clone(),
+        });
+    }
     let provider = provider();
-    let material = load_material(kind, &service.mtls, store.as_deref(), &provider)
+    let bounded = store
+        .as_deref()
+        .map(|store| DeadlineStore::new(store, options.store_timeout));
+    let loading = load_material(
+        kind,
+        &service.mtls,
+        bounded.as_ref().map(|s| s as &dyn CertificateStore),
+        &provider,
+    );
+    let material = within(options.load_timeout, loading)
         .await
+        .ok_or_else(|| TlsError::Timeout {
+            service: kind,
+            key_path: key_path(kind, "", None),
+            after: options.load_timeout,
+        })?
         .into_material()?;
     let rotation = if rotates(service) {
         let parts = rotatable(service, &material)?;
-        let rotation = Arc::new(Rotation::new(service, store, provider, parts, material.ca.as_deref()));
+        let rotation = Arc::new(Rotation::new(
+            service,
+            store,
+            provider,
+            parts,
+            material.ca.as_deref(),
+            options,
+        ));
         match options.refresh_interval {
             Some(interval) => {
                 let runtime = tokio::runtime::Handle::try_current().map_err(|_| TlsError::NoRuntime {

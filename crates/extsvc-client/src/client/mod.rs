@@ -55,8 +55,20 @@ pub type ServiceStream = MaybeTlsStream<ProxyStream<tokio::net::TcpStream>>;
 /// let mut req = extsvc::http::Request::get("http://example.com/").body(String::new()).unwrap();
 /// req.extensions_mut().insert(extsvc::client::RequestTimeout(Duration::from_secs(2)));
 /// ```
+///
+/// A timeout longer than [`MAX_TIMEOUT`] (a year; `Duration::MAX` included) is clamped to
+/// it: in effect no deadline, and never an overflow of the clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RequestTimeout(pub Duration);
+
+/// The longest deadline a request or connection gets: one year. Longer timeouts are
+/// clamped to it, so that adding one to the clock cannot overflow.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// The deadline `timeout` from now, `timeout` clamped to [`MAX_TIMEOUT`].
+pub(crate) fn deadline_after(timeout: Duration) -> Instant {
+    Instant::now() + timeout.min(MAX_TIMEOUT)
+}
 
 /// A pooled HTTP/1.1 connection: the request sender and what the connector knew.
 pub(crate) struct HttpConnection {
@@ -307,7 +319,7 @@ impl ServiceClient {
             .get::<RequestTimeout>()
             .map_or(inner.service.timeout, |t| t.0);
         let started = Instant::now();
-        let deadline = started + timeout;
+        let deadline = deadline_after(timeout);
         let method = method_label(req.method());
         let target = TargetName::of(req.uri())?;
         let scheme = target_scheme(req.uri());
@@ -438,7 +450,7 @@ impl ServiceClient {
                         _ => None,
                     };
                     let Some(again) = again else {
-                        return Err(send_error(e, conn.info.hop));
+                        return Err(send_error(e, conn.info.hop, conn.info.tls_version));
                     };
                     tracing::debug!(error = %e, "a reused connection was closed by the server; sending once more on another");
                     retried = true;
@@ -505,7 +517,7 @@ impl ServiceClient {
 }
 
 /// The error of a failed exchange on a connection that took `hop`.
-fn send_error(e: hyper::Error, hop: Hop) -> Error {
+fn send_error(e: hyper::Error, hop: Hop, tls_version: Option<rustls::ProtocolVersion>) -> Error {
     if let Some(alert) = tls_alert_in(&e) {
         let error = match hop {
             // Forwarded, the one TLS session is with an `https://` proxy.
@@ -515,11 +527,25 @@ fn send_error(e: hyper::Error, hop: Hop) -> Error {
             ),
             // TLS 1.3 ends the client's side of the handshake before the server has judged
             // the client's certificate: a refusal arrives as an alert on the first read.
-            Hop::Direct | Hop::Tunnel if refuses_client_certificate(alert) => Error::new(
+            // Only then: over TLS 1.2 the handshake (certificate included) is over before
+            // any data, and an alert here is about something else — typically the server
+            // asking to renegotiate, which rustls refuses.
+            Hop::Direct | Hop::Tunnel
+                if tls_version == Some(rustls::ProtocolVersion::TLSv1_3) && refuses_client_certificate(alert) =>
+            {
+                Error::new(
+                    ErrorKind::Tls,
+                    format!(
+                        "the target ended the TLS session with alert {alert:?}; with TLS 1.3 this is how \
+                     a server refuses the client certificate (check the service's mTLS cert_file / cert_id)"
+                    ),
+                )
+            }
+            Hop::Direct | Hop::Tunnel if tls_version == Some(rustls::ProtocolVersion::TLSv1_2) => Error::new(
                 ErrorKind::Tls,
                 format!(
-                    "the target ended the TLS session with alert {alert:?}; with TLS 1.3 this is how \
-                     a server refuses the client certificate (check the service's mTLS cert_file / cert_id)"
+                    "the target ended the TLS 1.2 session with alert {alert:?} after the handshake; \
+                     a server that asks to renegotiate (refused: renegotiation is not supported) ends it so"
                 ),
             ),
             Hop::Direct | Hop::Tunnel => Error::new(
@@ -649,8 +675,15 @@ fn prepare(
         }
         Hop::Direct | Hop::Tunnel => {
             req.headers_mut().remove(PROXY_AUTHORIZATION);
+            // An empty path (`http://host:port#frag`, `http://host?q`) is `/` in origin
+            // form: the request line must never be `GET  HTTP/1.1` (`PathAndQuery::as_str`
+            // shows an empty path as `/`, while the URI built from it would be empty).
             let origin = match req.uri().path_and_query() {
-                Some(pq) => Uri::from(pq.clone()),
+                Some(pq) if pq.as_str().starts_with('/') && pq.as_str() != "/" => Uri::from(pq.clone()),
+                Some(pq) => match pq.query() {
+                    Some(query) => format!("/?{query}").parse().unwrap_or_else(|_| Uri::from_static("/")),
+                    None => Uri::from_static("/"),
+                },
                 None => Uri::from_static("/"),
             };
             *req.uri_mut() = origin;
@@ -892,6 +925,16 @@ mod tests {
         prepare(&mut req, Hop::Direct, None, &Authority::from_static("target"), &cached).unwrap();
         assert_eq!(req.headers()[HOST], "target");
         assert_eq!(req.uri(), "/");
+        // No path before a fragment or a query: still `/`.
+        for (uri, origin) in [
+            ("http://target:8080#frag", "/"),
+            ("http://target:8080?q=1", "/?q=1"),
+            ("http://target:8080/p#f", "/p"),
+        ] {
+            let mut req = Request::get(uri).body(boxed("")).unwrap();
+            prepare(&mut req, Hop::Direct, None, &Authority::from_static("target"), &cached).unwrap();
+            assert_eq!(req.uri(), origin, "{uri}");
+        }
     }
 
     #[test]
@@ -1077,6 +1120,30 @@ mod tests {
         assert!(err.is_timeout());
         assert_eq!(err.phase(), Some(Phase::ResponseHeaders), "{err}");
         assert!(err.to_string().contains("300ms"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_request_timeout_of_duration_max_is_clamped_not_a_panic() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0u8; 4096];
+            let _ = socket.read(&mut buf).await.unwrap();
+            socket
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                .await
+                .unwrap();
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        });
+        let client = direct_client(ServiceKind::Health);
+        let mut req = Request::get(url).body(String::new()).unwrap();
+        req.extensions_mut().insert(RequestTimeout(Duration::MAX));
+        let response = client.request(req).await.unwrap();
+        assert_eq!(response.status(), 200);
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(&body[..], b"ok");
+        assert!(deadline_after(Duration::MAX) > Instant::now() + Duration::from_secs(300 * 24 * 3600));
     }
 
     #[tokio::test]

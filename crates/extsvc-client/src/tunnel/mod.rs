@@ -200,7 +200,8 @@ where
                             "the proxy refused CONNECT to {}: {} {}",
                             HostPort(host, port),
                             code,
-                            response.reason.unwrap_or("")
+                            // The proxy's text: capped, control characters escaped.
+                            extsvc_config::escaped(response.reason.unwrap_or(""))
                         )
                         .trim_end()
                         .to_owned(),

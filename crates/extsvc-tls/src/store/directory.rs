@@ -10,8 +10,10 @@ use crate::pem::{parse_certificates, ClientCertificate};
 /// A directory of PEM bundles: `DIR/<id>.pem` holds one or more CERTIFICATE blocks
 /// (end-entity first) and, for a client certificate, its PRIVATE KEY.
 ///
-/// Files are read on every lookup, so replacing a file rotates the certificate at the next
-/// reload ([`crate::TlsOptions::refresh_interval`]). Write the new file under another name and
+/// Files are read on every lookup (through the same bounded read as `cert_file`: regular
+/// files of at most 1 MiB, a FIFO or device refused; see `extsvc_config::read_bounded`), so
+/// replacing a file rotates the certificate at the next reload
+/// ([`crate::TlsOptions::refresh_interval`]). Write the new file under another name and
 /// rename it over the old one, so that a reader never sees half a file.
 #[derive(Debug, Clone)]
 pub struct DirectoryStore {
@@ -37,7 +39,7 @@ impl DirectoryStore {
     async fn read(&self, id: &str) -> Result<Vec<u8>, StoreError> {
         check_id(id)?;
         let path = self.path_of(id);
-        match tokio::fs::read(&path).await {
+        match crate::pem_file::read_pem_file(&path).await {
             Ok(bytes) => Ok(bytes),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(StoreError::NotFound { id: id.to_owned() }),
             Err(source) => Err(StoreError::Io {

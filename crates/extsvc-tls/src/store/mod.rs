@@ -7,14 +7,19 @@
 //! - `RedisStore` (cargo feature `redis`): key `raw-<id>` in Redis, as Tyk keeps its store.
 //!
 //! The trait is object safe; its methods return boxed futures, so a store can do network
-//! I/O. Stores are read again at every reload (every refresh interval, on by default:
-//! [`crate::TlsOptions::refresh_interval`]; or [`crate::ServiceTls::reload`]).
+//! I/O. Every lookup runs under a deadline applied by the caller, whatever the store
+//! ([`crate::TlsOptions::store_timeout`]). Stores are read again at every reload (every
+//! refresh interval, on by default: [`crate::TlsOptions::refresh_interval`]; or
+//! [`crate::ServiceTls::reload`]).
 
+mod deadline;
 mod directory;
 mod memory;
 #[cfg(feature = "redis")]
 mod redis;
 
+pub(crate) use deadline::DeadlineStore;
+pub use deadline::DEFAULT_STORE_TIMEOUT;
 pub use directory::DirectoryStore;
 pub use memory::MemoryStore;
 #[cfg(feature = "redis")]
@@ -25,6 +30,7 @@ pub use redis::{
 use std::future::Future;
 use std::pin::Pin;
 
+use extsvc_config::{escaped, shown};
 use rustls_pki_types::CertificateDer;
 
 use crate::pem::{ClientCertificate, PemError};
@@ -62,18 +68,22 @@ pub trait CertificateStore: std::fmt::Debug + Send + Sync {
 }
 
 /// Why a store lookup failed. Messages name the id; they never contain key material or
-/// store credentials.
-#[derive(Debug, thiserror::Error)]
+/// store credentials: ids are shown through [`extsvc_config::shown`] (PEM text pasted as
+/// an id appears as `<PEM text, N bytes>`), and a backend's own text is capped and its
+/// control characters escaped ([`extsvc_config::escaped`]).
+///
+/// `Debug` is the message (`StoreError("…")`), for the same reason.
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
     /// Nothing is stored under the id.
-    #[error("certificate not found in store: {id}")]
+    #[error("certificate not found in store: {}", shown(id))]
     NotFound {
         /// The id looked up.
         id: String,
     },
     /// The id cannot name an entry (empty, or characters the store does not allow, such as `/`).
-    #[error("invalid certificate id {id:?}: {reason}")]
+    #[error("invalid certificate id \"{}\": {reason}", shown(id))]
     InvalidId {
         /// The id.
         id: String,
@@ -81,7 +91,7 @@ pub enum StoreError {
         reason: &'static str,
     },
     /// The entry exists but its content is unusable (no certificate, no key, malformed PEM).
-    #[error("certificate store entry {id}: {source}")]
+    #[error("certificate store entry {}: {source}", shown(id))]
     InvalidEntry {
         /// The id.
         id: String,
@@ -89,7 +99,11 @@ pub enum StoreError {
         source: PemError,
     },
     /// Reading the entry failed (file system, network).
-    #[error("certificate store entry {id}: failed to read {location}: {source}")]
+    #[error(
+        "certificate store entry {}: failed to read {}: {source}",
+        shown(id),
+        shown(location)
+    )]
     Io {
         /// The id.
         id: String,
@@ -98,14 +112,30 @@ pub enum StoreError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The store did not answer within the deadline ([`crate::TlsOptions::store_timeout`]).
+    #[error("certificate store entry {}: no answer from {store} within {after:?}", shown(id))]
+    Timeout {
+        /// The id.
+        id: String,
+        /// The store (its `Debug`, which never shows credentials).
+        store: String,
+        /// The deadline.
+        after: std::time::Duration,
+    },
     /// The store's backend answered with an error (e.g. a Redis `-ERR` reply).
-    #[error("certificate store entry {id}: {message}")]
+    #[error("certificate store entry {}: {}", shown(id), escaped(message))]
     Backend {
         /// The id.
         id: String,
         /// The backend's message.
         message: String,
     },
+}
+
+impl std::fmt::Debug for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("StoreError").field(&self.to_string()).finish()
+    }
 }
 
 /// Rejects ids that cannot be a single file name or key suffix.

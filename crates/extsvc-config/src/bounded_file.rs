@@ -1,0 +1,180 @@
+//! [`read_bounded`]: reading a file the configuration names, safely.
+//!
+//! Every file extsvc reads because a configuration value names it — `--config`,
+//! `cert_file`, `key_file`, `ca_file`, a directory store entry — goes through here:
+//!
+//! - only a regular file is read: a FIFO, a device (`/dev/zero`), a socket or a directory
+//!   is refused before it is opened for reading, so nothing blocks on a FIFO with no
+//!   writer or reads a device forever;
+//! - at most `limit` bytes: a file whose size is over the limit is refused from its
+//!   metadata (a sparse 1 TB file costs nothing), and the read itself stops one byte past
+//!   the limit, in case the file grew in between.
+//!
+//! It lives in this crate, the lowest one, so that the configuration loader and
+//! `extsvc-tls` share one implementation (`docs/architecture.md`).
+
+use std::fmt;
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+
+/// The size limit of a PEM file (certificate chain, key, CA bundle, store entry): 1 MiB.
+/// A certificate is 1–2 KB and a CA bundle of every public root is about 220 KB, so a
+/// file over 1 MiB is a mistake, not material.
+pub const PEM_FILE_LIMIT: u64 = 1024 * 1024;
+
+/// The size limit of a `tyk.conf`: 16 MiB. Real files are a few KB to a few hundred KB
+/// (long bypass lists included); the limit leaves room for generated ones while keeping a
+/// wrong `--config /dev/zero`-like mistake from exhausting memory.
+pub const CONFIG_FILE_LIMIT: u64 = 16 * 1024 * 1024;
+
+/// Why [`read_bounded`] refused a file. The message names what is wrong, not the file:
+/// callers put it after the key path and the file.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum BoundedReadError {
+    /// Not a regular file.
+    NotRegular {
+        /// What it is instead: `a FIFO`, `a directory`, `a device`, `a socket`.
+        kind: &'static str,
+    },
+    /// Larger than the limit.
+    TooLarge {
+        /// The limit, in bytes.
+        limit: u64,
+        /// The size seen (from metadata, or `limit + 1` when the file grew while read).
+        size: u64,
+    },
+    /// The file system's error (missing, permission denied, …).
+    Io(std::io::Error),
+}
+
+impl fmt::Display for BoundedReadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BoundedReadError::NotRegular { kind } => write!(f, "not a regular file ({kind}); refused"),
+            BoundedReadError::TooLarge { limit, size } => {
+                write!(f, "file too large: {size} bytes, the limit is {limit} bytes")
+            }
+            BoundedReadError::Io(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for BoundedReadError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            BoundedReadError::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<BoundedReadError> for std::io::Error {
+    /// For callers whose errors carry an `io::Error`; the kind is kept for `NotFound`.
+    fn from(error: BoundedReadError) -> Self {
+        match error {
+            BoundedReadError::Io(e) => e,
+            other => std::io::Error::new(std::io::ErrorKind::InvalidInput, other),
+        }
+    }
+}
+
+fn file_kind(file_type: std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if file_type.is_fifo() {
+            return "a FIFO";
+        }
+        if file_type.is_socket() {
+            return "a socket";
+        }
+        if file_type.is_block_device() || file_type.is_char_device() {
+            return "a device";
+        }
+    }
+    if file_type.is_dir() {
+        "a directory"
+    } else {
+        "not a file"
+    }
+}
+
+fn check_metadata(metadata: &std::fs::Metadata, limit: u64) -> Result<(), BoundedReadError> {
+    if !metadata.is_file() {
+        return Err(BoundedReadError::NotRegular {
+            kind: file_kind(metadata.file_type()),
+        });
+    }
+    if metadata.len() > limit {
+        return Err(BoundedReadError::TooLarge {
+            limit,
+            size: metadata.len(),
+        });
+    }
+    Ok(())
+}
+
+/// Reads a regular file of at most `limit` bytes (symbolic links followed).
+///
+/// ```
+/// use extsvc_config::{read_bounded, BoundedReadError};
+///
+/// let error = read_bounded("/dev/zero".as_ref(), 1024).unwrap_err();
+/// assert!(matches!(error, BoundedReadError::NotRegular { .. }), "{error}");
+/// ```
+pub fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, BoundedReadError> {
+    // The type is checked before the open: opening a FIFO for reading blocks until a
+    // writer comes. The opened file is checked again, in case the path was replaced.
+    check_metadata(&std::fs::metadata(path).map_err(BoundedReadError::Io)?, limit)?;
+    let file = File::open(path).map_err(BoundedReadError::Io)?;
+    let metadata = file.metadata().map_err(BoundedReadError::Io)?;
+    check_metadata(&metadata, limit)?;
+    let mut bytes = Vec::with_capacity(usize::try_from(metadata.len()).unwrap_or(0));
+    file.take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(BoundedReadError::Io)?;
+    if bytes.len() as u64 > limit {
+        return Err(BoundedReadError::TooLarge {
+            limit,
+            size: limit.saturating_add(1),
+        });
+    }
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regular_files_within_the_limit_are_read_and_others_refused() {
+        let dir = std::env::temp_dir().join(format!("extsvc-bounded-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let small = dir.join("small");
+        std::fs::write(&small, b"hello").unwrap();
+        assert_eq!(read_bounded(&small, 5).unwrap(), b"hello");
+        let error = read_bounded(&small, 4).unwrap_err();
+        assert!(
+            matches!(error, BoundedReadError::TooLarge { limit: 4, size: 5 }),
+            "{error}"
+        );
+        // A sparse file far over the limit is refused from its size, without reading.
+        let sparse = dir.join("sparse");
+        File::create(&sparse).unwrap().set_len(1 << 40).unwrap();
+        let error = read_bounded(&sparse, PEM_FILE_LIMIT).unwrap_err();
+        assert!(error.to_string().contains("1099511627776 bytes"), "{error}");
+        assert!(matches!(
+            read_bounded(&dir, 10),
+            Err(BoundedReadError::NotRegular { kind: "a directory" })
+        ));
+        assert!(matches!(
+            read_bounded("/dev/zero".as_ref(), 10),
+            Err(BoundedReadError::NotRegular { kind: "a device" })
+        ));
+        let missing = read_bounded(&dir.join("missing"), 10).unwrap_err();
+        assert_eq!(std::io::Error::from(missing).kind(), std::io::ErrorKind::NotFound);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
