@@ -101,7 +101,7 @@ fn other_schemes_are_errors_naming_the_key_path_and_hiding_the_password() {
         ),
         (
             r#"{"external_services": {"global": {"https_proxy": "socks5://onlyuser@p"}}}"#,
-            r#"external_services.global.https_proxy: invalid proxy URL "socks5://onlyuser:***@p": SOCKS5 authentication (RFC 1929) needs a user name and a password of 1 to 255 bytes each (user:password@)"#,
+            r#"external_services.global.https_proxy: invalid proxy URL "socks5://***@p": SOCKS5 authentication (RFC 1929) needs a user name and a password of 1 to 255 bytes each (user:password@)"#,
         ),
         (
             r#"{"external_services": {"global": {"https_proxy": "socks5h://p:0"}}}"#,

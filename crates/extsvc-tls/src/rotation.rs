@@ -446,7 +446,7 @@ mod tests {
         let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
         let warning = log
             .lines()
-            .find(|line| line.contains("WARN") && line.contains("keeping the current certificate"))
+            .find(|line| line.contains("WARN") && line.contains("keep using the last good material"))
             .unwrap_or_else(|| panic!("no WARN in {log}"));
         assert!(
             warning.contains("client-7") && warning.contains("GoesSilent") && warning.contains("within 30ms"),
