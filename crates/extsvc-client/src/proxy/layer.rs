@@ -1,6 +1,7 @@
 use std::sync::Arc;
 
 use extsvc_resolve::ResolvedService;
+use extsvc_tls::RotatingConfig;
 
 use super::ProxyConnector;
 
@@ -8,12 +9,12 @@ use super::ProxyConnector;
 #[derive(Debug, Clone)]
 pub struct ProxyConnectorLayer {
     service: Arc<ResolvedService>,
-    proxy_tls: Option<Arc<rustls::ClientConfig>>,
+    proxy_tls: Option<RotatingConfig>,
 }
 
 impl ProxyConnectorLayer {
     /// Routes per `service`; `proxy_tls` verifies `https://` proxies.
-    pub fn new(service: Arc<ResolvedService>, proxy_tls: Option<Arc<rustls::ClientConfig>>) -> Self {
+    pub fn new(service: Arc<ResolvedService>, proxy_tls: Option<RotatingConfig>) -> Self {
         ProxyConnectorLayer { service, proxy_tls }
     }
 }

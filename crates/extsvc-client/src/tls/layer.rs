@@ -1,18 +1,18 @@
-use std::sync::Arc;
+use extsvc_tls::RotatingConfig;
 
 use super::TlsConnector;
 
-/// Wraps a connector in a [`TlsConnector`] with one rustls configuration.
+/// Wraps a connector in a [`TlsConnector`] with one TLS leg's configuration.
 #[derive(Debug, Clone)]
 pub struct TlsConnectorLayer {
-    config: Arc<rustls::ClientConfig>,
+    config: RotatingConfig,
 }
 
 impl TlsConnectorLayer {
     /// A layer doing TLS with `config` (used as given; see
     /// [`http1_tls_config`](super::http1_tls_config)).
-    pub fn new(config: Arc<rustls::ClientConfig>) -> TlsConnectorLayer {
-        TlsConnectorLayer { config }
+    pub fn new(config: impl Into<RotatingConfig>) -> TlsConnectorLayer {
+        TlsConnectorLayer { config: config.into() }
     }
 }
 
