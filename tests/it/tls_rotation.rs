@@ -71,6 +71,7 @@ async fn a_certificate_replaced_in_a_memory_store_is_used_by_new_connections() {
         .await
         .unwrap();
     let generation_before = tls.target.current();
+    let proxy_before = tls.proxy.current();
 
     // Several connections first, so that resumable sessions exist.
     let mut established = connect(&tls.target, server.addr).await.unwrap();
@@ -103,6 +104,8 @@ async fn a_certificate_replaced_in_a_memory_store_is_used_by_new_connections() {
     assert!(!Arc::ptr_eq(&tls.target.current(), &generation_before));
     assert!(Arc::ptr_eq(&tls.target.current(), &tls.target.current()));
     assert_eq!(tls.generation(), 1);
+    // The proxy leg's material did not change: it keeps its configuration and sessions.
+    assert!(Arc::ptr_eq(&tls.proxy.current(), &proxy_before));
 }
 
 #[tokio::test]
@@ -486,8 +489,13 @@ async fn a_ca_rotates_on_both_legs_and_insecure_skip_verify_never_relaxes_the_pr
     assert!(connect_and_ping(&insecure.proxy, server.addr).await.is_err());
 
     std::fs::copy(&pki.ca_cert_path, &ca).unwrap();
+    let insecure_target = insecure.target.current();
     for tls in [&verified, &insecure] {
+        let (target, proxy) = (tls.target.current(), tls.proxy.current());
         assert_eq!(tls.reload().await.changed, [Material::CaCertificates]);
+        assert!(!Arc::ptr_eq(&proxy, &tls.proxy.current()));
+        // The insecure target leg never verifies: new roots leave its configuration be.
+        assert_eq!(Arc::ptr_eq(&target, &tls.target.current()), std::ptr::eq(tls, &insecure));
         connect_and_ping(&tls.target, server.addr).await.unwrap();
         connect_and_ping(&tls.proxy, server.addr).await.unwrap();
     }
@@ -500,6 +508,7 @@ async fn a_ca_rotates_on_both_legs_and_insecure_skip_verify_never_relaxes_the_pr
     }
     assert!(connect_and_ping(&verified.target, server.addr).await.is_err());
     connect_and_ping(&insecure.target, server.addr).await.unwrap();
+    assert!(Arc::ptr_eq(&insecure_target, &insecure.target.current()));
 }
 
 /// Of several `ca_cert_ids`, either all load or the roots in use stay (never a partial set),

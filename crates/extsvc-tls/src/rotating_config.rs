@@ -67,8 +67,10 @@ impl RotatingConfig {
                         return config.clone();
                     }
                 }
-                // First use of this generation: derive it once. The copy shares the base
-                // configuration's session store, which belongs to the same generation.
+                // First use of this generation: derive it (two connections racing here
+                // each derive one, and the last is kept; both are this generation's). The
+                // copy shares the base configuration's session store, which belongs to the
+                // same generation.
                 let mut config = (*base).clone();
                 config.alpn_protocols = protocols.clone();
                 let config = Arc::new(config);
