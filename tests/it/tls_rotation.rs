@@ -403,7 +403,10 @@ async fn tickets_of_a_connection_older_than_the_swap_are_never_resumed_however_l
     let mut old = connect_with(old_generation, server.addr).await.unwrap();
     ping(&mut old).await.unwrap();
     let last = server.handshakes().last().cloned().unwrap();
-    assert!(last.resumed && last.peer_leaf.as_ref() == Some(pki.client.cert_der()), "{last:?}");
+    assert!(
+        last.resumed && last.peer_leaf.as_ref() == Some(pki.client.cert_der()),
+        "{last:?}"
+    );
 }
 
 /// The client crate's connector takes the current generation for each new connection, sets
@@ -431,9 +434,13 @@ async fn the_client_connector_follows_the_generations_and_resumes_within_one() {
     let uri: http::Uri = format!("https://127.0.0.1:{}/", server.addr.port()).parse().unwrap();
     let connect_and_ping = || async {
         let mut stream = connector.clone().oneshot(uri.clone()).await.unwrap();
-        tokio::io::AsyncWriteExt::write_all(&mut stream, b"ping\n").await.unwrap();
+        tokio::io::AsyncWriteExt::write_all(&mut stream, b"ping\n")
+            .await
+            .unwrap();
         let mut pong = [0u8; 5];
-        tokio::io::AsyncReadExt::read_exact(&mut stream, &mut pong).await.unwrap();
+        tokio::io::AsyncReadExt::read_exact(&mut stream, &mut pong)
+            .await
+            .unwrap();
         assert_eq!(&pong, b"pong\n");
     };
 
@@ -459,7 +466,11 @@ async fn the_client_connector_follows_the_generations_and_resumes_within_one() {
         .map(|h| (h.resumed, h.peer_leaf.as_ref() == Some(pki.client.cert_der())))
         .collect();
     // (resumed, old identity): full + resumed with the old, then full + resumed with the new.
-    assert_eq!(identities, [(false, true), (true, true), (false, false), (true, false)], "{seen:?}");
+    assert_eq!(
+        identities,
+        [(false, true), (true, true), (false, false), (true, false)],
+        "{seen:?}"
+    );
     assert!(seen[2..]
         .iter()
         .all(|h| h.peer_leaf.as_ref() == Some(pki.client_rsa.cert_der())));
@@ -495,7 +506,10 @@ async fn a_ca_rotates_on_both_legs_and_insecure_skip_verify_never_relaxes_the_pr
         assert_eq!(tls.reload().await.changed, [Material::CaCertificates]);
         assert!(!Arc::ptr_eq(&proxy, &tls.proxy.current()));
         // The insecure target leg never verifies: new roots leave its configuration be.
-        assert_eq!(Arc::ptr_eq(&target, &tls.target.current()), std::ptr::eq(tls, &insecure));
+        assert_eq!(
+            Arc::ptr_eq(&target, &tls.target.current()),
+            std::ptr::eq(tls, &insecure)
+        );
         connect_and_ping(&tls.target, server.addr).await.unwrap();
         connect_and_ping(&tls.proxy, server.addr).await.unwrap();
     }

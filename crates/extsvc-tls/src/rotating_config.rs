@@ -117,7 +117,10 @@ impl fmt::Debug for RotatingConfig {
                 .field("rotation", rotation)
                 .finish(),
             Source::Alpn { base, protocols, .. } => {
-                let protocols: Vec<String> = protocols.iter().map(|p| String::from_utf8_lossy(p).into_owned()).collect();
+                let protocols: Vec<String> = protocols
+                    .iter()
+                    .map(|p| String::from_utf8_lossy(p).into_owned())
+                    .collect();
                 f.debug_struct("RotatingConfig")
                     .field("alpn", &protocols)
                     .field("base", base)

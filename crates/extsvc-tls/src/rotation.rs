@@ -136,14 +136,14 @@ impl fmt::Debug for Rotation {
 
 /// What a reload ([`crate::ServiceTls::reload`]) changed and what failed, for one service.
 ///
-/// A failed piece keeps the material in use; the others are still swapped when they changed.
+/// A failed piece keeps the material in use; the others still change when they changed.
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct ReloadReport {
     /// The service.
     pub service: ServiceKind,
-    /// The material swapped: new handshakes use it ([`Material::ClientCertificate`] for a
-    /// new certificate and key, [`Material::CaCertificates`] for new roots).
+    /// The material that changed: new connections use it ([`Material::ClientCertificate`]
+    /// for a new certificate and key, [`Material::CaCertificates`] for new roots).
     pub changed: Vec<Material>,
     /// Why a piece could not be reloaded; each error names the key path and file or id.
     pub failed: Vec<TlsError>,
@@ -362,4 +362,3 @@ pub(crate) fn spawn_refresh(runtime: &tokio::runtime::Handle, rotation: &Arc<Rot
         tracing::debug!(service = %service, "TLS material refresh stopped: configuration dropped");
     });
 }
-

@@ -835,7 +835,8 @@ mod tests {
         let loaded = extsvc_config::load_str(json, "tyk.conf", &env, &Default::default()).unwrap();
         let resolution = extsvc_resolve::resolve(&loaded.config, &env);
         let tls = plain_tls();
-        let client = ServiceClient::from_parts(resolution.service(ServiceKind::Oauth).clone(), tls.clone(), tls.clone());
+        let client =
+            ServiceClient::from_parts(resolution.service(ServiceKind::Oauth).clone(), tls.clone(), tls.clone());
         let debug = format!("{client:?}");
         assert!(debug.contains("http://gw:***@proxy:3128"), "{debug}");
         assert!(!debug.contains("hunter2"), "{debug}");
