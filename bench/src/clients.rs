@@ -131,7 +131,7 @@ impl BenchClient {
                 );
                 Ok(BenchClient::Extsvc(ServiceClient::from_parts(
                     service,
-                    tls,
+                    tls.clone(),
                     tls.clone(),
                 )))
             }

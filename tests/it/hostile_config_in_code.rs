@@ -104,7 +104,7 @@ proptest! {
                     prop_assert!(errors.is_empty(), "{kind} built despite {errors:?}");
                     if asks_for_a_certificate {
                         prop_assert!(
-                            tls.target.client_auth_cert_resolver.has_certs(),
+                            tls.target.current().client_auth_cert_resolver.has_certs(),
                             "{kind} asked for a client certificate and built without one: {mtls:?}"
                         );
                     }

@@ -276,9 +276,9 @@ async fn built_configs_and_stores_show_no_key_material() {
         .await
         .unwrap();
     let client = store.client_certificate("id").await.unwrap();
-    let text = format!("{tls:?} {:?} {store:?} {client:?}", tls.target);
+    let text = format!("{tls:?} {:?} {store:?} {client:?}", tls.target.current());
     assert!(
-        text.contains("RotatingClientCert"),
+        text.contains("SingleCertAndKey"),
         "the resolver is in the Debug output: {text}"
     );
     assert_no_key_material(&pki, &text);

@@ -255,8 +255,8 @@ async fn a_service_without_mtls_gets_the_plain_configuration() {
     // webpki roots only: the test CA is unknown.
     let error = connect(&tls.target, server.addr).await.unwrap_err();
     assert!(error.to_string().contains("UnknownIssuer"), "{error}");
-    assert!(!tls.target.client_auth_cert_resolver.has_certs());
-    assert!(tls.target.alpn_protocols.is_empty() && tls.proxy.alpn_protocols.is_empty());
+    assert!(!tls.target.current().client_auth_cert_resolver.has_certs());
+    assert!(tls.target.current().alpn_protocols.is_empty() && tls.proxy.current().alpn_protocols.is_empty());
 }
 
 #[tokio::test]

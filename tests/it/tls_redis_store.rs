@@ -162,9 +162,9 @@ async fn the_connection_is_pluggable_tls_with_a_client_certificate() {
         .await
         .unwrap()
         .target;
-    let tls_connector = tokio_rustls::TlsConnector::from(config);
     let store = RedisStore::with_connector(move || {
-        let tls_connector = tls_connector.clone();
+        // The current generation of the storage service's TLS, for each new connection.
+        let tls_connector = tokio_rustls::TlsConnector::from(config.current());
         async move {
             let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
             tls_connector
@@ -185,9 +185,9 @@ async fn the_connection_is_pluggable_tls_with_a_client_certificate() {
         .await
         .unwrap()
         .target;
-    let tls_connector = tokio_rustls::TlsConnector::from(config);
     let refused = RedisStore::with_connector(move || {
-        let tls_connector = tls_connector.clone();
+        // The current generation of the storage service's TLS, for each new connection.
+        let tls_connector = tokio_rustls::TlsConnector::from(config.current());
         async move {
             let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
             tls_connector

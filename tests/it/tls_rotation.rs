@@ -2,13 +2,14 @@
 //! files) is presented by the next new connection, a replaced CA verifies the next one on
 //! both legs, established connections keep working, nothing is rebuilt, failed reloads keep
 //! the last good material and say why, sessions resume within a generation of the material
-//! and never across a swap, and the refresh task ends with the config.
+//! and never across a swap — however late an old connection reads its tickets — and the
+//! refresh task ends with the config.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::tls_support::{connect, connect_and_ping, file_value, ping, resolved, TlsServer};
+use crate::tls_support::{connect, connect_and_ping, connect_with, file_value, ping, resolved, TlsServer};
 use extsvc_config::ServiceKind;
 use extsvc_tests::pki::{ClientAuthMode, IssuedCert, ServerTlsOptions, ServerVersions, TestPki};
 use extsvc_tls::{
@@ -20,8 +21,10 @@ use rustls::pki_types::CertificateDer;
 const STORAGE: ServiceKind = ServiceKind::Storage;
 const INTERVAL: Duration = Duration::from_millis(50);
 
-/// How long after a swap new tickets are not saved (`extsvc-tls`'s `resumption::SETTLE`).
-const SETTLE: Duration = Duration::from_secs(5);
+/// How long after a swap the previous design (one session store for all generations)
+/// dropped the tickets offered; an old connection reading its tickets later than this
+/// filed them under the new generation.
+const OLD_SETTLE_WINDOW: Duration = Duration::from_secs(5);
 
 fn rotating() -> TlsOptions {
     TlsOptions::default().with_refresh_interval(Some(INTERVAL))
@@ -67,7 +70,8 @@ async fn a_certificate_replaced_in_a_memory_store_is_used_by_new_connections() {
     let tls = build_service_tls(&by_id("storage-client", &pki), Some(store.clone()), &rotating())
         .await
         .unwrap();
-    let config_before = Arc::as_ptr(&tls.target);
+    let generation_before = tls.target.current();
+    let proxy_before = tls.proxy.current();
 
     // Several connections first, so that resumable sessions exist.
     let mut established = connect(&tls.target, server.addr).await.unwrap();
@@ -94,9 +98,14 @@ async fn a_certificate_replaced_in_a_memory_store_is_used_by_new_connections() {
             Some(rotated.cert_der())
         );
     }
-    // The connection opened before the rotation still works.
+    // The connection opened before the rotation still works; the leg got a new
+    // configuration for the new generation, and the old one is left as it was.
     ping(&mut established).await.unwrap();
-    assert_eq!(Arc::as_ptr(&tls.target), config_before);
+    assert!(!Arc::ptr_eq(&tls.target.current(), &generation_before));
+    assert!(Arc::ptr_eq(&tls.target.current(), &tls.target.current()));
+    assert_eq!(tls.generation(), 1);
+    // The proxy leg's material did not change: it keeps its configuration and sessions.
+    assert!(Arc::ptr_eq(&tls.proxy.current(), &proxy_before));
 }
 
 #[tokio::test]
@@ -295,8 +304,8 @@ async fn the_refresh_task_stops_when_the_config_is_dropped() {
 }
 
 /// Sessions resume while the material stays; after a swap the next connection makes a
-/// full handshake with the new certificate although tickets of the old one were saved;
-/// once the new generation settles, its own sessions resume (with its identity).
+/// full handshake with the new certificate although tickets of the old one were saved, and
+/// the one after it resumes the new generation's session (with its identity) at once.
 async fn resumption_follows_the_generation(versions: ServerVersions) {
     let pki = TestPki::generate();
     let server = TlsServer::start(pki.server_config(ServerTlsOptions {
@@ -324,23 +333,12 @@ async fn resumption_follows_the_generation(versions: ServerVersions) {
         .insert_pem("storage-client", pki.client_rsa.bundle_pem().as_bytes())
         .unwrap();
     assert_eq!(tls.reload().await.changed, [Material::ClientCertificate]);
-    for _ in 0..2 {
+    for _ in 0..3 {
         connect_and_ping(&tls.target, server.addr).await.unwrap();
     }
     let after = &server.handshakes()[3..];
-    assert!(after.iter().all(|h| !h.resumed), "{after:?}");
+    assert!(!after[0].resumed && after[1].resumed && after[2].resumed, "{after:?}");
     assert!(after
-        .iter()
-        .all(|h| h.peer_leaf.as_ref() == Some(pki.client_rsa.cert_der())));
-
-    // Settled: the new generation's sessions resume again.
-    tokio::time::sleep(SETTLE + Duration::from_millis(200)).await;
-    for _ in 0..2 {
-        connect_and_ping(&tls.target, server.addr).await.unwrap();
-    }
-    let settled = &server.handshakes()[5..];
-    assert!(!settled[0].resumed && settled[1].resumed, "{settled:?}");
-    assert!(settled
         .iter()
         .all(|h| h.peer_leaf.as_ref() == Some(pki.client_rsa.cert_der())));
 }
@@ -356,10 +354,13 @@ async fn tls12_sessions_resume_within_a_generation_and_never_across_a_swap() {
 }
 
 /// The case that made resumption unsafe with rotation: a connection whose full handshake
-/// used the old certificate receives its TLS 1.3 tickets only after the swap. They must not
-/// be filed under the new generation.
+/// used the old certificate reads its TLS 1.3 tickets only after the swap — here right
+/// after it, and long after it (past the window the previous design relied on, where it
+/// resumed the old identity). Those tickets go to the old generation's session store: a
+/// new connection presents the new certificate, while the old generation's configuration
+/// (kept by the test) does resume them, so they were saved.
 #[tokio::test]
-async fn tickets_of_a_connection_older_than_the_swap_are_never_resumed() {
+async fn tickets_of_a_connection_older_than_the_swap_are_never_resumed_however_late() {
     let pki = TestPki::generate();
     let server = TlsServer::start(pki.server_config(ServerTlsOptions {
         client_auth: ClientAuthMode::Required,
@@ -375,20 +376,103 @@ async fn tickets_of_a_connection_older_than_the_swap_are_never_resumed() {
     let tls = build_service_tls(&by_id("storage-client", &pki), Some(store.clone()), &manual)
         .await
         .unwrap();
-    // Handshake done, tickets still unread on the socket.
-    let mut older = connect(&tls.target, server.addr).await.unwrap();
+    let old_generation = tls.target.current();
+    // Handshakes done, tickets still unread on the sockets.
+    let mut soon = connect(&tls.target, server.addr).await.unwrap();
+    let mut late = connect(&tls.target, server.addr).await.unwrap();
     store
         .insert_pem("storage-client", pki.client_rsa.bundle_pem().as_bytes())
         .unwrap();
     assert_eq!(tls.reload().await.changed, [Material::ClientCertificate]);
-    ping(&mut older).await.unwrap(); // reads (and offers) the old-identity tickets now
-    for _ in 0..3 {
+
+    ping(&mut soon).await.unwrap(); // reads (and saves) its old-identity tickets now
+    connect_and_ping(&tls.target, server.addr).await.unwrap();
+    tokio::time::sleep(OLD_SETTLE_WINDOW + Duration::from_millis(500)).await;
+    ping(&mut late).await.unwrap(); // and this one long after the swap
+    for _ in 0..2 {
         connect_and_ping(&tls.target, server.addr).await.unwrap();
     }
-    let newer = &server.handshakes()[1..];
+    let newer = &server.handshakes()[2..];
     assert_eq!(newer.len(), 3);
-    assert!(newer.iter().all(|h| !h.resumed), "{newer:?}");
+    assert!(!newer[0].resumed, "{newer:?}");
     assert!(newer
+        .iter()
+        .all(|h| h.peer_leaf.as_ref() == Some(pki.client_rsa.cert_der())));
+
+    // The old tickets exist: the old generation's configuration resumes them.
+    let mut old = connect_with(old_generation, server.addr).await.unwrap();
+    ping(&mut old).await.unwrap();
+    let last = server.handshakes().last().cloned().unwrap();
+    assert!(
+        last.resumed && last.peer_leaf.as_ref() == Some(pki.client.cert_der()),
+        "{last:?}"
+    );
+}
+
+/// The client crate's connector takes the current generation for each new connection, sets
+/// ALPN on each generation once, and keeps resumption within a generation.
+#[tokio::test]
+async fn the_client_connector_follows_the_generations_and_resumes_within_one() {
+    use tower::ServiceExt;
+    let pki = TestPki::generate();
+    let server = TlsServer::start(pki.server_config(ServerTlsOptions {
+        client_auth: ClientAuthMode::Required,
+        versions: ServerVersions::Tls13Only,
+        ..Default::default()
+    }))
+    .await;
+    let store = Arc::new(MemoryStore::new());
+    store
+        .insert_pem("storage-client", pki.client.bundle_pem().as_bytes())
+        .unwrap();
+    let manual = TlsOptions::default().with_refresh_interval(None);
+    let tls = build_service_tls(&by_id("storage-client", &pki), Some(store.clone()), &manual)
+        .await
+        .unwrap();
+    let http1 = extsvc_client::connect::http1_tls_config(&tls.target);
+    let connector =
+        extsvc_client::connect::TlsConnector::new(http1.clone(), extsvc_client::connect::TcpConnector::new());
+    let uri: http::Uri = format!("https://127.0.0.1:{}/", server.addr.port()).parse().unwrap();
+    let connect_and_ping = || async {
+        let mut stream = connector.clone().oneshot(uri.clone()).await.unwrap();
+        tokio::io::AsyncWriteExt::write_all(&mut stream, b"ping\n")
+            .await
+            .unwrap();
+        let mut pong = [0u8; 5];
+        tokio::io::AsyncReadExt::read_exact(&mut stream, &mut pong)
+            .await
+            .unwrap();
+        assert_eq!(&pong, b"pong\n");
+    };
+
+    let first = http1.current();
+    assert_eq!(first.alpn_protocols, [b"http/1.1".to_vec()]);
+    for _ in 0..2 {
+        connect_and_ping().await;
+    }
+    assert!(Arc::ptr_eq(&first, &http1.current()), "ALPN is set once per generation");
+    store
+        .insert_pem("storage-client", pki.client_rsa.bundle_pem().as_bytes())
+        .unwrap();
+    assert_eq!(tls.reload().await.changed, [Material::ClientCertificate]);
+    for _ in 0..2 {
+        connect_and_ping().await;
+    }
+    let second = http1.current();
+    assert!(!Arc::ptr_eq(&first, &second) && second.alpn_protocols == [b"http/1.1".to_vec()]);
+
+    let seen = server.handshakes();
+    let identities: Vec<(bool, bool)> = seen
+        .iter()
+        .map(|h| (h.resumed, h.peer_leaf.as_ref() == Some(pki.client.cert_der())))
+        .collect();
+    // (resumed, old identity): full + resumed with the old, then full + resumed with the new.
+    assert_eq!(
+        identities,
+        [(false, true), (true, true), (false, false), (true, false)],
+        "{seen:?}"
+    );
+    assert!(seen[2..]
         .iter()
         .all(|h| h.peer_leaf.as_ref() == Some(pki.client_rsa.cert_der())));
 }
@@ -417,8 +501,16 @@ async fn a_ca_rotates_on_both_legs_and_insecure_skip_verify_never_relaxes_the_pr
     assert!(connect_and_ping(&insecure.proxy, server.addr).await.is_err());
 
     std::fs::copy(&pki.ca_cert_path, &ca).unwrap();
+    let insecure_target = insecure.target.current();
     for tls in [&verified, &insecure] {
+        let (target, proxy) = (tls.target.current(), tls.proxy.current());
         assert_eq!(tls.reload().await.changed, [Material::CaCertificates]);
+        assert!(!Arc::ptr_eq(&proxy, &tls.proxy.current()));
+        // The insecure target leg never verifies: new roots leave its configuration be.
+        assert_eq!(
+            Arc::ptr_eq(&target, &tls.target.current()),
+            std::ptr::eq(tls, &insecure)
+        );
         connect_and_ping(&tls.target, server.addr).await.unwrap();
         connect_and_ping(&tls.proxy, server.addr).await.unwrap();
     }
@@ -431,6 +523,7 @@ async fn a_ca_rotates_on_both_legs_and_insecure_skip_verify_never_relaxes_the_pr
     }
     assert!(connect_and_ping(&verified.target, server.addr).await.is_err());
     connect_and_ping(&insecure.target, server.addr).await.unwrap();
+    assert!(Arc::ptr_eq(&insecure_target, &insecure.target.current()));
 }
 
 /// Of several `ca_cert_ids`, either all load or the roots in use stay (never a partial set),

@@ -8,6 +8,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use extsvc_resolve::{ResolvedService, Route};
+use extsvc_tls::RotatingConfig;
 use http::Uri;
 
 use crate::client::ServiceStream;
@@ -45,16 +46,18 @@ impl fmt::Debug for StreamConnector {
 }
 
 impl StreamConnector {
-    /// For `service`, with `target_tls` (used as given: no ALPN) and `proxy_tls`.
+    /// For `service`, with `target_tls` (used as given: no ALPN) and `proxy_tls`
+    /// (`ServiceTls::target` and `ServiceTls::proxy`, or fixed `Arc<rustls::ClientConfig>`s);
+    /// each new connection takes their current generation.
     pub fn new(
         service: Arc<ResolvedService>,
-        target_tls: Arc<rustls::ClientConfig>,
-        proxy_tls: Arc<rustls::ClientConfig>,
+        target_tls: impl Into<RotatingConfig>,
+        proxy_tls: impl Into<RotatingConfig>,
     ) -> StreamConnector {
         let timeout = service.timeout;
         let connector = TlsConnector::new(
             target_tls,
-            ProxyConnector::new(service.clone(), Some(proxy_tls), TcpConnector::new()),
+            ProxyConnector::new(service.clone(), Some(proxy_tls.into()), TcpConnector::new()),
         );
         StreamConnector {
             connector,

@@ -193,7 +193,7 @@ pub async fn check_services_within<'a>(
         // What rustls itself refuses (a CA that cannot be an anchor, versions) shows only
         // once every piece is there.
         if let Ok(material) = pieces.into_material() {
-            if let Err(e) = assemble(service, &material, None) {
+            if let Err(e) = assemble(service, &material) {
                 report.problems.push(e.to_string());
             }
         }

@@ -3,16 +3,18 @@
 //!
 //! `extsvc-resolve` decides *which* material a service uses ([`extsvc_resolve::ResolvedMtls`]:
 //! store id over files, roots, versions, `insecure_skip_verify`). This crate loads it and
-//! turns it into rustls configs that `extsvc-client` clones for its connectors:
+//! turns it into the rustls configs that `extsvc-client`'s connectors use:
 //!
-//! - [`build_service_tls`] → [`ServiceTls`] `{ target, proxy }` for one service;
+//! - [`build_service_tls`] → [`ServiceTls`] `{ target, proxy }` for one service, each leg a
+//!   [`RotatingConfig`] whose [`current`](RotatingConfig::current) configuration a
+//!   connector takes for every new connection;
 //! - [`CertificateStore`] — the seam for certificates by id, with [`MemoryStore`],
 //!   [`DirectoryStore`] and (feature `redis`) `RedisStore`;
 //! - rotation: client certificates and CA certificates from files or the store are
 //!   reloaded every [`TlsOptions::refresh_interval`] (default [`DEFAULT_REFRESH_INTERVAL`])
-//!   or on demand ([`ServiceTls::reload`] → [`ReloadReport`]) and swapped for new
-//!   handshakes without rebuilding anything; sessions resume only within one generation
-//!   of the material;
+//!   or on demand ([`ServiceTls::reload`] → [`ReloadReport`]); a change builds new
+//!   configurations for new connections, each with its own session store, so sessions
+//!   resume only within one generation of the material;
 //! - [`check()`] / [`check_services`] — what `extsvc check` runs: builds everything, reports
 //!   every problem (each piece of material on its own line) and warning (expiry within 30
 //!   days, missing clientAuth usage);
@@ -27,15 +29,15 @@ mod error;
 mod material;
 pub mod pem;
 mod pem_file;
-mod resumption;
+mod rotating_config;
 mod rotation;
 mod service;
 pub mod store;
-mod trust;
 
 pub use check::{check, check_services, check_services_within, CheckReport};
 pub use error::{Material, Origin, TlsError};
 pub use pem::{ClientCertificate, PemError};
+pub use rotating_config::RotatingConfig;
 pub use rotation::ReloadReport;
 pub use service::{build_service_tls, ServiceTls, TlsOptions, DEFAULT_LOAD_TIMEOUT, DEFAULT_REFRESH_INTERVAL};
 #[cfg(feature = "redis")]

@@ -10,12 +10,17 @@ use rustls::client::{Resumption, WebPkiServerVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::{ClientConfig, RootCertStore};
 
+use rustls::sign::{CertifiedKey, SingleCertAndKey};
+
 use crate::danger::NoServerVerification;
 use crate::error::{key_path, Material, TlsError};
 use crate::material::{load_material, LoadedCa, LoadedMaterial};
-use crate::rotation::{rotates, spawn_refresh, ReloadReport, RotatingClientCert, Rotation};
+use crate::rotating_config::RotatingConfig;
+use crate::rotation::{rotates, spawn_refresh, Generation, Leg, ReloadReport, Rotation};
 use crate::store::{CertificateStore, DeadlineStore, DEFAULT_STORE_TIMEOUT};
-use crate::trust::RotatingServerVerifier;
+
+/// Sessions kept per configuration (rustls' default size).
+const SESSION_CACHE_SIZE: usize = 256;
 
 /// The default [`TlsOptions::refresh_interval`]: 60 seconds.
 ///
@@ -78,25 +83,25 @@ pub(crate) async fn within<T>(timeout: Duration, future: impl std::future::Futur
 
 /// The rustls client configurations of one service.
 ///
-/// ALPN is left empty in both: the client crate clones a config and sets the protocols
-/// it speaks. Both use the ring provider and have SNI and session resumption on.
+/// Each leg is a [`RotatingConfig`]: take [`RotatingConfig::current`] for every new
+/// connection. ALPN is left empty on both: the client crate derives a configuration
+/// with the protocols it speaks ([`RotatingConfig::with_alpn`]). Both use the ring
+/// provider and have SNI and session resumption on.
 ///
-/// When the service's material comes from files or a store, both configs rotate: the
-/// client certificate resolver and the server verifiers are swapped in place by
-/// [`ServiceTls::reload`] and the refresh task ([`TlsOptions::refresh_interval`]), and the
-/// session store resumes only sessions of the current material, so that a session
-/// authenticated with an old certificate is not resumed after a swap (`docs/tls.md`,
-/// "Rotation", says how, and the one window left).
-///
-/// When cloning a config to adjust it, keep its `client_auth_cert_resolver`, verifier and
-/// `resumption`: rotation swaps material inside them. Clones share them, and keep the
-/// refresh task alive while they exist.
+/// When the service's material comes from files or a store, a reload that changes it
+/// ([`ServiceTls::reload`], or the refresh task every [`TlsOptions::refresh_interval`])
+/// builds new configurations — each with its own session store — and publishes them: the
+/// next new connection takes them, and can never resume a session made with the old
+/// material (`docs/tls.md`, "Rotation"). An `Arc<ClientConfig>` taken from
+/// [`RotatingConfig::current`] and kept is one generation's configuration: it never
+/// changes.
 ///
 /// ```
 /// # async fn example(service: &extsvc::resolve::ResolvedService) -> Result<(), extsvc::tls::TlsError> {
 /// let tls = extsvc::tls::build_service_tls(service, None, &extsvc::tls::TlsOptions::default()).await?;
-/// let mut target = (*tls.target).clone();
-/// target.alpn_protocols = vec![b"http/1.1".to_vec()];
+/// let target = tls.target.with_alpn(vec![b"http/1.1".to_vec()]);
+/// let for_this_connection = target.current();
+/// assert_eq!(for_this_connection.alpn_protocols, [b"http/1.1".to_vec()]);
 /// let report = tls.reload().await; // e.g. on the gateway's reload signal
 /// assert!(report.failed.is_empty());
 /// # Ok(()) }
@@ -105,20 +110,21 @@ pub(crate) async fn within<T>(timeout: Duration, future: impl std::future::Futur
 pub struct ServiceTls {
     /// For the TLS connection to the target: the service's roots (or the insecure
     /// verifier), its client certificate, its TLS version bounds.
-    pub target: Arc<ClientConfig>,
+    pub target: RotatingConfig,
     /// For the TLS leg to an `https://` proxy: the default roots plus the service's CA
     /// certificates, no client certificate, always verified, TLS 1.2 and 1.3.
-    pub proxy: Arc<ClientConfig>,
+    pub proxy: RotatingConfig,
     service: ServiceKind,
     /// `None` when the material comes from nowhere that can change.
     rotation: Option<Arc<Rotation>>,
 }
 
 impl ServiceTls {
-    /// Reads the service's files and store entries again now, and swaps what changed for
-    /// new handshakes (what the refresh task does on its interval; for a gateway's reload
-    /// signal). A piece that fails to load keeps the material in use and is reported (and
-    /// logged as a WARN). A service without files or store ids reports nothing.
+    /// Reads the service's files and store entries again now, and publishes new
+    /// configurations for new connections when something changed (what the refresh task
+    /// does on its interval; for a gateway's reload signal). A piece that fails to load
+    /// keeps the material in use and is reported (and logged as a WARN). A service without
+    /// files or store ids reports nothing.
     pub async fn reload(&self) -> ReloadReport {
         match &self.rotation {
             Some(rotation) => rotation.reload().await,
@@ -177,14 +183,14 @@ fn add_ca(service: ServiceKind, roots: &mut RootCertStore, cas: &[LoadedCa]) -> 
     Ok(())
 }
 
-/// The parts of a service's configs that rotation swaps in place.
-pub(crate) struct Rotatable {
-    /// The client certificate; `None` when the service presents none.
-    pub(crate) client: Option<Arc<RotatingClientCert>>,
-    /// The target leg's verifier; `None` with `insecure_skip_verify`.
-    pub(crate) target_trust: Option<Arc<RotatingServerVerifier>>,
-    /// The proxy leg's verifier (always verified).
-    pub(crate) proxy_trust: Arc<RotatingServerVerifier>,
+/// The server verifiers of a service's two legs, for one set of CA certificates.
+#[derive(Debug, Clone)]
+pub(crate) struct Trust {
+    /// The target leg's: `ca` (or the default roots), or, with `insecure_skip_verify`,
+    /// [`NoServerVerification`] (which never changes).
+    pub(crate) target: Arc<dyn ServerCertVerifier>,
+    /// The proxy leg's: the default roots plus `ca`, always verified.
+    pub(crate) proxy: Arc<dyn ServerCertVerifier>,
 }
 
 /// The webpki verifiers of the target leg (`ca` replaces the default roots) and of the
@@ -213,78 +219,70 @@ pub(crate) fn verifiers(
     Ok((build(target_roots)?, build(proxy_roots)?))
 }
 
-/// The swappable parts for loaded material.
-fn rotatable(service: &ResolvedService, material: &LoadedMaterial) -> Result<Rotatable, TlsError> {
+/// The verifiers of both legs for `ca`, `insecure_skip_verify` applied.
+pub(crate) fn trust(service: &ResolvedService, ca: Option<&[LoadedCa]>) -> Result<Trust, TlsError> {
     let kind = service.kind;
-    let (target, proxy) = verifiers(kind, material.ca.as_deref(), &provider())?;
-    Ok(Rotatable {
-        client: material
-            .client
-            .as_ref()
-            .map(|client| Arc::new(RotatingClientCert::new(kind, client.certified.clone()))),
-        target_trust: (!service.mtls.insecure_skip_verify.value).then(|| Arc::new(RotatingServerVerifier::new(target))),
-        proxy_trust: Arc::new(RotatingServerVerifier::new(proxy)),
-    })
+    let provider = provider();
+    let (target, proxy) = verifiers(kind, ca, &provider)?;
+    let target: Arc<dyn ServerCertVerifier> = if service.mtls.insecure_skip_verify.value {
+        Arc::new(NoServerVerification::new(kind, provider))
+    } else {
+        target
+    };
+    Ok(Trust { target, proxy })
 }
 
-/// Builds both configs from loaded material; with `rotation`, from its swappable parts
-/// and with its session stores.
-pub(crate) fn assemble(
-    service: &ResolvedService,
-    material: &LoadedMaterial,
-    rotation: Option<&Arc<Rotation>>,
-) -> Result<ServiceTls, TlsError> {
-    let kind = service.kind;
-    let mtls = &service.mtls;
-    let build_error = |e: rustls::Error| TlsError::Build {
+fn build_error(kind: ServiceKind) -> impl Fn(rustls::Error) -> TlsError {
+    move |e| TlsError::Build {
         service: kind,
         key_path: key_path(kind, "", None),
         reason: e.to_string(),
-    };
-    let provider = provider();
-    let built;
-    let parts = match rotation {
-        Some(rotation) => rotation.parts(),
-        None => {
-            built = rotatable(service, material)?;
-            &built
-        }
-    };
+    }
+}
 
-    // Target leg.
-    let target_versions = versions(mtls.tls_min_version.value, mtls.tls_max_version.value);
-    let target_verifier: Arc<dyn ServerCertVerifier> = match &parts.target_trust {
-        Some(trust) => trust.clone(),
-        None => Arc::new(NoServerVerification::new(kind, provider.clone())),
-    };
-    let builder = ClientConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(&target_versions)
-        .map_err(build_error)?
+/// A new configuration of the target leg: `verifier`, `client` (if any), the service's
+/// version bounds, and a session store of its own.
+pub(crate) fn target_config(
+    service: &ResolvedService,
+    client: Option<&Arc<CertifiedKey>>,
+    verifier: &Arc<dyn ServerCertVerifier>,
+) -> Result<Arc<ClientConfig>, TlsError> {
+    let mtls = &service.mtls;
+    let versions = versions(mtls.tls_min_version.value, mtls.tls_max_version.value);
+    let builder = ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&versions)
+        .map_err(build_error(service.kind))?
         .dangerous()
-        .with_custom_certificate_verifier(target_verifier);
-    let mut target = match &parts.client {
-        Some(resolver) => builder.with_client_cert_resolver(resolver.clone()),
+        .with_custom_certificate_verifier(verifier.clone());
+    let mut config = match client {
+        Some(certified) => builder.with_client_cert_resolver(Arc::new(SingleCertAndKey::from(certified.clone()))),
         None => builder.with_no_client_auth(),
     };
+    config.resumption = Resumption::in_memory_sessions(SESSION_CACHE_SIZE);
+    Ok(Arc::new(config))
+}
 
-    // Proxy leg: default roots plus the service's CA; never insecure, never a client cert.
-    let mut proxy = ClientConfig::builder_with_provider(provider)
+/// A new configuration of the proxy leg: `verifier`, never a client certificate, TLS 1.2
+/// and 1.3, and a session store of its own.
+pub(crate) fn proxy_config(
+    kind: ServiceKind,
+    verifier: &Arc<dyn ServerCertVerifier>,
+) -> Result<Arc<ClientConfig>, TlsError> {
+    let mut config = ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .map_err(build_error)?
+        .map_err(build_error(kind))?
         .dangerous()
-        .with_custom_certificate_verifier(parts.proxy_trust.clone())
+        .with_custom_certificate_verifier(verifier.clone())
         .with_no_client_auth();
+    config.resumption = Resumption::in_memory_sessions(SESSION_CACHE_SIZE);
+    Ok(Arc::new(config))
+}
 
-    if let Some(rotation) = rotation {
-        target.resumption = Resumption::store(rotation.session_store());
-        proxy.resumption = Resumption::store(rotation.session_store());
-    }
-    Ok(ServiceTls {
-        target: Arc::new(target),
-        proxy: Arc::new(proxy),
-        service: kind,
-        rotation: rotation.cloned(),
-    })
+/// The first generation of a service's configurations, from loaded material.
+pub(crate) fn assemble(service: &ResolvedService, material: &LoadedMaterial) -> Result<Generation, TlsError> {
+    let trust = trust(service, material.ca.as_deref())?;
+    let client = material.client.as_ref().map(|client| client.certified.clone());
+    Generation::first(service, client, material.ca.as_deref(), trust)
 }
 
 /// Builds a service's TLS configurations: loads its files or store entries, checks that
@@ -300,7 +298,8 @@ pub(crate) fn assemble(
 ///   `jwt_ssl_insecure_skip_verify` applies to `oauth`).
 /// - Material from files or the store rotates: [`ServiceTls::reload`] on demand, and with
 ///   [`TlsOptions::refresh_interval`] (default [`DEFAULT_REFRESH_INTERVAL`]) a task on the
-///   current tokio runtime that stops when the configs are dropped.
+///   current tokio runtime that stops when the configs are dropped; a change publishes new
+///   configurations for new connections.
 ///
 /// `store` is needed only when ids are configured; without it they are an error.
 /// Any error fails the build: there is no fallback to a client without mTLS. That
@@ -338,16 +337,10 @@ pub async fn build_service_tls(
             after: options.load_timeout,
         })?
         .into_material()?;
+    let first = assemble(service, &material)?;
+    let (target, proxy) = (first.config(Leg::Target).clone(), first.config(Leg::Proxy).clone());
     let rotation = if rotates(service) {
-        let parts = rotatable(service, &material)?;
-        let rotation = Arc::new(Rotation::new(
-            service,
-            store,
-            provider,
-            parts,
-            material.ca.as_deref(),
-            options,
-        ));
+        let rotation = Arc::new(Rotation::new(service, store, provider, first, options));
         match options.refresh_interval {
             Some(interval) => {
                 let runtime = tokio::runtime::Handle::try_current().map_err(|_| TlsError::NoRuntime {
@@ -365,9 +358,19 @@ pub async fn build_service_tls(
     } else {
         None
     };
-    let tls = assemble(service, &material, rotation.as_ref())?;
     if let Some(client) = &material.client {
         tracing::info!(service = %kind, origin = %client.origin, "client certificate loaded");
     }
-    Ok(tls)
+    Ok(ServiceTls {
+        target: match &rotation {
+            Some(rotation) => RotatingConfig::rotating(rotation.clone(), Leg::Target),
+            None => RotatingConfig::from(target),
+        },
+        proxy: match &rotation {
+            Some(rotation) => RotatingConfig::rotating(rotation.clone(), Leg::Proxy),
+            None => RotatingConfig::from(proxy),
+        },
+        service: kind,
+        rotation,
+    })
 }

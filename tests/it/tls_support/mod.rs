@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use extsvc_config::{EnvSnapshot, ExternalServicesConfig, MtlsSettings, ServiceKind, Source, Sourced};
 use extsvc_resolve::ResolvedService;
+use extsvc_tls::RotatingConfig;
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, ProtocolVersion, ServerConfig};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -114,10 +115,16 @@ impl TlsServer {
     }
 }
 
-/// TLS-connects to `addr` as `localhost`.
-pub async fn connect(config: &Arc<ClientConfig>, addr: SocketAddr) -> std::io::Result<TlsStream<TcpStream>> {
+/// TLS-connects to `addr` as `localhost` with the current generation of `config`, as the
+/// client's connectors do for each new connection.
+pub async fn connect(config: &RotatingConfig, addr: SocketAddr) -> std::io::Result<TlsStream<TcpStream>> {
+    connect_with(config.current(), addr).await
+}
+
+/// TLS-connects to `addr` as `localhost` with `config`.
+pub async fn connect_with(config: Arc<ClientConfig>, addr: SocketAddr) -> std::io::Result<TlsStream<TcpStream>> {
     let tcp = TcpStream::connect(addr).await?;
-    TlsConnector::from(config.clone())
+    TlsConnector::from(config)
         .connect(ServerName::try_from("localhost").unwrap(), tcp)
         .await
 }
@@ -139,7 +146,7 @@ pub async fn ping(stream: &mut TlsStream<TcpStream>) -> std::io::Result<()> {
 }
 
 /// Connects and pings once; the negotiated version on success.
-pub async fn connect_and_ping(config: &Arc<ClientConfig>, addr: SocketAddr) -> std::io::Result<ProtocolVersion> {
+pub async fn connect_and_ping(config: &RotatingConfig, addr: SocketAddr) -> std::io::Result<ProtocolVersion> {
     let mut stream = connect(config, addr).await?;
     ping(&mut stream).await?;
     Ok(stream.get_ref().1.protocol_version().unwrap())

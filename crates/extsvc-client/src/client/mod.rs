@@ -144,9 +144,12 @@ impl fmt::Debug for ServiceClient {
 }
 
 impl ServiceClient {
-    /// Builds the client of one service from its resolution and its two rustls
-    /// configurations: `target_tls` for targets (ALPN `http/1.1` is set on a copy, once,
-    /// here) and `proxy_tls` for `https://` proxies.
+    /// Builds the client of one service from its resolution and its two TLS
+    /// configurations: `target_tls` for targets (ALPN `http/1.1` is set on a copy, once
+    /// per generation of the material) and `proxy_tls` for `https://` proxies. Each is a
+    /// [`RotatingConfig`](extsvc_tls::RotatingConfig) (`ServiceTls::target`,
+    /// `ServiceTls::proxy`), or a fixed `Arc<rustls::ClientConfig>`; every new connection
+    /// takes its current generation.
     ///
     /// # Order of the layers
     ///
@@ -197,13 +200,13 @@ impl ServiceClient {
     /// ```
     pub fn from_parts(
         service: ResolvedService,
-        target_tls: &rustls::ClientConfig,
-        proxy_tls: Arc<rustls::ClientConfig>,
+        target_tls: impl Into<extsvc_tls::RotatingConfig>,
+        proxy_tls: impl Into<extsvc_tls::RotatingConfig>,
     ) -> ServiceClient {
         let service = Arc::new(service);
         let connector = TlsConnector::new(
-            http1_tls_config(target_tls),
-            ProxyConnector::new(service.clone(), Some(proxy_tls), TcpConnector::new()),
+            http1_tls_config(&target_tls.into()),
+            ProxyConnector::new(service.clone(), Some(proxy_tls.into()), TcpConnector::new()),
         );
         instruments::describe();
         let labels = PoolLabels::new(
@@ -239,7 +242,7 @@ impl ServiceClient {
     /// Builds the client of one service from its resolution and the configurations
     /// `extsvc-tls` built for it; see [`ServiceClient::from_parts`].
     pub fn new(service: ResolvedService, tls: &extsvc_tls::ServiceTls) -> ServiceClient {
-        ServiceClient::from_parts(service, &tls.target, tls.proxy.clone())
+        ServiceClient::from_parts(service, tls.target.clone(), tls.proxy.clone())
     }
 
     /// The service this client serves.
@@ -879,7 +882,7 @@ mod tests {
     fn direct_client(kind: ServiceKind) -> ServiceClient {
         let resolution = extsvc_resolve::resolve(&ExternalServicesConfig::default(), &EnvSnapshot::empty());
         let tls = plain_tls();
-        ServiceClient::from_parts(resolution.service(kind).clone(), &tls, tls.clone())
+        ServiceClient::from_parts(resolution.service(kind).clone(), tls.clone(), tls.clone())
     }
 
     fn boxed(body: &'static str) -> RequestBody {
@@ -944,7 +947,8 @@ mod tests {
         let loaded = extsvc_config::load_str(json, "tyk.conf", &env, &Default::default()).unwrap();
         let resolution = extsvc_resolve::resolve(&loaded.config, &env);
         let tls = plain_tls();
-        let client = ServiceClient::from_parts(resolution.service(ServiceKind::Oauth).clone(), &tls, tls.clone());
+        let client =
+            ServiceClient::from_parts(resolution.service(ServiceKind::Oauth).clone(), tls.clone(), tls.clone());
         let debug = format!("{client:?}");
         assert!(debug.contains("http://gw:***@proxy:3128"), "{debug}");
         assert!(!debug.contains("hunter2"), "{debug}");
@@ -1340,7 +1344,7 @@ mod tests {
         let _guard = tracing::subscriber::set_default(subscriber);
 
         let tls = plain_tls();
-        let client = ServiceClient::from_parts(service, &tls, tls.clone());
+        let client = ServiceClient::from_parts(service, tls.clone(), tls.clone());
         let response = client
             .request(
                 Request::get("http://target.invalid:8080/health")

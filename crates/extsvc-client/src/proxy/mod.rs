@@ -10,6 +10,7 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use extsvc_config::{ProxyScheme, ProxyUrl};
 use extsvc_resolve::{ResolvedService, Route, TargetScheme};
+use extsvc_tls::RotatingConfig;
 use http::Uri;
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -43,7 +44,7 @@ use crate::tunnel::{connect_through, proxy_uri};
 pub struct ProxyConnector<C> {
     inner: C,
     service: Arc<ResolvedService>,
-    proxy_tls: Option<tokio_rustls::TlsConnector>,
+    proxy_tls: Option<RotatingConfig>,
 }
 
 impl<C: std::fmt::Debug> std::fmt::Debug for ProxyConnector<C> {
@@ -65,12 +66,15 @@ impl<C> ProxyConnector<C> {
     ///
     /// `proxy_tls` is the *proxy's* configuration (`ServiceTls::proxy` from
     /// `extsvc-tls`, which has no client certificate), never the target's: a target
-    /// configuration would offer the service's client certificate to the proxy.
-    pub fn new(service: Arc<ResolvedService>, proxy_tls: Option<Arc<rustls::ClientConfig>>, inner: C) -> Self {
+    /// configuration would offer the service's client certificate to the proxy. Each TLS
+    /// connection to a proxy takes its [`current`](RotatingConfig::current) generation
+    /// (a rotated CA reaches the next one); a fixed `Arc<rustls::ClientConfig>` converts
+    /// with `.into()`.
+    pub fn new(service: Arc<ResolvedService>, proxy_tls: Option<RotatingConfig>, inner: C) -> Self {
         ProxyConnector {
             inner,
             service,
-            proxy_tls: proxy_tls.map(tokio_rustls::TlsConnector::from),
+            proxy_tls,
         }
     }
 
@@ -210,9 +214,9 @@ where
     }
 }
 
-/// TLS to an `https://` proxy, SNI = the proxy host.
+/// TLS to an `https://` proxy with the current generation of `tls`, SNI = the proxy host.
 pub(crate) async fn proxy_handshake<IO>(
-    tls: Option<&tokio_rustls::TlsConnector>,
+    tls: Option<&RotatingConfig>,
     proxy: &ProxyUrl,
     io: IO,
 ) -> Result<tokio_rustls::client::TlsStream<IO>, Error>
@@ -229,6 +233,7 @@ where
         return Err(fail("no TLS configuration for the https:// proxy"));
     };
     let name = server_name(proxy.host()).map_err(|e| fail("invalid proxy host name for TLS").with_source(e))?;
+    let tls = tokio_rustls::TlsConnector::from(tls.current());
     tls.connect(name, io).await.map_err(|e| {
         let message = match rustls_error(&e) {
             Some(rustls::Error::InvalidMessage(_)) => {

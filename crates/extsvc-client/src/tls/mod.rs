@@ -4,9 +4,9 @@ mod future;
 
 pub use future::TlsConnecting;
 
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use extsvc_tls::RotatingConfig;
 use http::Uri;
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -20,12 +20,14 @@ use crate::phase;
 /// the URI's host) over the stream of its inner connector, and passes `http://` and
 /// `redis://` through as plain.
 ///
-/// The rustls configuration is used as given: for HTTP clients,
-/// [`http1_tls_config`] sets ALPN `http/1.1` on a copy once, at build time.
+/// Each new connection takes the configuration's [`current`](RotatingConfig::current)
+/// generation, so a rotated certificate or CA reaches the next connection, and sessions
+/// resume only within the generation they were made in. The configuration is used as
+/// given: for HTTP clients, [`http1_tls_config`] adds ALPN `http/1.1`.
 #[derive(Clone)]
 pub struct TlsConnector<C> {
     inner: C,
-    tls: tokio_rustls::TlsConnector,
+    config: RotatingConfig,
 }
 
 impl<C: std::fmt::Debug> std::fmt::Debug for TlsConnector<C> {
@@ -36,20 +38,20 @@ impl<C: std::fmt::Debug> std::fmt::Debug for TlsConnector<C> {
     }
 }
 
-/// A copy of `config` offering ALPN `http/1.1` (the client speaks HTTP/1.1 only).
+/// `config` offering ALPN `http/1.1` (the client speaks HTTP/1.1 only): each of its
+/// generations is copied with the protocol set once, on its first connection.
 /// Called once per client, never per request.
-pub fn http1_tls_config(config: &rustls::ClientConfig) -> Arc<rustls::ClientConfig> {
-    let mut config = config.clone();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Arc::new(config)
+pub fn http1_tls_config(config: &RotatingConfig) -> RotatingConfig {
+    config.with_alpn(vec![b"http/1.1".to_vec()])
 }
 
 impl<C> TlsConnector<C> {
-    /// TLS with `config` over `inner`'s streams.
-    pub fn new(config: Arc<rustls::ClientConfig>, inner: C) -> TlsConnector<C> {
+    /// TLS with `config` (a [`RotatingConfig`], or a fixed `Arc<rustls::ClientConfig>`)
+    /// over `inner`'s streams.
+    pub fn new(config: impl Into<RotatingConfig>, inner: C) -> TlsConnector<C> {
         TlsConnector {
             inner,
-            tls: tokio_rustls::TlsConnector::from(config),
+            config: config.into(),
         }
     }
 
@@ -86,9 +88,9 @@ pub(crate) fn server_name(host: &str) -> Result<ServerName<'static>, Error> {
     })
 }
 
-/// The TLS handshake with the target.
+/// The TLS handshake with the target, with the current generation of `config`.
 pub(crate) async fn handshake<IO>(
-    tls: &tokio_rustls::TlsConnector,
+    config: &RotatingConfig,
     host: &str,
     io: IO,
 ) -> Result<tokio_rustls::client::TlsStream<IO>, Error>
@@ -97,6 +99,7 @@ where
 {
     let name = server_name(host)?;
     phase::enter(Phase::Tls);
+    let tls = tokio_rustls::TlsConnector::from(config.current());
     tls.connect(name, io).await.map_err(|e| {
         let message = match rustls_error(&e) {
             Some(rustls::Error::InvalidCertificate(_)) => "the target's certificate was rejected",
@@ -134,16 +137,16 @@ where
     fn call(&mut self, dst: Uri) -> TlsConnecting<C::Response> {
         let use_tls = is_tls_scheme(&dst);
         let connecting = self.inner.call(dst.clone());
-        let tls = self.tls.clone();
+        let config = use_tls.then(|| self.config.clone());
         TlsConnecting::new(async move {
             let io = connecting
                 .await
                 .map_err(|e| Error::from_inner(e.into(), ErrorKind::Connect, "cannot connect"))?;
-            if !use_tls {
+            let Some(config) = config else {
                 return Ok(MaybeTlsStream::Plain(io));
-            }
+            };
             let host = dst.host().unwrap_or_default();
-            let stream = handshake(&tls, host, io).await?;
+            let stream = handshake(&config, host, io).await?;
             Ok(MaybeTlsStream::Tls(Box::new(stream)))
         })
     }
