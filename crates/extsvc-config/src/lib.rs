@@ -14,6 +14,7 @@
 //! environment. `extsvc-resolve` applies the precedence rules on top of it.
 
 mod bypass_entry;
+mod encoding_secret;
 mod env;
 mod env_layer;
 mod error;
@@ -31,11 +32,15 @@ mod tls_version;
 mod validate;
 
 pub use bypass_entry::{parse_bypass_list, BypassEntry, InvalidBypassEntry};
+pub use encoding_secret::EncodingSecret;
 pub use env::EnvSnapshot;
 pub use error::{ConfigError, ConfigErrors};
 pub use keys::{find_key, KeySpec, KeyType, KEYS};
 pub use load::{load_file, load_file_lenient, load_str, load_str_lenient, LoadOptions, LoadReport, Loaded};
-pub use model::{ExternalServicesConfig, GlobalSettings, LegacySettings, MtlsSettings, ProxySettings, ServiceSettings};
+pub use model::{
+    CertificateStoreSettings, ExternalServicesConfig, GlobalSettings, LegacySettings, MtlsSettings, ProxySettings,
+    ServiceSettings,
+};
 pub use proxy_url::{redact_url_credentials, InvalidProxyUrl, ProxyScheme, ProxyUrl};
 pub use reference::configuration_reference_markdown;
 pub use service::{ServiceKind, UnknownServiceKind};
