@@ -243,10 +243,12 @@ async fn ids_without_a_store() {
     let ca_ids = resolved(OAUTH, |m| {
         m.ca_cert_ids = file_value(OAUTH, "ca_cert_ids", vec!["a".to_owned(), "b".to_owned()])
     });
+    // Each id on its own: without a store an id can still be inline PEM or a file (Tyk's
+    // reading), so the first one that is neither is the error.
     let error = error_of(&ca_ids, None).await;
     assert_eq!(
         error.to_string(),
-        "external_services.oauth.mtls.ca_cert_ids: ca_cert_ids a,b configured but no certificate store given (--cert-store)"
+        "external_services.oauth.mtls.ca_cert_ids: ca_cert_ids a configured but no certificate store given (--cert-store)"
     );
 }
 

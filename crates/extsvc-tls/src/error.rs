@@ -38,6 +38,8 @@ pub enum Origin {
     File(PathBuf),
     /// A certificate store entry.
     Store(String),
+    /// PEM written into the configuration value itself (`cert_id` / `ca_cert_ids`).
+    Inline,
 }
 
 impl fmt::Display for Origin {
@@ -45,6 +47,7 @@ impl fmt::Display for Origin {
         match self {
             Origin::File(path) => write!(f, "{}", path.display()),
             Origin::Store(id) => write!(f, "store entry {id}"),
+            Origin::Inline => f.write_str("inline PEM"),
         }
     }
 }
@@ -134,6 +137,32 @@ pub enum TlsError {
         /// The store's error.
         source: StoreError,
     },
+    /// A private key kept encrypted in the certificate store could not be decrypted: no
+    /// encoding secret, a wrong one, or a decrypted key that does not match the
+    /// certificate. The reason names the setting and where its value came from, never the
+    /// secret.
+    #[error("{key_path}: cannot decrypt the private key of {origin}: {reason}")]
+    DecryptKey {
+        /// The service.
+        service: ServiceKind,
+        /// The configuration key (`…mtls.cert_id`).
+        key_path: String,
+        /// The store entry (or file, or inline PEM) holding the key.
+        origin: Origin,
+        /// Why, naming the setting.
+        reason: String,
+    },
+    /// A `cert_id` / `ca_cert_ids` value holding PEM text (Tyk's inline form) is unusable.
+    /// The message never repeats the value.
+    #[error("{key_path}: inline PEM: {source}")]
+    InlinePem {
+        /// The service.
+        service: ServiceKind,
+        /// The configuration key.
+        key_path: String,
+        /// What is wrong with the text.
+        source: PemError,
+    },
     /// Certificate ids are configured but no certificate store was given.
     #[error("{key_path}: {ids} configured but no certificate store given (--cert-store)")]
     NoStore {
@@ -176,6 +205,8 @@ impl TlsError {
             | TlsError::KeyMismatch { service, .. }
             | TlsError::Store { service, .. }
             | TlsError::NoStore { service, .. }
+            | TlsError::DecryptKey { service, .. }
+            | TlsError::InlinePem { service, .. }
             | TlsError::Build { service, .. }
             | TlsError::NoRuntime { service, .. } => *service,
         }
@@ -191,6 +222,8 @@ impl TlsError {
             | TlsError::KeyMismatch { key_path, .. }
             | TlsError::Store { key_path, .. }
             | TlsError::NoStore { key_path, .. }
+            | TlsError::DecryptKey { key_path, .. }
+            | TlsError::InlinePem { key_path, .. }
             | TlsError::Build { key_path, .. }
             | TlsError::NoRuntime { key_path, .. } => key_path,
         }

@@ -20,6 +20,7 @@
 
 pub mod check;
 pub mod danger;
+pub mod encrypted_pem;
 mod error;
 mod material;
 pub mod pem;
@@ -29,7 +30,7 @@ pub mod store;
 
 pub use check::{check, check_services, CheckReport};
 pub use error::{Material, Origin, TlsError};
-pub use pem::{ClientCertificate, PemError};
+pub use pem::{ClientCertificate, PemError, StoredPrivateKey};
 pub use service::{build_service_tls, ServiceTls, TlsOptions};
 #[cfg(feature = "redis")]
 pub use store::{redis_command, InvalidRedisUrl, RedisConnector, RedisReply, RedisStore, RedisUrl, TcpConnector};

@@ -21,7 +21,7 @@ use std::fmt;
 use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 
-use extsvc_config::ServiceKind;
+use extsvc_config::{EncodingSecret, ServiceKind, Sourced};
 use extsvc_resolve::ClientCertificateSource;
 use rustls::client::{ClientSessionMemoryCache, ClientSessionStore, ResolvesClientCert};
 use rustls::crypto::CryptoProvider;
@@ -131,6 +131,7 @@ pub(crate) struct Reload {
     pub(crate) service: ServiceKind,
     pub(crate) source: ClientCertificateSource,
     pub(crate) store: Option<Arc<dyn CertificateStore>>,
+    pub(crate) encoding_secret: Option<Sourced<EncodingSecret>>,
     pub(crate) provider: Arc<CryptoProvider>,
 }
 
@@ -155,6 +156,7 @@ pub(crate) fn spawn_refresh(
                 reload.service,
                 &reload.source,
                 reload.store.as_deref(),
+                reload.encoding_secret.as_ref(),
                 &reload.provider,
             )
             .await;

@@ -207,6 +207,7 @@ pub async fn build_service_tls(
                 service: kind,
                 source: source.clone(),
                 store: store.clone(),
+                encoding_secret: service.mtls.encoding_secret.clone(),
                 provider,
             };
             spawn_refresh(&runtime, &resolver, reload, interval);
