@@ -8,11 +8,13 @@ use extsvc_tls::{CertificateStore, DirectoryStore, RedisStore};
 #[derive(Debug, clap::Args)]
 pub(crate) struct CertStoreArgs {
     /// Certificate store: a directory of `<id>.pem` files, or `redis://[user:password@]host[:port][/db]`
-    /// whose key `raw-<id>` holds the PEM bundle.
+    /// whose key `cert-raw-<id>` holds the PEM bundle (a Tyk gateway's own store). Keys
+    /// encrypted as Tyk encrypts them are decrypted with the encoding secret
+    /// (`security.private_certificate_encoding_secret`, else `secret`).
     #[arg(long, value_name = "DIR|redis://…")]
     pub(crate) cert_store: Option<String>,
-    /// Prefix put before `raw-<id>` in a Redis store.
-    #[arg(long, value_name = "PREFIX", default_value = "")]
+    /// Prefix put before `raw-<id>` in a Redis store (`""` for none).
+    #[arg(long, value_name = "PREFIX", default_value = extsvc_tls::store::DEFAULT_KEY_PREFIX)]
     pub(crate) cert_store_prefix: String,
 }
 
