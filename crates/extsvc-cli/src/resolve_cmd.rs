@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use extsvc_config::EnvSnapshot;
-use extsvc_resolve::{CaSource, ClientCertificateSource, ResolvedService};
+use extsvc_resolve::{shown_id, CaSource, ClientCertificateSource, Resolution, ResolvedService};
 use serde_json::{json, Value};
 
 use crate::load::load_and_resolve;
@@ -23,15 +23,39 @@ pub(crate) fn run(args: &ConfigArgs, env: &EnvSnapshot, format: Format) -> ExitC
             for service in services {
                 map.insert(service.kind.to_string(), service_json(service));
             }
-            print_json(&json!({ "services": map, "warnings": loaded.warnings }));
+            print_json(&json!({
+                "services": map,
+                "certificate_store": certificate_store_json(&loaded.resolution),
+                "warnings": loaded.warnings,
+            }));
         }
         Format::Text => {
             print_warnings(&loaded.warnings);
-            let text: Vec<String> = services.iter().map(service_text).collect();
+            let mut text: Vec<String> = services.iter().map(service_text).collect();
+            text.push(certificate_store_text(&loaded.resolution));
             print_stdout(text.join("\n").trim_end());
         }
     }
     ExitCode::SUCCESS
+}
+
+/// SPEC section 5: whether the store's encoding secret is set and where from, never its value.
+fn certificate_store_json(resolution: &Resolution) -> Value {
+    let secret = resolution.encoding_secret();
+    json!({
+        "encoding_secret": {
+            "set": secret.is_some(),
+            "source": secret.map_or_else(|| "default".to_owned(), |s| s.source.to_string()),
+        }
+    })
+}
+
+fn certificate_store_text(resolution: &Resolution) -> String {
+    let line = match resolution.encoding_secret() {
+        Some(secret) => format!("set (value not shown)  {}", secret.source),
+        None => "not set (encrypted store keys cannot be decrypted)".to_owned(),
+    };
+    format!("certificate store\n  encoding secret  {line}\n")
 }
 
 fn bypass_strings(service: &ResolvedService) -> Vec<String> {
@@ -56,7 +80,7 @@ fn client_certificate_json(cert: &ClientCertificateSource) -> Value {
             "kind": "file", "cert_file": cert_file, "key_file": key_file, "source": source.to_string()
         }),
         ClientCertificateSource::Store { cert_id, source } => json!({
-            "kind": "store", "cert_id": cert_id, "source": source.to_string()
+            "kind": "store", "cert_id": shown_id(cert_id), "source": source.to_string()
         }),
     }
 }
@@ -68,7 +92,7 @@ fn ca_json(ca: &CaSource) -> Value {
             json!({ "kind": "file", "ca_file": ca_file, "source": source.to_string() })
         }
         CaSource::Store { ca_cert_ids, source } => json!({
-            "kind": "store", "ca_cert_ids": ca_cert_ids, "source": source.to_string()
+            "kind": "store", "ca_cert_ids": ca_cert_ids.iter().map(|id| shown_id(id)).collect::<Vec<_>>(), "source": source.to_string()
         }),
     }
 }
@@ -144,14 +168,17 @@ fn service_text(service: &ResolvedService) -> String {
                 format!("file {} (key {})", cert_file.display(), key_file.display()),
                 source.to_string(),
             ),
-            ClientCertificateSource::Store { cert_id, source } => (format!("store id {cert_id}"), source.to_string()),
+            ClientCertificateSource::Store { cert_id, source } => {
+                (format!("store id {}", shown_id(cert_id)), source.to_string())
+            }
         };
         rows.push(("client cert", cert, cert_source));
         let (ca, ca_source) = match &mtls.ca {
             CaSource::DefaultRoots => ("default roots (webpki)".to_owned(), String::new()),
             CaSource::File { ca_file, source } => (format!("file {}", ca_file.display()), source.to_string()),
             CaSource::Store { ca_cert_ids, source } => {
-                (format!("store ids {}", ca_cert_ids.join(",")), source.to_string())
+                let ids: Vec<&str> = ca_cert_ids.iter().map(|id| shown_id(id)).collect();
+                (format!("store ids {}", ids.join(",")), source.to_string())
             }
         };
         rows.push(("server CA", ca, ca_source));

@@ -15,7 +15,7 @@ mod route;
 
 pub use bypass::BypassList;
 pub use defaults::PoolSettings;
-pub use mtls::{encoding_secret, CaSource, ClientCertificateSource, ResolvedMtls};
+pub use mtls::{encoding_secret, shown_id, CaSource, ClientCertificateSource, ResolvedMtls};
 pub use proxy::ResolvedProxy;
 pub use route::{Route, RouteDecision, RouteReason, TargetScheme};
 

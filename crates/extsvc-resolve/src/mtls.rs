@@ -70,6 +70,16 @@ pub struct ResolvedMtls {
     pub encoding_secret: Option<Sourced<EncodingSecret>>,
 }
 
+/// A `cert_id` / `ca_cert_ids` value as it may be shown: `(inline PEM)` for a value that
+/// holds PEM text (Tyk's inline form, which may include a private key), else the id.
+pub fn shown_id(id: &str) -> &str {
+    if id.contains("-----BEGIN ") {
+        "(inline PEM)"
+    } else {
+        id
+    }
+}
+
 /// The certificate store's encoding secret, by Tyk's rule (SPEC sections 1 and 3):
 /// `security.private_certificate_encoding_secret` when set and not empty, else the
 /// top-level `secret` when set and not empty, else none. Each came from its variable
@@ -133,7 +143,7 @@ pub(crate) fn resolve_mtls(
     let client_certificate = match (&mtls.cert_id, &mtls.cert_file, &mtls.key_file) {
         (Some(id), files_cert, files_key) => {
             if files_cert.is_some() || files_key.is_some() {
-                tracing::info!(service = %kind, cert_id = %id.value, "cert_id takes precedence: cert_file/key_file are ignored");
+                tracing::info!(service = %kind, cert_id = shown_id(&id.value), "cert_id takes precedence: cert_file/key_file are ignored");
             }
             ClientCertificateSource::Store {
                 cert_id: id.value.clone(),

@@ -103,7 +103,9 @@ pub enum DecryptError {
     BadPadding,
     /// The decrypted data is no PKCS#1, PKCS#8 or SEC1 private key: a wrong secret, or a
     /// key of a kind the crypto provider does not support.
-    #[error("wrong encoding secret, or an unsupported key (the decrypted data is not a PKCS#1, PKCS#8 or SEC1 private key)")]
+    #[error(
+        "wrong encoding secret, or an unsupported key (the decrypted data is not a PKCS#1, PKCS#8 or SEC1 private key)"
+    )]
     NotAKey,
 }
 
@@ -350,9 +352,21 @@ mod tests {
         };
         let cases = [
             ("Proc-Type: 4,ENCRYPTED", "AAAA", "no DEK-Info"),
-            ("Proc-Type: 4,ENCRYPTED\nDEK-Info: AES-256-CBC", "AAAA", "<cipher>,<hex IV>"),
-            ("Proc-Type: 4,ENCRYPTED\nDEK-Info: AES-256-CBC,zz", "AAAA", "not hexadecimal"),
-            ("Proc-Type: 4,ENCRYPTED\nDEK-Info: AES-256-CBC,00112233", "AAAA", "block size"),
+            (
+                "Proc-Type: 4,ENCRYPTED\nDEK-Info: AES-256-CBC",
+                "AAAA",
+                "<cipher>,<hex IV>",
+            ),
+            (
+                "Proc-Type: 4,ENCRYPTED\nDEK-Info: AES-256-CBC,zz",
+                "AAAA",
+                "not hexadecimal",
+            ),
+            (
+                "Proc-Type: 4,ENCRYPTED\nDEK-Info: AES-256-CBC,00112233",
+                "AAAA",
+                "block size",
+            ),
             (
                 "Proc-Type: 4,ENCRYPTED\nDEK-Info: DES-CBC,0011223344556677",
                 "AAAA",

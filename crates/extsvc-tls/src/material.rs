@@ -218,12 +218,11 @@ async fn load_client_pieces(
                 chain,
             };
             let chain = check_leaf(service, &chain).map(|()| chain);
-            let key = decrypt_key(service, &path, &origin, key, encoding_secret)
-                .and_then(|(key, decrypted_with)| {
-                    let mut key = load_key(service, &path, origin, key, provider)?;
-                    key.decrypted_with = decrypted_with;
-                    Ok(key)
-                });
+            let key = decrypt_key(service, &path, &origin, key, encoding_secret).and_then(|(key, decrypted_with)| {
+                let mut key = load_key(service, &path, origin, key, provider)?;
+                key.decrypted_with = decrypted_with;
+                Ok(key)
+            });
             ClientPieces::from_results(service, chain, key)
         }
     }
@@ -286,7 +285,10 @@ async fn client_entry(
     id: &str,
     store: Option<&dyn CertificateStore>,
 ) -> Result<(Origin, ClientCertificate), TlsError> {
-    let (location, entry) = locate(service, key_path, "cert_id", id, store, |s, id| s.client_certificate(id)).await?;
+    let (location, entry) = locate(service, key_path, "cert_id", id, store, |s, id| {
+        s.client_certificate(id)
+    })
+    .await?;
     match (location, entry) {
         (EntryLocation::Store, Some(entry)) => Ok((Origin::Store(id.to_owned()), entry)),
         (EntryLocation::File(path), _) => {
@@ -514,7 +516,10 @@ async fn ca_entry(
     id: &str,
     store: Option<&dyn CertificateStore>,
 ) -> Result<LoadedCa, TlsError> {
-    let (location, entry) = locate(service, key_path, "ca_cert_ids", id, store, |s, id| s.ca_certificates(id)).await?;
+    let (location, entry) = locate(service, key_path, "ca_cert_ids", id, store, |s, id| {
+        s.ca_certificates(id)
+    })
+    .await?;
     let (origin, certificates) = match (location, entry) {
         (EntryLocation::Store, Some(certificates)) => (Origin::Store(id.to_owned()), certificates),
         (EntryLocation::File(path), _) => {
