@@ -22,3 +22,4 @@ mod tls_interop;
 mod tls_redis_store;
 mod tls_rotation;
 mod tls_support;
+mod tls_tyk_store;

@@ -252,7 +252,11 @@ async fn locate<T>(
     let store_error = match store {
         Some(store) => match fetch(store, id).await {
             Ok(entry) => return Ok((EntryLocation::Store, Some(entry))),
-            Err(error @ (StoreError::NotFound { .. } | StoreError::InvalidId { .. })) => Some(error),
+            // Not there, or an id the store cannot hold (a path): maybe a file. When it is
+            // not one either, the answer is Tyk's: not found.
+            Err(StoreError::NotFound { .. } | StoreError::InvalidId { .. }) => {
+                Some(StoreError::NotFound { id: id.to_owned() })
+            }
             Err(source) => {
                 return Err(TlsError::Store {
                     service,
