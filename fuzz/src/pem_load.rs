@@ -90,7 +90,10 @@ pub fn run(data: &[u8]) {
         if let Ok(client) = ClientCertificate::from_pem(rest) {
             assert!(!client.chain().is_empty());
             // A store entry's key may be encrypted (Tyk's store); a key file's may not.
-            assert!(parse_stored_key(rest).is_ok(), "from_pem found a key that parse_stored_key did not");
+            assert!(
+                parse_stored_key(rest).is_ok(),
+                "from_pem found a key that parse_stored_key did not"
+            );
             let debug = format!("{client:?}");
             assert!(debug.contains("redacted"), "ClientCertificate Debug: {debug}");
         }

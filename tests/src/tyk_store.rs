@@ -110,10 +110,6 @@ fn openssl(args: &[&str], stdin: Option<&[u8]>) -> Vec<u8> {
     out.stdout
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02X}")).collect()
-}
-
 /// The plain key in `key_path` (any PEM form openssl reads), encrypted with `secret` as
 /// RFC 1423 PEM with plaintext `form`. With `tyk_label`, the block is labelled
 /// `ENCRYPTED PRIVATE KEY` as Tyk writes it; else as openssl does (`RSA`/`EC PRIVATE KEY`;

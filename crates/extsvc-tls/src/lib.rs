@@ -7,7 +7,10 @@
 //!
 //! - [`build_service_tls`] → [`ServiceTls`] `{ target, proxy }` for one service;
 //! - [`CertificateStore`] — the seam for certificates by id, with [`MemoryStore`],
-//!   [`DirectoryStore`] and (feature `redis`) `RedisStore`;
+//!   [`DirectoryStore`] and (feature `redis`) `RedisStore` (`cert-raw-<id>`, as a Tyk
+//!   gateway keeps its store); private keys encrypted as Tyk encrypts them
+//!   ([`encrypted_pem`], RFC 1423) are decrypted with the service's encoding secret
+//!   ([`extsvc_resolve::ResolvedMtls::encoding_secret`]), whatever the store;
 //! - rotation: with [`TlsOptions::refresh_interval`] the client certificate is reloaded
 //!   and swapped for new handshakes without rebuilding anything;
 //! - [`check()`] / [`check_services`] — what `extsvc check` runs: builds everything, reports
@@ -15,8 +18,8 @@
 //!   days, missing clientAuth usage);
 //! - [`danger`] — the verifier behind `insecure_skip_verify`.
 //!
-//! rustls with the ring provider only. Key material never appears in Debug, Display,
-//! logs or errors.
+//! rustls with the ring provider only. Key material and the encoding secret never appear in
+//! Debug, Display, logs or errors.
 
 pub mod check;
 pub mod danger;
