@@ -231,13 +231,16 @@ async fn load_client_pieces(
 /// Tyk's reading of a `cert_id` / `ca_cert_ids` value (SPEC section 3): inline PEM when it
 /// contains `-----BEGIN `; else the store's entry; else, when the store does not hold it
 /// (or cannot, as with a path), the file it names, if that file can be read.
-enum EntryLocation {
+enum Located<T> {
+    /// The value is the PEM text.
     Inline,
-    Store,
+    /// The store's entry, fetched.
+    Store(T),
+    /// The file the value names.
     File(PathBuf),
 }
 
-/// Where `id` is, and, for the store, its entry already fetched.
+/// Where `id` is, with the store's entry when it is there.
 async fn locate<T>(
     service: ServiceKind,
     key_path: &str,
@@ -245,13 +248,13 @@ async fn locate<T>(
     id: &str,
     store: Option<&dyn CertificateStore>,
     fetch: impl for<'a> FnOnce(&'a dyn CertificateStore, &'a str) -> StoreFuture<'a, T>,
-) -> Result<(EntryLocation, Option<T>), TlsError> {
+) -> Result<Located<T>, TlsError> {
     if id.contains("-----BEGIN ") {
-        return Ok((EntryLocation::Inline, None));
+        return Ok(Located::Inline);
     }
     let store_error = match store {
         Some(store) => match fetch(store, id).await {
-            Ok(entry) => return Ok((EntryLocation::Store, Some(entry))),
+            Ok(entry) => return Ok(Located::Store(entry)),
             // Not there, or an id the store cannot hold (a path): maybe a file. When it is
             // not one either, the answer is Tyk's: not found.
             Err(StoreError::NotFound { .. } | StoreError::InvalidId { .. }) => {
@@ -270,7 +273,7 @@ async fn locate<T>(
     let path = Path::new(id);
     if tokio::fs::metadata(path).await.is_ok_and(|m| m.is_file()) {
         tracing::info!(service = %service, key = key_path, file = %path.display(), "certificate id is not in the store but names a file: reading the file");
-        return Ok((EntryLocation::File(path.to_owned()), None));
+        return Ok(Located::File(path.to_owned()));
     }
     Err(match store_error {
         Some(source) => TlsError::Store {
@@ -289,13 +292,13 @@ async fn client_entry(
     id: &str,
     store: Option<&dyn CertificateStore>,
 ) -> Result<(Origin, ClientCertificate), TlsError> {
-    let (location, entry) = locate(service, key_path, "cert_id", id, store, |s, id| {
+    let located = locate(service, key_path, "cert_id", id, store, |s, id| {
         s.client_certificate(id)
     })
     .await?;
-    match (location, entry) {
-        (EntryLocation::Store, Some(entry)) => Ok((Origin::Store(id.to_owned()), entry)),
-        (EntryLocation::File(path), _) => {
+    match located {
+        Located::Store(entry) => Ok((Origin::Store(id.to_owned()), entry)),
+        Located::File(path) => {
             let pem = read_file(service, key_path, Material::ClientCertificate, &path).await?;
             ClientCertificate::from_pem(&pem)
                 .map(|entry| (Origin::File(path.clone()), entry))
@@ -307,7 +310,7 @@ async fn client_entry(
                     source,
                 })
         }
-        (_, _) => ClientCertificate::from_pem(id.as_bytes())
+        Located::Inline => ClientCertificate::from_pem(id.as_bytes())
             .map(|entry| (Origin::Inline, entry))
             .map_err(|source| TlsError::InlinePem {
                 service,
@@ -520,17 +523,17 @@ async fn ca_entry(
     id: &str,
     store: Option<&dyn CertificateStore>,
 ) -> Result<LoadedCa, TlsError> {
-    let (location, entry) = locate(service, key_path, "ca_cert_ids", id, store, |s, id| {
+    let located = locate(service, key_path, "ca_cert_ids", id, store, |s, id| {
         s.ca_certificates(id)
     })
     .await?;
-    let (origin, certificates) = match (location, entry) {
-        (EntryLocation::Store, Some(certificates)) => (Origin::Store(id.to_owned()), certificates),
-        (EntryLocation::File(path), _) => {
+    let (origin, certificates) = match located {
+        Located::Store(certificates) => (Origin::Store(id.to_owned()), certificates),
+        Located::File(path) => {
             let certificates = read_certificates(service, key_path, Material::CaCertificates, &path).await?;
             (Origin::File(path), certificates)
         }
-        (_, _) => {
+        Located::Inline => {
             let certificates = parse_certificates(id.as_bytes()).map_err(|source| TlsError::InlinePem {
                 service,
                 key_path: key_path.to_owned(),
