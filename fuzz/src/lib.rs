@@ -15,6 +15,7 @@ pub mod bypass_match;
 pub mod config_load;
 pub mod connect_response;
 pub mod env_load;
+pub mod pem_decrypt;
 pub mod pem_load;
 
 /// The body of a fuzz target: runs one input, panics on a finding.
@@ -27,6 +28,7 @@ pub const TARGETS: &[(&str, TargetBody)] = &[
     ("env_load", env_load::run),
     ("bypass_match", bypass_match::run),
     ("pem_load", pem_load::run),
+    ("pem_decrypt", pem_decrypt::run),
     ("connect_response", connect_response::run),
 ];
 

@@ -219,14 +219,21 @@ async fn ids_not_in_the_store() {
         "external_services.oauth.mtls.cert_id: certificate store entry ca: no PRIVATE KEY (PKCS#8, RSA PKCS#1 or EC SEC1) PEM block found"
     );
 
-    // An id that would escape the directory.
+    // An id that would escape the directory: the directory store refuses it; as an id the
+    // store cannot hold, it is then tried as a file (Tyk's reading, relative to the working
+    // directory, not the store's), and that file does not exist.
+    let refused = directory.client_certificate("../etc/passwd").await.unwrap_err();
+    assert!(
+        refused.to_string().contains("invalid certificate id \"../etc/passwd\""),
+        "{refused}"
+    );
     let sneaky = resolved(OAUTH, |m| {
         m.cert_id = file_value(OAUTH, "cert_id", "../etc/passwd".to_owned())
     });
     let error = error_of(&sneaky, Some(directory)).await;
-    assert!(
-        error.to_string().contains("invalid certificate id \"../etc/passwd\""),
-        "{error}"
+    assert_eq!(
+        error.to_string(),
+        "external_services.oauth.mtls.cert_id: certificate not found in store: ../etc/passwd"
     );
 }
 
@@ -243,10 +250,12 @@ async fn ids_without_a_store() {
     let ca_ids = resolved(OAUTH, |m| {
         m.ca_cert_ids = file_value(OAUTH, "ca_cert_ids", vec!["a".to_owned(), "b".to_owned()])
     });
+    // Each id on its own: without a store an id can still be inline PEM or a file (Tyk's
+    // reading), so the first one that is neither is the error.
     let error = error_of(&ca_ids, None).await;
     assert_eq!(
         error.to_string(),
-        "external_services.oauth.mtls.ca_cert_ids: ca_cert_ids a,b configured but no certificate store given (--cert-store)"
+        "external_services.oauth.mtls.ca_cert_ids: ca_cert_ids a configured but no certificate store given (--cert-store)"
     );
 }
 

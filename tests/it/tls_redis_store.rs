@@ -25,8 +25,8 @@ fn by_id(id: &str, pki: &TestPki) -> extsvc_resolve::ResolvedService {
 async fn client_certificates_and_cas_come_from_redis_keys() {
     let pki = TestPki::generate();
     let redis = RedisServer::start(RedisOptions::default());
-    redis.set("raw-storage-client", &pki.client.bundle_pem());
-    redis.set("raw-test-root", &pki.ca_cert_pem);
+    redis.set("cert-raw-storage-client", &pki.client.bundle_pem());
+    redis.set("cert-raw-test-root", &pki.ca_cert_pem);
     let store = RedisStore::from_url(&redis.url()).unwrap();
 
     let client = store.client_certificate("storage-client").await.unwrap();
@@ -76,7 +76,12 @@ async fn auth_and_key_prefix() {
         .with_key_prefix("cert-");
     assert!(store.client_certificate("storage-client").await.is_ok());
 
-    let unprefixed = RedisStore::from_url(&format!("redis://:s3cret-pw@127.0.0.1:{port}")).unwrap();
+    // `cert-` is the default (Tyk's); `""` reads `raw-<id>`.
+    let default_prefix = RedisStore::from_url(&format!("redis://:s3cret-pw@127.0.0.1:{port}")).unwrap();
+    assert!(default_prefix.client_certificate("storage-client").await.is_ok());
+    let unprefixed = RedisStore::from_url(&format!("redis://:s3cret-pw@127.0.0.1:{port}"))
+        .unwrap()
+        .with_key_prefix("");
     let error = unprefixed.client_certificate("storage-client").await.unwrap_err();
     assert_eq!(error.to_string(), "certificate not found in store: storage-client");
 
@@ -106,7 +111,7 @@ async fn auth_and_key_prefix() {
 async fn a_certificate_replaced_in_redis_is_used_by_new_connections() {
     let pki = TestPki::generate();
     let redis = RedisServer::start(RedisOptions::default());
-    redis.set("raw-storage-client", &pki.client.bundle_pem());
+    redis.set("cert-raw-storage-client", &pki.client.bundle_pem());
     let server = TlsServer::start(pki.server_config(ServerTlsOptions {
         client_auth: ClientAuthMode::Required,
         ..Default::default()
@@ -121,7 +126,7 @@ async fn a_certificate_replaced_in_redis_is_used_by_new_connections() {
     crate::tls_support::ping(&mut established).await.unwrap();
 
     let rotated = pki.issue_client("rotated-redis", "rotated via redis");
-    redis.set("raw-storage-client", &rotated.bundle_pem());
+    redis.set("cert-raw-storage-client", &rotated.bundle_pem());
     let mut presented = false;
     for _ in 0..100 {
         connect_and_ping(&tls.target, server.addr).await.unwrap();
@@ -149,7 +154,7 @@ async fn the_connection_is_pluggable_tls_with_a_client_certificate() {
         }),
         password: None,
     });
-    redis.set("raw-test-root", &pki.ca_cert_pem);
+    redis.set("cert-raw-test-root", &pki.ca_cert_pem);
     let port = redis.tls_port();
 
     // The storage service's own TLS (files) carries the store's connection.

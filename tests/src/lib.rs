@@ -6,6 +6,7 @@
 //! - [`squid`], [`nginx`], [`redis`], [`microsocks`]: launchers for real peers on 127.0.0.1, started and
 //!   stopped (on drop) by the tests; a missing binary is a test failure with an install hint.
 //! - [`fault_proxy`]: an in-process proxy with fault knobs (hangs, garbage, resets, …).
+//! - [`tyk_store`]: certificate store entries as Tyk writes them (RFC 1423 keys), made by `openssl`.
 //! - [`target`]: in-process HTTP/HTTPS targets that count connections and requests.
 //! - [`raw_client`]: a bare hyper/tokio-rustls client (and hand-written CONNECT) for checking
 //!   the peers themselves without extsvc's client.
@@ -21,3 +22,4 @@ pub mod redis;
 mod server_thread;
 pub mod squid;
 pub mod target;
+pub mod tyk_store;

@@ -72,7 +72,7 @@ impl IssuedCert {
     }
 
     /// Chain and key in one PEM text: the bundle format of the certificate stores
-    /// (`DIR/<id>.pem`, Redis `raw-<id>`).
+    /// (`DIR/<id>.pem`, Redis `cert-raw-<id>`).
     pub fn bundle_pem(&self) -> String {
         format!("{}{}", self.chain_pem, self.key_pem)
     }

@@ -9,11 +9,13 @@ use extsvc::tls::{CertificateStore, DirectoryStore, RedisStore, TlsOptions};
 #[derive(Debug, clap::Args)]
 pub(crate) struct CertStoreArgs {
     /// Certificate store: a directory of `<id>.pem` files, or `redis://[user:password@]host[:port][/db]`
-    /// whose key `raw-<id>` holds the PEM bundle.
+    /// whose key `cert-raw-<id>` holds the PEM bundle (a Tyk gateway's own store). Keys
+    /// encrypted as Tyk encrypts them are decrypted with the encoding secret
+    /// (`security.private_certificate_encoding_secret`, else `secret`).
     #[arg(long, value_name = "DIR|redis://…")]
     pub(crate) cert_store: Option<String>,
-    /// Prefix put before `raw-<id>` in a Redis store.
-    #[arg(long, value_name = "PREFIX", default_value = "")]
+    /// Prefix put before `raw-<id>` in a Redis store (`""` for none).
+    #[arg(long, value_name = "PREFIX", default_value = extsvc::tls::store::DEFAULT_KEY_PREFIX)]
     pub(crate) cert_store_prefix: String,
     /// Deadline of each certificate store lookup (connecting included), e.g. `500ms`, `10s`.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = crate::probe_cmd::parse_duration)]

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use extsvc::config::{shown, EnvSnapshot};
-use extsvc::resolve::{CaSource, ClientCertificateSource, ResolvedService};
+use extsvc::resolve::{CaSource, ClientCertificateSource, Resolution, ResolvedService};
 use serde_json::{json, Value};
 
 use crate::load::load_and_resolve;
@@ -23,15 +23,39 @@ pub(crate) fn run(args: &ConfigArgs, env: &EnvSnapshot, format: Format) -> ExitC
             for service in services {
                 map.insert(service.kind.to_string(), service_json(service));
             }
-            print_json(&json!({ "services": map, "warnings": loaded.warnings }));
+            print_json(&json!({
+                "services": map,
+                "certificate_store": certificate_store_json(&loaded.resolution),
+                "warnings": loaded.warnings,
+            }));
         }
         Format::Text => {
             print_warnings(&loaded.warnings);
-            let text: Vec<String> = services.iter().map(service_text).collect();
+            let mut text: Vec<String> = services.iter().map(service_text).collect();
+            text.push(certificate_store_text(&loaded.resolution));
             print_stdout(text.join("\n").trim_end());
         }
     }
     ExitCode::SUCCESS
+}
+
+/// SPEC section 5: whether the store's encoding secret is set and where from, never its value.
+fn certificate_store_json(resolution: &Resolution) -> Value {
+    let secret = resolution.encoding_secret();
+    json!({
+        "encoding_secret": {
+            "set": secret.is_some(),
+            "source": secret.map_or_else(|| "default".to_owned(), |s| s.source.to_string()),
+        }
+    })
+}
+
+fn certificate_store_text(resolution: &Resolution) -> String {
+    let line = match resolution.encoding_secret() {
+        Some(secret) => format!("set (value not shown)  {}", secret.source),
+        None => "not set (encrypted store keys cannot be decrypted)".to_owned(),
+    };
+    format!("certificate store\n  encoding secret  {line}\n")
 }
 
 fn bypass_strings(service: &ResolvedService) -> Vec<String> {

@@ -297,3 +297,82 @@ fn the_legacy_insecure_flag_is_warned_about_once_under_its_own_name() {
     // The file has no external_services.oauth.mtls.insecure_skip_verify: nothing names it.
     assert!(!output.contains("mtls.insecure_skip_verify"), "{output}");
 }
+
+/// `extsvc check --cert-store redis://…` over a store as a Tyk gateway writes it: keys at
+/// `cert-raw-<id>` (the default prefix), private keys RFC 1423-encrypted by openssl and
+/// labelled as Tyk labels them, the secret from tyk.conf or the environment.
+#[test]
+fn a_tyk_redis_store_with_encrypted_keys_checks_with_the_secret() {
+    use extsvc_tests::redis::{RedisOptions, RedisServer};
+    use extsvc_tests::tyk_store::{encrypt_key, tyk_entry, KeyForm, LegacyCipher};
+
+    let secret = "gw-encoding-s3cret";
+    let pki = TestPki::generate();
+    let redis = RedisServer::start(RedisOptions::default());
+    let key = encrypt_key(
+        &pki.client_key_path,
+        KeyForm::Pkcs8,
+        LegacyCipher::Aes256Cbc,
+        secret,
+        true,
+    );
+    redis.set("cert-raw-org1abc", &tyk_entry(&pki.client.chain_pem, &key));
+    redis.set("cert-raw-org1ca", &pki.ca_cert_pem);
+    let work = tempfile::tempdir().unwrap();
+    let run = |config: &str, env: &[(&str, &str)], extra: &[&str]| {
+        std::fs::write(work.path().join("tyk.conf"), config).unwrap();
+        Command::new(env!("CARGO_BIN_EXE_extsvc"))
+            .args(["check", "--config", "tyk.conf", "--cert-store", &redis.url()])
+            .args(extra)
+            .env_clear()
+            .envs(env.iter().copied())
+            .current_dir(work.path())
+            .output()
+            .expect("extsvc runs")
+    };
+    let services = r#""external_services": {"storage": {"mtls": {"enabled": true, "cert_id": "org1abc", "ca_cert_ids": ["org1ca"]}}}"#;
+
+    let from_file = run(&format!(r#"{{"secret": "{secret}", {services}}}"#), &[], &[]);
+    assert!(from_file.status.success(), "{}", text(&from_file));
+    let from_env = run(
+        &format!("{{{services}}}"),
+        &[("TYK_GW_SECURITY_PRIVATECERTIFICATEENCODINGSECRET", secret)],
+        &[],
+    );
+    assert!(from_env.status.success(), "{}", text(&from_env));
+
+    let wrong = run(
+        &format!(r#"{{"secret": "not-it", {services}}}"#),
+        &[("RUST_LOG", "debug")],
+        &[],
+    );
+    let output = text(&wrong);
+    assert_eq!(wrong.status.code(), Some(1), "{output}");
+    assert!(
+        output.contains(
+            "external_services.storage.mtls.cert_id: cannot decrypt the private key of store entry org1abc: wrong encoding secret"
+        ) && output.contains("legacy:secret"),
+        "{output}"
+    );
+    let missing = run(&format!("{{{services}}}"), &[], &[]);
+    let missing_output = text(&missing);
+    assert_eq!(missing.status.code(), Some(1), "{missing_output}");
+    assert!(missing_output.contains("no encoding secret is set"), "{missing_output}");
+    for output in [&output, &missing_output] {
+        assert!(!output.contains(secret) && !output.contains("not-it"), "{output}");
+        assert_no_key_material(&pki, output);
+    }
+
+    // `--cert-store-prefix ""` reads `raw-<id>`, which this store does not have.
+    let unprefixed = run(
+        &format!(r#"{{"secret": "{secret}", {services}}}"#),
+        &[],
+        &["--cert-store-prefix", ""],
+    );
+    assert_eq!(unprefixed.status.code(), Some(1));
+    assert!(
+        text(&unprefixed).contains("certificate not found in store: org1abc"),
+        "{}",
+        text(&unprefixed)
+    );
+}

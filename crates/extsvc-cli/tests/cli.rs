@@ -508,3 +508,46 @@ fn a_service_disabled_under_the_global_proxy_is_warned_about() {
     );
     assert!(all.contains(&format!("warning: {expected}")), "{all}");
 }
+
+#[test]
+fn resolve_says_where_the_store_secret_came_from_and_never_what_it_is() {
+    let (_dir, path) = config_file(
+        r#"{"secret": "node-s3cr3t-value", "security": {"private_certificate_encoding_secret": ""},
+            "external_services": {"oauth": {"mtls": {"enabled": true,
+                "cert_id": "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n-----BEGIN PRIVATE KEY-----\ninline-key-bytes\n-----END PRIVATE KEY-----"}}}}"#,
+    );
+    let cases: [(&[(&str, &str)], Value); 3] = [
+        (&[], serde_json::json!({"set": true, "source": "legacy:secret"})),
+        (
+            &[("TYK_GW_SECURITY_PRIVATECERTIFICATEENCODINGSECRET", "env-s3cr3t-value")],
+            serde_json::json!({"set": true, "source": "env:TYK_GW_SECURITY_PRIVATECERTIFICATEENCODINGSECRET"}),
+        ),
+        (
+            &[("TYK_GW_SECRET", "")],
+            serde_json::json!({"set": false, "source": "default"}),
+        ),
+    ];
+    for (env, want) in cases {
+        let json = stdout_json(&extsvc(&["resolve", "--config", &path, "--format", "json"], env));
+        assert_eq!(json["certificate_store"]["encoding_secret"], want, "{env:?}");
+        let cert_id = json["services"]["oauth"]["mtls"]["client_certificate"]["cert_id"]
+            .as_str()
+            .unwrap();
+        assert!(cert_id.starts_with("<PEM text, "), "{cert_id}");
+        for format in ["json", "text"] {
+            let out = extsvc(
+                &["resolve", "--config", &path, "--format", format],
+                &[env, &[("RUST_LOG", "trace")]].concat(),
+            );
+            let all = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(!all.contains("s3cr3t") && !all.contains("inline-key-bytes"), "{all}");
+            if format == "text" {
+                assert!(all.contains("encoding secret"), "{all}");
+            }
+        }
+    }
+}

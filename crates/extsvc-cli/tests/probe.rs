@@ -317,3 +317,82 @@ fn passwords_in_urls_never_reach_the_output() {
         );
     }
 }
+
+/// `extsvc probe --cert-store redis://…` with a Tyk store entry (key encrypted by openssl,
+/// `cert-raw-<id>`) and the secret from the environment: nginx, demanding a client
+/// certificate, answers 200.
+#[test]
+fn probe_presents_a_tyk_store_certificate_decrypted_with_the_env_secret() {
+    use extsvc_tests::nginx::{Nginx, NginxClientVerify, NginxOptions, NginxProtocols, NginxTls};
+    use extsvc_tests::tyk_store::{encrypt_key, tyk_entry, KeyForm, LegacyCipher};
+
+    let secret = "probe-encoding-s3cret";
+    let pki = TestPki::generate();
+    let nginx = Nginx::start(NginxOptions {
+        tls: Some(NginxTls {
+            cert_chain_path: pki.server_chain_path.clone(),
+            key_path: pki.server_key_path.clone(),
+            client_ca_path: Some(pki.ca_cert_path.clone()),
+            verify_client: NginxClientVerify::On,
+            protocols: NginxProtocols::Both,
+        }),
+        plain_http: false,
+    });
+    let redis = RedisServer::start(RedisOptions::default());
+    let key = encrypt_key(
+        &pki.client_key_sec1_path,
+        KeyForm::Sec1,
+        LegacyCipher::Aes256Cbc,
+        secret,
+        true,
+    );
+    redis.set("cert-raw-org1client", &tyk_entry(&pki.client.chain_pem, &key));
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        r#"{{"external_services": {{"oauth": {{"mtls": {{"enabled": true, "cert_id": "org1client", "ca_file": {ca:?}}}}}}}}}"#,
+        ca = pki.ca_cert_path
+    );
+    std::fs::write(dir.path().join("tyk.conf"), config).unwrap();
+    let url = format!("{}/jwks", nginx.https_url());
+    let run = |env: &[(&str, &str)]| {
+        Command::new(env!("CARGO_BIN_EXE_extsvc"))
+            .args([
+                "probe",
+                "--config",
+                "tyk.conf",
+                "--format",
+                "json",
+                "--service",
+                "oauth",
+                &url,
+            ])
+            .args(["--count", "3", "--cert-store", &redis.url()])
+            .env_clear()
+            .envs(env.iter().copied())
+            .current_dir(dir.path())
+            .output()
+            .expect("extsvc runs")
+    };
+    let out = run(&[("TYK_GW_SECRET", secret)]);
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("{e}: {}", String::from_utf8_lossy(&out.stderr));
+    });
+    assert!(out.status.success(), "{json}");
+    assert_eq!(json["status"], serde_json::json!({"200": 3}), "{json}");
+    let verified = nginx.requests().iter().filter(|r| r.client_verify == "SUCCESS").count();
+    assert!(verified >= 1, "nginx saw no verified client certificate");
+
+    // Without the secret the client cannot be built: a configuration failure, named.
+    let out = run(&[]);
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "{all}");
+    assert!(
+        all.contains("store entry org1client") && all.contains("no encoding secret is set"),
+        "{all}"
+    );
+    assert!(!all.contains(secret), "{all}");
+}

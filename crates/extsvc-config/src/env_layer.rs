@@ -87,9 +87,12 @@ fn parse_env_value(ty: KeyType, value: &str) -> Result<RawValue, String> {
                 .map(str::to_owned)
                 .collect(),
         )),
-        KeyType::String | KeyType::ProxyUrl | KeyType::BypassList | KeyType::TlsVersion | KeyType::FilePath => {
-            Ok(RawValue::String(value.to_owned()))
-        }
+        KeyType::String
+        | KeyType::ProxyUrl
+        | KeyType::BypassList
+        | KeyType::TlsVersion
+        | KeyType::FilePath
+        | KeyType::Secret => Ok(RawValue::String(value.to_owned())),
     }
 }
 

@@ -18,6 +18,7 @@ use crate::keys::{children, find_key, KeySpec, KeyType, KEYS, ROOT};
 use crate::layer::{Layer, LayerKind, RawValue};
 use crate::redact_url_credentials;
 use crate::suggest;
+use crate::EncodingSecret;
 
 /// The parts of a whole tyk.conf that extsvc reads; other top-level keys are ignored.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,6 +35,21 @@ pub struct TykConfFile {
     /// Legacy top-level `jwt_ssl_insecure_skip_verify`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jwt_ssl_insecure_skip_verify: Option<bool>,
+    /// `security` (only `private_certificate_encoding_secret` is read; other keys are ignored).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security: Option<SecurityFile>,
+    /// Top-level `secret`: the encoding secret when `security.private_certificate_encoding_secret`
+    /// is unset or empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<EncodingSecret>,
+}
+
+/// `security`: a gateway block of which extsvc reads one key; unknown keys are ignored.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecurityFile {
+    /// `private_certificate_encoding_secret`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_certificate_encoding_secret: Option<EncodingSecret>,
 }
 
 /// `external_services`.
@@ -155,6 +171,13 @@ pub(crate) fn read_file_layer(root: &Json, origin: &str, diagnostics: &mut Diagn
     for (name, value) in top {
         if let Some(key) = find_key(name).filter(|k| k.is_legacy()) {
             read_leaf(key, value, &mut layer, diagnostics);
+        } else if let (Some(nested), Json::Object(object)) = (nested_keys(name), value) {
+            // A gateway block such as `security`: read the keys we know, ignore the rest.
+            for key in nested {
+                if let Some(value) = object.get(key.name()) {
+                    read_leaf(key, value, &mut layer, diagnostics);
+                }
+            }
         } else if name == ROOT {
             read_block(ROOT, value, &mut layer, diagnostics);
         } else if name.len() <= suggest::MAX_SUGGESTED_LEN
@@ -166,6 +189,17 @@ pub(crate) fn read_file_layer(root: &Json, origin: &str, diagnostics: &mut Diagn
         }
     }
     layer
+}
+
+/// The keys of [`KEYS`] one level inside the top-level block `name` outside
+/// `external_services` (`security.private_certificate_encoding_secret`); `None` when there
+/// are none.
+fn nested_keys(name: &str) -> Option<Vec<&'static KeySpec>> {
+    let keys: Vec<&'static KeySpec> = KEYS
+        .iter()
+        .filter(|k| k.is_legacy() && k.path.strip_prefix(name).is_some_and(|rest| rest.starts_with('.')))
+        .collect();
+    (!keys.is_empty()).then_some(keys)
 }
 
 fn read_block(path: &str, value: &Json, layer: &mut Layer, diagnostics: &mut Diagnostics) {
@@ -251,7 +285,12 @@ fn read_leaf(key: &'static KeySpec, value: &Json, layer: &mut Layer, diagnostics
             Some(RawValue::List(list))
         }
         (
-            KeyType::String | KeyType::ProxyUrl | KeyType::BypassList | KeyType::TlsVersion | KeyType::FilePath,
+            KeyType::String
+            | KeyType::ProxyUrl
+            | KeyType::BypassList
+            | KeyType::TlsVersion
+            | KeyType::FilePath
+            | KeyType::Secret,
             Json::String(s),
         ) => Some(RawValue::String(s.clone())),
         _ => None,
@@ -263,10 +302,27 @@ fn read_leaf(key: &'static KeySpec, value: &Json, layer: &mut Layer, diagnostics
             ConfigError::WrongType {
                 path: key.path.to_owned(),
                 expected: key.ty.expected_json(),
-                found: describe(value),
+                found: match key.ty {
+                    // The wrong type of a secret still holds the secret: name the type only.
+                    KeyType::Secret => describe_type(value),
+                    _ => describe(value),
+                },
             },
         ),
     }
+}
+
+/// The JSON type of a value, without the value.
+fn describe_type(value: &Json) -> String {
+    match value {
+        Json::Null => "null",
+        Json::Bool(_) => "a boolean",
+        Json::Number(_) => "a number",
+        Json::String(_) => "a string",
+        Json::Array(_) => "an array",
+        Json::Object(_) => "an object",
+    }
+    .to_owned()
 }
 
 /// A short description of a JSON value for messages; strings are redacted like proxy
@@ -343,6 +399,10 @@ mod tests {
             http_proxy: Some(String::new()),
             https_proxy: Some(String::new()),
             jwt_ssl_insecure_skip_verify: Some(false),
+            security: Some(SecurityFile {
+                private_certificate_encoding_secret: Some(EncodingSecret::new("")),
+            }),
+            secret: Some(EncodingSecret::new("")),
         };
         let mut from_serde = Vec::new();
         leaf_paths("", &serde_json::to_value(&full).unwrap(), &mut from_serde);

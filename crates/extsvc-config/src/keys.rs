@@ -23,6 +23,9 @@ pub enum KeyType {
     TlsVersion,
     /// A string holding a file path.
     FilePath,
+    /// A secret string (the certificate store's encoding secret): never shown in a
+    /// message, not even when it has the wrong type.
+    Secret,
 }
 
 impl KeyType {
@@ -36,6 +39,7 @@ impl KeyType {
             KeyType::BypassList => "bypass list",
             KeyType::TlsVersion => "TLS version",
             KeyType::FilePath => "file path",
+            KeyType::Secret => "secret string",
         }
     }
 
@@ -45,7 +49,9 @@ impl KeyType {
             KeyType::Bool => "true or false",
             KeyType::StringList => "an array of strings",
             KeyType::BypassList => "a string (a comma-separated list)",
-            KeyType::String | KeyType::ProxyUrl | KeyType::TlsVersion | KeyType::FilePath => "a string",
+            KeyType::String | KeyType::ProxyUrl | KeyType::TlsVersion | KeyType::FilePath | KeyType::Secret => {
+                "a string"
+            }
         }
     }
 }
@@ -65,8 +71,10 @@ pub struct KeySpec {
 pub(crate) const ROOT: &str = "external_services";
 
 impl KeySpec {
-    /// True for the legacy top-level keys (`http_proxy`, `https_proxy`,
-    /// `jwt_ssl_insecure_skip_verify`), which live outside `external_services`.
+    /// True for the keys outside `external_services`: the legacy top-level keys
+    /// (`http_proxy`, `https_proxy`, `jwt_ssl_insecure_skip_verify`) and the certificate
+    /// store's secrets (`security.private_certificate_encoding_secret`, `secret`). They have
+    /// Tyk's variable spelling only, and their file source shows as `legacy:<path>`.
     pub fn is_legacy(&self) -> bool {
         !self.path.starts_with("external_services.")
     }
@@ -260,7 +268,22 @@ const LEGACY_KEYS: [KeySpec; 3] = [
     },
 ];
 
-const fn concat_tables<const N: usize>(parts: [&[KeySpec]; 7]) -> [KeySpec; N] {
+/// The certificate store's encoding secret (SPEC sections 1 and 3): Tyk's gateway
+/// encrypts the private keys it keeps in its store with it.
+const STORE_SECRET_KEYS: [KeySpec; 2] = [
+    KeySpec {
+        path: "security.private_certificate_encoding_secret",
+        ty: KeyType::Secret,
+        doc: "Secret that decrypts private keys kept encrypted in the certificate store (as Tyk writes them); when unset or empty, `secret` is used.",
+    },
+    KeySpec {
+        path: "secret",
+        ty: KeyType::Secret,
+        doc: "Tyk's node secret; decrypts the store's private keys when `security.private_certificate_encoding_secret` is unset or empty (Tyk's rule). Nothing else reads it.",
+    },
+];
+
+const fn concat_tables<const N: usize>(parts: [&[KeySpec]; 8]) -> [KeySpec; N] {
     let mut out = [GLOBAL_KEYS[0]; N];
     let mut n = 0;
     let mut p = 0;
@@ -277,7 +300,7 @@ const fn concat_tables<const N: usize>(parts: [&[KeySpec]; 7]) -> [KeySpec; N] {
     out
 }
 
-const ALL_KEYS: [KeySpec; 72] = concat_tables([
+const ALL_KEYS: [KeySpec; 74] = concat_tables([
     &GLOBAL_KEYS,
     &service_keys!("oauth", "OAuth/JWT requests (JWKS, introspection)"),
     &service_keys!("storage", "storage connections (Redis, databases)"),
@@ -285,11 +308,12 @@ const ALL_KEYS: [KeySpec; 72] = concat_tables([
     &service_keys!("health", "health checks"),
     &service_keys!("discovery", "service discovery requests"),
     &LEGACY_KEYS,
+    &STORE_SECRET_KEYS,
 ]);
 
 /// Every key extsvc reads: `external_services.global.*`, the five service blocks
 /// (`proxy.*` and `mtls.*`) in the order of [`ServiceKind::ALL`](crate::ServiceKind::ALL),
-/// then the legacy top-level keys.
+/// then the legacy top-level keys and the certificate store's secrets.
 pub static KEYS: &[KeySpec] = &ALL_KEYS;
 
 #[cfg(test)]
@@ -310,11 +334,18 @@ mod tests {
         assert!(legacy.is_legacy());
         assert_eq!(legacy.env_var("TYK_GW_"), "TYK_GW_JWTSSLINSECURESKIPVERIFY");
         assert_eq!(find_key("http_proxy").unwrap().env_var("TYK_GW_"), "TYK_GW_HTTPPROXY");
+        let secret = find_key("security.private_certificate_encoding_secret").unwrap();
+        assert!(secret.is_legacy());
+        assert_eq!(
+            secret.env_var("TYK_GW_"),
+            "TYK_GW_SECURITY_PRIVATECERTIFICATEENCODINGSECRET"
+        );
+        assert_eq!(find_key("secret").unwrap().env_var("TYK_GW_"), "TYK_GW_SECRET");
     }
 
     #[test]
     fn table_has_every_block_and_unique_paths() {
-        assert_eq!(KEYS.len(), 4 + 5 * 13 + 3);
+        assert_eq!(KEYS.len(), 4 + 5 * 13 + 3 + 2);
         for (i, a) in KEYS.iter().enumerate() {
             for b in &KEYS[i + 1..] {
                 assert_ne!(a.path, b.path);

@@ -21,6 +21,7 @@ mod bounded_file;
 mod bypass_entry;
 mod code;
 mod duplicate_keys;
+mod encoding_secret;
 mod env;
 mod env_layer;
 mod error;
@@ -42,11 +43,15 @@ mod validate;
 pub use bounded_file::{read_bounded, BoundedReadError, CONFIG_FILE_LIMIT, PEM_FILE_LIMIT};
 pub use bypass_entry::{parse_bypass_list, BypassEntry, InvalidBypassEntry};
 pub use code::{ExternalServicesConfigBuilder, MtlsBuilder, ProxyBuilder};
+pub use encoding_secret::EncodingSecret;
 pub use env::EnvSnapshot;
 pub use error::{ConfigError, ConfigErrors};
 pub use keys::{find_key, KeySpec, KeyType, KEYS};
 pub use load::{load_file, load_file_lenient, load_str, load_str_lenient, LoadOptions, LoadReport, Loaded};
-pub use model::{ExternalServicesConfig, GlobalSettings, LegacySettings, MtlsSettings, ProxySettings, ServiceSettings};
+pub use model::{
+    CertificateStoreSettings, ExternalServicesConfig, GlobalSettings, LegacySettings, MtlsSettings, ProxySettings,
+    ServiceSettings,
+};
 pub use proxy_url::{redact_url_credentials, InvalidProxyUrl, ProxyScheme, ProxyUrl};
 pub use reference::configuration_reference_markdown;
 pub use service::{ServiceKind, UnknownServiceKind};

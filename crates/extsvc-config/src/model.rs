@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use crate::{BypassEntry, ProxyUrl, ServiceKind, Sourced, TlsVersion};
+use crate::{BypassEntry, EncodingSecret, ProxyUrl, ServiceKind, Sourced, TlsVersion};
 
 /// Everything `external_services` (and the legacy top-level keys) set, validated.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -17,6 +17,8 @@ pub struct ExternalServicesConfig {
     pub services: [ServiceSettings; 5],
     /// Legacy top-level keys that still apply.
     pub legacy: LegacySettings,
+    /// The certificate store's secrets (outside `external_services`).
+    pub certificate_store: CertificateStoreSettings,
 }
 
 impl ExternalServicesConfig {
@@ -116,4 +118,16 @@ pub struct LegacySettings {
     pub https_proxy: Option<Sourced<Option<ProxyUrl>>>,
     /// Top-level `jwt_ssl_insecure_skip_verify` / `TYK_GW_JWTSSLINSECURESKIPVERIFY`.
     pub jwt_ssl_insecure_skip_verify: Option<Sourced<bool>>,
+}
+
+/// The keys outside `external_services` that decrypt private keys kept in a certificate
+/// store (SPEC sections 1 and 3). Both are kept as set, even `""`; `extsvc-resolve`
+/// applies Tyk's rule (the first non-empty one wins).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CertificateStoreSettings {
+    /// `security.private_certificate_encoding_secret` /
+    /// `TYK_GW_SECURITY_PRIVATECERTIFICATEENCODINGSECRET`.
+    pub private_certificate_encoding_secret: Option<Sourced<EncodingSecret>>,
+    /// Top-level `secret` / `TYK_GW_SECRET`.
+    pub secret: Option<Sourced<EncodingSecret>>,
 }

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use crate::keys::{KeySpec, KEYS};
+use crate::keys::{KeySpec, KeyType, KEYS};
 use crate::ServiceKind;
 
 /// The hand-written parts of the reference; `{{KEY_TABLES}}` marks where the generated
@@ -36,7 +36,13 @@ pub fn configuration_reference_markdown() -> String {
     }
     blocks.push((
         "Legacy top-level keys".to_owned(),
-        KEYS.iter().filter(|k| k.is_legacy()).collect(),
+        KEYS.iter()
+            .filter(|k| k.is_legacy() && k.ty != KeyType::Secret)
+            .collect(),
+    ));
+    blocks.push((
+        "Certificate store secret".to_owned(),
+        KEYS.iter().filter(|k| k.ty == KeyType::Secret).collect(),
     ));
 
     for (i, (title, keys)) in blocks.iter().enumerate() {

@@ -12,8 +12,8 @@ use crate::keys::find_key;
 use crate::layer::Layered;
 use crate::redact_url_credentials;
 use crate::{
-    parse_bypass_list, ExternalServicesConfig, GlobalSettings, LegacySettings, MtlsSettings, ProxyUrl, ServiceKind,
-    ServiceSettings, Source, Sourced, TlsVersion,
+    parse_bypass_list, CertificateStoreSettings, ExternalServicesConfig, GlobalSettings, LegacySettings, MtlsSettings,
+    ProxyUrl, ServiceKind, ServiceSettings, Source, Sourced, TlsVersion,
 };
 
 /// Builds and validates the model.
@@ -41,10 +41,19 @@ pub(crate) fn build_config(
         let mtls = builder.mtls_block(kind, block.and_then(|b| b.mtls.as_ref()), &legacy);
         ServiceSettings { proxy, mtls }
     });
+    let certificate_store = CertificateStoreSettings {
+        private_certificate_encoding_secret: file
+            .security
+            .as_ref()
+            .and_then(|s| s.private_certificate_encoding_secret.clone())
+            .map(|v| Sourced::new(v, builder.source("security.private_certificate_encoding_secret"))),
+        secret: file.secret.clone().map(|v| Sourced::new(v, builder.source("secret"))),
+    };
     ExternalServicesConfig {
         global,
         services,
         legacy,
+        certificate_store,
     }
 }
 

@@ -15,13 +15,13 @@ mod route;
 
 pub use bypass::BypassList;
 pub use defaults::PoolSettings;
-pub use mtls::{CaSource, ClientCertificateSource, ResolvedMtls};
+pub use mtls::{encoding_secret, CaSource, ClientCertificateSource, ResolvedMtls};
 pub use proxy::ResolvedProxy;
 pub use route::{Route, RouteDecision, RouteReason, TargetScheme};
 
 use std::time::Duration;
 
-use extsvc_config::{EnvSnapshot, ExternalServicesConfig, ServiceKind, Source, Sourced};
+use extsvc_config::{EncodingSecret, EnvSnapshot, ExternalServicesConfig, ServiceKind, Source, Sourced};
 
 /// What one service uses: proxy, TLS material, pool and timeout.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +42,7 @@ pub struct ResolvedService {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Resolution {
     services: [ResolvedService; 5],
+    encoding_secret: Option<Sourced<EncodingSecret>>,
     /// Warnings from resolution (e.g. a malformed `NO_PROXY` entry skipped).
     pub warnings: Vec<String>,
 }
@@ -68,6 +69,12 @@ impl Resolution {
     /// built in code, what the loader would have refused. Building fails on any of them.
     pub fn errors(&self) -> impl Iterator<Item = &extsvc_config::ConfigError> {
         self.services.iter().flat_map(|service| &service.mtls.errors)
+    }
+
+    /// The certificate store's encoding secret and where it came from (Tyk's rule, see
+    /// [`encoding_secret`]); every service's [`ResolvedMtls::encoding_secret`] is this one.
+    pub fn encoding_secret(&self) -> Option<&Sourced<EncodingSecret>> {
+        self.encoding_secret.as_ref()
     }
 }
 
@@ -100,7 +107,11 @@ pub fn resolve(config: &ExternalServicesConfig, env: &EnvSnapshot) -> Resolution
         warnings.append(&mut standard_warnings);
     }
     warn_empty_legacy_proxies(config, &mut warnings);
-    Resolution { services, warnings }
+    Resolution {
+        services,
+        encoding_secret: encoding_secret(config),
+        warnings,
+    }
 }
 
 /// SPEC sections 1 and 2: a legacy top-level `http_proxy` / `https_proxy` that is set, even

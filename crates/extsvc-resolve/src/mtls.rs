@@ -3,7 +3,9 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use extsvc_config::{shown, ConfigError, ExternalServicesConfig, ServiceKind, Source, Sourced, TlsVersion};
+use extsvc_config::{
+    shown, ConfigError, EncodingSecret, ExternalServicesConfig, ServiceKind, Source, Sourced, TlsVersion,
+};
 
 use crate::sourced_default;
 
@@ -117,6 +119,19 @@ pub struct ResolvedMtls {
     /// service's TLS fails with the first of them: a block that asks for a client
     /// certificate never turns into a client without one.
     pub errors: Vec<ConfigError>,
+    /// The secret that decrypts private keys kept encrypted in the certificate store
+    /// (the same for every service; see [`encoding_secret`]).
+    pub encoding_secret: Option<Sourced<EncodingSecret>>,
+}
+
+/// The certificate store's encoding secret, by Tyk's rule (SPEC sections 1 and 3):
+/// `security.private_certificate_encoding_secret` when set and not empty, else the
+/// top-level `secret` when set and not empty, else none. Each came from its variable
+/// or the file, whichever won in `extsvc-config`.
+pub fn encoding_secret(config: &ExternalServicesConfig) -> Option<Sourced<EncodingSecret>> {
+    let store = &config.certificate_store;
+    let non_empty = |s: &Option<Sourced<EncodingSecret>>| s.clone().filter(|s| !s.value.is_empty());
+    non_empty(&store.private_certificate_encoding_secret).or_else(|| non_empty(&store.secret))
 }
 
 pub(crate) fn resolve_mtls(
@@ -167,6 +182,7 @@ pub(crate) fn resolve_mtls(
             tls_min_version: sourced_default(TlsVersion::Tls12),
             tls_max_version: sourced_default(TlsVersion::Tls13),
             errors,
+            encoding_secret: encoding_secret(config),
         };
     }
 
@@ -219,6 +235,7 @@ pub(crate) fn resolve_mtls(
             .clone()
             .unwrap_or_else(|| sourced_default(TlsVersion::Tls13)),
         errors,
+        encoding_secret: encoding_secret(config),
     }
 }
 
@@ -292,5 +309,36 @@ mod tests {
             warnings(json, &[]),
             ["external_services.storage.mtls: settings ignored because mtls.enabled is not true"]
         );
+    }
+}
+
+#[cfg(test)]
+mod encoding_secret_tests {
+    use extsvc_config::CertificateStoreSettings;
+
+    use super::*;
+
+    fn config(encoding: Option<&str>, secret: Option<&str>) -> ExternalServicesConfig {
+        let sourced =
+            |v: Option<&str>, source: &str| v.map(|v| Sourced::new(EncodingSecret::new(v), Source::Env(source.into())));
+        ExternalServicesConfig {
+            certificate_store: CertificateStoreSettings {
+                private_certificate_encoding_secret: sourced(encoding, "E"),
+                secret: sourced(secret, "S"),
+            },
+            ..ExternalServicesConfig::default()
+        }
+    }
+
+    #[test]
+    fn tyks_rule_the_first_non_empty_secret_wins() {
+        let source = |c: &ExternalServicesConfig| encoding_secret(c).map(|s| s.source.to_string());
+        assert_eq!(source(&config(Some("a"), Some("b"))), Some("env:E".into()));
+        assert_eq!(source(&config(Some(""), Some("b"))), Some("env:S".into()));
+        assert_eq!(source(&config(None, Some("b"))), Some("env:S".into()));
+        assert_eq!(source(&config(Some(""), Some(""))), None);
+        assert_eq!(source(&config(None, None)), None);
+        let resolved = resolve_mtls(&config(None, Some("b")), ServiceKind::Oauth, &mut Vec::new());
+        assert_eq!(resolved.encoding_secret.unwrap().value.expose(), b"b");
     }
 }

@@ -39,6 +39,8 @@ pub enum Origin {
     File(PathBuf),
     /// A certificate store entry.
     Store(String),
+    /// PEM written into the configuration value itself (`cert_id` / `ca_cert_ids`).
+    Inline,
 }
 
 impl fmt::Debug for Origin {
@@ -46,6 +48,7 @@ impl fmt::Debug for Origin {
         match self {
             Origin::File(path) => f.debug_tuple("File").field(&shown(path)).finish(),
             Origin::Store(id) => f.debug_tuple("Store").field(&shown(id)).finish(),
+            Origin::Inline => f.write_str("Inline"),
         }
     }
 }
@@ -55,6 +58,7 @@ impl fmt::Display for Origin {
         match self {
             Origin::File(path) => write!(f, "{}", shown(path)),
             Origin::Store(id) => write!(f, "store entry {}", shown(id)),
+            Origin::Inline => f.write_str("inline PEM"),
         }
     }
 }
@@ -169,6 +173,32 @@ pub enum TlsError {
         /// The error.
         source: extsvc_config::ConfigError,
     },
+    /// A private key kept encrypted in the certificate store could not be decrypted: no
+    /// encoding secret, a wrong one, or a decrypted key that does not match the
+    /// certificate. The reason names the setting and where its value came from, never the
+    /// secret.
+    #[error("{key_path}: cannot decrypt the private key of {origin}: {reason}")]
+    DecryptKey {
+        /// The service.
+        service: ServiceKind,
+        /// The configuration key (`…mtls.cert_id`).
+        key_path: String,
+        /// The store entry (or file, or inline PEM) holding the key.
+        origin: Origin,
+        /// Why, naming the setting.
+        reason: String,
+    },
+    /// A `cert_id` / `ca_cert_ids` value holding PEM text (Tyk's inline form) is unusable.
+    /// The message never repeats the value.
+    #[error("{key_path}: inline PEM: {source}")]
+    InlinePem {
+        /// The service.
+        service: ServiceKind,
+        /// The configuration key.
+        key_path: String,
+        /// What is wrong with the text.
+        source: PemError,
+    },
     /// Certificate ids are configured but no certificate store was given.
     #[error(
         "{key_path}: {} configured but no certificate store given (--cert-store)",
@@ -216,6 +246,8 @@ impl TlsError {
             | TlsError::NoStore { service, .. }
             | TlsError::Timeout { service, .. }
             | TlsError::Config { service, .. }
+            | TlsError::DecryptKey { service, .. }
+            | TlsError::InlinePem { service, .. }
             | TlsError::Build { service, .. }
             | TlsError::NoRuntime { service, .. } => *service,
         }
@@ -233,6 +265,8 @@ impl TlsError {
             | TlsError::NoStore { key_path, .. }
             | TlsError::Timeout { key_path, .. }
             | TlsError::Config { key_path, .. }
+            | TlsError::DecryptKey { key_path, .. }
+            | TlsError::InlinePem { key_path, .. }
             | TlsError::Build { key_path, .. }
             | TlsError::NoRuntime { key_path, .. } => key_path,
         }

@@ -9,7 +9,10 @@
 //!   [`RotatingConfig`] whose [`current`](RotatingConfig::current) configuration a
 //!   connector takes for every new connection;
 //! - [`CertificateStore`] — the seam for certificates by id, with [`MemoryStore`],
-//!   [`DirectoryStore`] and (feature `redis`) `RedisStore`;
+//!   [`DirectoryStore`] and (feature `redis`) `RedisStore` (`cert-raw-<id>`, as a Tyk
+//!   gateway keeps its store); private keys encrypted as Tyk encrypts them
+//!   ([`encrypted_pem`], RFC 1423) are decrypted with the service's encoding secret
+//!   ([`extsvc_resolve::ResolvedMtls::encoding_secret`]), whatever the store;
 //! - rotation: client certificates and CA certificates from files or the store are
 //!   reloaded every [`TlsOptions::refresh_interval`] (default [`DEFAULT_REFRESH_INTERVAL`])
 //!   or on demand ([`ServiceTls::reload`] → [`ReloadReport`]); a change builds new
@@ -20,11 +23,12 @@
 //!   days, missing clientAuth usage);
 //! - [`danger`] — the verifier behind `insecure_skip_verify`.
 //!
-//! rustls with the ring provider only. Key material never appears in Debug, Display,
-//! logs or errors.
+//! rustls with the ring provider only. Key material and the encoding secret never appear in
+//! Debug, Display, logs or errors.
 
 pub mod check;
 pub mod danger;
+pub mod encrypted_pem;
 mod error;
 mod material;
 pub mod pem;
@@ -36,7 +40,7 @@ pub mod store;
 
 pub use check::{check, check_services, check_services_within, CheckReport};
 pub use error::{Material, Origin, TlsError};
-pub use pem::{ClientCertificate, PemError};
+pub use pem::{ClientCertificate, PemError, StoredPrivateKey};
 pub use rotating_config::RotatingConfig;
 pub use rotation::ReloadReport;
 pub use service::{build_service_tls, ServiceTls, TlsOptions, DEFAULT_LOAD_TIMEOUT, DEFAULT_REFRESH_INTERVAL};

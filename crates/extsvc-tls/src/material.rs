@@ -7,10 +7,10 @@
 //! while building a client ([`MaterialPieces::into_material`], [`load_client`]) stops at
 //! the first. The key/certificate match is checked when both loaded.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use extsvc_config::ServiceKind;
+use extsvc_config::{EncodingSecret, ServiceKind, Source, Sourced};
 use extsvc_resolve::{CaSource, ClientCertificateSource, ResolvedMtls};
 use rustls::crypto::CryptoProvider;
 use rustls::sign::{CertifiedKey, SigningKey};
@@ -18,9 +18,9 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use x509_parser::x509::X509Version;
 
 use crate::error::{key_path, Material, Origin, TlsError};
-use crate::pem::{parse_certificates, parse_private_key};
+use crate::pem::{parse_certificates, parse_private_key, ClientCertificate, StoredPrivateKey};
 use crate::pem_file::read_pem_file;
-use crate::store::CertificateStore;
+use crate::store::{CertificateStore, StoreError, StoreFuture};
 
 /// CA certificates and where each group came from.
 #[derive(Debug, Clone)]
@@ -44,6 +44,8 @@ struct LoadedKey {
     origin: Origin,
     key_path: String,
     key: Arc<dyn SigningKey>,
+    /// The source of the encoding secret that decrypted it; `None` for a plain key.
+    decrypted_with: Option<Source>,
 }
 
 /// A loaded client certificate, paired with its key, and where it came from.
@@ -90,7 +92,8 @@ pub(crate) async fn load_material(
     store: Option<&dyn CertificateStore>,
     provider: &CryptoProvider,
 ) -> MaterialPieces {
-    let client = load_client_pieces(service, &mtls.client_certificate, store, provider).await;
+    let secret = mtls.encoding_secret.as_ref();
+    let client = load_client_pieces(service, &mtls.client_certificate, store, secret, provider).await;
     let (ca, ca_errors) = load_ca_pieces(service, &mtls.ca, store).await;
     let mut errors = client.errors;
     errors.extend(ca_errors);
@@ -182,6 +185,7 @@ async fn load_client_pieces(
     service: ServiceKind,
     source: &ClientCertificateSource,
     store: Option<&dyn CertificateStore>,
+    encoding_secret: Option<&Sourced<EncodingSecret>>,
     provider: &CryptoProvider,
 ) -> ClientPieces {
     match source {
@@ -199,36 +203,153 @@ async fn load_client_pieces(
         }
         ClientCertificateSource::Store { cert_id, source } => {
             let path = key_path(service, "cert_id", Some(source));
-            let Some(store) = store else {
-                let mut pieces = ClientPieces::none();
-                pieces
-                    .errors
-                    .push(no_store(service, path, format!("cert_id {cert_id}")));
-                return pieces;
-            };
-            let client = match store.client_certificate(cert_id).await {
-                Ok(client) => client,
-                Err(source) => {
+            let entry = match client_entry(service, &path, cert_id, store).await {
+                Ok(entry) => entry,
+                Err(error) => {
                     let mut pieces = ClientPieces::none();
-                    pieces.errors.push(TlsError::Store {
-                        service,
-                        key_path: path,
-                        source,
-                    });
+                    pieces.errors.push(error);
                     return pieces;
                 }
             };
+            let (origin, client) = entry;
             let (chain, key) = client.into_parts();
-            let origin = Origin::Store(cert_id.clone());
             let chain = LoadedChain {
                 origin: origin.clone(),
                 key_path: path.clone(),
                 chain,
             };
             let chain = check_leaf(service, &chain).map(|()| chain);
-            let key = load_key(service, &path, origin, key, provider);
+            let key = decrypt_key(service, &path, &origin, key, encoding_secret).and_then(|(key, decrypted_with)| {
+                let mut key = load_key(service, &path, origin, key, provider)?;
+                key.decrypted_with = decrypted_with;
+                Ok(key)
+            });
             ClientPieces::from_results(service, chain, key)
         }
+    }
+}
+
+/// Tyk's reading of a `cert_id` / `ca_cert_ids` value (SPEC section 3): inline PEM when it
+/// contains `-----BEGIN `; else the store's entry; else, when the store does not hold it
+/// (or cannot, as with a path), the file it names, if that file can be read.
+enum Located<T> {
+    /// The value is the PEM text.
+    Inline,
+    /// The store's entry, fetched.
+    Store(T),
+    /// The file the value names.
+    File(PathBuf),
+}
+
+/// Where `id` is, with the store's entry when it is there.
+async fn locate<T>(
+    service: ServiceKind,
+    key_path: &str,
+    field: &str,
+    id: &str,
+    store: Option<&dyn CertificateStore>,
+    fetch: impl for<'a> FnOnce(&'a dyn CertificateStore, &'a str) -> StoreFuture<'a, T>,
+) -> Result<Located<T>, TlsError> {
+    if id.contains("-----BEGIN ") {
+        return Ok(Located::Inline);
+    }
+    let store_error = match store {
+        Some(store) => match fetch(store, id).await {
+            Ok(entry) => return Ok(Located::Store(entry)),
+            // Not there, or an id the store cannot hold (a path): maybe a file. When it is
+            // not one either, the answer is Tyk's: not found.
+            Err(StoreError::NotFound { .. } | StoreError::InvalidId { .. }) => {
+                Some(StoreError::NotFound { id: id.to_owned() })
+            }
+            Err(source) => {
+                return Err(TlsError::Store {
+                    service,
+                    key_path: key_path.to_owned(),
+                    source,
+                })
+            }
+        },
+        None => None,
+    };
+    let path = Path::new(id);
+    if tokio::fs::metadata(path).await.is_ok_and(|m| m.is_file()) {
+        tracing::info!(service = %service, key = key_path, file = %path.display(), "certificate id is not in the store but names a file: reading the file");
+        return Ok(Located::File(path.to_owned()));
+    }
+    Err(match store_error {
+        Some(source) => TlsError::Store {
+            service,
+            key_path: key_path.to_owned(),
+            source,
+        },
+        None => no_store(service, key_path.to_owned(), format!("{field} {id}")),
+    })
+}
+
+/// The client certificate entry `id` names, and its origin.
+async fn client_entry(
+    service: ServiceKind,
+    key_path: &str,
+    id: &str,
+    store: Option<&dyn CertificateStore>,
+) -> Result<(Origin, ClientCertificate), TlsError> {
+    let located = locate(service, key_path, "cert_id", id, store, |s, id| {
+        s.client_certificate(id)
+    })
+    .await?;
+    match located {
+        Located::Store(entry) => Ok((Origin::Store(id.to_owned()), entry)),
+        Located::File(path) => {
+            let pem = read_file(service, key_path, Material::ClientCertificate, &path).await?;
+            ClientCertificate::from_pem(&pem)
+                .map(|entry| (Origin::File(path.clone()), entry))
+                .map_err(|source| TlsError::ParseFile {
+                    service,
+                    key_path: key_path.to_owned(),
+                    material: Material::ClientCertificate,
+                    path,
+                    source,
+                })
+        }
+        Located::Inline => ClientCertificate::from_pem(id.as_bytes())
+            .map(|entry| (Origin::Inline, entry))
+            .map_err(|source| TlsError::InlinePem {
+                service,
+                key_path: key_path.to_owned(),
+                source,
+            }),
+    }
+}
+
+/// Decrypts a key kept encrypted (Tyk's store) with the encoding secret; a plain key
+/// passes through. Returns the key and, when decrypted, the secret's source.
+fn decrypt_key(
+    service: ServiceKind,
+    key_path: &str,
+    origin: &Origin,
+    key: StoredPrivateKey,
+    secret: Option<&Sourced<EncodingSecret>>,
+) -> Result<(PrivateKeyDer<'static>, Option<Source>), TlsError> {
+    let encrypted = match key {
+        StoredPrivateKey::Plain(key) => return Ok((key, None)),
+        StoredPrivateKey::Encrypted(encrypted) => encrypted,
+    };
+    let error = |reason: String| TlsError::DecryptKey {
+        service,
+        key_path: key_path.to_owned(),
+        origin: origin.clone(),
+        reason,
+    };
+    let Some(secret) = secret else {
+        return Err(error(format!(
+            "it is encrypted ({}) and no encoding secret is set: set security.private_certificate_encoding_secret \
+             or secret (TYK_GW_SECURITY_PRIVATECERTIFICATEENCODINGSECRET / TYK_GW_SECRET)",
+            encrypted.cipher()
+        )));
+    };
+    match encrypted.decrypt(secret.value.expose()) {
+        Ok(key) => Ok((key, Some(secret.source.clone()))),
+        Err(e) => Err(error(format!("{e}; the encoding secret came from {}", secret.source))),
     }
 }
 
@@ -238,9 +359,10 @@ pub(crate) async fn load_client(
     service: ServiceKind,
     source: &ClientCertificateSource,
     store: Option<&dyn CertificateStore>,
+    encoding_secret: Option<&Sourced<EncodingSecret>>,
     provider: &CryptoProvider,
 ) -> Result<Option<LoadedClient>, TlsError> {
-    let pieces = load_client_pieces(service, source, store, provider).await;
+    let pieces = load_client_pieces(service, source, store, encoding_secret, provider).await;
     match pieces.errors.into_iter().next() {
         Some(error) => Err(error),
         None => Ok(pieces.client),
@@ -315,6 +437,7 @@ fn load_key(
             origin,
             key_path: key_key_path.to_owned(),
             key,
+            decrypted_with: None,
         }),
         Err(e) => Err(TlsError::UnusableKey {
             service,
@@ -330,6 +453,18 @@ fn pair(service: ServiceKind, chain: &LoadedChain, key: LoadedKey) -> Result<Arc
     let certified = CertifiedKey::new(chain.chain.clone(), key.key);
     match certified.keys_match() {
         Ok(()) => Ok(Arc::new(certified)),
+        Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch)) if key.decrypted_with.is_some() => {
+            Err(TlsError::DecryptKey {
+                service,
+                key_path: key.key_path,
+                origin: key.origin,
+                reason: format!(
+                    "the decrypted key does not match the certificate (a wrong encoding secret, or a wrong entry); \
+                     the encoding secret came from {}",
+                    key.decrypted_with.map(|s| s.to_string()).unwrap_or_default()
+                ),
+            })
+        }
         Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch)) => Err(TlsError::KeyMismatch {
             service,
             key_path: key.key_path,
@@ -367,29 +502,76 @@ pub(crate) async fn load_ca_pieces(
         }
         CaSource::Store { ca_cert_ids, source } => {
             let path = key_path(service, "ca_cert_ids", Some(source));
-            let Some(store) = store else {
-                let ids = format!("ca_cert_ids {}", ca_cert_ids.join(","));
-                return (Some(Vec::new()), vec![no_store(service, path, ids)]);
-            };
             let mut loaded = Vec::with_capacity(ca_cert_ids.len());
             let mut errors = Vec::new();
             for id in ca_cert_ids {
-                match store.ca_certificates(id).await {
-                    Ok(certificates) => loaded.push(LoadedCa {
-                        origin: Origin::Store(id.clone()),
-                        key_path: path.clone(),
-                        certificates,
-                    }),
-                    Err(source) => errors.push(TlsError::Store {
-                        service,
-                        key_path: path.clone(),
-                        source,
-                    }),
+                match ca_entry(service, &path, id, store).await {
+                    Ok(ca) => loaded.push(ca),
+                    Err(e) => errors.push(e),
                 }
             }
             (Some(loaded), errors)
         }
     }
+}
+
+/// The CA certificates a `ca_cert_ids` entry contributes (inline PEM, store or file, as
+/// [`locate`] finds it): one certificate is trusted as it is; of a chain, its CA
+/// certificates (basicConstraints CA), as Tyk's certificate pool takes them.
+async fn ca_entry(
+    service: ServiceKind,
+    key_path: &str,
+    id: &str,
+    store: Option<&dyn CertificateStore>,
+) -> Result<LoadedCa, TlsError> {
+    let located = locate(service, key_path, "ca_cert_ids", id, store, |s, id| {
+        s.ca_certificates(id)
+    })
+    .await?;
+    let (origin, certificates) = match located {
+        Located::Store(certificates) => (Origin::Store(id.to_owned()), certificates),
+        Located::File(path) => {
+            let certificates = read_certificates(service, key_path, Material::CaCertificates, &path).await?;
+            (Origin::File(path), certificates)
+        }
+        Located::Inline => {
+            let certificates = parse_certificates(id.as_bytes()).map_err(|source| TlsError::InlinePem {
+                service,
+                key_path: key_path.to_owned(),
+                source,
+            })?;
+            (Origin::Inline, certificates)
+        }
+    };
+    let certificates = if certificates.len() > 1 {
+        let cas: Vec<_> = certificates.into_iter().filter(is_ca).collect();
+        if cas.is_empty() {
+            return Err(TlsError::InvalidCertificate {
+                service,
+                key_path: key_path.to_owned(),
+                material: Material::CaCertificates,
+                origin,
+                reason: "the entry holds a chain without a CA certificate (basicConstraints CA:TRUE)".to_owned(),
+            });
+        }
+        cas
+    } else {
+        certificates
+    };
+    Ok(LoadedCa {
+        origin,
+        key_path: key_path.to_owned(),
+        certificates,
+    })
+}
+
+/// True for a certificate whose basicConstraints say CA (false when it does not parse:
+/// rustls then reports it where it is used).
+fn is_ca(certificate: &CertificateDer<'static>) -> bool {
+    x509_parser::parse_x509_certificate(certificate)
+        .ok()
+        .and_then(|(_, parsed)| parsed.basic_constraints().ok().flatten().map(|bc| bc.value.ca))
+        .unwrap_or(false)
 }
 
 async fn load_ca_file(service: ServiceKind, path: &str, ca_file: &Path) -> Result<LoadedCa, TlsError> {

@@ -1,4 +1,5 @@
-//! PEM parsing: certificate chains, private keys (PKCS#8, PKCS#1, SEC1) and CA bundles.
+//! PEM parsing: certificate chains, private keys (PKCS#8, PKCS#1, SEC1, and RFC 1423
+//! encrypted as Tyk's store keeps them — see [`crate::encrypted_pem`]) and CA bundles.
 //!
 //! Parsing works on bytes; reading files is the caller's job, so that an I/O error and a
 //! parse error stay distinguishable and name the right file. Error messages never echo the
@@ -8,6 +9,8 @@ use std::fmt;
 
 use rustls_pki_types::pem::{self, PemObject};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+use crate::encrypted_pem::{split_encrypted_key, EncryptedPrivateKey};
 
 /// Why PEM text could not be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -26,6 +29,17 @@ pub enum PemError {
         /// What is wrong, in fixed words.
         reason: &'static str,
     },
+    /// An encrypted private key in a form extsvc does not decrypt (PKCS#8 encryption, an
+    /// unknown RFC 1423 cipher).
+    #[error("{what}")]
+    UnsupportedEncryption {
+        /// What is not supported, in fixed words.
+        what: &'static str,
+    },
+    /// A `key_file` holds an encrypted private key. Keys kept in a certificate store are
+    /// decrypted with the encoding secret; key files are not (Tyk cannot read them either).
+    #[error("encrypted key files are not supported: decrypt it (openssl pkey -in KEY -out PLAIN_KEY) or keep the key in the certificate store")]
+    EncryptedKeyFile,
 }
 
 /// The `expected` text for certificates.
@@ -45,10 +59,11 @@ fn malformed(error: pem::Error, expected: &'static str) -> PemError {
     PemError::Malformed { reason }
 }
 
-/// Every CERTIFICATE block of `pem`, in order. Other blocks are skipped; none at all is
-/// [`PemError::NoBlock`].
+/// Every CERTIFICATE block of `pem`, in order. Other blocks are skipped (an encrypted
+/// private key too); none at all is [`PemError::NoBlock`].
 pub fn parse_certificates(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, PemError> {
-    let certs = CertificateDer::pem_slice_iter(pem)
+    let pem = split_encrypted_key(pem).rest;
+    let certs = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| malformed(e, CERTIFICATE))?;
     if certs.is_empty() {
@@ -58,9 +73,64 @@ pub fn parse_certificates(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, Pe
 }
 
 /// The first private key block of `pem`: `PRIVATE KEY` (PKCS#8), `RSA PRIVATE KEY`
-/// (PKCS#1) or `EC PRIVATE KEY` (SEC1).
+/// (PKCS#1) or `EC PRIVATE KEY` (SEC1). An encrypted key is
+/// [`PemError::EncryptedKeyFile`]: this is the reader of key *files*.
 pub fn parse_private_key(pem: &[u8]) -> Result<PrivateKeyDer<'static>, PemError> {
-    PrivateKeyDer::from_pem_slice(pem).map_err(|e| malformed(e, PRIVATE_KEY))
+    match parse_stored_key(pem)? {
+        StoredPrivateKey::Plain(key) => Ok(key),
+        StoredPrivateKey::Encrypted(_) => Err(PemError::EncryptedKeyFile),
+    }
+}
+
+/// The private key of `pem` as a store keeps it: an RFC 1423 encrypted block (Tyk's
+/// `ENCRYPTED PRIVATE KEY`, or OpenSSL's `RSA`/`EC PRIVATE KEY` with `Proc-Type` and
+/// `DEK-Info` headers), else the first plain key block. A plain and an encrypted key
+/// together are an error, since which one is meant cannot be told.
+pub fn parse_stored_key(pem: &[u8]) -> Result<StoredPrivateKey, PemError> {
+    let split = split_encrypted_key(pem);
+    let plain = PrivateKeyDer::from_pem_slice(&split.rest).map_err(|e| malformed(e, PRIVATE_KEY));
+    match (split.encrypted, plain) {
+        (None, plain) => plain.map(StoredPrivateKey::Plain),
+        (Some(Err(e)), _) => Err(e),
+        (Some(Ok(_)), Ok(_)) => Err(PemError::Malformed {
+            reason: "both an encrypted and a plain private key",
+        }),
+        (Some(Ok(encrypted)), Err(_)) => Ok(StoredPrivateKey::Encrypted(encrypted)),
+    }
+}
+
+/// A private key as a certificate store returns it: plain, or still encrypted (Tyk's
+/// store), to be decrypted with the encoding secret when the service's TLS is built.
+/// `Debug` never shows key bytes.
+pub enum StoredPrivateKey {
+    /// A plain key.
+    Plain(PrivateKeyDer<'static>),
+    /// An RFC 1423 encrypted key.
+    Encrypted(EncryptedPrivateKey),
+}
+
+impl Clone for StoredPrivateKey {
+    fn clone(&self) -> Self {
+        match self {
+            StoredPrivateKey::Plain(key) => StoredPrivateKey::Plain(key.clone_key()),
+            StoredPrivateKey::Encrypted(key) => StoredPrivateKey::Encrypted(key.clone()),
+        }
+    }
+}
+
+impl fmt::Debug for StoredPrivateKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoredPrivateKey::Plain(_) => f.write_str("Plain([redacted])"),
+            StoredPrivateKey::Encrypted(key) => f.debug_tuple("Encrypted").field(key).finish(),
+        }
+    }
+}
+
+impl From<PrivateKeyDer<'static>> for StoredPrivateKey {
+    fn from(key: PrivateKeyDer<'static>) -> Self {
+        StoredPrivateKey::Plain(key)
+    }
 }
 
 /// A client certificate chain and its private key, as a certificate store returns it.
@@ -69,22 +139,23 @@ pub fn parse_private_key(pem: &[u8]) -> Result<PrivateKeyDer<'static>, PemError>
 /// only: the key never appears in Debug, Display or errors.
 pub struct ClientCertificate {
     chain: Vec<CertificateDer<'static>>,
-    key: PrivateKeyDer<'static>,
+    key: StoredPrivateKey,
 }
 
 impl ClientCertificate {
-    /// Pairs a chain (end-entity first) with its key. Whether they match is checked when a
-    /// TLS configuration is built from them.
-    pub fn new(chain: Vec<CertificateDer<'static>>, key: PrivateKeyDer<'static>) -> Self {
-        ClientCertificate { chain, key }
+    /// Pairs a chain (end-entity first) with its key, plain or encrypted. Whether they
+    /// match is checked when a TLS configuration is built from them (after decryption).
+    pub fn new(chain: Vec<CertificateDer<'static>>, key: impl Into<StoredPrivateKey>) -> Self {
+        ClientCertificate { chain, key: key.into() }
     }
 
     /// Parses a PEM bundle holding one or more CERTIFICATE blocks (end-entity first) and a
-    /// private key block, in any order.
+    /// private key block, in any order. The key may be encrypted as Tyk's store keeps it
+    /// ([`parse_stored_key`]); it is decrypted later, with the encoding secret.
     pub fn from_pem(pem: &[u8]) -> Result<Self, PemError> {
         Ok(ClientCertificate {
             chain: parse_certificates(pem)?,
-            key: parse_private_key(pem)?,
+            key: parse_stored_key(pem)?,
         })
     }
 
@@ -93,13 +164,13 @@ impl ClientCertificate {
         &self.chain
     }
 
-    /// The private key.
-    pub fn key(&self) -> &PrivateKeyDer<'static> {
+    /// The private key, as stored (possibly still encrypted).
+    pub fn key(&self) -> &StoredPrivateKey {
         &self.key
     }
 
     /// Splits into chain and key.
-    pub fn into_parts(self) -> (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>) {
+    pub fn into_parts(self) -> (Vec<CertificateDer<'static>>, StoredPrivateKey) {
         (self.chain, self.key)
     }
 }
@@ -108,7 +179,7 @@ impl Clone for ClientCertificate {
     fn clone(&self) -> Self {
         ClientCertificate {
             chain: self.chain.clone(),
-            key: self.key.clone_key(),
+            key: self.key.clone(),
         }
     }
 }

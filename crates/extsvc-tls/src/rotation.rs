@@ -254,7 +254,16 @@ impl Rotation {
         let current = self.current();
         let loading = async {
             let client = match &current.client {
-                Some(_) => load_client(kind, &self.service.mtls.client_certificate, store, &self.provider).await,
+                Some(_) => {
+                    load_client(
+                        kind,
+                        &self.service.mtls.client_certificate,
+                        store,
+                        self.service.mtls.encoding_secret.as_ref(),
+                        &self.provider,
+                    )
+                    .await
+                }
                 None => Ok(None),
             };
             (client, load_ca_pieces(kind, &self.service.mtls.ca, store).await)

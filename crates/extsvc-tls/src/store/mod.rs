@@ -4,7 +4,12 @@
 //! Provided implementations:
 //! - [`MemoryStore`]: in memory, entries inserted and replaced at run time;
 //! - [`DirectoryStore`]: `DIR/<id>.pem` files;
-//! - `RedisStore` (cargo feature `redis`): key `raw-<id>` in Redis, as Tyk keeps its store.
+//! - `RedisStore` (cargo feature `redis`): key `cert-raw-<id>` in Redis, as Tyk keeps its store.
+//!
+//! Stores return entries as they hold them: a private key encrypted the way Tyk encrypts
+//! it ([`crate::encrypted_pem`]) comes back still encrypted
+//! ([`crate::StoredPrivateKey::Encrypted`]) and is decrypted with the encoding secret when
+//! the service's TLS is built, the same way for every store.
 //!
 //! The trait is object safe; its methods return boxed futures, so a store can do network
 //! I/O. Every lookup runs under a deadline applied by the caller, whatever the store
@@ -25,6 +30,7 @@ pub use memory::MemoryStore;
 #[cfg(feature = "redis")]
 pub use redis::{
     command as redis_command, InvalidRedisUrl, RedisConnector, RedisStore, RedisUrl, Reply as RedisReply, TcpConnector,
+    DEFAULT_KEY_PREFIX,
 };
 
 use std::future::Future;

@@ -1,8 +1,8 @@
 //! `RedisStore`: certificates in Redis, as Tyk keeps its certificate store.
 //!
 //! Key `<prefix>raw-<id>` holds the PEM bundle (CERTIFICATE blocks, and a PRIVATE KEY for a
-//! client certificate). The prefix is empty by default (a Tyk gateway's own store uses
-//! `cert-`, see [`RedisStore::with_key_prefix`]).
+//! client certificate). The prefix is `cert-` by default, as in a Tyk gateway's own store
+//! ([`DEFAULT_KEY_PREFIX`], [`RedisStore::with_key_prefix`]).
 //!
 //! The RESP client here speaks only what a lookup needs (`AUTH`, `SELECT`, `GET`), over a
 //! connection that a [`RedisConnector`] opens, so that it can go through a proxy or TLS
@@ -19,6 +19,9 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWrite
 
 use super::{check_id, CertificateStore, StoreError, StoreFuture};
 use crate::pem::{parse_certificates, ClientCertificate};
+
+/// The key prefix of a Tyk gateway's certificate store: id `X` lives at `cert-raw-X`.
+pub const DEFAULT_KEY_PREFIX: &str = "cert-";
 
 /// The largest bulk reply accepted (a PEM bundle is a few kilobytes).
 const MAX_BULK: usize = 16 * 1024 * 1024;
@@ -90,7 +93,8 @@ struct Auth {
 /// A certificate store in Redis, as Tyk keeps its certificate store.
 ///
 /// Key `<prefix>raw-<id>` holds the PEM bundle (CERTIFICATE blocks, and a PRIVATE KEY for a
-/// client certificate); the prefix is empty by default ([`RedisStore::with_key_prefix`]).
+/// client certificate); the prefix is `cert-` by default, as Tyk's gateway keeps its store
+/// (id `X` at `cert-raw-X`; [`RedisStore::with_key_prefix`] changes it, `""` for none).
 /// A minimal RESP client (`AUTH`, `SELECT`, `GET`) talks over connections that a
 /// [`RedisConnector`] opens — plain TCP by default, or anything `AsyncRead + AsyncWrite`
 /// (TLS, a proxy tunnel) through [`RedisStore::with_connector`]. One connection per lookup.
@@ -273,7 +277,7 @@ impl<C: RedisConnector> RedisStore<C> {
             connector,
             auth: None,
             database: None,
-            key_prefix: String::new(),
+            key_prefix: DEFAULT_KEY_PREFIX.to_owned(),
         }
     }
 
@@ -292,7 +296,8 @@ impl<C: RedisConnector> RedisStore<C> {
         self
     }
 
-    /// Prepends `prefix` to every key: with `cert-`, id `x` is read from `cert-raw-x`.
+    /// Sets the prefix of every key (default [`DEFAULT_KEY_PREFIX`], `cert-`: id `x` is read
+    /// from `cert-raw-x`); `""` reads `raw-x`.
     pub fn with_key_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.key_prefix = prefix.into();
         self
