@@ -109,6 +109,9 @@ pub enum ErrorKind {
     Http,
     /// The request cannot be sent as given (e.g. no host in the URI).
     InvalidRequest,
+    /// A Redis server refused a connection's setup (`AUTH`, `SELECT`) or broke the
+    /// exchange after the connection was set up (cargo feature `redis`).
+    Redis,
 }
 
 impl ErrorKind {
@@ -125,6 +128,7 @@ impl ErrorKind {
             ErrorKind::Tls => "tls",
             ErrorKind::Http => "http",
             ErrorKind::InvalidRequest => "invalid_request",
+            ErrorKind::Redis => "redis",
         }
     }
 }

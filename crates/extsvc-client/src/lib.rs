@@ -12,6 +12,8 @@
 //!   request, errors that say which [`Phase`] failed, a tracing span per request;
 //!   [`ServiceClient::from_parts`] documents the layer order;
 //! - [`StreamConnector`] for non-HTTP clients (Redis) with the same proxy and TLS rules;
+//! - `RedisClient` (cargo feature `redis`): redis-rs over the storage
+//!   [`StreamConnector`], a few multiplexed connections kept per target;
 //! - [`ExternalServices`]: all five clients, built once.
 //!
 //! HTTP/1.1 only. No automatic retries of failed connections: when a proxy comes back,
@@ -53,6 +55,8 @@ mod io;
 mod phase;
 pub mod pool;
 mod proxy;
+#[cfg(feature = "redis")]
+mod redis;
 mod services;
 mod stream;
 mod tcp;
@@ -67,6 +71,8 @@ pub use error::{BoxError, Error, ErrorKind, Phase};
 pub use io::{tls_version_name, Connected, ConnectionInfo, Hop, MaybeTlsStream, PrefixedStream, ProxyStream};
 pub use pool::{ConnectionCap, Pool};
 pub use proxy::{ProxyConnecting, ProxyConnector, ProxyConnectorLayer};
+#[cfg(feature = "redis")]
+pub use redis::RedisClient;
 pub use services::{BuildError, ExternalServices};
 pub use stream::{StreamConnecting, StreamConnector};
 pub use tcp::{TcpConnecting, TcpConnector};

@@ -27,6 +27,7 @@ pub struct BuildError {
 pub struct ExternalServices {
     clients: [ServiceClient; 5],
     storage: StreamConnector,
+    storage_service: Arc<ResolvedService>,
 }
 
 impl fmt::Debug for ExternalServices {
@@ -68,12 +69,18 @@ impl ExternalServices {
             slots[index] = Some((service, tls));
         }
         let parts = slots.map(|slot| slot.expect("ExternalServices::from_parts needs all five services"));
-        let storage = {
+        let (storage, storage_service) = {
             let (service, tls) = &parts[ServiceKind::Storage.index()];
-            StreamConnector::new(Arc::new(service.clone()), tls.target.clone(), tls.proxy.clone())
+            let service = Arc::new(service.clone());
+            let connector = StreamConnector::new(service.clone(), tls.target.clone(), tls.proxy.clone());
+            (connector, service)
         };
         let clients = parts.map(|(service, tls)| ServiceClient::new(service, &tls));
-        ExternalServices { clients, storage }
+        ExternalServices {
+            clients,
+            storage,
+            storage_service,
+        }
     }
 
     /// The client of one service (a clone sharing its pool).
@@ -84,5 +91,15 @@ impl ExternalServices {
     /// The stream connector of `storage` (Redis), sharing nothing but configuration.
     pub fn storage_connector(&self) -> StreamConnector {
         self.storage.clone()
+    }
+
+    /// A Redis client for `url` (`redis://[[user]:password@]host[:port][/db]` or
+    /// `rediss://…`) through the storage service: its proxy rules, TLS and deadline, and a
+    /// few multiplexed connections kept (see [`RedisClient`]). Each call makes a client
+    /// with its own connections: make one per target and clone it. The error for a bad
+    /// URL never repeats it (it may hold a password).
+    #[cfg(feature = "redis")]
+    pub fn redis(&self, url: &str) -> Result<crate::RedisClient, crate::Error> {
+        crate::RedisClient::new(self.storage.clone(), &self.storage_service, url)
     }
 }

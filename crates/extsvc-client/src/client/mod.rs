@@ -470,7 +470,7 @@ fn send_error(e: hyper::Error, hop: Hop) -> Error {
 }
 
 /// The alerts a server sends about the client's certificate (RFC 8446 section 6.2).
-fn refuses_client_certificate(alert: rustls::AlertDescription) -> bool {
+pub(crate) fn refuses_client_certificate(alert: rustls::AlertDescription) -> bool {
     use rustls::AlertDescription as A;
     matches!(
         alert,
