@@ -74,6 +74,8 @@ pub use extsvc_tls as tls;
 #[doc(no_inline)]
 pub use http;
 #[doc(no_inline)]
+pub use redis;
+#[doc(no_inline)]
 pub use rustls;
 #[doc(no_inline)]
 pub use tower;

@@ -216,14 +216,23 @@ fn setup_error(e: RedisError) -> Error {
 fn tls_alert_in(e: &RedisError) -> Option<rustls::AlertDescription> {
     let mut source = std::error::Error::source(e);
     while let Some(cause) = source {
-        if let Some(rustls::Error::AlertReceived(alert)) =
-            cause.downcast_ref::<std::io::Error>().and_then(rustls_error)
-        {
+        if let Some(rustls::Error::AlertReceived(alert)) = as_io_error(cause).and_then(rustls_error) {
             return Some(*alert);
         }
         source = cause.source();
     }
     None
+}
+
+/// `cause` as an I/O error: redis-rs keeps its causes in an `Arc<dyn Error>`, which is
+/// what its `source()` gives.
+pub(super) fn as_io_error<'e>(cause: &'e (dyn std::error::Error + 'static)) -> Option<&'e std::io::Error> {
+    type Shared = Arc<dyn std::error::Error + Send + Sync>;
+    cause.downcast_ref::<std::io::Error>().or_else(|| {
+        cause
+            .downcast_ref::<Shared>()
+            .and_then(|inner| inner.downcast_ref::<std::io::Error>())
+    })
 }
 
 #[cfg(test)]

@@ -115,7 +115,7 @@ impl RedisClient {
     /// was in extsvc's part (proxy, TLS, deadline, connection setup); `None` for Redis's
     /// own replies and errors of a kept connection.
     pub fn error_of(e: &RedisError) -> Option<&Error> {
-        let io = std::error::Error::source(e)?.downcast_ref::<std::io::Error>()?;
+        let io = connections::as_io_error(std::error::Error::source(e)?)?;
         io.get_ref()?.downcast_ref::<Error>()
     }
 
