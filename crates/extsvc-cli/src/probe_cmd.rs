@@ -1,23 +1,23 @@
 //! `extsvc probe`: real requests through one service's client, summarised.
 //!
 //! `http(s)://` URLs get `GET` through the service's [`ServiceClient`]; `redis(s)://`
-//! URLs (storage) get a `PING` over the storage [`StreamConnector`], expecting `+PONG`.
+//! URLs (storage) get a `PING` through a [`RedisClient`] over the storage
+//! [`StreamConnector`] (its kept, multiplexed connections), expecting `+PONG`.
 //! Only the probed service's TLS material is built, so a broken certificate elsewhere
 //! does not stop an operator from probing this one.
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use extsvc_client::{Connected, ConnectionInfo, ServiceClient, StreamConnector};
+use extsvc_client::{Connected, RedisClient, ServiceClient, StreamConnector};
 use extsvc_config::{EnvSnapshot, ServiceKind};
 use extsvc_resolve::{ResolvedService, Route};
-use extsvc_tls::{build_service_tls, redis_command, CertificateStore, RedisReply, RedisUrl, TlsOptions};
+use extsvc_tls::{build_service_tls, CertificateStore, TlsOptions};
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
-use tokio::io::BufReader;
 
 use crate::cert_store::CertStoreArgs;
 use crate::load::load_and_resolve;
@@ -87,7 +87,6 @@ struct Tally {
     errors: BTreeMap<String, u64>,
     first_error: Option<String>,
     tls_version: Option<rustls::ProtocolVersion>,
-    redis_connections: u64,
 }
 
 impl Tally {
@@ -116,25 +115,28 @@ impl Tally {
     }
 }
 
-/// The probe's transport: the HTTP client, or the storage stream connector for Redis.
+/// The probe's transport: the HTTP client, or a Redis client through the storage service.
 #[derive(Clone)]
 enum Prober {
     Http(ServiceClient),
-    Redis(StreamConnector, RedisUrl),
+    Redis(RedisClient),
 }
 
 impl Prober {
-    /// One request; for Redis also whether a connection was opened (the HTTP client
-    /// counts its own connections). `timeout` overrides the HTTP client's deadline per
-    /// request; the Redis connector was built with it.
-    async fn once(&self, url: &http::Uri, timeout: Option<Duration>) -> (Outcome, bool) {
+    /// One request. `timeout` overrides the HTTP client's deadline per request; the Redis
+    /// client was built with it.
+    async fn once(&self, url: &http::Uri, timeout: Option<Duration>) -> Outcome {
         match self {
-            Prober::Http(client) => (http_once(client, url, timeout).await, false),
-            Prober::Redis(connector, redis) => {
-                let connected = AtomicBool::new(false);
-                let outcome = redis_once(connector, redis, &connected).await;
-                (outcome, connected.load(Ordering::Relaxed))
-            }
+            Prober::Http(client) => http_once(client, url, timeout).await,
+            Prober::Redis(client) => redis_once(client.clone()).await,
+        }
+    }
+
+    /// New connections the client opened (to the target or the proxy).
+    fn connections_opened(&self) -> u64 {
+        match self {
+            Prober::Http(client) => client.stats().opened,
+            Prober::Redis(client) => client.connections_opened(),
         }
     }
 }
@@ -162,62 +164,25 @@ async fn http_once(client: &ServiceClient, url: &http::Uri, timeout: Option<Dura
     }
 }
 
-/// Connects through the storage connector (which never sees the password), then sends
-/// `AUTH` when the URL has credentials and `PING`; the connector's deadline covers all of
-/// it (a timeout while connecting names its phase). `connected` is set once a TCP
-/// connection is up, whatever happens after.
-async fn redis_once(connector: &StreamConnector, url: &RedisUrl, connected: &AtomicBool) -> Outcome {
-    let failed = |kind: &str, message: String| Outcome::Failed {
-        kind: kind.to_owned(),
-        message,
-    };
-    let target: http::Uri = match url.without_credentials().parse() {
-        Ok(target) => target,
-        Err(e) => return failed("invalid_request", format!("invalid Redis address: {e}")),
-    };
-    let timeout = connector.timeout();
-    let deadline = tokio::time::Instant::now() + timeout;
-    let stream = match connector.connect(target).await {
-        Ok(stream) => stream,
-        Err(e) => {
-            // A connection that failed after its TCP connect (proxy TLS, CONNECT, TLS,
-            // a timeout in one of them) was opened all the same.
-            if e.connected_before_failing() {
-                connected.store(true, Ordering::Relaxed);
-            }
-            return failed(e.kind().as_str(), e.to_string());
-        }
-    };
-    connected.store(true, Ordering::Relaxed);
-    let exchange = async {
-        let tls_version = stream.connected().tls_version;
-        let mut connection = BufReader::new(stream);
-        let redis_error = |e: std::io::Error| failed("redis", format!("redis exchange failed: {e}"));
-        if let Some(password) = &url.password {
-            let mut auth: Vec<&[u8]> = vec![b"AUTH"];
-            if let Some(user) = &url.user {
-                auth.push(user.as_bytes());
-            }
-            auth.push(password.as_bytes());
-            match redis_command(&mut connection, &auth).await.map_err(redis_error)? {
-                RedisReply::Status(_) => {}
-                RedisReply::Error(message) => return Ok(Outcome::BadReply(format!("AUTH failed: {message}"))),
-                other => return Ok(Outcome::BadReply(format!("unexpected reply to AUTH: {other:?}"))),
-            }
-        }
-        Ok(
-            match redis_command(&mut connection, &[b"PING"]).await.map_err(redis_error)? {
-                RedisReply::Status(pong) if pong == "PONG" => Outcome::Response {
-                    status: 200,
-                    tls_version,
-                },
-                other => Outcome::BadReply(format!("redis answered {other:?} instead of +PONG")),
+/// `PING` on one of the client's kept connections (opened on first use: proxy, TLS,
+/// `AUTH`, `SELECT`), under the storage deadline.
+async fn redis_once(mut client: RedisClient) -> Outcome {
+    match redis::cmd("PING").query_async::<String>(&mut client).await {
+        Ok(pong) if pong == "PONG" => Outcome::Response {
+            status: 200,
+            tls_version: client.tls_version(),
+        },
+        Ok(other) => Outcome::BadReply(format!("redis answered {other:?} instead of +PONG")),
+        Err(e) => match RedisClient::error_of(&e) {
+            Some(ours) => Outcome::Failed {
+                kind: ours.kind().as_str().to_owned(),
+                message: ours.to_string(),
             },
-        )
-    };
-    match tokio::time::timeout_at(deadline, exchange).await {
-        Ok(Ok(outcome) | Err(outcome)) => outcome,
-        Err(_) => failed("timeout", format!("timed out after {timeout:?} waiting for +PONG")),
+            None => Outcome::Failed {
+                kind: "redis".to_owned(),
+                message: format!("redis exchange failed: {e}"),
+            },
+        },
     }
 }
 
@@ -229,24 +194,24 @@ fn percentile(sorted: &[u64], p: f64) -> u64 {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
-/// The client for `service`; for Redis a stream connector whose deadline is `timeout`
+/// The client for `service`; for a Redis `url` a Redis client whose deadline is `timeout`
 /// when given (the HTTP client takes it per request).
 async fn build_prober(
     service: &ResolvedService,
     store: Option<Arc<dyn CertificateStore>>,
-    redis: Option<RedisUrl>,
+    redis_url: Option<&str>,
     timeout: Option<Duration>,
 ) -> Result<Prober, String> {
     let tls = build_service_tls(service, store, &TlsOptions::default())
         .await
         .map_err(|e| e.to_string())?;
-    Ok(if let Some(redis) = redis {
+    Ok(if let Some(url) = redis_url {
         let connector = StreamConnector::new(Arc::new(service.clone()), tls.target.clone(), tls.proxy.clone());
         let connector = match timeout {
             Some(timeout) => connector.with_timeout(timeout),
             None => connector,
         };
-        Prober::Redis(connector, redis)
+        Prober::Redis(RedisClient::new(connector, service, url).map_err(|e| e.to_string())?)
     } else {
         Prober::Http(ServiceClient::new(service.clone(), &tls))
     })
@@ -270,8 +235,8 @@ pub(crate) fn run(
     if target.redis.is_none() && probe.url.split_once("://").is_some_and(|(_, rest)| rest.contains('@')) {
         return usage("the URL carries credentials (user:***@): extsvc probe sends none to a target".to_owned());
     }
-    // For Redis the URL's only use below is to be carried around: the connector gets the
-    // address without credentials, and AUTH uses the parsed RedisUrl.
+    // For Redis the URL's only use below is to be carried around: the Redis client takes
+    // the URL with its credentials and keeps them out of every message.
     let uri: http::Uri = match target
         .redis
         .as_ref()
@@ -305,7 +270,12 @@ pub(crate) fn run(
         .enable_all()
         .build()
         .expect("a tokio runtime starts");
-    let prober = match runtime.block_on(build_prober(&service, store, target.redis.clone(), probe.timeout)) {
+    let prober = match runtime.block_on(build_prober(
+        &service,
+        store,
+        target.redis.is_some().then_some(probe.url.as_str()),
+        probe.timeout,
+    )) {
         Ok(prober) => prober,
         Err(message) => {
             eprintln!("error: {message}");
@@ -316,10 +286,7 @@ pub(crate) fn run(
     let tally = runtime.block_on(drive(prober.clone(), uri, probe, format));
     let elapsed = started.elapsed();
 
-    let connections_opened = match &prober {
-        Prober::Http(client) => client.stats().opened,
-        Prober::Redis(..) => tally.redis_connections,
-    };
+    let connections_opened = prober.connections_opened();
     let mut sorted = tally.latencies_us.clone();
     sorted.sort_unstable();
     let requests = sorted.len() as u64;
@@ -385,10 +352,9 @@ async fn drive(prober: Prober, uri: http::Uri, probe: &ProbeArgs, format: Format
                 }
                 first = false;
                 let started = Instant::now();
-                let (outcome, opened_connection) = prober.once(&uri, timeout).await;
+                let outcome = prober.once(&uri, timeout).await;
                 let elapsed = started.elapsed();
                 let mut tally = tally.lock().expect("no worker panics while holding the tally");
-                tally.redis_connections += u64::from(opened_connection);
                 tally.record(outcome, elapsed);
                 done.fetch_add(1, Ordering::Release);
             }

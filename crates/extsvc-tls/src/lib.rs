@@ -32,5 +32,5 @@ pub use error::{Material, Origin, TlsError};
 pub use pem::{ClientCertificate, PemError};
 pub use service::{build_service_tls, ServiceTls, TlsOptions};
 #[cfg(feature = "redis")]
-pub use store::{redis_command, InvalidRedisUrl, RedisConnector, RedisReply, RedisStore, RedisUrl, TcpConnector};
+pub use store::{InvalidRedisUrl, RedisConnector, RedisStore, RedisUrl, TcpConnector};
 pub use store::{CertificateStore, DirectoryStore, MemoryStore, StoreError, StoreFuture};

@@ -12,6 +12,7 @@ use http::Uri;
 use tokio::time::Instant;
 
 use crate::error::{Error, ErrorKind, Phase};
+use crate::io::ConnectionInfo;
 use crate::stream::StreamConnector;
 use crate::tls::rustls_error;
 
@@ -76,12 +77,16 @@ pub(super) struct Connections {
     connector: StreamConnector,
     /// `redis://host:port` or `rediss://host:port`: never credentials.
     target: Uri,
+    /// The same, for messages (without the `/` that `Uri` shows).
+    target_name: String,
     /// Credentials and database for the setup of each connection. Never printed.
     info: RedisConnectionInfo,
     slots: Box<[Slot]>,
     next: AtomicUsize,
     idle_timeout: Duration,
     opened: AtomicU64,
+    /// The TLS version of the last connection opened to a `rediss://` target.
+    tls_version: Mutex<Option<rustls::ProtocolVersion>>,
 }
 
 impl Connections {
@@ -93,17 +98,20 @@ impl Connections {
     ) -> Connections {
         Connections {
             connector,
+            target_name: format!("{}://{}", target.scheme_str().unwrap_or("redis"), target.authority().map_or("", |a| a.as_str())),
             target,
             info,
             slots: (0..kept_connections(pool)).map(|_| Slot::default()).collect(),
             next: AtomicUsize::new(0),
             idle_timeout: pool.idle_timeout,
             opened: AtomicU64::new(0),
+            tls_version: Mutex::new(None),
         }
     }
 
-    pub(super) fn target(&self) -> &Uri {
-        &self.target
+    /// `redis://host:port` or `rediss://host:port`.
+    pub(super) fn target(&self) -> &str {
+        &self.target_name
     }
 
     pub(super) fn database(&self) -> i64 {
@@ -123,6 +131,10 @@ impl Connections {
         self.opened.load(Ordering::Relaxed)
     }
 
+    pub(super) fn tls_version(&self) -> Option<rustls::ProtocolVersion> {
+        *self.tls_version.lock().expect("never held across a panic")
+    }
+
     /// A connection for one command, round robin over the slots; an empty, closed or
     /// long-idle slot gets a new connection first, all of it before `deadline`.
     pub(super) async fn lease(&self, deadline: Instant) -> Result<Lease, Error> {
@@ -133,7 +145,7 @@ impl Connections {
         let timeout = self.connector.timeout();
         let _opening = tokio::time::timeout_at(deadline, slot.opening.lock())
             .await
-            .map_err(|_| Error::timeout(Phase::PoolWait, timeout).with_target(&self.target))?;
+            .map_err(|_| Error::timeout(Phase::PoolWait, timeout).with_target(&self.target_name))?;
         if let Some(lease) = slot.live(Instant::now(), self.idle_timeout) {
             return Ok(lease);
         }
@@ -160,8 +172,18 @@ impl Connections {
             .clone()
             .with_timeout(remaining)
             .connect(self.target.clone())
-            .await?;
+            .await
+            .inspect_err(|e| {
+                // Opened all the same when it failed after the TCP connect (proxy TLS,
+                // CONNECT, TLS).
+                if e.connected_before_failing() {
+                    self.opened.fetch_add(1, Ordering::Relaxed);
+                }
+            })?;
         self.opened.fetch_add(1, Ordering::Relaxed);
+        if let Some(version) = stream.connected().tls_version {
+            *self.tls_version.lock().expect("never held across a panic") = Some(version);
+        }
         let setup = async {
             // The deadline is ours (per command); redis-rs's own timeouts stay off.
             let config = AsyncConnectionConfig::new()
@@ -180,8 +202,8 @@ impl Connections {
         };
         match tokio::time::timeout_at(deadline, setup).await {
             Ok(Ok(opened)) => Ok(opened),
-            Ok(Err(e)) => Err(setup_error(e).with_target(&self.target)),
-            Err(_) => Err(Error::timeout(Phase::ResponseHeaders, timeout).with_target(&self.target)),
+            Ok(Err(e)) => Err(setup_error(e).with_target(&self.target_name)),
+            Err(_) => Err(Error::timeout(Phase::ResponseHeaders, timeout).with_target(&self.target_name)),
         }
     }
 

@@ -66,7 +66,7 @@ pub struct RedisClient {
 impl fmt::Debug for RedisClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisClient")
-            .field("target", &self.connections.target().to_string())
+            .field("target", &self.connections.target())
             .field("database", &self.connections.database())
             .field("kept_connections", &self.connections.kept())
             .finish_non_exhaustive()
@@ -111,6 +111,12 @@ impl RedisClient {
         self.connections.opened()
     }
 
+    /// The TLS version of the last connection opened to a `rediss://` target (`None`
+    /// for `redis://`, or before the first connection).
+    pub fn tls_version(&self) -> Option<rustls::ProtocolVersion> {
+        self.connections.tls_version()
+    }
+
     /// The extsvc [`Error`] inside a [`RedisError`] this client returned, when the failure
     /// was in extsvc's part (proxy, TLS, deadline, connection setup); `None` for Redis's
     /// own replies and errors of a kept connection.
@@ -145,7 +151,7 @@ impl RedisClient {
                 self.connections.forget(lease);
                 Err(into_redis_error(
                     Error::timeout(Phase::ResponseHeaders, self.connections_timeout())
-                        .with_target(self.connections.target()),
+                        .with_target(&self.connections.target()),
                 ))
             }
         }

@@ -18,9 +18,7 @@ mod redis;
 pub use directory::DirectoryStore;
 pub use memory::MemoryStore;
 #[cfg(feature = "redis")]
-pub use redis::{
-    command as redis_command, InvalidRedisUrl, RedisConnector, RedisStore, RedisUrl, Reply as RedisReply, TcpConnector,
-};
+pub use redis::{InvalidRedisUrl, RedisConnector, RedisStore, RedisUrl, TcpConnector};
 
 use std::future::Future;
 use std::pin::Pin;
