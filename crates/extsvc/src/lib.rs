@@ -62,6 +62,39 @@
 //! # }
 //! ```
 
+//! Redis through the storage service — its proxy (here squid, with `CONNECT`), TLS with
+//! the client certificate, its deadline — with redis-rs's commands on a kept, multiplexed
+//! connection (`examples/redis_through_squid.rs` runs this against addresses you give):
+//!
+//! ```no_run
+//! use extsvc::client::ExternalServices;
+//! use extsvc::config::{load_str, EnvSnapshot, LoadOptions};
+//! use extsvc::redis::AsyncCommands;
+//! use extsvc::tls::TlsOptions;
+//!
+//! # async fn start() -> Result<(), Box<dyn std::error::Error>> {
+//! let env = EnvSnapshot::empty();
+//! let loaded = load_str(
+//!     r#"{"external_services": {"storage": {
+//!         "proxy": {"enabled": true, "https_proxy": "http://squid.internal:3128"},
+//!         "mtls": {"enabled": true, "ca_file": "/etc/tyk/ca.pem",
+//!                  "cert_file": "/etc/tyk/gw.pem", "key_file": "/etc/tyk/gw-key.pem"}
+//!     }}}"#,
+//!     "tyk.conf",
+//!     &env,
+//!     &LoadOptions::default(),
+//! )?;
+//! let resolution = extsvc::resolve::resolve(&loaded.config, &env);
+//! let services = ExternalServices::build(&resolution, None, &TlsOptions::default()).await?;
+//! // One client per Redis target, cloned wherever it is needed.
+//! let mut redis = services.redis("rediss://gateway:s3cret@redis.internal:6380/1")?;
+//! redis.set::<_, _, ()>("session:42", "alive").await?;
+//! let session: Option<String> = redis.get("session:42").await?;
+//! assert_eq!(session.as_deref(), Some("alive"));
+//! # Ok(())
+//! # }
+//! ```
+
 #[doc(inline)]
 pub use extsvc_client as client;
 #[doc(inline)]
