@@ -39,7 +39,13 @@ const WORKER_THREADS: usize = 2;
 /// The concurrencies each scenario runs at.
 const CONCURRENCIES: [usize; 2] = [1, 16];
 /// Every scenario, in run order.
-const SCENARIOS: [&str; 5] = ["direct_http", "direct_https", "proxy_https", "proxy_https_squid", "redis"];
+const SCENARIOS: [&str; 5] = [
+    "direct_http",
+    "direct_https",
+    "proxy_https",
+    "proxy_https_squid",
+    "redis",
+];
 
 /// How long and how often to measure.
 #[derive(Debug, Clone)]

@@ -104,7 +104,10 @@ impl Run {
         map.insert("concurrency".into(), json!(self.concurrency));
         for (name, f) in [("extsvc", &self.extsvc), ("redis_rs_direct", &self.redis_rs)] {
             map.insert(format!("{name}_rps"), json!(round(median(&mut f.rps_rounds.clone()))));
-            map.insert(format!("{name}_p50_us"), json!(round(median(&mut f.p50_rounds.clone()))));
+            map.insert(
+                format!("{name}_p50_us"),
+                json!(round(median(&mut f.p50_rounds.clone()))),
+            );
             map.insert(format!("{name}_requests"), json!(f.requests));
             map.insert(format!("{name}_errors"), json!(f.errors));
             if let Some(error) = &f.first_error {
@@ -157,14 +160,8 @@ impl RedisReport {
             root.insert(op.name().into(), Value::Object(map));
         }
         let lowest = self.runs.iter().filter_map(Run::ratio).min_by(f64::total_cmp);
-        root.insert(
-            "extsvc_vs_redis_rs_direct".into(),
-            json!(lowest.map(round3)),
-        );
-        root.insert(
-            "extsvc_connections_opened".into(),
-            json!(self.extsvc_kept_connections),
-        );
+        root.insert("extsvc_vs_redis_rs_direct".into(), json!(lowest.map(round3)));
+        root.insert("extsvc_connections_opened".into(), json!(self.extsvc_kept_connections));
         Value::Object(root)
     }
 
@@ -297,8 +294,23 @@ async fn redis_rs_direct(port: u16) -> anyhow::Result<MultiplexedConnection> {
 /// when it is not installed or its output has no such row).
 fn redis_benchmark(port: u16, concurrency: usize, requests: u64) -> [Option<f64>; 2] {
     let output = Command::new("redis-benchmark")
-        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-c", &concurrency.to_string()])
-        .args(["-n", &requests.to_string(), "-d", &VALUE_BYTES.to_string(), "-t", "ping,set,get", "--csv"])
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-c",
+            &concurrency.to_string(),
+        ])
+        .args([
+            "-n",
+            &requests.to_string(),
+            "-d",
+            &VALUE_BYTES.to_string(),
+            "-t",
+            "ping,set,get",
+            "--csv",
+        ])
         .output();
     let Ok(output) = output.inspect_err(|e| tracing::warn!("redis-benchmark skipped: {e}")) else {
         return [None, None];
@@ -337,8 +349,14 @@ pub(crate) async fn run(method: &Method, tls: &Arc<ClientConfig>) -> anyhow::Res
                 redis_benchmark_rps: None,
             };
             for _ in 0..method.rounds {
-                record(&mut run.extsvc, run_window(&extsvc, op, concurrency, method.window).await);
-                record(&mut run.redis_rs, run_window(&direct, op, concurrency, method.window).await);
+                record(
+                    &mut run.extsvc,
+                    run_window(&extsvc, op, concurrency, method.window).await,
+                );
+                record(
+                    &mut run.redis_rs,
+                    run_window(&direct, op, concurrency, method.window).await,
+                );
             }
             runs.push(run);
         }

@@ -228,7 +228,10 @@ fn redis_pings_share_a_few_kept_connections_of_the_storage_service() {
     let (out, json) = probe(dir.path(), "{}", &["--service", "storage", &wrong]);
     assert_eq!(out.status.code(), Some(1), "{json}");
     assert_eq!(json["errors"]["redis"], 1, "{json}");
-    assert!(json["error"].as_str().unwrap().contains("AuthenticationFailed"), "{json}");
+    assert!(
+        json["error"].as_str().unwrap().contains("AuthenticationFailed"),
+        "{json}"
+    );
     assert!(!json.to_string().contains(":wrong@"), "{json}");
 
     let out = Command::new(env!("CARGO_BIN_EXE_extsvc"))

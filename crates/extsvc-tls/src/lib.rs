@@ -31,6 +31,6 @@ pub use check::{check, check_services, CheckReport};
 pub use error::{Material, Origin, TlsError};
 pub use pem::{ClientCertificate, PemError};
 pub use service::{build_service_tls, ServiceTls, TlsOptions};
+pub use store::{CertificateStore, DirectoryStore, MemoryStore, StoreError, StoreFuture};
 #[cfg(feature = "redis")]
 pub use store::{InvalidRedisUrl, RedisConnector, RedisStore, RedisUrl, TcpConnector};
-pub use store::{CertificateStore, DirectoryStore, MemoryStore, StoreError, StoreFuture};

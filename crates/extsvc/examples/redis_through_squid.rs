@@ -15,6 +15,7 @@ use extsvc::redis::AsyncCommands;
 use extsvc::tls::TlsOptions;
 
 #[tokio::main]
+#[allow(clippy::print_stdout, reason = "an example prints what it got")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [proxy, redis_url, ca, cert, key] = args.as_slice() else {
@@ -36,8 +37,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut redis = services.redis(redis_url)?;
     // Proxy, TLS (the client certificate included), AUTH and SELECT, checked now.
     redis.connect().await?;
-    redis.set::<_, _, ()>("extsvc:example", "hello through the proxy").await?;
+    redis
+        .set::<_, _, ()>("extsvc:example", "hello through the proxy")
+        .await?;
     let value: String = redis.get("extsvc:example").await?;
-    println!("GET extsvc:example = {value:?} ({} connection(s) opened)", redis.connections_opened());
+    println!(
+        "GET extsvc:example = {value:?} ({} connection(s) opened)",
+        redis.connections_opened()
+    );
     Ok(())
 }

@@ -98,7 +98,11 @@ impl Connections {
     ) -> Connections {
         Connections {
             connector,
-            target_name: format!("{}://{}", target.scheme_str().unwrap_or("redis"), target.authority().map_or("", |a| a.as_str())),
+            target_name: format!(
+                "{}://{}",
+                target.scheme_str().unwrap_or("redis"),
+                target.authority().map_or("", |a| a.as_str())
+            ),
             target,
             info,
             slots: (0..kept_connections(pool)).map(|_| Slot::default()).collect(),
@@ -189,8 +193,7 @@ impl Connections {
             let config = AsyncConnectionConfig::new()
                 .set_connection_timeout(None)
                 .set_response_timeout(None);
-            let (mut connection, driver) =
-                MultiplexedConnection::new_with_config(&self.info, stream, config).await?;
+            let (mut connection, driver) = MultiplexedConnection::new_with_config(&self.info, stream, config).await?;
             let closed = Arc::new(AtomicBool::new(false));
             let closed_by_driver = closed.clone();
             tokio::spawn(async move {
@@ -231,7 +234,11 @@ fn setup_error(e: RedisError) -> Error {
             .with_phase(Phase::Tls)
             .with_source(e);
     }
-    Error::new(ErrorKind::Redis, "the Redis connection setup (AUTH, SELECT, PING) failed").with_source(e)
+    Error::new(
+        ErrorKind::Redis,
+        "the Redis connection setup (AUTH, SELECT, PING) failed",
+    )
+    .with_source(e)
 }
 
 /// The TLS alert the server sent, when that is what ended the setup.
