@@ -27,6 +27,8 @@ pub struct BuildError {
 pub struct ExternalServices {
     clients: [ServiceClient; 5],
     storage: StreamConnector,
+    /// The storage service's settings, for [`ExternalServices::redis`].
+    #[cfg_attr(not(feature = "redis"), allow(dead_code, reason = "read by ExternalServices::redis"))]
     storage_service: Arc<ResolvedService>,
 }
 
