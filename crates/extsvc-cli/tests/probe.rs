@@ -205,7 +205,7 @@ fn a_hanging_proxy_times_out_naming_the_phase() {
 }
 
 #[test]
-fn redis_pings_share_a_few_kept_connections_of_the_storage_service() {
+fn redis_pings_share_the_kept_connection_of_the_storage_service() {
     let redis = RedisServer::start(RedisOptions {
         password: Some("redis-pw".into()),
         ..Default::default()
@@ -219,7 +219,7 @@ fn redis_pings_share_a_few_kept_connections_of_the_storage_service() {
     );
     assert_eq!(out.status.code(), Some(0), "{json}");
     assert_eq!(json["ok"], 1000);
-    // Multiplexed: the PINGs of 16 workers share the client's four kept connections.
+    // Multiplexed: the PINGs of 16 workers share the client's kept connection(s).
     let opened = json["connections_opened"].as_u64().unwrap();
     assert!((1..=4).contains(&opened), "{json}");
     assert_eq!(json["url"], format!("redis://:***@127.0.0.1:{}", redis.port()));

@@ -13,7 +13,7 @@
 //!   [`ServiceClient::from_parts`] documents the layer order;
 //! - [`StreamConnector`] for non-HTTP clients (Redis) with the same proxy and TLS rules;
 //! - `RedisClient` (cargo feature `redis`): redis-rs over the storage
-//!   [`StreamConnector`], a few multiplexed connections kept per target;
+//!   [`StreamConnector`], one multiplexed connection kept per target;
 //! - [`ExternalServices`]: all five clients, built once.
 //!
 //! HTTP/1.1 only. No automatic retries of failed connections: when a proxy comes back,

@@ -19,7 +19,7 @@ use crate::tls::rustls_error;
 /// The most connections one target gets: each is multiplexed (redis-rs pipelines every
 /// caller's commands onto it), so a handful carries any concurrency a gateway has;
 /// more only spreads the same load over more sockets.
-pub(super) const MAX_KEPT: usize = 4;
+pub(super) const MAX_KEPT: usize = 1;
 
 /// How many connections to keep for a service's pool settings: [`MAX_KEPT`], or fewer
 /// when the row allows fewer open or idle connections (never zero).
@@ -269,19 +269,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_storage_row_keeps_four_connections_and_a_small_row_fewer() {
+    fn the_storage_row_keeps_max_kept_connections_and_never_zero() {
         let storage = PoolSettings {
             max_connections: 50,
             max_idle_per_host: 15,
             idle_timeout: Duration::from_secs(90),
         };
-        assert_eq!(kept_connections(&storage), 4);
+        assert_eq!(kept_connections(&storage), MAX_KEPT);
         let small = PoolSettings {
             max_connections: 50,
-            max_idle_per_host: 2,
+            max_idle_per_host: 1,
             ..storage
         };
-        assert_eq!(kept_connections(&small), 2);
+        assert_eq!(kept_connections(&small), 1);
         let none = PoolSettings {
             max_connections: 0,
             max_idle_per_host: 0,

@@ -8,13 +8,18 @@
 //!
 //! # Kept connections
 //!
-//! A client keeps up to four multiplexed connections to its target (fewer when the
-//! service's `max_connections` or idle-per-host setting is smaller), opened on demand and
-//! used round robin: every caller's commands are pipelined onto them, so four carry any
-//! concurrency, where the HTTP pool needs one connection per request in flight. A
-//! connection unused for the service's idle timeout (storage: 90 s) is replaced on its
-//! next use. The storage row's 50 connections and 15 idle per host are upper bounds
-//! this stays far below.
+//! A client keeps one multiplexed connection to its target, opened on first use: every
+//! caller's commands are pipelined onto it, so one carries any concurrency, where the
+//! HTTP pool needs one connection per request in flight. (The set of kept connections
+//! is sized by a constant, capped by the service's `max_connections` and idle-per-host
+//! settings; measured, more connections to one single-threaded redis-server only
+//! pipeline less deeply — see `docs/performance.md`.) A connection unused for the
+//! service's idle timeout (storage: 90 s) is replaced on its next use. The storage row's
+//! 50 connections and 15 idle per host are upper bounds this stays far below.
+//!
+//! Blocking commands (`BLPOP`, `SUBSCRIBE`, …) hold up every command behind them on a
+//! multiplexed connection: give them a client of their own (each
+//! [`ExternalServices::redis`](crate::ExternalServices::redis) call makes one).
 //!
 //! # Failures
 //!
