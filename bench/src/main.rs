@@ -13,6 +13,7 @@ mod clients;
 mod connect_proxy;
 mod decision;
 mod load;
+mod redis_scenario;
 mod report;
 mod target_server;
 
@@ -38,15 +39,21 @@ const WORKER_THREADS: usize = 2;
 /// The concurrencies each scenario runs at.
 const CONCURRENCIES: [usize; 2] = [1, 16];
 /// Every scenario, in run order.
-const SCENARIOS: [&str; 4] = ["direct_http", "direct_https", "proxy_https", "proxy_https_squid"];
+const SCENARIOS: [&str; 5] = [
+    "direct_http",
+    "direct_https",
+    "proxy_https",
+    "proxy_https_squid",
+    "redis",
+];
 
 /// How long and how often to measure.
 #[derive(Debug, Clone)]
-struct Method {
-    quick: bool,
-    warmup: Duration,
-    window: Duration,
-    rounds: usize,
+pub(crate) struct Method {
+    pub(crate) quick: bool,
+    pub(crate) warmup: Duration,
+    pub(crate) window: Duration,
+    pub(crate) rounds: usize,
     micro_min: Duration,
     micro_reps: usize,
 }
@@ -280,6 +287,9 @@ async fn run(args: &Args) -> anyhow::Result<Summary> {
         let pki = BenchPki::generate()?;
         let with_squid = args.scenarios.contains(&"proxy_https_squid") && args.squid.unwrap_or(true);
         let started_servers = start_servers(&pki, with_squid).await?;
+        if args.scenarios.contains(&"redis") {
+            summary.redis = Some(redis_scenario::run(&args.method, &pki.client).await?);
+        }
         for name in &args.scenarios {
             let Some(scenario) = Scenario::of(name, &started_servers) else {
                 continue;

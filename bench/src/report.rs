@@ -98,6 +98,8 @@ pub(crate) struct Summary {
     pub(crate) bypass: Option<BypassReport>,
     /// ns per `resolve` of the full configuration, when run.
     pub(crate) resolve_ns: Option<f64>,
+    /// The `redis` scenario.
+    pub(crate) redis: Option<crate::redis_scenario::RedisReport>,
 }
 
 fn round(value: f64, decimals: i32) -> f64 {
@@ -131,6 +133,9 @@ impl Summary {
                 }
             }
             root.insert(scenario.into(), Value::Object(map));
+        }
+        if let Some(redis) = &self.redis {
+            root.insert("redis".into(), redis.to_json());
         }
         if let Some(bypass) = &self.bypass {
             let sizes: Vec<Value> = bypass
@@ -219,6 +224,9 @@ impl Summary {
                 }
             }
             writeln!(out)?;
+        }
+        if let Some(redis) = &self.redis {
+            redis.write_table(out)?;
         }
         if let Some(bypass) = &self.bypass {
             writeln!(

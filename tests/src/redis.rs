@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 
 use tempfile::TempDir;
 
-use crate::peer_process::{find_binary, free_port, log_tails, PeerProcess, START_ATTEMPTS};
+use crate::peer_process::{find_binary, free_port, log_tails, wait_until_refusing, PeerProcess, START_ATTEMPTS};
 
 /// redis' `tls-auth-clients`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -83,7 +83,8 @@ pub struct RedisServer {
     port: Option<u16>,
     tls_port: Option<u16>,
     options: RedisOptions,
-    _process: PeerProcess,
+    binary: PathBuf,
+    process: Option<PeerProcess>,
 }
 
 impl fmt::Debug for RedisServer {
@@ -120,7 +121,8 @@ impl RedisServer {
                         port,
                         tls_port,
                         options,
-                        _process: process,
+                        binary,
+                        process: Some(process),
                     }
                 }
                 // A port was taken between picking and binding it: pick fresh ones.
@@ -227,6 +229,35 @@ impl RedisServer {
     /// The server's working directory.
     pub fn dir(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// Kills redis-server; its ports refuse connections when this returns.
+    pub fn stop(&mut self) {
+        if let Some(mut process) = self.process.take() {
+            process.kill();
+            for port in self.port.into_iter().chain(self.tls_port) {
+                wait_until_refusing(port);
+            }
+        }
+    }
+
+    /// Starts redis-server again on the SAME ports (stopping it first if it runs), with
+    /// an empty dataset. Retries for a few seconds while a port is still busy.
+    pub fn restart(&mut self) {
+        self.stop();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match launch(&self.binary, self.dir.path(), &self.options, self.port, self.tls_port) {
+                Ok(process) => {
+                    self.process = Some(process);
+                    return;
+                }
+                Err(message) if std::time::Instant::now() >= deadline => {
+                    panic!("redis-server did not restart on the same ports: {message}")
+                }
+                Err(_) => std::thread::sleep(std::time::Duration::from_millis(200)),
+            }
+        }
     }
 }
 

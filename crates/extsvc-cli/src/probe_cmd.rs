@@ -1,24 +1,24 @@
 //! `extsvc probe`: real requests through one service's client, summarised.
 //!
 //! `http(s)://` URLs get `GET` through the service's [`ServiceClient`]; `redis(s)://`
-//! URLs (storage) get a `PING` over the storage [`StreamConnector`], expecting `+PONG`.
+//! URLs (storage) get a `PING` through a [`RedisClient`] over the storage
+//! [`StreamConnector`] (its kept, multiplexed connections), expecting `+PONG`.
 //! Only the probed service's TLS material is built, so a broken certificate elsewhere
 //! does not stop an operator from probing this one.
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use extsvc::client::{Connected, ConnectionInfo, ServiceClient, StreamConnector};
+use extsvc::client::{Connected, RedisClient, ServiceClient, StreamConnector};
 use extsvc::config::{EnvSnapshot, ServiceKind};
 use extsvc::resolve::{ResolvedService, Route};
-use extsvc::tls::{build_service_tls, redis_command, CertificateStore, RedisReply, RedisUrl, TlsOptions};
+use extsvc::tls::{build_service_tls, CertificateStore, TlsOptions};
 use extsvc::{http, rustls};
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
-use tokio::io::BufReader;
 
 use crate::cert_store::CertStoreArgs;
 use crate::load::load_and_resolve;
@@ -147,7 +147,6 @@ struct Tally {
     errors: BTreeMap<String, u64>,
     first_error: Option<String>,
     tls_version: Option<rustls::ProtocolVersion>,
-    redis_connections: u64,
     /// Response body bytes received, over every request.
     bytes: u64,
 }
@@ -184,25 +183,20 @@ impl Tally {
     }
 }
 
-/// The probe's transport: the HTTP client, or the storage stream connector for Redis.
+/// The probe's transport: the HTTP client, or a Redis client through the storage service.
 #[derive(Clone)]
 enum Prober {
     Http(ServiceClient),
-    Redis(StreamConnector, RedisUrl),
+    Redis(RedisClient),
 }
 
 impl Prober {
-    /// One request; for Redis also whether a connection was opened (the HTTP client
-    /// counts its own connections). `timeout` overrides the HTTP client's deadline per
-    /// request; the Redis connector was built with it.
-    async fn once(&self, url: &http::Uri, timeout: Option<Duration>) -> (Outcome, bool) {
+    /// One request. `timeout` overrides the HTTP client's deadline per request; the Redis
+    /// client was built with it.
+    async fn once(&self, url: &http::Uri, timeout: Option<Duration>) -> Outcome {
         match self {
-            Prober::Http(client) => (http_once(client, url, timeout).await, false),
-            Prober::Redis(connector, redis) => {
-                let connected = AtomicBool::new(false);
-                let outcome = redis_once(connector, redis, &connected).await;
-                (outcome, connected.load(Ordering::Relaxed))
-            }
+            Prober::Http(client) => http_once(client, url, timeout).await,
+            Prober::Redis(client) => redis_once(client.clone()).await,
         }
     }
 }
@@ -243,84 +237,32 @@ async fn http_once(client: &ServiceClient, url: &http::Uri, timeout: Option<Dura
     }
 }
 
-/// Connects through the storage connector (which never sees the password), then sends
-/// `AUTH` when the URL has credentials and `PING`; the connector's deadline covers all of
-/// it (a timeout while connecting names its phase). `connected` is set once a TCP
-/// connection is up, whatever happens after.
-async fn redis_once(connector: &StreamConnector, url: &RedisUrl, connected: &AtomicBool) -> Outcome {
-    let failed = |kind: &str, message: String| Outcome::Failed {
-        kind: kind.to_owned(),
-        message,
-        bytes: 0,
-    };
-    let target: http::Uri = match url.without_credentials().parse() {
-        Ok(target) => target,
-        Err(e) => return failed("invalid_request", format!("invalid Redis address: {e}")),
-    };
-    let timeout = connector.timeout();
-    let deadline = tokio::time::Instant::now() + timeout.min(extsvc::client::MAX_TIMEOUT);
-    let stream = match connector.connect(target).await {
-        Ok(stream) => stream,
-        Err(e) => {
-            // A connection that failed after its TCP connect (proxy TLS, CONNECT, TLS,
-            // a timeout in one of them) was opened all the same.
-            if e.connected_before_failing() {
-                connected.store(true, Ordering::Relaxed);
-            }
-            return failed(e.kind().as_str(), e.to_string());
-        }
-    };
-    connected.store(true, Ordering::Relaxed);
-    let exchange = async {
-        let tls_version = stream.connected().tls_version;
-        let mut connection = BufReader::new(stream);
-        let redis_error = |e: std::io::Error| failed("redis", format!("redis exchange failed: {e}"));
-        if let Some(password) = &url.password {
-            let mut auth: Vec<&[u8]> = vec![b"AUTH"];
-            if let Some(user) = &url.user {
-                auth.push(user.as_bytes());
-            }
-            auth.push(password.as_bytes());
-            match redis_command(&mut connection, &auth).await.map_err(redis_error)? {
-                RedisReply::Status(_) => {}
-                RedisReply::Error(message) => {
-                    return Ok(Outcome::BadReply(format!(
-                        "AUTH failed: {}",
-                        extsvc::config::escaped(&message)
-                    )))
-                }
-                other => {
-                    return Ok(Outcome::BadReply(format!(
-                        "unexpected reply to AUTH: {}",
-                        peer_reply(&other)
-                    )))
-                }
-            }
-        }
-        Ok(
-            match redis_command(&mut connection, &[b"PING"]).await.map_err(redis_error)? {
-                RedisReply::Status(pong) if pong == "PONG" => Outcome::Response {
-                    status: 200,
-                    tls_version,
-                    bytes: 0,
-                },
-                other => Outcome::BadReply(format!("redis answered {} instead of +PONG", peer_reply(&other))),
+/// `PING` on one of the client's kept connections (opened on first use: proxy, TLS,
+/// `AUTH`, `SELECT`), under the storage deadline.
+async fn redis_once(mut client: RedisClient) -> Outcome {
+    match redis::cmd("PING").query_async::<String>(&mut client).await {
+        Ok(pong) if pong == "PONG" => Outcome::Response {
+            status: 200,
+            tls_version: client.tls_version(),
+            bytes: 0,
+        },
+        Ok(other) => Outcome::BadReply(format!(
+            "redis answered {:?} instead of +PONG",
+            extsvc::config::escaped(&other).to_string()
+        )),
+        Err(e) => match RedisClient::error_of(&e) {
+            // Either may quote the server's reply: capped and escaped, as all peer text.
+            Some(ours) => Outcome::Failed {
+                kind: ours.kind().as_str().to_owned(),
+                message: extsvc::config::escaped(&ours.to_string()).to_string(),
+                bytes: 0,
             },
-        )
-    };
-    match tokio::time::timeout_at(deadline, exchange).await {
-        Ok(Ok(outcome) | Err(outcome)) => outcome,
-        Err(_) => failed("timeout", format!("timed out after {timeout:?} waiting for +PONG")),
-    }
-}
-
-/// A Redis reply for a message: the peer's text capped and escaped, a bulk string by size.
-fn peer_reply(reply: &RedisReply) -> String {
-    match reply {
-        RedisReply::Status(text) => format!("+{}", extsvc::config::escaped(text)),
-        RedisReply::Error(text) => format!("-{}", extsvc::config::escaped(text)),
-        RedisReply::Bulk(Some(bytes)) => format!("a bulk string of {} bytes", bytes.len()),
-        RedisReply::Bulk(None) => "nil".to_owned(),
+            None => Outcome::Failed {
+                kind: "redis".to_owned(),
+                message: format!("redis exchange failed: {}", extsvc::config::escaped(&e.to_string())),
+                bytes: 0,
+            },
+        },
     }
 }
 
@@ -332,25 +274,25 @@ fn percentile(sorted: &[u64], p: f64) -> u64 {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
-/// The client for `service`; for Redis a stream connector whose deadline is `timeout`
+/// The client for `service`; for a Redis `url` a Redis client whose deadline is `timeout`
 /// when given (the HTTP client takes it per request).
 async fn build_prober(
     service: &ResolvedService,
     store: Option<Arc<dyn CertificateStore>>,
-    redis: Option<RedisUrl>,
+    redis_url: Option<&str>,
     timeout: Option<Duration>,
     tls_options: &TlsOptions,
 ) -> Result<Prober, String> {
     let tls = build_service_tls(service, store, tls_options)
         .await
         .map_err(|e| e.to_string())?;
-    Ok(if let Some(redis) = redis {
+    Ok(if let Some(url) = redis_url {
         let connector = StreamConnector::new(Arc::new(service.clone()), tls.target.clone(), tls.proxy.clone());
         let connector = match timeout {
             Some(timeout) => connector.with_timeout(timeout),
             None => connector,
         };
-        Prober::Redis(connector, redis)
+        Prober::Redis(RedisClient::new(connector, service, url).map_err(|e| e.to_string())?)
     } else {
         Prober::Http(ServiceClient::new(service.clone(), &tls))
     })
@@ -374,8 +316,8 @@ pub(crate) fn run(
     if target.redis.is_none() && probe.url.split_once("://").is_some_and(|(_, rest)| rest.contains('@')) {
         return usage("the URL carries credentials (user:***@): extsvc probe sends none to a target".to_owned());
     }
-    // For Redis the URL's only use below is to be carried around: the connector gets the
-    // address without credentials, and AUTH uses the parsed RedisUrl.
+    // For Redis the URL's only use below is to be carried around: the Redis client takes
+    // the URL with its credentials and keeps them out of every message.
     let uri: http::Uri = match target
         .redis
         .as_ref()
@@ -427,7 +369,7 @@ pub(crate) fn run(
     let prober = match runtime.block_on(build_prober(
         &service,
         store,
-        target.redis.clone(),
+        target.redis.is_some().then_some(probe.url.as_str()),
         probe.timeout,
         &store_args.tls_options(),
     )) {
@@ -453,7 +395,7 @@ pub(crate) fn run(
             });
             (stats.opened, pool)
         }
-        Prober::Redis(..) => (tally.redis_connections, Value::Null),
+        Prober::Redis(client) => (client.connections_opened(), Value::Null),
     };
     let mut sorted = tally.latencies_us.clone();
     sorted.sort_unstable();
@@ -541,10 +483,9 @@ async fn drive(prober: Prober, uri: http::Uri, probe: &ProbeArgs, format: Format
                 }
                 first = false;
                 let started = Instant::now();
-                let (outcome, opened_connection) = prober.once(&uri, timeout).await;
+                let outcome = prober.once(&uri, timeout).await;
                 let elapsed = started.elapsed();
                 let mut tally = tally.lock().expect("no worker panics while holding the tally");
-                tally.redis_connections += u64::from(opened_connection);
                 tally.record(outcome, elapsed);
                 done.fetch_add(1, Ordering::Release);
             }

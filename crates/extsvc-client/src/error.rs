@@ -122,6 +122,9 @@ pub enum ErrorKind {
     /// The service's pool had `max_pending` requests waiting for a connection already:
     /// refused at once, in [`Phase::PoolWait`], without waiting for the deadline.
     PoolFull,
+    /// A Redis server refused a connection's setup (`AUTH`, `SELECT`) or broke the
+    /// exchange after the connection was set up (cargo feature `redis`).
+    Redis,
 }
 
 impl ErrorKind {
@@ -139,6 +142,7 @@ impl ErrorKind {
             ErrorKind::Http => "http",
             ErrorKind::InvalidRequest => "invalid_request",
             ErrorKind::PoolFull => "pool_full",
+            ErrorKind::Redis => "redis",
         }
     }
 }

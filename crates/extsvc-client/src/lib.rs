@@ -17,6 +17,8 @@
 //!   ([`TcpConnector`](connect::TcpConnector), [`ProxyConnector`](connect::ProxyConnector),
 //!   [`Tunnel`](connect::Tunnel), [`TlsConnector`](connect::TlsConnector)), to compose
 //!   into other clients.
+//! - `RedisClient` (cargo feature `redis`): redis-rs over the storage
+//!   [`StreamConnector`], one multiplexed connection kept per target;
 //!
 //! HTTP/1.1 only. No automatic retries of failed connections: when a proxy comes back,
 //! the next request works without rebuilding anything. The one exception is a
@@ -67,6 +69,8 @@ mod io;
 mod phase;
 mod pool;
 mod proxy;
+#[cfg(feature = "redis")]
+mod redis;
 mod services;
 mod socks;
 mod stream;
@@ -78,5 +82,7 @@ pub use builder::{ExternalServicesBuilder, SetupError};
 pub use client::{ClientStats, RequestTimeout, ResponseBody, ResponseFuture, ServiceClient, MAX_TIMEOUT};
 pub use error::{BoxError, Error, ErrorKind, Phase};
 pub use io::{tls_version_name, Connected, ConnectionInfo, Hop};
+#[cfg(feature = "redis")]
+pub use redis::RedisClient;
 pub use services::{BuildError, ExternalServices};
 pub use stream::{StreamConnecting, StreamConnector};

@@ -30,6 +30,9 @@ pub struct ExternalServices {
     /// Each service's TLS material, for [`ExternalServices::reload`].
     tls: [ServiceTls; 5],
     warnings: Arc<[String]>,
+    /// The storage service's settings, for [`ExternalServices::redis`].
+    #[cfg_attr(not(feature = "redis"), allow(dead_code, reason = "read by ExternalServices::redis"))]
+    storage_service: Arc<ResolvedService>,
 }
 
 impl fmt::Debug for ExternalServices {
@@ -71,9 +74,11 @@ impl ExternalServices {
             slots[index] = Some((service, tls));
         }
         let parts = slots.map(|slot| slot.expect("ExternalServices::from_parts needs all five services"));
-        let storage = {
+        let (storage, storage_service) = {
             let (service, tls) = &parts[ServiceKind::Storage.index()];
-            StreamConnector::new(Arc::new(service.clone()), tls.target.clone(), tls.proxy.clone())
+            let service = Arc::new(service.clone());
+            let connector = StreamConnector::new(service.clone(), tls.target.clone(), tls.proxy.clone());
+            (connector, service)
         };
         let tls = parts.each_ref().map(|(_, tls)| tls.clone());
         let clients = parts.map(|(service, tls)| ServiceClient::new(service, &tls));
@@ -81,6 +86,7 @@ impl ExternalServices {
             clients,
             storage,
             tls,
+            storage_service,
             warnings: Arc::new([]),
         }
     }
@@ -117,5 +123,15 @@ impl ExternalServices {
     /// The stream connector of `storage` (Redis), sharing nothing but configuration.
     pub fn storage_connector(&self) -> StreamConnector {
         self.storage.clone()
+    }
+
+    /// A Redis client for `url` (`redis://[[user]:password@]host[:port][/db]` or
+    /// `rediss://…`) through the storage service: its proxy rules, TLS and deadline, and a
+    /// multiplexed connection kept (see [`RedisClient`]). Each call makes a client
+    /// with its own connections: make one per target and clone it. The error for a bad
+    /// URL never repeats it (it may hold a password).
+    #[cfg(feature = "redis")]
+    pub fn redis(&self, url: &str) -> Result<crate::RedisClient, crate::Error> {
+        crate::RedisClient::new(self.storage.clone(), &self.storage_service, url)
     }
 }

@@ -44,6 +44,6 @@ pub use pem::{ClientCertificate, PemError, StoredPrivateKey};
 pub use rotating_config::RotatingConfig;
 pub use rotation::ReloadReport;
 pub use service::{build_service_tls, ServiceTls, TlsOptions, DEFAULT_LOAD_TIMEOUT, DEFAULT_REFRESH_INTERVAL};
-#[cfg(feature = "redis")]
-pub use store::{redis_command, InvalidRedisUrl, RedisConnector, RedisReply, RedisStore, RedisUrl, TcpConnector};
 pub use store::{CertificateStore, DirectoryStore, MemoryStore, StoreError, StoreFuture, DEFAULT_STORE_TIMEOUT};
+#[cfg(feature = "redis")]
+pub use store::{InvalidRedisUrl, RedisConnector, RedisStore, RedisUrl, TcpConnector};

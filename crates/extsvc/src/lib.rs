@@ -35,7 +35,7 @@
 //! |---|---|
 //! | `oauth` | OAuth/OIDC providers, JWKS endpoints |
 //! | `health` | upstream health checks |
-//! | `storage` | Redis ([`ExternalServices::storage_connector`], a stream connector) |
+//! | `storage` | Redis ([`ExternalServices::redis`]: redis-rs commands on kept connections; [`ExternalServices::storage_connector`] for other stream clients) |
 //! | `discovery` | service discovery (Consul, etcd, …) |
 //! | `webhooks` | webhook targets |
 //!
@@ -79,6 +79,38 @@
 //! let decision = oauth.route(TargetScheme::Https, "idp.example.com", 443);
 //! assert!(matches!(decision.route, Route::Proxy(p) if p.to_string() == "http://proxy:3128"));
 //! ```
+//!
+//! # Redis
+//!
+//! Redis through the storage service — its proxy (here squid, with `CONNECT`), TLS with
+//! the client certificate, its deadline — with redis-rs's commands on a kept, multiplexed
+//! connection (`examples/redis_through_squid.rs` runs this against addresses you give):
+//!
+//! ```no_run
+//! use extsvc::redis::AsyncCommands;
+//! use extsvc::{EnvSnapshot, ExternalServices};
+//!
+//! # async fn start() -> Result<(), Box<dyn std::error::Error>> {
+//! let services = ExternalServices::builder()
+//!     .tyk_conf_str(
+//!         r#"{"external_services": {"storage": {
+//!             "proxy": {"enabled": true, "https_proxy": "http://squid.internal:3128"},
+//!             "mtls": {"enabled": true, "ca_file": "/etc/tyk/ca.pem",
+//!                      "cert_file": "/etc/tyk/gw.pem", "key_file": "/etc/tyk/gw-key.pem"}
+//!         }}}"#,
+//!         "tyk.conf",
+//!     )
+//!     .env(EnvSnapshot::empty())
+//!     .build()
+//!     .await?;
+//! // One client per Redis target, cloned wherever it is needed.
+//! let mut redis = services.redis("rediss://gateway:s3cret@redis.internal:6380/1")?;
+//! redis.set::<_, _, ()>("session:42", "alive").await?;
+//! let session: Option<String> = redis.get("session:42").await?;
+//! assert_eq!(session.as_deref(), Some("alive"));
+//! # Ok(())
+//! # }
+//! ```
 
 #[doc(inline)]
 pub use extsvc_client as client;
@@ -103,6 +135,8 @@ pub use extsvc_tls::{CertificateStore, DirectoryStore, MemoryStore, RedisStore, 
 
 #[doc(no_inline)]
 pub use http;
+#[doc(no_inline)]
+pub use redis;
 #[doc(no_inline)]
 pub use rustls;
 #[doc(no_inline)]

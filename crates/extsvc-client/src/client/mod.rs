@@ -571,7 +571,7 @@ fn send_error(e: hyper::Error, hop: Hop, tls_version: Option<rustls::ProtocolVer
 }
 
 /// The alerts a server sends about the client's certificate (RFC 8446 section 6.2).
-fn refuses_client_certificate(alert: rustls::AlertDescription) -> bool {
+pub(crate) fn refuses_client_certificate(alert: rustls::AlertDescription) -> bool {
     use rustls::AlertDescription as A;
     matches!(
         alert,

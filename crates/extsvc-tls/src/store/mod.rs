@@ -28,10 +28,7 @@ pub use deadline::DEFAULT_STORE_TIMEOUT;
 pub use directory::DirectoryStore;
 pub use memory::MemoryStore;
 #[cfg(feature = "redis")]
-pub use redis::{
-    command as redis_command, InvalidRedisUrl, RedisConnector, RedisStore, RedisUrl, Reply as RedisReply, TcpConnector,
-    DEFAULT_KEY_PREFIX,
-};
+pub use redis::{InvalidRedisUrl, RedisConnector, RedisStore, RedisUrl, TcpConnector, DEFAULT_KEY_PREFIX};
 
 use std::future::Future;
 use std::pin::Pin;

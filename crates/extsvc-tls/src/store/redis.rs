@@ -4,18 +4,22 @@
 //! client certificate). The prefix is `cert-` by default, as in a Tyk gateway's own store
 //! ([`DEFAULT_KEY_PREFIX`], [`RedisStore::with_key_prefix`]).
 //!
-//! The RESP client here speaks only what a lookup needs (`AUTH`, `SELECT`, `GET`), over a
+//! redis-rs speaks the protocol (its `MultiplexedConnection`: `AUTH`, `SELECT`, `GET`) over a
 //! connection that a [`RedisConnector`] opens, so that it can go through a proxy or TLS
 //! connector; [`TcpConnector`] is a plain TCP connection. One connection per lookup: lookups
-//! happen at build time and once per refresh interval.
+//! happen at build time and once per refresh interval. (extsvc-client's `RedisClient` keeps
+//! connections; this crate sits below it, so the store takes any connector instead.)
 
 use std::fmt;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
+use std::time::Duration;
 
+use redis::aio::MultiplexedConnection;
+use redis::{AsyncConnectionConfig, RedisConnectionInfo, RedisError};
 use rustls_pki_types::CertificateDer;
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{check_id, CertificateStore, StoreError, StoreFuture};
 use crate::pem::{parse_certificates, ClientCertificate};
@@ -23,14 +27,15 @@ use crate::pem::{parse_certificates, ClientCertificate};
 /// The key prefix of a Tyk gateway's certificate store: id `X` lives at `cert-raw-X`.
 pub const DEFAULT_KEY_PREFIX: &str = "cert-";
 
-/// The largest bulk reply accepted (a PEM bundle is a few kilobytes).
-const MAX_BULK: usize = 16 * 1024 * 1024;
+/// How long one answer (to `AUTH`, `SELECT` or `GET`) may take; callers bound the whole
+/// lookup with their own deadline too.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Opens a connection to Redis. Implemented for [`TcpConnector`] and for any
 /// `Fn() -> impl Future<Output = io::Result<S>>` closure.
 pub trait RedisConnector: Send + Sync + 'static {
     /// The connection.
-    type Stream: AsyncRead + AsyncWrite + Unpin + Send;
+    type Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
 
     /// Opens a connection.
     fn connect(&self) -> Pin<Box<dyn Future<Output = io::Result<Self::Stream>> + Send + '_>>;
@@ -70,7 +75,7 @@ impl<F, Fut, S> RedisConnector for F
 where
     F: Fn() -> Fut + Send + Sync + 'static,
     Fut: Future<Output = io::Result<S>> + Send + 'static,
-    S: AsyncRead + AsyncWrite + Unpin + Send,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     type Stream = S;
 
@@ -95,7 +100,7 @@ struct Auth {
 /// Key `<prefix>raw-<id>` holds the PEM bundle (CERTIFICATE blocks, and a PRIVATE KEY for a
 /// client certificate); the prefix is `cert-` by default, as Tyk's gateway keeps its store
 /// (id `X` at `cert-raw-X`; [`RedisStore::with_key_prefix`] changes it, `""` for none).
-/// A minimal RESP client (`AUTH`, `SELECT`, `GET`) talks over connections that a
+/// redis-rs (`AUTH`, `SELECT`, `GET`) talks over connections that a
 /// [`RedisConnector`] opens — plain TCP by default, or anything `AsyncRead + AsyncWrite`
 /// (TLS, a proxy tunnel) through [`RedisStore::with_connector`]. One connection per lookup.
 pub struct RedisStore<C: RedisConnector = TcpConnector> {
@@ -321,40 +326,34 @@ impl<C: RedisConnector> RedisStore<C> {
             message,
         };
         let stream = self.connector.connect().await.map_err(io_error)?;
-        let mut connection = BufReader::new(stream);
+        let mut info = RedisConnectionInfo::default().set_db(self.database.map_or(0, i64::from));
         if let Some(auth) = &self.auth {
-            let mut args: Vec<&[u8]> = vec![b"AUTH"];
             if let Some(user) = &auth.user {
-                args.push(user.as_bytes());
+                info = info.set_username(user);
             }
-            args.push(auth.password.as_bytes());
-            match command(&mut connection, &args).await.map_err(io_error)? {
-                Reply::Status(_) => {}
-                Reply::Error(message) => return Err(backend(format!("AUTH failed: {message}"))),
-                _ => return Err(backend("unexpected reply to AUTH".to_owned())),
-            }
+            info = info.set_password(&auth.password);
         }
-        if let Some(database) = self.database {
-            let database = database.to_string();
-            match command(&mut connection, &[b"SELECT", database.as_bytes()])
-                .await
-                .map_err(io_error)?
-            {
-                Reply::Status(_) => {}
-                Reply::Error(message) => return Err(backend(format!("SELECT failed: {message}"))),
-                _ => return Err(backend("unexpected reply to SELECT".to_owned())),
+        let config = AsyncConnectionConfig::new().set_response_timeout(Some(ANSWER_TIMEOUT));
+        let redis_error = |what: &str, e: RedisError| {
+            if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() {
+                io_error(io::Error::other(e))
+            } else {
+                backend(format!("{what} failed: {e}"))
             }
-        }
-        let key = self.key_of(id);
-        match command(&mut connection, &[b"GET", key.as_bytes()])
+        };
+        let setup = if self.auth.is_some() { "AUTH" } else { "SELECT" };
+        let (mut connection, driver) = MultiplexedConnection::new_with_config(&info, stream, config)
             .await
-            .map_err(io_error)?
-        {
-            Reply::Bulk(Some(value)) => Ok(value),
-            Reply::Bulk(None) => Err(StoreError::NotFound { id: id.to_owned() }),
-            Reply::Error(message) => Err(backend(format!("GET {key} failed: {message}"))),
-            Reply::Status(_) => Err(backend(format!("unexpected reply to GET {key}"))),
-        }
+            .map_err(|e| redis_error(setup, e))?;
+        // The connection's reader and writer; it ends when `connection` is dropped.
+        tokio::spawn(driver);
+        let key = self.key_of(id);
+        let value: Option<Vec<u8>> = redis::cmd("GET")
+            .arg(&key)
+            .query_async(&mut connection)
+            .await
+            .map_err(|e| redis_error(&format!("GET {key}"), e))?;
+        value.ok_or_else(|| StoreError::NotFound { id: id.to_owned() })
     }
 }
 
@@ -380,98 +379,9 @@ impl<C: RedisConnector> CertificateStore for RedisStore<C> {
     }
 }
 
-/// A RESP reply, as far as this client needs.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Reply {
-    /// `+OK`
-    Status(String),
-    /// `-ERR …`
-    Error(String),
-    /// `$n` bulk string, `$-1` nil.
-    Bulk(Option<Vec<u8>>),
-}
-
-fn protocol_error(what: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, format!("Redis protocol error: {what}"))
-}
-
-/// Sends one command (an array of bulk strings) and reads its reply.
-pub async fn command<S: AsyncRead + AsyncWrite + Unpin>(
-    connection: &mut BufReader<S>,
-    args: &[&[u8]],
-) -> io::Result<Reply> {
-    let mut request = format!("*{}\r\n", args.len()).into_bytes();
-    for arg in args {
-        request.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
-        request.extend_from_slice(arg);
-        request.extend_from_slice(b"\r\n");
-    }
-    connection.get_mut().write_all(&request).await?;
-    connection.get_mut().flush().await?;
-    read_reply(connection).await
-}
-
-async fn read_reply<R: AsyncRead + Unpin>(reader: &mut BufReader<R>) -> io::Result<Reply> {
-    let mut line = Vec::new();
-    let read = (&mut *reader).take(64 * 1024).read_until(b'\n', &mut line).await?;
-    if read == 0 {
-        return Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            "Redis closed the connection",
-        ));
-    }
-    let line = line
-        .strip_suffix(b"\r\n")
-        .ok_or_else(|| protocol_error("line without CRLF"))?;
-    let (kind, rest) = line.split_first().ok_or_else(|| protocol_error("empty line"))?;
-    let text = String::from_utf8_lossy(rest).into_owned();
-    match kind {
-        b'+' => Ok(Reply::Status(text)),
-        b'-' => Ok(Reply::Error(text)),
-        b'$' => {
-            let length: i64 = text.parse().map_err(|_| protocol_error("bad bulk length"))?;
-            if length < 0 {
-                return Ok(Reply::Bulk(None));
-            }
-            let length = usize::try_from(length).map_err(|_| protocol_error("bad bulk length"))?;
-            if length > MAX_BULK {
-                return Err(protocol_error("bulk reply too large"));
-            }
-            let mut value = vec![0; length + 2];
-            reader.read_exact(&mut value).await?;
-            if !value.ends_with(b"\r\n") {
-                return Err(protocol_error("bulk reply without CRLF"));
-            }
-            value.truncate(length);
-            Ok(Reply::Bulk(Some(value)))
-        }
-        _ => Err(protocol_error("unexpected reply type")),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[tokio::test]
-    async fn replies_parse() {
-        async fn parse(bytes: &[u8]) -> io::Result<Reply> {
-            read_reply(&mut BufReader::new(bytes)).await
-        }
-        assert_eq!(parse(b"+OK\r\n").await.unwrap(), Reply::Status("OK".into()));
-        assert_eq!(
-            parse(b"-WRONGPASS nope\r\n").await.unwrap(),
-            Reply::Error("WRONGPASS nope".into())
-        );
-        assert_eq!(parse(b"$-1\r\n").await.unwrap(), Reply::Bulk(None));
-        assert_eq!(
-            parse(b"$5\r\nab\r\nc\r\n").await.unwrap(),
-            Reply::Bulk(Some(b"ab\r\nc".to_vec()))
-        );
-        assert!(parse(b"$5\r\nab").await.is_err());
-        assert!(parse(b":1\r\n").await.is_err());
-        assert!(parse(b"").await.is_err());
-    }
 
     #[test]
     fn urls_parse_and_never_show_the_password() {

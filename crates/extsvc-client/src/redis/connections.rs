@@ -1,0 +1,292 @@
+//! The kept connections of one [`RedisClient`](super::RedisClient): a few multiplexed
+//! connections to one target, opened on demand through the storage [`StreamConnector`].
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ::redis::aio::MultiplexedConnection;
+use ::redis::{AsyncConnectionConfig, RedisConnectionInfo, RedisError};
+use extsvc_resolve::PoolSettings;
+use http::Uri;
+use tokio::time::Instant;
+
+use crate::error::{Error, ErrorKind, Phase};
+use crate::io::ConnectionInfo;
+use crate::stream::StreamConnector;
+use crate::tls::rustls_error;
+
+/// The most connections one target gets: each is multiplexed (redis-rs pipelines every
+/// caller's commands onto it), so a handful carries any concurrency a gateway has;
+/// more only spreads the same load over more sockets.
+pub(super) const MAX_KEPT: usize = 1;
+
+/// How many connections to keep for a service's pool settings: [`MAX_KEPT`], or fewer
+/// when the row allows fewer open or idle connections (never zero).
+pub(super) fn kept_connections(pool: &PoolSettings) -> usize {
+    MAX_KEPT.min(pool.max_connections).min(pool.max_idle_per_host).max(1)
+}
+
+/// A connection in use: the clone of a kept connection and what tells the set that it
+/// broke.
+pub(super) struct Lease {
+    pub(super) connection: MultiplexedConnection,
+    closed: Arc<AtomicBool>,
+}
+
+/// One kept connection: the multiplexed handle, set `closed` when its driver task ends
+/// (the server or the proxy closed it, or it broke), and when it was last used.
+struct Kept {
+    connection: MultiplexedConnection,
+    closed: Arc<AtomicBool>,
+    last_used: Instant,
+}
+
+#[derive(Default)]
+struct Slot {
+    kept: Mutex<Option<Kept>>,
+    /// Held while the slot's connection is being opened, so that concurrent callers wait
+    /// for that one rather than each opening their own.
+    opening: tokio::sync::Mutex<()>,
+}
+
+impl Slot {
+    /// A clone of the kept connection when it is alive and was used within `idle_timeout`;
+    /// otherwise the slot is emptied (dropping the last handle closes the connection once
+    /// its commands in flight are answered).
+    fn live(&self, now: Instant, idle_timeout: Duration) -> Option<Lease> {
+        let mut kept = self.kept.lock().expect("a slot's lock is never held across a panic");
+        match kept.as_mut() {
+            Some(k) if !k.closed.load(Ordering::Acquire) && now.duration_since(k.last_used) <= idle_timeout => {
+                k.last_used = now;
+                Some(Lease {
+                    connection: k.connection.clone(),
+                    closed: k.closed.clone(),
+                })
+            }
+            _ => {
+                *kept = None;
+                None
+            }
+        }
+    }
+}
+
+/// The kept connections to one target.
+pub(super) struct Connections {
+    connector: StreamConnector,
+    /// `redis://host:port` or `rediss://host:port`: never credentials.
+    target: Uri,
+    /// The same, for messages (without the `/` that `Uri` shows).
+    target_name: String,
+    /// Credentials and database for the setup of each connection. Never printed.
+    info: RedisConnectionInfo,
+    slots: Box<[Slot]>,
+    next: AtomicUsize,
+    idle_timeout: Duration,
+    opened: AtomicU64,
+    /// The TLS version of the last connection opened to a `rediss://` target.
+    tls_version: Mutex<Option<rustls::ProtocolVersion>>,
+}
+
+impl Connections {
+    pub(super) fn new(
+        connector: StreamConnector,
+        target: Uri,
+        info: RedisConnectionInfo,
+        pool: &PoolSettings,
+    ) -> Connections {
+        Connections {
+            connector,
+            target_name: format!(
+                "{}://{}",
+                target.scheme_str().unwrap_or("redis"),
+                target.authority().map_or("", |a| a.as_str())
+            ),
+            target,
+            info,
+            slots: (0..kept_connections(pool)).map(|_| Slot::default()).collect(),
+            next: AtomicUsize::new(0),
+            idle_timeout: pool.idle_timeout,
+            opened: AtomicU64::new(0),
+            tls_version: Mutex::new(None),
+        }
+    }
+
+    /// `redis://host:port` or `rediss://host:port`.
+    pub(super) fn target(&self) -> &str {
+        &self.target_name
+    }
+
+    pub(super) fn database(&self) -> i64 {
+        self.info.db()
+    }
+
+    /// The deadline of one exchange (the storage service's timeout).
+    pub(super) fn timeout(&self) -> Duration {
+        self.connector.timeout()
+    }
+
+    pub(super) fn kept(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub(super) fn opened(&self) -> u64 {
+        self.opened.load(Ordering::Relaxed)
+    }
+
+    pub(super) fn tls_version(&self) -> Option<rustls::ProtocolVersion> {
+        *self.tls_version.lock().expect("never held across a panic")
+    }
+
+    /// A connection for one command, round robin over the slots; an empty, closed or
+    /// long-idle slot gets a new connection first, all of it before `deadline`.
+    pub(super) async fn lease(&self, deadline: Instant) -> Result<Lease, Error> {
+        let slot = &self.slots[self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len()];
+        if let Some(lease) = slot.live(Instant::now(), self.idle_timeout) {
+            return Ok(lease);
+        }
+        let timeout = self.connector.timeout();
+        let _opening = tokio::time::timeout_at(deadline, slot.opening.lock())
+            .await
+            .map_err(|_| Error::timeout(Phase::PoolWait, timeout).with_target(&self.target_name))?;
+        if let Some(lease) = slot.live(Instant::now(), self.idle_timeout) {
+            return Ok(lease);
+        }
+        let (connection, closed) = self.open(deadline).await?;
+        let mut kept = slot.kept.lock().expect("a slot's lock is never held across a panic");
+        *kept = Some(Kept {
+            connection: connection.clone(),
+            closed: closed.clone(),
+            last_used: Instant::now(),
+        });
+        Ok(Lease { connection, closed })
+    }
+
+    /// Opens one connection: the stream through the connector (proxy, TLS), then
+    /// redis-rs's setup (`AUTH`, `SELECT`) and a `PING`. The `PING` completes the
+    /// handshake: with TLS 1.3 a server refuses the client certificate only after the
+    /// client's side of the handshake is done, so the refusal arrives on the first read
+    /// and is reported here as a `tls` error, not later as a broken pipe.
+    async fn open(&self, deadline: Instant) -> Result<(MultiplexedConnection, Arc<AtomicBool>), Error> {
+        let timeout = self.connector.timeout();
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let stream = self
+            .connector
+            .clone()
+            .with_timeout(remaining)
+            .connect(self.target.clone())
+            .await
+            .inspect_err(|e| {
+                // Opened all the same when it failed after the TCP connect (proxy TLS,
+                // CONNECT, TLS).
+                if e.connected_before_failing() {
+                    self.opened.fetch_add(1, Ordering::Relaxed);
+                }
+            })?;
+        self.opened.fetch_add(1, Ordering::Relaxed);
+        if let Some(version) = stream.connected().tls_version {
+            *self.tls_version.lock().expect("never held across a panic") = Some(version);
+        }
+        let setup = async {
+            // The deadline is ours (per command); redis-rs's own timeouts stay off.
+            let config = AsyncConnectionConfig::new()
+                .set_connection_timeout(None)
+                .set_response_timeout(None);
+            let (mut connection, driver) = MultiplexedConnection::new_with_config(&self.info, stream, config).await?;
+            let closed = Arc::new(AtomicBool::new(false));
+            let closed_by_driver = closed.clone();
+            tokio::spawn(async move {
+                driver.await;
+                closed_by_driver.store(true, Ordering::Release);
+            });
+            ::redis::cmd("PING").query_async::<()>(&mut connection).await?;
+            Ok::<_, RedisError>((connection, closed))
+        };
+        match tokio::time::timeout_at(deadline, setup).await {
+            Ok(Ok(opened)) => Ok(opened),
+            Ok(Err(e)) => Err(setup_error(e).with_target(&self.target_name)),
+            Err(_) => Err(Error::timeout(Phase::ResponseHeaders, timeout).with_target(&self.target_name)),
+        }
+    }
+
+    /// After a command on `lease` failed in a way that leaves its connection unusable
+    /// (closed, broken, or silent past the deadline): empty its slot, so that the next
+    /// command opens a new connection. The failed command is not sent again.
+    pub(super) fn forget(&self, lease: &Lease) {
+        lease.closed.store(true, Ordering::Release);
+    }
+}
+
+/// The setup of a connection failed: a TLS alert (the server refused the client
+/// certificate), or Redis refused `AUTH`/`SELECT`, or the connection broke.
+fn setup_error(e: RedisError) -> Error {
+    if let Some(alert) = tls_alert_in(&e) {
+        let message = if crate::client::refuses_client_certificate(alert) {
+            format!(
+                "the Redis server ended the TLS session with alert {alert:?}; with TLS 1.3 this is how \
+                 a server refuses the client certificate (check the storage service's mTLS cert_file / cert_id)"
+            )
+        } else {
+            format!("the Redis server ended the TLS session with alert {alert:?}")
+        };
+        return Error::new(ErrorKind::Tls, message)
+            .with_phase(Phase::Tls)
+            .with_source(e);
+    }
+    Error::new(
+        ErrorKind::Redis,
+        "the Redis connection setup (AUTH, SELECT, PING) failed",
+    )
+    .with_source(e)
+}
+
+/// The TLS alert the server sent, when that is what ended the setup.
+fn tls_alert_in(e: &RedisError) -> Option<rustls::AlertDescription> {
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        if let Some(rustls::Error::AlertReceived(alert)) = as_io_error(cause).and_then(rustls_error) {
+            return Some(*alert);
+        }
+        source = cause.source();
+    }
+    None
+}
+
+/// `cause` as an I/O error: redis-rs keeps its causes in an `Arc<dyn Error>`, which is
+/// what its `source()` gives.
+pub(super) fn as_io_error<'e>(cause: &'e (dyn std::error::Error + 'static)) -> Option<&'e std::io::Error> {
+    type Shared = Arc<dyn std::error::Error + Send + Sync>;
+    cause.downcast_ref::<std::io::Error>().or_else(|| {
+        cause
+            .downcast_ref::<Shared>()
+            .and_then(|inner| inner.downcast_ref::<std::io::Error>())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_storage_row_keeps_max_kept_connections_and_never_zero() {
+        let storage = PoolSettings::for_service(extsvc_config::ServiceKind::Storage);
+        assert_eq!(
+            (storage.max_connections, storage.max_idle_per_host, storage.idle_timeout),
+            (50, 15, Duration::from_secs(90))
+        );
+        assert_eq!(kept_connections(&storage), MAX_KEPT);
+        let small = PoolSettings {
+            max_connections: 50,
+            max_idle_per_host: 1,
+            ..storage
+        };
+        assert_eq!(kept_connections(&small), 1);
+        let none = PoolSettings {
+            max_connections: 0,
+            max_idle_per_host: 0,
+            ..storage
+        };
+        assert_eq!(kept_connections(&none), 1);
+    }
+}

@@ -1,0 +1,203 @@
+//! [`RedisClient`]: Redis through the storage service (cargo feature `redis`).
+//!
+//! redis-rs speaks the protocol and multiplexes commands over a connection
+//! ([`MultiplexedConnection`](::redis::aio::MultiplexedConnection)); the streams under
+//! it come from the storage [`StreamConnector`], so its proxy rules, target TLS (client
+//! certificate and rotation included) and deadline apply. redis-rs's own TLS and
+//! connection code are not used.
+//!
+//! # Kept connections
+//!
+//! A client keeps one multiplexed connection to its target, opened on first use: every
+//! caller's commands are pipelined onto it, so one carries any concurrency, where the
+//! HTTP pool needs one connection per request in flight. (The set of kept connections
+//! is sized by a constant, capped by the service's `max_connections` and idle-per-host
+//! settings; measured, more connections to one single-threaded redis-server only
+//! pipeline less deeply — see `docs/performance.md`.) A connection unused for the
+//! service's idle timeout (storage: 90 s) is replaced on its next use. The storage row's
+//! 50 connections and 15 idle per host are upper bounds this stays far below.
+//!
+//! Blocking commands (`BLPOP`, `SUBSCRIBE`, …) hold up every command behind them on a
+//! multiplexed connection: give them a client of their own (each
+//! [`ExternalServices::redis`](crate::ExternalServices::redis) call makes one).
+//!
+//! # Failures
+//!
+//! Every command has the storage service's deadline (20 s by default), for opening a
+//! connection and for the answer alike. A command that fails is not sent again; when
+//! its connection broke (the server or the proxy went away) or stayed silent past the
+//! deadline, the connection is dropped and the next command opens a new one, through
+//! the proxy again: once the server or proxy is back, commands work again on the same
+//! client, without rebuilding anything.
+
+mod connections;
+
+use std::fmt;
+use std::sync::Arc;
+
+use ::redis::aio::ConnectionLike;
+use ::redis::{Cmd, Pipeline, RedisError, RedisFuture, RedisResult, Value};
+use extsvc_resolve::ResolvedService;
+use extsvc_tls::RedisUrl;
+use tokio::time::Instant;
+
+use crate::error::{Error, ErrorKind, Phase};
+use crate::stream::StreamConnector;
+use connections::{Connections, Lease};
+
+/// A Redis client for one `redis://` or `rediss://` URL through the storage service;
+/// cheap to clone (clones share the kept connections).
+///
+/// It implements redis-rs's [`ConnectionLike`], so every redis-rs command and pipeline
+/// runs on it. Failures come back as [`RedisError`]s; when the failure was extsvc's
+/// (proxy, TLS, deadline), [`RedisClient::error_of`] gives the [`Error`] with its kind
+/// and phase. `Debug` and every error show the URL without its credentials.
+///
+/// ```no_run
+/// # async fn example(services: extsvc_client::ExternalServices) -> Result<(), Box<dyn std::error::Error>> {
+/// use redis::AsyncCommands;
+///
+/// let mut redis = services.redis("rediss://gateway:s3cret@redis.internal:6380/2")?;
+/// redis.connect().await?; // optional: fail early on proxy, TLS or AUTH problems
+/// redis.set::<_, _, ()>("greeting", "hello").await?;
+/// let greeting: String = redis.get("greeting").await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct RedisClient {
+    connections: Arc<Connections>,
+}
+
+impl fmt::Debug for RedisClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisClient")
+            .field("target", &self.connections.target())
+            .field("database", &self.connections.database())
+            .field("kept_connections", &self.connections.kept())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisClient {
+    /// A client for `url` (`redis://[[user]:password@]host[:port][/db]` or `rediss://…`)
+    /// through `connector`, with `service`'s pool settings (the storage service's, in
+    /// [`ExternalServices::redis`](crate::ExternalServices::redis)). Connects nothing yet.
+    pub fn new(connector: StreamConnector, service: &ResolvedService, url: &str) -> Result<RedisClient, Error> {
+        let url = RedisUrl::parse(url).map_err(|e| Error::new(ErrorKind::InvalidRequest, e.to_string()))?;
+        let target = url.without_credentials().parse().map_err(|_| {
+            Error::new(
+                ErrorKind::InvalidRequest,
+                format!("\"{}\" is not a valid Redis address", url.without_credentials()),
+            )
+        })?;
+        let mut info = ::redis::RedisConnectionInfo::default().set_db(url.database.map_or(0, i64::from));
+        if let Some(user) = &url.user {
+            info = info.set_username(user);
+        }
+        if let Some(password) = &url.password {
+            info = info.set_password(password);
+        }
+        Ok(RedisClient {
+            connections: Arc::new(Connections::new(connector, target, info, &service.pool)),
+        })
+    }
+
+    /// Opens a connection now, if none is kept: proxy, TLS, `AUTH`, `SELECT` and a `PING`
+    /// under the deadline. Tells a proxy, TLS (a refused client certificate included) or
+    /// `AUTH` problem at start-up rather than at the first command.
+    pub async fn connect(&self) -> Result<(), Error> {
+        let deadline = Instant::now() + self.connections_timeout();
+        self.connections.lease(deadline).await.map(drop)
+    }
+
+    /// How many connections this client (and its clones) opened so far, to the target or
+    /// through the proxy.
+    pub fn connections_opened(&self) -> u64 {
+        self.connections.opened()
+    }
+
+    /// The TLS version of the last connection opened to a `rediss://` target (`None`
+    /// for `redis://`, or before the first connection).
+    pub fn tls_version(&self) -> Option<rustls::ProtocolVersion> {
+        self.connections.tls_version()
+    }
+
+    /// The extsvc [`Error`] inside a [`RedisError`] this client returned, when the failure
+    /// was in extsvc's part (proxy, TLS, deadline, connection setup); `None` for Redis's
+    /// own replies and errors of a kept connection.
+    pub fn error_of(e: &RedisError) -> Option<&Error> {
+        let io = connections::as_io_error(std::error::Error::source(e)?)?;
+        io.get_ref()?.downcast_ref::<Error>()
+    }
+
+    fn connections_timeout(&self) -> std::time::Duration {
+        self.connections.timeout()
+    }
+
+    /// A kept connection for one exchange, and the exchange's deadline.
+    async fn lease(&self) -> RedisResult<(Lease, Instant)> {
+        let deadline = Instant::now() + self.connections_timeout();
+        let lease = self.connections.lease(deadline).await.map_err(into_redis_error)?;
+        Ok((lease, deadline))
+    }
+
+    /// The outcome of an exchange on `lease`: on a broken or silent connection, drops it
+    /// for the next command (this one is not sent again).
+    fn settle<T>(&self, lease: &Lease, outcome: Result<RedisResult<T>, tokio::time::error::Elapsed>) -> RedisResult<T> {
+        match outcome {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => {
+                if e.is_unrecoverable_error() || e.is_io_error() || e.is_connection_dropped() {
+                    self.connections.forget(lease);
+                }
+                Err(e)
+            }
+            Err(_) => {
+                self.connections.forget(lease);
+                Err(into_redis_error(
+                    Error::timeout(Phase::ResponseHeaders, self.connections_timeout())
+                        .with_target(&self.connections.target()),
+                ))
+            }
+        }
+    }
+}
+
+/// Our error as redis-rs's: an I/O error (kind `TimedOut` for a deadline, so that
+/// [`RedisError::is_timeout`] holds) that carries it.
+fn into_redis_error(e: Error) -> RedisError {
+    let kind = if e.is_timeout() {
+        std::io::ErrorKind::TimedOut
+    } else {
+        std::io::ErrorKind::Other
+    };
+    RedisError::from(std::io::Error::new(kind, e))
+}
+
+impl ConnectionLike for RedisClient {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        Box::pin(async move {
+            let (mut lease, deadline) = self.lease().await?;
+            let outcome = tokio::time::timeout_at(deadline, lease.connection.send_packed_command(cmd)).await;
+            self.settle(&lease, outcome)
+        })
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        Box::pin(async move {
+            let (mut lease, deadline) = self.lease().await?;
+            let sending = lease.connection.send_packed_commands(pipeline, offset, count);
+            let outcome = tokio::time::timeout_at(deadline, sending).await;
+            self.settle(&lease, outcome)
+        })
+    }
+
+    fn get_db(&self) -> i64 {
+        self.connections.database()
+    }
+}
