@@ -462,13 +462,25 @@ fn a_peers_huge_reply_with_escape_sequences_is_capped_and_escaped() {
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { continue };
-            let mut request = [0u8; 1024];
-            let _ = stream.read(&mut request);
-            let mut reply = b"-ERR \x1b[2J\x1b[31m".to_vec();
-            // Long, but under the RESP client's own line limit.
-            reply.extend(std::iter::repeat_n(b'A', 8000));
-            reply.extend_from_slice(b"\r\n");
-            let _ = stream.write_all(&reply);
+            std::thread::spawn(move || {
+                // Every command the client sends (its setup, pipelined, then PING) gets the
+                // same error: one reply per RESP array read.
+                let mut request = [0u8; 4096];
+                while let Ok(n @ 1..) = stream.read(&mut request) {
+                    let commands = (0..n)
+                        .filter(|&i| request[i] == b'*' && (i == 0 || request[i - 1] == b'\n'))
+                        .count();
+                    let mut reply = Vec::new();
+                    for _ in 0..commands {
+                        reply.extend_from_slice(b"-ERR \x1b[2J\x1b[31m");
+                        reply.extend(std::iter::repeat_n(b'A', 8000));
+                        reply.extend_from_slice(b"\r\n");
+                    }
+                    if stream.write_all(&reply).is_err() {
+                        break;
+                    }
+                }
+            });
         }
     });
     let dir = tempfile::tempdir().unwrap();
