@@ -41,7 +41,9 @@ fn resolution() -> &'static Resolution {
 fn runtime() -> &'static tokio::runtime::Runtime {
     static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
     RUNTIME.get_or_init(|| {
+        // The store lookups and the material load run under deadlines: timers needed.
         tokio::runtime::Builder::new_current_thread()
+            .enable_time()
             .build()
             .expect("a current-thread runtime")
     })
