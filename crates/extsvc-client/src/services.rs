@@ -127,7 +127,7 @@ impl ExternalServices {
 
     /// A Redis client for `url` (`redis://[[user]:password@]host[:port][/db]` or
     /// `rediss://…`) through the storage service: its proxy rules, TLS and deadline, and a
-    /// multiplexed connection kept (see [`RedisClient`]). Each call makes a client
+    /// multiplexed connection kept (see [`RedisClient`](crate::RedisClient)). Each call makes a client
     /// with its own connections: make one per target and clone it. The error for a bad
     /// URL never repeats it (it may hold a password).
     #[cfg(feature = "redis")]

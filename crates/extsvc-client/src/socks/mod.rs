@@ -32,7 +32,7 @@ use crate::tunnel::proxy_uri;
 /// A connector that asks `inner` for a stream to a SOCKS5 proxy, then has the proxy
 /// connect to the destination URI's host and port and yields the stream, which then
 /// carries the target's bytes unchanged (TLS to an `https://` target goes inside it:
-/// wrap this in a [`TlsConnector`](crate::TlsConnector)).
+/// wrap this in a [`TlsConnector`](crate::connect::TlsConnector)).
 ///
 /// For `socks5://` a host name is resolved here and the proxy is sent the first address;
 /// for `socks5h://` the proxy is sent the name. IP literals are sent as addresses.
