@@ -27,7 +27,7 @@ use extsvc_tests::squid::{Squid, SquidOptions};
 use serde_json::{json, Map, Value};
 
 use crate::bench_pki::BenchPki;
-use crate::clients::{BenchClient, ClientKind, Route, Target};
+use crate::clients::{BenchClient, ClientKind, Pooling, Route, Target};
 use crate::connect_proxy::ConnectProxy;
 use crate::load::{median, run_window, Window};
 use crate::report::{ClientFigures, ScenarioRun, Summary};
@@ -38,7 +38,16 @@ const WORKER_THREADS: usize = 2;
 /// The concurrencies each scenario runs at.
 const CONCURRENCIES: [usize; 2] = [1, 16];
 /// Every scenario, in run order.
-const SCENARIOS: [&str; 4] = ["direct_http", "direct_https", "proxy_https", "proxy_https_squid"];
+const SCENARIOS: [&str; 8] = [
+    "direct_http",
+    "direct_https",
+    "proxy_https",
+    "proxy_https_squid",
+    "cold_https",
+    "cold_https_resumed",
+    "cold_proxy_https",
+    "cold_proxy_https_resumed",
+];
 
 /// How long and how often to measure.
 #[derive(Debug, Clone)]
@@ -138,8 +147,22 @@ fn default_summary_path() -> PathBuf {
 struct Servers {
     plain: TargetServer,
     tls: TargetServer,
+    /// The cold scenarios' target: TLS demanding a client certificate.
+    mtls: TargetServer,
     proxy: ConnectProxy,
     squid: Option<Squid>,
+}
+
+/// How the clients of a scenario use connections and TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Connections {
+    /// Pooled keep-alive connections, TLS without a client certificate.
+    Warm,
+    /// A new connection per request, TLS with a client certificate, every handshake full.
+    Cold,
+    /// A new connection per request, TLS with a client certificate, resuming the session
+    /// of an earlier connection (rustls' in-memory ticket cache on both sides).
+    ColdResumed,
 }
 
 /// One scenario: where the clients send requests and how they get there.
@@ -147,19 +170,34 @@ struct Scenario {
     name: &'static str,
     url: String,
     route: Route,
+    connections: Connections,
 }
 
 impl Scenario {
     fn of(name: &str, servers: &Servers) -> Option<Scenario> {
         let https = format!("https://127.0.0.1:{}/", servers.tls.addr.port());
+        let mtls = format!("https://127.0.0.1:{}/", servers.mtls.addr.port());
+        let proxy = Route::Proxy(servers.proxy.addr);
+        let cold = |name, route, connections| {
+            Some(Scenario {
+                name,
+                url: mtls.clone(),
+                route,
+                connections,
+            })
+        };
         let (name, url, route) = match name {
+            "cold_https" => return cold("cold_https", Route::Direct, Connections::Cold),
+            "cold_https_resumed" => return cold("cold_https_resumed", Route::Direct, Connections::ColdResumed),
+            "cold_proxy_https" => return cold("cold_proxy_https", proxy, Connections::Cold),
+            "cold_proxy_https_resumed" => return cold("cold_proxy_https_resumed", proxy, Connections::ColdResumed),
             "direct_http" => (
                 "direct_http",
                 format!("http://127.0.0.1:{}/", servers.plain.addr.port()),
                 Route::Direct,
             ),
             "direct_https" => ("direct_https", https, Route::Direct),
-            "proxy_https" => ("proxy_https", https, Route::Proxy(servers.proxy.addr)),
+            "proxy_https" => ("proxy_https", https, proxy),
             "proxy_https_squid" => (
                 "proxy_https_squid",
                 https,
@@ -167,16 +205,31 @@ impl Scenario {
             ),
             _ => return None,
         };
-        Some(Scenario { name, url, route })
+        Some(Scenario {
+            name,
+            url,
+            route,
+            connections: Connections::Warm,
+        })
+    }
+
+    /// The clients' TLS configuration to the target and whether they keep connections.
+    fn client_setup<'a>(&self, pki: &'a BenchPki) -> (&'a Arc<rustls::ClientConfig>, Pooling) {
+        match self.connections {
+            Connections::Warm => (&pki.client, Pooling::KeepAlive),
+            Connections::Cold => (&pki.mtls_client_no_resumption, Pooling::Off),
+            Connections::ColdResumed => (&pki.mtls_client, Pooling::Off),
+        }
     }
 
     /// Connections the server side has seen opened so far (tunnels for the in-process
     /// proxy, accepted connections for direct routes; squid's are not counted).
     fn connections(&self, servers: &Servers) -> Option<u64> {
-        match (self.name, self.route) {
-            ("direct_http", _) => Some(servers.plain.accepted()),
-            (_, Route::Direct) => Some(servers.tls.accepted()),
-            ("proxy_https", _) => Some(servers.proxy.tunnels()),
+        match (self.name, self.route, self.connections) {
+            ("direct_http", _, _) => Some(servers.plain.accepted()),
+            (_, Route::Direct, Connections::Warm) => Some(servers.tls.accepted()),
+            (_, Route::Direct, _) => Some(servers.mtls.accepted()),
+            ("proxy_https" | "cold_proxy_https" | "cold_proxy_https_resumed", _, _) => Some(servers.proxy.tunnels()),
             _ => None,
         }
     }
@@ -218,6 +271,7 @@ fn main() -> anyhow::Result<()> {
 async fn start_servers(pki: &BenchPki, squid: bool) -> anyhow::Result<Servers> {
     let plain = TargetServer::start(None).await?;
     let tls = TargetServer::start(Some(pki.server.clone())).await?;
+    let mtls = TargetServer::start(Some(pki.mtls_server.clone())).await?;
     let proxy = ConnectProxy::start().await?;
     let squid = if squid {
         let options = SquidOptions {
@@ -237,6 +291,7 @@ async fn start_servers(pki: &BenchPki, squid: bool) -> anyhow::Result<Servers> {
     Ok(Servers {
         plain,
         tls,
+        mtls,
         proxy,
         squid,
     })
@@ -316,9 +371,10 @@ async fn run_scenario(
     method: &Method,
 ) -> anyhow::Result<Vec<ScenarioRun>> {
     let target = Arc::new(Target::new(&scenario.url)?);
+    let (tls, pooling) = scenario.client_setup(pki);
     let clients: Vec<(ClientKind, Arc<BenchClient>)> = ClientKind::ALL
         .into_iter()
-        .map(|kind| Ok((kind, Arc::new(BenchClient::build(kind, scenario.route, &pki.client)?))))
+        .map(|kind| Ok((kind, Arc::new(BenchClient::build(kind, scenario.route, tls, pooling)?))))
         .collect::<anyhow::Result<_>>()?;
     let mut runs = Vec::new();
     for concurrency in CONCURRENCIES {
@@ -386,7 +442,8 @@ async fn profile(args: &[String]) -> anyhow::Result<()> {
     let servers = start_servers(&pki, scenario == "proxy_https_squid").await?;
     let scenario = Scenario::of(scenario, &servers).with_context(|| format!("unknown scenario {scenario:?}"))?;
     let target = Target::new(&scenario.url)?;
-    let client = BenchClient::build(kind, scenario.route, &pki.client)?;
+    let (tls, pooling) = scenario.client_setup(&pki);
+    let client = BenchClient::build(kind, scenario.route, tls, pooling)?;
     for _ in 0..200 {
         client
             .get(&target)
