@@ -4,7 +4,7 @@
 //! writes `target/bench/summary.json`. The method is in `docs/performance.md`.
 //!
 //! ```text
-//! extsvc-bench [--quick] [--scenarios a,b] [--no-load] [--no-micro] [--squid|--no-squid] [--out FILE]
+//! extsvc-bench [--quick] [--scenarios a,b] [--no-load] [--no-micro] [--no-probe] [--squid|--no-squid] [--out FILE]
 //! extsvc-bench profile CLIENT SCENARIO REQUESTS      (one client, concurrency 1, for callgrind/perf)
 //! ```
 
@@ -13,6 +13,7 @@ mod clients;
 mod connect_proxy;
 mod decision;
 mod load;
+mod probe_vs_wrk;
 mod report;
 mod target_server;
 
@@ -58,6 +59,8 @@ struct Method {
     rounds: usize,
     micro_min: Duration,
     micro_reps: usize,
+    probe_window: Duration,
+    probe_rounds: usize,
 }
 
 impl Method {
@@ -70,6 +73,8 @@ impl Method {
                 rounds: 8,
                 micro_min: Duration::from_millis(100),
                 micro_reps: 5,
+                probe_window: Duration::from_secs(2),
+                probe_rounds: 3,
             }
         } else {
             Method {
@@ -79,6 +84,8 @@ impl Method {
                 rounds: 20,
                 micro_min: Duration::from_millis(200),
                 micro_reps: 5,
+                probe_window: Duration::from_secs(3),
+                probe_rounds: 8,
             }
         }
     }
@@ -90,6 +97,7 @@ struct Args {
     scenarios: Vec<&'static str>,
     load: bool,
     micro: bool,
+    probe: bool,
     squid: Option<bool>,
     out: Option<PathBuf>,
 }
@@ -100,6 +108,7 @@ fn parse_args(args: &[String]) -> anyhow::Result<Args> {
         scenarios: SCENARIOS.to_vec(),
         load: true,
         micro: true,
+        probe: true,
         squid: None,
         out: None,
     };
@@ -109,6 +118,7 @@ fn parse_args(args: &[String]) -> anyhow::Result<Args> {
             "--quick" => parsed.method = Method::new(true),
             "--no-load" => parsed.load = false,
             "--no-micro" => parsed.micro = false,
+            "--no-probe" => parsed.probe = false,
             "--squid" => parsed.squid = Some(true),
             "--no-squid" => parsed.squid = Some(false),
             "--out" => parsed.out = Some(PathBuf::from(args.next().context("--out needs a file")?)),
@@ -126,7 +136,7 @@ fn parse_args(args: &[String]) -> anyhow::Result<Args> {
             }
             other => bail!(
                 "unknown argument {other:?}\nusage: extsvc-bench [--quick] [--scenarios a,b] [--no-load] [--no-micro] \
-                 [--squid|--no-squid] [--out FILE]\n       extsvc-bench profile CLIENT SCENARIO REQUESTS"
+                 [--no-probe] [--squid|--no-squid] [--out FILE]\n       extsvc-bench profile CLIENT SCENARIO REQUESTS"
             ),
         }
     }
@@ -355,6 +365,20 @@ async fn run(args: &Args) -> anyhow::Result<Summary> {
         )?);
         eprintln!("resolve: full configuration");
         summary.resolve_ns = Some(decision::bench_resolve(args.method.micro_min, args.method.micro_reps)?);
+    }
+    if args.probe {
+        match probe_vs_wrk::missing() {
+            Some(reason) => {
+                eprintln!("probe vs wrk skipped: {reason}");
+                summary.probe_skipped = Some(reason);
+            }
+            None => {
+                let (window, rounds) = (args.method.probe_window, args.method.probe_rounds);
+                summary.probe = tokio::task::spawn_blocking(move || probe_vs_wrk::compare(window, rounds))
+                    .await
+                    .context("the probe comparison")??;
+            }
+        }
     }
     summary
         .meta
