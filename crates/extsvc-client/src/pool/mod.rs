@@ -1142,6 +1142,20 @@ mod tests {
     }
 
     #[test]
+    fn long_hosts_hash_alike_in_any_case_across_chunks() {
+        use std::hash::BuildHasher;
+        // Longer than the 64-byte buffer the hash lower-cases through: two chunks.
+        let long = format!("{}.example.com", "a-label-of-some-length".repeat(5));
+        let upper = long.to_ascii_uppercase();
+        let std_state = std::hash::RandomState::new();
+        assert_eq!(std_state.hash_one(key(&long)), std_state.hash_one(key(&upper)));
+        let build = foldhash::fast::RandomState::default();
+        assert_eq!(build.hash_one(key(&long)), build.hash_one(key(&upper)));
+        assert_ne!(build.hash_one(key(&long)), build.hash_one(key(&format!("{long}x"))));
+        assert_eq!(key(&long), key(&upper));
+    }
+
+    #[test]
     fn a_key_from_an_authority_holds_exactly_its_host() {
         for (authority, host) in [
             ("example.com", "example.com"),
