@@ -46,8 +46,9 @@ pub(crate) struct ProbeArgs {
     /// Per-request deadline instead of the service's built-in timeout, e.g. `2s`.
     #[arg(long, value_parser = parse_duration)]
     pub(crate) timeout: Option<Duration>,
-    /// Runtime threads driving the requests. The default, 1 (like `wrk -t1`), measured
-    /// fastest against a server on the same 2-core machine; more help only when the
+    /// Runtime threads driving the requests. The default, 1 (like `wrk -t1`): against a
+    /// server on the same 2-core machine, 2 were no faster and spread more (measured,
+    /// docs/performance.md), and 1 leaves a core to the server. More can help when the
     /// server is elsewhere and one core cannot keep up.
     #[arg(long, default_value_t = probe_load::DEFAULT_THREADS, value_parser = clap::value_parser!(u64).range(1..=256))]
     pub(crate) threads: u64,

@@ -5,9 +5,9 @@
 use std::time::Duration;
 
 /// Runtime threads unless `--threads` says otherwise. One, like `wrk -t1`: measured
-/// against nginx on 127.0.0.1 (docs/performance.md), one thread driving every
-/// connection leaves the other core to the server, where two worker threads compete
-/// with it and steal each other's tasks.
+/// against nginx on 127.0.0.1 (docs/performance.md), two worker threads were no faster
+/// at the median and spread more, competing with the server for two cores; one thread
+/// driving every connection leaves the other core to the server.
 pub(crate) const DEFAULT_THREADS: u64 = 1;
 
 /// The runtime the probe runs on: a single-threaded one for one thread (no work
