@@ -148,7 +148,11 @@ impl fmt::Debug for HostKey {
 
 impl PartialEq for HostKey {
     fn eq(&self, other: &HostKey) -> bool {
-        self.as_str().eq_ignore_ascii_case(other.as_str())
+        let (ours, theirs) = (self.as_str(), other.as_str());
+        // Requests to a host nearly always spell it the same way: one `memcmp` then,
+        // instead of lower-casing both a byte at a time (measured: four comparisons per
+        // request, ~200 instructions each, docs/performance.md).
+        ours == theirs || ours.eq_ignore_ascii_case(theirs)
     }
 }
 
