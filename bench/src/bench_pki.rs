@@ -1,11 +1,16 @@
-//! A throw-away CA and a server certificate for `127.0.0.1` / `localhost`, and the rustls
-//! configurations every party of the benchmark uses (ring provider, TLS 1.2 and 1.3,
-//! session resumption on as rustls ships it).
+//! A throw-away CA, a server certificate for `127.0.0.1` / `localhost` and a client
+//! certificate, and the rustls configurations every party of the benchmark uses (ring
+//! provider, TLS 1.2 and 1.3, session resumption on as rustls ships it unless a cold
+//! scenario turns it off).
 
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose, SanType};
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose, SanType,
+};
+use rustls::client::Resumption;
+use rustls::server::WebPkiClientVerifier;
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
@@ -15,6 +20,14 @@ pub(crate) struct BenchPki {
     pub(crate) server: Arc<ServerConfig>,
     /// For every client: trusts only the bench CA. Clients copy it and set their ALPN.
     pub(crate) client: Arc<ClientConfig>,
+    /// For the cold scenarios' target: the same chain, and it demands a client
+    /// certificate signed by the bench CA.
+    pub(crate) mtls_server: Arc<ServerConfig>,
+    /// For the cold scenarios' clients: [`BenchPki::client`] presenting the client
+    /// certificate, session resumption as rustls ships it.
+    pub(crate) mtls_client: Arc<ClientConfig>,
+    /// [`BenchPki::mtls_client`] with session resumption off: every handshake is full.
+    pub(crate) mtls_client_no_resumption: Arc<ClientConfig>,
 }
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
@@ -39,24 +52,55 @@ impl BenchPki {
         leaf_params.distinguished_name.push(DnType::CommonName, "localhost");
         let leaf = leaf_params.signed_by(&leaf_key, &ca, &ca_key)?;
 
+        let client_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
+        let mut client_params = CertificateParams::new(Vec::<String>::new())?;
+        client_params
+            .distinguished_name
+            .push(DnType::CommonName, "extsvc bench client");
+        client_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let client_cert = client_params.signed_by(&client_key, &ca, &ca_key)?;
+
         let chain: Vec<CertificateDer<'static>> = vec![leaf.der().clone(), ca.der().clone()];
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
         let mut server = ServerConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()?
             .with_no_client_auth()
-            .with_single_cert(chain, key)
+            .with_single_cert(chain.clone(), key.clone_key())
             .context("server certificate and key")?;
         server.alpn_protocols = vec![b"http/1.1".to_vec()];
 
         let mut roots = RootCertStore::empty();
         roots.add(ca.der().clone())?;
+        let roots = Arc::new(roots);
+        let verifier = WebPkiClientVerifier::builder_with_provider(roots.clone(), provider())
+            .build()
+            .context("client certificate verifier")?;
+        let mut mtls_server = ServerConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()?
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(chain, key)
+            .context("server certificate and key")?;
+        mtls_server.alpn_protocols = vec![b"http/1.1".to_vec()];
+
         let client = ClientConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()?
-            .with_root_certificates(roots)
+            .with_root_certificates(roots.clone())
             .with_no_client_auth();
+        let client_chain = vec![client_cert.der().clone(), ca.der().clone()];
+        let client_key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(client_key.serialize_der()));
+        let mtls_client = ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots)
+            .with_client_auth_cert(client_chain, client_key)
+            .context("client certificate and key")?;
+        let mut mtls_client_no_resumption = mtls_client.clone();
+        mtls_client_no_resumption.resumption = Resumption::disabled();
         Ok(BenchPki {
             server: Arc::new(server),
             client: Arc::new(client),
+            mtls_server: Arc::new(mtls_server),
+            mtls_client: Arc::new(mtls_client),
+            mtls_client_no_resumption: Arc::new(mtls_client_no_resumption),
         })
     }
 }

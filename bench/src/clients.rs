@@ -1,7 +1,8 @@
 //! The three clients driven with the same workload, configured equivalently: HTTP/1.1
 //! only, at most 10 idle connections per host kept for 30 s (the `oauth` service's pool
-//! settings), `TCP_NODELAY`, the same rustls configuration (ring, TLS 1.2 + 1.3,
-//! session resumption on, ALPN `http/1.1`), the response body read fully.
+//! settings) or none at all ([`Pooling::Off`], the cold scenarios), `TCP_NODELAY`, the
+//! same rustls configuration (ring, TLS 1.2 + 1.3, ALPN `http/1.1`), the response body
+//! read fully.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -72,6 +73,24 @@ pub(crate) enum Route {
     Proxy(SocketAddr),
 }
 
+/// Whether a client keeps connections for the next request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pooling {
+    /// Up to [`MAX_IDLE_PER_HOST`] idle connections per host, kept [`IDLE_TIMEOUT`].
+    KeepAlive,
+    /// No idle connection is kept: every request opens (and closes) its own.
+    Off,
+}
+
+impl Pooling {
+    fn max_idle_per_host(self) -> usize {
+        match self {
+            Pooling::KeepAlive => MAX_IDLE_PER_HOST,
+            Pooling::Off => 0,
+        }
+    }
+}
+
 /// The request target, parsed once in each client's own URL type.
 pub(crate) struct Target {
     uri: Uri,
@@ -109,8 +128,15 @@ pub(crate) enum BenchClient {
 }
 
 impl BenchClient {
-    /// Builds a client of `kind` for `route`, trusting what `tls` trusts.
-    pub(crate) fn build(kind: ClientKind, route: Route, tls: &Arc<ClientConfig>) -> anyhow::Result<BenchClient> {
+    /// Builds a client of `kind` for `route`, with `tls` to the target (what it trusts,
+    /// its client certificate and session resumption), keeping connections or not.
+    pub(crate) fn build(
+        kind: ClientKind,
+        route: Route,
+        tls: &Arc<ClientConfig>,
+        pooling: Pooling,
+    ) -> anyhow::Result<BenchClient> {
+        let max_idle_per_host = pooling.max_idle_per_host();
         match kind {
             ClientKind::Extsvc => {
                 let json = match route {
@@ -123,12 +149,13 @@ impl BenchClient {
                 let loaded = load_str(&json, "bench.conf", &EnvSnapshot::empty(), &LoadOptions::default())
                     .map_err(|e| anyhow::anyhow!("bench configuration: {e}"))?;
                 let resolution = extsvc_resolve::resolve(&loaded.config, &EnvSnapshot::empty());
-                let service = resolution.service(ServiceKind::Oauth).clone();
+                let mut service = resolution.service(ServiceKind::Oauth).clone();
                 anyhow::ensure!(
                     service.pool.max_idle_per_host == MAX_IDLE_PER_HOST && service.pool.idle_timeout == IDLE_TIMEOUT,
                     "the oauth pool settings changed ({:?}); update the other clients",
                     service.pool
                 );
+                service.pool.max_idle_per_host = max_idle_per_host;
                 Ok(BenchClient::Extsvc(ServiceClient::from_parts(
                     service,
                     tls.clone(),
@@ -145,7 +172,7 @@ impl BenchClient {
                     .enable_http1();
                 let mut builder = Client::builder(TokioExecutor::new());
                 builder
-                    .pool_max_idle_per_host(MAX_IDLE_PER_HOST)
+                    .pool_max_idle_per_host(max_idle_per_host)
                     .pool_idle_timeout(IDLE_TIMEOUT)
                     .pool_timer(TokioTimer::new());
                 Ok(match route {
@@ -160,7 +187,7 @@ impl BenchClient {
                 let builder = reqwest::Client::builder()
                     .use_preconfigured_tls((**tls).clone())
                     .http1_only()
-                    .pool_max_idle_per_host(MAX_IDLE_PER_HOST)
+                    .pool_max_idle_per_host(max_idle_per_host)
                     .pool_idle_timeout(IDLE_TIMEOUT)
                     .tcp_nodelay(true);
                 let builder = match route {
@@ -237,11 +264,11 @@ mod tests {
         let http = Target::new(&format!("http://127.0.0.1:{}/", plain.addr.port())).unwrap();
         let https = Target::new(&format!("https://127.0.0.1:{}/", tls.addr.port())).unwrap();
         for kind in ClientKind::ALL {
-            let direct = BenchClient::build(kind, Route::Direct, &pki.client).unwrap();
+            let direct = BenchClient::build(kind, Route::Direct, &pki.client, Pooling::KeepAlive).unwrap();
             assert_eq!(direct.get(&http).await, Ok(BODY.len()), "{kind} over http");
             assert_eq!(direct.get(&https).await, Ok(BODY.len()), "{kind} over https");
             let tunnels = proxy.tunnels();
-            let proxied = BenchClient::build(kind, Route::Proxy(proxy.addr), &pki.client).unwrap();
+            let proxied = BenchClient::build(kind, Route::Proxy(proxy.addr), &pki.client, Pooling::KeepAlive).unwrap();
             assert_eq!(proxied.get(&https).await, Ok(BODY.len()), "{kind} through the proxy");
             assert_eq!(proxy.tunnels(), tunnels + 1, "{kind} opened one tunnel");
             // Pooled: later requests reuse the tunnel. hyper-util's pool (and so reqwest's)
@@ -263,11 +290,41 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cold_clients_open_a_connection_per_request_with_the_client_certificate() {
+        let pki = BenchPki::generate().unwrap();
+        let mtls = TargetServer::start(Some(pki.mtls_server.clone())).await.unwrap();
+        let proxy = ConnectProxy::start().await.unwrap();
+        let target = Target::new(&format!("https://127.0.0.1:{}/", mtls.addr.port())).unwrap();
+        for kind in ClientKind::ALL {
+            // Without a client certificate the target refuses every client.
+            let anonymous = BenchClient::build(kind, Route::Direct, &pki.client, Pooling::Off).unwrap();
+            assert!(anonymous.get(&target).await.is_err(), "{kind} without a certificate");
+            for tls in [&pki.mtls_client_no_resumption, &pki.mtls_client] {
+                for route in [Route::Direct, Route::Proxy(proxy.addr)] {
+                    let client = BenchClient::build(kind, route, tls, Pooling::Off).unwrap();
+                    let (accepted, tunnels) = (mtls.accepted(), proxy.tunnels());
+                    for _ in 0..3 {
+                        assert_eq!(client.get(&target).await, Ok(BODY.len()), "{kind} {route:?}");
+                    }
+                    assert_eq!(
+                        mtls.accepted() - accepted,
+                        3,
+                        "{kind} {route:?}: one connection per request"
+                    );
+                    let expected_tunnels = if route == Route::Direct { 0 } else { 3 };
+                    assert_eq!(proxy.tunnels() - tunnels, expected_tunnels, "{kind} {route:?}");
+                }
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_window_counts_requests_and_keeps_every_latency() {
         let pki = BenchPki::generate().unwrap();
         let plain = TargetServer::start(None).await.unwrap();
         let target = Arc::new(Target::new(&format!("http://127.0.0.1:{}/", plain.addr.port())).unwrap());
-        let client = Arc::new(BenchClient::build(ClientKind::Extsvc, Route::Direct, &pki.client).unwrap());
+        let client =
+            Arc::new(BenchClient::build(ClientKind::Extsvc, Route::Direct, &pki.client, Pooling::KeepAlive).unwrap());
         let window = run_window(&client, &target, 4, Duration::from_millis(50)).await;
         assert_eq!(window.errors, 0, "{:?}", window.first_error);
         assert!(window.requests > 0);

@@ -4,7 +4,7 @@
 //! writes `target/bench/summary.json`. The method is in `docs/performance.md`.
 //!
 //! ```text
-//! extsvc-bench [--quick] [--scenarios a,b] [--no-load] [--no-micro] [--squid|--no-squid] [--out FILE]
+//! extsvc-bench [--quick] [--scenarios a,b] [--no-load] [--no-micro] [--no-probe] [--squid|--no-squid] [--out FILE]
 //! extsvc-bench profile CLIENT SCENARIO REQUESTS      (one client, concurrency 1, for callgrind/perf)
 //! ```
 
@@ -13,6 +13,7 @@ mod clients;
 mod connect_proxy;
 mod decision;
 mod load;
+mod probe_vs_wrk;
 mod redis_scenario;
 mod report;
 mod target_server;
@@ -28,7 +29,7 @@ use extsvc_tests::squid::{Squid, SquidOptions};
 use serde_json::{json, Map, Value};
 
 use crate::bench_pki::BenchPki;
-use crate::clients::{BenchClient, ClientKind, Route, Target};
+use crate::clients::{BenchClient, ClientKind, Pooling, Route, Target};
 use crate::connect_proxy::ConnectProxy;
 use crate::load::{median, run_window, Window};
 use crate::report::{ClientFigures, ScenarioRun, Summary};
@@ -39,11 +40,15 @@ const WORKER_THREADS: usize = 2;
 /// The concurrencies each scenario runs at.
 const CONCURRENCIES: [usize; 2] = [1, 16];
 /// Every scenario, in run order.
-const SCENARIOS: [&str; 5] = [
+const SCENARIOS: [&str; 9] = [
     "direct_http",
     "direct_https",
     "proxy_https",
     "proxy_https_squid",
+    "cold_https",
+    "cold_https_resumed",
+    "cold_proxy_https",
+    "cold_proxy_https_resumed",
     "redis",
 ];
 
@@ -56,6 +61,8 @@ pub(crate) struct Method {
     pub(crate) rounds: usize,
     micro_min: Duration,
     micro_reps: usize,
+    probe_window: Duration,
+    probe_rounds: usize,
 }
 
 impl Method {
@@ -68,6 +75,8 @@ impl Method {
                 rounds: 8,
                 micro_min: Duration::from_millis(100),
                 micro_reps: 5,
+                probe_window: Duration::from_secs(2),
+                probe_rounds: 3,
             }
         } else {
             Method {
@@ -77,6 +86,8 @@ impl Method {
                 rounds: 20,
                 micro_min: Duration::from_millis(200),
                 micro_reps: 5,
+                probe_window: Duration::from_secs(3),
+                probe_rounds: 8,
             }
         }
     }
@@ -88,6 +99,7 @@ struct Args {
     scenarios: Vec<&'static str>,
     load: bool,
     micro: bool,
+    probe: bool,
     squid: Option<bool>,
     out: Option<PathBuf>,
 }
@@ -98,6 +110,7 @@ fn parse_args(args: &[String]) -> anyhow::Result<Args> {
         scenarios: SCENARIOS.to_vec(),
         load: true,
         micro: true,
+        probe: true,
         squid: None,
         out: None,
     };
@@ -107,6 +120,7 @@ fn parse_args(args: &[String]) -> anyhow::Result<Args> {
             "--quick" => parsed.method = Method::new(true),
             "--no-load" => parsed.load = false,
             "--no-micro" => parsed.micro = false,
+            "--no-probe" => parsed.probe = false,
             "--squid" => parsed.squid = Some(true),
             "--no-squid" => parsed.squid = Some(false),
             "--out" => parsed.out = Some(PathBuf::from(args.next().context("--out needs a file")?)),
@@ -124,7 +138,7 @@ fn parse_args(args: &[String]) -> anyhow::Result<Args> {
             }
             other => bail!(
                 "unknown argument {other:?}\nusage: extsvc-bench [--quick] [--scenarios a,b] [--no-load] [--no-micro] \
-                 [--squid|--no-squid] [--out FILE]\n       extsvc-bench profile CLIENT SCENARIO REQUESTS"
+                 [--no-probe] [--squid|--no-squid] [--out FILE]\n       extsvc-bench profile CLIENT SCENARIO REQUESTS"
             ),
         }
     }
@@ -145,8 +159,22 @@ fn default_summary_path() -> PathBuf {
 struct Servers {
     plain: TargetServer,
     tls: TargetServer,
+    /// The cold scenarios' target: TLS demanding a client certificate.
+    mtls: TargetServer,
     proxy: ConnectProxy,
     squid: Option<Squid>,
+}
+
+/// How the clients of a scenario use connections and TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Connections {
+    /// Pooled keep-alive connections, TLS without a client certificate.
+    Warm,
+    /// A new connection per request, TLS with a client certificate, every handshake full.
+    Cold,
+    /// A new connection per request, TLS with a client certificate, resuming the session
+    /// of an earlier connection (rustls' in-memory ticket cache on both sides).
+    ColdResumed,
 }
 
 /// One scenario: where the clients send requests and how they get there.
@@ -154,19 +182,34 @@ struct Scenario {
     name: &'static str,
     url: String,
     route: Route,
+    connections: Connections,
 }
 
 impl Scenario {
     fn of(name: &str, servers: &Servers) -> Option<Scenario> {
         let https = format!("https://127.0.0.1:{}/", servers.tls.addr.port());
+        let mtls = format!("https://127.0.0.1:{}/", servers.mtls.addr.port());
+        let proxy = Route::Proxy(servers.proxy.addr);
+        let cold = |name, route, connections| {
+            Some(Scenario {
+                name,
+                url: mtls.clone(),
+                route,
+                connections,
+            })
+        };
         let (name, url, route) = match name {
+            "cold_https" => return cold("cold_https", Route::Direct, Connections::Cold),
+            "cold_https_resumed" => return cold("cold_https_resumed", Route::Direct, Connections::ColdResumed),
+            "cold_proxy_https" => return cold("cold_proxy_https", proxy, Connections::Cold),
+            "cold_proxy_https_resumed" => return cold("cold_proxy_https_resumed", proxy, Connections::ColdResumed),
             "direct_http" => (
                 "direct_http",
                 format!("http://127.0.0.1:{}/", servers.plain.addr.port()),
                 Route::Direct,
             ),
             "direct_https" => ("direct_https", https, Route::Direct),
-            "proxy_https" => ("proxy_https", https, Route::Proxy(servers.proxy.addr)),
+            "proxy_https" => ("proxy_https", https, proxy),
             "proxy_https_squid" => (
                 "proxy_https_squid",
                 https,
@@ -174,16 +217,31 @@ impl Scenario {
             ),
             _ => return None,
         };
-        Some(Scenario { name, url, route })
+        Some(Scenario {
+            name,
+            url,
+            route,
+            connections: Connections::Warm,
+        })
+    }
+
+    /// The clients' TLS configuration to the target and whether they keep connections.
+    fn client_setup<'a>(&self, pki: &'a BenchPki) -> (&'a Arc<rustls::ClientConfig>, Pooling) {
+        match self.connections {
+            Connections::Warm => (&pki.client, Pooling::KeepAlive),
+            Connections::Cold => (&pki.mtls_client_no_resumption, Pooling::Off),
+            Connections::ColdResumed => (&pki.mtls_client, Pooling::Off),
+        }
     }
 
     /// Connections the server side has seen opened so far (tunnels for the in-process
     /// proxy, accepted connections for direct routes; squid's are not counted).
     fn connections(&self, servers: &Servers) -> Option<u64> {
-        match (self.name, self.route) {
-            ("direct_http", _) => Some(servers.plain.accepted()),
-            (_, Route::Direct) => Some(servers.tls.accepted()),
-            ("proxy_https", _) => Some(servers.proxy.tunnels()),
+        match (self.name, self.route, self.connections) {
+            ("direct_http", _, _) => Some(servers.plain.accepted()),
+            (_, Route::Direct, Connections::Warm) => Some(servers.tls.accepted()),
+            (_, Route::Direct, _) => Some(servers.mtls.accepted()),
+            ("proxy_https" | "cold_proxy_https" | "cold_proxy_https_resumed", _, _) => Some(servers.proxy.tunnels()),
             _ => None,
         }
     }
@@ -225,6 +283,7 @@ fn main() -> anyhow::Result<()> {
 async fn start_servers(pki: &BenchPki, squid: bool) -> anyhow::Result<Servers> {
     let plain = TargetServer::start(None).await?;
     let tls = TargetServer::start(Some(pki.server.clone())).await?;
+    let mtls = TargetServer::start(Some(pki.mtls_server.clone())).await?;
     let proxy = ConnectProxy::start().await?;
     let squid = if squid {
         let options = SquidOptions {
@@ -244,6 +303,7 @@ async fn start_servers(pki: &BenchPki, squid: bool) -> anyhow::Result<Servers> {
     Ok(Servers {
         plain,
         tls,
+        mtls,
         proxy,
         squid,
     })
@@ -311,6 +371,20 @@ async fn run(args: &Args) -> anyhow::Result<Summary> {
         eprintln!("resolve: full configuration");
         summary.resolve_ns = Some(decision::bench_resolve(args.method.micro_min, args.method.micro_reps)?);
     }
+    if args.probe {
+        match probe_vs_wrk::missing() {
+            Some(reason) => {
+                eprintln!("probe vs wrk skipped: {reason}");
+                summary.probe_skipped = Some(reason);
+            }
+            None => {
+                let (window, rounds) = (args.method.probe_window, args.method.probe_rounds);
+                summary.probe = tokio::task::spawn_blocking(move || probe_vs_wrk::compare(window, rounds))
+                    .await
+                    .context("the probe comparison")??;
+            }
+        }
+    }
     summary
         .meta
         .insert("duration_s".into(), json!(started.elapsed().as_secs()));
@@ -326,9 +400,10 @@ async fn run_scenario(
     method: &Method,
 ) -> anyhow::Result<Vec<ScenarioRun>> {
     let target = Arc::new(Target::new(&scenario.url)?);
+    let (tls, pooling) = scenario.client_setup(pki);
     let clients: Vec<(ClientKind, Arc<BenchClient>)> = ClientKind::ALL
         .into_iter()
-        .map(|kind| Ok((kind, Arc::new(BenchClient::build(kind, scenario.route, &pki.client)?))))
+        .map(|kind| Ok((kind, Arc::new(BenchClient::build(kind, scenario.route, tls, pooling)?))))
         .collect::<anyhow::Result<_>>()?;
     let mut runs = Vec::new();
     for concurrency in CONCURRENCIES {
@@ -396,7 +471,8 @@ async fn profile(args: &[String]) -> anyhow::Result<()> {
     let servers = start_servers(&pki, scenario == "proxy_https_squid").await?;
     let scenario = Scenario::of(scenario, &servers).with_context(|| format!("unknown scenario {scenario:?}"))?;
     let target = Target::new(&scenario.url)?;
-    let client = BenchClient::build(kind, scenario.route, &pki.client)?;
+    let (tls, pooling) = scenario.client_setup(&pki);
+    let client = BenchClient::build(kind, scenario.route, tls, pooling)?;
     for _ in 0..200 {
         client
             .get(&target)

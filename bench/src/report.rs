@@ -7,6 +7,7 @@ use serde_json::{json, Map, Value};
 use crate::clients::ClientKind;
 use crate::decision::BypassReport;
 use crate::load::median;
+use crate::probe_vs_wrk::ProbeFigures;
 
 /// One client's figures in one scenario at one concurrency (medians of the rounds).
 #[derive(Debug, Clone, Default)]
@@ -100,6 +101,10 @@ pub(crate) struct Summary {
     pub(crate) resolve_ns: Option<f64>,
     /// The `redis` scenario.
     pub(crate) redis: Option<crate::redis_scenario::RedisReport>,
+    /// `extsvc probe` against `wrk`, per protocol, when run.
+    pub(crate) probe: Vec<ProbeFigures>,
+    /// Why the probe comparison did not run.
+    pub(crate) probe_skipped: Option<String>,
 }
 
 fn round(value: f64, decimals: i32) -> f64 {
@@ -183,6 +188,16 @@ impl Summary {
         if let Some(ns) = self.resolve_ns {
             root.insert("resolve".into(), json!({ "services": 5, "ns": round(ns, 1) }));
         }
+        if !self.probe.is_empty() || self.probe_skipped.is_some() {
+            let mut map = Map::new();
+            for f in &self.probe {
+                map.insert(f.protocol.into(), f.json());
+            }
+            if let Some(reason) = &self.probe_skipped {
+                map.insert("skipped".into(), json!(reason));
+            }
+            root.insert("probe_vs_wrk".into(), Value::Object(map));
+        }
         Value::Object(root)
     }
 
@@ -255,6 +270,21 @@ impl Summary {
         }
         if let Some(ns) = self.resolve_ns {
             writeln!(out, "resolve (full configuration, 5 services): {:.2} µs", ns / 1000.0)?;
+        }
+        for f in &self.probe {
+            writeln!(
+                out,
+                "probe vs wrk -t1 -c16, {:<5}: wrk {:.0} req/s, probe {:.0} ({}), probe --threads 2 {:.0} ({})",
+                f.protocol,
+                f.wrk_rps,
+                f.probe_rps,
+                ratio_text(Some(f.probe_vs_wrk)),
+                f.probe_threads2_rps,
+                ratio_text(Some(f.probe_threads2_vs_wrk))
+            )?;
+        }
+        if let Some(reason) = &self.probe_skipped {
+            writeln!(out, "probe vs wrk skipped: {reason}")?;
         }
         Ok(())
     }

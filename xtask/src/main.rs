@@ -185,6 +185,10 @@ fn step_names() -> String {
 }
 
 fn bench(args: &[String]) -> ExitCode {
+    // The harness compares `extsvc probe` with wrk: it runs the binary beside its own.
+    if !matches!(cargo().args(["build", "--release", "-p", "extsvc-cli"]).status(), Ok(s) if s.success()) {
+        return ExitCode::FAILURE;
+    }
     let mut command = cargo();
     command
         .args(["run", "--release", "-p", "extsvc-bench", "--"])

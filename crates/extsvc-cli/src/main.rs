@@ -14,6 +14,7 @@ mod check_cmd;
 mod load;
 mod output;
 mod probe_cmd;
+mod probe_load;
 mod resolve_cmd;
 mod route_cmd;
 

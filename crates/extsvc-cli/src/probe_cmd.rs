@@ -8,8 +8,8 @@
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use extsvc::client::{Connected, RedisClient, ServiceClient, StreamConnector};
@@ -23,6 +23,7 @@ use serde_json::{json, Value};
 use crate::cert_store::CertStoreArgs;
 use crate::load::load_and_resolve;
 use crate::output::{config_errors, print_json, print_stdout, print_warnings};
+use crate::probe_load::{self, Latencies};
 use crate::route_cmd::parse_target;
 use crate::{ConfigArgs, Format, EXIT_USAGE};
 
@@ -46,6 +47,12 @@ pub(crate) struct ProbeArgs {
     /// Per-request deadline instead of the service's built-in timeout, e.g. `2s`.
     #[arg(long, value_parser = parse_duration)]
     pub(crate) timeout: Option<Duration>,
+    /// Runtime threads driving the requests. The default, 1 (like `wrk -t1`): against a
+    /// server on the same 2-core machine, 2 were no faster and spread more (measured,
+    /// docs/performance.md), and 1 leaves a core to the server. More can help when the
+    /// server is elsewhere and one core cannot keep up.
+    #[arg(long, default_value_t = probe_load::DEFAULT_THREADS, value_parser = clap::value_parser!(u64).range(1..=256))]
+    pub(crate) threads: u64,
     #[command(flatten)]
     pub(crate) pool: PoolControlArgs,
 }
@@ -139,11 +146,12 @@ enum Outcome {
 }
 
 /// Everything the workers record, summarised at the end.
+/// Everything one worker records, merged with the others' at the end.
 #[derive(Default)]
 struct Tally {
-    latencies_us: Vec<u64>,
+    latencies: Latencies,
     ok: u64,
-    status: BTreeMap<String, u64>,
+    status: BTreeMap<u16, u64>,
     errors: BTreeMap<String, u64>,
     first_error: Option<String>,
     tls_version: Option<rustls::ProtocolVersion>,
@@ -152,9 +160,9 @@ struct Tally {
 }
 
 impl Tally {
-    fn record(&mut self, outcome: Outcome, elapsed: Duration) {
-        self.latencies_us
-            .push(u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX));
+    /// Records one request; true when it succeeded.
+    fn record(&mut self, outcome: Outcome, elapsed: Duration) -> bool {
+        self.latencies.record(elapsed);
         match outcome {
             Outcome::Response {
                 status,
@@ -162,13 +170,13 @@ impl Tally {
                 bytes,
             } => {
                 self.bytes = self.bytes.saturating_add(bytes);
-                *self.status.entry(status.to_string()).or_default() += 1;
+                *self.status.entry(status).or_default() += 1;
+                self.tls_version = self.tls_version.or(tls_version);
                 if status < 400 {
                     self.ok += 1;
-                } else {
-                    self.first_error.get_or_insert_with(|| format!("status {status}"));
+                    return true;
                 }
-                self.tls_version = self.tls_version.or(tls_version);
+                self.first_error.get_or_insert_with(|| format!("status {status}"));
             }
             Outcome::BadReply(reply) => {
                 *self.errors.entry("bad_reply".to_owned()).or_default() += 1;
@@ -180,10 +188,34 @@ impl Tally {
                 self.first_error.get_or_insert(message);
             }
         }
+        false
+    }
+
+    /// Adds another worker's tally (its first error counts only if this one has none).
+    fn merge(&mut self, other: Tally) {
+        self.latencies.merge(other.latencies);
+        self.ok += other.ok;
+        for (status, n) in other.status {
+            *self.status.entry(status).or_default() += n;
+        }
+        for (kind, n) in other.errors {
+            *self.errors.entry(kind).or_default() += n;
+        }
+        if self.first_error.is_none() {
+            self.first_error = other.first_error;
+        }
+        self.tls_version = self.tls_version.or(other.tls_version);
+        self.bytes = self.bytes.saturating_add(other.bytes);
     }
 }
 
-/// The probe's transport: the HTTP client, or a Redis client through the storage service.
+/// What the progress line reads while workers run: counters, no lock.
+#[derive(Default)]
+struct Progress {
+    done: AtomicU64,
+    ok: AtomicU64,
+}
+
 #[derive(Clone)]
 enum Prober {
     Http(ServiceClient),
@@ -362,10 +394,7 @@ pub(crate) fn run(
         Route::Proxy(url) => Some(url.to_string()),
     };
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("a tokio runtime starts");
+    let runtime = probe_load::runtime(probe.threads).expect("a tokio runtime starts");
     let prober = match runtime.block_on(build_prober(
         &service,
         store,
@@ -397,9 +426,9 @@ pub(crate) fn run(
         }
         Prober::Redis(client) => (client.connections_opened(), Value::Null),
     };
-    let mut sorted = tally.latencies_us.clone();
-    sorted.sort_unstable();
-    let requests = sorted.len() as u64;
+    let requests = tally.latencies.len() as u64;
+    let status: BTreeMap<String, u64> = tally.status.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+    let sorted = tally.latencies.into_sorted();
     let all_ok = tally.ok == requests;
     let mut summary = json!({
         "service": probe.service.as_str(),
@@ -409,7 +438,7 @@ pub(crate) fn run(
         "requests": requests,
         "ok": tally.ok,
         "errors": tally.errors,
-        "status": tally.status,
+        "status": status,
         "tls_version": tally.tls_version.map(extsvc::client::tls_version_name),
         "elapsed_secs": elapsed.as_secs_f64(),
         "requests_per_sec": if elapsed.as_secs_f64() > 0.0 { requests as f64 / elapsed.as_secs_f64() } else { 0.0 },
@@ -451,28 +480,20 @@ const LATENCY_PREALLOCATION: usize = 4096;
 
 /// Runs the workers; in text mode a progress line goes to stderr every second.
 async fn drive(prober: Prober, uri: http::Uri, probe: &ProbeArgs, format: Format) -> Tally {
-    let tally = Arc::new(Mutex::new(Tally {
-        // The count never sizes an allocation: latencies grow with the requests made.
-        latencies_us: Vec::with_capacity(
-            usize::try_from(probe.count)
-                .unwrap_or(usize::MAX)
-                .min(LATENCY_PREALLOCATION),
-        ),
-        ..Tally::default()
-    }));
+    let progress = Arc::new(Progress::default());
     let remaining = Arc::new(AtomicUsize::new(usize::try_from(probe.count).unwrap_or(usize::MAX)));
-    let done = Arc::new(AtomicUsize::new(0));
+    let worker_count = probe.concurrency.min(probe.count);
+    // The count never sizes an allocation beyond this: latencies grow past it as requests run.
+    let share = probe_load::share(probe.count, worker_count).min(LATENCY_PREALLOCATION);
     let mut workers = Vec::new();
-    for _ in 0..probe.concurrency.min(probe.count) {
-        let (prober, uri, tally, remaining, done) = (
-            prober.clone(),
-            uri.clone(),
-            tally.clone(),
-            remaining.clone(),
-            done.clone(),
-        );
+    for _ in 0..worker_count {
+        let (prober, uri, progress, remaining) = (prober.clone(), uri.clone(), progress.clone(), remaining.clone());
         let (interval, timeout) = (probe.interval, probe.timeout);
         workers.push(tokio::spawn(async move {
+            let mut tally = Tally {
+                latencies: Latencies::with_capacity(share),
+                ..Tally::default()
+            };
             let mut first = true;
             while remaining
                 .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
@@ -485,40 +506,38 @@ async fn drive(prober: Prober, uri: http::Uri, probe: &ProbeArgs, format: Format
                 let started = Instant::now();
                 let outcome = prober.once(&uri, timeout).await;
                 let elapsed = started.elapsed();
-                let mut tally = tally.lock().expect("no worker panics while holding the tally");
-                tally.record(outcome, elapsed);
-                done.fetch_add(1, Ordering::Release);
+                if tally.record(outcome, elapsed) {
+                    progress.ok.fetch_add(1, Ordering::Relaxed);
+                }
+                progress.done.fetch_add(1, Ordering::Relaxed);
             }
+            tally
         }));
     }
-    let progress = (format == Format::Text).then(|| {
-        let (tally, done, total) = (tally.clone(), done.clone(), probe.count);
+    let reporter = (format == Format::Text).then(|| {
+        let (progress, total) = (progress.clone(), probe.count);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             tick.tick().await;
             loop {
                 tick.tick().await;
-                let (ok, errors) = {
-                    let t = tally.lock().expect("no worker panics while holding the tally");
-                    (t.ok, t.errors.values().sum::<u64>())
-                };
+                let done = progress.done.load(Ordering::Relaxed);
+                let ok = progress.ok.load(Ordering::Relaxed);
                 eprintln!(
-                    "probe: {}/{total} requests, {ok} ok, {errors} errors",
-                    done.load(Ordering::Acquire)
+                    "probe: {done}/{total} requests, {ok} ok, {} not ok",
+                    done.saturating_sub(ok)
                 );
             }
         })
     });
+    let mut tally = Tally::default();
     for worker in workers {
-        worker.await.expect("probe workers do not panic");
+        tally.merge(worker.await.expect("probe workers do not panic"));
     }
-    if let Some(progress) = progress {
-        progress.abort();
+    if let Some(reporter) = reporter {
+        reporter.abort();
     }
-    // The aborted progress task may still hold its clone of the tally for a moment, so take
-    // the contents rather than unwrapping the Arc.
-    let mut tally = tally.lock().expect("no worker panicked while holding the tally");
-    std::mem::take(&mut *tally)
+    tally
 }
 
 fn summary_text(summary: &Value, reason: &str) -> String {

@@ -2,13 +2,17 @@
 //! The structure and its cost are documented on [`BypassList`]; the rules in
 //! `docs/bypass.md`.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 use extsvc_config::BypassEntry;
 use ipnet::IpNet;
+
+/// The index's maps. foldhash, not std's SipHash: a decision hashes one to three
+/// short keys, where SipHash was most of its cost at 10 entries (docs/performance.md);
+/// seeded per process like std's.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 /// The longest host name that can match (RFC 1035, without the trailing dot).
 const MAX_NAME_LEN: usize = 253;
@@ -196,7 +200,7 @@ impl Index {
             let at = match groups.binary_search_by_key(&len, |(l, _)| *l) {
                 Ok(at) => at,
                 Err(at) => {
-                    groups.insert(at, (len, HashMap::new()));
+                    groups.insert(at, (len, HashMap::default()));
                     at
                 }
             };
