@@ -6,6 +6,7 @@ mod client_nginx;
 mod client_pool;
 mod client_proxy;
 mod client_redis;
+mod client_redis_socks;
 mod client_services;
 mod client_squid;
 mod client_stream;
