@@ -21,6 +21,7 @@ mod peers_squid;
 mod peers_target;
 mod pool_controls;
 mod recovery;
+mod rotation_lifetime;
 mod socks;
 mod tls_check;
 mod tls_errors;
