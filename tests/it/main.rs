@@ -27,6 +27,7 @@ mod tls_check;
 mod tls_errors;
 mod tls_interop;
 mod tls_redis_store;
+mod tls_renegotiation;
 mod tls_rotation;
 mod tls_rotation_nginx;
 mod tls_rotation_proxy;
