@@ -5,6 +5,8 @@
 //! - [`pki`]: a throw-away PKI generated with rcgen (CA, intermediate, server, client, rogue CA).
 //! - [`squid`], [`nginx`], [`redis`], [`microsocks`]: launchers for real peers on 127.0.0.1, started and
 //!   stopped (on drop) by the tests; a missing binary is a test failure with an install hint.
+//! - [`openssl_server`]: `openssl s_server` speaking TLS 1.2 only, driven over its stdin to ask
+//!   the client to renegotiate (what no other peer here does on demand).
 //! - [`fault_proxy`]: an in-process proxy with fault knobs (hangs, garbage, resets, …).
 //! - [`tyk_store`]: certificate store entries as Tyk writes them (RFC 1423 keys), made by `openssl`.
 //! - [`target`]: in-process HTTP/HTTPS targets that count connections and requests.
@@ -15,6 +17,7 @@ pub mod client;
 pub mod fault_proxy;
 pub mod microsocks;
 pub mod nginx;
+pub mod openssl_server;
 mod peer_process;
 pub mod pki;
 pub mod raw_client;

@@ -145,6 +145,11 @@ impl PeerProcess {
         let _ = self.child.wait();
     }
 
+    /// The process's stdin, when it was spawned with `Stdio::piped()`.
+    pub(crate) fn stdin(&mut self) -> Option<&mut std::process::ChildStdin> {
+        self.child.stdin.as_mut()
+    }
+
     /// Whether the process is still running.
     pub(crate) fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))

@@ -6,13 +6,16 @@
 //! ```
 //!
 //! The proxy may be `http://` or `https://` (TLS to squid, then `CONNECT`); the Redis URL
-//! `redis://` or `rediss://`. The storage service's configuration is built here as a
-//! tyk.conf would hold it; a gateway reads its own file instead.
+//! `redis://` or `rediss://`. The storage service's configuration is written here as a
+//! tyk.conf would hold it and handed to the front door, [`ExternalServices::builder`]; a
+//! gateway points the builder at its own file instead (`.tyk_conf(path)`).
+//!
+//! The interop tests run [`set_then_get`] against a real squid and a redis-server with
+//! `tls-auth-clients yes` (`tests/it/client_redis_socks.rs`).
 
 use extsvc::client::ExternalServices;
-use extsvc::config::{load_str, EnvSnapshot, LoadOptions};
+use extsvc::config::EnvSnapshot;
 use extsvc::redis::AsyncCommands;
-use extsvc::tls::TlsOptions;
 
 #[tokio::main]
 #[allow(clippy::print_stdout, reason = "an example prints what it got")]
@@ -22,6 +25,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         eprintln!("usage: redis_through_squid PROXY_URL REDIS_URL CA_FILE CERT_FILE KEY_FILE");
         std::process::exit(2);
     };
+    let (value, opened) = set_then_get(proxy, redis_url, ca, cert, key).await?;
+    println!("GET extsvc:example = {value:?} ({opened} connection(s) opened)");
+    Ok(())
+}
+
+/// From the front door to a Redis handle; `SET extsvc:example`, then `GET` it back.
+/// Returns the value read and how many connections the handle opened.
+pub(crate) async fn set_then_get(
+    proxy: &str,
+    redis_url: &str,
+    ca: &str,
+    cert: &str,
+    key: &str,
+) -> Result<(String, u64), Box<dyn std::error::Error>> {
     // Debug formatting quotes and escapes each value as JSON needs.
     let conf = format!(
         r#"{{"external_services": {{"storage": {{
@@ -29,10 +46,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "mtls": {{"enabled": true, "ca_file": {ca:?}, "cert_file": {cert:?}, "key_file": {key:?}}}
         }}}}}}"#
     );
-    let env = EnvSnapshot::empty();
-    let loaded = load_str(&conf, "example.conf", &env, &LoadOptions::default())?;
-    let resolution = extsvc::resolve::resolve(&loaded.config, &env);
-    let services = ExternalServices::build(&resolution, None, &TlsOptions::default()).await?;
+    let services = ExternalServices::builder()
+        .tyk_conf_str(conf, "example.conf")
+        // Only this configuration: no HTTP_PROXY / NO_PROXY from the process.
+        .env(EnvSnapshot::empty())
+        .build()
+        .await?;
 
     let mut redis = services.redis(redis_url)?;
     // Proxy, TLS (the client certificate included), AUTH and SELECT, checked now.
@@ -41,9 +60,5 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .set::<_, _, ()>("extsvc:example", "hello through the proxy")
         .await?;
     let value: String = redis.get("extsvc:example").await?;
-    println!(
-        "GET extsvc:example = {value:?} ({} connection(s) opened)",
-        redis.connections_opened()
-    );
-    Ok(())
+    Ok((value, redis.connections_opened()))
 }
