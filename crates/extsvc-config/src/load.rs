@@ -18,7 +18,7 @@ use std::path::Path;
 
 use crate::env_layer::read_env_layers;
 use crate::error::{ConfigError, Diagnostics};
-use crate::file::read_file_layer;
+use crate::file_layer::{parse_error, read_file_layer, report_duplicate_keys};
 use crate::layer::{Layer, LayerKind, Layered};
 use crate::validate::build_config;
 use crate::{ConfigErrors, EnvSnapshot, ExternalServicesConfig, ServiceKind};
@@ -210,25 +210,6 @@ pub fn load_str_lenient(
     load_layers(file, diagnostics, env, options)
 }
 
-/// A key twice in one object: inside `external_services` an error (the last value would
-/// silently win, e.g. turn `insecure_skip_verify` off again), elsewhere a warning.
-fn report_duplicate_keys(json: &str, diagnostics: &mut Diagnostics) {
-    for path in crate::duplicate_keys::duplicate_keys(json) {
-        let shown = crate::escaped(&path);
-        if path == "external_services" || path.starts_with("external_services.") {
-            diagnostics.error(
-                path.clone(),
-                ConfigError::Invalid {
-                    path: shown.to_string(),
-                    message: "duplicate key: it appears more than once in its object; keep one".to_owned(),
-                },
-            );
-        } else {
-            diagnostics.warn(format!("{shown}: duplicate key; the last value is used"));
-        }
-    }
-}
-
 /// Reads the environment, merges and builds the model. Even after a fatal error the
 /// environment is read, so that every problem is reported at once. `file` may also be
 /// the values set in code ([`crate::code`]).
@@ -260,30 +241,4 @@ pub(crate) fn load_layers(
         errors: diagnostics.errors,
         concerns: diagnostics.concerns,
     })
-}
-
-/// `origin:line:column: message`, the message without serde_json's own position suffix.
-///
-/// serde_json reports an error *at* a line break as column 0 of the next line; that is
-/// shown as the position of the line break itself (one past the end of its line), so
-/// columns are always 1-based.
-fn parse_error(origin: &str, json: &str, e: &serde_json::Error) -> ConfigError {
-    let text = e.to_string();
-    let suffix = format!(" at line {} column {}", e.line(), e.column());
-    let message = text.strip_suffix(&suffix).unwrap_or(&text).to_owned();
-    let (mut line, mut column) = (e.line(), e.column());
-    if column == 0 {
-        if line > 1 {
-            line -= 1;
-            column = json.split('\n').nth(line - 1).map_or(0, |l| l.chars().count()) + 1;
-        } else {
-            column = 1;
-        }
-    }
-    ConfigError::Parse {
-        file: origin.to_owned(),
-        line,
-        column,
-        message,
-    }
 }
