@@ -1,9 +1,12 @@
-//! Reading a tyk.conf's JSON text into the file layer.
+//! Reading a tyk.conf into the file layer: the bounded read, the JSON parse (errors at
+//! `file:line:column`), duplicate keys, and the walk against [`KEYS`].
 //!
 //! The loader does not let serde find the problems, because serde stops at the first
-//! one: it walks the parsed JSON against [`KEYS`] first, reporting every
-//! unknown key (with a "did you mean") and every wrong type with its dotted key path, and
-//! only hands checked values on (see the crate's `docs/configuration.md`).
+//! one: this walk reports every unknown key (with a "did you mean") and every wrong type
+//! with its dotted key path, and hands on only checked values (see the crate's
+//! `docs/configuration.md`). `env_layer` does the same for the environment.
+
+use std::path::Path;
 
 use serde_json::Value as Json;
 
@@ -13,10 +16,43 @@ use crate::layer::{Layer, LayerKind, RawValue};
 use crate::redact_url_credentials;
 use crate::suggest;
 
+/// The text of the configuration file at `path`: a regular file of at most
+/// [`CONFIG_FILE_LIMIT`](crate::CONFIG_FILE_LIMIT) bytes, in UTF-8.
+pub(crate) fn read_file_text(path: &Path) -> Result<String, ConfigError> {
+    crate::read_bounded(path, crate::CONFIG_FILE_LIMIT)
+        .and_then(|bytes| {
+            String::from_utf8(bytes).map_err(|_| {
+                crate::BoundedReadError::Io(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "stream did not contain valid UTF-8",
+                ))
+            })
+        })
+        .map_err(|e| ConfigError::Read {
+            file: path.display().to_string(),
+            message: e.to_string(),
+        })
+}
+
+/// The file layer of JSON text; `origin` names it in errors. Text that is not JSON is a
+/// fatal error and an empty layer.
+pub(crate) fn read_file_layer(json: &str, origin: &str, diagnostics: &mut Diagnostics) -> Layer {
+    match serde_json::from_str::<Json>(json) {
+        Ok(root) => {
+            report_duplicate_keys(json, diagnostics);
+            walk_file(&root, origin, diagnostics)
+        }
+        Err(e) => {
+            diagnostics.fatal(parse_error(origin, json, &e));
+            Layer::new(LayerKind::File, origin)
+        }
+    }
+}
+
 /// Walks the parsed file against [`KEYS`], reporting every unknown key inside
 /// `external_services` and every value of the wrong type, and returns the well-formed
 /// values as the file layer. `null` counts as not set.
-pub(crate) fn read_file_layer(root: &Json, origin: &str, diagnostics: &mut Diagnostics) -> Layer {
+fn walk_file(root: &Json, origin: &str, diagnostics: &mut Diagnostics) -> Layer {
     let mut layer = Layer::new(LayerKind::File, origin);
     let Json::Object(top) = root else {
         diagnostics.fatal(ConfigError::Invalid {
@@ -202,7 +238,7 @@ fn describe(value: &Json) -> String {
 
 /// A key twice in one object: inside `external_services` an error (the last value would
 /// silently win, e.g. turn `insecure_skip_verify` off again), elsewhere a warning.
-pub(crate) fn report_duplicate_keys(json: &str, diagnostics: &mut Diagnostics) {
+fn report_duplicate_keys(json: &str, diagnostics: &mut Diagnostics) {
     for path in crate::duplicate_keys::duplicate_keys(json) {
         let shown = crate::escaped(&path);
         if path == "external_services" || path.starts_with("external_services.") {
@@ -224,7 +260,7 @@ pub(crate) fn report_duplicate_keys(json: &str, diagnostics: &mut Diagnostics) {
 /// serde_json reports an error *at* a line break as column 0 of the next line; that is
 /// shown as the position of the line break itself (one past the end of its line), so
 /// columns are always 1-based.
-pub(crate) fn parse_error(origin: &str, json: &str, e: &serde_json::Error) -> ConfigError {
+fn parse_error(origin: &str, json: &str, e: &serde_json::Error) -> ConfigError {
     let text = e.to_string();
     let suffix = format!(" at line {} column {}", e.line(), e.column());
     let message = text.strip_suffix(&suffix).unwrap_or(&text).to_owned();

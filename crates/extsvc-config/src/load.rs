@@ -18,7 +18,7 @@ use std::path::Path;
 
 use crate::env_layer::read_env_layers;
 use crate::error::{ConfigError, Diagnostics};
-use crate::file_layer::{parse_error, read_file_layer, report_duplicate_keys};
+use crate::file_layer::{read_file_layer, read_file_text};
 use crate::layer::{Layer, LayerKind, Layered};
 use crate::validate::build_config;
 use crate::{ConfigErrors, EnvSnapshot, ExternalServicesConfig, ServiceKind};
@@ -167,22 +167,11 @@ pub fn load_file_lenient(
         return load_layers(Layer::new(LayerKind::File, ""), Diagnostics::default(), env, options);
     };
     let origin = path.display().to_string();
-    let text = crate::read_bounded(path, crate::CONFIG_FILE_LIMIT).and_then(|bytes| {
-        String::from_utf8(bytes).map_err(|_| {
-            crate::BoundedReadError::Io(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                "stream did not contain valid UTF-8",
-            ))
-        })
-    });
-    match text {
+    match read_file_text(path) {
         Ok(text) => load_str_lenient(&text, &origin, env, options),
-        Err(e) => {
+        Err(error) => {
             let mut diagnostics = Diagnostics::default();
-            diagnostics.fatal(ConfigError::Read {
-                file: origin,
-                message: e.to_string(),
-            });
+            diagnostics.fatal(error);
             load_layers(Layer::new(LayerKind::File, ""), diagnostics, env, options)
         }
     }
@@ -197,16 +186,7 @@ pub fn load_str_lenient(
     options: &LoadOptions,
 ) -> Result<LoadReport, ConfigErrors> {
     let mut diagnostics = Diagnostics::default();
-    let file = match serde_json::from_str::<serde_json::Value>(json) {
-        Ok(root) => {
-            report_duplicate_keys(json, &mut diagnostics);
-            read_file_layer(&root, origin, &mut diagnostics)
-        }
-        Err(e) => {
-            diagnostics.fatal(parse_error(origin, json, &e));
-            Layer::new(LayerKind::File, origin)
-        }
-    };
+    let file = read_file_layer(json, origin, &mut diagnostics);
     load_layers(file, diagnostics, env, options)
 }
 
