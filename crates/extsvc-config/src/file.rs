@@ -11,6 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::keys::{mtls_block_fields, proxy_block_fields};
 use crate::EncodingSecret;
 
 /// The parts of a whole tyk.conf that extsvc reads; other top-level keys are ignored.
@@ -83,23 +84,11 @@ impl ExternalServicesFile {
     }
 }
 
-/// `external_services.global` and `external_services.<service>.proxy`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GlobalFile {
-    /// `enabled`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub enabled: Option<bool>,
-    /// `http_proxy`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub http_proxy: Option<String>,
-    /// `https_proxy`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub https_proxy: Option<String>,
-    /// `bypass_proxy`, comma separated.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bypass_proxy: Option<String>,
-}
+proxy_block_fields!(file_struct! {
+    /// `external_services.global` and `external_services.<service>.proxy`.
+    #[serde(deny_unknown_fields)]
+    pub struct GlobalFile;
+});
 
 /// `external_services.<service>.proxy`: the same keys as the global block.
 pub type ProxyFile = GlobalFile;
@@ -116,38 +105,41 @@ pub struct ServiceFile {
     pub mtls: Option<MtlsFile>,
 }
 
-/// `external_services.<service>.mtls`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MtlsFile {
-    /// `enabled`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub enabled: Option<bool>,
-    /// `cert_file`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cert_file: Option<String>,
-    /// `key_file`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub key_file: Option<String>,
-    /// `ca_file`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ca_file: Option<String>,
-    /// `cert_id`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cert_id: Option<String>,
-    /// `ca_cert_ids`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ca_cert_ids: Option<Vec<String>>,
-    /// `insecure_skip_verify`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub insecure_skip_verify: Option<bool>,
-    /// `tls_min_version`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tls_min_version: Option<String>,
-    /// `tls_max_version`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tls_max_version: Option<String>,
+mtls_block_fields!(file_struct! {
+    /// `external_services.<service>.mtls`.
+    #[serde(deny_unknown_fields)]
+    pub struct MtlsFile;
+});
+
+/// A serde struct of the file from a block's field list in [`keys`](crate::keys): each
+/// field optional, its type that of its [`KeyType`](crate::KeyType).
+macro_rules! file_struct {
+    ($(#[$meta:meta])* pub struct $name:ident; $($field:ident: $ty:ident => $docs:tt)*) => {
+        #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+        $(#[$meta])*
+        pub struct $name {
+            $(
+                #[doc = concat!("`", stringify!($field), "`.")]
+                #[serde(default, skip_serializing_if = "Option::is_none")]
+                pub $field: Option<file_value!($ty)>,
+            )*
+        }
+    };
 }
+use file_struct;
+
+/// The Rust type of a key's value in the file, by its [`KeyType`](crate::KeyType).
+macro_rules! file_value {
+    (Bool) => { bool };
+    (StringList) => { Vec<String> };
+    (Secret) => { EncodingSecret };
+    (String) => { String };
+    (ProxyUrl) => { String };
+    (BypassList) => { String };
+    (TlsVersion) => { String };
+    (FilePath) => { String };
+}
+use file_value;
 
 #[cfg(test)]
 mod tests {
@@ -172,47 +164,35 @@ mod tests {
         }
     }
 
-    /// The serde model and the key table describe the same keys.
+    /// The structs written by hand (the top level, `security`, a service block) and the
+    /// key table name the same keys; the proxy and mtls blocks are generated from the
+    /// table's field lists. A file setting every key of [`KEYS`] deserializes with every
+    /// field set (no struct field the table lacks) and serializes back to the same keys
+    /// (no key the structs lack).
     #[test]
     fn serde_model_and_key_table_agree() {
-        let proxy = GlobalFile {
-            enabled: Some(true),
-            http_proxy: Some(String::new()),
-            https_proxy: Some(String::new()),
-            bypass_proxy: Some(String::new()),
-        };
-        let mtls = MtlsFile {
-            enabled: Some(true),
-            cert_file: Some(String::new()),
-            key_file: Some(String::new()),
-            ca_file: Some(String::new()),
-            cert_id: Some(String::new()),
-            ca_cert_ids: Some(Vec::new()),
-            insecure_skip_verify: Some(false),
-            tls_min_version: Some(String::new()),
-            tls_max_version: Some(String::new()),
-        };
-        let service = ServiceFile {
-            proxy: Some(proxy.clone()),
-            mtls: Some(mtls),
-        };
-        let full = TykConfFile {
-            external_services: Some(ExternalServicesFile {
-                global: Some(proxy),
-                oauth: Some(service.clone()),
-                storage: Some(service.clone()),
-                webhooks: Some(service.clone()),
-                health: Some(service.clone()),
-                discovery: Some(service),
-            }),
-            http_proxy: Some(String::new()),
-            https_proxy: Some(String::new()),
-            jwt_ssl_insecure_skip_verify: Some(false),
-            security: Some(SecurityFile {
-                private_certificate_encoding_secret: Some(EncodingSecret::new("")),
-            }),
-            secret: Some(EncodingSecret::new("")),
-        };
+        let mut every_key = serde_json::Map::new();
+        for key in KEYS {
+            let value = match key.ty {
+                crate::KeyType::Bool => Json::Bool(true),
+                crate::KeyType::StringList => serde_json::json!(["x"]),
+                _ => Json::from("x"),
+            };
+            let mut object = &mut every_key;
+            let segments: Vec<&str> = key.segments().collect();
+            let (last, blocks) = segments.split_last().unwrap();
+            for block in blocks {
+                object = object
+                    .entry(*block)
+                    .or_insert_with(|| Json::Object(serde_json::Map::new()))
+                    .as_object_mut()
+                    .unwrap();
+            }
+            object.insert((*last).to_owned(), value);
+        }
+        let full: TykConfFile = serde_json::from_value(Json::Object(every_key)).unwrap();
+        let shown = format!("{full:?}");
+        assert!(!shown.contains("None"), "a field no key sets: {shown}");
         let mut from_serde = Vec::new();
         leaf_paths("", &serde_json::to_value(&full).unwrap(), &mut from_serde);
         from_serde.sort();
