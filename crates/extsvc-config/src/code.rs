@@ -286,4 +286,44 @@ mod tests {
             .unwrap();
         assert!(loaded.config.global.enabled.unwrap().value);
     }
+
+    /// The setters are written by hand (typed arguments, their own docs), so this is where
+    /// they are checked against the key lists: calling every setter sets every key of
+    /// the global block, a service's proxy block and its mtls block, and no other.
+    #[test]
+    fn every_key_of_a_block_has_a_setter() {
+        let every_proxy_setter = || {
+            ProxyBuilder::new()
+                .enabled(false)
+                .http_proxy("")
+                .https_proxy("")
+                .bypass_proxy("")
+        };
+        let builder = ExternalServicesConfig::builder()
+            .global(every_proxy_setter())
+            .proxy(ServiceKind::Health, every_proxy_setter())
+            .mtls(
+                ServiceKind::Health,
+                MtlsBuilder::new()
+                    .enabled(false)
+                    .cert_file("/c.pem")
+                    .key_file("/k.pem")
+                    .ca_file("/ca.pem")
+                    .cert_id("c")
+                    .ca_cert_ids(["ca"])
+                    .insecure_skip_verify(false)
+                    .tls_min_version("1.2")
+                    .tls_max_version("1.3"),
+            );
+        let mut set: Vec<&str> = builder.values.iter().map(|(path, _)| path.as_str()).collect();
+        set.sort_unstable();
+        let mut keys: Vec<&str> = crate::KEYS
+            .iter()
+            .map(|k| k.path)
+            .filter(|p| p.starts_with("external_services.global.") || p.starts_with("external_services.health."))
+            .collect();
+        keys.sort_unstable();
+        assert_eq!(set, keys);
+        builder.build().unwrap();
+    }
 }

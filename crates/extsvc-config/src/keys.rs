@@ -3,6 +3,15 @@
 //! [`KEYS`] is the single list the loader walks: it decides which keys of the file are
 //! known, which environment variables exist (both spellings), what "did you mean"
 //! suggests, and what `docs/configuration.md` lists.
+//!
+//! It is also where the key set is described, once. The fields of the two blocks that
+//! repeat (the proxy block and the mtls block: 69 of the 74 keys) are listed here with
+//! their type and doc line, and the same lists generate the serde structs of the file
+//! (`file::GlobalFile`, `file::MtlsFile`); the validated model is built from those
+//! structs destructured field by field, so a key added to a list does not compile until
+//! `validate` reads it into the model. The five keys outside `external_services` and the
+//! block structure (`file::TykConfFile`, `ServiceFile`, `ExternalServicesFile`,
+//! `SecurityFile`) are written by hand and checked against [`KEYS`] by a test in `file`.
 
 /// The type of a key's value: its shape in JSON and in the environment, and what the
 /// loader checks about the text.
@@ -143,112 +152,86 @@ pub(crate) fn children(prefix: &str) -> Vec<&'static str> {
     out
 }
 
-macro_rules! service_keys {
-    ($svc:literal, $what:literal) => {
-        [
-            KeySpec {
-                path: concat!("external_services.", $svc, ".proxy.enabled"),
-                ty: KeyType::Bool,
-                doc: concat!(
-                    "Use the proxy settings of this block for ",
-                    $what,
-                    "; when not true, the global settings apply."
-                ),
-            },
-            KeySpec {
-                path: concat!("external_services.", $svc, ".proxy.http_proxy"),
-                ty: KeyType::ProxyUrl,
-                doc: concat!("Proxy for `http://` targets of ", $what, "."),
-            },
-            KeySpec {
-                path: concat!("external_services.", $svc, ".proxy.https_proxy"),
-                ty: KeyType::ProxyUrl,
-                doc: concat!("Proxy for `https://` targets of ", $what, "."),
-            },
-            KeySpec {
-                path: concat!("external_services.", $svc, ".proxy.bypass_proxy"),
-                ty: KeyType::BypassList,
-                doc: concat!(
-                    "Hosts that ",
-                    $what,
-                    " reach directly; replaces the global list (`*` bypasses everything)."
-                ),
-            },
-            KeySpec {
-                path: concat!("external_services.", $svc, ".mtls.enabled"),
-                ty: KeyType::Bool,
-                doc: concat!(
-                    "Use the TLS settings of this block for ",
-                    $what,
-                    "; when not true, the other mtls keys are ignored."
-                ),
-            },
-            KeySpec {
-                path: concat!("external_services.", $svc, ".mtls.cert_file"),
-                ty: KeyType::FilePath,
-                doc: "PEM client certificate (with `key_file`); `cert_id` takes precedence.",
-            },
-            KeySpec {
-                path: concat!("external_services.", $svc, ".mtls.key_file"),
-                ty: KeyType::FilePath,
-                doc: "PEM private key of `cert_file` (PKCS#8, PKCS#1 or SEC1).",
-            },
-            KeySpec {
-                path: concat!("external_services.", $svc, ".mtls.ca_file"),
-                ty: KeyType::FilePath,
-                doc: "PEM CA certificates that replace the default roots for server verification.",
-            },
-            KeySpec {
-                path: concat!("external_services.", $svc, ".mtls.cert_id"),
-                ty: KeyType::String,
-                doc: "Client certificate id in the certificate store; wins over `cert_file`/`key_file`.",
-            },
-            KeySpec {
-                path: concat!("external_services.", $svc, ".mtls.ca_cert_ids"),
-                ty: KeyType::StringList,
-                doc: "CA certificate ids in the certificate store; win over `ca_file`.",
-            },
-            KeySpec {
-                path: concat!("external_services.", $svc, ".mtls.insecure_skip_verify"),
-                ty: KeyType::Bool,
-                doc: "Do not verify the target's certificate (never the proxy's). Not for production.",
-            },
-            KeySpec {
-                path: concat!("external_services.", $svc, ".mtls.tls_min_version"),
-                ty: KeyType::TlsVersion,
-                doc: "Lowest TLS version offered: `1.2` (default) or `1.3`.",
-            },
-            KeySpec {
-                path: concat!("external_services.", $svc, ".mtls.tls_max_version"),
-                ty: KeyType::TlsVersion,
-                doc: "Highest TLS version offered: `1.2` or `1.3` (default).",
-            },
-        ]
+// The two blocks that repeat (the proxy block, six times; the mtls block, five) have their
+// fields written once, below: name, type and documentation. Each list hands its fields to
+// a macro it is given, so the same list makes the serde struct (`file::GlobalFile`,
+// `file::MtlsFile`) and the rows of KEYS: a field cannot be in one and not the other.
+
+/// The fields of a proxy block: `external_services.global` and every
+/// `external_services.<service>.proxy` (the same struct, `file::GlobalFile`). Each field
+/// has the global block's doc line and a service's; `$what` names the service.
+macro_rules! proxy_block_fields {
+    ($emit:ident! { $($head:tt)* } $($what:literal)?) => {
+        $emit! { $($head)*
+            enabled: Bool => {
+                global: "Proxy every service through the global settings (unless a service's own proxy block is enabled).",
+                service: concat!("Use the proxy settings of this block for ", $($what,)? "; when not true, the global settings apply."),
+            }
+            http_proxy: ProxyUrl => {
+                global: "Proxy for `http://` targets; unset falls back to legacy `http_proxy`, then `HTTP_PROXY`.",
+                service: concat!("Proxy for `http://` targets of ", $($what,)? "."),
+            }
+            https_proxy: ProxyUrl => {
+                global: "Proxy for `https://` targets; unset falls back to legacy `https_proxy`, then `HTTPS_PROXY`, then the configured `http_proxy` (Tyk's fallback).",
+                service: concat!("Proxy for `https://` targets of ", $($what,)? "."),
+            }
+            bypass_proxy: BypassList => {
+                global: "Hosts reached directly (domains, IPs, CIDRs, `host:port`, `*`); unset falls back to `NO_PROXY`.",
+                service: concat!("Hosts that ", $($what,)? " reach directly; replaces the global list (`*` bypasses everything)."),
+            }
+        }
     };
 }
 
-const GLOBAL_KEYS: [KeySpec; 4] = [
-    KeySpec {
-        path: "external_services.global.enabled",
-        ty: KeyType::Bool,
-        doc: "Proxy every service through the global settings (unless a service's own proxy block is enabled).",
-    },
-    KeySpec {
-        path: "external_services.global.http_proxy",
-        ty: KeyType::ProxyUrl,
-        doc: "Proxy for `http://` targets; unset falls back to legacy `http_proxy`, then `HTTP_PROXY`.",
-    },
-    KeySpec {
-        path: "external_services.global.https_proxy",
-        ty: KeyType::ProxyUrl,
-        doc: "Proxy for `https://` targets; unset falls back to legacy `https_proxy`, then `HTTPS_PROXY`, then the configured `http_proxy` (Tyk's fallback).",
-    },
-    KeySpec {
-        path: "external_services.global.bypass_proxy",
-        ty: KeyType::BypassList,
-        doc: "Hosts reached directly (domains, IPs, CIDRs, `host:port`, `*`); unset falls back to `NO_PROXY`.",
-    },
-];
+/// The fields of `external_services.<service>.mtls` (`file::MtlsFile`); `$what` names
+/// the service.
+macro_rules! mtls_block_fields {
+    ($emit:ident! { $($head:tt)* } $($what:literal)?) => {
+        $emit! { $($head)*
+            enabled: Bool => {
+                concat!("Use the TLS settings of this block for ", $($what,)? "; when not true, the other mtls keys are ignored.")
+            }
+            cert_file: FilePath => { "PEM client certificate (with `key_file`); `cert_id` takes precedence." }
+            key_file: FilePath => { "PEM private key of `cert_file` (PKCS#8, PKCS#1 or SEC1)." }
+            ca_file: FilePath => { "PEM CA certificates that replace the default roots for server verification." }
+            cert_id: String => { "Client certificate id in the certificate store; wins over `cert_file`/`key_file`." }
+            ca_cert_ids: StringList => { "CA certificate ids in the certificate store; win over `ca_file`." }
+            insecure_skip_verify: Bool => { "Do not verify the target's certificate (never the proxy's). Not for production." }
+            tls_min_version: TlsVersion => { "Lowest TLS version offered: `1.2` (default) or `1.3`." }
+            tls_max_version: TlsVersion => { "Highest TLS version offered: `1.2` or `1.3` (default)." }
+        }
+    };
+}
+
+/// The rows of [`KEYS`] for one block, from its field list: `key_rows! { mtls "prefix."; … }`,
+/// or `key_rows! { proxy global "prefix."; … }` / `proxy service` to pick the proxy docs.
+macro_rules! key_rows {
+    (@doc global, $global:expr, $service:expr) => { $global };
+    (@doc service, $global:expr, $service:expr) => { $service };
+    (proxy $which:ident $prefix:expr; $($field:ident: $ty:ident => { global: $global:expr, service: $service:expr $(,)? })*) => {
+        [$(KeySpec {
+            path: concat!($prefix, stringify!($field)),
+            ty: KeyType::$ty,
+            doc: key_rows!(@doc $which, $global, $service),
+        }),*]
+    };
+    (mtls $prefix:expr; $($field:ident: $ty:ident => { $doc:expr })*) => {
+        [$(KeySpec { path: concat!($prefix, stringify!($field)), ty: KeyType::$ty, doc: $doc }),*]
+    };
+}
+pub(crate) use {mtls_block_fields, proxy_block_fields};
+
+/// `external_services.<service>.proxy` and `.mtls`, in that order.
+macro_rules! service_keys {
+    ($svc:literal, $what:literal) => {
+        concat_tables::<13, 2>([
+            &proxy_block_fields!(key_rows! { proxy service concat!("external_services.", $svc, ".proxy.") ; } $what),
+            &mtls_block_fields!(key_rows! { mtls concat!("external_services.", $svc, ".mtls.") ; } $what),
+        ])
+    };
+}
+
+const GLOBAL_KEYS: [KeySpec; 4] = proxy_block_fields!(key_rows! { proxy global "external_services.global."; });
 
 const LEGACY_KEYS: [KeySpec; 3] = [
     KeySpec {
@@ -283,7 +266,8 @@ const STORE_SECRET_KEYS: [KeySpec; 2] = [
     },
 ];
 
-const fn concat_tables<const N: usize>(parts: [&[KeySpec]; 8]) -> [KeySpec; N] {
+/// The rows of `parts`, in order, as one table of `N` rows.
+const fn concat_tables<const N: usize, const P: usize>(parts: [&[KeySpec]; P]) -> [KeySpec; N] {
     let mut out = [GLOBAL_KEYS[0]; N];
     let mut n = 0;
     let mut p = 0;
@@ -300,7 +284,7 @@ const fn concat_tables<const N: usize>(parts: [&[KeySpec]; 8]) -> [KeySpec; N] {
     out
 }
 
-const ALL_KEYS: [KeySpec; 74] = concat_tables([
+const ALL_KEYS: [KeySpec; 74] = concat_tables::<74, 8>([
     &GLOBAL_KEYS,
     &service_keys!("oauth", "OAuth/JWT requests (JWKS, introspection)"),
     &service_keys!("storage", "storage connections (Redis, databases)"),

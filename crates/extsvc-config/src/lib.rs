@@ -26,6 +26,7 @@ mod env;
 mod env_layer;
 mod error;
 pub mod file;
+mod file_layer;
 mod keys;
 mod layer;
 mod load;

@@ -18,7 +18,7 @@ use std::path::Path;
 
 use crate::env_layer::read_env_layers;
 use crate::error::{ConfigError, Diagnostics};
-use crate::file::read_file_layer;
+use crate::file_layer::{read_file_layer, read_file_text};
 use crate::layer::{Layer, LayerKind, Layered};
 use crate::validate::build_config;
 use crate::{ConfigErrors, EnvSnapshot, ExternalServicesConfig, ServiceKind};
@@ -167,22 +167,11 @@ pub fn load_file_lenient(
         return load_layers(Layer::new(LayerKind::File, ""), Diagnostics::default(), env, options);
     };
     let origin = path.display().to_string();
-    let text = crate::read_bounded(path, crate::CONFIG_FILE_LIMIT).and_then(|bytes| {
-        String::from_utf8(bytes).map_err(|_| {
-            crate::BoundedReadError::Io(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                "stream did not contain valid UTF-8",
-            ))
-        })
-    });
-    match text {
+    match read_file_text(path) {
         Ok(text) => load_str_lenient(&text, &origin, env, options),
-        Err(e) => {
+        Err(error) => {
             let mut diagnostics = Diagnostics::default();
-            diagnostics.fatal(ConfigError::Read {
-                file: origin,
-                message: e.to_string(),
-            });
+            diagnostics.fatal(error);
             load_layers(Layer::new(LayerKind::File, ""), diagnostics, env, options)
         }
     }
@@ -197,36 +186,8 @@ pub fn load_str_lenient(
     options: &LoadOptions,
 ) -> Result<LoadReport, ConfigErrors> {
     let mut diagnostics = Diagnostics::default();
-    let file = match serde_json::from_str::<serde_json::Value>(json) {
-        Ok(root) => {
-            report_duplicate_keys(json, &mut diagnostics);
-            read_file_layer(&root, origin, &mut diagnostics)
-        }
-        Err(e) => {
-            diagnostics.fatal(parse_error(origin, json, &e));
-            Layer::new(LayerKind::File, origin)
-        }
-    };
+    let file = read_file_layer(json, origin, &mut diagnostics);
     load_layers(file, diagnostics, env, options)
-}
-
-/// A key twice in one object: inside `external_services` an error (the last value would
-/// silently win, e.g. turn `insecure_skip_verify` off again), elsewhere a warning.
-fn report_duplicate_keys(json: &str, diagnostics: &mut Diagnostics) {
-    for path in crate::duplicate_keys::duplicate_keys(json) {
-        let shown = crate::escaped(&path);
-        if path == "external_services" || path.starts_with("external_services.") {
-            diagnostics.error(
-                path.clone(),
-                ConfigError::Invalid {
-                    path: shown.to_string(),
-                    message: "duplicate key: it appears more than once in its object; keep one".to_owned(),
-                },
-            );
-        } else {
-            diagnostics.warn(format!("{shown}: duplicate key; the last value is used"));
-        }
-    }
 }
 
 /// Reads the environment, merges and builds the model. Even after a fatal error the
@@ -260,30 +221,4 @@ pub(crate) fn load_layers(
         errors: diagnostics.errors,
         concerns: diagnostics.concerns,
     })
-}
-
-/// `origin:line:column: message`, the message without serde_json's own position suffix.
-///
-/// serde_json reports an error *at* a line break as column 0 of the next line; that is
-/// shown as the position of the line break itself (one past the end of its line), so
-/// columns are always 1-based.
-fn parse_error(origin: &str, json: &str, e: &serde_json::Error) -> ConfigError {
-    let text = e.to_string();
-    let suffix = format!(" at line {} column {}", e.line(), e.column());
-    let message = text.strip_suffix(&suffix).unwrap_or(&text).to_owned();
-    let (mut line, mut column) = (e.line(), e.column());
-    if column == 0 {
-        if line > 1 {
-            line -= 1;
-            column = json.split('\n').nth(line - 1).map_or(0, |l| l.chars().count()) + 1;
-        } else {
-            column = 1;
-        }
-    }
-    ConfigError::Parse {
-        file: origin.to_owned(),
-        line,
-        column,
-        message,
-    }
 }

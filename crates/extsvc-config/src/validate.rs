@@ -80,23 +80,26 @@ impl Builder<'_> {
     }
 
     fn proxy_block(&mut self, block: &str, file: Option<&GlobalFile>) -> GlobalSettings {
-        let Some(file) = file else {
+        // Destructured without `..`: a field added to the proxy block's list in `keys`
+        // does not compile until it is validated here.
+        let Some(GlobalFile {
+            enabled,
+            http_proxy,
+            https_proxy,
+            bypass_proxy,
+        }) = file
+        else {
             return GlobalSettings::default();
         };
         GlobalSettings {
-            enabled: file
-                .enabled
-                .map(|v| Sourced::new(v, self.source(&format!("{block}.enabled")))),
-            http_proxy: file
-                .http_proxy
+            enabled: enabled.map(|v| Sourced::new(v, self.source(&format!("{block}.enabled")))),
+            http_proxy: http_proxy
                 .as_ref()
                 .map(|v| self.proxy_url(&format!("{block}.http_proxy"), v)),
-            https_proxy: file
-                .https_proxy
+            https_proxy: https_proxy
                 .as_ref()
                 .map(|v| self.proxy_url(&format!("{block}.https_proxy"), v)),
-            bypass_proxy: file
-                .bypass_proxy
+            bypass_proxy: bypass_proxy
                 .as_ref()
                 .map(|v| self.bypass_list(&format!("{block}.bypass_proxy"), v)),
         }
@@ -195,13 +198,25 @@ impl Builder<'_> {
 
     fn mtls_block(&mut self, kind: ServiceKind, file: Option<&MtlsFile>, legacy: &LegacySettings) -> MtlsSettings {
         let block = format!("external_services.{kind}.mtls");
-        let Some(file) = file else {
+        // Destructured without `..`, as in `proxy_block`.
+        let Some(MtlsFile {
+            enabled,
+            cert_file,
+            key_file,
+            ca_file,
+            cert_id,
+            ca_cert_ids,
+            insecure_skip_verify,
+            tls_min_version,
+            tls_max_version,
+        }) = file
+        else {
             return MtlsSettings::default();
         };
         let path = |field: &str| format!("{block}.{field}");
         // As in a variable's comma-separated list (SPEC section 1): entries trimmed,
         // empty ones dropped.
-        let ca_cert_ids: Option<Vec<String>> = file.ca_cert_ids.as_ref().map(|ids| {
+        let ca_cert_ids: Option<Vec<String>> = ca_cert_ids.as_ref().map(|ids| {
             ids.iter()
                 .map(|id| id.trim())
                 .filter(|id| !id.is_empty())
@@ -209,25 +224,24 @@ impl Builder<'_> {
                 .collect()
         });
         let settings = MtlsSettings {
-            enabled: file.enabled.map(|v| Sourced::new(v, self.source(&path("enabled")))),
+            enabled: enabled.map(|v| Sourced::new(v, self.source(&path("enabled")))),
             cert_file: self
-                .non_empty(&path("cert_file"), file.cert_file.as_ref())
+                .non_empty(&path("cert_file"), cert_file.as_ref())
                 .map(|s| s.map(PathBuf::from)),
             key_file: self
-                .non_empty(&path("key_file"), file.key_file.as_ref())
+                .non_empty(&path("key_file"), key_file.as_ref())
                 .map(|s| s.map(PathBuf::from)),
             ca_file: self
-                .non_empty(&path("ca_file"), file.ca_file.as_ref())
+                .non_empty(&path("ca_file"), ca_file.as_ref())
                 .map(|s| s.map(PathBuf::from)),
-            cert_id: self.non_empty(&path("cert_id"), file.cert_id.as_ref()),
+            cert_id: self.non_empty(&path("cert_id"), cert_id.as_ref()),
             ca_cert_ids: ca_cert_ids
                 .filter(|ids| !ids.is_empty())
                 .map(|ids| Sourced::new(ids, self.source(&path("ca_cert_ids")))),
-            insecure_skip_verify: file
-                .insecure_skip_verify
+            insecure_skip_verify: insecure_skip_verify
                 .map(|v| Sourced::new(v, self.source(&path("insecure_skip_verify")))),
-            tls_min_version: self.tls_version(&path("tls_min_version"), file.tls_min_version.as_ref()),
-            tls_max_version: self.tls_version(&path("tls_max_version"), file.tls_max_version.as_ref()),
+            tls_min_version: self.tls_version(&path("tls_min_version"), tls_min_version.as_ref()),
+            tls_max_version: self.tls_version(&path("tls_max_version"), tls_max_version.as_ref()),
         };
 
         let diagnostics = &mut *self.diagnostics;
