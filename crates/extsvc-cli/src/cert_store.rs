@@ -44,7 +44,10 @@ impl CertStoreArgs {
         }
         let dir = std::path::Path::new(spec);
         if !dir.is_dir() {
-            return Err(format!("--cert-store: {spec} is not a directory (nor a redis:// URL)"));
+            return Err(format!(
+                "--cert-store: {} is not a directory (nor a redis:// URL)",
+                extsvc::config::shown(spec)
+            ));
         }
         Ok(Some(Arc::new(DirectoryStore::new(dir))))
     }

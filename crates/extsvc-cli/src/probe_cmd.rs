@@ -58,7 +58,7 @@ pub(crate) struct ProbeArgs {
 }
 
 /// The pool controls of the library (`PoolSettings`), to try them on a real target;
-/// http(s) only (the Redis probe opens one connection per PING, no pool).
+/// http(s) only (the Redis probe keeps one multiplexed connection, not the HTTP pool).
 #[derive(Debug, clap::Args)]
 pub(crate) struct PoolControlArgs {
     /// Cap on open connections per host, beside the service's total cap.

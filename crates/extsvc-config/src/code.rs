@@ -203,6 +203,28 @@ mod tests {
     use crate::{load_str, Source};
 
     #[test]
+    fn debug_never_shows_a_password_or_an_inline_key() {
+        let key = "-----BEGIN PRIVATE KEY-----\nc2VjcmV0LWtleS1ieXRlcw==\n-----END PRIVATE KEY-----\n";
+        let builder = ExternalServicesConfig::builder()
+            .global(ProxyBuilder::new().http_proxy("http://gw:s3cret@proxy:3128"))
+            .mtls(ServiceKind::Oauth, MtlsBuilder::new().enabled(true).cert_id(key));
+        let debug = format!("{builder:?}");
+        assert!(!debug.contains("s3cret") && !debug.contains("c2VjcmV0"), "{debug}");
+        assert!(debug.contains("proxy:3128") && debug.contains("<PEM text"), "{debug}");
+    }
+
+    #[test]
+    fn an_environment_snapshot_shows_names_not_values() {
+        let env = EnvSnapshot::from_iter([("TYK_GW_SECRET", "s3cret"), ("HTTP_PROXY", "http://u:pw@p:1")]);
+        let debug = format!("{env:?}");
+        assert!(
+            debug.contains("TYK_GW_SECRET") && debug.contains("HTTP_PROXY"),
+            "{debug}"
+        );
+        assert!(!debug.contains("s3cret") && !debug.contains("pw@"), "{debug}");
+    }
+
+    #[test]
     fn code_and_file_give_the_same_configuration_and_warnings_with_their_own_sources() {
         let json = r#"{"external_services": {
             "global": {"enabled": true, "http_proxy": "proxy:3128", "bypass_proxy": "localhost,.internal"},

@@ -6,9 +6,20 @@ use std::collections::BTreeMap;
 /// pass a map and never touch the process environment. [`EnvSnapshot::from_process_env`]
 /// is the one function in the library that reads it; the `extsvc` command calls it, and
 /// so does `ExternalServices::builder()` when it is given no snapshot.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+///
+/// `Debug` lists the variables' names only: their values include proxy passwords, the
+/// certificate store's encoding secret (`TYK_GW_SECRET`) and, from the process, anything.
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct EnvSnapshot {
     vars: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for EnvSnapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EnvSnapshot")
+            .field("names", &self.vars.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 impl EnvSnapshot {

@@ -15,11 +15,28 @@ use crate::keys::{find_key, KeySpec};
 use crate::Source;
 
 /// A checked value of one key, in the shape of its [`KeyType`](crate::KeyType).
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Its `Debug` shows strings as [`shown`](crate::shown) does (userinfo redacted, PEM text as
+/// its size): a value may be a proxy URL with a password or an inline private key, and the
+/// builders of configuration in code derive their `Debug` from it.
+#[derive(Clone, PartialEq, Eq)]
 pub(crate) enum RawValue {
     Bool(bool),
     String(String),
     List(Vec<String>),
+}
+
+impl std::fmt::Debug for RawValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RawValue::Bool(b) => write!(f, "{b}"),
+            RawValue::String(s) => write!(f, "\"{}\"", crate::shown(s)),
+            RawValue::List(items) => f
+                .debug_list()
+                .entries(items.iter().map(|item| format!("{}", crate::shown(item))))
+                .finish(),
+        }
+    }
 }
 
 impl RawValue {

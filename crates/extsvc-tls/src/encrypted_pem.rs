@@ -198,13 +198,22 @@ fn recognise_key(der: Vec<u8>) -> Result<PrivateKeyDer<'static>, DecryptError> {
         .ok_or(DecryptError::NotAKey)
 }
 
-/// What [`split_encrypted_key`] found.
-#[derive(Debug)]
+/// What [`split_encrypted_key`] found. Its `Debug` shows sizes only: `rest` may hold a
+/// plain private key.
 pub struct SplitPem {
     /// The text without the encrypted block(s): parse it for certificates and plain keys.
     pub rest: Vec<u8>,
     /// The first encrypted private key block, parsed; `None` when there is none.
     pub encrypted: Option<Result<EncryptedPrivateKey, PemError>>,
+}
+
+impl fmt::Debug for SplitPem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SplitPem")
+            .field("rest", &format_args!("<{} bytes>", self.rest.len()))
+            .field("encrypted", &self.encrypted)
+            .finish()
+    }
 }
 
 /// Takes encrypted private key blocks out of `pem`: blocks whose label ends in `PRIVATE
@@ -330,6 +339,15 @@ fn decode_hex(text: &str) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn split_pem_debug_shows_no_key_text() {
+        let plain = b"-----BEGIN PRIVATE KEY-----\nTUlJQ2VnSUJBREFOQmdrcWhraUc5dzBCQVFFRkFBU0NBbVF3Z2dKZ0FnRUFBb0dC\n-----END PRIVATE KEY-----\n";
+        let split = split_encrypted_key(plain);
+        let debug = format!("{split:?}");
+        assert!(!debug.contains("TUlJ") && !debug.contains("PRIVATE KEY"), "{debug}");
+        assert!(debug.contains(&format!("<{} bytes>", split.rest.len())), "{debug}");
+    }
 
     /// RFC 1321's test vector, as one `EVP_BytesToKey` round with an empty salt.
     #[test]

@@ -406,10 +406,17 @@ fn flatten(ca: Option<&[LoadedCa]>) -> Vec<CertificateDer<'static>> {
         .collect()
 }
 
-/// Starts the refresh task on `runtime`: every `interval`, [`Rotation::reload`].
+/// The shortest refresh interval: a zero one would spin (tokio refuses it outright).
+const MIN_REFRESH_INTERVAL: Duration = Duration::from_millis(1);
+/// The longest refresh interval: a year, beyond which an `Instant` may overflow.
+const MAX_REFRESH_INTERVAL: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+
+/// Starts the refresh task on `runtime`: every `interval` (clamped to 1 ms ..= one year, so
+/// no value makes the task panic and rotation silently stop), [`Rotation::reload`].
 pub(crate) fn spawn_refresh(runtime: &tokio::runtime::Handle, rotation: &Arc<Rotation>, interval: Duration) {
     let weak: Weak<Rotation> = Arc::downgrade(rotation);
     let service = rotation.service.kind;
+    let interval = interval.clamp(MIN_REFRESH_INTERVAL, MAX_REFRESH_INTERVAL);
     runtime.spawn(async move {
         let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -456,6 +463,41 @@ mod tests {
         }
         fn flush(&mut self) -> std::io::Result<()> {
             Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_zero_refresh_interval_still_rotates_instead_of_killing_the_task() {
+        let pem = |name: &str| {
+            let key = rcgen::KeyPair::generate().unwrap();
+            let cert = rcgen::CertificateParams::new(vec![name.to_owned()])
+                .unwrap()
+                .self_signed(&key)
+                .unwrap();
+            format!("{}{}", cert.pem(), key.serialize_pem())
+        };
+        let store = Arc::new(crate::MemoryStore::new());
+        store.insert_pem("client", pem("first").as_bytes()).unwrap();
+        let mut config = extsvc_config::ExternalServicesConfig::default();
+        let mtls = &mut config.service_mut(ServiceKind::Health).mtls;
+        mtls.enabled = Some(extsvc_config::Sourced::new(true, extsvc_config::Source::Default));
+        mtls.cert_id = Some(extsvc_config::Sourced::new(
+            "client".to_owned(),
+            extsvc_config::Source::Default,
+        ));
+        let resolution = extsvc_resolve::resolve(&config, &extsvc_config::EnvSnapshot::empty());
+        let options = TlsOptions::default().with_refresh_interval(Some(Duration::ZERO));
+        let tls = crate::build_service_tls(resolution.service(ServiceKind::Health), Some(store.clone()), &options)
+            .await
+            .unwrap();
+        store.insert_pem("client", pem("second").as_bytes()).unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while tls.generation() == 0 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the refresh task never reloaded"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
 

@@ -234,11 +234,15 @@ fn setup_error(e: RedisError) -> Error {
             .with_phase(Phase::Tls)
             .with_source(e);
     }
+    // The server's words, capped and escaped like all peer text; not kept as the source,
+    // whose Display would append them raw.
     Error::new(
         ErrorKind::Redis,
-        "the Redis connection setup (AUTH, SELECT, PING) failed",
+        format!(
+            "the Redis connection setup (AUTH, SELECT, PING) failed: {}",
+            extsvc_config::escaped(&e.to_string())
+        ),
     )
-    .with_source(e)
 }
 
 /// The TLS alert the server sent, when that is what ended the setup.

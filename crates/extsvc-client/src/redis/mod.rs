@@ -87,7 +87,10 @@ impl RedisClient {
         let target = url.without_credentials().parse().map_err(|_| {
             Error::new(
                 ErrorKind::InvalidRequest,
-                format!("\"{}\" is not a valid Redis address", url.without_credentials()),
+                format!(
+                    "\"{}\" is not a valid Redis address",
+                    extsvc_config::shown(&url.without_credentials())
+                ),
             )
         })?;
         let mut info = ::redis::RedisConnectionInfo::default().set_db(url.database.map_or(0, i64::from));
@@ -106,7 +109,7 @@ impl RedisClient {
     /// under the deadline. Tells a proxy, TLS (a refused client certificate included) or
     /// `AUTH` problem at start-up rather than at the first command.
     pub async fn connect(&self) -> Result<(), Error> {
-        let deadline = Instant::now() + self.connections_timeout();
+        let deadline = crate::client::deadline_after(self.connections_timeout());
         self.connections.lease(deadline).await.map(drop)
     }
 
@@ -136,7 +139,7 @@ impl RedisClient {
 
     /// A kept connection for one exchange, and the exchange's deadline.
     async fn lease(&self) -> RedisResult<(Lease, Instant)> {
-        let deadline = Instant::now() + self.connections_timeout();
+        let deadline = crate::client::deadline_after(self.connections_timeout());
         let lease = self.connections.lease(deadline).await.map_err(into_redis_error)?;
         Ok((lease, deadline))
     }

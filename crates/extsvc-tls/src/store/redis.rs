@@ -213,6 +213,20 @@ impl RedisUrl {
         if host.is_empty() || host == "[]" {
             return Err(invalid("no host"));
         }
+        // A host is a name, an IPv4 address or a bracketed IPv6 address; anything else
+        // (e.g. a password typed where the host belongs, `redis://:s3cret`) is refused
+        // with fixed words, so no part of the URL is ever echoed.
+        let host_chars_ok = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+            Some(v6) => v6
+                .chars()
+                .all(|c| c.is_ascii_hexdigit() || matches!(c, ':' | '.' | '%')),
+            None => host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')),
+        };
+        if !host_chars_ok {
+            return Err(invalid("the host has characters a host name cannot have"));
+        }
         let port = match port {
             None => 6379,
             Some(port) => match port.parse::<u16>() {
@@ -382,6 +396,27 @@ impl<C: RedisConnector> CertificateStore for RedisStore<C> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_host_that_cannot_be_one_is_refused_without_echoing_it() {
+        for url in [
+            "redis://:s3cret",
+            "redis://:s3cret:6379",
+            "redis://pa ss:6379",
+            "redis://[::1x]:6379",
+        ] {
+            let error = RedisUrl::parse(url).unwrap_err().to_string();
+            assert!(!error.contains("s3cret") && !error.contains("pa ss"), "{url}: {error}");
+        }
+        for ok in [
+            "redis://redis.internal:6379",
+            "rediss://10.0.0.1",
+            "redis://[::1]:6380/2",
+            "redis://my_host",
+        ] {
+            assert!(RedisUrl::parse(ok).is_ok(), "{ok}");
+        }
+    }
 
     #[test]
     fn urls_parse_and_never_show_the_password() {
