@@ -410,7 +410,7 @@ fn huge_counts_timeouts_and_values_do_not_panic() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     // The same through the Redis client (its own deadline): a refused connection, no panic.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed = TcpListener::bind("127.0.0.1:0").unwrap();
     let redis_url = format!("redis://{}", closed.local_addr().unwrap());
     drop(closed);
     let (out, _) = extsvc(
