@@ -1,4 +1,6 @@
 use super::*;
+use extsvc_resolve::TargetScheme;
+use http::uri::Authority;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// A fake connection whose "driver" holds its slot, as the client's connection task
