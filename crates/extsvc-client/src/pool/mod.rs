@@ -48,7 +48,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use extsvc_resolve::PoolSettings;
@@ -59,9 +59,11 @@ pub(crate) use crate::instruments::PoolLabels;
 use crate::instruments::{CloseReason, KeyInstruments, ServerAddresses};
 
 mod key;
+mod reaper;
 mod slot;
 mod waiters;
 pub(crate) use key::{PoolKey, RouteKey};
+use reaper::spawn_reaper;
 pub(crate) use slot::{ConnectionCap, ConnectionSlot, Pooled};
 use slot::{ConnectionTrack, NO_REASON};
 use waiters::{Grant, Waiter};
@@ -512,41 +514,6 @@ impl<T: Poolable> Shared<T> {
         found
     }
 
-    /// Moves expired and closed idle connections of every key to `discarded`, and
-    /// forgets keys with nothing idle, in use or open (the reaper's sweep).
-    fn expire(&self, st: &mut State<T>, now: Instant, discarded: &mut Vec<T>) {
-        let timeout = self.settings.idle_timeout;
-        let lifetime = self.settings.max_connection_lifetime;
-        st.keys.retain(|_, entry| {
-            let list = &mut entry.idle;
-            let mut i = 0;
-            // `remove` keeps the order (oldest first) that LIFO reuse and eviction rely
-            // on; a list is short (at most `max_idle_per_host`).
-            while i < list.len() {
-                let idle = &list[i];
-                let reason = if now.saturating_duration_since(idle.since) >= timeout {
-                    Some(CloseReason::IdleTimeout)
-                } else if idle.track.expired(lifetime, now) {
-                    Some(CloseReason::Lifetime)
-                } else if !idle.value.is_open() {
-                    Some(CloseReason::PeerClosed)
-                } else {
-                    None
-                };
-                match reason {
-                    Some(reason) => {
-                        let idle = list.remove(i);
-                        idle.track.close_for(reason);
-                        discarded.push(idle.value);
-                    }
-                    None => i += 1,
-                }
-            }
-            entry.publish();
-            !entry.idle.is_empty() || entry.in_use > 0 || entry.open > 0
-        });
-    }
-
     /// A slot comes back: its connection closed (or was never set up).
     fn release_slot(self: &Arc<Self>, key: Option<PoolKey>, track: Option<Arc<ConnectionTrack>>) {
         let mut discarded = None;
@@ -680,30 +647,6 @@ impl<T: Poolable> Shared<T> {
         }
         None
     }
-}
-
-/// Expires idle connections in the background while the pool exists, every half of
-/// `expiry` (the idle timeout or the lifetime, whichever is shorter).
-fn spawn_reaper<T: Poolable>(pool: Weak<Shared<T>>, expiry: Duration) -> bool {
-    let Ok(handle) = tokio::runtime::Handle::try_current() else {
-        return false;
-    };
-    let period = (expiry / 2).clamp(Duration::from_millis(50), Duration::from_secs(30));
-    handle.spawn(async move {
-        let mut tick = tokio::time::interval(period);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            let Some(shared) = pool.upgrade() else { break };
-            let mut discarded = Vec::new();
-            {
-                let mut st = shared.lock();
-                shared.expire(&mut st, Instant::now(), &mut discarded);
-            }
-            drop(discarded);
-        }
-    });
-    true
 }
 
 #[cfg(test)]
