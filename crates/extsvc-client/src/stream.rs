@@ -1,8 +1,6 @@
 //! [`StreamConnector`]: proxy- and TLS-aware byte streams for non-HTTP clients (Redis).
 
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -15,6 +13,7 @@ use crate::client::ServiceStream;
 use crate::error::{Error, ErrorKind, Phase};
 use crate::host::RedactedUri;
 use crate::phase;
+use crate::proxy::Connecting;
 use crate::proxy::{target_scheme, ProxyConnector};
 use crate::tcp::{port_of, TcpConnector};
 use crate::tls::TlsConnector;
@@ -113,38 +112,17 @@ impl StreamConnector {
     }
 }
 
-/// The future of [`StreamConnector`].
-pub struct StreamConnecting {
-    inner: Pin<Box<dyn Future<Output = Result<ServiceStream, Error>> + Send>>,
-}
-
-impl Future for StreamConnecting {
-    type Output = Result<ServiceStream, Error>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.inner.as_mut().poll(cx)
-    }
-}
-
-impl fmt::Debug for StreamConnecting {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("StreamConnecting")
-    }
-}
-
 impl tower::Service<Uri> for StreamConnector {
     type Response = ServiceStream;
     type Error = Error;
-    type Future = StreamConnecting;
+    type Future = Connecting<ServiceStream>;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, dst: Uri) -> StreamConnecting {
+    fn call(&mut self, dst: Uri) -> Connecting<ServiceStream> {
         let this = self.clone();
-        StreamConnecting {
-            inner: Box::pin(async move { this.connect(dst).await }),
-        }
+        Connecting::new(async move { this.connect(dst).await })
     }
 }

@@ -1,8 +1,6 @@
 //! [`TcpConnector`]: DNS and TCP, the innermost connector.
 
-use std::future::Future;
 use std::io;
-use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use http::Uri;
@@ -11,6 +9,7 @@ use tokio::net::TcpStream;
 use crate::error::{Error, ErrorKind, Phase};
 use crate::host::{unbracketed, HostPort, RedactedUri};
 use crate::phase;
+use crate::proxy::Connecting;
 
 /// Opens a TCP connection to a URI's host and port (the scheme's default port when
 /// none is given), with `TCP_NODELAY`. Host names are resolved with the system
@@ -29,38 +28,17 @@ impl TcpConnector {
     }
 }
 
-/// The future of [`TcpConnector`].
-pub struct TcpConnecting {
-    inner: Pin<Box<dyn Future<Output = Result<TcpStream, Error>> + Send>>,
-}
-
-impl std::fmt::Debug for TcpConnecting {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("TcpConnecting")
-    }
-}
-
-impl Future for TcpConnecting {
-    type Output = Result<TcpStream, Error>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.inner.as_mut().poll(cx)
-    }
-}
-
 impl tower::Service<Uri> for TcpConnector {
     type Response = TcpStream;
     type Error = Error;
-    type Future = TcpConnecting;
+    type Future = Connecting<TcpStream>;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, dst: Uri) -> TcpConnecting {
-        TcpConnecting {
-            inner: Box::pin(async move { connect_uri(&dst).await }),
-        }
+    fn call(&mut self, dst: Uri) -> Connecting<TcpStream> {
+        Connecting::new(async move { connect_uri(&dst).await })
     }
 }
 

@@ -1,9 +1,8 @@
 //! [`ProxyConnector`]: the route-aware connector (direct, forward proxy, tunnel or SOCKS5).
 
-mod future;
-
-pub use future::ProxyConnecting;
-
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -47,8 +46,8 @@ pub struct ProxyConnector<C> {
     proxy_tls: Option<RotatingConfig>,
 }
 
-impl<C: std::fmt::Debug> std::fmt::Debug for ProxyConnector<C> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl<C: fmt::Debug> fmt::Debug for ProxyConnector<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The proxy URLs' Debug is redacted.
         f.debug_struct("ProxyConnector")
             .field("service", &self.service.kind)
@@ -136,7 +135,7 @@ where
 {
     type Response = ProxyStream<C::Response>;
     type Error = Error;
-    type Future = ProxyConnecting<C::Response>;
+    type Future = Connecting<ProxyStream<C::Response>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         self.inner
@@ -144,19 +143,19 @@ where
             .map_err(|e| Error::from_inner(e.into(), ErrorKind::Connect, "connector not ready"))
     }
 
-    fn call(&mut self, dst: Uri) -> ProxyConnecting<C::Response> {
+    fn call(&mut self, dst: Uri) -> Connecting<ProxyStream<C::Response>> {
         let (Some(host), Some(port)) = (dst.host(), port_of(&dst)) else {
             let err = Error::new(
                 ErrorKind::InvalidRequest,
                 format!("no host or port in URI \"{}\"", RedactedUri(&dst)),
             );
-            return ProxyConnecting::new(async move { Err(err) });
+            return Connecting::new(async move { Err(err) });
         };
         let scheme = target_scheme(&dst);
         match self.service.route(scheme, host, port).route {
             Route::Direct => {
                 let connecting = self.inner.call(dst);
-                ProxyConnecting::new(async move {
+                Connecting::new(async move {
                     let io = connecting
                         .await
                         .map_err(|e| Error::from_inner(e.into(), ErrorKind::Connect, "cannot connect to the target"))?;
@@ -171,7 +170,7 @@ where
                 let service = self.service.clone();
                 let proxy_tls = self.proxy_tls.clone();
                 let forward = is_http_scheme(&dst);
-                ProxyConnecting::new(async move {
+                Connecting::new(async move {
                     let host = dst.host().unwrap_or_default();
                     // The proxy `route` chose, borrowed from the owned service: its field
                     // for the scheme (no second bypass match).
@@ -244,4 +243,32 @@ where
         };
         fail(message).with_source(e)
     })
+}
+
+/// The future of every connector in [`connect`](crate::connect) and of
+/// [`StreamConnector`](crate::StreamConnector): the connection, or an [`Error`] that
+/// names its phase. One boxed future per connection set up (never per request on a
+/// pooled connection).
+pub struct Connecting<T> {
+    inner: Pin<Box<dyn Future<Output = Result<T, Error>> + Send>>,
+}
+
+impl<T> Connecting<T> {
+    pub(crate) fn new(fut: impl Future<Output = Result<T, Error>> + Send + 'static) -> Self {
+        Connecting { inner: Box::pin(fut) }
+    }
+}
+
+impl<T> Future for Connecting<T> {
+    type Output = Result<T, Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.inner.as_mut().poll(cx)
+    }
+}
+
+impl<T> fmt::Debug for Connecting<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Connecting")
+    }
 }

@@ -9,10 +9,6 @@
 //! [`ErrorKind::ProxyProtocol`]. All of it runs in [`Phase::SocksHandshake`] (target
 //! name resolution for `socks5://` in [`Phase::Dns`]), under the caller's deadline.
 
-mod future;
-
-pub use future::Socks5Connecting;
-
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -26,6 +22,7 @@ use tokio_socks::TargetAddr;
 use crate::error::{BoxError, Error, ErrorKind, Phase};
 use crate::host::{unbracketed, RedactedUri};
 use crate::phase;
+use crate::proxy::Connecting;
 use crate::tcp::port_of;
 use crate::tunnel::proxy_uri;
 
@@ -81,7 +78,7 @@ where
 {
     type Response = C::Response;
     type Error = Error;
-    type Future = Socks5Connecting<C::Response>;
+    type Future = Connecting<C::Response>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         self.inner.poll_ready(cx).map_err(|e| {
@@ -89,10 +86,10 @@ where
         })
     }
 
-    fn call(&mut self, dst: Uri) -> Socks5Connecting<C::Response> {
+    fn call(&mut self, dst: Uri) -> Connecting<C::Response> {
         let proxy = self.proxy.clone();
         let connecting = self.inner.call(self.proxy_dst.clone());
-        Socks5Connecting::new(async move {
+        Connecting::new(async move {
             let (Some(host), Some(port)) = (dst.host(), port_of(&dst)) else {
                 return Err(Error::new(
                     ErrorKind::InvalidRequest,

@@ -1,9 +1,5 @@
 //! [`TlsConnector`]: TLS to the target over whatever the inner connector yields.
 
-mod future;
-
-pub use future::TlsConnecting;
-
 use std::task::{Context, Poll};
 
 use extsvc_tls::RotatingConfig;
@@ -15,6 +11,7 @@ use crate::error::{BoxError, Error, ErrorKind, Phase};
 use crate::host::unbracketed;
 use crate::io::MaybeTlsStream;
 use crate::phase;
+use crate::proxy::Connecting;
 
 /// A connector that does TLS to the target for `https://` and `rediss://` URIs (SNI =
 /// the URI's host) over the stream of its inner connector, and passes `http://` and
@@ -126,7 +123,7 @@ where
 {
     type Response = MaybeTlsStream<C::Response>;
     type Error = Error;
-    type Future = TlsConnecting<C::Response>;
+    type Future = Connecting<MaybeTlsStream<C::Response>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         self.inner
@@ -134,11 +131,11 @@ where
             .map_err(|e| Error::from_inner(e.into(), ErrorKind::Connect, "connector not ready"))
     }
 
-    fn call(&mut self, dst: Uri) -> TlsConnecting<C::Response> {
+    fn call(&mut self, dst: Uri) -> Connecting<MaybeTlsStream<C::Response>> {
         let use_tls = is_tls_scheme(&dst);
         let connecting = self.inner.call(dst.clone());
         let config = use_tls.then(|| self.config.clone());
-        TlsConnecting::new(async move {
+        Connecting::new(async move {
             let io = connecting
                 .await
                 .map_err(|e| Error::from_inner(e.into(), ErrorKind::Connect, "cannot connect"))?;

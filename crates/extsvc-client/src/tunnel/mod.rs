@@ -4,10 +4,6 @@
 //! opens the tunnel, and bytes the proxy sent after its header are kept (they are the
 //! target's) in a [`PrefixedStream`].
 
-mod future;
-
-pub use future::Tunneling;
-
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -20,6 +16,7 @@ use crate::error::{BoxError, Error, ErrorKind, Phase};
 use crate::host::{HostPort, RedactedUri};
 use crate::io::PrefixedStream;
 use crate::phase;
+use crate::proxy::Connecting;
 use crate::tcp::port_of;
 
 /// The largest proxy answer head (status line and headers) accepted, in bytes.
@@ -84,7 +81,7 @@ where
 {
     type Response = PrefixedStream<C::Response>;
     type Error = Error;
-    type Future = Tunneling<C::Response>;
+    type Future = Connecting<PrefixedStream<C::Response>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         self.inner.poll_ready(cx).map_err(|e| {
@@ -92,10 +89,10 @@ where
         })
     }
 
-    fn call(&mut self, dst: Uri) -> Tunneling<C::Response> {
+    fn call(&mut self, dst: Uri) -> Connecting<PrefixedStream<C::Response>> {
         let proxy = self.proxy.clone();
         let connecting = self.inner.call(self.proxy_dst.clone());
-        Tunneling::new(async move {
+        Connecting::new(async move {
             let (Some(host), Some(port)) = (dst.host(), port_of(&dst)) else {
                 return Err(Error::new(
                     ErrorKind::InvalidRequest,
