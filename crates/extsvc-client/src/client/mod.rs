@@ -5,6 +5,11 @@ mod body;
 
 pub use body::ResponseBody;
 
+mod request_body;
+
+pub(crate) use request_body::RequestBody;
+use request_body::{box_body, empty_body};
+
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -13,15 +18,13 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 use extsvc_config::ProxyUrl;
 use extsvc_resolve::{ResolvedService, Route};
 use http::header::{HOST, PROXY_AUTHORIZATION};
 use http::uri::{Authority, Scheme};
 use http::{HeaderValue, Request, Response, StatusCode, Uri};
 use http_body::Body;
-use http_body_util::combinators::UnsyncBoxBody;
-use http_body_util::BodyExt;
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 use tokio::time::Instant;
@@ -37,9 +40,6 @@ use crate::proxy::{target_scheme, ProxyConnector};
 use crate::tcp::{port_of, TcpConnector};
 use crate::tls::{http1_tls_config, rustls_error, TlsConnector};
 use crate::tunnel::proxy_auth_required;
-
-/// The request body type the connections carry (any body is boxed into it).
-pub(crate) type RequestBody = UnsyncBoxBody<Bytes, BoxError>;
 
 /// The connector stack of a [`ServiceClient`]: TLS to the target over the route-aware
 /// proxy connector over TCP.
@@ -640,12 +640,6 @@ fn replayable(req: &Request<RequestBody>) -> Option<Request<RequestBody>> {
     Some(copy)
 }
 
-fn empty_body() -> RequestBody {
-    http_body_util::Empty::new()
-        .map_err(|never| match never {})
-        .boxed_unsync()
-}
-
 /// `Host` for `authority` (which has no userinfo: [`TargetName::of`] refuses it).
 fn host_header(authority: &Authority) -> Result<HeaderValue, Error> {
     HeaderValue::from_str(authority.as_str())
@@ -693,56 +687,6 @@ fn prepare(
         }
     }
     Ok(())
-}
-
-fn box_body<B>(body: B, sent: Option<Arc<AtomicBool>>) -> RequestBody
-where
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
-{
-    let body = body.map_frame(|frame| frame.map_data(|mut data| data.copy_to_bytes(data.remaining())));
-    match sent {
-        None => body.map_err(Into::into).boxed_unsync(),
-        Some(sent) => SignalEnd { inner: body, sent }.map_err(Into::into).boxed_unsync(),
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// A request body that sets `sent` once hyper has asked for more after its last
-    /// frame. It never claims to be at its end before that: hyper then polls it again
-    /// only when its write buffer has room, so `sent` means "written but the last
-    /// buffer", not merely "handed over".
-    struct SignalEnd<B> {
-        #[pin]
-        inner: B,
-        sent: Arc<AtomicBool>,
-    }
-}
-
-impl<B: Body> Body for SignalEnd<B> {
-    type Data = B::Data;
-    type Error = B::Error;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<B::Data>, B::Error>>> {
-        let this = self.project();
-        let polled = this.inner.poll_frame(cx);
-        if let Poll::Ready(None) = polled {
-            this.sent.store(true, Ordering::Release);
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.sent.load(Ordering::Acquire)
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.inner.size_hint()
-    }
 }
 
 /// The route as logged: `direct` or the proxy URL (redacted by its `Display`).

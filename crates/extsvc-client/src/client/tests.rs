@@ -1,5 +1,6 @@
 use super::*;
 use extsvc_config::{EnvSnapshot, ExternalServicesConfig, ServiceKind};
+use http_body_util::BodyExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn plain_tls() -> Arc<rustls::ClientConfig> {
