@@ -1,5 +1,6 @@
 use super::*;
 use extsvc_config::{EnvSnapshot, ExternalServicesConfig, ServiceKind};
+use http::header::{HOST, PROXY_AUTHORIZATION};
 use http_body_util::BodyExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
