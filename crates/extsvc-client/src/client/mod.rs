@@ -7,11 +7,13 @@ pub use body::ResponseBody;
 
 mod request_body;
 mod request_target;
+mod retry;
 
 pub(crate) use request_body::RequestBody;
 use request_body::{box_body, empty_body};
 pub(crate) use request_target::TargetName;
 use request_target::{host_header, prepare};
+use retry::{closed_before_response, replayable};
 
 use std::fmt;
 use std::future::Future;
@@ -606,39 +608,6 @@ fn tls_alert_in(e: &hyper::Error) -> Option<rustls::AlertDescription> {
         Some(rustls::Error::AlertReceived(alert)) => Some(*alert),
         _ => None,
     }
-}
-
-/// True when the connection ended (closed or reset) before a response came.
-fn closed_before_response(e: &hyper::Error) -> bool {
-    if e.is_incomplete_message() || e.is_canceled() {
-        return true;
-    }
-    io_cause(e).is_some_and(|io| {
-        matches!(
-            io.kind(),
-            std::io::ErrorKind::ConnectionReset
-                | std::io::ErrorKind::BrokenPipe
-                | std::io::ErrorKind::ConnectionAborted
-        )
-    })
-}
-
-/// A copy of `req` to send again should its connection turn out closed: only for
-/// idempotent methods without a body (nothing to replay but the head).
-fn replayable(req: &Request<RequestBody>) -> Option<Request<RequestBody>> {
-    let idempotent = matches!(
-        *req.method(),
-        http::Method::GET | http::Method::HEAD | http::Method::OPTIONS | http::Method::TRACE
-    );
-    if !idempotent || !req.body().is_end_stream() {
-        return None;
-    }
-    let mut copy = Request::new(empty_body());
-    *copy.method_mut() = req.method().clone();
-    *copy.uri_mut() = req.uri().clone();
-    *copy.version_mut() = req.version();
-    *copy.headers_mut() = req.headers().clone();
-    Some(copy)
 }
 
 /// The route as logged: `direct` or the proxy URL (redacted by its `Display`).
