@@ -4,7 +4,8 @@
 use http::Request;
 use http_body::Body;
 
-use super::{empty_body, io_cause, RequestBody};
+use super::exchange::io_cause;
+use super::{empty_body, RequestBody};
 
 /// True when the connection ended (closed or reset) before a response came.
 pub(super) fn closed_before_response(e: &hyper::Error) -> bool {

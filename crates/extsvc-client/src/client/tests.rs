@@ -1,6 +1,9 @@
 use super::*;
+use crate::io::{Connected, Hop};
 use extsvc_config::{EnvSnapshot, ExternalServicesConfig, ServiceKind};
 use http::header::{HOST, PROXY_AUTHORIZATION};
+use http::uri::Authority;
+use http::HeaderValue;
 use http_body_util::BodyExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
