@@ -113,15 +113,6 @@ pub(crate) fn target_scheme(uri: &Uri) -> TargetScheme {
     }
 }
 
-/// The service's proxy for `scheme`, as [`ResolvedService::route`] picks it when it
-/// does not bypass.
-fn proxy_for(service: &ResolvedService, scheme: TargetScheme) -> Option<&ProxyUrl> {
-    match scheme {
-        TargetScheme::Http => service.proxy.http_proxy.value.as_ref(),
-        TargetScheme::Https => service.proxy.https_proxy.value.as_ref(),
-    }
-}
-
 fn is_http_scheme(uri: &Uri) -> bool {
     matches!(uri.scheme_str(), Some(s) if s.eq_ignore_ascii_case("http"))
 }
@@ -174,7 +165,7 @@ where
                     let host = dst.host().unwrap_or_default();
                     // The proxy `route` chose, borrowed from the owned service: its field
                     // for the scheme (no second bypass match).
-                    let Some(proxy) = proxy_for(&service, scheme) else {
+                    let Some(proxy) = service.proxy.for_scheme(scheme).value.as_ref() else {
                         return Err(Error::new(
                             ErrorKind::InvalidRequest,
                             "no proxy for the target's scheme",

@@ -88,11 +88,7 @@ impl ResponseBody {
 /// Names the proxy (redacted by its `Display`) in a body error of a proxied response.
 fn with_proxy(err: Error, proxy: Option<&(Arc<ResolvedService>, TargetScheme)>) -> Error {
     let Some((service, scheme)) = proxy else { return err };
-    let url = match scheme {
-        TargetScheme::Http => &service.proxy.http_proxy.value,
-        TargetScheme::Https => &service.proxy.https_proxy.value,
-    };
-    match url {
+    match &service.proxy.for_scheme(*scheme).value {
         Some(url) => err.with_proxy(url),
         None => err,
     }
