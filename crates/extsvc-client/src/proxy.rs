@@ -8,18 +8,17 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use extsvc_config::{ProxyScheme, ProxyUrl};
-use extsvc_resolve::{ResolvedService, Route, TargetScheme};
+use extsvc_resolve::{ResolvedService, Route};
 use extsvc_tls::RotatingConfig;
 use http::Uri;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::error::{BoxError, Error, ErrorKind, Phase};
-use crate::host::RedactedUri;
+use crate::host::{UriScheme, UriTarget};
 use crate::io::{Hop, MaybeTlsStream, PrefixedStream, ProxyStream};
 use crate::phase;
 use crate::socks::{socks_handshake, socks_target};
-use crate::tcp::port_of;
-use crate::tls::{is_tls_scheme, rustls_error, server_name};
+use crate::tls::{rustls_error, server_name};
 use crate::tunnel::{connect_through, proxy_uri};
 
 /// Connects to a target URI the way the service's proxy settings say:
@@ -104,19 +103,6 @@ impl<C> ProxyConnector<C> {
     }
 }
 
-/// `http`/`redis` → [`TargetScheme::Http`]; `https`/`rediss` → [`TargetScheme::Https`].
-pub(crate) fn target_scheme(uri: &Uri) -> TargetScheme {
-    if is_tls_scheme(uri) {
-        TargetScheme::Https
-    } else {
-        TargetScheme::Http
-    }
-}
-
-fn is_http_scheme(uri: &Uri) -> bool {
-    matches!(uri.scheme_str(), Some(s) if s.eq_ignore_ascii_case("http"))
-}
-
 impl<C> tower::Service<Uri> for ProxyConnector<C>
 where
     C: tower::Service<Uri>,
@@ -135,15 +121,12 @@ where
     }
 
     fn call(&mut self, dst: Uri) -> Connecting<ProxyStream<C::Response>> {
-        let (Some(host), Some(port)) = (dst.host(), port_of(&dst)) else {
-            let err = Error::new(
-                ErrorKind::InvalidRequest,
-                format!("no host or port in URI \"{}\"", RedactedUri(&dst)),
-            );
-            return Connecting::new(async move { Err(err) });
+        let target = match UriTarget::of(&dst) {
+            Ok(target) => target,
+            Err(err) => return Connecting::new(async move { Err(err) }),
         };
-        let scheme = target_scheme(&dst);
-        match self.service.route(scheme, host, port).route {
+        let (port, scheme) = (target.port, target.target_scheme());
+        match self.service.route(scheme, target.host, port).route {
             Route::Direct => {
                 let connecting = self.inner.call(dst);
                 Connecting::new(async move {
@@ -160,7 +143,7 @@ where
                 let connecting = self.inner.call(proxy_uri(proxy));
                 let service = self.service.clone();
                 let proxy_tls = self.proxy_tls.clone();
-                let forward = is_http_scheme(&dst);
+                let forward = target.scheme == Some(UriScheme::Http);
                 Connecting::new(async move {
                     let host = dst.host().unwrap_or_default();
                     // The proxy `route` chose, borrowed from the owned service: its field

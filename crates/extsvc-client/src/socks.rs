@@ -20,10 +20,9 @@ use tokio_socks::tcp::Socks5Stream;
 use tokio_socks::TargetAddr;
 
 use crate::error::{BoxError, Error, ErrorKind, Phase};
-use crate::host::{unbracketed, RedactedUri};
+use crate::host::{unbracketed, UriTarget};
 use crate::phase;
 use crate::proxy::Connecting;
-use crate::tcp::port_of;
 use crate::tunnel::proxy_uri;
 
 /// A connector that asks `inner` for a stream to a SOCKS5 proxy, then has the proxy
@@ -90,12 +89,7 @@ where
         let proxy = self.proxy.clone();
         let connecting = self.inner.call(self.proxy_dst.clone());
         Connecting::new(async move {
-            let (Some(host), Some(port)) = (dst.host(), port_of(&dst)) else {
-                return Err(Error::new(
-                    ErrorKind::InvalidRequest,
-                    format!("no host or port in URI \"{}\"", RedactedUri(&dst)),
-                ));
-            };
+            let UriTarget { host, port, .. } = UriTarget::of(&dst)?;
             if !proxy.scheme().is_socks() {
                 return Err(
                     Error::new(ErrorKind::InvalidRequest, "not a socks5:// or socks5h:// proxy URL")

@@ -11,11 +11,11 @@ use http::Uri;
 
 use crate::client::ServiceStream;
 use crate::error::{Error, ErrorKind, Phase};
-use crate::host::RedactedUri;
+use crate::host::{RedactedUri, UriScheme, UriTarget};
 use crate::phase;
 use crate::proxy::Connecting;
-use crate::proxy::{target_scheme, ProxyConnector};
-use crate::tcp::{port_of, TcpConnector};
+use crate::proxy::ProxyConnector;
+use crate::tcp::TcpConnector;
 use crate::tls::TlsConnector;
 
 /// Connects `redis://host:port` (plain) and `rediss://host:port` (TLS to the target
@@ -78,9 +78,9 @@ impl StreamConnector {
 
     /// Connects to `dst` (`redis://` or `rediss://`).
     pub async fn connect(&self, dst: Uri) -> Result<ServiceStream, Error> {
-        let is_redis =
-            matches!(dst.scheme_str(), Some(s) if s.eq_ignore_ascii_case("redis") || s.eq_ignore_ascii_case("rediss"));
-        let (true, Some(host), Some(port)) = (is_redis, dst.host(), port_of(&dst)) else {
+        let target = UriTarget::of(&dst).ok();
+        let Some(target @ UriTarget { host, port, .. }) = target.filter(|t| t.scheme.is_some_and(UriScheme::is_redis))
+        else {
             return Err(Error::new(
                 ErrorKind::InvalidRequest,
                 format!(
@@ -89,7 +89,7 @@ impl StreamConnector {
                 ),
             ));
         };
-        let proxy = match self.service.route(target_scheme(&dst), host, port).route {
+        let proxy = match self.service.route(target.target_scheme(), host, port).route {
             Route::Direct => None,
             Route::Proxy(proxy) => Some(proxy),
         };

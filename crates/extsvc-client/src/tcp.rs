@@ -7,7 +7,7 @@ use http::Uri;
 use tokio::net::TcpStream;
 
 use crate::error::{Error, ErrorKind, Phase};
-use crate::host::{unbracketed, HostPort, RedactedUri};
+use crate::host::{port_of, unbracketed, HostPort, RedactedUri};
 use crate::phase;
 use crate::proxy::Connecting;
 
@@ -40,17 +40,6 @@ impl tower::Service<Uri> for TcpConnector {
     fn call(&mut self, dst: Uri) -> Connecting<TcpStream> {
         Connecting::new(async move { connect_uri(&dst).await })
     }
-}
-
-/// The port of `uri`, or the default of its scheme (`http`/`redis` 80/6379, `https` 443,
-/// `rediss` 6379).
-pub(crate) fn port_of(uri: &Uri) -> Option<u16> {
-    uri.port_u16().or(match uri.scheme_str() {
-        Some(s) if s.eq_ignore_ascii_case("http") => Some(80),
-        Some(s) if s.eq_ignore_ascii_case("https") => Some(443),
-        Some(s) if s.eq_ignore_ascii_case("redis") || s.eq_ignore_ascii_case("rediss") => Some(6379),
-        _ => None,
-    })
 }
 
 async fn connect_uri(dst: &Uri) -> Result<TcpStream, Error> {

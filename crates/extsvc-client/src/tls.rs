@@ -8,7 +8,7 @@ use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::error::{BoxError, Error, ErrorKind, Phase};
-use crate::host::unbracketed;
+use crate::host::{unbracketed, UriScheme};
 use crate::io::MaybeTlsStream;
 use crate::phase;
 use crate::proxy::Connecting;
@@ -66,11 +66,6 @@ impl<C> TlsConnector<C> {
     pub fn into_inner(self) -> C {
         self.inner
     }
-}
-
-/// True for the schemes that use TLS to the target.
-pub(crate) fn is_tls_scheme(uri: &Uri) -> bool {
-    matches!(uri.scheme_str(), Some(s) if s.eq_ignore_ascii_case("https") || s.eq_ignore_ascii_case("rediss"))
 }
 
 /// The TLS server name of a URI host (IPv6 without brackets).
@@ -132,7 +127,7 @@ where
     }
 
     fn call(&mut self, dst: Uri) -> Connecting<MaybeTlsStream<C::Response>> {
-        let use_tls = is_tls_scheme(&dst);
+        let use_tls = UriScheme::of(&dst).is_some_and(UriScheme::is_tls);
         let connecting = self.inner.call(dst.clone());
         let config = use_tls.then(|| self.config.clone());
         Connecting::new(async move {

@@ -13,11 +13,10 @@ use http::Uri;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::error::{BoxError, Error, ErrorKind, Phase};
-use crate::host::{HostPort, RedactedUri};
+use crate::host::{HostPort, UriTarget};
 use crate::io::PrefixedStream;
 use crate::phase;
 use crate::proxy::Connecting;
-use crate::tcp::port_of;
 
 /// The largest proxy answer head (status line and headers) accepted, in bytes.
 pub const MAX_RESPONSE_HEAD: usize = 16 * 1024;
@@ -93,12 +92,7 @@ where
         let proxy = self.proxy.clone();
         let connecting = self.inner.call(self.proxy_dst.clone());
         Connecting::new(async move {
-            let (Some(host), Some(port)) = (dst.host(), port_of(&dst)) else {
-                return Err(Error::new(
-                    ErrorKind::InvalidRequest,
-                    format!("no host or port in URI \"{}\"", RedactedUri(&dst)),
-                ));
-            };
+            let UriTarget { host, port, .. } = UriTarget::of(&dst)?;
             let io = connecting.await.map_err(|e| {
                 Error::from_inner(e.into(), ErrorKind::ProxyConnect, "cannot connect to the proxy")
                     .on_proxy_hop()

@@ -28,19 +28,20 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use extsvc_config::ProxyUrl;
-use extsvc_resolve::{ResolvedService, Route};
+use extsvc_resolve::{ResolvedService, Route, TargetScheme};
 use http::{Request, Response, Uri};
 use http_body::Body;
 use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::error::{BoxError, Error, ErrorKind, Phase};
+use crate::host::{port_of, UriScheme};
 use crate::instruments::{self, method_label};
 use crate::io::{MaybeTlsStream, ProxyStream};
 use crate::phase;
 use crate::pool::{Pool, PoolKey, PoolLabels, PoolStats, RouteKey};
-use crate::proxy::{target_scheme, ProxyConnector};
-use crate::tcp::{port_of, TcpConnector};
+use crate::proxy::ProxyConnector;
+use crate::tcp::TcpConnector;
 use crate::tls::{http1_tls_config, TlsConnector};
 
 /// The connector stack of a [`ServiceClient`]: TLS to the target over the route-aware
@@ -304,7 +305,7 @@ impl ServiceClient {
         let deadline = deadline_after(timeout);
         let method = method_label(req.method());
         let target = TargetName::of(req.uri())?;
-        let scheme = target_scheme(req.uri());
+        let scheme = UriScheme::of(req.uri()).map_or(TargetScheme::Http, UriScheme::target_scheme);
         let (Some(host), Some(port)) = (req.uri().host(), port_of(req.uri())) else {
             return Err(Error::new(
                 ErrorKind::InvalidRequest,
