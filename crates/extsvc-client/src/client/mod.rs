@@ -14,7 +14,7 @@ pub(crate) use exchange::refuses_client_certificate;
 use exchange::HttpConnection;
 pub(crate) use request_body::RequestBody;
 use request_body::{box_body, empty_body};
-pub(crate) use request_target::TargetName;
+pub(crate) use request_target::Target;
 use request_target::{host_header, prepare};
 use retry::{closed_before_response, replayable};
 
@@ -28,14 +28,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use extsvc_config::ProxyUrl;
-use extsvc_resolve::{ResolvedService, Route, TargetScheme};
+use extsvc_resolve::{ResolvedService, Route};
 use http::{Request, Response, Uri};
 use http_body::Body;
 use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::error::{BoxError, Error, ErrorKind, Phase};
-use crate::host::{port_of, UriScheme};
 use crate::instruments::{self, method_label};
 use crate::io::{MaybeTlsStream, ProxyStream};
 use crate::phase;
@@ -304,15 +303,9 @@ impl ServiceClient {
         let started = Instant::now();
         let deadline = deadline_after(timeout);
         let method = method_label(req.method());
-        let target = TargetName::of(req.uri())?;
-        let scheme = UriScheme::of(req.uri()).map_or(TargetScheme::Http, UriScheme::target_scheme);
-        let (Some(host), Some(port)) = (req.uri().host(), port_of(req.uri())) else {
-            return Err(Error::new(
-                ErrorKind::InvalidRequest,
-                format!("no host in URI \"{}\"", req.uri()),
-            ));
-        };
-        let decision = inner.service.route(scheme, host, port);
+        let target = Target::of(req.uri())?;
+        let (scheme, port) = (target.target_scheme, target.port);
+        let decision = inner.service.route(scheme, target.host(), port);
         let (route_key, proxy) = match decision.route {
             Route::Direct => (RouteKey::Direct, None),
             Route::Proxy(proxy) => (RouteKey::Proxy(scheme), Some(proxy)),

@@ -1,20 +1,21 @@
-//! The target of a request and its framing for the hop: [`TargetName`] (an absolute
+//! The target of a request and its framing for the hop: [`Target`] (an absolute
 //! `http://`/`https://` URI without userinfo), `Host`, origin or absolute form, and
 //! `Proxy-Authorization` only on a forwarding hop.
 
 use std::fmt;
 
 use extsvc_config::ProxyUrl;
+use extsvc_resolve::TargetScheme;
 use http::header::{HOST, PROXY_AUTHORIZATION};
 use http::uri::{Authority, Scheme};
 use http::{HeaderValue, Request, Uri};
 
 use super::RequestBody;
 use crate::error::{Error, ErrorKind};
-use crate::host::HostPort;
+use crate::host::{HostPort, UriScheme};
 use crate::io::Hop;
 
-/// `Host` for `authority` (which has no userinfo: [`TargetName::of`] refuses it).
+/// `Host` for `authority` (which has no userinfo: [`Target::of`] refuses it).
 pub(super) fn host_header(authority: &Authority) -> Result<HeaderValue, Error> {
     HeaderValue::from_str(authority.as_str())
         .map_err(|e| Error::new(ErrorKind::InvalidRequest, "invalid host").with_source(e))
@@ -63,27 +64,34 @@ pub(super) fn prepare(
     Ok(())
 }
 
-/// `scheme://host[:port]` of a target, for errors (cheap clones of the URI's parts; the
-/// authority has no userinfo: [`TargetName::of`] refuses it).
+/// The target of a request, read once from its URI: what the route, the pool key, `Host`
+/// and errors take (cheap clones of the URI's parts; the authority has no userinfo:
+/// [`Target::of`] refuses it). Displays as `scheme://host[:port]`.
 #[derive(Clone)]
-pub(crate) struct TargetName {
+pub(crate) struct Target {
     scheme: Scheme,
     pub(super) authority: Authority,
+    /// The port given, or the scheme's default.
+    pub(super) port: u16,
+    /// The proxy field the scheme takes.
+    pub(super) target_scheme: TargetScheme,
 }
 
-impl TargetName {
+impl Target {
     /// The target of an absolute `http://` or `https://` URI without userinfo. A URI
     /// with `user:password@` is refused: the credentials would go into `Host`, into the
     /// absolute form a forwarding proxy sees and into error messages. The error never
     /// repeats them.
-    pub(super) fn of(uri: &Uri) -> Result<TargetName, Error> {
+    pub(super) fn of(uri: &Uri) -> Result<Target, Error> {
         if let Some(authority) = uri.authority() {
             reject_userinfo(authority)?;
         }
-        match (uri.scheme(), uri.authority()) {
-            (Some(scheme), Some(authority)) if scheme == &Scheme::HTTP || scheme == &Scheme::HTTPS => Ok(TargetName {
+        match (uri.scheme(), UriScheme::of(uri), uri.authority()) {
+            (Some(scheme), Some(known @ (UriScheme::Http | UriScheme::Https)), Some(authority)) => Ok(Target {
                 scheme: scheme.clone(),
                 authority: authority.clone(),
+                port: authority.port_u16().unwrap_or(known.default_port()),
+                target_scheme: known.target_scheme(),
             }),
             _ => Err(Error::new(
                 ErrorKind::InvalidRequest,
@@ -109,7 +117,14 @@ fn reject_userinfo(authority: &Authority) -> Result<(), Error> {
     .with_target(&host_port))
 }
 
-impl fmt::Display for TargetName {
+impl Target {
+    /// The host, as in the URI.
+    pub(super) fn host(&self) -> &str {
+        self.authority.host()
+    }
+}
+
+impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}://{}", self.scheme, self.authority)
     }
