@@ -1,5 +1,12 @@
 //! [`ServiceClient`]: one service's HTTP/1.1 client — route-aware connector, TLS,
 //! pool under a connection cap, one deadline per request, a tracing span.
+//!
+//! Layout: this file holds the client, its construction and [`ServiceClient::request`]
+//! (deadline, route, pool key, span, errors); `request_target` the [`Target`] read once
+//! per request and the framing of the request for its hop; `request_body` the boxed
+//! request body that reports when it was all written; `exchange` one exchange on a
+//! pooled connection (check out or open, send, name the failure); `retry` when a request
+//! may go once more on a stale keep-alive connection; `body` the response body.
 
 mod body;
 

@@ -44,6 +44,12 @@
 //! Metrics (`crate::instruments`) are recorded here with handles registered once per
 //! key: open connections by state, connections opened and closed (by reason), how long
 //! connections lived and how long checkouts waited.
+//!
+//! Layout: this file holds [`Pool`], its shared state and the checkout and return
+//! paths; `key` the [`PoolKey`] (its host compared and hashed case-insensitively without
+//! allocating); `slot` what a connection holds of the pool ([`ConnectionCap`],
+//! [`ConnectionSlot`], [`Pooled`]); `waiters` the queue of checkouts and the room made
+//! for them; `reaper` the background sweep of idle connections; `tests` the unit tests.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;

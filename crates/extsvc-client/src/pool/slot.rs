@@ -71,7 +71,7 @@ impl ConnectionTrack {
 pub(crate) struct ConnectionSlot<T: Poolable> {
     pub(super) pool: Option<Weak<Shared<T>>>,
     pub(super) key: Option<PoolKey>,
-    /// Set by [`Pool::pooled`] once the connection is up.
+    /// Set by [`Pool::pooled`](super::Pool::pooled) once the connection is up.
     pub(super) track: Option<Arc<ConnectionTrack>>,
 }
 

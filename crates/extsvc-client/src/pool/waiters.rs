@@ -1,6 +1,6 @@
 //! The queue of checkouts waiting for a connection, and the room made for them:
 //! free slots granted first to waiters that need room, idle connections of other keys
-//! closed for them ([`HANDOVER_GRACE`](super::HANDOVER_GRACE)).
+//! closed for them ([`HANDOVER_GRACE`](super::HANDOVER_GRACE)(super::HANDOVER_GRACE)).
 
 use std::sync::Arc;
 
@@ -14,7 +14,7 @@ pub(super) struct Waiter<T: Poolable> {
     pub(super) key: PoolKey,
     pub(super) tx: oneshot::Sender<Grant<T>>,
     /// Room is to be made for this waiter: its key had no connection in use, or it
-    /// waited [`HANDOVER_GRACE`] in vain.
+    /// waited [`HANDOVER_GRACE`](super::HANDOVER_GRACE) in vain.
     pub(super) needs_room: bool,
 }
 
@@ -61,7 +61,7 @@ impl<T: Poolable> State<T> {
 }
 
 impl<T: Poolable> Shared<T> {
-    /// Waiter `id` waited [`HANDOVER_GRACE`] for its key in vain: from now on room is
+    /// Waiter `id` waited [`HANDOVER_GRACE`](super::HANDOVER_GRACE) for its key in vain: from now on room is
     /// made for it, starting with the oldest idle connection of another key. Not while
     /// its key is at its per-host cap: then false, and it waits another grace.
     pub(super) fn make_room_for(&self, id: u64) -> bool {
