@@ -153,6 +153,44 @@ mod tests {
     use super::*;
 
     #[test]
+    fn default_ports() {
+        assert_eq!(port_of(&"https://a/".parse().unwrap()), Some(443));
+        assert_eq!(port_of(&"redis://a".parse().unwrap()), Some(6379));
+        assert_eq!(port_of(&"http://a:8080/".parse().unwrap()), Some(8080));
+        assert_eq!(port_of(&"ftp://a/".parse().unwrap()), None);
+    }
+
+    #[test]
+    fn schemes_are_read_in_any_case_and_pick_tls_and_the_proxy_field() {
+        let of = |uri: &str| UriScheme::of(&uri.parse().unwrap());
+        assert_eq!(of("HTTPS://a/"), Some(UriScheme::Https));
+        assert_eq!(of("Rediss://a"), Some(UriScheme::Rediss));
+        assert_eq!(of("ftp://a/"), None);
+        assert!(UriScheme::Rediss.is_tls() && UriScheme::Https.is_tls() && !UriScheme::Redis.is_tls());
+        assert_eq!(UriScheme::Redis.target_scheme(), TargetScheme::Http);
+        assert_eq!(UriScheme::Rediss.target_scheme(), TargetScheme::Https);
+    }
+
+    #[test]
+    fn a_uri_target_needs_a_host_and_a_port_and_names_the_uri_redacted() {
+        let uri: Uri = "rediss://[::1]/0".parse().unwrap();
+        let target = UriTarget::of(&uri).unwrap();
+        assert_eq!(
+            (target.host, target.port, target.target_scheme()),
+            ("[::1]", 6379, TargetScheme::Https)
+        );
+        let uri: Uri = "ftp://user:secret@a/".parse().unwrap();
+        let err = UriTarget::of(&uri).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidRequest);
+        assert!(
+            err.to_string().contains("no host or port in URI") && !err.to_string().contains("secret"),
+            "{err}"
+        );
+        let uri: Uri = "/path".parse().unwrap();
+        assert!(UriTarget::of(&uri).is_err());
+    }
+
+    #[test]
     fn brackets_come_off_ipv6_literals_only() {
         assert_eq!(unbracketed("[::1]"), "::1");
         assert_eq!(unbracketed("::1"), "::1");

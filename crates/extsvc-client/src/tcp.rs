@@ -107,11 +107,4 @@ mod tests {
         assert_eq!(err.phase(), Some(Phase::Connect));
         assert!(err.to_string().contains("connection refused by 127.0.0.1"), "{err}");
     }
-
-    #[test]
-    fn default_ports() {
-        assert_eq!(port_of(&"https://a/".parse().unwrap()), Some(443));
-        assert_eq!(port_of(&"redis://a".parse().unwrap()), Some(6379));
-        assert_eq!(port_of(&"http://a:8080/".parse().unwrap()), Some(8080));
-    }
 }

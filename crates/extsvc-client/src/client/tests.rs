@@ -28,6 +28,22 @@ fn boxed(body: &'static str) -> RequestBody {
 }
 
 #[test]
+fn a_target_is_read_once_with_its_port_and_proxy_field() {
+    let target = Target::of(&"HTTPS://Example.com/x".parse().unwrap()).unwrap();
+    assert_eq!((target.host(), target.port), ("Example.com", 443));
+    assert_eq!(target.target_scheme, extsvc_resolve::TargetScheme::Https);
+    assert_eq!(target.to_string(), "https://Example.com");
+    let target = Target::of(&"http://[::1]:8080/".parse().unwrap()).unwrap();
+    assert_eq!((target.host(), target.port), ("[::1]", 8080));
+    assert_eq!(target.target_scheme, extsvc_resolve::TargetScheme::Http);
+    for refused in ["redis://cache:6379", "/relative", "https://user:secret@a/"] {
+        let err = Target::of(&refused.parse().unwrap()).map(|_| ()).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidRequest, "{refused}");
+        assert!(!err.to_string().contains("secret"), "{err}");
+    }
+}
+
+#[test]
 fn forward_hops_keep_absolute_form_and_get_proxy_credentials() {
     let proxy = ProxyUrl::parse("http://gw:secret@proxy:3128").unwrap();
     let mut req = Request::get("http://target:8080/a?b=1").body(boxed("")).unwrap();
