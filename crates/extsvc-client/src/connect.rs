@@ -10,15 +10,16 @@
 //! - [`TlsConnector`]: TLS to the target, with the service's client certificate.
 //!
 //! Each yields a stream that reports what it knew ([`Connected`](crate::Connected)
-//! through hyper-util's `Connection` trait). The stack of a service client is
+//! through hyper-util's `Connection` trait), through one future type, [`Connecting`]
+//! (a boxed future, one per connection set up). The stack of a service client is
 //! `TlsConnector<ProxyConnector<TcpConnector>>`; see
 //! [`ServiceClient::from_parts`](crate::ServiceClient::from_parts) for composing it into
 //! hyper-util's legacy client, and the crate documentation for reqwest.
 
 pub use crate::client::{ServiceConnector, ServiceStream};
 pub use crate::io::{MaybeTlsStream, PrefixedStream, ProxyStream};
-pub use crate::proxy::{ProxyConnecting, ProxyConnector};
-pub use crate::socks::{Socks5, Socks5Connecting};
-pub use crate::tcp::{TcpConnecting, TcpConnector};
-pub use crate::tls::{http1_tls_config, TlsConnecting, TlsConnector};
-pub use crate::tunnel::{Tunnel, Tunneling, MAX_RESPONSE_HEAD};
+pub use crate::proxy::{Connecting, ProxyConnector};
+pub use crate::socks::Socks5;
+pub use crate::tcp::TcpConnector;
+pub use crate::tls::{http1_tls_config, TlsConnector};
+pub use crate::tunnel::{Tunnel, MAX_RESPONSE_HEAD};

@@ -85,4 +85,4 @@ pub use io::{tls_version_name, Connected, ConnectionInfo, Hop};
 #[cfg(feature = "redis")]
 pub use redis::RedisClient;
 pub use services::{BuildError, ExternalServices};
-pub use stream::{StreamConnecting, StreamConnector};
+pub use stream::StreamConnector;

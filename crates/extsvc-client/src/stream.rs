@@ -1,8 +1,6 @@
 //! [`StreamConnector`]: proxy- and TLS-aware byte streams for non-HTTP clients (Redis).
 
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -13,10 +11,11 @@ use http::Uri;
 
 use crate::client::ServiceStream;
 use crate::error::{Error, ErrorKind, Phase};
-use crate::host::RedactedUri;
+use crate::host::{RedactedUri, UriScheme, UriTarget};
 use crate::phase;
-use crate::proxy::{target_scheme, ProxyConnector};
-use crate::tcp::{port_of, TcpConnector};
+use crate::proxy::Connecting;
+use crate::proxy::ProxyConnector;
+use crate::tcp::TcpConnector;
 use crate::tls::TlsConnector;
 
 /// Connects `redis://host:port` (plain) and `rediss://host:port` (TLS to the target
@@ -79,9 +78,9 @@ impl StreamConnector {
 
     /// Connects to `dst` (`redis://` or `rediss://`).
     pub async fn connect(&self, dst: Uri) -> Result<ServiceStream, Error> {
-        let is_redis =
-            matches!(dst.scheme_str(), Some(s) if s.eq_ignore_ascii_case("redis") || s.eq_ignore_ascii_case("rediss"));
-        let (true, Some(host), Some(port)) = (is_redis, dst.host(), port_of(&dst)) else {
+        let target = UriTarget::of(&dst).ok();
+        let Some(target @ UriTarget { host, port, .. }) = target.filter(|t| t.scheme.is_some_and(UriScheme::is_redis))
+        else {
             return Err(Error::new(
                 ErrorKind::InvalidRequest,
                 format!(
@@ -90,7 +89,7 @@ impl StreamConnector {
                 ),
             ));
         };
-        let proxy = match self.service.route(target_scheme(&dst), host, port).route {
+        let proxy = match self.service.route(target.target_scheme(), host, port).route {
             Route::Direct => None,
             Route::Proxy(proxy) => Some(proxy),
         };
@@ -113,38 +112,17 @@ impl StreamConnector {
     }
 }
 
-/// The future of [`StreamConnector`].
-pub struct StreamConnecting {
-    inner: Pin<Box<dyn Future<Output = Result<ServiceStream, Error>> + Send>>,
-}
-
-impl Future for StreamConnecting {
-    type Output = Result<ServiceStream, Error>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.inner.as_mut().poll(cx)
-    }
-}
-
-impl fmt::Debug for StreamConnecting {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("StreamConnecting")
-    }
-}
-
 impl tower::Service<Uri> for StreamConnector {
     type Response = ServiceStream;
     type Error = Error;
-    type Future = StreamConnecting;
+    type Future = Connecting<ServiceStream>;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, dst: Uri) -> StreamConnecting {
+    fn call(&mut self, dst: Uri) -> Connecting<ServiceStream> {
         let this = self.clone();
-        StreamConnecting {
-            inner: Box::pin(async move { this.connect(dst).await }),
-        }
+        Connecting::new(async move { this.connect(dst).await })
     }
 }

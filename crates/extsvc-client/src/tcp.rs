@@ -1,16 +1,15 @@
 //! [`TcpConnector`]: DNS and TCP, the innermost connector.
 
-use std::future::Future;
 use std::io;
-use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use http::Uri;
 use tokio::net::TcpStream;
 
 use crate::error::{Error, ErrorKind, Phase};
-use crate::host::{unbracketed, HostPort, RedactedUri};
+use crate::host::{port_of, unbracketed, HostPort, RedactedUri};
 use crate::phase;
+use crate::proxy::Connecting;
 
 /// Opens a TCP connection to a URI's host and port (the scheme's default port when
 /// none is given), with `TCP_NODELAY`. Host names are resolved with the system
@@ -29,50 +28,18 @@ impl TcpConnector {
     }
 }
 
-/// The future of [`TcpConnector`].
-pub struct TcpConnecting {
-    inner: Pin<Box<dyn Future<Output = Result<TcpStream, Error>> + Send>>,
-}
-
-impl std::fmt::Debug for TcpConnecting {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("TcpConnecting")
-    }
-}
-
-impl Future for TcpConnecting {
-    type Output = Result<TcpStream, Error>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.inner.as_mut().poll(cx)
-    }
-}
-
 impl tower::Service<Uri> for TcpConnector {
     type Response = TcpStream;
     type Error = Error;
-    type Future = TcpConnecting;
+    type Future = Connecting<TcpStream>;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, dst: Uri) -> TcpConnecting {
-        TcpConnecting {
-            inner: Box::pin(async move { connect_uri(&dst).await }),
-        }
+    fn call(&mut self, dst: Uri) -> Connecting<TcpStream> {
+        Connecting::new(async move { connect_uri(&dst).await })
     }
-}
-
-/// The port of `uri`, or the default of its scheme (`http`/`redis` 80/6379, `https` 443,
-/// `rediss` 6379).
-pub(crate) fn port_of(uri: &Uri) -> Option<u16> {
-    uri.port_u16().or(match uri.scheme_str() {
-        Some(s) if s.eq_ignore_ascii_case("http") => Some(80),
-        Some(s) if s.eq_ignore_ascii_case("https") => Some(443),
-        Some(s) if s.eq_ignore_ascii_case("redis") || s.eq_ignore_ascii_case("rediss") => Some(6379),
-        _ => None,
-    })
 }
 
 async fn connect_uri(dst: &Uri) -> Result<TcpStream, Error> {
@@ -139,12 +106,5 @@ mod tests {
         assert_eq!(err.kind(), ErrorKind::Connect);
         assert_eq!(err.phase(), Some(Phase::Connect));
         assert!(err.to_string().contains("connection refused by 127.0.0.1"), "{err}");
-    }
-
-    #[test]
-    fn default_ports() {
-        assert_eq!(port_of(&"https://a/".parse().unwrap()), Some(443));
-        assert_eq!(port_of(&"redis://a".parse().unwrap()), Some(6379));
-        assert_eq!(port_of(&"http://a:8080/".parse().unwrap()), Some(8080));
     }
 }

@@ -5,7 +5,7 @@ use extsvc_config::{
     Sourced,
 };
 
-use crate::{sourced_default, BypassList};
+use crate::{sourced_default, BypassList, TargetScheme};
 
 /// The proxy settings one service uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +19,19 @@ pub struct ResolvedProxy {
     pub https_proxy: Sourced<Option<ProxyUrl>>,
     /// Hosts that go direct.
     pub bypass: Sourced<BypassList>,
+}
+
+impl ResolvedProxy {
+    /// The proxy field for targets of `scheme`: `http_proxy` for plain ones, `https_proxy`
+    /// for TLS ones. It is what [`ResolvedService::route`](crate::ResolvedService::route)
+    /// goes through unless the host bypasses it (or proxying is off).
+    #[inline]
+    pub fn for_scheme(&self, scheme: TargetScheme) -> &Sourced<Option<ProxyUrl>> {
+        match scheme {
+            TargetScheme::Http => &self.http_proxy,
+            TargetScheme::Https => &self.https_proxy,
+        }
+    }
 }
 
 /// `HTTP_PROXY`, `HTTPS_PROXY`, `NO_PROXY` (upper case first), read once.

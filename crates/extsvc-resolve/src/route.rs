@@ -98,10 +98,7 @@ impl ResolvedService {
                 reason: RouteReason::ProxyingNotEnabled,
             };
         }
-        let url = match scheme {
-            TargetScheme::Http => &proxy.http_proxy,
-            TargetScheme::Https => &proxy.https_proxy,
-        };
+        let url = proxy.for_scheme(scheme);
         let Some(proxy_url) = &url.value else {
             return RouteDecision {
                 route: Route::Direct,

@@ -11,10 +11,7 @@ fn oauth_proxy(json: &str, env: &[(&str, &str)], scheme: TargetScheme) -> (Strin
     let loaded = load_str(json, "tyk.conf", &env, &LoadOptions::default()).unwrap_or_else(|e| panic!("{e}"));
     let resolution = resolve(&loaded.config, &env);
     let oauth = resolution.service(ServiceKind::Oauth);
-    let field = match scheme {
-        TargetScheme::Http => &oauth.proxy.http_proxy,
-        TargetScheme::Https => &oauth.proxy.https_proxy,
-    };
+    let field = oauth.proxy.for_scheme(scheme);
     let url = field.value.as_ref().expect("a proxy is resolved");
     assert!(url.scheme().is_socks(), "{url}");
     let route = match oauth.route(scheme, "example.com", 443).route {

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use extsvc_resolve::{ResolvedService, TargetScheme};
 
-use super::{HttpConnection, TargetName};
+use super::{HttpConnection, Target};
 use crate::error::{Error, ErrorKind, Phase};
 use crate::pool::Pooled;
 
@@ -32,7 +32,7 @@ pin_project_lite::pin_project! {
         #[pin]
         deadline: Sleep,
         timeout: Duration,
-        target: TargetName,
+        target: Target,
         // The proxy the response came through, for errors: the service (one reference
         // count, no per-request copy of the URL) and the scheme that picked its proxy.
         proxy: Option<(Arc<ResolvedService>, TargetScheme)>,
@@ -47,7 +47,7 @@ impl ResponseBody {
         connection: Pooled<HttpConnection>,
         deadline: Instant,
         timeout: Duration,
-        target: TargetName,
+        target: Target,
         proxy: Option<(Arc<ResolvedService>, TargetScheme)>,
     ) -> ResponseBody {
         let mut body = ResponseBody {
@@ -88,11 +88,7 @@ impl ResponseBody {
 /// Names the proxy (redacted by its `Display`) in a body error of a proxied response.
 fn with_proxy(err: Error, proxy: Option<&(Arc<ResolvedService>, TargetScheme)>) -> Error {
     let Some((service, scheme)) = proxy else { return err };
-    let url = match scheme {
-        TargetScheme::Http => &service.proxy.http_proxy.value,
-        TargetScheme::Https => &service.proxy.https_proxy.value,
-    };
-    match url {
+    match &service.proxy.for_scheme(*scheme).value {
         Some(url) => err.with_proxy(url),
         None => err,
     }

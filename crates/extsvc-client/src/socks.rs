@@ -9,10 +9,6 @@
 //! [`ErrorKind::ProxyProtocol`]. All of it runs in [`Phase::SocksHandshake`] (target
 //! name resolution for `socks5://` in [`Phase::Dns`]), under the caller's deadline.
 
-mod future;
-
-pub use future::Socks5Connecting;
-
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -24,9 +20,9 @@ use tokio_socks::tcp::Socks5Stream;
 use tokio_socks::TargetAddr;
 
 use crate::error::{BoxError, Error, ErrorKind, Phase};
-use crate::host::{unbracketed, RedactedUri};
+use crate::host::{unbracketed, UriTarget};
 use crate::phase;
-use crate::tcp::port_of;
+use crate::proxy::Connecting;
 use crate::tunnel::proxy_uri;
 
 /// A connector that asks `inner` for a stream to a SOCKS5 proxy, then has the proxy
@@ -81,7 +77,7 @@ where
 {
     type Response = C::Response;
     type Error = Error;
-    type Future = Socks5Connecting<C::Response>;
+    type Future = Connecting<C::Response>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         self.inner.poll_ready(cx).map_err(|e| {
@@ -89,16 +85,11 @@ where
         })
     }
 
-    fn call(&mut self, dst: Uri) -> Socks5Connecting<C::Response> {
+    fn call(&mut self, dst: Uri) -> Connecting<C::Response> {
         let proxy = self.proxy.clone();
         let connecting = self.inner.call(self.proxy_dst.clone());
-        Socks5Connecting::new(async move {
-            let (Some(host), Some(port)) = (dst.host(), port_of(&dst)) else {
-                return Err(Error::new(
-                    ErrorKind::InvalidRequest,
-                    format!("no host or port in URI \"{}\"", RedactedUri(&dst)),
-                ));
-            };
+        Connecting::new(async move {
+            let UriTarget { host, port, .. } = UriTarget::of(&dst)?;
             if !proxy.scheme().is_socks() {
                 return Err(
                     Error::new(ErrorKind::InvalidRequest, "not a socks5:// or socks5h:// proxy URL")

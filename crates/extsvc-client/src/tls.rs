@@ -1,9 +1,5 @@
 //! [`TlsConnector`]: TLS to the target over whatever the inner connector yields.
 
-mod future;
-
-pub use future::TlsConnecting;
-
 use std::task::{Context, Poll};
 
 use extsvc_tls::RotatingConfig;
@@ -12,9 +8,10 @@ use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::error::{BoxError, Error, ErrorKind, Phase};
-use crate::host::unbracketed;
+use crate::host::{unbracketed, UriScheme};
 use crate::io::MaybeTlsStream;
 use crate::phase;
+use crate::proxy::Connecting;
 
 /// A connector that does TLS to the target for `https://` and `rediss://` URIs (SNI =
 /// the URI's host) over the stream of its inner connector, and passes `http://` and
@@ -71,11 +68,6 @@ impl<C> TlsConnector<C> {
     }
 }
 
-/// True for the schemes that use TLS to the target.
-pub(crate) fn is_tls_scheme(uri: &Uri) -> bool {
-    matches!(uri.scheme_str(), Some(s) if s.eq_ignore_ascii_case("https") || s.eq_ignore_ascii_case("rediss"))
-}
-
 /// The TLS server name of a URI host (IPv6 without brackets).
 pub(crate) fn server_name(host: &str) -> Result<ServerName<'static>, Error> {
     let bare = unbracketed(host);
@@ -126,7 +118,7 @@ where
 {
     type Response = MaybeTlsStream<C::Response>;
     type Error = Error;
-    type Future = TlsConnecting<C::Response>;
+    type Future = Connecting<MaybeTlsStream<C::Response>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         self.inner
@@ -134,11 +126,11 @@ where
             .map_err(|e| Error::from_inner(e.into(), ErrorKind::Connect, "connector not ready"))
     }
 
-    fn call(&mut self, dst: Uri) -> TlsConnecting<C::Response> {
-        let use_tls = is_tls_scheme(&dst);
+    fn call(&mut self, dst: Uri) -> Connecting<MaybeTlsStream<C::Response>> {
+        let use_tls = UriScheme::of(&dst).is_some_and(UriScheme::is_tls);
         let connecting = self.inner.call(dst.clone());
         let config = use_tls.then(|| self.config.clone());
-        TlsConnecting::new(async move {
+        Connecting::new(async move {
             let io = connecting
                 .await
                 .map_err(|e| Error::from_inner(e.into(), ErrorKind::Connect, "cannot connect"))?;

@@ -1,26 +1,24 @@
 //! [`ProxyConnector`]: the route-aware connector (direct, forward proxy, tunnel or SOCKS5).
 
-mod future;
-
-pub use future::ProxyConnecting;
-
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use extsvc_config::{ProxyScheme, ProxyUrl};
-use extsvc_resolve::{ResolvedService, Route, TargetScheme};
+use extsvc_resolve::{ResolvedService, Route};
 use extsvc_tls::RotatingConfig;
 use http::Uri;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::error::{BoxError, Error, ErrorKind, Phase};
-use crate::host::RedactedUri;
+use crate::host::{UriScheme, UriTarget};
 use crate::io::{Hop, MaybeTlsStream, PrefixedStream, ProxyStream};
 use crate::phase;
 use crate::socks::{socks_handshake, socks_target};
-use crate::tcp::port_of;
-use crate::tls::{is_tls_scheme, rustls_error, server_name};
+use crate::tls::{rustls_error, server_name};
 use crate::tunnel::{connect_through, proxy_uri};
 
 /// Connects to a target URI the way the service's proxy settings say:
@@ -47,8 +45,8 @@ pub struct ProxyConnector<C> {
     proxy_tls: Option<RotatingConfig>,
 }
 
-impl<C: std::fmt::Debug> std::fmt::Debug for ProxyConnector<C> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl<C: fmt::Debug> fmt::Debug for ProxyConnector<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The proxy URLs' Debug is redacted.
         f.debug_struct("ProxyConnector")
             .field("service", &self.service.kind)
@@ -105,28 +103,6 @@ impl<C> ProxyConnector<C> {
     }
 }
 
-/// `http`/`redis` → [`TargetScheme::Http`]; `https`/`rediss` → [`TargetScheme::Https`].
-pub(crate) fn target_scheme(uri: &Uri) -> TargetScheme {
-    if is_tls_scheme(uri) {
-        TargetScheme::Https
-    } else {
-        TargetScheme::Http
-    }
-}
-
-/// The service's proxy for `scheme`, as [`ResolvedService::route`] picks it when it
-/// does not bypass.
-fn proxy_for(service: &ResolvedService, scheme: TargetScheme) -> Option<&ProxyUrl> {
-    match scheme {
-        TargetScheme::Http => service.proxy.http_proxy.value.as_ref(),
-        TargetScheme::Https => service.proxy.https_proxy.value.as_ref(),
-    }
-}
-
-fn is_http_scheme(uri: &Uri) -> bool {
-    matches!(uri.scheme_str(), Some(s) if s.eq_ignore_ascii_case("http"))
-}
-
 impl<C> tower::Service<Uri> for ProxyConnector<C>
 where
     C: tower::Service<Uri>,
@@ -136,7 +112,7 @@ where
 {
     type Response = ProxyStream<C::Response>;
     type Error = Error;
-    type Future = ProxyConnecting<C::Response>;
+    type Future = Connecting<ProxyStream<C::Response>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         self.inner
@@ -144,19 +120,16 @@ where
             .map_err(|e| Error::from_inner(e.into(), ErrorKind::Connect, "connector not ready"))
     }
 
-    fn call(&mut self, dst: Uri) -> ProxyConnecting<C::Response> {
-        let (Some(host), Some(port)) = (dst.host(), port_of(&dst)) else {
-            let err = Error::new(
-                ErrorKind::InvalidRequest,
-                format!("no host or port in URI \"{}\"", RedactedUri(&dst)),
-            );
-            return ProxyConnecting::new(async move { Err(err) });
+    fn call(&mut self, dst: Uri) -> Connecting<ProxyStream<C::Response>> {
+        let target = match UriTarget::of(&dst) {
+            Ok(target) => target,
+            Err(err) => return Connecting::new(async move { Err(err) }),
         };
-        let scheme = target_scheme(&dst);
-        match self.service.route(scheme, host, port).route {
+        let (port, scheme) = (target.port, target.target_scheme());
+        match self.service.route(scheme, target.host, port).route {
             Route::Direct => {
                 let connecting = self.inner.call(dst);
-                ProxyConnecting::new(async move {
+                Connecting::new(async move {
                     let io = connecting
                         .await
                         .map_err(|e| Error::from_inner(e.into(), ErrorKind::Connect, "cannot connect to the target"))?;
@@ -170,12 +143,12 @@ where
                 let connecting = self.inner.call(proxy_uri(proxy));
                 let service = self.service.clone();
                 let proxy_tls = self.proxy_tls.clone();
-                let forward = is_http_scheme(&dst);
-                ProxyConnecting::new(async move {
+                let forward = target.scheme == Some(UriScheme::Http);
+                Connecting::new(async move {
                     let host = dst.host().unwrap_or_default();
                     // The proxy `route` chose, borrowed from the owned service: its field
                     // for the scheme (no second bypass match).
-                    let Some(proxy) = proxy_for(&service, scheme) else {
+                    let Some(proxy) = service.proxy.for_scheme(scheme).value.as_ref() else {
                         return Err(Error::new(
                             ErrorKind::InvalidRequest,
                             "no proxy for the target's scheme",
@@ -244,4 +217,32 @@ where
         };
         fail(message).with_source(e)
     })
+}
+
+/// The future of every connector in [`connect`](crate::connect) and of
+/// [`StreamConnector`](crate::StreamConnector): the connection, or an [`Error`] that
+/// names its phase. One boxed future per connection set up (never per request on a
+/// pooled connection).
+pub struct Connecting<T> {
+    inner: Pin<Box<dyn Future<Output = Result<T, Error>> + Send>>,
+}
+
+impl<T> Connecting<T> {
+    pub(crate) fn new(fut: impl Future<Output = Result<T, Error>> + Send + 'static) -> Self {
+        Connecting { inner: Box::pin(fut) }
+    }
+}
+
+impl<T> Future for Connecting<T> {
+    type Output = Result<T, Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.inner.as_mut().poll(cx)
+    }
+}
+
+impl<T> fmt::Debug for Connecting<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Connecting")
+    }
 }

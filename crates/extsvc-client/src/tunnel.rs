@@ -4,10 +4,6 @@
 //! opens the tunnel, and bytes the proxy sent after its header are kept (they are the
 //! target's) in a [`PrefixedStream`].
 
-mod future;
-
-pub use future::Tunneling;
-
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -17,10 +13,10 @@ use http::Uri;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::error::{BoxError, Error, ErrorKind, Phase};
-use crate::host::{HostPort, RedactedUri};
+use crate::host::{HostPort, UriTarget};
 use crate::io::PrefixedStream;
 use crate::phase;
-use crate::tcp::port_of;
+use crate::proxy::Connecting;
 
 /// The largest proxy answer head (status line and headers) accepted, in bytes.
 pub const MAX_RESPONSE_HEAD: usize = 16 * 1024;
@@ -84,7 +80,7 @@ where
 {
     type Response = PrefixedStream<C::Response>;
     type Error = Error;
-    type Future = Tunneling<C::Response>;
+    type Future = Connecting<PrefixedStream<C::Response>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         self.inner.poll_ready(cx).map_err(|e| {
@@ -92,16 +88,11 @@ where
         })
     }
 
-    fn call(&mut self, dst: Uri) -> Tunneling<C::Response> {
+    fn call(&mut self, dst: Uri) -> Connecting<PrefixedStream<C::Response>> {
         let proxy = self.proxy.clone();
         let connecting = self.inner.call(self.proxy_dst.clone());
-        Tunneling::new(async move {
-            let (Some(host), Some(port)) = (dst.host(), port_of(&dst)) else {
-                return Err(Error::new(
-                    ErrorKind::InvalidRequest,
-                    format!("no host or port in URI \"{}\"", RedactedUri(&dst)),
-                ));
-            };
+        Connecting::new(async move {
+            let UriTarget { host, port, .. } = UriTarget::of(&dst)?;
             let io = connecting.await.map_err(|e| {
                 Error::from_inner(e.into(), ErrorKind::ProxyConnect, "cannot connect to the proxy")
                     .on_proxy_hop()
