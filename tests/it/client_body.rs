@@ -46,3 +46,39 @@ async fn a_complete_body_is_not_turned_into_a_timeout_by_a_late_final_poll() {
     again.await.unwrap().into_body().collect().await.unwrap();
     assert_eq!(client.stats().opened, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bytes_stops_at_its_limit_and_the_default_reads_a_normal_body() {
+    let target = TestTarget::http(TargetOptions {
+        body: Bytes::from(vec![b'x'; 64 * 1024]),
+        ..Default::default()
+    });
+    let env = EnvSnapshot::empty();
+    let loaded = extsvc_config::load_str("{}", "tyk.conf", &env, &LoadOptions::default()).unwrap();
+    let service = extsvc_resolve::resolve(&loaded.config, &env)
+        .service(ServiceKind::Oauth)
+        .clone();
+    let tls = build_service_tls(&service, None, &TlsOptions::default()).await.unwrap();
+    let client = ServiceClient::new(service, &tls);
+
+    let whole = client
+        .get(target.url())
+        .await
+        .unwrap()
+        .into_body()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(whole.len(), 64 * 1024);
+    let error = client
+        .get(target.url())
+        .await
+        .unwrap()
+        .into_body()
+        .bytes_limited(1024)
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), extsvc_client::ErrorKind::Http, "{error}");
+    assert_eq!(error.phase(), Some(extsvc_client::Phase::ResponseBody), "{error}");
+    assert!(error.to_string().contains("larger than 1024 bytes"), "{error}");
+}

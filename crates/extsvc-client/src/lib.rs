@@ -79,7 +79,9 @@ mod tls;
 mod tunnel;
 
 pub use builder::{ExternalServicesBuilder, SetupError};
-pub use client::{ClientStats, RequestTimeout, ResponseBody, ResponseFuture, ServiceClient, MAX_TIMEOUT};
+pub use client::{
+    ClientStats, RequestTimeout, ResponseBody, ResponseFuture, ServiceClient, DEFAULT_BODY_LIMIT, MAX_TIMEOUT,
+};
 pub use error::{BoxError, Error, ErrorKind, Phase};
 pub use io::{tls_version_name, Connected, ConnectionInfo, Hop};
 #[cfg(feature = "redis")]

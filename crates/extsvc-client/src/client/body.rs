@@ -67,10 +67,33 @@ impl ResponseBody {
     }
 }
 
+/// The most [`ResponseBody::bytes`] and [`ResponseBody::text`] read: 16 MiB. A JWKS
+/// document, a token response or a webhook's answer is a few kilobytes; the cap keeps a
+/// hostile or broken peer from filling memory before the deadline ends the exchange.
+/// [`ResponseBody::bytes_limited`] sets another; reading the frames yourself sets none.
+pub const DEFAULT_BODY_LIMIT: usize = 16 * 1024 * 1024;
+
 impl ResponseBody {
-    /// Reads the whole body, under the request's deadline.
+    /// Reads the whole body, under the request's deadline, up to [`DEFAULT_BODY_LIMIT`].
     pub async fn bytes(self) -> Result<Bytes, Error> {
-        Ok(http_body_util::BodyExt::collect(self).await?.to_bytes())
+        self.bytes_limited(DEFAULT_BODY_LIMIT).await
+    }
+
+    /// Reads the whole body, under the request's deadline; a body larger than `limit`
+    /// bytes is an [`ErrorKind::Http`] error in [`Phase::ResponseBody`] (the connection is
+    /// then closed, not reused).
+    pub async fn bytes_limited(self, limit: usize) -> Result<Bytes, Error> {
+        match http_body_util::BodyExt::collect(http_body_util::Limited::new(self, limit)).await {
+            Ok(collected) => Ok(collected.to_bytes()),
+            Err(error) => match error.downcast::<Error>() {
+                Ok(ours) => Err(*ours),
+                Err(_too_long) => Err(Error::new(
+                    ErrorKind::Http,
+                    format!("the response body is larger than {limit} bytes"),
+                )
+                .with_phase(Phase::ResponseBody)),
+            },
+        }
     }
 
     /// Reads the whole body as UTF-8 text, under the request's deadline; a body that is

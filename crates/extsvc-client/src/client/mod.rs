@@ -10,7 +10,7 @@
 
 mod body;
 
-pub use body::ResponseBody;
+pub use body::{ResponseBody, DEFAULT_BODY_LIMIT};
 
 mod exchange;
 mod request_body;
