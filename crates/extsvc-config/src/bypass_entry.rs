@@ -24,6 +24,7 @@
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::num::NonZeroU16;
 use std::str::FromStr;
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
@@ -38,11 +39,15 @@ const MAX_LABEL_LEN: usize = 63;
 /// [`Display`](fmt::Display) shows the entry as the operator wrote it (trimmed), so
 /// `.internal` stays `.internal` and `*.local` stays `*.local`; the accessors give the
 /// normalized meaning.
+///
+/// An entry is one allocation (its written form) and 48 bytes: a domain written in lower
+/// case is kept as a range of the written form, not copied (a list can have a million
+/// entries, docs/performance.md).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BypassEntry {
     written: Box<str>,
     pattern: Pattern,
-    port: Option<u16>,
+    port: Option<NonZeroU16>,
 }
 
 /// What an entry matches, normalized.
@@ -50,7 +55,10 @@ pub struct BypassEntry {
 enum Pattern {
     /// `*`.
     Any,
-    /// A domain and its subdomains: lower-case, no leading `.`/`*.`, no trailing dot.
+    /// A domain and its subdomains, written in lower case: `written[start..end]`
+    /// (without the leading `.`/`*.` and the trailing dot).
+    WrittenDomain { start: u16, end: u16 },
+    /// A domain and its subdomains written with upper-case letters: its lower-case form.
     Domain(Box<str>),
     /// One address, IPv4-mapped IPv6 turned into IPv4.
     Ip(IpAddr),
@@ -77,9 +85,9 @@ impl BypassEntry {
         let written = entry.trim();
         match parse_entry(written) {
             Ok((pattern, port)) => Ok(BypassEntry {
+                pattern: in_written(pattern, written),
                 written: written.into(),
-                pattern,
-                port,
+                port: port.and_then(NonZeroU16::new),
             }),
             Err(reason) => Err(InvalidBypassEntry {
                 entry: written.to_owned(),
@@ -102,6 +110,7 @@ impl BypassEntry {
     /// without the leading `.` or `*.` and without a trailing dot.
     pub fn domain(&self) -> Option<&str> {
         match &self.pattern {
+            Pattern::WrittenDomain { start, end } => self.written.get(usize::from(*start)..usize::from(*end)),
             Pattern::Domain(domain) => Some(domain),
             _ => None,
         }
@@ -128,8 +137,20 @@ impl BypassEntry {
 
     /// The only port this entry applies to, when it names one.
     pub fn port(&self) -> Option<u16> {
-        self.port
+        self.port.map(NonZeroU16::get)
     }
+}
+
+/// A lower-case domain that appears as such in the written entry becomes a range of it.
+fn in_written(pattern: Pattern, written: &str) -> Pattern {
+    if let Pattern::Domain(domain) = &pattern {
+        if let Some(start) = written.find(&**domain) {
+            if let (Ok(start), Ok(end)) = (u16::try_from(start), u16::try_from(start + domain.len())) {
+                return Pattern::WrittenDomain { start, end };
+            }
+        }
+    }
+    pattern
 }
 
 impl FromStr for BypassEntry {
@@ -462,6 +483,17 @@ mod tests {
         let with_port = ok("Example.org.:443");
         assert_eq!((with_port.domain(), with_port.port()), (Some("example.org"), Some(443)));
         assert_eq!(ok("my_service").domain(), Some("my_service"));
+    }
+
+    #[test]
+    fn a_lower_case_domain_is_not_stored_twice() {
+        assert!(matches!(
+            ok("*.example.com.:443").pattern,
+            Pattern::WrittenDomain { .. }
+        ));
+        assert_eq!(ok("*.example.com.:443").domain(), Some("example.com"));
+        assert!(matches!(ok("Example.com").pattern, Pattern::Domain(_)));
+        assert!(std::mem::size_of::<BypassEntry>() <= 48);
     }
 
     #[test]
