@@ -33,6 +33,9 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 const MAX_NAME_LEN: usize = 253;
 /// The longest label accepted (RFC 1035).
 const MAX_LABEL_LEN: usize = 63;
+/// Entries this long or longer are refused before parsing (the longest valid one, a
+/// 253-byte domain with `*.`, a trailing dot and a port, is 262 bytes).
+const MAX_ENTRY_LEN: u16 = 4096;
 
 /// One parsed entry of a bypass list.
 ///
@@ -40,12 +43,15 @@ const MAX_LABEL_LEN: usize = 63;
 /// `.internal` stays `.internal` and `*.local` stays `*.local`; the accessors give the
 /// normalized meaning.
 ///
-/// An entry is one allocation (its written form) and 48 bytes: a domain written in lower
-/// case is kept as a range of the written form, not copied (a list can have a million
-/// entries, docs/performance.md).
+/// An entry is one allocation and 40 bytes: the normalized domain is a range of the
+/// written form when written in lower case (the usual case), and is appended to it
+/// otherwise (a list can have a million entries, docs/performance.md).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BypassEntry {
-    written: Box<str>,
+    /// The written form (`text[..written_len]`), then, for a domain written with
+    /// upper-case letters, its lower-case form.
+    text: Box<str>,
+    written_len: u16,
     pattern: Pattern,
     port: Option<NonZeroU16>,
 }
@@ -55,14 +61,20 @@ pub struct BypassEntry {
 enum Pattern {
     /// `*`.
     Any,
-    /// A domain and its subdomains, written in lower case: `written[start..end]`
-    /// (without the leading `.`/`*.` and the trailing dot).
-    WrittenDomain { start: u16, end: u16 },
-    /// A domain and its subdomains written with upper-case letters: its lower-case form.
-    Domain(Box<str>),
+    /// A domain and its subdomains, `text[start..end]`: lower-case, no leading
+    /// `.`/`*.`, no trailing dot.
+    Domain { start: u16, end: u16 },
     /// One address, IPv4-mapped IPv6 turned into IPv4.
     Ip(IpAddr),
     /// A network, host bits cleared, IPv4-mapped IPv6 turned into IPv4.
+    Network(IpNet),
+}
+
+/// What a parsed entry means, before it is stored.
+enum Meaning {
+    Any,
+    Domain(String),
+    Ip(IpAddr),
     Network(IpNet),
 }
 
@@ -83,22 +95,42 @@ impl BypassEntry {
     /// ```
     pub fn parse(entry: &str) -> Result<BypassEntry, InvalidBypassEntry> {
         let written = entry.trim();
-        match parse_entry(written) {
-            Ok((pattern, port)) => Ok(BypassEntry {
-                pattern: in_written(pattern, written),
-                written: written.into(),
-                port: port.and_then(NonZeroU16::new),
-            }),
-            Err(reason) => Err(InvalidBypassEntry {
-                entry: written.to_owned(),
-                reason,
-            }),
+        let invalid = |reason| InvalidBypassEntry {
+            entry: written.to_owned(),
+            reason,
+        };
+        // A valid entry is at most a few hundred bytes; this keeps its offsets in `u16`.
+        if written.len() >= usize::from(MAX_ENTRY_LEN) {
+            return Err(invalid(format!("entry is longer than {MAX_ENTRY_LEN} bytes")));
         }
+        let written_len = written.len() as u16;
+        let (meaning, port) = parse_entry(written).map_err(invalid)?;
+        let (text, pattern) = match meaning {
+            Meaning::Any => (written.into(), Pattern::Any),
+            Meaning::Ip(addr) => (written.into(), Pattern::Ip(addr)),
+            Meaning::Network(net) => (written.into(), Pattern::Network(net)),
+            Meaning::Domain(domain) => {
+                // The domain is at most 253 bytes and the written form shorter than
+                // `MAX_ENTRY_LEN`, so both offsets fit in `u16`.
+                let (text, start) = match written.find(&*domain) {
+                    Some(start) => (Box::from(written), start as u16),
+                    None => (format!("{written}{domain}").into_boxed_str(), written_len),
+                };
+                let end = start + domain.len() as u16;
+                (text, Pattern::Domain { start, end })
+            }
+        };
+        Ok(BypassEntry {
+            text,
+            written_len,
+            pattern,
+            port: port.and_then(NonZeroU16::new),
+        })
     }
 
     /// The entry as written, trimmed.
     pub fn as_str(&self) -> &str {
-        &self.written
+        self.text.get(..usize::from(self.written_len)).unwrap_or_default()
     }
 
     /// Whether this is the `*` entry (bypass every host on every port).
@@ -110,8 +142,7 @@ impl BypassEntry {
     /// without the leading `.` or `*.` and without a trailing dot.
     pub fn domain(&self) -> Option<&str> {
         match &self.pattern {
-            Pattern::WrittenDomain { start, end } => self.written.get(usize::from(*start)..usize::from(*end)),
-            Pattern::Domain(domain) => Some(domain),
+            Pattern::Domain { start, end } => self.text.get(usize::from(*start)..usize::from(*end)),
             _ => None,
         }
     }
@@ -141,18 +172,6 @@ impl BypassEntry {
     }
 }
 
-/// A lower-case domain that appears as such in the written entry becomes a range of it.
-fn in_written(pattern: Pattern, written: &str) -> Pattern {
-    if let Pattern::Domain(domain) = &pattern {
-        if let Some(start) = written.find(&**domain) {
-            if let (Ok(start), Ok(end)) = (u16::try_from(start), u16::try_from(start + domain.len())) {
-                return Pattern::WrittenDomain { start, end };
-            }
-        }
-    }
-    pattern
-}
-
 impl FromStr for BypassEntry {
     type Err = InvalidBypassEntry;
 
@@ -163,7 +182,7 @@ impl FromStr for BypassEntry {
 
 impl fmt::Display for BypassEntry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.written)
+        f.write_str(self.as_str())
     }
 }
 
@@ -219,12 +238,12 @@ pub fn parse_bypass_list(input: &str) -> (Vec<BypassEntry>, Vec<InvalidBypassEnt
 }
 
 /// Parses a trimmed, entry into its pattern and optional port, or says why it is invalid.
-fn parse_entry(s: &str) -> Result<(Pattern, Option<u16>), String> {
+fn parse_entry(s: &str) -> Result<(Meaning, Option<u16>), String> {
     if s.is_empty() {
         return Err("empty entry".to_owned());
     }
     if s == "*" {
-        return Ok((Pattern::Any, None));
+        return Ok((Meaning::Any, None));
     }
     if let Some(inside) = s.strip_prefix('[') {
         return parse_bracketed(inside);
@@ -233,7 +252,7 @@ fn parse_entry(s: &str) -> Result<(Pattern, Option<u16>), String> {
         return Err("unexpected ']' without a matching '['".to_owned());
     }
     if let Some((addr, prefix)) = s.split_once('/') {
-        return parse_cidr(addr, prefix).map(|net| (Pattern::Network(net), None));
+        return parse_cidr(addr, prefix).map(|net| (Meaning::Network(net), None));
     }
     match s.bytes().filter(|&b| b == b':').count() {
         0 => parse_host(s).map(|pattern| (pattern, None)),
@@ -249,7 +268,7 @@ fn parse_entry(s: &str) -> Result<(Pattern, Option<u16>), String> {
             Ok((parse_host(host)?, Some(port)))
         }
         _ => match s.parse::<Ipv6Addr>() {
-            Ok(addr) => Ok((Pattern::Ip(canonical_ip(IpAddr::V6(addr))), None)),
+            Ok(addr) => Ok((Meaning::Ip(canonical_ip(IpAddr::V6(addr))), None)),
             Err(_) => Err(format!(
                 "{s:?} is not a valid IPv6 address (write an IPv6 address with a port as [address]:port)"
             )),
@@ -258,7 +277,7 @@ fn parse_entry(s: &str) -> Result<(Pattern, Option<u16>), String> {
 }
 
 /// `inside` is the entry after its leading `[`: `addr]` or `addr]:port`.
-fn parse_bracketed(inside: &str) -> Result<(Pattern, Option<u16>), String> {
+fn parse_bracketed(inside: &str) -> Result<(Meaning, Option<u16>), String> {
     let Some((addr, rest)) = inside.split_once(']') else {
         return Err("missing ']' after the bracketed IPv6 address".to_owned());
     };
@@ -274,7 +293,7 @@ fn parse_bracketed(inside: &str) -> Result<(Pattern, Option<u16>), String> {
     } else {
         return Err(format!("unexpected {rest:?} after ']' (expected nothing or :port)"));
     };
-    Ok((Pattern::Ip(canonical_ip(IpAddr::V6(addr))), port))
+    Ok((Meaning::Ip(canonical_ip(IpAddr::V6(addr))), port))
 }
 
 /// `addr/prefix`, host bits cleared, IPv4-mapped networks turned into IPv4.
@@ -326,7 +345,7 @@ fn parse_port(port: &str) -> Result<u16, String> {
 }
 
 /// A host part without port or brackets: an IPv4 address or a (wildcard) domain.
-fn parse_host(host: &str) -> Result<Pattern, String> {
+fn parse_host(host: &str) -> Result<Meaning, String> {
     let host = host.strip_suffix('.').unwrap_or(host);
     let (name, prefixed) = if let Some(rest) = host.strip_prefix("*.") {
         (rest, true)
@@ -348,13 +367,13 @@ fn parse_host(host: &str) -> Result<Pattern, String> {
                     .to_owned(),
             );
         }
-        return Ok(Pattern::Ip(IpAddr::V4(v4)));
+        return Ok(Meaning::Ip(IpAddr::V4(v4)));
     }
     if name.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
         return Err(format!("{name:?} is not a valid IPv4 address"));
     }
     validate_domain(name)?;
-    Ok(Pattern::Domain(name.to_ascii_lowercase().into()))
+    Ok(Meaning::Domain(name.to_ascii_lowercase()))
 }
 
 /// Letters, digits, `-` and `_` in non-empty labels of at most 63 bytes, 253 in all.
@@ -462,6 +481,9 @@ mod tests {
         assert!(reason(&long_label).contains("longer than 63"));
         let long_name = ["abcdefghi"; 26].join(".");
         assert!(reason(&long_name).contains("longer than 253"));
+        for huge in [format!("10.0.0.0/{}8", "0".repeat(5000)), "a".repeat(70_000)] {
+            assert!(reason(&huge).contains("entry is longer than 4096 bytes"));
+        }
     }
 
     #[test]
@@ -487,13 +509,17 @@ mod tests {
 
     #[test]
     fn a_lower_case_domain_is_not_stored_twice() {
-        assert!(matches!(
-            ok("*.example.com.:443").pattern,
-            Pattern::WrittenDomain { .. }
-        ));
-        assert_eq!(ok("*.example.com.:443").domain(), Some("example.com"));
-        assert!(matches!(ok("Example.com").pattern, Pattern::Domain(_)));
-        assert!(std::mem::size_of::<BypassEntry>() <= 48);
+        let lower = ok("*.example.com.:443");
+        assert_eq!(&*lower.text, "*.example.com.:443");
+        assert_eq!(
+            (lower.domain(), lower.as_str()),
+            (Some("example.com"), "*.example.com.:443")
+        );
+        let mixed = ok(".Example.com");
+        assert_eq!(&*mixed.text, ".Example.comexample.com");
+        assert_eq!((mixed.domain(), mixed.as_str()), (Some("example.com"), ".Example.com"));
+        assert_eq!(mixed.to_string(), ".Example.com");
+        assert!(size_of::<BypassEntry>() <= 40);
     }
 
     #[test]
