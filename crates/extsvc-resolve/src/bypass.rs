@@ -2,7 +2,6 @@
 //! The structure and its cost are documented on [`BypassList`]; the rules in
 //! `docs/bypass.md`.
 
-use std::cmp::Reverse;
 use std::fmt;
 use std::hash::BuildHasher;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -21,10 +20,6 @@ type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState
 const MAX_NAME_LEN: usize = 253;
 /// The longest label that can match (RFC 1035).
 const MAX_LABEL_LEN: usize = 63;
-/// Up to this many distinct domains, a name is compared with each of them (longest
-/// first) instead of hashing each of its suffixes: cheaper for the 3–10 entry lists
-/// most gateways have (measured in docs/performance.md, "The bypass list at 10 entries").
-const SCANNED_DOMAINS: usize = 16;
 
 /// A bypass list, indexed once so a decision never scans the list.
 ///
@@ -38,9 +33,6 @@ const SCANNED_DOMAINS: usize = 16;
 ///   A host name is lower-cased into a stack buffer and each of its label suffixes
 ///   (`a.b.example.com`, `b.example.com`, `example.com`, `com`) is looked up: at most one
 ///   lookup per label, O(length × labels) bytes hashed, independent of the list length.
-///   With at most 16 distinct domains (the 3–10 entry lists most gateways have) the name
-///   is instead compared with each domain, longest first: a few suffix comparisons cost
-///   less than hashing two or three suffixes.
 /// - **IP addresses and CIDRs**: one hash map per (family, prefix length); an address is
 ///   a `/32` or `/128`, a CIDR has its own prefix length. An IP target is masked once
 ///   per *distinct* prefix length present, longest first, and looked up until one hits:
@@ -66,7 +58,7 @@ const SCANNED_DOMAINS: usize = 16;
 ///
 /// Within one of those, an entry naming the target's port comes before one without a
 /// port, and then the entry written first in the list wins. Every step is a lookup that
-/// stops at its first hit; nothing walks the list (beyond the 16 domains above).
+/// stops at its first hit; nothing walks the list.
 ///
 /// # Memory
 ///
@@ -131,9 +123,6 @@ struct Index {
     hasher: foldhash::fast::RandomState,
     /// Normalized domain (lower-case, no trailing dot) → slot, hashed with `hasher`.
     domains: HashTable<Slot>,
-    /// With at most [`SCANNED_DOMAINS`] domains: their slots, longest domain first
-    /// (else empty).
-    scanned_domains: Vec<Slot>,
     /// Per prefix length (ascending): network address masked to that length → slot.
     v4: Vec<(u8, HashMap<u32, Slot>)>,
     /// As `v4`, for IPv6.
@@ -256,11 +245,6 @@ impl Index {
                 index.loopback_entries.add(port, pos);
             }
             index.add_net(entries, net, port, pos);
-        }
-        if index.domains.len() <= SCANNED_DOMAINS {
-            let mut slots: Vec<Slot> = index.domains.iter().copied().collect();
-            slots.sort_by_key(|&slot| Reverse(domain_at(entries, key_entry(&index.rules, slot)).len()));
-            index.scanned_domains = slots;
         }
         index
     }
@@ -386,16 +370,6 @@ impl Index {
         let mut suffix = name;
         let domain = if self.domains.is_empty() {
             None
-        } else if !self.scanned_domains.is_empty() {
-            // Longest first, so the first that covers the name (on the port) is the
-            // most specific: what the suffix lookups below find.
-            self.scanned_domains.iter().find_map(|&slot| {
-                let domain = domain_at(entries, key_entry(&self.rules, slot));
-                let covers = name
-                    .strip_suffix(domain)
-                    .is_some_and(|rest| rest.is_empty() || rest.ends_with('.'));
-                covers.then(|| self.in_slot(entries, slot, port)).flatten()
-            })
         } else {
             loop {
                 let found = self
@@ -643,21 +617,6 @@ mod tests {
         ] {
             assert_eq!(is_localhost_name(name), expected, "{name}");
         }
-    }
-
-    #[test]
-    fn small_lists_compare_domains_and_large_ones_hash_them() {
-        let small = list("a.com, b.a.com:443, b.a.com, 10.0.0.0/8");
-        assert_eq!(small.index.scanned_domains.len(), 2);
-        let names: Vec<String> = (0..=SCANNED_DOMAINS).map(|i| format!("d{i}.a.com")).collect();
-        let large = list(&format!("a.com, {}", names.join(",")));
-        assert!(large.index.scanned_domains.is_empty());
-        assert_eq!(matched(&small, "x.d3.A.com.", 443).as_deref(), Some("a.com"));
-        assert_eq!(matched(&large, "x.d3.A.com.", 443).as_deref(), Some("d3.a.com"));
-        assert_eq!(matched(&large, "x.d99.a.com", 443).as_deref(), Some("a.com"));
-        assert_eq!(matched(&small, "x.b.a.com", 443).as_deref(), Some("b.a.com:443"));
-        assert_eq!(matched(&small, "x.b.a.com", 80).as_deref(), Some("b.a.com"));
-        assert_eq!(matched(&small, "ba.com", 80), None);
     }
 
     #[test]
