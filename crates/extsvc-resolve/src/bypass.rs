@@ -178,15 +178,31 @@ impl PortRule {
     }
 }
 
+/// Per byte of a host name, its lower-case form; `0` for a byte no name may contain
+/// (allowed: letters, digits, `-`, `_` and the `.` between labels). One load per byte
+/// validates and lower-cases a target.
+const NAME_BYTES: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        if c.is_ascii_alphanumeric() || c == b'-' || c == b'_' || c == b'.' {
+            table[b] = c.to_ascii_lowercase();
+        }
+        b += 1;
+    }
+    table
+};
+
 /// `127.0.0.1` and `::1`: what the name `localhost` resolves to.
 const LOOPBACK_V4: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 const LOOPBACK_V6: IpAddr = IpAddr::V6(Ipv6Addr::LOCALHOST);
 
 /// Whether `name` (lower-case, no trailing dot) is `localhost` or under it: RFC 6761
 /// section 6.3 makes every such name a loopback name.
-fn is_localhost_name(name: &str) -> bool {
-    name.strip_suffix("localhost")
-        .is_some_and(|rest| rest.is_empty() || rest.ends_with('.'))
+fn is_localhost_name(name: &[u8]) -> bool {
+    name.strip_suffix(b"localhost")
+        .is_some_and(|rest| rest.is_empty() || rest.ends_with(b"."))
 }
 
 fn mask_v4(addr: u32, len: u8) -> u32 {
@@ -271,13 +287,13 @@ impl Index {
         let Index {
             hasher, domains, rules, ..
         } = self;
-        let hash = hasher.hash_one(domain);
+        let hash = hasher.hash_one(domain.as_bytes());
         let found = domains.find_mut(hash, |&slot| domain_at(entries, key_entry(rules, slot)) == domain);
         match found {
             Some(slot) => Index::add_to_slot(rules, entries, slot, port, pos),
             None => {
                 domains.insert_unique(hash, Slot(pos), |&slot| {
-                    hasher.hash_one(domain_at(entries, key_entry(rules, slot)))
+                    hasher.hash_one(domain_at(entries, key_entry(rules, slot)).as_bytes())
                 });
             }
         }
@@ -366,7 +382,7 @@ impl Index {
     /// The most specific name match: the name itself, then each suffix after a dot
     /// (longest first), then, for `localhost` and `*.localhost`, the entries covering a
     /// loopback address. O(labels) lookups.
-    fn lookup_name(&self, entries: &[BypassEntry], name: &str, port: u16) -> Option<u32> {
+    fn lookup_name(&self, entries: &[BypassEntry], name: &[u8], port: u16) -> Option<u32> {
         let mut suffix = name;
         let domain = if self.domains.is_empty() {
             None
@@ -375,14 +391,14 @@ impl Index {
                 let found = self
                     .domains
                     .find(self.hasher.hash_one(suffix), |&slot| {
-                        domain_at(entries, key_entry(&self.rules, slot)) == suffix
+                        domain_at(entries, key_entry(&self.rules, slot)).as_bytes() == suffix
                     })
                     .and_then(|&slot| self.in_slot(entries, slot, port));
                 if found.is_some() {
                     break found;
                 }
-                match suffix.split_once('.') {
-                    Some((_, rest)) => suffix = rest,
+                match suffix.iter().position(|&b| b == b'.') {
+                    Some(dot) => suffix = &suffix[dot + 1..],
                     None => break None,
                 }
             }
@@ -398,8 +414,8 @@ impl Index {
 /// A request target's host, classified without allocating.
 enum Target<'b> {
     Ip(IpAddr),
-    /// Lower-case name without a trailing dot, in the caller's stack buffer.
-    Name(&'b str),
+    /// Lower-case name without a trailing dot (ASCII), in the caller's stack buffer.
+    Name(&'b [u8]),
     /// Neither a valid host name nor an IP literal: only `*` matches it.
     Invalid,
 }
@@ -431,27 +447,27 @@ impl<'b> Target<'b> {
             return Target::Invalid;
         }
         let mut label_len = 0;
-        for (i, &b) in bytes.iter().enumerate() {
-            if b == b'.' {
+        for (out, &b) in buf.iter_mut().zip(bytes) {
+            let lower = NAME_BYTES[usize::from(b)];
+            if lower == b'.' {
                 if label_len == 0 {
                     return Target::Invalid;
                 }
                 label_len = 0;
-            } else if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
+            } else if lower == 0 {
+                return Target::Invalid;
+            } else {
                 label_len += 1;
                 if label_len > MAX_LABEL_LEN {
                     return Target::Invalid;
                 }
-            } else {
-                return Target::Invalid;
             }
-            buf[i] = b.to_ascii_lowercase();
+            *out = lower;
         }
         if label_len == 0 {
             return Target::Invalid;
         }
-        // Only ASCII bytes were copied, so this never fails.
-        std::str::from_utf8(&buf[..bytes.len()]).map_or(Target::Invalid, Target::Name)
+        Target::Name(&buf[..bytes.len()])
     }
 }
 
@@ -615,7 +631,7 @@ mod tests {
             ("localhost.com", false),
             ("local", false),
         ] {
-            assert_eq!(is_localhost_name(name), expected, "{name}");
+            assert_eq!(is_localhost_name(name.as_bytes()), expected, "{name}");
         }
     }
 
