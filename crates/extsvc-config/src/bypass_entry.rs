@@ -46,7 +46,7 @@ const MAX_ENTRY_LEN: u16 = 4096;
 /// An entry is one allocation and 40 bytes: the normalized domain is a range of the
 /// written form when written in lower case (the usual case), and is appended to it
 /// otherwise (a list can have a million entries, docs/performance.md).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct BypassEntry {
     /// The written form (`text[..written_len]`), then, for a domain written with
     /// upper-case letters, its lower-case form.
@@ -177,6 +177,21 @@ impl FromStr for BypassEntry {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         BypassEntry::parse(s)
+    }
+}
+
+impl fmt::Debug for BypassEntry {
+    /// The written form and what it means, not the storage (offsets, appended text).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut entry = f.debug_struct("BypassEntry");
+        entry.field("written", &self.as_str());
+        match &self.pattern {
+            Pattern::Any => entry.field("any", &true),
+            Pattern::Domain { .. } => entry.field("domain", &self.domain()),
+            Pattern::Ip(addr) => entry.field("ip", addr),
+            Pattern::Network(net) => entry.field("network", net),
+        };
+        entry.field("port", &self.port()).finish()
     }
 }
 
@@ -520,6 +535,10 @@ mod tests {
         assert_eq!((mixed.domain(), mixed.as_str()), (Some("example.com"), ".Example.com"));
         assert_eq!(mixed.to_string(), ".Example.com");
         assert!(size_of::<BypassEntry>() <= 40);
+        assert_eq!(
+            format!("{mixed:?}"),
+            r#"BypassEntry { written: ".Example.com", domain: Some("example.com"), port: None }"#
+        );
     }
 
     #[test]
