@@ -24,6 +24,7 @@
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::num::NonZeroU16;
 use std::str::FromStr;
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
@@ -32,17 +33,27 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 const MAX_NAME_LEN: usize = 253;
 /// The longest label accepted (RFC 1035).
 const MAX_LABEL_LEN: usize = 63;
+/// Entries this long or longer are refused before parsing (the longest valid one, a
+/// 253-byte domain with `*.`, a trailing dot and a port, is 262 bytes).
+const MAX_ENTRY_LEN: u16 = 4096;
 
 /// One parsed entry of a bypass list.
 ///
 /// [`Display`](fmt::Display) shows the entry as the operator wrote it (trimmed), so
 /// `.internal` stays `.internal` and `*.local` stays `*.local`; the accessors give the
 /// normalized meaning.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// An entry is one allocation and 40 bytes: the normalized domain is a range of the
+/// written form when written in lower case (the usual case), and is appended to it
+/// otherwise (a list can have a million entries, docs/performance.md).
+#[derive(Clone, PartialEq, Eq)]
 pub struct BypassEntry {
-    written: Box<str>,
+    /// The written form (`text[..written_len]`), then, for a domain written with
+    /// upper-case letters, its lower-case form.
+    text: Box<str>,
+    written_len: u16,
     pattern: Pattern,
-    port: Option<u16>,
+    port: Option<NonZeroU16>,
 }
 
 /// What an entry matches, normalized.
@@ -50,11 +61,20 @@ pub struct BypassEntry {
 enum Pattern {
     /// `*`.
     Any,
-    /// A domain and its subdomains: lower-case, no leading `.`/`*.`, no trailing dot.
-    Domain(Box<str>),
+    /// A domain and its subdomains, `text[start..end]`: lower-case, no leading
+    /// `.`/`*.`, no trailing dot.
+    Domain { start: u16, end: u16 },
     /// One address, IPv4-mapped IPv6 turned into IPv4.
     Ip(IpAddr),
     /// A network, host bits cleared, IPv4-mapped IPv6 turned into IPv4.
+    Network(IpNet),
+}
+
+/// What a parsed entry means, before it is stored.
+enum Meaning {
+    Any,
+    Domain(String),
+    Ip(IpAddr),
     Network(IpNet),
 }
 
@@ -75,22 +95,42 @@ impl BypassEntry {
     /// ```
     pub fn parse(entry: &str) -> Result<BypassEntry, InvalidBypassEntry> {
         let written = entry.trim();
-        match parse_entry(written) {
-            Ok((pattern, port)) => Ok(BypassEntry {
-                written: written.into(),
-                pattern,
-                port,
-            }),
-            Err(reason) => Err(InvalidBypassEntry {
-                entry: written.to_owned(),
-                reason,
-            }),
+        let invalid = |reason| InvalidBypassEntry {
+            entry: written.to_owned(),
+            reason,
+        };
+        // A valid entry is at most a few hundred bytes; this keeps its offsets in `u16`.
+        if written.len() >= usize::from(MAX_ENTRY_LEN) {
+            return Err(invalid(format!("entry is longer than {MAX_ENTRY_LEN} bytes")));
         }
+        let written_len = written.len() as u16;
+        let (meaning, port) = parse_entry(written).map_err(invalid)?;
+        let (text, pattern) = match meaning {
+            Meaning::Any => (written.into(), Pattern::Any),
+            Meaning::Ip(addr) => (written.into(), Pattern::Ip(addr)),
+            Meaning::Network(net) => (written.into(), Pattern::Network(net)),
+            Meaning::Domain(domain) => {
+                // The domain is at most 253 bytes and the written form shorter than
+                // `MAX_ENTRY_LEN`, so both offsets fit in `u16`.
+                let (text, start) = match written.find(&*domain) {
+                    Some(start) => (Box::from(written), start as u16),
+                    None => (format!("{written}{domain}").into_boxed_str(), written_len),
+                };
+                let end = start + domain.len() as u16;
+                (text, Pattern::Domain { start, end })
+            }
+        };
+        Ok(BypassEntry {
+            text,
+            written_len,
+            pattern,
+            port: port.and_then(NonZeroU16::new),
+        })
     }
 
     /// The entry as written, trimmed.
     pub fn as_str(&self) -> &str {
-        &self.written
+        self.text.get(..usize::from(self.written_len)).unwrap_or_default()
     }
 
     /// Whether this is the `*` entry (bypass every host on every port).
@@ -102,7 +142,7 @@ impl BypassEntry {
     /// without the leading `.` or `*.` and without a trailing dot.
     pub fn domain(&self) -> Option<&str> {
         match &self.pattern {
-            Pattern::Domain(domain) => Some(domain),
+            Pattern::Domain { start, end } => self.text.get(usize::from(*start)..usize::from(*end)),
             _ => None,
         }
     }
@@ -128,7 +168,7 @@ impl BypassEntry {
 
     /// The only port this entry applies to, when it names one.
     pub fn port(&self) -> Option<u16> {
-        self.port
+        self.port.map(NonZeroU16::get)
     }
 }
 
@@ -140,9 +180,24 @@ impl FromStr for BypassEntry {
     }
 }
 
+impl fmt::Debug for BypassEntry {
+    /// The written form and what it means, not the storage (offsets, appended text).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut entry = f.debug_struct("BypassEntry");
+        entry.field("written", &self.as_str());
+        match &self.pattern {
+            Pattern::Any => entry.field("any", &true),
+            Pattern::Domain { .. } => entry.field("domain", &self.domain()),
+            Pattern::Ip(addr) => entry.field("ip", addr),
+            Pattern::Network(net) => entry.field("network", net),
+        };
+        entry.field("port", &self.port()).finish()
+    }
+}
+
 impl fmt::Display for BypassEntry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.written)
+        f.write_str(self.as_str())
     }
 }
 
@@ -198,12 +253,12 @@ pub fn parse_bypass_list(input: &str) -> (Vec<BypassEntry>, Vec<InvalidBypassEnt
 }
 
 /// Parses a trimmed, entry into its pattern and optional port, or says why it is invalid.
-fn parse_entry(s: &str) -> Result<(Pattern, Option<u16>), String> {
+fn parse_entry(s: &str) -> Result<(Meaning, Option<u16>), String> {
     if s.is_empty() {
         return Err("empty entry".to_owned());
     }
     if s == "*" {
-        return Ok((Pattern::Any, None));
+        return Ok((Meaning::Any, None));
     }
     if let Some(inside) = s.strip_prefix('[') {
         return parse_bracketed(inside);
@@ -212,7 +267,7 @@ fn parse_entry(s: &str) -> Result<(Pattern, Option<u16>), String> {
         return Err("unexpected ']' without a matching '['".to_owned());
     }
     if let Some((addr, prefix)) = s.split_once('/') {
-        return parse_cidr(addr, prefix).map(|net| (Pattern::Network(net), None));
+        return parse_cidr(addr, prefix).map(|net| (Meaning::Network(net), None));
     }
     match s.bytes().filter(|&b| b == b':').count() {
         0 => parse_host(s).map(|pattern| (pattern, None)),
@@ -228,7 +283,7 @@ fn parse_entry(s: &str) -> Result<(Pattern, Option<u16>), String> {
             Ok((parse_host(host)?, Some(port)))
         }
         _ => match s.parse::<Ipv6Addr>() {
-            Ok(addr) => Ok((Pattern::Ip(canonical_ip(IpAddr::V6(addr))), None)),
+            Ok(addr) => Ok((Meaning::Ip(canonical_ip(IpAddr::V6(addr))), None)),
             Err(_) => Err(format!(
                 "{s:?} is not a valid IPv6 address (write an IPv6 address with a port as [address]:port)"
             )),
@@ -237,7 +292,7 @@ fn parse_entry(s: &str) -> Result<(Pattern, Option<u16>), String> {
 }
 
 /// `inside` is the entry after its leading `[`: `addr]` or `addr]:port`.
-fn parse_bracketed(inside: &str) -> Result<(Pattern, Option<u16>), String> {
+fn parse_bracketed(inside: &str) -> Result<(Meaning, Option<u16>), String> {
     let Some((addr, rest)) = inside.split_once(']') else {
         return Err("missing ']' after the bracketed IPv6 address".to_owned());
     };
@@ -253,7 +308,7 @@ fn parse_bracketed(inside: &str) -> Result<(Pattern, Option<u16>), String> {
     } else {
         return Err(format!("unexpected {rest:?} after ']' (expected nothing or :port)"));
     };
-    Ok((Pattern::Ip(canonical_ip(IpAddr::V6(addr))), port))
+    Ok((Meaning::Ip(canonical_ip(IpAddr::V6(addr))), port))
 }
 
 /// `addr/prefix`, host bits cleared, IPv4-mapped networks turned into IPv4.
@@ -305,7 +360,7 @@ fn parse_port(port: &str) -> Result<u16, String> {
 }
 
 /// A host part without port or brackets: an IPv4 address or a (wildcard) domain.
-fn parse_host(host: &str) -> Result<Pattern, String> {
+fn parse_host(host: &str) -> Result<Meaning, String> {
     let host = host.strip_suffix('.').unwrap_or(host);
     let (name, prefixed) = if let Some(rest) = host.strip_prefix("*.") {
         (rest, true)
@@ -327,13 +382,13 @@ fn parse_host(host: &str) -> Result<Pattern, String> {
                     .to_owned(),
             );
         }
-        return Ok(Pattern::Ip(IpAddr::V4(v4)));
+        return Ok(Meaning::Ip(IpAddr::V4(v4)));
     }
     if name.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
         return Err(format!("{name:?} is not a valid IPv4 address"));
     }
     validate_domain(name)?;
-    Ok(Pattern::Domain(name.to_ascii_lowercase().into()))
+    Ok(Meaning::Domain(name.to_ascii_lowercase()))
 }
 
 /// Letters, digits, `-` and `_` in non-empty labels of at most 63 bytes, 253 in all.
@@ -441,6 +496,9 @@ mod tests {
         assert!(reason(&long_label).contains("longer than 63"));
         let long_name = ["abcdefghi"; 26].join(".");
         assert!(reason(&long_name).contains("longer than 253"));
+        for huge in [format!("10.0.0.0/{}8", "0".repeat(5000)), "a".repeat(70_000)] {
+            assert!(reason(&huge).contains("entry is longer than 4096 bytes"));
+        }
     }
 
     #[test]
@@ -462,6 +520,25 @@ mod tests {
         let with_port = ok("Example.org.:443");
         assert_eq!((with_port.domain(), with_port.port()), (Some("example.org"), Some(443)));
         assert_eq!(ok("my_service").domain(), Some("my_service"));
+    }
+
+    #[test]
+    fn a_lower_case_domain_is_not_stored_twice() {
+        let lower = ok("*.example.com.:443");
+        assert_eq!(&*lower.text, "*.example.com.:443");
+        assert_eq!(
+            (lower.domain(), lower.as_str()),
+            (Some("example.com"), "*.example.com.:443")
+        );
+        let mixed = ok(".Example.com");
+        assert_eq!(&*mixed.text, ".Example.comexample.com");
+        assert_eq!((mixed.domain(), mixed.as_str()), (Some("example.com"), ".Example.com"));
+        assert_eq!(mixed.to_string(), ".Example.com");
+        assert!(size_of::<BypassEntry>() <= 40);
+        assert_eq!(
+            format!("{mixed:?}"),
+            r#"BypassEntry { written: ".Example.com", domain: Some("example.com"), port: None }"#
+        );
     }
 
     #[test]

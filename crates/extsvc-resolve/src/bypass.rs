@@ -3,10 +3,12 @@
 //! `docs/bypass.md`.
 
 use std::fmt;
+use std::hash::BuildHasher;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 use extsvc_config::BypassEntry;
+use hashbrown::HashTable;
 use ipnet::IpNet;
 
 /// The index's maps. foldhash, not std's SipHash: a decision hashes one to three
@@ -27,8 +29,8 @@ const MAX_LABEL_LEN: usize = 63;
 /// # Cost of a lookup
 ///
 /// - **`*`**: the position of the first `*` entry, O(1).
-/// - **Domains**: a hash map from the normalized domain (`example.com`) to its port
-///   rule. A host name is lower-cased into a stack buffer and each of its label suffixes
+/// - **Domains**: a hash table from the normalized domain (`example.com`) to its entries.
+///   A host name is lower-cased into a stack buffer and each of its label suffixes
 ///   (`a.b.example.com`, `b.example.com`, `example.com`, `com`) is looked up: at most one
 ///   lookup per label, O(length × labels) bytes hashed, independent of the list length.
 /// - **IP addresses and CIDRs**: one hash map per (family, prefix length); an address is
@@ -57,6 +59,15 @@ const MAX_LABEL_LEN: usize = 63;
 /// Within one of those, an entry naming the target's port comes before one without a
 /// port, and then the entry written first in the list wins. Every step is a lookup that
 /// stops at its first hit; nothing walks the list.
+///
+/// # Memory
+///
+/// The index holds no copy of a name: the domain table stores 4-byte slots (the
+/// position of a key's entry, or of its port rule when several entries share the key)
+/// and compares a target with the entries' own normalized domains; the IP tables map
+/// masked addresses to slots. With the entries themselves (40 bytes and their written
+/// form, [`BypassEntry`]), a list costs about 80 bytes per entry (1,000,000 entries,
+/// docs/performance.md).
 ///
 /// ```
 /// use extsvc::config::parse_bypass_list;
@@ -88,19 +99,36 @@ pub struct BypassList {
     index: Arc<Index>,
 }
 
-/// Positions into `BypassList::entries`, keyed for lookup.
+/// Where the entries for one key are: a [`Slot`] is either the position of the key's
+/// only entry (most keys) or, with [`Slot::RULE`] set, the position of its [`PortRule`]
+/// in `Index::rules`. Four bytes per key, so a million-entry list costs tens of bytes
+/// per entry (docs/performance.md).
+#[derive(Clone, Copy)]
+struct Slot(u32);
+
+impl Slot {
+    const RULE: u32 = 1 << 31;
+}
+
+/// Positions into `BypassList::entries`, keyed for lookup. The keys are not copied:
+/// the domain table holds slots only and compares a target with the entries' own
+/// normalized domains; the IP tables' keys are the masked addresses.
 #[derive(Clone, Default)]
 struct Index {
     /// The first `*` entry.
-    any: Option<usize>,
+    any: Option<u32>,
     /// Whether any entry other than `*` exists (else a decision needs no lookup).
     has_specific: bool,
-    /// Normalized domain (lower-case, no trailing dot) → rule.
-    domains: HashMap<Box<str>, PortRule>,
-    /// Per prefix length (ascending): network address masked to that length → rule.
-    v4: Vec<(u8, HashMap<u32, PortRule>)>,
+    /// Hashes the domain keys (of entries and targets alike).
+    hasher: foldhash::fast::RandomState,
+    /// Normalized domain (lower-case, no trailing dot) → slot, hashed with `hasher`.
+    domains: HashTable<Slot>,
+    /// Per prefix length (ascending): network address masked to that length → slot.
+    v4: Vec<(u8, HashMap<u32, Slot>)>,
     /// As `v4`, for IPv6.
-    v6: Vec<(u8, HashMap<u128, PortRule>)>,
+    v6: Vec<(u8, HashMap<u128, Slot>)>,
+    /// The port rules of keys with more than one entry.
+    rules: Vec<PortRule>,
     /// The `localhost` entries, for loopback IP targets (`127.0.0.0/8`, `::1`).
     localhost_entries: PortRule,
     /// The address and CIDR entries covering `127.0.0.1` or `::1`, for the target names
@@ -111,14 +139,14 @@ struct Index {
 /// The earliest entries under one key: without a port, and per port.
 #[derive(Clone, Default)]
 struct PortRule {
-    any_port: Option<usize>,
+    any_port: Option<u32>,
     /// Sorted by port, one element per port.
-    ports: Vec<(u16, usize)>,
+    ports: Vec<(u16, u32)>,
 }
 
 impl PortRule {
     /// Records entry `pos`; entries are added in list order, so an existing one stays.
-    fn add(&mut self, port: Option<u16>, pos: usize) {
+    fn add(&mut self, port: Option<u16>, pos: u32) {
         match port {
             None => {
                 self.any_port.get_or_insert(pos);
@@ -132,7 +160,7 @@ impl PortRule {
     }
 
     /// The entry for `port`: one naming that port before one without a port.
-    fn lookup(&self, port: u16) -> Option<usize> {
+    fn lookup(&self, port: u16) -> Option<u32> {
         self.ports
             .binary_search_by_key(&port, |&(p, _)| p)
             .ok()
@@ -140,10 +168,31 @@ impl PortRule {
             .or(self.any_port)
     }
 
+    /// One of its entries (they share the key).
+    fn any_entry(&self) -> Option<u32> {
+        self.any_port.or(self.ports.first().map(|&(_, pos)| pos))
+    }
+
     fn is_empty(&self) -> bool {
         self.any_port.is_none() && self.ports.is_empty()
     }
 }
+
+/// Per byte of a host name, its lower-case form; `0` for a byte no name may contain
+/// (allowed: letters, digits, `-`, `_` and the `.` between labels). One load per byte
+/// validates and lower-cases a target.
+const NAME_BYTES: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        if c.is_ascii_alphanumeric() || c == b'-' || c == b'_' || c == b'.' {
+            table[b] = c.to_ascii_lowercase();
+        }
+        b += 1;
+    }
+    table
+};
 
 /// `127.0.0.1` and `::1`: what the name `localhost` resolves to.
 const LOOPBACK_V4: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
@@ -151,9 +200,9 @@ const LOOPBACK_V6: IpAddr = IpAddr::V6(Ipv6Addr::LOCALHOST);
 
 /// Whether `name` (lower-case, no trailing dot) is `localhost` or under it: RFC 6761
 /// section 6.3 makes every such name a loopback name.
-fn is_localhost_name(name: &str) -> bool {
-    name.strip_suffix("localhost")
-        .is_some_and(|rest| rest.is_empty() || rest.ends_with('.'))
+fn is_localhost_name(name: &[u8]) -> bool {
+    name.strip_suffix(b"localhost")
+        .is_some_and(|rest| rest.is_empty() || rest.ends_with(b"."))
 }
 
 fn mask_v4(addr: u32, len: u8) -> u32 {
@@ -164,10 +213,31 @@ fn mask_v6(addr: u128, len: u8) -> u128 {
     addr & u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0)
 }
 
+/// The normalized domain of the domain entry at `pos`.
+fn domain_at(entries: &[BypassEntry], pos: u32) -> &str {
+    entries
+        .get(pos as usize)
+        .and_then(BypassEntry::domain)
+        .unwrap_or_default()
+}
+
+/// One entry of a key's slot (they all share the key).
+fn key_entry(rules: &[PortRule], slot: Slot) -> u32 {
+    if slot.0 & Slot::RULE == 0 {
+        return slot.0;
+    }
+    rules
+        .get((slot.0 & !Slot::RULE) as usize)
+        .and_then(PortRule::any_entry)
+        .unwrap_or(u32::MAX)
+}
+
 impl Index {
+    /// Indexes `entries` in list order. Positions are `u32` (below [`Slot::RULE`]): a
+    /// list of 2^31 entries would need over 80 GB before it got here.
     fn build(entries: &[BypassEntry]) -> Index {
         let mut index = Index::default();
-        for (pos, entry) in entries.iter().enumerate() {
+        for (pos, entry) in (0..Slot::RULE).zip(entries) {
             let port = entry.port();
             if entry.is_any() {
                 index.any.get_or_insert(pos);
@@ -175,7 +245,7 @@ impl Index {
             }
             index.has_specific = true;
             let net = if let Some(domain) = entry.domain() {
-                index.domains.entry(domain.into()).or_default().add(port, pos);
+                index.add_domain(entries, domain, port, pos);
                 if domain == "localhost" {
                     index.localhost_entries.add(port, pos);
                 }
@@ -190,13 +260,47 @@ impl Index {
             if net.contains(&LOOPBACK_V4) || net.contains(&LOOPBACK_V6) {
                 index.loopback_entries.add(port, pos);
             }
-            index.add_net(net, port, pos);
+            index.add_net(entries, net, port, pos);
         }
         index
     }
 
-    fn add_net(&mut self, net: IpNet, port: Option<u16>, pos: usize) {
-        fn group<K>(groups: &mut Vec<(u8, HashMap<K, PortRule>)>, len: u8) -> &mut HashMap<K, PortRule> {
+    /// Records entry `pos` (with `port`) in `slot`, which already holds earlier entries
+    /// of the same key: a single entry becomes a port rule.
+    fn add_to_slot(rules: &mut Vec<PortRule>, entries: &[BypassEntry], slot: &mut Slot, port: Option<u16>, pos: u32) {
+        if slot.0 & Slot::RULE != 0 {
+            if let Some(rule) = rules.get_mut((slot.0 & !Slot::RULE) as usize) {
+                rule.add(port, pos);
+            }
+            return;
+        }
+        let mut rule = PortRule::default();
+        let first = slot.0;
+        rule.add(entries.get(first as usize).and_then(BypassEntry::port), first);
+        rule.add(port, pos);
+        // Fewer rules than entries, so this stays below `Slot::RULE`.
+        *slot = Slot(Slot::RULE | rules.len() as u32);
+        rules.push(rule);
+    }
+
+    fn add_domain(&mut self, entries: &[BypassEntry], domain: &str, port: Option<u16>, pos: u32) {
+        let Index {
+            hasher, domains, rules, ..
+        } = self;
+        let hash = hasher.hash_one(domain.as_bytes());
+        let found = domains.find_mut(hash, |&slot| domain_at(entries, key_entry(rules, slot)) == domain);
+        match found {
+            Some(slot) => Index::add_to_slot(rules, entries, slot, port, pos),
+            None => {
+                domains.insert_unique(hash, Slot(pos), |&slot| {
+                    hasher.hash_one(domain_at(entries, key_entry(rules, slot)).as_bytes())
+                });
+            }
+        }
+    }
+
+    fn add_net(&mut self, entries: &[BypassEntry], net: IpNet, port: Option<u16>, pos: u32) {
+        fn group<K>(groups: &mut Vec<(u8, HashMap<K, Slot>)>, len: u8) -> &mut HashMap<K, Slot> {
             let at = match groups.binary_search_by_key(&len, |(l, _)| *l) {
                 Ok(at) => at,
                 Err(at) => {
@@ -207,25 +311,42 @@ impl Index {
             &mut groups[at].1
         }
         let len = net.prefix_len();
-        match net.trunc() {
+        let (slot, new) = match net.trunc() {
             IpNet::V4(net) => {
                 let key = mask_v4(u32::from(net.network()), len);
-                group(&mut self.v4, len).entry(key).or_default().add(port, pos);
+                let group = group(&mut self.v4, len);
+                let new = !group.contains_key(&key);
+                (group.entry(key).or_insert(Slot(pos)), new)
             }
             IpNet::V6(net) => {
                 let key = mask_v6(u128::from(net.network()), len);
-                group(&mut self.v6, len).entry(key).or_default().add(port, pos);
+                let group = group(&mut self.v6, len);
+                let new = !group.contains_key(&key);
+                (group.entry(key).or_insert(Slot(pos)), new)
             }
+        };
+        if !new {
+            Index::add_to_slot(&mut self.rules, entries, slot, port, pos);
         }
+    }
+
+    /// The entry a slot gives for `port`: one naming that port before one without.
+    fn in_slot(&self, entries: &[BypassEntry], slot: Slot, port: u16) -> Option<u32> {
+        if slot.0 & Slot::RULE != 0 {
+            return self.rules.get((slot.0 & !Slot::RULE) as usize)?.lookup(port);
+        }
+        let entry_port = entries.get(slot.0 as usize)?.port();
+        (entry_port.is_none() || entry_port == Some(port)).then_some(slot.0)
     }
 
     /// The most specific IPv4 match: the address itself, then the `localhost` rule for a
     /// loopback target, then CIDRs longest prefix first. O(distinct prefix lengths).
-    fn lookup_v4(&self, addr: Ipv4Addr, port: u16) -> Option<usize> {
+    fn lookup_v4(&self, entries: &[BypassEntry], addr: Ipv4Addr, port: u16) -> Option<u32> {
         let loopback = addr.is_loopback();
         let addr = u32::from(addr);
-        let in_group = |(len, nets): &(u8, HashMap<u32, PortRule>)| {
-            nets.get(&mask_v4(addr, *len)).and_then(|rule| rule.lookup(port))
+        let in_group = |(len, nets): &(u8, HashMap<u32, Slot>)| {
+            nets.get(&mask_v4(addr, *len))
+                .and_then(|&slot| self.in_slot(entries, slot, port))
         };
         let (exact, networks) = match self.v4.split_last() {
             Some((last, rest)) if last.0 == 32 => (in_group(last), rest),
@@ -237,11 +358,12 @@ impl Index {
     }
 
     /// As [`Index::lookup_v4`], for IPv6 (`/128` is the address itself).
-    fn lookup_v6(&self, addr: Ipv6Addr, port: u16) -> Option<usize> {
+    fn lookup_v6(&self, entries: &[BypassEntry], addr: Ipv6Addr, port: u16) -> Option<u32> {
         let loopback = addr.is_loopback();
         let addr = u128::from(addr);
-        let in_group = |(len, nets): &(u8, HashMap<u128, PortRule>)| {
-            nets.get(&mask_v6(addr, *len)).and_then(|rule| rule.lookup(port))
+        let in_group = |(len, nets): &(u8, HashMap<u128, Slot>)| {
+            nets.get(&mask_v6(addr, *len))
+                .and_then(|&slot| self.in_slot(entries, slot, port))
         };
         let (exact, networks) = match self.v6.split_last() {
             Some((last, rest)) if last.0 == 128 => (in_group(last), rest),
@@ -253,24 +375,30 @@ impl Index {
     }
 
     /// The `localhost` entries, when the target address is a loopback one.
-    fn localhost_rule(&self, loopback: bool, port: u16) -> Option<usize> {
+    fn localhost_rule(&self, loopback: bool, port: u16) -> Option<u32> {
         loopback.then(|| self.localhost_entries.lookup(port)).flatten()
     }
 
     /// The most specific name match: the name itself, then each suffix after a dot
     /// (longest first), then, for `localhost` and `*.localhost`, the entries covering a
     /// loopback address. O(labels) lookups.
-    fn lookup_name(&self, name: &str, port: u16) -> Option<usize> {
+    fn lookup_name(&self, entries: &[BypassEntry], name: &[u8], port: u16) -> Option<u32> {
         let mut suffix = name;
         let domain = if self.domains.is_empty() {
             None
         } else {
             loop {
-                if let Some(found) = self.domains.get(suffix).and_then(|rule| rule.lookup(port)) {
-                    break Some(found);
+                let found = self
+                    .domains
+                    .find(self.hasher.hash_one(suffix), |&slot| {
+                        domain_at(entries, key_entry(&self.rules, slot)).as_bytes() == suffix
+                    })
+                    .and_then(|&slot| self.in_slot(entries, slot, port));
+                if found.is_some() {
+                    break found;
                 }
-                match suffix.split_once('.') {
-                    Some((_, rest)) => suffix = rest,
+                match suffix.iter().position(|&b| b == b'.') {
+                    Some(dot) => suffix = &suffix[dot + 1..],
                     None => break None,
                 }
             }
@@ -286,8 +414,8 @@ impl Index {
 /// A request target's host, classified without allocating.
 enum Target<'b> {
     Ip(IpAddr),
-    /// Lower-case name without a trailing dot, in the caller's stack buffer.
-    Name(&'b str),
+    /// Lower-case name without a trailing dot (ASCII), in the caller's stack buffer.
+    Name(&'b [u8]),
     /// Neither a valid host name nor an IP literal: only `*` matches it.
     Invalid,
 }
@@ -319,27 +447,27 @@ impl<'b> Target<'b> {
             return Target::Invalid;
         }
         let mut label_len = 0;
-        for (i, &b) in bytes.iter().enumerate() {
-            if b == b'.' {
+        for (out, &b) in buf.iter_mut().zip(bytes) {
+            let lower = NAME_BYTES[usize::from(b)];
+            if lower == b'.' {
                 if label_len == 0 {
                     return Target::Invalid;
                 }
                 label_len = 0;
-            } else if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
+            } else if lower == 0 {
+                return Target::Invalid;
+            } else {
                 label_len += 1;
                 if label_len > MAX_LABEL_LEN {
                     return Target::Invalid;
                 }
-            } else {
-                return Target::Invalid;
             }
-            buf[i] = b.to_ascii_lowercase();
+            *out = lower;
         }
         if label_len == 0 {
             return Target::Invalid;
         }
-        // Only ASCII bytes were copied, so this never fails.
-        std::str::from_utf8(&buf[..bytes.len()]).map_or(Target::Invalid, Target::Name)
+        Target::Name(&buf[..bytes.len()])
     }
 }
 
@@ -374,16 +502,17 @@ impl BypassList {
     pub fn matches(&self, host: &str, port: u16) -> Option<&BypassEntry> {
         let found = if self.index.has_specific {
             let mut buf = [0u8; MAX_NAME_LEN];
+            let entries = &self.entries[..];
             match Target::classify(host, &mut buf) {
-                Target::Ip(IpAddr::V4(v4)) => self.index.lookup_v4(v4, port),
-                Target::Ip(IpAddr::V6(v6)) => self.index.lookup_v6(v6, port),
-                Target::Name(name) => self.index.lookup_name(name, port),
+                Target::Ip(IpAddr::V4(v4)) => self.index.lookup_v4(entries, v4, port),
+                Target::Ip(IpAddr::V6(v6)) => self.index.lookup_v6(entries, v6, port),
+                Target::Name(name) => self.index.lookup_name(entries, name, port),
                 Target::Invalid => None,
             }
         } else {
             None
         };
-        found.or(self.index.any).map(|pos| &self.entries[pos])
+        found.or(self.index.any).and_then(|pos| self.entries.get(pos as usize))
     }
 }
 
@@ -502,7 +631,7 @@ mod tests {
             ("localhost.com", false),
             ("local", false),
         ] {
-            assert_eq!(is_localhost_name(name), expected, "{name}");
+            assert_eq!(is_localhost_name(name.as_bytes()), expected, "{name}");
         }
     }
 
