@@ -444,48 +444,49 @@ async fn run_scenario(
                 }
             }
         }
-        let figures = clients
+        let mut figures: Vec<(ClientKind, ClientFigures)> = clients
             .iter()
             .zip(windows)
             .zip(new_connections)
             .zip(warmup_errors)
+            .map(|((((kind, _), windows), new_connections), (warm_errors, warm_error))| {
+                let mut rps: Vec<f64> = windows.iter().map(Window::rps).collect();
+                let mut p50: Vec<f64> = windows.iter().map(|w| w.quantile_us(0.50)).collect();
+                let mut p99: Vec<f64> = windows.iter().map(|w| w.quantile_us(0.99)).collect();
+                let first_error = warm_error.or_else(|| windows.iter().find_map(|w| w.first_error.clone()));
+                let figures = ClientFigures {
+                    rps_rounds: rps.clone(),
+                    rps: median(&mut rps),
+                    p50_us: median(&mut p50),
+                    p99_us: median(&mut p99),
+                    requests: windows.iter().map(|w| w.requests).sum(),
+                    errors: warm_errors + windows.iter().map(|w| w.errors).sum::<u64>(),
+                    first_error,
+                    new_connections,
+                    ..ClientFigures::default()
+                };
+                (*kind, figures)
+            })
+            .collect();
+        for (((kind, f), (_, client)), (upkeep, before)) in figures
+            .iter_mut()
+            .zip(&clients)
             .zip(upkeep.into_iter().zip(recorded_before))
-            .map(
-                |(((((kind, client), windows), new_connections), (warm_errors, warm_error)), (upkeep, before))| {
-                    let mut rps: Vec<f64> = windows.iter().map(Window::rps).collect();
-                    let mut p50: Vec<f64> = windows.iter().map(|w| w.quantile_us(0.50)).collect();
-                    let mut p99: Vec<f64> = windows.iter().map(|w| w.quantile_us(0.99)).collect();
-                    let first_error = warm_error.or_else(|| windows.iter().find_map(|w| w.first_error.clone()));
-                    let figures = ClientFigures {
-                        rps_rounds: rps.clone(),
-                        rps: median(&mut rps),
-                        p50_us: median(&mut p50),
-                        p99_us: median(&mut p99),
-                        requests: windows.iter().map(|w| w.requests).sum(),
-                        errors: warm_errors + windows.iter().map(|w| w.errors).sum::<u64>(),
-                        first_error,
-                        new_connections,
-                        recorded_requests: client
-                            .recorded_requests()
-                            .zip(before)
-                            .map(|(after, before)| after.saturating_sub(before)),
-                        recorder_upkeep: upkeep,
-                    };
-                    (*kind, figures)
-                },
-            )
-            .collect::<Vec<_>>();
-        for (kind, f) in &figures {
+        {
+            f.recorder_upkeep = upkeep;
+            let Some((after, before)) = client.recorded_requests().zip(before) else {
+                continue;
+            };
+            let recorded = after.saturating_sub(before);
+            f.recorded_requests = Some(recorded);
             // A recorder that received nothing would make the column measure nothing.
-            if let Some(recorded) = f.recorded_requests {
-                anyhow::ensure!(
-                    recorded >= f.requests && recorded > 0,
-                    "{} at concurrency {concurrency}: {kind}'s recorder counted {recorded} requests in \
-                     http_client_request_duration, the column made {}",
-                    scenario.name,
-                    f.requests
-                );
-            }
+            anyhow::ensure!(
+                recorded >= f.requests && recorded > 0,
+                "{} at concurrency {concurrency}: {kind}'s recorder counted {recorded} requests in \
+                 http_client_request_duration, the column made {}",
+                scenario.name,
+                f.requests
+            );
         }
         runs.push(ScenarioRun {
             scenario: scenario.name,
