@@ -1,13 +1,16 @@
-//! The three clients driven with the same workload, configured equivalently: HTTP/1.1
+//! The three clients driven with the same workload (extsvc's twice: without and with a
+//! metrics recorder), configured equivalently: HTTP/1.1
 //! only, at most 10 idle connections per host kept for 30 s (the `oauth` service's pool
 //! settings) or none at all ([`Pooling::Off`], the cold scenarios), `TCP_NODELAY`, the
 //! same rustls configuration (ring, TLS 1.2 + 1.3, ALPN `http/1.1`), the response body
 //! read fully.
 
 use std::fmt;
+use std::future::{poll_fn, Future};
 use std::net::SocketAddr;
+use std::pin::pin;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use bytes::Bytes;
@@ -20,6 +23,7 @@ use hyper_util::client::legacy::connect::proxy::Tunnel;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 use rustls::ClientConfig;
 
 /// The pool settings every client gets (those of extsvc's `oauth` service).
@@ -33,6 +37,10 @@ pub(crate) enum ClientKind {
     /// extsvc's `ServiceClient` of the `oauth` service: route decision, connection cap,
     /// pool, deadline, tracing span.
     Extsvc,
+    /// The same client built and driven with a Prometheus recorder as its metrics
+    /// recorder (`metrics-exporter-prometheus`, as `extsvc probe --metrics` uses); the
+    /// other clients record into none. Runs in the warm scenarios only.
+    ExtsvcMetrics,
     /// hyper-util's legacy client over hyper-rustls: the floor our layers add to.
     HyperUtil,
     /// reqwest 0.12 with rustls.
@@ -40,13 +48,20 @@ pub(crate) enum ClientKind {
 }
 
 impl ClientKind {
-    /// Every client, in the order each round runs them.
-    pub(crate) const ALL: [ClientKind; 3] = [ClientKind::Extsvc, ClientKind::HyperUtil, ClientKind::Reqwest];
+    /// Every client, in the order each round runs them (extsvc's two back to back, so
+    /// that their ratio compares neighbouring windows).
+    pub(crate) const ALL: [ClientKind; 4] = [
+        ClientKind::Extsvc,
+        ClientKind::ExtsvcMetrics,
+        ClientKind::HyperUtil,
+        ClientKind::Reqwest,
+    ];
 
     /// The name used in the table and as the JSON key prefix.
     pub(crate) fn name(self) -> &'static str {
         match self {
             ClientKind::Extsvc => "extsvc",
+            ClientKind::ExtsvcMetrics => "extsvc_metrics",
             ClientKind::HyperUtil => "hyper_util",
             ClientKind::Reqwest => "reqwest",
         }
@@ -115,10 +130,24 @@ impl Target {
 type HyperUtilDirect = Client<HttpsConnector<HttpConnector>, Empty<Bytes>>;
 type HyperUtilTunnel = Client<HttpsConnector<Tunnel<HttpConnector>>, Empty<Bytes>>;
 
+/// Buckets of the recorder's histograms, in seconds: those of `extsvc probe --metrics`.
+const PROMETHEUS_BUCKETS: [f64; 14] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// extsvc's client with the Prometheus recorder it records into.
+pub(crate) struct MeteredExtsvc {
+    client: ServiceClient,
+    recorder: PrometheusRecorder,
+    handle: PrometheusHandle,
+}
+
 /// One client, built for one route.
 pub(crate) enum BenchClient {
     /// See [`ClientKind::Extsvc`].
     Extsvc(ServiceClient),
+    /// See [`ClientKind::ExtsvcMetrics`].
+    ExtsvcMetrics(MeteredExtsvc),
     /// See [`ClientKind::HyperUtil`], direct.
     HyperUtilDirect(HyperUtilDirect),
     /// See [`ClientKind::HyperUtil`], through hyper-util's own `CONNECT` tunnel connector.
@@ -138,6 +167,27 @@ impl BenchClient {
     ) -> anyhow::Result<BenchClient> {
         let max_idle_per_host = pooling.max_idle_per_host();
         match kind {
+            ClientKind::ExtsvcMetrics => {
+                let recorder = PrometheusBuilder::new()
+                    .set_buckets(&PROMETHEUS_BUCKETS)
+                    .context("the recorder's buckets")?
+                    .build_recorder();
+                let handle = recorder.handle();
+                // Built with the recorder in place (the client describes its metrics to
+                // it); the handles are registered during requests, which `get` polls
+                // with the recorder in place too.
+                let client = match metrics::with_local_recorder(&recorder, || {
+                    BenchClient::build(ClientKind::Extsvc, route, tls, pooling)
+                })? {
+                    BenchClient::Extsvc(client) => client,
+                    _ => unreachable!("ClientKind::Extsvc builds BenchClient::Extsvc"),
+                };
+                Ok(BenchClient::ExtsvcMetrics(MeteredExtsvc {
+                    client,
+                    recorder,
+                    handle,
+                }))
+            }
             ClientKind::Extsvc => {
                 let json = match route {
                     Route::Direct => "{}".to_owned(),
@@ -205,11 +255,9 @@ impl BenchClient {
     /// (allocated only on failure).
     pub(crate) async fn get(&self, target: &Target) -> Result<usize, String> {
         match self {
-            BenchClient::Extsvc(client) => {
-                let response = client.request(empty_get(target)).await.map_err(|e| e.to_string())?;
-                check_status(response.status())?;
-                let body = response.into_body().collect().await.map_err(|e| e.to_string())?;
-                Ok(body.to_bytes().len())
+            BenchClient::Extsvc(client) => extsvc_get(client, target).await,
+            BenchClient::ExtsvcMetrics(metered) => {
+                with_recorder(&metered.recorder, extsvc_get(&metered.client, target)).await
             }
             BenchClient::HyperUtilDirect(client) => hyper_util_get(client, target).await,
             BenchClient::HyperUtilTunnel(client) => hyper_util_get(client, target).await,
@@ -221,6 +269,52 @@ impl BenchClient {
             }
         }
     }
+
+    /// For [`ClientKind::ExtsvcMetrics`]: drains the recorded histogram samples into
+    /// the recorder's buckets (what the exporter's upkeep thread does every 5 s, so that
+    /// they do not pile up) and returns how long that took. `None` for the others.
+    pub(crate) fn run_upkeep(&self) -> Option<Duration> {
+        let BenchClient::ExtsvcMetrics(metered) = self else {
+            return None;
+        };
+        let started = Instant::now();
+        metered.handle.run_upkeep();
+        Some(started.elapsed())
+    }
+
+    /// For [`ClientKind::ExtsvcMetrics`]: the requests its recorder counted so far (the
+    /// sum of the `http_client_request_duration_count` series of the Prometheus text).
+    /// `None` for the others.
+    pub(crate) fn recorded_requests(&self) -> Option<u64> {
+        let BenchClient::ExtsvcMetrics(metered) = self else {
+            return None;
+        };
+        Some(request_count(&metered.handle.render()))
+    }
+}
+
+/// The sum of the `http_client_request_duration_count` series in Prometheus text.
+fn request_count(prometheus_text: &str) -> u64 {
+    prometheus_text
+        .lines()
+        .filter(|line| line.starts_with("http_client_request_duration_count"))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+/// Polls `future` with `recorder` as the thread's metrics recorder at every poll (the
+/// worker thread may change between polls), so that whatever it registers and records
+/// goes to `recorder` and nothing else running on the runtime does.
+async fn with_recorder<F: Future>(recorder: &PrometheusRecorder, future: F) -> F::Output {
+    let mut future = pin!(future);
+    poll_fn(|cx| metrics::with_local_recorder(recorder, || future.as_mut().poll(cx))).await
+}
+
+async fn extsvc_get(client: &ServiceClient, target: &Target) -> Result<usize, String> {
+    let response = client.request(empty_get(target)).await.map_err(|e| e.to_string())?;
+    check_status(response.status())?;
+    let body = response.into_body().collect().await.map_err(|e| e.to_string())?;
+    Ok(body.to_bytes().len())
 }
 
 fn empty_get(target: &Target) -> Request<Empty<Bytes>> {
@@ -281,7 +375,7 @@ mod tests {
                 assert_eq!(proxied.get(&https).await, Ok(BODY.len()));
             }
             let opened = proxy.tunnels() - tunnels;
-            if kind == ClientKind::Extsvc {
+            if matches!(kind, ClientKind::Extsvc | ClientKind::ExtsvcMetrics) {
                 assert_eq!(opened, 1, "{kind} reused its tunnel");
             } else {
                 assert!(opened <= 2, "{kind} reuses its tunnel: {opened} opened for 5 requests");
@@ -316,6 +410,58 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_metrics_column_records_its_requests_and_only_its_own() {
+        let pki = BenchPki::generate().unwrap();
+        let plain = TargetServer::start(None).await.unwrap();
+        let target = Arc::new(Target::new(&format!("http://127.0.0.1:{}/", plain.addr.port())).unwrap());
+        let metered = Arc::new(
+            BenchClient::build(
+                ClientKind::ExtsvcMetrics,
+                Route::Direct,
+                &pki.client,
+                Pooling::KeepAlive,
+            )
+            .unwrap(),
+        );
+        let bare = BenchClient::build(ClientKind::Extsvc, Route::Direct, &pki.client, Pooling::KeepAlive).unwrap();
+        assert_eq!(metered.recorded_requests(), Some(0));
+        // Several workers on both runtime threads, so polls move between threads.
+        let window = run_window(&metered, &target, 4, Duration::from_millis(50)).await;
+        assert_eq!(window.errors, 0, "{:?}", window.first_error);
+        assert_eq!(metered.recorded_requests(), Some(window.requests));
+        for _ in 0..3 {
+            assert_eq!(bare.get(&target).await, Ok(BODY.len()));
+        }
+        assert_eq!(
+            metered.recorded_requests(),
+            Some(window.requests),
+            "the bare client records elsewhere"
+        );
+        assert_eq!(bare.recorded_requests(), None);
+        assert!(metered.run_upkeep().is_some() && bare.run_upkeep().is_none());
+        let BenchClient::ExtsvcMetrics(m) = &*metered else {
+            unreachable!()
+        };
+        let text = m.handle.render();
+        assert!(
+            text.contains("extsvc_pool_connections_opened{")
+                && text.contains("# TYPE http_client_request_duration histogram"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_request_count_sums_every_series() {
+        let text = "# TYPE http_client_request_duration histogram\n\
+            http_client_request_duration_bucket{le=\"0.001\"} 7\n\
+            http_client_request_duration_count{http_response_status_code=\"200\"} 12\n\
+            http_client_request_duration_count{http_response_status_code=\"503\"} 3\n\
+            http_client_connection_duration_count 5\n";
+        assert_eq!(request_count(text), 15);
+        assert_eq!(request_count(""), 0);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

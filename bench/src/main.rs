@@ -339,8 +339,15 @@ fn meta(method: &Method, servers: Option<&Servers>) -> Map<String, Value> {
     map
 }
 
+/// The first three fields of `/proc/loadavg` (1, 5 and 15 minutes), as `uptime` shows them.
+fn load_average() -> Option<String> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    Some(text.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+}
+
 async fn run(args: &Args) -> anyhow::Result<Summary> {
     let started = Instant::now();
+    let load_at_start = load_average();
     let mut summary = Summary::default();
     let mut servers = None;
     if args.load {
@@ -388,11 +395,15 @@ async fn run(args: &Args) -> anyhow::Result<Summary> {
     summary
         .meta
         .insert("duration_s".into(), json!(started.elapsed().as_secs()));
+    // The machine is shared: what else ran is part of reading the figures.
+    summary.meta.insert("load_average_start".into(), json!(load_at_start));
+    summary.meta.insert("load_average_end".into(), json!(load_average()));
     Ok(summary)
 }
 
 /// Runs one scenario at every concurrency: per concurrency a warm-up of each client, then
-/// rounds of one window per client in the order extsvc, hyper-util, reqwest.
+/// rounds of one window per client in the order extsvc, extsvc with a metrics recorder
+/// (warm scenarios only), hyper-util, reqwest.
 async fn run_scenario(
     scenario: &Scenario,
     servers: &Servers,
@@ -403,6 +414,7 @@ async fn run_scenario(
     let (tls, pooling) = scenario.client_setup(pki);
     let clients: Vec<(ClientKind, Arc<BenchClient>)> = ClientKind::ALL
         .into_iter()
+        .filter(|kind| *kind != ClientKind::ExtsvcMetrics || scenario.connections == Connections::Warm)
         .map(|kind| Ok((kind, Arc::new(BenchClient::build(kind, scenario.route, tls, pooling)?))))
         .collect::<anyhow::Result<_>>()?;
     let mut runs = Vec::new();
@@ -411,6 +423,8 @@ async fn run_scenario(
         let mut windows: Vec<Vec<Window>> = vec![Vec::new(); clients.len()];
         let mut new_connections: Vec<Option<u64>> = vec![Some(0); clients.len()];
         let mut warmup_errors: Vec<(u64, Option<String>)> = vec![(0, None); clients.len()];
+        let mut upkeep: Vec<Option<Duration>> = vec![None; clients.len()];
+        let recorded_before: Vec<Option<u64>> = clients.iter().map(|(_, c)| c.recorded_requests()).collect();
         for (i, (_, client)) in clients.iter().enumerate() {
             let warm = run_window(client, &target, concurrency, method.warmup).await;
             warmup_errors[i] = (warm.errors, warm.first_error);
@@ -425,9 +439,12 @@ async fn run_scenario(
                     _ => None,
                 };
                 windows[i].push(window);
+                if let Some(took) = client.run_upkeep() {
+                    upkeep[i] = Some(upkeep[i].unwrap_or_default() + took);
+                }
             }
         }
-        let figures = clients
+        let mut figures: Vec<(ClientKind, ClientFigures)> = clients
             .iter()
             .zip(windows)
             .zip(new_connections)
@@ -446,10 +463,31 @@ async fn run_scenario(
                     errors: warm_errors + windows.iter().map(|w| w.errors).sum::<u64>(),
                     first_error,
                     new_connections,
+                    ..ClientFigures::default()
                 };
                 (*kind, figures)
             })
             .collect();
+        for (((kind, f), (_, client)), (upkeep, before)) in figures
+            .iter_mut()
+            .zip(&clients)
+            .zip(upkeep.into_iter().zip(recorded_before))
+        {
+            f.recorder_upkeep = upkeep;
+            let Some((after, before)) = client.recorded_requests().zip(before) else {
+                continue;
+            };
+            let recorded = after.saturating_sub(before);
+            f.recorded_requests = Some(recorded);
+            // A recorder that received nothing would make the column measure nothing.
+            anyhow::ensure!(
+                recorded >= f.requests && recorded > 0,
+                "{} at concurrency {concurrency}: {kind}'s recorder counted {recorded} requests in \
+                 http_client_request_duration, the column made {}",
+                scenario.name,
+                f.requests
+            );
+        }
         runs.push(ScenarioRun {
             scenario: scenario.name,
             concurrency,
@@ -463,7 +501,7 @@ async fn run_scenario(
 /// requests after 200 warm-up requests; for `valgrind --tool=callgrind` or `perf record`.
 async fn profile(args: &[String]) -> anyhow::Result<()> {
     let [client, scenario, requests] = args else {
-        bail!("usage: extsvc-bench profile CLIENT SCENARIO REQUESTS (clients: extsvc, hyper_util, reqwest)");
+        bail!("usage: extsvc-bench profile CLIENT SCENARIO REQUESTS (clients: extsvc, extsvc_metrics, hyper_util, reqwest)");
     };
     let kind = ClientKind::from_name(client).with_context(|| format!("unknown client {client:?}"))?;
     let requests: u64 = requests.parse().context("REQUESTS must be a number")?;

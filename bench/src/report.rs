@@ -1,6 +1,7 @@
 //! The results: a table on stdout and `summary.json`.
 
 use std::io::{self, Write};
+use std::time::Duration;
 
 use serde_json::{json, Map, Value};
 
@@ -29,6 +30,12 @@ pub(crate) struct ClientFigures {
     /// Connections (or tunnels) the server side saw opened during the measured windows,
     /// when it can count them.
     pub(crate) new_connections: Option<u64>,
+    /// Requests the client's metrics recorder counted (`http.client.request.duration`)
+    /// at this concurrency, warm-up included: for [`ClientKind::ExtsvcMetrics`] only.
+    pub(crate) recorded_requests: Option<u64>,
+    /// Time spent draining the recorder's histogram samples after each measured window
+    /// (outside the windows): for [`ClientKind::ExtsvcMetrics`] only.
+    pub(crate) recorder_upkeep: Option<Duration>,
 }
 
 /// All clients in one scenario at one concurrency.
@@ -51,8 +58,13 @@ impl ScenarioRun {
     /// (each round runs the clients back to back, so a slow period of the machine hits
     /// both sides of a ratio alike).
     pub(crate) fn rps_ratio(&self, other: ClientKind) -> Option<f64> {
-        let ours = &self.figures(ClientKind::Extsvc)?.rps_rounds;
-        let theirs = &self.figures(other)?.rps_rounds;
+        self.rps_ratio_of(ClientKind::Extsvc, other)
+    }
+
+    /// `ours`'s requests per second over `theirs`'s, as [`ScenarioRun::rps_ratio`].
+    pub(crate) fn rps_ratio_of(&self, ours: ClientKind, theirs: ClientKind) -> Option<f64> {
+        let ours = &self.figures(ours)?.rps_rounds;
+        let theirs = &self.figures(theirs)?.rps_rounds;
         let mut ratios: Vec<f64> = ours
             .iter()
             .zip(theirs)
@@ -78,11 +90,21 @@ impl ScenarioRun {
             if let Some(n) = f.new_connections {
                 map.insert(format!("{name}_new_connections"), json!(n));
             }
+            if let Some(n) = f.recorded_requests {
+                map.insert(format!("{name}_recorded_requests"), json!(n));
+            }
+            if let (Some(upkeep), true) = (f.recorder_upkeep, f.requests > 0) {
+                let ns = upkeep.as_nanos() as f64 / f.requests as f64;
+                map.insert(format!("{name}_upkeep_ns_per_request"), json!(round(ns, 1)));
+            }
         }
         for other in [ClientKind::HyperUtil, ClientKind::Reqwest] {
             if let Some(ratio) = self.rps_ratio(other) {
                 map.insert(format!("extsvc_vs_{}_rps", other.name()), json!(round(ratio, 3)));
             }
+        }
+        if let Some(ratio) = self.rps_ratio_of(ClientKind::ExtsvcMetrics, ClientKind::Extsvc) {
+            map.insert("extsvc_metrics_vs_extsvc_rps".into(), json!(round(ratio, 3)));
         }
         map
     }
@@ -206,8 +228,18 @@ impl Summary {
         if !self.runs.is_empty() {
             writeln!(
                 out,
-                "{:<18} {:>4}  {:<10} {:>10} {:>9} {:>9} {:>8} {:>8} {:>6} {:>6}",
-                "scenario", "conc", "client", "req/s", "p50 µs", "p99 µs", "÷hyper", "÷reqwest", "conns", "errors"
+                "{:<18} {:>4}  {:<14} {:>10} {:>9} {:>9} {:>8} {:>8} {:>8} {:>6} {:>6}",
+                "scenario",
+                "conc",
+                "client",
+                "req/s",
+                "p50 µs",
+                "p99 µs",
+                "÷hyper",
+                "÷reqwest",
+                "÷extsvc",
+                "conns",
+                "errors"
             )?;
             for run in &self.runs {
                 for (kind, f) in &run.clients {
@@ -219,9 +251,14 @@ impl Summary {
                     } else {
                         (String::new(), String::new())
                     };
+                    let vs_extsvc = if *kind == ClientKind::ExtsvcMetrics {
+                        ratio_text(run.rps_ratio_of(ClientKind::ExtsvcMetrics, ClientKind::Extsvc))
+                    } else {
+                        String::new()
+                    };
                     writeln!(
                         out,
-                        "{:<18} {:>4}  {:<10} {:>10.0} {:>9.1} {:>9.1} {:>8} {:>8} {:>6} {:>6}",
+                        "{:<18} {:>4}  {:<14} {:>10.0} {:>9.1} {:>9.1} {:>8} {:>8} {:>8} {:>6} {:>6}",
                         run.scenario,
                         run.concurrency,
                         kind.name(),
@@ -230,6 +267,7 @@ impl Summary {
                         f.p99_us,
                         vs_hyper,
                         vs_reqwest,
+                        vs_extsvc,
                         f.new_connections.map_or("-".to_owned(), |n| n.to_string()),
                         f.errors
                     )?;
@@ -311,6 +349,16 @@ mod tests {
             concurrency,
             clients: vec![
                 (ClientKind::Extsvc, figures(extsvc)),
+                (
+                    ClientKind::ExtsvcMetrics,
+                    ClientFigures {
+                        rps_rounds: vec![extsvc * 0.9 * 0.98, extsvc * 0.96, extsvc * 1.1 * 0.97],
+                        recorded_requests: Some(1000),
+                        requests: 900,
+                        recorder_upkeep: Some(Duration::from_micros(90)),
+                        ..figures(extsvc)
+                    },
+                ),
                 (ClientKind::HyperUtil, figures(hyper)),
                 (ClientKind::Reqwest, figures(hyper / 2.0)),
             ],
@@ -330,6 +378,12 @@ mod tests {
         assert_eq!(json["direct_http"]["extsvc_vs_reqwest_rps"], 1.9);
         assert_eq!(json["direct_http"]["c1"]["extsvc_rps"], 90.0);
         assert_eq!(json["direct_http"]["extsvc_p99_us"], 20.0);
+        // the median of the per-round ratios 0.98, 0.96, 0.97
+        assert_eq!(json["direct_http"]["extsvc_metrics_vs_extsvc_rps"], 0.97);
+        assert_eq!(json["direct_http"]["c1"]["extsvc_metrics_vs_extsvc_rps"], 0.97);
+        assert_eq!(json["direct_http"]["extsvc_metrics_recorded_requests"], 1000);
+        assert_eq!(json["direct_http"]["extsvc_metrics_upkeep_ns_per_request"], 100.0);
+        assert!(json["direct_http"].get("hyper_util_recorded_requests").is_none());
     }
 
     #[test]
@@ -343,5 +397,6 @@ mod tests {
         let text = String::from_utf8(out).unwrap();
         assert!(text.contains("extsvc") && text.contains("hyper_util") && text.contains("reqwest"));
         assert!(text.contains("0.95×"));
+        assert!(text.contains("extsvc_metrics") && text.contains("0.97×"));
     }
 }
