@@ -5,8 +5,11 @@
 //! Label sets are built once per pool key (`KeyInstruments`) and registered with the
 //! recorder then; a request records into handles it already has (the request-duration
 //! handle of a (method, status or error) pair is registered the first time the pair is
-//! seen on that key, then looked up in a short list). So a recorder must be installed
-//! before the first request to a host (install it before building the clients).
+//! seen on that key, then looked up in a short list). Handles are registered on first use,
+//! during requests, on whatever thread runs them: install a global recorder
+//! (`metrics::set_global_recorder`) before the first request, e.g. before building the
+//! clients; a scoped one (`metrics::with_local_recorder`) records only where it is in place
+//! when a host or a (method, status) pair is first seen.
 //!
 //! Cardinality is bounded: `extsvc.service` (5 values), `extsvc.route` (`direct` or one
 //! of the service's two proxies), `server.address` (the first
