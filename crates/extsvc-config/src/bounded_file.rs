@@ -125,10 +125,11 @@ fn check_metadata(metadata: &std::fs::Metadata, limit: u64) -> Result<(), Bounde
 /// assert!(matches!(error, BoundedReadError::NotRegular { .. }), "{error}");
 /// ```
 pub fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, BoundedReadError> {
-    // The type is checked before the open: opening a FIFO for reading blocks until a
-    // writer comes. The opened file is checked again, in case the path was replaced.
+    // The type is checked before the open, for the clearest message (a socket cannot be
+    // opened at all); the open itself does not block even if the path was replaced by a
+    // FIFO meanwhile, and the opened file is checked again.
     check_metadata(&std::fs::metadata(path).map_err(BoundedReadError::Io)?, limit)?;
-    let file = File::open(path).map_err(BoundedReadError::Io)?;
+    let file = open_without_blocking(path).map_err(BoundedReadError::Io)?;
     let metadata = file.metadata().map_err(BoundedReadError::Io)?;
     check_metadata(&metadata, limit)?;
     let mut bytes = Vec::with_capacity(usize::try_from(metadata.len()).unwrap_or(0));
@@ -144,9 +145,53 @@ pub fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, BoundedReadError
     Ok(bytes)
 }
 
+/// Opens `path` for reading with `O_NONBLOCK`: the open of a FIFO without a writer
+/// returns at once instead of blocking a thread for ever (the caller then refuses it as not
+/// a regular file). Reads of a regular file ignore the flag.
+#[cfg(unix)]
+fn open_without_blocking(path: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+}
+
+/// Elsewhere there are no FIFOs to block an open the same way.
+#[cfg(not(unix))]
+fn open_without_blocking(path: &Path) -> std::io::Result<File> {
+    File::open(path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The race the type check before the open cannot close: the open itself must not
+    /// block on a FIFO that has no writer.
+    #[cfg(unix)]
+    #[test]
+    fn opening_a_fifo_without_a_writer_does_not_block() {
+        use std::os::unix::fs::FileTypeExt;
+
+        let dir = std::env::temp_dir().join(format!("extsvc-fifo-open-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let fifo = dir.join("fifo");
+        let _ = std::fs::remove_file(&fifo);
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+        assert!(made.success());
+        let (done, opened) = std::sync::mpsc::channel();
+        let path = fifo.clone();
+        std::thread::spawn(move || {
+            let file = open_without_blocking(&path).unwrap();
+            done.send(file.metadata().unwrap().file_type().is_fifo()).unwrap();
+        });
+        let is_fifo = opened
+            .recv_timeout(std::time::Duration::from_secs(5))
+            .expect("the open returned at once");
+        assert!(is_fifo);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn regular_files_within_the_limit_are_read_and_others_refused() {
