@@ -20,7 +20,7 @@ use std::convert::Infallible;
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use extsvc_client::connect::{Tunnel, MAX_RESPONSE_HEAD};
@@ -103,14 +103,6 @@ impl AsyncWrite for ScriptedProxy {
     }
 }
 
-fn runtime() -> &'static tokio::runtime::Runtime {
-    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RUNTIME.get_or_init(|| {
-        tokio::runtime::Builder::new_current_thread()
-            .build()
-            .expect("a current-thread runtime")
-    })
-}
 
 /// Whether `answer` starts (after the empty lines httparse skips) with an HTTP/1.x
 /// status line whose code is 2xx.
@@ -171,7 +163,7 @@ pub fn run(data: &[u8]) {
     });
     let mut tunnel = Tunnel::new(proxy, connector);
     let uri: Uri = target.parse().expect("a valid target URI");
-    let result = runtime().block_on(async {
+    let result = crate::runtime().block_on(async {
         let ready = tunnel.ready().await.expect("the scripted connector is always ready");
         ready.call(uri).await
     });

@@ -18,6 +18,26 @@ pub mod env_load;
 pub mod pem_decrypt;
 pub mod pem_load;
 
+/// The runtime the async targets run their inputs on: one, current-thread, with timers
+/// (store lookups and material loads run under deadlines).
+fn runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("a current-thread runtime")
+    })
+}
+
+/// The resolution of a target's fixed tyk.conf, with an empty environment.
+fn resolve_config(config: &str) -> extsvc_resolve::Resolution {
+    let env = extsvc_config::EnvSnapshot::empty();
+    let loaded = extsvc_config::load_str(config, "fuzz.conf", &env, &extsvc_config::LoadOptions::default())
+        .expect("the fuzz config is valid");
+    extsvc_resolve::resolve(&loaded.config, &env)
+}
+
 /// The body of a fuzz target: runs one input, panics on a finding.
 pub type TargetBody = fn(&[u8]);
 

@@ -13,7 +13,6 @@
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
-use extsvc_config::{load_str, EnvSnapshot, LoadOptions};
 use extsvc_resolve::Resolution;
 use extsvc_tls::encrypted_pem::split_encrypted_key;
 use extsvc_tls::MemoryStore;
@@ -27,23 +26,9 @@ const CONFIG: &str = r#"{ "secret": "fuzz-encoding-s3cret", "external_services":
 
 fn resolution() -> &'static Resolution {
     static RESOLUTION: OnceLock<Resolution> = OnceLock::new();
-    RESOLUTION.get_or_init(|| {
-        let env = EnvSnapshot::empty();
-        let loaded = load_str(CONFIG, "fuzz.conf", &env, &LoadOptions::default()).expect("the fuzz config is valid");
-        extsvc_resolve::resolve(&loaded.config, &env)
-    })
+    RESOLUTION.get_or_init(|| crate::resolve_config(CONFIG))
 }
 
-fn runtime() -> &'static tokio::runtime::Runtime {
-    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RUNTIME.get_or_init(|| {
-        // The store lookups and the material load run under deadlines: timers needed.
-        tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-            .expect("a current-thread runtime")
-    })
-}
 
 /// Base64 lines (16 characters or more) inside blocks whose label ends in `PRIVATE KEY`.
 fn key_body_lines(text: &str) -> Vec<&str> {
@@ -95,7 +80,7 @@ pub fn run(data: &[u8]) {
     if store.insert_pem("fuzz", data).is_ok() {
         // A fixed clock, so a run is reproducible: 2026-01-01T00:00:00Z.
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600);
-        let report = runtime().block_on(extsvc_tls::check(resolution(), Some(&store), now));
+        let report = crate::runtime().block_on(extsvc_tls::check(resolution(), Some(&store), now));
         output.push_str(&format!("{report:?} {store:?}"));
     }
     assert!(!output.contains(SECRET), "the encoding secret was printed");

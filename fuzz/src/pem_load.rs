@@ -18,7 +18,6 @@
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
-use extsvc_config::{load_str, EnvSnapshot, LoadOptions};
 use extsvc_resolve::Resolution;
 use extsvc_tls::pem::{parse_certificates, parse_private_key, parse_stored_key};
 use extsvc_tls::{ClientCertificate, MemoryStore};
@@ -31,23 +30,9 @@ const CONFIG: &str = r#"{ "external_services": {
 
 fn resolution() -> &'static Resolution {
     static RESOLUTION: OnceLock<Resolution> = OnceLock::new();
-    RESOLUTION.get_or_init(|| {
-        let env = EnvSnapshot::empty();
-        let loaded = load_str(CONFIG, "fuzz.conf", &env, &LoadOptions::default()).expect("the fuzz config is valid");
-        extsvc_resolve::resolve(&loaded.config, &env)
-    })
+    RESOLUTION.get_or_init(|| crate::resolve_config(CONFIG))
 }
 
-fn runtime() -> &'static tokio::runtime::Runtime {
-    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RUNTIME.get_or_init(|| {
-        // The store lookups and the material load run under deadlines: timers needed.
-        tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-            .expect("a current-thread runtime")
-    })
-}
 
 /// Splits `data` into length-prefixed DER blobs (at most 4).
 fn der_certificates(mut data: &[u8]) -> Vec<CertificateDer<'static>> {
@@ -114,7 +99,7 @@ pub fn run(data: &[u8]) {
     }
     // A fixed clock, so a run is reproducible: 2026-01-01T00:00:00Z.
     let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600);
-    let report = runtime().block_on(extsvc_tls::check(resolution(), Some(&store), now));
+    let report = crate::runtime().block_on(extsvc_tls::check(resolution(), Some(&store), now));
     let output = format!("{report:?}");
     for line in secret_lines {
         assert!(!output.contains(line), "the check report quotes the private key");

@@ -17,6 +17,7 @@ mod request_body;
 mod request_target;
 mod retry;
 
+#[cfg(feature = "redis")]
 pub(crate) use exchange::refuses_client_certificate;
 use exchange::HttpConnection;
 pub(crate) use request_body::RequestBody;
