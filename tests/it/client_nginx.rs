@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use bytes::Bytes;
-use extsvc_client::{Connected, ErrorKind, ServiceClient};
+use extsvc_client::{ErrorKind, ServiceClient};
 use extsvc_config::{EnvSnapshot, ServiceKind};
 use extsvc_tests::client::service_client;
 use extsvc_tests::nginx::{Nginx, NginxClientVerify, NginxOptions, NginxProtocols, NginxTls};
@@ -61,7 +61,7 @@ async fn get(
             .get("x-ssl-client-verify")
             .map(|v| v.to_str().unwrap().to_owned())
             .unwrap_or_default();
-        let version = response.extensions().get::<Connected>().and_then(|c| c.tls_version);
+        let version = response.body().connected().tls_version;
         response.into_body().collect().await?;
         Ok((status, verify, version))
     };

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use extsvc_client::{Connected, ErrorKind, Hop, Phase, ServiceClient};
+use extsvc_client::{ErrorKind, Hop, Phase, ServiceClient};
 use extsvc_config::{EnvSnapshot, ServiceKind};
 use extsvc_tests::client::service_client;
 use extsvc_tests::pki::{ServerTlsOptions, TestPki};
@@ -104,7 +104,7 @@ async fn through_squid_with_basic_auth_both_hops_and_both_proxy_schemes() {
     .unwrap()
     .unwrap();
     assert_eq!(response.status(), 200);
-    let connected = response.extensions().get::<Connected>().copied().unwrap();
+    let connected = response.body().connected();
     assert_eq!(connected.hop, Hop::Forward);
     assert_eq!(connected.tls_version, None, "no TLS to the http:// target");
     assert!(connected.proxy_tls_version.is_some(), "TLS to the https:// proxy");
@@ -167,7 +167,7 @@ async fn squid_wants_credentials_and_bypass_skips_it() {
     .unwrap()
     .unwrap();
     assert_eq!(response.status(), 200);
-    let connected = response.extensions().get::<Connected>().copied().unwrap();
+    let connected = response.body().connected();
     assert_eq!(connected.hop, Hop::Direct, "bypassed: straight to the target");
     assert!(connected.tls_version.is_some() && connected.proxy_tls_version.is_none());
     response.into_body().collect().await.unwrap();

@@ -66,7 +66,7 @@ async fn get(client: &ServiceClient, url: &str) -> Result<(u16, String, Connecte
             .get("x-ssl-client-verify")
             .map(|v| v.to_str().unwrap().to_owned())
             .unwrap_or_default();
-        let connected = response.extensions().get::<Connected>().copied().unwrap();
+        let connected = response.body().connected();
         response.into_body().collect().await?;
         Ok((status, verify, connected))
     };

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use extsvc::client::{Connected, RedisClient, ServiceClient, StreamConnector};
+use extsvc::client::{RedisClient, ServiceClient, StreamConnector};
 use extsvc::config::{EnvSnapshot, ServiceKind};
 use extsvc::resolve::{ResolvedService, Route};
 use extsvc::tls::{build_service_tls, CertificateStore, TlsOptions};
@@ -251,7 +251,7 @@ async fn http_once(client: &ServiceClient, url: &http::Uri, timeout: Option<Dura
         Err(e) => return failed(e),
     };
     let status = response.status().as_u16();
-    let tls_version = response.extensions().get::<Connected>().and_then(|c| c.tls_version);
+    let tls_version = response.body().connected().tls_version;
     // The body is drained and counted, never kept: memory stays flat whatever the target
     // sends, and the client's deadline (carried by the body) ends an endless one.
     let mut body = std::pin::pin!(response.into_body());

@@ -18,6 +18,7 @@ use extsvc_resolve::{ResolvedService, TargetScheme};
 
 use super::{HttpConnection, Target};
 use crate::error::{Error, ErrorKind, Phase};
+use crate::io::Connected;
 use crate::pool::Pooled;
 
 pin_project_lite::pin_project! {
@@ -37,6 +38,7 @@ pin_project_lite::pin_project! {
         // count, no per-request copy of the URL) and the scheme that picked its proxy.
         proxy: Option<(Arc<ResolvedService>, TargetScheme)>,
         connection: Option<Pooled<HttpConnection>>,
+        connected: Connected,
         done: bool,
     }
 }
@@ -50,6 +52,7 @@ impl ResponseBody {
         target: Target,
         proxy: Option<(Arc<ResolvedService>, TargetScheme)>,
     ) -> ResponseBody {
+        let connected = connection.info;
         let mut body = ResponseBody {
             incoming,
             deadline: tokio::time::sleep_until(deadline),
@@ -57,6 +60,7 @@ impl ResponseBody {
             target,
             proxy,
             connection: Some(connection),
+            connected,
             done: false,
         };
         if body.incoming.is_end_stream() {
@@ -74,6 +78,13 @@ impl ResponseBody {
 pub const DEFAULT_BODY_LIMIT: usize = 16 * 1024 * 1024;
 
 impl ResponseBody {
+    /// What the connection the response came on was: its hop and negotiated TLS
+    /// versions (`extsvc probe` prints the TLS version from it). Kept here rather than
+    /// in the response's extensions, which would cost three allocations per request.
+    pub fn connected(&self) -> Connected {
+        self.connected
+    }
+
     /// Reads the whole body, under the request's deadline, up to [`DEFAULT_BODY_LIMIT`].
     pub async fn bytes(self) -> Result<Bytes, Error> {
         self.bytes_limited(DEFAULT_BODY_LIMIT).await

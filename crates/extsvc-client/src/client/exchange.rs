@@ -62,16 +62,18 @@ impl ServiceClient {
             if let Some(version) = conn.info.tls_version {
                 span.record("tls", tls_version_name(version));
             }
+            let may_retry = !retried && conn.is_reused();
+            // Copied before `prepare` adds `Host`: a request without headers of its own
+            // copies without allocating (the copy is prepared again if it is sent).
+            let replay = if may_retry { replayable(&req) } else { None };
             prepare(&mut req, conn.info.hop, proxy, authority, &conn.host)?;
             phase::enter(if req.body().is_end_stream() {
                 Phase::ResponseHeaders
             } else {
                 Phase::Request
             });
-            let may_retry = !retried && conn.is_reused();
-            let replay = if may_retry { replayable(&req) } else { None };
             match conn.sender.try_send_request(req).await {
-                Ok(mut response) => {
+                Ok(response) => {
                     tracing::debug!(
                         status = response.status().as_u16(),
                         reused = conn.is_reused(),
@@ -87,8 +89,6 @@ impl ServiceClient {
                                 .with_phase(Phase::ResponseHeaders));
                         }
                     }
-                    // What the connection was: `extsvc probe` prints the TLS version from it.
-                    response.extensions_mut().insert(conn.info);
                     return Ok((conn, response));
                 }
                 Err(mut failed) => {

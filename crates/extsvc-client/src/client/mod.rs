@@ -77,7 +77,13 @@ pub const MAX_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// The deadline `timeout` from now, `timeout` clamped to [`MAX_TIMEOUT`].
 pub(crate) fn deadline_after(timeout: Duration) -> Instant {
-    Instant::now() + timeout.min(MAX_TIMEOUT)
+    deadline_from(Instant::now(), timeout)
+}
+
+/// The deadline `timeout` after `start` (a clock reading the caller has already made),
+/// `timeout` clamped to [`MAX_TIMEOUT`].
+fn deadline_from(start: Instant, timeout: Duration) -> Instant {
+    start + timeout.min(MAX_TIMEOUT)
 }
 
 /// Counts of a client's connections. `idle` never exceeds `open`, and `opened - closed`
@@ -272,8 +278,8 @@ impl ServiceClient {
     }
 
     /// Sends a request and waits for the response headers; the body is read from the
-    /// returned response (still under the deadline). The response's extensions hold the
-    /// [`Connected`](crate::Connected) information of the connection (hop, negotiated TLS versions).
+    /// returned response (still under the deadline). The body tells what the connection
+    /// was ([`ResponseBody::connected`]: hop, negotiated TLS versions).
     ///
     /// A `407` from the proxy is an [`ErrorKind::ProxyAuth`] error on both hops: refusing
     /// `CONNECT` (phase `proxy_connect`) or answering a forwarded `http://` request (phase
@@ -309,7 +315,7 @@ impl ServiceClient {
             .get::<RequestTimeout>()
             .map_or(inner.service.timeout, |t| t.0);
         let started = Instant::now();
-        let deadline = deadline_after(timeout);
+        let deadline = deadline_from(started, timeout);
         let method = method_label(req.method());
         let target = Target::of(req.uri())?;
         let (scheme, port) = (target.target_scheme, target.port);
@@ -318,7 +324,7 @@ impl ServiceClient {
             Route::Direct => (RouteKey::Direct, None),
             Route::Proxy(proxy) => (RouteKey::Proxy(scheme), Some(proxy)),
         };
-        let key = PoolKey::from_authority(scheme, &target.authority, port, route_key);
+        let key = PoolKey::from_authority(scheme, &target.authority, target.host_range(), port, route_key);
         // DEBUG, not INFO: a gateway logs at INFO all day, and an INFO span per request
         // makes a fmt subscriber format its fields on every request (measured: about a
         // tenth of the client's instructions, docs/performance.md). Build-time decisions

@@ -1,5 +1,5 @@
 use super::*;
-use crate::io::{Connected, Hop};
+use crate::io::Hop;
 use extsvc_config::{EnvSnapshot, ExternalServicesConfig, ServiceKind};
 use http::header::{HOST, PROXY_AUTHORIZATION};
 use http::uri::Authority;
@@ -505,8 +505,8 @@ async fn the_request_span_names_service_and_route_but_no_secret() {
         .unwrap();
     assert_eq!(response.status(), 204);
     assert_eq!(
-        response.extensions().get::<Connected>().map(|c| c.hop),
-        Some(Hop::Forward)
+        response.body().connected().hop,
+        Hop::Forward
     );
     let proxy_saw = seen.lock().unwrap().clone();
     assert!(

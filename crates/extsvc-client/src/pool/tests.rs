@@ -302,6 +302,7 @@ fn keys_compare_hosts_case_insensitively_however_made() {
     let from_uri = PoolKey::from_authority(
         TargetScheme::Http,
         &Authority::from_static("Example.COM:80"),
+        0..11,
         80,
         RouteKey::Direct,
     );
@@ -329,23 +330,31 @@ fn long_hosts_hash_alike_in_any_case_across_chunks() {
 }
 
 #[test]
-fn a_key_from_an_authority_holds_exactly_its_host() {
-    for (authority, host) in [
-        ("example.com", "example.com"),
-        ("Example.com:8443", "Example.com"),
-        ("[::1]:8080", "[::1]"),
-        ("[::1]", "[::1]"),
-        ("user:pw@example.com:80", "example.com"),
-        ("127.0.0.1:3128", "127.0.0.1"),
+fn keys_differ_in_each_part() {
+    use std::hash::BuildHasher;
+    let build = foldhash::fast::RandomState::default();
+    let base = PoolKey::new(TargetScheme::Http, "example.com", 80, RouteKey::Direct);
+    for other in [
+        PoolKey::new(TargetScheme::Https, "example.com", 80, RouteKey::Direct),
+        PoolKey::new(TargetScheme::Http, "example.co", 80, RouteKey::Direct),
+        PoolKey::new(TargetScheme::Http, "example.com", 81, RouteKey::Direct),
+        PoolKey::new(TargetScheme::Http, "example.com", 80, RouteKey::Proxy(TargetScheme::Http)),
     ] {
-        let key = PoolKey::from_authority(
-            TargetScheme::Http,
-            &Authority::from_static(authority),
-            80,
-            RouteKey::Direct,
-        );
-        assert_eq!(key.host(), host, "{authority}");
+        assert_ne!(base, other, "{other:?}");
+        assert_ne!(build.hash_one(&base), build.hash_one(&other), "{other:?}");
     }
+    // The owned copy the pool's map keeps is the same key, with the same hash.
+    let from_uri = PoolKey::from_authority(
+        TargetScheme::Http,
+        &Authority::from_static("EXAMPLE.com:80"),
+        0..11,
+        80,
+        RouteKey::Direct,
+    );
+    let owned = from_uri.to_owned_host();
+    assert_eq!(owned, base);
+    assert_eq!(build.hash_one(&owned), build.hash_one(&base));
+    assert_eq!(owned.host(), "EXAMPLE.com");
 }
 
 #[tokio::test]
