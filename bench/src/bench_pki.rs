@@ -30,7 +30,7 @@ pub(crate) struct BenchPki {
     pub(crate) mtls_client_no_resumption: Arc<ClientConfig>,
 }
 
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+pub(crate) fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 

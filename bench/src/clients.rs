@@ -95,6 +95,9 @@ pub(crate) enum Pooling {
     KeepAlive,
     /// No idle connection is kept: every request opens (and closes) its own.
     Off,
+    /// Up to this many idle connections per host, kept [`IDLE_TIMEOUT`]: for a load of
+    /// more concurrent requests than [`MAX_IDLE_PER_HOST`] without churning connections.
+    KeepAliveUpTo(usize),
 }
 
 impl Pooling {
@@ -102,6 +105,7 @@ impl Pooling {
         match self {
             Pooling::KeepAlive => MAX_IDLE_PER_HOST,
             Pooling::Off => 0,
+            Pooling::KeepAliveUpTo(idle) => idle,
         }
     }
 }

@@ -312,13 +312,18 @@ impl Summary {
         for f in &self.probe {
             writeln!(
                 out,
-                "probe vs wrk -t1 -c16, {:<5}: wrk {:.0} req/s, probe {:.0} ({}), probe --threads 2 {:.0} ({})",
+                "probe vs wrk -t1 -c16, {:<5}: wrk {:.0} req/s, probe {:.0} ({}), probe --threads 2 {:.0} ({}); \
+                 one thread in-process: hyper-util {:.0} ({} wrk), extsvc {:.0} (probe {} of it)",
                 f.protocol,
                 f.wrk_rps,
                 f.probe_rps,
                 ratio_text(Some(f.probe_vs_wrk)),
                 f.probe_threads2_rps,
-                ratio_text(Some(f.probe_threads2_vs_wrk))
+                ratio_text(Some(f.probe_threads2_vs_wrk)),
+                f.hyper_util_one_thread_rps,
+                ratio_text(Some(f.hyper_util_one_thread_vs_wrk)),
+                f.extsvc_one_thread_rps,
+                ratio_text(Some(f.probe_vs_extsvc_one_thread)),
             )?;
         }
         if let Some(reason) = &self.probe_skipped {
