@@ -21,33 +21,31 @@ use crate::error::{Error, ErrorKind, Phase};
 use crate::io::Connected;
 use crate::pool::Pooled;
 
-pin_project_lite::pin_project! {
-    /// The body of a response from a [`ServiceClient`](crate::ServiceClient).
-    ///
-    /// Reading it is part of the request's deadline: when the deadline passes, the
-    /// next frame is an error with [`Phase::ResponseBody`]. When the body has been
-    /// read to its end, the connection goes back to the pool; dropping the body
-    /// earlier closes the connection.
-    pub struct ResponseBody {
-        incoming: Incoming,
-        #[pin]
-        deadline: Sleep,
-        timeout: Duration,
-        target: Target,
-        // The proxy the response came through, for errors: the service (one reference
-        // count, no per-request copy of the URL) and the scheme that picked its proxy.
-        proxy: Option<(Arc<ResolvedService>, TargetScheme)>,
-        connection: Option<Pooled<HttpConnection>>,
-        connected: Connected,
-        done: bool,
-    }
+/// The body of a response from a [`ServiceClient`](crate::ServiceClient).
+///
+/// Reading it is part of the request's deadline: when the deadline passes, the
+/// next frame is an error with [`Phase::ResponseBody`]. When the body has been
+/// read to its end, the connection goes back to the pool; dropping the body
+/// earlier closes the connection.
+pub struct ResponseBody {
+    incoming: Incoming,
+    timeout: Duration,
+    target: Target,
+    // The proxy the response came through, for errors: the service (one reference
+    // count, no per-request copy of the URL) and the scheme that picked its proxy.
+    proxy: Option<(Arc<ResolvedService>, TargetScheme)>,
+    /// Until the body is done; its timer holds the request's deadline.
+    connection: Option<Pooled<HttpConnection>>,
+    connected: Connected,
+    done: bool,
 }
 
 impl ResponseBody {
+    /// The body of `incoming`, read under the deadline `connection`'s timer was reset
+    /// to for this request.
     pub(crate) fn new(
         incoming: Incoming,
         connection: Pooled<HttpConnection>,
-        deadline: Instant,
         timeout: Duration,
         target: Target,
         proxy: Option<(Arc<ResolvedService>, TargetScheme)>,
@@ -55,7 +53,6 @@ impl ResponseBody {
         let connected = connection.info;
         let mut body = ResponseBody {
             incoming,
-            deadline: tokio::time::sleep_until(deadline),
             timeout,
             target,
             proxy,
@@ -166,39 +163,40 @@ impl Body for ResponseBody {
     type Error = Error;
 
     fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
-        let this = self.project();
-        if *this.done {
+        let this = self.get_mut();
+        // Not done: the connection is still here (it is released when the body is done).
+        let (false, Some(connection)) = (this.done, this.connection.as_mut()) else {
             return Poll::Ready(None);
-        }
-        let step = std::task::ready!(step(this.incoming, this.deadline, cx));
+        };
+        let step = std::task::ready!(step(&mut this.incoming, connection.deadline.as_mut(), cx));
         Poll::Ready(match step {
             Step::End => {
-                *this.done = true;
-                release(this.connection, true);
+                this.done = true;
+                release(&mut this.connection, true);
                 None
             }
             Step::Frame(frame) => {
                 if this.incoming.is_end_stream() {
                     // The last frame: the body is complete, so a deadline that passes
                     // before the caller's final poll must not turn it into an error.
-                    *this.done = true;
-                    release(this.connection, true);
+                    this.done = true;
+                    release(&mut this.connection, true);
                 }
                 Some(Ok(frame))
             }
             Step::Failed(e) => {
-                *this.done = true;
-                release(this.connection, false);
+                this.done = true;
+                release(&mut this.connection, false);
                 let err = Error::new(ErrorKind::Http, "error reading the response body")
                     .with_phase(Phase::ResponseBody)
-                    .with_target(&*this.target)
+                    .with_target(&this.target)
                     .with_source(e);
                 Some(Err(with_proxy(err, this.proxy.as_ref())))
             }
             Step::TimedOut => {
-                *this.done = true;
-                release(this.connection, false);
-                let err = Error::timeout(Phase::ResponseBody, *this.timeout).with_target(&*this.target);
+                this.done = true;
+                release(&mut this.connection, false);
+                let err = Error::timeout(Phase::ResponseBody, this.timeout).with_target(&this.target);
                 Some(Err(with_proxy(err, this.proxy.as_ref())))
             }
         })

@@ -3,6 +3,7 @@
 //! failed.
 
 use std::fmt;
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
 
 use extsvc_config::ProxyUrl;
@@ -11,8 +12,11 @@ use http::{HeaderValue, Request, Response, StatusCode, Uri};
 use http_body::Body;
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
+use tokio::time::Sleep;
 
-use super::{closed_before_response, host_header, prepare, replayable, RequestBody, ServiceClient};
+use super::{
+    closed_before_response, host_header, prepare, replayable, Deadline, RequestBody, ServiceClient, MAX_TIMEOUT,
+};
 use crate::error::{Error, ErrorKind, Phase};
 use crate::io::{tls_version_name, Connected, ConnectionInfo, Hop};
 use crate::phase;
@@ -27,6 +31,11 @@ pub(crate) struct HttpConnection {
     /// `Host` for requests without one, from the authority of the request that opened
     /// the connection: reused (a reference count) while requests name the same one.
     pub(super) host: HeaderValue,
+    /// The deadline of the request using the connection, from sending it to the end of
+    /// its response body: one timer per connection, reset for each request. Moving a
+    /// registered timer's expiry later is one atomic operation; a timer per request
+    /// took the timer wheel's lock twice (register, cancel) on every request.
+    pub(super) deadline: Pin<Box<Sleep>>,
 }
 
 impl Poolable for HttpConnection {
@@ -53,12 +62,17 @@ impl ServiceClient {
         key: &PoolKey,
         proxy: Option<&ProxyUrl>,
         span: &tracing::Span,
+        deadline: Deadline,
     ) -> Result<(crate::pool::Pooled<HttpConnection>, Response<hyper::body::Incoming>), Error> {
         // `prepare` turns the URI into origin form; a retry connects to the target again.
         let dst = req.uri().clone();
         let mut retried = false;
         loop {
-            let mut conn = self.checkout(&dst, authority, key).await?;
+            // A timer of its own for the checkout, registered only when it has to wait
+            // (for the pool, or to open a connection): an idle connection is taken at once.
+            let mut conn = tokio::time::timeout_at(deadline.at, self.checkout(&dst, authority, key))
+                .await
+                .map_err(|_elapsed| phase::timed_out(deadline.timeout))??;
             if let Some(version) = conn.info.tls_version {
                 span.record("tls", tls_version_name(version));
             }
@@ -72,7 +86,13 @@ impl ServiceClient {
             } else {
                 Phase::Request
             });
-            match conn.sender.try_send_request(req).await {
+            let HttpConnection {
+                sender,
+                deadline: timer,
+                ..
+            } = &mut *conn;
+            timer.as_mut().reset(deadline.at);
+            match phase::until(timer.as_mut(), deadline.timeout, sender.try_send_request(req)).await? {
                 Ok(response) => {
                     tracing::debug!(
                         status = response.status().as_u16(),
@@ -149,9 +169,17 @@ impl ServiceClient {
                             .with_phase(Phase::Request)
                             .with_source(e)
                     })?;
-                    let conn = inner
-                        .pool
-                        .pooled(key.clone(), HttpConnection { sender, info, host }, &mut slot);
+                    let connection_deadline = Box::pin(tokio::time::sleep(MAX_TIMEOUT));
+                    let conn = inner.pool.pooled(
+                        key.clone(),
+                        HttpConnection {
+                            sender,
+                            info,
+                            host,
+                            deadline: connection_deadline,
+                        },
+                        &mut slot,
+                    );
                     tokio::spawn(async move {
                         // The slot is released when the connection is closed.
                         let _slot = slot;

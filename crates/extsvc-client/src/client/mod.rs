@@ -86,6 +86,13 @@ fn deadline_from(start: Instant, timeout: Duration) -> Instant {
     start + timeout.min(MAX_TIMEOUT)
 }
 
+/// A request's deadline, and the timeout it came from (for error messages).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Deadline {
+    at: Instant,
+    timeout: Duration,
+}
+
 /// Counts of a client's connections. `idle` never exceeds `open`, and `opened - closed`
 /// is the number of open connections that finished their setup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -342,18 +349,16 @@ impl ServiceClient {
         // Boxed once: the exchange's state machine is several kilobytes, and the deadline,
         // phase and span wrappers would otherwise copy it as they move it (measured with
         // callgrind: boxing costs one allocation and saves more than it costs).
-        let exchange = phase::tracked(
+        let exchange = phase::scope(
             Phase::PoolWait,
-            deadline,
-            timeout,
-            Box::pin(self.exchange(req, &target.authority, &key, proxy, &span)),
+            Box::pin(self.exchange(req, &target.authority, &key, proxy, &span, Deadline { at: deadline, timeout })),
         );
         match exchange.instrument(span.clone()).await {
             Ok((conn, response)) => {
                 conn.instruments()
                     .record_request(method, Ok(response.status().as_u16()), started.elapsed());
                 let proxied = proxy.map(|_| (inner.service.clone(), scheme));
-                Ok(response.map(|incoming| ResponseBody::new(incoming, conn, deadline, timeout, target, proxied)))
+                Ok(response.map(|incoming| ResponseBody::new(incoming, conn, timeout, target, proxied)))
             }
             Err(mut err) => {
                 // Proxy TLS, CONNECT, the SOCKS5 handshake and target TLS happen only while a

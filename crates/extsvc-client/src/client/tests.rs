@@ -531,3 +531,81 @@ async fn the_request_span_names_service_and_route_but_no_secret() {
     );
     assert!(!text.contains("hunter2") && !text.contains("Z3c6aHVudGVyMg"), "{text}");
 }
+
+/// A keep-alive server: `/fast` answers at once, `/slow` after 400 ms, `/slow-body`
+/// sends its headers and half its body at once and the rest after 400 ms.
+async fn paced_server() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else { return };
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 1024];
+                loop {
+                    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+                        match stream.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                        continue;
+                    };
+                    let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+                    buf.drain(..end + 4);
+                    let pause = Duration::from_millis(400);
+                    let written = if head.starts_with("GET /slow-body ") {
+                        let first = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nok").await;
+                        tokio::time::sleep(pause).await;
+                        first.and(stream.write_all(b"ok").await)
+                    } else {
+                        if head.starts_with("GET /slow ") {
+                            tokio::time::sleep(pause).await;
+                        }
+                        stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").await
+                    };
+                    if written.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+async fn get_within(client: &ServiceClient, url: String, timeout: Duration) -> Result<Bytes, Error> {
+    let mut req = Request::get(url).body(http_body_util::Empty::<Bytes>::new()).unwrap();
+    req.extensions_mut().insert(RequestTimeout(timeout));
+    client.request(req).await?.into_body().bytes().await
+}
+
+/// Each connection keeps one deadline timer and resets it per request: a timer that
+/// fired while its connection was idle must neither cut the next request short nor keep
+/// a later one from timing out at its own deadline, in the headers or in the body.
+#[tokio::test]
+async fn a_reused_connection_times_each_request_by_its_own_deadline() {
+    let base = paced_server().await;
+    let client = direct_client(ServiceKind::Webhooks);
+    let budget = Duration::from_millis(200);
+    assert_eq!(get_within(&client, format!("{base}/fast"), budget).await.unwrap(), "ok");
+    // The connection's timer (reset to that request's deadline) fires while it is idle.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(get_within(&client, format!("{base}/fast"), budget).await.unwrap(), "ok");
+    assert_eq!(client.stats().opened, 1, "the connection was reused");
+
+    let started = Instant::now();
+    let err = get_within(&client, format!("{base}/slow"), budget).await.unwrap_err();
+    assert!(err.is_timeout(), "{err}");
+    assert_eq!(err.phase(), Some(Phase::ResponseHeaders), "{err}");
+    assert!(started.elapsed() >= budget && started.elapsed() < Duration::from_millis(390));
+
+    // A timed-out exchange closes its connection; warm a new one, then time out its body.
+    assert_eq!(get_within(&client, format!("{base}/fast"), budget).await.unwrap(), "ok");
+    let started = Instant::now();
+    let err = get_within(&client, format!("{base}/slow-body"), budget).await.unwrap_err();
+    assert!(err.is_timeout(), "{err}");
+    assert_eq!(err.phase(), Some(Phase::ResponseBody), "{err}");
+    assert!(started.elapsed() >= budget && started.elapsed() < Duration::from_millis(390));
+    assert_eq!(client.stats().opened, 2);
+}
