@@ -155,7 +155,12 @@ fn run_in_process(kind: ClientKind, url: &str, tls: &Arc<rustls::ClientConfig>, 
     let idle = usize::try_from(CONNECTIONS)?;
     let target = Arc::new(Target::new(url)?);
     runtime.block_on(async move {
-        let client = Arc::new(BenchClient::build(kind, Route::Direct, tls, Pooling::KeepAliveUpTo(idle))?);
+        let client = Arc::new(BenchClient::build(
+            kind,
+            Route::Direct,
+            tls,
+            Pooling::KeepAliveUpTo(idle),
+        )?);
         let left = Arc::new(AtomicU64::new(count));
         let started = Instant::now();
         let mut tasks = tokio::task::JoinSet::new();
@@ -166,7 +171,10 @@ fn run_in_process(kind: ClientKind, url: &str, tls: &Arc<rustls::ClientConfig>, 
                     .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
                     .is_ok()
                 {
-                    client.get(&target).await.map_err(|e| anyhow::anyhow!("{}: {e}", kind.name()))?;
+                    client
+                        .get(&target)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", kind.name()))?;
                 }
                 anyhow::Ok(())
             });

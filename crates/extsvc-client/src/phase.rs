@@ -55,7 +55,11 @@ pub(crate) fn timed_out(timeout: Duration) -> Error {
 /// Runs `fut` until `timer` fires ([`timed_out`] then). The timer is polled, and so
 /// registered, only while `fut` is pending: a timer kept and reset for each use (a
 /// connection's) moves its expiry later without taking the timer wheel's lock.
-pub(crate) async fn until<F: Future>(mut timer: Pin<&mut Sleep>, timeout: Duration, fut: F) -> Result<F::Output, Error> {
+pub(crate) async fn until<F: Future>(
+    mut timer: Pin<&mut Sleep>,
+    timeout: Duration,
+    fut: F,
+) -> Result<F::Output, Error> {
     let mut fut = std::pin::pin!(fut);
     std::future::poll_fn(|cx| {
         if let Poll::Ready(out) = fut.as_mut().poll(cx) {
@@ -93,9 +97,12 @@ mod tests {
             // A use that finishes in time is not cut short by the timer.
             let quick = scope(Phase::ResponseHeaders, until(timer.as_mut(), budget, async { i })).await;
             assert_eq!(quick.unwrap(), i);
-            let err = scope(Phase::ResponseHeaders, until(timer.as_mut(), budget, std::future::pending::<()>()))
-                .await
-                .unwrap_err();
+            let err = scope(
+                Phase::ResponseHeaders,
+                until(timer.as_mut(), budget, std::future::pending::<()>()),
+            )
+            .await
+            .unwrap_err();
             assert_eq!(err.phase(), Some(Phase::ResponseHeaders));
             assert!(err.is_timeout());
             assert_eq!(start.elapsed(), budget, "use {i}");

@@ -351,7 +351,14 @@ impl ServiceClient {
         // callgrind: boxing costs one allocation and saves more than it costs).
         let exchange = phase::scope(
             Phase::PoolWait,
-            Box::pin(self.exchange(req, &target.authority, &key, proxy, &span, Deadline { at: deadline, timeout })),
+            Box::pin(self.exchange(
+                req,
+                &target.authority,
+                &key,
+                proxy,
+                &span,
+                Deadline { at: deadline, timeout },
+            )),
         );
         match exchange.instrument(span.clone()).await {
             Ok((conn, response)) => {

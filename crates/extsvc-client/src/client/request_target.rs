@@ -118,7 +118,9 @@ fn split_host_port(authority: &str) -> (usize, Option<u16>) {
     } else {
         authority.find(':').unwrap_or(authority.len())
     };
-    let port = authority[host_len..].strip_prefix(':').and_then(|port| port.parse().ok());
+    let port = authority[host_len..]
+        .strip_prefix(':')
+        .and_then(|port| port.parse().ok());
     (host_len, port)
 }
 

@@ -504,10 +504,7 @@ async fn the_request_span_names_service_and_route_but_no_secret() {
         .await
         .unwrap();
     assert_eq!(response.status(), 204);
-    assert_eq!(
-        response.body().connected().hop,
-        Hop::Forward
-    );
+    assert_eq!(response.body().connected().hop, Hop::Forward);
     let proxy_saw = seen.lock().unwrap().clone();
     assert!(
         proxy_saw.starts_with("GET http://target.invalid:8080/health HTTP/1.1\r\n"),
@@ -539,7 +536,9 @@ async fn paced_server() -> String {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         loop {
-            let Ok((mut stream, _)) = listener.accept().await else { return };
+            let Ok((mut stream, _)) = listener.accept().await else {
+                return;
+            };
             tokio::spawn(async move {
                 let mut buf = Vec::new();
                 let mut chunk = [0u8; 1024];
@@ -555,14 +554,18 @@ async fn paced_server() -> String {
                     buf.drain(..end + 4);
                     let pause = Duration::from_millis(400);
                     let written = if head.starts_with("GET /slow-body ") {
-                        let first = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nok").await;
+                        let first = stream
+                            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nok")
+                            .await;
                         tokio::time::sleep(pause).await;
                         first.and(stream.write_all(b"ok").await)
                     } else {
                         if head.starts_with("GET /slow ") {
                             tokio::time::sleep(pause).await;
                         }
-                        stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").await
+                        stream
+                            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                            .await
                     };
                     if written.is_err() {
                         return;
@@ -603,7 +606,9 @@ async fn a_reused_connection_times_each_request_by_its_own_deadline() {
     // A timed-out exchange closes its connection; warm a new one, then time out its body.
     assert_eq!(get_within(&client, format!("{base}/fast"), budget).await.unwrap(), "ok");
     let started = Instant::now();
-    let err = get_within(&client, format!("{base}/slow-body"), budget).await.unwrap_err();
+    let err = get_within(&client, format!("{base}/slow-body"), budget)
+        .await
+        .unwrap_err();
     assert!(err.is_timeout(), "{err}");
     assert_eq!(err.phase(), Some(Phase::ResponseBody), "{err}");
     assert!(started.elapsed() >= budget && started.elapsed() < Duration::from_millis(390));

@@ -338,7 +338,12 @@ fn keys_differ_in_each_part() {
         PoolKey::new(TargetScheme::Https, "example.com", 80, RouteKey::Direct),
         PoolKey::new(TargetScheme::Http, "example.co", 80, RouteKey::Direct),
         PoolKey::new(TargetScheme::Http, "example.com", 81, RouteKey::Direct),
-        PoolKey::new(TargetScheme::Http, "example.com", 80, RouteKey::Proxy(TargetScheme::Http)),
+        PoolKey::new(
+            TargetScheme::Http,
+            "example.com",
+            80,
+            RouteKey::Proxy(TargetScheme::Http),
+        ),
     ] {
         assert_ne!(base, other, "{other:?}");
         assert_ne!(build.hash_one(&base), build.hash_one(&other), "{other:?}");
