@@ -145,7 +145,6 @@ enum Outcome {
     Failed { kind: String, message: String, bytes: u64 },
 }
 
-/// Everything the workers record, summarised at the end.
 /// Everything one worker records, merged with the others' at the end.
 #[derive(Default)]
 struct Tally {
@@ -298,14 +297,6 @@ async fn redis_once(mut client: RedisClient) -> Outcome {
     }
 }
 
-fn percentile(sorted: &[u64], p: f64) -> u64 {
-    if sorted.is_empty() {
-        return 0;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
 /// The client for `service`; for a Redis `url` a Redis client whose deadline is `timeout`
 /// when given (the HTTP client takes it per request).
 async fn build_prober(
@@ -428,7 +419,6 @@ pub(crate) fn run(
     };
     let requests = tally.latencies.len() as u64;
     let status: BTreeMap<String, u64> = tally.status.iter().map(|(k, v)| (k.to_string(), *v)).collect();
-    let sorted = tally.latencies.into_sorted();
     let all_ok = tally.ok == requests;
     let mut summary = json!({
         "service": probe.service.as_str(),
@@ -443,10 +433,10 @@ pub(crate) fn run(
         "elapsed_secs": elapsed.as_secs_f64(),
         "requests_per_sec": if elapsed.as_secs_f64() > 0.0 { requests as f64 / elapsed.as_secs_f64() } else { 0.0 },
         "latency_us": {
-            "p50": percentile(&sorted, 50.0),
-            "p90": percentile(&sorted, 90.0),
-            "p99": percentile(&sorted, 99.0),
-            "max": sorted.last().copied().unwrap_or(0),
+            "p50": tally.latencies.percentile(50.0),
+            "p90": tally.latencies.percentile(90.0),
+            "p99": tally.latencies.percentile(99.0),
+            "max": tally.latencies.max(),
         },
         "connections_opened": connections_opened,
         "pool": pool,
@@ -475,25 +465,17 @@ pub(crate) fn run(
     }
 }
 
-/// At most this many latencies are allocated up front, whatever `--count` says.
-const LATENCY_PREALLOCATION: usize = 4096;
-
 /// Runs the workers; in text mode a progress line goes to stderr every second.
 async fn drive(prober: Prober, uri: http::Uri, probe: &ProbeArgs, format: Format) -> Tally {
     let progress = Arc::new(Progress::default());
     let remaining = Arc::new(AtomicUsize::new(usize::try_from(probe.count).unwrap_or(usize::MAX)));
     let worker_count = probe.concurrency.min(probe.count);
-    // The count never sizes an allocation beyond this: latencies grow past it as requests run.
-    let share = probe_load::share(probe.count, worker_count).min(LATENCY_PREALLOCATION);
     let mut workers = Vec::new();
     for _ in 0..worker_count {
         let (prober, uri, progress, remaining) = (prober.clone(), uri.clone(), progress.clone(), remaining.clone());
         let (interval, timeout) = (probe.interval, probe.timeout);
         workers.push(tokio::spawn(async move {
-            let mut tally = Tally {
-                latencies: Latencies::with_capacity(share),
-                ..Tally::default()
-            };
+            let mut tally = Tally::default();
             let mut first = true;
             while remaining
                 .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
@@ -601,21 +583,6 @@ mod tests {
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert!(parse_duration("10").is_err());
         assert!(parse_duration("fast").is_err());
-    }
-
-    #[test]
-    fn percentiles_use_the_nearest_rank() {
-        let sorted: Vec<u64> = (1..=100).collect();
-        assert_eq!(
-            (
-                percentile(&sorted, 50.0),
-                percentile(&sorted, 99.0),
-                percentile(&sorted, 100.0)
-            ),
-            (50, 99, 100)
-        );
-        assert_eq!(percentile(&[7], 99.0), 7);
-        assert_eq!(percentile(&[], 50.0), 0);
     }
 
     #[test]
