@@ -166,7 +166,8 @@ struct Shared<T: Poolable> {
 struct State<T: Poolable> {
     cap: ConnectionCap,
     /// Per key, its idle connections and how many are in use. Entries without either
-    /// stay (so a busy key does not allocate per request); the reaper drops them.
+    /// stay (so a busy key does not allocate per request); the reaper, started with the
+    /// first key, drops them.
     /// foldhash: a seeded hasher several times cheaper than SipHash on short keys; the
     /// keys are the hosts the gateway's own requests name.
     keys: HashMap<PoolKey, KeyState<T>, foldhash::fast::RandomState>,
@@ -444,8 +445,9 @@ impl<T: Poolable> Shared<T> {
     /// request's authority shares that request's URI buffer (path and query included),
     /// which a long-lived entry would otherwise keep alive. A new entry registers the
     /// key's metric handles.
-    fn key_state<'s>(&self, st: &'s mut State<T>, key: &PoolKey) -> &'s mut KeyState<T> {
+    fn key_state<'s>(self: &Arc<Self>, st: &'s mut State<T>, key: &PoolKey) -> &'s mut KeyState<T> {
         if !st.keys.contains_key(key) {
+            self.start_reaper(st);
             let instruments = Arc::new(KeyInstruments::new(&self.labels, key, &mut st.server_addresses));
             st.keys.insert(
                 key.to_owned_host(),
@@ -644,6 +646,15 @@ impl<T: Poolable> Shared<T> {
             track,
         });
         entry.publish();
+        self.start_reaper(st);
+        None
+    }
+
+    /// Starts the reaper, once: when the pool first keeps a connection idle or first
+    /// sees a key. A key whose connections all failed has nothing idle, and without a
+    /// sweep its entry (host and metric handles) would stay for ever: one per host a
+    /// gateway ever failed to reach.
+    fn start_reaper(self: &Arc<Self>, st: &mut State<T>) {
         if !st.reaper_started {
             let period = match self.settings.max_connection_lifetime {
                 Some(lifetime) => self.settings.idle_timeout.min(lifetime),
@@ -651,7 +662,6 @@ impl<T: Poolable> Shared<T> {
             };
             st.reaper_started = spawn_reaper(Arc::downgrade(self), period);
         }
-        None
     }
 }
 

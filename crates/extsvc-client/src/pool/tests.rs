@@ -386,6 +386,24 @@ async fn idle_connections_expire() {
     assert!(!get(&pool, &key("a")).await.1);
 }
 
+/// Keys whose connections all failed (nothing ever idle) are forgotten by the reaper
+/// too: a gateway failing to reach many hosts does not keep an entry for each.
+#[tokio::test(start_paused = true)]
+async fn keys_of_failed_connections_are_forgotten() {
+    let pool = Pool::new(settings(10, 2, Duration::from_secs(30)));
+    for host in ["dead-1", "dead-2", "dead-3"] {
+        match pool.checkout(&key(host)).await.unwrap() {
+            // The connection fails: its slot is dropped without a connection.
+            Checkout::Connect(slot) => drop(slot),
+            Checkout::Reused(_) => panic!("nothing to reuse"),
+        }
+    }
+    assert_eq!(pool.shared.lock().keys.len(), 3);
+    tokio::time::sleep(Duration::from_secs(31)).await;
+    assert_eq!(pool.shared.lock().keys.len(), 0, "the reaper forgot them");
+    assert_eq!(counts(&pool), (0, 0, 0));
+}
+
 #[tokio::test]
 async fn a_cancelled_waiter_does_not_keep_a_slot() {
     let pool = Pool::new(settings(1, 5, Duration::from_secs(60)));
