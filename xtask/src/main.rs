@@ -53,6 +53,23 @@ const CI_STEPS: &[Step] = &[
         requires: None,
     },
     Step {
+        // `--all-features` alone hides code that compiles only with them: the client
+        // library as a user without Redis builds it (its default: no `redis` feature)…
+        name: "clippy-no-redis",
+        args: &["clippy", "-p", "extsvc-client", "--lib", "--", "-D", "warnings"],
+        env: &[],
+        hint: "extsvc-client without its `redis` feature: fix the lints above (a `cfg(feature = \"redis\")` is usually missing)",
+        requires: None,
+    },
+    Step {
+        // …and the TLS crate without its Redis certificate store.
+        name: "clippy-tls-minimal",
+        args: &["clippy", "-p", "extsvc-tls", "--lib", "--no-default-features", "--", "-D", "warnings"],
+        env: &[],
+        hint: "extsvc-tls without its default `redis` feature: fix the lints above (a `cfg(feature = \"redis\")` is usually missing)",
+        requires: None,
+    },
+    Step {
         name: "deny",
         args: DENY_ARGS,
         env: &[],
