@@ -185,7 +185,9 @@ async fn rfc_1929_credentials_accepted_refused_and_missing() {
         (ErrorKind::ProxyAuth, Some(Phase::SocksHandshake))
     );
     assert!(err.to_string().contains("add user:password@"), "{err}");
-    assert_eq!(nginx.requests().len(), 1, "only the accepted credentials reached nginx");
+    // nginx logs a request as it finishes it: wait (bounded) for the line.
+    let logged = nginx.wait_for_requests(1, Duration::from_secs(5)).await;
+    assert_eq!(logged.len(), 1, "only the accepted credentials reached nginx");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -234,7 +236,7 @@ async fn two_hundred_requests_reuse_one_pooled_connection_through_the_proxy() {
     assert_eq!(client.stats().opened, 1, "one connection opened for 200 requests");
     assert_eq!(relay.stats().accepted, 1, "one SOCKS session at the proxy");
     assert_eq!(nginx.connections_seen(), 1, "one TLS connection at nginx");
-    assert_eq!(nginx.requests().len(), 200);
+    assert_eq!(nginx.wait_for_requests(200, Duration::from_secs(5)).await.len(), 200);
 }
 
 async fn storage_connector(proxy_url: &str, pki: &TestPki) -> StreamConnector {
