@@ -2,9 +2,12 @@
 //! the shared test PKI: good setups exit 0, each broken one exits 1 naming the key path
 //! and the file or id, and no private key material reaches any output.
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
+use common::text;
 use extsvc_tests::pki::TestPki;
 
 fn check(dir: &Path, config: &str, store: Option<&Path>) -> Output {
@@ -18,14 +21,6 @@ fn check(dir: &Path, config: &str, store: Option<&Path>) -> Output {
         command.arg("--cert-store").arg(store);
     }
     command.output().expect("extsvc runs")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 fn assert_no_key_material(pki: &TestPki, output: &str) {

@@ -2,6 +2,8 @@
 //! section 5, warnings on stderr, secrets redacted. Each run gets an explicit, cleared
 //! environment (the test process's own environment is never touched).
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
@@ -13,13 +15,7 @@ fn example_config() -> PathBuf {
 
 fn extsvc(args: &[&str], env: &[(&str, &str)]) -> Output {
     let dir = tempfile::tempdir().unwrap();
-    Command::new(env!("CARGO_BIN_EXE_extsvc"))
-        .args(args)
-        .env_clear()
-        .envs(env.iter().copied())
-        .current_dir(dir.path())
-        .output()
-        .expect("extsvc runs")
+    common::run(dir.path(), args, env)
 }
 
 fn stdout_json(output: &Output) -> Value {
@@ -29,8 +25,7 @@ fn stdout_json(output: &Output) -> Value {
         output.status,
         String::from_utf8_lossy(&output.stderr)
     );
-    serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", String::from_utf8_lossy(&output.stdout)))
+    common::json(output)
 }
 
 #[test]

@@ -2,19 +2,15 @@
 //! `extsvc resolve` / `extsvc route` output shows them (SPEC section 5). Each run gets an
 //! explicit, cleared environment.
 
-use std::process::{Command, Output};
+mod common;
+
+use std::process::Output;
 
 use serde_json::{json, Value};
 
 fn extsvc(args: &[&str], env: &[(&str, &str)]) -> Output {
     let dir = tempfile::tempdir().unwrap();
-    Command::new(env!("CARGO_BIN_EXE_extsvc"))
-        .args(args)
-        .env_clear()
-        .envs(env.iter().copied())
-        .current_dir(dir.path())
-        .output()
-        .expect("extsvc runs")
+    common::run(dir.path(), args, env)
 }
 
 fn config_file(json: &str) -> (tempfile::TempDir, String) {

@@ -5,12 +5,15 @@
 //! FIFOs, `/dev/zero`, sparse oversize files, a silent TCP "Redis", an endless chunked
 //! body and a pasted private key, each against the real binary.
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use common::text;
 use extsvc_tests::pki::TestPki;
 use extsvc_tests::target::{TargetOptions, TestTarget};
 use serde_json::Value;
@@ -18,22 +21,8 @@ use serde_json::Value;
 /// Runs `extsvc args…` in `dir` with only `env` set, and returns its output and run time.
 fn extsvc(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (Output, Duration) {
     let started = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_extsvc"))
-        .args(args)
-        .env_clear()
-        .envs(env.iter().copied())
-        .current_dir(dir)
-        .output()
-        .expect("extsvc runs");
+    let out = common::run(dir, args, env);
     (out, started.elapsed())
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 fn mkfifo(path: &Path) {
@@ -343,24 +332,7 @@ fn probe_drains_an_endless_body_in_flat_memory_and_keeps_its_deadline() {
     let json: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", text(&out)));
     assert_eq!(json["errors"]["timeout"], 1, "{json}");
     // Every existing key is still there, and the bytes received are counted.
-    for key in [
-        "service",
-        "url",
-        "route",
-        "proxy",
-        "requests",
-        "ok",
-        "errors",
-        "status",
-        "tls_version",
-        "elapsed_secs",
-        "requests_per_sec",
-        "latency_us",
-        "connections_opened",
-        "error",
-    ] {
-        assert!(json.get(key).is_some(), "{key} missing: {json}");
-    }
+    common::assert_probe_spec_keys(&json);
     let bytes = json["bytes"].as_u64().unwrap();
     assert!(bytes > 10 << 20, "only {bytes} bytes drained: {json}");
     // The deadline: 2 s of request, within a few ms (the p50 is the one request).

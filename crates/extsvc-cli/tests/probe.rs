@@ -2,6 +2,8 @@
 //! in-process proxy with fault knobs and a real redis-server, read back from the SPEC
 //! section 5 JSON summary.
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -13,20 +15,10 @@ use serde_json::Value;
 
 fn probe(dir: &Path, config: &str, args: &[&str]) -> (Output, Value) {
     std::fs::write(dir.join("tyk.conf"), config).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_extsvc"))
-        .args(["probe", "--config", "tyk.conf", "--format", "json"])
-        .args(args)
-        .env_clear()
-        .current_dir(dir)
-        .output()
-        .expect("extsvc runs");
-    let json = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}): {}\nstderr: {}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
+    let mut all = vec!["probe", "--config", "tyk.conf", "--format", "json"];
+    all.extend_from_slice(args);
+    let out = common::run(dir, &all, &[]);
+    let json = common::json(&out);
     (out, json)
 }
 

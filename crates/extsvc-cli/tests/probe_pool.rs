@@ -2,8 +2,10 @@
 //! `--max-connection-lifetime`), its `"pool"` summary and `--metrics`, against nginx
 //! (and the in-process target where a slow answer is needed).
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
 use extsvc_tests::nginx::{Nginx, NginxOptions};
@@ -12,13 +14,9 @@ use serde_json::Value;
 
 fn extsvc(dir: &Path, args: &[&str]) -> Output {
     std::fs::write(dir.join("tyk.conf"), "{}").unwrap();
-    Command::new(env!("CARGO_BIN_EXE_extsvc"))
-        .args(["probe", "--config", "tyk.conf"])
-        .args(args)
-        .env_clear()
-        .current_dir(dir)
-        .output()
-        .expect("extsvc runs")
+    let mut all = vec!["probe", "--config", "tyk.conf"];
+    all.extend_from_slice(args);
+    common::run(dir, &all, &[])
 }
 
 fn probe_json(args: &[&str]) -> (Output, Value) {
@@ -26,13 +24,7 @@ fn probe_json(args: &[&str]) -> (Output, Value) {
     let mut all = vec!["--format", "json"];
     all.extend_from_slice(args);
     let out = extsvc(dir.path(), &all);
-    let json = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}): {}\nstderr: {}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
+    let json = common::json(&out);
     (out, json)
 }
 
@@ -72,24 +64,7 @@ fn max_connections_per_host_holds_and_the_pool_summary_reports_it() {
     assert_eq!(nginx.connections_seen() as u64, opened, "nginx agrees");
     assert!(opened <= 2, "{json}");
     // Every existing key is still there.
-    for key in [
-        "service",
-        "url",
-        "route",
-        "proxy",
-        "requests",
-        "ok",
-        "errors",
-        "status",
-        "tls_version",
-        "elapsed_secs",
-        "requests_per_sec",
-        "latency_us",
-        "connections_opened",
-        "error",
-    ] {
-        assert!(json.get(key).is_some(), "{key} missing: {json}");
-    }
+    common::assert_probe_spec_keys(&json);
     assert!(json.get("metrics").is_none(), "only with --metrics");
 }
 

@@ -1,18 +1,13 @@
 //! `extsvc probe --threads`: the same counts and summary whatever the runtime's shape,
 //! and the default said in `--help`.
 
-use std::process::Command;
+mod common;
 
 use extsvc_tests::target::{TargetOptions, TestTarget};
 use serde_json::Value;
 
 fn extsvc(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_extsvc"))
-        .args(args)
-        .env_clear()
-        .current_dir(dir)
-        .output()
-        .expect("extsvc runs")
+    common::run(dir, args, &[])
 }
 
 #[test]

@@ -2,43 +2,27 @@
 //! `resolve` and `route` show the URL with its password as `***` and the reason, and `probe`
 //! goes through a real SOCKS5 proxy (microsocks), with its errors counted by kind.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
 
+use std::path::Path;
+use std::process::Output;
+
+use common::json;
 use extsvc_tests::microsocks::{Microsocks, MicrosocksOptions};
 use extsvc_tests::squid::ProxyCredentials;
 use extsvc_tests::target::{TargetOptions, TestTarget};
-use serde_json::Value;
 
 const SECRET: &str = "s0cks-s3cret";
 
 fn extsvc(dir: &Path, config: &str, args: &[&str]) -> Output {
     std::fs::write(dir.join("tyk.conf"), config).unwrap();
-    Command::new(env!("CARGO_BIN_EXE_extsvc"))
-        .args(args)
-        .args(["--config", "tyk.conf"])
-        .env_clear()
-        .current_dir(dir)
-        .output()
-        .expect("extsvc runs")
-}
-
-fn json(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}): {}\nstderr: {}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
+    let mut all = args.to_vec();
+    all.extend_from_slice(&["--config", "tyk.conf"]);
+    common::run(dir, &all, &[])
 }
 
 fn assert_no_secret(out: &Output) {
-    let all = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let all = common::text(out);
     assert!(!all.contains(SECRET), "the password was printed: {all}");
 }
 
