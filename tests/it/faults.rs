@@ -196,6 +196,30 @@ impl Targets {
             Hop::Forward => &self.http,
         }
     }
+    /// One GET to [`PATH`] per service kind and hop through `proxy_url`, all at once,
+    /// each under [`DEADLINE`]; sorted by kind, the tunnelled case first.
+    async fn every_service_and_hop(&self, proxy_url: &str) -> Vec<Outcome> {
+        let mut cases = tokio::task::JoinSet::new();
+        for kind in ServiceKind::ALL {
+            let client = client_for(resolved(kind, Some(proxy_url), &self.pki)).await;
+            for hop in [Hop::Tunnel, Hop::Forward] {
+                let client = client.clone();
+                let url = self.url(hop, PATH);
+                cases.spawn(async move {
+                    let (result, elapsed) = get(&client, &url, Some(DEADLINE)).await;
+                    Outcome {
+                        kind,
+                        hop,
+                        result,
+                        elapsed,
+                    }
+                });
+            }
+        }
+        let mut outcomes = cases.join_all().await;
+        outcomes.sort_by_key(|o| (o.kind.index(), o.hop == Hop::Forward));
+        outcomes
+    }
 }
 
 /// Runs every service kind over both hops through a proxy in `mode`, concurrently, and
@@ -203,25 +227,7 @@ impl Targets {
 async fn fault_matrix(mode: FaultMode, tunnel: Expect, forward: Expect, reaches_target: bool) {
     let targets = Targets::start();
     let proxy = FaultProxy::start(mode.clone());
-    let mut cases = tokio::task::JoinSet::new();
-    for kind in ServiceKind::ALL {
-        let client = client_for(resolved(kind, Some(&proxy.url()), &targets.pki)).await;
-        for hop in [Hop::Tunnel, Hop::Forward] {
-            let client = client.clone();
-            let url = targets.url(hop, PATH);
-            cases.spawn(async move {
-                let (result, elapsed) = get(&client, &url, Some(DEADLINE)).await;
-                Outcome {
-                    kind,
-                    hop,
-                    result,
-                    elapsed,
-                }
-            });
-        }
-    }
-    let mut outcomes = cases.join_all().await;
-    outcomes.sort_by_key(|o| (o.kind.index(), o.hop == Hop::Forward));
+    let outcomes = targets.every_service_and_hop(&proxy.url()).await;
 
     let label = mode_label(&mode);
     let mut rows = String::new();
@@ -388,25 +394,7 @@ async fn socks_fault_matrix(mode: FaultMode, expect: Expect, says: &str, reads_r
     let targets = Targets::start();
     let proxy = FaultProxy::start(mode.clone());
     let url = proxy.socks_url("socks5h");
-    let mut cases = tokio::task::JoinSet::new();
-    for kind in ServiceKind::ALL {
-        let client = client_for(resolved(kind, Some(&url), &targets.pki)).await;
-        for hop in [Hop::Tunnel, Hop::Forward] {
-            let client = client.clone();
-            let url = targets.url(hop, PATH);
-            cases.spawn(async move {
-                let (result, elapsed) = get(&client, &url, Some(DEADLINE)).await;
-                Outcome {
-                    kind,
-                    hop,
-                    result,
-                    elapsed,
-                }
-            });
-        }
-    }
-    let mut outcomes = cases.join_all().await;
-    outcomes.sort_by_key(|o| (o.kind.index(), o.hop == Hop::Forward));
+    let outcomes = targets.every_service_and_hop(&url).await;
     let label = mode_label(&mode);
     let mut rows = String::new();
     for pair in outcomes.chunks(2) {

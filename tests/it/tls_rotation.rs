@@ -45,6 +45,27 @@ async fn mtls_server(pki: &TestPki) -> TlsServer {
     .await
 }
 
+/// An mTLS server speaking `versions`; a memory store holding `pki.client` as
+/// `storage-client`; and the storage service's TLS built from it with no refresh task (the
+/// tests swap the entry and reload by hand).
+async fn manual_rotation(pki: &TestPki, versions: ServerVersions) -> (TlsServer, Arc<MemoryStore>, ServiceTls) {
+    let server = TlsServer::start(pki.server_config(ServerTlsOptions {
+        client_auth: ClientAuthMode::Required,
+        versions,
+        ..Default::default()
+    }))
+    .await;
+    let store = Arc::new(MemoryStore::new());
+    store
+        .insert_pem("storage-client", pki.client.bundle_pem().as_bytes())
+        .unwrap();
+    let manual = TlsOptions::default().with_refresh_interval(None);
+    let tls = build_service_tls(&by_id("storage-client", pki), Some(store.clone()), &manual)
+        .await
+        .unwrap();
+    (server, store, tls)
+}
+
 /// Opens new connections (each pinged) until the server records `expected` as the client
 /// certificate; panics after 5 s.
 async fn until_presented(tls: &ServiceTls, server: &TlsServer, expected: &IssuedCert) {
@@ -308,20 +329,7 @@ async fn the_refresh_task_stops_when_the_config_is_dropped() {
 /// the one after it resumes the new generation's session (with its identity) at once.
 async fn resumption_follows_the_generation(versions: ServerVersions) {
     let pki = TestPki::generate();
-    let server = TlsServer::start(pki.server_config(ServerTlsOptions {
-        client_auth: ClientAuthMode::Required,
-        versions,
-        ..Default::default()
-    }))
-    .await;
-    let store = Arc::new(MemoryStore::new());
-    store
-        .insert_pem("storage-client", pki.client.bundle_pem().as_bytes())
-        .unwrap();
-    let manual = TlsOptions::default().with_refresh_interval(None);
-    let tls = build_service_tls(&by_id("storage-client", &pki), Some(store.clone()), &manual)
-        .await
-        .unwrap();
+    let (server, store, tls) = manual_rotation(&pki, versions).await;
     for _ in 0..3 {
         connect_and_ping(&tls.target, server.addr).await.unwrap();
     }
@@ -362,20 +370,7 @@ async fn tls12_sessions_resume_within_a_generation_and_never_across_a_swap() {
 #[tokio::test]
 async fn tickets_of_a_connection_older_than_the_swap_are_never_resumed_however_late() {
     let pki = TestPki::generate();
-    let server = TlsServer::start(pki.server_config(ServerTlsOptions {
-        client_auth: ClientAuthMode::Required,
-        versions: ServerVersions::Tls13Only,
-        ..Default::default()
-    }))
-    .await;
-    let store = Arc::new(MemoryStore::new());
-    store
-        .insert_pem("storage-client", pki.client.bundle_pem().as_bytes())
-        .unwrap();
-    let manual = TlsOptions::default().with_refresh_interval(None);
-    let tls = build_service_tls(&by_id("storage-client", &pki), Some(store.clone()), &manual)
-        .await
-        .unwrap();
+    let (server, store, tls) = manual_rotation(&pki, ServerVersions::Tls13Only).await;
     let old_generation = tls.target.current();
     // Handshakes done, tickets still unread on the sockets.
     let mut soon = connect(&tls.target, server.addr).await.unwrap();
@@ -415,20 +410,7 @@ async fn tickets_of_a_connection_older_than_the_swap_are_never_resumed_however_l
 async fn the_client_connector_follows_the_generations_and_resumes_within_one() {
     use tower::ServiceExt;
     let pki = TestPki::generate();
-    let server = TlsServer::start(pki.server_config(ServerTlsOptions {
-        client_auth: ClientAuthMode::Required,
-        versions: ServerVersions::Tls13Only,
-        ..Default::default()
-    }))
-    .await;
-    let store = Arc::new(MemoryStore::new());
-    store
-        .insert_pem("storage-client", pki.client.bundle_pem().as_bytes())
-        .unwrap();
-    let manual = TlsOptions::default().with_refresh_interval(None);
-    let tls = build_service_tls(&by_id("storage-client", &pki), Some(store.clone()), &manual)
-        .await
-        .unwrap();
+    let (server, store, tls) = manual_rotation(&pki, ServerVersions::Tls13Only).await;
     let http1 = extsvc_client::connect::http1_tls_config(&tls.target);
     let connector =
         extsvc_client::connect::TlsConnector::new(http1.clone(), extsvc_client::connect::TcpConnector::new());
