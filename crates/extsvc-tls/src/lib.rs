@@ -23,7 +23,9 @@
 //!   days, missing clientAuth usage);
 //! - [`danger`] — the verifier behind `insecure_skip_verify`.
 //!
-//! rustls with the ring provider only. Key material and the encoding secret never appear in
+//! rustls with one crypto provider, chosen at build time by a feature ([`CRYPTO_PROVIDER`],
+//! [`crypto_provider`]: ring by default; aws-lc-rs, with post-quantum key exchange or
+//! without, or its FIPS module). Key material and the encoding secret never appear in
 //! Debug, Display, logs or errors.
 
 pub mod check;
@@ -33,6 +35,7 @@ mod error;
 mod material;
 pub mod pem;
 mod pem_file;
+mod provider;
 mod rotating_config;
 mod rotation;
 mod service;
@@ -41,6 +44,7 @@ pub mod store;
 pub use check::{check, check_services, check_services_within, CheckReport};
 pub use error::{Material, Origin, TlsError};
 pub use pem::{ClientCertificate, PemError, StoredPrivateKey};
+pub use provider::{crypto_provider, CRYPTO_PROVIDER};
 pub use rotating_config::RotatingConfig;
 pub use rotation::ReloadReport;
 pub use service::{build_service_tls, ServiceTls, TlsOptions, DEFAULT_LOAD_TIMEOUT, DEFAULT_REFRESH_INTERVAL};

@@ -1,6 +1,6 @@
 //! [`build_service_tls`]: one service's rustls client configurations.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use extsvc_config::{ServiceKind, TlsVersion};
@@ -85,8 +85,8 @@ pub(crate) async fn within<T>(timeout: Duration, future: impl std::future::Futur
 ///
 /// Each leg is a [`RotatingConfig`]: take [`RotatingConfig::current`] for every new
 /// connection. ALPN is left empty on both: the client crate derives a configuration
-/// with the protocols it speaks ([`RotatingConfig::with_alpn`]). Both use the ring
-/// provider and have SNI and session resumption on.
+/// with the protocols it speaks ([`RotatingConfig::with_alpn`]). Both use the build's
+/// crypto provider ([`crate::CRYPTO_PROVIDER`]) and have SNI and session resumption on.
 ///
 /// When the service's material comes from files or a store, a reload that changes it
 /// ([`ServiceTls::reload`], or the refresh task every [`TlsOptions::refresh_interval`])
@@ -139,12 +139,9 @@ impl ServiceTls {
     }
 }
 
-/// The crypto provider of every config: rustls' ring provider.
+/// The crypto provider of every config: the one chosen at build time ([`crate::CRYPTO_PROVIDER`]).
 pub(crate) fn provider() -> Arc<CryptoProvider> {
-    static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
-    PROVIDER
-        .get_or_init(|| Arc::new(rustls::crypto::ring::default_provider()))
-        .clone()
+    crate::crypto_provider()
 }
 
 /// The webpki-roots trust anchors.
