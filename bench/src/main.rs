@@ -19,6 +19,7 @@ mod redis_pipeline;
 mod redis_scenario;
 mod report;
 mod target_server;
+mod tls_provider;
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -42,7 +43,7 @@ const WORKER_THREADS: usize = 2;
 /// The concurrencies each scenario runs at.
 const CONCURRENCIES: [usize; 2] = [1, 16];
 /// Every scenario, in run order.
-const SCENARIOS: [&str; 10] = [
+const SCENARIOS: [&str; 11] = [
     "direct_http",
     "direct_https",
     "proxy_https",
@@ -53,6 +54,7 @@ const SCENARIOS: [&str; 10] = [
     "cold_proxy_https_resumed",
     "redis",
     "redis_pipeline",
+    "tls_provider",
 ];
 
 /// How long and how often to measure.
@@ -359,6 +361,9 @@ async fn run(args: &Args) -> anyhow::Result<Summary> {
         let started_servers = start_servers(&pki, with_squid).await?;
         if args.scenarios.contains(&"redis") {
             summary.redis = Some(redis_scenario::run(&args.method, &pki.client).await?);
+        }
+        if args.scenarios.contains(&"tls_provider") {
+            summary.tls_provider = Some(tls_provider::run(&args.method).await?);
         }
         if args.scenarios.contains(&"redis_pipeline") {
             summary.redis_pipeline = Some(redis_pipeline::run(&args.method, &pki.client).await?);
