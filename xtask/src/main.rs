@@ -9,6 +9,7 @@
 //! Few dependencies on purpose: it shells out to `$CARGO` and reads nothing but argv.
 
 mod fuzz;
+mod latest_deps;
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -23,6 +24,8 @@ struct Step {
     hint: &'static str,
     /// A cargo subcommand the step needs that is not part of the toolchain.
     requires: Option<Tool>,
+    /// Runs instead of `cargo <args>` (true: passed or skipped).
+    custom: Option<fn() -> bool>,
 }
 
 /// A cargo subcommand installed separately (`cargo install …`).
@@ -44,6 +47,7 @@ const CI_STEPS: &[Step] = &[
         env: &[],
         hint: "run `cargo fmt --all` and commit the result",
         requires: None,
+        custom: None,
     },
     Step {
         name: "clippy",
@@ -51,6 +55,7 @@ const CI_STEPS: &[Step] = &[
         env: &[],
         hint: "fix the lints above; an `allow` needs a written reason",
         requires: None,
+        custom: None,
     },
     Step {
         // `--all-features` alone hides code that compiles only with them: the client
@@ -60,6 +65,7 @@ const CI_STEPS: &[Step] = &[
         env: &[],
         hint: "extsvc-client without its `redis` feature: fix the lints above (a `cfg(feature = \"redis\")` is usually missing)",
         requires: None,
+        custom: None,
     },
     Step {
         // …and the TLS crate without its Redis certificate store.
@@ -68,6 +74,17 @@ const CI_STEPS: &[Step] = &[
         env: &[],
         hint: "extsvc-tls without its default `redis` feature: fix the lints above (a `cfg(feature = \"redis\")` is usually missing)",
         requires: None,
+        custom: None,
+    },
+    Step {
+        // A downstream build resolves the newest rustls, not our lockfile's: build the
+        // facade that way (scratch copy, `cargo update`) and fail on warnings.
+        name: "latest-deps",
+        args: &[],
+        env: &[],
+        hint: "the facade warns against the newest dependencies (a deprecation?): see the warnings above",
+        requires: None,
+        custom: Some(latest_deps::run),
     },
     Step {
         name: "deny",
@@ -78,6 +95,7 @@ const CI_STEPS: &[Step] = &[
             probe: &["deny", "--version"],
             missing: "cargo-deny is not installed: run `cargo install cargo-deny --locked` (about 4 minutes on 2 cores); .ci/run installs it",
         }),
+        custom: None,
     },
     Step {
         name: "test",
@@ -85,6 +103,7 @@ const CI_STEPS: &[Step] = &[
         env: &[],
         hint: "a unit or crate test failed: rerun it with `cargo test -p <crate> <name>`",
         requires: None,
+        custom: None,
     },
     Step {
         name: "fuzz-replay",
@@ -92,6 +111,7 @@ const CI_STEPS: &[Step] = &[
         env: &[],
         hint: "a fuzz seed or regression input panics, or a fuzz dictionary is stale: see docs/fuzzing.md",
         requires: None,
+        custom: None,
     },
     Step {
         name: "doc",
@@ -99,6 +119,7 @@ const CI_STEPS: &[Step] = &[
         env: &[("RUSTDOCFLAGS", "-D warnings")],
         hint: "fix the rustdoc warnings above (broken intra-doc links, missing docs)",
         requires: None,
+        custom: None,
     },
     Step {
         name: "interop",
@@ -106,6 +127,7 @@ const CI_STEPS: &[Step] = &[
         env: &[],
         hint: "needs squid, nginx, redis-server and htpasswd: `apt-get install -y squid-openssl nginx redis-server apache2-utils`",
         requires: None,
+        custom: None,
     },
 ];
 
@@ -148,7 +170,11 @@ fn tool_installed(tool: &Tool) -> bool {
 }
 
 fn run_step(step: &Step) -> (bool, f64) {
-    eprintln!("==> {} (cargo {})", step.name, step.args.join(" "));
+    if step.custom.is_some() {
+        eprintln!("==> {}", step.name);
+    } else {
+        eprintln!("==> {} (cargo {})", step.name, step.args.join(" "));
+    }
     let started = Instant::now();
     if let Some(tool) = &step.requires {
         if !tool_installed(tool) {
@@ -156,6 +182,20 @@ fn run_step(step: &Step) -> (bool, f64) {
             return (false, started.elapsed().as_secs_f64());
         }
     }
+    let ok = match step.custom {
+        Some(custom) => custom(),
+        None => run_cargo_step(step),
+    };
+    let secs = started.elapsed().as_secs_f64();
+    if ok {
+        eprintln!("<== {} ok in {secs:.1}s", step.name);
+    } else {
+        eprintln!("<== {} FAILED after {secs:.1}s — hint: {}", step.name, step.hint);
+    }
+    (ok, secs)
+}
+
+fn run_cargo_step(step: &Step) -> bool {
     let mut command = cargo();
     command.args(step.args).current_dir(workspace_root());
     if step.args == fuzz::REPLAY_ARGS {
@@ -164,14 +204,7 @@ fn run_step(step: &Step) -> (bool, f64) {
     for (key, value) in step.env {
         command.env(key, value);
     }
-    let ok = command.status().map(|s| s.success()).unwrap_or(false);
-    let secs = started.elapsed().as_secs_f64();
-    if ok {
-        eprintln!("<== {} ok in {secs:.1}s", step.name);
-    } else {
-        eprintln!("<== {} FAILED after {secs:.1}s — hint: {}", step.name, step.hint);
-    }
-    (ok, secs)
+    command.status().map(|s| s.success()).unwrap_or(false)
 }
 
 fn ci(only: Option<&str>) -> ExitCode {
