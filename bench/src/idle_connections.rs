@@ -20,7 +20,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
-use extsvc_tests::nginx::{Nginx, NginxOptions, NginxTls};
 use extsvc_tests::pki::TestPki;
 use http_body_util::{BodyExt, Empty};
 use serde_json::{json, Map, Value};
@@ -341,16 +340,7 @@ impl IdleReport {
 /// Runs the scenario: nginx with TLS, then `ROUNDS` rounds of one child per client.
 pub(crate) async fn run() -> anyhow::Result<IdleReport> {
     let pki = TestPki::generate();
-    let nginx = Nginx::start(NginxOptions {
-        tls: Some(NginxTls {
-            cert_chain_path: pki.server_chain_path.clone(),
-            key_path: pki.server_key_path.clone(),
-            client_ca_path: None,
-            verify_client: Default::default(),
-            protocols: Default::default(),
-        }),
-        plain_http: false,
-    });
+    let nginx = crate::probe_vs_wrk::start_nginx(&pki, false);
     let url = format!("https://127.0.0.1:{}/", nginx.https_port());
     let exe: PathBuf = std::env::current_exe().context("this binary's path")?;
     let (go, go_skipped) = match crate::go_program::build("go-idle").await {

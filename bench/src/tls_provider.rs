@@ -22,7 +22,7 @@ use serde_json::{json, Map, Value};
 use crate::bench_pki::{BenchPki, Material};
 use crate::clients::{BenchClient, ClientKind, Pooling, Route, Target};
 use crate::connect_proxy::ConnectProxy;
-use crate::load::{median, run_window, Window};
+use crate::load::{median, median_of_ratios, run_window, Window};
 use crate::target_server::TargetServer;
 use crate::{Method, CONCURRENCIES};
 
@@ -106,14 +106,7 @@ struct RowRun {
 impl RowRun {
     /// The median of the per-round ratios of `ours` over ring.
     fn vs_ring(&self, ours: usize) -> Option<f64> {
-        let (ours, ring) = (&self.columns[ours].0, &self.columns[0].0);
-        let mut ratios: Vec<f64> = ours
-            .iter()
-            .zip(ring)
-            .filter(|(_, r)| **r > 0.0)
-            .map(|(o, r)| o / r)
-            .collect();
-        (!ratios.is_empty()).then(|| median(&mut ratios))
+        median_of_ratios(&self.columns[ours].0, &self.columns[0].0)
     }
 
     fn json(&self) -> Map<String, Value> {
