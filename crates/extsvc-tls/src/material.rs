@@ -273,7 +273,7 @@ async fn locate<T>(
     };
     let path = Path::new(id);
     if tokio::fs::metadata(path).await.is_ok_and(|m| m.is_file()) {
-        tracing::info!(service = %service, key = key_path, file = %path.display(), "certificate id is not in the store but names a file: reading the file");
+        tracing::info!(service = %service, key = key_path, file = %extsvc_config::shown(path), "certificate id is not in the store but names a file: reading the file");
         return Ok(Located::File(path.to_owned()));
     }
     Err(match store_error {
