@@ -22,7 +22,6 @@ mod peers_target;
 mod pool_controls;
 mod recovery;
 mod rotation_lifetime;
-mod rotation_on_the_wire;
 mod socks;
 mod tls_check;
 mod tls_errors;

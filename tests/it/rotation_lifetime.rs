@@ -6,9 +6,15 @@
 //!
 //! A client with `PoolSettings::with_max_connection_lifetime` and the control without one
 //! both present the new certificate from the first request after the reload, on a new
-//! connection, which they keep reusing. (`rotation_on_the_wire.rs` does the same for a
-//! client whose connections are never idle.)
+//! connection, which they keep reusing.
+//!
+//! And a client that never idles: workers sending back to back on keep-alive connections
+//! (nginx keeps them 60 s) and a reload in the middle. Every request sent after the reload
+//! returned presents the new certificate; busy connections of the old one finished their
+//! exchange and were not reused; a second rotation with every connection idle closes them
+//! at once, not at the idle timeout.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -30,6 +36,9 @@ const PACE: Duration = Duration::from_millis(100);
 
 const OLD: &str = "CN=extsvc test client";
 const NEW: &str = "CN=rotated under a lifetime";
+const BUSY_NEW: &str = "CN=rotated on the wire";
+/// Workers of the client that never idles.
+const WORKERS: usize = 4;
 
 fn nginx(pki: &TestPki) -> Nginx {
     Nginx::start(NginxOptions {
@@ -42,6 +51,41 @@ fn nginx(pki: &TestPki) -> Nginx {
         }),
         plain_http: false,
     })
+}
+
+/// The test PKI, nginx demanding its client certificates, and a directory store holding
+/// the client certificate (`oauth-client`) and the CA (`oauth-ca`).
+struct Setup {
+    pki: TestPki,
+    server: Nginx,
+    dir: tempfile::TempDir,
+    store: DirectoryStore,
+}
+
+impl Setup {
+    fn new() -> Setup {
+        let pki = TestPki::generate();
+        let server = nginx(&pki);
+        let dir = tempfile::tempdir().unwrap();
+        let store = DirectoryStore::new(dir.path());
+        std::fs::write(store.path_of("oauth-client"), pki.client.bundle_pem()).unwrap();
+        std::fs::write(store.path_of("oauth-ca"), &pki.ca_cert_pem).unwrap();
+        Setup {
+            pki,
+            server,
+            dir,
+            store,
+        }
+    }
+
+    /// Replaces the store's client certificate with a new one named `common_name`, as a
+    /// careful writer does (written aside, renamed over).
+    fn rotate(&self, name: &str, common_name: &str) {
+        let rotated = self.pki.issue_client(name, common_name);
+        let staged = self.dir.path().join("oauth-client.staged");
+        std::fs::write(&staged, rotated.bundle_pem()).unwrap();
+        std::fs::rename(&staged, self.store.path_of("oauth-client")).unwrap();
+    }
 }
 
 /// The front door with `oauth` taking its client certificate and CA from `store`, with
@@ -113,20 +157,16 @@ async fn keep_sending(client: &ServiceClient, url: &str, until: Instant) -> Vec<
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pooled_connections_move_to_a_rotated_client_certificate_at_the_reload_lifetime_or_not() {
-    let pki = TestPki::generate();
-    let server = nginx(&pki);
-    let url = format!("{}/lifetime", server.https_url());
-    let dir = tempfile::tempdir().unwrap();
-    let store = DirectoryStore::new(dir.path());
-    std::fs::write(store.path_of("oauth-client"), pki.client.bundle_pem()).unwrap();
-    std::fs::write(store.path_of("oauth-ca"), &pki.ca_cert_pem).unwrap();
+    let setup = Setup::new();
+    let store = &setup.store;
+    let url = format!("{}/lifetime", setup.server.https_url());
 
     let with_lifetime = services(
-        &store,
+        store,
         Some(PoolSettings::for_service(ServiceKind::Oauth).with_max_connection_lifetime(LIFETIME)),
     )
     .await;
-    let control = services(&store, None).await;
+    let control = services(store, None).await;
     let (lifetime_client, control_client) = (
         with_lifetime.client(ServiceKind::Oauth),
         control.client(ServiceKind::Oauth),
@@ -140,10 +180,7 @@ async fn pooled_connections_move_to_a_rotated_client_certificate_at_the_reload_l
     assert_eq!(seen(&lifetime_client, &url).await, before, "the connection is kept");
 
     // Rotate the client certificate in the store and reload both.
-    let rotated = pki.issue_client("rotated-lifetime", "rotated under a lifetime");
-    let staged = dir.path().join("oauth-client.staged");
-    std::fs::write(&staged, rotated.bundle_pem()).unwrap();
-    std::fs::rename(&staged, store.path_of("oauth-client")).unwrap();
+    setup.rotate("rotated-lifetime", "rotated under a lifetime");
     for services in [&with_lifetime, &control] {
         let reports = services.reload().await;
         let oauth = reports.iter().find(|r| r.service == ServiceKind::Oauth).unwrap();
@@ -171,7 +208,96 @@ async fn pooled_connections_move_to_a_rotated_client_certificate_at_the_reload_l
             );
             assert_ne!(seen.connection, before.connection, "{answers:?}");
         }
-        let connections: std::collections::HashSet<_> = answers.iter().map(|(_, seen)| &seen.connection).collect();
+        let connections: HashSet<_> = answers.iter().map(|(_, seen)| &seen.connection).collect();
         assert!(connections.len() <= 3, "pooled, not one per request: {answers:?}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_client_certificate_reaches_busy_keep_alive_connections_after_their_exchange() {
+    let setup = Setup::new();
+    let store = &setup.store;
+    let url = format!("{}/busy", setup.server.https_url());
+    // No refresh task: the test reloads, so it knows when the new generation is out (the
+    // refresh task publishes a generation the same way).
+    let services = services(store, None).await;
+    let client = services.client(ServiceKind::Oauth);
+
+    // Workers send back to back until told to stop.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let workers: Vec<_> = (0..WORKERS)
+        .map(|_| {
+            let (client, url, stop) = (client.clone(), url.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut answers = Vec::new();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    answers.push((Instant::now(), seen(&client, &url).await));
+                }
+                answers
+            })
+        })
+        .collect();
+
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    setup.rotate("rotated-on-the-wire", "rotated on the wire");
+    let reloading = Instant::now();
+    let reports = services.reload().await;
+    let reloaded = Instant::now();
+    let oauth = reports.iter().find(|r| r.service == ServiceKind::Oauth).unwrap();
+    assert_eq!(oauth.changed, [Material::ClientCertificate], "{oauth:?}");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut answers = Vec::new();
+    for worker in workers {
+        answers.extend(worker.await.unwrap());
+    }
+
+    // (Requests sent while the reload ran may have either certificate.)
+    let before: Vec<&Seen> = answers
+        .iter()
+        .filter(|(sent, _)| *sent < reloading)
+        .map(|(_, s)| s)
+        .collect();
+    let after: Vec<(Instant, &Seen)> = answers
+        .iter()
+        .filter(|(sent, _)| *sent >= reloaded)
+        .map(|(t, s)| (*t, s))
+        .collect();
+    // Before the reload: the old certificate, on kept connections (keep-alive in use).
+    assert!(before.len() >= 20, "{} requests before the reload", before.len());
+    assert!(before.iter().all(|s| s.dn.contains(OLD)), "{before:?}");
+    let old_connections: HashSet<&str> = before.iter().map(|s| s.connection.as_str()).collect();
+    assert!(
+        old_connections.len() <= WORKERS + 2,
+        "keep-alive was not in use: {} connections for {} requests",
+        old_connections.len(),
+        before.len()
+    );
+    // After it: every request sent presents the new certificate, on new connections,
+    // which are kept in turn.
+    assert!(after.len() >= 20, "{} requests after the reload", after.len());
+    for (sent, s) in &after {
+        assert!(
+            s.dn.contains(BUSY_NEW) && !old_connections.contains(s.connection.as_str()),
+            "a request sent {:?} after the reload went out on {s:?}",
+            *sent - reloaded
+        );
+    }
+    // A connection whose slot was granted just before the reload is tagged with the old
+    // generation (the safe side) and closed after one exchange: up to one per worker more.
+    let new_connections: HashSet<&str> = after.iter().map(|(_, s)| s.connection.as_str()).collect();
+    assert!(new_connections.len() <= 2 * WORKERS + 2, "{new_connections:?}");
+
+    // Idle connections of an older generation are closed when the material rotates, not
+    // at the idle timeout (30 s): rotate again with every connection idle.
+    let stats = client.stats();
+    assert!(stats.idle >= 1, "{stats:?}");
+    setup.rotate("rotated-again", "rotated while idle");
+    services.reload().await;
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while client.stats().idle > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(client.stats().idle, 0, "{:?}", client.stats());
+    assert!(seen(&client, &url).await.dn.contains("CN=rotated while idle"));
 }
