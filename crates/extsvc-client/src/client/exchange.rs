@@ -17,12 +17,12 @@ use tokio::time::Sleep;
 use super::{
     closed_before_response, host_header, prepare, replayable, Deadline, RequestBody, ServiceClient, MAX_TIMEOUT,
 };
+use crate::connect::proxy_auth_required;
+use crate::connect::rustls_error;
 use crate::error::{Error, ErrorKind, Phase};
 use crate::io::{tls_version_name, Connected, ConnectionInfo, Hop};
 use crate::phase;
 use crate::pool::{Checkout, PoolKey, Poolable};
-use crate::tls::rustls_error;
-use crate::tunnel::proxy_auth_required;
 
 /// A pooled HTTP/1.1 connection: the request sender and what the connector knew.
 pub(crate) struct HttpConnection {
