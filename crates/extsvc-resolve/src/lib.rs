@@ -2,10 +2,11 @@
 //!
 //! `extsvc-config` says what the file and environment *set*; this crate decides what
 //! each of the five services *uses*, and why: every resolved value carries its
-//! [`Source`]. It also owns the bypass-list index ([`BypassList`]) and the route
+//! [`Source`](extsvc_config::Source). It also owns the bypass-list index ([`BypassList`]) and the route
 //! decision ([`ResolvedService::route`]) that the client's connector asks per request.
 //!
-//! Pure functions over an [`ExternalServicesConfig`] and an [`EnvSnapshot`]: no I/O.
+//! Pure functions over an [`ExternalServicesConfig`](extsvc_config::ExternalServicesConfig) and an
+//! [`EnvSnapshot`](extsvc_config::EnvSnapshot): no I/O.
 
 mod bypass;
 mod defaults;

@@ -85,7 +85,7 @@ impl ServiceTls {
 ///   client certificate, TLS 1.2–1.3 (and `insecure_skip_verify` only when the legacy
 ///   `jwt_ssl_insecure_skip_verify` applies to `oauth`).
 /// - Material from files or the store rotates: [`ServiceTls::reload`] on demand, and with
-///   [`TlsOptions::refresh_interval`] (default [`DEFAULT_REFRESH_INTERVAL`]) a task on the
+///   [`TlsOptions::refresh_interval`] (default [`DEFAULT_REFRESH_INTERVAL`](crate::DEFAULT_REFRESH_INTERVAL)) a task on the
 ///   current tokio runtime that stops when the configs are dropped; a change publishes new
 ///   configurations for new connections.
 ///
