@@ -329,12 +329,7 @@ pub(crate) fn run(
         .map_or_else(|| probe.url.parse(), |r| r.without_credentials().parse())
     {
         Ok(uri) => uri,
-        Err(e) => {
-            return usage(format!(
-                "invalid URL {:?}: {e}",
-                extsvc::config::redact_url_credentials(&probe.url)
-            ))
-        }
+        Err(e) => return usage(format!("invalid URL \"{}\": {e}", extsvc::config::shown(&probe.url))),
     };
     let store = match store_args.open() {
         Ok(store) => store,
@@ -404,7 +399,7 @@ pub(crate) fn run(
     let all_ok = tally.ok == requests;
     let mut summary = json!({
         "service": probe.service.as_str(),
-        "url": extsvc::config::redact_url_credentials(&probe.url),
+        "url": extsvc::config::shown(&probe.url).to_string(),
         "route": if proxy.is_some() { "proxy" } else { "direct" },
         "proxy": proxy,
         "requests": requests,

@@ -1,9 +1,6 @@
 //! Proxy precedence (SPEC section 2): one function per field, reading like the list.
 
-use extsvc_config::{
-    parse_bypass_list, redact_url_credentials, EnvSnapshot, ExternalServicesConfig, ProxyUrl, ServiceKind, Source,
-    Sourced,
-};
+use extsvc_config::{parse_bypass_list, EnvSnapshot, ExternalServicesConfig, ProxyUrl, ServiceKind, Source, Sourced};
 
 use crate::bypass::BypassList;
 use crate::defaults::sourced_default;
@@ -75,7 +72,7 @@ impl StandardProxyEnv {
                     if url.scheme_assumed() {
                         warnings.push(format!(
                             "{name}: no scheme in \"{}\", assuming http://",
-                            redact_url_credentials(value.trim())
+                            extsvc_config::shown(value.trim())
                         ));
                     }
                     Some(Sourced::new(Some(url), Source::Env(name.to_owned())))
