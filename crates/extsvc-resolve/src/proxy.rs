@@ -2,7 +2,9 @@
 
 use extsvc_config::{parse_bypass_list, EnvSnapshot, ExternalServicesConfig, ProxyUrl, ServiceKind, Source, Sourced};
 
-use crate::{sourced_default, BypassList, TargetScheme};
+use crate::bypass::BypassList;
+use crate::defaults::sourced_default;
+use crate::scheme::TargetScheme;
 
 /// The proxy settings one service uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
