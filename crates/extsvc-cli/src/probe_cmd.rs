@@ -395,7 +395,7 @@ pub(crate) fn run(
     )) {
         Ok(prober) => prober,
         Err(message) => {
-            eprintln!("error: {message}");
+            eprintln!("error: {}", crate::check_cmd::with_flag_hint(&message.to_string()));
             return ExitCode::FAILURE;
         }
     };

@@ -64,6 +64,7 @@ mod client;
 pub mod connect;
 mod error;
 mod host;
+mod hyper_connector;
 pub mod instruments;
 mod io;
 mod phase;
@@ -80,9 +81,11 @@ mod tunnel;
 
 pub use builder::{ExternalServicesBuilder, SetupError};
 pub use client::{
-    ClientStats, RequestTimeout, ResponseBody, ResponseFuture, ServiceClient, DEFAULT_BODY_LIMIT, MAX_TIMEOUT,
+    ClientStats, RedirectPolicy, RequestBuilder, RequestTimeout, ResponseBody, ResponseFuture, ServiceClient,
+    ServiceConnector, DEFAULT_BODY_LIMIT, MAX_TIMEOUT,
 };
 pub use error::{BoxError, Error, ErrorKind, Phase};
+pub use hyper_connector::HyperConnector;
 pub use io::{tls_version_name, Connected, ConnectionInfo, Hop};
 #[cfg(feature = "redis")]
 pub use redis::RedisClient;

@@ -74,7 +74,7 @@ impl fmt::Display for Origin {
 #[non_exhaustive]
 pub enum TlsError {
     /// A PEM file could not be read (missing, unreadable).
-    #[error("{key_path}: failed to load {material} {}: {source}", shown(path))]
+    #[error("{key_path}: failed to load {material} {}: {cause}", shown(path))]
     ReadFile {
         /// The service.
         service: ServiceKind,
@@ -85,11 +85,11 @@ pub enum TlsError {
         /// The file.
         path: PathBuf,
         /// The I/O error.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// A PEM file holds no block of the needed type (empty, or e.g. a key given as `ca_file`),
     /// or a block is malformed.
-    #[error("{key_path}: failed to load {material} {}: {source}", shown(path))]
+    #[error("{key_path}: failed to load {material} {}: {cause}", shown(path))]
     ParseFile {
         /// The service.
         service: ServiceKind,
@@ -100,7 +100,7 @@ pub enum TlsError {
         /// The file.
         path: PathBuf,
         /// What is wrong with its text.
-        source: PemError,
+        cause: PemError,
     },
     /// A certificate is not valid X.509, or cannot serve as a trust anchor.
     #[error("{key_path}: invalid {material} in {origin}: {reason}")]
@@ -142,14 +142,14 @@ pub enum TlsError {
         key: Origin,
     },
     /// A certificate store lookup failed (not found, unreadable, invalid entry).
-    #[error("{key_path}: {source}")]
+    #[error("{key_path}: {cause}")]
     Store {
         /// The service.
         service: ServiceKind,
         /// The configuration key (`…mtls.cert_id` or `…mtls.ca_cert_ids`).
         key_path: String,
         /// The store's error.
-        source: StoreError,
+        cause: StoreError,
     },
     /// Loading the service's material did not finish within [`crate::TlsOptions::load_timeout`].
     #[error("{key_path}: loading the TLS material did not finish within {after:?}")]
@@ -164,14 +164,14 @@ pub enum TlsError {
     /// The service's `mtls` block breaks a configuration rule
     /// ([`extsvc_resolve::ResolvedMtls::errors`]), e.g. `cert_file` without `key_file` in a
     /// configuration built in code. The message is the loader's.
-    #[error("{source}")]
+    #[error("{cause}")]
     Config {
         /// The service.
         service: ServiceKind,
         /// The configuration key path of the error.
         key_path: String,
         /// The error.
-        source: extsvc_config::ConfigError,
+        cause: extsvc_config::ConfigError,
     },
     /// A private key kept encrypted in the certificate store could not be decrypted: no
     /// encoding secret, a wrong one, or a decrypted key that does not match the
@@ -190,20 +190,17 @@ pub enum TlsError {
     },
     /// A `cert_id` / `ca_cert_ids` value holding PEM text (Tyk's inline form) is unusable.
     /// The message never repeats the value.
-    #[error("{key_path}: inline PEM: {source}")]
+    #[error("{key_path}: inline PEM: {cause}")]
     InlinePem {
         /// The service.
         service: ServiceKind,
         /// The configuration key.
         key_path: String,
         /// What is wrong with the text.
-        source: PemError,
+        cause: PemError,
     },
     /// Certificate ids are configured but no certificate store was given.
-    #[error(
-        "{key_path}: {} configured but no certificate store given (--cert-store)",
-        shown(ids)
-    )]
+    #[error("{key_path}: {} configured but no certificate store given", shown(ids))]
     NoStore {
         /// The service.
         service: ServiceKind,

@@ -1,5 +1,6 @@
 use super::*;
 use crate::io::Hop;
+use crate::ErrorKind;
 use extsvc_config::{EnvSnapshot, ExternalServicesConfig, ServiceKind};
 use http::header::{HOST, PROXY_AUTHORIZATION};
 use http::uri::Authority;

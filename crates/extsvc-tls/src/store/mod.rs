@@ -94,26 +94,22 @@ pub enum StoreError {
         reason: &'static str,
     },
     /// The entry exists but its content is unusable (no certificate, no key, malformed PEM).
-    #[error("certificate store entry {}: {source}", shown(id))]
+    #[error("certificate store entry {}: {cause}", shown(id))]
     InvalidEntry {
         /// The id.
         id: String,
         /// What is wrong with it.
-        source: PemError,
+        cause: PemError,
     },
     /// Reading the entry failed (file system, network).
-    #[error(
-        "certificate store entry {}: failed to read {}: {source}",
-        shown(id),
-        shown(location)
-    )]
+    #[error("certificate store entry {}: failed to read {}: {cause}", shown(id), shown(location))]
     Io {
         /// The id.
         id: String,
         /// Where it was read from (a file path, `redis 127.0.0.1:6379`).
         location: String,
         /// The I/O error.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The store did not answer within the deadline ([`crate::TlsOptions::store_timeout`]).
     #[error("certificate store entry {}: no answer from {store} within {after:?}", shown(id))]
