@@ -148,7 +148,7 @@ impl ServiceClient {
                     ErrorKind::Redirect,
                     format!("stopped after {followed} redirects (the service's redirect policy)"),
                 )
-                .with_target(&extsvc_config::shown(&sent.uri.to_string())));
+                .with_target(&Origin(&sent.uri)));
             }
             followed += 1;
             drain(response).await;
@@ -235,9 +235,21 @@ fn next_hop(
             ),
         )
         .with_phase(Phase::ResponseHeaders)
-        .with_target(&extsvc_config::shown(&sent.uri.to_string())));
+        .with_target(&Origin(&sent.uri)));
     }
     Ok(Some((method, uri, keep_body)))
+}
+
+/// A URI as errors name a target: `scheme://host[:port]`, never its path or query (which
+/// may carry a token).
+struct Origin<'a>(&'a Uri);
+
+impl std::fmt::Display for Origin<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let scheme = self.0.scheme_str().unwrap_or("http");
+        let authority = self.0.authority().map_or("", |a| a.as_str());
+        write!(f, "{scheme}://{}", extsvc_config::shown(authority))
+    }
 }
 
 /// True when both URIs have the same scheme, host and port.
