@@ -77,6 +77,7 @@ mod socks;
 mod stream;
 mod tcp;
 mod tls;
+pub mod trace;
 mod tunnel;
 
 pub use builder::{ExternalServicesBuilder, SetupError};

@@ -10,6 +10,7 @@ use crate::error::{Error, ErrorKind, Phase};
 use crate::host::{port_of, unbracketed, HostPort, RedactedUri};
 use crate::phase;
 use crate::proxy::Connecting;
+use crate::trace::{self, TraceEvent};
 
 /// Opens a TCP connection to a URI's host and port (the scheme's default port when
 /// none is given), with `TCP_NODELAY`. Host names are resolved with the system
@@ -61,17 +62,26 @@ async fn connect_uri(dst: &Uri) -> Result<TcpStream, Error> {
 /// Resolves `host` (unbracketed) and connects to the first address that answers.
 pub(crate) async fn connect(host: &str, port: u16) -> Result<TcpStream, Error> {
     phase::enter(Phase::Dns);
-    let addrs = tokio::net::lookup_host((host, port)).await.map_err(|e| {
+    let mut addrs = tokio::net::lookup_host((host, port)).await.map_err(|e| {
         Error::new(ErrorKind::Connect, format!("cannot resolve {host}"))
             .with_phase(Phase::Dns)
             .with_source(e)
     })?;
+    // Only a traced exchange (`probe -v`) collects the answer to show it.
+    let traced: Option<Vec<std::net::SocketAddr>> = trace::active().then(|| addrs.by_ref().collect());
+    if let Some(addresses) = &traced {
+        trace::note(|| TraceEvent::Dns {
+            host: host.to_owned(),
+            addresses: addresses.clone(),
+        });
+    }
     phase::enter(Phase::Connect);
     let mut last: Option<io::Error> = None;
-    for addr in addrs {
+    for addr in traced.into_iter().flatten().chain(addrs) {
         match TcpStream::connect(addr).await {
             Ok(stream) => {
                 let _ = stream.set_nodelay(true);
+                trace::note(|| TraceEvent::TcpConnected { address: addr });
                 return Ok(stream);
             }
             Err(e) => last = Some(e),

@@ -57,6 +57,7 @@ use crate::pool::{Pool, PoolKey, PoolLabels, PoolStats, RouteKey};
 use crate::proxy::ProxyConnector;
 use crate::tcp::TcpConnector;
 use crate::tls::{http1_tls_config, TlsConnector};
+use crate::trace::ExchangeTrace;
 
 /// The connector stack of a [`ServiceClient`]: TLS to the target over the route-aware
 /// proxy connector over TCP.
@@ -422,10 +423,16 @@ impl ServiceClient {
         // Boxed once: the exchange's state machine is several kilobytes, and the deadline,
         // phase and span wrappers would otherwise copy it as they move it (measured with
         // callgrind: boxing costs one allocation and saves more than it costs).
-        let exchange = phase::scope(
-            Phase::PoolWait,
-            Box::pin(self.exchange(req, &target.authority, &key, proxy, &span, deadline)),
-        );
+        // Traced (`probe -v`) only when the caller put an `ExchangeTrace` in the request:
+        // a lookup in an empty extension map otherwise.
+        let trace = req.extensions().get::<ExchangeTrace>().cloned();
+        let exchange: Pin<Box<dyn Future<Output = _> + Send + '_>> =
+            Box::pin(self.exchange(req, &target.authority, &key, proxy, &span, deadline));
+        let exchange = match trace {
+            None => exchange,
+            Some(trace) => Box::pin(crate::trace::scope(trace, exchange)),
+        };
+        let exchange = phase::scope(Phase::PoolWait, exchange);
         match exchange.instrument(span.clone()).await {
             Ok((conn, response)) => {
                 conn.instruments()
