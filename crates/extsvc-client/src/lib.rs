@@ -10,6 +10,10 @@
 //! - [`ServiceClient`]: a `tower::Service<http::Request<B>>` with one deadline per
 //!   request, errors that say which [`Phase`] failed, a tracing span per request, a pool
 //!   under a hard connection cap; [`ServiceClient::from_parts`] documents the layer order;
+//!   [`RequestBuilder`] (`client.post(url).json(&v).await`) and what Go's `http.Client`
+//!   does for Tyk: redirects ([`RedirectPolicy`]), gzip, a response body limit, a
+//!   `User-Agent`;
+//! - [`trace`]: an opt-in record of how a connection was set up (`extsvc probe -v`);
 //! - metrics through the `metrics` facade, named after OpenTelemetry's HTTP semantic
 //!   conventions ([`instruments`], `docs/observability.md`);
 //! - [`StreamConnector`] for non-HTTP clients (Redis) with the same proxy and TLS rules;

@@ -4,8 +4,8 @@
 //!
 //! It costs nothing when not asked for: a request carries an `ExchangeTrace` in its
 //! extensions only when the caller put one there, and only then does the client run the
-//! exchange inside a tokio task-local scope that the connectors write to ([`note`]).
-//! Without one, a connector's [`note`] is one failed task-local lookup per connection
+//! exchange inside a tokio task-local scope that the connectors write to (`note`).
+//! Without one, a connector's `note` is one failed task-local lookup per connection
 //! set up (never per pooled request), and the event is never built.
 
 use std::fmt;

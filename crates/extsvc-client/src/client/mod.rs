@@ -313,6 +313,23 @@ impl ServiceClient {
     /// returned response (still under the deadline). The body tells what the connection
     /// was ([`ResponseBody::connected`]: hop, negotiated TLS versions).
     ///
+    /// # What Go's client does, done here too
+    ///
+    /// - Redirects are followed under the client's [`RedirectPolicy`] (10 by default),
+    ///   all under the one deadline: 301/302/303 become a `GET` without a body (a `HEAD`
+    ///   stays one), 307/308 keep the method and the body when it can be sent again (an
+    ///   empty one, or the bytes of a [`RequestBuilder`]; a streaming body makes the
+    ///   307/308 the answer). Each hop is routed anew (its own proxy or bypass decision);
+    ///   `Authorization`, `Cookie` and `Proxy-Authorization` are dropped when the origin
+    ///   changes; an `https` → `http` hop is an [`ErrorKind::Redirect`](crate::ErrorKind::Redirect)
+    ///   error naming the URL.
+    /// - `Accept-Encoding: gzip` is sent unless the request has an `Accept-Encoding`; a
+    ///   gzip answer is then decoded (its `Content-Encoding` and `Content-Length` are
+    ///   removed). A caller who set `Accept-Encoding` gets the body as sent.
+    /// - The body stops past the service's `max_response_body` (32 MiB by default,
+    ///   counted after decoding) with [`ErrorKind::BodyTooLarge`](crate::ErrorKind::BodyTooLarge).
+    /// - `User-Agent: extsvc/<version>` is sent unless the request has one.
+    ///
     /// A `407` from the proxy is an [`ErrorKind::ProxyAuth`](crate::ErrorKind::ProxyAuth) error on both hops: refusing
     /// `CONNECT` (phase `proxy_connect`) or answering a forwarded `http://` request (phase
     /// `response_headers`). Other statuses of a forwarding proxy are returned as responses.
