@@ -7,7 +7,7 @@ use extsvc::config::{
 };
 use extsvc::resolve::{resolve, Resolution, ResolvedService};
 
-use crate::ConfigArgs;
+use crate::args::ConfigArgs;
 
 /// The configuration as loaded and resolved, with every warning from both steps.
 pub(crate) struct LoadedResolution {

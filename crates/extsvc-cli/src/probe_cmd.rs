@@ -21,19 +21,19 @@ use extsvc::{http, rustls};
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
 
+use crate::args::{parse_duration, parse_service, ConfigArgs, Format, EXIT_USAGE};
 use crate::cert_store::CertStoreArgs;
 use crate::load::load_and_resolve;
 use crate::output::{config_errors, print_json, print_stdout, print_warnings};
 use crate::probe_load::{self, Latencies};
 use crate::probe_verbose::{self, ResponseSeen};
 use crate::route_cmd::parse_target;
-use crate::{ConfigArgs, Format, EXIT_USAGE};
 
 /// What to probe and how hard.
 #[derive(Debug, clap::Args)]
 pub(crate) struct ProbeArgs {
     /// The service whose client makes the requests.
-    #[arg(long, value_parser = crate::parse_service)]
+    #[arg(long, value_parser = parse_service)]
     pub(crate) service: ServiceKind,
     /// The target: http(s)://… (GET) or, for storage, redis(s)://… (PING).
     pub(crate) url: String,
@@ -118,24 +118,6 @@ fn install_prometheus() -> Result<metrics_exporter_prometheus::PrometheusHandle,
     let handle = recorder.handle();
     metrics::set_global_recorder(recorder).map_err(|e| e.to_string())?;
     Ok(handle)
-}
-
-/// Parses `250ms`, `2s`, `1m` (a number and a unit).
-pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
-    let split = text
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("invalid duration {text:?}: expected e.g. 100ms, 1s, 2m"))?;
-    let seconds = match unit {
-        "ms" => value / 1000.0,
-        "s" => value,
-        "m" => value * 60.0,
-        _ => return Err(format!("invalid duration {text:?}: the unit must be ms, s or m")),
-    };
-    Duration::try_from_secs_f64(seconds).map_err(|e| format!("invalid duration {text:?}: {e}"))
 }
 
 /// What a target answered: an HTTP status, or Redis's `+PONG`. Counted per kind in
@@ -429,12 +411,7 @@ pub(crate) fn run(
         .map_or_else(|| probe.url.parse(), |r| r.without_credentials().parse())
     {
         Ok(uri) => uri,
-        Err(e) => {
-            return usage(format!(
-                "invalid URL {:?}: {e}",
-                extsvc::config::redact_url_credentials(&probe.url)
-            ))
-        }
+        Err(e) => return usage(format!("invalid URL \"{}\": {e}", extsvc::config::shown(&probe.url))),
     };
     let store = match store_args.open() {
         Ok(store) => store,
@@ -509,7 +486,7 @@ pub(crate) fn run(
     let all_ok = tally.ok == requests;
     let mut summary = json!({
         "service": probe.service.as_str(),
-        "url": extsvc::config::redact_url_credentials(&probe.url),
+        "url": extsvc::config::shown(&probe.url).to_string(),
         "route": if proxy.is_some() { "proxy" } else { "direct" },
         "proxy": proxy,
         "requests": requests,
@@ -665,17 +642,6 @@ fn summary_text(summary: &Value, reason: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_take_a_unit() {
-        assert_eq!(parse_duration("100ms"), Ok(Duration::from_millis(100)));
-        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert!(parse_duration("10").is_err());
-        assert!(parse_duration("fast").is_err());
-    }
-
     #[test]
     fn urls_are_redacted() {
         assert_eq!(

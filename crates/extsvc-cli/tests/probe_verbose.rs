@@ -105,7 +105,7 @@ fn verbose_shows_the_start_of_an_error_body() {
     assert!(shown.contains("< HTTP/1.1 503 Service Unavailable"), "{shown}");
     assert!(shown.contains("(body, first 1024 bytes, escaped)"), "{shown}");
     // Escaped: no raw escape sequence reaches the terminal.
-    assert!(shown.contains("upstream \\u{1b}[31mdown"), "{shown}");
+    assert!(shown.contains("upstream \\x1b[31mdown"), "{shown}");
     assert!(!shown.contains('\u{1b}'), "{shown}");
 }
 

@@ -8,8 +8,8 @@ use http::Uri;
 use hyper_util::rt::TokioIo;
 
 use crate::client::{ServiceConnector, ServiceStream};
+use crate::connect::Connecting;
 use crate::error::Error;
-use crate::proxy::Connecting;
 
 /// A service's connector stack (route → TCP → proxy/`CONNECT`/SOCKS5 → TLS to the
 /// target), sharing the service client's TLS material and its rotation, with hyper's I/O

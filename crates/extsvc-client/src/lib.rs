@@ -73,16 +73,11 @@ pub mod instruments;
 mod io;
 mod phase;
 mod pool;
-mod proxy;
 #[cfg(feature = "redis")]
 mod redis;
 mod services;
-mod socks;
 mod stream;
-mod tcp;
-mod tls;
 pub mod trace;
-mod tunnel;
 
 pub use builder::{ExternalServicesBuilder, SetupError};
 pub use client::{
