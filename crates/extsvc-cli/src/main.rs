@@ -12,6 +12,7 @@
 mod cert_store;
 mod check_cmd;
 mod load;
+mod log_level;
 mod output;
 mod probe_cmd;
 mod probe_load;
@@ -45,6 +46,10 @@ struct ConfigArgs {
     /// Prefix of Tyk's environment variables.
     #[arg(long, value_name = "PREFIX", default_value = "TYK_GW_")]
     env_prefix: String,
+    /// Treat every warning as an error (exit 2): keys in another case, duplicate or unknown
+    /// keys, TLS 1.0/1.1 minimums, where Tyk's merge routes differently, … For CI.
+    #[arg(long)]
+    strict: bool,
 }
 
 /// Output format.
@@ -109,8 +114,8 @@ pub(crate) const EXIT_USAGE: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
     let env = EnvSnapshot::from_process_env();
+    init_tracing(&cli.command, &env);
     match cli.command {
         Command::Resolve { config, format } => resolve_cmd::run(&config, &env, format),
         Command::Route {
@@ -129,9 +134,20 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_tracing() {
+/// Logs to stderr at `RUST_LOG`; without it, at tyk.conf's `log_level` or
+/// `TYK_GW_LOGLEVEL` (SPEC section 5), else `warn`.
+fn init_tracing(command: &Command, env: &EnvSnapshot) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let config = match command {
+        Command::Resolve { config, .. }
+        | Command::Check { config, .. }
+        | Command::Probe { config, .. }
+        | Command::Route { config, .. } => config,
+    };
+    let filter = match env.get("RUST_LOG").filter(|v| !v.is_empty()) {
+        Some(directives) => EnvFilter::try_new(directives).unwrap_or_else(|_| EnvFilter::new("warn")),
+        None => EnvFilter::new(log_level::tyk_log_level(config, env)),
+    };
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
