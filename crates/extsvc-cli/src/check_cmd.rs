@@ -5,10 +5,10 @@ use std::time::SystemTime;
 
 use extsvc::config::EnvSnapshot;
 
+use crate::args::{ConfigArgs, EXIT_USAGE};
 use crate::cert_store::CertStoreArgs;
 use crate::load::load_and_resolve_leniently;
 use crate::output::print_stdout;
-use crate::{ConfigArgs, EXIT_USAGE};
 
 /// Exit status 1: something does not build.
 const EXIT_PROBLEMS: u8 = 1;

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use extsvc::config::{load_file, load_file_lenient, EnvSnapshot, LoadOptions, LoadReport, Loaded, ServiceKind};
 use extsvc::resolve::{resolve, Resolution, ResolvedService};
 
-use crate::ConfigArgs;
+use crate::args::ConfigArgs;
 
 /// The configuration as loaded and resolved, with every warning from both steps.
 pub(crate) struct LoadedResolution {

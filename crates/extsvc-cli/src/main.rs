@@ -9,6 +9,7 @@
 //! It depends on the `extsvc` facade alone.
 //! stdout carries only the command's output; logs and warnings go to stderr.
 
+mod args;
 mod cert_store;
 mod check_cmd;
 mod load;
@@ -19,11 +20,12 @@ mod probe_load;
 mod resolve_cmd;
 mod route_cmd;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 use extsvc::config::{EnvSnapshot, ServiceKind};
+
+use crate::args::{parse_service, ConfigArgs, Format};
 
 /// Command-line interface of `extsvc`.
 #[derive(Debug, Parser)]
@@ -35,30 +37,6 @@ use extsvc::config::{EnvSnapshot, ServiceKind};
 struct Cli {
     #[command(subcommand)]
     command: Command,
-}
-
-/// Options every subcommand shares.
-#[derive(Debug, clap::Args)]
-struct ConfigArgs {
-    /// The tyk.conf to read (default: ./tyk.conf when present, else an empty config).
-    #[arg(long, value_name = "FILE")]
-    config: Option<PathBuf>,
-    /// Prefix of Tyk's environment variables.
-    #[arg(long, value_name = "PREFIX", default_value = "TYK_GW_")]
-    env_prefix: String,
-    /// Treat every warning as an error (exit 2): keys in another case, duplicate or unknown
-    /// keys, TLS 1.0/1.1 minimums, where Tyk's merge routes differently, … For CI.
-    #[arg(long)]
-    strict: bool,
-}
-
-/// Output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Format {
-    /// Human-readable text.
-    Text,
-    /// JSON (the shapes in SPEC.md section 5).
-    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -104,13 +82,6 @@ enum Command {
         format: Format,
     },
 }
-
-pub(crate) fn parse_service(s: &str) -> Result<ServiceKind, String> {
-    s.parse().map_err(|e: extsvc::config::UnknownServiceKind| e.to_string())
-}
-
-/// Exit status 2: usage or configuration error (SPEC section 5).
-pub(crate) const EXIT_USAGE: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

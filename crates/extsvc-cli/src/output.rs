@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use extsvc::config::{ProxyUrl, Sourced};
 use serde_json::{json, Value};
 
-use crate::EXIT_USAGE;
+use crate::args::EXIT_USAGE;
 
 /// `{"value": …, "source": "…"}` for a sourced value.
 pub(crate) fn sourced_json<T>(sourced: &Sourced<T>, value: impl FnOnce(&T) -> Value) -> Value {

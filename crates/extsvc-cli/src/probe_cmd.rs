@@ -20,18 +20,18 @@ use extsvc::{http, rustls};
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
 
+use crate::args::{parse_duration, parse_service, ConfigArgs, Format, EXIT_USAGE};
 use crate::cert_store::CertStoreArgs;
 use crate::load::load_and_resolve;
 use crate::output::{config_errors, print_json, print_stdout, print_warnings};
 use crate::probe_load::{self, Latencies};
 use crate::route_cmd::parse_target;
-use crate::{ConfigArgs, Format, EXIT_USAGE};
 
 /// What to probe and how hard.
 #[derive(Debug, clap::Args)]
 pub(crate) struct ProbeArgs {
     /// The service whose client makes the requests.
-    #[arg(long, value_parser = crate::parse_service)]
+    #[arg(long, value_parser = parse_service)]
     pub(crate) service: ServiceKind,
     /// The target: http(s)://… (GET) or, for storage, redis(s)://… (PING).
     pub(crate) url: String,
@@ -110,24 +110,6 @@ fn install_prometheus() -> Result<metrics_exporter_prometheus::PrometheusHandle,
     let handle = recorder.handle();
     metrics::set_global_recorder(recorder).map_err(|e| e.to_string())?;
     Ok(handle)
-}
-
-/// Parses `250ms`, `2s`, `1m` (a number and a unit).
-pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
-    let split = text
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("invalid duration {text:?}: expected e.g. 100ms, 1s, 2m"))?;
-    let seconds = match unit {
-        "ms" => value / 1000.0,
-        "s" => value,
-        "m" => value * 60.0,
-        _ => return Err(format!("invalid duration {text:?}: the unit must be ms, s or m")),
-    };
-    Duration::try_from_secs_f64(seconds).map_err(|e| format!("invalid duration {text:?}: {e}"))
 }
 
 /// How one request ended.
@@ -574,17 +556,6 @@ fn summary_text(summary: &Value, reason: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_take_a_unit() {
-        assert_eq!(parse_duration("100ms"), Ok(Duration::from_millis(100)));
-        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert!(parse_duration("10").is_err());
-        assert!(parse_duration("fast").is_err());
-    }
-
     #[test]
     fn urls_are_redacted() {
         assert_eq!(

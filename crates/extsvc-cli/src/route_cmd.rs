@@ -8,9 +8,9 @@ use extsvc::resolve::{Route, TargetScheme};
 use extsvc::tls::RedisUrl;
 use serde_json::json;
 
+use crate::args::{ConfigArgs, Format, EXIT_USAGE};
 use crate::load::load_and_resolve;
 use crate::output::{config_errors, print_json, print_stdout, print_warnings};
-use crate::{ConfigArgs, Format, EXIT_USAGE};
 
 /// The parts of a target URL that decide its route.
 pub(crate) struct Target {

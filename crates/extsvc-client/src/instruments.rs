@@ -25,7 +25,7 @@ use std::time::Duration;
 use extsvc_config::ProxyUrl;
 use metrics::{Counter, Gauge, Histogram, Label, SharedString, Unit};
 
-use crate::pool::{PoolKey, RouteKey};
+use crate::pool::key::{PoolKey, RouteKey};
 
 /// `http.client.open_connections`: gauge, connections now, by `http.connection.state`.
 pub const OPEN_CONNECTIONS: &str = "http.client.open_connections";

@@ -68,15 +68,10 @@ pub mod instruments;
 mod io;
 mod phase;
 mod pool;
-mod proxy;
 #[cfg(feature = "redis")]
 mod redis;
 mod services;
-mod socks;
 mod stream;
-mod tcp;
-mod tls;
-mod tunnel;
 
 pub use builder::{ExternalServicesBuilder, SetupError};
 pub use client::{

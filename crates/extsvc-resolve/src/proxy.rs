@@ -5,7 +5,9 @@ use extsvc_config::{
     Source, Sourced,
 };
 
-use crate::{sourced_default, BypassList, TargetScheme};
+use crate::bypass::BypassList;
+use crate::defaults::sourced_default;
+use crate::scheme::TargetScheme;
 
 /// The proxy settings one service uses.
 #[derive(Debug, Clone, PartialEq, Eq)]

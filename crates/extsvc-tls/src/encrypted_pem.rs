@@ -30,7 +30,7 @@ use base64::Engine as _;
 use md5::{Digest, Md5};
 use rustls_pki_types::{PrivateKeyDer, PrivatePkcs1KeyDer, PrivatePkcs8KeyDer, PrivateSec1KeyDer};
 
-use crate::pem::PemError;
+use crate::error::PemError;
 
 /// A cipher of RFC 1423 PEM encryption that extsvc decrypts (those Go can write, less
 /// single DES).
@@ -185,7 +185,7 @@ impl EncryptedPrivateKey {
 
 /// The key form of a decrypted DER, tried as Tyk tries it: PKCS#1, PKCS#8, SEC1.
 fn recognise_key(der: Vec<u8>) -> Result<PrivateKeyDer<'static>, DecryptError> {
-    let provider = crate::service::provider();
+    let provider = crate::provider::provider();
     let forms: [fn(Vec<u8>) -> PrivateKeyDer<'static>; 3] = [
         |d| PrivateKeyDer::Pkcs1(PrivatePkcs1KeyDer::from(d)),
         |d| PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(d)),

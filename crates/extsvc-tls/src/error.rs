@@ -1,12 +1,11 @@
-//! [`TlsError`]: why a service's TLS configuration could not be built.
+//! The errors of this crate, below every other module: [`TlsError`] (why a service's TLS
+//! configuration could not be built), [`PemError`] (why PEM text could not be used) and
+//! [`StoreError`] (why a certificate store lookup failed).
 
 use std::fmt;
 use std::path::PathBuf;
 
-use extsvc_config::{shown, ServiceKind, Source};
-
-use crate::pem::PemError;
-use crate::store::StoreError;
+use extsvc_config::{escaped, shown, ServiceKind, Source};
 
 /// What a piece of TLS material is, for messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -291,5 +290,106 @@ pub(crate) fn key_path(service: ServiceKind, field: &str, source: Option<&Source
 impl fmt::Debug for TlsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("TlsError").field(&self.to_string()).finish()
+    }
+}
+
+/// Why PEM text could not be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PemError {
+    /// No block of the expected type: the text is empty, or holds only other blocks
+    /// (e.g. a private key given where certificates are expected).
+    #[error("no {expected} PEM block found")]
+    NoBlock {
+        /// What was looked for, e.g. `CERTIFICATE`.
+        expected: &'static str,
+    },
+    /// A block is malformed (missing END line, bad base64, …). The reason never quotes the input.
+    #[error("malformed PEM: {reason}")]
+    Malformed {
+        /// What is wrong, in fixed words.
+        reason: &'static str,
+    },
+    /// An encrypted private key in a form extsvc does not decrypt (PKCS#8 encryption, an
+    /// unknown RFC 1423 cipher).
+    #[error("{what}")]
+    UnsupportedEncryption {
+        /// What is not supported, in fixed words.
+        what: &'static str,
+    },
+    /// A `key_file` holds an encrypted private key. Keys kept in a certificate store are
+    /// decrypted with the encoding secret; key files are not (Tyk cannot read them either).
+    #[error("encrypted key files are not supported: decrypt it (openssl pkey -in KEY -out PLAIN_KEY) or keep the key in the certificate store")]
+    EncryptedKeyFile,
+}
+
+/// Why a store lookup failed. Messages name the id; they never contain key material or
+/// store credentials: ids are shown through [`extsvc_config::shown`] (PEM text pasted as
+/// an id appears as `<PEM text, N bytes>`), and a backend's own text is capped and its
+/// control characters escaped ([`extsvc_config::escaped`]).
+///
+/// `Debug` is the message (`StoreError("…")`), for the same reason.
+#[derive(thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// Nothing is stored under the id.
+    #[error("certificate not found in store: {}", shown(id))]
+    NotFound {
+        /// The id looked up.
+        id: String,
+    },
+    /// The id cannot name an entry (empty, or characters the store does not allow, such as `/`).
+    #[error("invalid certificate id \"{}\": {reason}", shown(id))]
+    InvalidId {
+        /// The id.
+        id: String,
+        /// Why.
+        reason: &'static str,
+    },
+    /// The entry exists but its content is unusable (no certificate, no key, malformed PEM).
+    #[error("certificate store entry {}: {source}", shown(id))]
+    InvalidEntry {
+        /// The id.
+        id: String,
+        /// What is wrong with it.
+        source: PemError,
+    },
+    /// Reading the entry failed (file system, network).
+    #[error(
+        "certificate store entry {}: failed to read {}: {source}",
+        shown(id),
+        shown(location)
+    )]
+    Io {
+        /// The id.
+        id: String,
+        /// Where it was read from (a file path, `redis 127.0.0.1:6379`).
+        location: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The store did not answer within the deadline ([`crate::TlsOptions::store_timeout`]).
+    #[error("certificate store entry {}: no answer from {store} within {after:?}", shown(id))]
+    Timeout {
+        /// The id.
+        id: String,
+        /// The store (its `Debug`, which never shows credentials).
+        store: String,
+        /// The deadline.
+        after: std::time::Duration,
+    },
+    /// The store's backend answered with an error (e.g. a Redis `-ERR` reply).
+    #[error("certificate store entry {}: {}", shown(id), escaped(message))]
+    Backend {
+        /// The id.
+        id: String,
+        /// The backend's message.
+        message: String,
+    },
+}
+
+impl fmt::Debug for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("StoreError").field(&self.to_string()).finish()
     }
 }

@@ -55,7 +55,7 @@ pub(crate) struct LoadedClient {
     pub(crate) certified: Arc<CertifiedKey>,
 }
 
-/// The material of a service, complete: what [`crate::service::assemble`] turns into configs.
+/// The material of a service, complete: what [`crate::config::assemble`] turns into configs.
 pub(crate) struct LoadedMaterial {
     /// The client certificate with its key; `None` when the service presents none.
     pub(crate) client: Option<LoadedClient>,

@@ -6,7 +6,8 @@ use std::sync::{Arc, RwLock};
 
 use rustls::ClientConfig;
 
-use crate::rotation::{Leg, Rotation};
+use crate::config::Leg;
+use crate::rotation::Rotation;
 
 /// The rustls client configuration of one TLS leg of a service, as it is now.
 ///

@@ -42,14 +42,12 @@ use http_body::Body;
 use tokio::time::Instant;
 use tracing::Instrument;
 
+use crate::connect::{http1_tls_config, ProxyConnector, TcpConnector, TlsConnector};
 use crate::error::{BoxError, Error, ErrorKind, Phase};
 use crate::instruments::{self, method_label};
 use crate::io::{MaybeTlsStream, ProxyStream};
 use crate::phase;
 use crate::pool::{Pool, PoolKey, PoolLabels, PoolStats, RouteKey};
-use crate::proxy::ProxyConnector;
-use crate::tcp::TcpConnector;
-use crate::tls::{http1_tls_config, TlsConnector};
 
 /// The connector stack of a [`ServiceClient`]: TLS to the target over the route-aware
 /// proxy connector over TCP.

@@ -64,7 +64,7 @@ use tokio::time::Instant;
 pub(crate) use crate::instruments::PoolLabels;
 use crate::instruments::{CloseReason, KeyInstruments, ServerAddresses};
 
-mod key;
+pub(crate) mod key;
 mod reaper;
 mod slot;
 mod waiters;

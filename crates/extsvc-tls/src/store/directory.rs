@@ -4,7 +4,8 @@ use std::path::{Path, PathBuf};
 
 use rustls_pki_types::CertificateDer;
 
-use super::{check_id, CertificateStore, StoreError, StoreFuture};
+use super::certificate_store::{check_id, CertificateStore, StoreFuture};
+use crate::error::StoreError;
 use crate::pem::{parse_certificates, ClientCertificate};
 
 /// A directory of PEM bundles: `DIR/<id>.pem` holds one or more CERTIFICATE blocks

@@ -6,7 +6,8 @@ use std::sync::RwLock;
 
 use rustls_pki_types::CertificateDer;
 
-use super::{CertificateStore, StoreError, StoreFuture};
+use super::certificate_store::{CertificateStore, StoreFuture};
+use crate::error::StoreError;
 use crate::pem::{parse_certificates, ClientCertificate, PemError};
 
 #[derive(Clone)]

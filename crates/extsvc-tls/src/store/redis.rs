@@ -21,7 +21,8 @@ use redis::{AsyncConnectionConfig, RedisConnectionInfo, RedisError};
 use rustls_pki_types::CertificateDer;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::{check_id, CertificateStore, StoreError, StoreFuture};
+use super::certificate_store::{check_id, CertificateStore, StoreFuture};
+use crate::error::StoreError;
 use crate::pem::{parse_certificates, ClientCertificate};
 
 /// The key prefix of a Tyk gateway's certificate store: id `X` lives at `cert-raw-X`.

@@ -7,11 +7,11 @@ use http::Uri;
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use super::future::Connecting;
 use crate::error::{BoxError, Error, ErrorKind, Phase};
 use crate::host::{unbracketed, UriScheme};
 use crate::io::MaybeTlsStream;
 use crate::phase;
-use crate::proxy::Connecting;
 
 /// A connector that does TLS to the target for `https://` and `rediss://` URIs (SNI =
 /// the URI's host) over the stream of its inner connector, and passes `http://` and

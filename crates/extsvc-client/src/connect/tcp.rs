@@ -6,10 +6,10 @@ use std::task::{Context, Poll};
 use http::Uri;
 use tokio::net::TcpStream;
 
+use super::future::Connecting;
 use crate::error::{Error, ErrorKind, Phase};
 use crate::host::{port_of, unbracketed, HostPort, RedactedUri};
 use crate::phase;
-use crate::proxy::Connecting;
 
 /// Opens a TCP connection to a URI's host and port (the scheme's default port when
 /// none is given), with `TCP_NODELAY`. Host names are resolved with the system

@@ -19,11 +19,11 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_socks::tcp::Socks5Stream;
 use tokio_socks::TargetAddr;
 
+use super::future::Connecting;
+use super::tunnel::proxy_uri;
 use crate::error::{BoxError, Error, ErrorKind, Phase};
 use crate::host::{unbracketed, UriTarget};
 use crate::phase;
-use crate::proxy::Connecting;
-use crate::tunnel::proxy_uri;
 
 /// A connector that asks `inner` for a stream to a SOCKS5 proxy, then has the proxy
 /// connect to the destination URI's host and port and yields the stream, which then

@@ -12,11 +12,11 @@ use extsvc_config::ProxyUrl;
 use http::Uri;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+use super::future::Connecting;
 use crate::error::{BoxError, Error, ErrorKind, Phase};
 use crate::host::{HostPort, UriTarget};
 use crate::io::PrefixedStream;
 use crate::phase;
-use crate::proxy::Connecting;
 
 /// The largest proxy answer head (status line and headers) accepted, in bytes.
 pub const MAX_RESPONSE_HEAD: usize = 16 * 1024;
