@@ -632,7 +632,10 @@ async fn build_warnings_are_logged_as_well_as_returned() {
             r#"{"external_services": {"global": {"enabled": true, "http_proxy": "proxy:3128"}}}"#,
             "gw.conf",
         )
-        .env(EnvSnapshot::from_iter([("TYK_GW_EXTERNAL_SERVICES_OAUTH_PROXY_ENABLD", "true")]))
+        .env(EnvSnapshot::from_iter([(
+            "TYK_GW_EXTERNAL_SERVICES_OAUTH_PROXY_ENABLD",
+            "true",
+        )]))
         .build()
         .await
         .unwrap();
