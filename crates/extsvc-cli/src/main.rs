@@ -16,6 +16,7 @@ mod load;
 mod output;
 mod probe_cmd;
 mod probe_load;
+mod probe_verbose;
 mod resolve_cmd;
 mod route_cmd;
 

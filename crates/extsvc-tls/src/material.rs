@@ -114,7 +114,7 @@ async fn read_file(service: ServiceKind, key_path: &str, material: Material, pat
         key_path: key_path.to_owned(),
         material,
         path: path.to_owned(),
-        source,
+        cause: source,
     })
 }
 
@@ -131,7 +131,7 @@ async fn read_certificates(
         key_path: key_path.to_owned(),
         material,
         path: path.to_owned(),
-        source,
+        cause: source,
     })
 }
 
@@ -266,7 +266,7 @@ async fn locate<T>(
                 return Err(TlsError::Store {
                     service,
                     key_path: key_path.to_owned(),
-                    source,
+                    cause: source,
                 })
             }
         },
@@ -281,7 +281,7 @@ async fn locate<T>(
         Some(source) => TlsError::Store {
             service,
             key_path: key_path.to_owned(),
-            source,
+            cause: source,
         },
         None => no_store(service, key_path.to_owned(), format!("{field} {id}")),
     })
@@ -309,7 +309,7 @@ async fn client_entry(
                     key_path: key_path.to_owned(),
                     material: Material::ClientCertificate,
                     path,
-                    source,
+                    cause: source,
                 })
         }
         Located::Inline => ClientCertificate::from_pem(id.as_bytes())
@@ -317,7 +317,7 @@ async fn client_entry(
             .map_err(|source| TlsError::InlinePem {
                 service,
                 key_path: key_path.to_owned(),
-                source,
+                cause: source,
             }),
     }
 }
@@ -404,7 +404,7 @@ async fn load_key_file(
         key_path: key_key_path.to_owned(),
         material: Material::PrivateKey,
         path: key_file.to_owned(),
-        source,
+        cause: source,
     })?;
     load_key(service, key_key_path, Origin::File(key_file.to_owned()), key, provider)
 }
@@ -548,7 +548,7 @@ async fn ca_entry(
             let certificates = parse_certificates(id.as_bytes()).map_err(|source| TlsError::InlinePem {
                 service,
                 key_path: key_path.to_owned(),
-                source,
+                cause: source,
             })?;
             (Origin::Inline, certificates)
         }

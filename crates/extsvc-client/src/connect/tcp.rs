@@ -14,6 +14,7 @@ use super::future::Connecting;
 use crate::error::{Error, ErrorKind, Phase};
 use crate::host::{port_of, unbracketed, HostPort, RedactedUri};
 use crate::phase;
+use crate::trace::{self, TraceEvent};
 
 /// Opens a TCP connection to a URI's host and port (the scheme's default port when
 /// none is given), with `TCP_NODELAY` and TCP keepalive (15 s idle, 15 s between
@@ -77,11 +78,19 @@ pub(crate) async fn connect(host: &str, port: u16) -> Result<TcpStream, Error> {
             .with_phase(Phase::Dns)
             .with_source(e)
     })?;
+    let addrs: Vec<SocketAddr> = addrs.collect();
+    trace::note(|| TraceEvent::Dns {
+        host: host.to_owned(),
+        addresses: addrs.clone(),
+    });
     phase::enter(Phase::Connect);
-    let cause = match race(addrs.collect()).await {
+    let cause = match race(addrs).await {
         Ok(stream) => {
             let _ = stream.set_nodelay(true);
             let _ = socket2::SockRef::from(&stream).set_tcp_keepalive(&keepalive());
+            if let Ok(address) = stream.peer_addr() {
+                trace::note(|| TraceEvent::TcpConnected { address });
+            }
             return Ok(stream);
         }
         Err(cause) => cause,
