@@ -567,4 +567,4 @@ where
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
