@@ -6,6 +6,8 @@ mod common;
 
 use std::process::Output;
 
+use extsvc_tests::microsocks::{Microsocks, MicrosocksOptions};
+use extsvc_tests::nginx::{Nginx, NginxClientVerify, NginxOptions, NginxProtocols, NginxTls};
 use extsvc_tests::pki::{ClientAuthMode, ServerTlsOptions, TestPki};
 use extsvc_tests::redis::{RedisOptions, RedisServer};
 use extsvc_tests::squid::{ProxyCredentials, Squid, SquidOptions};
@@ -121,4 +123,61 @@ fn text_and_json_agree_on_connections_when_the_proxy_is_down() {
     assert!(text.contains("0 connections opened"), "{text}");
     assert!(text.contains("pool: 0 opened"), "{text}");
     assert!(text.contains("open or connecting"), "{text}");
+}
+
+/// The real peers all the way: squid, then nginx demanding a client certificate (and
+/// offering ALPN).
+#[test]
+fn verbose_through_squid_to_nginx_with_mtls_shows_alpn_and_the_client_certificate() {
+    let pki = TestPki::generate();
+    let nginx = Nginx::start(NginxOptions {
+        tls: Some(NginxTls {
+            cert_chain_path: pki.server_chain_path.clone(),
+            key_path: pki.server_key_path.clone(),
+            client_ca_path: Some(pki.ca_cert_path.clone()),
+            verify_client: NginxClientVerify::On,
+            protocols: NginxProtocols::Tls12Only,
+        }),
+        plain_http: false,
+    });
+    let squid = Squid::start(SquidOptions::default());
+    let config = serde_json::json!({ "external_services": {
+        "global": { "enabled": true, "https_proxy": squid.url() },
+        "oauth": { "mtls": { "enabled": true, "ca_file": pki.ca_cert_path,
+            "cert_file": pki.client_chain_path, "key_file": pki.client_key_path } }
+    }});
+    let url = format!("https://localhost:{}/", nginx.https_port());
+    let out = probe(&config.to_string(), &["--service", "oauth", &url, "-v"]);
+    let shown = stderr(&out);
+    for expected in [
+        format!("CONNECT localhost:{} HTTP/1.1", nginx.https_port()),
+        "< ".to_owned() + "+",
+        "HTTP/1.1 200 ".to_owned(),
+        "TLS with the target: TLSv1_2".to_owned(),
+        "ALPN http/1.1".to_owned(),
+        "server certificate: subject CN=localhost".to_owned(),
+        "client certificate presented: subject CN=".to_owned(),
+        "< server: nginx".to_owned(),
+    ] {
+        assert!(shown.contains(&expected), "missing {expected:?} in:\n{shown}");
+    }
+}
+
+#[test]
+fn verbose_shows_the_socks5_reply() {
+    let target = TestTarget::http(TargetOptions::default());
+    let socks = Microsocks::start(MicrosocksOptions {
+        credentials: None,
+        bind_outgoing: None,
+    });
+    let config = serde_json::json!({ "external_services": {
+        "global": { "enabled": true, "http_proxy": socks.url("socks5h") }
+    }});
+    let url = format!("{}/probe", target.localhost_url());
+    let out = probe(&config.to_string(), &["--service", "health", &url, "-v"]);
+    let shown = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{shown}");
+    assert!(shown.contains("< +"), "{shown}");
+    assert!(shown.contains("SOCKS5 succeeded (reply 0), bound "), "{shown}");
+    assert!(shown.contains("< HTTP/1.1 200 OK"), "{shown}");
 }
