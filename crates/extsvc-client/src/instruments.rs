@@ -81,20 +81,24 @@ pub enum CloseReason {
     /// Given up by the client: an error, a response body dropped before its end, a
     /// `407`, a `Connection: close` the server then acted on.
     NotReusable,
+    /// Made with TLS material (client certificate or CA) that has since rotated: closed
+    /// when idle, or after its exchange instead of being reused.
+    Rotated,
 }
 
 impl CloseReason {
-    const ALL: [CloseReason; 6] = [
+    const ALL: [CloseReason; 7] = [
         CloseReason::PeerClosed,
         CloseReason::IdleTimeout,
         CloseReason::Lifetime,
         CloseReason::Evicted,
         CloseReason::IdleLimit,
         CloseReason::NotReusable,
+        CloseReason::Rotated,
     ];
 
     /// The label value: `peer_closed`, `idle_timeout`, `lifetime`, `evicted`,
-    /// `idle_limit`, `not_reusable`.
+    /// `idle_limit`, `not_reusable`, `rotated`.
     pub const fn as_str(self) -> &'static str {
         match self {
             CloseReason::PeerClosed => "peer_closed",
@@ -103,6 +107,7 @@ impl CloseReason {
             CloseReason::Evicted => "evicted",
             CloseReason::IdleLimit => "idle_limit",
             CloseReason::NotReusable => "not_reusable",
+            CloseReason::Rotated => "rotated",
         }
     }
 
@@ -185,7 +190,7 @@ pub(crate) struct KeyInstruments {
     pub(crate) active: Gauge,
     pub(crate) wait: Histogram,
     pub(crate) opened: Counter,
-    closed: [Counter; 6],
+    closed: [Counter; 7],
     pub(crate) connection_duration: Histogram,
     /// Request-duration handles by (method, status or 0, error type).
     requests: Mutex<Vec<(RequestLabels, Histogram)>>,

@@ -54,7 +54,7 @@ use crate::error::{BoxError, Error, Phase};
 use crate::instruments::{self, method_label};
 use crate::io::{MaybeTlsStream, ProxyStream};
 use crate::phase;
-use crate::pool::{Pool, PoolKey, PoolLabels, PoolStats, RouteKey};
+use crate::pool::{Pool, PoolKey, PoolLabels, PoolStats, RouteKey, TlsGenerations};
 use crate::trace::ExchangeTrace;
 
 /// The connector stack of a [`ServiceClient`]: TLS to the target over the route-aware
@@ -218,9 +218,11 @@ impl ServiceClient {
         proxy_tls: impl Into<extsvc_tls::RotatingConfig>,
     ) -> ServiceClient {
         let service = Arc::new(service);
+        let (target_tls, proxy_tls) = (target_tls.into(), proxy_tls.into());
+        let generations = TlsGenerations::new(&target_tls, &proxy_tls);
         let connector = TlsConnector::new(
-            http1_tls_config(&target_tls.into()),
-            ProxyConnector::new(service.clone(), Some(proxy_tls.into()), TcpConnector::new()),
+            http1_tls_config(&target_tls),
+            ProxyConnector::new(service.clone(), Some(proxy_tls), TcpConnector::new()),
         );
         instruments::describe();
         let labels = PoolLabels::new(
@@ -228,7 +230,7 @@ impl ServiceClient {
             service.proxy.http_proxy.value.as_ref(),
             service.proxy.https_proxy.value.as_ref(),
         );
-        let pool = Pool::with_labels(service.pool, labels);
+        let pool = Pool::with_labels(service.pool, labels, generations);
         tracing::info!(
             service = service.kind.as_str(),
             proxying = service.proxy.enabled,
