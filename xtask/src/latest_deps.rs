@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use crate::{cargo, workspace_root};
+use crate::cargo;
 
 /// What a workspace build needs: the manifests and the members' sources.
 const COPIED: &[&str] = &["Cargo.toml", "Cargo.lock", "crates", "tests", "bench", "xtask"];
@@ -33,11 +33,10 @@ fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
     }
 }
 
-/// Runs the step; true when it passed or was skipped.
-pub(crate) fn run() -> bool {
-    let root = workspace_root();
+/// Runs the step for the workspace at `root`; true when it passed or was skipped.
+pub(crate) fn run(root: &Path) -> bool {
     let scratch = std::env::temp_dir().join(format!("extsvc-latest-deps-{}", std::process::id()));
-    let passed = run_in(&root, &scratch);
+    let passed = run_in(root, &scratch);
     let _ = std::fs::remove_dir_all(&scratch);
     passed
 }

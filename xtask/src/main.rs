@@ -2,6 +2,8 @@
 //!
 //! - `cargo xtask ci [STEP]`: every check CI runs, in order, each step named and timed, with
 //!   a one-line hint when a step fails.
+//! - `cargo xtask layering`: the files and import circles of every crate (the `layering`
+//!   step of `ci`, with the figures).
 //! - `cargo xtask bench [--quick]`: the side-by-side load harness (see docs/performance.md).
 //! - `cargo xtask fuzz …`: the cargo-fuzz targets under `fuzz/` (see docs/fuzzing.md);
 //!   `cargo xtask fuzz replay` runs their seeds and regressions on stable.
@@ -10,6 +12,7 @@
 
 mod fuzz;
 mod latest_deps;
+mod layering;
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -24,8 +27,8 @@ struct Step {
     hint: &'static str,
     /// A cargo subcommand the step needs that is not part of the toolchain.
     requires: Option<Tool>,
-    /// Runs instead of `cargo <args>` (true: passed or skipped).
-    custom: Option<fn() -> bool>,
+    /// A check xtask runs itself instead of cargo (`args` then only name it).
+    check: Option<fn(&Path) -> bool>,
 }
 
 /// A cargo subcommand installed separately (`cargo install …`).
@@ -46,12 +49,21 @@ const DENY_ARGS: &[&str] = &["deny", "check", "bans", "licenses", "sources"];
 
 const CI_STEPS: &[Step] = &[
     Step {
+        // Each crate a straight stack: no file imports a file that imports it back.
+        name: "layering",
+        args: &["xtask", "layering"],
+        env: &[],
+        hint: "move the item both files need into a file below both (docs/architecture.md, \"Layering\")",
+        requires: None,
+        check: Some(layering::check),
+    },
+    Step {
         name: "fmt",
         args: &["fmt", "--all", "--", "--check"],
         env: &[],
         hint: "run `cargo fmt --all` and commit the result",
         requires: None,
-        custom: None,
+        check: None,
     },
     Step {
         // Every feature but `fips` (its own step below: aws-lc-fips-sys needs CMake and Go),
@@ -61,7 +73,7 @@ const CI_STEPS: &[Step] = &[
         env: &[],
         hint: "fix the lints above; an `allow` needs a written reason",
         requires: None,
-        custom: None,
+        check: None,
     },
     Step {
         // `--all-features` alone hides code that compiles only with them: the client
@@ -71,7 +83,7 @@ const CI_STEPS: &[Step] = &[
         env: &[],
         hint: "extsvc-client without its `redis` feature: fix the lints above (a `cfg(feature = \"redis\")` is usually missing)",
         requires: None,
-        custom: None,
+        check: None,
     },
     Step {
         // …and the TLS crate without its Redis certificate store.
@@ -80,27 +92,27 @@ const CI_STEPS: &[Step] = &[
         env: &[],
         hint: "extsvc-tls without its default `redis` feature: fix the lints above (a `cfg(feature = \"redis\")` is usually missing)",
         requires: None,
-        custom: None,
+        check: None,
     },
     Step {
         // A downstream build resolves the newest rustls, not our lockfile's: build the
         // facade that way (scratch copy, `cargo update`) and fail on warnings.
         name: "latest-deps",
-        args: &[],
+        args: &["xtask", "ci", "latest-deps"],
         env: &[],
         hint: "the facade warns against the newest dependencies (a deprecation?): see the warnings above",
         requires: None,
-        custom: Some(latest_deps::run),
+        check: Some(latest_deps::run),
     },
     Step {
         // The FIPS provider builds (aws-lc-fips-sys: CMake, Go and a C compiler); skipped,
         // with a line saying so, where CMake or Go is missing.
         name: "fips",
-        args: &[],
+        args: &["check", "-p", "extsvc", "--lib", "--no-default-features", "--features", "fips"],
         env: &[],
-        hint: "`cargo check -p extsvc --no-default-features --features fips` failed: see docs/performance.md, \"The crypto provider\"",
+        hint: "the FIPS provider does not build: see docs/performance.md, \"The crypto provider\"",
         requires: None,
-        custom: Some(fips_check),
+        check: Some(fips_check),
     },
     Step {
         name: "deny",
@@ -111,7 +123,7 @@ const CI_STEPS: &[Step] = &[
             probe: &["deny", "--version"],
             missing: "cargo-deny is not installed: run `cargo install cargo-deny --locked` (about 4 minutes on 2 cores); .ci/run installs it",
         }),
-        custom: None,
+        check: None,
     },
     Step {
         // The default provider (ring), as users build it, with Redis.
@@ -120,7 +132,7 @@ const CI_STEPS: &[Step] = &[
         env: &[],
         hint: "a unit or crate test failed: rerun it with `cargo test -p <crate> <name>`",
         requires: None,
-        custom: None,
+        check: None,
     },
     Step {
         name: "fuzz-replay",
@@ -128,7 +140,7 @@ const CI_STEPS: &[Step] = &[
         env: &[],
         hint: "a fuzz seed or regression input panics, or a fuzz dictionary is stale: see docs/fuzzing.md",
         requires: None,
-        custom: None,
+        check: None,
     },
     Step {
         name: "doc",
@@ -136,7 +148,7 @@ const CI_STEPS: &[Step] = &[
         env: &[("RUSTDOCFLAGS", "-D warnings")],
         hint: "fix the rustdoc warnings above (broken intra-doc links, missing docs)",
         requires: None,
-        custom: None,
+        check: None,
     },
     Step {
         name: "interop",
@@ -144,7 +156,7 @@ const CI_STEPS: &[Step] = &[
         env: &[],
         hint: "needs squid, nginx, redis-server and htpasswd: `apt-get install -y squid-openssl nginx redis-server apache2-utils`",
         requires: None,
-        custom: None,
+        check: None,
     },
 ];
 
@@ -186,33 +198,7 @@ fn tool_installed(tool: &Tool) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-fn run_step(step: &Step) -> (bool, f64) {
-    if step.custom.is_some() {
-        eprintln!("==> {}", step.name);
-    } else {
-        eprintln!("==> {} (cargo {})", step.name, step.args.join(" "));
-    }
-    let started = Instant::now();
-    if let Some(tool) = &step.requires {
-        if !tool_installed(tool) {
-            eprintln!("<== {} FAILED — {}", step.name, tool.missing);
-            return (false, started.elapsed().as_secs_f64());
-        }
-    }
-    let ok = match step.custom {
-        Some(custom) => custom(),
-        None => run_cargo_step(step),
-    };
-    let secs = started.elapsed().as_secs_f64();
-    if ok {
-        eprintln!("<== {} ok in {secs:.1}s", step.name);
-    } else {
-        eprintln!("<== {} FAILED after {secs:.1}s — hint: {}", step.name, step.hint);
-    }
-    (ok, secs)
-}
-
-/// Whether `name` runs (`name --version` or `name version` succeeds).
+/// Whether `name` runs (`name <version_arg>` succeeds).
 fn on_path(name: &str, version_arg: &str) -> bool {
     Command::new(name)
         .arg(version_arg)
@@ -223,7 +209,7 @@ fn on_path(name: &str, version_arg: &str) -> bool {
 }
 
 /// The `fips` step: the facade with the FIPS provider only, where its toolchain is.
-fn fips_check() -> bool {
+fn fips_check(root: &Path) -> bool {
     let missing: Vec<&str> = [("cmake", "--version"), ("go", "version")]
         .into_iter()
         .filter(|(tool, arg)| !on_path(tool, arg))
@@ -246,12 +232,29 @@ fn fips_check() -> bool {
             "--features",
             "fips",
         ])
-        .current_dir(workspace_root())
+        .current_dir(root)
         .status()
         .is_ok_and(|s| s.success())
 }
 
-fn run_cargo_step(step: &Step) -> bool {
+fn run_step(step: &Step) -> (bool, f64) {
+    eprintln!("==> {} (cargo {})", step.name, step.args.join(" "));
+    let started = Instant::now();
+    if let Some(tool) = &step.requires {
+        if !tool_installed(tool) {
+            eprintln!("<== {} FAILED — {}", step.name, tool.missing);
+            return (false, started.elapsed().as_secs_f64());
+        }
+    }
+    if let Some(check) = step.check {
+        let ok = check(&workspace_root());
+        let secs = started.elapsed().as_secs_f64();
+        match ok {
+            true => eprintln!("<== {} ok in {secs:.1}s", step.name),
+            false => eprintln!("<== {} FAILED after {secs:.1}s — hint: {}", step.name, step.hint),
+        }
+        return (ok, secs);
+    }
     let mut command = cargo();
     command.args(step.args).current_dir(workspace_root());
     if step.args == fuzz::REPLAY_ARGS {
@@ -260,7 +263,14 @@ fn run_cargo_step(step: &Step) -> bool {
     for (key, value) in step.env {
         command.env(key, value);
     }
-    command.status().map(|s| s.success()).unwrap_or(false)
+    let ok = command.status().map(|s| s.success()).unwrap_or(false);
+    let secs = started.elapsed().as_secs_f64();
+    if ok {
+        eprintln!("<== {} ok in {secs:.1}s", step.name);
+    } else {
+        eprintln!("<== {} FAILED after {secs:.1}s — hint: {}", step.name, step.hint);
+    }
+    (ok, secs)
 }
 
 fn ci(only: Option<&str>) -> ExitCode {
@@ -311,9 +321,16 @@ fn main() -> ExitCode {
         Some("ci") => ci(args.get(1).map(String::as_str)),
         Some("bench") => bench(&args[1..]),
         Some("fuzz") => fuzz::main(&args[1..]),
+        Some("layering") => {
+            eprint!("{}", layering::summary(&workspace_root()));
+            match layering::check(&workspace_root()) {
+                true => ExitCode::SUCCESS,
+                false => ExitCode::FAILURE,
+            }
+        }
         _ => {
             eprintln!(
-                "usage: cargo xtask ci [STEP]   (steps: {})\n       cargo xtask bench [--quick]\n{}",
+                "usage: cargo xtask ci [STEP]   (steps: {})\n       cargo xtask layering   (import circles per crate)\n       cargo xtask bench [--quick]\n{}",
                 step_names(),
                 fuzz::USAGE
             );

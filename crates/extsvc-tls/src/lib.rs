@@ -29,10 +29,12 @@
 //! Debug, Display, logs or errors.
 
 pub mod check;
+mod config;
 pub mod danger;
 pub mod encrypted_pem;
 mod error;
 mod material;
+mod options;
 pub mod pem;
 mod pem_file;
 mod provider;
@@ -40,14 +42,16 @@ mod rotating_config;
 mod rotation;
 mod service;
 pub mod store;
+mod system_roots;
 
 pub use check::{check, check_services, check_services_within, CheckReport};
-pub use error::{Material, Origin, TlsError};
-pub use pem::{ClientCertificate, PemError, StoredPrivateKey};
+pub use error::{Material, Origin, PemError, StoreError, TlsError};
+pub use options::{TlsOptions, DEFAULT_LOAD_TIMEOUT, DEFAULT_REFRESH_INTERVAL};
+pub use pem::{ClientCertificate, StoredPrivateKey};
 pub use provider::{crypto_provider, CRYPTO_PROVIDER};
 pub use rotating_config::RotatingConfig;
 pub use rotation::ReloadReport;
-pub use service::{build_service_tls, ServiceTls, TlsOptions, DEFAULT_LOAD_TIMEOUT, DEFAULT_REFRESH_INTERVAL};
-pub use store::{CertificateStore, DirectoryStore, MemoryStore, StoreError, StoreFuture, DEFAULT_STORE_TIMEOUT};
+pub use service::{build_service_tls, ServiceTls};
+pub use store::{CertificateStore, DirectoryStore, MemoryStore, StoreFuture, DEFAULT_STORE_TIMEOUT};
 #[cfg(feature = "redis")]
 pub use store::{InvalidRedisUrl, RedisConnector, RedisStore, RedisUrl, TcpConnector};

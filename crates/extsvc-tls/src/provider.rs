@@ -45,6 +45,11 @@ pub fn crypto_provider() -> Arc<CryptoProvider> {
     PROVIDER.get_or_init(|| Arc::new(build())).clone()
 }
 
+/// [`crypto_provider`], under the name the crate's modules use.
+pub(crate) fn provider() -> Arc<CryptoProvider> {
+    crypto_provider()
+}
+
 #[cfg(feature = "fips")]
 fn build() -> CryptoProvider {
     rustls::crypto::default_fips_provider()

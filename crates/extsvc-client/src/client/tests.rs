@@ -1,5 +1,6 @@
 use super::*;
 use crate::io::Hop;
+use crate::ErrorKind;
 use extsvc_config::{EnvSnapshot, ExternalServicesConfig, ServiceKind};
 use http::header::{HOST, PROXY_AUTHORIZATION};
 use http::uri::Authority;
@@ -443,7 +444,7 @@ async fn requests_are_recorded_with_method_status_and_error_labels() {
 
 /// Collects what a `fmt` subscriber writes.
 #[derive(Clone, Default)]
-struct LogBuffer(Arc<std::sync::Mutex<Vec<u8>>>);
+pub(crate) struct LogBuffer(pub(crate) Arc<std::sync::Mutex<Vec<u8>>>);
 
 impl std::io::Write for LogBuffer {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {

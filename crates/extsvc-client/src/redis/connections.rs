@@ -11,10 +11,10 @@ use extsvc_resolve::PoolSettings;
 use http::Uri;
 use tokio::time::Instant;
 
+use crate::connect::rustls_error;
 use crate::error::{Error, ErrorKind, Phase};
 use crate::io::ConnectionInfo;
 use crate::stream::StreamConnector;
-use crate::tls::rustls_error;
 
 /// The most connections one target gets: each is multiplexed (redis-rs pipelines every
 /// caller's commands onto it), so a handful carries any concurrency a gateway has;

@@ -21,7 +21,8 @@ use redis::{AsyncConnectionConfig, RedisConnectionInfo, RedisError};
 use rustls_pki_types::CertificateDer;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::{check_id, CertificateStore, StoreError, StoreFuture};
+use super::certificate_store::{check_id, CertificateStore, StoreFuture};
+use crate::error::StoreError;
 use crate::pem::{parse_certificates, ClientCertificate};
 
 /// The key prefix of a Tyk gateway's certificate store: id `X` lives at `cert-raw-X`.
@@ -333,7 +334,7 @@ impl<C: RedisConnector> RedisStore<C> {
         let io_error = |source: io::Error| StoreError::Io {
             id: id.to_owned(),
             location: self.connector.describe(),
-            source,
+            cause: source,
         };
         let backend = |message: String| StoreError::Backend {
             id: id.to_owned(),
@@ -377,7 +378,7 @@ impl<C: RedisConnector> CertificateStore for RedisStore<C> {
             let pem = self.get(id).await?;
             ClientCertificate::from_pem(&pem).map_err(|source| StoreError::InvalidEntry {
                 id: id.to_owned(),
-                source,
+                cause: source,
             })
         })
     }
@@ -387,7 +388,7 @@ impl<C: RedisConnector> CertificateStore for RedisStore<C> {
             let pem = self.get(id).await?;
             parse_certificates(&pem).map_err(|source| StoreError::InvalidEntry {
                 id: id.to_owned(),
-                source,
+                cause: source,
             })
         })
     }
