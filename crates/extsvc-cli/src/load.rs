@@ -4,12 +4,15 @@ use std::path::{Path, PathBuf};
 
 use extsvc::config::{load_file, load_file_lenient, EnvSnapshot, LoadOptions, LoadReport, Loaded, ServiceKind};
 use extsvc::resolve::{resolve, Resolution, ResolvedService};
+use extsvc::tls::SecretSources;
 
 use crate::args::ConfigArgs;
 
 /// The configuration as loaded and resolved, with every warning from both steps.
 pub(crate) struct LoadedResolution {
     pub(crate) resolution: Resolution,
+    /// The stores of secret references (`env://`, `secrets://`), for building TLS.
+    pub(crate) secrets: SecretSources,
     pub(crate) warnings: Vec<String>,
 }
 
@@ -57,7 +60,12 @@ pub(crate) fn load_and_resolve(args: &ConfigArgs, env: &EnvSnapshot) -> Result<L
         return Err(errors);
     }
     warnings.extend(resolution.warnings.iter().cloned());
-    Ok(LoadedResolution { resolution, warnings })
+    let secrets = SecretSources::standard(env, &config);
+    Ok(LoadedResolution {
+        resolution,
+        secrets,
+        warnings,
+    })
 }
 
 /// The configuration as far as it is usable, for `check`: its errors, and the resolution
@@ -69,6 +77,8 @@ pub(crate) struct LenientResolution {
     pub(crate) errors: Vec<String>,
     /// Warnings of loading and resolving.
     pub(crate) warnings: Vec<String>,
+    /// The stores of secret references (`env://`, `secrets://`): `check` resolves them.
+    pub(crate) secrets: SecretSources,
     /// Which services' TLS settings no configuration error is about.
     mtls_usable: [bool; 5],
 }
@@ -101,6 +111,7 @@ pub(crate) fn load_and_resolve_leniently(
     let mut errors: Vec<String> = report.errors.iter().map(ToString::to_string).collect();
     errors.extend(resolution_errors(&resolution, false));
     Ok(LenientResolution {
+        secrets: SecretSources::standard(env, &report.config),
         resolution,
         errors,
         warnings,

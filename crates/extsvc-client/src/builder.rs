@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use extsvc_config::{load_file, load_str, ConfigError, ConfigErrors, EnvSnapshot, LoadOptions, Loaded, ServiceKind};
 use extsvc_resolve::{resolve, PoolSettings};
-use extsvc_tls::{CertificateStore, TlsOptions};
+use extsvc_tls::{CertificateStore, SecretSource, SecretSources, TlsOptions};
 
 use crate::services::{BuildError, ExternalServices};
 
@@ -73,6 +73,7 @@ pub struct ExternalServicesBuilder {
     store: Option<Arc<dyn CertificateStore>>,
     tls: TlsOptions,
     overrides: [Overrides; 5],
+    secret_stores: Vec<(String, Arc<dyn SecretSource>)>,
 }
 
 impl std::fmt::Debug for ExternalServicesBuilder {
@@ -164,6 +165,17 @@ impl ExternalServicesBuilder {
         self
     }
 
+    /// A store of secrets for references (SPEC section 6) whose store is `name`:
+    /// `vault://…` (`"vault"`), `consul://…` (`"consul"`) or `kv://<name>/…`. The built-in
+    /// `env` (`TYK_SECRET_<NAME>`) and `secrets` (tyk.conf's `secrets` map) are always
+    /// there; a store given here under one of their names replaces it. References are
+    /// resolved at build, at every refresh and on `reload()`, each lookup under
+    /// [`TlsOptions::store_timeout`]; this replaces [`TlsOptions::secrets`].
+    pub fn secret_source(mut self, name: impl Into<String>, source: Arc<dyn SecretSource>) -> Self {
+        self.secret_stores.push((name.into(), source));
+        self
+    }
+
     /// The certificate store for `cert_id` / `ca_cert_ids`.
     pub fn cert_store(mut self, store: Arc<dyn CertificateStore>) -> Self {
         self.store = Some(store);
@@ -227,7 +239,12 @@ impl ExternalServicesBuilder {
         }
         let mut warnings = loaded.warnings;
         warnings.extend(resolution.warnings.iter().cloned());
-        let services = ExternalServices::build(&resolution, self.store, &self.tls).await?;
+        let mut secrets = SecretSources::standard(&env, &loaded.config);
+        for (name, source) in self.secret_stores {
+            secrets = secrets.with(name, source);
+        }
+        let tls = TlsOptions { secrets, ..self.tls };
+        let services = ExternalServices::build(&resolution, self.store, &tls).await?;
         Ok(services.with_warnings(warnings))
     }
 }

@@ -136,6 +136,7 @@ fn walk_file(root: &Node<'_>, origin: &str, diagnostics: &mut Diagnostics) -> La
     let mut known = legacy.clone();
     known.extend(&nested);
     known.push(ROOT);
+    known.push(SECRETS);
     for (member, field) in matched(top, &known) {
         let Some(field) = field else {
             let name = &member.key;
@@ -151,6 +152,8 @@ fn walk_file(root: &Node<'_>, origin: &str, diagnostics: &mut Diagnostics) -> La
         warn_case(&member.key, field, diagnostics);
         if field == ROOT {
             read_block(ROOT, &member.key, &member.value, &mut layer, diagnostics);
+        } else if field == SECRETS {
+            layer.secrets = read_secrets(&member.value, diagnostics);
         } else if let Some(key) = find_key(field).filter(|_| legacy.contains(&field)) {
             read_leaf(key, &member.value.to_json(), &mut layer, diagnostics);
         } else if let Node::Object(members) = &member.value {
@@ -171,6 +174,52 @@ fn walk_file(root: &Node<'_>, origin: &str, diagnostics: &mut Diagnostics) -> La
         }
     }
     layer
+}
+
+/// Tyk's top-level `secrets` map, which `secrets://NAME` references read.
+const SECRETS: &str = "secrets";
+
+/// The `secrets` map: names to strings. A value of another type is an error naming its
+/// key and the JSON type, never the value.
+fn read_secrets(
+    value: &Node<'_>,
+    diagnostics: &mut Diagnostics,
+) -> Option<std::collections::BTreeMap<String, crate::SecretText>> {
+    let members = match value {
+        Node::Scalar("null") => return None,
+        Node::Object(members) => members,
+        other => {
+            diagnostics.error(
+                SECRETS,
+                ConfigError::WrongType {
+                    path: SECRETS.to_owned(),
+                    expected: "an object of strings",
+                    found: describe_type(&other.to_json()),
+                },
+            );
+            return None;
+        }
+    };
+    let mut secrets = std::collections::BTreeMap::new();
+    for member in members {
+        match member.value.to_json() {
+            Json::String(text) => {
+                secrets.insert(member.key.clone(), crate::SecretText::new(text));
+            }
+            other => {
+                let path = format!("{SECRETS}.{}", crate::escaped(&member.key));
+                diagnostics.error(
+                    path.clone(),
+                    ConfigError::WrongType {
+                        path,
+                        expected: "a string",
+                        found: describe_type(&other),
+                    },
+                );
+            }
+        }
+    }
+    Some(secrets)
 }
 
 /// Blocks of Tyk's `external_services` schema that configure nothing extsvc connects:

@@ -34,6 +34,7 @@ mod model;
 mod mtls_rules;
 mod proxy_url;
 mod reference;
+mod secret_reference;
 mod service;
 mod shown;
 mod source;
@@ -56,6 +57,7 @@ pub use model::{
 };
 pub use proxy_url::{redact_url_credentials, InvalidProxyUrl, ProxyScheme, ProxyUrl};
 pub use reference::configuration_reference_markdown;
+pub use secret_reference::{SecretReference, SecretText, SecretsSettings};
 pub use service::{ServiceKind, UnknownServiceKind};
 pub use shown::{escaped, shown, Shown, SHOWN_LIMIT};
 pub use source::{Source, Sourced};

@@ -54,6 +54,7 @@ pub(crate) fn build_config(
         services,
         legacy,
         certificate_store,
+        secrets: crate::SecretsSettings::default(),
     }
 }
 

@@ -230,6 +230,18 @@ pub enum TlsError {
         /// The configuration key (`…mtls`).
         key_path: String,
     },
+    /// A secret reference in a path field or the encoding secret could not be resolved
+    /// (SPEC section 6): the message names the key path, the reference and the store,
+    /// never a value.
+    #[error("{key_path}: {source}")]
+    Secret {
+        /// The service.
+        service: ServiceKind,
+        /// The configuration key holding the reference.
+        key_path: String,
+        /// Why it failed.
+        source: crate::SecretError,
+    },
 }
 
 impl TlsError {
@@ -248,7 +260,8 @@ impl TlsError {
             | TlsError::DecryptKey { service, .. }
             | TlsError::InlinePem { service, .. }
             | TlsError::Build { service, .. }
-            | TlsError::NoRuntime { service, .. } => *service,
+            | TlsError::NoRuntime { service, .. }
+            | TlsError::Secret { service, .. } => *service,
         }
     }
 
@@ -267,7 +280,8 @@ impl TlsError {
             | TlsError::DecryptKey { key_path, .. }
             | TlsError::InlinePem { key_path, .. }
             | TlsError::Build { key_path, .. }
-            | TlsError::NoRuntime { key_path, .. } => key_path,
+            | TlsError::NoRuntime { key_path, .. }
+            | TlsError::Secret { key_path, .. } => key_path,
         }
     }
 }

@@ -38,6 +38,7 @@ mod pem_file;
 mod provider;
 mod rotating_config;
 mod rotation;
+mod secret;
 mod service;
 pub mod store;
 mod system_roots;
@@ -48,6 +49,7 @@ pub use options::{TlsOptions, DEFAULT_LOAD_TIMEOUT, DEFAULT_REFRESH_INTERVAL};
 pub use pem::{ClientCertificate, StoredPrivateKey};
 pub use rotating_config::RotatingConfig;
 pub use rotation::ReloadReport;
+pub use secret::{SecretError, SecretFuture, SecretSource, SecretSources, SECRET_LIMIT};
 pub use service::{build_service_tls, ServiceTls};
 pub use store::{CertificateStore, DirectoryStore, MemoryStore, StoreFuture, DEFAULT_STORE_TIMEOUT};
 #[cfg(feature = "redis")]
