@@ -60,7 +60,7 @@ pub(crate) fn load_and_resolve(args: &ConfigArgs, env: &EnvSnapshot) -> Result<L
         return Err(errors);
     }
     warnings.extend(resolution.warnings.iter().cloned());
-    let secrets = SecretSources::standard(env, &config);
+    let secrets = SecretSources::from_config(env, &config).map_err(|e| vec![e])?;
     Ok(LoadedResolution {
         resolution,
         secrets,
@@ -110,8 +110,12 @@ pub(crate) fn load_and_resolve_leniently(
     warnings.extend(resolution.warnings.iter().cloned());
     let mut errors: Vec<String> = report.errors.iter().map(ToString::to_string).collect();
     errors.extend(resolution_errors(&resolution, false));
+    let secrets = SecretSources::from_config(env, &report.config).unwrap_or_else(|e| {
+        errors.push(e);
+        SecretSources::standard(env, &report.config)
+    });
     Ok(LenientResolution {
-        secrets: SecretSources::standard(env, &report.config),
+        secrets,
         resolution,
         errors,
         warnings,

@@ -239,7 +239,13 @@ impl ExternalServicesBuilder {
         }
         let mut warnings = loaded.warnings;
         warnings.extend(resolution.warnings.iter().cloned());
-        let mut secrets = SecretSources::standard(&env, &loaded.config);
+        let mut secrets = SecretSources::from_config(&env, &loaded.config).map_err(|message| {
+            let (path, message) = message.split_once(": ").unwrap_or(("kv", message.as_str()));
+            ConfigErrors(vec![ConfigError::Invalid {
+                path: path.to_owned(),
+                message: message.to_owned(),
+            }])
+        })?;
         for (name, source) in self.secret_stores {
             secrets = secrets.with(name, source);
         }

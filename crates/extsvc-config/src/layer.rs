@@ -88,6 +88,8 @@ pub(crate) struct Layer {
     /// The file's top-level `secrets` map (not a key of [`KEYS`](crate::KEYS): its names are
     /// the user's), when it has one.
     pub(crate) secrets: Option<std::collections::BTreeMap<String, crate::SecretText>>,
+    /// The file's top-level `kv` block.
+    pub(crate) kv: crate::KvSettings,
 }
 
 impl Layer {
@@ -97,6 +99,7 @@ impl Layer {
             label: label.into(),
             values: Vec::new(),
             secrets: None,
+            kv: crate::KvSettings::default(),
         }
     }
 

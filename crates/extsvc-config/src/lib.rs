@@ -57,7 +57,7 @@ pub use model::{
 };
 pub use proxy_url::{redact_url_credentials, InvalidProxyUrl, ProxyScheme, ProxyUrl};
 pub use reference::configuration_reference_markdown;
-pub use secret_reference::{SecretReference, SecretText, SecretsSettings};
+pub use secret_reference::{ConsulSettings, KvSettings, SecretReference, SecretText, SecretsSettings, VaultSettings};
 pub use service::{ServiceKind, UnknownServiceKind};
 pub use shown::{escaped, shown, Shown, SHOWN_LIMIT};
 pub use source::{Source, Sourced};

@@ -266,11 +266,13 @@ pub(crate) fn load_layers(
 ) -> Result<LoadReport, ConfigErrors> {
     let env_layers = read_env_layers(env, &options.env_prefix, &mut diagnostics);
     let secrets = read_secrets(file.secrets.clone(), env, &options.env_prefix, &mut diagnostics);
+    let kv = file.kv.clone();
     let layered = Layered::new([file, env_layers.tyk, env_layers.documented]);
     let config = match layered.extract() {
         Ok(effective) => {
             let mut config = build_config(&effective, &layered, &mut diagnostics);
             config.secrets = secrets;
+            config.kv = kv;
             crate::tyk_merge::warn_divergences(&config, &mut diagnostics);
             config
         }

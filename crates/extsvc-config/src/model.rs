@@ -21,6 +21,9 @@ pub struct ExternalServicesConfig {
     pub certificate_store: CertificateStoreSettings,
     /// The top-level `secrets` map that `secrets://NAME` references read (SPEC section 6).
     pub secrets: crate::SecretsSettings,
+    /// The top-level `kv` block: the Vault and Consul that `vault://` and `consul://`
+    /// references read.
+    pub kv: crate::KvSettings,
 }
 
 impl ExternalServicesConfig {

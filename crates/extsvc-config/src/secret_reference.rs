@@ -170,3 +170,36 @@ mod tests {
         assert_eq!(format!("{:?}", values["a"]), "SecretText(***)");
     }
 }
+
+/// tyk.conf's `kv.vault` block: the Vault that `vault://` references read (SPEC section 6).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VaultSettings {
+    /// `address`, e.g. `https://vault.internal:8200`.
+    pub address: String,
+    /// `token`, sent as `X-Vault-Token`.
+    pub token: Option<SecretText>,
+    /// `kv_version`: 1 or 2 (default 2).
+    pub kv_version: u8,
+}
+
+/// tyk.conf's `kv.consul` block: the Consul that `consul://` references read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsulSettings {
+    /// `address`, `host:port` (or a URL).
+    pub address: String,
+    /// `scheme`: `http` (default) or `https`.
+    pub scheme: String,
+    /// `token`, sent as `X-Consul-Token`.
+    pub token: Option<SecretText>,
+    /// `datacenter`, sent as `?dc=`.
+    pub datacenter: Option<String>,
+}
+
+/// tyk.conf's `kv` block: the network stores of secret references.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KvSettings {
+    /// `kv.vault`.
+    pub vault: Option<VaultSettings>,
+    /// `kv.consul`.
+    pub consul: Option<ConsulSettings>,
+}

@@ -55,6 +55,7 @@ pub(crate) fn build_config(
         legacy,
         certificate_store,
         secrets: crate::SecretsSettings::default(),
+        kv: crate::KvSettings::default(),
     }
 }
 

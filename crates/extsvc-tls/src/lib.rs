@@ -31,6 +31,7 @@ mod config;
 pub mod danger;
 pub mod encrypted_pem;
 mod error;
+mod kv_store;
 mod material;
 mod options;
 pub mod pem;
@@ -45,6 +46,7 @@ mod system_roots;
 
 pub use check::{check, check_services, check_services_within, CheckReport};
 pub use error::{Material, Origin, PemError, StoreError, TlsError};
+pub use kv_store::{ConsulSource, VaultSource};
 pub use options::{TlsOptions, DEFAULT_LOAD_TIMEOUT, DEFAULT_REFRESH_INTERVAL};
 pub use pem::{ClientCertificate, StoredPrivateKey};
 pub use rotating_config::RotatingConfig;

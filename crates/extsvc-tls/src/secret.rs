@@ -161,6 +161,19 @@ impl SecretSources {
             )
     }
 
+    /// [`SecretSources::standard`] plus the `vault` and `consul` stores of tyk.conf's `kv`
+    /// block, when configured; an unusable address is an error naming its key.
+    pub fn from_config(env: &EnvSnapshot, config: &ExternalServicesConfig) -> Result<Self, String> {
+        let mut sources = SecretSources::standard(env, config);
+        if let Some(vault) = &config.kv.vault {
+            sources = sources.with("vault", Arc::new(crate::VaultSource::new(vault)?));
+        }
+        if let Some(consul) = &config.kv.consul {
+            sources = sources.with("consul", Arc::new(crate::ConsulSource::new(consul)?));
+        }
+        Ok(sources)
+    }
+
     /// These stores and `source` under `name` (replacing one of that name).
     pub fn with(mut self, name: impl Into<String>, source: Arc<dyn SecretSource>) -> Self {
         self.stores.insert(name.into(), source);
