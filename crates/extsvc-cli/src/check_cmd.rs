@@ -51,7 +51,12 @@ pub(crate) fn run(args: &ConfigArgs, store_args: &CertStoreArgs, env: &EnvSnapsh
         },
     ));
     let ok = loaded.errors.is_empty() && report.is_ok();
-    let mut lines: Vec<String> = loaded.errors.iter().chain(&report.problems).cloned().collect();
+    let mut lines: Vec<String> = loaded
+        .errors
+        .iter()
+        .chain(&report.problems)
+        .map(|problem| with_flag_hint(problem))
+        .collect();
     lines.extend(
         loaded
             .warnings
@@ -68,5 +73,15 @@ pub(crate) fn run(args: &ConfigArgs, store_args: &CertStoreArgs, env: &EnvSnapsh
         ExitCode::SUCCESS
     } else {
         ExitCode::from(EXIT_PROBLEMS)
+    }
+}
+
+/// The library names no CLI flag; here, the flag that gives what a message says is
+/// missing is added to it.
+pub(crate) fn with_flag_hint(message: &str) -> String {
+    if message.ends_with("no certificate store given") {
+        format!("{message} (--cert-store)")
+    } else {
+        message.to_owned()
     }
 }

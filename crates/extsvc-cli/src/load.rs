@@ -2,7 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
-use extsvc::config::{load_file, load_file_lenient, EnvSnapshot, LoadOptions, LoadReport, Loaded, ServiceKind};
+use extsvc::config::{
+    load_env, load_file, load_file_lenient, EnvSnapshot, LoadOptions, LoadReport, Loaded, ServiceKind,
+};
 use extsvc::resolve::{resolve, Resolution, ResolvedService};
 use extsvc::tls::SecretSources;
 
@@ -41,7 +43,7 @@ fn resolution_errors(resolution: &Resolution, strict: bool) -> Vec<String> {
             resolution
                 .warnings
                 .iter()
-                .map(|w| format!("{w} (an error under --strict)")),
+                .map(|w| format!("{w} (an error in strict mode)")),
         );
     }
     errors
@@ -52,8 +54,12 @@ fn resolution_errors(resolution: &Resolution, strict: bool) -> Vec<String> {
 pub(crate) fn load_and_resolve(args: &ConfigArgs, env: &EnvSnapshot) -> Result<LoadedResolution, Vec<String>> {
     let options = load_options(args);
     let path = config_path(args);
-    let Loaded { config, mut warnings } = load_file(path.as_deref(), env, &options)
-        .map_err(|errors| errors.0.iter().map(|e| e.to_string()).collect::<Vec<_>>())?;
+    let loaded = match path.as_deref() {
+        Some(path) => load_file(path, env, &options),
+        None => load_env(env, &options),
+    };
+    let Loaded { config, mut warnings } =
+        loaded.map_err(|errors| errors.0.iter().map(|e| e.to_string()).collect::<Vec<_>>())?;
     let resolution = resolve(&config, env);
     let errors = resolution_errors(&resolution, args.strict);
     if !errors.is_empty() {

@@ -10,10 +10,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use extsvc_config::{load_file, load_str, ConfigError, ConfigErrors, EnvSnapshot, LoadOptions, Loaded, ServiceKind};
+use extsvc_config::{
+    load_env, load_file, load_str, ConfigError, ConfigErrors, EnvSnapshot, LoadOptions, Loaded, ServiceKind,
+};
 use extsvc_resolve::{resolve, PoolSettings};
 use extsvc_tls::{CertificateStore, SecretSource, SecretSources, TlsOptions};
 
+use crate::client::RedirectPolicy;
 use crate::services::{BuildError, ExternalServices};
 
 /// Setting up [`ExternalServices`] with [`ExternalServices::builder`] failed.
@@ -61,6 +64,8 @@ impl std::fmt::Debug for ConfigInput {
 struct Overrides {
     pool: Option<PoolSettings>,
     timeout: Option<Duration>,
+    redirect: Option<RedirectPolicy>,
+    max_response_body: Option<usize>,
 }
 
 /// Builds [`ExternalServices`]; see [`ExternalServices::builder`].
@@ -200,6 +205,20 @@ impl ExternalServicesBuilder {
         self
     }
 
+    /// How many redirects one service's requests follow; default
+    /// [`RedirectPolicy::default`] (10, as Go).
+    pub fn redirect_policy(mut self, kind: ServiceKind, policy: RedirectPolicy) -> Self {
+        self.overrides[kind.index()].redirect = Some(policy);
+        self
+    }
+
+    /// The most bytes of a response body one service's client reads, counted after gzip
+    /// decompression; default [`DEFAULT_BODY_LIMIT`](crate::DEFAULT_BODY_LIMIT) (32 MiB).
+    pub fn max_response_body(mut self, kind: ServiceKind, bytes: usize) -> Self {
+        self.overrides[kind.index()].max_response_body = Some(bytes);
+        self
+    }
+
     /// Loads and validates the configuration, resolves every service, builds every
     /// service's TLS and client. Fails with every configuration problem at once, or with
     /// the service whose TLS material failed; warnings are in
@@ -207,8 +226,8 @@ impl ExternalServicesBuilder {
     pub async fn build(self) -> Result<ExternalServices, SetupError> {
         let env = self.env.unwrap_or_else(EnvSnapshot::from_process_env);
         let loaded = match self.config {
-            ConfigInput::Empty => load_file(None, &env, &self.options)?,
-            ConfigInput::File(path) => load_file(Some(&path), &env, &self.options)?,
+            ConfigInput::Empty => load_env(&env, &self.options)?,
+            ConfigInput::File(path) => load_file(&path, &env, &self.options)?,
             ConfigInput::Text { text, origin } => load_str(&text, &origin, &env, &self.options)?,
             ConfigInput::Set(loaded) => *loaded,
         };
@@ -250,7 +269,21 @@ impl ExternalServicesBuilder {
             secrets = secrets.with(name, source);
         }
         let tls = TlsOptions { secrets, ..self.tls };
-        let services = ExternalServices::build(&resolution, self.store, &tls).await?;
+        // Logged as well as returned: a gateway that never reads `warnings()` still shows
+        // them in its log.
+        for warning in &warnings {
+            tracing::warn!("{warning}");
+        }
+        let mut services = ExternalServices::build(&resolution, self.store, &tls).await?;
+        for (kind, overrides) in ServiceKind::ALL.into_iter().zip(self.overrides) {
+            if overrides.redirect.is_some() || overrides.max_response_body.is_some() {
+                services.set_http_limits(
+                    kind,
+                    overrides.redirect.unwrap_or_default(),
+                    overrides.max_response_body.unwrap_or(crate::DEFAULT_BODY_LIMIT),
+                );
+            }
+        }
         Ok(services.with_warnings(warnings))
     }
 }
@@ -342,7 +375,7 @@ mod tests {
             .await
             .unwrap_err()
             .to_string();
-        assert!(error.ends_with("(an error under --strict)"), "{error}");
+        assert!(error.ends_with("(an error in strict mode)"), "{error}");
     }
 
     #[tokio::test]

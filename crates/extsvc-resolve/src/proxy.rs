@@ -1,8 +1,7 @@
 //! Proxy precedence (SPEC section 2): one function per field, reading like the list.
 
 use extsvc_config::{
-    parse_bypass_list, redact_url_credentials, ConfigError, EnvSnapshot, ExternalServicesConfig, ProxyUrl, ServiceKind,
-    Source, Sourced,
+    parse_bypass_list, ConfigError, EnvSnapshot, ExternalServicesConfig, ProxyUrl, ServiceKind, Source, Sourced,
 };
 
 use crate::bypass::BypassList;
@@ -104,7 +103,7 @@ impl StandardProxyEnv {
                     if url.scheme_assumed() {
                         warnings.push(format!(
                             "{name}: no scheme in \"{}\", assuming http://",
-                            redact_url_credentials(value.trim())
+                            extsvc_config::shown(value.trim())
                         ));
                     }
                     Ok(Sourced::new(Some(url), Source::Env(name.to_owned())))

@@ -11,13 +11,13 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use extsvc_config::{ConsulSettings, SecretText, VaultSettings};
+use extsvc_config::{ConsulSettings, EnvSnapshot, ExternalServicesConfig, SecretText, VaultSettings};
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::ServerName;
 use serde_json::Value as Json;
 
-use crate::secret::{SecretError, SecretFuture, SecretSource, SECRET_LIMIT};
+use crate::secret::{SecretError, SecretFuture, SecretSource, SecretSources, SECRET_LIMIT};
 
 /// The most bytes of an answer read: a secret plus its JSON (base64 grows it by a third).
 const ANSWER_LIMIT: usize = SECRET_LIMIT * 2;
@@ -290,5 +290,20 @@ impl SecretSource for ConsulSource {
                 String::from_utf8(bytes).map_err(|_| store_error(reference, "consul", "the value is not UTF-8"))?;
             Ok(Some(SecretText::new(text)))
         })
+    }
+}
+
+impl SecretSources {
+    /// [`SecretSources::standard`] plus the `vault` and `consul` stores of tyk.conf's `kv`
+    /// block, when configured; an unusable address is an error naming its key.
+    pub fn from_config(env: &EnvSnapshot, config: &ExternalServicesConfig) -> Result<Self, String> {
+        let mut sources = SecretSources::standard(env, config);
+        if let Some(vault) = &config.kv.vault {
+            sources = sources.with("vault", Arc::new(VaultSource::new(vault)?));
+        }
+        if let Some(consul) = &config.kv.consul {
+            sources = sources.with("consul", Arc::new(ConsulSource::new(consul)?));
+        }
+        Ok(sources)
     }
 }

@@ -17,6 +17,7 @@ use rustls::sign::{CertifiedKey, SigningKey};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use x509_parser::x509::X509Version;
 
+use crate::encrypted_pem::DecryptError;
 use crate::error::{key_path, Material, Origin, TlsError};
 use crate::pem::{parse_certificates, parse_private_key, ClientCertificate, StoredPrivateKey};
 use crate::pem_file::read_pem_file;
@@ -115,7 +116,7 @@ async fn read_file(service: ServiceKind, key_path: &str, material: Material, pat
         key_path: key_path.to_owned(),
         material,
         path: path.to_owned(),
-        source,
+        cause: source,
     })
 }
 
@@ -133,10 +134,10 @@ async fn read_field(
     let Some(reference) = path.to_str().and_then(SecretReference::parse) else {
         return read_file(service, key_path, material, path).await;
     };
-    let value = secrets.resolve(&reference).await.map_err(|source| TlsError::Secret {
+    let value = secrets.resolve(&reference).await.map_err(|cause| TlsError::Secret {
         service,
         key_path: key_path.to_owned(),
-        source,
+        cause,
     })?;
     if value.expose().contains("-----BEGIN ") {
         return Ok(repaired_inline_pem(value.expose()).into_owned().into_bytes());
@@ -162,7 +163,7 @@ async fn read_certificates(
         key_path: key_path.to_owned(),
         material,
         path: path.to_owned(),
-        source,
+        cause: source,
     })
 }
 
@@ -308,7 +309,7 @@ async fn locate<T>(
                 return Err(TlsError::Store {
                     service,
                     key_path: key_path.to_owned(),
-                    source,
+                    cause: source,
                 })
             }
         },
@@ -316,14 +317,14 @@ async fn locate<T>(
     };
     let path = Path::new(id);
     if tokio::fs::metadata(path).await.is_ok_and(|m| m.is_file()) {
-        tracing::info!(service = %service, key = key_path, file = %path.display(), "certificate id is not in the store but names a file: reading the file");
+        tracing::info!(service = %service, key = key_path, file = %extsvc_config::shown(path), "certificate id is not in the store but names a file: reading the file");
         return Ok(Located::File(path.to_owned()));
     }
     Err(match store_error {
         Some(source) => TlsError::Store {
             service,
             key_path: key_path.to_owned(),
-            source,
+            cause: source,
         },
         None => no_store(service, key_path.to_owned(), format!("{field} {id}")),
     })
@@ -403,7 +404,7 @@ async fn client_entry(
                     key_path: key_path.to_owned(),
                     material: Material::ClientCertificate,
                     path,
-                    source,
+                    cause: source,
                 })
         }
         Located::Inline => ClientCertificate::from_pem(repaired_inline_pem(id).as_bytes())
@@ -411,7 +412,7 @@ async fn client_entry(
             .map_err(|source| TlsError::InlinePem {
                 service,
                 key_path: key_path.to_owned(),
-                source,
+                cause: source,
             }),
     }
 }
@@ -433,10 +434,10 @@ async fn resolve_encoding_secret(
     else {
         return Ok(Some(secret.clone()));
     };
-    let value = secrets.resolve(&reference).await.map_err(|source| TlsError::Secret {
+    let value = secrets.resolve(&reference).await.map_err(|cause| TlsError::Secret {
         service,
         key_path: secret.source.to_string(),
-        source,
+        cause,
     })?;
     Ok(Some(Sourced::new(
         EncodingSecret::new(value.expose()),
@@ -472,8 +473,17 @@ fn decrypt_key(
     };
     match encrypted.decrypt(secret.value.expose()) {
         Ok(key) => Ok((key, Some(secret.source.clone()))),
-        Err(e) => Err(error(format!("{e}; the encoding secret came from {}", secret.source))),
+        Err(e) => Err(error(wrong_secret_or_corrupt(e, &secret.source))),
     }
+}
+
+/// The one reason given for a stored key that does not decrypt to the certificate's key,
+/// whatever went wrong (bad padding, not a key, not this certificate's key): no answer
+/// tells a wrong secret from a corrupt entry, as none can (see [`DecryptError`]).
+fn wrong_secret_or_corrupt(error: DecryptError, secret: &Source) -> String {
+    format!(
+        "{error} (the encoding secret came from {secret}; it is security.private_certificate_encoding_secret, else secret)"
+    )
 }
 
 /// The client certificate of `source`, its key checked against it; `None` when the
@@ -531,7 +541,7 @@ async fn load_key_file(
         key_path: key_key_path.to_owned(),
         material: Material::PrivateKey,
         path: key_file.to_owned(),
-        source,
+        cause: source,
     })?;
     load_key(service, key_key_path, Origin::File(key_file.to_owned()), key, provider)
 }
@@ -595,11 +605,11 @@ fn pair(service: ServiceKind, chain: &LoadedChain, key: LoadedKey) -> Result<Arc
                 service,
                 key_path: key.key_path,
                 origin: key.origin,
-                reason: format!(
-                    "the decrypted key does not match the certificate (a wrong encoding secret, or a wrong entry); \
-                     the encoding secret came from {}",
-                    key.decrypted_with.map(|s| s.to_string()).unwrap_or_default()
-                ),
+                reason: key
+                    .decrypted_with
+                    .as_ref()
+                    .map(|source| wrong_secret_or_corrupt(DecryptError, source))
+                    .unwrap_or_default(),
             })
         }
         Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch)) => Err(TlsError::KeyMismatch {
@@ -677,7 +687,7 @@ async fn ca_entry(
                 parse_certificates(repaired_inline_pem(id).as_bytes()).map_err(|source| TlsError::InlinePem {
                     service,
                     key_path: key_path.to_owned(),
-                    source,
+                    cause: source,
                 })?;
             (Origin::Inline, certificates)
         }

@@ -21,6 +21,8 @@ use std::time::Duration;
 
 use extsvc_config::{EnvSnapshot, ExternalServicesConfig, SecretReference, SecretText};
 
+pub use crate::error::SecretError;
+
 /// The largest secret accepted (a PEM bundle is a few kilobytes), in bytes.
 pub const SECRET_LIMIT: usize = 1024 * 1024;
 
@@ -49,59 +51,6 @@ pub type SecretFuture<'a> = Pin<Box<dyn Future<Output = Result<Option<SecretText
 pub trait SecretSource: fmt::Debug + Send + Sync {
     /// The secret stored under `key`; `Ok(None)` when there is none.
     fn secret<'a>(&'a self, key: &'a str) -> SecretFuture<'a>;
-}
-
-/// Why a reference could not be resolved. Messages name the reference and the store,
-/// never a value.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum SecretError {
-    /// The store does not hold the key.
-    #[error("{reference}: not found in the {store} store")]
-    NotFound {
-        /// The reference as written.
-        reference: String,
-        /// The store's name.
-        store: String,
-    },
-    /// No store of that name is configured.
-    #[error("{reference}: no secret store named {store} is configured")]
-    NoStore {
-        /// The reference as written.
-        reference: String,
-        /// The store's name.
-        store: String,
-    },
-    /// The lookup missed its deadline.
-    #[error("{reference}: the {store} store did not answer within {after:?}")]
-    Timeout {
-        /// The reference as written.
-        reference: String,
-        /// The store's name.
-        store: String,
-        /// The deadline.
-        after: Duration,
-    },
-    /// The value is larger than [`SECRET_LIMIT`].
-    #[error("{reference}: the value from the {store} store is larger than {limit} bytes")]
-    TooLarge {
-        /// The reference as written.
-        reference: String,
-        /// The store's name.
-        store: String,
-        /// The limit.
-        limit: usize,
-    },
-    /// The store failed (or, for `env://`, the variable is not valid UTF-8).
-    #[error("{reference}: the {store} store failed: {message}")]
-    Store {
-        /// The reference as written.
-        reference: String,
-        /// The store's name.
-        store: String,
-        /// What failed (never the value).
-        message: String,
-    },
 }
 
 /// The stores that resolve references, by name (`env`, `secrets`, `vault`, `consul`, or a
@@ -161,19 +110,6 @@ impl SecretSources {
             )
     }
 
-    /// [`SecretSources::standard`] plus the `vault` and `consul` stores of tyk.conf's `kv`
-    /// block, when configured; an unusable address is an error naming its key.
-    pub fn from_config(env: &EnvSnapshot, config: &ExternalServicesConfig) -> Result<Self, String> {
-        let mut sources = SecretSources::standard(env, config);
-        if let Some(vault) = &config.kv.vault {
-            sources = sources.with("vault", Arc::new(crate::VaultSource::new(vault)?));
-        }
-        if let Some(consul) = &config.kv.consul {
-            sources = sources.with("consul", Arc::new(crate::ConsulSource::new(consul)?));
-        }
-        Ok(sources)
-    }
-
     /// These stores and `source` under `name` (replacing one of that name).
     pub fn with(mut self, name: impl Into<String>, source: Arc<dyn SecretSource>) -> Self {
         self.stores.insert(name.into(), source);
@@ -196,13 +132,17 @@ impl SecretSources {
                 store,
             });
         };
-        let answer = crate::options::within(self.timeout, source.secret(reference.key()))
-            .await
-            .ok_or_else(|| SecretError::Timeout {
-                reference: written.clone(),
-                store: store.clone(),
-                after: self.timeout,
-            })?;
+        // The deadline (a timeout too large to add to the clock means none).
+        let lookup = source.secret(reference.key());
+        let answer = match tokio::time::Instant::now().checked_add(self.timeout) {
+            Some(deadline) => tokio::time::timeout_at(deadline, lookup).await.ok(),
+            None => Some(lookup.await),
+        }
+        .ok_or_else(|| SecretError::Timeout {
+            reference: written.clone(),
+            store: store.clone(),
+            after: self.timeout,
+        })?;
         match answer {
             Ok(Some(value)) if value.expose().len() > SECRET_LIMIT => Err(SecretError::TooLarge {
                 reference: written,

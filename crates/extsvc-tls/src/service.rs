@@ -105,7 +105,7 @@ pub async fn build_service_tls(
         return Err(TlsError::Config {
             service: kind,
             key_path: error.path().to_owned(),
-            source: error.clone(),
+            cause: error.clone(),
         });
     }
     let provider = provider();

@@ -334,7 +334,7 @@ impl<C: RedisConnector> RedisStore<C> {
         let io_error = |source: io::Error| StoreError::Io {
             id: id.to_owned(),
             location: self.connector.describe(),
-            source,
+            cause: source,
         };
         let backend = |message: String| StoreError::Backend {
             id: id.to_owned(),
@@ -378,7 +378,7 @@ impl<C: RedisConnector> CertificateStore for RedisStore<C> {
             let pem = self.get(id).await?;
             ClientCertificate::from_pem(&pem).map_err(|source| StoreError::InvalidEntry {
                 id: id.to_owned(),
-                source,
+                cause: source,
             })
         })
     }
@@ -388,7 +388,7 @@ impl<C: RedisConnector> CertificateStore for RedisStore<C> {
             let pem = self.get(id).await?;
             parse_certificates(&pem).map_err(|source| StoreError::InvalidEntry {
                 id: id.to_owned(),
-                source,
+                cause: source,
             })
         })
     }
