@@ -20,13 +20,13 @@
 mod bounded_file;
 mod bypass_entry;
 mod code;
-mod duplicate_keys;
 mod encoding_secret;
 mod env;
 mod env_layer;
 mod error;
 pub mod file;
 mod file_layer;
+mod json_tree;
 mod keys;
 mod layer;
 mod load;
@@ -39,6 +39,7 @@ mod shown;
 mod source;
 mod suggest;
 mod tls_version;
+mod tyk_merge;
 mod validate;
 
 pub use bounded_file::{read_bounded, BoundedReadError, CONFIG_FILE_LIMIT, PEM_FILE_LIMIT};
