@@ -33,6 +33,7 @@ mod config;
 pub mod danger;
 pub mod encrypted_pem;
 mod error;
+mod kv_store;
 mod material;
 mod options;
 pub mod pem;
@@ -40,17 +41,20 @@ mod pem_file;
 mod provider;
 mod rotating_config;
 mod rotation;
+mod secret;
 mod service;
 pub mod store;
 mod system_roots;
 
 pub use check::{check, check_services, check_services_within, CheckReport};
 pub use error::{Material, Origin, PemError, StoreError, TlsError};
+pub use kv_store::{ConsulSource, VaultSource};
 pub use options::{TlsOptions, DEFAULT_LOAD_TIMEOUT, DEFAULT_REFRESH_INTERVAL};
 pub use pem::{ClientCertificate, StoredPrivateKey};
 pub use provider::{crypto_provider, CRYPTO_PROVIDER};
 pub use rotating_config::RotatingConfig;
 pub use rotation::ReloadReport;
+pub use secret::{SecretError, SecretFuture, SecretSource, SecretSources, SECRET_LIMIT};
 pub use service::{build_service_tls, ServiceTls};
 pub use store::{CertificateStore, DirectoryStore, MemoryStore, StoreFuture, DEFAULT_STORE_TIMEOUT};
 #[cfg(feature = "redis")]

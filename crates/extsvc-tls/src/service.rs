@@ -112,10 +112,12 @@ pub async fn build_service_tls(
     let bounded = store
         .as_deref()
         .map(|store| DeadlineStore::new(store, options.store_timeout));
+    let secrets = crate::rotation::secret_sources(options);
     let loading = load_material(
         kind,
         &service.mtls,
         bounded.as_ref().map(|s| s as &dyn CertificateStore),
+        &secrets,
         &provider,
     );
     let material = within(options.load_timeout, loading)
