@@ -493,6 +493,9 @@ async fn the_request_span_names_service_and_route_but_no_secret() {
         .with_writer(move || writer.clone())
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
+    // Tests on other threads install WARN-level subscribers of their own; a callsite first
+    // seen under one of those may have cached "never" before this one was registered.
+    tracing::callsite::rebuild_interest_cache();
 
     let tls = plain_tls();
     let client = ServiceClient::from_parts(service, tls.clone(), tls.clone());
