@@ -331,8 +331,17 @@ mod tests {
         assert!(services.warnings().is_empty(), "{:?}", services.warnings());
     }
 
+    /// Kept, and logged too: a gateway that never reads `warnings()` sees them in its log.
     #[tokio::test]
-    async fn warnings_of_loading_and_resolving_are_kept() {
+    async fn warnings_of_loading_and_resolving_are_kept_and_logged() {
+        let logs = crate::client::tests::LogBuffer::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::WARN)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
         let services = ExternalServices::builder()
             .tyk_conf_str(
                 r#"{"external_services": {"global": {"enabled": true, "http_proxy": "proxy:3128"}}}"#,
@@ -351,6 +360,10 @@ mod tests {
             warnings.contains("NO_PROXY: skipped entry"),
             "the resolution's warning is missing: {warnings}"
         );
+        let logged = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+        for warning in services.warnings() {
+            assert!(logged.contains(warning.as_str()), "not logged: {warning}\n{logged}");
+        }
     }
 
     /// SPEC section 2: an unusable standard proxy variable that a service reaches fails

@@ -33,6 +33,7 @@ mod load;
 mod model;
 mod mtls_rules;
 mod proxy_url;
+mod redact;
 mod reference;
 mod secret_reference;
 mod service;
@@ -55,7 +56,8 @@ pub use model::{
     CertificateStoreSettings, ExternalServicesConfig, GlobalSettings, LegacySettings, MtlsSettings, ProxySettings,
     ServiceSettings,
 };
-pub use proxy_url::{redact_url_credentials, InvalidProxyUrl, ProxyScheme, ProxyUrl};
+pub use proxy_url::{InvalidProxyUrl, ProxyScheme, ProxyUrl};
+pub use redact::redact_url_credentials;
 pub use reference::configuration_reference_markdown;
 pub use secret_reference::{ConsulSettings, KvSettings, SecretReference, SecretText, SecretsSettings, VaultSettings};
 pub use service::{ServiceKind, UnknownServiceKind};
