@@ -23,7 +23,9 @@
 //!   days, missing clientAuth usage);
 //! - [`danger`] — the verifier behind `insecure_skip_verify`.
 //!
-//! rustls with the ring provider only. Key material and the encoding secret never appear in
+//! rustls with one crypto provider, chosen at build time by a feature ([`CRYPTO_PROVIDER`],
+//! [`crypto_provider`]: ring by default; aws-lc-rs, with post-quantum key exchange or
+//! without, or its FIPS module). Key material and the encoding secret never appear in
 //! Debug, Display, logs or errors.
 
 pub mod check;
@@ -49,6 +51,7 @@ pub use error::{Material, Origin, PemError, StoreError, TlsError};
 pub use kv_store::{ConsulSource, VaultSource};
 pub use options::{TlsOptions, DEFAULT_LOAD_TIMEOUT, DEFAULT_REFRESH_INTERVAL};
 pub use pem::{ClientCertificate, StoredPrivateKey};
+pub use provider::{crypto_provider, CRYPTO_PROVIDER};
 pub use rotating_config::RotatingConfig;
 pub use rotation::ReloadReport;
 pub use secret::{SecretError, SecretFuture, SecretSource, SecretSources, SECRET_LIMIT};

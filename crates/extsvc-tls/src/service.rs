@@ -19,7 +19,7 @@ use crate::store::{CertificateStore, DeadlineStore};
 ///
 /// Each leg is a [`RotatingConfig`]: take [`RotatingConfig::current`] for every new
 /// connection. ALPN is left empty on both: the client crate derives a configuration
-/// with the protocols it speaks ([`RotatingConfig::with_alpn`]). Both use the ring
+/// with the protocols it speaks ([`RotatingConfig::with_alpn`]). Both use the build's
 /// provider and have SNI and session resumption on.
 ///
 /// When the service's material comes from files or a store, a reload that changes it
