@@ -9,7 +9,7 @@
 //!   overrides (or switches off) has no effect: a warning says so.
 
 use crate::error::Diagnostics;
-use crate::{redact_url_credentials, ExternalServicesConfig, ProxySettings, ProxyUrl, ServiceKind, Sourced};
+use crate::{ExternalServicesConfig, ProxySettings, ProxyUrl, ServiceKind, Sourced};
 
 /// Adds the warnings of the model `config`.
 pub(crate) fn warn_divergences(config: &ExternalServicesConfig, diagnostics: &mut Diagnostics) {
@@ -23,9 +23,9 @@ fn url_set(field: &Option<Sourced<Option<ProxyUrl>>>) -> Option<&ProxyUrl> {
     field.as_ref().and_then(|f| f.value.as_ref())
 }
 
-/// A proxy URL as warnings show it (`user:***@`).
+/// A proxy URL as warnings show it (`user:***@`, escaped, capped).
 fn shown_url(url: &ProxyUrl) -> String {
-    redact_url_credentials(&url.to_string())
+    crate::shown(&url.to_string()).to_string()
 }
 
 fn warn_overridden_legacy(config: &ExternalServicesConfig, diagnostics: &mut Diagnostics) {
