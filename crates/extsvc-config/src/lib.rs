@@ -33,6 +33,7 @@ mod load;
 mod model;
 mod mtls_rules;
 mod proxy_url;
+mod redact;
 mod reference;
 mod service;
 mod shown;
@@ -54,7 +55,8 @@ pub use model::{
     CertificateStoreSettings, ExternalServicesConfig, GlobalSettings, LegacySettings, MtlsSettings, ProxySettings,
     ServiceSettings,
 };
-pub use proxy_url::{redact_url_credentials, InvalidProxyUrl, ProxyScheme, ProxyUrl};
+pub use proxy_url::{InvalidProxyUrl, ProxyScheme, ProxyUrl};
+pub use redact::redact_url_credentials;
 pub use reference::configuration_reference_markdown;
 pub use service::{ServiceKind, UnknownServiceKind};
 pub use shown::{escaped, shown, Shown, SHOWN_LIMIT};
