@@ -7,7 +7,7 @@ use serde_json::{json, Map, Value};
 
 use crate::clients::ClientKind;
 use crate::decision::BypassReport;
-use crate::load::median;
+use crate::load::median_of_ratios;
 use crate::probe_vs_wrk::ProbeFigures;
 
 /// One client's figures in one scenario at one concurrency (medians of the rounds).
@@ -63,15 +63,7 @@ impl ScenarioRun {
 
     /// `ours`'s requests per second over `theirs`'s, as [`ScenarioRun::rps_ratio`].
     pub(crate) fn rps_ratio_of(&self, ours: ClientKind, theirs: ClientKind) -> Option<f64> {
-        let ours = &self.figures(ours)?.rps_rounds;
-        let theirs = &self.figures(theirs)?.rps_rounds;
-        let mut ratios: Vec<f64> = ours
-            .iter()
-            .zip(theirs)
-            .filter(|(_, t)| **t > 0.0)
-            .map(|(o, t)| o / t)
-            .collect();
-        (!ratios.is_empty()).then(|| median(&mut ratios))
+        median_of_ratios(&self.figures(ours)?.rps_rounds, &self.figures(theirs)?.rps_rounds)
     }
 
     fn json(&self) -> Map<String, Value> {
@@ -123,6 +115,10 @@ pub(crate) struct Summary {
     pub(crate) resolve_ns: Option<f64>,
     /// The `redis` scenario.
     pub(crate) redis: Option<crate::redis_scenario::RedisReport>,
+    /// The `idle_connections` scenario.
+    pub(crate) idle_connections: Option<crate::idle_connections::IdleReport>,
+    /// The `tls_provider` scenario.
+    pub(crate) tls_provider: Option<crate::tls_provider::ProviderReport>,
     /// The `redis_pipeline` scenario.
     pub(crate) redis_pipeline: Option<crate::redis_pipeline::PipelineReport>,
     /// `extsvc probe` against `wrk`, per protocol, when run.
@@ -168,6 +164,12 @@ impl Summary {
         }
         if let Some(pipeline) = &self.redis_pipeline {
             root.insert("redis_pipeline".into(), pipeline.to_json());
+        }
+        if let Some(providers) = &self.tls_provider {
+            root.insert("tls_provider".into(), providers.to_json());
+        }
+        if let Some(idle) = &self.idle_connections {
+            root.insert("idle_connections".into(), idle.to_json());
         }
         if let Some(bypass) = &self.bypass {
             let sizes: Vec<Value> = bypass
@@ -288,6 +290,12 @@ impl Summary {
         }
         if let Some(pipeline) = &self.redis_pipeline {
             pipeline.write_table(out)?;
+        }
+        if let Some(providers) = &self.tls_provider {
+            providers.write_table(out)?;
+        }
+        if let Some(idle) = &self.idle_connections {
+            idle.write_table(out)?;
         }
         if let Some(bypass) = &self.bypass {
             writeln!(

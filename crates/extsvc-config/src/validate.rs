@@ -54,6 +54,8 @@ pub(crate) fn build_config(
         services,
         legacy,
         certificate_store,
+        secrets: crate::SecretsSettings::default(),
+        kv: crate::KvSettings::default(),
     }
 }
 
