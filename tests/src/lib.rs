@@ -8,6 +8,7 @@
 //! - [`openssl_server`]: `openssl s_server` speaking TLS 1.2 only, driven over its stdin to ask
 //!   the client to renegotiate (what no other peer here does on demand).
 //! - [`fault_proxy`]: an in-process proxy with fault knobs (hangs, garbage, resets, …).
+//! - [`hostile_resp`]: an in-process Redis peer answering with endless or oversized replies.
 //! - [`tyk_store`]: certificate store entries as Tyk writes them (RFC 1423 keys), made by `openssl`.
 //! - [`target`]: in-process HTTP/HTTPS targets that count connections and requests.
 //! - [`raw_client`]: a bare hyper/tokio-rustls client (and hand-written CONNECT) for checking
@@ -15,6 +16,7 @@
 
 pub mod client;
 pub mod fault_proxy;
+pub mod hostile_resp;
 pub mod microsocks;
 pub mod nginx;
 pub mod openssl_server;

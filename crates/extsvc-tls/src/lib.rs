@@ -33,6 +33,8 @@ mod error;
 mod material;
 pub mod pem;
 mod pem_file;
+#[cfg(feature = "redis")]
+pub mod resp;
 mod rotating_config;
 mod rotation;
 mod service;

@@ -113,6 +113,20 @@ impl RedisClient {
         self.connections.lease(deadline).await.map(drop)
     }
 
+    /// Caps each reply at `limit` bytes for connections opened from now on (default
+    /// [`DEFAULT_MAX_REPLY_BYTES`](extsvc_tls::resp::DEFAULT_MAX_REPLY_BYTES), 64 MiB): a
+    /// larger reply ends its connection with an error naming the limit, in bounded memory
+    /// (see [`extsvc_tls::resp`]). Shared by the clones.
+    pub fn with_max_reply_bytes(self, limit: usize) -> RedisClient {
+        self.connections.set_max_reply_bytes(limit);
+        self
+    }
+
+    /// The reply limit in force.
+    pub fn max_reply_bytes(&self) -> usize {
+        self.connections.max_reply_bytes()
+    }
+
     /// How many connections this client (and its clones) opened so far, to the target or
     /// through the proxy.
     pub fn connections_opened(&self) -> u64 {

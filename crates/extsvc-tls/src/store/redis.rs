@@ -23,9 +23,17 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{check_id, CertificateStore, StoreError, StoreFuture};
 use crate::pem::{parse_certificates, ClientCertificate};
+use crate::resp::{reply_too_large_in, BoundedReplies};
 
 /// The key prefix of a Tyk gateway's certificate store: id `X` lives at `cert-raw-X`.
 pub const DEFAULT_KEY_PREFIX: &str = "cert-";
+
+/// The largest entry read: 1 MiB, as for certificate files
+/// ([`extsvc_config::PEM_FILE_LIMIT`]).
+const ENTRY_LIMIT: usize = extsvc_config::PEM_FILE_LIMIT as usize;
+
+/// Room for the framing of a `GET` reply (and of the setup's replies) around an entry.
+const REPLY_FRAMING: usize = 4096;
 
 /// How long one answer (to `AUTH`, `SELECT` or `GET`) may take; callers bound the whole
 /// lookup with their own deadline too.
@@ -340,6 +348,10 @@ impl<C: RedisConnector> RedisStore<C> {
             message,
         };
         let stream = self.connector.connect().await.map_err(io_error)?;
+        // Entries are capped like certificate files; the framing of the reply around the
+        // value needs a little more.
+        let stream = BoundedReplies::new(stream, ENTRY_LIMIT + REPLY_FRAMING);
+        let words = stream.server_words();
         let mut info = RedisConnectionInfo::default().set_db(self.database.map_or(0, i64::from));
         if let Some(auth) = &self.auth {
             if let Some(user) = &auth.user {
@@ -348,9 +360,26 @@ impl<C: RedisConnector> RedisStore<C> {
             info = info.set_password(&auth.password);
         }
         let config = AsyncConnectionConfig::new().set_response_timeout(Some(ANSWER_TIMEOUT));
+        let too_large = || StoreError::TooLarge {
+            id: id.to_owned(),
+            limit: ENTRY_LIMIT,
+        };
         let redis_error = |what: &str, e: RedisError| {
-            if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() {
-                io_error(io::Error::other(e))
+            if let Some(refused) = reply_too_large_in(&e) {
+                if refused.is_size() {
+                    too_large()
+                } else {
+                    backend(format!("{what} failed: {refused}"))
+                }
+            } else if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() {
+                match words.get() {
+                    // What the server said before the connection broke (protected mode's
+                    // `-DENIED …`, then close) is the cause that "broken pipe" hides.
+                    Some(said) if !e.is_timeout() => backend(format!(
+                        "{what} failed: the connection broke after the server answered: {said}"
+                    )),
+                    _ => io_error(io::Error::other(e)),
+                }
             } else {
                 backend(format!("{what} failed: {e}"))
             }
@@ -367,7 +396,11 @@ impl<C: RedisConnector> RedisStore<C> {
             .query_async(&mut connection)
             .await
             .map_err(|e| redis_error(&format!("GET {key}"), e))?;
-        value.ok_or_else(|| StoreError::NotFound { id: id.to_owned() })
+        let value = value.ok_or_else(|| StoreError::NotFound { id: id.to_owned() })?;
+        if value.len() as u64 > ENTRY_LIMIT as u64 {
+            return Err(too_large());
+        }
+        Ok(value)
     }
 }
 
