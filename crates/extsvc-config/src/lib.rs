@@ -37,6 +37,7 @@ mod reference;
 mod service;
 mod shown;
 mod source;
+mod storage;
 mod suggest;
 mod tls_version;
 mod validate;
@@ -58,4 +59,8 @@ pub use reference::configuration_reference_markdown;
 pub use service::{ServiceKind, UnknownServiceKind};
 pub use shown::{escaped, shown, Shown, SHOWN_LIMIT};
 pub use source::{Source, Sourced};
+pub use storage::{
+    storage_key_names, StorageKind, StorageSecret, StorageSettings, StorageTopology, DEFAULT_ADDRESS,
+    DEFAULT_MAX_ACTIVE, DEFAULT_STORAGE_TIMEOUT,
+};
 pub use tls_version::TlsVersion;

@@ -164,7 +164,8 @@ pub fn load_file_lenient(
     options: &LoadOptions,
 ) -> Result<LoadReport, ConfigErrors> {
     let Some(path) = path else {
-        return load_layers(Layer::new(LayerKind::File, ""), Diagnostics::default(), env, options);
+        let report = load_layers(Layer::new(LayerKind::File, ""), Diagnostics::default(), env, options);
+        return with_storage(report, None, env, options);
     };
     let origin = path.display().to_string();
     match read_file_text(path) {
@@ -187,7 +188,28 @@ pub fn load_str_lenient(
 ) -> Result<LoadReport, ConfigErrors> {
     let mut diagnostics = Diagnostics::default();
     let file = read_file_layer(json, origin, &mut diagnostics);
-    load_layers(file, diagnostics, env, options)
+    let report = load_layers(file, diagnostics, env, options);
+    // The `storage` section is read beside the `external_services` keys (its own module);
+    // the text parsed once more is a few kilobytes, once per load.
+    let root = serde_json::from_str::<serde_json::Value>(json).ok();
+    with_storage(report, root.as_ref(), env, options)
+}
+
+/// Adds tyk.conf's `storage` section (file and `<prefix>STORAGE_*` variables) to a
+/// loaded configuration, with its warnings and errors.
+fn with_storage(
+    report: Result<LoadReport, ConfigErrors>,
+    root: Option<&serde_json::Value>,
+    env: &EnvSnapshot,
+    options: &LoadOptions,
+) -> Result<LoadReport, ConfigErrors> {
+    let mut report = report?;
+    let mut diagnostics = Diagnostics::default();
+    report.config.storage = crate::storage::read_storage(root, env, &options.env_prefix, &mut diagnostics);
+    report.warnings.extend(diagnostics.warnings);
+    report.errors.extend(diagnostics.errors);
+    report.concerns.extend(diagnostics.concerns);
+    Ok(report)
 }
 
 /// Reads the environment, merges and builds the model. Even after a fatal error the

@@ -19,6 +19,8 @@ pub struct ExternalServicesConfig {
     pub legacy: LegacySettings,
     /// The certificate store's secrets (outside `external_services`).
     pub certificate_store: CertificateStoreSettings,
+    /// tyk.conf's top-level `storage` section: the gateway's Redis (SPEC section 7).
+    pub storage: crate::StorageSettings,
 }
 
 impl ExternalServicesConfig {
