@@ -1,4 +1,5 @@
-//! Hostile Redis peers against every Redis reader extsvc has: each reply that would grow
+//! Hostile Redis peers against every Redis reader extsvc has (`services.redis(url)`,
+//! `services.storage_redis()`, the certificate store): each reply that would grow
 //! without end ends its connection with an error naming the limit, within seconds, and
 //! the whole run's peak resident memory (`VmHWM`) stays under [`PEAK_RSS_LIMIT_KIB`].
 //!
@@ -51,6 +52,21 @@ async fn through_redis_client(services: &ExternalServices, peer: &HostileRedis) 
     error.to_string()
 }
 
+/// `GET HOSTILE` through `storage_redis()`, tyk.conf's `storage` section naming the peer.
+async fn through_storage_redis(peer: &HostileRedis) -> String {
+    let port = peer.address().rsplit_once(':').unwrap().1.to_owned();
+    let conf = format!(r#"{{"storage": {{"host": "127.0.0.1", "port": {port}, "timeout": 2}}}}"#);
+    let services = ExternalServices::builder()
+        .tyk_conf_str(conf, "tyk.conf")
+        .env(EnvSnapshot::empty())
+        .build()
+        .await
+        .expect("build the services");
+    let mut redis = services.storage_redis().unwrap();
+    let got: redis::RedisResult<Option<String>> = redis::cmd("GET").arg(HOSTILE_KEY).query_async(&mut redis).await;
+    got.expect_err("a hostile reply must fail the command").to_string()
+}
+
 /// The certificate store's lookup of the hostile key, through plain TCP.
 async fn through_store(peer: &HostileRedis) -> String {
     // The store reads `cert-raw-HOSTILE`, which names the hostile key.
@@ -76,16 +92,22 @@ fn hostile_replies_end_in_an_error_naming_the_limit_in_bounded_time_and_memory()
             Hostility::Trickle,
         ] {
             let peer = HostileRedis::start(hostility);
-            let started = Instant::now();
-            let error = through_redis_client(&services, &peer).await;
-            let took = started.elapsed();
-            eprintln!("services.redis, {hostility:?}: {took:?}: {error}");
-            assert!(took < BOUND, "{hostility:?} took {took:?}");
-            match hostility {
-                Hostility::EndlessLine => assert!(error.contains("64 KiB"), "{hostility:?}: {error}"),
-                Hostility::NestedArrays => assert!(error.contains("levels"), "{hostility:?}: {error}"),
-                Hostility::Trickle => assert!(error.contains("2s"), "{hostility:?}: {error}"),
-                _ => assert!(error.contains(NAMES_THE_LIMIT), "{hostility:?}: {error}"),
+            for client in ["services.redis", "storage_redis"] {
+                let started = Instant::now();
+                let error = if client == "storage_redis" {
+                    through_storage_redis(&peer).await
+                } else {
+                    through_redis_client(&services, &peer).await
+                };
+                let took = started.elapsed();
+                eprintln!("{client}, {hostility:?}: {took:?}: {error}");
+                assert!(took < BOUND, "{client}, {hostility:?} took {took:?}");
+                match hostility {
+                    Hostility::EndlessLine => assert!(error.contains("64 KiB"), "{client}, {hostility:?}: {error}"),
+                    Hostility::NestedArrays => assert!(error.contains("levels"), "{client}, {hostility:?}: {error}"),
+                    Hostility::Trickle => assert!(error.contains("2s"), "{client}, {hostility:?}: {error}"),
+                    _ => assert!(error.contains(NAMES_THE_LIMIT), "{client}, {hostility:?}: {error}"),
+                }
             }
         }
         // The store: entries are capped at 1 MiB like files, so even a whole 3 MiB reply

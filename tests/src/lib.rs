@@ -3,6 +3,8 @@
 //! - [`client`]: building a service's client from tyk.conf text and an environment, the
 //!   way a gateway does (one builder call).
 //! - [`pki`]: a throw-away PKI generated with rcgen (CA, intermediate, server, client, rogue CA).
+//! - [`redis_topology`]: a real 6-node Redis Cluster and a Sentinel set (master, replica, three
+//!   sentinels), with failovers on demand.
 //! - [`squid`], [`nginx`], [`redis`], [`microsocks`]: launchers for real peers on 127.0.0.1, started and
 //!   stopped (on drop) by the tests; a missing binary is a test failure with an install hint.
 //! - [`openssl_server`]: `openssl s_server` speaking TLS 1.2 only, driven over its stdin to ask
@@ -24,6 +26,7 @@ mod peer_process;
 pub mod pki;
 pub mod raw_client;
 pub mod redis;
+pub mod redis_topology;
 mod server_thread;
 pub mod squid;
 pub mod target;

@@ -203,9 +203,51 @@ impl ExternalServicesBuilder {
         }
         let mut warnings = loaded.warnings;
         warnings.extend(resolution.warnings.iter().cloned());
+        let storage_connector =
+            storage_section_connector(&loaded.config, &env, &resolution, self.store.clone(), &self.tls).await?;
         let services = ExternalServices::build(&resolution, self.store, &self.tls).await?;
-        Ok(services.with_warnings(warnings))
+        Ok(services
+            .with_storage_section(loaded.config.storage.clone(), storage_connector)
+            .with_warnings(warnings))
     }
+}
+
+/// The connector of the `storage` section's Redis when its TLS is not the storage
+/// service's (SPEC section 7: `use_ssl` with the section's own TLS keys when
+/// `external_services.storage.mtls` is not enabled, `ssl_insecure_skip_verify`): the
+/// storage service resolved again with that block, its TLS built like every service's.
+/// `None`: the storage service's connector serves.
+async fn storage_section_connector(
+    config: &extsvc_config::ExternalServicesConfig,
+    env: &EnvSnapshot,
+    resolution: &extsvc_resolve::Resolution,
+    store: Option<Arc<dyn CertificateStore>>,
+    tls: &TlsOptions,
+) -> Result<Option<crate::StreamConnector>, BuildError> {
+    let Some(block) = config
+        .storage
+        .effective_mtls(&config.service(ServiceKind::Storage).mtls)
+    else {
+        return Ok(None);
+    };
+    let mut with_block = config.clone();
+    with_block.service_mut(ServiceKind::Storage).mtls = block;
+    let mut service = resolve(&with_block, env).service(ServiceKind::Storage).clone();
+    // The library-level overrides of the storage service apply here too.
+    let resolved = resolution.service(ServiceKind::Storage);
+    service.pool = resolved.pool;
+    service.timeout = resolved.timeout;
+    let built = extsvc_tls::build_service_tls(&service, store, tls)
+        .await
+        .map_err(|source| BuildError {
+            service: ServiceKind::Storage,
+            source,
+        })?;
+    Ok(Some(crate::StreamConnector::new(
+        Arc::new(service),
+        built.target,
+        built.proxy,
+    )))
 }
 
 #[cfg(test)]

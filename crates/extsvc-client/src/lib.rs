@@ -85,6 +85,6 @@ pub use client::{
 pub use error::{BoxError, Error, ErrorKind, Phase};
 pub use io::{tls_version_name, Connected, ConnectionInfo, Hop};
 #[cfg(feature = "redis")]
-pub use redis::RedisClient;
+pub use redis::{RedisClient, StorageRedis, StorageTopologyCounts};
 pub use services::{BuildError, ExternalServices};
 pub use stream::StreamConnector;

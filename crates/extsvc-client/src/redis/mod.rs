@@ -30,7 +30,13 @@
 //! the proxy again: once the server or proxy is back, commands work again on the same
 //! client, without rebuilding anything.
 
+mod cluster;
 mod connections;
+mod nodes;
+mod sentinel;
+mod storage;
+
+pub use storage::{StorageRedis, StorageTopologyCounts};
 
 use std::fmt;
 use std::sync::Arc;
@@ -103,6 +109,24 @@ impl RedisClient {
         Ok(RedisClient {
             connections: Arc::new(Connections::new(connector, target, info, &service.pool)),
         })
+    }
+
+    /// A client for one node of a storage topology: `target` is `redis://host:port` or
+    /// `rediss://host:port`, `info` its credentials and database.
+    pub(crate) fn for_node(
+        connector: StreamConnector,
+        target: http::Uri,
+        info: ::redis::RedisConnectionInfo,
+        pool: &extsvc_resolve::PoolSettings,
+    ) -> RedisClient {
+        RedisClient {
+            connections: Arc::new(Connections::new(connector, target, info, pool)),
+        }
+    }
+
+    /// `redis://host:port` or `rediss://host:port`: never credentials.
+    pub(crate) fn target(&self) -> &str {
+        self.connections.target()
     }
 
     /// Opens a connection now, if none is kept: proxy, TLS, `AUTH`, `SELECT` and a `PING`
@@ -182,7 +206,7 @@ impl RedisClient {
 
 /// Our error as redis-rs's: an I/O error (kind `TimedOut` for a deadline, so that
 /// [`RedisError::is_timeout`] holds) that carries it.
-fn into_redis_error(e: Error) -> RedisError {
+pub(crate) fn into_redis_error(e: Error) -> RedisError {
     let kind = if e.is_timeout() {
         std::io::ErrorKind::TimedOut
     } else {
