@@ -14,13 +14,6 @@ use crate::{ConfigArgs, EXIT_USAGE};
 const EXIT_PROBLEMS: u8 = 1;
 
 pub(crate) fn run(args: &ConfigArgs, store_args: &CertStoreArgs, env: &EnvSnapshot) -> ExitCode {
-    let store = match store_args.open() {
-        Ok(store) => store,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return ExitCode::from(EXIT_USAGE);
-        }
-    };
     // Configuration errors are problems like any other here: one per line, exit 1. They
     // hide nothing else: every service whose TLS settings they leave usable is built too.
     let loaded = match load_and_resolve_leniently(args, env) {
@@ -34,6 +27,13 @@ pub(crate) fn run(args: &ConfigArgs, store_args: &CertStoreArgs, env: &EnvSnapsh
         .enable_all()
         .build()
         .expect("a tokio runtime starts");
+    let store = match store_args.open_with(args, env, &runtime) {
+        Ok(store) => store,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
     let report = runtime.block_on(extsvc::tls::check_services_within(
         loaded.tls_buildable(),
         store.as_deref(),

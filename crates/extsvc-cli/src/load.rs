@@ -27,6 +27,24 @@ fn load_options(args: &ConfigArgs) -> LoadOptions {
     }
 }
 
+/// Loads the configuration; on errors returns each as one line.
+pub(crate) fn load_config(args: &ConfigArgs, env: &EnvSnapshot) -> Result<Loaded, Vec<String>> {
+    load_file(config_path(args).as_deref(), env, &load_options(args))
+        .map_err(|errors| errors.0.iter().map(|e| e.to_string()).collect())
+}
+
+/// `loaded` with only the storage service's TLS settings: what `probe --storage` and
+/// `--cert-store storage` build (another service's TLS may need the store itself, and a
+/// broken certificate elsewhere must not stop an operator from probing storage).
+pub(crate) fn storage_only(mut loaded: Loaded) -> Loaded {
+    for kind in ServiceKind::ALL {
+        if kind != ServiceKind::Storage {
+            loaded.config.service_mut(kind).mtls = Default::default();
+        }
+    }
+    loaded
+}
+
 /// Loads and resolves; on configuration errors returns each as one line (the caller
 /// prints them and exits with status 2).
 pub(crate) fn load_and_resolve(args: &ConfigArgs, env: &EnvSnapshot) -> Result<LoadedResolution, Vec<String>> {

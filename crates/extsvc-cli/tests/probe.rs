@@ -395,3 +395,82 @@ fn probe_presents_a_tyk_store_certificate_decrypted_with_the_env_secret() {
     );
     assert!(!all.contains(secret), "{all}");
 }
+
+/// `probe --storage` against a real 6-node Redis Cluster through squid: every PING and
+/// SET/GET/DEL gets through, squid's log has a CONNECT for every primary, the JSON says
+/// `topology {cluster, 3, 3}`; after a primary is killed and its replica promoted, the
+/// same command gets everything through again. `check --cert-store storage` reads a CA
+/// from the same cluster.
+#[test]
+fn storage_probes_a_cluster_through_squid_before_and_after_a_failover() {
+    use extsvc_tests::redis_topology::{redis_cli, RedisCluster, TOPOLOGY_PASSWORD};
+    use extsvc_tests::squid::{Squid, SquidOptions};
+
+    let mut cluster = RedisCluster::start();
+    let squid = Squid::start(SquidOptions::default());
+    let pki = TestPki::generate();
+    let dir = tempfile::tempdir().unwrap();
+    let config = serde_json::json!({
+        "storage": { "enable_cluster": true, "addrs": cluster.addresses(), "password": TOPOLOGY_PASSWORD, "timeout": 2 },
+        "external_services": {
+            "storage": { "proxy": { "enabled": true, "http_proxy": squid.url() } },
+            "oauth": { "mtls": { "enabled": true, "ca_cert_ids": ["gw-ca"] } }
+        }
+    })
+    .to_string();
+    let args = ["--storage", "--count", "60", "--concurrency", "3"];
+
+    let (out, json) = probe(dir.path(), &config, &args);
+    assert_eq!(out.status.code(), Some(0), "{json}");
+    assert_eq!(
+        (json["requests"].as_u64(), json["ok"].as_u64()),
+        (Some(60), Some(60)),
+        "{json}"
+    );
+    assert_eq!(
+        json["topology"],
+        serde_json::json!({"kind": "cluster", "primaries": 3, "replicas": 3})
+    );
+    assert_eq!(json["route"], "proxy", "{json}");
+    assert!(!json.to_string().contains(TOPOLOGY_PASSWORD));
+    let connects: Vec<String> = squid
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "CONNECT")
+        .map(|r| r.target)
+        .collect();
+    for port in cluster.primaries() {
+        assert!(
+            connects.contains(&format!("127.0.0.1:{port}")),
+            "no CONNECT to {port}: {connects:?}"
+        );
+    }
+
+    // The certificate store in the same cluster.
+    let ca = std::fs::read_to_string(&pki.ca_cert_path).unwrap();
+    redis_cli(
+        cluster.ports()[0],
+        Some(TOPOLOGY_PASSWORD),
+        &["-c", "SET", "cert-raw-gw-ca", &ca],
+    )
+    .unwrap();
+    let out = common::run(
+        dir.path(),
+        &["check", "--config", "tyk.conf", "--cert-store", "storage"],
+        &[],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    cluster.kill_primary();
+    cluster.wait_until_ok();
+    let (out, json) = probe(dir.path(), &config, &args);
+    assert_eq!(out.status.code(), Some(0), "{json}");
+    assert_eq!(json["ok"].as_u64(), Some(60), "{json}");
+    assert_eq!(json["topology"]["primaries"], 3, "{json}");
+}

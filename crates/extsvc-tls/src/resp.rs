@@ -539,12 +539,12 @@ mod tests {
     }
 
     #[test]
-    fn the_first_top_level_error_line_is_kept_capped() {
+    fn the_last_top_level_error_line_is_kept_capped() {
         let mut framing = Framing::new(DEFAULT_MAX_REPLY_BYTES);
         let words = ServerWords::default();
         framing
             .feed(
-                b"*1\r\n-nested\r\n-DENIED Redis is running in protected mode\r\n-second\r\n",
+                b"-first\r\n*1\r\n-nested\r\n-DENIED Redis is running in protected mode\r\n+OK\r\n",
                 &words,
             )
             .unwrap();

@@ -124,8 +124,9 @@ impl RedisClient {
         }
     }
 
-    /// `redis://host:port` or `rediss://host:port`: never credentials.
-    pub(crate) fn target(&self) -> &str {
+    /// `redis://host:port` or `rediss://host:port` this client connects to (never
+    /// credentials).
+    pub fn target(&self) -> &str {
         self.connections.target()
     }
 
