@@ -11,6 +11,9 @@ use crate::ConfigArgs;
 pub(crate) struct LoadedResolution {
     pub(crate) resolution: Resolution,
     pub(crate) warnings: Vec<String>,
+    /// tyk.conf's `storage` section, and whether `external_services.storage.mtls` is
+    /// enabled (which decides where its TLS settings come from).
+    pub(crate) storage: (extsvc::config::StorageSettings, bool),
 }
 
 /// The file to read: `--config`, else `./tyk.conf` when present, else none.
@@ -54,7 +57,17 @@ pub(crate) fn load_and_resolve(args: &ConfigArgs, env: &EnvSnapshot) -> Result<L
         .map_err(|errors| errors.0.iter().map(|e| e.to_string()).collect::<Vec<_>>())?;
     let resolution = resolve(&config, env);
     warnings.extend(resolution.warnings.iter().cloned());
-    Ok(LoadedResolution { resolution, warnings })
+    let mtls_enabled = config
+        .service(ServiceKind::Storage)
+        .mtls
+        .enabled
+        .as_ref()
+        .is_some_and(|e| e.value);
+    Ok(LoadedResolution {
+        resolution,
+        warnings,
+        storage: (config.storage, mtls_enabled),
+    })
 }
 
 /// The configuration as far as it is usable, for `check`: its errors, and the resolution
