@@ -16,6 +16,7 @@ use extsvc_tests::redis_topology::{
     redis_cli, RedisCluster, RedisSentinels, MASTER_NAME, SENTINEL_PASSWORD, TOPOLOGY_PASSWORD,
 };
 use extsvc_tests::squid::{Squid, SquidOptions};
+use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use redis::AsyncCommands;
 
 /// The longest a failover may keep commands failing.
@@ -98,7 +99,12 @@ async fn one_node_with_password_and_database_through_squid() {
         Some(&squid.url()),
     )
     .await;
+    // A recorder of this test only: the node clients register their handles when made.
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let guard = metrics::set_default_local_recorder(&recorder);
     let mut redis = services.storage_redis().unwrap();
+    drop(guard);
     assert_eq!(redis.kind(), StorageKind::Standalone);
     let shown = format!("{redis:?} {:?}", services.storage_settings());
     assert!(!shown.contains(TOPOLOGY_PASSWORD), "{shown}");
@@ -108,6 +114,33 @@ async fn one_node_with_password_and_database_through_squid() {
     assert_eq!(server.get("kept"), None);
     let counts = redis.topology().await.unwrap();
     assert_eq!((counts.primaries, counts.replicas), (1, 0));
+
+    // Metrics: every command's duration and the one connection, labelled by the node and
+    // `db.system.name=redis`, never a key or a password.
+    let node = format!("127.0.0.1:{}", server.port());
+    let mut commands = 0;
+    let mut opened = 0;
+    for (key, _, _, value) in snapshotter.snapshot().into_vec() {
+        let labels: Vec<(String, String)> = key
+            .key()
+            .labels()
+            .map(|l| (l.key().to_owned(), l.value().to_owned()))
+            .collect();
+        let shown = format!("{labels:?}");
+        assert!(!shown.contains("kept") && !shown.contains(TOPOLOGY_PASSWORD), "{shown}");
+        assert!(labels.contains(&("db.system.name".into(), "redis".into())), "{shown}");
+        assert!(labels.contains(&("server.address".into(), node.clone())), "{shown}");
+        match (key.key().name(), value) {
+            (extsvc::client::instruments::DB_OPERATION_DURATION, DebugValue::Histogram(durations))
+                if !labels.iter().any(|(k, _)| k == "error.type") =>
+            {
+                commands += durations.len()
+            }
+            (extsvc::client::instruments::REDIS_CONNECTIONS_OPENED, DebugValue::Counter(n)) => opened += n,
+            _ => {}
+        }
+    }
+    assert_eq!((commands, opened), (5 * 3 + 1, 1));
     drop(redis);
     let connects = squid.wait_for_requests(1, Duration::from_secs(5)).await;
     assert!(

@@ -13,6 +13,7 @@ use http::Uri;
 use tokio::time::Instant;
 
 use crate::error::{Error, ErrorKind, Phase};
+use crate::instruments::RedisInstruments;
 use crate::io::ConnectionInfo;
 use crate::stream::StreamConnector;
 use crate::tls::rustls_error;
@@ -90,6 +91,8 @@ pub(super) struct Connections {
     tls_version: Mutex<Option<rustls::ProtocolVersion>>,
     /// The largest reply a connection reads ([`BoundedReplies`]).
     max_reply_bytes: AtomicUsize,
+    /// Metrics of this node (`docs/observability.md`).
+    pub(super) instruments: RedisInstruments,
 }
 
 impl Connections {
@@ -99,6 +102,7 @@ impl Connections {
         info: RedisConnectionInfo,
         pool: &PoolSettings,
     ) -> Connections {
+        let instruments = RedisInstruments::new(target.authority().map_or("", |a| a.as_str()));
         Connections {
             connector,
             target_name: format!(
@@ -114,6 +118,7 @@ impl Connections {
             opened: AtomicU64::new(0),
             tls_version: Mutex::new(None),
             max_reply_bytes: AtomicUsize::new(DEFAULT_MAX_REPLY_BYTES),
+            instruments,
         }
     }
 
@@ -211,15 +216,20 @@ impl Connections {
             let (mut connection, driver) = MultiplexedConnection::new_with_config(&self.info, stream, config).await?;
             let closed = Arc::new(AtomicBool::new(false));
             let closed_by_driver = closed.clone();
+            let closed_counter = self.instruments.closed.clone();
             tokio::spawn(async move {
                 driver.await;
                 closed_by_driver.store(true, Ordering::Release);
+                closed_counter.increment(1);
             });
             ::redis::cmd("PING").query_async::<()>(&mut connection).await?;
             Ok::<_, RedisError>((connection, closed))
         };
         match tokio::time::timeout_at(deadline, setup).await {
-            Ok(Ok(opened)) => Ok(opened),
+            Ok(Ok(opened)) => {
+                self.instruments.opened.increment(1);
+                Ok(opened)
+            }
             Ok(Err(e)) => Err(setup_error(e, &words).with_target(&self.target_name)),
             Err(_) => Err(Error::timeout(Phase::ResponseHeaders, timeout).with_target(&self.target_name)),
         }

@@ -205,6 +205,20 @@ impl RedisClient {
     }
 }
 
+impl RedisClient {
+    /// Records one command's duration (`db.client.operation.duration`): ok, a timeout, or
+    /// another failure. A server's error reply (`-ERR …`) is an answer: ok.
+    fn record(&self, started: Instant, failure: Option<&RedisError>) {
+        let instruments = &self.connections.instruments;
+        let histogram = match failure {
+            None => &instruments.ok,
+            Some(e) if e.is_timeout() => &instruments.timed_out,
+            Some(_) => &instruments.failed,
+        };
+        histogram.record(started.elapsed().as_secs_f64());
+    }
+}
+
 /// Our error as redis-rs's: an I/O error (kind `TimedOut` for a deadline, so that
 /// [`RedisError::is_timeout`] holds) that carries it.
 pub(crate) fn into_redis_error(e: Error) -> RedisError {
@@ -219,9 +233,15 @@ pub(crate) fn into_redis_error(e: Error) -> RedisError {
 impl ConnectionLike for RedisClient {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         Box::pin(async move {
-            let (mut lease, deadline) = self.lease().await?;
-            let outcome = tokio::time::timeout_at(deadline, lease.connection.send_packed_command(cmd)).await;
-            self.settle(&lease, outcome)
+            let started = Instant::now();
+            let answered = async {
+                let (mut lease, deadline) = self.lease().await?;
+                let outcome = tokio::time::timeout_at(deadline, lease.connection.send_packed_command(cmd)).await;
+                self.settle(&lease, outcome)
+            }
+            .await;
+            self.record(started, answered.as_ref().err());
+            answered
         })
     }
 
@@ -232,10 +252,16 @@ impl ConnectionLike for RedisClient {
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
         Box::pin(async move {
-            let (mut lease, deadline) = self.lease().await?;
-            let sending = lease.connection.send_packed_commands(pipeline, offset, count);
-            let outcome = tokio::time::timeout_at(deadline, sending).await;
-            self.settle(&lease, outcome)
+            let started = Instant::now();
+            let answered = async {
+                let (mut lease, deadline) = self.lease().await?;
+                let sending = lease.connection.send_packed_commands(pipeline, offset, count);
+                let outcome = tokio::time::timeout_at(deadline, sending).await;
+                self.settle(&lease, outcome)
+            }
+            .await;
+            self.record(started, answered.as_ref().err());
+            answered
         })
     }
 
