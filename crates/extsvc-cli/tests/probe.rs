@@ -474,3 +474,63 @@ fn storage_probes_a_cluster_through_squid_before_and_after_a_failover() {
     assert_eq!(json["ok"].as_u64(), Some(60), "{json}");
     assert_eq!(json["topology"]["primaries"], 3, "{json}");
 }
+
+/// `probe --storage` against a real Sentinel set (master, replica, three sentinels with
+/// `requirepass`) through squid: every command gets through, with CONNECTs to the
+/// sentinel asked and to the master; after the master is killed and the replica promoted,
+/// the same command gets everything through again, to the new master.
+#[test]
+fn storage_probes_a_sentinel_set_through_squid_before_and_after_a_failover() {
+    use extsvc_tests::redis_topology::{RedisSentinels, MASTER_NAME, SENTINEL_PASSWORD, TOPOLOGY_PASSWORD};
+    use extsvc_tests::squid::{Squid, SquidOptions};
+
+    let mut set = RedisSentinels::start();
+    let squid = Squid::start(SquidOptions::default());
+    let dir = tempfile::tempdir().unwrap();
+    let config = serde_json::json!({
+        "storage": { "master_name": MASTER_NAME, "addrs": set.sentinel_addresses(), "password": TOPOLOGY_PASSWORD,
+                     "sentinel_password": SENTINEL_PASSWORD, "timeout": 2 },
+        "external_services": { "storage": { "proxy": { "enabled": true, "http_proxy": squid.url() } } }
+    })
+    .to_string();
+    let args = ["--storage", "--count", "30", "--concurrency", "3"];
+    let connects = |squid: &Squid| -> Vec<String> {
+        squid
+            .requests()
+            .into_iter()
+            .filter(|r| r.method == "CONNECT")
+            .map(|r| r.target)
+            .collect()
+    };
+
+    let (out, json) = probe(dir.path(), &config, &args);
+    assert_eq!(out.status.code(), Some(0), "{json}");
+    assert_eq!(json["ok"].as_u64(), Some(30), "{json}");
+    assert_eq!(
+        json["topology"],
+        serde_json::json!({"kind": "sentinel", "primaries": 1, "replicas": 1})
+    );
+    let seen = connects(&squid);
+    for port in [set.sentinel_ports()[0], set.master_port()] {
+        assert!(
+            seen.contains(&format!("127.0.0.1:{port}")),
+            "no CONNECT to {port}: {seen:?}"
+        );
+    }
+    let all = format!("{json}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        !all.contains(TOPOLOGY_PASSWORD) && !all.contains(SENTINEL_PASSWORD),
+        "{all}"
+    );
+
+    set.kill_master();
+    let promoted = set.wait_for_new_master();
+    let (out, json) = probe(dir.path(), &config, &args);
+    assert_eq!(out.status.code(), Some(0), "{json}");
+    assert_eq!(json["ok"].as_u64(), Some(30), "{json}");
+    let seen = connects(&squid);
+    assert!(
+        seen.contains(&format!("127.0.0.1:{promoted}")),
+        "no CONNECT to the new master {promoted}: {seen:?}"
+    );
+}
