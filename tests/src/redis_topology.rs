@@ -94,9 +94,15 @@ fn spawn(config: &Path, dir: &Path, sentinel: bool, port: u16, also: &[u16]) -> 
 /// `count` free ports on 127.0.0.1 at most 55535 whose port + 10000 (the cluster bus) is
 /// free too.
 fn free_ports(count: usize) -> Vec<u16> {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    // Where the search starts: from the process id, so that test binaries running at once
+    // search apart, and moved on by each search, so that launchers of one process running
+    // at once never pick the same ports.
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let offset = NEXT.fetch_add(97, Ordering::Relaxed);
     let mut ports = Vec::with_capacity(count);
     let mut listeners = Vec::new();
-    let mut candidate: u16 = 20000 + (std::process::id() % 20000) as u16;
+    let mut candidate: u16 = 20000 + (std::process::id().wrapping_mul(7919).wrapping_add(offset) % 35000) as u16;
     while ports.len() < count {
         candidate = if candidate >= 55535 { 20000 } else { candidate + 1 };
         let main = std::net::TcpListener::bind(("127.0.0.1", candidate));
@@ -107,6 +113,21 @@ fn free_ports(count: usize) -> Vec<u16> {
         }
     }
     ports
+}
+
+/// Starts nodes on `count` fresh ports with `start`; when a port was taken meanwhile (by
+/// another process), tries again on other ports, three times in all.
+fn with_fresh_ports(count: usize, start: impl Fn(&[u16]) -> Result<Vec<Node>, String>) -> (Vec<u16>, Vec<Node>) {
+    let mut last = String::new();
+    for _ in 0..3 {
+        let ports = free_ports(count);
+        match start(&ports) {
+            Ok(nodes) => return (ports, nodes),
+            // The nodes started so far are killed as they drop.
+            Err(e) => last = e,
+        }
+    }
+    panic!("{last}")
 }
 
 /// `redis-cli -p port [args]` with `password` (from the environment, not the command
@@ -157,16 +178,16 @@ impl RedisCluster {
     /// Starts six nodes, creates the cluster and waits until every node says
     /// `cluster_state:ok`.
     pub fn start() -> RedisCluster {
-        let ports = free_ports(6);
-        let mut nodes = Vec::with_capacity(6);
-        for &port in &ports {
+        let (ports, nodes) = with_fresh_ports(6, |ports| {
             let config = format!(
                 "cluster-enabled yes\ncluster-config-file nodes.conf\ncluster-node-timeout 1000\n\
                  cluster-replica-validity-factor 0\nrequirepass \"{TOPOLOGY_PASSWORD}\"\nmasterauth \"{TOPOLOGY_PASSWORD}\"\n"
             );
-            let node = Node::start(port, &config, false, &[port + 10000]).unwrap_or_else(|e| panic!("{e}"));
-            nodes.push(node);
-        }
+            ports
+                .iter()
+                .map(|&port| Node::start(port, &config, false, &[port + 10000]))
+                .collect()
+        });
         let cluster = RedisCluster { nodes };
         let addresses: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
         let mut args = vec!["--cluster", "create"];
@@ -287,29 +308,30 @@ impl RedisSentinels {
     /// Starts the master, the replica and the sentinels, and waits until the sentinels
     /// know the replica and each other.
     pub fn start() -> RedisSentinels {
-        let ports = free_ports(5);
-        let auth = format!("requirepass \"{TOPOLOGY_PASSWORD}\"\nmasterauth \"{TOPOLOGY_PASSWORD}\"\n");
-        let master = Node::start(ports[0], &auth, false, &[]).unwrap_or_else(|e| panic!("{e}"));
-        let replica = Node::start(
-            ports[1],
-            &format!("{auth}replicaof 127.0.0.1 {}\n", ports[0]),
-            false,
-            &[],
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-        let mut sentinels = Vec::new();
-        for &port in &ports[2..] {
-            let config = format!(
-                "sentinel monitor {MASTER_NAME} 127.0.0.1 {} 2\n\
-                 sentinel auth-pass {MASTER_NAME} {TOPOLOGY_PASSWORD}\n\
-                 sentinel down-after-milliseconds {MASTER_NAME} 1000\n\
-                 sentinel failover-timeout {MASTER_NAME} 5000\n\
-                 requirepass \"{SENTINEL_PASSWORD}\"\n\
-                 sentinel sentinel-pass {SENTINEL_PASSWORD}\n",
-                ports[0]
-            );
-            sentinels.push(Node::start(port, &config, true, &[]).unwrap_or_else(|e| panic!("{e}")));
-        }
+        let (_, mut nodes) = with_fresh_ports(5, |ports| {
+            let auth = format!("requirepass \"{TOPOLOGY_PASSWORD}\"\nmasterauth \"{TOPOLOGY_PASSWORD}\"\n");
+            let replica_of = format!("{auth}replicaof 127.0.0.1 {}\n", ports[0]);
+            let mut nodes = vec![
+                Node::start(ports[0], &auth, false, &[])?,
+                Node::start(ports[1], &replica_of, false, &[])?,
+            ];
+            for &port in &ports[2..] {
+                let config = format!(
+                    "sentinel monitor {MASTER_NAME} 127.0.0.1 {} 2\n\
+                     sentinel auth-pass {MASTER_NAME} {TOPOLOGY_PASSWORD}\n\
+                     sentinel down-after-milliseconds {MASTER_NAME} 1000\n\
+                     sentinel failover-timeout {MASTER_NAME} 5000\n\
+                     requirepass \"{SENTINEL_PASSWORD}\"\n\
+                     sentinel sentinel-pass {SENTINEL_PASSWORD}\n",
+                    ports[0]
+                );
+                nodes.push(Node::start(port, &config, true, &[])?);
+            }
+            Ok(nodes)
+        });
+        let sentinels = nodes.split_off(2);
+        let replica = nodes.pop().expect("the replica");
+        let master = nodes.pop().expect("the master");
         let set = RedisSentinels {
             master,
             replica,

@@ -118,6 +118,18 @@ fn install_prometheus() -> Result<metrics_exporter_prometheus::PrometheusHandle,
     Ok(handle)
 }
 
+/// The Prometheus recorder when `--metrics` asks for one; the exit status when it cannot
+/// be installed.
+fn prometheus_if(metrics: bool) -> Result<Option<metrics_exporter_prometheus::PrometheusHandle>, ExitCode> {
+    if !metrics {
+        return Ok(None);
+    }
+    install_prometheus().map(Some).map_err(|message| {
+        eprintln!("error: cannot install the metrics recorder: {message}");
+        ExitCode::FAILURE
+    })
+}
+
 /// Parses `250ms`, `2s`, `1m` (a number and a unit).
 pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     let split = text
@@ -442,16 +454,9 @@ pub(crate) fn run(
     if target.redis.is_some() && probe.pool.any_pool_control() {
         eprintln!("warning: the pool flags apply to http(s) probes only; a Redis probe uses no pool");
     }
-    let prometheus = if probe.pool.metrics {
-        match install_prometheus() {
-            Ok(handle) => Some(handle),
-            Err(message) => {
-                eprintln!("error: cannot install the metrics recorder: {message}");
-                return ExitCode::FAILURE;
-            }
-        }
-    } else {
-        None
+    let prometheus = match prometheus_if(probe.pool.metrics) {
+        Ok(prometheus) => prometheus,
+        Err(exit) => return exit,
     };
     let decision = service.route(target.scheme, &target.host, target.port);
     let proxy = match decision.route {
@@ -604,16 +609,9 @@ fn run_storage(
         // `--timeout` stands in for the section's `timeout`: each command's deadline.
         loaded.config.storage.timeout = Some(extsvc::config::Sourced::new(timeout, extsvc::config::Source::Default));
     }
-    let prometheus = if probe.pool.metrics {
-        match install_prometheus() {
-            Ok(handle) => Some(handle),
-            Err(message) => {
-                eprintln!("error: cannot install the metrics recorder: {message}");
-                return ExitCode::FAILURE;
-            }
-        }
-    } else {
-        None
+    let prometheus = match prometheus_if(probe.pool.metrics) {
+        Ok(prometheus) => prometheus,
+        Err(exit) => return exit,
     };
     let tls = loaded.config.storage.use_ssl();
     let mut builder = extsvc::ExternalServices::builder()

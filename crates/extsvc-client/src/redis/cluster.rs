@@ -10,7 +10,7 @@ use ::redis::aio::ConnectionLike;
 use ::redis::{Cmd, ErrorKind as RedisKind, Pipeline, RedisError, RedisResult, ServerErrorKind, Value};
 use tokio::time::Instant;
 
-use super::nodes::Nodes;
+use super::nodes::{lost_node, Nodes};
 use super::{into_redis_error, RedisClient};
 use crate::error::{Error, ErrorKind};
 
@@ -346,17 +346,14 @@ impl Cluster {
             }
             return Next::Ask(address);
         }
-        if e.is_io_error()
-            || e.is_timeout()
-            || e.is_connection_dropped()
-            || e.is_unrecoverable_error()
-            || matches!(
-                e.kind(),
-                RedisKind::Server(
-                    ServerErrorKind::ClusterDown | ServerErrorKind::TryAgain | ServerErrorKind::MasterDown
-                )
-            )
-        {
+        if lost_node(
+            e,
+            &[
+                ServerErrorKind::ClusterDown,
+                ServerErrorKind::TryAgain,
+                ServerErrorKind::MasterDown,
+            ],
+        ) {
             self.refresh_soon();
         }
         Next::Fail

@@ -96,3 +96,14 @@ impl Nodes {
             + clients.values().map(RedisClient::connections_opened).sum::<u64>()
     }
 }
+
+/// True when `e` says the node is gone or cannot serve as it did (connection lost or
+/// refused, a deadline, or one of the server errors `others` names): what a failover
+/// looks like from a client, after which the topology is asked again.
+pub(super) fn lost_node(e: &::redis::RedisError, others: &[::redis::ServerErrorKind]) -> bool {
+    e.is_io_error()
+        || e.is_timeout()
+        || e.is_connection_dropped()
+        || e.is_unrecoverable_error()
+        || matches!(e.kind(), ::redis::ErrorKind::Server(kind) if others.contains(&kind))
+}

@@ -6,9 +6,9 @@
 use std::sync::Mutex;
 
 use ::redis::aio::ConnectionLike;
-use ::redis::{Cmd, ErrorKind as RedisKind, Pipeline, RedisError, RedisResult, ServerErrorKind, Value};
+use ::redis::{Cmd, Pipeline, RedisError, RedisResult, ServerErrorKind, Value};
 
-use super::nodes::Nodes;
+use super::nodes::{lost_node, Nodes};
 use super::{into_redis_error, RedisClient};
 use crate::error::{Error, ErrorKind};
 
@@ -144,16 +144,14 @@ impl Sentinel {
     /// After a failed command: a failure a failover causes (the master gone, or now a
     /// replica refusing writes) makes the next command ask the sentinels again.
     fn after(&self, address: &str, e: &RedisError) {
-        let failover = e.is_io_error()
-            || e.is_timeout()
-            || e.is_connection_dropped()
-            || e.is_unrecoverable_error()
-            || matches!(
-                e.kind(),
-                RedisKind::Server(
-                    ServerErrorKind::ReadOnly | ServerErrorKind::MasterDown | ServerErrorKind::BusyLoading
-                )
-            );
+        let failover = lost_node(
+            e,
+            &[
+                ServerErrorKind::ReadOnly,
+                ServerErrorKind::MasterDown,
+                ServerErrorKind::BusyLoading,
+            ],
+        );
         if failover {
             let mut master = self.master.lock().unwrap_or_else(|e| e.into_inner());
             if master.as_deref() == Some(address) {
