@@ -12,6 +12,8 @@
 //! - [`fault_proxy`]: an in-process proxy with fault knobs (hangs, garbage, resets, …).
 //! - [`hostile_resp`]: an in-process Redis peer answering with endless or oversized replies.
 //! - [`tyk_store`]: certificate store entries as Tyk writes them (RFC 1423 keys), made by `openssl`.
+//! - [`http_peer`]: an in-process peer that echoes requests, redirects and serves gzip
+//!   (and a gzip bomb), for the request builder.
 //! - [`target`]: in-process HTTP/HTTPS targets that count connections and requests.
 //! - [`raw_client`]: a bare hyper/tokio-rustls client (and hand-written CONNECT) for checking
 //!   the peers themselves without extsvc's client.
@@ -19,6 +21,7 @@
 pub mod client;
 pub mod fault_proxy;
 pub mod hostile_resp;
+pub mod http_peer;
 pub mod microsocks;
 pub mod nginx;
 pub mod openssl_server;

@@ -2,6 +2,8 @@
 //!
 //! - `cargo xtask ci [STEP]`: every check CI runs, in order, each step named and timed, with
 //!   a one-line hint when a step fails.
+//! - `cargo xtask layering`: the files and import circles of every crate (the `layering`
+//!   step of `ci`, with the figures).
 //! - `cargo xtask bench [--quick]`: the side-by-side load harness (see docs/performance.md).
 //! - `cargo xtask fuzz …`: the cargo-fuzz targets under `fuzz/` (see docs/fuzzing.md);
 //!   `cargo xtask fuzz replay` runs their seeds and regressions on stable.
@@ -9,6 +11,7 @@
 //! Few dependencies on purpose: it shells out to `$CARGO` and reads nothing but argv.
 
 mod fuzz;
+mod layering;
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -23,6 +26,8 @@ struct Step {
     hint: &'static str,
     /// A cargo subcommand the step needs that is not part of the toolchain.
     requires: Option<Tool>,
+    /// A check xtask runs itself instead of cargo (`args` then only name it).
+    check: Option<fn(&Path) -> bool>,
 }
 
 /// A cargo subcommand installed separately (`cargo install …`).
@@ -39,11 +44,21 @@ const DENY_ARGS: &[&str] = &["deny", "check", "bans", "licenses", "sources"];
 
 const CI_STEPS: &[Step] = &[
     Step {
+        // Each crate a straight stack: no file imports a file that imports it back.
+        name: "layering",
+        args: &["xtask", "layering"],
+        env: &[],
+        hint: "move the item both files need into a file below both (docs/architecture.md, \"Layering\")",
+        requires: None,
+        check: Some(layering::check),
+    },
+    Step {
         name: "fmt",
         args: &["fmt", "--all", "--", "--check"],
         env: &[],
         hint: "run `cargo fmt --all` and commit the result",
         requires: None,
+        check: None,
     },
     Step {
         name: "clippy",
@@ -51,6 +66,7 @@ const CI_STEPS: &[Step] = &[
         env: &[],
         hint: "fix the lints above; an `allow` needs a written reason",
         requires: None,
+        check: None,
     },
     Step {
         // `--all-features` alone hides code that compiles only with them: the client
@@ -60,6 +76,7 @@ const CI_STEPS: &[Step] = &[
         env: &[],
         hint: "extsvc-client without its `redis` feature: fix the lints above (a `cfg(feature = \"redis\")` is usually missing)",
         requires: None,
+        check: None,
     },
     Step {
         // …and the TLS crate without its Redis certificate store.
@@ -68,6 +85,7 @@ const CI_STEPS: &[Step] = &[
         env: &[],
         hint: "extsvc-tls without its default `redis` feature: fix the lints above (a `cfg(feature = \"redis\")` is usually missing)",
         requires: None,
+        check: None,
     },
     Step {
         name: "deny",
@@ -78,6 +96,7 @@ const CI_STEPS: &[Step] = &[
             probe: &["deny", "--version"],
             missing: "cargo-deny is not installed: run `cargo install cargo-deny --locked` (about 4 minutes on 2 cores); .ci/run installs it",
         }),
+        check: None,
     },
     Step {
         name: "test",
@@ -85,6 +104,7 @@ const CI_STEPS: &[Step] = &[
         env: &[],
         hint: "a unit or crate test failed: rerun it with `cargo test -p <crate> <name>`",
         requires: None,
+        check: None,
     },
     Step {
         name: "fuzz-replay",
@@ -92,6 +112,7 @@ const CI_STEPS: &[Step] = &[
         env: &[],
         hint: "a fuzz seed or regression input panics, or a fuzz dictionary is stale: see docs/fuzzing.md",
         requires: None,
+        check: None,
     },
     Step {
         name: "doc",
@@ -99,6 +120,7 @@ const CI_STEPS: &[Step] = &[
         env: &[("RUSTDOCFLAGS", "-D warnings")],
         hint: "fix the rustdoc warnings above (broken intra-doc links, missing docs)",
         requires: None,
+        check: None,
     },
     Step {
         name: "interop",
@@ -106,6 +128,7 @@ const CI_STEPS: &[Step] = &[
         env: &[],
         hint: "needs squid, nginx, redis-server and htpasswd: `apt-get install -y squid-openssl nginx redis-server apache2-utils`",
         requires: None,
+        check: None,
     },
 ];
 
@@ -155,6 +178,15 @@ fn run_step(step: &Step) -> (bool, f64) {
             eprintln!("<== {} FAILED — {}", step.name, tool.missing);
             return (false, started.elapsed().as_secs_f64());
         }
+    }
+    if let Some(check) = step.check {
+        let ok = check(&workspace_root());
+        let secs = started.elapsed().as_secs_f64();
+        match ok {
+            true => eprintln!("<== {} ok in {secs:.1}s", step.name),
+            false => eprintln!("<== {} FAILED after {secs:.1}s — hint: {}", step.name, step.hint),
+        }
+        return (ok, secs);
     }
     let mut command = cargo();
     command.args(step.args).current_dir(workspace_root());
@@ -222,9 +254,16 @@ fn main() -> ExitCode {
         Some("ci") => ci(args.get(1).map(String::as_str)),
         Some("bench") => bench(&args[1..]),
         Some("fuzz") => fuzz::main(&args[1..]),
+        Some("layering") => {
+            eprint!("{}", layering::summary(&workspace_root()));
+            match layering::check(&workspace_root()) {
+                true => ExitCode::SUCCESS,
+                false => ExitCode::FAILURE,
+            }
+        }
         _ => {
             eprintln!(
-                "usage: cargo xtask ci [STEP]   (steps: {})\n       cargo xtask bench [--quick]\n{}",
+                "usage: cargo xtask ci [STEP]   (steps: {})\n       cargo xtask layering   (import circles per crate)\n       cargo xtask bench [--quick]\n{}",
                 step_names(),
                 fuzz::USAGE
             );

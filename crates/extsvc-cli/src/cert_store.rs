@@ -6,7 +6,7 @@ use std::time::Duration;
 use extsvc::config::EnvSnapshot;
 use extsvc::tls::{CertificateStore, DirectoryStore, RedisStore, TlsOptions};
 
-use crate::ConfigArgs;
+use crate::args::ConfigArgs;
 
 /// `--cert-store storage`: the gateway's own Redis, from tyk.conf's `storage` section.
 const STORAGE: &str = "storage";
@@ -26,7 +26,7 @@ pub(crate) struct CertStoreArgs {
     #[arg(long, value_name = "PREFIX", default_value = extsvc::tls::store::DEFAULT_KEY_PREFIX)]
     pub(crate) cert_store_prefix: String,
     /// Deadline of each certificate store lookup (connecting included), e.g. `500ms`, `10s`.
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = crate::probe_cmd::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = crate::args::parse_duration)]
     pub(crate) cert_store_timeout: Duration,
 }
 

@@ -5,10 +5,10 @@ use std::time::SystemTime;
 
 use extsvc::config::EnvSnapshot;
 
+use crate::args::{ConfigArgs, EXIT_USAGE};
 use crate::cert_store::CertStoreArgs;
 use crate::load::load_and_resolve_leniently;
 use crate::output::print_stdout;
-use crate::{ConfigArgs, EXIT_USAGE};
 
 /// Exit status 1: something does not build.
 const EXIT_PROBLEMS: u8 = 1;
@@ -41,7 +41,12 @@ pub(crate) fn run(args: &ConfigArgs, store_args: &CertStoreArgs, env: &EnvSnapsh
         &store_args.tls_options(),
     ));
     let ok = loaded.errors.is_empty() && report.is_ok();
-    let mut lines: Vec<String> = loaded.errors.iter().chain(&report.problems).cloned().collect();
+    let mut lines: Vec<String> = loaded
+        .errors
+        .iter()
+        .chain(&report.problems)
+        .map(|problem| with_flag_hint(problem))
+        .collect();
     lines.extend(
         loaded
             .warnings
@@ -57,5 +62,15 @@ pub(crate) fn run(args: &ConfigArgs, store_args: &CertStoreArgs, env: &EnvSnapsh
         ExitCode::SUCCESS
     } else {
         ExitCode::from(EXIT_PROBLEMS)
+    }
+}
+
+/// The library names no CLI flag; here, the flag that gives what a message says is
+/// missing is added to it.
+pub(crate) fn with_flag_hint(message: &str) -> String {
+    if message.ends_with("no certificate store given") {
+        format!("{message} (--cert-store)")
+    } else {
+        message.to_owned()
     }
 }

@@ -2,10 +2,12 @@
 
 use std::path::{Path, PathBuf};
 
-use extsvc::config::{load_file, load_file_lenient, EnvSnapshot, LoadOptions, LoadReport, Loaded, ServiceKind};
+use extsvc::config::{
+    load_env, load_file, load_file_lenient, EnvSnapshot, LoadOptions, LoadReport, Loaded, ServiceKind,
+};
 use extsvc::resolve::{resolve, Resolution, ResolvedService};
 
-use crate::ConfigArgs;
+use crate::args::ConfigArgs;
 
 /// The configuration as loaded and resolved, with every warning from both steps.
 pub(crate) struct LoadedResolution {
@@ -32,8 +34,12 @@ fn load_options(args: &ConfigArgs) -> LoadOptions {
 
 /// Loads the configuration; on errors returns each as one line.
 pub(crate) fn load_config(args: &ConfigArgs, env: &EnvSnapshot) -> Result<Loaded, Vec<String>> {
-    load_file(config_path(args).as_deref(), env, &load_options(args))
-        .map_err(|errors| errors.0.iter().map(|e| e.to_string()).collect())
+    let options = load_options(args);
+    match config_path(args) {
+        Some(path) => load_file(path, env, &options),
+        None => load_env(env, &options),
+    }
+    .map_err(|errors| errors.0.iter().map(|e| e.to_string()).collect())
 }
 
 /// `loaded` with only the storage service's TLS settings: what `probe --storage` and
@@ -53,8 +59,12 @@ pub(crate) fn storage_only(mut loaded: Loaded) -> Loaded {
 pub(crate) fn load_and_resolve(args: &ConfigArgs, env: &EnvSnapshot) -> Result<LoadedResolution, Vec<String>> {
     let options = load_options(args);
     let path = config_path(args);
-    let Loaded { config, mut warnings } = load_file(path.as_deref(), env, &options)
-        .map_err(|errors| errors.0.iter().map(|e| e.to_string()).collect::<Vec<_>>())?;
+    let loaded = match path.as_deref() {
+        Some(path) => load_file(path, env, &options),
+        None => load_env(env, &options),
+    };
+    let Loaded { config, mut warnings } =
+        loaded.map_err(|errors| errors.0.iter().map(|e| e.to_string()).collect::<Vec<_>>())?;
     let resolution = resolve(&config, env);
     warnings.extend(resolution.warnings.iter().cloned());
     let mtls_enabled = config

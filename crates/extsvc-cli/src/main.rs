@@ -9,20 +9,23 @@
 //! It depends on the `extsvc` facade alone.
 //! stdout carries only the command's output; logs and warnings go to stderr.
 
+mod args;
 mod cert_store;
 mod check_cmd;
 mod load;
 mod output;
 mod probe_cmd;
 mod probe_load;
+mod probe_verbose;
 mod resolve_cmd;
 mod route_cmd;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 use extsvc::config::{EnvSnapshot, ServiceKind};
+
+use crate::args::{parse_service, ConfigArgs, Format, EXIT_USAGE};
 
 /// Command-line interface of `extsvc`.
 #[derive(Debug, Parser)]
@@ -34,26 +37,6 @@ use extsvc::config::{EnvSnapshot, ServiceKind};
 struct Cli {
     #[command(subcommand)]
     command: Command,
-}
-
-/// Options every subcommand shares.
-#[derive(Debug, clap::Args)]
-struct ConfigArgs {
-    /// The tyk.conf to read (default: ./tyk.conf when present, else an empty config).
-    #[arg(long, value_name = "FILE")]
-    config: Option<PathBuf>,
-    /// Prefix of Tyk's environment variables.
-    #[arg(long, value_name = "PREFIX", default_value = "TYK_GW_")]
-    env_prefix: String,
-}
-
-/// Output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Format {
-    /// Human-readable text.
-    Text,
-    /// JSON (the shapes in SPEC.md section 5).
-    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -100,15 +83,8 @@ enum Command {
     },
 }
 
-pub(crate) fn parse_service(s: &str) -> Result<ServiceKind, String> {
-    s.parse().map_err(|e: extsvc::config::UnknownServiceKind| e.to_string())
-}
-
-/// Exit status 2: usage or configuration error (SPEC section 5).
-pub(crate) const EXIT_USAGE: u8 = 2;
-
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::try_parse().unwrap_or_else(|error| usage_error(&error));
     init_tracing();
     let env = EnvSnapshot::from_process_env();
     match cli.command {
@@ -127,6 +103,43 @@ fn main() -> ExitCode {
             format,
         } => probe_cmd::run(&config, &store, &env, &probe, format),
     }
+}
+
+/// Prints clap's error and exits (status 2 for usage errors). clap quotes a refused
+/// argument as it was given; when an argument has control characters, is long or holds
+/// userinfo, the arguments are parsed again each through `shown` (escaped, capped,
+/// redacted), so the message quotes that form, as every echoed value does.
+fn usage_error(error: &clap::Error) -> ! {
+    use clap::error::ErrorKind;
+    if matches!(
+        error.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        error.exit()
+    }
+    let args: Vec<String> = std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect();
+    let shown: Vec<String> = args
+        .iter()
+        .map(
+            |arg| match arg.split_once('=').filter(|(flag, _)| flag.starts_with("--")) {
+                Some((flag, value)) => format!("{flag}={}", extsvc::config::shown(value)),
+                None => extsvc::config::shown(arg).to_string(),
+            },
+        )
+        .collect();
+    let error = if shown == args {
+        error.render()
+    } else {
+        match Cli::try_parse_from(&shown) {
+            Err(again) => again.render(),
+            Ok(_) => clap::builder::StyledStr::from(format!(
+                "error: invalid arguments: {}\n",
+                shown.get(1..).unwrap_or_default().join(" ")
+            )),
+        }
+    };
+    eprint!("{error}");
+    std::process::exit(EXIT_USAGE.into())
 }
 
 fn init_tracing() {

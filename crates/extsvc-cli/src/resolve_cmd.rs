@@ -7,9 +7,9 @@ use extsvc::config::{shown, EnvSnapshot, Source, Sourced, StorageSecret, Storage
 use extsvc::resolve::{CaSource, ClientCertificateSource, Resolution, ResolvedService};
 use serde_json::{json, Value};
 
+use crate::args::{ConfigArgs, Format};
 use crate::load::load_and_resolve;
 use crate::output::{config_errors, print_json, print_stdout, print_warnings, proxy_json, sourced_json};
-use crate::{ConfigArgs, Format};
 
 pub(crate) fn run(args: &ConfigArgs, env: &EnvSnapshot, format: Format) -> ExitCode {
     let loaded = match load_and_resolve(args, env) {

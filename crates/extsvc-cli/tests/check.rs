@@ -345,7 +345,7 @@ fn a_tyk_redis_store_with_encrypted_keys_checks_with_the_secret() {
     assert_eq!(wrong.status.code(), Some(1), "{output}");
     assert!(
         output.contains(
-            "external_services.storage.mtls.cert_id: cannot decrypt the private key of store entry org1abc: wrong encoding secret"
+            "external_services.storage.mtls.cert_id: cannot decrypt the private key of store entry org1abc: the encoding secret is wrong or the entry is corrupt"
         ) && output.contains("legacy:secret"),
         "{output}"
     );

@@ -10,10 +10,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use extsvc_config::{load_file, load_str, ConfigErrors, EnvSnapshot, LoadOptions, Loaded, ServiceKind};
+use extsvc_config::{load_env, load_file, load_str, ConfigErrors, EnvSnapshot, LoadOptions, Loaded, ServiceKind};
 use extsvc_resolve::{resolve, PoolSettings};
 use extsvc_tls::{CertificateStore, TlsOptions};
 
+use crate::client::RedirectPolicy;
 use crate::services::{BuildError, ExternalServices};
 
 /// Setting up [`ExternalServices`] with [`ExternalServices::builder`] failed.
@@ -61,6 +62,8 @@ impl std::fmt::Debug for ConfigInput {
 struct Overrides {
     pool: Option<PoolSettings>,
     timeout: Option<Duration>,
+    redirect: Option<RedirectPolicy>,
+    max_response_body: Option<usize>,
 }
 
 /// Builds [`ExternalServices`]; see [`ExternalServices::builder`].
@@ -180,6 +183,20 @@ impl ExternalServicesBuilder {
         self
     }
 
+    /// How many redirects one service's requests follow; default
+    /// [`RedirectPolicy::default`] (10, as Go).
+    pub fn redirect_policy(mut self, kind: ServiceKind, policy: RedirectPolicy) -> Self {
+        self.overrides[kind.index()].redirect = Some(policy);
+        self
+    }
+
+    /// The most bytes of a response body one service's client reads, counted after gzip
+    /// decompression; default [`DEFAULT_BODY_LIMIT`](crate::DEFAULT_BODY_LIMIT) (32 MiB).
+    pub fn max_response_body(mut self, kind: ServiceKind, bytes: usize) -> Self {
+        self.overrides[kind.index()].max_response_body = Some(bytes);
+        self
+    }
+
     /// Loads and validates the configuration, resolves every service, builds every
     /// service's TLS and client. Fails with every configuration problem at once, or with
     /// the service whose TLS material failed; warnings are in
@@ -187,8 +204,8 @@ impl ExternalServicesBuilder {
     pub async fn build(self) -> Result<ExternalServices, SetupError> {
         let env = self.env.unwrap_or_else(EnvSnapshot::from_process_env);
         let loaded = match self.config {
-            ConfigInput::Empty => load_file(None, &env, &self.options)?,
-            ConfigInput::File(path) => load_file(Some(&path), &env, &self.options)?,
+            ConfigInput::Empty => load_env(&env, &self.options)?,
+            ConfigInput::File(path) => load_file(&path, &env, &self.options)?,
             ConfigInput::Text { text, origin } => load_str(&text, &origin, &env, &self.options)?,
             ConfigInput::Set(loaded) => *loaded,
         };
@@ -203,9 +220,23 @@ impl ExternalServicesBuilder {
         }
         let mut warnings = loaded.warnings;
         warnings.extend(resolution.warnings.iter().cloned());
+        // Logged as well as returned: a gateway that never reads `warnings()` still shows
+        // them in its log.
+        for warning in &warnings {
+            tracing::warn!("{warning}");
+        }
         let storage_connector =
             storage_section_connector(&loaded.config, &env, &resolution, self.store.clone(), &self.tls).await?;
-        let services = ExternalServices::build(&resolution, self.store, &self.tls).await?;
+        let mut services = ExternalServices::build(&resolution, self.store, &self.tls).await?;
+        for (kind, overrides) in ServiceKind::ALL.into_iter().zip(self.overrides) {
+            if overrides.redirect.is_some() || overrides.max_response_body.is_some() {
+                services.set_http_limits(
+                    kind,
+                    overrides.redirect.unwrap_or_default(),
+                    overrides.max_response_body.unwrap_or(crate::DEFAULT_BODY_LIMIT),
+                );
+            }
+        }
         Ok(services
             .with_storage_section(loaded.config.storage.clone(), storage_connector)
             .with_warnings(warnings))
@@ -239,9 +270,9 @@ async fn storage_section_connector(
     service.timeout = resolved.timeout;
     let built = extsvc_tls::build_service_tls(&service, store, tls)
         .await
-        .map_err(|source| BuildError {
+        .map_err(|cause| BuildError {
             service: ServiceKind::Storage,
-            source,
+            cause,
         })?;
     Ok(Some(crate::StreamConnector::new(
         Arc::new(service),

@@ -10,6 +10,10 @@
 //! - [`ServiceClient`]: a `tower::Service<http::Request<B>>` with one deadline per
 //!   request, errors that say which [`Phase`] failed, a tracing span per request, a pool
 //!   under a hard connection cap; [`ServiceClient::from_parts`] documents the layer order;
+//!   [`RequestBuilder`] (`client.post(url).json(&v).await`) and what Go's `http.Client`
+//!   does for Tyk: redirects ([`RedirectPolicy`]), gzip, a response body limit, a
+//!   `User-Agent`;
+//! - [`trace`]: an opt-in record of how a connection was set up (`extsvc probe -v`);
 //! - metrics through the `metrics` facade, named after OpenTelemetry's HTTP semantic
 //!   conventions ([`instruments`], `docs/observability.md`);
 //! - [`StreamConnector`] for non-HTTP clients (Redis) with the same proxy and TLS rules;
@@ -64,25 +68,24 @@ mod client;
 pub mod connect;
 mod error;
 mod host;
+mod hyper_connector;
 pub mod instruments;
 mod io;
 mod phase;
 mod pool;
-mod proxy;
 #[cfg(feature = "redis")]
 mod redis;
 mod services;
-mod socks;
 mod stream;
-mod tcp;
-mod tls;
-mod tunnel;
+pub mod trace;
 
 pub use builder::{ExternalServicesBuilder, SetupError};
 pub use client::{
-    ClientStats, RequestTimeout, ResponseBody, ResponseFuture, ServiceClient, DEFAULT_BODY_LIMIT, MAX_TIMEOUT,
+    ClientStats, RedirectPolicy, RequestBuilder, RequestTimeout, ResponseBody, ResponseFuture, ServiceClient,
+    ServiceConnector, DEFAULT_BODY_LIMIT, MAX_TIMEOUT,
 };
 pub use error::{BoxError, Error, ErrorKind, Phase};
+pub use hyper_connector::HyperConnector;
 pub use io::{tls_version_name, Connected, ConnectionInfo, Hop};
 #[cfg(feature = "redis")]
 pub use redis::{RedisClient, StorageRedis, StorageTopologyCounts};

@@ -10,13 +10,10 @@ use extsvc_tls::RotatingConfig;
 use http::Uri;
 
 use crate::client::ServiceStream;
+use crate::connect::{Connecting, ProxyConnector, TcpConnector, TlsConnector};
 use crate::error::{Error, ErrorKind, Phase};
 use crate::host::{RedactedUri, UriScheme, UriTarget};
 use crate::phase;
-use crate::proxy::Connecting;
-use crate::proxy::ProxyConnector;
-use crate::tcp::TcpConnector;
-use crate::tls::TlsConnector;
 
 /// Connects `redis://host:port` (plain) and `rediss://host:port` (TLS to the target
 /// with the service's target configuration: client certificate, roots, versions) by

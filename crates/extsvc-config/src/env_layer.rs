@@ -104,29 +104,17 @@ fn parse_env_bool(value: &str) -> Result<bool, String> {
     } else if trimmed.eq_ignore_ascii_case("false") || trimmed == "0" {
         Ok(false)
     } else {
-        let shown: String = crate::redact_url_credentials(trimmed).chars().take(40).collect();
-        Err(format!("invalid boolean \"{shown}\": expected true, false, 1 or 0"))
+        Err(format!(
+            "invalid boolean \"{}\": expected true, false, 1 or 0",
+            crate::shown(trimmed)
+        ))
     }
 }
 
-/// `NAME: unknown variable, ignored; did you mean …?` — the suggestion is the variable
-/// that differs only in underscores (a mix of the two spellings), else the nearest name
-/// in either spelling (the documented one on a tie).
+/// `NAME: unknown variable, ignored; did you mean …?` — the suggestion is
+/// [`suggest::variable`]'s (bounded: thousands of unknown variables cost milliseconds).
 fn unknown_variable_warning(name: &str, prefix: &str) -> String {
-    let squashed: String = name.chars().filter(|c| *c != '_').collect();
-    let mixed = KEYS
-        .iter()
-        .filter(|k| !k.is_legacy())
-        .find(|k| k.tyk_env_var(prefix).chars().filter(|c| *c != '_').collect::<String>() == squashed)
-        .map(|k| k.env_var(prefix));
-    let suggestion = mixed.or_else(|| {
-        let candidates: Vec<String> = KEYS
-            .iter()
-            .filter(|k| !k.is_legacy())
-            .flat_map(|k| [k.env_var(prefix), k.tyk_env_var(prefix)])
-            .collect();
-        suggest::nearest(name, candidates.iter().map(String::as_str)).map(|(c, _)| c.to_owned())
-    });
+    let suggestion = suggest::variable(name, prefix);
     // A name is echoed capped (a 120 kB name would be a 120 kB warning).
     let shown = crate::escaped(name);
     match suggestion {

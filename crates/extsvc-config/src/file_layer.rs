@@ -13,7 +13,6 @@ use serde_json::Value as Json;
 use crate::error::{ConfigError, Diagnostics};
 use crate::keys::{children, find_key, KeySpec, KeyType, KEYS, ROOT};
 use crate::layer::{Layer, LayerKind, RawValue};
-use crate::redact_url_credentials;
 use crate::suggest;
 
 /// The text of the configuration file at `path`: a regular file of at most
@@ -29,7 +28,7 @@ pub(crate) fn read_file_text(path: &Path) -> Result<String, ConfigError> {
             })
         })
         .map_err(|e| ConfigError::Read {
-            file: path.display().to_string(),
+            file: crate::shown(path).to_string(),
             message: e.to_string(),
         })
 }
@@ -225,12 +224,7 @@ fn describe(value: &Json) -> String {
         Json::Null => "null".to_owned(),
         Json::Bool(b) => format!("boolean {b}"),
         Json::Number(n) => format!("number {n}"),
-        Json::String(s) => {
-            let redacted = redact_url_credentials(s);
-            let shown: String = redacted.chars().take(40).collect();
-            let ellipsis = if shown.len() < redacted.len() { "…" } else { "" };
-            format!("string \"{shown}{ellipsis}\"")
-        }
+        Json::String(s) => format!("string \"{}\"", crate::shown(s)),
         Json::Array(_) => "an array".to_owned(),
         Json::Object(_) => "an object".to_owned(),
     }
@@ -274,7 +268,7 @@ fn parse_error(origin: &str, json: &str, e: &serde_json::Error) -> ConfigError {
         }
     }
     ConfigError::Parse {
-        file: origin.to_owned(),
+        file: crate::shown(origin).to_string(),
         line,
         column,
         message,
@@ -288,7 +282,8 @@ mod tests {
     #[test]
     fn descriptions_redact_and_shorten() {
         assert_eq!(describe(&Json::from("http://u:pw@h:1")), "string \"http://u:***@h:1\"");
-        assert!(describe(&Json::from("x".repeat(100))).ends_with("…\""));
+        assert!(describe(&Json::from("x".repeat(300))).ends_with("x… (300 bytes)\""));
+        assert_eq!(describe(&Json::from("a\u{1b}\r\n")), "string \"a\\x1b\\x0d\\x0a\"");
         assert_eq!(describe(&serde_json::json!(1)), "number 1");
     }
 }

@@ -49,7 +49,7 @@ pub use encoding_secret::EncodingSecret;
 pub use env::EnvSnapshot;
 pub use error::{ConfigError, ConfigErrors};
 pub use keys::{find_key, KeySpec, KeyType, KEYS};
-pub use load::{load_file, load_file_lenient, load_str, load_str_lenient, LoadOptions, LoadReport, Loaded};
+pub use load::{load_env, load_file, load_file_lenient, load_str, load_str_lenient, LoadOptions, LoadReport, Loaded};
 pub use model::{
     CertificateStoreSettings, ExternalServicesConfig, GlobalSettings, LegacySettings, MtlsSettings, ProxySettings,
     ServiceSettings,

@@ -120,22 +120,35 @@ impl LoadReport {
     }
 }
 
-/// Loads `path` (when given; `None` is an empty config) and the environment.
+/// Loads the tyk.conf at `path` and the environment.
 ///
 /// Reading the file is the only I/O. On failure every problem found is returned, each
-/// naming its key path, variable or file position.
+/// naming its key path, variable or file position. Without a file, [`load_env`].
 ///
-/// ```
+/// ```no_run
 /// use extsvc::config::{load_file, EnvSnapshot, LoadOptions};
 ///
+/// let loaded = load_file("/opt/tyk-gateway/tyk.conf", &EnvSnapshot::empty(), &LoadOptions::default())?;
+/// # drop(loaded);
+/// # Ok::<(), extsvc::ConfigErrors>(())
+/// ```
+pub fn load_file(path: impl AsRef<Path>, env: &EnvSnapshot, options: &LoadOptions) -> Result<Loaded, ConfigErrors> {
+    load_file_lenient(Some(path.as_ref()), env, options)?.into_result()
+}
+
+/// Loads the configuration from the environment alone (no tyk.conf: an empty file).
+///
+/// ```
+/// use extsvc::config::{load_env, EnvSnapshot, LoadOptions};
+///
 /// let env = EnvSnapshot::from_iter([("TYK_GW_EXTERNAL_SERVICES_GLOBAL_ENABLED", "true")]);
-/// let loaded = load_file(None, &env, &LoadOptions::default()).unwrap();
+/// let loaded = load_env(&env, &LoadOptions::default()).unwrap();
 /// let enabled = loaded.config.global.enabled.unwrap();
 /// assert!(enabled.value);
 /// assert_eq!(enabled.source.to_string(), "env:TYK_GW_EXTERNAL_SERVICES_GLOBAL_ENABLED");
 /// ```
-pub fn load_file(path: Option<&Path>, env: &EnvSnapshot, options: &LoadOptions) -> Result<Loaded, ConfigErrors> {
-    load_file_lenient(path, env, options)?.into_result()
+pub fn load_env(env: &EnvSnapshot, options: &LoadOptions) -> Result<Loaded, ConfigErrors> {
+    load_file_lenient(None, env, options)?.into_result()
 }
 
 /// Loads JSON text; `origin` names it in errors (a file path).

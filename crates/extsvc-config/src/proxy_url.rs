@@ -102,7 +102,8 @@ impl ProxyUrl {
                     "socks5h" => ProxyScheme::Socks5h,
                     other => {
                         return Err(invalid(format!(
-                            "unsupported scheme \"{other}\": expected http://, https://, socks5:// or socks5h://"
+                            "unsupported scheme \"{}\": expected http://, https://, socks5:// or socks5h://",
+                            crate::escaped(other)
                         )))
                     }
                 };
@@ -117,7 +118,10 @@ impl ProxyUrl {
             Some(i) => {
                 let tail = &rest[host_start + i..];
                 if tail != "/" {
-                    return Err(invalid(format!("unexpected path, query or fragment \"{tail}\"")));
+                    return Err(invalid(format!(
+                        "unexpected path, query or fragment \"{}\"",
+                        crate::escaped(tail)
+                    )));
                 }
                 &rest[..host_start + i]
             }
@@ -248,13 +252,13 @@ fn split_host_port(hostport: &str) -> Result<(String, Option<&str>), InvalidProx
             .split_once(']')
             .ok_or_else(|| invalid("unterminated IPv6 literal: missing \"]\""))?;
         addr.parse::<Ipv6Addr>()
-            .map_err(|_| invalid(format!("invalid IPv6 address \"{addr}\"")))?;
+            .map_err(|_| invalid(format!("invalid IPv6 address \"{}\"", crate::escaped(addr))))?;
         let port = match after {
             "" => None,
             _ => Some(
                 after
                     .strip_prefix(':')
-                    .ok_or_else(|| invalid(format!("unexpected \"{after}\" after IPv6 address")))?,
+                    .ok_or_else(|| invalid(format!("unexpected \"{}\" after IPv6 address", crate::escaped(after))))?,
             ),
         };
         return Ok((format!("[{}]", addr.to_ascii_lowercase()), port));
@@ -273,7 +277,10 @@ fn split_host_port(hostport: &str) -> Result<(String, Option<&str>), InvalidProx
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_')))
     {
-        return Err(invalid(format!("invalid character {bad:?} in host")));
+        return Err(invalid(format!(
+            "invalid character '{}' in host",
+            crate::escaped(&bad.to_string())
+        )));
     }
     Ok((
         ipv4_if_numeric(host)?.unwrap_or_else(|| host.to_ascii_lowercase()),
@@ -301,7 +308,8 @@ fn ipv4_if_numeric(host: &str) -> Result<Option<String>, InvalidProxyUrl> {
     match without_dot.parse::<Ipv4Addr>() {
         Ok(addr) => Ok(Some(addr.to_string())),
         Err(_) => Err(invalid(format!(
-            "host \"{host}\" looks like an IPv4 address but is not one: write four decimal numbers 0-255, e.g. 10.0.0.1"
+            "host \"{}\" looks like an IPv4 address but is not one: write four decimal numbers 0-255, e.g. 10.0.0.1",
+            crate::escaped(host)
         ))),
     }
 }
@@ -321,7 +329,7 @@ fn check_socks_credentials(user: Option<&str>, password: Option<&str>) -> Result
 fn parse_port(port: &str) -> Result<u16, InvalidProxyUrl> {
     match port.parse::<u16>() {
         Ok(p) if p != 0 && port.bytes().all(|b| b.is_ascii_digit()) => Ok(p),
-        _ => Err(invalid(format!("invalid port \"{port}\""))),
+        _ => Err(invalid(format!("invalid port \"{}\"", crate::escaped(port)))),
     }
 }
 
@@ -377,8 +385,14 @@ impl fmt::Debug for ProxyUrl {
 /// (`scheme://user:***@host…`), for messages about values that may not even parse.
 /// The userinfo is everything before the last `@`, so a password containing `/` or `@`
 /// is hidden whole. The user stays as written (percent-encoded, `u%40x`), as in
-/// [`ProxyUrl`]'s `Display`.
+/// [`ProxyUrl`]'s `Display`. A `redis://`/`rediss://` URL without `@` whose "port" is not
+/// a number is a password written without its `@` (`redis://:PW`, `redis://default:PW`):
+/// it is hidden too (`redis://:***`). Text for a message goes through
+/// [`shown`](crate::shown), which also escapes and caps.
 pub fn redact_url_credentials(input: &str) -> String {
+    if let Some(redacted) = crate::shown::redact_redis_password_without_at(input) {
+        return redacted;
+    }
     // Only a real scheme (RFC 3986: a letter, then letters, digits, `+`, `-`, `.`) ends
     // at `://`; in a scheme-less `user:pa://ss@host` the `://` belongs to the password.
     let scheme_end = input.find("://").filter(|&i| {

@@ -33,9 +33,13 @@ impl TlsVersion {
             "1.2" => Ok(TlsVersion::Tls12),
             "1.3" => Ok(TlsVersion::Tls13),
             "1.0" | "1.1" | "1" => Err(format!(
-                "TLS version {value:?} is not supported: rustls implements only TLS 1.2 and 1.3"
+                "TLS version \"{}\" is not supported: rustls implements only TLS 1.2 and 1.3",
+                crate::shown(value)
             )),
-            _ => Err(format!("invalid TLS version {value:?}: expected \"1.2\" or \"1.3\"")),
+            _ => Err(format!(
+                "invalid TLS version \"{}\": expected \"1.2\" or \"1.3\"",
+                crate::shown(value)
+            )),
         }
     }
 }

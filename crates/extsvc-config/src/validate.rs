@@ -119,7 +119,7 @@ impl Builder<'_> {
                     self.diagnostics.warn(format!(
                         "{}: no scheme in \"{}\", assuming http://",
                         subject(&source),
-                        redact_url_credentials(raw.trim())
+                        crate::shown(raw.trim())
                     ));
                 }
                 Some(url)
@@ -129,7 +129,7 @@ impl Builder<'_> {
                     path,
                     ConfigError::InvalidProxyUrl {
                         path: subject(&source),
-                        value: redact_url_credentials(raw),
+                        value: crate::shown(raw).to_string(),
                         reason: e.reason,
                     },
                 );
@@ -147,11 +147,11 @@ impl Builder<'_> {
             // may quote the password: say what is wrong without it.
             let (entry, reason) = if bad.entry.contains('@') {
                 (
-                    redact_url_credentials(&bad.entry),
+                    crate::shown(&bad.entry).to_string(),
                     "a bypass entry cannot contain \"@\" (credentials do not belong here)".to_owned(),
                 )
             } else {
-                (bad.entry, bad.reason)
+                (crate::escaped(&bad.entry).to_string(), bad.reason)
             };
             self.diagnostics.error(
                 path,

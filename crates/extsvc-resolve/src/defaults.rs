@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use extsvc_config::ServiceKind;
+use extsvc_config::{ServiceKind, Source, Sourced};
 
 /// Connection pool settings of one service: the sizes of the seed's table ("Connection
 /// Pooling"), and three library-level controls that tyk.conf does not set, off by
@@ -94,4 +94,9 @@ pub(crate) const fn timeout_for(kind: ServiceKind) -> Duration {
         ServiceKind::Storage => 20,
         ServiceKind::Webhooks => 30,
     })
+}
+
+/// `value`, from [`Source::Default`].
+pub(crate) fn sourced_default<T>(value: T) -> Sourced<T> {
+    Sourced::new(value, Source::Default)
 }

@@ -2,138 +2,24 @@
 //!
 //! `extsvc-config` says what the file and environment *set*; this crate decides what
 //! each of the five services *uses*, and why: every resolved value carries its
-//! [`Source`]. It also owns the bypass-list index ([`BypassList`]) and the route
+//! [`Source`](extsvc_config::Source). It also owns the bypass-list index ([`BypassList`]) and the route
 //! decision ([`ResolvedService::route`]) that the client's connector asks per request.
 //!
-//! Pure functions over an [`ExternalServicesConfig`] and an [`EnvSnapshot`]: no I/O.
+//! Pure functions over an [`ExternalServicesConfig`](extsvc_config::ExternalServicesConfig) and an
+//! [`EnvSnapshot`](extsvc_config::EnvSnapshot): no I/O.
 
 mod bypass;
 mod defaults;
 mod mtls;
 mod proxy;
+mod resolution;
 mod route;
+mod scheme;
 
 pub use bypass::BypassList;
 pub use defaults::PoolSettings;
 pub use mtls::{encoding_secret, CaSource, ClientCertificateSource, ResolvedMtls};
 pub use proxy::ResolvedProxy;
-pub use route::{Route, RouteDecision, RouteReason, TargetScheme};
-
-use std::time::Duration;
-
-use extsvc_config::{EncodingSecret, EnvSnapshot, ExternalServicesConfig, ServiceKind, Source, Sourced};
-
-/// What one service uses: proxy, TLS material, pool and timeout.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ResolvedService {
-    /// Which service.
-    pub kind: ServiceKind,
-    /// Proxy settings after precedence.
-    pub proxy: ResolvedProxy,
-    /// TLS settings after precedence.
-    pub mtls: ResolvedMtls,
-    /// Connection pool sizes (built in, from the seed's table).
-    pub pool: PoolSettings,
-    /// Deadline for a whole exchange (built in, from the seed's table).
-    pub timeout: Duration,
-}
-
-/// The resolution of all five services.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Resolution {
-    services: [ResolvedService; 5],
-    encoding_secret: Option<Sourced<EncodingSecret>>,
-    /// Warnings from resolution (e.g. a malformed `NO_PROXY` entry skipped).
-    pub warnings: Vec<String>,
-}
-
-impl Resolution {
-    /// One service.
-    pub fn service(&self, kind: ServiceKind) -> &ResolvedService {
-        &self.services[kind.index()]
-    }
-
-    /// All five services, in [`ServiceKind::ALL`] order.
-    pub fn services(&self) -> &[ResolvedService; 5] {
-        &self.services
-    }
-
-    /// All five services, mutably: for library-level settings no configuration key
-    /// reaches (pool sizes, timeouts).
-    pub fn services_mut(&mut self) -> &mut [ResolvedService; 5] {
-        &mut self.services
-    }
-
-    /// Every configuration error the resolution carries (each service's
-    /// [`ResolvedMtls::errors`]): empty for a configuration the loader returned; for one
-    /// built in code, what the loader would have refused. Building fails on any of them.
-    pub fn errors(&self) -> impl Iterator<Item = &extsvc_config::ConfigError> {
-        self.services.iter().flat_map(|service| &service.mtls.errors)
-    }
-
-    /// The certificate store's encoding secret and where it came from (Tyk's rule, see
-    /// [`encoding_secret`]); every service's [`ResolvedMtls::encoding_secret`] is this one.
-    pub fn encoding_secret(&self) -> Option<&Sourced<EncodingSecret>> {
-        self.encoding_secret.as_ref()
-    }
-}
-
-/// Resolves every service from the validated configuration and the standard proxy
-/// variables (`HTTP_PROXY`, `HTTPS_PROXY`, `NO_PROXY` and their lower-case forms) of `env`.
-///
-/// `REQUEST_METHOD` (a CGI process) stops upper-case `HTTP_PROXY` from being read, and a
-/// set `ALL_PROXY` / `all_proxy` is only warned about; both warnings, like those about bad
-/// values in the standard variables, appear only when some service proxies.
-pub fn resolve(config: &ExternalServicesConfig, env: &EnvSnapshot) -> Resolution {
-    let mut warnings = Vec::new();
-    let mut standard_warnings = Vec::new();
-    let standard = proxy::StandardProxyEnv::read(env, &mut standard_warnings);
-    // Indexed once for every service that inherits it.
-    let global_bypass = config
-        .global
-        .bypass_proxy
-        .as_ref()
-        .map(|entries| entries.clone().map(BypassList::new));
-    let services = ServiceKind::ALL.map(|kind| ResolvedService {
-        kind,
-        proxy: proxy::resolve_proxy(config, kind, &standard, &global_bypass, &mut warnings),
-        mtls: mtls::resolve_mtls(config, kind, &mut warnings),
-        pool: PoolSettings::for_service(kind),
-        timeout: defaults::timeout_for(kind),
-    });
-    // SPEC section 2: without proxying the standard variables are ignored, so a bad
-    // value in them (set for other programs on the host) is no concern of ours.
-    if services.iter().any(|s| s.proxy.enabled) {
-        warnings.append(&mut standard_warnings);
-    }
-    warn_empty_legacy_proxies(config, &mut warnings);
-    Resolution {
-        services,
-        encoding_secret: encoding_secret(config),
-        warnings,
-    }
-}
-
-/// SPEC sections 1 and 2: a legacy top-level `http_proxy` / `https_proxy` that is set, even
-/// to `""`, turns global proxying on when `global.enabled` is unset. An empty one then
-/// proxies nothing itself but lets `HTTP_PROXY` / `HTTPS_PROXY` in: say so, since a config
-/// written out with empty defaults would otherwise start proxying without a word.
-fn warn_empty_legacy_proxies(config: &ExternalServicesConfig, warnings: &mut Vec<String>) {
-    if config.global.enabled.is_some() {
-        return;
-    }
-    let legacy = &config.legacy;
-    for (name, value) in [("http_proxy", &legacy.http_proxy), ("https_proxy", &legacy.https_proxy)] {
-        if let Some(empty) = value.as_ref().filter(|v| v.value.is_none()) {
-            warnings.push(format!(
-                "{name} is set but empty ({}): it turns global proxying on, so services fall back to \
-                 HTTP_PROXY / HTTPS_PROXY; remove it, or set external_services.global.enabled",
-                empty.source
-            ));
-        }
-    }
-}
-
-fn sourced_default<T>(value: T) -> Sourced<T> {
-    Sourced::new(value, Source::Default)
-}
+pub use resolution::{resolve, Resolution, ResolvedService};
+pub use route::{Route, RouteDecision, RouteReason};
+pub use scheme::TargetScheme;

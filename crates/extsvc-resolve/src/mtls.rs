@@ -7,7 +7,7 @@ use extsvc_config::{
     shown, ConfigError, EncodingSecret, ExternalServicesConfig, ServiceKind, Source, Sourced, TlsVersion,
 };
 
-use crate::sourced_default;
+use crate::defaults::sourced_default;
 
 /// Where the client certificate comes from. `Debug` shows paths and ids through
 /// [`extsvc_config::shown`] (no pasted PEM text).

@@ -1,11 +1,10 @@
 //! Proxy precedence (SPEC section 2): one function per field, reading like the list.
 
-use extsvc_config::{
-    parse_bypass_list, redact_url_credentials, EnvSnapshot, ExternalServicesConfig, ProxyUrl, ServiceKind, Source,
-    Sourced,
-};
+use extsvc_config::{parse_bypass_list, EnvSnapshot, ExternalServicesConfig, ProxyUrl, ServiceKind, Source, Sourced};
 
-use crate::{sourced_default, BypassList, TargetScheme};
+use crate::bypass::BypassList;
+use crate::defaults::sourced_default;
+use crate::scheme::TargetScheme;
 
 /// The proxy settings one service uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,7 +72,7 @@ impl StandardProxyEnv {
                     if url.scheme_assumed() {
                         warnings.push(format!(
                             "{name}: no scheme in \"{}\", assuming http://",
-                            redact_url_credentials(value.trim())
+                            extsvc_config::shown(value.trim())
                         ));
                     }
                     Some(Sourced::new(Some(url), Source::Env(name.to_owned())))

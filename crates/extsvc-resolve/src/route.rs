@@ -4,27 +4,8 @@ use std::fmt;
 
 use extsvc_config::{BypassEntry, ProxyUrl, Source};
 
-use crate::ResolvedService;
-
-/// Whether the connection to the target is plain or TLS; it picks `http_proxy` or
-/// `https_proxy` (`redis://` is plain, `rediss://` is TLS).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum TargetScheme {
-    /// `http://`, `redis://`.
-    Http,
-    /// `https://`, `rediss://`.
-    Https,
-}
-
-impl TargetScheme {
-    /// `"http"` or `"https"`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            TargetScheme::Http => "http",
-            TargetScheme::Https => "https",
-        }
-    }
-}
+use crate::resolution::ResolvedService;
+use crate::scheme::TargetScheme;
 
 /// Where a connection goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

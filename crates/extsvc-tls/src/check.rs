@@ -7,9 +7,11 @@ use extsvc_resolve::{Resolution, ResolvedService};
 use rustls_pki_types::CertificateDer;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
+use crate::config::assemble;
 use crate::error::{key_path, Origin, TlsError};
 use crate::material::{load_material, LoadedChain};
-use crate::service::{assemble, provider, within, TlsOptions};
+use crate::options::{within, TlsOptions};
+use crate::provider::provider;
 use crate::store::{CertificateStore, DeadlineStore};
 
 /// Certificates expiring within this many days are warned about.

@@ -1,12 +1,11 @@
-//! [`TlsError`]: why a service's TLS configuration could not be built.
+//! The errors of this crate, below every other module: [`TlsError`] (why a service's TLS
+//! configuration could not be built), [`PemError`] (why PEM text could not be used) and
+//! [`StoreError`] (why a certificate store lookup failed).
 
 use std::fmt;
 use std::path::PathBuf;
 
-use extsvc_config::{shown, ServiceKind, Source};
-
-use crate::pem::PemError;
-use crate::store::StoreError;
+use extsvc_config::{escaped, shown, ServiceKind, Source};
 
 /// What a piece of TLS material is, for messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,7 +73,7 @@ impl fmt::Display for Origin {
 #[non_exhaustive]
 pub enum TlsError {
     /// A PEM file could not be read (missing, unreadable).
-    #[error("{key_path}: failed to load {material} {}: {source}", shown(path))]
+    #[error("{key_path}: failed to load {material} {}: {cause}", shown(path))]
     ReadFile {
         /// The service.
         service: ServiceKind,
@@ -85,11 +84,11 @@ pub enum TlsError {
         /// The file.
         path: PathBuf,
         /// The I/O error.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// A PEM file holds no block of the needed type (empty, or e.g. a key given as `ca_file`),
     /// or a block is malformed.
-    #[error("{key_path}: failed to load {material} {}: {source}", shown(path))]
+    #[error("{key_path}: failed to load {material} {}: {cause}", shown(path))]
     ParseFile {
         /// The service.
         service: ServiceKind,
@@ -100,7 +99,7 @@ pub enum TlsError {
         /// The file.
         path: PathBuf,
         /// What is wrong with its text.
-        source: PemError,
+        cause: PemError,
     },
     /// A certificate is not valid X.509, or cannot serve as a trust anchor.
     #[error("{key_path}: invalid {material} in {origin}: {reason}")]
@@ -142,14 +141,14 @@ pub enum TlsError {
         key: Origin,
     },
     /// A certificate store lookup failed (not found, unreadable, invalid entry).
-    #[error("{key_path}: {source}")]
+    #[error("{key_path}: {cause}")]
     Store {
         /// The service.
         service: ServiceKind,
         /// The configuration key (`…mtls.cert_id` or `…mtls.ca_cert_ids`).
         key_path: String,
         /// The store's error.
-        source: StoreError,
+        cause: StoreError,
     },
     /// Loading the service's material did not finish within [`crate::TlsOptions::load_timeout`].
     #[error("{key_path}: loading the TLS material did not finish within {after:?}")]
@@ -164,14 +163,14 @@ pub enum TlsError {
     /// The service's `mtls` block breaks a configuration rule
     /// ([`extsvc_resolve::ResolvedMtls::errors`]), e.g. `cert_file` without `key_file` in a
     /// configuration built in code. The message is the loader's.
-    #[error("{source}")]
+    #[error("{cause}")]
     Config {
         /// The service.
         service: ServiceKind,
         /// The configuration key path of the error.
         key_path: String,
         /// The error.
-        source: extsvc_config::ConfigError,
+        cause: extsvc_config::ConfigError,
     },
     /// A private key kept encrypted in the certificate store could not be decrypted: no
     /// encoding secret, a wrong one, or a decrypted key that does not match the
@@ -190,20 +189,17 @@ pub enum TlsError {
     },
     /// A `cert_id` / `ca_cert_ids` value holding PEM text (Tyk's inline form) is unusable.
     /// The message never repeats the value.
-    #[error("{key_path}: inline PEM: {source}")]
+    #[error("{key_path}: inline PEM: {cause}")]
     InlinePem {
         /// The service.
         service: ServiceKind,
         /// The configuration key.
         key_path: String,
         /// What is wrong with the text.
-        source: PemError,
+        cause: PemError,
     },
     /// Certificate ids are configured but no certificate store was given.
-    #[error(
-        "{key_path}: {} configured but no certificate store given (--cert-store)",
-        shown(ids)
-    )]
+    #[error("{key_path}: {} configured but no certificate store given", shown(ids))]
     NoStore {
         /// The service.
         service: ServiceKind,
@@ -291,5 +287,113 @@ pub(crate) fn key_path(service: ServiceKind, field: &str, source: Option<&Source
 impl fmt::Debug for TlsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("TlsError").field(&self.to_string()).finish()
+    }
+}
+
+/// Why PEM text could not be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PemError {
+    /// No block of the expected type: the text is empty, or holds only other blocks
+    /// (e.g. a private key given where certificates are expected).
+    #[error("no {expected} PEM block found")]
+    NoBlock {
+        /// What was looked for, e.g. `CERTIFICATE`.
+        expected: &'static str,
+    },
+    /// A block is malformed (missing END line, bad base64, …). The reason never quotes the input.
+    #[error("malformed PEM: {reason}")]
+    Malformed {
+        /// What is wrong, in fixed words.
+        reason: &'static str,
+    },
+    /// An encrypted private key in a form extsvc does not decrypt (PKCS#8 encryption, an
+    /// unknown RFC 1423 cipher).
+    #[error("{what}")]
+    UnsupportedEncryption {
+        /// What is not supported, in fixed words.
+        what: &'static str,
+    },
+    /// A `key_file` holds an encrypted private key. Keys kept in a certificate store are
+    /// decrypted with the encoding secret; key files are not (Tyk cannot read them either).
+    #[error("encrypted key files are not supported: decrypt it (openssl pkey -in KEY -out PLAIN_KEY) or keep the key in the certificate store")]
+    EncryptedKeyFile,
+}
+
+/// Why a store lookup failed. Messages name the id; they never contain key material or
+/// store credentials: ids are shown through [`extsvc_config::shown`] (PEM text pasted as
+/// an id appears as `<PEM text, N bytes>`), and a backend's own text is capped and its
+/// control characters escaped ([`extsvc_config::escaped`]).
+///
+/// `Debug` is the message (`StoreError("…")`), for the same reason.
+#[derive(thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// Nothing is stored under the id.
+    #[error("certificate not found in store: {}", shown(id))]
+    NotFound {
+        /// The id looked up.
+        id: String,
+    },
+    /// The id cannot name an entry (empty, or characters the store does not allow, such as `/`).
+    #[error("invalid certificate id \"{}\": {reason}", shown(id))]
+    InvalidId {
+        /// The id.
+        id: String,
+        /// Why.
+        reason: &'static str,
+    },
+    /// The entry exists but its content is unusable (no certificate, no key, malformed PEM).
+    #[error("certificate store entry {}: {cause}", shown(id))]
+    InvalidEntry {
+        /// The id.
+        id: String,
+        /// What is wrong with it.
+        cause: PemError,
+    },
+    /// Reading the entry failed (file system, network).
+    #[error("certificate store entry {}: failed to read {}: {cause}", shown(id), shown(location))]
+    Io {
+        /// The id.
+        id: String,
+        /// Where it was read from (a file path, `redis 127.0.0.1:6379`).
+        location: String,
+        /// The I/O error.
+        cause: std::io::Error,
+    },
+    /// The store did not answer within the deadline ([`crate::TlsOptions::store_timeout`]).
+    #[error("certificate store entry {}: no answer from {store} within {after:?}", shown(id))]
+    Timeout {
+        /// The id.
+        id: String,
+        /// The store (its `Debug`, which never shows credentials).
+        store: String,
+        /// The deadline.
+        after: std::time::Duration,
+    },
+    /// The entry is larger than a certificate file may be (1 MiB): it was not read whole.
+    #[error(
+        "certificate store entry {}: larger than {limit} bytes, the limit of a certificate entry",
+        shown(id)
+    )]
+    TooLarge {
+        /// The id.
+        id: String,
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// The store's backend answered with an error (e.g. a Redis `-ERR` reply).
+    #[error("certificate store entry {}: {}", shown(id), escaped(message))]
+    Backend {
+        /// The id.
+        id: String,
+        /// The backend's message.
+        message: String,
+    },
+}
+
+impl fmt::Debug for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("StoreError").field(&self.to_string()).finish()
     }
 }

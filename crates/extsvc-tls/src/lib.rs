@@ -27,12 +27,15 @@
 //! Debug, Display, logs or errors.
 
 pub mod check;
+mod config;
 pub mod danger;
 pub mod encrypted_pem;
 mod error;
 mod material;
+mod options;
 pub mod pem;
 mod pem_file;
+mod provider;
 #[cfg(feature = "redis")]
 pub mod resp;
 mod rotating_config;
@@ -41,11 +44,12 @@ mod service;
 pub mod store;
 
 pub use check::{check, check_services, check_services_within, CheckReport};
-pub use error::{Material, Origin, TlsError};
-pub use pem::{ClientCertificate, PemError, StoredPrivateKey};
+pub use error::{Material, Origin, PemError, StoreError, TlsError};
+pub use options::{TlsOptions, DEFAULT_LOAD_TIMEOUT, DEFAULT_REFRESH_INTERVAL};
+pub use pem::{ClientCertificate, StoredPrivateKey};
 pub use rotating_config::RotatingConfig;
 pub use rotation::ReloadReport;
-pub use service::{build_service_tls, ServiceTls, TlsOptions, DEFAULT_LOAD_TIMEOUT, DEFAULT_REFRESH_INTERVAL};
-pub use store::{CertificateStore, DirectoryStore, MemoryStore, StoreError, StoreFuture, DEFAULT_STORE_TIMEOUT};
+pub use service::{build_service_tls, ServiceTls};
+pub use store::{CertificateStore, DirectoryStore, MemoryStore, StoreFuture, DEFAULT_STORE_TIMEOUT};
 #[cfg(feature = "redis")]
 pub use store::{InvalidRedisUrl, RedisConnector, RedisStore, RedisUrl, TcpConnector};

@@ -17,6 +17,7 @@ use rustls::sign::{CertifiedKey, SigningKey};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use x509_parser::x509::X509Version;
 
+use crate::encrypted_pem::DecryptError;
 use crate::error::{key_path, Material, Origin, TlsError};
 use crate::pem::{parse_certificates, parse_private_key, ClientCertificate, StoredPrivateKey};
 use crate::pem_file::read_pem_file;
@@ -55,7 +56,7 @@ pub(crate) struct LoadedClient {
     pub(crate) certified: Arc<CertifiedKey>,
 }
 
-/// The material of a service, complete: what [`crate::service::assemble`] turns into configs.
+/// The material of a service, complete: what [`crate::config::assemble`] turns into configs.
 pub(crate) struct LoadedMaterial {
     /// The client certificate with its key; `None` when the service presents none.
     pub(crate) client: Option<LoadedClient>,
@@ -113,7 +114,7 @@ async fn read_file(service: ServiceKind, key_path: &str, material: Material, pat
         key_path: key_path.to_owned(),
         material,
         path: path.to_owned(),
-        source,
+        cause: source,
     })
 }
 
@@ -130,7 +131,7 @@ async fn read_certificates(
         key_path: key_path.to_owned(),
         material,
         path: path.to_owned(),
-        source,
+        cause: source,
     })
 }
 
@@ -265,7 +266,7 @@ async fn locate<T>(
                 return Err(TlsError::Store {
                     service,
                     key_path: key_path.to_owned(),
-                    source,
+                    cause: source,
                 })
             }
         },
@@ -273,14 +274,14 @@ async fn locate<T>(
     };
     let path = Path::new(id);
     if tokio::fs::metadata(path).await.is_ok_and(|m| m.is_file()) {
-        tracing::info!(service = %service, key = key_path, file = %path.display(), "certificate id is not in the store but names a file: reading the file");
+        tracing::info!(service = %service, key = key_path, file = %extsvc_config::shown(path), "certificate id is not in the store but names a file: reading the file");
         return Ok(Located::File(path.to_owned()));
     }
     Err(match store_error {
         Some(source) => TlsError::Store {
             service,
             key_path: key_path.to_owned(),
-            source,
+            cause: source,
         },
         None => no_store(service, key_path.to_owned(), format!("{field} {id}")),
     })
@@ -308,7 +309,7 @@ async fn client_entry(
                     key_path: key_path.to_owned(),
                     material: Material::ClientCertificate,
                     path,
-                    source,
+                    cause: source,
                 })
         }
         Located::Inline => ClientCertificate::from_pem(id.as_bytes())
@@ -316,7 +317,7 @@ async fn client_entry(
             .map_err(|source| TlsError::InlinePem {
                 service,
                 key_path: key_path.to_owned(),
-                source,
+                cause: source,
             }),
     }
 }
@@ -349,8 +350,17 @@ fn decrypt_key(
     };
     match encrypted.decrypt(secret.value.expose()) {
         Ok(key) => Ok((key, Some(secret.source.clone()))),
-        Err(e) => Err(error(format!("{e}; the encoding secret came from {}", secret.source))),
+        Err(e) => Err(error(wrong_secret_or_corrupt(e, &secret.source))),
     }
+}
+
+/// The one reason given for a stored key that does not decrypt to the certificate's key,
+/// whatever went wrong (bad padding, not a key, not this certificate's key): no answer
+/// tells a wrong secret from a corrupt entry, as none can (see [`DecryptError`]).
+fn wrong_secret_or_corrupt(error: DecryptError, secret: &Source) -> String {
+    format!(
+        "{error} (the encoding secret came from {secret}; it is security.private_certificate_encoding_secret, else secret)"
+    )
 }
 
 /// The client certificate of `source`, its key checked against it; `None` when the
@@ -394,7 +404,7 @@ async fn load_key_file(
         key_path: key_key_path.to_owned(),
         material: Material::PrivateKey,
         path: key_file.to_owned(),
-        source,
+        cause: source,
     })?;
     load_key(service, key_key_path, Origin::File(key_file.to_owned()), key, provider)
 }
@@ -458,11 +468,11 @@ fn pair(service: ServiceKind, chain: &LoadedChain, key: LoadedKey) -> Result<Arc
                 service,
                 key_path: key.key_path,
                 origin: key.origin,
-                reason: format!(
-                    "the decrypted key does not match the certificate (a wrong encoding secret, or a wrong entry); \
-                     the encoding secret came from {}",
-                    key.decrypted_with.map(|s| s.to_string()).unwrap_or_default()
-                ),
+                reason: key
+                    .decrypted_with
+                    .as_ref()
+                    .map(|source| wrong_secret_or_corrupt(DecryptError, source))
+                    .unwrap_or_default(),
             })
         }
         Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch)) => Err(TlsError::KeyMismatch {
@@ -538,7 +548,7 @@ async fn ca_entry(
             let certificates = parse_certificates(id.as_bytes()).map_err(|source| TlsError::InlinePem {
                 service,
                 key_path: key_path.to_owned(),
-                source,
+                cause: source,
             })?;
             (Origin::Inline, certificates)
         }

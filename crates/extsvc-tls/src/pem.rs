@@ -11,36 +11,7 @@ use rustls_pki_types::pem::{self, PemObject};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::encrypted_pem::{split_encrypted_key, EncryptedPrivateKey};
-
-/// Why PEM text could not be used.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum PemError {
-    /// No block of the expected type: the text is empty, or holds only other blocks
-    /// (e.g. a private key given where certificates are expected).
-    #[error("no {expected} PEM block found")]
-    NoBlock {
-        /// What was looked for, e.g. `CERTIFICATE`.
-        expected: &'static str,
-    },
-    /// A block is malformed (missing END line, bad base64, …). The reason never quotes the input.
-    #[error("malformed PEM: {reason}")]
-    Malformed {
-        /// What is wrong, in fixed words.
-        reason: &'static str,
-    },
-    /// An encrypted private key in a form extsvc does not decrypt (PKCS#8 encryption, an
-    /// unknown RFC 1423 cipher).
-    #[error("{what}")]
-    UnsupportedEncryption {
-        /// What is not supported, in fixed words.
-        what: &'static str,
-    },
-    /// A `key_file` holds an encrypted private key. Keys kept in a certificate store are
-    /// decrypted with the encoding secret; key files are not (Tyk cannot read them either).
-    #[error("encrypted key files are not supported: decrypt it (openssl pkey -in KEY -out PLAIN_KEY) or keep the key in the certificate store")]
-    EncryptedKeyFile,
-}
+pub use crate::error::PemError;
 
 /// The `expected` text for certificates.
 const CERTIFICATE: &str = "CERTIFICATE";

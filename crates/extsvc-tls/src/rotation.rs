@@ -44,75 +44,14 @@ use extsvc_config::ServiceKind;
 use extsvc_resolve::{CaSource, ClientCertificateSource, ResolvedService};
 use rustls::client::danger::ServerCertVerifier;
 use rustls::crypto::CryptoProvider;
-use rustls::sign::CertifiedKey;
 use rustls::ClientConfig;
 use rustls_pki_types::CertificateDer;
 
+use crate::config::{flatten, verifiers, Generation, Leg, Trust};
 use crate::error::{Material, TlsError};
 use crate::material::{load_ca_pieces, load_client, LoadedCa};
-use crate::service::{proxy_config, target_config, verifiers, within, TlsOptions, Trust};
+use crate::options::{within, TlsOptions};
 use crate::store::{CertificateStore, DeadlineStore};
-
-/// One of a service's two TLS legs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Leg {
-    /// To the target (client certificate, the service's roots).
-    Target,
-    /// To an `https://` proxy (default roots plus the service's CA).
-    Proxy,
-}
-
-/// One generation of a service's TLS material and the configurations built from it.
-///
-/// Never changed once built: a reload that changes the material builds the next one.
-pub(crate) struct Generation {
-    /// 0 as built, one more for each generation after it.
-    number: u64,
-    /// The client certificate; `None` when the service presents none.
-    client: Option<Arc<CertifiedKey>>,
-    /// The CA certificates, to compare a reload with (empty for the default roots).
-    ca: Vec<CertificateDer<'static>>,
-    trust: Trust,
-    target: Arc<ClientConfig>,
-    proxy: Arc<ClientConfig>,
-}
-
-impl fmt::Debug for Generation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Generation")
-            .field("number", &self.number)
-            .field("client_certificate", &self.client.is_some())
-            .field("ca_certificates", &self.ca.len())
-            .finish_non_exhaustive()
-    }
-}
-
-impl Generation {
-    /// Generation 0: configurations for `client`, `ca` and its `trust`.
-    pub(crate) fn first(
-        service: &ResolvedService,
-        client: Option<Arc<CertifiedKey>>,
-        ca: Option<&[LoadedCa]>,
-        trust: Trust,
-    ) -> Result<Generation, TlsError> {
-        Ok(Generation {
-            number: 0,
-            target: target_config(service, client.as_ref(), &trust.target)?,
-            proxy: proxy_config(service.kind, &trust.proxy)?,
-            client,
-            ca: flatten(ca),
-            trust,
-        })
-    }
-
-    /// The configuration of `leg`.
-    pub(crate) fn config(&self, leg: Leg) -> &Arc<ClientConfig> {
-        match leg {
-            Leg::Target => &self.target,
-            Leg::Proxy => &self.proxy,
-        }
-    }
-}
 
 /// Where a service's material is reloaded from, and its current generation.
 pub(crate) struct Rotation {
@@ -121,6 +60,10 @@ pub(crate) struct Rotation {
     provider: Arc<CryptoProvider>,
     /// Read once per new connection, written once per reload that changed something.
     current: RwLock<Arc<Generation>>,
+    /// The current generation's number, published after `current` changes: read by pools
+    /// (an atomic load per returned connection) and watched, to close connections made
+    /// with older material.
+    published: tokio::sync::watch::Sender<u64>,
     /// The deadline of each store lookup.
     store_timeout: Duration,
     /// The deadline of one whole reload.
@@ -186,6 +129,7 @@ impl Rotation {
             service: service.clone(),
             store,
             provider,
+            published: tokio::sync::watch::Sender::new(first.number),
             current: RwLock::new(Arc::new(first)),
             store_timeout: options.store_timeout,
             load_timeout: options.load_timeout,
@@ -231,10 +175,12 @@ impl Rotation {
 
     /// The current generation: 0 as built, one more after each reload that changed something.
     pub(crate) fn generation(&self) -> u64 {
-        self.current
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .number
+        *self.published.borrow()
+    }
+
+    /// A receiver that sees each new generation number as it is published.
+    pub(crate) fn watch(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.published.subscribe()
     }
 
     /// Reads the material again and, when it changed, publishes the next generation;
@@ -323,10 +269,16 @@ impl Rotation {
 
         if next_client.is_some() || next_ca.is_some() {
             let certified = next_client.as_ref().map(|client| &client.certified);
-            match self.next_generation(&current, certified, next_ca.as_ref()) {
+            match current.next(
+                &self.service,
+                certified,
+                next_ca.as_ref().map(|ca| (&ca.certificates, &ca.trust)),
+            ) {
                 Ok(next) => {
                     let number = next.number;
                     *self.current.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(next);
+                    // After the configurations: whoever sees the number, sees them.
+                    self.published.send_replace(number);
                     if let Some(client) = &next_client {
                         report.changed.push(Material::ClientCertificate);
                         tracing::info!(
@@ -359,36 +311,6 @@ impl Rotation {
         }
         report
     }
-
-    /// The generation after `current` with a new client certificate and/or new CA
-    /// certificates: a new configuration (and so a new, empty session store) for each leg
-    /// whose material changed, the same one for the other.
-    fn next_generation(
-        &self,
-        current: &Generation,
-        client: Option<&Arc<CertifiedKey>>,
-        ca: Option<&NextCa>,
-    ) -> Result<Generation, TlsError> {
-        let target_changes = client.is_some() || (ca.is_some() && !self.service.mtls.insecure_skip_verify.value);
-        let client = client.or(current.client.as_ref()).cloned();
-        let trust = ca.map_or(&current.trust, |ca| &ca.trust).clone();
-        let target = match target_changes {
-            true => target_config(&self.service, client.as_ref(), &trust.target)?,
-            false => current.target.clone(),
-        };
-        let proxy = match ca {
-            Some(_) => proxy_config(self.service.kind, &trust.proxy)?,
-            None => current.proxy.clone(),
-        };
-        Ok(Generation {
-            number: current.number + 1,
-            client,
-            ca: ca.map_or_else(|| current.ca.clone(), |ca| ca.certificates.clone()),
-            trust,
-            target,
-            proxy,
-        })
-    }
 }
 
 /// New CA certificates found by a reload, and the verifiers built for them.
@@ -396,14 +318,6 @@ struct NextCa {
     certificates: Vec<CertificateDer<'static>>,
     trust: Trust,
     loaded: Vec<LoadedCa>,
-}
-
-/// Every CA certificate of `ca`, in order (empty for the default roots).
-fn flatten(ca: Option<&[LoadedCa]>) -> Vec<CertificateDer<'static>> {
-    ca.unwrap_or_default()
-        .iter()
-        .flat_map(|ca| ca.certificates.iter().cloned())
-        .collect()
 }
 
 /// The shortest refresh interval: a zero one would spin (tokio refuses it outright).

@@ -1,85 +1,19 @@
-//! [`build_service_tls`]: one service's rustls client configurations.
+//! [`build_service_tls`]: one service's rustls client configurations, loaded, built
+//! ([`crate::config`]) and, when the material can change, rotating ([`crate::rotation`]).
 
-use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::sync::Arc;
 
-use extsvc_config::{ServiceKind, TlsVersion};
+use extsvc_config::ServiceKind;
 use extsvc_resolve::ResolvedService;
-use rustls::client::danger::ServerCertVerifier;
-use rustls::client::{Resumption, WebPkiServerVerifier};
-use rustls::crypto::CryptoProvider;
-use rustls::{ClientConfig, RootCertStore};
 
-use rustls::sign::{CertifiedKey, SingleCertAndKey};
-
-use crate::danger::NoServerVerification;
-use crate::error::{key_path, Material, TlsError};
-use crate::material::{load_material, LoadedCa, LoadedMaterial};
+use crate::config::{assemble, Leg};
+use crate::error::{key_path, TlsError};
+use crate::material::load_material;
+use crate::options::{within, TlsOptions};
+use crate::provider::provider;
 use crate::rotating_config::RotatingConfig;
-use crate::rotation::{rotates, spawn_refresh, Generation, Leg, ReloadReport, Rotation};
-use crate::store::{CertificateStore, DeadlineStore, DEFAULT_STORE_TIMEOUT};
-
-/// Sessions kept per configuration (rustls' default size).
-const SESSION_CACHE_SIZE: usize = 256;
-
-/// The default [`TlsOptions::refresh_interval`]: 60 seconds.
-///
-/// Kubernetes refreshes a mounted secret within about a minute of its update (the
-/// kubelet's sync period), cert-manager renews certificates long before they expire, and a
-/// reload costs one read per file or store id; polling every minute adds at most a minute
-/// to the kubelet's own delay for a negligible load, even on a Redis shared by many gateways.
-pub const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
-
-/// Options of [`build_service_tls`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TlsOptions {
-    /// Reload the service's TLS material — client certificate and key, CA certificates,
-    /// from files or the store — this often; new TLS handshakes use what changed,
-    /// established connections keep theirs (see [`ServiceTls::reload`]). `None` turns the
-    /// periodic reload off ([`ServiceTls::reload`] still works). Default:
-    /// [`DEFAULT_REFRESH_INTERVAL`]. Services without files or store ids have nothing to
-    /// reload and run no task.
-    pub refresh_interval: Option<Duration>,
-    /// The deadline of each certificate store lookup, connecting included (default
-    /// [`DEFAULT_STORE_TIMEOUT`], 10 s). A lookup that misses it fails the build with an
-    /// error naming the store and the id; in a rotation refresh the current certificate
-    /// is kept and a WARN names both. Applied around any store, yours included.
-    pub store_timeout: Duration,
-    /// The deadline of loading one service's material as a whole — files and every store
-    /// lookup (default [`DEFAULT_LOAD_TIMEOUT`], 30 s). A duration too large to add to the
-    /// clock means no deadline.
-    pub load_timeout: Duration,
-}
-
-/// The default [`TlsOptions::load_timeout`]: 30 seconds, three store lookups' worth.
-pub const DEFAULT_LOAD_TIMEOUT: Duration = Duration::from_secs(30);
-
-impl Default for TlsOptions {
-    fn default() -> Self {
-        TlsOptions {
-            refresh_interval: Some(DEFAULT_REFRESH_INTERVAL),
-            store_timeout: DEFAULT_STORE_TIMEOUT,
-            load_timeout: DEFAULT_LOAD_TIMEOUT,
-        }
-    }
-}
-
-impl TlsOptions {
-    /// These options with [`TlsOptions::refresh_interval`] set to `interval`.
-    pub fn with_refresh_interval(mut self, interval: Option<Duration>) -> Self {
-        self.refresh_interval = interval;
-        self
-    }
-}
-
-/// Runs `future` under `timeout`; `None` when it ran out. A timeout too large to add to
-/// the clock means no deadline.
-pub(crate) async fn within<T>(timeout: Duration, future: impl std::future::Future<Output = T>) -> Option<T> {
-    match tokio::time::Instant::now().checked_add(timeout) {
-        Some(deadline) => tokio::time::timeout_at(deadline, future).await.ok(),
-        None => Some(future.await),
-    }
-}
+use crate::rotation::{rotates, spawn_refresh, ReloadReport, Rotation};
+use crate::store::{CertificateStore, DeadlineStore};
 
 /// The rustls client configurations of one service.
 ///
@@ -139,152 +73,6 @@ impl ServiceTls {
     }
 }
 
-/// The crypto provider of every config: rustls' ring provider.
-pub(crate) fn provider() -> Arc<CryptoProvider> {
-    static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
-    PROVIDER
-        .get_or_init(|| Arc::new(rustls::crypto::ring::default_provider()))
-        .clone()
-}
-
-/// The webpki-roots trust anchors.
-fn default_roots() -> RootCertStore {
-    RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    }
-}
-
-fn versions(min: TlsVersion, max: TlsVersion) -> Vec<&'static rustls::SupportedProtocolVersion> {
-    let mut versions = Vec::with_capacity(2);
-    if min <= TlsVersion::Tls13 && TlsVersion::Tls13 <= max {
-        versions.push(&rustls::version::TLS13);
-    }
-    if min <= TlsVersion::Tls12 && TlsVersion::Tls12 <= max {
-        versions.push(&rustls::version::TLS12);
-    }
-    versions
-}
-
-/// Adds CA certificates to `roots`, naming the file or id of one that cannot be an anchor.
-fn add_ca(service: ServiceKind, roots: &mut RootCertStore, cas: &[LoadedCa]) -> Result<(), TlsError> {
-    for ca in cas {
-        for certificate in &ca.certificates {
-            roots
-                .add(certificate.clone())
-                .map_err(|e| TlsError::InvalidCertificate {
-                    service,
-                    key_path: ca.key_path.clone(),
-                    material: Material::CaCertificates,
-                    origin: ca.origin.clone(),
-                    reason: e.to_string(),
-                })?;
-        }
-    }
-    Ok(())
-}
-
-/// The server verifiers of a service's two legs, for one set of CA certificates.
-#[derive(Debug, Clone)]
-pub(crate) struct Trust {
-    /// The target leg's: `ca` (or the default roots), or, with `insecure_skip_verify`,
-    /// [`NoServerVerification`] (which never changes).
-    pub(crate) target: Arc<dyn ServerCertVerifier>,
-    /// The proxy leg's: the default roots plus `ca`, always verified.
-    pub(crate) proxy: Arc<dyn ServerCertVerifier>,
-}
-
-/// The webpki verifiers of the target leg (`ca` replaces the default roots) and of the
-/// proxy leg (default roots plus `ca`).
-pub(crate) fn verifiers(
-    kind: ServiceKind,
-    ca: Option<&[LoadedCa]>,
-    provider: &Arc<CryptoProvider>,
-) -> Result<(Arc<WebPkiServerVerifier>, Arc<WebPkiServerVerifier>), TlsError> {
-    let mut target_roots = match ca {
-        Some(_) => RootCertStore::empty(),
-        None => default_roots(),
-    };
-    add_ca(kind, &mut target_roots, ca.unwrap_or_default())?;
-    let mut proxy_roots = default_roots();
-    add_ca(kind, &mut proxy_roots, ca.unwrap_or_default())?;
-    let build = |roots: RootCertStore| {
-        WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-            .build()
-            .map_err(|e| TlsError::Build {
-                service: kind,
-                key_path: key_path(kind, "", None),
-                reason: e.to_string(),
-            })
-    };
-    Ok((build(target_roots)?, build(proxy_roots)?))
-}
-
-/// The verifiers of both legs for `ca`, `insecure_skip_verify` applied.
-pub(crate) fn trust(service: &ResolvedService, ca: Option<&[LoadedCa]>) -> Result<Trust, TlsError> {
-    let kind = service.kind;
-    let provider = provider();
-    let (target, proxy) = verifiers(kind, ca, &provider)?;
-    let target: Arc<dyn ServerCertVerifier> = if service.mtls.insecure_skip_verify.value {
-        Arc::new(NoServerVerification::new(kind, provider))
-    } else {
-        target
-    };
-    Ok(Trust { target, proxy })
-}
-
-fn build_error(kind: ServiceKind) -> impl Fn(rustls::Error) -> TlsError {
-    move |e| TlsError::Build {
-        service: kind,
-        key_path: key_path(kind, "", None),
-        reason: e.to_string(),
-    }
-}
-
-/// A new configuration of the target leg: `verifier`, `client` (if any), the service's
-/// version bounds, and a session store of its own.
-pub(crate) fn target_config(
-    service: &ResolvedService,
-    client: Option<&Arc<CertifiedKey>>,
-    verifier: &Arc<dyn ServerCertVerifier>,
-) -> Result<Arc<ClientConfig>, TlsError> {
-    let mtls = &service.mtls;
-    let versions = versions(mtls.tls_min_version.value, mtls.tls_max_version.value);
-    let builder = ClientConfig::builder_with_provider(provider())
-        .with_protocol_versions(&versions)
-        .map_err(build_error(service.kind))?
-        .dangerous()
-        .with_custom_certificate_verifier(verifier.clone());
-    let mut config = match client {
-        Some(certified) => builder.with_client_cert_resolver(Arc::new(SingleCertAndKey::from(certified.clone()))),
-        None => builder.with_no_client_auth(),
-    };
-    config.resumption = Resumption::in_memory_sessions(SESSION_CACHE_SIZE);
-    Ok(Arc::new(config))
-}
-
-/// A new configuration of the proxy leg: `verifier`, never a client certificate, TLS 1.2
-/// and 1.3, and a session store of its own.
-pub(crate) fn proxy_config(
-    kind: ServiceKind,
-    verifier: &Arc<dyn ServerCertVerifier>,
-) -> Result<Arc<ClientConfig>, TlsError> {
-    let mut config = ClientConfig::builder_with_provider(provider())
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .map_err(build_error(kind))?
-        .dangerous()
-        .with_custom_certificate_verifier(verifier.clone())
-        .with_no_client_auth();
-    config.resumption = Resumption::in_memory_sessions(SESSION_CACHE_SIZE);
-    Ok(Arc::new(config))
-}
-
-/// The first generation of a service's configurations, from loaded material.
-pub(crate) fn assemble(service: &ResolvedService, material: &LoadedMaterial) -> Result<Generation, TlsError> {
-    let trust = trust(service, material.ca.as_deref())?;
-    let client = material.client.as_ref().map(|client| client.certified.clone());
-    Generation::first(service, client, material.ca.as_deref(), trust)
-}
-
 /// Builds a service's TLS configurations: loads its files or store entries, checks that
 /// the key matches the certificate, and applies roots, versions and `insecure_skip_verify`
 /// as resolved (SPEC section 3).
@@ -297,7 +85,7 @@ pub(crate) fn assemble(service: &ResolvedService, material: &LoadedMaterial) -> 
 ///   client certificate, TLS 1.2–1.3 (and `insecure_skip_verify` only when the legacy
 ///   `jwt_ssl_insecure_skip_verify` applies to `oauth`).
 /// - Material from files or the store rotates: [`ServiceTls::reload`] on demand, and with
-///   [`TlsOptions::refresh_interval`] (default [`DEFAULT_REFRESH_INTERVAL`]) a task on the
+///   [`TlsOptions::refresh_interval`] (default [`DEFAULT_REFRESH_INTERVAL`](crate::DEFAULT_REFRESH_INTERVAL)) a task on the
 ///   current tokio runtime that stops when the configs are dropped; a change publishes new
 ///   configurations for new connections.
 ///
@@ -316,7 +104,7 @@ pub async fn build_service_tls(
         return Err(TlsError::Config {
             service: kind,
             key_path: error.path().to_owned(),
-            source: error.clone(),
+            cause: error.clone(),
         });
     }
     let provider = provider();

@@ -123,8 +123,8 @@ pub use extsvc_tls as tls;
 
 #[doc(inline)]
 pub use extsvc_client::{
-    BuildError, Error, ErrorKind, ExternalServices, ExternalServicesBuilder, Phase, ResponseBody, ServiceClient,
-    SetupError, StorageRedis,
+    BuildError, ClientStats, Error, ErrorKind, ExternalServices, ExternalServicesBuilder, HyperConnector, Phase,
+    RedirectPolicy, RedisClient, RequestBuilder, RequestTimeout, ResponseBody, ServiceClient, SetupError, StorageRedis,
 };
 #[doc(inline)]
 pub use extsvc_config::{
@@ -135,6 +135,8 @@ pub use extsvc_resolve::PoolSettings;
 #[doc(inline)]
 pub use extsvc_tls::{CertificateStore, DirectoryStore, MemoryStore, RedisStore, TlsError, TlsOptions};
 
+#[doc(no_inline)]
+pub use bytes::Bytes;
 #[doc(no_inline)]
 pub use http;
 #[doc(no_inline)]

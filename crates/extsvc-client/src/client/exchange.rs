@@ -14,15 +14,16 @@ use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 use tokio::time::Sleep;
 
+use super::retry::io_cause;
 use super::{
     closed_before_response, host_header, prepare, replayable, Deadline, RequestBody, ServiceClient, MAX_TIMEOUT,
 };
+use crate::connect::proxy_auth_required;
+use crate::connect::rustls_error;
 use crate::error::{Error, ErrorKind, Phase};
 use crate::io::{tls_version_name, Connected, ConnectionInfo, Hop};
 use crate::phase;
 use crate::pool::{Checkout, PoolKey, Poolable};
-use crate::tls::rustls_error;
-use crate::tunnel::proxy_auth_required;
 
 /// A pooled HTTP/1.1 connection: the request sender and what the connector knew.
 pub(crate) struct HttpConnection {
@@ -260,18 +261,6 @@ pub(crate) fn refuses_client_certificate(alert: rustls::AlertDescription) -> boo
             | A::AccessDenied
             | A::HandshakeFailure
     )
-}
-
-/// The first I/O error in the causes of `e` (hyper wraps the transport's error).
-pub(super) fn io_cause(e: &hyper::Error) -> Option<&std::io::Error> {
-    let mut source = std::error::Error::source(e);
-    while let Some(cause) = source {
-        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
-            return Some(io);
-        }
-        source = cause.source();
-    }
-    None
 }
 
 /// The TLS alert the peer sent, when that is what ended the exchange.

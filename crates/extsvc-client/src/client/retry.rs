@@ -4,8 +4,19 @@
 use http::Request;
 use http_body::Body;
 
-use super::exchange::io_cause;
 use super::{empty_body, RequestBody};
+
+/// The first I/O error in the causes of `e` (hyper wraps the transport's error).
+pub(super) fn io_cause(e: &hyper::Error) -> Option<&std::io::Error> {
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            return Some(io);
+        }
+        source = cause.source();
+    }
+    None
+}
 
 /// True when the connection ended (closed or reset) before a response came.
 pub(super) fn closed_before_response(e: &hyper::Error) -> bool {

@@ -12,11 +12,11 @@ use extsvc_tls::resp::{reply_too_large_in, BoundedReplies, ServerWords, DEFAULT_
 use http::Uri;
 use tokio::time::Instant;
 
+use crate::connect::rustls_error;
 use crate::error::{Error, ErrorKind, Phase};
 use crate::instruments::RedisInstruments;
 use crate::io::ConnectionInfo;
 use crate::stream::StreamConnector;
-use crate::tls::rustls_error;
 
 /// The most connections one target gets: each is multiplexed (redis-rs pipelines every
 /// caller's commands onto it), so a handful carries any concurrency a gateway has;

@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use rustls_pki_types::CertificateDer;
 
-use super::{CertificateStore, StoreError, StoreFuture};
+use super::certificate_store::{CertificateStore, StoreFuture};
+use crate::error::StoreError;
 use crate::pem::ClientCertificate;
 
 /// The default deadline of one store lookup (connecting included): 10 seconds. A store on

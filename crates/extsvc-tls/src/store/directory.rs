@@ -4,7 +4,8 @@ use std::path::{Path, PathBuf};
 
 use rustls_pki_types::CertificateDer;
 
-use super::{check_id, CertificateStore, StoreError, StoreFuture};
+use super::certificate_store::{check_id, CertificateStore, StoreFuture};
+use crate::error::StoreError;
 use crate::pem::{parse_certificates, ClientCertificate};
 
 /// A directory of PEM bundles: `DIR/<id>.pem` holds one or more CERTIFICATE blocks
@@ -45,7 +46,7 @@ impl DirectoryStore {
             Err(source) => Err(StoreError::Io {
                 id: id.to_owned(),
                 location: path.display().to_string(),
-                source,
+                cause: source,
             }),
         }
     }
@@ -57,7 +58,7 @@ impl CertificateStore for DirectoryStore {
             let pem = self.read(id).await?;
             ClientCertificate::from_pem(&pem).map_err(|source| StoreError::InvalidEntry {
                 id: id.to_owned(),
-                source,
+                cause: source,
             })
         })
     }
@@ -67,7 +68,7 @@ impl CertificateStore for DirectoryStore {
             let pem = self.read(id).await?;
             parse_certificates(&pem).map_err(|source| StoreError::InvalidEntry {
                 id: id.to_owned(),
-                source,
+                cause: source,
             })
         })
     }

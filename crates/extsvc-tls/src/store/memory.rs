@@ -6,7 +6,8 @@ use std::sync::RwLock;
 
 use rustls_pki_types::CertificateDer;
 
-use super::{CertificateStore, StoreError, StoreFuture};
+use super::certificate_store::{CertificateStore, StoreFuture};
+use crate::error::StoreError;
 use crate::pem::{parse_certificates, ClientCertificate, PemError};
 
 #[derive(Clone)]
@@ -86,7 +87,7 @@ impl CertificateStore for MemoryStore {
             Entry::Client(client) => Ok(client),
             Entry::Ca(_) => Err(StoreError::InvalidEntry {
                 id: id.to_owned(),
-                source: PemError::NoBlock {
+                cause: PemError::NoBlock {
                     expected: "PRIVATE KEY (PKCS#8, RSA PKCS#1 or EC SEC1)",
                 },
             }),

@@ -21,7 +21,8 @@ use redis::{AsyncConnectionConfig, RedisConnectionInfo, RedisError};
 use rustls_pki_types::CertificateDer;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::{check_id, CertificateStore, StoreError, StoreFuture};
+use super::certificate_store::{check_id, CertificateStore, StoreFuture};
+use crate::error::StoreError;
 use crate::pem::{parse_certificates, ClientCertificate};
 use crate::resp::{reply_too_large_in, BoundedReplies};
 
@@ -363,7 +364,7 @@ impl<C: RedisConnector> RedisStore<C> {
         let io_error = |source: io::Error| StoreError::Io {
             id: id.to_owned(),
             location: connector.describe(),
-            source,
+            cause: source,
         };
         let backend = |message: String| StoreError::Backend {
             id: id.to_owned(),
@@ -452,7 +453,7 @@ impl<C: RedisConnector> RedisStore<C> {
                 StoreError::Io {
                     id: id.to_owned(),
                     location: self.describe(),
-                    source: io::Error::other(e),
+                    cause: io::Error::other(e),
                 }
             } else {
                 StoreError::Backend {
@@ -498,7 +499,7 @@ impl<C: RedisConnector> CertificateStore for RedisStore<C> {
             let pem = self.get(id).await?;
             ClientCertificate::from_pem(&pem).map_err(|source| StoreError::InvalidEntry {
                 id: id.to_owned(),
-                source,
+                cause: source,
             })
         })
     }
@@ -508,7 +509,7 @@ impl<C: RedisConnector> CertificateStore for RedisStore<C> {
             let pem = self.get(id).await?;
             parse_certificates(&pem).map_err(|source| StoreError::InvalidEntry {
                 id: id.to_owned(),
-                source,
+                cause: source,
             })
         })
     }

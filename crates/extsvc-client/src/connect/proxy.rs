@@ -1,8 +1,7 @@
 //! [`ProxyConnector`]: the route-aware connector (direct, forward proxy, tunnel or SOCKS5).
 
+use crate::trace::{self, TlsLeg};
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -13,13 +12,14 @@ use extsvc_tls::RotatingConfig;
 use http::Uri;
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use super::future::Connecting;
+use super::socks::{socks_handshake, socks_target};
+use super::tls::{rustls_error, server_name};
+use super::tunnel::{connect_through, proxy_uri};
 use crate::error::{BoxError, Error, ErrorKind, Phase};
 use crate::host::{UriScheme, UriTarget};
 use crate::io::{Hop, MaybeTlsStream, PrefixedStream, ProxyStream};
 use crate::phase;
-use crate::socks::{socks_handshake, socks_target};
-use crate::tls::{rustls_error, server_name};
-use crate::tunnel::{connect_through, proxy_uri};
 
 /// Connects to a target URI the way the service's proxy settings say:
 ///
@@ -206,8 +206,9 @@ where
         return Err(fail("no TLS configuration for the https:// proxy"));
     };
     let name = server_name(proxy.host()).map_err(|e| fail("invalid proxy host name for TLS").with_source(e))?;
-    let tls = tokio_rustls::TlsConnector::from(tls.current());
-    tls.connect(name, io).await.map_err(|e| {
+    let (current, presented) = trace::observed_config(tls.current());
+    let tls = tokio_rustls::TlsConnector::from(current);
+    let stream = tls.connect(name, io).await.map_err(|e| {
         let message = match rustls_error(&e) {
             Some(rustls::Error::InvalidMessage(_)) => {
                 "TLS handshake with the proxy failed: it does not speak TLS (a plain HTTP proxy? then use http:// in the proxy URL)"
@@ -216,33 +217,7 @@ where
             _ => "TLS handshake with the proxy failed",
         };
         fail(message).with_source(e)
-    })
-}
-
-/// The future of every connector in [`connect`](crate::connect) and of
-/// [`StreamConnector`](crate::StreamConnector): the connection, or an [`Error`] that
-/// names its phase. One boxed future per connection set up (never per request on a
-/// pooled connection).
-pub struct Connecting<T> {
-    inner: Pin<Box<dyn Future<Output = Result<T, Error>> + Send>>,
-}
-
-impl<T> Connecting<T> {
-    pub(crate) fn new(fut: impl Future<Output = Result<T, Error>> + Send + 'static) -> Self {
-        Connecting { inner: Box::pin(fut) }
-    }
-}
-
-impl<T> Future for Connecting<T> {
-    type Output = Result<T, Error>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.inner.as_mut().poll(cx)
-    }
-}
-
-impl<T> fmt::Debug for Connecting<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Connecting")
-    }
+    })?;
+    trace::note(|| trace::tls_handshake(TlsLeg::Proxy, stream.get_ref().1, trace::presented(presented.as_ref())));
+    Ok(stream)
 }

@@ -16,10 +16,21 @@
 //! [`ServiceClient::from_parts`](crate::ServiceClient::from_parts) for composing it into
 //! hyper-util's legacy client, and the crate documentation for reqwest.
 
+mod future;
+mod proxy;
+mod socks;
+mod tcp;
+mod tls;
+mod tunnel;
+
+pub use self::future::Connecting;
+pub use self::proxy::ProxyConnector;
+pub use self::socks::Socks5;
+pub use self::tcp::TcpConnector;
+pub use self::tls::{http1_tls_config, TlsConnector};
+pub use self::tunnel::{Tunnel, MAX_RESPONSE_HEAD};
 pub use crate::client::{ServiceConnector, ServiceStream};
 pub use crate::io::{MaybeTlsStream, PrefixedStream, ProxyStream};
-pub use crate::proxy::{Connecting, ProxyConnector};
-pub use crate::socks::Socks5;
-pub use crate::tcp::TcpConnector;
-pub use crate::tls::{http1_tls_config, TlsConnector};
-pub use crate::tunnel::{Tunnel, MAX_RESPONSE_HEAD};
+
+pub(crate) use self::tls::rustls_error;
+pub(crate) use self::tunnel::proxy_auth_required;
