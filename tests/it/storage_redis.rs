@@ -11,9 +11,10 @@ use std::time::{Duration, Instant};
 
 use extsvc::{EnvSnapshot, ExternalServices, StorageKind, StorageRedis};
 use extsvc_tests::microsocks::{Microsocks, MicrosocksOptions, OUTGOING_ADDRESS};
+use extsvc_tests::pki::TestPki;
 use extsvc_tests::redis::{RedisOptions, RedisServer};
 use extsvc_tests::redis_topology::{
-    redis_cli, RedisCluster, RedisSentinels, MASTER_NAME, SENTINEL_PASSWORD, TOPOLOGY_PASSWORD,
+    redis_cli, ClusterTls, RedisCluster, RedisSentinels, MASTER_NAME, SENTINEL_PASSWORD, TOPOLOGY_PASSWORD,
 };
 use extsvc_tests::squid::{Squid, SquidOptions};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
@@ -273,4 +274,52 @@ async fn sentinel_through_squid_and_microsocks_skips_a_down_sentinel_and_follows
     assert!(failed > 0, "no command failed while the master was down");
     assert_eq!(set.wait_for_new_master(), set.replica_port());
     set_get_del(&mut redis, "after", 10).await.unwrap();
+}
+
+/// A cluster on TLS only (`tls-cluster yes`, client certificates required), its TLS keys
+/// in the `storage` section itself (`use_ssl`, `ca_file`, `cert_file`, `key_file`; no
+/// mtls block): every node reached through squid's `CONNECT` (`https_proxy`, TLS inside the
+/// tunnel), a `MOVED`-free SET/GET/DEL over every slot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_cluster_with_client_certificates_from_the_storage_keys_through_squid() {
+    let pki = TestPki::generate();
+    let cluster = RedisCluster::start_tls(ClusterTls {
+        cert_chain_path: pki.server_chain_path.clone(),
+        key_path: pki.server_key_path.clone(),
+        ca_path: pki.ca_cert_path.clone(),
+        client_chain_path: pki.client_chain_path.clone(),
+        client_key_path: pki.client_key_path.clone(),
+    });
+    let squid = Squid::start(SquidOptions::default());
+    let storage = serde_json::json!({
+        "enable_cluster": true, "addrs": cluster.addresses(), "password": TOPOLOGY_PASSWORD, "use_ssl": true,
+        "ca_file": pki.ca_cert_path, "cert_file": pki.client_chain_path, "key_file": pki.client_key_path
+    });
+    let through_squid = services(storage.clone(), Some(&squid.url())).await;
+    let mut redis = through_squid.storage_redis().unwrap();
+    set_get_del(&mut redis, "tls", 40).await.unwrap();
+    let counts = redis.topology().await.unwrap();
+    assert_eq!((counts.primaries, counts.replicas), (3, 3));
+    drop(redis);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let primaries = cluster.primaries();
+    let mut connects = connects_in(&squid);
+    while !primaries.iter().all(|p| connects.contains(&format!("127.0.0.1:{p}"))) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        connects = connects_in(&squid);
+    }
+    for port in primaries {
+        assert!(
+            connects.contains(&format!("127.0.0.1:{port}")),
+            "no CONNECT to {port}: {connects:?}"
+        );
+    }
+
+    // Without the client certificate the nodes refuse: a TLS error, not a hang.
+    let mut without = storage;
+    without.as_object_mut().unwrap().remove("cert_file");
+    without.as_object_mut().unwrap().remove("key_file");
+    let refused = services(without, None).await;
+    let err = refused.storage_redis().unwrap().connect().await.unwrap_err();
+    assert!(err.is_tls() || err.to_string().contains("TLS"), "{err}");
 }

@@ -162,10 +162,29 @@ fn wait_for(what: &str, mut done: impl FnMut() -> bool, logs: impl Fn() -> Strin
     }
 }
 
+/// TLS of a [`RedisCluster`]: every port TLS only (`tls-port`, `port 0`), the cluster bus
+/// and replication too (`tls-cluster`, `tls-replication`), client certificates required
+/// (`tls-auth-clients yes`).
+#[derive(Debug, Clone)]
+pub struct ClusterTls {
+    /// The server certificate chain and key of every node.
+    pub cert_chain_path: PathBuf,
+    /// Its key.
+    pub key_path: PathBuf,
+    /// The CA of clients and nodes.
+    pub ca_path: PathBuf,
+    /// The client certificate chain the nodes present to each other and redis-cli uses
+    /// (a certificate for client authentication).
+    pub client_chain_path: PathBuf,
+    /// Its key.
+    pub client_key_path: PathBuf,
+}
+
 /// A running Redis Cluster of 3 primaries and 3 replicas (`requirepass`/`masterauth`
 /// [`TOPOLOGY_PASSWORD`], `cluster-node-timeout` 1 s so a failover takes seconds).
 pub struct RedisCluster {
     nodes: Vec<Node>,
+    tls: Option<ClusterTls>,
 }
 
 impl std::fmt::Debug for RedisCluster {
@@ -178,24 +197,61 @@ impl RedisCluster {
     /// Starts six nodes, creates the cluster and waits until every node says
     /// `cluster_state:ok`.
     pub fn start() -> RedisCluster {
+        RedisCluster::start_with(None)
+    }
+
+    /// The same over TLS only, client certificates required.
+    pub fn start_tls(tls: ClusterTls) -> RedisCluster {
+        RedisCluster::start_with(Some(tls))
+    }
+
+    fn start_with(tls: Option<ClusterTls>) -> RedisCluster {
         let (ports, nodes) = with_fresh_ports(6, |ports| {
-            let config = format!(
-                "cluster-enabled yes\ncluster-config-file nodes.conf\ncluster-node-timeout 1000\n\
-                 cluster-replica-validity-factor 0\nrequirepass \"{TOPOLOGY_PASSWORD}\"\nmasterauth \"{TOPOLOGY_PASSWORD}\"\n"
-            );
             ports
                 .iter()
-                .map(|&port| Node::start(port, &config, false, &[port + 10000]))
+                .map(|&port| {
+                    let mut config = format!(
+                        "cluster-enabled yes\ncluster-config-file nodes.conf\ncluster-node-timeout 1000\n\
+                         cluster-replica-validity-factor 0\nrequirepass \"{TOPOLOGY_PASSWORD}\"\nmasterauth \"{TOPOLOGY_PASSWORD}\"\n"
+                    );
+                    if let Some(tls) = &tls {
+                        config.push_str(&format!(
+                            "port 0\ntls-port {port}\ntls-cert-file {}\ntls-key-file {}\ntls-client-cert-file {}\n\
+                             tls-client-key-file {}\ntls-ca-cert-file {}\ntls-auth-clients yes\ntls-cluster yes\n\
+                             tls-replication yes\n",
+                            tls.cert_chain_path.display(),
+                            tls.key_path.display(),
+                            tls.client_chain_path.display(),
+                            tls.client_key_path.display(),
+                            tls.ca_path.display()
+                        ));
+                    }
+                    Node::start(port, &config, false, &[port + 10000])
+                })
                 .collect()
         });
-        let cluster = RedisCluster { nodes };
+        let cluster = RedisCluster { nodes, tls };
         let addresses: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
         let mut args = vec!["--cluster", "create"];
         args.extend(addresses.iter().map(String::as_str));
         args.extend(["--cluster-replicas", "1", "--cluster-yes"]);
-        redis_cli(ports[0], Some(TOPOLOGY_PASSWORD), &args).unwrap_or_else(|e| panic!("{e}\n{}", cluster.log_tails()));
+        cluster
+            .cli(ports[0], &args)
+            .unwrap_or_else(|e| panic!("{e}\n{}", cluster.log_tails()));
         cluster.wait_until_ok();
         cluster
+    }
+
+    /// `redis-cli` against the node on `port` (with the password, and TLS when the
+    /// cluster has it): its stdout, or why it failed.
+    pub fn cli(&self, port: u16, args: &[&str]) -> Result<String, String> {
+        let Some(tls) = &self.tls else {
+            return redis_cli(port, Some(TOPOLOGY_PASSWORD), args);
+        };
+        let paths = [&tls.ca_path, &tls.client_chain_path, &tls.client_key_path].map(|p| p.display().to_string());
+        let mut all = vec!["--tls", "--cacert", &paths[0], "--cert", &paths[1], "--key", &paths[2]];
+        all.extend_from_slice(args);
+        redis_cli(port, Some(TOPOLOGY_PASSWORD), &all)
     }
 
     /// The ports of every node still running.
@@ -216,7 +272,7 @@ impl RedisCluster {
     pub fn primaries(&self) -> Vec<u16> {
         self.ports()
             .into_iter()
-            .filter(|&p| redis_cli(p, Some(TOPOLOGY_PASSWORD), &["ROLE"]).is_ok_and(|r| r.starts_with("master")))
+            .filter(|&p| self.cli(p, &["ROLE"]).is_ok_and(|r| r.starts_with("master")))
             .collect()
     }
 
@@ -225,7 +281,7 @@ impl RedisCluster {
         self.ports()
             .into_iter()
             .filter(|&p| {
-                redis_cli(p, Some(TOPOLOGY_PASSWORD), &["ROLE"])
+                self.cli(p, &["ROLE"])
                     .is_ok_and(|r| r.starts_with("slave") && r.contains("connected"))
             })
             .collect()
@@ -236,7 +292,7 @@ impl RedisCluster {
     fn every_node_sees_every_replica(&self) -> bool {
         let ports = self.ports();
         ports.iter().all(|&p| {
-            redis_cli(p, Some(TOPOLOGY_PASSWORD), &["CLUSTER", "SLOTS"]).is_ok_and(|slots| {
+            self.cli(p, &["CLUSTER", "SLOTS"]).is_ok_and(|slots| {
                 ports
                     .iter()
                     .all(|q| slots.lines().any(|line| line.trim() == q.to_string()))
@@ -251,7 +307,7 @@ impl RedisCluster {
             "the cluster is ok",
             || {
                 self.ports().iter().all(|&p| {
-                    redis_cli(p, Some(TOPOLOGY_PASSWORD), &["CLUSTER", "INFO"])
+                    self.cli(p, &["CLUSTER", "INFO"])
                         .is_ok_and(|info| info.contains("cluster_state:ok"))
                 }) && self.primaries().len() == 3
                     && self.replicas().len() == self.ports().len() - 3
