@@ -17,6 +17,9 @@ use crate::error::{Error, ErrorKind};
 /// Redis Cluster's slot count.
 const SLOTS: u16 = 16384;
 
+/// The most replicas one slot range may list in `CLUSTER SLOTS`.
+const MAX_REPLICAS: usize = 64;
+
 /// Redirections followed for one command.
 const MAX_REDIRECTS: usize = 5;
 
@@ -118,6 +121,11 @@ impl SlotMap {
     fn parse(reply: &Value, asked: &str) -> Option<SlotMap> {
         let asked_host = asked.rsplit_once(':').map_or(asked, |(h, _)| h);
         let Value::Array(entries) = reply else { return None };
+        // At most one range per slot; a node lists a handful of replicas. A reply past
+        // either is not a cluster's.
+        if entries.len() > usize::from(SLOTS) {
+            return None;
+        }
         let mut ranges = Vec::with_capacity(entries.len());
         for entry in entries {
             let Value::Array(fields) = entry else { return None };
@@ -151,6 +159,9 @@ impl SlotMap {
                 return None;
             }
             let primary = node(fields.get(2)?)?;
+            if fields.len() > 3 + MAX_REPLICAS {
+                return None;
+            }
             let replicas = fields.iter().skip(3).filter_map(node).collect();
             ranges.push(SlotRange {
                 start,

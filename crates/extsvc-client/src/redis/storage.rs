@@ -53,6 +53,8 @@ pub struct StorageRedis {
 }
 
 struct Inner {
+    /// The deadline of each command, redirections and asking the sentinels included.
+    timeout: std::time::Duration,
     kind: StorageKind,
     addresses: Vec<String>,
     database: i64,
@@ -147,6 +149,7 @@ impl StorageRedis {
         };
         Ok(StorageRedis {
             inner: Arc::new(Inner {
+                timeout: settings.timeout(),
                 kind,
                 addresses,
                 database: i64::from(settings.database()),
@@ -224,14 +227,34 @@ impl StorageRedis {
     }
 }
 
+impl StorageRedis {
+    /// `answer` under the section's `timeout`: one deadline for the whole command, however
+    /// many nodes it took (a redirection, the sentinels asked).
+    async fn within<T>(
+        &self,
+        answer: impl std::future::Future<Output = ::redis::RedisResult<T>>,
+    ) -> ::redis::RedisResult<T> {
+        match tokio::time::timeout(self.inner.timeout, answer).await {
+            Ok(answered) => answered,
+            Err(_) => Err(super::into_redis_error(Error::timeout(
+                crate::error::Phase::ResponseHeaders,
+                self.inner.timeout,
+            ))),
+        }
+    }
+}
+
 impl ConnectionLike for StorageRedis {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         Box::pin(async move {
-            match &self.inner.route {
-                Route::Standalone(client) => client.clone().req_packed_command(cmd).await,
-                Route::Cluster(cluster) => cluster.command(cmd).await,
-                Route::Sentinel(sentinel) => sentinel.command(cmd).await,
-            }
+            let answer = async {
+                match &self.inner.route {
+                    Route::Standalone(client) => client.clone().req_packed_command(cmd).await,
+                    Route::Cluster(cluster) => cluster.command(cmd).await,
+                    Route::Sentinel(sentinel) => sentinel.command(cmd).await,
+                }
+            };
+            self.within(answer).await
         })
     }
 
@@ -242,11 +265,14 @@ impl ConnectionLike for StorageRedis {
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
         Box::pin(async move {
-            match &self.inner.route {
-                Route::Standalone(client) => client.clone().req_packed_commands(pipeline, offset, count).await,
-                Route::Cluster(cluster) => cluster.pipeline(pipeline, offset, count).await,
-                Route::Sentinel(sentinel) => sentinel.pipeline(pipeline, offset, count).await,
-            }
+            let answer = async {
+                match &self.inner.route {
+                    Route::Standalone(client) => client.clone().req_packed_commands(pipeline, offset, count).await,
+                    Route::Cluster(cluster) => cluster.pipeline(pipeline, offset, count).await,
+                    Route::Sentinel(sentinel) => sentinel.pipeline(pipeline, offset, count).await,
+                }
+            };
+            self.within(answer).await
         })
     }
 
