@@ -510,6 +510,22 @@ fn expected(shape: Shape) -> &'static str {
 /// `TYK_GW_STORAGE_MASTER_NAME` (documented) and `TYK_GW_STORAGE_MASTERNAME` (Tyk's): the
 /// documented spelling wins when both are set; a warning when they differ.
 fn read_env_section(env: &EnvSnapshot, prefix: &str, settings: &mut StorageSettings, diagnostics: &mut Diagnostics) {
+    let section = format!("{prefix}STORAGE_");
+    for (variable, _) in env.with_prefix(&section) {
+        let name = &variable[section.len()..];
+        let known = KEYS
+            .iter()
+            .any(|(key, _)| name == key.to_ascii_uppercase() || name == key.replace('_', "").to_ascii_uppercase());
+        if !known {
+            let suggestion = crate::suggest::closest(name, storage_key_names())
+                .map(|s| format!("; did you mean {section}{}?", s.to_ascii_uppercase()))
+                .unwrap_or_default();
+            diagnostics.warn(format!(
+                "{}: unknown variable, ignored{suggestion}",
+                crate::shown(variable)
+            ));
+        }
+    }
     for &(name, shape) in &KEYS {
         let documented = format!("{prefix}STORAGE_{}", name.to_ascii_uppercase());
         let tyk = format!("{prefix}STORAGE_{}", name.replace('_', "").to_ascii_uppercase());
@@ -919,5 +935,10 @@ mod tests {
         );
         assert_eq!(s.master_name.unwrap().value, "a");
         assert!(d.warnings[0].contains("both set and differ"), "{:?}", d.warnings);
+        let (_, d) = read("{}", &[("TYK_GW_STORAGE_MASTER_NAM", "a")]);
+        assert_eq!(
+            d.warnings,
+            ["TYK_GW_STORAGE_MASTER_NAM: unknown variable, ignored; did you mean TYK_GW_STORAGE_MASTER_NAME?"]
+        );
     }
 }
