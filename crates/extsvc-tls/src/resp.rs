@@ -557,4 +557,87 @@ mod tests {
         Framing::new(DEFAULT_MAX_REPLY_BYTES).feed(&long, &words).unwrap();
         assert_eq!(words.get().unwrap().len(), SERVER_WORDS_CAP);
     }
+
+    /// A small xorshift generator: the same inputs on every run, no dependency.
+    struct Bytes(u64);
+
+    impl Bytes {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+
+        /// A valid RESP value of at most `depth` levels.
+        fn value(&mut self, depth: u32, out: &mut Vec<u8>) {
+            let kinds: &[u8] = if depth == 0 { b"+-:$_#," } else { b"+-:$_#,*%~|" };
+            let kind = kinds[self.below(kinds.len() as u64) as usize];
+            match kind {
+                b'$' => {
+                    let n = self.below(40) as usize;
+                    out.extend_from_slice(format!("${n}\r\n").as_bytes());
+                    out.extend((0..n).map(|_| self.below(256) as u8));
+                    out.extend_from_slice(b"\r\n");
+                }
+                b'*' | b'~' | b'%' | b'|' => {
+                    let n = self.below(4);
+                    out.extend_from_slice(format!("{}{n}\r\n", kind as char).as_bytes());
+                    let elements = if matches!(kind, b'%' | b'|') { n * 2 } else { n };
+                    for _ in 0..elements {
+                        self.value(depth - 1, out);
+                    }
+                    if kind == b'|' {
+                        // An attribute annotates the value after it.
+                        self.value(depth - 1, out);
+                    }
+                }
+                b'_' => out.extend_from_slice(b"_\r\n"),
+                b'#' => out.extend_from_slice(b"#t\r\n"),
+                _ => {
+                    out.push(kind);
+                    out.extend((0..self.below(12)).map(|_| b'a' + self.below(26) as u8));
+                    out.extend_from_slice(b"\r\n");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn valid_replies_in_random_splits_pass_and_garbage_never_grows_the_state() {
+        let mut random = Bytes(0x9E37_79B9_7F4A_7C15);
+        for _ in 0..500 {
+            let mut wire = Vec::new();
+            for _ in 0..1 + random.below(5) {
+                random.value(4, &mut wire);
+            }
+            let mut framing = Framing::new(DEFAULT_MAX_REPLY_BYTES);
+            let words = ServerWords::default();
+            let mut rest = wire.as_slice();
+            while !rest.is_empty() {
+                let (chunk, tail) = rest.split_at((1 + random.below(16) as usize).min(rest.len()));
+                framing.feed(chunk, &words).unwrap_or_else(|e| panic!("{e}: {wire:?}"));
+                rest = tail;
+            }
+            assert_eq!(
+                (framing.at, framing.open.len(), framing.reply),
+                (At::Type, 0, 0),
+                "{wire:?}"
+            );
+        }
+        for _ in 0..2000 {
+            let alphabet = b"*$+-:\r\n0123456789|%~>_#";
+            let garbage: Vec<u8> = (0..random.below(512))
+                .map(|_| alphabet[random.below(alphabet.len() as u64) as usize])
+                .collect();
+            let mut framing = Framing::new(4096);
+            // Either refused or still within its bounds; never a panic.
+            let _ = framing.feed(&garbage, &ServerWords::default());
+            assert!(framing.open.len() <= MAX_DEPTH && framing.line.len() <= SERVER_WORDS_CAP + 1);
+        }
+    }
 }
