@@ -396,28 +396,10 @@ fn redis_failed(e: &redis::RedisError) -> Outcome {
 /// `DEL` not arrive).
 async fn storage_once(mut redis: StorageRedis) -> Outcome {
     static SEQUENCE: AtomicU64 = AtomicU64::new(0);
-    let primaries = match redis.primaries().await {
-        Ok(primaries) => primaries,
-        Err(e) => {
-            return Outcome::Failed {
-                kind: e.kind().as_str().to_owned(),
-                message: extsvc::config::escaped(&e.to_string()).to_string(),
-                bytes: 0,
-            }
-        }
-    };
-    for mut primary in primaries {
-        match redis::cmd("PING").query_async::<String>(&mut primary).await {
-            Ok(pong) if pong == "PONG" => {}
-            Ok(other) => {
-                return Outcome::BadReply(format!(
-                    "redis {} answered {:?} instead of +PONG",
-                    primary.target(),
-                    extsvc::config::escaped(&other).to_string()
-                ))
-            }
-            Err(e) => return redis_failed(&e),
-        }
+    // A primary that fails makes the client ask the topology again: a long probe follows
+    // a failover.
+    if let Err(e) = redis.ping_primaries().await {
+        return redis_failed(&e);
     }
     let key = format!(
         "extsvc-probe:{}:{}",

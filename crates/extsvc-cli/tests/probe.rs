@@ -396,10 +396,44 @@ fn probe_presents_a_tyk_store_certificate_decrypted_with_the_env_secret() {
     assert!(!all.contains(secret), "{all}");
 }
 
+/// `probe --storage --count 120 --interval 100ms` started now (about 12 s), to be waited
+/// for with [`long_probe_result`].
+fn start_long_probe(dir: &Path) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_extsvc"))
+        .args(["probe", "--config", "tyk.conf", "--format", "json", "--storage"])
+        .args(["--count", "120", "--interval", "100ms"])
+        .env_clear()
+        .current_dir(dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// The long probe's JSON, after checking that requests failed during the failover and
+/// that, in the same process, many got through after it (about 15 went before the kill).
+fn long_probe_result(probe: std::process::Child, what: &str) -> Value {
+    let out = probe.wait_with_output().unwrap();
+    let json = common::json(&out);
+    assert_eq!(json["requests"].as_u64(), Some(120), "{json}");
+    let ok = json["ok"].as_u64().unwrap();
+    eprintln!(
+        "probe --interval across the {what} failover: {ok} ok, {} failed: {json}",
+        120 - ok
+    );
+    assert!(ok < 120, "no request failed during the {what} failover: {json}");
+    assert!(
+        ok > 30,
+        "too few requests got through after the {what} failover: {json}"
+    );
+    json
+}
+
 /// `probe --storage` against a real 6-node Redis Cluster through squid: every PING and
 /// SET/GET/DEL gets through, squid's log has a CONNECT for every primary, the JSON says
-/// `topology {cluster, 3, 3}`; after a primary is killed and its replica promoted, the
-/// same command gets everything through again. `check --cert-store storage` reads a CA
+/// `topology {cluster, 3, 3}`; a probe with `--interval` running while a primary is
+/// killed sees requests fail, then get through again in the same process; afterwards
+/// every command gets through. `check --cert-store storage` reads a CA
 /// from the same cluster.
 #[test]
 fn storage_probes_a_cluster_through_squid_before_and_after_a_failover() {
@@ -467,8 +501,11 @@ fn storage_probes_a_cluster_through_squid_before_and_after_a_failover() {
         String::from_utf8_lossy(&out.stderr)
     );
 
+    let long = start_long_probe(dir.path());
+    std::thread::sleep(std::time::Duration::from_millis(1500));
     cluster.kill_primary();
     cluster.wait_until_ok();
+    long_probe_result(long, "cluster");
     let (out, json) = probe(dir.path(), &config, &args);
     assert_eq!(out.status.code(), Some(0), "{json}");
     assert_eq!(json["ok"].as_u64(), Some(60), "{json}");
@@ -477,8 +514,9 @@ fn storage_probes_a_cluster_through_squid_before_and_after_a_failover() {
 
 /// `probe --storage` against a real Sentinel set (master, replica, three sentinels with
 /// `requirepass`) through squid: every command gets through, with CONNECTs to the
-/// sentinel asked and to the master; after the master is killed and the replica promoted,
-/// the same command gets everything through again, to the new master.
+/// sentinel asked and to the master; a probe with `--interval` running while the master
+/// is killed sees requests fail, then get through again in the same process; afterwards
+/// every command gets through, to the new master.
 #[test]
 fn storage_probes_a_sentinel_set_through_squid_before_and_after_a_failover() {
     use extsvc_tests::redis_topology::{RedisSentinels, MASTER_NAME, SENTINEL_PASSWORD, TOPOLOGY_PASSWORD};
@@ -523,8 +561,14 @@ fn storage_probes_a_sentinel_set_through_squid_before_and_after_a_failover() {
         "{all}"
     );
 
+    // A long probe (one request every 100 ms) while the master dies: the requests fail
+    // for the failover window, then the same process gets through again.
+    let long = start_long_probe(dir.path());
+    std::thread::sleep(std::time::Duration::from_millis(1500));
     set.kill_master();
     let promoted = set.wait_for_new_master();
+    long_probe_result(long, "sentinel");
+
     let (out, json) = probe(dir.path(), &config, &args);
     assert_eq!(out.status.code(), Some(0), "{json}");
     assert_eq!(json["ok"].as_u64(), Some(30), "{json}");

@@ -370,6 +370,25 @@ impl Cluster {
         Next::Fail
     }
 
+    /// `PING` to every primary of the slot map; a failed one makes the map be asked
+    /// again, as a failed command does. How many answered.
+    pub(super) async fn ping_primaries(self: &Arc<Self>) -> RedisResult<usize> {
+        let map = self.current_map().await.map_err(into_redis_error)?;
+        let primaries = map.primaries();
+        for address in &primaries {
+            let mut node = self.nodes.get(address).map_err(into_redis_error)?;
+            let answered = node
+                .req_packed_command(&::redis::cmd("PING"))
+                .await
+                .and_then(|v| v.extract_error());
+            if let Err(e) = answered.and_then(expect_pong) {
+                self.after(&e);
+                return Err(e);
+            }
+        }
+        Ok(primaries.len())
+    }
+
     /// One command: to its slot's primary, redirections followed.
     pub(super) async fn command(self: &Arc<Self>, cmd: &Cmd) -> RedisResult<Value> {
         let key = key_of(cmd);
@@ -443,6 +462,20 @@ impl Cluster {
             }
         }
         Err(too_many_redirects())
+    }
+}
+
+/// `+PONG`, or an error saying what came instead.
+pub(super) fn expect_pong(value: Value) -> RedisResult<()> {
+    match &value {
+        Value::SimpleString(s) if s == "PONG" => Ok(()),
+        other => Err(into_redis_error(Error::new(
+            ErrorKind::Redis,
+            format!(
+                "a Redis primary answered PING with {} instead of +PONG",
+                extsvc_config::escaped(&format!("{other:?}"))
+            ),
+        ))),
     }
 }
 

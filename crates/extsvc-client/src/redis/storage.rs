@@ -191,6 +191,28 @@ impl StorageRedis {
         }
     }
 
+    /// `PING`s every primary (the node, each cluster primary, the master the sentinels
+    /// name) under one deadline, and answers how many said `+PONG`. A primary that fails
+    /// makes the topology be asked again, as a failed command does, so that a long-running
+    /// health check follows a failover.
+    pub async fn ping_primaries(&self) -> ::redis::RedisResult<usize> {
+        let ping = ::redis::cmd("PING");
+        let answer = async {
+            match &self.inner.route {
+                Route::Standalone(client) => {
+                    let value = client.clone().req_packed_command(&ping).await?;
+                    super::cluster::expect_pong(value.extract_error()?).map(|()| 1)
+                }
+                Route::Cluster(cluster) => cluster.ping_primaries().await,
+                Route::Sentinel(sentinel) => {
+                    let value = sentinel.command(&ping).await?;
+                    super::cluster::expect_pong(value.extract_error()?).map(|()| 1)
+                }
+            }
+        };
+        self.within(answer).await
+    }
+
     /// How many primaries and replicas the topology has now.
     pub async fn topology(&self) -> Result<StorageTopologyCounts, Error> {
         let (primaries, replicas) = match &self.inner.route {
