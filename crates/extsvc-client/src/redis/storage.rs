@@ -179,7 +179,9 @@ impl StorageRedis {
     }
 
     /// A client for each primary: the node, the cluster's primaries (from its slot map),
-    /// the master the sentinels name. `extsvc probe --storage` `PING`s each.
+    /// the master the sentinels name. A command sent on one of them directly is not seen by
+    /// the topology (a failure there does not make it ask again): to check the primaries,
+    /// use [`StorageRedis::ping_primaries`].
     pub async fn primaries(&self) -> Result<Vec<RedisClient>, Error> {
         match &self.inner.route {
             Route::Standalone(client) => Ok(vec![client.clone()]),
