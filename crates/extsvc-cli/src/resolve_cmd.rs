@@ -100,7 +100,7 @@ fn storage_text(json: &Value) -> String {
             Value::Array(items) => items.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", "),
             other => other.to_string(),
         };
-        let _ = writeln!(text, "  {name:<16} {shown}  {}", value["source"].as_str().unwrap_or(""));
+        let _ = writeln!(text, "  {name:<18} {shown}  {}", value["source"].as_str().unwrap_or(""));
     };
     line(&mut text, "kind", &json["kind"]);
     line(&mut text, "addresses", &json["addresses"]);
@@ -116,14 +116,14 @@ fn storage_text(json: &Value) -> String {
         };
         let _ = writeln!(
             text,
-            "  {secret:<16} {set}  {}",
+            "  {secret:<18} {set}  {}",
             json[secret]["source"].as_str().unwrap_or("")
         );
     }
     line(&mut text, "use_ssl", &json["tls"]["use_ssl"]);
     let _ = writeln!(
         text,
-        "  {:<16} {}",
+        "  {:<18} {}",
         "tls settings",
         json["tls"]["settings_from"].as_str().unwrap_or("")
     );
