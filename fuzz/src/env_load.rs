@@ -78,6 +78,7 @@ pub fn run(data: &[u8]) {
 
     let options = LoadOptions {
         env_prefix: prefix.to_owned(),
+        ..LoadOptions::default()
     };
     let output = match load_str("{}", "fuzz.conf", &env, &options) {
         Ok(loaded) => {

@@ -36,5 +36,6 @@ mod tls_rotation;
 mod tls_rotation_nginx;
 mod tls_rotation_proxy;
 mod tls_support;
+mod tls_system_roots;
 mod tls_tyk_store;
 mod tyk_https_fallback;

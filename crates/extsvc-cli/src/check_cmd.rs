@@ -14,6 +14,13 @@ use crate::output::print_stdout;
 const EXIT_PROBLEMS: u8 = 1;
 
 pub(crate) fn run(args: &ConfigArgs, store_args: &CertStoreArgs, env: &EnvSnapshot) -> ExitCode {
+    // `--strict`: a warning of loading or resolving is a configuration error (exit 2, as
+    // for every command), before anything is built.
+    if args.strict {
+        if let Err(errors) = crate::load::load_and_resolve(args, env) {
+            return crate::output::config_errors(&errors);
+        }
+    }
     // Configuration errors are problems like any other here: one per line, exit 1. They
     // hide nothing else: every service whose TLS settings they leave usable is built too.
     let loaded = match load_and_resolve_leniently(args, env) {
@@ -54,6 +61,7 @@ pub(crate) fn run(args: &ConfigArgs, store_args: &CertStoreArgs, env: &EnvSnapsh
             .chain(&report.warnings)
             .map(|w| format!("warning: {w}")),
     );
+    lines.extend(report.notes.iter().map(|n| format!("info: {n}")));
     if ok {
         lines.push("ok: every service's TLS material builds".to_owned());
     }

@@ -19,7 +19,7 @@ pub(crate) struct LoadedResolution {
 }
 
 /// The file to read: `--config`, else `./tyk.conf` when present, else none.
-fn config_path(args: &ConfigArgs) -> Option<PathBuf> {
+pub(crate) fn config_path(args: &ConfigArgs) -> Option<PathBuf> {
     args.config.clone().or_else(|| {
         let default = Path::new("tyk.conf");
         default.is_file().then(|| default.to_path_buf())
@@ -29,6 +29,7 @@ fn config_path(args: &ConfigArgs) -> Option<PathBuf> {
 fn load_options(args: &ConfigArgs) -> LoadOptions {
     LoadOptions {
         env_prefix: args.env_prefix.clone(),
+        strict: args.strict,
     }
 }
 
@@ -54,6 +55,22 @@ pub(crate) fn storage_only(mut loaded: Loaded) -> Loaded {
     loaded
 }
 
+/// The errors of a resolution that stop every command: a standard proxy variable a
+/// service reaches and cannot use (SPEC section 2: fail closed), and under `--strict`
+/// every warning of resolution.
+fn resolution_errors(resolution: &Resolution, strict: bool) -> Vec<String> {
+    let mut errors: Vec<String> = resolution.proxy_errors().iter().map(ToString::to_string).collect();
+    if strict {
+        errors.extend(
+            resolution
+                .warnings
+                .iter()
+                .map(|w| format!("{w} (an error under --strict)")),
+        );
+    }
+    errors
+}
+
 /// Loads and resolves; on configuration errors returns each as one line (the caller
 /// prints them and exits with status 2).
 pub(crate) fn load_and_resolve(args: &ConfigArgs, env: &EnvSnapshot) -> Result<LoadedResolution, Vec<String>> {
@@ -66,6 +83,10 @@ pub(crate) fn load_and_resolve(args: &ConfigArgs, env: &EnvSnapshot) -> Result<L
     let Loaded { config, mut warnings } =
         loaded.map_err(|errors| errors.0.iter().map(|e| e.to_string()).collect::<Vec<_>>())?;
     let resolution = resolve(&config, env);
+    let errors = resolution_errors(&resolution, args.strict);
+    if !errors.is_empty() {
+        return Err(errors);
+    }
     warnings.extend(resolution.warnings.iter().cloned());
     let mtls_enabled = config
         .service(ServiceKind::Storage)
@@ -118,9 +139,11 @@ pub(crate) fn load_and_resolve_leniently(
     let resolution = resolve(&report.config, env);
     let mut warnings = report.warnings;
     warnings.extend(resolution.warnings.iter().cloned());
+    let mut errors: Vec<String> = report.errors.iter().map(ToString::to_string).collect();
+    errors.extend(resolution_errors(&resolution, false));
     Ok(LenientResolution {
         resolution,
-        errors: report.errors.iter().map(ToString::to_string).collect(),
+        errors,
         warnings,
         mtls_usable,
     })

@@ -13,6 +13,7 @@ mod args;
 mod cert_store;
 mod check_cmd;
 mod load;
+mod log_level;
 mod output;
 mod probe_cmd;
 mod probe_load;
@@ -85,8 +86,8 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::try_parse().unwrap_or_else(|error| usage_error(&error));
-    init_tracing();
     let env = EnvSnapshot::from_process_env();
+    init_tracing(&cli.command, &env);
     match cli.command {
         Command::Resolve { config, format } => resolve_cmd::run(&config, &env, format),
         Command::Route {
@@ -142,9 +143,20 @@ fn usage_error(error: &clap::Error) -> ! {
     std::process::exit(EXIT_USAGE.into())
 }
 
-fn init_tracing() {
+/// Logs to stderr at `RUST_LOG`; without it, at tyk.conf's `log_level` or
+/// `TYK_GW_LOGLEVEL` (SPEC section 5), else `warn`.
+fn init_tracing(command: &Command, env: &EnvSnapshot) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let config = match command {
+        Command::Resolve { config, .. }
+        | Command::Check { config, .. }
+        | Command::Probe { config, .. }
+        | Command::Route { config, .. } => config,
+    };
+    let filter = match env.get("RUST_LOG").filter(|v| !v.is_empty()) {
+        Some(directives) => EnvFilter::try_new(directives).unwrap_or_else(|_| EnvFilter::new("warn")),
+        None => EnvFilter::new(log_level::tyk_log_level(config, env)),
+    };
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -640,6 +640,13 @@ fn run_storage(
     probe: &ProbeArgs,
     format: Format,
 ) -> ExitCode {
+    // `--strict`: a warning of loading or resolving is a configuration error, as for every
+    // command.
+    if args.strict {
+        if let Err(errors) = load_and_resolve(args, env) {
+            return config_errors(&errors);
+        }
+    }
     let runtime = probe_load::runtime(probe.threads).expect("a tokio runtime starts");
     let store = match store_args.open_with(args, env, &runtime) {
         Ok(store) => store,

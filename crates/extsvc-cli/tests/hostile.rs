@@ -511,7 +511,8 @@ fn duplicate_keys_are_errors_inside_external_services_and_warnings_outside() {
                  "insecure_skip_verify": true, "insecure_skip_verify": false } } } }"#,
     )
     .unwrap();
-    let (out, _) = extsvc(dir.path(), &["resolve", "--config", "tyk.conf"], &[]);
+    // Go keeps the last value (a warning); --strict refuses it.
+    let (out, _) = extsvc(dir.path(), &["resolve", "--config", "tyk.conf", "--strict"], &[]);
     let output = text(&out);
     assert_eq!(out.status.code(), Some(2), "{output}");
     assert!(
@@ -523,7 +524,8 @@ fn duplicate_keys_are_errors_inside_external_services_and_warnings_outside() {
     let output = text(&out);
     assert_eq!(out.status.code(), Some(0), "{output}");
     assert!(
-        output.contains("warning: listen_port: duplicate key; the last value is used"),
+        output
+            .contains("warning: listen_port: duplicate key at tyk.conf:1:3 and tyk.conf:1:21; the last value is used"),
         "{output}"
     );
 }
@@ -564,7 +566,7 @@ fn an_unknown_key_with_a_huge_name_is_reported_short() {
     let key = format!("cert_fiel{}", "x".repeat(120_000));
     let config = serde_json::json!({ "external_services": { "oauth": { "mtls": { key: "/c.pem" } } } });
     std::fs::write(dir.path().join("tyk.conf"), config.to_string()).unwrap();
-    let (out, took) = extsvc(dir.path(), &["resolve", "--config", "tyk.conf"], &[]);
+    let (out, took) = extsvc(dir.path(), &["resolve", "--config", "tyk.conf", "--strict"], &[]);
     let output = text(&out);
     assert_eq!(out.status.code(), Some(2));
     assert!(took < Duration::from_secs(5), "took {took:?}");

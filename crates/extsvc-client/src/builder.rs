@@ -10,7 +10,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use extsvc_config::{load_env, load_file, load_str, ConfigErrors, EnvSnapshot, LoadOptions, Loaded, ServiceKind};
+use extsvc_config::{
+    load_env, load_file, load_str, ConfigError, ConfigErrors, EnvSnapshot, LoadOptions, Loaded, ServiceKind,
+};
 use extsvc_resolve::{resolve, PoolSettings};
 use extsvc_tls::{CertificateStore, TlsOptions};
 
@@ -159,6 +161,14 @@ impl ExternalServicesBuilder {
         self
     }
 
+    /// Every warning is an error ([`LoadOptions::strict`]): what Tyk accepts and extsvc
+    /// reads with a warning (keys in another case, duplicates, unknown keys, TLS 1.0/1.1
+    /// minimums, where Tyk's merge routes differently, …) fails the build instead.
+    pub fn strict(mut self, strict: bool) -> Self {
+        self.options.strict = strict;
+        self
+    }
+
     /// The certificate store for `cert_id` / `ca_cert_ids`.
     pub fn cert_store(mut self, store: Arc<dyn CertificateStore>) -> Self {
         self.store = Some(store);
@@ -210,6 +220,22 @@ impl ExternalServicesBuilder {
             ConfigInput::Set(loaded) => *loaded,
         };
         let mut resolution = resolve(&loaded.config, &env);
+        // Fail closed (SPEC section 2): a standard proxy variable a service reaches and
+        // cannot use is a configuration error, never a direct connection.
+        let proxy_errors: Vec<_> = resolution.proxy_errors().into_iter().cloned().collect();
+        if !proxy_errors.is_empty() {
+            return Err(SetupError::Config(ConfigErrors(proxy_errors)));
+        }
+        if self.options.strict && !resolution.warnings.is_empty() {
+            let strict = resolution
+                .warnings
+                .iter()
+                .map(|warning| ConfigError::Strict {
+                    warning: warning.clone(),
+                })
+                .collect();
+            return Err(SetupError::Config(ConfigErrors(strict)));
+        }
         for (service, overrides) in resolution.services_mut().iter_mut().zip(self.overrides) {
             if let Some(pool) = overrides.pool {
                 service.pool = pool;
@@ -324,14 +350,23 @@ mod tests {
         assert!(services.warnings().is_empty(), "{:?}", services.warnings());
     }
 
+    /// Kept, and logged too: a gateway that never reads `warnings()` sees them in its log.
     #[tokio::test]
-    async fn warnings_of_loading_and_resolving_are_kept() {
+    async fn warnings_of_loading_and_resolving_are_kept_and_logged() {
+        let logs = crate::client::tests::LogBuffer::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::WARN)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
         let services = ExternalServices::builder()
             .tyk_conf_str(
                 r#"{"external_services": {"global": {"enabled": true, "http_proxy": "proxy:3128"}}}"#,
                 "gw.conf",
             )
-            .env(EnvSnapshot::from_iter([("HTTPS_PROXY", "http://proxy:99999")]))
+            .env(EnvSnapshot::from_iter([("NO_PROXY", "10.0.0.0/33")]))
             .build()
             .await
             .unwrap();
@@ -341,9 +376,38 @@ mod tests {
             "{warnings}"
         );
         assert!(
-            warnings.contains("HTTPS_PROXY: ignored"),
+            warnings.contains("NO_PROXY: skipped entry"),
             "the resolution's warning is missing: {warnings}"
         );
+        let logged = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+        for warning in services.warnings() {
+            assert!(logged.contains(warning.as_str()), "not logged: {warning}\n{logged}");
+        }
+    }
+
+    /// SPEC section 2: an unusable standard proxy variable that a service reaches fails
+    /// the build naming it (Go fails the request): never a direct connection.
+    #[tokio::test]
+    async fn an_unusable_standard_proxy_that_a_service_reaches_fails_the_build() {
+        let build = |strict: bool| {
+            ExternalServices::builder()
+                .tyk_conf_str(r#"{"external_services": {"global": {"enabled": true}}}"#, "gw.conf")
+                .env(EnvSnapshot::from_iter([("HTTPS_PROXY", "http://proxy:99999")]))
+                .strict(strict)
+                .build()
+        };
+        let error = build(false).await.unwrap_err().to_string();
+        assert!(error.starts_with("HTTPS_PROXY: invalid proxy URL"), "{error}");
+        // A warning of resolution is an error under strict.
+        let error = ExternalServices::builder()
+            .tyk_conf_str("{}", "gw.conf")
+            .env(EnvSnapshot::from_iter([("TYK_GW_JWTSSLINSECURESKIPVERIFY", "true")]))
+            .strict(true)
+            .build()
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(error.ends_with("(an error under --strict)"), "{error}");
     }
 
     #[tokio::test]

@@ -61,6 +61,18 @@ impl ExternalServices {
     ) -> Result<ExternalServices, BuildError> {
         let mut parts = Vec::with_capacity(5);
         for service in resolution.services() {
+            // An unusable standard proxy variable this service reaches: no client that
+            // would connect directly instead (SPEC section 2).
+            if let Some(error) = service.proxy.errors.first() {
+                return Err(BuildError {
+                    service: service.kind,
+                    cause: TlsError::Config {
+                        service: service.kind,
+                        key_path: error.path().to_owned(),
+                        cause: error.clone(),
+                    },
+                });
+            }
             let tls = build_service_tls(service, store.clone(), options)
                 .await
                 .map_err(|cause| BuildError {

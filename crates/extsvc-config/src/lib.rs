@@ -20,19 +20,20 @@
 mod bounded_file;
 mod bypass_entry;
 mod code;
-mod duplicate_keys;
 mod encoding_secret;
 mod env;
 mod env_layer;
 mod error;
 pub mod file;
 mod file_layer;
+mod json_tree;
 mod keys;
 mod layer;
 mod load;
 mod model;
 mod mtls_rules;
 mod proxy_url;
+mod redact;
 mod reference;
 mod service;
 mod shown;
@@ -40,6 +41,7 @@ mod source;
 mod storage;
 mod suggest;
 mod tls_version;
+mod tyk_merge;
 mod validate;
 
 pub use bounded_file::{read_bounded, BoundedReadError, CONFIG_FILE_LIMIT, PEM_FILE_LIMIT};
@@ -54,7 +56,8 @@ pub use model::{
     CertificateStoreSettings, ExternalServicesConfig, GlobalSettings, LegacySettings, MtlsSettings, ProxySettings,
     ServiceSettings,
 };
-pub use proxy_url::{redact_url_credentials, InvalidProxyUrl, ProxyScheme, ProxyUrl};
+pub use proxy_url::{InvalidProxyUrl, ProxyScheme, ProxyUrl};
+pub use redact::redact_url_credentials;
 pub use reference::configuration_reference_markdown;
 pub use service::{ServiceKind, UnknownServiceKind};
 pub use shown::{escaped, shown, Shown, SHOWN_LIMIT};

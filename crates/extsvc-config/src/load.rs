@@ -28,12 +28,41 @@ use crate::{ConfigErrors, EnvSnapshot, ExternalServicesConfig, ServiceKind};
 pub struct LoadOptions {
     /// The prefix of Tyk's variables, `TYK_GW_` by default.
     pub env_prefix: String,
+    /// Turn every warning of loading into an error ([`ConfigError::Strict`]): what Tyk
+    /// accepts and extsvc reads with a warning — keys in another case, duplicate keys,
+    /// unknown keys, `analytics`, TLS 1.0/1.1 minimums, `TYK_GW_OMITCONFIGFILE`, the
+    /// routes where Tyk's merge differs — fails instead, for CI pipelines that want a clean
+    /// file (`extsvc … --strict`). Default: false.
+    ///
+    /// ```
+    /// use extsvc::config::{load_str, EnvSnapshot, LoadOptions};
+    ///
+    /// let json = r#"{"external_services": {"Global": {"enabled": false}}}"#;
+    /// let env = EnvSnapshot::empty();
+    /// let loaded = load_str(json, "tyk.conf", &env, &LoadOptions::default()).unwrap();
+    /// assert_eq!(loaded.warnings.len(), 1);
+    /// let strict = LoadOptions { strict: true, ..LoadOptions::default() };
+    /// let errors = load_str(json, "tyk.conf", &env, &strict).unwrap_err();
+    /// assert!(errors.to_string().ends_with("(an error under --strict)"), "{errors}");
+    /// ```
+    pub strict: bool,
 }
 
 impl Default for LoadOptions {
     fn default() -> Self {
         LoadOptions {
             env_prefix: "TYK_GW_".to_owned(),
+            strict: false,
+        }
+    }
+}
+
+impl LoadOptions {
+    /// The diagnostics of one load under these options.
+    fn diagnostics(&self) -> Diagnostics {
+        Diagnostics {
+            strict: self.strict,
+            ..Diagnostics::default()
         }
     }
 }
@@ -156,12 +185,9 @@ pub fn load_env(env: &EnvSnapshot, options: &LoadOptions) -> Result<Loaded, Conf
 /// ```
 /// use extsvc::config::{load_str, EnvSnapshot, LoadOptions};
 ///
-/// let json = r#"{ "external_services": { "oauth": { "mtls": { "cert_fiel": "/c.pem" } } } }"#;
+/// let json = r#"{ "external_services": { "oauth": { "mtls": { "enabled": true } } } }"#;
 /// let errors = load_str(json, "tyk.conf", &EnvSnapshot::empty(), &LoadOptions::default()).unwrap_err();
-/// assert_eq!(
-///     errors.to_string(),
-///     "external_services.oauth.mtls.cert_fiel: unknown key; did you mean cert_file?"
-/// );
+/// assert!(errors.to_string().starts_with("external_services.oauth.mtls: mTLS enabled"), "{errors}");
 /// ```
 pub fn load_str(json: &str, origin: &str, env: &EnvSnapshot, options: &LoadOptions) -> Result<Loaded, ConfigErrors> {
     load_str_lenient(json, origin, env, options)?.into_result()
@@ -176,15 +202,26 @@ pub fn load_file_lenient(
     env: &EnvSnapshot,
     options: &LoadOptions,
 ) -> Result<LoadReport, ConfigErrors> {
+    let mut diagnostics = options.diagnostics();
     let Some(path) = path else {
-        let report = load_layers(Layer::new(LayerKind::File, ""), Diagnostics::default(), env, options);
+        let report = load_layers(Layer::new(LayerKind::File, ""), diagnostics, env, options);
         return with_storage(report, None, env, options);
     };
     let origin = path.display().to_string();
+    if omit_config_file(&origin, env, options, &mut diagnostics) {
+        let report = load_layers(Layer::new(LayerKind::File, ""), diagnostics, env, options);
+        return with_storage(report, None, env, options);
+    }
     match read_file_text(path) {
-        Ok(text) => load_str_lenient(&text, &origin, env, options),
+        Ok(text) => {
+            let file = read_file_layer(&text, &origin, &mut diagnostics);
+            let report = load_layers(file, diagnostics, env, options);
+            // The `storage` section is read beside the `external_services` keys (its own
+            // module); the text parsed once more is a few kilobytes, once per load.
+            let root = serde_json::from_str::<serde_json::Value>(&text).ok();
+            with_storage(report, root.as_ref(), env, options)
+        }
         Err(error) => {
-            let mut diagnostics = Diagnostics::default();
             diagnostics.fatal(error);
             load_layers(Layer::new(LayerKind::File, ""), diagnostics, env, options)
         }
@@ -199,11 +236,13 @@ pub fn load_str_lenient(
     env: &EnvSnapshot,
     options: &LoadOptions,
 ) -> Result<LoadReport, ConfigErrors> {
-    let mut diagnostics = Diagnostics::default();
+    let mut diagnostics = options.diagnostics();
+    if omit_config_file(origin, env, options, &mut diagnostics) {
+        let report = load_layers(Layer::new(LayerKind::File, ""), diagnostics, env, options);
+        return with_storage(report, None, env, options);
+    }
     let file = read_file_layer(json, origin, &mut diagnostics);
     let report = load_layers(file, diagnostics, env, options);
-    // The `storage` section is read beside the `external_services` keys (its own module);
-    // the text parsed once more is a few kilobytes, once per load.
     let root = serde_json::from_str::<serde_json::Value>(json).ok();
     with_storage(report, root.as_ref(), env, options)
 }
@@ -217,12 +256,43 @@ fn with_storage(
     options: &LoadOptions,
 ) -> Result<LoadReport, ConfigErrors> {
     let mut report = report?;
-    let mut diagnostics = Diagnostics::default();
+    // Under `--strict` the section's warnings are errors too.
+    let mut diagnostics = options.diagnostics();
     report.config.storage = crate::storage::read_storage(root, env, &options.env_prefix, &mut diagnostics);
     report.warnings.extend(diagnostics.warnings);
     report.errors.extend(diagnostics.errors);
     report.concerns.extend(diagnostics.concerns);
     Ok(report)
+}
+
+/// `TYK_GW_OMITCONFIGFILE` (Go booleans): true means Tyk does not read its configuration
+/// file, and neither do we; a warning says so. A value that is not a boolean is an error
+/// naming the variable (and the file is read).
+fn omit_config_file(origin: &str, env: &EnvSnapshot, options: &LoadOptions, diagnostics: &mut Diagnostics) -> bool {
+    let variable = format!("{}OMITCONFIGFILE", options.env_prefix);
+    let value = match env.get_checked(&variable) {
+        Ok(Some(value)) => value,
+        Ok(None) => return false,
+        Err(error) => {
+            diagnostics.error(variable, error);
+            return false;
+        }
+    };
+    match crate::env_layer::parse_go_bool(value) {
+        Ok(false) => false,
+        Ok(true) => {
+            diagnostics.warn(format!(
+                "{variable}: true, so the configuration file {} is not read (as Tyk does): only environment \
+                 variables and defaults apply",
+                crate::shown(origin)
+            ));
+            true
+        }
+        Err(message) => {
+            diagnostics.error(variable.clone(), ConfigError::InvalidEnvValue { variable, message });
+            false
+        }
+    }
 }
 
 /// Reads the environment, merges and builds the model. Even after a fatal error the
@@ -237,7 +307,11 @@ pub(crate) fn load_layers(
     let env_layers = read_env_layers(env, &options.env_prefix, &mut diagnostics);
     let layered = Layered::new([file, env_layers.tyk, env_layers.documented]);
     let config = match layered.extract() {
-        Ok(effective) => build_config(&effective, &layered, &mut diagnostics),
+        Ok(effective) => {
+            let config = build_config(&effective, &layered, &mut diagnostics);
+            crate::tyk_merge::warn_divergences(&config, &mut diagnostics);
+            config
+        }
         Err(e) => {
             // Cannot happen with checked layers; reported rather than panicking.
             diagnostics.fatal(ConfigError::Invalid {

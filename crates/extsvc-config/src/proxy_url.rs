@@ -1,9 +1,11 @@
-use std::fmt::{self, Write as _};
+use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use base64::Engine as _;
 use http::HeaderValue;
 use percent_encoding::percent_decode_str;
+
+use crate::redact::user_for_display;
 
 /// How extsvc talks to a forward proxy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -340,29 +342,6 @@ fn decode_userinfo(part: &str, what: &str) -> Result<String, InvalidProxyUrl> {
         .map_err(|_| invalid(format!("the {what} is not valid UTF-8 after percent-decoding")))
 }
 
-/// The user part of a userinfo for display: as written, so `u%40x` stays `u%40x` (its
-/// decoded form `u@x` would read as the end of the userinfo). Bytes that RFC 3986 does
-/// not allow unencoded in a user name (`@`, `:`, `/`, blanks, controls, non-ASCII, a `%`
-/// not starting an escape) are percent-encoded, so the text is never ambiguous and
-/// never carries a line break into a log.
-fn user_for_display(written: &str) -> String {
-    let bytes = written.as_bytes();
-    let mut shown = String::with_capacity(written.len());
-    for (i, &b) in bytes.iter().enumerate() {
-        let escape = b == b'%'
-            && bytes
-                .get(i + 1..i + 3)
-                .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit));
-        if escape || b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=".contains(&b) {
-            shown.push(char::from(b));
-        } else {
-            // Writing to a String cannot fail.
-            let _ = write!(shown, "%{b:02X}");
-        }
-    }
-    shown
-}
-
 impl fmt::Display for ProxyUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}://", self.scheme.as_str())?;
@@ -381,44 +360,10 @@ impl fmt::Debug for ProxyUrl {
     }
 }
 
-/// Shows a URL *as the user wrote it* with any password replaced by `***`
-/// (`scheme://user:***@host…`), for messages about values that may not even parse.
-/// The userinfo is everything before the last `@`, so a password containing `/` or `@`
-/// is hidden whole. The user stays as written (percent-encoded, `u%40x`), as in
-/// [`ProxyUrl`]'s `Display`. A `redis://`/`rediss://` URL without `@` whose "port" is not
-/// a number is a password written without its `@` (`redis://:PW`, `redis://default:PW`):
-/// it is hidden too (`redis://:***`). Text for a message goes through
-/// [`shown`](crate::shown), which also escapes and caps.
-pub fn redact_url_credentials(input: &str) -> String {
-    if let Some(redacted) = crate::shown::redact_redis_password_without_at(input) {
-        return redacted;
-    }
-    // Only a real scheme (RFC 3986: a letter, then letters, digits, `+`, `-`, `.`) ends
-    // at `://`; in a scheme-less `user:pa://ss@host` the `://` belongs to the password.
-    let scheme_end = input.find("://").filter(|&i| {
-        let scheme = &input[..i];
-        scheme.starts_with(|c: char| c.is_ascii_alphabetic())
-            && scheme
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
-    });
-    let (prefix, rest) = match scheme_end {
-        Some(i) => input.split_at(i + 3),
-        None => ("", input),
-    };
-    match rest.rfind('@') {
-        Some(at) => match rest[..at].split_once(':') {
-            Some((user, _)) => format!("{prefix}{}:***@{}", user_for_display(user), &rest[at + 1..]),
-            // No `:`: the whole userinfo may be a token; hide it.
-            None => format!("{prefix}***@{}", &rest[at + 1..]),
-        },
-        None => input.to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::redact_url_credentials;
 
     #[test]
     fn parses_the_forms_operators_write() {

@@ -21,7 +21,7 @@ use std::borrow::Cow;
 use std::ffi::OsStr;
 use std::fmt::{self, Write as _};
 
-use crate::proxy_url::redact_url_credentials;
+use crate::redact::redact_url_credentials;
 
 /// The longest value shown whole, in characters.
 pub const SHOWN_LIMIT: usize = 256;
@@ -84,35 +84,6 @@ fn write_escaped(f: &mut fmt::Formatter<'_>, text: &str) -> fmt::Result {
 /// Unicode's bidirectional formatting characters (embeddings, overrides, isolates, marks).
 fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-}
-
-/// `redis://` or `rediss://` (any case) with no `@` at all: the text after the
-/// host's `:` is a password written without its `@` (`redis://:PW`,
-/// `redis://default:PW`) unless it is a port. Returns the value with that text as `***`.
-pub(crate) fn redact_redis_password_without_at(value: &str) -> Option<String> {
-    let (scheme, rest) = value.split_once("://")?;
-    if !(scheme.eq_ignore_ascii_case("redis") || scheme.eq_ignore_ascii_case("rediss")) {
-        return None;
-    }
-    // With an `@` anywhere, the userinfo is everything before the last one (a password
-    // may hold `/`): `redact_url_credentials` hides it.
-    if rest.contains('@') {
-        return None;
-    }
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    // The host ends at its `]` when it is an IPv6 literal, else at the first `:`.
-    let host_end = if authority.starts_with('[') {
-        authority.find(']').map_or(authority.len(), |i| i + 1)
-    } else {
-        authority.find(':').unwrap_or(authority.len())
-    };
-    let (host, port) = authority.split_at(host_end);
-    let port = port.strip_prefix(':')?;
-    if port.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    Some(format!("{scheme}://{host}:***{tail}"))
 }
 
 impl fmt::Display for Shown<'_> {

@@ -529,7 +529,16 @@ fn read_env_section(env: &EnvSnapshot, prefix: &str, settings: &mut StorageSetti
     for &(name, shape) in &KEYS {
         let documented = format!("{prefix}STORAGE_{}", name.to_ascii_uppercase());
         let tyk = format!("{prefix}STORAGE_{}", name.replace('_', "").to_ascii_uppercase());
-        let (variable, text) = match (env.get(&documented), env.get(&tyk)) {
+        // A value that is not UTF-8 is an error naming the variable, never skipped.
+        let mut checked = |name: &str| match env.get_checked(name) {
+            Ok(value) => value,
+            Err(error) => {
+                diagnostics.error(format!("storage.{name}"), error);
+                None
+            }
+        };
+        let (documented_value, tyk_value) = (checked(&documented), checked(&tyk));
+        let (variable, text) = match (documented_value, tyk_value) {
             (Some(a), Some(b)) if documented != tyk && a != b => {
                 diagnostics.warn(format!(
                     "{documented} and {tyk} are both set and differ; {documented} is used"
@@ -556,12 +565,7 @@ fn read_env_section(env: &EnvSnapshot, prefix: &str, settings: &mut StorageSetti
                     ))
                 })
             }
-            Shape::Bool => parse_go_bool(text).map(Value::Bool).ok_or_else(|| {
-                invalid(format!(
-                    "invalid boolean \"{}\": expected what Go's strconv.ParseBool takes (true, false, 1, 0, t, f, …)",
-                    crate::shown(&text)
-                ))
-            }),
+            Shape::Bool => crate::env_layer::parse_go_bool(text).map(Value::Bool).map_err(invalid),
             Shape::Addresses => Ok(Value::List(split_list(text))),
             Shape::HostMap => Ok(Value::List(split_list(text))),
         };
@@ -587,17 +591,6 @@ fn split_list(text: &str) -> Vec<String> {
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
         .collect()
-}
-
-/// What Go's `strconv.ParseBool` accepts, and any case of true/false.
-fn parse_go_bool(text: &str) -> Option<bool> {
-    match text {
-        "1" | "t" | "T" => Some(true),
-        "0" | "f" | "F" => Some(false),
-        _ if text.eq_ignore_ascii_case("true") => Some(true),
-        _ if text.eq_ignore_ascii_case("false") => Some(false),
-        _ => None,
-    }
 }
 
 /// Puts `value` of key `name` into `settings`; `shown_as` (the key path or variable)
@@ -917,18 +910,12 @@ mod tests {
 
     #[test]
     fn go_booleans_and_both_variable_spellings() {
-        for (text, value) in [
-            ("1", true),
-            ("t", true),
-            ("TRUE", true),
-            ("True", true),
-            ("0", false),
-            ("F", false),
-            ("fAlSe", false),
-        ] {
-            assert_eq!(parse_go_bool(text), Some(value), "{text}");
-        }
-        assert_eq!(parse_go_bool("yes"), None);
+        let (s, d) = read(
+            "{}",
+            &[("TYK_GW_STORAGE_USESSL", "T"), ("TYK_GW_STORAGE_ENABLE_CLUSTER", "0")],
+        );
+        assert!(d.errors.is_empty(), "{:?}", d.errors);
+        assert!(s.use_ssl() && !s.enable_cluster.unwrap().value);
         let (s, d) = read(
             "{}",
             &[("TYK_GW_STORAGE_MASTER_NAME", "a"), ("TYK_GW_STORAGE_MASTERNAME", "b")],

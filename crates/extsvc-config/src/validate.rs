@@ -175,6 +175,17 @@ impl Builder<'_> {
     fn tls_version(&mut self, path: &str, value: Option<&String>) -> Option<Sourced<TlsVersion>> {
         let raw = value.filter(|v| !v.trim().is_empty())?;
         let source = self.source(path);
+        // Tyk accepts 1.0 and 1.1. As a minimum they mean 1.2 here (stricter, never
+        // weaker); as a maximum nothing could satisfy them, so they stay an error.
+        if path.ends_with(".tls_min_version") && TlsVersion::is_below_tls12(raw) {
+            self.diagnostics.warn(format!(
+                "{}: TLS version \"{}\" is below 1.2: using 1.2 as the minimum (TLS 1.0 and 1.1 are not offered; \
+                 rustls implements only 1.2 and 1.3)",
+                subject(&source),
+                crate::shown(raw.trim())
+            ));
+            return Some(Sourced::new(TlsVersion::Tls12, source));
+        }
         match TlsVersion::parse(raw) {
             Ok(version) => Some(Sourced::new(version, source)),
             Err(message) => {

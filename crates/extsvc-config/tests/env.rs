@@ -371,6 +371,7 @@ fn the_prefix_is_configurable() {
     ]);
     let options = LoadOptions {
         env_prefix: "GW2_".into(),
+        ..LoadOptions::default()
     };
     let loaded = load_str("{}", "tyk.conf", &env, &options).unwrap();
     assert_eq!(
@@ -395,14 +396,15 @@ fn bad_values_from_the_environment_name_the_variable() {
                 "TYK_GW_EXTERNAL_SERVICES_OAUTH_PROXY_HTTP_PROXY",
                 "http://badproxy:wrong_port",
             ),
-            ("TYK_GW_EXTERNALSERVICES_OAUTH_MTLS_TLSMINVERSION", "1.1"),
+            // As a maximum 1.1 stays an error (as a minimum it reads as 1.2: tests/tyk_accepts.rs).
+            ("TYK_GW_EXTERNALSERVICES_OAUTH_MTLS_TLSMAXVERSION", "1.1"),
         ],
     );
     assert_eq!(
         lines,
         [
             r#"TYK_GW_EXTERNAL_SERVICES_OAUTH_PROXY_HTTP_PROXY: invalid proxy URL "http://badproxy:wrong_port": invalid port "wrong_port""#,
-            r#"TYK_GW_EXTERNALSERVICES_OAUTH_MTLS_TLSMINVERSION: TLS version "1.1" is not supported: rustls implements only TLS 1.2 and 1.3"#,
+            r#"TYK_GW_EXTERNALSERVICES_OAUTH_MTLS_TLSMAXVERSION: TLS version "1.1" is not supported: rustls implements only TLS 1.2 and 1.3"#,
         ]
     );
 }

@@ -49,6 +49,7 @@ fn variables_win_over_the_file_and_honour_the_prefix() {
     let env = EnvSnapshot::from_iter([("MYGW_SECRET", "custom")]);
     let options = LoadOptions {
         env_prefix: "MYGW_".to_owned(),
+        ..LoadOptions::default()
     };
     let loaded = load_str("{}", "tyk.conf", &env, &options).unwrap();
     let secret = loaded.config.certificate_store.secret.unwrap();

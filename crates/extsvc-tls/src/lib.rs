@@ -42,6 +42,7 @@ mod rotating_config;
 mod rotation;
 mod service;
 pub mod store;
+mod system_roots;
 
 pub use check::{check, check_services, check_services_within, CheckReport};
 pub use error::{Material, Origin, PemError, StoreError, TlsError};

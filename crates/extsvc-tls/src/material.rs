@@ -287,6 +287,58 @@ async fn locate<T>(
     })
 }
 
+/// Inline PEM as environment variables and some UIs deliver it, repaired as Tyk repairs it
+/// (SPEC section 3): line breaks collapsed into spaces (`-----BEGIN CERTIFICATE----- MIIB…
+/// …== -----END CERTIFICATE-----`), or written as the two characters `\n`. Each block's
+/// base64 body loses its whitespace and is laid out again in 64-character lines. Text that
+/// already has line breaks, and a block with PEM headers (`Proc-Type:`), are left as they
+/// are.
+fn repaired_inline_pem(text: &str) -> std::borrow::Cow<'_, str> {
+    use std::borrow::Cow;
+    let unescaped: Cow<'_, str> = if !text.contains('\n') && text.contains("\\n") {
+        Cow::Owned(text.replace("\\r\\n", "\n").replace("\\n", "\n"))
+    } else {
+        Cow::Borrowed(text)
+    };
+    if unescaped.contains('\n') {
+        return unescaped;
+    }
+    let mut out = String::with_capacity(text.len() + text.len() / 64 + 8);
+    let mut rest = unescaped.as_ref();
+    while let Some(begin) = rest.find("-----BEGIN ") {
+        let after_begin = &rest[begin + "-----BEGIN ".len()..];
+        let Some(label_end) = after_begin.find("-----") else {
+            return unescaped;
+        };
+        let label = &after_begin[..label_end];
+        let body_and_rest = &after_begin[label_end + "-----".len()..];
+        let footer = format!("-----END {label}-----");
+        let Some(body_end) = body_and_rest.find(&footer) else {
+            return unescaped;
+        };
+        let body = &body_and_rest[..body_end];
+        if body.contains(':') {
+            return unescaped;
+        }
+        let compact: String = body.chars().filter(|c| !c.is_whitespace()).collect();
+        out.push_str("-----BEGIN ");
+        out.push_str(label);
+        out.push_str("-----\n");
+        for line in compact.as_bytes().chunks(64) {
+            out.push_str(std::str::from_utf8(line).unwrap_or_default());
+            out.push('\n');
+        }
+        out.push_str(&footer);
+        out.push('\n');
+        rest = &body_and_rest[body_end + footer.len()..];
+    }
+    if out.is_empty() {
+        unescaped
+    } else {
+        Cow::Owned(out)
+    }
+}
+
 /// The client certificate entry `id` names, and its origin.
 async fn client_entry(
     service: ServiceKind,
@@ -312,7 +364,7 @@ async fn client_entry(
                     cause: source,
                 })
         }
-        Located::Inline => ClientCertificate::from_pem(id.as_bytes())
+        Located::Inline => ClientCertificate::from_pem(repaired_inline_pem(id).as_bytes())
             .map(|entry| (Origin::Inline, entry))
             .map_err(|source| TlsError::InlinePem {
                 service,
@@ -545,11 +597,12 @@ async fn ca_entry(
             (Origin::File(path), certificates)
         }
         Located::Inline => {
-            let certificates = parse_certificates(id.as_bytes()).map_err(|source| TlsError::InlinePem {
-                service,
-                key_path: key_path.to_owned(),
-                cause: source,
-            })?;
+            let certificates =
+                parse_certificates(repaired_inline_pem(id).as_bytes()).map_err(|source| TlsError::InlinePem {
+                    service,
+                    key_path: key_path.to_owned(),
+                    cause: source,
+                })?;
             (Origin::Inline, certificates)
         }
     };
@@ -591,4 +644,35 @@ async fn load_ca_file(service: ServiceKind, path: &str, ca_file: &Path) -> Resul
         key_path: path.to_owned(),
         certificates,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn certificate_and_key() -> (String, String) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let params = rcgen::CertificateParams::new(vec!["client.example".to_owned()]).unwrap();
+        (params.self_signed(&key).unwrap().pem(), key.serialize_pem())
+    }
+
+    /// What an environment variable or a UI makes of a PEM: line breaks as spaces (Tyk
+    /// repairs it), or as the two characters `\n`.
+    #[test]
+    fn collapsed_inline_pem_is_repaired() {
+        let (cert, key) = certificate_and_key();
+        let bundle = format!("{cert}{key}");
+        for collapsed in [
+            bundle.replace('\n', " "),
+            bundle.trim_end().replace('\n', "\\n"),
+            bundle.replace("\n", "\r\n").replace("\r\n", " "),
+        ] {
+            assert!(parse_certificates(collapsed.as_bytes()).is_err() || !collapsed.contains(' '));
+            let repaired = repaired_inline_pem(&collapsed);
+            assert_eq!(parse_certificates(repaired.as_bytes()).unwrap().len(), 1, "{collapsed}");
+            assert!(ClientCertificate::from_pem(repaired.as_bytes()).is_ok(), "{collapsed}");
+        }
+        // Well-formed text is left alone.
+        assert!(matches!(repaired_inline_pem(&bundle), std::borrow::Cow::Borrowed(_)));
+    }
 }

@@ -246,7 +246,7 @@ impl Rotation {
             if let Some(loaded) = ca {
                 let certificates = flatten(Some(&loaded));
                 if current.ca != certificates {
-                    match verifiers(kind, Some(&loaded), &self.provider) {
+                    match verifiers(&self.service, Some(&loaded), &self.provider) {
                         Ok((target, proxy)) => {
                             // The verifier of `insecure_skip_verify` never changes.
                             let target: Arc<dyn ServerCertVerifier> = match insecure {
