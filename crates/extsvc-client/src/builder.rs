@@ -281,10 +281,7 @@ async fn storage_section_connector(
     store: Option<Arc<dyn CertificateStore>>,
     tls: &TlsOptions,
 ) -> Result<Option<crate::StreamConnector>, BuildError> {
-    let Some(block) = config
-        .storage
-        .effective_mtls(&config.service(ServiceKind::Storage).mtls)
-    else {
+    let Some(block) = config.storage_mtls() else {
         return Ok(None);
     };
     let mut with_block = config.clone();

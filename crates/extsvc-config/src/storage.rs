@@ -259,43 +259,6 @@ impl StorageSettings {
     }
 }
 
-impl StorageSettings {
-    /// The `mtls` block that Redis connections use, when it is not
-    /// `external_services.storage.mtls` as it stands (SPEC section 7): with `use_ssl`, a
-    /// block that is not enabled gives way to the section's own TLS keys (`ca_file`,
-    /// `cert_file`/`key_file`, the versions, `ssl_insecure_skip_verify`), and an enabled
-    /// block takes `ssl_insecure_skip_verify` when that is true. `None`: the service's
-    /// block as it is (no `use_ssl`, or nothing of the section's to add).
-    pub fn effective_mtls(&self, block: &crate::MtlsSettings) -> Option<crate::MtlsSettings> {
-        if !self.use_ssl() {
-            return None;
-        }
-        let insecure = self.ssl_insecure_skip_verify.clone().filter(|i| i.value);
-        if block.enabled.as_ref().is_some_and(|e| e.value) {
-            let insecure = insecure?;
-            return Some(crate::MtlsSettings {
-                insecure_skip_verify: Some(insecure),
-                ..block.clone()
-            });
-        }
-        if !self.has_tls_keys() {
-            return None;
-        }
-        let source = self.use_ssl.as_ref().map_or(Source::Default, |u| u.source.clone());
-        Some(crate::MtlsSettings {
-            enabled: Some(Sourced::new(true, source)),
-            cert_file: self.cert_file.clone(),
-            key_file: self.key_file.clone(),
-            ca_file: self.ca_file.clone(),
-            cert_id: None,
-            ca_cert_ids: None,
-            insecure_skip_verify: insecure,
-            tls_min_version: self.tls_min_version.clone(),
-            tls_max_version: self.tls_max_version.clone(),
-        })
-    }
-}
-
 /// `host:port`, with brackets around an IPv6 literal.
 fn join_host_port(host: &str, port: u16) -> String {
     if host.contains(':') && !host.starts_with('[') {
@@ -891,7 +854,15 @@ mod tests {
             r#"{"storage": {"use_ssl": true, "ca_file": "/ca.pem", "ssl_insecure_skip_verify": true}}"#,
             &[],
         );
-        let block = s.effective_mtls(&crate::MtlsSettings::default()).unwrap();
+        let with = |storage: &StorageSettings, block: crate::MtlsSettings| {
+            let mut config = crate::ExternalServicesConfig {
+                storage: storage.clone(),
+                ..Default::default()
+            };
+            config.service_mut(crate::ServiceKind::Storage).mtls = block;
+            config.storage_mtls()
+        };
+        let block = with(&s, crate::MtlsSettings::default()).unwrap();
         assert!(block.enabled.unwrap().value);
         assert_eq!(block.ca_file.unwrap().value, PathBuf::from("/ca.pem"));
         assert!(block.insecure_skip_verify.unwrap().value);
@@ -900,12 +871,12 @@ mod tests {
             cert_id: Some(Sourced::default_value("id".to_owned())),
             ..Default::default()
         };
-        let merged = s.effective_mtls(&enabled).unwrap();
+        let merged = with(&s, enabled.clone()).unwrap();
         assert_eq!((merged.cert_id.unwrap().value.as_str(), merged.ca_file), ("id", None));
         let (plain, _) = read(r#"{"storage": {"ca_file": "/ca.pem"}}"#, &[]);
-        assert_eq!(plain.effective_mtls(&enabled), None);
+        assert_eq!(with(&plain, enabled), None);
         let (bare, _) = read(r#"{"storage": {"use_ssl": true}}"#, &[]);
-        assert_eq!(bare.effective_mtls(&crate::MtlsSettings::default()), None);
+        assert_eq!(with(&bare, crate::MtlsSettings::default()), None);
     }
 
     #[test]
