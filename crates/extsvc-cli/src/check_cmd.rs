@@ -45,7 +45,10 @@ pub(crate) fn run(args: &ConfigArgs, store_args: &CertStoreArgs, env: &EnvSnapsh
         loaded.tls_buildable(),
         store.as_deref(),
         SystemTime::now(),
-        &store_args.tls_options(),
+        &extsvc::tls::TlsOptions {
+            secrets: loaded.secrets.clone(),
+            ..store_args.tls_options()
+        },
     ));
     let ok = loaded.errors.is_empty() && report.is_ok();
     let mut lines: Vec<String> = loaded

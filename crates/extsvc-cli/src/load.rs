@@ -6,12 +6,15 @@ use extsvc::config::{
     load_env, load_file, load_file_lenient, EnvSnapshot, LoadOptions, LoadReport, Loaded, ServiceKind,
 };
 use extsvc::resolve::{resolve, Resolution, ResolvedService};
+use extsvc::tls::SecretSources;
 
 use crate::args::ConfigArgs;
 
 /// The configuration as loaded and resolved, with every warning from both steps.
 pub(crate) struct LoadedResolution {
     pub(crate) resolution: Resolution,
+    /// The stores of secret references (`env://`, `secrets://`), for building TLS.
+    pub(crate) secrets: SecretSources,
     pub(crate) warnings: Vec<String>,
     /// tyk.conf's `storage` section, and whether `external_services.storage.mtls` is
     /// enabled (which decides where its TLS settings come from).
@@ -65,7 +68,7 @@ fn resolution_errors(resolution: &Resolution, strict: bool) -> Vec<String> {
             resolution
                 .warnings
                 .iter()
-                .map(|w| format!("{w} (an error under --strict)")),
+                .map(|w| format!("{w} (an error in strict mode)")),
         );
     }
     errors
@@ -94,8 +97,10 @@ pub(crate) fn load_and_resolve(args: &ConfigArgs, env: &EnvSnapshot) -> Result<L
         .enabled
         .as_ref()
         .is_some_and(|e| e.value);
+    let secrets = SecretSources::from_config(env, &config).map_err(|e| vec![e])?;
     Ok(LoadedResolution {
         resolution,
+        secrets,
         warnings,
         storage: (config.storage, mtls_enabled),
     })
@@ -110,6 +115,8 @@ pub(crate) struct LenientResolution {
     pub(crate) errors: Vec<String>,
     /// Warnings of loading and resolving.
     pub(crate) warnings: Vec<String>,
+    /// The stores of secret references (`env://`, `secrets://`): `check` resolves them.
+    pub(crate) secrets: SecretSources,
     /// Which services' TLS settings no configuration error is about.
     mtls_usable: [bool; 5],
 }
@@ -141,7 +148,12 @@ pub(crate) fn load_and_resolve_leniently(
     warnings.extend(resolution.warnings.iter().cloned());
     let mut errors: Vec<String> = report.errors.iter().map(ToString::to_string).collect();
     errors.extend(resolution_errors(&resolution, false));
+    let secrets = SecretSources::from_config(env, &report.config).unwrap_or_else(|e| {
+        errors.push(e);
+        SecretSources::standard(env, &report.config)
+    });
     Ok(LenientResolution {
+        secrets,
         resolution,
         errors,
         warnings,

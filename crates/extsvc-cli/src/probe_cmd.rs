@@ -520,7 +520,10 @@ pub(crate) fn run(
         store,
         target.redis.is_some().then_some(url),
         probe.timeout,
-        &store_args.tls_options(),
+        &TlsOptions {
+            secrets: loaded.secrets.clone(),
+            ..store_args.tls_options()
+        },
     )) {
         Ok(prober) => prober,
         Err(message) => {

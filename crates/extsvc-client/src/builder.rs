@@ -14,7 +14,7 @@ use extsvc_config::{
     load_env, load_file, load_str, ConfigError, ConfigErrors, EnvSnapshot, LoadOptions, Loaded, ServiceKind,
 };
 use extsvc_resolve::{resolve, PoolSettings};
-use extsvc_tls::{CertificateStore, TlsOptions};
+use extsvc_tls::{CertificateStore, SecretSource, SecretSources, TlsOptions};
 
 use crate::client::RedirectPolicy;
 use crate::services::{BuildError, ExternalServices};
@@ -78,6 +78,7 @@ pub struct ExternalServicesBuilder {
     store: Option<Arc<dyn CertificateStore>>,
     tls: TlsOptions,
     overrides: [Overrides; 5],
+    secret_stores: Vec<(String, Arc<dyn SecretSource>)>,
 }
 
 impl std::fmt::Debug for ExternalServicesBuilder {
@@ -169,6 +170,17 @@ impl ExternalServicesBuilder {
         self
     }
 
+    /// A store of secrets for references (SPEC section 6) whose store is `name`:
+    /// `vault://…` (`"vault"`), `consul://…` (`"consul"`) or `kv://<name>/…`. The built-in
+    /// `env` (`TYK_SECRET_<NAME>`) and `secrets` (tyk.conf's `secrets` map) are always
+    /// there; a store given here under one of their names replaces it. References are
+    /// resolved at build, at every refresh and on `reload()`, each lookup under
+    /// [`TlsOptions::store_timeout`]; this replaces [`TlsOptions::secrets`].
+    pub fn secret_source(mut self, name: impl Into<String>, source: Arc<dyn SecretSource>) -> Self {
+        self.secret_stores.push((name.into(), source));
+        self
+    }
+
     /// The certificate store for `cert_id` / `ca_cert_ids`.
     pub fn cert_store(mut self, store: Arc<dyn CertificateStore>) -> Self {
         self.store = Some(store);
@@ -246,14 +258,25 @@ impl ExternalServicesBuilder {
         }
         let mut warnings = loaded.warnings;
         warnings.extend(resolution.warnings.iter().cloned());
+        let mut secrets = SecretSources::from_config(&env, &loaded.config).map_err(|message| {
+            let (path, message) = message.split_once(": ").unwrap_or(("kv", message.as_str()));
+            ConfigErrors(vec![ConfigError::Invalid {
+                path: path.to_owned(),
+                message: message.to_owned(),
+            }])
+        })?;
+        for (name, source) in self.secret_stores {
+            secrets = secrets.with(name, source);
+        }
+        let tls = TlsOptions { secrets, ..self.tls };
         // Logged as well as returned: a gateway that never reads `warnings()` still shows
         // them in its log.
         for warning in &warnings {
             tracing::warn!("{warning}");
         }
         let storage_connector =
-            storage_section_connector(&loaded.config, &env, &resolution, self.store.clone(), &self.tls).await?;
-        let mut services = ExternalServices::build(&resolution, self.store, &self.tls).await?;
+            storage_section_connector(&loaded.config, &env, &resolution, self.store.clone(), &tls).await?;
+        let mut services = ExternalServices::build(&resolution, self.store, &tls).await?;
         for (kind, overrides) in ServiceKind::ALL.into_iter().zip(self.overrides) {
             if overrides.redirect.is_some() || overrides.max_response_body.is_some() {
                 services.set_http_limits(
@@ -404,7 +427,7 @@ mod tests {
             .await
             .unwrap_err()
             .to_string();
-        assert!(error.ends_with("(an error under --strict)"), "{error}");
+        assert!(error.ends_with("(an error in strict mode)"), "{error}");
     }
 
     #[tokio::test]

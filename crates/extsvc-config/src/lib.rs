@@ -35,6 +35,7 @@ mod mtls_rules;
 mod proxy_url;
 mod redact;
 mod reference;
+mod secret_reference;
 mod service;
 mod shown;
 mod source;
@@ -59,6 +60,7 @@ pub use model::{
 pub use proxy_url::{InvalidProxyUrl, ProxyScheme, ProxyUrl};
 pub use redact::redact_url_credentials;
 pub use reference::configuration_reference_markdown;
+pub use secret_reference::{ConsulSettings, KvSettings, SecretReference, SecretText, SecretsSettings, VaultSettings};
 pub use service::{ServiceKind, UnknownServiceKind};
 pub use shown::{escaped, shown, Shown, SHOWN_LIMIT};
 pub use source::{Source, Sourced};

@@ -21,6 +21,11 @@ pub struct ExternalServicesConfig {
     pub certificate_store: CertificateStoreSettings,
     /// tyk.conf's top-level `storage` section: the gateway's Redis (SPEC section 7).
     pub storage: crate::StorageSettings,
+    /// The top-level `secrets` map that `secrets://NAME` references read (SPEC section 6).
+    pub secrets: crate::SecretsSettings,
+    /// The top-level `kv` block: the Vault and Consul that `vault://` and `consul://`
+    /// references read.
+    pub kv: crate::KvSettings,
 }
 
 impl ExternalServicesConfig {

@@ -99,10 +99,7 @@ mod tests {
             .with_ansi(false)
             .finish();
         tracing::subscriber::with_default(subscriber, || {
-            NoServerVerification::new(
-                ServiceKind::Webhooks,
-                Arc::new(rustls::crypto::ring::default_provider()),
-            );
+            NoServerVerification::new(ServiceKind::Webhooks, crate::crypto_provider());
         });
         let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
         assert!(log.contains("WARN"), "{log}");

@@ -31,6 +31,12 @@ pub struct TlsOptions {
     /// lookup (default [`DEFAULT_LOAD_TIMEOUT`], 30 s). A duration too large to add to the
     /// clock means no deadline.
     pub load_timeout: Duration,
+    /// The stores that resolve secret references in the path fields and the encoding
+    /// secret (SPEC section 6), looked up at every load (build, refresh, reload). Default:
+    /// none (a reference then fails naming its store); `ExternalServices::builder()` sets
+    /// [`SecretSources::standard`](crate::SecretSources::standard) plus the stores given
+    /// to it, with [`TlsOptions::store_timeout`] as each lookup's deadline.
+    pub secrets: crate::SecretSources,
 }
 
 /// The default [`TlsOptions::load_timeout`]: 30 seconds, three store lookups' worth.
@@ -42,6 +48,7 @@ impl Default for TlsOptions {
             refresh_interval: Some(DEFAULT_REFRESH_INTERVAL),
             store_timeout: DEFAULT_STORE_TIMEOUT,
             load_timeout: DEFAULT_LOAD_TIMEOUT,
+            secrets: crate::SecretSources::default(),
         }
     }
 }
