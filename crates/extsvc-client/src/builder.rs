@@ -299,7 +299,7 @@ impl ExternalServicesBuilder {
 /// the key and the reference, never a value.
 async fn storage_with_secrets(
     mut storage: extsvc_config::StorageSettings,
-    secrets: &extsvc_tls::SecretSources,
+    secrets: &SecretSources,
 ) -> Result<extsvc_config::StorageSettings, SetupError> {
     for (key, secret) in [
         ("storage.password", &mut storage.password),
