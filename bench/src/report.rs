@@ -7,7 +7,7 @@ use serde_json::{json, Map, Value};
 
 use crate::clients::ClientKind;
 use crate::decision::BypassReport;
-use crate::load::median;
+use crate::load::median_of_ratios;
 use crate::probe_vs_wrk::ProbeFigures;
 
 /// One client's figures in one scenario at one concurrency (medians of the rounds).
@@ -63,15 +63,7 @@ impl ScenarioRun {
 
     /// `ours`'s requests per second over `theirs`'s, as [`ScenarioRun::rps_ratio`].
     pub(crate) fn rps_ratio_of(&self, ours: ClientKind, theirs: ClientKind) -> Option<f64> {
-        let ours = &self.figures(ours)?.rps_rounds;
-        let theirs = &self.figures(theirs)?.rps_rounds;
-        let mut ratios: Vec<f64> = ours
-            .iter()
-            .zip(theirs)
-            .filter(|(_, t)| **t > 0.0)
-            .map(|(o, t)| o / t)
-            .collect();
-        (!ratios.is_empty()).then(|| median(&mut ratios))
+        median_of_ratios(&self.figures(ours)?.rps_rounds, &self.figures(theirs)?.rps_rounds)
     }
 
     fn json(&self) -> Map<String, Value> {

@@ -25,8 +25,9 @@ compile_error!(
      `post-quantum` or `fips`"
 );
 
-/// The provider this build uses: `fips`, `aws-lc-rs+post-quantum`, `aws-lc-rs` or `ring`
-/// (see the [module docs](self)).
+/// The provider this build uses: `fips`, `aws-lc-rs+post-quantum`, `aws-lc-rs` or `ring`,
+/// by extsvc-tls's features of those names (`post-quantum`: aws-lc-rs offering
+/// X25519MLKEM768 first; several on: the strongest wins; `ring` is the default).
 pub const CRYPTO_PROVIDER: &str = if cfg!(feature = "fips") {
     "fips"
 } else if cfg!(feature = "post-quantum") {
