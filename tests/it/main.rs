@@ -26,6 +26,7 @@ mod pool_controls;
 mod recovery;
 mod rotation_lifetime;
 mod socks;
+mod storage_redis;
 mod tls_check;
 mod tls_errors;
 mod tls_interop;

@@ -14,13 +14,6 @@ use crate::output::print_stdout;
 const EXIT_PROBLEMS: u8 = 1;
 
 pub(crate) fn run(args: &ConfigArgs, store_args: &CertStoreArgs, env: &EnvSnapshot) -> ExitCode {
-    let store = match store_args.open() {
-        Ok(store) => store,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return ExitCode::from(EXIT_USAGE);
-        }
-    };
     // `--strict`: a warning of loading or resolving is a configuration error (exit 2, as
     // for every command), before anything is built.
     if args.strict {
@@ -41,6 +34,13 @@ pub(crate) fn run(args: &ConfigArgs, store_args: &CertStoreArgs, env: &EnvSnapsh
         .enable_all()
         .build()
         .expect("a tokio runtime starts");
+    let store = match store_args.open_with(args, env, &runtime) {
+        Ok(store) => store,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
     let report = runtime.block_on(extsvc::tls::check_services_within(
         loaded.tls_buildable(),
         store.as_deref(),

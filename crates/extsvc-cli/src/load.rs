@@ -16,6 +16,9 @@ pub(crate) struct LoadedResolution {
     /// The stores of secret references (`env://`, `secrets://`), for building TLS.
     pub(crate) secrets: SecretSources,
     pub(crate) warnings: Vec<String>,
+    /// tyk.conf's `storage` section, and whether `external_services.storage.mtls` is
+    /// enabled (which decides where its TLS settings come from).
+    pub(crate) storage: (extsvc::config::StorageSettings, bool),
 }
 
 /// The file to read: `--config`, else `./tyk.conf` when present, else none.
@@ -31,6 +34,28 @@ fn load_options(args: &ConfigArgs) -> LoadOptions {
         env_prefix: args.env_prefix.clone(),
         strict: args.strict,
     }
+}
+
+/// Loads the configuration; on errors returns each as one line.
+pub(crate) fn load_config(args: &ConfigArgs, env: &EnvSnapshot) -> Result<Loaded, Vec<String>> {
+    let options = load_options(args);
+    match config_path(args) {
+        Some(path) => load_file(path, env, &options),
+        None => load_env(env, &options),
+    }
+    .map_err(|errors| errors.0.iter().map(|e| e.to_string()).collect())
+}
+
+/// `loaded` with only the storage service's TLS settings: what `probe --storage` and
+/// `--cert-store storage` build (another service's TLS may need the store itself, and a
+/// broken certificate elsewhere must not stop an operator from probing storage).
+pub(crate) fn storage_only(mut loaded: Loaded) -> Loaded {
+    for kind in ServiceKind::ALL {
+        if kind != ServiceKind::Storage {
+            loaded.config.service_mut(kind).mtls = Default::default();
+        }
+    }
+    loaded
 }
 
 /// The errors of a resolution that stop every command: a standard proxy variable a
@@ -66,11 +91,18 @@ pub(crate) fn load_and_resolve(args: &ConfigArgs, env: &EnvSnapshot) -> Result<L
         return Err(errors);
     }
     warnings.extend(resolution.warnings.iter().cloned());
+    let mtls_enabled = config
+        .service(ServiceKind::Storage)
+        .mtls
+        .enabled
+        .as_ref()
+        .is_some_and(|e| e.value);
     let secrets = SecretSources::from_config(env, &config).map_err(|e| vec![e])?;
     Ok(LoadedResolution {
         resolution,
         secrets,
         warnings,
+        storage: (config.storage, mtls_enabled),
     })
 }
 

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use extsvc::client::trace::ExchangeTrace;
-use extsvc::client::{RedisClient, ServiceClient, StreamConnector};
+use extsvc::client::{RedisClient, ServiceClient, StorageRedis, StreamConnector};
 use extsvc::config::{EnvSnapshot, ServiceKind};
 use extsvc::resolve::{ResolvedService, Route};
 use extsvc::tls::{build_service_tls, CertificateStore, TlsOptions};
@@ -33,10 +33,16 @@ use crate::route_cmd::parse_target;
 #[derive(Debug, clap::Args)]
 pub(crate) struct ProbeArgs {
     /// The service whose client makes the requests.
-    #[arg(long, value_parser = parse_service)]
-    pub(crate) service: ServiceKind,
+    #[arg(long, value_parser = parse_service, required_unless_present = "storage", conflicts_with = "storage")]
+    pub(crate) service: Option<ServiceKind>,
     /// The target: http(s)://… (GET) or, for storage, redis(s)://… (PING).
-    pub(crate) url: String,
+    #[arg(required_unless_present = "storage", conflicts_with = "storage")]
+    pub(crate) url: Option<String>,
+    /// Probe the gateway's Redis as tyk.conf's `storage` section describes it (one node,
+    /// Cluster or Sentinel; SPEC section 7): each request PINGs every primary and does
+    /// SET/GET/DEL of a probe key of its own.
+    #[arg(long)]
+    pub(crate) storage: bool,
     /// Number of requests in all.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     pub(crate) count: u64,
@@ -118,6 +124,18 @@ fn install_prometheus() -> Result<metrics_exporter_prometheus::PrometheusHandle,
     let handle = recorder.handle();
     metrics::set_global_recorder(recorder).map_err(|e| e.to_string())?;
     Ok(handle)
+}
+
+/// The Prometheus recorder when `--metrics` asks for one; the exit status when it cannot
+/// be installed.
+fn prometheus_if(metrics: bool) -> Result<Option<metrics_exporter_prometheus::PrometheusHandle>, ExitCode> {
+    if !metrics {
+        return Ok(None);
+    }
+    install_prometheus().map(Some).map_err(|message| {
+        eprintln!("error: cannot install the metrics recorder: {message}");
+        ExitCode::FAILURE
+    })
 }
 
 /// What a target answered: an HTTP status, or Redis's `+PONG`. Counted per kind in
@@ -234,6 +252,7 @@ struct Progress {
 enum Prober {
     Http(ServiceClient),
     Redis(RedisClient),
+    Storage(StorageRedis),
 }
 
 impl Prober {
@@ -245,6 +264,7 @@ impl Prober {
             return match self {
                 Prober::Http(client) => http_once(client, url, timeout, None).await.0,
                 Prober::Redis(client) => redis_once(client.clone()).await,
+                Prober::Storage(redis) => storage_once(redis.clone()).await,
             };
         };
         let trace = ExchangeTrace::new();
@@ -259,6 +279,11 @@ impl Prober {
                 )
             }
             Prober::Redis(client) => (trace.record(redis_once(client.clone())).await, None, "PING".to_owned()),
+            Prober::Storage(redis) => (
+                trace.record(storage_once(redis.clone())).await,
+                None,
+                "PING every primary, SET/GET/DEL".to_owned(),
+            ),
         };
         let summary = match &outcome {
             Outcome::Response { status, .. } => format!("answered {}", status.key()),
@@ -345,19 +370,65 @@ async fn redis_once(mut client: RedisClient) -> Outcome {
             "redis answered {:?} instead of +PONG",
             extsvc::config::escaped(&other).to_string()
         )),
-        Err(e) => match RedisClient::error_of(&e) {
-            // Either may quote the server's reply: capped and escaped, as all peer text.
-            Some(ours) => Outcome::Failed {
-                kind: ours.kind().as_str().to_owned(),
-                message: extsvc::config::escaped(&ours.to_string()).to_string(),
-                bytes: 0,
-            },
-            None => Outcome::Failed {
-                kind: "redis".to_owned(),
-                message: format!("redis exchange failed: {}", extsvc::config::escaped(&e.to_string())),
-                bytes: 0,
-            },
+        Err(e) => redis_failed(&e),
+    }
+}
+
+/// A Redis failure as an outcome: extsvc's error with its kind, else redis-rs's.
+fn redis_failed(e: &redis::RedisError) -> Outcome {
+    match RedisClient::error_of(e) {
+        // Either may quote the server's reply: capped and escaped, as all peer text.
+        Some(ours) => Outcome::Failed {
+            kind: ours.kind().as_str().to_owned(),
+            message: extsvc::config::escaped(&ours.to_string()).to_string(),
+            bytes: 0,
         },
+        None => Outcome::Failed {
+            kind: "redis".to_owned(),
+            message: format!("redis exchange failed: {}", extsvc::config::escaped(&e.to_string())),
+            bytes: 0,
+        },
+    }
+}
+
+/// One `probe --storage` request: `PING` to every primary, then `SET`/`GET`/`DEL` of a key
+/// of this request's own (`extsvc-probe:<pid>:<n>`, expiring after a minute should the
+/// `DEL` not arrive).
+async fn storage_once(mut redis: StorageRedis) -> Outcome {
+    static SEQUENCE: AtomicU64 = AtomicU64::new(0);
+    // A primary that fails makes the client ask the topology again: a long probe follows
+    // a failover.
+    if let Err(e) = redis.ping_primaries().await {
+        return redis_failed(&e);
+    }
+    let key = format!(
+        "extsvc-probe:{}:{}",
+        std::process::id(),
+        SEQUENCE.fetch_add(1, Ordering::Relaxed)
+    );
+    let exchange = async {
+        redis::cmd("SET")
+            .arg(&key)
+            .arg("1")
+            .arg("EX")
+            .arg(60)
+            .query_async::<()>(&mut redis)
+            .await?;
+        let got: Option<String> = redis::cmd("GET").arg(&key).query_async(&mut redis).await?;
+        let deleted: u64 = redis::cmd("DEL").arg(&key).query_async(&mut redis).await?;
+        Ok::<_, redis::RedisError>((got, deleted))
+    };
+    match exchange.await {
+        Ok((Some(value), 1)) if value == "1" => Outcome::Response {
+            status: Answer::Pong,
+            tls_version: None,
+            bytes: 0,
+        },
+        Ok((got, deleted)) => Outcome::BadReply(format!(
+            "SET/GET/DEL of {key}: GET answered {:?}, DEL removed {deleted}",
+            got.map(|g| extsvc::config::escaped(&g).to_string())
+        )),
+        Err(e) => redis_failed(&e),
     }
 }
 
@@ -396,11 +467,17 @@ pub(crate) fn run(
         eprintln!("error: {message}");
         ExitCode::from(EXIT_USAGE)
     };
-    let target = match parse_target(&probe.url, probe.service) {
+    if probe.storage {
+        return run_storage(args, store_args, env, probe, format);
+    }
+    let (Some(service_kind), Some(url)) = (probe.service, probe.url.as_deref()) else {
+        return usage("give --service and a URL, or --storage".to_owned());
+    };
+    let target = match parse_target(url, service_kind) {
         Ok(target) => target,
         Err(message) => return usage(message),
     };
-    if target.redis.is_none() && probe.url.split_once("://").is_some_and(|(_, rest)| rest.contains('@')) {
+    if target.redis.is_none() && url.split_once("://").is_some_and(|(_, rest)| rest.contains('@')) {
         return usage("the URL carries credentials (user:***@): extsvc probe sends none to a target".to_owned());
     }
     // For Redis the URL's only use below is to be carried around: the Redis client takes
@@ -408,35 +485,24 @@ pub(crate) fn run(
     let uri: http::Uri = match target
         .redis
         .as_ref()
-        .map_or_else(|| probe.url.parse(), |r| r.without_credentials().parse())
+        .map_or_else(|| url.parse(), |r| r.without_credentials().parse())
     {
         Ok(uri) => uri,
-        Err(e) => return usage(format!("invalid URL \"{}\": {e}", extsvc::config::shown(&probe.url))),
-    };
-    let store = match store_args.open() {
-        Ok(store) => store,
-        Err(message) => return usage(message),
+        Err(e) => return usage(format!("invalid URL \"{}\": {e}", extsvc::config::shown(url))),
     };
     let loaded = match load_and_resolve(args, env) {
         Ok(loaded) => loaded,
         Err(errors) => return config_errors(&errors),
     };
     print_warnings(&loaded.warnings);
-    let mut service = loaded.resolution.service(probe.service).clone();
+    let mut service = loaded.resolution.service(service_kind).clone();
     service.pool = probe.pool.apply(service.pool);
     if target.redis.is_some() && probe.pool.any_pool_control() {
         eprintln!("warning: the pool flags apply to http(s) probes only; a Redis probe uses no pool");
     }
-    let prometheus = if probe.pool.metrics {
-        match install_prometheus() {
-            Ok(handle) => Some(handle),
-            Err(message) => {
-                eprintln!("error: cannot install the metrics recorder: {message}");
-                return ExitCode::FAILURE;
-            }
-        }
-    } else {
-        None
+    let prometheus = match prometheus_if(probe.pool.metrics) {
+        Ok(prometheus) => prometheus,
+        Err(exit) => return exit,
     };
     let decision = service.route(target.scheme, &target.host, target.port);
     let proxy = match decision.route {
@@ -445,10 +511,14 @@ pub(crate) fn run(
     };
 
     let runtime = probe_load::runtime(probe.threads).expect("a tokio runtime starts");
+    let store = match store_args.open_with(args, env, &runtime) {
+        Ok(store) => store,
+        Err(message) => return usage(message),
+    };
     let prober = match runtime.block_on(build_prober(
         &service,
         store,
-        target.redis.is_some().then_some(probe.url.as_str()),
+        target.redis.is_some().then_some(url),
         probe.timeout,
         &TlsOptions {
             secrets: loaded.secrets.clone(),
@@ -483,13 +553,35 @@ pub(crate) fn run(
             (stats.opened, pool)
         }
         Prober::Redis(client) => (client.connections_opened(), Value::Null),
+        Prober::Storage(redis) => (redis.connections_opened(), Value::Null),
     };
+    let summary = summary_json(
+        service_kind.as_str(),
+        Value::from(extsvc::config::shown(url).to_string()),
+        proxy,
+        &tally,
+        elapsed,
+        connections_opened,
+        pool,
+    );
+    finish(summary, &decision.reason.to_string(), prometheus, format)
+}
+
+/// The JSON summary of a run (SPEC section 5's keys).
+fn summary_json(
+    service: &str,
+    url: Value,
+    proxy: Option<String>,
+    tally: &Tally,
+    elapsed: Duration,
+    connections_opened: u64,
+    pool: Value,
+) -> Value {
     let requests = tally.latencies.len() as u64;
     let status: BTreeMap<String, u64> = tally.status.iter().map(|(k, v)| (k.key(), *v)).collect();
-    let all_ok = tally.ok == requests;
-    let mut summary = json!({
-        "service": probe.service.as_str(),
-        "url": extsvc::config::shown(&probe.url).to_string(),
+    json!({
+        "service": service,
+        "url": url,
         "route": if proxy.is_some() { "proxy" } else { "direct" },
         "proxy": proxy,
         "requests": requests,
@@ -509,7 +601,17 @@ pub(crate) fn run(
         "pool": pool,
         "bytes": tally.bytes,
         "error": tally.first_error,
-    });
+    })
+}
+
+/// Prints `summary` (with the metrics when recorded); exit 0 when every request was ok.
+fn finish(
+    mut summary: Value,
+    reason: &str,
+    prometheus: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    format: Format,
+) -> ExitCode {
+    let all_ok = summary["ok"] == summary["requests"];
     let metrics_text = prometheus.map(|handle| handle.render());
     match format {
         Format::Json => {
@@ -519,7 +621,7 @@ pub(crate) fn run(
             print_json(&summary);
         }
         Format::Text => {
-            print_stdout(&summary_text(&summary, &decision.reason.to_string()));
+            print_stdout(&summary_text(&summary, reason));
             if let Some(text) = metrics_text {
                 print_stdout(&text);
             }
@@ -530,6 +632,111 @@ pub(crate) fn run(
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// `probe --storage`: the gateway's Redis from the `storage` section, built as a gateway
+/// builds it (every service's TLS, the certificate store), then probed.
+fn run_storage(
+    args: &ConfigArgs,
+    store_args: &CertStoreArgs,
+    env: &EnvSnapshot,
+    probe: &ProbeArgs,
+    format: Format,
+) -> ExitCode {
+    // `--strict`: a warning of loading or resolving is a configuration error, as for every
+    // command.
+    if args.strict {
+        if let Err(errors) = load_and_resolve(args, env) {
+            return config_errors(&errors);
+        }
+    }
+    let runtime = probe_load::runtime(probe.threads).expect("a tokio runtime starts");
+    let store = match store_args.open_with(args, env, &runtime) {
+        Ok(store) => store,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let mut loaded = match crate::load::load_config(args, env) {
+        Ok(loaded) => crate::load::storage_only(loaded),
+        Err(errors) => return config_errors(&errors),
+    };
+    print_warnings(&loaded.warnings);
+    if probe.pool.any_pool_control() {
+        eprintln!("warning: the pool flags apply to http(s) probes only; a Redis probe uses no pool");
+    }
+    if let Some(timeout) = probe.timeout {
+        // `--timeout` stands in for the section's `timeout`: each command's deadline.
+        loaded.config.storage.timeout = Some(extsvc::config::Sourced::new(timeout, extsvc::config::Source::Default));
+    }
+    let prometheus = match prometheus_if(probe.pool.metrics) {
+        Ok(prometheus) => prometheus,
+        Err(exit) => return exit,
+    };
+    let tls = loaded.config.storage.use_ssl();
+    let mut builder = extsvc::ExternalServices::builder()
+        .config(loaded)
+        .env(env.clone())
+        .tls_options(store_args.tls_options());
+    if let Some(store) = store {
+        builder = builder.cert_store(store);
+    }
+    let built = runtime.block_on(builder.build()).map_err(|e| e.to_string());
+    let built = built.and_then(|services| {
+        let redis = services.storage_redis().map_err(|e| e.to_string())?;
+        Ok((services, redis))
+    });
+    let (services, redis) = match built {
+        Ok(built) => built,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // The route of the first address (the node, a seed or a sentinel); every node goes
+    // by the same rules.
+    let first = format!("{}://{}", if tls { "rediss" } else { "redis" }, redis.addresses()[0]);
+    let storage = services.client(ServiceKind::Storage).service().clone();
+    let (proxy, reason) = match parse_target(&first, ServiceKind::Storage) {
+        Ok(target) => {
+            let decision = storage.route(target.scheme, &target.host, target.port);
+            let proxy = match decision.route {
+                Route::Direct => None,
+                Route::Proxy(url) => Some(url.to_string()),
+            };
+            (proxy, decision.reason.to_string())
+        }
+        Err(message) => (None, message),
+    };
+    let uri = http::Uri::from_static("redis://storage");
+    let started = Instant::now();
+    let verbose = probe.verbose.then(|| match &proxy {
+        Some(proxy) => format!("proxy {proxy} ({reason})"),
+        None => format!("direct ({reason})"),
+    });
+    let tally = runtime.block_on(drive(Prober::Storage(redis.clone()), uri, probe, format, verbose));
+    let elapsed = started.elapsed();
+    let topology = runtime.block_on(redis.topology()).ok();
+    let addresses: Vec<String> = redis
+        .addresses()
+        .iter()
+        .map(|a| extsvc::config::shown(a).to_string())
+        .collect();
+    let mut summary = summary_json(
+        ServiceKind::Storage.as_str(),
+        Value::from(addresses.join(",")),
+        proxy,
+        &tally,
+        elapsed,
+        redis.connections_opened(),
+        Value::Null,
+    );
+    summary["topology"] = match topology {
+        Some(t) => json!({ "kind": t.kind.as_str(), "primaries": t.primaries, "replicas": t.replicas }),
+        None => json!({ "kind": redis.kind().as_str(), "primaries": null, "replicas": null }),
+    };
+    finish(summary, &reason, prometheus, format)
 }
 
 /// Runs the workers; in text mode a progress line goes to stderr every second.

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
-use extsvc::config::{shown, EnvSnapshot, SecretReference};
+use extsvc::config::{shown, EnvSnapshot, SecretReference, Source, Sourced, StorageSecret, StorageSettings};
 use extsvc::resolve::{CaSource, ClientCertificateSource, Resolution, ResolvedService, SystemRoots};
 use serde_json::{json, Value};
 
@@ -26,6 +26,7 @@ pub(crate) fn run(args: &ConfigArgs, env: &EnvSnapshot, format: Format) -> ExitC
             print_json(&json!({
                 "services": map,
                 "certificate_store": certificate_store_json(&loaded.resolution),
+                "storage_redis": storage_json(&loaded.storage.0, loaded.storage.1),
                 "warnings": loaded.warnings,
             }));
         }
@@ -33,6 +34,7 @@ pub(crate) fn run(args: &ConfigArgs, env: &EnvSnapshot, format: Format) -> ExitC
             print_warnings(&loaded.warnings);
             let mut text: Vec<String> = services.iter().map(service_text).collect();
             text.push(certificate_store_text(&loaded.resolution));
+            text.push(storage_text(&storage_json(&loaded.storage.0, loaded.storage.1)));
             print_stdout(text.join("\n").trim_end());
         }
     }
@@ -63,6 +65,85 @@ fn certificate_store_json(resolution: &Resolution) -> Value {
 /// `"env"`, …; `None` for a plain path. `resolve` shows it and never resolves it.
 fn reference(path: &std::path::Path) -> Option<&'static str> {
     path.to_str().and_then(SecretReference::parse).map(|r| r.notation())
+}
+
+/// tyk.conf's `storage` section as `storage_redis()` builds it (SPEC section 7): the
+/// topology, addresses, TLS and the sources; of the passwords only whether they are set.
+fn storage_json(storage: &StorageSettings, mtls_enabled: bool) -> Value {
+    let topology = storage.topology();
+    let source = |s: Option<&Source>| s.map_or_else(|| "default".to_owned(), ToString::to_string);
+    let secret = |s: &Option<Sourced<StorageSecret>>| {
+        json!({
+            "set": s.as_ref().is_some_and(|p| !p.value.is_empty()),
+            "source": source(s.as_ref().map(|p| &p.source)),
+        })
+    };
+    let tls_from = match (storage.use_ssl(), mtls_enabled, storage.has_tls_keys()) {
+        (false, _, _) => "none",
+        (true, true, _) => "external_services.storage.mtls",
+        (true, false, true) => "storage",
+        (true, false, false) => "system roots",
+    };
+    json!({
+        "kind": sourced_json(&topology.kind, |k| Value::from(k.as_str())),
+        "addresses": sourced_json(&topology.addresses, |a| {
+            Value::from(a.iter().map(|a| shown(a).to_string()).collect::<Vec<_>>())
+        }),
+        "master_name": storage.master_name.as_ref().map_or(Value::Null, |m| sourced_json(m, |m| Value::from(shown(m).to_string()))),
+        "database": {"value": storage.database(), "source": source(storage.database.as_ref().map(|d| &d.source))},
+        "username": storage.username.as_ref().map_or(Value::Null, |u| sourced_json(u, |u| Value::from(shown(u).to_string()))),
+        "password": secret(&storage.password),
+        "sentinel_password": secret(&storage.sentinel_password),
+        "tls": {
+            "use_ssl": {"value": storage.use_ssl(), "source": source(storage.use_ssl.as_ref().map(|u| &u.source))},
+            "settings_from": tls_from,
+            "insecure_skip_verify": storage.ssl_insecure_skip_verify.as_ref().is_some_and(|i| i.value),
+        },
+        "timeout_secs": {"value": storage.timeout().as_secs(), "source": source(storage.timeout.as_ref().map(|t| &t.source))},
+        "max_active": {"value": storage.max_active(), "source": source(storage.optimisation_max_active.as_ref().map(|m| &m.source))},
+    })
+}
+
+fn storage_text(json: &Value) -> String {
+    let mut text = String::from(
+        "storage (tyk.conf's storage section: the gateway's Redis)
+",
+    );
+    let line = |text: &mut String, name: &str, value: &Value| {
+        let shown = match &value["value"] {
+            Value::String(s) => s.clone(),
+            Value::Array(items) => items.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", "),
+            other => other.to_string(),
+        };
+        let _ = writeln!(text, "  {name:<18} {shown}  {}", value["source"].as_str().unwrap_or(""));
+    };
+    line(&mut text, "kind", &json["kind"]);
+    line(&mut text, "addresses", &json["addresses"]);
+    if !json["master_name"].is_null() {
+        line(&mut text, "master_name", &json["master_name"]);
+    }
+    line(&mut text, "database", &json["database"]);
+    for secret in ["password", "sentinel_password"] {
+        let set = if json[secret]["set"] == true {
+            "set (value not shown)"
+        } else {
+            "not set"
+        };
+        let _ = writeln!(
+            text,
+            "  {secret:<18} {set}  {}",
+            json[secret]["source"].as_str().unwrap_or("")
+        );
+    }
+    line(&mut text, "use_ssl", &json["tls"]["use_ssl"]);
+    let _ = writeln!(
+        text,
+        "  {:<18} {}",
+        "tls settings",
+        json["tls"]["settings_from"].as_str().unwrap_or("")
+    );
+    line(&mut text, "timeout_secs", &json["timeout_secs"]);
+    text
 }
 
 fn certificate_store_text(resolution: &Resolution) -> String {

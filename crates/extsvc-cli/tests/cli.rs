@@ -548,3 +548,58 @@ fn resolve_says_where_the_store_secret_came_from_and_never_what_it_is() {
         }
     }
 }
+
+/// `resolve` shows tyk.conf's `storage` section as `storage_redis()` builds it: the
+/// topology kind, the addresses, TLS and each source — and of the passwords only that they
+/// are set (SPEC section 7), in JSON and text.
+#[test]
+fn resolve_shows_the_storage_topology_with_sources_and_never_its_passwords() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("tyk.conf"),
+        r#"{"storage": {"master_name": "gwmaster", "enable_cluster": true, "addrs": ["s1:26379"],
+            "password": "redis-pw-123", "sentinel_password": "sentinel-pw-456", "use_ssl": true, "ca_file": "/ca.pem"}}"#,
+    )
+    .unwrap();
+    let env = [
+        ("TYK_GW_STORAGE_ADDRS", "s1:26379,s2:26379"),
+        ("TYK_GW_STORAGE_TIMEOUT", "3"),
+    ];
+    let out = common::run(
+        dir.path(),
+        &["resolve", "--config", "tyk.conf", "--format", "json"],
+        &env,
+    );
+    let json = stdout_json(&out);
+    let storage = &json["storage_redis"];
+    assert_eq!(storage["kind"]["value"], "sentinel", "{storage}");
+    assert_eq!(storage["kind"]["source"], "file:storage.master_name");
+    assert_eq!(
+        storage["addresses"]["value"],
+        serde_json::json!(["s1:26379", "s2:26379"])
+    );
+    assert_eq!(storage["addresses"]["source"], "env:TYK_GW_STORAGE_ADDRS");
+    assert_eq!(
+        storage["password"],
+        serde_json::json!({"set": true, "source": "file:storage.password"})
+    );
+    assert_eq!(storage["tls"]["settings_from"], "storage");
+    assert_eq!(storage["timeout_secs"]["value"], 3);
+    let warnings = json["warnings"].to_string();
+    assert!(warnings.contains("enable_cluster: ignored"), "{warnings}");
+    let text = common::run(dir.path(), &["resolve", "--config", "tyk.conf"], &env);
+    let all = format!(
+        "{}{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&text.stdout),
+        String::from_utf8_lossy(&text.stderr)
+    );
+    assert!(
+        all.contains("sentinel") && all.contains("set (value not shown)"),
+        "{all}"
+    );
+    assert!(
+        !all.contains("redis-pw-123") && !all.contains("sentinel-pw-456"),
+        "{all}"
+    );
+}

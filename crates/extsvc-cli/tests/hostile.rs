@@ -576,3 +576,70 @@ fn an_unknown_key_with_a_huge_name_is_reported_short() {
         "{output}"
     );
 }
+
+/// The peak resident memory of a child process, sampled from its `VmHWM` (a high-water
+/// mark, so a late sample holds every earlier peak) until it exits; with its output.
+fn peak_rss_of(mut command: Command) -> (Output, u64) {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("extsvc runs");
+    let status_path = format!("/proc/{}/status", child.id());
+    let mut peak_kib = 0;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().expect("wait for extsvc").is_none() && Instant::now() < deadline {
+        if let Ok(status) = std::fs::read_to_string(&status_path) {
+            if let Some(kib) = status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+            {
+                peak_kib = peak_kib.max(kib);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let out = child.wait_with_output().expect("extsvc output");
+    (out, peak_kib)
+}
+
+/// `check --cert-store redis://…` against hostile Redis peers (in-process: no real server
+/// sends these): an endless bulk string, an endless line, an endless array and a 3 MiB
+/// entry each end the lookup with an error naming the limit, within seconds, the
+/// process's peak RSS under 128 MB (an endless bulk string grew it to 2.2 GB).
+#[test]
+fn a_hostile_redis_store_ends_check_in_bounded_time_and_memory() {
+    use extsvc_tests::hostile_resp::{HostileRedis, Hostility, HOSTILE_KEY};
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("tyk.conf"),
+        serde_json::json!({ "external_services": { "oauth": { "mtls": {
+            "enabled": true, "ca_cert_ids": [HOSTILE_KEY] } } } })
+        .to_string(),
+    )
+    .unwrap();
+    for (hostility, says) in [
+        (Hostility::EndlessBulk, "larger than 1048576 bytes"),
+        (Hostility::EndlessLine, "longer than 65536 bytes"),
+        (Hostility::EndlessArray, "larger than 1048576 bytes"),
+        (Hostility::Bulk(3 << 20), "larger than 1048576 bytes"),
+    ] {
+        let peer = HostileRedis::start(hostility);
+        let mut command = Command::new(env!("CARGO_BIN_EXE_extsvc"));
+        command
+            .args(["check", "--config", "tyk.conf", "--cert-store", &peer.url()])
+            .env_clear()
+            .current_dir(dir.path());
+        let started = Instant::now();
+        let (out, peak_kib) = peak_rss_of(command);
+        let took = started.elapsed();
+        let stdout = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{hostility:?}: {stdout}");
+        assert!(stdout.contains(says), "{hostility:?}: {stdout}");
+        assert!(took < Duration::from_secs(10), "{hostility:?} took {took:?}");
+        assert!(peak_kib < 128 * 1024, "{hostility:?}: peak RSS {peak_kib} KiB");
+        eprintln!("{hostility:?}: {took:?}, peak RSS {peak_kib} KiB: {stdout}");
+    }
+}

@@ -395,3 +395,186 @@ fn probe_presents_a_tyk_store_certificate_decrypted_with_the_env_secret() {
     );
     assert!(!all.contains(secret), "{all}");
 }
+
+/// `probe --storage --count 120 --interval 100ms` started now (about 12 s), to be waited
+/// for with [`long_probe_result`].
+fn start_long_probe(dir: &Path) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_extsvc"))
+        .args(["probe", "--config", "tyk.conf", "--format", "json", "--storage"])
+        .args(["--count", "120", "--interval", "100ms"])
+        .env_clear()
+        .current_dir(dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// The long probe's JSON, after checking that requests failed during the failover and
+/// that, in the same process, many got through after it (about 15 went before the kill).
+fn long_probe_result(probe: std::process::Child, what: &str) -> Value {
+    let out = probe.wait_with_output().unwrap();
+    let json = common::json(&out);
+    assert_eq!(json["requests"].as_u64(), Some(120), "{json}");
+    let ok = json["ok"].as_u64().unwrap();
+    eprintln!(
+        "probe --interval across the {what} failover: {ok} ok, {} failed: {json}",
+        120 - ok
+    );
+    assert!(ok < 120, "no request failed during the {what} failover: {json}");
+    assert!(
+        ok > 30,
+        "too few requests got through after the {what} failover: {json}"
+    );
+    json
+}
+
+/// `probe --storage` against a real 6-node Redis Cluster through squid: every PING and
+/// SET/GET/DEL gets through, squid's log has a CONNECT for every primary, the JSON says
+/// `topology {cluster, 3, 3}`; a probe with `--interval` running while a primary is
+/// killed sees requests fail, then get through again in the same process; afterwards
+/// every command gets through. `check --cert-store storage` reads a CA
+/// from the same cluster.
+#[test]
+fn storage_probes_a_cluster_through_squid_before_and_after_a_failover() {
+    use extsvc_tests::redis_topology::{redis_cli, RedisCluster, TOPOLOGY_PASSWORD};
+    use extsvc_tests::squid::{Squid, SquidOptions};
+
+    let mut cluster = RedisCluster::start();
+    let squid = Squid::start(SquidOptions::default());
+    let pki = TestPki::generate();
+    let dir = tempfile::tempdir().unwrap();
+    let config = serde_json::json!({
+        "storage": { "enable_cluster": true, "addrs": cluster.addresses(), "password": TOPOLOGY_PASSWORD, "timeout": 2 },
+        "external_services": {
+            "storage": { "proxy": { "enabled": true, "http_proxy": squid.url() } },
+            "oauth": { "mtls": { "enabled": true, "ca_cert_ids": ["gw-ca"] } }
+        }
+    })
+    .to_string();
+    let args = ["--storage", "--count", "60", "--concurrency", "3"];
+
+    let (out, json) = probe(dir.path(), &config, &args);
+    assert_eq!(out.status.code(), Some(0), "{json}");
+    assert_eq!(
+        (json["requests"].as_u64(), json["ok"].as_u64()),
+        (Some(60), Some(60)),
+        "{json}"
+    );
+    assert_eq!(
+        json["topology"],
+        serde_json::json!({"kind": "cluster", "primaries": 3, "replicas": 3})
+    );
+    assert_eq!(json["route"], "proxy", "{json}");
+    assert!(!json.to_string().contains(TOPOLOGY_PASSWORD));
+    let connects: Vec<String> = squid
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "CONNECT")
+        .map(|r| r.target)
+        .collect();
+    for port in cluster.primaries() {
+        assert!(
+            connects.contains(&format!("127.0.0.1:{port}")),
+            "no CONNECT to {port}: {connects:?}"
+        );
+    }
+
+    // The certificate store in the same cluster.
+    let ca = std::fs::read_to_string(&pki.ca_cert_path).unwrap();
+    redis_cli(
+        cluster.ports()[0],
+        Some(TOPOLOGY_PASSWORD),
+        &["-c", "SET", "cert-raw-gw-ca", &ca],
+    )
+    .unwrap();
+    let out = common::run(
+        dir.path(),
+        &["check", "--config", "tyk.conf", "--cert-store", "storage"],
+        &[],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let long = start_long_probe(dir.path());
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    cluster.kill_primary();
+    cluster.wait_until_ok();
+    long_probe_result(long, "cluster");
+    let (out, json) = probe(dir.path(), &config, &args);
+    assert_eq!(out.status.code(), Some(0), "{json}");
+    assert_eq!(json["ok"].as_u64(), Some(60), "{json}");
+    assert_eq!(json["topology"]["primaries"], 3, "{json}");
+}
+
+/// `probe --storage` against a real Sentinel set (master, replica, three sentinels with
+/// `requirepass`) through squid: every command gets through, with CONNECTs to the
+/// sentinel asked and to the master; a probe with `--interval` running while the master
+/// is killed sees requests fail, then get through again in the same process; afterwards
+/// every command gets through, to the new master.
+#[test]
+fn storage_probes_a_sentinel_set_through_squid_before_and_after_a_failover() {
+    use extsvc_tests::redis_topology::{RedisSentinels, MASTER_NAME, SENTINEL_PASSWORD, TOPOLOGY_PASSWORD};
+    use extsvc_tests::squid::{Squid, SquidOptions};
+
+    let mut set = RedisSentinels::start();
+    let squid = Squid::start(SquidOptions::default());
+    let dir = tempfile::tempdir().unwrap();
+    let config = serde_json::json!({
+        "storage": { "master_name": MASTER_NAME, "addrs": set.sentinel_addresses(), "password": TOPOLOGY_PASSWORD,
+                     "sentinel_password": SENTINEL_PASSWORD, "timeout": 2 },
+        "external_services": { "storage": { "proxy": { "enabled": true, "http_proxy": squid.url() } } }
+    })
+    .to_string();
+    let args = ["--storage", "--count", "30", "--concurrency", "3"];
+    let connects = |squid: &Squid| -> Vec<String> {
+        squid
+            .requests()
+            .into_iter()
+            .filter(|r| r.method == "CONNECT")
+            .map(|r| r.target)
+            .collect()
+    };
+
+    let (out, json) = probe(dir.path(), &config, &args);
+    assert_eq!(out.status.code(), Some(0), "{json}");
+    assert_eq!(json["ok"].as_u64(), Some(30), "{json}");
+    assert_eq!(
+        json["topology"],
+        serde_json::json!({"kind": "sentinel", "primaries": 1, "replicas": 1})
+    );
+    let seen = connects(&squid);
+    for port in [set.sentinel_ports()[0], set.master_port()] {
+        assert!(
+            seen.contains(&format!("127.0.0.1:{port}")),
+            "no CONNECT to {port}: {seen:?}"
+        );
+    }
+    let all = format!("{json}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        !all.contains(TOPOLOGY_PASSWORD) && !all.contains(SENTINEL_PASSWORD),
+        "{all}"
+    );
+
+    // A long probe (one request every 100 ms) while the master dies: the requests fail
+    // for the failover window, then the same process gets through again.
+    let long = start_long_probe(dir.path());
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    set.kill_master();
+    let promoted = set.wait_for_new_master();
+    long_probe_result(long, "sentinel");
+
+    let (out, json) = probe(dir.path(), &config, &args);
+    assert_eq!(out.status.code(), Some(0), "{json}");
+    assert_eq!(json["ok"].as_u64(), Some(30), "{json}");
+    let seen = connects(&squid);
+    assert!(
+        seen.contains(&format!("127.0.0.1:{promoted}")),
+        "no CONNECT to the new master {promoted}: {seen:?}"
+    );
+}

@@ -274,6 +274,8 @@ impl ExternalServicesBuilder {
         for warning in &warnings {
             tracing::warn!("{warning}");
         }
+        let storage_connector =
+            storage_section_connector(&loaded.config, &env, &resolution, self.store.clone(), &tls).await?;
         let mut services = ExternalServices::build(&resolution, self.store, &tls).await?;
         for (kind, overrides) in ServiceKind::ALL.into_iter().zip(self.overrides) {
             if overrides.redirect.is_some() || overrides.max_response_body.is_some() {
@@ -284,8 +286,70 @@ impl ExternalServicesBuilder {
                 );
             }
         }
-        Ok(services.with_warnings(warnings))
+        let storage = storage_with_secrets(loaded.config.storage.clone(), &tls.secrets).await?;
+        Ok(services
+            .with_storage_section(storage, storage_connector)
+            .with_warnings(warnings))
     }
+}
+
+/// The `storage` section with its passwords resolved when they are references
+/// (`storage.password` / `storage.sentinel_password` as `vault://…`, `env://…`, …; SPEC
+/// section 6): the one place they are read before a connection uses them. An error names
+/// the key and the reference, never a value.
+async fn storage_with_secrets(
+    mut storage: extsvc_config::StorageSettings,
+    secrets: &SecretSources,
+) -> Result<extsvc_config::StorageSettings, SetupError> {
+    for (key, secret) in [
+        ("storage.password", &mut storage.password),
+        ("storage.sentinel_password", &mut storage.sentinel_password),
+    ] {
+        let Some(sourced) = secret.as_mut() else { continue };
+        let text = secrets.resolve_value(sourced.value.expose()).await.map_err(|e| {
+            SetupError::Config(ConfigErrors(vec![ConfigError::Invalid {
+                path: key.to_owned(),
+                message: e.to_string(),
+            }]))
+        })?;
+        sourced.value = extsvc_config::StorageSecret::new(text.expose());
+    }
+    Ok(storage)
+}
+
+/// The connector of the `storage` section's Redis when its TLS is not the storage
+/// service's (SPEC section 7: `use_ssl` with the section's own TLS keys when
+/// `external_services.storage.mtls` is not enabled, `ssl_insecure_skip_verify`): the
+/// storage service resolved again with that block, its TLS built like every service's.
+/// `None`: the storage service's connector serves.
+async fn storage_section_connector(
+    config: &extsvc_config::ExternalServicesConfig,
+    env: &EnvSnapshot,
+    resolution: &extsvc_resolve::Resolution,
+    store: Option<Arc<dyn CertificateStore>>,
+    tls: &TlsOptions,
+) -> Result<Option<crate::StreamConnector>, BuildError> {
+    let Some(block) = config.storage_mtls() else {
+        return Ok(None);
+    };
+    let mut with_block = config.clone();
+    with_block.service_mut(ServiceKind::Storage).mtls = block;
+    let mut service = resolve(&with_block, env).service(ServiceKind::Storage).clone();
+    // The library-level overrides of the storage service apply here too.
+    let resolved = resolution.service(ServiceKind::Storage);
+    service.pool = resolved.pool;
+    service.timeout = resolved.timeout;
+    let built = extsvc_tls::build_service_tls(&service, store, tls)
+        .await
+        .map_err(|cause| BuildError {
+            service: ServiceKind::Storage,
+            cause,
+        })?;
+    Ok(Some(crate::StreamConnector::new(
+        Arc::new(service),
+        built.target,
+        built.proxy,
+    )))
 }
 
 #[cfg(test)]
@@ -302,6 +366,29 @@ mod tests {
         let loaded = load_str(text, "gw.conf", &EnvSnapshot::empty(), &LoadOptions::default()).unwrap();
         let shown = format!("{:?}", ExternalServices::builder().config(loaded));
         assert!(shown.contains("proxy:3128") && !shown.contains("s3cret-pw"), "{shown}");
+    }
+
+    #[tokio::test]
+    async fn storage_passwords_given_by_reference_are_resolved_at_build() {
+        let services = ExternalServices::builder()
+            .tyk_conf_str(
+                r#"{"secrets": {"redis": "from-secrets"}, "storage": {"password": "secrets://redis", "sentinel_password": "env://sentinel"}}"#,
+                "gw.conf",
+            )
+            .env(EnvSnapshot::from_iter([("TYK_SECRET_SENTINEL", "from-env")]))
+            .build()
+            .await
+            .unwrap();
+        let storage = services.storage_settings();
+        assert_eq!(storage.password.as_ref().unwrap().value.expose(), "from-secrets");
+        assert_eq!(storage.sentinel_password.as_ref().unwrap().value.expose(), "from-env");
+        let err = ExternalServices::builder()
+            .tyk_conf_str(r#"{"storage": {"password": "secrets://missing"}}"#, "gw.conf")
+            .env(EnvSnapshot::empty())
+            .build()
+            .await
+            .unwrap_err();
+        assert!(err.to_string().starts_with("storage.password: "), "{err}");
     }
 
     #[tokio::test]

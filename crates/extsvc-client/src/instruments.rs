@@ -42,6 +42,20 @@ pub const CONNECTIONS_OPENED: &str = "extsvc.pool.connections.opened";
 /// `extsvc.pool.connections.closed`: counter, connections closed, by `extsvc.close_reason`.
 pub const CONNECTIONS_CLOSED: &str = "extsvc.pool.connections.closed";
 
+/// `db.client.operation.duration`: histogram, seconds of one Redis command or pipeline
+/// (connecting included when it had to), by `db.system.name`, `server.address` (the node)
+/// and, on failure, `error.type`. OpenTelemetry's database client convention.
+pub const DB_OPERATION_DURATION: &str = "db.client.operation.duration";
+/// `extsvc.redis.connections.opened`: counter, connections to a Redis node set up
+/// (through the proxy, TLS, `AUTH`, `SELECT`, `PING`), by `db.system.name` and
+/// `server.address`.
+pub const REDIS_CONNECTIONS_OPENED: &str = "extsvc.redis.connections.opened";
+/// `extsvc.redis.connections.closed`: counter, connections to a Redis node that ended
+/// (closed by the peer, broken, or dropped after an idle timeout or a failure).
+pub const REDIS_CONNECTIONS_CLOSED: &str = "extsvc.redis.connections.closed";
+/// Label of the Redis metrics: `redis`.
+pub const LABEL_DB_SYSTEM: &str = "db.system.name";
+
 /// Label: the service (`oauth`, `health`, `storage`, `discovery`, `webhooks`).
 pub const LABEL_SERVICE: &str = "extsvc.service";
 /// Label: `direct`, or the proxy's `host:port` (never its credentials).
@@ -63,6 +77,62 @@ pub const LABEL_CLOSE_REASON: &str = "extsvc.close_reason";
 /// `server.address="_OTHER"`, so a service that calls many hosts (webhooks) cannot
 /// grow the number of series without bound.
 pub const MAX_SERVER_ADDRESSES: usize = 64;
+
+/// The Redis nodes labelled by name so far, process-wide (at most
+/// [`MAX_SERVER_ADDRESSES`]; later ones are `_OTHER`), so that a cluster whose `MOVED`
+/// replies name ever new nodes cannot grow the number of series without bound.
+#[cfg(feature = "redis")]
+static REDIS_ADDRESSES: Mutex<Option<ServerAddresses>> = Mutex::new(None);
+
+/// The handles of one Redis node client, registered once when the client is made.
+#[cfg(feature = "redis")]
+#[derive(Clone)]
+pub(crate) struct RedisInstruments {
+    pub(crate) ok: Histogram,
+    pub(crate) failed: Histogram,
+    pub(crate) timed_out: Histogram,
+    pub(crate) opened: Counter,
+    pub(crate) closed: Counter,
+}
+
+#[cfg(feature = "redis")]
+impl RedisInstruments {
+    /// For the node `address` (`host:port`, capped as above).
+    pub(crate) fn new(address: &str) -> RedisInstruments {
+        let server = {
+            let mut named = REDIS_ADDRESSES.lock().unwrap_or_else(|e| e.into_inner());
+            named.get_or_insert_with(ServerAddresses::default).label(address)
+        };
+        let labels = vec![
+            Label::new(LABEL_DB_SYSTEM, SharedString::const_str("redis")),
+            Label::new(LABEL_SERVER_ADDRESS, server),
+        ];
+        let with_error = |error: &'static str| {
+            let mut labels = labels.clone();
+            labels.push(Label::new(LABEL_ERROR_TYPE, SharedString::const_str(error)));
+            metrics::histogram!(DB_OPERATION_DURATION, labels)
+        };
+        describe_redis();
+        RedisInstruments {
+            ok: metrics::histogram!(DB_OPERATION_DURATION, labels.clone()),
+            failed: with_error("redis"),
+            timed_out: with_error("timeout"),
+            opened: metrics::counter!(REDIS_CONNECTIONS_OPENED, labels.clone()),
+            closed: metrics::counter!(REDIS_CONNECTIONS_CLOSED, labels),
+        }
+    }
+}
+
+#[cfg(feature = "redis")]
+fn describe_redis() {
+    metrics::describe_histogram!(
+        DB_OPERATION_DURATION,
+        Unit::Seconds,
+        "Duration of Redis commands and pipelines"
+    );
+    metrics::describe_counter!(REDIS_CONNECTIONS_OPENED, "Connections to Redis nodes set up");
+    metrics::describe_counter!(REDIS_CONNECTIONS_CLOSED, "Connections to Redis nodes that ended");
+}
 
 /// Why a connection was closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -88,6 +88,6 @@ pub use error::{BoxError, Error, ErrorKind, Phase};
 pub use hyper_connector::HyperConnector;
 pub use io::{tls_version_name, Connected, ConnectionInfo, Hop};
 #[cfg(feature = "redis")]
-pub use redis::RedisClient;
+pub use redis::{RedisClient, StorageRedis, StorageTopologyCounts};
 pub use services::{BuildError, ExternalServices};
 pub use stream::StreamConnector;

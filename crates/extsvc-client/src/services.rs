@@ -32,6 +32,14 @@ pub struct ExternalServices {
     /// Each service's TLS material, for [`ExternalServices::reload`].
     tls: [ServiceTls; 5],
     warnings: Arc<[String]>,
+    /// tyk.conf's `storage` section and the connector its Redis connections use (the
+    /// storage service's, or one with the section's own TLS keys), for
+    /// [`ExternalServices::storage_redis`].
+    #[cfg_attr(
+        not(feature = "redis"),
+        allow(dead_code, reason = "read by ExternalServices::storage_redis")
+    )]
+    storage_section: Arc<(extsvc_config::StorageSettings, StreamConnector)>,
     /// The storage service's settings, for [`ExternalServices::redis`].
     #[cfg_attr(not(feature = "redis"), allow(dead_code, reason = "read by ExternalServices::redis"))]
     storage_service: Arc<ResolvedService>,
@@ -94,6 +102,10 @@ impl ExternalServices {
             let connector = StreamConnector::new(service.clone(), tls.target.clone(), tls.proxy.clone());
             (connector, service)
         };
+        let section = (
+            extsvc_config::StorageSettings::default(),
+            storage.clone().with_timeout(extsvc_config::DEFAULT_STORAGE_TIMEOUT),
+        );
         let tls = parts.each_ref().map(|(_, tls)| tls.clone());
         let clients = parts.map(|(service, tls)| ServiceClient::new(service, &tls));
         ExternalServices {
@@ -101,8 +113,23 @@ impl ExternalServices {
             storage,
             tls,
             storage_service,
+            storage_section: Arc::new(section),
             warnings: Arc::new([]),
         }
+    }
+
+    /// With tyk.conf's `storage` section, and the connector for its Redis (`None`: the
+    /// storage service's); each command gets the section's `timeout`.
+    pub(crate) fn with_storage_section(
+        mut self,
+        settings: extsvc_config::StorageSettings,
+        connector: Option<StreamConnector>,
+    ) -> ExternalServices {
+        let connector = connector
+            .unwrap_or_else(|| self.storage.clone())
+            .with_timeout(settings.timeout());
+        self.storage_section = Arc::new((settings, connector));
+        self
     }
 
     pub(crate) fn with_warnings(mut self, warnings: Vec<String>) -> ExternalServices {
@@ -170,6 +197,33 @@ impl ExternalServices {
     /// The stream connector of `storage` (Redis), sharing nothing but configuration.
     pub fn storage_connector(&self) -> StreamConnector {
         self.storage.clone()
+    }
+
+    /// The gateway's Redis as tyk.conf's `storage` section describes it (SPEC section 7):
+    /// one node, Redis Cluster (`enable_cluster`) or Sentinel (`master_name`), through the
+    /// storage service's proxy and TLS, each command under the section's `timeout`. Each
+    /// call makes a handle with its own connections: make one and clone it. See
+    /// [`StorageRedis`](crate::StorageRedis).
+    ///
+    /// ```no_run
+    /// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+    /// use extsvc::redis::AsyncCommands;
+    ///
+    /// let services = extsvc::ExternalServices::builder().tyk_conf("/opt/tyk-gateway/tyk.conf").build().await?;
+    /// let mut redis = services.storage_redis()?;
+    /// redis.set::<_, _, ()>("greeting", "hello").await?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "redis")]
+    pub fn storage_redis(&self) -> Result<crate::StorageRedis, crate::Error> {
+        let (settings, connector) = &*self.storage_section;
+        crate::StorageRedis::new(settings, connector.clone(), self.storage_service.pool)
+    }
+
+    /// The `storage` section this was built with (defaults when not built by
+    /// [`ExternalServices::builder`]).
+    pub fn storage_settings(&self) -> &extsvc_config::StorageSettings {
+        &self.storage_section.0
     }
 
     /// A Redis client for `url` (`redis://[[user]:password@]host[:port][/db]` or

@@ -39,6 +39,7 @@ mod secret_reference;
 mod service;
 mod shown;
 mod source;
+mod storage;
 mod suggest;
 mod tls_version;
 mod tyk_merge;
@@ -63,4 +64,8 @@ pub use secret_reference::{ConsulSettings, KvSettings, SecretReference, SecretTe
 pub use service::{ServiceKind, UnknownServiceKind};
 pub use shown::{escaped, shown, Shown, SHOWN_LIMIT};
 pub use source::{Source, Sourced};
+pub use storage::{
+    storage_key_names, StorageKind, StorageSecret, StorageSettings, StorageTopology, DEFAULT_ADDRESS,
+    DEFAULT_MAX_ACTIVE, DEFAULT_STORAGE_TIMEOUT,
+};
 pub use tls_version::TlsVersion;

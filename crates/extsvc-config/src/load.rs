@@ -204,16 +204,22 @@ pub fn load_file_lenient(
 ) -> Result<LoadReport, ConfigErrors> {
     let mut diagnostics = options.diagnostics();
     let Some(path) = path else {
-        return load_layers(Layer::new(LayerKind::File, ""), diagnostics, env, options);
+        let report = load_layers(Layer::new(LayerKind::File, ""), diagnostics, env, options);
+        return with_storage(report, None, env, options);
     };
     let origin = path.display().to_string();
     if omit_config_file(&origin, env, options, &mut diagnostics) {
-        return load_layers(Layer::new(LayerKind::File, ""), diagnostics, env, options);
+        let report = load_layers(Layer::new(LayerKind::File, ""), diagnostics, env, options);
+        return with_storage(report, None, env, options);
     }
     match read_file_text(path) {
         Ok(text) => {
             let file = read_file_layer(&text, &origin, &mut diagnostics);
-            load_layers(file, diagnostics, env, options)
+            let report = load_layers(file, diagnostics, env, options);
+            // The `storage` section is read beside the `external_services` keys (its own
+            // module); the text parsed once more is a few kilobytes, once per load.
+            let root = serde_json::from_str::<serde_json::Value>(&text).ok();
+            with_storage(report, root.as_ref(), env, options)
         }
         Err(error) => {
             diagnostics.fatal(error);
@@ -232,10 +238,31 @@ pub fn load_str_lenient(
 ) -> Result<LoadReport, ConfigErrors> {
     let mut diagnostics = options.diagnostics();
     if omit_config_file(origin, env, options, &mut diagnostics) {
-        return load_layers(Layer::new(LayerKind::File, ""), diagnostics, env, options);
+        let report = load_layers(Layer::new(LayerKind::File, ""), diagnostics, env, options);
+        return with_storage(report, None, env, options);
     }
     let file = read_file_layer(json, origin, &mut diagnostics);
-    load_layers(file, diagnostics, env, options)
+    let report = load_layers(file, diagnostics, env, options);
+    let root = serde_json::from_str::<serde_json::Value>(json).ok();
+    with_storage(report, root.as_ref(), env, options)
+}
+
+/// Adds tyk.conf's `storage` section (file and `<prefix>STORAGE_*` variables) to a
+/// loaded configuration, with its warnings and errors.
+fn with_storage(
+    report: Result<LoadReport, ConfigErrors>,
+    root: Option<&serde_json::Value>,
+    env: &EnvSnapshot,
+    options: &LoadOptions,
+) -> Result<LoadReport, ConfigErrors> {
+    let mut report = report?;
+    // Under `--strict` the section's warnings are errors too.
+    let mut diagnostics = options.diagnostics();
+    report.config.storage = crate::storage::read_storage(root, env, &options.env_prefix, &mut diagnostics);
+    report.warnings.extend(diagnostics.warnings);
+    report.errors.extend(diagnostics.errors);
+    report.concerns.extend(diagnostics.concerns);
+    Ok(report)
 }
 
 /// `TYK_GW_OMITCONFIGFILE` (Go booleans): true means Tyk does not read its configuration

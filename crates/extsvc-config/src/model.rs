@@ -19,6 +19,8 @@ pub struct ExternalServicesConfig {
     pub legacy: LegacySettings,
     /// The certificate store's secrets (outside `external_services`).
     pub certificate_store: CertificateStoreSettings,
+    /// tyk.conf's top-level `storage` section: the gateway's Redis (SPEC section 7).
+    pub storage: crate::StorageSettings,
     /// The top-level `secrets` map that `secrets://NAME` references read (SPEC section 6).
     pub secrets: crate::SecretsSettings,
     /// The top-level `kv` block: the Vault and Consul that `vault://` and `consul://`
@@ -30,6 +32,45 @@ impl ExternalServicesConfig {
     /// The settings block of one service.
     pub fn service(&self, kind: ServiceKind) -> &ServiceSettings {
         &self.services[kind.index()]
+    }
+
+    /// The `mtls` block that the `storage` section's Redis connections use, when it is not
+    /// `external_services.storage.mtls` as it stands (SPEC section 7): with `use_ssl`, a
+    /// block that is not enabled gives way to the section's own TLS keys (`ca_file`,
+    /// `cert_file`/`key_file`, the versions, `ssl_insecure_skip_verify`), and an enabled
+    /// block takes `ssl_insecure_skip_verify` when that is true. `None`: the storage
+    /// service's block as it is (no `use_ssl`, or nothing of the section's to add).
+    pub fn storage_mtls(&self) -> Option<MtlsSettings> {
+        let storage = &self.storage;
+        if !storage.use_ssl() {
+            return None;
+        }
+        let block = &self.service(ServiceKind::Storage).mtls;
+        let insecure = storage.ssl_insecure_skip_verify.clone().filter(|i| i.value);
+        if block.enabled.as_ref().is_some_and(|e| e.value) {
+            return Some(MtlsSettings {
+                insecure_skip_verify: Some(insecure?),
+                ..block.clone()
+            });
+        }
+        if !storage.has_tls_keys() {
+            return None;
+        }
+        let source = storage
+            .use_ssl
+            .as_ref()
+            .map_or(crate::Source::Default, |u| u.source.clone());
+        Some(MtlsSettings {
+            enabled: Some(Sourced::new(true, source)),
+            cert_file: storage.cert_file.clone(),
+            key_file: storage.key_file.clone(),
+            ca_file: storage.ca_file.clone(),
+            cert_id: None,
+            ca_cert_ids: None,
+            insecure_skip_verify: insecure,
+            tls_min_version: storage.tls_min_version.clone(),
+            tls_max_version: storage.tls_max_version.clone(),
+        })
     }
 
     /// The settings block of one service, mutably.

@@ -54,6 +54,8 @@ pub(crate) fn build_config(
         services,
         legacy,
         certificate_store,
+        // Read beside the model, by `storage` (not a key of this table).
+        storage: crate::StorageSettings::default(),
         secrets: crate::SecretsSettings::default(),
         kv: crate::KvSettings::default(),
     }

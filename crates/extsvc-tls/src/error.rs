@@ -385,6 +385,17 @@ pub enum StoreError {
         /// The deadline.
         after: std::time::Duration,
     },
+    /// The entry is larger than a certificate file may be (1 MiB): it was not read whole.
+    #[error(
+        "certificate store entry {}: larger than {limit} bytes, the limit of a certificate entry",
+        shown(id)
+    )]
+    TooLarge {
+        /// The id.
+        id: String,
+        /// The limit in bytes.
+        limit: usize,
+    },
     /// The store's backend answered with an error (e.g. a Redis `-ERR` reply).
     #[error("certificate store entry {}: {}", shown(id), escaped(message))]
     Backend {

@@ -39,6 +39,8 @@ mod options;
 pub mod pem;
 mod pem_file;
 mod provider;
+#[cfg(feature = "redis")]
+pub mod resp;
 mod rotating_config;
 mod rotation;
 mod secret;

@@ -35,7 +35,7 @@
 //! |---|---|
 //! | `oauth` | OAuth/OIDC providers, JWKS endpoints |
 //! | `health` | upstream health checks |
-//! | `storage` | Redis ([`ExternalServices::redis`]: redis-rs commands on kept connections; [`ExternalServices::storage_connector`] for other stream clients) |
+//! | `storage` | Redis: [`ExternalServices::storage_redis`] from tyk.conf's `storage` section (one node, Cluster or Sentinel), [`ExternalServices::redis`] for one URL — redis-rs commands on kept connections; [`ExternalServices::storage_connector`] for other stream clients |
 //! | `discovery` | service discovery (Consul, etcd, …) |
 //! | `webhooks` | webhook targets |
 //!
@@ -124,10 +124,12 @@ pub use extsvc_tls as tls;
 #[doc(inline)]
 pub use extsvc_client::{
     BuildError, ClientStats, Error, ErrorKind, ExternalServices, ExternalServicesBuilder, HyperConnector, Phase,
-    RedirectPolicy, RedisClient, RequestBuilder, RequestTimeout, ResponseBody, ServiceClient, SetupError,
+    RedirectPolicy, RedisClient, RequestBuilder, RequestTimeout, ResponseBody, ServiceClient, SetupError, StorageRedis,
 };
 #[doc(inline)]
-pub use extsvc_config::{ConfigError, ConfigErrors, EnvSnapshot, ExternalServicesConfig, Loaded, ServiceKind};
+pub use extsvc_config::{
+    ConfigError, ConfigErrors, EnvSnapshot, ExternalServicesConfig, Loaded, ServiceKind, StorageKind, StorageSettings,
+};
 #[doc(inline)]
 pub use extsvc_resolve::PoolSettings;
 #[doc(inline)]

@@ -8,11 +8,13 @@ use std::time::Duration;
 use ::redis::aio::MultiplexedConnection;
 use ::redis::{AsyncConnectionConfig, RedisConnectionInfo, RedisError};
 use extsvc_resolve::PoolSettings;
+use extsvc_tls::resp::{reply_too_large_in, BoundedReplies, ServerWords, DEFAULT_MAX_REPLY_BYTES};
 use http::Uri;
 use tokio::time::Instant;
 
 use crate::connect::rustls_error;
 use crate::error::{Error, ErrorKind, Phase};
+use crate::instruments::RedisInstruments;
 use crate::io::ConnectionInfo;
 use crate::stream::StreamConnector;
 
@@ -87,6 +89,10 @@ pub(super) struct Connections {
     opened: AtomicU64,
     /// The TLS version of the last connection opened to a `rediss://` target.
     tls_version: Mutex<Option<rustls::ProtocolVersion>>,
+    /// The largest reply a connection reads ([`BoundedReplies`]).
+    max_reply_bytes: AtomicUsize,
+    /// Metrics of this node (`docs/observability.md`).
+    pub(super) instruments: RedisInstruments,
 }
 
 impl Connections {
@@ -96,6 +102,7 @@ impl Connections {
         info: RedisConnectionInfo,
         pool: &PoolSettings,
     ) -> Connections {
+        let instruments = RedisInstruments::new(target.authority().map_or("", |a| a.as_str()));
         Connections {
             connector,
             target_name: format!(
@@ -110,6 +117,8 @@ impl Connections {
             idle_timeout: pool.idle_timeout,
             opened: AtomicU64::new(0),
             tls_version: Mutex::new(None),
+            max_reply_bytes: AtomicUsize::new(DEFAULT_MAX_REPLY_BYTES),
+            instruments,
         }
     }
 
@@ -125,6 +134,15 @@ impl Connections {
     /// The deadline of one exchange (the storage service's timeout).
     pub(super) fn timeout(&self) -> Duration {
         self.connector.timeout()
+    }
+
+    pub(super) fn max_reply_bytes(&self) -> usize {
+        self.max_reply_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Connections opened from now on read replies of at most `limit` bytes.
+    pub(super) fn set_max_reply_bytes(&self, limit: usize) {
+        self.max_reply_bytes.store(limit, Ordering::Relaxed);
     }
 
     pub(super) fn kept(&self) -> usize {
@@ -188,6 +206,8 @@ impl Connections {
         if let Some(version) = stream.connected().tls_version {
             *self.tls_version.lock().expect("never held across a panic") = Some(version);
         }
+        let stream = BoundedReplies::new(stream, self.max_reply_bytes());
+        let words = stream.server_words();
         let setup = async {
             // The deadline is ours (per command); redis-rs's own timeouts stay off.
             let config = AsyncConnectionConfig::new()
@@ -196,16 +216,21 @@ impl Connections {
             let (mut connection, driver) = MultiplexedConnection::new_with_config(&self.info, stream, config).await?;
             let closed = Arc::new(AtomicBool::new(false));
             let closed_by_driver = closed.clone();
+            let closed_counter = self.instruments.closed.clone();
             tokio::spawn(async move {
                 driver.await;
                 closed_by_driver.store(true, Ordering::Release);
+                closed_counter.increment(1);
             });
             ::redis::cmd("PING").query_async::<()>(&mut connection).await?;
             Ok::<_, RedisError>((connection, closed))
         };
         match tokio::time::timeout_at(deadline, setup).await {
-            Ok(Ok(opened)) => Ok(opened),
-            Ok(Err(e)) => Err(setup_error(e).with_target(&self.target_name)),
+            Ok(Ok(opened)) => {
+                self.instruments.opened.increment(1);
+                Ok(opened)
+            }
+            Ok(Err(e)) => Err(setup_error(e, &words).with_target(&self.target_name)),
             Err(_) => Err(Error::timeout(Phase::ResponseHeaders, timeout).with_target(&self.target_name)),
         }
     }
@@ -219,8 +244,10 @@ impl Connections {
 }
 
 /// The setup of a connection failed: a TLS alert (the server refused the client
-/// certificate), or Redis refused `AUTH`/`SELECT`, or the connection broke.
-fn setup_error(e: RedisError) -> Error {
+/// certificate), or Redis refused `AUTH`/`SELECT` (or refused the client at once, as
+/// protected mode does: `words` then holds its answer, which a "broken pipe" would hide),
+/// a reply past the limit, or the connection broke.
+fn setup_error(e: RedisError, words: &ServerWords) -> Error {
     if let Some(alert) = tls_alert_in(&e) {
         let message = if crate::client::refuses_client_certificate(alert) {
             format!(
@@ -233,6 +260,20 @@ fn setup_error(e: RedisError) -> Error {
         return Error::new(ErrorKind::Tls, message)
             .with_phase(Phase::Tls)
             .with_source(e);
+    }
+    if let Some(too_large) = reply_too_large_in(&e) {
+        return Error::new(ErrorKind::Redis, too_large.to_string());
+    }
+    if e.is_io_error() || e.is_connection_dropped() {
+        if let Some(said) = words.get() {
+            return Error::new(
+                ErrorKind::Redis,
+                format!(
+                    "the Redis connection setup failed: the connection broke after the server answered: {}",
+                    extsvc_config::escaped(&said)
+                ),
+            );
+        }
     }
     // The server's words, capped and escaped like all peer text; not kept as the source,
     // whose Display would append them raw.

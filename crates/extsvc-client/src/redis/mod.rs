@@ -30,7 +30,13 @@
 //! the proxy again: once the server or proxy is back, commands work again on the same
 //! client, without rebuilding anything.
 
+mod cluster;
 mod connections;
+mod nodes;
+mod sentinel;
+mod storage;
+
+pub use storage::{StorageRedis, StorageTopologyCounts};
 
 use std::fmt;
 use std::sync::Arc;
@@ -105,12 +111,45 @@ impl RedisClient {
         })
     }
 
+    /// A client for one node of a storage topology: `target` is `redis://host:port` or
+    /// `rediss://host:port`, `info` its credentials and database.
+    pub(crate) fn for_node(
+        connector: StreamConnector,
+        target: http::Uri,
+        info: ::redis::RedisConnectionInfo,
+        pool: &extsvc_resolve::PoolSettings,
+    ) -> RedisClient {
+        RedisClient {
+            connections: Arc::new(Connections::new(connector, target, info, pool)),
+        }
+    }
+
+    /// `redis://host:port` or `rediss://host:port` this client connects to (never
+    /// credentials).
+    pub fn target(&self) -> &str {
+        self.connections.target()
+    }
+
     /// Opens a connection now, if none is kept: proxy, TLS, `AUTH`, `SELECT` and a `PING`
     /// under the deadline. Tells a proxy, TLS (a refused client certificate included) or
     /// `AUTH` problem at start-up rather than at the first command.
     pub async fn connect(&self) -> Result<(), Error> {
         let deadline = crate::client::deadline_after(self.connections_timeout());
         self.connections.lease(deadline).await.map(drop)
+    }
+
+    /// Caps each reply at `limit` bytes for connections opened from now on (default
+    /// [`DEFAULT_MAX_REPLY_BYTES`](extsvc_tls::resp::DEFAULT_MAX_REPLY_BYTES), 64 MiB): a
+    /// larger reply ends its connection with an error naming the limit, in bounded memory
+    /// (see [`extsvc_tls::resp`]). Shared by the clones.
+    pub fn with_max_reply_bytes(self, limit: usize) -> RedisClient {
+        self.connections.set_max_reply_bytes(limit);
+        self
+    }
+
+    /// The reply limit in force.
+    pub fn max_reply_bytes(&self) -> usize {
+        self.connections.max_reply_bytes()
     }
 
     /// How many connections this client (and its clones) opened so far, to the target or
@@ -166,9 +205,23 @@ impl RedisClient {
     }
 }
 
+impl RedisClient {
+    /// Records one command's duration (`db.client.operation.duration`): ok, a timeout, or
+    /// another failure. A server's error reply (`-ERR …`) is an answer: ok.
+    fn record(&self, started: Instant, failure: Option<&RedisError>) {
+        let instruments = &self.connections.instruments;
+        let histogram = match failure {
+            None => &instruments.ok,
+            Some(e) if e.is_timeout() => &instruments.timed_out,
+            Some(_) => &instruments.failed,
+        };
+        histogram.record(started.elapsed().as_secs_f64());
+    }
+}
+
 /// Our error as redis-rs's: an I/O error (kind `TimedOut` for a deadline, so that
 /// [`RedisError::is_timeout`] holds) that carries it.
-fn into_redis_error(e: Error) -> RedisError {
+pub(crate) fn into_redis_error(e: Error) -> RedisError {
     let kind = if e.is_timeout() {
         std::io::ErrorKind::TimedOut
     } else {
@@ -180,9 +233,15 @@ fn into_redis_error(e: Error) -> RedisError {
 impl ConnectionLike for RedisClient {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         Box::pin(async move {
-            let (mut lease, deadline) = self.lease().await?;
-            let outcome = tokio::time::timeout_at(deadline, lease.connection.send_packed_command(cmd)).await;
-            self.settle(&lease, outcome)
+            let started = Instant::now();
+            let answered = async {
+                let (mut lease, deadline) = self.lease().await?;
+                let outcome = tokio::time::timeout_at(deadline, lease.connection.send_packed_command(cmd)).await;
+                self.settle(&lease, outcome)
+            }
+            .await;
+            self.record(started, answered.as_ref().err());
+            answered
         })
     }
 
@@ -193,10 +252,16 @@ impl ConnectionLike for RedisClient {
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
         Box::pin(async move {
-            let (mut lease, deadline) = self.lease().await?;
-            let sending = lease.connection.send_packed_commands(pipeline, offset, count);
-            let outcome = tokio::time::timeout_at(deadline, sending).await;
-            self.settle(&lease, outcome)
+            let started = Instant::now();
+            let answered = async {
+                let (mut lease, deadline) = self.lease().await?;
+                let sending = lease.connection.send_packed_commands(pipeline, offset, count);
+                let outcome = tokio::time::timeout_at(deadline, sending).await;
+                self.settle(&lease, outcome)
+            }
+            .await;
+            self.record(started, answered.as_ref().err());
+            answered
         })
     }
 

@@ -16,7 +16,7 @@ use std::io;
 use std::pin::Pin;
 use std::time::Duration;
 
-use redis::aio::MultiplexedConnection;
+use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::{AsyncConnectionConfig, RedisConnectionInfo, RedisError};
 use rustls_pki_types::CertificateDer;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -24,9 +24,17 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use super::certificate_store::{check_id, CertificateStore, StoreFuture};
 use crate::error::StoreError;
 use crate::pem::{parse_certificates, ClientCertificate};
+use crate::resp::{reply_too_large_in, BoundedReplies};
 
 /// The key prefix of a Tyk gateway's certificate store: id `X` lives at `cert-raw-X`.
 pub const DEFAULT_KEY_PREFIX: &str = "cert-";
+
+/// The largest entry read: 1 MiB, as for certificate files
+/// ([`extsvc_config::PEM_FILE_LIMIT`]).
+const ENTRY_LIMIT: usize = extsvc_config::PEM_FILE_LIMIT as usize;
+
+/// Room for the framing of a `GET` reply (and of the setup's replies) around an entry.
+const REPLY_FRAMING: usize = 4096;
 
 /// How long one answer (to `AUTH`, `SELECT` or `GET`) may take; callers bound the whole
 /// lookup with their own deadline too.
@@ -89,6 +97,16 @@ where
     }
 }
 
+/// A client that redis-rs commands run on, shared by every lookup (the gateway's own
+/// storage client, for instance): a fresh handle per lookup.
+type SharedConnection = std::sync::Arc<dyn Fn() -> Box<dyn ConnectionLike + Send> + Send + Sync>;
+
+/// Where lookups go: a connection of their own each, or a shared client.
+enum Backend<C> {
+    Connector(C),
+    Shared(SharedConnection),
+}
+
 /// Credentials for `AUTH`. Debug shows the user only.
 #[derive(Clone)]
 struct Auth {
@@ -105,7 +123,7 @@ struct Auth {
 /// [`RedisConnector`] opens — plain TCP by default, or anything `AsyncRead + AsyncWrite`
 /// (TLS, a proxy tunnel) through [`RedisStore::with_connector`]. One connection per lookup.
 pub struct RedisStore<C: RedisConnector = TcpConnector> {
-    connector: C,
+    backend: Backend<C>,
     auth: Option<Auth>,
     database: Option<u32>,
     key_prefix: String,
@@ -114,7 +132,7 @@ pub struct RedisStore<C: RedisConnector = TcpConnector> {
 impl<C: RedisConnector> fmt::Debug for RedisStore<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisStore")
-            .field("connector", &self.connector.describe())
+            .field("connector", &self.describe())
             .field("user", &self.auth.as_ref().and_then(|a| a.user.as_deref()))
             .field("password", &self.auth.as_ref().map(|_| "***"))
             .field("database", &self.database)
@@ -294,7 +312,7 @@ impl<C: RedisConnector> RedisStore<C> {
     /// A store over connections that `connector` opens (through a proxy, over TLS, …).
     pub fn with_connector(connector: C) -> Self {
         RedisStore {
-            connector,
+            backend: Backend::Connector(connector),
             auth: None,
             database: None,
             key_prefix: DEFAULT_KEY_PREFIX.to_owned(),
@@ -328,19 +346,35 @@ impl<C: RedisConnector> RedisStore<C> {
         format!("{}raw-{id}", self.key_prefix)
     }
 
+    /// Where lookups go, for messages.
+    fn describe(&self) -> String {
+        match &self.backend {
+            Backend::Connector(connector) => connector.describe(),
+            Backend::Shared(_) => "redis (the storage client)".to_owned(),
+        }
+    }
+
     /// The PEM bundle under `id`.
     async fn get(&self, id: &str) -> Result<Vec<u8>, StoreError> {
         check_id(id)?;
+        let connector = match &self.backend {
+            Backend::Connector(connector) => connector,
+            Backend::Shared(connection) => return self.get_shared(id, connection().as_mut()).await,
+        };
         let io_error = |source: io::Error| StoreError::Io {
             id: id.to_owned(),
-            location: self.connector.describe(),
+            location: connector.describe(),
             cause: source,
         };
         let backend = |message: String| StoreError::Backend {
             id: id.to_owned(),
             message,
         };
-        let stream = self.connector.connect().await.map_err(io_error)?;
+        let stream = connector.connect().await.map_err(io_error)?;
+        // Entries are capped like certificate files; the framing of the reply around the
+        // value needs a little more.
+        let stream = BoundedReplies::new(stream, ENTRY_LIMIT + REPLY_FRAMING);
+        let words = stream.server_words();
         let mut info = RedisConnectionInfo::default().set_db(self.database.map_or(0, i64::from));
         if let Some(auth) = &self.auth {
             if let Some(user) = &auth.user {
@@ -349,9 +383,26 @@ impl<C: RedisConnector> RedisStore<C> {
             info = info.set_password(&auth.password);
         }
         let config = AsyncConnectionConfig::new().set_response_timeout(Some(ANSWER_TIMEOUT));
+        let too_large = || StoreError::TooLarge {
+            id: id.to_owned(),
+            limit: ENTRY_LIMIT,
+        };
         let redis_error = |what: &str, e: RedisError| {
-            if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() {
-                io_error(io::Error::other(e))
+            if let Some(refused) = reply_too_large_in(&e) {
+                if refused.is_size() {
+                    too_large()
+                } else {
+                    backend(format!("{what} failed: {refused}"))
+                }
+            } else if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() {
+                match words.get() {
+                    // What the server said before the connection broke (protected mode's
+                    // `-DENIED …`, then close) is the cause that "broken pipe" hides.
+                    Some(said) if !e.is_timeout() => backend(format!(
+                        "{what} failed: the connection broke after the server answered: {said}"
+                    )),
+                    _ => io_error(io::Error::other(e)),
+                }
             } else {
                 backend(format!("{what} failed: {e}"))
             }
@@ -368,7 +419,77 @@ impl<C: RedisConnector> RedisStore<C> {
             .query_async(&mut connection)
             .await
             .map_err(|e| redis_error(&format!("GET {key}"), e))?;
-        value.ok_or_else(|| StoreError::NotFound { id: id.to_owned() })
+        let value = value.ok_or_else(|| StoreError::NotFound { id: id.to_owned() })?;
+        if value.len() as u64 > ENTRY_LIMIT as u64 {
+            return Err(too_large());
+        }
+        Ok(value)
+    }
+}
+
+impl<C: RedisConnector> RedisStore<C> {
+    /// The PEM bundle under `id` through a shared client: `EXISTS` and `GETRANGE` of at
+    /// most one byte past the limit, in one round trip, so an entry over 1 MiB is refused
+    /// without being read (the client's own reply limit bounds the rest).
+    async fn get_shared(&self, id: &str, connection: &mut (dyn ConnectionLike + Send)) -> Result<Vec<u8>, StoreError> {
+        let key = self.key_of(id);
+        let mut pipe = redis::pipe();
+        pipe.cmd("EXISTS")
+            .arg(&key)
+            .cmd("GETRANGE")
+            .arg(&key)
+            .arg(0)
+            .arg(ENTRY_LIMIT);
+        let answered = connection.req_packed_commands(&pipe, 0, 2).await.and_then(|values| {
+            let [exists, value]: [redis::Value; 2] = values
+                .try_into()
+                .map_err(|_| RedisError::from(io::Error::other("not two answers to two commands")))?;
+            let exists = <u64 as redis::FromRedisValue>::from_redis_value(exists.extract_error()?)?;
+            let value = <Vec<u8> as redis::FromRedisValue>::from_redis_value(value.extract_error()?)?;
+            Ok((exists, value))
+        });
+        let (exists, value) = answered.map_err(|e| {
+            if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() {
+                StoreError::Io {
+                    id: id.to_owned(),
+                    location: self.describe(),
+                    cause: io::Error::other(e),
+                }
+            } else {
+                StoreError::Backend {
+                    id: id.to_owned(),
+                    message: format!("GET {key} failed: {e}"),
+                }
+            }
+        })?;
+        if exists == 0 {
+            return Err(StoreError::NotFound { id: id.to_owned() });
+        }
+        if value.len() > ENTRY_LIMIT {
+            return Err(StoreError::TooLarge {
+                id: id.to_owned(),
+                limit: ENTRY_LIMIT,
+            });
+        }
+        Ok(value)
+    }
+}
+
+impl RedisStore<TcpConnector> {
+    /// A store whose lookups run on `connection`, a redis-rs client shared with other
+    /// users — the gateway's own storage client (`ExternalServices::storage_redis()`), so
+    /// that a Cluster or Sentinel deployment's certificates load through the same
+    /// topology, proxy and TLS. Credentials and database are the client's.
+    pub fn with_connection<K>(connection: K) -> RedisStore
+    where
+        K: ConnectionLike + Clone + Send + Sync + 'static,
+    {
+        RedisStore {
+            backend: Backend::Shared(std::sync::Arc::new(move || Box::new(connection.clone()))),
+            auth: None,
+            database: None,
+            key_prefix: DEFAULT_KEY_PREFIX.to_owned(),
+        }
     }
 }
 
