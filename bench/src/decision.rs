@@ -5,7 +5,8 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use extsvc_config::{load_str, parse_bypass_list, EnvSnapshot, LoadOptions};
+use extsvc_config::internal::parse_bypass_list;
+use extsvc_config::{load_str, EnvSnapshot, LoadOptions};
 use extsvc_resolve::BypassList;
 use http::Uri;
 use hyper_util::client::proxy::matcher::Matcher;

@@ -45,10 +45,8 @@ async fn one_builder_call_fetches_through_squid_with_the_client_certificate() {
         )
         .build()
         .unwrap();
-    let pool = PoolSettings {
-        max_connections: 3,
-        ..PoolSettings::for_service(ServiceKind::Webhooks)
-    };
+    let mut pool = PoolSettings::for_service(ServiceKind::Webhooks);
+    pool.max_connections = 3;
     let services = ExternalServices::builder()
         .config(config)
         .env(EnvSnapshot::from_iter([("NO_PROXY", "example.invalid")]))

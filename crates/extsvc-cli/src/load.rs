@@ -22,9 +22,7 @@ fn config_path(args: &ConfigArgs) -> Option<PathBuf> {
 }
 
 fn load_options(args: &ConfigArgs) -> LoadOptions {
-    LoadOptions {
-        env_prefix: args.env_prefix.clone(),
-    }
+    LoadOptions::default().with_env_prefix(args.env_prefix.clone())
 }
 
 /// Loads and resolves; on configuration errors returns each as one line (the caller
@@ -32,7 +30,9 @@ fn load_options(args: &ConfigArgs) -> LoadOptions {
 pub(crate) fn load_and_resolve(args: &ConfigArgs, env: &EnvSnapshot) -> Result<LoadedResolution, Vec<String>> {
     let options = load_options(args);
     let path = config_path(args);
-    let Loaded { config, mut warnings } = load_file(path.as_deref(), env, &options)
+    let Loaded {
+        config, mut warnings, ..
+    } = load_file(path.as_deref(), env, &options)
         .map_err(|errors| errors.0.iter().map(|e| e.to_string()).collect::<Vec<_>>())?;
     let resolution = resolve(&config, env);
     warnings.extend(resolution.warnings.iter().cloned());

@@ -332,7 +332,7 @@ pub(crate) fn run(
         Err(e) => {
             return usage(format!(
                 "invalid URL {:?}: {e}",
-                extsvc::config::redact_url_credentials(&probe.url)
+                extsvc::config::internal::redact_url_credentials(&probe.url)
             ))
         }
     };
@@ -404,7 +404,7 @@ pub(crate) fn run(
     let all_ok = tally.ok == requests;
     let mut summary = json!({
         "service": probe.service.as_str(),
-        "url": extsvc::config::redact_url_credentials(&probe.url),
+        "url": extsvc::config::internal::redact_url_credentials(&probe.url),
         "route": if proxy.is_some() { "proxy" } else { "direct" },
         "proxy": proxy,
         "requests": requests,
@@ -559,7 +559,7 @@ mod tests {
     #[test]
     fn urls_are_redacted() {
         assert_eq!(
-            extsvc::config::redact_url_credentials("redis://user:pw@host:6379/0"),
+            extsvc::config::internal::redact_url_credentials("redis://user:pw@host:6379/0"),
             "redis://user:***@host:6379/0"
         );
     }

@@ -2,7 +2,8 @@
 
 use std::process::ExitCode;
 
-use extsvc::config::{redact_url_credentials, EnvSnapshot, ServiceKind};
+use extsvc::config::internal::redact_url_credentials;
+use extsvc::config::{EnvSnapshot, ServiceKind};
 use extsvc::http;
 use extsvc::resolve::{Route, TargetScheme};
 use extsvc::tls::RedisUrl;

@@ -226,13 +226,7 @@ mod tests {
 
     #[tokio::test]
     async fn overrides_reach_only_their_service() {
-        let pool = PoolSettings {
-            max_connections: 2,
-            max_idle_per_host: 1,
-            idle_timeout: Duration::from_secs(3),
-            ..PoolSettings::for_service(ServiceKind::Health)
-        }
-        .with_max_pending(4);
+        let pool = PoolSettings::new(2, 1, Duration::from_secs(3)).with_max_pending(4);
         let services = ExternalServices::builder()
             .env(EnvSnapshot::empty())
             .pool(ServiceKind::Health, pool)

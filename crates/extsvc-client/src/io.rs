@@ -25,6 +25,7 @@ pub enum Hop {
 
 /// What a connector knows about a connection it made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct Connected {
     /// How the connection reaches its target.
     pub hop: Hop,

@@ -14,6 +14,7 @@ use crate::stream::StreamConnector;
 /// its TLS material.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot build the {service} client: {source}")]
+#[non_exhaustive]
 pub struct BuildError {
     /// The service.
     pub service: ServiceKind,

@@ -119,7 +119,7 @@ fn check_metadata(metadata: &std::fs::Metadata, limit: u64) -> Result<(), Bounde
 /// Reads a regular file of at most `limit` bytes (symbolic links followed).
 ///
 /// ```
-/// use extsvc_config::{read_bounded, BoundedReadError};
+/// use extsvc_config::internal::{read_bounded, BoundedReadError};
 ///
 /// let error = read_bounded("/dev/zero".as_ref(), 1024).unwrap_err();
 /// assert!(matches!(error, BoundedReadError::NotRegular { .. }), "{error}");

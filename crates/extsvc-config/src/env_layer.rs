@@ -104,7 +104,10 @@ fn parse_env_bool(value: &str) -> Result<bool, String> {
     } else if trimmed.eq_ignore_ascii_case("false") || trimmed == "0" {
         Ok(false)
     } else {
-        let shown: String = crate::redact_url_credentials(trimmed).chars().take(40).collect();
+        let shown: String = crate::proxy_url::redact_url_credentials(trimmed)
+            .chars()
+            .take(40)
+            .collect();
         Err(format!("invalid boolean \"{shown}\": expected true, false, 1 or 0"))
     }
 }

@@ -71,6 +71,7 @@ pub struct ProxyUrl {
 /// loader adds the key path and the (redacted) value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{reason}")]
+#[non_exhaustive]
 pub struct InvalidProxyUrl {
     /// What is wrong, e.g. `invalid port "wrong_port"`.
     pub reason: String,

@@ -52,6 +52,7 @@ impl fmt::Display for ServiceKind {
 /// The error of parsing an unknown service name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown service {0:?}: expected one of oauth, storage, webhooks, health, discovery")]
+#[non_exhaustive]
 pub struct UnknownServiceKind(pub String);
 
 impl FromStr for ServiceKind {

@@ -6,14 +6,15 @@
 
 use std::path::PathBuf;
 
+use crate::bypass_entry::parse_bypass_list;
 use crate::error::{ConfigError, Diagnostics};
 use crate::file::{GlobalFile, MtlsFile, TykConfFile};
 use crate::keys::find_key;
 use crate::layer::Layered;
-use crate::redact_url_credentials;
+use crate::proxy_url::redact_url_credentials;
 use crate::{
-    parse_bypass_list, CertificateStoreSettings, ExternalServicesConfig, GlobalSettings, LegacySettings, MtlsSettings,
-    ProxyUrl, ServiceKind, ServiceSettings, Source, Sourced, TlsVersion,
+    CertificateStoreSettings, ExternalServicesConfig, GlobalSettings, LegacySettings, MtlsSettings, ProxyUrl,
+    ServiceKind, ServiceSettings, Source, Sourced, TlsVersion,
 };
 
 /// Builds and validates the model.

@@ -18,7 +18,7 @@ mod scheme;
 
 pub use bypass::BypassList;
 pub use defaults::PoolSettings;
-pub use mtls::{encoding_secret, CaSource, ClientCertificateSource, ResolvedMtls};
+pub use mtls::{CaSource, ClientCertificateSource, ResolvedMtls};
 pub use proxy::ResolvedProxy;
 pub use resolution::{resolve, Resolution, ResolvedService};
 pub use route::{Route, RouteDecision, RouteReason};

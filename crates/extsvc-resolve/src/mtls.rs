@@ -101,6 +101,7 @@ impl fmt::Debug for CaSource {
 
 /// The TLS settings one service uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ResolvedMtls {
     /// `mtls.enabled` was true.
     pub enabled: bool,
@@ -120,7 +121,7 @@ pub struct ResolvedMtls {
     /// certificate never turns into a client without one.
     pub errors: Vec<ConfigError>,
     /// The secret that decrypts private keys kept encrypted in the certificate store
-    /// (the same for every service; see [`encoding_secret`]).
+    /// (the same for every service; see [`Resolution::encoding_secret`](crate::Resolution::encoding_secret)).
     pub encoding_secret: Option<Sourced<EncodingSecret>>,
 }
 
@@ -128,7 +129,7 @@ pub struct ResolvedMtls {
 /// `security.private_certificate_encoding_secret` when set and not empty, else the
 /// top-level `secret` when set and not empty, else none. Each came from its variable
 /// or the file, whichever won in `extsvc-config`.
-pub fn encoding_secret(config: &ExternalServicesConfig) -> Option<Sourced<EncodingSecret>> {
+pub(crate) fn encoding_secret(config: &ExternalServicesConfig) -> Option<Sourced<EncodingSecret>> {
     let store = &config.certificate_store;
     let non_empty = |s: &Option<Sourced<EncodingSecret>>| s.clone().filter(|s| !s.value.is_empty());
     non_empty(&store.private_certificate_encoding_secret).or_else(|| non_empty(&store.secret))

@@ -12,6 +12,7 @@ use crate::proxy::{self, ResolvedProxy};
 
 /// What one service uses: proxy, TLS material, pool and timeout.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ResolvedService {
     /// Which service.
     pub kind: ServiceKind,
@@ -58,8 +59,10 @@ impl Resolution {
         self.services.iter().flat_map(|service| &service.mtls.errors)
     }
 
-    /// The certificate store's encoding secret and where it came from (Tyk's rule, see
-    /// [`encoding_secret`]); every service's [`ResolvedMtls::encoding_secret`] is this one.
+    /// The certificate store's encoding secret and where it came from, by Tyk's rule (SPEC
+    /// sections 1 and 3): `security.private_certificate_encoding_secret` when set and not
+    /// empty, else the top-level `secret` when set and not empty, else none. Every
+    /// service's [`ResolvedMtls::encoding_secret`] is this one.
     pub fn encoding_secret(&self) -> Option<&Sourced<EncodingSecret>> {
         self.encoding_secret.as_ref()
     }

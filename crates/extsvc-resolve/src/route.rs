@@ -18,6 +18,7 @@ pub enum Route<'a> {
 
 /// Why a route was chosen; displays as the `reason` of `extsvc route`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RouteReason<'a> {
     /// Neither global nor service proxying is enabled.
     ProxyingNotEnabled,
@@ -61,6 +62,7 @@ impl fmt::Display for RouteReason<'_> {
 
 /// A route and its reason.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RouteDecision<'a> {
     /// Where the connection goes.
     pub route: Route<'a>,

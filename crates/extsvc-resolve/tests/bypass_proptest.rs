@@ -7,7 +7,8 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use extsvc_config::{parse_bypass_list, BypassEntry};
+use extsvc_config::internal::parse_bypass_list;
+use extsvc_config::BypassEntry;
 use extsvc_resolve::BypassList;
 use proptest::prelude::*;
 use proptest::sample::select;

@@ -11,7 +11,7 @@
 //! - [`CertificateStore`] — the seam for certificates by id, with [`MemoryStore`],
 //!   [`DirectoryStore`] and (feature `redis`) `RedisStore` (`cert-raw-<id>`, as a Tyk
 //!   gateway keeps its store); private keys encrypted as Tyk encrypts them
-//!   ([`encrypted_pem`], RFC 1423) are decrypted with the service's encoding secret
+//!   (RFC 1423, as Tyk stores them) are decrypted with the service's encoding secret
 //!   ([`extsvc_resolve::ResolvedMtls::encoding_secret`]), whatever the store;
 //! - rotation: client certificates and CA certificates from files or the store are
 //!   reloaded every [`TlsOptions::refresh_interval`] (default [`DEFAULT_REFRESH_INTERVAL`])
@@ -26,22 +26,22 @@
 //! rustls with the ring provider only. Key material and the encoding secret never appear in
 //! Debug, Display, logs or errors.
 
-pub mod check;
+mod check;
 mod config;
 pub mod danger;
-pub mod encrypted_pem;
+mod encrypted_pem;
 mod error;
 mod material;
 mod options;
-pub mod pem;
+mod pem;
 mod pem_file;
 mod provider;
 mod rotating_config;
 mod rotation;
 mod service;
-pub mod store;
+mod store;
 
-pub use check::{check, check_services, check_services_within, CheckReport};
+pub use check::{check, check_services, check_services_within, CheckReport, EXPIRY_WARNING_DAYS};
 pub use error::{Material, Origin, PemError, StoreError, TlsError};
 pub use options::{TlsOptions, DEFAULT_LOAD_TIMEOUT, DEFAULT_REFRESH_INTERVAL};
 pub use pem::{ClientCertificate, StoredPrivateKey};
@@ -50,4 +50,13 @@ pub use rotation::ReloadReport;
 pub use service::{build_service_tls, ServiceTls};
 pub use store::{CertificateStore, DirectoryStore, MemoryStore, StoreFuture, DEFAULT_STORE_TIMEOUT};
 #[cfg(feature = "redis")]
-pub use store::{InvalidRedisUrl, RedisConnector, RedisStore, RedisUrl, TcpConnector};
+pub use store::{InvalidRedisUrl, RedisConnector, RedisStore, RedisUrl, TcpRedisConnector, DEFAULT_KEY_PREFIX};
+
+/// What the fuzz targets and the workspace's own tests call below the documented surface:
+/// the PEM parsers and the RFC 1423 decryption on their own. Not part of the API: no
+/// stability promise, hidden from the docs (rustls' `internal` pattern).
+#[doc(hidden)]
+pub mod internal {
+    pub use crate::encrypted_pem::{split_encrypted_key, DecryptError, EncryptedPrivateKey, PemCipher, SplitPem};
+    pub use crate::pem::{parse_certificates, parse_private_key, parse_stored_key};
+}

@@ -14,6 +14,7 @@ pub const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Options of [`build_service_tls`](crate::build_service_tls).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TlsOptions {
     /// Reload the service's TLS material — client certificate and key, CA certificates,
     /// from files or the store — this often; new TLS handshakes use what changed,
@@ -50,6 +51,12 @@ impl TlsOptions {
     /// These options with [`TlsOptions::refresh_interval`] set to `interval`.
     pub fn with_refresh_interval(mut self, interval: Option<Duration>) -> Self {
         self.refresh_interval = interval;
+        self
+    }
+
+    /// These options with [`TlsOptions::store_timeout`] set to `timeout`.
+    pub fn with_store_timeout(mut self, timeout: Duration) -> Self {
+        self.store_timeout = timeout;
         self
     }
 }

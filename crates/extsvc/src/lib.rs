@@ -121,20 +121,26 @@ pub use extsvc_resolve as resolve;
 #[doc(inline)]
 pub use extsvc_tls as tls;
 
-#[doc(inline)]
+// The front door's types at the root, for short imports; documented once, in their
+// module (`#[doc(no_inline)]`), so no name appears twice in the docs.
+#[doc(no_inline)]
 pub use extsvc_client::{
     BuildError, Error, ErrorKind, ExternalServices, ExternalServicesBuilder, Phase, ResponseBody, ServiceClient,
     SetupError,
 };
-#[doc(inline)]
+#[doc(no_inline)]
 pub use extsvc_config::{ConfigError, ConfigErrors, EnvSnapshot, ExternalServicesConfig, Loaded, ServiceKind};
-#[doc(inline)]
+#[doc(no_inline)]
 pub use extsvc_resolve::PoolSettings;
-#[doc(inline)]
-pub use extsvc_tls::{CertificateStore, DirectoryStore, MemoryStore, RedisStore, TlsError, TlsOptions};
+#[cfg(feature = "redis")]
+#[doc(no_inline)]
+pub use extsvc_tls::RedisStore;
+#[doc(no_inline)]
+pub use extsvc_tls::{CertificateStore, DirectoryStore, MemoryStore, TlsError, TlsOptions};
 
 #[doc(no_inline)]
 pub use http;
+#[cfg(feature = "redis")]
 #[doc(no_inline)]
 pub use redis;
 #[doc(no_inline)]

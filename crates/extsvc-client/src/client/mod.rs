@@ -94,6 +94,7 @@ pub(crate) struct Deadline {
 /// Counts of a client's connections. `idle` never exceeds `open`, and `opened - closed`
 /// is the number of open connections that finished their setup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct ClientStats {
     /// Connections opened since the client was built (TCP connected; those whose
     /// proxy TLS, `CONNECT` or TLS then failed count too).

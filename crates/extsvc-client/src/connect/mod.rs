@@ -28,7 +28,10 @@ pub use self::proxy::ProxyConnector;
 pub use self::socks::Socks5;
 pub use self::tcp::TcpConnector;
 pub use self::tls::{http1_tls_config, TlsConnector};
-pub use self::tunnel::{Tunnel, MAX_RESPONSE_HEAD};
+pub use self::tunnel::Tunnel;
+/// The fuzz target of the tunnel's response reader checks this bound; not for users.
+#[doc(hidden)]
+pub use self::tunnel::MAX_RESPONSE_HEAD;
 pub use crate::client::{ServiceConnector, ServiceStream};
 pub use crate::io::{MaybeTlsStream, PrefixedStream, ProxyStream};
 

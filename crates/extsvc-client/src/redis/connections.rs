@@ -280,17 +280,9 @@ mod tests {
             (50, 15, Duration::from_secs(90))
         );
         assert_eq!(kept_connections(&storage), MAX_KEPT);
-        let small = PoolSettings {
-            max_connections: 50,
-            max_idle_per_host: 1,
-            ..storage
-        };
+        let small = PoolSettings::new(50, 1, storage.idle_timeout);
         assert_eq!(kept_connections(&small), 1);
-        let none = PoolSettings {
-            max_connections: 0,
-            max_idle_per_host: 0,
-            ..storage
-        };
+        let none = PoolSettings::new(0, 0, storage.idle_timeout);
         assert_eq!(kept_connections(&none), 1);
     }
 }

@@ -6,7 +6,7 @@
 //!
 //! redis-rs speaks the protocol (its `MultiplexedConnection`: `AUTH`, `SELECT`, `GET`) over a
 //! connection that a [`RedisConnector`] opens, so that it can go through a proxy or TLS
-//! connector; [`TcpConnector`] is a plain TCP connection. One connection per lookup: lookups
+//! connector; [`TcpRedisConnector`] is a plain TCP connection. One connection per lookup: lookups
 //! happen at build time and once per refresh interval. (extsvc-client's `RedisClient` keeps
 //! connections; this crate sits below it, so the store takes any connector instead.)
 
@@ -32,7 +32,7 @@ pub const DEFAULT_KEY_PREFIX: &str = "cert-";
 /// lookup with their own deadline too.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Opens a connection to Redis. Implemented for [`TcpConnector`] and for any
+/// Opens a connection to Redis. Implemented for [`TcpRedisConnector`] and for any
 /// `Fn() -> impl Future<Output = io::Result<S>>` closure.
 pub trait RedisConnector: Send + Sync + 'static {
     /// The connection.
@@ -47,20 +47,20 @@ pub trait RedisConnector: Send + Sync + 'static {
 
 /// A plain TCP connection to `host:port`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TcpConnector {
+pub struct TcpRedisConnector {
     address: String,
 }
 
-impl TcpConnector {
+impl TcpRedisConnector {
     /// Connects to `address` (`host:port`).
     pub fn new(address: impl Into<String>) -> Self {
-        TcpConnector {
+        TcpRedisConnector {
             address: address.into(),
         }
     }
 }
 
-impl RedisConnector for TcpConnector {
+impl RedisConnector for TcpRedisConnector {
     type Stream = tokio::net::TcpStream;
 
     fn connect(&self) -> Pin<Box<dyn Future<Output = io::Result<Self::Stream>> + Send + '_>> {
@@ -104,7 +104,7 @@ struct Auth {
 /// redis-rs (`AUTH`, `SELECT`, `GET`) talks over connections that a
 /// [`RedisConnector`] opens — plain TCP by default, or anything `AsyncRead + AsyncWrite`
 /// (TLS, a proxy tunnel) through [`RedisStore::with_connector`]. One connection per lookup.
-pub struct RedisStore<C: RedisConnector = TcpConnector> {
+pub struct RedisStore<C: RedisConnector = TcpRedisConnector> {
     connector: C,
     auth: Option<Auth>,
     database: Option<u32>,
@@ -123,10 +123,10 @@ impl<C: RedisConnector> fmt::Debug for RedisStore<C> {
     }
 }
 
-impl RedisStore<TcpConnector> {
+impl RedisStore<TcpRedisConnector> {
     /// A store over a plain TCP connection to `address` (`host:port`).
     pub fn new(address: impl Into<String>) -> Self {
-        RedisStore::with_connector(TcpConnector::new(address))
+        RedisStore::with_connector(TcpRedisConnector::new(address))
     }
 
     /// Parses `redis://[[user]:password@]host[:port][/db]` (see [`RedisUrl`]).
@@ -152,6 +152,7 @@ impl RedisStore<TcpConnector> {
 /// Credentials are percent-decoded; `Debug` shows the password as `***`. The port
 /// defaults to 6379. Shared by [`RedisStore::from_url`] and `extsvc probe`.
 #[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RedisUrl {
     /// `rediss://`: TLS to the server.
     pub tls: bool,
