@@ -120,7 +120,7 @@ fn extsvc_decides(list: &BypassList, uri: &Uri) -> bool {
     let host = uri.host().unwrap_or_default();
     let port = uri
         .port_u16()
-        .unwrap_or(if uri.scheme_str() == Some("https") { 443 } else { 80 });
+        .unwrap_or_else(|| if uri.scheme_str() == Some("https") { 443 } else { 80 });
     list.matches(host, port).is_some()
 }
 

@@ -131,7 +131,7 @@ async fn get(
         response.into_body().collect().await?;
         Ok(status)
     };
-    let bound = deadline.unwrap_or(client.service().timeout) + LATE + Duration::from_secs(3);
+    let bound = deadline.unwrap_or_else(|| client.service().timeout) + LATE + Duration::from_secs(3);
     let result = tokio::time::timeout(bound, exchange)
         .await
         .unwrap_or_else(|_| panic!("GET {url} hung for {bound:?}"));

@@ -292,7 +292,7 @@ async fn build_prober(
         .await
         .map_err(|e| e.to_string())?;
     Ok(if let Some(url) = redis_url {
-        let connector = StreamConnector::new(Arc::new(service.clone()), tls.target.clone(), tls.proxy.clone());
+        let connector = StreamConnector::new(Arc::new(service.clone()), tls.target.clone(), tls.proxy);
         let connector = match timeout {
             Some(timeout) => connector.with_timeout(timeout),
             None => connector,

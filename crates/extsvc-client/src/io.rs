@@ -10,6 +10,10 @@ use tokio::net::TcpStream;
 
 /// How a connection reaches its target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[allow(
+    clippy::exhaustive_enums,
+    reason = "closed set: a connection is direct, forwarded or tunnelled, which callers match"
+)]
 pub enum Hop {
     /// Straight to the target.
     #[default]
@@ -67,6 +71,7 @@ impl ConnectionInfo for tokio::io::DuplexStream {
 
 /// A stream that is either plain or TLS (to the target or to an `https://` proxy).
 #[derive(Debug)]
+#[allow(clippy::exhaustive_enums, reason = "closed set: a stream is plain or TLS")]
 pub enum MaybeTlsStream<IO> {
     /// Plain bytes.
     Plain(IO),

@@ -181,7 +181,7 @@ mod tests {
         let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
         assert!(made.success());
         let (done, opened) = std::sync::mpsc::channel();
-        let path = fifo.clone();
+        let path = fifo;
         std::thread::spawn(move || {
             let file = open_without_blocking(&path).unwrap();
             done.send(file.metadata().unwrap().file_type().is_fifo()).unwrap();

@@ -10,6 +10,10 @@ use crate::{BypassEntry, EncodingSecret, ProxyUrl, ServiceKind, Sourced, TlsVers
 
 /// Everything `external_services` (and the legacy top-level keys) set, validated.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[allow(
+    clippy::exhaustive_structs,
+    reason = "the configuration model: one field per tyk.conf key, written in code with `..Default::default()`"
+)]
 pub struct ExternalServicesConfig {
     /// `external_services.global`.
     pub global: GlobalSettings,
@@ -35,6 +39,10 @@ impl ExternalServicesConfig {
 
 /// `external_services.global`: the proxy settings every service inherits.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[allow(
+    clippy::exhaustive_structs,
+    reason = "the configuration model: one field per tyk.conf key, written in code with `..Default::default()`"
+)]
 pub struct GlobalSettings {
     /// `enabled`.
     pub enabled: Option<Sourced<bool>>,
@@ -54,6 +62,10 @@ pub type ProxySettings = GlobalSettings;
 /// `Debug` shows paths and ids through [`crate::shown`]: a private key pasted where a path
 /// belongs appears as `<PEM text, N bytes>`.
 #[derive(Clone, Default, PartialEq, Eq)]
+#[allow(
+    clippy::exhaustive_structs,
+    reason = "the configuration model: one field per tyk.conf key, written in code with `..Default::default()`"
+)]
 pub struct MtlsSettings {
     /// `enabled`.
     pub enabled: Option<Sourced<bool>>,
@@ -102,6 +114,10 @@ impl std::fmt::Debug for MtlsSettings {
 
 /// One service block: `external_services.<service>`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[allow(
+    clippy::exhaustive_structs,
+    reason = "the configuration model: one field per tyk.conf key, written in code with `..Default::default()`"
+)]
 pub struct ServiceSettings {
     /// `proxy`.
     pub proxy: ProxySettings,
@@ -111,6 +127,10 @@ pub struct ServiceSettings {
 
 /// Legacy top-level keys of tyk.conf (and their `TYK_GW_` variables).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[allow(
+    clippy::exhaustive_structs,
+    reason = "the configuration model: one field per tyk.conf key, written in code with `..Default::default()`"
+)]
 pub struct LegacySettings {
     /// Top-level `http_proxy` / `TYK_GW_HTTPPROXY`.
     pub http_proxy: Option<Sourced<Option<ProxyUrl>>>,
@@ -124,6 +144,10 @@ pub struct LegacySettings {
 /// store (SPEC sections 1 and 3). Both are kept as set, even `""`; `extsvc-resolve`
 /// applies Tyk's rule (the first non-empty one wins).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[allow(
+    clippy::exhaustive_structs,
+    reason = "the configuration model: one field per tyk.conf key, written in code with `..Default::default()`"
+)]
 pub struct CertificateStoreSettings {
     /// `security.private_certificate_encoding_secret` /
     /// `TYK_GW_SECURITY_PRIVATECERTIFICATEENCODINGSECRET`.

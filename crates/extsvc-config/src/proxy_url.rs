@@ -7,6 +7,10 @@ use percent_encoding::percent_decode_str;
 
 /// How extsvc talks to a forward proxy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[allow(
+    clippy::exhaustive_enums,
+    reason = "closed set: the proxy URL schemes SPEC section 2 accepts, which callers match"
+)]
 pub enum ProxyScheme {
     /// `http://`: plain TCP to the proxy.
     Http,

@@ -170,7 +170,7 @@ impl PortRule {
 
     /// One of its entries (they share the key).
     fn any_entry(&self) -> Option<u32> {
-        self.any_port.or(self.ports.first().map(|&(_, pos)| pos))
+        self.any_port.or_else(|| self.ports.first().map(|&(_, pos)| pos))
     }
 
     fn is_empty(&self) -> bool {

@@ -12,6 +12,10 @@ use crate::defaults::sourced_default;
 /// Where the client certificate comes from. `Debug` shows paths and ids through
 /// [`extsvc_config::shown`] (no pasted PEM text).
 #[derive(Clone, PartialEq, Eq)]
+#[allow(
+    clippy::exhaustive_enums,
+    reason = "closed set: SPEC section 3's ways to a client certificate (store, files, none), which callers match"
+)]
 pub enum ClientCertificateSource {
     /// No client certificate is presented.
     None,
@@ -36,6 +40,10 @@ pub enum ClientCertificateSource {
 /// Which roots verify the server's certificate. `Debug` shows paths and ids through
 /// [`extsvc_config::shown`].
 #[derive(Clone, PartialEq, Eq)]
+#[allow(
+    clippy::exhaustive_enums,
+    reason = "closed set: SPEC section 3's ways to roots (store, file, default roots), which callers match"
+)]
 pub enum CaSource {
     /// The built-in webpki roots.
     DefaultRoots,
@@ -248,7 +256,7 @@ fn warn_insecure(kind: ServiceKind, insecure: &Sourced<bool>, warnings: &mut Vec
     }
     let subject = match &insecure.source {
         Source::File(name) | Source::Env(name) | Source::Legacy(name) | Source::Code(name) => name.as_str(),
-        Source::Fallback(_) | Source::Default => "insecure_skip_verify",
+        _ => "insecure_skip_verify",
     };
     warnings.push(format!(
         "{subject}: true: certificates of {kind} targets are not verified; do not use this in production"

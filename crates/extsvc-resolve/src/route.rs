@@ -9,6 +9,10 @@ use crate::scheme::TargetScheme;
 
 /// Where a connection goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(
+    clippy::exhaustive_enums,
+    reason = "closed set: a connection goes direct or through a proxy"
+)]
 pub enum Route<'a> {
     /// Straight to the target.
     Direct,

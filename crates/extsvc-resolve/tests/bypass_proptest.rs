@@ -83,7 +83,7 @@ fn ref_rank(entry: &BypassEntry, target: &RefTarget, port: u16) -> Option<(u8, i
                 }
                 return None;
             }
-            let net = entry.ip().map(ipnet::IpNet::from).or(entry.network())?;
+            let net = entry.ip().map(ipnet::IpNet::from).or_else(|| entry.network())?;
             if is_localhost && covers_loopback(net) {
                 (LOCALHOST_RULE, 0)
             } else {

@@ -73,6 +73,10 @@ pub fn parse_stored_key(pem: &[u8]) -> Result<StoredPrivateKey, PemError> {
 /// A private key as a certificate store returns it: plain, or still encrypted (Tyk's
 /// store), to be decrypted with the encoding secret when the service's TLS is built.
 /// `Debug` never shows key bytes.
+#[allow(
+    clippy::exhaustive_enums,
+    reason = "closed set: a stored key is plain or RFC 1423 encrypted"
+)]
 pub enum StoredPrivateKey {
     /// A plain key.
     Plain(PrivateKeyDer<'static>),

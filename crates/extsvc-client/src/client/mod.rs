@@ -67,6 +67,10 @@ pub type ServiceStream = MaybeTlsStream<ProxyStream<tokio::net::TcpStream>>;
 /// A timeout longer than [`MAX_TIMEOUT`] (a year; `Duration::MAX` included) is clamped to
 /// it: in effect no deadline, and never an overflow of the clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(
+    clippy::exhaustive_structs,
+    reason = "a newtype request extension, built by the caller as `RequestTimeout(d)`"
+)]
 pub struct RequestTimeout(pub Duration);
 
 /// The longest deadline a request or connection gets: one year. Longer timeouts are

@@ -20,7 +20,7 @@ fn plain_tls() -> Arc<rustls::ClientConfig> {
 fn direct_client(kind: ServiceKind) -> ServiceClient {
     let resolution = extsvc_resolve::resolve(&ExternalServicesConfig::default(), &EnvSnapshot::empty());
     let tls = plain_tls();
-    ServiceClient::from_parts(resolution.service(kind).clone(), tls.clone(), tls.clone())
+    ServiceClient::from_parts(resolution.service(kind).clone(), tls.clone(), tls)
 }
 
 fn boxed(body: &'static str) -> RequestBody {
@@ -101,7 +101,7 @@ fn the_debug_output_names_the_proxy_redacted() {
     let loaded = extsvc_config::load_str(json, "tyk.conf", &env, &Default::default()).unwrap();
     let resolution = extsvc_resolve::resolve(&loaded.config, &env);
     let tls = plain_tls();
-    let client = ServiceClient::from_parts(resolution.service(ServiceKind::Oauth).clone(), tls.clone(), tls.clone());
+    let client = ServiceClient::from_parts(resolution.service(ServiceKind::Oauth).clone(), tls.clone(), tls);
     let debug = format!("{client:?}");
     assert!(debug.contains("http://gw:***@proxy:3128"), "{debug}");
     assert!(!debug.contains("hunter2"), "{debug}");

@@ -197,12 +197,12 @@ impl RedisUrl {
         };
         let (host_port, path) = after.split_once('/').unwrap_or((after, ""));
         let (host, port) = if let Some(v6) = host_port.strip_prefix('[') {
-            let (addr, tail) = v6.split_once(']').ok_or(invalid("unterminated IPv6 address"))?;
+            let (addr, tail) = v6.split_once(']').ok_or_else(|| invalid("unterminated IPv6 address"))?;
             let port = match tail {
                 "" => None,
                 _ => Some(
                     tail.strip_prefix(':')
-                        .ok_or(invalid("unexpected text after the IPv6 address"))?,
+                        .ok_or_else(|| invalid("unexpected text after the IPv6 address"))?,
                 ),
             };
             (format!("[{addr}]"), port)
