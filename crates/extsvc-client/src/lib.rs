@@ -62,6 +62,7 @@
 mod builder;
 mod client;
 pub mod connect;
+mod deadline;
 mod error;
 mod host;
 pub mod instruments;
@@ -74,9 +75,8 @@ mod services;
 mod stream;
 
 pub use builder::{ExternalServicesBuilder, SetupError};
-pub use client::{
-    ClientStats, RequestTimeout, ResponseBody, ResponseFuture, ServiceClient, DEFAULT_BODY_LIMIT, MAX_TIMEOUT,
-};
+pub use client::{ClientStats, RequestTimeout, ResponseBody, ResponseFuture, ServiceClient, DEFAULT_BODY_LIMIT};
+pub use deadline::MAX_TIMEOUT;
 pub use error::{BoxError, Error, ErrorKind, Phase};
 pub use io::{tls_version_name, Connected, ConnectionInfo, Hop};
 #[cfg(feature = "redis")]

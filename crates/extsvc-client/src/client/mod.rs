@@ -17,8 +17,6 @@ mod request_body;
 mod request_target;
 mod retry;
 
-#[cfg(feature = "redis")]
-pub(crate) use exchange::refuses_client_certificate;
 use exchange::HttpConnection;
 pub(crate) use request_body::RequestBody;
 use request_body::{box_body, empty_body};
@@ -42,19 +40,12 @@ use http_body::Body;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use crate::connect::{http1_tls_config, ProxyConnector, TcpConnector, TlsConnector};
+use crate::connect::{http1_tls_config, service_connector, ServiceConnector};
+use crate::deadline::deadline_from;
 use crate::error::{BoxError, Error, ErrorKind, Phase};
 use crate::instruments::{self, method_label};
-use crate::io::{MaybeTlsStream, ProxyStream};
 use crate::phase;
 use crate::pool::{Pool, PoolKey, PoolLabels, PoolStats, RouteKey};
-
-/// The connector stack of a [`ServiceClient`]: TLS to the target over the route-aware
-/// proxy connector over TCP.
-pub type ServiceConnector = TlsConnector<ProxyConnector<TcpConnector>>;
-
-/// The stream a [`ServiceConnector`] yields.
-pub type ServiceStream = MaybeTlsStream<ProxyStream<tokio::net::TcpStream>>;
 
 /// A per-request override of the service's timeout, as a request extension.
 ///
@@ -72,21 +63,6 @@ pub type ServiceStream = MaybeTlsStream<ProxyStream<tokio::net::TcpStream>>;
     reason = "a newtype request extension, built by the caller as `RequestTimeout(d)`"
 )]
 pub struct RequestTimeout(pub Duration);
-
-/// The longest deadline a request or connection gets: one year. Longer timeouts are
-/// clamped to it, so that adding one to the clock cannot overflow.
-pub const MAX_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 3600);
-
-/// The deadline `timeout` from now, `timeout` clamped to [`MAX_TIMEOUT`].
-pub(crate) fn deadline_after(timeout: Duration) -> Instant {
-    deadline_from(Instant::now(), timeout)
-}
-
-/// The deadline `timeout` after `start` (a clock reading the caller has already made),
-/// `timeout` clamped to [`MAX_TIMEOUT`].
-fn deadline_from(start: Instant, timeout: Duration) -> Instant {
-    start + timeout.min(MAX_TIMEOUT)
-}
 
 /// A request's deadline, and the timeout it came from (for error messages).
 #[derive(Debug, Clone, Copy)]
@@ -207,10 +183,7 @@ impl ServiceClient {
         proxy_tls: impl Into<extsvc_tls::RotatingConfig>,
     ) -> ServiceClient {
         let service = Arc::new(service);
-        let connector = TlsConnector::new(
-            http1_tls_config(&target_tls.into()),
-            ProxyConnector::new(service.clone(), Some(proxy_tls.into()), TcpConnector::new()),
-        );
+        let connector = service_connector(service.clone(), http1_tls_config(&target_tls.into()), proxy_tls.into());
         instruments::describe();
         let labels = PoolLabels::new(
             service.kind.as_str(),

@@ -222,7 +222,7 @@ impl Connections {
 /// certificate), or Redis refused `AUTH`/`SELECT`, or the connection broke.
 fn setup_error(e: RedisError) -> Error {
     if let Some(alert) = tls_alert_in(&e) {
-        let message = if crate::client::refuses_client_certificate(alert) {
+        let message = if crate::connect::refuses_client_certificate(alert) {
             format!(
                 "the Redis server ended the TLS session with alert {alert:?}; with TLS 1.3 this is how \
                  a server refuses the client certificate (check the storage service's mTLS cert_file / cert_id)"
