@@ -1,17 +1,17 @@
 //! [`ExternalServices::builder`]: from a tyk.conf (or a configuration set in code) and an
 //! environment to all five clients, in one call.
 //!
-//! The steps are the four a gateway would otherwise write itself: load and validate the
-//! configuration (`extsvc-config`), resolve every service (`extsvc-resolve`), apply the
-//! library-level pool and timeout overrides, build every service's TLS (`extsvc-tls`) and
-//! client ([`ExternalServices::build`]).
+//! The steps are the three a gateway would otherwise write itself: load and validate the
+//! configuration (`extsvc-config`), resolve every service with the pool and timeout given
+//! in code (`extsvc-resolve`'s `resolve_with` and `Tuning`), build every service's TLS
+//! (`extsvc-tls`) and client ([`ExternalServices::build`]).
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use extsvc_config::{load_file, load_str, ConfigErrors, EnvSnapshot, LoadOptions, Loaded, ServiceKind};
-use extsvc_resolve::{resolve, PoolSettings};
+use extsvc_resolve::{resolve_with, PoolSettings, Tuning};
 use extsvc_tls::{CertificateStore, TlsOptions};
 
 use crate::services::{BuildError, ExternalServices};
@@ -57,12 +57,6 @@ impl std::fmt::Debug for ConfigInput {
 }
 
 /// Library-level settings of one service that no configuration key reaches.
-#[derive(Debug, Clone, Copy, Default)]
-struct Overrides {
-    pool: Option<PoolSettings>,
-    timeout: Option<Duration>,
-}
-
 /// Builds [`ExternalServices`]; see [`ExternalServices::builder`].
 #[derive(Default)]
 #[must_use = "a builder does nothing until .build().await"]
@@ -72,7 +66,7 @@ pub struct ExternalServicesBuilder {
     options: LoadOptions,
     store: Option<Arc<dyn CertificateStore>>,
     tls: TlsOptions,
-    overrides: [Overrides; 5],
+    tuning: Tuning,
 }
 
 impl std::fmt::Debug for ExternalServicesBuilder {
@@ -170,13 +164,13 @@ impl ExternalServicesBuilder {
 
     /// Replaces the built-in pool sizes of one service.
     pub fn pool(mut self, kind: ServiceKind, pool: PoolSettings) -> Self {
-        self.overrides[kind.index()].pool = Some(pool);
+        self.tuning = self.tuning.pool(kind, pool);
         self
     }
 
     /// Replaces the built-in timeout (the deadline of a whole exchange) of one service.
     pub fn timeout(mut self, kind: ServiceKind, timeout: Duration) -> Self {
-        self.overrides[kind.index()].timeout = Some(timeout);
+        self.tuning = self.tuning.timeout(kind, timeout);
         self
     }
 
@@ -192,15 +186,7 @@ impl ExternalServicesBuilder {
             ConfigInput::Text { text, origin } => load_str(&text, &origin, &env, &self.options)?,
             ConfigInput::Set(loaded) => *loaded,
         };
-        let mut resolution = resolve(&loaded.config, &env);
-        for (service, overrides) in resolution.services_mut().iter_mut().zip(self.overrides) {
-            if let Some(pool) = overrides.pool {
-                service.pool = pool;
-            }
-            if let Some(timeout) = overrides.timeout {
-                service.timeout = timeout;
-            }
-        }
+        let resolution = resolve_with(&loaded.config, &env, &self.tuning);
         let mut warnings = loaded.warnings;
         warnings.extend(resolution.warnings.iter().cloned());
         let services = ExternalServices::build(&resolution, self.store, &self.tls).await?;

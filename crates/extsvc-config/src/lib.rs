@@ -49,8 +49,7 @@ pub use env::EnvSnapshot;
 pub use error::{ConfigError, ConfigErrors};
 pub use load::{load_file, load_file_lenient, load_str, load_str_lenient, LoadOptions, LoadReport, Loaded};
 pub use model::{
-    CertificateStoreSettings, ExternalServicesConfig, GlobalSettings, LegacySettings, MtlsSettings, ProxySettings,
-    ServiceSettings,
+    CertificateStoreSettings, ExternalServicesConfig, LegacySettings, MtlsSettings, ProxySettings, ServiceSettings,
 };
 pub use proxy_url::{InvalidProxyUrl, ProxyScheme, ProxyUrl};
 pub use service::{ServiceKind, UnknownServiceKind};

@@ -16,7 +16,7 @@ use crate::{BypassEntry, EncodingSecret, ProxyUrl, ServiceKind, Sourced, TlsVers
 )]
 pub struct ExternalServicesConfig {
     /// `external_services.global`.
-    pub global: GlobalSettings,
+    pub global: ProxySettings,
     /// The five service blocks, indexed by [`ServiceKind::index`].
     pub services: [ServiceSettings; 5],
     /// Legacy top-level keys that still apply.
@@ -37,13 +37,14 @@ impl ExternalServicesConfig {
     }
 }
 
-/// `external_services.global`: the proxy settings every service inherits.
+/// A proxy block: `external_services.global` (the settings every service inherits) and
+/// each service's `external_services.<service>.proxy` have the same fields.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[allow(
     clippy::exhaustive_structs,
     reason = "the configuration model: one field per tyk.conf key, written in code with `..Default::default()`"
 )]
-pub struct GlobalSettings {
+pub struct ProxySettings {
     /// `enabled`.
     pub enabled: Option<Sourced<bool>>,
     /// `http_proxy`; `Some(Sourced { value: None, .. })` when set to `""`.
@@ -53,9 +54,6 @@ pub struct GlobalSettings {
     /// `bypass_proxy`, parsed; an empty list when set to `""`.
     pub bypass_proxy: Option<Sourced<Vec<BypassEntry>>>,
 }
-
-/// `external_services.<service>.proxy`. Same fields as the global block.
-pub type ProxySettings = GlobalSettings;
 
 /// `external_services.<service>.mtls`.
 ///

@@ -20,6 +20,7 @@ use std::fmt::{self, Write as _};
 use crate::proxy_url::redact_url_credentials;
 
 /// The longest value shown whole, in characters.
+#[doc(hidden)]
 pub const SHOWN_LIMIT: usize = 256;
 
 /// A value as messages show it; see the module docs.

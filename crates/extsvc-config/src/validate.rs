@@ -13,7 +13,7 @@ use crate::keys::find_key;
 use crate::layer::Layered;
 use crate::proxy_url::redact_url_credentials;
 use crate::{
-    CertificateStoreSettings, ExternalServicesConfig, GlobalSettings, LegacySettings, MtlsSettings, ProxyUrl,
+    CertificateStoreSettings, ExternalServicesConfig, LegacySettings, MtlsSettings, ProxySettings, ProxyUrl,
     ServiceKind, ServiceSettings, Source, Sourced, TlsVersion,
 };
 
@@ -80,7 +80,7 @@ impl Builder<'_> {
         }
     }
 
-    fn proxy_block(&mut self, block: &str, file: Option<&GlobalFile>) -> GlobalSettings {
+    fn proxy_block(&mut self, block: &str, file: Option<&GlobalFile>) -> ProxySettings {
         // Destructured without `..`: a field added to the proxy block's list in `keys`
         // does not compile until it is validated here.
         let Some(GlobalFile {
@@ -90,9 +90,9 @@ impl Builder<'_> {
             bypass_proxy,
         }) = file
         else {
-            return GlobalSettings::default();
+            return ProxySettings::default();
         };
-        GlobalSettings {
+        ProxySettings {
             enabled: enabled.map(|v| Sourced::new(v, self.source(&format!("{block}.enabled")))),
             http_proxy: http_proxy
                 .as_ref()

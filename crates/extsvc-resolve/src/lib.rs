@@ -20,6 +20,6 @@ pub use bypass::BypassList;
 pub use defaults::PoolSettings;
 pub use mtls::{CaSource, ClientCertificateSource, ResolvedMtls};
 pub use proxy::ResolvedProxy;
-pub use resolution::{resolve, Resolution, ResolvedService};
+pub use resolution::{resolve, resolve_with, Resolution, ResolvedService, Tuning};
 pub use route::{Route, RouteDecision, RouteReason};
 pub use scheme::TargetScheme;

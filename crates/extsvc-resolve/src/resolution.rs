@@ -20,10 +20,49 @@ pub struct ResolvedService {
     pub proxy: ResolvedProxy,
     /// TLS settings after precedence.
     pub mtls: ResolvedMtls,
-    /// Connection pool sizes (built in, from the seed's table).
+    /// Connection pool sizes: the seed's table, or what [`Tuning::pool`] gave.
     pub pool: PoolSettings,
-    /// Deadline for a whole exchange (built in, from the seed's table).
+    /// Deadline for a whole exchange: the seed's table, or what [`Tuning::timeout`] gave.
     pub timeout: Duration,
+}
+
+/// Settings no configuration key reaches, given in code: a service's pool sizes and
+/// timeout in place of the built-in ones (what `ExternalServicesBuilder::pool` and
+/// `::timeout` collect). [`resolve_with`] applies them as it resolves, so a resolution is
+/// never patched afterwards.
+///
+/// ```
+/// # use std::time::Duration;
+/// use extsvc::config::{EnvSnapshot, ExternalServicesConfig, ServiceKind};
+/// use extsvc::resolve::{resolve_with, PoolSettings, Tuning};
+///
+/// let tuning = Tuning::default()
+///     .pool(ServiceKind::Webhooks, PoolSettings::new(8, 2, Duration::from_secs(30)))
+///     .timeout(ServiceKind::Webhooks, Duration::from_secs(7));
+/// let resolution = resolve_with(&ExternalServicesConfig::default(), &EnvSnapshot::empty(), &tuning);
+/// assert_eq!(resolution.service(ServiceKind::Webhooks).pool.max_connections, 8);
+/// assert_eq!(resolution.service(ServiceKind::Webhooks).timeout, Duration::from_secs(7));
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tuning {
+    pool: [Option<PoolSettings>; 5],
+    timeout: [Option<Duration>; 5],
+}
+
+impl Tuning {
+    /// `kind` uses `pool` in place of its built-in pool sizes.
+    #[must_use]
+    pub fn pool(mut self, kind: ServiceKind, pool: PoolSettings) -> Tuning {
+        self.pool[kind.index()] = Some(pool);
+        self
+    }
+
+    /// `kind` uses `timeout` (the deadline of a whole exchange) in place of its built-in one.
+    #[must_use]
+    pub fn timeout(mut self, kind: ServiceKind, timeout: Duration) -> Tuning {
+        self.timeout[kind.index()] = Some(timeout);
+        self
+    }
 }
 
 /// The resolution of all five services.
@@ -44,12 +83,6 @@ impl Resolution {
     /// All five services, in [`ServiceKind::ALL`] order.
     pub fn services(&self) -> &[ResolvedService; 5] {
         &self.services
-    }
-
-    /// All five services, mutably: for library-level settings no configuration key
-    /// reaches (pool sizes, timeouts).
-    pub fn services_mut(&mut self) -> &mut [ResolvedService; 5] {
-        &mut self.services
     }
 
     /// Every configuration error the resolution carries (each service's
@@ -75,6 +108,12 @@ impl Resolution {
 /// set `ALL_PROXY` / `all_proxy` is only warned about; both warnings, like those about bad
 /// values in the standard variables, appear only when some service proxies.
 pub fn resolve(config: &ExternalServicesConfig, env: &EnvSnapshot) -> Resolution {
+    resolve_with(config, env, &Tuning::default())
+}
+
+/// [`resolve`], with the pool sizes and timeouts of `tuning` in place of the built-in
+/// ones where it gives them.
+pub fn resolve_with(config: &ExternalServicesConfig, env: &EnvSnapshot, tuning: &Tuning) -> Resolution {
     let mut warnings = Vec::new();
     let mut standard_warnings = Vec::new();
     let standard = proxy::StandardProxyEnv::read(env, &mut standard_warnings);
@@ -88,8 +127,8 @@ pub fn resolve(config: &ExternalServicesConfig, env: &EnvSnapshot) -> Resolution
         kind,
         proxy: proxy::resolve_proxy(config, kind, &standard, &global_bypass, &mut warnings),
         mtls: mtls::resolve_mtls(config, kind, &mut warnings),
-        pool: PoolSettings::for_service(kind),
-        timeout: defaults::timeout_for(kind),
+        pool: tuning.pool[kind.index()].unwrap_or_else(|| PoolSettings::for_service(kind)),
+        timeout: tuning.timeout[kind.index()].unwrap_or_else(|| defaults::timeout_for(kind)),
     });
     // SPEC section 2: without proxying the standard variables are ignored, so a bad
     // value in them (set for other programs on the host) is no concern of ours.

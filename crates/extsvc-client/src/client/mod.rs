@@ -55,7 +55,7 @@ use crate::pool::{Pool, PoolKey, PoolLabels, PoolStats, RouteKey};
 /// req.extensions_mut().insert(extsvc::client::RequestTimeout(Duration::from_secs(2)));
 /// ```
 ///
-/// A timeout longer than [`MAX_TIMEOUT`] (a year; `Duration::MAX` included) is clamped to
+/// A timeout longer than [`MAX_TIMEOUT`](crate::MAX_TIMEOUT) (a year; `Duration::MAX` included) is clamped to
 /// it: in effect no deadline, and never an overflow of the clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[allow(
@@ -147,10 +147,10 @@ impl ServiceClient {
     ///    The pool and this client record the metrics of [`crate::instruments`];
     /// 4. **HTTP/1.1** (hyper `client::conn::http1`): origin form, or absolute form
     ///    with `Proxy-Authorization` on a forwarding proxy hop;
-    /// 5. [`TlsConnector`]: TLS to the target for `https://`;
-    /// 6. [`ProxyConnector`]: direct, or to the proxy (TLS to an `https://` proxy), then a
+    /// 5. [`TlsConnector`](crate::connect::TlsConnector): TLS to the target for `https://`;
+    /// 6. [`ProxyConnector`](crate::connect::ProxyConnector): direct, or to the proxy (TLS to an `https://` proxy), then a
     ///    [`Tunnel`](crate::connect::Tunnel) (`CONNECT`) for `https://` targets;
-    /// 7. [`TcpConnector`]: DNS and TCP.
+    /// 7. [`TcpConnector`](crate::connect::TcpConnector): DNS and TCP.
     ///
     /// Layers 5–7 are public `tower::Service<Uri>` connectors; they compose into other
     /// clients, e.g. hyper-util's legacy client (which adds no connection cap, and
@@ -158,7 +158,7 @@ impl ServiceClient {
     /// credentials or add the header for proxied `http://` requests yourself). The
     /// target and the proxy each get their own TLS configuration: `tls.target` may carry
     /// the service's client certificate, which must never be offered to a proxy, so the
-    /// proxy leg takes `tls.proxy` ([`ProxyConnector::for_service`]):
+    /// proxy leg takes `tls.proxy` ([`ProxyConnector::for_service`](crate::connect::ProxyConnector::for_service)):
     ///
     /// ```no_run
     /// # use std::sync::Arc;

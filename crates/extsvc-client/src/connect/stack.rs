@@ -16,7 +16,7 @@ use super::tcp::TcpConnector;
 use super::tls::TlsConnector;
 use crate::io::{MaybeTlsStream, ProxyStream};
 
-/// The connector stack of a [`ServiceClient`]: TLS to the target over the route-aware
+/// The connector stack of a [`ServiceClient`](crate::ServiceClient): TLS to the target over the route-aware
 /// proxy connector over TCP.
 pub type ServiceConnector = TlsConnector<ProxyConnector<TcpConnector>>;
 

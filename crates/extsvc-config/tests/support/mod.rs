@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 
 use extsvc_config::{
-    load_str, ConfigErrors, EnvSnapshot, ExternalServicesConfig, GlobalSettings, LoadOptions, Loaded, MtlsSettings,
+    load_str, ConfigErrors, EnvSnapshot, ExternalServicesConfig, LoadOptions, Loaded, MtlsSettings, ProxySettings,
     ServiceKind, Sourced,
 };
 
@@ -50,7 +50,7 @@ fn push<T>(
     }
 }
 
-fn proxy_block(out: &mut Vec<(String, String, String)>, block: &str, p: &GlobalSettings) {
+fn proxy_block(out: &mut Vec<(String, String, String)>, block: &str, p: &ProxySettings) {
     let url = |u: &Option<extsvc_config::ProxyUrl>| u.as_ref().map_or_else(String::new, ToString::to_string);
     push(out, &format!("{block}.enabled"), &p.enabled, ToString::to_string);
     push(out, &format!("{block}.http_proxy"), &p.http_proxy, url);
