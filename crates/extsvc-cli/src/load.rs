@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use extsvc::config::{load_file, load_file_lenient, EnvSnapshot, LoadOptions, LoadReport, Loaded, ServiceKind};
+use extsvc::config::{load_file, load_file_lenient, EnvSnapshot, LoadOptions, LoadReport, Loaded, PerService};
 use extsvc::resolve::{resolve, Resolution, ResolvedService};
 
 use crate::args::ConfigArgs;
@@ -49,7 +49,7 @@ pub(crate) struct LenientResolution {
     /// Warnings of loading and resolving.
     pub(crate) warnings: Vec<String>,
     /// Which services' TLS settings no configuration error is about.
-    mtls_usable: [bool; 5],
+    mtls_usable: PerService<bool>,
 }
 
 impl LenientResolution {
@@ -59,7 +59,7 @@ impl LenientResolution {
         self.resolution
             .services()
             .iter()
-            .filter(|service| self.mtls_usable[service.kind.index()])
+            .filter(|service| self.mtls_usable[service.kind])
     }
 }
 
@@ -73,7 +73,7 @@ pub(crate) fn load_and_resolve_leniently(
     let path = config_path(args);
     let report: LoadReport = load_file_lenient(path.as_deref(), env, &load_options(args))
         .map_err(|errors| errors.0.iter().map(|e| e.to_string()).collect::<Vec<_>>())?;
-    let mtls_usable = ServiceKind::ALL.map(|kind| report.mtls_usable(kind));
+    let mtls_usable = PerService::from_fn(|kind| report.mtls_usable(kind));
     let resolution = resolve(&report.config, env);
     let mut warnings = report.warnings;
     warnings.extend(resolution.warnings.iter().cloned());

@@ -33,6 +33,7 @@ mod layer;
 mod load;
 mod model;
 mod mtls_rules;
+mod per_service;
 mod proxy_url;
 mod reference;
 mod service;
@@ -51,9 +52,10 @@ pub use load::{load_file, load_file_lenient, load_str, load_str_lenient, LoadOpt
 pub use model::{
     CertificateStoreSettings, ExternalServicesConfig, LegacySettings, MtlsSettings, ProxySettings, ServiceSettings,
 };
+pub use per_service::PerService;
 pub use proxy_url::{InvalidProxyUrl, ProxyScheme, ProxyUrl};
 pub use service::{ServiceKind, UnknownServiceKind};
-pub use shown::{escaped, shown, Shown, SHOWN_LIMIT};
+pub use shown::{escaped, shown, SHOWN_LIMIT};
 pub use source::{Source, Sourced};
 pub use tls_version::TlsVersion;
 

@@ -6,6 +6,7 @@
 
 use std::path::PathBuf;
 
+use crate::per_service::PerService;
 use crate::{BypassEntry, EncodingSecret, ProxyUrl, ServiceKind, Sourced, TlsVersion};
 
 /// Everything `external_services` (and the legacy top-level keys) set, validated.
@@ -18,7 +19,7 @@ pub struct ExternalServicesConfig {
     /// `external_services.global`.
     pub global: ProxySettings,
     /// The five service blocks, indexed by [`ServiceKind::index`].
-    pub services: [ServiceSettings; 5],
+    pub services: PerService<ServiceSettings>,
     /// Legacy top-level keys that still apply.
     pub legacy: LegacySettings,
     /// The certificate store's secrets (outside `external_services`).
@@ -28,12 +29,12 @@ pub struct ExternalServicesConfig {
 impl ExternalServicesConfig {
     /// The settings block of one service.
     pub fn service(&self, kind: ServiceKind) -> &ServiceSettings {
-        &self.services[kind.index()]
+        &self.services[kind]
     }
 
     /// The settings block of one service, mutably.
     pub fn service_mut(&mut self, kind: ServiceKind) -> &mut ServiceSettings {
-        &mut self.services[kind.index()]
+        &mut self.services[kind]
     }
 }
 

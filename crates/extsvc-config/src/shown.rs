@@ -25,7 +25,7 @@ pub const SHOWN_LIMIT: usize = 256;
 
 /// A value as messages show it; see the module docs.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Shown<'a> {
+pub(crate) struct Shown<'a> {
     value: Cow<'a, str>,
     redact_userinfo: bool,
 }
@@ -40,7 +40,7 @@ pub struct Shown<'a> {
 /// assert_eq!(shown("u:pw@host").to_string(), "u:***@host");
 /// assert_eq!(shown("/etc/tyk/client.pem").to_string(), "/etc/tyk/client.pem");
 /// ```
-pub fn shown<S: AsRef<OsStr> + ?Sized>(value: &S) -> Shown<'_> {
+pub fn shown<S: AsRef<OsStr> + ?Sized>(value: &S) -> impl fmt::Display + fmt::Debug + '_ {
     let value = value.as_ref().to_string_lossy();
     // A file path may contain `@` (`/home/a@b/x.pem`) and has no userinfo.
     let redact_userinfo = !value.starts_with(['/', '.', '~']);
@@ -53,7 +53,7 @@ pub fn shown<S: AsRef<OsStr> + ?Sized>(value: &S) -> Shown<'_> {
 /// ```
 /// assert_eq!(extsvc_config::escaped("ERR \u{1b}[2J").to_string(), "ERR \\u{1b}[2J");
 /// ```
-pub fn escaped(text: &str) -> Shown<'_> {
+pub fn escaped(text: &str) -> impl fmt::Display + fmt::Debug + '_ {
     Shown {
         value: Cow::Borrowed(text),
         redact_userinfo: false,

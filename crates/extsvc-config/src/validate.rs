@@ -11,6 +11,7 @@ use crate::error::{ConfigError, Diagnostics};
 use crate::file::{GlobalFile, MtlsFile, TykConfFile};
 use crate::keys::find_key;
 use crate::layer::Layered;
+use crate::per_service::PerService;
 use crate::proxy_url::redact_url_credentials;
 use crate::{
     CertificateStoreSettings, ExternalServicesConfig, LegacySettings, MtlsSettings, ProxySettings, ProxyUrl,
@@ -33,7 +34,7 @@ pub(crate) fn build_config(
             .jwt_ssl_insecure_skip_verify
             .map(|v| Sourced::new(v, builder.source("jwt_ssl_insecure_skip_verify"))),
     };
-    let services = ServiceKind::ALL.map(|kind| {
+    let services = PerService::from_fn(|kind| {
         let block = external.service(kind);
         let proxy = builder.proxy_block(
             &format!("external_services.{kind}.proxy"),

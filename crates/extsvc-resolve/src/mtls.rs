@@ -97,10 +97,7 @@ impl fmt::Debug for CaSource {
                 .finish(),
             CaSource::Store { ca_cert_ids, source } => f
                 .debug_struct("Store")
-                .field(
-                    "ca_cert_ids",
-                    &ca_cert_ids.iter().map(|id| shown(id)).collect::<Vec<_>>(),
-                )
+                .field("ca_cert_ids", &ca_cert_ids.iter().map(shown).collect::<Vec<_>>())
                 .field("source", source)
                 .finish(),
         }

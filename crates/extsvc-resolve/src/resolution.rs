@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use extsvc_config::{EncodingSecret, EnvSnapshot, ExternalServicesConfig, ServiceKind, Sourced};
+use extsvc_config::{EncodingSecret, EnvSnapshot, ExternalServicesConfig, PerService, ServiceKind, Sourced};
 
 use crate::bypass::BypassList;
 use crate::defaults::{self, PoolSettings};
@@ -45,22 +45,22 @@ pub struct ResolvedService {
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Tuning {
-    pool: [Option<PoolSettings>; 5],
-    timeout: [Option<Duration>; 5],
+    pool: PerService<Option<PoolSettings>>,
+    timeout: PerService<Option<Duration>>,
 }
 
 impl Tuning {
     /// `kind` uses `pool` in place of its built-in pool sizes.
     #[must_use]
     pub fn pool(mut self, kind: ServiceKind, pool: PoolSettings) -> Tuning {
-        self.pool[kind.index()] = Some(pool);
+        self.pool[kind] = Some(pool);
         self
     }
 
     /// `kind` uses `timeout` (the deadline of a whole exchange) in place of its built-in one.
     #[must_use]
     pub fn timeout(mut self, kind: ServiceKind, timeout: Duration) -> Tuning {
-        self.timeout[kind.index()] = Some(timeout);
+        self.timeout[kind] = Some(timeout);
         self
     }
 }
@@ -68,7 +68,7 @@ impl Tuning {
 /// The resolution of all five services.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Resolution {
-    services: [ResolvedService; 5],
+    services: PerService<ResolvedService>,
     encoding_secret: Option<Sourced<EncodingSecret>>,
     /// Warnings from resolution (e.g. a malformed `NO_PROXY` entry skipped).
     pub warnings: Vec<String>,
@@ -77,19 +77,19 @@ pub struct Resolution {
 impl Resolution {
     /// One service.
     pub fn service(&self, kind: ServiceKind) -> &ResolvedService {
-        &self.services[kind.index()]
+        &self.services[kind]
     }
 
     /// All five services, in [`ServiceKind::ALL`] order.
     pub fn services(&self) -> &[ResolvedService; 5] {
-        &self.services
+        self.services.values()
     }
 
     /// Every configuration error the resolution carries (each service's
     /// [`ResolvedMtls::errors`]): empty for a configuration the loader returned; for one
     /// built in code, what the loader would have refused. Building fails on any of them.
     pub fn errors(&self) -> impl Iterator<Item = &extsvc_config::ConfigError> {
-        self.services.iter().flat_map(|service| &service.mtls.errors)
+        self.services.values().iter().flat_map(|service| &service.mtls.errors)
     }
 
     /// The certificate store's encoding secret and where it came from, by Tyk's rule (SPEC
@@ -123,16 +123,16 @@ pub fn resolve_with(config: &ExternalServicesConfig, env: &EnvSnapshot, tuning: 
         .bypass_proxy
         .as_ref()
         .map(|entries| entries.clone().map(BypassList::new));
-    let services = ServiceKind::ALL.map(|kind| ResolvedService {
+    let services = PerService::from_fn(|kind| ResolvedService {
         kind,
         proxy: proxy::resolve_proxy(config, kind, &standard, &global_bypass, &mut warnings),
         mtls: mtls::resolve_mtls(config, kind, &mut warnings),
-        pool: tuning.pool[kind.index()].unwrap_or_else(|| PoolSettings::for_service(kind)),
-        timeout: tuning.timeout[kind.index()].unwrap_or_else(|| defaults::timeout_for(kind)),
+        pool: tuning.pool[kind].unwrap_or_else(|| PoolSettings::for_service(kind)),
+        timeout: tuning.timeout[kind].unwrap_or_else(|| defaults::timeout_for(kind)),
     });
     // SPEC section 2: without proxying the standard variables are ignored, so a bad
     // value in them (set for other programs on the host) is no concern of ours.
-    if services.iter().any(|s| s.proxy.enabled) {
+    if services.values().iter().any(|s| s.proxy.enabled) {
         warnings.append(&mut standard_warnings);
     }
     warn_empty_legacy_proxies(config, &mut warnings);
