@@ -12,8 +12,10 @@ mod bench_pki;
 mod clients;
 mod connect_proxy;
 mod decision;
+mod go_program;
 mod load;
 mod probe_vs_wrk;
+mod redis_pipeline;
 mod redis_scenario;
 mod report;
 mod target_server;
@@ -40,7 +42,7 @@ const WORKER_THREADS: usize = 2;
 /// The concurrencies each scenario runs at.
 const CONCURRENCIES: [usize; 2] = [1, 16];
 /// Every scenario, in run order.
-const SCENARIOS: [&str; 9] = [
+const SCENARIOS: [&str; 10] = [
     "direct_http",
     "direct_https",
     "proxy_https",
@@ -50,6 +52,7 @@ const SCENARIOS: [&str; 9] = [
     "cold_proxy_https",
     "cold_proxy_https_resumed",
     "redis",
+    "redis_pipeline",
 ];
 
 /// How long and how often to measure.
@@ -356,6 +359,9 @@ async fn run(args: &Args) -> anyhow::Result<Summary> {
         let started_servers = start_servers(&pki, with_squid).await?;
         if args.scenarios.contains(&"redis") {
             summary.redis = Some(redis_scenario::run(&args.method, &pki.client).await?);
+        }
+        if args.scenarios.contains(&"redis_pipeline") {
+            summary.redis_pipeline = Some(redis_pipeline::run(&args.method, &pki.client).await?);
         }
         for name in &args.scenarios {
             let Some(scenario) = Scenario::of(name, &started_servers) else {

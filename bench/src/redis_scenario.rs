@@ -27,11 +27,25 @@ const VALUE_BYTES: usize = 100;
 /// A worker stops after this many errors in one window.
 const MAX_ERRORS_PER_WORKER: u64 = 100;
 
-/// The two commands measured.
+/// What a worker sends, back to back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Op {
+pub(crate) enum Op {
     Ping,
     Get,
+    /// Tyk's sliding-log rate limiter (`SetCount` of `internal/rate/sliding_log.go`): one
+    /// pipeline of `ZREMRANGEBYSCORE key -inf <now - 1 s>`, `ZCARD key`,
+    /// `ZADD key <now> <now>`, `EXPIRE key 1`, `now` in Unix nanoseconds; one key per
+    /// worker (Tyk has one per API key). See `redis_pipeline`.
+    SlidingLog,
+}
+
+/// The sliding log's window: Tyk's `per` (the rate limit's period), 1 s here so that a
+/// key's sorted set stays at one second of requests.
+pub(crate) const SLIDING_LOG_PER_SECONDS: u64 = 1;
+
+/// The key worker `worker` of the sliding-log workload uses, whatever the client.
+pub(crate) fn sliding_log_key(worker: usize) -> String {
+    format!("bench:ratelimit:{worker}")
 }
 
 impl Op {
@@ -41,6 +55,7 @@ impl Op {
         match self {
             Op::Ping => "ping",
             Op::Get => "get",
+            Op::SlidingLog => "sliding_log",
         }
     }
 
@@ -50,15 +65,41 @@ impl Op {
         match self {
             Op::Ping => "PING_MBULK",
             Op::Get => "GET",
+            Op::SlidingLog => "-",
         }
     }
 
-    async fn run(self, connection: &mut impl redis::aio::ConnectionLike) -> redis::RedisResult<()> {
+    /// Sends the operation once; `key` is the worker's sliding-log key.
+    async fn run(self, connection: &mut impl redis::aio::ConnectionLike, key: &str) -> redis::RedisResult<()> {
         match self {
             Op::Ping => redis::cmd("PING").query_async::<()>(connection).await,
             Op::Get => {
                 let value: Vec<u8> = redis::cmd("GET").arg(KEY).query_async(connection).await?;
                 debug_assert_eq!(value.len(), VALUE_BYTES);
+                Ok(())
+            }
+            Op::SlidingLog => {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos() as i64);
+                let one_period_ago = now - (SLIDING_LOG_PER_SECONDS * 1_000_000_000) as i64;
+                let (_removed, count, _added, _expiry): (i64, i64, i64, i64) = redis::pipe()
+                    .cmd("ZREMRANGEBYSCORE")
+                    .arg(key)
+                    .arg("-inf")
+                    .arg(one_period_ago)
+                    .cmd("ZCARD")
+                    .arg(key)
+                    .cmd("ZADD")
+                    .arg(key)
+                    .arg(now)
+                    .arg(now)
+                    .cmd("EXPIRE")
+                    .arg(key)
+                    .arg(SLIDING_LOG_PER_SECONDS)
+                    .query_async(connection)
+                    .await?;
+                debug_assert!(count >= 0);
                 Ok(())
             }
         }
@@ -67,12 +108,12 @@ impl Op {
 
 /// One client's figures for one command and concurrency.
 #[derive(Debug, Clone, Default)]
-struct Figures {
-    rps_rounds: Vec<f64>,
-    p50_rounds: Vec<f64>,
-    requests: u64,
-    errors: u64,
-    first_error: Option<String>,
+pub(crate) struct Figures {
+    pub(crate) rps_rounds: Vec<f64>,
+    pub(crate) p50_rounds: Vec<f64>,
+    pub(crate) requests: u64,
+    pub(crate) errors: u64,
+    pub(crate) first_error: Option<String>,
 }
 
 /// One command at one concurrency.
@@ -135,11 +176,11 @@ pub(crate) struct RedisReport {
     extsvc_kept_connections: u64,
 }
 
-fn round(value: f64) -> f64 {
+pub(crate) fn round(value: f64) -> f64 {
     (value * 10.0).round() / 10.0
 }
 
-fn round3(value: f64) -> f64 {
+pub(crate) fn round3(value: f64) -> f64 {
     (value * 1000.0).round() / 1000.0
 }
 
@@ -199,24 +240,25 @@ impl RedisReport {
 }
 
 /// What one window measured.
-struct Window {
-    requests: u64,
-    errors: u64,
-    first_error: Option<String>,
-    elapsed: Duration,
-    p50_us: f64,
+pub(crate) struct Window {
+    pub(crate) requests: u64,
+    pub(crate) errors: u64,
+    pub(crate) first_error: Option<String>,
+    pub(crate) elapsed: Duration,
+    pub(crate) p50_us: f64,
 }
 
 /// `concurrency` workers send `op` back to back on clones of `connection` for `duration`.
-async fn run_window<C>(connection: &C, op: Op, concurrency: usize, duration: Duration) -> Window
+pub(crate) async fn run_window<C>(connection: &C, op: Op, concurrency: usize, duration: Duration) -> Window
 where
     C: redis::aio::ConnectionLike + Clone + Send + 'static,
 {
     let start = Instant::now();
     let end = start + duration;
     let workers: Vec<_> = (0..concurrency)
-        .map(|_| {
+        .map(|worker| {
             let mut connection = connection.clone();
+            let key = sliding_log_key(worker);
             tokio::spawn(async move {
                 let mut latencies = Vec::with_capacity(1 << 16);
                 let (mut errors, mut first_error) = (0u64, None);
@@ -225,7 +267,7 @@ where
                     if sent >= end || errors >= MAX_ERRORS_PER_WORKER {
                         break;
                     }
-                    match op.run(&mut connection).await {
+                    match op.run(&mut connection, &key).await {
                         Ok(()) => latencies.push(sent.elapsed().as_nanos() as u64),
                         Err(e) => {
                             errors += 1;
@@ -260,7 +302,7 @@ where
     window
 }
 
-fn record(figures: &mut Figures, window: Window) {
+pub(crate) fn record(figures: &mut Figures, window: Window) {
     figures
         .rps_rounds
         .push(window.requests as f64 / window.elapsed.as_secs_f64());
@@ -271,7 +313,7 @@ fn record(figures: &mut Figures, window: Window) {
 }
 
 /// extsvc's client for `url`: the storage service of an empty configuration (direct).
-fn extsvc_client(url: &str, tls: &Arc<ClientConfig>) -> anyhow::Result<RedisClient> {
+pub(crate) fn extsvc_client(url: &str, tls: &Arc<ClientConfig>) -> anyhow::Result<RedisClient> {
     let loaded = load_str("{}", "bench.conf", &EnvSnapshot::empty(), &LoadOptions::default())
         .map_err(|e| anyhow::anyhow!("bench configuration: {e:?}"))?;
     let resolution = extsvc_resolve::resolve(&loaded.config, &EnvSnapshot::empty());
@@ -281,7 +323,7 @@ fn extsvc_client(url: &str, tls: &Arc<ClientConfig>) -> anyhow::Result<RedisClie
 }
 
 /// redis-rs on its own: one multiplexed connection on a plain `TcpStream`.
-async fn redis_rs_direct(port: u16) -> anyhow::Result<MultiplexedConnection> {
+pub(crate) async fn redis_rs_direct(port: u16) -> anyhow::Result<MultiplexedConnection> {
     let stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
     stream.set_nodelay(true)?;
     let info = redis::RedisConnectionInfo::default();

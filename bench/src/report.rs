@@ -123,6 +123,8 @@ pub(crate) struct Summary {
     pub(crate) resolve_ns: Option<f64>,
     /// The `redis` scenario.
     pub(crate) redis: Option<crate::redis_scenario::RedisReport>,
+    /// The `redis_pipeline` scenario.
+    pub(crate) redis_pipeline: Option<crate::redis_pipeline::PipelineReport>,
     /// `extsvc probe` against `wrk`, per protocol, when run.
     pub(crate) probe: Vec<ProbeFigures>,
     /// Why the probe comparison did not run.
@@ -163,6 +165,9 @@ impl Summary {
         }
         if let Some(redis) = &self.redis {
             root.insert("redis".into(), redis.to_json());
+        }
+        if let Some(pipeline) = &self.redis_pipeline {
+            root.insert("redis_pipeline".into(), pipeline.to_json());
         }
         if let Some(bypass) = &self.bypass {
             let sizes: Vec<Value> = bypass
@@ -280,6 +285,9 @@ impl Summary {
         }
         if let Some(redis) = &self.redis {
             redis.write_table(out)?;
+        }
+        if let Some(pipeline) = &self.redis_pipeline {
+            pipeline.write_table(out)?;
         }
         if let Some(bypass) = &self.bypass {
             writeln!(

@@ -78,7 +78,7 @@ async fn bytes_stops_at_its_limit_and_the_default_reads_a_normal_body() {
         .bytes_limited(1024)
         .await
         .unwrap_err();
-    assert_eq!(error.kind(), extsvc_client::ErrorKind::Http, "{error}");
+    assert_eq!(error.kind(), extsvc_client::ErrorKind::BodyTooLarge, "{error}");
     assert_eq!(error.phase(), Some(extsvc_client::Phase::ResponseBody), "{error}");
     assert!(error.to_string().contains("larger than 1024 bytes"), "{error}");
 }

@@ -60,3 +60,39 @@ async fn extsvc_connectors_inside_a_hyper_util_legacy_client() {
     assert_eq!(proxy.requests().len(), 1);
     assert_eq!(bypassed.stats().requests, 1);
 }
+
+/// `ExternalServices::connector` hands out the service's own connector: a hyper-util
+/// client built on it needs no second load, resolution or TLS build, presents the same
+/// client certificate and goes the same route.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_services_connector_composes_into_hyper_util() {
+    let pki = TestPki::generate();
+    let target = TestTarget::https(
+        TargetOptions::default(),
+        pki.server_config(ServerTlsOptions {
+            client_auth: extsvc_tests::pki::ClientAuthMode::Required,
+            ..ServerTlsOptions::default()
+        }),
+    );
+    let proxy = FaultProxy::start(FaultMode::Normal);
+    let config = serde_json::json!({ "external_services": {
+        "global": { "enabled": true, "https_proxy": proxy.url() },
+        "webhooks": { "mtls": { "enabled": true, "ca_file": pki.ca_cert_path,
+            "cert_file": pki.client_chain_path, "key_file": pki.client_key_path } }
+    }})
+    .to_string();
+    let services = extsvc::ExternalServices::builder()
+        .tyk_conf_str(config, "tyk.conf")
+        .env(EnvSnapshot::empty())
+        .build()
+        .await
+        .unwrap();
+    let client: Client<_, Empty<Bytes>> =
+        Client::builder(TokioExecutor::new()).build(services.connector(ServiceKind::Webhooks));
+    let response = client.get(target.localhost_url().parse().unwrap()).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["x-target-client-cert"], "present");
+    let seen = proxy.requests();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0].method.as_str(), "CONNECT");
+}

@@ -105,9 +105,11 @@ async fn every_configuration_problem_comes_back_with_its_key_path_and_no_client(
         "global": {"http_proxy": "http://proxy:99999"},
         "oauth": {"mtls": {"cert_fiel": "/c.pem"}}}}"#;
     let env = EnvSnapshot::from_iter([("TYK_GW_EXTERNAL_SERVICES_HEALTH_MTLS_ENABLED", "maybe")]);
+    // Strict: the unknown key is a warning without it (Tyk ignores it).
     let err = ExternalServices::builder()
         .tyk_conf_str(json, "gw.conf")
         .env(env)
+        .strict(true)
         .build()
         .await
         .unwrap_err();

@@ -175,7 +175,7 @@ async fn every_invalid_mtls_combination_built_in_code_fails_with_the_loaders_mes
         let error = ExternalServices::build(&resolution, None, &TlsOptions::default())
             .await
             .expect_err(name);
-        assert_eq!(error.source.to_string(), message, "{name}");
+        assert_eq!(error.cause.to_string(), message, "{name}");
         assert_eq!(
             error.to_string(),
             format!("cannot build the oauth client: {message}"),

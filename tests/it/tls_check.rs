@@ -119,7 +119,7 @@ async fn every_problem_of_every_service_is_reported() {
                 "external_services.oauth.mtls.ca_file: failed to load CA certificates {}: no CERTIFICATE PEM block found",
                 pki.client_key_path.display()
             ),
-            "external_services.storage.mtls.cert_id: cert_id storage-client configured but no certificate store given (--cert-store)"
+            "external_services.storage.mtls.cert_id: cert_id storage-client configured but no certificate store given"
                 .to_owned(),
             format!(
                 "external_services.webhooks.mtls.key_file: private key {} does not match client certificate {}",

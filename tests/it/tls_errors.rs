@@ -245,7 +245,7 @@ async fn ids_without_a_store() {
     let error = error_of(&by_id, None).await;
     assert_eq!(
         error.to_string(),
-        "external_services.oauth.mtls.cert_id: cert_id oauth-client-cert configured but no certificate store given (--cert-store)"
+        "external_services.oauth.mtls.cert_id: cert_id oauth-client-cert configured but no certificate store given"
     );
     let ca_ids = resolved(OAUTH, |m| {
         m.ca_cert_ids = file_value(OAUTH, "ca_cert_ids", vec!["a".to_owned(), "b".to_owned()])
@@ -255,7 +255,7 @@ async fn ids_without_a_store() {
     let error = error_of(&ca_ids, None).await;
     assert_eq!(
         error.to_string(),
-        "external_services.oauth.mtls.ca_cert_ids: ca_cert_ids a configured but no certificate store given (--cert-store)"
+        "external_services.oauth.mtls.ca_cert_ids: ca_cert_ids a configured but no certificate store given"
     );
 }
 

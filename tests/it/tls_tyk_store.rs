@@ -56,6 +56,36 @@ async fn oauth_client(
     Ok(ServiceClient::new(service, &tls))
 }
 
+/// `encrypted` (an RFC 1423 PEM block) with the ciphertext byte at `index` flipped
+/// (negative: from the end).
+fn corrupted(encrypted: &str, index: isize) -> String {
+    use base64::Engine as _;
+    let engine = base64::engine::general_purpose::STANDARD;
+    let (head, body): (Vec<&str>, Vec<&str>) = encrypted
+        .lines()
+        .partition(|l| l.starts_with("-----") || l.contains(':') || l.is_empty());
+    let mut bytes = engine.decode(body.concat()).unwrap();
+    let at = usize::try_from(index).unwrap_or_else(|_| bytes.len() - index.unsigned_abs());
+    bytes[at] ^= 0x5a;
+    let begin = head
+        .iter()
+        .take_while(|l| !l.starts_with("-----END"))
+        .copied()
+        .collect::<Vec<_>>();
+    let end = head.iter().find(|l| l.starts_with("-----END")).unwrap();
+    format!(
+        "{}\n\n{}\n{end}\n",
+        begin.join("\n").trim_end(),
+        engine
+            .encode(bytes)
+            .as_bytes()
+            .chunks(64)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect::<Vec<_>>()
+            .join("\n")
+    )
+}
+
 /// Status and `x-ssl-client-verify` of one GET.
 async fn get(client: &ServiceClient, url: &str) -> (u16, String) {
     let req = http::Request::get(url)
@@ -158,11 +188,32 @@ async fn wrong_and_missing_secrets_name_the_cert_id_and_the_setting() {
     .err()
     .unwrap(); // a wrong secret fails the build
     assert!(
-        wrong.starts_with("external_services.oauth.mtls.cert_id: cannot decrypt the private key of store entry tyk-client: wrong encoding secret"),
+        wrong.starts_with("external_services.oauth.mtls.cert_id: cannot decrypt the private key of store entry tyk-client: the encoding secret is wrong or the entry is corrupt"),
         "{wrong}"
     );
     assert!(wrong.contains("the encoding secret came from legacy:secret"), "{wrong}");
     assert!(!wrong.contains("not-the-secret"), "{wrong}");
+
+    // With the right secret, an entry corrupted early (the padding holds, the key does
+    // not parse) or late (the padding breaks) gets the very message of a wrong secret:
+    // nothing tells the cases apart (no padding oracle).
+    for index in [0, -1] {
+        redis.set(
+            "cert-raw-tyk-client",
+            &tyk_entry(&pki.client.chain_pem, &corrupted(&encrypted, index)),
+        );
+        let corrupt = oauth_client(
+            json!({ "secret": SECRET }),
+            by_id("tyk-client", &pki),
+            &[],
+            Some(store.clone()),
+        )
+        .await
+        .err()
+        .unwrap(); // a corrupt entry fails the build
+        assert_eq!(corrupt, wrong, "ciphertext byte {index} changed");
+    }
+    redis.set("cert-raw-tyk-client", &tyk_entry(&pki.client.chain_pem, &encrypted));
 
     let missing = oauth_client(json!({}), by_id("tyk-client", &pki), &[], Some(store.clone()))
         .await
@@ -194,7 +245,7 @@ async fn wrong_and_missing_secrets_name_the_cert_id_and_the_setting() {
         .err()
         .unwrap(); // a mismatched key fails the build
     assert!(
-        mismatch.contains("store entry mismatch: the decrypted key does not match the certificate")
+        mismatch.contains("store entry mismatch: the encoding secret is wrong or the entry is corrupt")
             && mismatch.contains("legacy:secret"),
         "{mismatch}"
     );

@@ -9,6 +9,8 @@
 //!   the client to renegotiate (what no other peer here does on demand).
 //! - [`fault_proxy`]: an in-process proxy with fault knobs (hangs, garbage, resets, …).
 //! - [`tyk_store`]: certificate store entries as Tyk writes them (RFC 1423 keys), made by `openssl`.
+//! - [`http_peer`]: an in-process peer that echoes requests, redirects and serves gzip
+//!   (and a gzip bomb), for the request builder.
 //! - [`target`]: in-process HTTP/HTTPS targets that count connections and requests.
 //! - [`raw_client`]: a bare hyper/tokio-rustls client (and hand-written CONNECT) for checking
 //!   the peers themselves without extsvc's client.
@@ -21,6 +23,7 @@
 
 pub mod client;
 pub mod fault_proxy;
+pub mod http_peer;
 pub mod microsocks;
 pub mod nginx;
 pub mod openssl_server;

@@ -16,6 +16,10 @@ pub(crate) struct ConfigArgs {
     /// Prefix of Tyk's environment variables.
     #[arg(long, value_name = "PREFIX", default_value = "TYK_GW_")]
     pub(crate) env_prefix: String,
+    /// Treat every warning as an error (exit 2): keys in another case, duplicate or unknown
+    /// keys, TLS 1.0/1.1 minimums, where Tyk's merge routes differently, … For CI.
+    #[arg(long)]
+    pub(crate) strict: bool,
 }
 
 /// Output format.

@@ -21,6 +21,13 @@ pub(crate) fn run(args: &ConfigArgs, store_args: &CertStoreArgs, env: &EnvSnapsh
             return ExitCode::from(EXIT_USAGE);
         }
     };
+    // `--strict`: a warning of loading or resolving is a configuration error (exit 2, as
+    // for every command), before anything is built.
+    if args.strict {
+        if let Err(errors) = crate::load::load_and_resolve(args, env) {
+            return crate::output::config_errors(&errors);
+        }
+    }
     // Configuration errors are problems like any other here: one per line, exit 1. They
     // hide nothing else: every service whose TLS settings they leave usable is built too.
     let loaded = match load_and_resolve_leniently(args, env) {
@@ -41,7 +48,12 @@ pub(crate) fn run(args: &ConfigArgs, store_args: &CertStoreArgs, env: &EnvSnapsh
         &store_args.tls_options(),
     ));
     let ok = loaded.errors.is_empty() && report.is_ok();
-    let mut lines: Vec<String> = loaded.errors.iter().chain(&report.problems).cloned().collect();
+    let mut lines: Vec<String> = loaded
+        .errors
+        .iter()
+        .chain(&report.problems)
+        .map(|problem| with_flag_hint(problem))
+        .collect();
     lines.extend(
         loaded
             .warnings
@@ -49,6 +61,7 @@ pub(crate) fn run(args: &ConfigArgs, store_args: &CertStoreArgs, env: &EnvSnapsh
             .chain(&report.warnings)
             .map(|w| format!("warning: {w}")),
     );
+    lines.extend(report.notes.iter().map(|n| format!("info: {n}")));
     if ok {
         lines.push("ok: every service's TLS material builds".to_owned());
     }
@@ -57,5 +70,15 @@ pub(crate) fn run(args: &ConfigArgs, store_args: &CertStoreArgs, env: &EnvSnapsh
         ExitCode::SUCCESS
     } else {
         ExitCode::from(EXIT_PROBLEMS)
+    }
+}
+
+/// The library names no CLI flag; here, the flag that gives what a message says is
+/// missing is added to it.
+pub(crate) fn with_flag_hint(message: &str) -> String {
+    if message.ends_with("no certificate store given") {
+        format!("{message} (--cert-store)")
+    } else {
+        message.to_owned()
     }
 }

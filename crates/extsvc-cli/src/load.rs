@@ -2,7 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
-use extsvc::config::{load_file, load_file_lenient, EnvSnapshot, LoadOptions, LoadReport, Loaded, PerService};
+use extsvc::config::{
+    load_env, load_file, load_file_lenient, EnvSnapshot, LoadOptions, LoadReport, Loaded, PerService,
+};
 use extsvc::resolve::{resolve, Resolution, ResolvedService};
 
 use crate::args::ConfigArgs;
@@ -14,7 +16,7 @@ pub(crate) struct LoadedResolution {
 }
 
 /// The file to read: `--config`, else `./tyk.conf` when present, else none.
-fn config_path(args: &ConfigArgs) -> Option<PathBuf> {
+pub(crate) fn config_path(args: &ConfigArgs) -> Option<PathBuf> {
     args.config.clone().or_else(|| {
         let default = Path::new("tyk.conf");
         default.is_file().then(|| default.to_path_buf())
@@ -22,7 +24,25 @@ fn config_path(args: &ConfigArgs) -> Option<PathBuf> {
 }
 
 fn load_options(args: &ConfigArgs) -> LoadOptions {
-    LoadOptions::default().with_env_prefix(args.env_prefix.clone())
+    LoadOptions::default()
+        .with_env_prefix(args.env_prefix.clone())
+        .with_strict(args.strict)
+}
+
+/// The errors of a resolution that stop every command: a standard proxy variable a
+/// service reaches and cannot use (SPEC section 2: fail closed), and under `--strict`
+/// every warning of resolution.
+fn resolution_errors(resolution: &Resolution, strict: bool) -> Vec<String> {
+    let mut errors: Vec<String> = resolution.proxy_errors().iter().map(ToString::to_string).collect();
+    if strict {
+        errors.extend(
+            resolution
+                .warnings
+                .iter()
+                .map(|w| format!("{w} (an error under --strict)")),
+        );
+    }
+    errors
 }
 
 /// Loads and resolves; on configuration errors returns each as one line (the caller
@@ -30,11 +50,18 @@ fn load_options(args: &ConfigArgs) -> LoadOptions {
 pub(crate) fn load_and_resolve(args: &ConfigArgs, env: &EnvSnapshot) -> Result<LoadedResolution, Vec<String>> {
     let options = load_options(args);
     let path = config_path(args);
+    let loaded = match path.as_deref() {
+        Some(path) => load_file(path, env, &options),
+        None => load_env(env, &options),
+    };
     let Loaded {
         config, mut warnings, ..
-    } = load_file(path.as_deref(), env, &options)
-        .map_err(|errors| errors.0.iter().map(|e| e.to_string()).collect::<Vec<_>>())?;
+    } = loaded.map_err(|errors| errors.0.iter().map(|e| e.to_string()).collect::<Vec<_>>())?;
     let resolution = resolve(&config, env);
+    let errors = resolution_errors(&resolution, args.strict);
+    if !errors.is_empty() {
+        return Err(errors);
+    }
     warnings.extend(resolution.warnings.iter().cloned());
     Ok(LoadedResolution { resolution, warnings })
 }
@@ -77,9 +104,11 @@ pub(crate) fn load_and_resolve_leniently(
     let resolution = resolve(&report.config, env);
     let mut warnings = report.warnings;
     warnings.extend(resolution.warnings.iter().cloned());
+    let mut errors: Vec<String> = report.errors.iter().map(ToString::to_string).collect();
+    errors.extend(resolution_errors(&resolution, false));
     Ok(LenientResolution {
         resolution,
-        errors: report.errors.iter().map(ToString::to_string).collect(),
+        errors,
         warnings,
         mtls_usable,
     })

@@ -13,9 +13,11 @@ mod args;
 mod cert_store;
 mod check_cmd;
 mod load;
+mod log_level;
 mod output;
 mod probe_cmd;
 mod probe_load;
+mod probe_verbose;
 mod resolve_cmd;
 mod route_cmd;
 
@@ -24,7 +26,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use extsvc::config::{EnvSnapshot, ServiceKind};
 
-use crate::args::{parse_service, ConfigArgs, Format};
+use crate::args::{parse_service, ConfigArgs, Format, EXIT_USAGE};
 
 /// Command-line interface of `extsvc`.
 #[derive(Debug, Parser)]
@@ -83,9 +85,9 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    init_tracing();
+    let cli = Cli::try_parse().unwrap_or_else(|error| usage_error(&error));
     let env = EnvSnapshot::from_process_env();
+    init_tracing(&cli.command, &env);
     match cli.command {
         Command::Resolve { config, format } => resolve_cmd::run(&config, &env, format),
         Command::Route {
@@ -104,9 +106,57 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_tracing() {
+/// Prints clap's error and exits (status 2 for usage errors). clap quotes a refused
+/// argument as it was given; when an argument has control characters, is long or holds
+/// userinfo, the arguments are parsed again each through `shown` (escaped, capped,
+/// redacted), so the message quotes that form, as every echoed value does.
+fn usage_error(error: &clap::Error) -> ! {
+    use clap::error::ErrorKind;
+    if matches!(
+        error.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        error.exit()
+    }
+    let args: Vec<String> = std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect();
+    let shown: Vec<String> = args
+        .iter()
+        .map(
+            |arg| match arg.split_once('=').filter(|(flag, _)| flag.starts_with("--")) {
+                Some((flag, value)) => format!("{flag}={}", extsvc::config::shown(value)),
+                None => extsvc::config::shown(arg).to_string(),
+            },
+        )
+        .collect();
+    let error = if shown == args {
+        error.render()
+    } else {
+        match Cli::try_parse_from(&shown) {
+            Err(again) => again.render(),
+            Ok(_) => clap::builder::StyledStr::from(format!(
+                "error: invalid arguments: {}\n",
+                shown.get(1..).unwrap_or_default().join(" ")
+            )),
+        }
+    };
+    eprint!("{error}");
+    std::process::exit(EXIT_USAGE.into())
+}
+
+/// Logs to stderr at `RUST_LOG`; without it, at tyk.conf's `log_level` or
+/// `TYK_GW_LOGLEVEL` (SPEC section 5), else `warn`.
+fn init_tracing(command: &Command, env: &EnvSnapshot) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let config = match command {
+        Command::Resolve { config, .. }
+        | Command::Check { config, .. }
+        | Command::Probe { config, .. }
+        | Command::Route { config, .. } => config,
+    };
+    let filter = match env.get("RUST_LOG").filter(|v| !v.is_empty()) {
+        Some(directives) => EnvFilter::try_new(directives).unwrap_or_else(|_| EnvFilter::new("warn")),
+        None => EnvFilter::new(log_level::tyk_log_level(config, env)),
+    };
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -24,9 +24,23 @@ pub(crate) fn print_json(value: &Value) {
 }
 
 /// Writes one text block to stdout (the only place this binary prints to stdout).
-#[allow(clippy::print_stdout, reason = "stdout carries the command's output")]
+///
+/// A reader that has gone away (`extsvc resolve | head -1`) ends the command at once,
+/// quietly and with status 0, as a Unix filter does on SIGPIPE (SPEC section 5):
+/// `println!` would panic with "failed printing to stdout: Broken pipe". Any other
+/// write error is reported on stderr and ends the command with status 1.
 pub(crate) fn print_stdout(text: &str) {
-    println!("{text}");
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    let written = writeln!(stdout, "{text}").and_then(|()| stdout.flush());
+    match written {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(e) => {
+            eprintln!("error: cannot write to stdout: {e}");
+            std::process::exit(1);
+        }
+    }
 }
 
 /// Prints warnings to stderr, one per line.

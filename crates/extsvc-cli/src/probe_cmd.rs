@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use extsvc::client::trace::ExchangeTrace;
 use extsvc::client::{RedisClient, ServiceClient, StreamConnector};
 use extsvc::config::{EnvSnapshot, ServiceKind};
 use extsvc::resolve::{ResolvedService, Route};
@@ -25,6 +26,7 @@ use crate::cert_store::CertStoreArgs;
 use crate::load::load_and_resolve;
 use crate::output::{config_errors, print_json, print_stdout, print_warnings};
 use crate::probe_load::{self, Latencies};
+use crate::probe_verbose::{self, ResponseSeen};
 use crate::route_cmd::parse_target;
 
 /// What to probe and how hard.
@@ -47,12 +49,18 @@ pub(crate) struct ProbeArgs {
     /// Per-request deadline instead of the service's built-in timeout, e.g. `2s`.
     #[arg(long, value_parser = parse_duration)]
     pub(crate) timeout: Option<Duration>,
-    /// Runtime threads driving the requests. The default, 1 (like `wrk -t1`): against a
-    /// server on the same 2-core machine, 2 were no faster and spread more (measured,
-    /// docs/performance.md), and 1 leaves a core to the server. More can help when the
-    /// server is elsewhere and one core cannot keep up.
+    /// Threads sending the requests (default 1, enough for hundreds of requests a
+    /// second). Raise it when a high --concurrency against a fast remote target keeps
+    /// one CPU core busy; it changes nothing about the route, the proxy or TLS.
     #[arg(long, default_value_t = probe_load::DEFAULT_THREADS, value_parser = clap::value_parser!(u64).range(1..=256))]
     pub(crate) threads: u64,
+    /// Show how the first request went, like `curl -v`, on stderr: the route and its
+    /// rule, DNS, TCP connect, the proxy's CONNECT exchange (or SOCKS5 reply), each TLS
+    /// handshake (certificates, client certificate presented), time to first byte, the
+    /// response head and, for a status of 400 or more, the start of the body. Secrets
+    /// are shown as ***.
+    #[arg(short = 'v', long)]
+    pub(crate) verbose: bool,
     #[command(flatten)]
     pub(crate) pool: PoolControlArgs,
 }
@@ -112,11 +120,35 @@ fn install_prometheus() -> Result<metrics_exporter_prometheus::PrometheusHandle,
     Ok(handle)
 }
 
+/// What a target answered: an HTTP status, or Redis's `+PONG`. Counted per kind in
+/// the summary's `status` map (`"200"`, `"PONG"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Answer {
+    Http(u16),
+    Pong,
+}
+
+impl Answer {
+    fn is_ok(self) -> bool {
+        match self {
+            Answer::Http(status) => status < 400,
+            Answer::Pong => true,
+        }
+    }
+
+    fn key(self) -> String {
+        match self {
+            Answer::Http(status) => status.to_string(),
+            Answer::Pong => "PONG".to_owned(),
+        }
+    }
+}
+
 /// How one request ended.
 enum Outcome {
-    /// A response: the HTTP status, or 200 for `+PONG`.
+    /// A response: the HTTP status, or `+PONG`.
     Response {
-        status: u16,
+        status: Answer,
         tls_version: Option<rustls::ProtocolVersion>,
         /// Body bytes received.
         bytes: u64,
@@ -132,7 +164,7 @@ enum Outcome {
 struct Tally {
     latencies: Latencies,
     ok: u64,
-    status: BTreeMap<u16, u64>,
+    status: BTreeMap<Answer, u64>,
     errors: BTreeMap<String, u64>,
     first_error: Option<String>,
     tls_version: Option<rustls::ProtocolVersion>,
@@ -153,11 +185,12 @@ impl Tally {
                 self.bytes = self.bytes.saturating_add(bytes);
                 *self.status.entry(status).or_default() += 1;
                 self.tls_version = self.tls_version.or(tls_version);
-                if status < 400 {
+                if status.is_ok() {
                     self.ok += 1;
                     return true;
                 }
-                self.first_error.get_or_insert_with(|| format!("status {status}"));
+                self.first_error
+                    .get_or_insert_with(|| format!("status {}", status.key()));
             }
             Outcome::BadReply(reply) => {
                 *self.errors.entry("bad_reply".to_owned()).or_default() += 1;
@@ -205,21 +238,55 @@ enum Prober {
 
 impl Prober {
     /// One request. `timeout` overrides the HTTP client's deadline per request; the Redis
-    /// client was built with it.
-    async fn once(&self, url: &http::Uri, timeout: Option<Duration>) -> Outcome {
-        match self {
-            Prober::Http(client) => http_once(client, url, timeout).await,
-            Prober::Redis(client) => redis_once(client.clone()).await,
-        }
+    /// client was built with it. With `verbose` (the first request of `probe -v`), how it
+    /// went is printed to stderr.
+    async fn once(&self, url: &http::Uri, timeout: Option<Duration>, verbose: Option<&str>) -> Outcome {
+        let Some(route) = verbose else {
+            return match self {
+                Prober::Http(client) => http_once(client, url, timeout, None).await.0,
+                Prober::Redis(client) => redis_once(client.clone()).await,
+            };
+        };
+        let trace = ExchangeTrace::new();
+        let (outcome, response, request_line) = match self {
+            Prober::Http(client) => {
+                let (outcome, seen) = http_once(client, url, timeout, Some(&trace)).await;
+                let target = url.path_and_query().map_or("/", |pq| pq.as_str());
+                (
+                    outcome,
+                    seen,
+                    format!("GET {} HTTP/1.1", extsvc::config::escaped(target)),
+                )
+            }
+            Prober::Redis(client) => (trace.record(redis_once(client.clone())).await, None, "PING".to_owned()),
+        };
+        let summary = match &outcome {
+            Outcome::Response { status, .. } => format!("answered {}", status.key()),
+            Outcome::BadReply(reply) => reply.clone(),
+            Outcome::Failed { message, .. } => format!("failed: {message}"),
+        };
+        eprintln!(
+            "{}",
+            probe_verbose::render(route, &request_line, &trace, response.as_ref(), &summary)
+        );
+        outcome
     }
 }
 
-async fn http_once(client: &ServiceClient, url: &http::Uri, timeout: Option<Duration>) -> Outcome {
+async fn http_once(
+    client: &ServiceClient,
+    url: &http::Uri,
+    timeout: Option<Duration>,
+    trace: Option<&ExchangeTrace>,
+) -> (Outcome, Option<ResponseSeen>) {
     let mut request = http::Request::get(url.clone())
         .body(String::new())
         .expect("a GET with a parsed URI is valid");
     if let Some(timeout) = timeout {
         request.extensions_mut().insert(extsvc::client::RequestTimeout(timeout));
+    }
+    if let Some(trace) = trace {
+        request.extensions_mut().insert(trace.clone());
     }
     let failed_after = |e: extsvc::client::Error, bytes: u64| Outcome::Failed {
         kind: e.kind().to_string(),
@@ -229,25 +296,40 @@ async fn http_once(client: &ServiceClient, url: &http::Uri, timeout: Option<Dura
     let failed = |e: extsvc::client::Error| failed_after(e, 0);
     let response = match client.request(request).await {
         Ok(response) => response,
-        Err(e) => return failed(e),
+        Err(e) => return (failed(e), None),
     };
     let status = response.status().as_u16();
     let tls_version = response.body().connected().tls_version;
-    // The body is drained and counted, never kept: memory stays flat whatever the target
-    // sends, and the client's deadline (carried by the body) ends an endless one.
+    let mut seen = trace.map(|_| ResponseSeen {
+        status,
+        headers: response.headers().clone(),
+        first_byte: Instant::now(),
+        body_start: Vec::new(),
+    });
+    // The body is drained and counted, never kept (but the start of an error body for
+    // `-v`): memory stays flat whatever the target sends, and the client's deadline and
+    // body limit (carried by the body) end an endless one.
     let mut body = std::pin::pin!(response.into_body());
     let mut bytes = 0u64;
     while let Some(frame) = body.frame().await {
         match frame {
-            Ok(frame) => bytes += frame.data_ref().map_or(0, |data| data.len() as u64),
-            Err(e) => return failed_after(e, bytes),
+            Ok(frame) => {
+                let data = frame.data_ref().map_or(&[][..], |data| &data[..]);
+                bytes += data.len() as u64;
+                if let Some(seen) = seen.as_mut().filter(|s| s.status >= 400) {
+                    let room = probe_verbose::BODY_SHOWN - seen.body_start.len();
+                    seen.body_start.extend_from_slice(&data[..room.min(data.len())]);
+                }
+            }
+            Err(e) => return (failed_after(e, bytes), seen),
         }
     }
-    Outcome::Response {
-        status,
+    let outcome = Outcome::Response {
+        status: Answer::Http(status),
         tls_version,
         bytes,
-    }
+    };
+    (outcome, seen)
 }
 
 /// `PING` on one of the client's kept connections (opened on first use: proxy, TLS,
@@ -255,7 +337,7 @@ async fn http_once(client: &ServiceClient, url: &http::Uri, timeout: Option<Dura
 async fn redis_once(mut client: RedisClient) -> Outcome {
     match redis::cmd("PING").query_async::<String>(&mut client).await {
         Ok(pong) if pong == "PONG" => Outcome::Response {
-            status: 200,
+            status: Answer::Pong,
             tls_version: client.tls_version(),
             bytes: 0,
         },
@@ -329,12 +411,7 @@ pub(crate) fn run(
         .map_or_else(|| probe.url.parse(), |r| r.without_credentials().parse())
     {
         Ok(uri) => uri,
-        Err(e) => {
-            return usage(format!(
-                "invalid URL {:?}: {e}",
-                extsvc::config::internal::redact_url_credentials(&probe.url)
-            ))
-        }
+        Err(e) => return usage(format!("invalid URL \"{}\": {e}", extsvc::config::shown(&probe.url))),
     };
     let store = match store_args.open() {
         Ok(store) => store,
@@ -377,12 +454,17 @@ pub(crate) fn run(
     )) {
         Ok(prober) => prober,
         Err(message) => {
-            eprintln!("error: {message}");
+            eprintln!("error: {}", crate::check_cmd::with_flag_hint(&message));
             return ExitCode::FAILURE;
         }
     };
     let started = Instant::now();
-    let tally = runtime.block_on(drive(prober.clone(), uri, probe, format));
+    let route = match &proxy {
+        Some(proxy) => format!("proxy {proxy} ({})", decision.reason),
+        None => format!("direct ({})", decision.reason),
+    };
+    let verbose = probe.verbose.then_some(route);
+    let tally = runtime.block_on(drive(prober.clone(), uri, probe, format, verbose));
     let elapsed = started.elapsed();
 
     let (connections_opened, pool) = match &prober {
@@ -400,11 +482,11 @@ pub(crate) fn run(
         Prober::Redis(client) => (client.connections_opened(), Value::Null),
     };
     let requests = tally.latencies.len() as u64;
-    let status: BTreeMap<String, u64> = tally.status.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+    let status: BTreeMap<String, u64> = tally.status.iter().map(|(k, v)| (k.key(), *v)).collect();
     let all_ok = tally.ok == requests;
     let mut summary = json!({
         "service": probe.service.as_str(),
-        "url": extsvc::config::internal::redact_url_credentials(&probe.url),
+        "url": extsvc::config::shown(&probe.url).to_string(),
         "route": if proxy.is_some() { "proxy" } else { "direct" },
         "proxy": proxy,
         "requests": requests,
@@ -448,13 +530,16 @@ pub(crate) fn run(
 }
 
 /// Runs the workers; in text mode a progress line goes to stderr every second.
-async fn drive(prober: Prober, uri: http::Uri, probe: &ProbeArgs, format: Format) -> Tally {
+async fn drive(prober: Prober, uri: http::Uri, probe: &ProbeArgs, format: Format, verbose: Option<String>) -> Tally {
+    // The first request to start is the one `-v` shows.
+    let verbose = Arc::new(std::sync::Mutex::new(verbose));
     let progress = Arc::new(Progress::default());
     let remaining = Arc::new(AtomicUsize::new(usize::try_from(probe.count).unwrap_or(usize::MAX)));
     let worker_count = probe.concurrency.min(probe.count);
     let mut workers = Vec::new();
     for _ in 0..worker_count {
         let (prober, uri, progress, remaining) = (prober.clone(), uri.clone(), progress.clone(), remaining.clone());
+        let verbose = verbose.clone();
         let (interval, timeout) = (probe.interval, probe.timeout);
         workers.push(tokio::spawn(async move {
             let mut tally = Tally::default();
@@ -467,8 +552,9 @@ async fn drive(prober: Prober, uri: http::Uri, probe: &ProbeArgs, format: Format
                     tokio::time::sleep(interval).await;
                 }
                 first = false;
+                let shown = verbose.lock().ok().and_then(|mut v| v.take());
                 let started = Instant::now();
-                let outcome = prober.once(&uri, timeout).await;
+                let outcome = prober.once(&uri, timeout, shown.as_deref()).await;
                 let elapsed = started.elapsed();
                 if tally.record(outcome, elapsed) {
                     progress.ok.fetch_add(1, Ordering::Relaxed);
@@ -547,8 +633,8 @@ fn summary_text(summary: &Value, reason: &str) -> String {
     if summary["pool"].is_object() {
         let pool = &summary["pool"];
         lines.push(format!(
-            "pool: {} reused, {} closed, peak {} open, peak {} waiting",
-            pool["reused"], pool["closed"], pool["peak_open"], pool["peak_waiting"]
+            "pool: {} opened, {} reused, {} closed, peak {} open or connecting, peak {} waiting",
+            pool["opened"], pool["reused"], pool["closed"], pool["peak_open"], pool["peak_waiting"]
         ));
     }
     lines.join("\n")

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use extsvc::config::{shown, EnvSnapshot};
-use extsvc::resolve::{CaSource, ClientCertificateSource, Resolution, ResolvedService};
+use extsvc::resolve::{CaSource, ClientCertificateSource, Resolution, ResolvedService, SystemRoots};
 use serde_json::{json, Value};
 
 use crate::args::{ConfigArgs, Format};
@@ -85,9 +85,26 @@ fn client_certificate_json(cert: &ClientCertificateSource) -> Value {
     }
 }
 
-fn ca_json(ca: &CaSource) -> Value {
+/// The operating system's roots (SPEC section 3): `"system"`, with where they are looked
+/// for when a variable says so; `resolve` reads no file, so it does not count them
+/// (`check` does).
+fn system_roots_json(roots: &SystemRoots) -> Value {
+    json!({
+        "kind": "system",
+        "ssl_cert_file": roots.cert_file.as_ref().map(|f| shown(&f.value).to_string()),
+        "ssl_cert_dir": roots.cert_dirs.as_ref().map(|d| d.value.iter().map(|p| shown(p).to_string()).collect::<Vec<_>>()),
+        "source": match (&roots.cert_file, &roots.cert_dirs) {
+            (None, None) => "default".to_owned(),
+            (Some(f), None) => f.source.to_string(),
+            (None, Some(d)) => d.source.to_string(),
+            (Some(f), Some(d)) => format!("{} {}", f.source, d.source),
+        },
+    })
+}
+
+fn ca_json(ca: &CaSource, roots: &SystemRoots) -> Value {
     match ca {
-        CaSource::DefaultRoots => json!({ "kind": "default_roots" }),
+        CaSource::DefaultRoots => system_roots_json(roots),
         CaSource::File { ca_file, source } => {
             json!({ "kind": "file", "ca_file": shown(ca_file).to_string(), "source": source.to_string() })
         }
@@ -113,7 +130,7 @@ pub(crate) fn service_json(service: &ResolvedService) -> Value {
         "mtls": {
             "enabled": mtls.enabled,
             "client_certificate": client_certificate_json(&mtls.client_certificate),
-            "ca": ca_json(&mtls.ca),
+            "ca": ca_json(&mtls.ca, &mtls.system_roots),
             "insecure_skip_verify": sourced_json(&mtls.insecure_skip_verify, |v| json!(v)),
             "tls_min_version": sourced_json(&mtls.tls_min_version, |v| json!(v.as_str())),
             "tls_max_version": sourced_json(&mtls.tls_max_version, |v| json!(v.as_str())),
@@ -180,7 +197,7 @@ fn service_text(service: &ResolvedService) -> String {
         };
         rows.push(("client cert", cert, cert_source));
         let (ca, ca_source) = match &mtls.ca {
-            CaSource::DefaultRoots => ("default roots (webpki)".to_owned(), String::new()),
+            CaSource::DefaultRoots => ("system roots (as Go finds them)".to_owned(), String::new()),
             CaSource::File { ca_file, source } => (format!("file {}", shown(ca_file)), source.to_string()),
             CaSource::Store { ca_cert_ids, source } => {
                 let ids: Vec<String> = ca_cert_ids.iter().map(|id| shown(id).to_string()).collect();
@@ -191,7 +208,7 @@ fn service_text(service: &ResolvedService) -> String {
     } else {
         rows.push((
             "mtls",
-            "disabled: no client certificate, default roots".into(),
+            "disabled: no client certificate, system roots".into(),
             String::new(),
         ));
     }

@@ -2,8 +2,7 @@
 
 use std::process::ExitCode;
 
-use extsvc::config::internal::redact_url_credentials;
-use extsvc::config::{EnvSnapshot, ServiceKind};
+use extsvc::config::{shown, EnvSnapshot, ServiceKind};
 use extsvc::http;
 use extsvc::resolve::{Route, TargetScheme};
 use extsvc::tls::RedisUrl;
@@ -24,16 +23,17 @@ pub(crate) struct Target {
 
 /// Parses an `http`, `https`, `redis` or `rediss` URL for service `kind` into scheme, host
 /// and effective port; Redis URLs only for `storage`, the one service with a stream
-/// connector. Messages show the URL with any password replaced by `***`.
+/// connector. Messages show the URL through `shown`: any password replaced by `***` (a
+/// Redis password written without its `@` too), escaped and capped.
 pub(crate) fn parse_target(url: &str, kind: ServiceKind) -> Result<Target, String> {
-    let shown = redact_url_credentials(url);
+    let shown = shown(url);
     let scheme = url.split_once("://").map(|(scheme, _)| scheme.to_ascii_lowercase());
     match scheme.as_deref() {
         Some("redis" | "rediss") if kind != ServiceKind::Storage => Err(format!(
-            "{shown:?}: redis:// and rediss:// URLs go through the storage service: use --service storage"
+            "\"{shown}\": redis:// and rediss:// URLs go through the storage service: use --service storage"
         )),
         Some("redis" | "rediss") => {
-            let redis = RedisUrl::parse(url).map_err(|e| format!("{e} in {shown:?}"))?;
+            let redis = RedisUrl::parse(url).map_err(|e| format!("{e} in \"{shown}\""))?;
             let scheme = if redis.tls {
                 TargetScheme::Https
             } else {
@@ -47,7 +47,7 @@ pub(crate) fn parse_target(url: &str, kind: ServiceKind) -> Result<Target, Strin
             })
         }
         Some(name @ ("http" | "https")) => {
-            let uri: http::Uri = url.parse().map_err(|e| format!("invalid URL {shown:?}: {e}"))?;
+            let uri: http::Uri = url.parse().map_err(|e| format!("invalid URL \"{shown}\": {e}"))?;
             let (scheme, default_port) = if name == "http" {
                 (TargetScheme::Http, 80)
             } else {
@@ -56,7 +56,7 @@ pub(crate) fn parse_target(url: &str, kind: ServiceKind) -> Result<Target, Strin
             let host = uri
                 .host()
                 .filter(|h| !h.is_empty())
-                .ok_or_else(|| format!("URL {shown:?} has no host"))?;
+                .ok_or_else(|| format!("URL \"{shown}\" has no host"))?;
             Ok(Target {
                 scheme,
                 host: host.to_owned(),
@@ -65,9 +65,10 @@ pub(crate) fn parse_target(url: &str, kind: ServiceKind) -> Result<Target, Strin
             })
         }
         Some(other) => Err(format!(
-            "unsupported URL scheme {other:?} in {shown:?}: expected http, https, redis or rediss"
+            "unsupported URL scheme \"{}\" in \"{shown}\": expected http, https, redis or rediss",
+            extsvc::config::escaped(other)
         )),
-        None => Err(format!("URL {shown:?} has no scheme: expected e.g. https://host/")),
+        None => Err(format!("URL \"{shown}\" has no scheme: expected e.g. https://host/")),
     }
 }
 
@@ -94,14 +95,14 @@ pub(crate) fn run(args: &ConfigArgs, env: &EnvSnapshot, kind: ServiceKind, url: 
     match format {
         Format::Json => print_json(&json!({
             "service": kind.as_str(),
-            "url": redact_url_credentials(url),
+            "url": shown(url).to_string(),
             "route": if proxy.is_some() { "proxy" } else { "direct" },
             "proxy": proxy,
             "reason": decision.reason.to_string(),
         })),
         Format::Text => {
             let route = proxy.map_or_else(|| "direct".to_owned(), |p| format!("proxy {p}"));
-            let url = redact_url_credentials(url);
+            let url = shown(url);
             print_stdout(&format!("{kind} {url} -> {route}\n  because: {}", decision.reason));
         }
     }

@@ -72,7 +72,7 @@ fn resolve_json_has_all_five_services_with_values_and_sources() {
     assert_eq!(storage["proxy"]["bypass_proxy"]["value"][2], "redis.internal");
     let discovery = &json["services"]["discovery"];
     assert_eq!(discovery["mtls"]["client_certificate"]["kind"], "none");
-    assert_eq!(discovery["mtls"]["ca"]["kind"], "default_roots");
+    assert_eq!(discovery["mtls"]["ca"]["kind"], "system");
     assert_eq!(discovery["pool"]["max_idle_per_host"], 5);
     assert!(json["warnings"].is_array());
 }
@@ -321,7 +321,9 @@ fn malformed_configurations_exit_2_naming_the_key_path() {
         let path = dir.path().join("tyk.conf");
         std::fs::write(&path, json).unwrap();
         let out = Command::new(env!("CARGO_BIN_EXE_extsvc"))
-            .args(["resolve", "--config", "tyk.conf"])
+            // Strict: the unknown keys among the cases are warnings without it (Tyk
+            // ignores them; tests/strict.rs).
+            .args(["resolve", "--config", "tyk.conf", "--strict"])
             .env_clear()
             .envs(env.iter().copied())
             .current_dir(dir.path())

@@ -330,17 +330,16 @@ fn probe_drains_an_endless_body_in_flat_memory_and_keeps_its_deadline() {
     let took = started.elapsed();
     let out = child.wait_with_output().unwrap();
     let json: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", text(&out)));
-    assert_eq!(json["errors"]["timeout"], 1, "{json}");
+    // The service's `max_response_body` (32 MiB) ends the endless body before the
+    // deadline does: one body_too_large error, within the 2 s deadline.
+    assert_eq!(json["errors"]["body_too_large"], 1, "{json}");
     // Every existing key is still there, and the bytes received are counted.
     common::assert_probe_spec_keys(&json);
     let bytes = json["bytes"].as_u64().unwrap();
     assert!(bytes > 10 << 20, "only {bytes} bytes drained: {json}");
-    // The deadline: 2 s of request, within a few ms (the p50 is the one request).
+    assert!(bytes <= 32 << 20, "{bytes} bytes read past the body limit: {json}");
     let latency_ms = json["latency_us"]["max"].as_u64().unwrap() / 1000;
-    assert!(
-        (2000..2050).contains(&latency_ms),
-        "request took {latency_ms} ms: {json}"
-    );
+    assert!(latency_ms < 2050, "request took {latency_ms} ms: {json}");
     assert!(took < Duration::from_secs(4), "took {took:?}");
     // Memory flat: the body is not kept (it was hundreds of MB before).
     assert!(peak < 64 * 1024, "peak RSS {peak} kB after {bytes} bytes");
@@ -498,10 +497,7 @@ fn a_peers_huge_reply_with_escape_sequences_is_capped_and_escaped() {
         let output = text(&out);
         assert!(!output.contains('\u{1b}'), "a raw ESC reached the terminal");
         assert!(output.len() < 4096, "{} bytes of output", output.len());
-        assert!(
-            output.contains("bytes in all)") && output.contains("\\u{1b}[2J"),
-            "{output}"
-        );
+        assert!(output.contains(" bytes)") && output.contains("\\x1b[2J"), "{output}");
     }
 }
 
@@ -515,7 +511,8 @@ fn duplicate_keys_are_errors_inside_external_services_and_warnings_outside() {
                  "insecure_skip_verify": true, "insecure_skip_verify": false } } } }"#,
     )
     .unwrap();
-    let (out, _) = extsvc(dir.path(), &["resolve", "--config", "tyk.conf"], &[]);
+    // Go keeps the last value (a warning); --strict refuses it.
+    let (out, _) = extsvc(dir.path(), &["resolve", "--config", "tyk.conf", "--strict"], &[]);
     let output = text(&out);
     assert_eq!(out.status.code(), Some(2), "{output}");
     assert!(
@@ -527,7 +524,8 @@ fn duplicate_keys_are_errors_inside_external_services_and_warnings_outside() {
     let output = text(&out);
     assert_eq!(out.status.code(), Some(0), "{output}");
     assert!(
-        output.contains("warning: listen_port: duplicate key; the last value is used"),
+        output
+            .contains("warning: listen_port: duplicate key at tyk.conf:1:3 and tyk.conf:1:21; the last value is used"),
         "{output}"
     );
 }
@@ -568,7 +566,7 @@ fn an_unknown_key_with_a_huge_name_is_reported_short() {
     let key = format!("cert_fiel{}", "x".repeat(120_000));
     let config = serde_json::json!({ "external_services": { "oauth": { "mtls": { key: "/c.pem" } } } });
     std::fs::write(dir.path().join("tyk.conf"), config.to_string()).unwrap();
-    let (out, took) = extsvc(dir.path(), &["resolve", "--config", "tyk.conf"], &[]);
+    let (out, took) = extsvc(dir.path(), &["resolve", "--config", "tyk.conf", "--strict"], &[]);
     let output = text(&out);
     assert_eq!(out.status.code(), Some(2));
     assert!(took < Duration::from_secs(5), "took {took:?}");

@@ -10,10 +10,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use extsvc_config::{load_file, load_str, ConfigErrors, EnvSnapshot, LoadOptions, Loaded, ServiceKind};
+use extsvc_config::{
+    load_env, load_file, load_str, ConfigError, ConfigErrors, EnvSnapshot, LoadOptions, Loaded, PerService, ServiceKind,
+};
 use extsvc_resolve::{resolve_with, PoolSettings, Tuning};
 use extsvc_tls::{CertificateStore, TlsOptions};
 
+use crate::client::RedirectPolicy;
 use crate::services::{BuildError, ExternalServices};
 
 /// Setting up [`ExternalServices`] with [`ExternalServices::builder`] failed.
@@ -57,6 +60,14 @@ impl std::fmt::Debug for ConfigInput {
 }
 
 /// Library-level settings of one service that no configuration key reaches.
+/// What a builder sets per service on the HTTP client itself (pool sizes and timeouts
+/// go into the resolution, as a [`Tuning`]).
+#[derive(Debug, Clone, Copy, Default)]
+struct Overrides {
+    redirect: Option<RedirectPolicy>,
+    max_response_body: Option<usize>,
+}
+
 /// Builds [`ExternalServices`]; see [`ExternalServices::builder`].
 #[derive(Default)]
 #[must_use = "a builder does nothing until .build().await"]
@@ -67,6 +78,7 @@ pub struct ExternalServicesBuilder {
     store: Option<Arc<dyn CertificateStore>>,
     tls: TlsOptions,
     tuning: Tuning,
+    overrides: PerService<Overrides>,
 }
 
 impl std::fmt::Debug for ExternalServicesBuilder {
@@ -150,6 +162,14 @@ impl ExternalServicesBuilder {
         self
     }
 
+    /// Every warning is an error ([`LoadOptions::strict`]): what Tyk accepts and extsvc
+    /// reads with a warning (keys in another case, duplicates, unknown keys, TLS 1.0/1.1
+    /// minimums, where Tyk's merge routes differently, …) fails the build instead.
+    pub fn strict(mut self, strict: bool) -> Self {
+        self.options.strict = strict;
+        self
+    }
+
     /// The certificate store for `cert_id` / `ca_cert_ids`.
     pub fn cert_store(mut self, store: Arc<dyn CertificateStore>) -> Self {
         self.store = Some(store);
@@ -174,6 +194,20 @@ impl ExternalServicesBuilder {
         self
     }
 
+    /// How many redirects one service's requests follow; default
+    /// [`RedirectPolicy::default`] (10, as Go).
+    pub fn redirect_policy(mut self, kind: ServiceKind, policy: RedirectPolicy) -> Self {
+        self.overrides[kind].redirect = Some(policy);
+        self
+    }
+
+    /// The most bytes of a response body one service's client reads, counted after gzip
+    /// decompression; default [`DEFAULT_BODY_LIMIT`](crate::DEFAULT_BODY_LIMIT) (32 MiB).
+    pub fn max_response_body(mut self, kind: ServiceKind, bytes: usize) -> Self {
+        self.overrides[kind].max_response_body = Some(bytes);
+        self
+    }
+
     /// Loads and validates the configuration, resolves every service, builds every
     /// service's TLS and client. Fails with every configuration problem at once, or with
     /// the service whose TLS material failed; warnings are in
@@ -181,15 +215,45 @@ impl ExternalServicesBuilder {
     pub async fn build(self) -> Result<ExternalServices, SetupError> {
         let env = self.env.unwrap_or_else(EnvSnapshot::from_process_env);
         let loaded = match self.config {
-            ConfigInput::Empty => load_file(None, &env, &self.options)?,
-            ConfigInput::File(path) => load_file(Some(&path), &env, &self.options)?,
+            ConfigInput::Empty => load_env(&env, &self.options)?,
+            ConfigInput::File(path) => load_file(&path, &env, &self.options)?,
             ConfigInput::Text { text, origin } => load_str(&text, &origin, &env, &self.options)?,
             ConfigInput::Set(loaded) => *loaded,
         };
         let resolution = resolve_with(&loaded.config, &env, &self.tuning);
+        // Fail closed (SPEC section 2): a standard proxy variable a service reaches and
+        // cannot use is a configuration error, never a direct connection.
+        let proxy_errors: Vec<_> = resolution.proxy_errors().into_iter().cloned().collect();
+        if !proxy_errors.is_empty() {
+            return Err(SetupError::Config(ConfigErrors(proxy_errors)));
+        }
+        if self.options.strict && !resolution.warnings.is_empty() {
+            let strict = resolution
+                .warnings
+                .iter()
+                .map(|warning| ConfigError::Strict {
+                    warning: warning.clone(),
+                })
+                .collect();
+            return Err(SetupError::Config(ConfigErrors(strict)));
+        }
         let mut warnings = loaded.warnings;
         warnings.extend(resolution.warnings.iter().cloned());
-        let services = ExternalServices::build(&resolution, self.store, &self.tls).await?;
+        // Logged as well as returned: a gateway that never reads `warnings()` still shows
+        // them in its log.
+        for warning in &warnings {
+            tracing::warn!("{warning}");
+        }
+        let mut services = ExternalServices::build(&resolution, self.store, &self.tls).await?;
+        for (kind, overrides) in self.overrides.iter() {
+            if overrides.redirect.is_some() || overrides.max_response_body.is_some() {
+                services.set_http_limits(
+                    kind,
+                    overrides.redirect.unwrap_or_default(),
+                    overrides.max_response_body.unwrap_or(crate::DEFAULT_BODY_LIMIT),
+                );
+            }
+        }
         Ok(services.with_warnings(warnings))
     }
 }
@@ -238,7 +302,7 @@ mod tests {
                 r#"{"external_services": {"global": {"enabled": true, "http_proxy": "proxy:3128"}}}"#,
                 "gw.conf",
             )
-            .env(EnvSnapshot::from_iter([("HTTPS_PROXY", "http://proxy:99999")]))
+            .env(EnvSnapshot::from_iter([("NO_PROXY", "10.0.0.0/33")]))
             .build()
             .await
             .unwrap();
@@ -248,9 +312,34 @@ mod tests {
             "{warnings}"
         );
         assert!(
-            warnings.contains("HTTPS_PROXY: ignored"),
+            warnings.contains("NO_PROXY: skipped entry"),
             "the resolution's warning is missing: {warnings}"
         );
+    }
+
+    /// SPEC section 2: an unusable standard proxy variable that a service reaches fails
+    /// the build naming it (Go fails the request): never a direct connection.
+    #[tokio::test]
+    async fn an_unusable_standard_proxy_that_a_service_reaches_fails_the_build() {
+        let build = |strict: bool| {
+            ExternalServices::builder()
+                .tyk_conf_str(r#"{"external_services": {"global": {"enabled": true}}}"#, "gw.conf")
+                .env(EnvSnapshot::from_iter([("HTTPS_PROXY", "http://proxy:99999")]))
+                .strict(strict)
+                .build()
+        };
+        let error = build(false).await.unwrap_err().to_string();
+        assert!(error.starts_with("HTTPS_PROXY: invalid proxy URL"), "{error}");
+        // A warning of resolution is an error under strict.
+        let error = ExternalServices::builder()
+            .tyk_conf_str("{}", "gw.conf")
+            .env(EnvSnapshot::from_iter([("TYK_GW_JWTSSLINSECURESKIPVERIFY", "true")]))
+            .strict(true)
+            .build()
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(error.ends_with("(an error under --strict)"), "{error}");
     }
 
     #[tokio::test]

@@ -125,6 +125,15 @@ pub enum ErrorKind {
     /// A Redis server refused a connection's setup (`AUTH`, `SELECT`) or broke the
     /// exchange after the connection was set up (cargo feature `redis`).
     Redis,
+    /// The response body is larger than the service's `max_response_body` (counted after
+    /// gzip decompression); the rest was not read.
+    BodyTooLarge,
+    /// The response body is not what it was read as: not UTF-8 (`text`), not the JSON
+    /// expected (`json`), or a corrupt gzip stream.
+    Decode,
+    /// A redirect was not followed: more than the service's `RedirectPolicy` allows, an
+    /// `https://` → `http://` hop, or a `Location` that is not a URL.
+    Redirect,
 }
 
 impl ErrorKind {
@@ -143,6 +152,9 @@ impl ErrorKind {
             ErrorKind::InvalidRequest => "invalid_request",
             ErrorKind::PoolFull => "pool_full",
             ErrorKind::Redis => "redis",
+            ErrorKind::BodyTooLarge => "body_too_large",
+            ErrorKind::Decode => "decode",
+            ErrorKind::Redirect => "redirect",
         }
     }
 }
@@ -156,8 +168,15 @@ impl fmt::Display for ErrorKind {
 /// An error of the extsvc client: opaque, with predicates in the style of reqwest.
 ///
 /// `Display` says what failed, in which phase, the target and the proxy (always
-/// redacted: `user:***@`), and the cause; [`source`](std::error::Error::source) gives
-/// the underlying error.
+/// redacted: `user:***@`), and the cause, all in one line.
+///
+/// # One message, once
+///
+/// Every error type of extsvc follows one rule: its `Display` is the whole message,
+/// causes included, and [`source`](std::error::Error::source) returns `None`. So a chain
+/// printer (`anyhow`'s `{:#}`, `tracing`'s error fields, a loop over `source()`) prints
+/// each message once. What a caller decides on is in [`kind`](Error::kind),
+/// [`phase`](Error::phase) and the predicates, not in the cause's type.
 pub struct Error {
     inner: Box<Inner>,
 }
@@ -389,11 +408,8 @@ impl fmt::Debug for Error {
     }
 }
 
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.inner.source.as_ref().map(|s| &**s as _)
-    }
-}
+/// No `source()`: the cause is part of the message (see "One message, once" above).
+impl std::error::Error for Error {}
 
 #[cfg(test)]
 mod tests {
@@ -415,8 +431,9 @@ mod tests {
             .with_phase(Phase::Connect)
             .with_source(io);
         assert!(!e.is_proxy() && e.is_connect());
-        assert!(std::error::Error::source(&e).is_some());
         assert!(e.to_string().ends_with(": refused"), "{e}");
+        // The cause is in the message, once: no `source()` repeats it.
+        assert!(std::error::Error::source(&e).is_none());
     }
 
     #[test]

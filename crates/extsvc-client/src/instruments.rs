@@ -14,9 +14,10 @@
 //! Cardinality is bounded: `extsvc.service` (5 values), `extsvc.route` (`direct` or one
 //! of the service's two proxies), `server.address` (the first
 //! [`MAX_SERVER_ADDRESSES`] target hosts of a client, then `_OTHER`), method (the nine
-//! standard ones, else `_OTHER`), status code, `error.type` (the client's error kinds or
-//! a status code ≥ 400), `extsvc.close_reason` (`peer_closed`, `idle_timeout`,
-//! `lifetime`, `evicted`, `idle_limit`, `not_reusable`). See `docs/observability.md`.
+//! standard ones, else `_OTHER`), status code (the 62 of [`LABELLED_STATUS_CODES`], else
+//! `_OTHER`), `error.type` (the client's error kinds or a status code label ≥ 400),
+//! `extsvc.close_reason` (`peer_closed`, `idle_timeout`, `lifetime`, `evicted`,
+//! `idle_limit`, `not_reusable`, `rotated`). See `docs/observability.md`.
 //!
 //! The metric names are constants here; the label names are the strings above (their
 //! constants are hidden: they serve the workspace's own tests, not a user's code).
@@ -73,6 +74,7 @@ pub const LABEL_CLOSE_REASON: &str = "extsvc.close_reason";
 /// How many distinct target hosts one client labels by name; later hosts share
 /// `server.address="_OTHER"`, so a service that calls many hosts (webhooks) cannot
 /// grow the number of series without bound.
+#[doc(hidden)]
 pub const MAX_SERVER_ADDRESSES: usize = 64;
 
 /// Why a connection was closed.
@@ -92,20 +94,24 @@ pub(crate) enum CloseReason {
     /// Given up by the client: an error, a response body dropped before its end, a
     /// `407`, a `Connection: close` the server then acted on.
     NotReusable,
+    /// Made with TLS material (client certificate or CA) that has since rotated: closed
+    /// when idle, or after its exchange instead of being reused.
+    Rotated,
 }
 
 impl CloseReason {
-    const ALL: [CloseReason; 6] = [
+    const ALL: [CloseReason; 7] = [
         CloseReason::PeerClosed,
         CloseReason::IdleTimeout,
         CloseReason::Lifetime,
         CloseReason::Evicted,
         CloseReason::IdleLimit,
         CloseReason::NotReusable,
+        CloseReason::Rotated,
     ];
 
     /// The label value: `peer_closed`, `idle_timeout`, `lifetime`, `evicted`,
-    /// `idle_limit`, `not_reusable`.
+    /// `idle_limit`, `not_reusable`, `rotated`.
     pub(crate) const fn as_str(self) -> &'static str {
         match self {
             CloseReason::PeerClosed => "peer_closed",
@@ -114,6 +120,7 @@ impl CloseReason {
             CloseReason::Evicted => "evicted",
             CloseReason::IdleLimit => "idle_limit",
             CloseReason::NotReusable => "not_reusable",
+            CloseReason::Rotated => "rotated",
         }
     }
 
@@ -200,7 +207,7 @@ pub(crate) struct KeyInstruments {
     pub(crate) active: Gauge,
     pub(crate) wait: Histogram,
     pub(crate) opened: Counter,
-    closed: [Counter; 6],
+    closed: [Counter; 7],
     pub(crate) connection_duration: Histogram,
     /// Request-duration handles by (method, status or 0, error type).
     requests: Mutex<Vec<(RequestLabels, Histogram)>>,
@@ -209,7 +216,8 @@ pub(crate) struct KeyInstruments {
 #[derive(Clone, Copy, PartialEq, Eq)]
 struct RequestLabels {
     method: &'static str,
-    status: u16,
+    /// A [`status_label`], `""` without a response.
+    status: &'static str,
     error: Option<&'static str>,
 }
 
@@ -250,9 +258,10 @@ impl KeyInstruments {
     /// Records one request: `status` for a response, else the error's kind.
     /// `method` is a [`method_label`].
     pub(crate) fn record_request(&self, method: &'static str, outcome: Result<u16, &'static str>, elapsed: Duration) {
+        let status = outcome.map_or("", status_label);
         let key = RequestLabels {
             method,
-            status: outcome.unwrap_or(0),
+            status,
             error: outcome.err(),
         };
         let mut requests = self.requests.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -263,10 +272,10 @@ impl KeyInstruments {
         let mut labels = self.labels.clone();
         labels.push(Label::new(LABEL_METHOD, SharedString::const_str(key.method)));
         match outcome {
-            Ok(status) => {
-                labels.push(Label::new(LABEL_STATUS_CODE, status.to_string()));
-                if status >= 400 {
-                    labels.push(Label::new(LABEL_ERROR_TYPE, status.to_string()));
+            Ok(code) => {
+                labels.push(Label::new(LABEL_STATUS_CODE, SharedString::const_str(status)));
+                if code >= 400 {
+                    labels.push(Label::new(LABEL_ERROR_TYPE, SharedString::const_str(status)));
                 }
             }
             Err(kind) => labels.push(Label::new(LABEL_ERROR_TYPE, SharedString::const_str(kind))),
@@ -293,6 +302,42 @@ pub(crate) fn method_label(method: &http::Method) -> &'static str {
         M::CONNECT => "CONNECT",
         _ => "_OTHER",
     }
+}
+
+/// The status codes labelled by number: those of the IANA HTTP status code registry that
+/// an HTTP/1.1 client can receive as a final or informational response (RFC 9110, plus
+/// 102, 103, 207, 208, 226, 421–429, 431, 451, 506–508, 510, 511). Sorted.
+#[doc(hidden)]
+pub const LABELLED_STATUS_CODES: [u16; 62] = [
+    100, 101, 102, 103, 200, 201, 202, 203, 204, 205, 206, 207, 208, 226, 300, 301, 302, 303, 304, 305, 307, 308, 400,
+    401, 402, 403, 404, 405, 406, 407, 408, 409, 410, 411, 412, 413, 414, 415, 416, 417, 418, 421, 422, 423, 424, 425,
+    426, 428, 429, 431, 451, 500, 501, 502, 503, 504, 505, 506, 507, 508, 510, 511,
+];
+
+/// The status as a label: a code of [`LABELLED_STATUS_CODES`] by number, any
+/// other `_OTHER` — OpenTelemetry's rule for methods applied to codes, so that a target
+/// answering arbitrary codes cannot grow the series.
+pub(crate) fn status_label(code: u16) -> &'static str {
+    // Every code 100..=599 as text, once; indexed by `code - 100`.
+    const fn table() -> [[u8; 3]; 500] {
+        let mut t = [[0u8; 3]; 500];
+        let mut i = 0;
+        while i < 500 {
+            let n = i + 100;
+            t[i] = [
+                b'0' + (n / 100) as u8,
+                b'0' + (n / 10 % 10) as u8,
+                b'0' + (n % 10) as u8,
+            ];
+            i += 1;
+        }
+        t
+    }
+    static TEXT: [[u8; 3]; 500] = table();
+    if LABELLED_STATUS_CODES.binary_search(&code).is_err() {
+        return "_OTHER";
+    }
+    std::str::from_utf8(&TEXT[usize::from(code - 100)]).unwrap_or("_OTHER")
 }
 
 /// Describes the metrics (unit and help text) to the recorder installed now.
@@ -352,6 +397,51 @@ mod tests {
         assert_eq!(method_label(&http::Method::PATCH), "PATCH");
         let custom = http::Method::from_bytes(b"PURGE").unwrap();
         assert_eq!(method_label(&custom), "_OTHER");
+    }
+
+    #[test]
+    fn any_status_code_a_target_sends_adds_at_most_one_series_beyond_the_registry() {
+        let key = PoolKey::new(extsvc_resolve::TargetScheme::Http, "example.com", 80, RouteKey::Direct);
+        let recorder = metrics_util::debugging::DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        metrics::with_local_recorder(&recorder, || {
+            let instruments = KeyInstruments::new(&PoolLabels::default(), &key, &mut ServerAddresses::default());
+            // Every code hyper accepts (100–999), in a scrambled order, twice.
+            for n in 0..1_800u32 {
+                let code = 100 + u16::try_from(n * 7919 % 900).unwrap();
+                instruments.record_request("GET", Ok(code), Duration::from_micros(250));
+            }
+        });
+        let statuses: HashSet<String> = snapshotter
+            .snapshot()
+            .into_vec()
+            .into_iter()
+            .filter(|(key, ..)| key.key().name() == REQUEST_DURATION)
+            .map(|(key, ..)| {
+                let labels: Vec<_> = key
+                    .key()
+                    .labels()
+                    .map(|l| (l.key().to_owned(), l.value().to_owned()))
+                    .collect();
+                let status = labels.iter().find(|(k, _)| k == LABEL_STATUS_CODE).unwrap().1.clone();
+                let error = labels
+                    .iter()
+                    .find(|(k, _)| k == LABEL_ERROR_TYPE)
+                    .map(|(_, v)| v.clone());
+                // error.type, when present, is the status label itself.
+                assert!(error.is_none_or(|e| e == status), "{labels:?}");
+                status
+            })
+            .collect();
+        assert_eq!(statuses.len(), LABELLED_STATUS_CODES.len() + 1, "{statuses:?}");
+        assert!(statuses.contains("_OTHER") && statuses.contains("404") && statuses.contains("511"));
+        assert!(!statuses.contains("999") && !statuses.contains("299"));
+        assert_eq!(status_label(200), "200");
+        assert_eq!(status_label(599), "_OTHER");
+        assert!(
+            LABELLED_STATUS_CODES.windows(2).all(|w| w[0] < w[1]),
+            "sorted, for the binary search"
+        );
     }
 
     #[test]

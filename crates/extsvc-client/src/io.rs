@@ -42,6 +42,7 @@ pub struct Connected {
 
 /// A TLS version as people write it: `TLSv1_2` → `"1.2"`, `TLSv1_3` → `"1.3"`, anything
 /// else `"other"` (the client negotiates only these two).
+#[doc(hidden)]
 pub fn tls_version_name(version: rustls::ProtocolVersion) -> &'static str {
     match version {
         rustls::ProtocolVersion::TLSv1_2 => "1.2",

@@ -10,6 +10,10 @@
 //! - [`ServiceClient`]: a `tower::Service<http::Request<B>>` with one deadline per
 //!   request, errors that say which [`Phase`] failed, a tracing span per request, a pool
 //!   under a hard connection cap; [`ServiceClient::from_parts`] documents the layer order;
+//!   [`RequestBuilder`] (`client.post(url).json(&v).await`) and what Go's `http.Client`
+//!   does for Tyk: redirects ([`RedirectPolicy`]), gzip, a response body limit, a
+//!   `User-Agent`;
+//! - [`trace`]: an opt-in record of how a connection was set up (`extsvc probe -v`);
 //! - metrics through the `metrics` facade, named after OpenTelemetry's HTTP semantic
 //!   conventions ([`instruments`], `docs/observability.md`);
 //! - [`StreamConnector`] for non-HTTP clients (Redis) with the same proxy and TLS rules;
@@ -65,6 +69,7 @@ pub mod connect;
 mod deadline;
 mod error;
 mod host;
+mod hyper_connector;
 pub mod instruments;
 mod io;
 mod phase;
@@ -73,12 +78,20 @@ mod pool;
 mod redis;
 mod services;
 mod stream;
+pub mod trace;
 
 pub use builder::{ExternalServicesBuilder, SetupError};
-pub use client::{ClientStats, RequestTimeout, ResponseBody, ResponseFuture, ServiceClient, DEFAULT_BODY_LIMIT};
+pub use client::{
+    ClientStats, RedirectPolicy, RequestBuilder, RequestTimeout, ResponseBody, ResponseFuture, ServiceClient,
+    DEFAULT_BODY_LIMIT,
+};
 pub use deadline::MAX_TIMEOUT;
 pub use error::{BoxError, Error, ErrorKind, Phase};
-pub use io::{tls_version_name, Connected, ConnectionInfo, Hop};
+pub use hyper_connector::HyperConnector;
+/// How the CLI and the request span name a negotiated TLS version (`TLSv1.3`).
+#[doc(hidden)]
+pub use io::tls_version_name;
+pub use io::{Connected, ConnectionInfo, Hop};
 #[cfg(feature = "redis")]
 pub use redis::RedisClient;
 pub use services::{BuildError, ExternalServices};

@@ -12,15 +12,17 @@ use crate::stream::StreamConnector;
 
 /// Building a service's client failed; there is no fallback to a client without
 /// its TLS material.
+///
+/// Its message includes the TLS error's; it has no `source()` (the crate's one rule,
+/// see [`Error`](crate::Error)).
 #[derive(Debug, thiserror::Error)]
-#[error("cannot build the {service} client: {source}")]
+#[error("cannot build the {service} client: {cause}")]
 #[non_exhaustive]
 pub struct BuildError {
     /// The service.
     pub service: ServiceKind,
     /// Why its TLS configuration failed.
-    #[source]
-    pub source: TlsError,
+    pub cause: TlsError,
 }
 
 /// The clients of all five services and the storage stream connector; cheap to clone.
@@ -52,11 +54,23 @@ impl ExternalServices {
     ) -> Result<ExternalServices, BuildError> {
         let mut parts = Vec::with_capacity(5);
         for service in resolution.services() {
+            // An unusable standard proxy variable this service reaches: no client that
+            // would connect directly instead (SPEC section 2).
+            if let Some(error) = service.proxy.errors.first() {
+                return Err(BuildError {
+                    service: service.kind,
+                    cause: TlsError::Config {
+                        service: service.kind,
+                        key_path: error.path().to_owned(),
+                        cause: error.clone(),
+                    },
+                });
+            }
             let tls = build_service_tls(service, store.clone(), options)
                 .await
-                .map_err(|source| BuildError {
+                .map_err(|cause| BuildError {
                     service: service.kind,
-                    source,
+                    cause,
                 })?;
             parts.push((service.clone(), tls));
         }
@@ -119,6 +133,39 @@ impl ExternalServices {
             reports.push(tls.reload().await);
         }
         reports
+    }
+
+    /// The connector of one service's client — the same route rules, TLS material and
+    /// rotation — for hyper-util's legacy client, so a gateway that has its own client
+    /// composes it without loading, resolving or building TLS a second time:
+    ///
+    /// ```no_run
+    /// use extsvc::{EnvSnapshot, ExternalServices, ServiceKind};
+    /// use hyper_util::client::legacy::Client;
+    /// use hyper_util::rt::TokioExecutor;
+    ///
+    /// # async fn start() -> Result<(), Box<dyn std::error::Error>> {
+    /// let services = ExternalServices::builder().env(EnvSnapshot::empty()).build().await?;
+    /// let client: Client<_, http_body_util::Empty<extsvc::Bytes>> =
+    ///     Client::builder(TokioExecutor::new()).build(services.connector(ServiceKind::Oauth));
+    /// let response = client.get("https://idp.example.com/jwks.json".parse()?).await?;
+    /// # drop(response);
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// hyper-util needs its `client-legacy`, `http1` and `tokio` features.
+    pub fn connector(&self, kind: ServiceKind) -> crate::HyperConnector {
+        crate::HyperConnector::new(self.clients[kind].connector())
+    }
+
+    pub(crate) fn set_http_limits(
+        &mut self,
+        kind: ServiceKind,
+        redirect: crate::RedirectPolicy,
+        max_response_body: usize,
+    ) {
+        self.clients[kind].set_http_limits(redirect, max_response_body);
     }
 
     /// The stream connector of `storage` (Redis), sharing nothing but configuration.

@@ -61,14 +61,9 @@ impl fmt::Display for BoundedReadError {
     }
 }
 
-impl std::error::Error for BoundedReadError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            BoundedReadError::Io(e) => Some(e),
-            _ => None,
-        }
-    }
-}
+/// No `source()`: the I/O error is the message (extsvc's one rule: each message once in
+/// a chain, see `extsvc::Error`).
+impl std::error::Error for BoundedReadError {}
 
 impl From<BoundedReadError> for std::io::Error {
     /// For callers whose errors carry an `io::Error`; the kind is kept for `NotFound`.

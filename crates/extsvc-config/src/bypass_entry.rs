@@ -286,7 +286,8 @@ fn parse_entry(s: &str) -> Result<(Meaning, Option<u16>), String> {
         _ => match s.parse::<Ipv6Addr>() {
             Ok(addr) => Ok((Meaning::Ip(canonical_ip(IpAddr::V6(addr))), None)),
             Err(_) => Err(format!(
-                "{s:?} is not a valid IPv6 address (write an IPv6 address with a port as [address]:port)"
+                "\"{}\" is not a valid IPv6 address (write an IPv6 address with a port as [address]:port)",
+                crate::escaped(s)
             )),
         },
     }
@@ -297,9 +298,12 @@ fn parse_bracketed(inside: &str) -> Result<(Meaning, Option<u16>), String> {
     let Some((addr, rest)) = inside.split_once(']') else {
         return Err("missing ']' after the bracketed IPv6 address".to_owned());
     };
-    let addr: Ipv6Addr = addr
-        .parse()
-        .map_err(|_| format!("{addr:?} inside brackets is not a valid IPv6 address"))?;
+    let addr: Ipv6Addr = addr.parse().map_err(|_| {
+        format!(
+            "\"{}\" inside brackets is not a valid IPv6 address",
+            crate::escaped(addr)
+        )
+    })?;
     let port = if rest.is_empty() {
         None
     } else if let Some(port) = rest.strip_prefix(':') {
@@ -307,21 +311,27 @@ fn parse_bracketed(inside: &str) -> Result<(Meaning, Option<u16>), String> {
     } else if rest.starts_with('/') {
         return Err("a CIDR is written without brackets, e.g. fd00::/8".to_owned());
     } else {
-        return Err(format!("unexpected {rest:?} after ']' (expected nothing or :port)"));
+        return Err(format!(
+            "unexpected \"{}\" after ']' (expected nothing or :port)",
+            crate::escaped(rest)
+        ));
     };
     Ok((Meaning::Ip(canonical_ip(IpAddr::V6(addr))), port))
 }
 
 /// `addr/prefix`, host bits cleared, IPv4-mapped networks turned into IPv4.
 fn parse_cidr(addr: &str, prefix: &str) -> Result<IpNet, String> {
-    let ip: IpAddr = addr
-        .parse()
-        .map_err(|_| format!("{addr:?} before '/' is not an IP address (a CIDR looks like 10.0.0.0/8 or fd00::/8)"))?;
+    let ip: IpAddr = addr.parse().map_err(|_| {
+        format!(
+            "\"{}\" before '/' is not an IP address (a CIDR looks like 10.0.0.0/8 or fd00::/8)",
+            crate::escaped(addr)
+        )
+    })?;
     if prefix.contains(':') {
         return Err("a CIDR entry cannot have a port".to_owned());
     }
     if prefix.is_empty() || !prefix.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!("prefix length {prefix:?} is not a number"));
+        return Err(format!("prefix length \"{}\" is not a number", crate::escaped(prefix)));
     }
     let max: u8 = if ip.is_ipv4() { 32 } else { 128 };
     let family = if ip.is_ipv4() { "IPv4" } else { "IPv6" };
@@ -351,7 +361,7 @@ fn parse_port(port: &str) -> Result<u16, String> {
         return Err("missing port after ':'".to_owned());
     }
     if !port.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!("port {port:?} is not a number"));
+        return Err(format!("port \"{}\" is not a number", crate::escaped(port)));
     }
     match port.parse::<u16>() {
         Ok(0) => Err("port 0 is not a valid port (1-65535)".to_owned()),
@@ -386,7 +396,7 @@ fn parse_host(host: &str) -> Result<Meaning, String> {
         return Ok(Meaning::Ip(IpAddr::V4(v4)));
     }
     if name.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-        return Err(format!("{name:?} is not a valid IPv4 address"));
+        return Err(format!("\"{}\" is not a valid IPv4 address", crate::escaped(name)));
     }
     validate_domain(name)?;
     Ok(Meaning::Domain(name.to_ascii_lowercase()))
@@ -405,11 +415,15 @@ fn validate_domain(name: &str) -> Result<(), String> {
             return Err("empty label in host name (\"..\" or a leading dot after \"*.\")".to_owned());
         }
         if label.len() > MAX_LABEL_LEN {
-            return Err(format!("label {label:?} is longer than {MAX_LABEL_LEN} characters"));
+            return Err(format!(
+                "label \"{}\" is longer than {MAX_LABEL_LEN} characters",
+                crate::escaped(label)
+            ));
         }
         if let Some(c) = label.chars().find(|&c| !is_name_char(c)) {
             return Err(format!(
-                "invalid character {c:?} in host name (allowed: letters, digits, '-', '_', '.')"
+                "invalid character '{}' in host name (allowed: letters, digits, '-', '_', '.')",
+                crate::escaped(c.encode_utf8(&mut [0; 4]))
             ));
         }
     }

@@ -39,6 +39,18 @@ pub(crate) fn read_env_layers(env: &EnvSnapshot, prefix: &str, diagnostics: &mut
         tyk: Layer::new(LayerKind::EnvTyk, prefix),
         documented: Layer::new(LayerKind::EnvDocumented, prefix),
     };
+    for name in env.not_utf8_with_prefix(prefix) {
+        if let Some(&(key, _)) = names.get(name) {
+            diagnostics.reject(
+                key,
+                ConfigError::NotUtf8 {
+                    variable: name.to_owned(),
+                },
+            );
+        } else if name.starts_with(&documented_block) || name.starts_with(&tyk_block) {
+            diagnostics.warn(unknown_variable_warning(name, prefix));
+        }
+    }
     for (name, value) in env.with_prefix(prefix) {
         if let Some(&(key, kind)) = names.get(name) {
             match parse_env_value(key.ty, value) {
@@ -78,7 +90,7 @@ pub(crate) fn read_env_layers(env: &EnvSnapshot, prefix: &str, diagnostics: &mut
 /// Parses a variable's text as a value of type `ty`.
 fn parse_env_value(ty: KeyType, value: &str) -> Result<RawValue, String> {
     match ty {
-        KeyType::Bool => parse_env_bool(value).map(RawValue::Bool),
+        KeyType::Bool => parse_go_bool(value).map(RawValue::Bool),
         KeyType::StringList => Ok(RawValue::List(
             value
                 .split(',')
@@ -96,40 +108,27 @@ fn parse_env_value(ty: KeyType, value: &str) -> Result<RawValue, String> {
     }
 }
 
-/// `true`/`false`/`1`/`0`, any case, surrounding whitespace ignored.
-fn parse_env_bool(value: &str) -> Result<bool, String> {
+/// A boolean as Go's `strconv.ParseBool` reads it (`1 t T TRUE true True 0 f F FALSE
+/// false False`, which Tyk's `envconfig` uses), and any case of `true`/`false`;
+/// surrounding whitespace ignored.
+pub(crate) fn parse_go_bool(value: &str) -> Result<bool, String> {
     let trimmed = value.trim();
-    if trimmed.eq_ignore_ascii_case("true") || trimmed == "1" {
+    if trimmed.eq_ignore_ascii_case("true") || trimmed.eq_ignore_ascii_case("t") || trimmed == "1" {
         Ok(true)
-    } else if trimmed.eq_ignore_ascii_case("false") || trimmed == "0" {
+    } else if trimmed.eq_ignore_ascii_case("false") || trimmed.eq_ignore_ascii_case("f") || trimmed == "0" {
         Ok(false)
     } else {
-        let shown: String = crate::proxy_url::redact_url_credentials(trimmed)
-            .chars()
-            .take(40)
-            .collect();
-        Err(format!("invalid boolean \"{shown}\": expected true, false, 1 or 0"))
+        Err(format!(
+            "invalid boolean \"{}\": expected true, false, 1 or 0",
+            crate::shown(trimmed)
+        ))
     }
 }
 
-/// `NAME: unknown variable, ignored; did you mean …?` — the suggestion is the variable
-/// that differs only in underscores (a mix of the two spellings), else the nearest name
-/// in either spelling (the documented one on a tie).
+/// `NAME: unknown variable, ignored; did you mean …?` — the suggestion is
+/// [`suggest::variable`]'s (bounded: thousands of unknown variables cost milliseconds).
 fn unknown_variable_warning(name: &str, prefix: &str) -> String {
-    let squashed: String = name.chars().filter(|c| *c != '_').collect();
-    let mixed = KEYS
-        .iter()
-        .filter(|k| !k.is_legacy())
-        .find(|k| k.tyk_env_var(prefix).chars().filter(|c| *c != '_').collect::<String>() == squashed)
-        .map(|k| k.env_var(prefix));
-    let suggestion = mixed.or_else(|| {
-        let candidates: Vec<String> = KEYS
-            .iter()
-            .filter(|k| !k.is_legacy())
-            .flat_map(|k| [k.env_var(prefix), k.tyk_env_var(prefix)])
-            .collect();
-        suggest::nearest(name, candidates.iter().map(String::as_str)).map(|(c, _)| c.to_owned())
-    });
+    let suggestion = suggest::variable(name, prefix);
     // A name is echoed capped (a 120 kB name would be a 120 kB warning).
     let shown = crate::escaped(name);
     match suggestion {
@@ -144,18 +143,25 @@ mod tests {
 
     #[test]
     fn booleans() {
+        // Go's strconv.ParseBool, plus any case of true/false.
         for (text, want) in [
             ("true", true),
             ("TRUE", true),
+            ("True", true),
+            ("tRuE", true),
+            ("t", true),
+            ("T", true),
             (" 1 ", true),
             ("False", false),
+            ("f", false),
+            ("F", false),
             ("0", false),
         ] {
-            assert_eq!(parse_env_bool(text), Ok(want), "{text}");
+            assert_eq!(parse_go_bool(text), Ok(want), "{text}");
         }
-        for text in ["yes", "", "2", "on"] {
+        for text in ["yes", "", "2", "on", "tr", "y"] {
             assert!(
-                parse_env_bool(text)
+                parse_go_bool(text)
                     .unwrap_err()
                     .contains("expected true, false, 1 or 0"),
                 "{text}"

@@ -56,6 +56,19 @@ pub enum ConfigError {
         /// What is wrong, e.g. `invalid boolean "yes": expected true, false, 1 or 0`.
         message: String,
     },
+    /// A variable extsvc reads whose value is not valid UTF-8: an error, never skipped.
+    #[error("{variable}: the value is not valid UTF-8")]
+    NotUtf8 {
+        /// The variable.
+        variable: String,
+    },
+    /// A warning made an error by `--strict` ([`LoadOptions::strict`](crate::LoadOptions::strict)):
+    /// something Tyk accepts, which a CI pipeline wants out of the file.
+    #[error("{warning} (an error under --strict)")]
+    Strict {
+        /// The warning, starting with the key path or variable it is about.
+        warning: String,
+    },
     /// A proxy URL that cannot be used.
     #[error("{path}: invalid proxy URL \"{value}\": {reason}")]
     InvalidProxyUrl {
@@ -122,7 +135,8 @@ impl ConfigError {
     pub fn path(&self) -> &str {
         match self {
             ConfigError::Read { file, .. } | ConfigError::Parse { file, .. } => file,
-            ConfigError::InvalidEnvValue { variable, .. } => variable,
+            ConfigError::InvalidEnvValue { variable, .. } | ConfigError::NotUtf8 { variable } => variable,
+            ConfigError::Strict { warning } => warning.split_once(": ").map_or(warning.as_str(), |(path, _)| path),
             ConfigError::UnknownKey { path, .. }
             | ConfigError::WrongType { path, .. }
             | ConfigError::InvalidProxyUrl { path, .. }
@@ -140,7 +154,10 @@ impl ConfigError {
 /// types), then the environment (by variable name), then the values (in
 /// [`KEYS`](crate::keys::KEYS) order).
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
+#[allow(
+    clippy::exhaustive_structs,
+    reason = "a newtype of the list: callers build one from the errors they collect"
+)]
 pub struct ConfigErrors(pub Vec<ConfigError>);
 
 impl fmt::Display for ConfigErrors {
@@ -172,6 +189,8 @@ pub(crate) struct Diagnostics {
     /// Keys that were set but whose value was rejected (wrong type, bad variable text):
     /// later rules treat them as set, so one mistake is not reported twice.
     pub(crate) rejected: Vec<&'static str>,
+    /// `--strict`: every warning is an error ([`ConfigError::Strict`]).
+    pub(crate) strict: bool,
 }
 
 impl Diagnostics {
@@ -196,7 +215,25 @@ impl Diagnostics {
         self.rejected.contains(&path)
     }
 
+    /// A warning, or under `--strict` the error `strict` (for a warning that has an error
+    /// of its own kind, such as [`ConfigError::UnknownKey`]).
+    pub(crate) fn tolerate(&mut self, concern: &str, warning: String, strict: ConfigError) {
+        if self.strict {
+            self.error(concern.to_owned(), strict);
+        } else {
+            self.warnings.push(warning);
+        }
+    }
+
+    /// A warning; under `--strict` an error about what the warning names (the text before
+    /// its first `: `).
     pub(crate) fn warn(&mut self, warning: impl Into<String>) {
-        self.warnings.push(warning.into());
+        let warning = warning.into();
+        if self.strict {
+            let concern = warning.split_once(": ").map_or("", |(path, _)| path).to_owned();
+            self.error(concern, ConfigError::Strict { warning });
+        } else {
+            self.warnings.push(warning);
+        }
     }
 }

@@ -11,9 +11,9 @@ use std::path::Path;
 use serde_json::Value as Json;
 
 use crate::error::{ConfigError, Diagnostics};
+use crate::json_tree::{self, Member, Node};
 use crate::keys::{children, find_key, KeySpec, KeyType, KEYS, ROOT};
 use crate::layer::{Layer, LayerKind, RawValue};
-use crate::proxy_url::redact_url_credentials;
 use crate::suggest;
 
 /// The text of the configuration file at `path`: a regular file of at most
@@ -29,7 +29,7 @@ pub(crate) fn read_file_text(path: &Path) -> Result<String, ConfigError> {
             })
         })
         .map_err(|e| ConfigError::Read {
-            file: path.display().to_string(),
+            file: crate::shown(path).to_string(),
             message: e.to_string(),
         })
 }
@@ -38,10 +38,22 @@ pub(crate) fn read_file_text(path: &Path) -> Result<String, ConfigError> {
 /// fatal error and an empty layer.
 pub(crate) fn read_file_layer(json: &str, origin: &str, diagnostics: &mut Diagnostics) -> Layer {
     match serde_json::from_str::<Json>(json) {
-        Ok(root) => {
-            report_duplicate_keys(json, diagnostics);
-            walk_file(&root, origin, diagnostics)
-        }
+        Ok(_) => match json_tree::parse(json) {
+            Some(tree) => {
+                report_duplicate_keys(&tree, origin, diagnostics);
+                walk_file(&tree, origin, diagnostics)
+            }
+            // The scan agrees with serde_json on every JSON text (a test replays the
+            // fuzz seeds); should it not, say so rather than read the file differently.
+            None => {
+                diagnostics.fatal(ConfigError::Invalid {
+                    path: origin.to_owned(),
+                    message: "valid JSON that extsvc could not read in document order (please report this file)"
+                        .to_owned(),
+                });
+                Layer::new(LayerKind::File, origin)
+            }
+        },
         Err(e) => {
             diagnostics.fatal(parse_error(origin, json, &e));
             Layer::new(LayerKind::File, origin)
@@ -49,61 +61,131 @@ pub(crate) fn read_file_layer(json: &str, origin: &str, diagnostics: &mut Diagno
     }
 }
 
+/// The members of an object that Go's `encoding/json` would apply to a struct with the
+/// fields `known`: for each member, the known field it matches case-insensitively (as
+/// Go matches), or `None`; a member followed by another for the same field is skipped
+/// (the last one wins, as in Go; the duplicate is reported by [`report_duplicate_keys`]).
+fn matched<'m, 'a>(
+    members: &'m [Member<'a>],
+    known: &[&'static str],
+) -> impl Iterator<Item = (&'m Member<'a>, Option<&'static str>)> + 'm {
+    let fields: Vec<Option<&'static str>> = members
+        .iter()
+        .map(|m| known.iter().find(|k| k.eq_ignore_ascii_case(&m.key)).copied())
+        .collect();
+    members.iter().enumerate().filter_map(move |(i, member)| {
+        let field = fields[i];
+        let overridden = field.is_some() && fields[i + 1..].contains(&field);
+        (!overridden).then_some((member, field))
+    })
+}
+
+/// A key written in another case than ours: accepted, as Go does, with a warning naming
+/// the path as written and the canonical one.
+fn warn_case(written: &str, canonical: &str, diagnostics: &mut Diagnostics) {
+    let last = |path: &str| path.rsplit('.').next().unwrap_or(path).to_owned();
+    if last(written) != last(canonical) {
+        diagnostics.warn(format!(
+            "{}: key matched case-insensitively, as Tyk (Go's encoding/json) matches keys; write it as {canonical}",
+            crate::escaped(written)
+        ));
+    }
+}
+
+fn joined(parent: &str, name: &str) -> String {
+    if parent.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{parent}.{name}")
+    }
+}
+
+/// The top-level blocks outside `external_services` with keys we read (`security`).
+fn nested_block_names() -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = KEYS
+        .iter()
+        .filter(|k| k.is_legacy())
+        .filter_map(|k| k.path.split_once('.').map(|(block, _)| block))
+        .collect();
+    names.dedup();
+    names
+}
+
 /// Walks the parsed file against [`KEYS`], reporting every unknown key inside
-/// `external_services` and every value of the wrong type, and returns the well-formed
-/// values as the file layer. `null` counts as not set.
-fn walk_file(root: &Json, origin: &str, diagnostics: &mut Diagnostics) -> Layer {
+/// `external_services` (a warning: Tyk ignores it) and every value of the wrong type, and
+/// returns the well-formed values as the file layer. `null` counts as not set.
+fn walk_file(root: &Node<'_>, origin: &str, diagnostics: &mut Diagnostics) -> Layer {
     let mut layer = Layer::new(LayerKind::File, origin);
-    let Json::Object(top) = root else {
+    let Node::Object(top) = root else {
         diagnostics.fatal(ConfigError::Invalid {
             path: origin.to_owned(),
-            message: format!("expected a JSON object at the top level, found {}", describe(root)),
+            message: format!(
+                "expected a JSON object at the top level, found {}",
+                describe(&root.to_json())
+            ),
         });
         return layer;
     };
-    for (name, value) in top {
-        if let Some(key) = find_key(name).filter(|k| k.is_legacy()) {
-            read_leaf(key, value, &mut layer, diagnostics);
-        } else if let (Some(nested), Json::Object(object)) = (nested_keys(name), value) {
-            // A gateway block such as `security`: read the keys we know, ignore the rest.
-            for key in nested {
-                if let Some(value) = object.get(key.name()) {
-                    read_leaf(key, value, &mut layer, diagnostics);
-                }
+    let legacy: Vec<&'static str> = KEYS
+        .iter()
+        .filter(|k| k.is_legacy() && !k.path.contains('.'))
+        .map(|k| k.path)
+        .collect();
+    let nested = nested_block_names();
+    let mut known = legacy.clone();
+    known.extend(&nested);
+    known.push(ROOT);
+    for (member, field) in matched(top, &known) {
+        let Some(field) = field else {
+            let name = &member.key;
+            if name.len() <= suggest::MAX_SUGGESTED_LEN && suggest::edit_distance(&name.to_ascii_lowercase(), ROOT) <= 2
+            {
+                diagnostics.warn(format!(
+                    "{}: top-level key ignored; did you mean {ROOT}? (only {ROOT} configures external services)",
+                    crate::escaped(name)
+                ));
             }
-        } else if name == ROOT {
-            read_block(ROOT, value, &mut layer, diagnostics);
-        } else if name.len() <= suggest::MAX_SUGGESTED_LEN
-            && suggest::edit_distance(&name.to_ascii_lowercase(), ROOT) <= 2
-        {
-            diagnostics.warn(format!(
-                "{name}: top-level key ignored; did you mean {ROOT}? (only {ROOT} configures external services)"
-            ));
+            continue;
+        };
+        warn_case(&member.key, field, diagnostics);
+        if field == ROOT {
+            read_block(ROOT, &member.key, &member.value, &mut layer, diagnostics);
+        } else if let Some(key) = find_key(field).filter(|_| legacy.contains(&field)) {
+            read_leaf(key, &member.value.to_json(), &mut layer, diagnostics);
+        } else if let Node::Object(members) = &member.value {
+            // A gateway block such as `security`: read the keys we know, ignore the rest.
+            let keys: Vec<&'static KeySpec> = KEYS
+                .iter()
+                .filter(|k| k.path.strip_prefix(field).is_some_and(|rest| rest.starts_with('.')))
+                .collect();
+            let names: Vec<&'static str> = keys.iter().map(|k| k.name()).collect();
+            for (inner, name) in matched(members, &names) {
+                let Some(name) = name else { continue };
+                let Some(key) = keys.iter().find(|k| k.name() == name) else {
+                    continue;
+                };
+                warn_case(&joined(&member.key, &inner.key), key.path, diagnostics);
+                read_leaf(key, &inner.value.to_json(), &mut layer, diagnostics);
+            }
         }
     }
     layer
 }
 
-/// The keys of [`KEYS`] one level inside the top-level block `name` outside
-/// `external_services` (`security.private_certificate_encoding_secret`); `None` when there
-/// are none.
-fn nested_keys(name: &str) -> Option<Vec<&'static KeySpec>> {
-    let keys: Vec<&'static KeySpec> = KEYS
-        .iter()
-        .filter(|k| k.is_legacy() && k.path.strip_prefix(name).is_some_and(|rest| rest.starts_with('.')))
-        .collect();
-    (!keys.is_empty()).then_some(keys)
-}
+/// Blocks of Tyk's `external_services` schema that configure nothing extsvc connects:
+/// accepted and ignored, with a warning.
+const IGNORED_BLOCKS: &[&str] = &["analytics"];
 
-fn read_block(path: &str, value: &Json, layer: &mut Layer, diagnostics: &mut Diagnostics) {
-    let object = match value {
-        Json::Null => return,
-        Json::Object(object) => object,
+/// Reads the block at `path` (canonical) written as `written`.
+fn read_block(path: &str, written: &str, value: &Node<'_>, layer: &mut Layer, diagnostics: &mut Diagnostics) {
+    let members = match value {
+        Node::Scalar("null") => return,
+        Node::Object(members) => members,
         other => {
             let error = ConfigError::WrongType {
                 path: path.to_owned(),
                 expected: "an object",
-                found: describe(other),
+                found: describe(&other.to_json()),
             };
             // Without an `external_services` object there is no configuration at all.
             if path == ROOT {
@@ -115,18 +197,40 @@ fn read_block(path: &str, value: &Json, layer: &mut Layer, diagnostics: &mut Dia
         }
     };
     let known = children(path);
-    for (name, value) in object {
-        let child = format!("{path}.{name}");
-        if !known.contains(&name.as_str()) {
+    let mut accepted = known.clone();
+    if path == ROOT {
+        accepted.extend(IGNORED_BLOCKS);
+    }
+    for (member, field) in matched(members, &accepted) {
+        let written_child = joined(written, &member.key);
+        let Some(field) = field else {
+            let child = format!("{path}.{}", member.key);
+            let suggestion = suggest_key(&child, &member.key, &known);
+            let warning = format!(
+                "{}: unknown key, ignored (as Tyk ignores it){}",
+                crate::escaped(&child),
+                suggestion
+                    .as_ref()
+                    .map_or_else(String::new, |s| format!("; did you mean {s}?"))
+            );
             let error = ConfigError::UnknownKey {
-                suggestion: suggest_key(&child, name, &known),
+                suggestion,
                 path: child.clone(),
             };
-            diagnostics.error(child, error);
+            diagnostics.tolerate(&child, warning, error);
+            continue;
+        };
+        let child = format!("{path}.{field}");
+        warn_case(&written_child, &child, diagnostics);
+        if !known.contains(&field) {
+            diagnostics.warn(format!(
+                "{child}: accepted and ignored: Tyk's schema has this block, but it configures no connection that \
+                 extsvc makes"
+            ));
         } else if let Some(key) = find_key(&child) {
-            read_leaf(key, value, layer, diagnostics);
+            read_leaf(key, &member.value.to_json(), layer, diagnostics);
         } else {
-            read_block(&child, value, layer, diagnostics);
+            read_block(&child, &written_child, &member.value, layer, diagnostics);
         }
     }
 }
@@ -225,34 +329,53 @@ fn describe(value: &Json) -> String {
         Json::Null => "null".to_owned(),
         Json::Bool(b) => format!("boolean {b}"),
         Json::Number(n) => format!("number {n}"),
-        Json::String(s) => {
-            let redacted = redact_url_credentials(s);
-            let shown: String = redacted.chars().take(40).collect();
-            let ellipsis = if shown.len() < redacted.len() { "…" } else { "" };
-            format!("string \"{shown}{ellipsis}\"")
-        }
+        Json::String(s) => format!("string \"{}\"", crate::shown(s)),
         Json::Array(_) => "an array".to_owned(),
         Json::Object(_) => "an object".to_owned(),
     }
 }
 
-/// A key twice in one object: inside `external_services` an error (the last value would
-/// silently win, e.g. turn `insecure_skip_verify` off again), elsewhere a warning.
-fn report_duplicate_keys(json: &str, diagnostics: &mut Diagnostics) {
-    for path in crate::duplicate_keys::duplicate_keys(json) {
-        let shown = crate::escaped(&path);
-        if path == "external_services" || path.starts_with("external_services.") {
-            diagnostics.error(
-                path.clone(),
-                ConfigError::Invalid {
-                    path: shown.to_string(),
-                    message: "duplicate key: it appears more than once in its object; keep one".to_owned(),
-                },
-            );
-        } else {
-            diagnostics.warn(format!("{shown}: duplicate key; the last value is used"));
+/// A key twice in one object (in any case, as Go matches keys case-insensitively): the
+/// last value wins, as in Go, and a warning names the key and every position
+/// (`tyk.conf:3:5`). Inside `external_services` a duplicate can silently turn
+/// `insecure_skip_verify` on or off, so `--strict` makes it an error.
+fn report_duplicate_keys(tree: &Node<'_>, origin: &str, diagnostics: &mut Diagnostics) {
+    fn walk(node: &Node<'_>, path: &str, origin: &str, diagnostics: &mut Diagnostics) {
+        match node {
+            Node::Scalar(_) => {}
+            Node::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    walk(item, &format!("{path}[{i}]"), origin, diagnostics);
+                }
+            }
+            Node::Object(members) => {
+                let mut reported: Vec<String> = Vec::new();
+                for (i, member) in members.iter().enumerate() {
+                    let folded = member.key.to_lowercase();
+                    if reported.contains(&folded) {
+                        continue;
+                    }
+                    let same: Vec<&Member<'_>> =
+                        members[i..].iter().filter(|m| m.key.to_lowercase() == folded).collect();
+                    if same.len() > 1 {
+                        let positions: Vec<String> = same
+                            .iter()
+                            .map(|m| format!("{}:{}:{}", crate::shown(origin), m.position.line, m.position.column))
+                            .collect();
+                        let last = same.last().map_or(&member.key, |m| &m.key);
+                        diagnostics.warn(format!(
+                            "{}: duplicate key at {}; the last value is used, as in Tyk",
+                            crate::escaped(&joined(path, last)),
+                            positions.join(" and ")
+                        ));
+                        reported.push(folded);
+                    }
+                    walk(&member.value, &joined(path, &member.key), origin, diagnostics);
+                }
+            }
         }
     }
+    walk(tree, "", origin, diagnostics);
 }
 
 /// `origin:line:column: message`, the message without serde_json's own position suffix.
@@ -274,7 +397,7 @@ fn parse_error(origin: &str, json: &str, e: &serde_json::Error) -> ConfigError {
         }
     }
     ConfigError::Parse {
-        file: origin.to_owned(),
+        file: crate::shown(origin).to_string(),
         line,
         column,
         message,
@@ -288,7 +411,8 @@ mod tests {
     #[test]
     fn descriptions_redact_and_shorten() {
         assert_eq!(describe(&Json::from("http://u:pw@h:1")), "string \"http://u:***@h:1\"");
-        assert!(describe(&Json::from("x".repeat(100))).ends_with("…\""));
+        assert!(describe(&Json::from("x".repeat(300))).ends_with("x… (300 bytes)\""));
+        assert_eq!(describe(&Json::from("a\u{1b}\r\n")), "string \"a\\x1b\\x0d\\x0a\"");
         assert_eq!(describe(&serde_json::json!(1)), "number 1");
     }
 }

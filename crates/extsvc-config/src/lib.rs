@@ -21,13 +21,13 @@
 mod bounded_file;
 mod bypass_entry;
 mod code;
-mod duplicate_keys;
 mod encoding_secret;
 mod env;
 mod env_layer;
 mod error;
 mod file;
 mod file_layer;
+mod json_tree;
 mod keys;
 mod layer;
 mod load;
@@ -41,6 +41,7 @@ mod shown;
 mod source;
 mod suggest;
 mod tls_version;
+mod tyk_merge;
 mod validate;
 
 pub use bypass_entry::{BypassEntry, InvalidBypassEntry};
@@ -48,13 +49,16 @@ pub use code::{ExternalServicesConfigBuilder, MtlsBuilder, ProxyBuilder};
 pub use encoding_secret::EncodingSecret;
 pub use env::EnvSnapshot;
 pub use error::{ConfigError, ConfigErrors};
-pub use load::{load_file, load_file_lenient, load_str, load_str_lenient, LoadOptions, LoadReport, Loaded};
+pub use load::{load_env, load_file, load_file_lenient, load_str, load_str_lenient, LoadOptions, LoadReport, Loaded};
 pub use model::{
     CertificateStoreSettings, ExternalServicesConfig, LegacySettings, MtlsSettings, ProxySettings, ServiceSettings,
 };
 pub use per_service::PerService;
 pub use proxy_url::{InvalidProxyUrl, ProxyScheme, ProxyUrl};
 pub use service::{ServiceKind, UnknownServiceKind};
+// How the workspace echoes values in messages (escaped, capped, userinfo redacted): a
+// rule of this workspace's own messages, hidden from a user's view.
+#[doc(hidden)]
 pub use shown::{escaped, shown, SHOWN_LIMIT};
 pub use source::{Source, Sourced};
 pub use tls_version::TlsVersion;
@@ -69,6 +73,6 @@ pub mod internal {
     pub use crate::bounded_file::{read_bounded, BoundedReadError, CONFIG_FILE_LIMIT, PEM_FILE_LIMIT};
     pub use crate::bypass_entry::parse_bypass_list;
     pub use crate::keys::{find_key, KeySpec, KeyType, KEYS};
-    pub use crate::proxy_url::redact_url_credentials;
     pub use crate::reference::configuration_reference_markdown;
+    pub use crate::shown::redact_url_credentials;
 }

@@ -29,12 +29,41 @@ use crate::{ConfigErrors, EnvSnapshot, ExternalServicesConfig, ServiceKind};
 pub struct LoadOptions {
     /// The prefix of Tyk's variables, `TYK_GW_` by default.
     pub env_prefix: String,
+    /// Turn every warning of loading into an error ([`ConfigError::Strict`]): what Tyk
+    /// accepts and extsvc reads with a warning — keys in another case, duplicate keys,
+    /// unknown keys, `analytics`, TLS 1.0/1.1 minimums, `TYK_GW_OMITCONFIGFILE`, the
+    /// routes where Tyk's merge differs — fails instead, for CI pipelines that want a clean
+    /// file (`extsvc … --strict`). Default: false.
+    ///
+    /// ```
+    /// use extsvc::config::{load_str, EnvSnapshot, LoadOptions};
+    ///
+    /// let json = r#"{"external_services": {"Global": {"enabled": false}}}"#;
+    /// let env = EnvSnapshot::empty();
+    /// let loaded = load_str(json, "tyk.conf", &env, &LoadOptions::default()).unwrap();
+    /// assert_eq!(loaded.warnings.len(), 1);
+    /// let strict = LoadOptions::default().with_strict(true);
+    /// let errors = load_str(json, "tyk.conf", &env, &strict).unwrap_err();
+    /// assert!(errors.to_string().ends_with("(an error under --strict)"), "{errors}");
+    /// ```
+    pub strict: bool,
 }
 
 impl Default for LoadOptions {
     fn default() -> Self {
         LoadOptions {
             env_prefix: "TYK_GW_".to_owned(),
+            strict: false,
+        }
+    }
+}
+
+impl LoadOptions {
+    /// The diagnostics of one load under these options.
+    fn diagnostics(&self) -> Diagnostics {
+        Diagnostics {
+            strict: self.strict,
+            ..Diagnostics::default()
         }
     }
 }
@@ -43,6 +72,12 @@ impl LoadOptions {
     /// These options with [`LoadOptions::env_prefix`] set to `prefix`.
     pub fn with_env_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.env_prefix = prefix.into();
+        self
+    }
+
+    /// These options with [`LoadOptions::strict`] set to `strict`.
+    pub fn with_strict(mut self, strict: bool) -> Self {
+        self.strict = strict;
         self
     }
 }
@@ -131,22 +166,35 @@ impl LoadReport {
     }
 }
 
-/// Loads `path` (when given; `None` is an empty config) and the environment.
+/// Loads the tyk.conf at `path` and the environment.
 ///
 /// Reading the file is the only I/O. On failure every problem found is returned, each
-/// naming its key path, variable or file position.
+/// naming its key path, variable or file position. Without a file, [`load_env`].
 ///
-/// ```
+/// ```no_run
 /// use extsvc::config::{load_file, EnvSnapshot, LoadOptions};
 ///
+/// let loaded = load_file("/opt/tyk-gateway/tyk.conf", &EnvSnapshot::empty(), &LoadOptions::default())?;
+/// # drop(loaded);
+/// # Ok::<(), extsvc::ConfigErrors>(())
+/// ```
+pub fn load_file(path: impl AsRef<Path>, env: &EnvSnapshot, options: &LoadOptions) -> Result<Loaded, ConfigErrors> {
+    load_file_lenient(Some(path.as_ref()), env, options)?.into_result()
+}
+
+/// Loads the configuration from the environment alone (no tyk.conf: an empty file).
+///
+/// ```
+/// use extsvc::config::{load_env, EnvSnapshot, LoadOptions};
+///
 /// let env = EnvSnapshot::from_iter([("TYK_GW_EXTERNAL_SERVICES_GLOBAL_ENABLED", "true")]);
-/// let loaded = load_file(None, &env, &LoadOptions::default()).unwrap();
+/// let loaded = load_env(&env, &LoadOptions::default()).unwrap();
 /// let enabled = loaded.config.global.enabled.unwrap();
 /// assert!(enabled.value);
 /// assert_eq!(enabled.source.to_string(), "env:TYK_GW_EXTERNAL_SERVICES_GLOBAL_ENABLED");
 /// ```
-pub fn load_file(path: Option<&Path>, env: &EnvSnapshot, options: &LoadOptions) -> Result<Loaded, ConfigErrors> {
-    load_file_lenient(path, env, options)?.into_result()
+pub fn load_env(env: &EnvSnapshot, options: &LoadOptions) -> Result<Loaded, ConfigErrors> {
+    load_file_lenient(None, env, options)?.into_result()
 }
 
 /// Loads JSON text; `origin` names it in errors (a file path).
@@ -154,12 +202,9 @@ pub fn load_file(path: Option<&Path>, env: &EnvSnapshot, options: &LoadOptions) 
 /// ```
 /// use extsvc::config::{load_str, EnvSnapshot, LoadOptions};
 ///
-/// let json = r#"{ "external_services": { "oauth": { "mtls": { "cert_fiel": "/c.pem" } } } }"#;
+/// let json = r#"{ "external_services": { "oauth": { "mtls": { "enabled": true } } } }"#;
 /// let errors = load_str(json, "tyk.conf", &EnvSnapshot::empty(), &LoadOptions::default()).unwrap_err();
-/// assert_eq!(
-///     errors.to_string(),
-///     "external_services.oauth.mtls.cert_fiel: unknown key; did you mean cert_file?"
-/// );
+/// assert!(errors.to_string().starts_with("external_services.oauth.mtls: mTLS enabled"), "{errors}");
 /// ```
 pub fn load_str(json: &str, origin: &str, env: &EnvSnapshot, options: &LoadOptions) -> Result<Loaded, ConfigErrors> {
     load_str_lenient(json, origin, env, options)?.into_result()
@@ -174,14 +219,20 @@ pub fn load_file_lenient(
     env: &EnvSnapshot,
     options: &LoadOptions,
 ) -> Result<LoadReport, ConfigErrors> {
+    let mut diagnostics = options.diagnostics();
     let Some(path) = path else {
-        return load_layers(Layer::new(LayerKind::File, ""), Diagnostics::default(), env, options);
+        return load_layers(Layer::new(LayerKind::File, ""), diagnostics, env, options);
     };
     let origin = path.display().to_string();
+    if omit_config_file(&origin, env, options, &mut diagnostics) {
+        return load_layers(Layer::new(LayerKind::File, ""), diagnostics, env, options);
+    }
     match read_file_text(path) {
-        Ok(text) => load_str_lenient(&text, &origin, env, options),
+        Ok(text) => {
+            let file = read_file_layer(&text, &origin, &mut diagnostics);
+            load_layers(file, diagnostics, env, options)
+        }
         Err(error) => {
-            let mut diagnostics = Diagnostics::default();
             diagnostics.fatal(error);
             load_layers(Layer::new(LayerKind::File, ""), diagnostics, env, options)
         }
@@ -196,9 +247,42 @@ pub fn load_str_lenient(
     env: &EnvSnapshot,
     options: &LoadOptions,
 ) -> Result<LoadReport, ConfigErrors> {
-    let mut diagnostics = Diagnostics::default();
+    let mut diagnostics = options.diagnostics();
+    if omit_config_file(origin, env, options, &mut diagnostics) {
+        return load_layers(Layer::new(LayerKind::File, ""), diagnostics, env, options);
+    }
     let file = read_file_layer(json, origin, &mut diagnostics);
     load_layers(file, diagnostics, env, options)
+}
+
+/// `TYK_GW_OMITCONFIGFILE` (Go booleans): true means Tyk does not read its configuration
+/// file, and neither do we; a warning says so. A value that is not a boolean is an error
+/// naming the variable (and the file is read).
+fn omit_config_file(origin: &str, env: &EnvSnapshot, options: &LoadOptions, diagnostics: &mut Diagnostics) -> bool {
+    let variable = format!("{}OMITCONFIGFILE", options.env_prefix);
+    let value = match env.get_checked(&variable) {
+        Ok(Some(value)) => value,
+        Ok(None) => return false,
+        Err(error) => {
+            diagnostics.error(variable, error);
+            return false;
+        }
+    };
+    match crate::env_layer::parse_go_bool(value) {
+        Ok(false) => false,
+        Ok(true) => {
+            diagnostics.warn(format!(
+                "{variable}: true, so the configuration file {} is not read (as Tyk does): only environment \
+                 variables and defaults apply",
+                crate::shown(origin)
+            ));
+            true
+        }
+        Err(message) => {
+            diagnostics.error(variable.clone(), ConfigError::InvalidEnvValue { variable, message });
+            false
+        }
+    }
 }
 
 /// Reads the environment, merges and builds the model. Even after a fatal error the
@@ -213,7 +297,11 @@ pub(crate) fn load_layers(
     let env_layers = read_env_layers(env, &options.env_prefix, &mut diagnostics);
     let layered = Layered::new([file, env_layers.tyk, env_layers.documented]);
     let config = match layered.extract() {
-        Ok(effective) => build_config(&effective, &layered, &mut diagnostics),
+        Ok(effective) => {
+            let config = build_config(&effective, &layered, &mut diagnostics);
+            crate::tyk_merge::warn_divergences(&config, &mut diagnostics);
+            config
+        }
         Err(e) => {
             // Cannot happen with checked layers; reported rather than panicking.
             diagnostics.fatal(ConfigError::Invalid {

@@ -58,7 +58,7 @@ pub struct ProxySettings {
 
 /// `external_services.<service>.mtls`.
 ///
-/// `Debug` shows paths and ids through [`crate::shown`]: a private key pasted where a path
+/// `Debug` shows paths and ids through `crate::shown`: a private key pasted where a path
 /// belongs appears as `<PEM text, N bytes>`.
 #[derive(Clone, Default, PartialEq, Eq)]
 #[allow(

@@ -1,4 +1,4 @@
-use std::fmt::{self, Write as _};
+use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use base64::Engine as _;
@@ -64,7 +64,7 @@ pub struct ProxyUrl {
     port: u16,
     /// Decoded, for `Proxy-Authorization` or SOCKS authentication.
     username: Option<String>,
-    /// As written (percent-encoded), for display: see [`user_for_display`].
+    /// As written (percent-encoded), for display: see `user_for_display` in `shown`.
     username_shown: Option<String>,
     password: Option<String>,
     authorization: Option<HeaderValue>,
@@ -107,7 +107,8 @@ impl ProxyUrl {
                     "socks5h" => ProxyScheme::Socks5h,
                     other => {
                         return Err(invalid(format!(
-                            "unsupported scheme \"{other}\": expected http://, https://, socks5:// or socks5h://"
+                            "unsupported scheme \"{}\": expected http://, https://, socks5:// or socks5h://",
+                            crate::escaped(other)
                         )))
                     }
                 };
@@ -122,7 +123,10 @@ impl ProxyUrl {
             Some(i) => {
                 let tail = &rest[host_start + i..];
                 if tail != "/" {
-                    return Err(invalid(format!("unexpected path, query or fragment \"{tail}\"")));
+                    return Err(invalid(format!(
+                        "unexpected path, query or fragment \"{}\"",
+                        crate::escaped(tail)
+                    )));
                 }
                 &rest[..host_start + i]
             }
@@ -152,7 +156,7 @@ impl ProxyUrl {
                     Some((u, p)) => (u, Some(p)),
                     None => (info, None),
                 };
-                let shown = user_for_display(user);
+                let shown = crate::shown::user_for_display(user);
                 let user = decode_userinfo(user, "user name")?;
                 let pass = pass.map(|p| decode_userinfo(p, "password")).transpose()?;
                 // Userinfo without `:` is often a token used as a password
@@ -253,13 +257,13 @@ fn split_host_port(hostport: &str) -> Result<(String, Option<&str>), InvalidProx
             .split_once(']')
             .ok_or_else(|| invalid("unterminated IPv6 literal: missing \"]\""))?;
         addr.parse::<Ipv6Addr>()
-            .map_err(|_| invalid(format!("invalid IPv6 address \"{addr}\"")))?;
+            .map_err(|_| invalid(format!("invalid IPv6 address \"{}\"", crate::escaped(addr))))?;
         let port = match after {
             "" => None,
             _ => Some(
                 after
                     .strip_prefix(':')
-                    .ok_or_else(|| invalid(format!("unexpected \"{after}\" after IPv6 address")))?,
+                    .ok_or_else(|| invalid(format!("unexpected \"{}\" after IPv6 address", crate::escaped(after))))?,
             ),
         };
         return Ok((format!("[{}]", addr.to_ascii_lowercase()), port));
@@ -278,7 +282,10 @@ fn split_host_port(hostport: &str) -> Result<(String, Option<&str>), InvalidProx
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_')))
     {
-        return Err(invalid(format!("invalid character {bad:?} in host")));
+        return Err(invalid(format!(
+            "invalid character '{}' in host",
+            crate::escaped(&bad.to_string())
+        )));
     }
     Ok((
         ipv4_if_numeric(host)?.unwrap_or_else(|| host.to_ascii_lowercase()),
@@ -306,7 +313,8 @@ fn ipv4_if_numeric(host: &str) -> Result<Option<String>, InvalidProxyUrl> {
     match without_dot.parse::<Ipv4Addr>() {
         Ok(addr) => Ok(Some(addr.to_string())),
         Err(_) => Err(invalid(format!(
-            "host \"{host}\" looks like an IPv4 address but is not one: write four decimal numbers 0-255, e.g. 10.0.0.1"
+            "host \"{}\" looks like an IPv4 address but is not one: write four decimal numbers 0-255, e.g. 10.0.0.1",
+            crate::escaped(host)
         ))),
     }
 }
@@ -326,7 +334,7 @@ fn check_socks_credentials(user: Option<&str>, password: Option<&str>) -> Result
 fn parse_port(port: &str) -> Result<u16, InvalidProxyUrl> {
     match port.parse::<u16>() {
         Ok(p) if p != 0 && port.bytes().all(|b| b.is_ascii_digit()) => Ok(p),
-        _ => Err(invalid(format!("invalid port \"{port}\""))),
+        _ => Err(invalid(format!("invalid port \"{}\"", crate::escaped(port)))),
     }
 }
 
@@ -335,29 +343,6 @@ fn decode_userinfo(part: &str, what: &str) -> Result<String, InvalidProxyUrl> {
         .decode_utf8()
         .map(|s| s.into_owned())
         .map_err(|_| invalid(format!("the {what} is not valid UTF-8 after percent-decoding")))
-}
-
-/// The user part of a userinfo for display: as written, so `u%40x` stays `u%40x` (its
-/// decoded form `u@x` would read as the end of the userinfo). Bytes that RFC 3986 does
-/// not allow unencoded in a user name (`@`, `:`, `/`, blanks, controls, non-ASCII, a `%`
-/// not starting an escape) are percent-encoded, so the text is never ambiguous and
-/// never carries a line break into a log.
-fn user_for_display(written: &str) -> String {
-    let bytes = written.as_bytes();
-    let mut shown = String::with_capacity(written.len());
-    for (i, &b) in bytes.iter().enumerate() {
-        let escape = b == b'%'
-            && bytes
-                .get(i + 1..i + 3)
-                .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit));
-        if escape || b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=".contains(&b) {
-            shown.push(char::from(b));
-        } else {
-            // Writing to a String cannot fail.
-            let _ = write!(shown, "%{b:02X}");
-        }
-    }
-    shown
 }
 
 impl fmt::Display for ProxyUrl {
@@ -378,38 +363,10 @@ impl fmt::Debug for ProxyUrl {
     }
 }
 
-/// Shows a URL *as the user wrote it* with any password replaced by `***`
-/// (`scheme://user:***@host…`), for messages about values that may not even parse.
-/// The userinfo is everything before the last `@`, so a password containing `/` or `@`
-/// is hidden whole. The user stays as written (percent-encoded, `u%40x`), as in
-/// [`ProxyUrl`]'s `Display`.
-pub fn redact_url_credentials(input: &str) -> String {
-    // Only a real scheme (RFC 3986: a letter, then letters, digits, `+`, `-`, `.`) ends
-    // at `://`; in a scheme-less `user:pa://ss@host` the `://` belongs to the password.
-    let scheme_end = input.find("://").filter(|&i| {
-        let scheme = &input[..i];
-        scheme.starts_with(|c: char| c.is_ascii_alphabetic())
-            && scheme
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
-    });
-    let (prefix, rest) = match scheme_end {
-        Some(i) => input.split_at(i + 3),
-        None => ("", input),
-    };
-    match rest.rfind('@') {
-        Some(at) => match rest[..at].split_once(':') {
-            Some((user, _)) => format!("{prefix}{}:***@{}", user_for_display(user), &rest[at + 1..]),
-            // No `:`: the whole userinfo may be a token; hide it.
-            None => format!("{prefix}***@{}", &rest[at + 1..]),
-        },
-        None => input.to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::shown::redact_url_credentials;
 
     #[test]
     fn parses_the_forms_operators_write() {

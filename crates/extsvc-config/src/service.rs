@@ -55,7 +55,7 @@ impl fmt::Display for ServiceKind {
 
 /// The error of parsing an unknown service name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown service {0:?}: expected one of oauth, storage, webhooks, health, discovery")]
+#[error("unknown service \"{}\": expected one of oauth, storage, webhooks, health, discovery", crate::escaped(.0))]
 #[non_exhaustive]
 pub struct UnknownServiceKind(pub String);
 

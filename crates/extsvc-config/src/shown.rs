@@ -7,8 +7,12 @@
 //! - a value containing `-----BEGIN` is PEM text pasted where a path or id belongs (often
 //!   a private key): shown as `<PEM text, N bytes>`, nothing of it;
 //! - userinfo (`user:password@`, `TOKEN@`) is redacted as [`redact_url_credentials`] does;
-//! - control characters are escaped (`\u{1b}`), so that a value cannot drive a terminal;
-//! - past [`SHOWN_LIMIT`] characters the rest is cut and its size given.
+//!   so is a Redis URL's password written without the `@` (`redis://:PW`,
+//!   `redis://default:PW`, `redis://[::1]:PW`): there the "port" is the secret;
+//! - control characters are escaped (`\x1b`, `\x0d`, `\x0a`), so that a value can neither
+//!   drive a terminal nor forge a log line;
+//! - past [`SHOWN_LIMIT`] characters the rest is cut and the size of the whole given
+//!   (`… (10485760 bytes)`).
 //!
 //! [`escaped`] does the last two for text a peer sent (a Redis error, a proxy's reason
 //! phrase), which is no secret of ours but must not flood or drive a terminal.
@@ -17,7 +21,63 @@ use std::borrow::Cow;
 use std::ffi::OsStr;
 use std::fmt::{self, Write as _};
 
-use crate::proxy_url::redact_url_credentials;
+/// Shows a URL *as the user wrote it* with any password replaced by `***`
+/// (`scheme://user:***@host…`), for messages about values that may not even parse.
+/// The userinfo is everything before the last `@`, so a password containing `/` or `@`
+/// is hidden whole. The user stays as written (percent-encoded, `u%40x`), as in
+/// [`ProxyUrl`](crate::ProxyUrl)'s `Display`. A `redis://`/`rediss://` URL without `@` whose "port" is not
+/// a number is a password written without its `@` (`redis://:PW`, `redis://default:PW`):
+/// it is hidden too (`redis://:***`). Text for a message goes through
+/// `shown`, which also escapes and caps.
+pub fn redact_url_credentials(input: &str) -> String {
+    if let Some(redacted) = redact_redis_password_without_at(input) {
+        return redacted;
+    }
+    // Only a real scheme (RFC 3986: a letter, then letters, digits, `+`, `-`, `.`) ends
+    // at `://`; in a scheme-less `user:pa://ss@host` the `://` belongs to the password.
+    let scheme_end = input.find("://").filter(|&i| {
+        let scheme = &input[..i];
+        scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    });
+    let (prefix, rest) = match scheme_end {
+        Some(i) => input.split_at(i + 3),
+        None => ("", input),
+    };
+    match rest.rfind('@') {
+        Some(at) => match rest[..at].split_once(':') {
+            Some((user, _)) => format!("{prefix}{}:***@{}", user_for_display(user), &rest[at + 1..]),
+            // No `:`: the whole userinfo may be a token; hide it.
+            None => format!("{prefix}***@{}", &rest[at + 1..]),
+        },
+        None => input.to_owned(),
+    }
+}
+
+/// The user part of a userinfo for display: as written, so `u%40x` stays `u%40x` (its
+/// decoded form `u@x` would read as the end of the userinfo). Bytes that RFC 3986 does
+/// not allow unencoded in a user name (`@`, `:`, `/`, blanks, controls, non-ASCII, a `%`
+/// not starting an escape) are percent-encoded, so the text is never ambiguous and
+/// never carries a line break into a log.
+pub(crate) fn user_for_display(written: &str) -> String {
+    let bytes = written.as_bytes();
+    let mut shown = String::with_capacity(written.len());
+    for (i, &b) in bytes.iter().enumerate() {
+        let escape = b == b'%'
+            && bytes
+                .get(i + 1..i + 3)
+                .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit));
+        if escape || b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=".contains(&b) {
+            shown.push(char::from(b));
+        } else {
+            // Writing to a String cannot fail.
+            let _ = write!(shown, "%{b:02X}");
+        }
+    }
+    shown
+}
 
 /// The longest value shown whole, in characters.
 #[doc(hidden)]
@@ -40,6 +100,7 @@ pub(crate) struct Shown<'a> {
 /// assert_eq!(shown("u:pw@host").to_string(), "u:***@host");
 /// assert_eq!(shown("/etc/tyk/client.pem").to_string(), "/etc/tyk/client.pem");
 /// ```
+#[doc(hidden)]
 pub fn shown<S: AsRef<OsStr> + ?Sized>(value: &S) -> impl fmt::Display + fmt::Debug + '_ {
     let value = value.as_ref().to_string_lossy();
     // A file path may contain `@` (`/home/a@b/x.pem`) and has no userinfo.
@@ -51,8 +112,9 @@ pub fn shown<S: AsRef<OsStr> + ?Sized>(value: &S) -> impl fmt::Display + fmt::De
 /// [`SHOWN_LIMIT`] characters with the size of the whole given.
 ///
 /// ```
-/// assert_eq!(extsvc_config::escaped("ERR \u{1b}[2J").to_string(), "ERR \\u{1b}[2J");
+/// assert_eq!(extsvc_config::escaped("ERR \u{1b}[2J\r\n").to_string(), "ERR \\x1b[2J\\x0d\\x0a");
 /// ```
+#[doc(hidden)]
 pub fn escaped(text: &str) -> impl fmt::Display + fmt::Debug + '_ {
     Shown {
         value: Cow::Borrowed(text),
@@ -64,9 +126,12 @@ pub fn escaped(text: &str) -> impl fmt::Display + fmt::Debug + '_ {
 fn write_escaped(f: &mut fmt::Formatter<'_>, text: &str) -> fmt::Result {
     for (count, c) in text.chars().enumerate() {
         if count == SHOWN_LIMIT {
-            return write!(f, "… ({} bytes in all)", text.len());
+            return write!(f, "… ({} bytes)", text.len());
         }
-        if c.is_control() {
+        if c.is_control() && u32::from(c) <= 0xff {
+            write!(f, "\\x{:02x}", u32::from(c))?;
+        } else if c.is_control() || is_bidi_control(c) {
+            // Bidirectional overrides reorder what a terminal shows (CVE-2021-42574).
             write!(f, "{}", c.escape_unicode())?;
         } else {
             f.write_char(c)?;
@@ -75,12 +140,46 @@ fn write_escaped(f: &mut fmt::Formatter<'_>, text: &str) -> fmt::Result {
     Ok(())
 }
 
+/// Unicode's bidirectional formatting characters (embeddings, overrides, isolates, marks).
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `redis://` or `rediss://` (any case) with no `@` at all: the text after the
+/// host's `:` is a password written without its `@` (`redis://:PW`,
+/// `redis://default:PW`) unless it is a port. Returns the value with that text as `***`.
+pub(crate) fn redact_redis_password_without_at(value: &str) -> Option<String> {
+    let (scheme, rest) = value.split_once("://")?;
+    if !(scheme.eq_ignore_ascii_case("redis") || scheme.eq_ignore_ascii_case("rediss")) {
+        return None;
+    }
+    // With an `@` anywhere, the userinfo is everything before the last one (a password
+    // may hold `/`): `redact_url_credentials` hides it.
+    if rest.contains('@') {
+        return None;
+    }
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    // The host ends at its `]` when it is an IPv6 literal, else at the first `:`.
+    let host_end = if authority.starts_with('[') {
+        authority.find(']').map_or(authority.len(), |i| i + 1)
+    } else {
+        authority.find(':').unwrap_or(authority.len())
+    };
+    let (host, port) = authority.split_at(host_end);
+    let port = port.strip_prefix(':')?;
+    if port.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(format!("{scheme}://{host}:***{tail}"))
+}
+
 impl fmt::Display for Shown<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.value.contains("-----BEGIN") {
             return write!(f, "<PEM text, {} bytes>", self.value.len());
         }
-        if self.redact_userinfo && self.value.contains('@') {
+        if self.redact_userinfo && (self.value.contains('@') || self.value.contains("://")) {
             return write_escaped(f, &redact_url_credentials(&self.value));
         }
         write_escaped(f, &self.value)
@@ -107,12 +206,34 @@ mod tests {
         );
         assert_eq!(shown("http://TOKEN@proxy:3128").to_string(), "http://***@proxy:3128");
         assert_eq!(shown("/home/a@b/c.pem").to_string(), "/home/a@b/c.pem");
-        assert_eq!(shown("a\u{1b}[31mb\n").to_string(), "a\\u{1b}[31mb\\u{a}");
+        assert_eq!(shown("a\u{1b}[31mb\r\n").to_string(), "a\\x1b[31mb\\x0d\\x0a");
+        assert_eq!(shown("a\u{202e}b\u{85}").to_string(), "a\\u{202e}b\\x85");
         let long = "x".repeat(100_000);
         let text = escaped(&long).to_string();
         assert!(
-            text.len() < SHOWN_LIMIT + 40 && text.ends_with("(100000 bytes in all)"),
+            text.len() < SHOWN_LIMIT + 40 && text.ends_with("x… (100000 bytes)"),
             "{text}"
         );
+        assert_eq!(text.chars().filter(|c| *c == 'x').count(), SHOWN_LIMIT);
+    }
+
+    #[test]
+    fn a_redis_password_written_without_its_at_sign_never_shows() {
+        for (value, want) in [
+            ("redis://default:RdsSecret1", "redis://default:***"),
+            ("redis://:PW", "redis://:***"),
+            ("rediss://:PW", "rediss://:***"),
+            ("REDIS://:PW/0", "REDIS://:***/0"),
+            ("redis://[::1]:PW", "redis://[::1]:***"),
+            ("redis://:PW:6379", "redis://:***"),
+            ("redis://:PW@host:6379", "redis://:***@host:6379"),
+            ("redis://default:RdsSecret1@host", "redis://default:***@host"),
+            // A port is no secret.
+            ("redis://host:6379/0", "redis://host:6379/0"),
+            ("redis://[::1]:6379", "redis://[::1]:6379"),
+            ("redis://host", "redis://host"),
+        ] {
+            assert_eq!(shown(value).to_string(), want, "{value}");
+        }
     }
 }

@@ -12,7 +12,7 @@ use crate::file::{GlobalFile, MtlsFile, TykConfFile};
 use crate::keys::find_key;
 use crate::layer::Layered;
 use crate::per_service::PerService;
-use crate::proxy_url::redact_url_credentials;
+use crate::shown::redact_url_credentials;
 use crate::{
     CertificateStoreSettings, ExternalServicesConfig, LegacySettings, MtlsSettings, ProxySettings, ProxyUrl,
     ServiceKind, ServiceSettings, Source, Sourced, TlsVersion,
@@ -119,7 +119,7 @@ impl Builder<'_> {
                     self.diagnostics.warn(format!(
                         "{}: no scheme in \"{}\", assuming http://",
                         subject(&source),
-                        redact_url_credentials(raw.trim())
+                        crate::shown(raw.trim())
                     ));
                 }
                 Some(url)
@@ -129,7 +129,7 @@ impl Builder<'_> {
                     path,
                     ConfigError::InvalidProxyUrl {
                         path: subject(&source),
-                        value: redact_url_credentials(raw),
+                        value: crate::shown(raw).to_string(),
                         reason: e.reason,
                     },
                 );
@@ -147,11 +147,11 @@ impl Builder<'_> {
             // may quote the password: say what is wrong without it.
             let (entry, reason) = if bad.entry.contains('@') {
                 (
-                    redact_url_credentials(&bad.entry),
+                    crate::shown(&bad.entry).to_string(),
                     "a bypass entry cannot contain \"@\" (credentials do not belong here)".to_owned(),
                 )
             } else {
-                (bad.entry, bad.reason)
+                (crate::escaped(&bad.entry).to_string(), bad.reason)
             };
             self.diagnostics.error(
                 path,
@@ -175,6 +175,17 @@ impl Builder<'_> {
     fn tls_version(&mut self, path: &str, value: Option<&String>) -> Option<Sourced<TlsVersion>> {
         let raw = value.filter(|v| !v.trim().is_empty())?;
         let source = self.source(path);
+        // Tyk accepts 1.0 and 1.1. As a minimum they mean 1.2 here (stricter, never
+        // weaker); as a maximum nothing could satisfy them, so they stay an error.
+        if path.ends_with(".tls_min_version") && TlsVersion::is_below_tls12(raw) {
+            self.diagnostics.warn(format!(
+                "{}: TLS version \"{}\" is below 1.2: using 1.2 as the minimum (TLS 1.0 and 1.1 are not offered; \
+                 rustls implements only 1.2 and 1.3)",
+                subject(&source),
+                crate::shown(raw.trim())
+            ));
+            return Some(Sourced::new(TlsVersion::Tls12, source));
+        }
         match TlsVersion::parse(raw) {
             Ok(version) => Some(Sourced::new(version, source)),
             Err(message) => {

@@ -3,7 +3,7 @@
 
 mod support;
 
-use extsvc_config::{load_file, load_str, ConfigError, EnvSnapshot, LoadOptions, ServiceKind, Source};
+use extsvc_config::{load_env, load_file, load_str, ConfigError, EnvSnapshot, LoadOptions, ServiceKind, Source};
 use support::{error_lines, fixture, load, load_with_env, rows, set_values};
 
 const DOC_ENABLED: &str = "TYK_GW_EXTERNAL_SERVICES_OAUTH_MTLS_ENABLED";
@@ -393,14 +393,15 @@ fn bad_values_from_the_environment_name_the_variable() {
                 "TYK_GW_EXTERNAL_SERVICES_OAUTH_PROXY_HTTP_PROXY",
                 "http://badproxy:wrong_port",
             ),
-            ("TYK_GW_EXTERNALSERVICES_OAUTH_MTLS_TLSMINVERSION", "1.1"),
+            // As a maximum 1.1 stays an error (as a minimum it reads as 1.2: tests/tyk_accepts.rs).
+            ("TYK_GW_EXTERNALSERVICES_OAUTH_MTLS_TLSMAXVERSION", "1.1"),
         ],
     );
     assert_eq!(
         lines,
         [
             r#"TYK_GW_EXTERNAL_SERVICES_OAUTH_PROXY_HTTP_PROXY: invalid proxy URL "http://badproxy:wrong_port": invalid port "wrong_port""#,
-            r#"TYK_GW_EXTERNALSERVICES_OAUTH_MTLS_TLSMINVERSION: TLS version "1.1" is not supported: rustls implements only TLS 1.2 and 1.3"#,
+            r#"TYK_GW_EXTERNALSERVICES_OAUTH_MTLS_TLSMAXVERSION: TLS version "1.1" is not supported: rustls implements only TLS 1.2 and 1.3"#,
         ]
     );
 }
@@ -463,12 +464,7 @@ fn the_seed_environment_tabs_equal_their_config_file_tabs() {
             .collect::<Vec<_>>()
             .join("\n");
         let from_file = load_with_env(&without_comments, &[]).unwrap();
-        let from_env = load_file(
-            None,
-            &EnvSnapshot::from_iter(env.iter().copied()),
-            &LoadOptions::default(),
-        )
-        .unwrap();
+        let from_env = load_env(&EnvSnapshot::from_iter(env.iter().copied()), &LoadOptions::default()).unwrap();
         let values = |rows: Vec<(String, String, String)>| rows.into_iter().map(|(p, v, _)| (p, v)).collect::<Vec<_>>();
         assert_eq!(
             values(set_values(&from_file.config)),
@@ -491,7 +487,7 @@ fn the_seed_environment_tabs_equal_their_config_file_tabs() {
 fn a_missing_file_is_reported_with_env_errors_too() {
     let env = EnvSnapshot::from_iter([("TYK_GW_EXTERNAL_SERVICES_GLOBAL_ENABLED", "maybe")]);
     let path = std::path::Path::new("/nonexistent/extsvc/tyk.conf");
-    let errors = load_file(Some(path), &env, &LoadOptions::default()).unwrap_err();
+    let errors = load_file(path, &env, &LoadOptions::default()).unwrap_err();
     assert!(
         matches!(&errors.0[0], ConfigError::Read { file, .. } if file == "/nonexistent/extsvc/tyk.conf"),
         "{errors}"

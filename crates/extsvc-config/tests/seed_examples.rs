@@ -54,7 +54,15 @@ fn example_2_oauth_with_certificate_files() {
             ("external_services.oauth.mtls.tls_min_version", "1.2"),
         ])
     );
-    assert_eq!(loaded.warnings, Vec::<String>::new());
+    // Tyk's merge takes oauth's proxy block whole (it sets a URL): SPEC section 1 says so.
+    assert_eq!(
+        loaded.warnings,
+        [
+            "external_services.oauth.proxy: sets http_proxy, so Tyk uses this block alone and would bypass no host \
+          for oauth; extsvc inherits the global bypass_proxy (2 entries, file:external_services.global.bypass_proxy), \
+          as the documented precedence says"
+        ]
+    );
 }
 
 #[test]

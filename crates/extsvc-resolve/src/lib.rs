@@ -18,7 +18,7 @@ mod scheme;
 
 pub use bypass::BypassList;
 pub use defaults::PoolSettings;
-pub use mtls::{CaSource, ClientCertificateSource, ResolvedMtls};
+pub use mtls::{CaSource, ClientCertificateSource, ResolvedMtls, SystemRoots};
 pub use proxy::ResolvedProxy;
 pub use resolution::{resolve, resolve_with, Resolution, ResolvedService, Tuning};
 pub use route::{Route, RouteDecision, RouteReason};

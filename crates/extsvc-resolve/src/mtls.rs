@@ -45,7 +45,8 @@ pub enum ClientCertificateSource {
     reason = "closed set: SPEC section 3's ways to roots (store, file, default roots), which callers match"
 )]
 pub enum CaSource {
-    /// The built-in webpki roots.
+    /// The operating system's roots ([`ResolvedMtls::system_roots`]), as Go finds them;
+    /// webpki-roots only when the system has none. `resolve` shows it as `"system"`.
     DefaultRoots,
     /// A PEM bundle file (replaces the default roots).
     File {
@@ -128,6 +129,40 @@ pub struct ResolvedMtls {
     /// The secret that decrypts private keys kept encrypted in the certificate store
     /// (the same for every service; see [`Resolution::encoding_secret`](crate::Resolution::encoding_secret)).
     pub encoding_secret: Option<Sourced<EncodingSecret>>,
+    /// Where the operating system's roots are found (the same for every service): the
+    /// roots of [`CaSource::DefaultRoots`], and of every proxy leg.
+    pub system_roots: SystemRoots,
+}
+
+/// Where the operating system's trusted roots are looked for, as Go's `crypto/x509`
+/// looks on Linux (SPEC section 3), read from the environment snapshot:
+/// `SSL_CERT_FILE` replaces the platform's bundle files, `SSL_CERT_DIR` (a `:`-separated
+/// list) its certificate directories; an empty variable counts as unset. `extsvc-tls`
+/// loads them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SystemRoots {
+    /// `SSL_CERT_FILE`.
+    pub cert_file: Option<Sourced<PathBuf>>,
+    /// `SSL_CERT_DIR`, split on `:`.
+    pub cert_dirs: Option<Sourced<Vec<PathBuf>>>,
+}
+
+impl SystemRoots {
+    /// Reads `SSL_CERT_FILE` and `SSL_CERT_DIR` from `env` (paths need not be UTF-8).
+    pub fn from_env(env: &extsvc_config::EnvSnapshot) -> SystemRoots {
+        let set = |name: &str| env.get_os(name).filter(|v| !v.is_empty());
+        SystemRoots {
+            cert_file: set("SSL_CERT_FILE")
+                .map(|file| Sourced::new(PathBuf::from(file), Source::Env("SSL_CERT_FILE".to_owned()))),
+            cert_dirs: set("SSL_CERT_DIR").map(|dirs| {
+                let dirs = std::env::split_paths(dirs)
+                    .filter(|d| !d.as_os_str().is_empty())
+                    .collect();
+                Sourced::new(dirs, Source::Env("SSL_CERT_DIR".to_owned()))
+            }),
+        }
+    }
 }
 
 /// The certificate store's encoding secret, by Tyk's rule (SPEC sections 1 and 3):
@@ -143,6 +178,7 @@ pub(crate) fn encoding_secret(config: &ExternalServicesConfig) -> Option<Sourced
 pub(crate) fn resolve_mtls(
     config: &ExternalServicesConfig,
     kind: ServiceKind,
+    system_roots: &SystemRoots,
     warnings: &mut Vec<String>,
 ) -> ResolvedMtls {
     let mtls = &config.service(kind).mtls;
@@ -156,12 +192,12 @@ pub(crate) fn resolve_mtls(
         .clone()
         .filter(|_| kind == ServiceKind::Oauth && mtls.insecure_skip_verify.is_none());
 
-    let insecure_skip_verify = if enabled {
-        mtls.insecure_skip_verify.clone().or(legacy_insecure)
-    } else {
-        legacy_insecure
-    }
-    .unwrap_or_else(|| sourced_default(false));
+    // SPEC section 3: honoured with or without `mtls.enabled`, as Tyk honours it.
+    let insecure_skip_verify = mtls
+        .insecure_skip_verify
+        .clone()
+        .or(legacy_insecure)
+        .unwrap_or_else(|| sourced_default(false));
     warn_insecure(kind, &insecure_skip_verify, warnings);
 
     if !enabled {
@@ -171,13 +207,17 @@ pub(crate) fn resolve_mtls(
             mtls.ca_file.is_some(),
             mtls.cert_id.is_some(),
             mtls.ca_cert_ids.is_some(),
-            mtls.insecure_skip_verify.is_some(),
             mtls.tls_min_version.is_some(),
             mtls.tls_max_version.is_some(),
         ];
         if ignored.contains(&true) {
+            let but = if mtls.insecure_skip_verify.is_some() {
+                " (insecure_skip_verify still applies, as in Tyk)"
+            } else {
+                ""
+            };
             warnings.push(format!(
-                "external_services.{kind}.mtls: settings ignored because mtls.enabled is not true"
+                "external_services.{kind}.mtls: settings ignored because mtls.enabled is not true{but}"
             ));
         }
         return ResolvedMtls {
@@ -189,6 +229,7 @@ pub(crate) fn resolve_mtls(
             tls_max_version: sourced_default(TlsVersion::Tls13),
             errors,
             encoding_secret: encoding_secret(config),
+            system_roots: system_roots.clone(),
         };
     }
 
@@ -242,6 +283,7 @@ pub(crate) fn resolve_mtls(
             .unwrap_or_else(|| sourced_default(TlsVersion::Tls13)),
         errors,
         encoding_secret: encoding_secret(config),
+        system_roots: system_roots.clone(),
     }
 }
 
@@ -272,7 +314,7 @@ mod tests {
         let loaded = load_str(json, "tyk.conf", &env, &LoadOptions::default()).unwrap();
         let mut warnings = Vec::new();
         for kind in ServiceKind::ALL {
-            resolve_mtls(&loaded.config, kind, &mut warnings);
+            resolve_mtls(&loaded.config, kind, &SystemRoots::default(), &mut warnings);
         }
         warnings
     }
@@ -309,11 +351,33 @@ mod tests {
         let json = r#"{"jwt_ssl_insecure_skip_verify": true,
             "external_services": {"oauth": {"mtls": {"insecure_skip_verify": false}}}}"#;
         assert!(warnings(json, &[]).iter().all(|w| !w.contains("not verified")));
-        // A disabled block's own true is ignored (with the "settings ignored" warning only).
+    }
+
+    /// SPEC section 3: Tyk honours `insecure_skip_verify: true` without `mtls.enabled`; so
+    /// do we, with the same warning as when enabled, and the rest of the block is ignored.
+    #[test]
+    fn insecure_without_enabled_is_honoured_with_the_same_warning() {
         let json = r#"{"external_services": {"storage": {"mtls": {"insecure_skip_verify": true}}}}"#;
         assert_eq!(
             warnings(json, &[]),
-            ["external_services.storage.mtls: settings ignored because mtls.enabled is not true"]
+            [not_verified(
+                "external_services.storage.mtls.insecure_skip_verify",
+                "storage"
+            )]
+        );
+        let env = EnvSnapshot::empty();
+        let loaded = load_str(json, "tyk.conf", &env, &LoadOptions::default()).unwrap();
+        let storage = crate::resolve(&loaded.config, &env).services()[1].mtls.clone();
+        assert!(storage.insecure_skip_verify.value && !storage.enabled);
+        let json = r#"{"external_services": {"storage": {"mtls": {"insecure_skip_verify": true, "ca_file": "/ca"}}}}"#;
+        assert_eq!(
+            warnings(json, &[]),
+            [
+                not_verified("external_services.storage.mtls.insecure_skip_verify", "storage"),
+                "external_services.storage.mtls: settings ignored because mtls.enabled is not true \
+                 (insecure_skip_verify still applies, as in Tyk)"
+                    .to_owned()
+            ]
         );
     }
 }
@@ -344,7 +408,12 @@ mod encoding_secret_tests {
         assert_eq!(source(&config(None, Some("b"))), Some("env:S".into()));
         assert_eq!(source(&config(Some(""), Some(""))), None);
         assert_eq!(source(&config(None, None)), None);
-        let resolved = resolve_mtls(&config(None, Some("b")), ServiceKind::Oauth, &mut Vec::new());
+        let resolved = resolve_mtls(
+            &config(None, Some("b")),
+            ServiceKind::Oauth,
+            &SystemRoots::default(),
+            &mut Vec::new(),
+        );
         assert_eq!(resolved.encoding_secret.unwrap().value.expose(), b"b");
     }
 }

@@ -1,7 +1,7 @@
 //! Proxy precedence (SPEC section 2): one function per field, reading like the list.
 
-use extsvc_config::internal::{parse_bypass_list, redact_url_credentials};
-use extsvc_config::{EnvSnapshot, ExternalServicesConfig, ProxyUrl, ServiceKind, Source, Sourced};
+use extsvc_config::internal::parse_bypass_list;
+use extsvc_config::{ConfigError, EnvSnapshot, ExternalServicesConfig, ProxyUrl, ServiceKind, Source, Sourced};
 
 use crate::bypass::BypassList;
 use crate::defaults::sourced_default;
@@ -20,6 +20,11 @@ pub struct ResolvedProxy {
     pub https_proxy: Sourced<Option<ProxyUrl>>,
     /// Hosts that go direct.
     pub bypass: Sourced<BypassList>,
+    /// A standard variable (`HTTP_PROXY`, `HTTPS_PROXY`, `NO_PROXY`, lower case too) that
+    /// one of the fields above reached and that cannot be used: an invalid proxy URL, a
+    /// value that is not UTF-8. Building the service fails with it (fail closed, as Go
+    /// fails such requests): never a silent direct connection.
+    pub errors: Vec<ConfigError>,
 }
 
 impl ResolvedProxy {
@@ -35,19 +40,39 @@ impl ResolvedProxy {
     }
 }
 
+/// A standard variable's value as read: unset, usable, or an error naming the variable
+/// (reported only when resolution reaches it).
+type Standard<T> = Option<Result<Sourced<T>, ConfigError>>;
+
 /// `HTTP_PROXY`, `HTTPS_PROXY`, `NO_PROXY` (upper case first), read once.
 #[derive(Debug, Default)]
 pub(crate) struct StandardProxyEnv {
-    http_proxy: Option<Sourced<Option<ProxyUrl>>>,
-    https_proxy: Option<Sourced<Option<ProxyUrl>>>,
-    no_proxy: Option<Sourced<BypassList>>,
+    http_proxy: Standard<Option<ProxyUrl>>,
+    https_proxy: Standard<Option<ProxyUrl>>,
+    no_proxy: Standard<BypassList>,
 }
 
-/// The first of `names` that is set to a non-empty value (as Go and curl read them).
-fn first_set<'a>(env: &'a EnvSnapshot, names: &[&'static str]) -> Option<(&'static str, &'a str)> {
-    names
-        .iter()
-        .find_map(|name| env.get(name).filter(|v| !v.trim().is_empty()).map(|v| (*name, v)))
+/// The first of `names` that is set to a non-empty value (as Go and curl read them); a
+/// value that is not UTF-8 counts as set, and comes back as the error naming it.
+fn first_set<'a>(env: &'a EnvSnapshot, names: &[&'static str]) -> Option<(&'static str, Result<&'a str, ConfigError>)> {
+    names.iter().find_map(|name| match env.get_checked(name) {
+        Ok(value) => value.filter(|v| !v.trim().is_empty()).map(|v| (*name, Ok(v))),
+        Err(error) => Some((*name, Err(error))),
+    })
+}
+
+/// The value of a standard variable that resolution reached: an error is recorded
+/// (once) and the field resolves to nothing, which building the service refuses.
+fn reached<T: Clone>(value: &Standard<T>, errors: &mut Vec<ConfigError>) -> Option<Sourced<T>> {
+    match value.as_ref()? {
+        Ok(value) => Some(value.clone()),
+        Err(error) => {
+            if !errors.contains(error) {
+                errors.push(error.clone());
+            }
+            None
+        }
+    }
 }
 
 impl StandardProxyEnv {
@@ -67,23 +92,30 @@ impl StandardProxyEnv {
         } else {
             &["HTTP_PROXY", "http_proxy"]
         };
-        let mut url = |names: &[&'static str]| {
+        let mut url = |names: &[&'static str]| -> Standard<Option<ProxyUrl>> {
             let (name, value) = first_set(env, names)?;
-            match ProxyUrl::parse(value) {
+            let value = match value {
+                Ok(value) => value,
+                Err(error) => return Some(Err(error)),
+            };
+            Some(match ProxyUrl::parse(value) {
                 Ok(url) => {
                     if url.scheme_assumed() {
                         warnings.push(format!(
                             "{name}: no scheme in \"{}\", assuming http://",
-                            redact_url_credentials(value.trim())
+                            extsvc_config::shown(value.trim())
                         ));
                     }
-                    Some(Sourced::new(Some(url), Source::Env(name.to_owned())))
+                    Ok(Sourced::new(Some(url), Source::Env(name.to_owned())))
                 }
-                Err(e) => {
-                    warnings.push(format!("{name}: ignored, invalid proxy URL: {e}"));
-                    None
-                }
-            }
+                // Fail closed (SPEC section 2): Go fails the request, and so does the
+                // service that reaches this value.
+                Err(e) => Err(ConfigError::InvalidProxyUrl {
+                    path: name.to_owned(),
+                    value: extsvc_config::shown(value).to_string(),
+                    reason: e.reason,
+                }),
+            })
         };
         let http_proxy = url(http_names);
         let https_proxy = url(&["HTTPS_PROXY", "https_proxy"]);
@@ -99,6 +131,7 @@ impl StandardProxyEnv {
             ));
         }
         let no_proxy = first_set(env, &["NO_PROXY", "no_proxy"]).map(|(name, value)| {
+            let value = value?;
             let (entries, invalid) = parse_bypass_list(value);
             for bad in invalid {
                 warnings.push(format!(
@@ -107,7 +140,7 @@ impl StandardProxyEnv {
                     extsvc_config::shown(&bad.reason)
                 ));
             }
-            Sourced::new(BypassList::new(entries), Source::Env(name.to_owned()))
+            Ok(Sourced::new(BypassList::new(entries), Source::Env(name.to_owned())))
         });
         StandardProxyEnv {
             http_proxy,
@@ -160,8 +193,10 @@ pub(crate) fn resolve_proxy(
             http_proxy: sourced_default(None),
             https_proxy: sourced_default(None),
             bypass: sourced_default(BypassList::default()),
+            errors: Vec::new(),
         };
     }
+    let mut errors = Vec::new();
     // Each field: the service's own value, then the global one (legacy keys fill in for
     // unset global URLs), then the standard environment, then the default.
     let own = |field: &Option<Sourced<Option<ProxyUrl>>>| field.clone().filter(|_| service_active);
@@ -176,13 +211,13 @@ pub(crate) fn resolve_proxy(
         .filter(|http| http.value.is_some())
         .map(|http| Sourced::new(http.value, Source::Fallback(Box::new(http.source))));
     let http_proxy = configured_http
-        .or_else(|| standard.http_proxy.clone())
+        .or_else(|| reached(&standard.http_proxy, &mut errors))
         .unwrap_or_else(|| sourced_default(None));
     // Steps 1-3; a value set to `""` counts as resolving to nothing, as in Tyk (Go's
     // empty string), so a tyk.conf written out with empty defaults behaves as in Tyk.
     let https_proxy = match own(&service.https_proxy)
         .or_else(|| inherited(&global.https_proxy, &legacy.https_proxy))
-        .or_else(|| standard.https_proxy.clone())
+        .or_else(|| reached(&standard.https_proxy, &mut errors))
     {
         Some(https) if https.value.is_some() => https,
         // Step 4, Tyk's fallback; without it an https_proxy set to `""` keeps its source.
@@ -195,7 +230,7 @@ pub(crate) fn resolve_proxy(
         .filter(|_| service_active)
         .map(|entries| entries.clone().map(BypassList::new))
         .or_else(|| global_bypass.clone().filter(|_| global_active))
-        .or_else(|| standard.no_proxy.clone())
+        .or_else(|| reached(&standard.no_proxy, &mut errors))
         .unwrap_or_else(|| sourced_default(BypassList::default()));
 
     ResolvedProxy {
@@ -203,6 +238,7 @@ pub(crate) fn resolve_proxy(
         http_proxy,
         https_proxy,
         bypass,
+        errors,
     }
 }
 
@@ -237,11 +273,55 @@ mod tests {
                 .any(|w| w.starts_with("NO_PROXY: skipped entry \"10.0.0.0/33\"")),
             "{seen:?}"
         );
-        assert!(
-            seen.iter()
-                .any(|w| w.starts_with("HTTPS_PROXY: ignored, invalid proxy URL")),
-            "{seen:?}"
+        // An invalid HTTPS_PROXY that resolution reaches is an error, not a warning.
+        assert!(!seen.iter().any(|w| w.contains("HTTPS_PROXY")), "{seen:?}");
+    }
+
+    /// SPEC section 2: an invalid standard proxy variable that a service reaches fails
+    /// that service (Go fails the request); one that no service reaches is no concern.
+    #[test]
+    fn an_invalid_standard_proxy_that_resolution_reaches_is_an_error_naming_it() {
+        let env = EnvSnapshot::from_iter([("HTTPS_PROXY", "http://badproxy:wrong_port")]);
+        let resolve_json = |json: &str| {
+            let loaded = load_str(json, "tyk.conf", &env, &LoadOptions::default()).expect("valid config");
+            resolve(&loaded.config, &env)
+        };
+        assert_eq!(resolve_json("{}").errors().count(), 0, "nothing proxies");
+        let configured = r#"{"external_services": {"global": {"enabled": true, "https_proxy": "http://p:1"}}}"#;
+        assert_eq!(
+            resolve_json(configured).errors().count(),
+            0,
+            "the configured value wins"
         );
+        let reaches = resolve_json(r#"{"external_services": {"oauth": {"proxy": {"enabled": true}}}}"#);
+        let errors: Vec<String> = reaches.errors().map(ToString::to_string).collect();
+        assert_eq!(
+            errors,
+            [r#"HTTPS_PROXY: invalid proxy URL "http://badproxy:wrong_port": invalid port "wrong_port""#]
+        );
+        assert_eq!(reaches.proxy_errors().len(), 1);
+        assert_eq!(reaches.services()[0].proxy.https_proxy.value, None);
+    }
+
+    /// A Latin-1 HTTPS_PROXY was skipped without a word, and the service went direct.
+    #[test]
+    fn a_standard_variable_that_is_not_utf8_is_an_error_naming_it() {
+        use std::ffi::OsString;
+        use std::os::unix::ffi::OsStringExt;
+        for name in ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "NO_PROXY", "no_proxy"] {
+            let env =
+                EnvSnapshot::from_os_vars([(OsString::from(name), OsString::from_vec(b"pr\xf6xy:3128".to_vec()))]);
+            let json = r#"{"external_services": {"global": {"enabled": true}}}"#;
+            let loaded = load_str(json, "tyk.conf", &env, &LoadOptions::default()).expect("valid config");
+            let errors: Vec<String> = resolve(&loaded.config, &env)
+                .errors()
+                .map(ToString::to_string)
+                .collect();
+            assert!(
+                errors.contains(&format!("{name}: the value is not valid UTF-8")),
+                "{name}: {errors:?}"
+            );
+        }
     }
 
     #[test]

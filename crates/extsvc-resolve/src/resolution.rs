@@ -7,7 +7,7 @@ use extsvc_config::{EncodingSecret, EnvSnapshot, ExternalServicesConfig, PerServ
 
 use crate::bypass::BypassList;
 use crate::defaults::{self, PoolSettings};
-use crate::mtls::{self, encoding_secret, ResolvedMtls};
+use crate::mtls::{self, encoding_secret, ResolvedMtls, SystemRoots};
 use crate::proxy::{self, ResolvedProxy};
 
 /// What one service uses: proxy, TLS material, pool and timeout.
@@ -89,7 +89,23 @@ impl Resolution {
     /// [`ResolvedMtls::errors`]): empty for a configuration the loader returned; for one
     /// built in code, what the loader would have refused. Building fails on any of them.
     pub fn errors(&self) -> impl Iterator<Item = &extsvc_config::ConfigError> {
-        self.services.values().iter().flat_map(|service| &service.mtls.errors)
+        self.services
+            .values()
+            .iter()
+            .flat_map(|service| service.proxy.errors.iter().chain(&service.mtls.errors))
+    }
+
+    /// The errors of [`Resolution::errors`] that concern the proxy settings (a standard
+    /// variable that a service reached and cannot use), each once, whichever services
+    /// reached it. The facade's builder and the `extsvc` command fail with them.
+    pub fn proxy_errors(&self) -> Vec<&extsvc_config::ConfigError> {
+        let mut errors: Vec<&extsvc_config::ConfigError> = Vec::new();
+        for error in self.services.values().iter().flat_map(|service| &service.proxy.errors) {
+            if !errors.contains(&error) {
+                errors.push(error);
+            }
+        }
+        errors
     }
 
     /// The certificate store's encoding secret and where it came from, by Tyk's rule (SPEC
@@ -117,6 +133,7 @@ pub fn resolve_with(config: &ExternalServicesConfig, env: &EnvSnapshot, tuning: 
     let mut warnings = Vec::new();
     let mut standard_warnings = Vec::new();
     let standard = proxy::StandardProxyEnv::read(env, &mut standard_warnings);
+    let system_roots = SystemRoots::from_env(env);
     // Indexed once for every service that inherits it.
     let global_bypass = config
         .global
@@ -126,7 +143,7 @@ pub fn resolve_with(config: &ExternalServicesConfig, env: &EnvSnapshot, tuning: 
     let services = PerService::from_fn(|kind| ResolvedService {
         kind,
         proxy: proxy::resolve_proxy(config, kind, &standard, &global_bypass, &mut warnings),
-        mtls: mtls::resolve_mtls(config, kind, &mut warnings),
+        mtls: mtls::resolve_mtls(config, kind, &system_roots, &mut warnings),
         pool: tuning.pool[kind].unwrap_or_else(|| PoolSettings::for_service(kind)),
         timeout: tuning.timeout[kind].unwrap_or_else(|| defaults::timeout_for(kind)),
     });

@@ -628,7 +628,12 @@ fn legacy_jwt_insecure_flag_yields_to_an_explicit_oauth_value_even_in_a_disabled
     let json = r#"{"jwt_ssl_insecure_skip_verify": true,
         "external_services": {"oauth": {"mtls": {"insecure_skip_verify": false}}}}"#;
     let lines = resolve_lines(json, &[]);
-    assert!(lines[0].contains("insecure=false@default"), "{}", lines[0]);
+    // The block's own value applies even when the block is not enabled (SPEC section 3).
+    assert!(
+        lines[0].contains("insecure=false@file:external_services.oauth.mtls.insecure_skip_verify"),
+        "{}",
+        lines[0]
+    );
     let lines = resolve_lines(r#"{"jwt_ssl_insecure_skip_verify": true}"#, &[]);
     assert!(
         lines[0].contains("insecure=true@legacy:jwt_ssl_insecure_skip_verify"),

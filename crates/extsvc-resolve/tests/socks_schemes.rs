@@ -112,17 +112,20 @@ fn other_schemes_are_errors_naming_the_key_path_and_hiding_the_password() {
     }
 }
 
+/// Fail closed (SPEC section 2): the service that reaches an unusable HTTPS_PROXY has an
+/// error naming it, never a silent direct connection.
 #[test]
-fn a_bad_socks_scheme_in_the_standard_environment_is_a_warning() {
+fn a_bad_socks_scheme_in_the_standard_environment_is_an_error() {
     let json = r#"{"external_services": {"oauth": {"proxy": {"enabled": true}}}}"#;
     let env = EnvSnapshot::from_iter([("HTTPS_PROXY", "socks4://u:s3cret@p")]);
     let loaded = load_str(json, "tyk.conf", &env, &LoadOptions::default()).unwrap();
     let resolution = resolve(&loaded.config, &env);
     assert!(resolution.service(ServiceKind::Oauth).proxy.https_proxy.value.is_none());
-    let warnings = resolution.warnings.join("\n");
+    let errors: Vec<String> = resolution.errors().map(ToString::to_string).collect();
+    let errors = errors.join("\n");
     assert!(
-        warnings.contains("HTTPS_PROXY") && warnings.contains("socks4"),
-        "{warnings}"
+        errors.starts_with("HTTPS_PROXY: invalid proxy URL") && errors.contains("socks4"),
+        "{errors}"
     );
-    assert!(!warnings.contains("s3cret"), "{warnings}");
+    assert!(!errors.contains("s3cret"), "{errors}");
 }

@@ -15,6 +15,7 @@ use crate::provider::provider;
 use crate::store::{CertificateStore, DeadlineStore};
 
 /// Certificates expiring within this many days are warned about.
+#[doc(hidden)]
 pub const EXPIRY_WARNING_DAYS: i64 = 30;
 
 /// What [`check`] found: problems (the build fails) and warnings (it builds, but look).
@@ -26,6 +27,8 @@ pub struct CheckReport {
     pub problems: Vec<String>,
     /// One line per warning.
     pub warnings: Vec<String>,
+    /// Lines that are neither: how many default roots came from where (SPEC section 3).
+    pub notes: Vec<String>,
 }
 
 impl CheckReport {
@@ -162,6 +165,20 @@ pub async fn check_services_within<'a>(
     let bounded = store.map(|store| DeadlineStore::new(store, options.store_timeout));
     let store = bounded.as_ref().map(|s| s as &dyn CertificateStore);
     for service in services {
+        // The system roots (every proxy leg's, and a target's without its own CA): one
+        // line per distinct place to look, normally one for all five services.
+        let roots = crate::system_roots::system_roots(&service.mtls.system_roots);
+        let summary = roots.summary();
+        // No system roots at all (a distroless image) is a warning: a CA installed in the
+        // system store would not be trusted.
+        let lines = if roots.webpki_fallback {
+            &mut report.warnings
+        } else {
+            &mut report.notes
+        };
+        if !lines.contains(&summary) {
+            lines.push(summary);
+        }
         if !service.mtls.errors.is_empty() {
             report
                 .problems

@@ -114,11 +114,12 @@ impl Generation {
     }
 }
 
-/// The webpki-roots trust anchors.
-fn default_roots() -> RootCertStore {
-    RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    }
+/// The default roots of `service`: the operating system's, as Go finds them
+/// ([`crate::system_roots`]), webpki-roots when it has none.
+fn default_roots(service: &ResolvedService) -> RootCertStore {
+    crate::system_roots::system_roots(&service.mtls.system_roots)
+        .roots
+        .clone()
 }
 
 fn versions(min: TlsVersion, max: TlsVersion) -> Vec<&'static rustls::SupportedProtocolVersion> {
@@ -163,16 +164,17 @@ pub(crate) struct Trust {
 /// The webpki verifiers of the target leg (`ca` replaces the default roots) and of the
 /// proxy leg (default roots plus `ca`).
 pub(crate) fn verifiers(
-    kind: ServiceKind,
+    service: &ResolvedService,
     ca: Option<&[LoadedCa]>,
     provider: &Arc<CryptoProvider>,
 ) -> Result<(Arc<WebPkiServerVerifier>, Arc<WebPkiServerVerifier>), TlsError> {
+    let kind = service.kind;
     let mut target_roots = match ca {
         Some(_) => RootCertStore::empty(),
-        None => default_roots(),
+        None => default_roots(service),
     };
     add_ca(kind, &mut target_roots, ca.unwrap_or_default())?;
-    let mut proxy_roots = default_roots();
+    let mut proxy_roots = default_roots(service);
     add_ca(kind, &mut proxy_roots, ca.unwrap_or_default())?;
     let build = |roots: RootCertStore| {
         WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
@@ -190,7 +192,7 @@ pub(crate) fn verifiers(
 pub(crate) fn trust(service: &ResolvedService, ca: Option<&[LoadedCa]>) -> Result<Trust, TlsError> {
     let kind = service.kind;
     let provider = provider();
-    let (target, proxy) = verifiers(kind, ca, &provider)?;
+    let (target, proxy) = verifiers(service, ca, &provider)?;
     let target: Arc<dyn ServerCertVerifier> = if service.mtls.insecure_skip_verify.value {
         Arc::new(NoServerVerification::new(kind, provider))
     } else {

@@ -93,21 +93,17 @@ impl fmt::Display for PemCipher {
     }
 }
 
-/// Why an encrypted key could not be decrypted. With a wrong secret the result is
-/// [`DecryptError::BadPadding`] (almost always) or [`DecryptError::NotAKey`].
+/// An encrypted key did not decrypt to a private key: the encoding secret is wrong or the
+/// entry is corrupt.
+///
+/// One error for every way decryption fails (bad padding, or data that is no PKCS#1,
+/// PKCS#8 or SEC1 key), on purpose: telling them apart would not tell a wrong secret from a
+/// corrupt entry (a wrong secret gives bad padding 255 times in 256, and a corrupt last
+/// block does too), and an answer that differs by padding is a padding oracle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the encoding secret is wrong or the entry is corrupt")]
 #[non_exhaustive]
-pub enum DecryptError {
-    /// The decrypted data does not end in valid PKCS#7 padding: a wrong secret.
-    #[error("wrong encoding secret (the decrypted data has invalid padding)")]
-    BadPadding,
-    /// The decrypted data is no PKCS#1, PKCS#8 or SEC1 private key: a wrong secret, or a
-    /// key of a kind the crypto provider does not support.
-    #[error(
-        "wrong encoding secret, or an unsupported key (the decrypted data is not a PKCS#1, PKCS#8 or SEC1 private key)"
-    )]
-    NotAKey,
-}
+pub struct DecryptError;
 
 /// An RFC 1423 encrypted private key block, not yet decrypted. `Debug` shows the cipher
 /// only.
@@ -153,11 +149,11 @@ where
 {
     // Key and IV lengths are the cipher's by construction; a mismatch is reported as a
     // failed decryption rather than a panic.
-    let decryptor = cbc::Decryptor::<C>::new_from_slices(key, iv).map_err(|_| DecryptError::BadPadding)?;
+    let decryptor = cbc::Decryptor::<C>::new_from_slices(key, iv).map_err(|_| DecryptError)?;
     decryptor
         .decrypt_padded_mut::<Pkcs7>(buf)
         .map(<[u8]>::len)
-        .map_err(|_| DecryptError::BadPadding)
+        .map_err(|_| DecryptError)
 }
 
 impl EncryptedPrivateKey {
@@ -177,9 +173,19 @@ impl EncryptedPrivateKey {
             PemCipher::Aes192Cbc => cbc_decrypt::<aes::Aes192>(&key, &self.iv, &mut plain),
             PemCipher::Aes256Cbc => cbc_decrypt::<aes::Aes256>(&key, &self.iv, &mut plain),
             PemCipher::DesEde3Cbc => cbc_decrypt::<des::TdesEde3>(&key, &self.iv, &mut plain),
-        }?;
-        plain.truncate(len);
-        recognise_key(plain)
+        };
+        match len {
+            Ok(len) => {
+                plain.truncate(len);
+                recognise_key(plain)
+            }
+            Err(error) => {
+                // The same work as for good padding, so that the time taken does not tell
+                // bad padding apart either.
+                let _ = recognise_key(plain);
+                Err(error)
+            }
+        }
     }
 }
 
@@ -195,7 +201,7 @@ fn recognise_key(der: Vec<u8>) -> Result<PrivateKeyDer<'static>, DecryptError> {
         .into_iter()
         .map(|form| form(der.clone()))
         .find(|key| provider.key_provider.load_private_key(key.clone_key()).is_ok())
-        .ok_or(DecryptError::NotAKey)
+        .ok_or(DecryptError)
 }
 
 /// What [`split_encrypted_key`] found. Its `Debug` shows sizes only: `rest` may hold a
@@ -439,6 +445,6 @@ mod tests {
             ciphertext: vec![42; 32],
         };
         assert_eq!(format!("{key:?}"), "EncryptedPrivateKey { cipher: Aes256Cbc, .. }");
-        assert_eq!(key.decrypt(b"whatever").unwrap_err(), DecryptError::BadPadding);
+        assert_eq!(key.decrypt(b"whatever").unwrap_err(), DecryptError);
     }
 }

@@ -73,7 +73,7 @@ impl fmt::Display for Origin {
 #[non_exhaustive]
 pub enum TlsError {
     /// A PEM file could not be read (missing, unreadable).
-    #[error("{key_path}: failed to load {material} {}: {source}", shown(path))]
+    #[error("{key_path}: failed to load {material} {}: {cause}", shown(path))]
     ReadFile {
         /// The service.
         service: ServiceKind,
@@ -84,11 +84,11 @@ pub enum TlsError {
         /// The file.
         path: PathBuf,
         /// The I/O error.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// A PEM file holds no block of the needed type (empty, or e.g. a key given as `ca_file`),
     /// or a block is malformed.
-    #[error("{key_path}: failed to load {material} {}: {source}", shown(path))]
+    #[error("{key_path}: failed to load {material} {}: {cause}", shown(path))]
     ParseFile {
         /// The service.
         service: ServiceKind,
@@ -99,7 +99,7 @@ pub enum TlsError {
         /// The file.
         path: PathBuf,
         /// What is wrong with its text.
-        source: PemError,
+        cause: PemError,
     },
     /// A certificate is not valid X.509, or cannot serve as a trust anchor.
     #[error("{key_path}: invalid {material} in {origin}: {reason}")]
@@ -141,14 +141,14 @@ pub enum TlsError {
         key: Origin,
     },
     /// A certificate store lookup failed (not found, unreadable, invalid entry).
-    #[error("{key_path}: {source}")]
+    #[error("{key_path}: {cause}")]
     Store {
         /// The service.
         service: ServiceKind,
         /// The configuration key (`…mtls.cert_id` or `…mtls.ca_cert_ids`).
         key_path: String,
         /// The store's error.
-        source: StoreError,
+        cause: StoreError,
     },
     /// Loading the service's material did not finish within [`crate::TlsOptions::load_timeout`].
     #[error("{key_path}: loading the TLS material did not finish within {after:?}")]
@@ -163,14 +163,14 @@ pub enum TlsError {
     /// The service's `mtls` block breaks a configuration rule
     /// ([`extsvc_resolve::ResolvedMtls::errors`]), e.g. `cert_file` without `key_file` in a
     /// configuration built in code. The message is the loader's.
-    #[error("{source}")]
+    #[error("{cause}")]
     Config {
         /// The service.
         service: ServiceKind,
         /// The configuration key path of the error.
         key_path: String,
         /// The error.
-        source: extsvc_config::ConfigError,
+        cause: extsvc_config::ConfigError,
     },
     /// A private key kept encrypted in the certificate store could not be decrypted: no
     /// encoding secret, a wrong one, or a decrypted key that does not match the
@@ -189,20 +189,17 @@ pub enum TlsError {
     },
     /// A `cert_id` / `ca_cert_ids` value holding PEM text (Tyk's inline form) is unusable.
     /// The message never repeats the value.
-    #[error("{key_path}: inline PEM: {source}")]
+    #[error("{key_path}: inline PEM: {cause}")]
     InlinePem {
         /// The service.
         service: ServiceKind,
         /// The configuration key.
         key_path: String,
         /// What is wrong with the text.
-        source: PemError,
+        cause: PemError,
     },
     /// Certificate ids are configured but no certificate store was given.
-    #[error(
-        "{key_path}: {} configured but no certificate store given (--cert-store)",
-        shown(ids)
-    )]
+    #[error("{key_path}: {} configured but no certificate store given", shown(ids))]
     NoStore {
         /// The service.
         service: ServiceKind,
@@ -347,26 +344,22 @@ pub enum StoreError {
         reason: &'static str,
     },
     /// The entry exists but its content is unusable (no certificate, no key, malformed PEM).
-    #[error("certificate store entry {}: {source}", shown(id))]
+    #[error("certificate store entry {}: {cause}", shown(id))]
     InvalidEntry {
         /// The id.
         id: String,
         /// What is wrong with it.
-        source: PemError,
+        cause: PemError,
     },
     /// Reading the entry failed (file system, network).
-    #[error(
-        "certificate store entry {}: failed to read {}: {source}",
-        shown(id),
-        shown(location)
-    )]
+    #[error("certificate store entry {}: failed to read {}: {cause}", shown(id), shown(location))]
     Io {
         /// The id.
         id: String,
         /// Where it was read from (a file path, `redis 127.0.0.1:6379`).
         location: String,
         /// The I/O error.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The store did not answer within the deadline ([`crate::TlsOptions::store_timeout`]).
     #[error("certificate store entry {}: no answer from {store} within {after:?}", shown(id))]

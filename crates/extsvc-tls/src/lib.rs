@@ -40,17 +40,29 @@ mod rotating_config;
 mod rotation;
 mod service;
 mod store;
+mod system_roots;
 
-pub use check::{check, check_services, check_services_within, CheckReport, EXPIRY_WARNING_DAYS};
+pub use check::{check, check_services, check_services_within, CheckReport};
 pub use error::{Material, Origin, PemError, StoreError, TlsError};
-pub use options::{TlsOptions, DEFAULT_LOAD_TIMEOUT, DEFAULT_REFRESH_INTERVAL};
+pub use options::TlsOptions;
 pub use pem::{ClientCertificate, StoredPrivateKey};
 pub use rotating_config::RotatingConfig;
 pub use rotation::ReloadReport;
 pub use service::{build_service_tls, ServiceTls};
-pub use store::{CertificateStore, DirectoryStore, MemoryStore, StoreFuture, DEFAULT_STORE_TIMEOUT};
+pub use store::{CertificateStore, DirectoryStore, MemoryStore, StoreFuture};
 #[cfg(feature = "redis")]
-pub use store::{InvalidRedisUrl, RedisConnector, RedisStore, RedisUrl, TcpRedisConnector, DEFAULT_KEY_PREFIX};
+pub use store::{InvalidRedisUrl, RedisConnector, RedisStore, RedisUrl, TcpRedisConnector};
+// Defaults and thresholds: their values are stated where they apply (`TlsOptions`'s
+// fields, `RedisStore`, `CheckReport`); the constants stay reachable for the workspace.
+#[doc(hidden)]
+pub use check::EXPIRY_WARNING_DAYS;
+#[doc(hidden)]
+pub use options::{DEFAULT_LOAD_TIMEOUT, DEFAULT_REFRESH_INTERVAL};
+#[cfg(feature = "redis")]
+#[doc(hidden)]
+pub use store::DEFAULT_KEY_PREFIX;
+#[doc(hidden)]
+pub use store::DEFAULT_STORE_TIMEOUT;
 
 /// What the fuzz targets and the workspace's own tests call below the documented surface:
 /// the PEM parsers and the RFC 1423 decryption on their own. Not part of the API: no

@@ -17,6 +17,7 @@ use rustls::sign::{CertifiedKey, SigningKey};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use x509_parser::x509::X509Version;
 
+use crate::encrypted_pem::DecryptError;
 use crate::error::StoreError;
 use crate::error::{key_path, Material, Origin, TlsError};
 use crate::pem::{parse_certificates, parse_private_key, ClientCertificate, StoredPrivateKey};
@@ -114,7 +115,7 @@ async fn read_file(service: ServiceKind, key_path: &str, material: Material, pat
         key_path: key_path.to_owned(),
         material,
         path: path.to_owned(),
-        source,
+        cause: source,
     })
 }
 
@@ -131,7 +132,7 @@ async fn read_certificates(
         key_path: key_path.to_owned(),
         material,
         path: path.to_owned(),
-        source,
+        cause: source,
     })
 }
 
@@ -266,7 +267,7 @@ async fn locate<T>(
                 return Err(TlsError::Store {
                     service,
                     key_path: key_path.to_owned(),
-                    source,
+                    cause: source,
                 })
             }
         },
@@ -274,17 +275,69 @@ async fn locate<T>(
     };
     let path = Path::new(id);
     if tokio::fs::metadata(path).await.is_ok_and(|m| m.is_file()) {
-        tracing::info!(service = %service, key = key_path, file = %path.display(), "certificate id is not in the store but names a file: reading the file");
+        tracing::info!(service = %service, key = key_path, file = %extsvc_config::shown(path), "certificate id is not in the store but names a file: reading the file");
         return Ok(Located::File(path.to_owned()));
     }
     Err(match store_error {
         Some(source) => TlsError::Store {
             service,
             key_path: key_path.to_owned(),
-            source,
+            cause: source,
         },
         None => no_store(service, key_path.to_owned(), format!("{field} {id}")),
     })
+}
+
+/// Inline PEM as environment variables and some UIs deliver it, repaired as Tyk repairs it
+/// (SPEC section 3): line breaks collapsed into spaces (`-----BEGIN CERTIFICATE----- MIIB…
+/// …== -----END CERTIFICATE-----`), or written as the two characters `\n`. Each block's
+/// base64 body loses its whitespace and is laid out again in 64-character lines. Text that
+/// already has line breaks, and a block with PEM headers (`Proc-Type:`), are left as they
+/// are.
+fn repaired_inline_pem(text: &str) -> std::borrow::Cow<'_, str> {
+    use std::borrow::Cow;
+    let unescaped: Cow<'_, str> = if !text.contains('\n') && text.contains("\\n") {
+        Cow::Owned(text.replace("\\r\\n", "\n").replace("\\n", "\n"))
+    } else {
+        Cow::Borrowed(text)
+    };
+    if unescaped.contains('\n') {
+        return unescaped;
+    }
+    let mut out = String::with_capacity(text.len() + text.len() / 64 + 8);
+    let mut rest = unescaped.as_ref();
+    while let Some(begin) = rest.find("-----BEGIN ") {
+        let after_begin = &rest[begin + "-----BEGIN ".len()..];
+        let Some(label_end) = after_begin.find("-----") else {
+            return unescaped;
+        };
+        let label = &after_begin[..label_end];
+        let body_and_rest = &after_begin[label_end + "-----".len()..];
+        let footer = format!("-----END {label}-----");
+        let Some(body_end) = body_and_rest.find(&footer) else {
+            return unescaped;
+        };
+        let body = &body_and_rest[..body_end];
+        if body.contains(':') {
+            return unescaped;
+        }
+        let compact: String = body.chars().filter(|c| !c.is_whitespace()).collect();
+        out.push_str("-----BEGIN ");
+        out.push_str(label);
+        out.push_str("-----\n");
+        for line in compact.as_bytes().chunks(64) {
+            out.push_str(std::str::from_utf8(line).unwrap_or_default());
+            out.push('\n');
+        }
+        out.push_str(&footer);
+        out.push('\n');
+        rest = &body_and_rest[body_end + footer.len()..];
+    }
+    if out.is_empty() {
+        unescaped
+    } else {
+        Cow::Owned(out)
+    }
 }
 
 /// The client certificate entry `id` names, and its origin.
@@ -309,15 +362,15 @@ async fn client_entry(
                     key_path: key_path.to_owned(),
                     material: Material::ClientCertificate,
                     path,
-                    source,
+                    cause: source,
                 })
         }
-        Located::Inline => ClientCertificate::from_pem(id.as_bytes())
+        Located::Inline => ClientCertificate::from_pem(repaired_inline_pem(id).as_bytes())
             .map(|entry| (Origin::Inline, entry))
             .map_err(|source| TlsError::InlinePem {
                 service,
                 key_path: key_path.to_owned(),
-                source,
+                cause: source,
             }),
     }
 }
@@ -350,8 +403,17 @@ fn decrypt_key(
     };
     match encrypted.decrypt(secret.value.expose()) {
         Ok(key) => Ok((key, Some(secret.source.clone()))),
-        Err(e) => Err(error(format!("{e}; the encoding secret came from {}", secret.source))),
+        Err(e) => Err(error(wrong_secret_or_corrupt(e, &secret.source))),
     }
+}
+
+/// The one reason given for a stored key that does not decrypt to the certificate's key,
+/// whatever went wrong (bad padding, not a key, not this certificate's key): no answer
+/// tells a wrong secret from a corrupt entry, as none can (see [`DecryptError`]).
+fn wrong_secret_or_corrupt(error: DecryptError, secret: &Source) -> String {
+    format!(
+        "{error} (the encoding secret came from {secret}; it is security.private_certificate_encoding_secret, else secret)"
+    )
 }
 
 /// The client certificate of `source`, its key checked against it; `None` when the
@@ -395,7 +457,7 @@ async fn load_key_file(
         key_path: key_key_path.to_owned(),
         material: Material::PrivateKey,
         path: key_file.to_owned(),
-        source,
+        cause: source,
     })?;
     load_key(service, key_key_path, Origin::File(key_file.to_owned()), key, provider)
 }
@@ -459,11 +521,11 @@ fn pair(service: ServiceKind, chain: &LoadedChain, key: LoadedKey) -> Result<Arc
                 service,
                 key_path: key.key_path,
                 origin: key.origin,
-                reason: format!(
-                    "the decrypted key does not match the certificate (a wrong encoding secret, or a wrong entry); \
-                     the encoding secret came from {}",
-                    key.decrypted_with.map(|s| s.to_string()).unwrap_or_default()
-                ),
+                reason: key
+                    .decrypted_with
+                    .as_ref()
+                    .map(|source| wrong_secret_or_corrupt(DecryptError, source))
+                    .unwrap_or_default(),
             })
         }
         Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch)) => Err(TlsError::KeyMismatch {
@@ -536,11 +598,12 @@ async fn ca_entry(
             (Origin::File(path), certificates)
         }
         Located::Inline => {
-            let certificates = parse_certificates(id.as_bytes()).map_err(|source| TlsError::InlinePem {
-                service,
-                key_path: key_path.to_owned(),
-                source,
-            })?;
+            let certificates =
+                parse_certificates(repaired_inline_pem(id).as_bytes()).map_err(|source| TlsError::InlinePem {
+                    service,
+                    key_path: key_path.to_owned(),
+                    cause: source,
+                })?;
             (Origin::Inline, certificates)
         }
     };
@@ -582,4 +645,35 @@ async fn load_ca_file(service: ServiceKind, path: &str, ca_file: &Path) -> Resul
         key_path: path.to_owned(),
         certificates,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn certificate_and_key() -> (String, String) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let params = rcgen::CertificateParams::new(vec!["client.example".to_owned()]).unwrap();
+        (params.self_signed(&key).unwrap().pem(), key.serialize_pem())
+    }
+
+    /// What an environment variable or a UI makes of a PEM: line breaks as spaces (Tyk
+    /// repairs it), or as the two characters `\n`.
+    #[test]
+    fn collapsed_inline_pem_is_repaired() {
+        let (cert, key) = certificate_and_key();
+        let bundle = format!("{cert}{key}");
+        for collapsed in [
+            bundle.replace('\n', " "),
+            bundle.trim_end().replace('\n', "\\n"),
+            bundle.replace("\n", "\r\n").replace("\r\n", " "),
+        ] {
+            assert!(parse_certificates(collapsed.as_bytes()).is_err() || !collapsed.contains(' '));
+            let repaired = repaired_inline_pem(&collapsed);
+            assert_eq!(parse_certificates(repaired.as_bytes()).unwrap().len(), 1, "{collapsed}");
+            assert!(ClientCertificate::from_pem(repaired.as_bytes()).is_ok(), "{collapsed}");
+        }
+        // Well-formed text is left alone.
+        assert!(matches!(repaired_inline_pem(&bundle), std::borrow::Cow::Borrowed(_)));
+    }
 }

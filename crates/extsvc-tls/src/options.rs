@@ -10,6 +10,7 @@ use crate::store::DEFAULT_STORE_TIMEOUT;
 /// kubelet's sync period), cert-manager renews certificates long before they expire, and a
 /// reload costs one read per file or store id; polling every minute adds at most a minute
 /// to the kubelet's own delay for a negligible load, even on a Redis shared by many gateways.
+#[doc(hidden)]
 pub const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Options of [`build_service_tls`](crate::build_service_tls).
@@ -35,6 +36,7 @@ pub struct TlsOptions {
 }
 
 /// The default [`TlsOptions::load_timeout`]: 30 seconds, three store lookups' worth.
+#[doc(hidden)]
 pub const DEFAULT_LOAD_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Default for TlsOptions {

@@ -81,6 +81,33 @@ impl RotatingConfig {
         }
     }
 
+    /// The generation of the material [`current`](RotatingConfig::current) returns: 0 as
+    /// built, one more after each reload that changed the service's client certificate or
+    /// CA (the same number for both legs of a service); always 0 for a fixed
+    /// configuration. A pool tags each connection with the generation it was made with and
+    /// stops reusing it once this moves on (SPEC section 4: rotation reaches the wire). A
+    /// read lock, no allocation.
+    pub fn generation(&self) -> u64 {
+        match &*self.source {
+            Source::Fixed(_) => 0,
+            Source::Rotating { rotation, .. } => rotation.generation(),
+            Source::Alpn { base, .. } => base.generation(),
+        }
+    }
+
+    /// A receiver of each new [`generation`](RotatingConfig::generation) as it is
+    /// published, to act on a rotation at once (close idle connections made with the old
+    /// material); `None` for a configuration that never changes. It does not keep the
+    /// service's material alive: once every configuration of the service is dropped, its
+    /// `changed()` returns an error.
+    pub fn watch_generation(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        match &*self.source {
+            Source::Fixed(_) => None,
+            Source::Rotating { rotation, .. } => Some(rotation.watch()),
+            Source::Alpn { base, .. } => base.watch_generation(),
+        }
+    }
+
     /// This leg with ALPN `protocols` (in order of preference): each of its configurations
     /// copied once, with everything else (certificate, verifier, session store) kept.
     pub fn with_alpn(&self, protocols: Vec<Vec<u8>>) -> RotatingConfig {

@@ -60,6 +60,10 @@ pub(crate) struct Rotation {
     provider: Arc<CryptoProvider>,
     /// Read once per new connection, written once per reload that changed something.
     current: RwLock<Arc<Generation>>,
+    /// The current generation's number, published after `current` changes: read by pools
+    /// (an atomic load per returned connection) and watched, to close connections made
+    /// with older material.
+    published: tokio::sync::watch::Sender<u64>,
     /// The deadline of each store lookup.
     store_timeout: Duration,
     /// The deadline of one whole reload.
@@ -125,6 +129,7 @@ impl Rotation {
             service: service.clone(),
             store,
             provider,
+            published: tokio::sync::watch::Sender::new(first.number),
             current: RwLock::new(Arc::new(first)),
             store_timeout: options.store_timeout,
             load_timeout: options.load_timeout,
@@ -170,10 +175,12 @@ impl Rotation {
 
     /// The current generation: 0 as built, one more after each reload that changed something.
     pub(crate) fn generation(&self) -> u64 {
-        self.current
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .number
+        *self.published.borrow()
+    }
+
+    /// A receiver that sees each new generation number as it is published.
+    pub(crate) fn watch(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.published.subscribe()
     }
 
     /// Reads the material again and, when it changed, publishes the next generation;
@@ -239,7 +246,7 @@ impl Rotation {
             if let Some(loaded) = ca {
                 let certificates = flatten(Some(&loaded));
                 if current.ca != certificates {
-                    match verifiers(kind, Some(&loaded), &self.provider) {
+                    match verifiers(&self.service, Some(&loaded), &self.provider) {
                         Ok((target, proxy)) => {
                             // The verifier of `insecure_skip_verify` never changes.
                             let target: Arc<dyn ServerCertVerifier> = match insecure {
@@ -270,6 +277,8 @@ impl Rotation {
                 Ok(next) => {
                     let number = next.number;
                     *self.current.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(next);
+                    // After the configurations: whoever sees the number, sees them.
+                    self.published.send_replace(number);
                     if let Some(client) = &next_client {
                         report.changed.push(Material::ClientCertificate);
                         tracing::info!(

@@ -78,10 +78,11 @@ impl ServiceTls {
 /// as resolved (SPEC section 3).
 ///
 /// - Client certificate: `cert_id` from `store`, else `cert_file` + `key_file`, else none.
-/// - Roots: `ca_cert_ids` or `ca_file` replace the webpki roots; a CA-only service is valid.
+/// - Roots: `ca_cert_ids` or `ca_file` replace the system roots (the operating system's,
+///   found as Go finds them; webpki-roots when it has none); a CA-only service is valid.
 /// - `insecure_skip_verify`: the target leg accepts any server certificate (see
 ///   [`crate::danger`]); the proxy leg is always verified.
-/// - A service whose `mtls` is not enabled gets the plain configuration: webpki roots, no
+/// - A service whose `mtls` is not enabled gets the plain configuration: system roots, no
 ///   client certificate, TLS 1.2–1.3 (and `insecure_skip_verify` only when the legacy
 ///   `jwt_ssl_insecure_skip_verify` applies to `oauth`).
 /// - Material from files or the store rotates: [`ServiceTls::reload`] on demand, and with
@@ -104,7 +105,7 @@ pub async fn build_service_tls(
         return Err(TlsError::Config {
             service: kind,
             key_path: error.path().to_owned(),
-            source: error.clone(),
+            cause: error.clone(),
         });
     }
     let provider = provider();

@@ -123,10 +123,13 @@ pub use extsvc_tls as tls;
 
 // The front door's types at the root, for short imports; documented once, in their
 // module (`#[doc(no_inline)]`), so no name appears twice in the docs.
+#[cfg(feature = "redis")]
+#[doc(no_inline)]
+pub use extsvc_client::RedisClient;
 #[doc(no_inline)]
 pub use extsvc_client::{
-    BuildError, Error, ErrorKind, ExternalServices, ExternalServicesBuilder, Phase, ResponseBody, ServiceClient,
-    SetupError,
+    BuildError, ClientStats, Error, ErrorKind, ExternalServices, ExternalServicesBuilder, HyperConnector, Phase,
+    RedirectPolicy, RequestBuilder, RequestTimeout, ResponseBody, ServiceClient, SetupError,
 };
 #[doc(no_inline)]
 pub use extsvc_config::{ConfigError, ConfigErrors, EnvSnapshot, ExternalServicesConfig, Loaded, ServiceKind};
@@ -138,6 +141,8 @@ pub use extsvc_tls::RedisStore;
 #[doc(no_inline)]
 pub use extsvc_tls::{CertificateStore, DirectoryStore, MemoryStore, TlsError, TlsOptions};
 
+#[doc(no_inline)]
+pub use bytes::Bytes;
 #[doc(no_inline)]
 pub use http;
 #[cfg(feature = "redis")]

@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use extsvc_resolve::{ResolvedService, TargetScheme};
 
+use super::gzip::GzipDecoder;
 use super::{HttpConnection, Target};
 use crate::error::{Error, ErrorKind, Phase};
 use crate::io::Connected;
@@ -37,18 +38,28 @@ pub struct ResponseBody {
     /// Until the body is done; its timer holds the request's deadline.
     connection: Option<Pooled<HttpConnection>>,
     connected: Connected,
+    /// The response came gzip-encoded and is inflated here (only when the client asked
+    /// for gzip itself: a caller who set `Accept-Encoding` gets the raw body).
+    gzip: Option<Box<GzipDecoder>>,
+    /// The most body bytes (after decompression) the caller is given.
+    limit: u64,
+    /// Body bytes (after decompression) given so far.
+    read: u64,
+    /// No frame is left for the caller.
     done: bool,
 }
 
 impl ResponseBody {
     /// The body of `incoming`, read under the deadline `connection`'s timer was reset
-    /// to for this request.
+    /// to for this request; inflated when `gzip`, at most `limit` bytes.
     pub(crate) fn new(
         incoming: Incoming,
         connection: Pooled<HttpConnection>,
         timeout: Duration,
         target: Target,
         proxy: Option<(Arc<ResolvedService>, TargetScheme)>,
+        gzip: bool,
+        limit: u64,
     ) -> ResponseBody {
         let connected = connection.info;
         let mut body = ResponseBody {
@@ -58,21 +69,27 @@ impl ResponseBody {
             proxy,
             connection: Some(connection),
             connected,
+            gzip: None,
+            limit,
+            read: 0,
             done: false,
         };
         if body.incoming.is_end_stream() {
             release(&mut body.connection, true);
             body.done = true;
+        } else if gzip {
+            body.gzip = Some(Box::new(GzipDecoder::new()));
         }
         body
     }
 }
 
-/// The most [`ResponseBody::bytes`] and [`ResponseBody::text`] read: 16 MiB. A JWKS
-/// document, a token response or a webhook's answer is a few kilobytes; the cap keeps a
-/// hostile or broken peer from filling memory before the deadline ends the exchange.
-/// [`ResponseBody::bytes_limited`] sets another; reading the frames yourself sets none.
-pub const DEFAULT_BODY_LIMIT: usize = 16 * 1024 * 1024;
+/// The default `max_response_body` of every service: 32 MiB. A JWKS document, a token
+/// response or a webhook's answer is a few kilobytes; the limit keeps a hostile or broken
+/// peer from filling memory before the deadline ends the exchange. It counts the bytes
+/// after gzip decompression, and reading past it is an [`ErrorKind::BodyTooLarge`] error
+/// whatever way the body is read (frames, [`ResponseBody::bytes`], `text`, `json`).
+pub const DEFAULT_BODY_LIMIT: usize = 32 * 1024 * 1024;
 
 impl ResponseBody {
     /// What the connection the response came on was: its hop and negotiated TLS
@@ -82,37 +99,89 @@ impl ResponseBody {
         self.connected
     }
 
-    /// Reads the whole body, under the request's deadline, up to [`DEFAULT_BODY_LIMIT`].
+    /// Reads the whole body, under the request's deadline, up to the service's
+    /// `max_response_body` ([`DEFAULT_BODY_LIMIT`] unless set): a larger body is an
+    /// [`ErrorKind::BodyTooLarge`] error, and the connection is closed, not reused.
     pub async fn bytes(self) -> Result<Bytes, Error> {
-        self.bytes_limited(DEFAULT_BODY_LIMIT).await
-    }
-
-    /// Reads the whole body, under the request's deadline; a body larger than `limit`
-    /// bytes is an [`ErrorKind::Http`] error in [`Phase::ResponseBody`] (the connection is
-    /// then closed, not reused).
-    pub async fn bytes_limited(self, limit: usize) -> Result<Bytes, Error> {
-        match http_body_util::BodyExt::collect(http_body_util::Limited::new(self, limit)).await {
+        match http_body_util::BodyExt::collect(self).await {
             Ok(collected) => Ok(collected.to_bytes()),
-            Err(error) => match error.downcast::<Error>() {
-                Ok(ours) => Err(*ours),
-                Err(_too_long) => Err(Error::new(
-                    ErrorKind::Http,
-                    format!("the response body is larger than {limit} bytes"),
-                )
-                .with_phase(Phase::ResponseBody)),
-            },
+            Err(error) => Err(error),
         }
     }
 
+    /// Reads the whole body like [`bytes`](Self::bytes), with a lower limit of `limit`
+    /// bytes for this read (the service's limit still applies).
+    pub async fn bytes_limited(mut self, limit: usize) -> Result<Bytes, Error> {
+        self.limit = self.limit.min(u64::try_from(limit).unwrap_or(u64::MAX));
+        self.bytes().await
+    }
+
     /// Reads the whole body as UTF-8 text, under the request's deadline; a body that is
-    /// not UTF-8 is an [`ErrorKind::Http`] error in [`Phase::ResponseBody`].
+    /// not UTF-8 is an [`ErrorKind::Decode`] error in [`Phase::ResponseBody`].
     pub async fn text(self) -> Result<String, Error> {
         let bytes = self.bytes().await?;
         String::from_utf8(bytes.into()).map_err(|e| {
-            Error::new(ErrorKind::Http, "the response body is not UTF-8")
+            Error::new(ErrorKind::Decode, format!("the response body is not UTF-8: {e}"))
                 .with_phase(Phase::ResponseBody)
-                .with_source(e)
         })
+    }
+
+    /// Reads the whole body and parses it as JSON into `T`, under the request's
+    /// deadline; a body that is not that JSON is an [`ErrorKind::Decode`] error in
+    /// [`Phase::ResponseBody`] (its message gives line and column, never the body).
+    pub async fn json<T: serde::de::DeserializeOwned>(self) -> Result<T, Error> {
+        let bytes = self.bytes().await?;
+        serde_json::from_slice(&bytes).map_err(|e| {
+            Error::new(
+                ErrorKind::Decode,
+                format!(
+                    "the response body is not the JSON expected ({:?} error at line {}, column {})",
+                    e.classify(),
+                    e.line(),
+                    e.column()
+                ),
+            )
+            .with_phase(Phase::ResponseBody)
+        })
+    }
+
+    /// The error for a body past its limit; the connection is closed (the rest is unread).
+    fn too_large(&mut self) -> Error {
+        self.done = true;
+        release(&mut self.connection, false);
+        self.gzip = None;
+        let err = Error::new(
+            ErrorKind::BodyTooLarge,
+            format!(
+                "the response body is larger than {} bytes (max_response_body)",
+                self.limit
+            ),
+        )
+        .with_phase(Phase::ResponseBody)
+        .with_target(&self.target);
+        with_proxy(err, self.proxy.as_ref())
+    }
+
+    /// Counts `data` against the limit.
+    fn counted(&mut self, frame: Frame<Bytes>) -> Result<Frame<Bytes>, Error> {
+        if let Some(data) = frame.data_ref() {
+            self.read += data.len() as u64;
+            if self.read > self.limit {
+                return Err(self.too_large());
+            }
+        }
+        Ok(frame)
+    }
+
+    /// An error of the gzip stream: the connection is not reused.
+    fn corrupt(&mut self, reason: &'static str) -> Error {
+        self.done = true;
+        release(&mut self.connection, false);
+        self.gzip = None;
+        let err = Error::new(ErrorKind::Decode, reason)
+            .with_phase(Phase::ResponseBody)
+            .with_target(&self.target);
+        with_proxy(err, self.proxy.as_ref())
     }
 }
 
@@ -164,50 +233,72 @@ impl Body for ResponseBody {
 
     fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
         let this = self.get_mut();
-        // Not done: the connection is still here (it is released when the body is done).
-        let (false, Some(connection)) = (this.done, this.connection.as_mut()) else {
-            return Poll::Ready(None);
-        };
-        let step = std::task::ready!(step(&mut this.incoming, connection.deadline.as_mut(), cx));
-        Poll::Ready(match step {
-            Step::End => {
-                this.done = true;
-                release(&mut this.connection, true);
-                None
+        loop {
+            if this.done {
+                return Poll::Ready(None);
             }
-            Step::Frame(frame) => {
-                if this.incoming.is_end_stream() {
-                    // The last frame: the body is complete, so a deadline that passes
-                    // before the caller's final poll must not turn it into an error.
-                    this.done = true;
-                    release(&mut this.connection, true);
+            if let Some(gzip) = this.gzip.as_mut().filter(|gzip| gzip.has_input()) {
+                match gzip.decode() {
+                    Ok(Some(data)) => return Poll::Ready(Some(this.counted(Frame::data(data)))),
+                    Ok(None) => continue,
+                    Err(reason) => return Poll::Ready(Some(Err(this.corrupt(reason)))),
                 }
-                Some(Ok(frame))
             }
-            Step::Failed(e) => {
+            // The connection is here until `incoming` ended (then only inflating is left).
+            let Some(connection) = this.connection.as_mut() else {
                 this.done = true;
-                release(&mut this.connection, false);
-                let err = Error::new(ErrorKind::Http, "error reading the response body")
-                    .with_phase(Phase::ResponseBody)
-                    .with_target(&this.target)
-                    .with_source(e);
-                Some(Err(with_proxy(err, this.proxy.as_ref())))
+                return Poll::Ready(match this.gzip.take().map(|gzip| gzip.finish()) {
+                    Some(Err(reason)) => Some(Err(this.corrupt(reason))),
+                    _ => None,
+                });
+            };
+            let step = std::task::ready!(step(&mut this.incoming, connection.deadline.as_mut(), cx));
+            match step {
+                Step::End => release(&mut this.connection, true),
+                Step::Frame(frame) => {
+                    if this.incoming.is_end_stream() {
+                        // The last frame: the body is complete, so a deadline that passes
+                        // before the caller's final poll must not turn it into an error.
+                        release(&mut this.connection, true);
+                        if this.gzip.is_none() {
+                            this.done = true;
+                        }
+                    }
+                    match (this.gzip.as_mut(), frame.into_data()) {
+                        (Some(gzip), Ok(data)) => gzip.push(data),
+                        (None, Ok(data)) => return Poll::Ready(Some(this.counted(Frame::data(data)))),
+                        // Trailers.
+                        (_, Err(frame)) => return Poll::Ready(Some(Ok(frame))),
+                    }
+                }
+                Step::Failed(e) => {
+                    this.done = true;
+                    release(&mut this.connection, false);
+                    let err = Error::new(ErrorKind::Http, format!("error reading the response body: {e}"))
+                        .with_phase(Phase::ResponseBody)
+                        .with_target(&this.target);
+                    return Poll::Ready(Some(Err(with_proxy(err, this.proxy.as_ref()))));
+                }
+                Step::TimedOut => {
+                    this.done = true;
+                    release(&mut this.connection, false);
+                    let err = Error::timeout(Phase::ResponseBody, this.timeout).with_target(&this.target);
+                    return Poll::Ready(Some(Err(with_proxy(err, this.proxy.as_ref()))));
+                }
             }
-            Step::TimedOut => {
-                this.done = true;
-                release(&mut this.connection, false);
-                let err = Error::timeout(Phase::ResponseBody, this.timeout).with_target(&this.target);
-                Some(Err(with_proxy(err, this.proxy.as_ref())))
-            }
-        })
+        }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.done || self.incoming.is_end_stream()
+        self.done || (self.gzip.is_none() && self.incoming.is_end_stream())
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.incoming.size_hint()
+        if self.gzip.is_some() {
+            SizeHint::default()
+        } else {
+            self.incoming.size_hint()
+        }
     }
 }
 

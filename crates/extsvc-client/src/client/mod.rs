@@ -13,13 +13,19 @@ mod body;
 pub use body::{ResponseBody, DEFAULT_BODY_LIMIT};
 
 mod exchange;
+mod gzip;
+mod redirect;
 mod request_body;
+mod request_builder;
 mod request_target;
 mod retry;
 
 use exchange::HttpConnection;
+pub use redirect::RedirectPolicy;
+use redirect::Replay;
 pub(crate) use request_body::RequestBody;
 use request_body::{box_body, empty_body};
+pub use request_builder::RequestBuilder;
 pub(crate) use request_target::Target;
 use request_target::{host_header, prepare};
 use retry::{closed_before_response, replayable};
@@ -35,17 +41,18 @@ use std::time::Duration;
 use bytes::Bytes;
 use extsvc_config::ProxyUrl;
 use extsvc_resolve::{ResolvedService, Route};
-use http::{Request, Response, Uri};
+use http::{Request, Response};
 use http_body::Body;
 use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::connect::{http1_tls_config, service_connector, ServiceConnector};
 use crate::deadline::deadline_from;
-use crate::error::{BoxError, Error, ErrorKind, Phase};
+use crate::error::{BoxError, Error, Phase};
 use crate::instruments::{self, method_label};
 use crate::phase;
-use crate::pool::{Pool, PoolKey, PoolLabels, PoolStats, RouteKey};
+use crate::pool::{Pool, PoolKey, PoolLabels, PoolStats, RouteKey, TlsGenerations};
+use crate::trace::ExchangeTrace;
 
 /// A per-request override of the service's timeout, as a request extension.
 ///
@@ -108,6 +115,10 @@ struct ClientInner {
     connector: ServiceConnector,
     pool: Pool<HttpConnection>,
     opened: Arc<AtomicU64>,
+    /// Redirects followed per request.
+    redirect: RedirectPolicy,
+    /// `max_response_body`, in bytes.
+    max_response_body: u64,
 }
 
 impl fmt::Debug for ServiceClient {
@@ -142,7 +153,7 @@ impl ServiceClient {
     /// 3. **pool** under the **connection cap** (`max_connections`): reuse an idle connection of
     ///    the same (scheme, host, port, route), or take a slot, or evict another host's
     ///    idle connection, or wait; with the service's pool controls
-    ///    (`max_connections_per_host`, `max_pending` → [`ErrorKind::PoolFull`],
+    ///    (`max_connections_per_host`, `max_pending` → [`ErrorKind::PoolFull`](crate::ErrorKind::PoolFull),
     ///    `max_connection_lifetime`) from its [`PoolSettings`](extsvc_resolve::PoolSettings).
     ///    The pool and this client record the metrics of [`crate::instruments`];
     /// 4. **HTTP/1.1** (hyper `client::conn::http1`): origin form, or absolute form
@@ -183,14 +194,16 @@ impl ServiceClient {
         proxy_tls: impl Into<extsvc_tls::RotatingConfig>,
     ) -> ServiceClient {
         let service = Arc::new(service);
-        let connector = service_connector(service.clone(), http1_tls_config(&target_tls.into()), proxy_tls.into());
+        let (target_tls, proxy_tls) = (target_tls.into(), proxy_tls.into());
+        let generations = TlsGenerations::new(&target_tls, &proxy_tls);
+        let connector = service_connector(service.clone(), http1_tls_config(&target_tls), proxy_tls);
         instruments::describe();
         let labels = PoolLabels::new(
             service.kind.as_str(),
             service.proxy.http_proxy.value.as_ref(),
             service.proxy.https_proxy.value.as_ref(),
         );
-        let pool = Pool::with_labels(service.pool, labels);
+        let pool = Pool::with_labels(service.pool, labels, generations);
         tracing::info!(
             service = service.kind.as_str(),
             proxying = service.proxy.enabled,
@@ -211,8 +224,36 @@ impl ServiceClient {
                 connector,
                 pool,
                 opened: Arc::new(AtomicU64::new(0)),
+                redirect: RedirectPolicy::default(),
+                max_response_body: DEFAULT_BODY_LIMIT as u64,
             }),
         }
+    }
+
+    /// Sets the redirect policy and the response body limit of a client not shared yet
+    /// (the builder's overrides); a shared client keeps its settings.
+    pub(crate) fn set_http_limits(&mut self, redirect: RedirectPolicy, max_response_body: usize) {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.redirect = redirect;
+            inner.max_response_body = u64::try_from(max_response_body).unwrap_or(u64::MAX);
+        } else {
+            debug_assert!(false, "set_http_limits on a shared client");
+        }
+    }
+
+    /// The client's connector (shares its TLS material and rotation).
+    pub(crate) fn connector(&self) -> ServiceConnector {
+        self.inner.connector.clone()
+    }
+
+    /// How many redirects a request follows.
+    pub fn redirect_policy(&self) -> RedirectPolicy {
+        self.inner.redirect
+    }
+
+    /// The most bytes of a response body (after decompression) this client reads.
+    pub fn max_response_body(&self) -> u64 {
+        self.inner.max_response_body
     }
 
     /// Builds the client of one service from its resolution and the configurations
@@ -245,31 +286,33 @@ impl ServiceClient {
         }
     }
 
-    /// Sends a `GET` without a body to `uri`; see [`ServiceClient::request`].
-    ///
-    /// An invalid URI is an [`ErrorKind::InvalidRequest`] error (its message does not
-    /// repeat the URI, which may carry credentials).
-    pub async fn get<U>(&self, uri: U) -> Result<Response<ResponseBody>, Error>
-    where
-        Uri: TryFrom<U>,
-        <Uri as TryFrom<U>>::Error: Into<http::Error>,
-    {
-        let req = Request::get(uri)
-            .body(http_body_util::Empty::<Bytes>::new())
-            .map_err(|e| Error::new(ErrorKind::InvalidRequest, format!("invalid URI: {e}")))?;
-        self.request(req).await
-    }
-
     /// Sends a request and waits for the response headers; the body is read from the
     /// returned response (still under the deadline). The body tells what the connection
     /// was ([`ResponseBody::connected`]: hop, negotiated TLS versions).
     ///
-    /// A `407` from the proxy is an [`ErrorKind::ProxyAuth`] error on both hops: refusing
+    /// # What Go's client does, done here too
+    ///
+    /// - Redirects are followed under the client's [`RedirectPolicy`] (10 by default),
+    ///   all under the one deadline: 301/302/303 become a `GET` without a body (a `HEAD`
+    ///   stays one), 307/308 keep the method and the body when it can be sent again (an
+    ///   empty one, or the bytes of a [`RequestBuilder`]; a streaming body makes the
+    ///   307/308 the answer). Each hop is routed anew (its own proxy or bypass decision);
+    ///   `Authorization`, `Cookie` and `Proxy-Authorization` are dropped when the origin
+    ///   changes; an `https` → `http` hop is an [`ErrorKind::Redirect`](crate::ErrorKind::Redirect)
+    ///   error naming the URL.
+    /// - `Accept-Encoding: gzip` is sent unless the request has an `Accept-Encoding`; a
+    ///   gzip answer is then decoded (its `Content-Encoding` and `Content-Length` are
+    ///   removed). A caller who set `Accept-Encoding` gets the body as sent.
+    /// - The body stops past the service's `max_response_body` (32 MiB by default,
+    ///   counted after decoding) with [`ErrorKind::BodyTooLarge`](crate::ErrorKind::BodyTooLarge).
+    /// - `User-Agent: extsvc/<version>` is sent unless the request has one.
+    ///
+    /// A `407` from the proxy is an [`ErrorKind::ProxyAuth`](crate::ErrorKind::ProxyAuth) error on both hops: refusing
     /// `CONNECT` (phase `proxy_connect`) or answering a forwarded `http://` request (phase
     /// `response_headers`). Other statuses of a forwarding proxy are returned as responses.
     ///
     /// A URI with userinfo (`http://user:password@host/`) is refused with
-    /// [`ErrorKind::InvalidRequest`] before anything is sent, and the error does not
+    /// [`ErrorKind::InvalidRequest`](crate::ErrorKind::InvalidRequest) before anything is sent, and the error does not
     /// repeat the credentials.
     ///
     /// # One retry, on a stale keep-alive connection
@@ -292,13 +335,66 @@ impl ServiceClient {
         B::Data: Send,
         B::Error: Into<BoxError>,
     {
-        let inner = &self.inner;
         let timeout = req
             .extensions()
             .get::<RequestTimeout>()
-            .map_or(inner.service.timeout, |t| t.0);
+            .map_or(self.inner.service.timeout, |t| t.0);
         let started = Instant::now();
-        let deadline = deadline_from(started, timeout);
+        let deadline = Deadline {
+            at: deadline_from(started, timeout),
+            timeout,
+        };
+        // When the request has a body, the connection task reports when it was all
+        // written, so a timeout after that is "waiting for the response headers".
+        let (parts, body) = req.into_parts();
+        let (replay, body_sent) = if body.is_end_stream() {
+            (Replay::Empty, None)
+        } else {
+            (Replay::Stream, Some(Arc::new(AtomicBool::new(false))))
+        };
+        let body = box_body(body, body_sent.clone());
+        self.follow(parts, body, body_sent, replay, started, deadline).await
+    }
+
+    /// Sends a request whose body the client holds ([`RequestBuilder`]): a 307/308
+    /// redirect sends it again.
+    pub(crate) async fn request_bytes(
+        &self,
+        parts: http::request::Parts,
+        bytes: Bytes,
+    ) -> Result<Response<ResponseBody>, Error> {
+        let timeout = parts
+            .extensions
+            .get::<RequestTimeout>()
+            .map_or(self.inner.service.timeout, |t| t.0);
+        let started = Instant::now();
+        let deadline = Deadline {
+            at: deadline_from(started, timeout),
+            timeout,
+        };
+        let (body, body_sent) = if bytes.is_empty() {
+            (empty_body(), None)
+        } else {
+            let sent = Arc::new(AtomicBool::new(false));
+            let full = http_body_util::Full::new(bytes.clone());
+            (box_body(full, Some(sent.clone())), Some(sent))
+        };
+        self.follow(parts, body, body_sent, Replay::Bytes(bytes), started, deadline)
+            .await
+    }
+
+    /// One hop of a request: route, pool key, span, exchange, errors and metrics; the
+    /// response body inflated when `gzip` (the client asked for it) and the answer is gzip.
+    async fn hop(
+        &self,
+        req: Request<RequestBody>,
+        body_sent: Option<Arc<AtomicBool>>,
+        started: Instant,
+        deadline: Deadline,
+        gzip: bool,
+    ) -> Result<Response<ResponseBody>, Error> {
+        let inner = &self.inner;
+        let Deadline { timeout, .. } = deadline;
         let method = method_label(req.method());
         let target = Target::of(req.uri())?;
         let (scheme, port) = (target.target_scheme, target.port);
@@ -318,30 +414,33 @@ impl ServiceClient {
             route = %RouteName(proxy),
             tls = tracing::field::Empty,
         );
-        // When the request has a body, the connection task reports when it was all
-        // written, so a timeout after that is "waiting for the response headers".
-        let body_sent = (!req.body().is_end_stream()).then(|| Arc::new(AtomicBool::new(false)));
-        let req = req.map(|body| box_body(body, body_sent.clone()));
         // Boxed once: the exchange's state machine is several kilobytes, and the deadline,
         // phase and span wrappers would otherwise copy it as they move it (measured with
         // callgrind: boxing costs one allocation and saves more than it costs).
-        let exchange = phase::scope(
-            Phase::PoolWait,
-            Box::pin(self.exchange(
-                req,
-                &target.authority,
-                &key,
-                proxy,
-                &span,
-                Deadline { at: deadline, timeout },
-            )),
-        );
+        // Traced (`probe -v`) only when the caller put an `ExchangeTrace` in the request:
+        // a lookup in an empty extension map otherwise.
+        let trace = req.extensions().get::<ExchangeTrace>().cloned();
+        let exchange: Pin<Box<dyn Future<Output = _> + Send + '_>> =
+            Box::pin(self.exchange(req, &target.authority, &key, proxy, &span, deadline));
+        let exchange = match trace {
+            None => exchange,
+            Some(trace) => Box::pin(crate::trace::scope(trace, exchange)),
+        };
+        let exchange = phase::scope(Phase::PoolWait, exchange);
         match exchange.instrument(span.clone()).await {
             Ok((conn, response)) => {
                 conn.instruments()
                     .record_request(method, Ok(response.status().as_u16()), started.elapsed());
                 let proxied = proxy.map(|_| (inner.service.clone(), scheme));
-                Ok(response.map(|incoming| ResponseBody::new(incoming, conn, timeout, target, proxied)))
+                let mut response = response;
+                let gzip = gzip && is_gzip(response.headers());
+                if gzip {
+                    // As Go: the caller sees the decoded body, without the headers of the encoded one.
+                    response.headers_mut().remove(http::header::CONTENT_ENCODING);
+                    response.headers_mut().remove(http::header::CONTENT_LENGTH);
+                }
+                let limit = inner.max_response_body;
+                Ok(response.map(|incoming| ResponseBody::new(incoming, conn, timeout, target, proxied, gzip, limit)))
             }
             Err(mut err) => {
                 // Proxy TLS, CONNECT, the SOCKS5 handshake and target TLS happen only while a
@@ -371,6 +470,13 @@ impl ServiceClient {
             }
         }
     }
+}
+
+/// True when the response says `Content-Encoding: gzip`.
+fn is_gzip(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(http::header::CONTENT_ENCODING)
+        .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"gzip"))
 }
 
 /// The route as logged: `direct` or the proxy URL (redacted by its `Display`).

@@ -1,5 +1,6 @@
 use super::*;
 use crate::io::Hop;
+use crate::ErrorKind;
 use extsvc_config::{EnvSnapshot, ExternalServicesConfig, ServiceKind};
 use http::header::{HOST, PROXY_AUTHORIZATION};
 use http::uri::Authority;
@@ -612,4 +613,35 @@ async fn a_reused_connection_times_each_request_by_its_own_deadline() {
     assert_eq!(err.phase(), Some(Phase::ResponseBody), "{err}");
     assert!(started.elapsed() >= budget && started.elapsed() < Duration::from_millis(390));
     assert_eq!(client.stats().opened, 2);
+}
+
+/// A gateway that never reads `ExternalServices::warnings()` still sees them in its log.
+#[tokio::test]
+async fn build_warnings_are_logged_as_well_as_returned() {
+    let logs = LogBuffer::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::WARN)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let services = crate::ExternalServices::builder()
+        .tyk_conf_str(
+            r#"{"external_services": {"global": {"enabled": true, "http_proxy": "proxy:3128"}}}"#,
+            "gw.conf",
+        )
+        .env(EnvSnapshot::from_iter([(
+            "TYK_GW_EXTERNAL_SERVICES_OAUTH_PROXY_ENABLD",
+            "true",
+        )]))
+        .build()
+        .await
+        .unwrap();
+    let logged = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert_eq!(services.warnings().len(), 2, "{:?}", services.warnings());
+    for warning in services.warnings() {
+        assert!(logged.contains(warning.as_str()), "not logged: {warning}\n{logged}");
+    }
+    assert!(logged.contains("WARN"), "{logged}");
 }

@@ -1,5 +1,6 @@
 //! [`ProxyConnector`]: the route-aware connector (direct, forward proxy, tunnel or SOCKS5).
 
+use crate::trace::{self, TlsLeg};
 use std::fmt;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -205,8 +206,9 @@ where
         return Err(fail("no TLS configuration for the https:// proxy"));
     };
     let name = server_name(proxy.host()).map_err(|e| fail("invalid proxy host name for TLS").with_source(e))?;
-    let tls = tokio_rustls::TlsConnector::from(tls.current());
-    tls.connect(name, io).await.map_err(|e| {
+    let (current, presented) = trace::observed_config(tls.current());
+    let tls = tokio_rustls::TlsConnector::from(current);
+    let stream = tls.connect(name, io).await.map_err(|e| {
         let message = match rustls_error(&e) {
             Some(rustls::Error::InvalidMessage(_)) => {
                 "TLS handshake with the proxy failed: it does not speak TLS (a plain HTTP proxy? then use http:// in the proxy URL)"
@@ -215,5 +217,7 @@ where
             _ => "TLS handshake with the proxy failed",
         };
         fail(message).with_source(e)
-    })
+    })?;
+    trace::note(|| trace::tls_handshake(TlsLeg::Proxy, stream.get_ref().1, trace::presented(presented.as_ref())));
+    Ok(stream)
 }

@@ -9,6 +9,7 @@
 //! [`ErrorKind::ProxyProtocol`]. All of it runs in [`Phase::SocksHandshake`] (target
 //! name resolution for `socks5://` in [`Phase::Dns`]), under the caller's deadline.
 
+use crate::trace::{self, TraceEvent};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -155,7 +156,12 @@ where
         None => Socks5Stream::connect_with_socket(io, target).await,
     };
     result
-        .map(Socks5Stream::into_inner)
+        .map(|stream| {
+            trace::note(|| TraceEvent::SocksReply {
+                reply: format!("succeeded (reply 0), bound {}", stream.target_addr()),
+            });
+            stream.into_inner()
+        })
         .map_err(|e| handshake_error(e, &shown_target, proxy))
 }
 

@@ -12,6 +12,7 @@ use crate::error::{BoxError, Error, ErrorKind, Phase};
 use crate::host::{unbracketed, UriScheme};
 use crate::io::MaybeTlsStream;
 use crate::phase;
+use crate::trace::{self, TlsLeg};
 
 /// A connector that does TLS to the target for `https://` and `rediss://` URIs (SNI =
 /// the URI's host) over the stream of its inner connector, and passes `http://` and
@@ -91,8 +92,9 @@ where
 {
     let name = server_name(host)?;
     phase::enter(Phase::Tls);
-    let tls = tokio_rustls::TlsConnector::from(config.current());
-    tls.connect(name, io).await.map_err(|e| {
+    let (current, presented) = trace::observed_config(config.current());
+    let tls = tokio_rustls::TlsConnector::from(current);
+    let stream = tls.connect(name, io).await.map_err(|e| {
         let message = match rustls_error(&e) {
             Some(rustls::Error::InvalidCertificate(_)) => "the target's certificate was rejected",
             Some(rustls::Error::AlertReceived(_)) => "the target refused the TLS handshake",
@@ -101,7 +103,9 @@ where
         Error::new(ErrorKind::Tls, message)
             .with_phase(Phase::Tls)
             .with_source(e)
-    })
+    })?;
+    trace::note(|| trace::tls_handshake(TlsLeg::Target, stream.get_ref().1, trace::presented(presented.as_ref())));
+    Ok(stream)
 }
 
 /// The rustls error inside an I/O error from tokio-rustls, if that is what it is.

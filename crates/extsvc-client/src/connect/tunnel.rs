@@ -4,6 +4,7 @@
 //! opens the tunnel, and bytes the proxy sent after its header are kept (they are the
 //! target's) in a [`PrefixedStream`].
 
+use crate::trace::{self, TraceEvent};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -19,6 +20,7 @@ use crate::io::PrefixedStream;
 use crate::phase;
 
 /// The largest proxy answer head (status line and headers) accepted, in bytes.
+#[doc(hidden)]
 pub const MAX_RESPONSE_HEAD: usize = 16 * 1024;
 
 /// A connector that asks `inner` for a stream to the proxy, then sends
@@ -132,6 +134,14 @@ where
         request.extend_from_slice(b"\r\n");
     }
     request.extend_from_slice(b"\r\n");
+    trace::note(|| {
+        let authority = HostPort(host, port).to_string();
+        let mut lines = vec![format!("CONNECT {authority} HTTP/1.1"), format!("Host: {authority}")];
+        if proxy.proxy_authorization().is_some() {
+            lines.push("Proxy-Authorization: ***".to_owned());
+        }
+        TraceEvent::ConnectRequest { lines }
+    });
     let io_error = |what: &str, e: std::io::Error| {
         let kind = match e.kind() {
             std::io::ErrorKind::InvalidData => ErrorKind::ProxyProtocol,
@@ -179,6 +189,15 @@ where
             Ok(httparse::Status::Partial) => continue,
             Ok(httparse::Status::Complete(head_len)) => {
                 let code = response.code.unwrap_or(0);
+                trace::note(|| TraceEvent::ConnectResponse {
+                    status_line: format!(
+                        "HTTP/1.{} {code} {}",
+                        response.version.unwrap_or(1),
+                        extsvc_config::escaped(response.reason.unwrap_or(""))
+                    )
+                    .trim_end()
+                    .to_owned(),
+                });
                 return match code {
                     200..=299 => {
                         let rest = buf.split_off(head_len).freeze();

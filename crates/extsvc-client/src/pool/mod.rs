@@ -32,7 +32,10 @@
 //!
 //! A connection older than `max_connection_lifetime` finishes the exchange it is in,
 //! then is closed instead of being kept idle or handed over; idle ones are closed by the
-//! reaper. The per-host cap counts a key's connections the way the total cap does
+//! reaper. So is a connection made with TLS material that has since rotated
+//! ([`TlsGenerations`]): it finishes its exchange and is closed, and when the material
+//! rotates, the idle ones are closed at once (a task watches the generation), so a
+//! revoked certificate leaves the wire within one refresh interval. The per-host cap counts a key's connections the way the total cap does
 //! (being set up, in use, idle and closing).
 //!
 //! A slot is held by whatever drives the connection (the client's connection task)
@@ -160,7 +163,34 @@ pub(crate) const HANDOVER_GRACE: Duration = Duration::from_millis(50);
 struct Shared<T: Poolable> {
     settings: PoolSettings,
     labels: PoolLabels,
+    generations: TlsGenerations,
     state: Mutex<State<T>>,
+}
+
+/// The generation of a service's TLS material (both legs), which each connection is
+/// tagged with when its slot is granted; a connection of an older generation is never
+/// reused (SPEC section 4: rotation reaches the wire).
+#[derive(Clone, Default)]
+pub(crate) struct TlsGenerations {
+    legs: Vec<extsvc_tls::RotatingConfig>,
+}
+
+impl TlsGenerations {
+    /// The generations of `target` and `proxy` (fixed configurations never change).
+    pub(crate) fn new(target: &extsvc_tls::RotatingConfig, proxy: &extsvc_tls::RotatingConfig) -> TlsGenerations {
+        let legs = [target, proxy]
+            .into_iter()
+            .filter(|leg| leg.watch_generation().is_some())
+            .cloned()
+            .collect();
+        TlsGenerations { legs }
+    }
+
+    /// The sum of the legs' generations: each only grows, so the sum changes whenever
+    /// either does. 0 without rotating material (no lock taken then).
+    fn current(&self) -> u64 {
+        self.legs.iter().map(extsvc_tls::RotatingConfig::generation).sum()
+    }
 }
 
 struct State<T: Poolable> {
@@ -245,15 +275,19 @@ impl<T: Poolable> Pool<T> {
     /// An empty pool with these settings, its metrics labelled `extsvc.service="none"`.
     #[cfg(test)]
     pub(crate) fn new(settings: PoolSettings) -> Pool<T> {
-        Pool::with_labels(settings, PoolLabels::default())
+        Pool::with_labels(settings, PoolLabels::default(), TlsGenerations::default())
     }
 
-    /// An empty pool with these settings whose metrics carry `labels`.
-    pub(crate) fn with_labels(settings: PoolSettings, labels: PoolLabels) -> Pool<T> {
-        Pool {
+    /// An empty pool with these settings whose metrics carry `labels`, whose connections
+    /// are made with the TLS material of `generations`. When that material rotates, its
+    /// idle connections are closed at once (by a task that ends with the material or the
+    /// pool, whichever goes first; started here when a runtime is running).
+    pub(crate) fn with_labels(settings: PoolSettings, labels: PoolLabels, generations: TlsGenerations) -> Pool<T> {
+        let pool = Pool {
             shared: Arc::new(Shared {
                 settings,
                 labels,
+                generations,
                 state: Mutex::new(State {
                     cap: ConnectionCap::new(settings.max_connections),
                     keys: HashMap::default(),
@@ -270,7 +304,9 @@ impl<T: Poolable> Pool<T> {
                     peak_waiting: 0,
                 }),
             }),
-        }
+        };
+        reaper::spawn_rotation_watch(&pool.shared);
+        pool
     }
 
     /// Counts now.
@@ -406,6 +442,7 @@ impl<T: Poolable> Pool<T> {
                 born: Instant::now(),
                 reason: AtomicU8::new(NO_REASON),
                 instruments: entry.instruments.clone(),
+                generation: slot.generation,
             })
         };
         slot.track = Some(track.clone());
@@ -479,6 +516,7 @@ impl<T: Poolable> Shared<T> {
             pool: Some(Arc::downgrade(self)),
             key: Some(key.to_owned_host()),
             track: None,
+            generation: self.generations.current(),
         }
     }
 
@@ -493,6 +531,7 @@ impl<T: Poolable> Shared<T> {
         discarded: &mut Vec<T>,
     ) -> Option<(T, Arc<ConnectionTrack>)> {
         let lifetime = self.settings.max_connection_lifetime;
+        let generation = self.generations.current();
         let entry = st.keys.get_mut(key)?;
         let mut found = None;
         while let Some(idle) = entry.idle.pop() {
@@ -508,6 +547,11 @@ impl<T: Poolable> Shared<T> {
             }
             if idle.track.expired(lifetime, now) {
                 idle.track.close_for(CloseReason::Lifetime);
+                discarded.push(idle.value);
+                continue;
+            }
+            if idle.track.generation != generation {
+                idle.track.close_for(CloseReason::Rotated);
                 discarded.push(idle.value);
                 continue;
             }
@@ -573,6 +617,10 @@ impl<T: Poolable> Shared<T> {
             {
                 // (No clock read when no lifetime is set: this runs once per request.)
                 track.close_for(CloseReason::Lifetime);
+                Some(value)
+            } else if track.generation != self.generations.current() {
+                // Made with material that has rotated since: not reused, not kept.
+                track.close_for(CloseReason::Rotated);
                 Some(value)
             } else {
                 self.put(&mut st, key, value, track)

@@ -1,7 +1,7 @@
 //! The reaper: a background task that closes idle connections past the idle timeout
 //! or the connection lifetime, and forgets keys with nothing left.
 
-use std::sync::Weak;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -15,6 +15,7 @@ impl<T: Poolable> Shared<T> {
     fn expire(&self, st: &mut State<T>, now: Instant, discarded: &mut Vec<T>) {
         let timeout = self.settings.idle_timeout;
         let lifetime = self.settings.max_connection_lifetime;
+        let generation = self.generations.current();
         st.keys.retain(|_, entry| {
             let list = &mut entry.idle;
             let mut i = 0;
@@ -26,6 +27,8 @@ impl<T: Poolable> Shared<T> {
                     Some(CloseReason::IdleTimeout)
                 } else if idle.track.expired(lifetime, now) {
                     Some(CloseReason::Lifetime)
+                } else if idle.track.generation != generation {
+                    Some(CloseReason::Rotated)
                 } else if !idle.value.is_open() {
                     Some(CloseReason::PeerClosed)
                 } else {
@@ -68,4 +71,31 @@ pub(super) fn spawn_reaper<T: Poolable>(pool: Weak<Shared<T>>, expiry: Duration)
         }
     });
     true
+}
+
+/// Closes idle connections of older TLS material as soon as the service's material
+/// rotates (a reload that changed the client certificate or CA), rather than at the next
+/// sweep: a revoked certificate must not stay on the wire until the idle timeout. One task
+/// per rotating leg, ending when the material is dropped or the pool is.
+pub(super) fn spawn_rotation_watch<T: Poolable>(shared: &Arc<Shared<T>>) {
+    let Ok(handle) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    for leg in &shared.generations.legs {
+        let Some(mut generations) = leg.watch_generation() else {
+            continue;
+        };
+        let pool = Arc::downgrade(shared);
+        handle.spawn(async move {
+            while generations.changed().await.is_ok() {
+                let Some(shared) = pool.upgrade() else { break };
+                let mut discarded = Vec::new();
+                {
+                    let mut st = shared.lock();
+                    shared.expire(&mut st, Instant::now(), &mut discarded);
+                }
+                drop(discarded);
+            }
+        });
+    }
 }

@@ -50,6 +50,9 @@ pub(super) struct ConnectionTrack {
     /// A [`CloseReason`] once the pool decided to close it; the first decision counts.
     pub(super) reason: AtomicU8,
     pub(super) instruments: Arc<KeyInstruments>,
+    /// The generation of the service's TLS material when its slot was granted, before it
+    /// connected ([`TlsGenerations`](super::TlsGenerations)).
+    pub(super) generation: u64,
 }
 
 pub(super) const NO_REASON: u8 = u8::MAX;
@@ -73,6 +76,9 @@ pub(crate) struct ConnectionSlot<T: Poolable> {
     pub(super) key: Option<PoolKey>,
     /// Set by [`Pool::pooled`](super::Pool::pooled) once the connection is up.
     pub(super) track: Option<Arc<ConnectionTrack>>,
+    /// The TLS generation when the slot was granted: the connection made with it uses
+    /// that material or newer.
+    pub(super) generation: u64,
 }
 
 impl<T: Poolable> fmt::Debug for ConnectionSlot<T> {

@@ -68,6 +68,7 @@ fn connect(pool: &Pool<FakeConn>, key: &PoolKey, slot: &mut ConnectionSlot<FakeC
             pool: None,
             key: None,
             track: None,
+            generation: 0,
         },
     );
     *slot_holder.lock().unwrap() = Some(taken);
@@ -595,7 +596,11 @@ async fn the_pool_records_its_metrics_with_labels_built_per_key() {
     let snapshotter = recorder.snapshotter();
     let _guard = metrics::set_default_local_recorder(&recorder);
     let labels = PoolLabels::new("webhooks", None, None);
-    let pool = Pool::with_labels(settings(10, 1, Duration::from_secs(60)), labels);
+    let pool = Pool::with_labels(
+        settings(10, 1, Duration::from_secs(60)),
+        labels,
+        TlsGenerations::default(),
+    );
     let (a1, _) = get(&pool, &key("Example.com")).await;
     let (a2, _) = get(&pool, &key("example.com")).await;
     done(a1);

@@ -26,6 +26,16 @@ pub fn load_with_env(json: &str, vars: &[(&str, &str)]) -> Result<Loaded, Config
     load_str(json, "tyk.conf", &env, &LoadOptions::default())
 }
 
+/// The error messages of a failed load under `strict` (every warning an error).
+pub fn strict_error_lines(json: &str, vars: &[(&str, &str)]) -> Vec<String> {
+    let env = EnvSnapshot::from_iter(vars.iter().copied());
+    let strict = LoadOptions::default().with_strict(true);
+    match load_str(json, "tyk.conf", &env, &strict) {
+        Ok(loaded) => panic!("expected errors, loaded {:?}", loaded.config),
+        Err(errors) => errors.0.iter().map(ToString::to_string).collect(),
+    }
+}
+
 /// Loads `json` as `tyk.conf` with an empty environment.
 pub fn load(json: &str) -> Result<Loaded, ConfigErrors> {
     load_with_env(json, &[])

@@ -46,7 +46,7 @@ impl DirectoryStore {
             Err(source) => Err(StoreError::Io {
                 id: id.to_owned(),
                 location: path.display().to_string(),
-                source,
+                cause: source,
             }),
         }
     }
@@ -58,7 +58,7 @@ impl CertificateStore for DirectoryStore {
             let pem = self.read(id).await?;
             ClientCertificate::from_pem(&pem).map_err(|source| StoreError::InvalidEntry {
                 id: id.to_owned(),
-                source,
+                cause: source,
             })
         })
     }
@@ -68,7 +68,7 @@ impl CertificateStore for DirectoryStore {
             let pem = self.read(id).await?;
             parse_certificates(&pem).map_err(|source| StoreError::InvalidEntry {
                 id: id.to_owned(),
-                source,
+                cause: source,
             })
         })
     }

@@ -88,7 +88,7 @@ impl CertificateStore for MemoryStore {
             Entry::Client(client) => Ok(client),
             Entry::Ca(_) => Err(StoreError::InvalidEntry {
                 id: id.to_owned(),
-                source: PemError::NoBlock {
+                cause: PemError::NoBlock {
                     expected: "PRIVATE KEY (PKCS#8, RSA PKCS#1 or EC SEC1)",
                 },
             }),

@@ -26,6 +26,7 @@ use crate::error::StoreError;
 use crate::pem::{parse_certificates, ClientCertificate};
 
 /// The key prefix of a Tyk gateway's certificate store: id `X` lives at `cert-raw-X`.
+#[doc(hidden)]
 pub const DEFAULT_KEY_PREFIX: &str = "cert-";
 
 /// How long one answer (to `AUTH`, `SELECT` or `GET`) may take; callers bound the whole
@@ -335,7 +336,7 @@ impl<C: RedisConnector> RedisStore<C> {
         let io_error = |source: io::Error| StoreError::Io {
             id: id.to_owned(),
             location: self.connector.describe(),
-            source,
+            cause: source,
         };
         let backend = |message: String| StoreError::Backend {
             id: id.to_owned(),
@@ -379,7 +380,7 @@ impl<C: RedisConnector> CertificateStore for RedisStore<C> {
             let pem = self.get(id).await?;
             ClientCertificate::from_pem(&pem).map_err(|source| StoreError::InvalidEntry {
                 id: id.to_owned(),
-                source,
+                cause: source,
             })
         })
     }
@@ -389,7 +390,7 @@ impl<C: RedisConnector> CertificateStore for RedisStore<C> {
             let pem = self.get(id).await?;
             parse_certificates(&pem).map_err(|source| StoreError::InvalidEntry {
                 id: id.to_owned(),
-                source,
+                cause: source,
             })
         })
     }
