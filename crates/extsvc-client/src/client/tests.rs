@@ -441,21 +441,6 @@ async fn requests_are_recorded_with_method_status_and_error_labels() {
     assert!(matches!(failed[0].2, DebugValue::Histogram(v) if v.len() == 1));
 }
 
-/// Collects what a `fmt` subscriber writes.
-#[derive(Clone, Default)]
-struct LogBuffer(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for LogBuffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn the_request_span_names_service_and_route_but_no_secret() {
     // A forwarding proxy that answers every absolute-form request itself.
@@ -484,14 +469,8 @@ async fn the_request_span_names_service_and_route_but_no_secret() {
         .service(ServiceKind::Health)
         .clone();
 
-    let logs = LogBuffer::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let logs = extsvc_test_support::LogCapture::new();
+    let _guard = tracing::subscriber::set_default(logs.subscriber(tracing::Level::TRACE));
 
     let tls = plain_tls();
     let client = ServiceClient::from_parts(service, tls.clone(), tls.clone());
@@ -516,7 +495,7 @@ async fn the_request_span_names_service_and_route_but_no_secret() {
         "{proxy_saw}"
     );
 
-    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let text = logs.text();
     assert!(text.contains("extsvc.request"), "{text}");
     assert!(
         text.contains("service=\"health\"") || text.contains("service=health"),
@@ -618,14 +597,8 @@ async fn a_reused_connection_times_each_request_by_its_own_deadline() {
 /// A gateway that never reads `ExternalServices::warnings()` still sees them in its log.
 #[tokio::test]
 async fn build_warnings_are_logged_as_well_as_returned() {
-    let logs = LogBuffer::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::WARN)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let logs = extsvc_test_support::LogCapture::new();
+    let _guard = tracing::subscriber::set_default(logs.subscriber(tracing::Level::WARN));
     let services = crate::ExternalServices::builder()
         .tyk_conf_str(
             r#"{"external_services": {"global": {"enabled": true, "http_proxy": "proxy:3128"}}}"#,
@@ -638,7 +611,7 @@ async fn build_warnings_are_logged_as_well_as_returned() {
         .build()
         .await
         .unwrap();
-    let logged = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let logged = logs.text();
     assert_eq!(services.warnings().len(), 2, "{:?}", services.warnings());
     for warning in services.warnings() {
         assert!(logged.contains(warning.as_str()), "not logged: {warning}\n{logged}");
