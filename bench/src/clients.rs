@@ -210,6 +210,9 @@ impl BenchClient {
                     service.pool
                 );
                 service.pool.max_idle_per_host = max_idle_per_host;
+                // A pool kept larger than the service's cap (idle_connections) needs
+                // room for it.
+                service.pool.max_connections = service.pool.max_connections.max(max_idle_per_host);
                 Ok(BenchClient::Extsvc(ServiceClient::from_parts(
                     service,
                     tls.clone(),

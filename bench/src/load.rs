@@ -116,6 +116,19 @@ pub(crate) async fn run_window(
     window
 }
 
+/// The median over rounds of `ours[i] / theirs[i]` (rounds where `theirs` is 0 left
+/// out): each round runs the clients back to back, so a slow moment of the machine hits
+/// both sides of a ratio alike. `None` without a round.
+pub(crate) fn median_of_ratios(ours: &[f64], theirs: &[f64]) -> Option<f64> {
+    let mut ratios: Vec<f64> = ours
+        .iter()
+        .zip(theirs)
+        .filter(|(_, t)| **t > 0.0)
+        .map(|(o, t)| o / t)
+        .collect();
+    (!ratios.is_empty()).then(|| median(&mut ratios))
+}
+
 /// The median of some values (the mean of the middle two for an even count); NaN when empty.
 pub(crate) fn median(values: &mut [f64]) -> f64 {
     if values.is_empty() {

@@ -6,6 +6,7 @@
 //! ```text
 //! extsvc-bench [--quick] [--scenarios a,b] [--no-load] [--no-micro] [--no-probe] [--squid|--no-squid] [--out FILE]
 //! extsvc-bench profile CLIENT SCENARIO REQUESTS      (one client, concurrency 1, for callgrind/perf)
+//! extsvc-bench idle-child CLIENT URL CA_FILE N       (the idle_connections scenario's child process)
 //! ```
 
 mod bench_pki;
@@ -13,12 +14,14 @@ mod clients;
 mod connect_proxy;
 mod decision;
 mod go_program;
+mod idle_connections;
 mod load;
 mod probe_vs_wrk;
 mod redis_pipeline;
 mod redis_scenario;
 mod report;
 mod target_server;
+mod tls_provider;
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -42,7 +45,7 @@ const WORKER_THREADS: usize = 2;
 /// The concurrencies each scenario runs at.
 const CONCURRENCIES: [usize; 2] = [1, 16];
 /// Every scenario, in run order.
-const SCENARIOS: [&str; 10] = [
+const SCENARIOS: [&str; 12] = [
     "direct_http",
     "direct_https",
     "proxy_https",
@@ -53,6 +56,8 @@ const SCENARIOS: [&str; 10] = [
     "cold_proxy_https_resumed",
     "redis",
     "redis_pipeline",
+    "tls_provider",
+    "idle_connections",
 ];
 
 /// How long and how often to measure.
@@ -269,6 +274,9 @@ fn main() -> anyhow::Result<()> {
     if argv.first().map(String::as_str) == Some("profile") {
         return runtime.block_on(profile(&argv[1..]));
     }
+    if argv.first().map(String::as_str) == Some("idle-child") {
+        return runtime.block_on(idle_connections::child(&argv[1..]));
+    }
     let args = parse_args(&argv)?;
     let summary = runtime.block_on(run(&args))?;
     let mut stdout = std::io::stdout().lock();
@@ -359,6 +367,12 @@ async fn run(args: &Args) -> anyhow::Result<Summary> {
         let started_servers = start_servers(&pki, with_squid).await?;
         if args.scenarios.contains(&"redis") {
             summary.redis = Some(redis_scenario::run(&args.method, &pki.client).await?);
+        }
+        if args.scenarios.contains(&"idle_connections") {
+            summary.idle_connections = Some(idle_connections::run().await?);
+        }
+        if args.scenarios.contains(&"tls_provider") {
+            summary.tls_provider = Some(tls_provider::run(&args.method).await?);
         }
         if args.scenarios.contains(&"redis_pipeline") {
             summary.redis_pipeline = Some(redis_pipeline::run(&args.method, &pki.client).await?);

@@ -186,11 +186,10 @@ fn run_in_process(kind: ClientKind, url: &str, tls: &Arc<rustls::ClientConfig>, 
     })
 }
 
-/// Runs the comparison: `rounds` rounds of `window` per tool and protocol.
-pub(crate) fn compare(window: Duration, rounds: usize) -> anyhow::Result<Vec<ProbeFigures>> {
-    let extsvc_bin = extsvc_binary().context("the extsvc binary")?;
-    let pki = TestPki::generate();
-    let nginx = Nginx::start(NginxOptions {
+/// nginx with an HTTPS listener (the test PKI's server chain, no client certificate
+/// asked) and, with `plain_http`, a plain one.
+pub(crate) fn start_nginx(pki: &TestPki, plain_http: bool) -> Nginx {
+    Nginx::start(NginxOptions {
         tls: Some(NginxTls {
             cert_chain_path: pki.server_chain_path.clone(),
             key_path: pki.server_key_path.clone(),
@@ -198,8 +197,15 @@ pub(crate) fn compare(window: Duration, rounds: usize) -> anyhow::Result<Vec<Pro
             verify_client: Default::default(),
             protocols: Default::default(),
         }),
-        plain_http: true,
-    });
+        plain_http,
+    })
+}
+
+/// Runs the comparison: `rounds` rounds of `window` per tool and protocol.
+pub(crate) fn compare(window: Duration, rounds: usize) -> anyhow::Result<Vec<ProbeFigures>> {
+    let extsvc_bin = extsvc_binary().context("the extsvc binary")?;
+    let pki = TestPki::generate();
+    let nginx = start_nginx(&pki, true);
     let config = pki.dir().join("bench-tyk.conf");
     let conf =
         json!({ "external_services": { "oauth": { "mtls": { "enabled": true, "ca_file": pki.ca_cert_path } } } });

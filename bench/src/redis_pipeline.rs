@@ -19,7 +19,7 @@ use serde_json::{json, Map, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout};
 
-use crate::load::median;
+use crate::load::{median, median_of_ratios};
 use crate::redis_scenario::{self, record, round, round3, run_window, Figures, Op, Window};
 use crate::Method;
 
@@ -37,14 +37,7 @@ struct Run {
 
 /// The median over rounds of `ours`' rate divided by `theirs`' in the same round.
 fn ratio(ours: &Figures, theirs: &Figures) -> Option<f64> {
-    let mut ratios: Vec<f64> = ours
-        .rps_rounds
-        .iter()
-        .zip(&theirs.rps_rounds)
-        .filter(|(_, t)| **t > 0.0)
-        .map(|(o, t)| o / t)
-        .collect();
-    (!ratios.is_empty()).then(|| median(&mut ratios))
+    median_of_ratios(&ours.rps_rounds, &theirs.rps_rounds)
 }
 
 impl Run {

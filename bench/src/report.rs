@@ -123,6 +123,10 @@ pub(crate) struct Summary {
     pub(crate) resolve_ns: Option<f64>,
     /// The `redis` scenario.
     pub(crate) redis: Option<crate::redis_scenario::RedisReport>,
+    /// The `idle_connections` scenario.
+    pub(crate) idle_connections: Option<crate::idle_connections::IdleReport>,
+    /// The `tls_provider` scenario.
+    pub(crate) tls_provider: Option<crate::tls_provider::ProviderReport>,
     /// The `redis_pipeline` scenario.
     pub(crate) redis_pipeline: Option<crate::redis_pipeline::PipelineReport>,
     /// `extsvc probe` against `wrk`, per protocol, when run.
@@ -168,6 +172,12 @@ impl Summary {
         }
         if let Some(pipeline) = &self.redis_pipeline {
             root.insert("redis_pipeline".into(), pipeline.to_json());
+        }
+        if let Some(providers) = &self.tls_provider {
+            root.insert("tls_provider".into(), providers.to_json());
+        }
+        if let Some(idle) = &self.idle_connections {
+            root.insert("idle_connections".into(), idle.to_json());
         }
         if let Some(bypass) = &self.bypass {
             let sizes: Vec<Value> = bypass
@@ -288,6 +298,12 @@ impl Summary {
         }
         if let Some(pipeline) = &self.redis_pipeline {
             pipeline.write_table(out)?;
+        }
+        if let Some(providers) = &self.tls_provider {
+            providers.write_table(out)?;
+        }
+        if let Some(idle) = &self.idle_connections {
+            idle.write_table(out)?;
         }
         if let Some(bypass) = &self.bypass {
             writeln!(

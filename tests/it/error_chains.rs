@@ -25,12 +25,15 @@ fn assert_once(error: &(dyn std::error::Error + 'static), cause: &str) {
 async fn setup_client_and_tls_errors_each_say_it_once() {
     // A configuration error.
     let err = ExternalServices::builder()
-        .tyk_conf_str(r#"{"external_services": {"oauth": {"timeout": "x"}}}"#, "gw.conf")
+        .tyk_conf_str(
+            r#"{"external_services": {"oauth": {"proxy": {"enabled": true, "http_proxy": "http://proxy:wrong_port"}}}}"#,
+            "gw.conf",
+        )
         .env(EnvSnapshot::empty())
         .build()
         .await
         .unwrap_err();
-    assert_once(&err, "external_services.oauth.timeout");
+    assert_once(&err, "external_services.oauth.proxy.http_proxy");
 
     // A TLS build error: a missing file, its I/O cause in the one message.
     let err = ExternalServices::builder()

@@ -2,9 +2,8 @@
 //! User-Agent) against the in-process HTTP peer through a real squid: the issue's
 //! "Done when" program, `crates/extsvc/examples/gateway_http.rs`, run as it is.
 
-use extsvc_tests::http_peer::HttpPeer;
+use extsvc_tests::http_peer::{GatewayPeers, HttpPeer};
 use extsvc_tests::pki::{ServerTlsOptions, TestPki};
-use extsvc_tests::squid::{Squid, SquidOptions};
 
 #[allow(
     dead_code,
@@ -16,18 +15,12 @@ mod gateway_http;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_gateway_program_runs_through_squid() {
-    let pki = TestPki::generate();
-    let https = HttpPeer::https(pki.server_config(ServerTlsOptions::default()));
-    let http = HttpPeer::http();
-    let squid = Squid::start(SquidOptions::default());
-    let lines = gateway_http::tour(
-        &squid.url(),
-        &pki.ca_cert_path.display().to_string(),
-        &https.url(),
-        &http.url(),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{e}\nsquid: {}", squid.log_tail()));
+    let peers = GatewayPeers::start();
+    let [proxy, ca, https_base, http_base] = peers.args();
+    let lines = gateway_http::tour(&proxy, &ca, &https_base, &http_base)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\nsquid: {}", peers.squid.log_tail()));
+    let (https, http, squid) = (&peers.https, &peers.http, &peers.squid);
     assert_eq!(lines.len(), 8, "{lines:#?}");
     // Every request went through squid, in CONNECT tunnels (origin form inside).
     let seen = https.requests();

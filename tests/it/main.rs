@@ -34,6 +34,7 @@ mod tls_renegotiation;
 mod tls_rotation;
 mod tls_rotation_nginx;
 mod tls_rotation_proxy;
+mod tls_secrets;
 mod tls_support;
 mod tls_system_roots;
 mod tls_tyk_store;

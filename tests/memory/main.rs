@@ -2,9 +2,7 @@
 //! memory is its own: a 100 MiB gzip bomb through squid is stopped by the body limit
 //! under 200 MB (the limit is 32 MiB after decompression, read in 64 KiB steps).
 
-use extsvc_tests::http_peer::HttpPeer;
-use extsvc_tests::pki::{ServerTlsOptions, TestPki};
-use extsvc_tests::squid::{Squid, SquidOptions};
+use extsvc_tests::http_peer::GatewayPeers;
 
 #[allow(
     dead_code,
@@ -26,20 +24,13 @@ fn peak_rss_kb() -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gzip_bomb_through_squid_stays_under_200_mb() {
-    let pki = TestPki::generate();
-    let https = HttpPeer::https(pki.server_config(ServerTlsOptions::default()));
-    let http = HttpPeer::http();
-    let squid = Squid::start(SquidOptions::default());
-    // The peer holds the bomb compressed (about 100 KiB); made before measuring.
+    let peers = GatewayPeers::start();
+    let [proxy, ca, https_base, http_base] = peers.args();
+    // The peer makes the bomb (about 100 KiB compressed) on its first request.
     let before = peak_rss_kb();
-    let lines = gateway_http::tour(
-        &squid.url(),
-        &pki.ca_cert_path.display().to_string(),
-        &https.url(),
-        &http.url(),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    let lines = gateway_http::tour(&proxy, &ca, &https_base, &http_base)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let peak = peak_rss_kb();
     eprintln!(
         "{}\npeak RSS {before} kB before the tour, {peak} kB after",

@@ -265,3 +265,41 @@ pub fn redirect_to(url: &str) -> String {
         })
         .collect()
 }
+
+/// What the gateway program of `crates/extsvc/examples/gateway_http.rs` runs against: an
+/// https peer, a plain one (for the refused hop), and a real squid in between.
+#[derive(Debug)]
+pub struct GatewayPeers {
+    /// The PKI whose CA the program trusts.
+    pub pki: crate::pki::TestPki,
+    /// The https peer.
+    pub https: HttpPeer,
+    /// The plain http peer.
+    pub http: HttpPeer,
+    /// squid, without credentials.
+    pub squid: crate::squid::Squid,
+}
+
+impl GatewayPeers {
+    /// Starts them all.
+    pub fn start() -> GatewayPeers {
+        let pki = crate::pki::TestPki::generate();
+        let https = HttpPeer::https(pki.server_config(crate::pki::ServerTlsOptions::default()));
+        GatewayPeers {
+            pki,
+            https,
+            http: HttpPeer::http(),
+            squid: crate::squid::Squid::start(crate::squid::SquidOptions::default()),
+        }
+    }
+
+    /// The program's arguments: proxy URL, CA file, https base URL, http base URL.
+    pub fn args(&self) -> [String; 4] {
+        [
+            self.squid.url(),
+            self.pki.ca_cert_path.display().to_string(),
+            self.https.url(),
+            self.http.url(),
+        ]
+    }
+}

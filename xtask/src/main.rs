@@ -11,6 +11,7 @@
 //! Few dependencies on purpose: it shells out to `$CARGO` and reads nothing but argv.
 
 mod fuzz;
+mod latest_deps;
 mod layering;
 
 use std::env;
@@ -38,6 +39,10 @@ struct Tool {
     missing: &'static str,
 }
 
+/// Every feature of the workspace but `fips` (whose aws-lc-fips-sys needs CMake and Go):
+/// Redis, and the aws-lc-rs provider with post-quantum key exchange (ring stays on too).
+const ALL_BUT_FIPS: &str = "extsvc-client/redis,extsvc-tls/post-quantum";
+
 /// The cargo-deny checks that work offline; `advisories` needs the RustSec database from
 /// GitHub (see docs/supply-chain.md).
 const DENY_ARGS: &[&str] = &["deny", "check", "bans", "licenses", "sources"];
@@ -61,8 +66,10 @@ const CI_STEPS: &[Step] = &[
         check: None,
     },
     Step {
+        // Every feature but `fips` (its own step below: aws-lc-fips-sys needs CMake and Go),
+        // so the aws-lc-rs provider's code is linted; ring's is by `clippy-no-redis`.
         name: "clippy",
-        args: &["clippy", "--workspace", "--all-targets", "--all-features", "--", "-D", "warnings"],
+        args: &["clippy", "--workspace", "--all-targets", "--features", ALL_BUT_FIPS, "--", "-D", "warnings"],
         env: &[],
         hint: "fix the lints above; an `allow` needs a written reason",
         requires: None,
@@ -81,7 +88,7 @@ const CI_STEPS: &[Step] = &[
     Step {
         // …and the TLS crate without its Redis certificate store.
         name: "clippy-tls-minimal",
-        args: &["clippy", "-p", "extsvc-tls", "--lib", "--no-default-features", "--", "-D", "warnings"],
+        args: &["clippy", "-p", "extsvc-tls", "--lib", "--no-default-features", "--features", "ring", "--", "-D", "warnings"],
         env: &[],
         hint: "extsvc-tls without its default `redis` feature: fix the lints above (a `cfg(feature = \"redis\")` is usually missing)",
         requires: None,
@@ -91,11 +98,31 @@ const CI_STEPS: &[Step] = &[
         // …and the facade as a user without Redis builds it (`default-features = false`):
         // no redis crate in the tree, nothing that needs it referenced.
         name: "facade-no-redis",
-        args: &["clippy", "-p", "extsvc", "--lib", "--no-default-features", "--", "-D", "warnings"],
+        args: &["clippy", "-p", "extsvc", "--lib", "--no-default-features", "--features", "ring", "--", "-D", "warnings"],
         env: &[],
         hint: "the facade without its default `redis` feature: a `#[cfg(feature = \"redis\")]` is usually missing",
         requires: None,
         check: None,
+    },
+    Step {
+        // A downstream build resolves the newest rustls, not our lockfile's: build the
+        // facade that way (scratch copy, `cargo update`) and fail on warnings.
+        name: "latest-deps",
+        args: &["xtask", "ci", "latest-deps"],
+        env: &[],
+        hint: "the facade warns against the newest dependencies (a deprecation?): see the warnings above",
+        requires: None,
+        check: Some(latest_deps::run),
+    },
+    Step {
+        // The FIPS provider builds (aws-lc-fips-sys: CMake, Go and a C compiler); skipped,
+        // with a line saying so, where CMake or Go is missing.
+        name: "fips",
+        args: &["check", "-p", "extsvc", "--lib", "--no-default-features", "--features", "fips"],
+        env: &[],
+        hint: "the FIPS provider does not build: see docs/performance.md, \"The crypto provider\"",
+        requires: None,
+        check: Some(fips_check),
     },
     Step {
         name: "deny",
@@ -109,8 +136,9 @@ const CI_STEPS: &[Step] = &[
         check: None,
     },
     Step {
+        // The default provider (ring), as users build it, with Redis.
         name: "test",
-        args: &["test", "--workspace", "--all-features", "--exclude", "extsvc-tests"],
+        args: &["test", "--workspace", "--features", "extsvc-client/redis", "--exclude", "extsvc-tests"],
         env: &[],
         hint: "a unit or crate test failed: rerun it with `cargo test -p <crate> <name>`",
         requires: None,
@@ -126,7 +154,7 @@ const CI_STEPS: &[Step] = &[
     },
     Step {
         name: "doc",
-        args: &["doc", "--workspace", "--no-deps", "--all-features"],
+        args: &["doc", "--workspace", "--no-deps", "--features", ALL_BUT_FIPS],
         env: &[("RUSTDOCFLAGS", "-D warnings")],
         hint: "fix the rustdoc warnings above (broken intra-doc links, missing docs)",
         requires: None,
@@ -176,6 +204,45 @@ fn tool_installed(tool: &Tool) -> bool {
         .args(tool.probe)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Whether `name` runs (`name <version_arg>` succeeds).
+fn on_path(name: &str, version_arg: &str) -> bool {
+    Command::new(name)
+        .arg(version_arg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// The `fips` step: the facade with the FIPS provider only, where its toolchain is.
+fn fips_check(root: &Path) -> bool {
+    let missing: Vec<&str> = [("cmake", "--version"), ("go", "version")]
+        .into_iter()
+        .filter(|(tool, arg)| !on_path(tool, arg))
+        .map(|(tool, _)| tool)
+        .collect();
+    if !missing.is_empty() {
+        eprintln!(
+            "fips: SKIPPED — aws-lc-fips-sys needs CMake and Go, missing here: {} (apt-get install -y cmake golang-go)",
+            missing.join(", ")
+        );
+        return true;
+    }
+    cargo()
+        .args([
+            "check",
+            "-p",
+            "extsvc",
+            "--lib",
+            "--no-default-features",
+            "--features",
+            "fips",
+        ])
+        .current_dir(root)
         .status()
         .is_ok_and(|s| s.success())
 }

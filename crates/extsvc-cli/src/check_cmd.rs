@@ -45,7 +45,7 @@ pub(crate) fn run(args: &ConfigArgs, store_args: &CertStoreArgs, env: &EnvSnapsh
         loaded.tls_buildable(),
         store.as_deref(),
         SystemTime::now(),
-        &store_args.tls_options(),
+        &store_args.tls_options().with_secrets(loaded.secrets.clone()),
     ));
     let ok = loaded.errors.is_empty() && report.is_ok();
     let mut lines: Vec<String> = loaded

@@ -6,12 +6,15 @@ use extsvc::config::{
     load_env, load_file, load_file_lenient, EnvSnapshot, LoadOptions, LoadReport, Loaded, PerService,
 };
 use extsvc::resolve::{resolve, Resolution, ResolvedService};
+use extsvc::tls::SecretSources;
 
 use crate::args::ConfigArgs;
 
 /// The configuration as loaded and resolved, with every warning from both steps.
 pub(crate) struct LoadedResolution {
     pub(crate) resolution: Resolution,
+    /// The stores of secret references (`env://`, `secrets://`), for building TLS.
+    pub(crate) secrets: SecretSources,
     pub(crate) warnings: Vec<String>,
 }
 
@@ -39,7 +42,7 @@ fn resolution_errors(resolution: &Resolution, strict: bool) -> Vec<String> {
             resolution
                 .warnings
                 .iter()
-                .map(|w| format!("{w} (an error under --strict)")),
+                .map(|w| format!("{w} (an error in strict mode)")),
         );
     }
     errors
@@ -63,7 +66,12 @@ pub(crate) fn load_and_resolve(args: &ConfigArgs, env: &EnvSnapshot) -> Result<L
         return Err(errors);
     }
     warnings.extend(resolution.warnings.iter().cloned());
-    Ok(LoadedResolution { resolution, warnings })
+    let secrets = SecretSources::from_config(env, &config).map_err(|e| vec![e])?;
+    Ok(LoadedResolution {
+        resolution,
+        secrets,
+        warnings,
+    })
 }
 
 /// The configuration as far as it is usable, for `check`: its errors, and the resolution
@@ -75,6 +83,8 @@ pub(crate) struct LenientResolution {
     pub(crate) errors: Vec<String>,
     /// Warnings of loading and resolving.
     pub(crate) warnings: Vec<String>,
+    /// The stores of secret references (`env://`, `secrets://`): `check` resolves them.
+    pub(crate) secrets: SecretSources,
     /// Which services' TLS settings no configuration error is about.
     mtls_usable: PerService<bool>,
 }
@@ -106,7 +116,12 @@ pub(crate) fn load_and_resolve_leniently(
     warnings.extend(resolution.warnings.iter().cloned());
     let mut errors: Vec<String> = report.errors.iter().map(ToString::to_string).collect();
     errors.extend(resolution_errors(&resolution, false));
+    let secrets = SecretSources::from_config(env, &report.config).unwrap_or_else(|e| {
+        errors.push(e);
+        SecretSources::standard(env, &report.config)
+    });
     Ok(LenientResolution {
+        secrets,
         resolution,
         errors,
         warnings,

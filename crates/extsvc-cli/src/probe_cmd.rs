@@ -450,7 +450,7 @@ pub(crate) fn run(
         store,
         target.redis.is_some().then_some(probe.url.as_str()),
         probe.timeout,
-        &store_args.tls_options(),
+        &store_args.tls_options().with_secrets(loaded.secrets),
     )) {
         Ok(prober) => prober,
         Err(message) => {

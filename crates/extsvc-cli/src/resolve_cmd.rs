@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
-use extsvc::config::{shown, EnvSnapshot};
+use extsvc::config::{shown, EnvSnapshot, SecretReference};
 use extsvc::resolve::{CaSource, ClientCertificateSource, Resolution, ResolvedService, SystemRoots};
 use serde_json::{json, Value};
 
@@ -42,12 +42,27 @@ pub(crate) fn run(args: &ConfigArgs, env: &EnvSnapshot, format: Format) -> ExitC
 /// SPEC section 5: whether the store's encoding secret is set and where from, never its value.
 fn certificate_store_json(resolution: &Resolution) -> Value {
     let secret = resolution.encoding_secret();
-    json!({
-        "encoding_secret": {
-            "set": secret.is_some(),
-            "source": secret.map_or_else(|| "default".to_owned(), |s| s.source.to_string()),
-        }
-    })
+    let mut encoding_secret = json!({
+        "set": secret.is_some(),
+        "source": secret.map_or_else(|| "default".to_owned(), |s| s.source.to_string()),
+    });
+    // A reference names where the secret is (`vault://…`), not the secret: its notation is
+    // shown (SPEC section 6), and `resolve` never looks it up (`check` does).
+    let reference = secret.and_then(|s| {
+        std::str::from_utf8(s.value.expose())
+            .ok()
+            .and_then(SecretReference::parse)
+    });
+    if let Some(reference) = reference {
+        encoding_secret["reference"] = json!(reference.notation());
+    }
+    json!({ "encoding_secret": encoding_secret })
+}
+
+/// The notation of a path field that is a secret reference (SPEC section 6): `"vault"`,
+/// `"env"`, …; `None` for a plain path. `resolve` shows it and never resolves it.
+fn reference(path: &std::path::Path) -> Option<&'static str> {
+    path.to_str().and_then(SecretReference::parse).map(|r| r.notation())
 }
 
 fn certificate_store_text(resolution: &Resolution) -> String {
@@ -77,7 +92,8 @@ fn client_certificate_json(cert: &ClientCertificateSource) -> Value {
             key_file,
             source,
         } => json!({
-            "kind": "file", "cert_file": shown(cert_file).to_string(), "key_file": shown(key_file).to_string(), "source": source.to_string()
+            "kind": "file", "cert_file": shown(cert_file).to_string(), "key_file": shown(key_file).to_string(), "source": source.to_string(),
+            "reference": reference(cert_file), "key_reference": reference(key_file)
         }),
         ClientCertificateSource::Store { cert_id, source } => json!({
             "kind": "store", "cert_id": shown(cert_id).to_string(), "source": source.to_string()
@@ -106,7 +122,7 @@ fn ca_json(ca: &CaSource, roots: &SystemRoots) -> Value {
     match ca {
         CaSource::DefaultRoots => system_roots_json(roots),
         CaSource::File { ca_file, source } => {
-            json!({ "kind": "file", "ca_file": shown(ca_file).to_string(), "source": source.to_string() })
+            json!({ "kind": "file", "ca_file": shown(ca_file).to_string(), "source": source.to_string(), "reference": reference(ca_file) })
         }
         CaSource::Store { ca_cert_ids, source } => json!({
             "kind": "store",

@@ -40,7 +40,7 @@ fn every_command_ends_quietly_with_status_0_when_stdout_is_closed() {
     } });
     std::fs::write(dir.path().join("tyk.conf"), config.to_string()).unwrap();
     let url = target.url();
-    let runs: [&[&str]; 8] = [
+    let runs: [&[&str]; 9] = [
         &["resolve"],
         &["resolve", "--format", "json"],
         &["route", "--service", "oauth", "https://idp.example/"],
@@ -55,6 +55,7 @@ fn every_command_ends_quietly_with_status_0_when_stdout_is_closed() {
         &["check"],
         &["probe", "--service", "health", &url, "--count", "3"],
         &["probe", "--service", "health", &url, "--count", "3", "--format", "json"],
+        &["probe", "--service", "health", &url, "-v"],
         // A failing probe too: its output is written all the same.
         &["probe", "--service", "health", "http://127.0.0.1:9/", "--timeout", "1s"],
     ];

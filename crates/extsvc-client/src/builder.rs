@@ -14,7 +14,7 @@ use extsvc_config::{
     load_env, load_file, load_str, ConfigError, ConfigErrors, EnvSnapshot, LoadOptions, Loaded, PerService, ServiceKind,
 };
 use extsvc_resolve::{resolve_with, PoolSettings, Tuning};
-use extsvc_tls::{CertificateStore, TlsOptions};
+use extsvc_tls::{CertificateStore, SecretSource, SecretSources, TlsOptions};
 
 use crate::client::RedirectPolicy;
 use crate::services::{BuildError, ExternalServices};
@@ -79,6 +79,7 @@ pub struct ExternalServicesBuilder {
     tls: TlsOptions,
     tuning: Tuning,
     overrides: PerService<Overrides>,
+    secret_stores: Vec<(String, Arc<dyn SecretSource>)>,
 }
 
 impl std::fmt::Debug for ExternalServicesBuilder {
@@ -170,6 +171,17 @@ impl ExternalServicesBuilder {
         self
     }
 
+    /// A store of secrets for references (SPEC section 6) whose store is `name`:
+    /// `vault://…` (`"vault"`), `consul://…` (`"consul"`) or `kv://<name>/…`. The built-in
+    /// `env` (`TYK_SECRET_<NAME>`) and `secrets` (tyk.conf's `secrets` map) are always
+    /// there; a store given here under one of their names replaces it. References are
+    /// resolved at build, at every refresh and on `reload()`, each lookup under
+    /// [`TlsOptions::store_timeout`]; this replaces [`TlsOptions::secrets`].
+    pub fn secret_source(mut self, name: impl Into<String>, source: Arc<dyn SecretSource>) -> Self {
+        self.secret_stores.push((name.into(), source));
+        self
+    }
+
     /// The certificate store for `cert_id` / `ca_cert_ids`.
     pub fn cert_store(mut self, store: Arc<dyn CertificateStore>) -> Self {
         self.store = Some(store);
@@ -239,12 +251,24 @@ impl ExternalServicesBuilder {
         }
         let mut warnings = loaded.warnings;
         warnings.extend(resolution.warnings.iter().cloned());
+        let mut secrets = SecretSources::from_config(&env, &loaded.config).map_err(|message| {
+            let (path, message) = message.split_once(": ").unwrap_or(("kv", message.as_str()));
+            ConfigErrors(vec![ConfigError::Invalid {
+                path: path.to_owned(),
+                message: message.to_owned(),
+            }])
+        })?;
+        for (name, source) in self.secret_stores {
+            secrets = secrets.with(name, source);
+        }
+        let mut tls = self.tls;
+        tls.secrets = secrets;
         // Logged as well as returned: a gateway that never reads `warnings()` still shows
         // them in its log.
         for warning in &warnings {
             tracing::warn!("{warning}");
         }
-        let mut services = ExternalServices::build(&resolution, self.store, &self.tls).await?;
+        let mut services = ExternalServices::build(&resolution, self.store, &tls).await?;
         for (kind, overrides) in self.overrides.iter() {
             if overrides.redirect.is_some() || overrides.max_response_body.is_some() {
                 services.set_http_limits(
@@ -295,8 +319,11 @@ mod tests {
         assert!(services.warnings().is_empty(), "{:?}", services.warnings());
     }
 
+    /// Kept, and logged too: a gateway that never reads `warnings()` sees them in its log.
     #[tokio::test]
-    async fn warnings_of_loading_and_resolving_are_kept() {
+    async fn warnings_of_loading_and_resolving_are_kept_and_logged() {
+        let logs = extsvc_test_support::LogCapture::new();
+        let _guard = tracing::subscriber::set_default(logs.subscriber(tracing::Level::WARN));
         let services = ExternalServices::builder()
             .tyk_conf_str(
                 r#"{"external_services": {"global": {"enabled": true, "http_proxy": "proxy:3128"}}}"#,
@@ -315,6 +342,10 @@ mod tests {
             warnings.contains("NO_PROXY: skipped entry"),
             "the resolution's warning is missing: {warnings}"
         );
+        let logged = logs.text();
+        for warning in services.warnings() {
+            assert!(logged.contains(warning.as_str()), "not logged: {warning}\n{logged}");
+        }
     }
 
     /// SPEC section 2: an unusable standard proxy variable that a service reaches fails
@@ -339,7 +370,7 @@ mod tests {
             .await
             .unwrap_err()
             .to_string();
-        assert!(error.ends_with("(an error under --strict)"), "{error}");
+        assert!(error.ends_with("(an error in strict mode)"), "{error}");
     }
 
     #[tokio::test]

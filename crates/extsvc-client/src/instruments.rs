@@ -5,7 +5,7 @@
 //! Label sets are built once per pool key (`KeyInstruments`) and registered with the
 //! recorder then; a request records into handles it already has (the request-duration
 //! handle of a (method, status or error) pair is registered the first time the pair is
-//! seen on that key, then looked up in a short list). Handles are registered on first use,
+//! seen on that key, then found in a short list read without a lock). Handles are registered on first use,
 //! during requests, on whatever thread runs them: install a global recorder
 //! (`metrics::set_global_recorder`) before the first request, e.g. before building the
 //! clients; a scoped one (`metrics::with_local_recorder`) records only where it is in place
@@ -23,7 +23,7 @@
 //! constants are hidden: they serve the workspace's own tests, not a user's code).
 
 use std::collections::HashSet;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use extsvc_config::ProxyUrl;
@@ -209,9 +209,17 @@ pub(crate) struct KeyInstruments {
     pub(crate) opened: Counter,
     closed: [Counter; 7],
     pub(crate) connection_duration: Histogram,
-    /// Request-duration handles by (method, status or 0, error type).
-    requests: Mutex<Vec<(RequestLabels, Histogram)>>,
+    /// Request-duration handles by (method, status or 0, error type): the first
+    /// [`REQUEST_SLOTS`] pairs seen, filled in order and read without a lock (a request
+    /// scans them with one atomic load each); later pairs in `more_requests`.
+    requests: [OnceLock<(RequestLabels, Histogram)>; REQUEST_SLOTS],
+    /// Taken to register a pair (filling `requests` in order) and for pairs beyond it.
+    more_requests: Mutex<Vec<(RequestLabels, Histogram)>>,
 }
+
+/// Request-duration handles per key found without a lock: a service's usual
+/// (method, status) pairs (a GET and a POST, a 200, a 201, a 401, a timeout…).
+const REQUEST_SLOTS: usize = 8;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 struct RequestLabels {
@@ -245,7 +253,8 @@ impl KeyInstruments {
                 )
             }),
             connection_duration: metrics::histogram!(CONNECTION_DURATION, base.clone()),
-            requests: Mutex::new(Vec::new()),
+            requests: Default::default(),
+            more_requests: Mutex::new(Vec::new()),
             labels: base,
         }
     }
@@ -264,25 +273,52 @@ impl KeyInstruments {
             status,
             error: outcome.err(),
         };
-        let mut requests = self.requests.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some((_, histogram)) = requests.iter().find(|(k, _)| *k == key) {
-            histogram.record(elapsed.as_secs_f64());
-            return;
+        let seconds = elapsed.as_secs_f64();
+        // The slots fill in order: the first empty one ends the pairs seen so far.
+        for slot in &self.requests {
+            match slot.get() {
+                Some((k, histogram)) if *k == key => return histogram.record(seconds),
+                Some(_) => {}
+                None => break,
+            }
         }
+        let mut more = self
+            .more_requests
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        // Under the lock: another request may have registered the pair meanwhile.
+        let known = self
+            .requests
+            .iter()
+            .filter_map(OnceLock::get)
+            .chain(more.iter())
+            .find(|(k, _)| *k == key);
+        if let Some((_, histogram)) = known {
+            return histogram.record(seconds);
+        }
+        let histogram = self.register_request(key, outcome);
+        histogram.record(seconds);
+        match self.requests.iter().find(|slot| slot.get().is_none()) {
+            // Only filled under the lock, so the slot is still empty.
+            Some(slot) => drop(slot.set((key, histogram))),
+            None => more.push((key, histogram)),
+        }
+    }
+
+    /// The request-duration handle of `key`, registered with the recorder in place now.
+    fn register_request(&self, key: RequestLabels, outcome: Result<u16, &'static str>) -> Histogram {
         let mut labels = self.labels.clone();
         labels.push(Label::new(LABEL_METHOD, SharedString::const_str(key.method)));
         match outcome {
             Ok(code) => {
-                labels.push(Label::new(LABEL_STATUS_CODE, SharedString::const_str(status)));
+                labels.push(Label::new(LABEL_STATUS_CODE, SharedString::const_str(key.status)));
                 if code >= 400 {
-                    labels.push(Label::new(LABEL_ERROR_TYPE, SharedString::const_str(status)));
+                    labels.push(Label::new(LABEL_ERROR_TYPE, SharedString::const_str(key.status)));
                 }
             }
             Err(kind) => labels.push(Label::new(LABEL_ERROR_TYPE, SharedString::const_str(kind))),
         }
-        let histogram = metrics::histogram!(REQUEST_DURATION, labels);
-        histogram.record(elapsed.as_secs_f64());
-        requests.push((key, histogram));
+        metrics::histogram!(REQUEST_DURATION, labels)
     }
 }
 

@@ -64,7 +64,7 @@ pub enum ConfigError {
     },
     /// A warning made an error by `--strict` ([`LoadOptions::strict`](crate::LoadOptions::strict)):
     /// something Tyk accepts, which a CI pipeline wants out of the file.
-    #[error("{warning} (an error under --strict)")]
+    #[error("{warning} (an error in strict mode)")]
     Strict {
         /// The warning, starting with the key path or variable it is about.
         warning: String,

@@ -85,6 +85,11 @@ pub(crate) struct Layer {
     /// The file name (for [`LayerKind::File`]) or the variable prefix.
     label: String,
     values: Vec<(&'static KeySpec, RawValue)>,
+    /// The file's top-level `secrets` map (not a key of [`KEYS`](crate::KEYS): its names are
+    /// the user's), when it has one.
+    pub(crate) secrets: Option<std::collections::BTreeMap<String, crate::SecretText>>,
+    /// The file's top-level `kv` block.
+    pub(crate) kv: crate::KvSettings,
 }
 
 impl Layer {
@@ -93,6 +98,8 @@ impl Layer {
             kind,
             label: label.into(),
             values: Vec::new(),
+            secrets: None,
+            kv: crate::KvSettings::default(),
         }
     }
 

@@ -35,7 +35,9 @@ mod model;
 mod mtls_rules;
 mod per_service;
 mod proxy_url;
+mod redact;
 mod reference;
+mod secret_reference;
 mod service;
 mod shown;
 mod source;
@@ -55,6 +57,7 @@ pub use model::{
 };
 pub use per_service::PerService;
 pub use proxy_url::{InvalidProxyUrl, ProxyScheme, ProxyUrl};
+pub use secret_reference::{ConsulSettings, KvSettings, SecretReference, SecretText, SecretsSettings, VaultSettings};
 pub use service::{ServiceKind, UnknownServiceKind};
 // How the workspace echoes values in messages (escaped, capped, userinfo redacted): a
 // rule of this workspace's own messages, hidden from a user's view.
@@ -73,6 +76,6 @@ pub mod internal {
     pub use crate::bounded_file::{read_bounded, BoundedReadError, CONFIG_FILE_LIMIT, PEM_FILE_LIMIT};
     pub use crate::bypass_entry::parse_bypass_list;
     pub use crate::keys::{find_key, KeySpec, KeyType, KEYS};
+    pub use crate::redact::redact_url_credentials;
     pub use crate::reference::configuration_reference_markdown;
-    pub use crate::shown::redact_url_credentials;
 }

@@ -44,7 +44,7 @@ pub struct LoadOptions {
     /// assert_eq!(loaded.warnings.len(), 1);
     /// let strict = LoadOptions::default().with_strict(true);
     /// let errors = load_str(json, "tyk.conf", &env, &strict).unwrap_err();
-    /// assert!(errors.to_string().ends_with("(an error under --strict)"), "{errors}");
+    /// assert!(errors.to_string().ends_with("(an error in strict mode)"), "{errors}");
     /// ```
     pub strict: bool,
 }
@@ -295,10 +295,14 @@ pub(crate) fn load_layers(
     options: &LoadOptions,
 ) -> Result<LoadReport, ConfigErrors> {
     let env_layers = read_env_layers(env, &options.env_prefix, &mut diagnostics);
+    let secrets = read_secrets(file.secrets.clone(), env, &options.env_prefix, &mut diagnostics);
+    let kv = file.kv.clone();
     let layered = Layered::new([file, env_layers.tyk, env_layers.documented]);
     let config = match layered.extract() {
         Ok(effective) => {
-            let config = build_config(&effective, &layered, &mut diagnostics);
+            let mut config = build_config(&effective, &layered, &mut diagnostics);
+            config.secrets = secrets;
+            config.kv = kv;
             crate::tyk_merge::warn_divergences(&config, &mut diagnostics);
             config
         }
@@ -320,4 +324,35 @@ pub(crate) fn load_layers(
         errors: diagnostics.errors,
         concerns: diagnostics.concerns,
     })
+}
+
+/// The `secrets` map: `<prefix>SECRETS` (Go's map syntax, `name:value,…`) replaces the
+/// file's whole map, as Tyk's `envconfig` does.
+fn read_secrets(
+    file: Option<std::collections::BTreeMap<String, crate::SecretText>>,
+    env: &EnvSnapshot,
+    prefix: &str,
+    diagnostics: &mut Diagnostics,
+) -> crate::SecretsSettings {
+    let variable = format!("{prefix}SECRETS");
+    match env.get_checked(&variable) {
+        Ok(Some(value)) => match crate::secret_reference::parse_secrets_variable(value) {
+            Ok(values) => {
+                return crate::SecretsSettings {
+                    values,
+                    source: Some(crate::Source::Env(variable)),
+                }
+            }
+            Err(message) => diagnostics.error(variable.clone(), ConfigError::InvalidEnvValue { variable, message }),
+        },
+        Ok(None) => {}
+        Err(error) => diagnostics.error(variable, error),
+    }
+    match file {
+        Some(values) => crate::SecretsSettings {
+            values,
+            source: Some(crate::Source::File("secrets".to_owned())),
+        },
+        None => crate::SecretsSettings::default(),
+    }
 }

@@ -24,6 +24,11 @@ pub struct ExternalServicesConfig {
     pub legacy: LegacySettings,
     /// The certificate store's secrets (outside `external_services`).
     pub certificate_store: CertificateStoreSettings,
+    /// The top-level `secrets` map that `secrets://NAME` references read (SPEC section 6).
+    pub secrets: crate::SecretsSettings,
+    /// The top-level `kv` block: the Vault and Consul that `vault://` and `consul://`
+    /// references read.
+    pub kv: crate::KvSettings,
 }
 
 impl ExternalServicesConfig {

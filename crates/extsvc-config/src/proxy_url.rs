@@ -64,7 +64,7 @@ pub struct ProxyUrl {
     port: u16,
     /// Decoded, for `Proxy-Authorization` or SOCKS authentication.
     username: Option<String>,
-    /// As written (percent-encoded), for display: see `user_for_display` in `shown`.
+    /// As written (percent-encoded), for display: see `user_for_display` in `redact`.
     username_shown: Option<String>,
     password: Option<String>,
     authorization: Option<HeaderValue>,
@@ -156,7 +156,7 @@ impl ProxyUrl {
                     Some((u, p)) => (u, Some(p)),
                     None => (info, None),
                 };
-                let shown = crate::shown::user_for_display(user);
+                let shown = crate::redact::user_for_display(user);
                 let user = decode_userinfo(user, "user name")?;
                 let pass = pass.map(|p| decode_userinfo(p, "password")).transpose()?;
                 // Userinfo without `:` is often a token used as a password
@@ -366,7 +366,7 @@ impl fmt::Debug for ProxyUrl {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::shown::redact_url_credentials;
+    use crate::redact::redact_url_credentials;
 
     #[test]
     fn parses_the_forms_operators_write() {

@@ -56,11 +56,31 @@ fn nearest_within<'a>(
         if candidate.len().abs_diff(input.len()) > bound || candidate.len() > MAX_SUGGESTED_LEN {
             continue;
         }
+        if bag_distance(input.as_bytes(), candidate.as_bytes()) > bound {
+            continue;
+        }
         if let Some(d) = bounded_distance(input.as_bytes(), candidate.as_bytes(), bound) {
             best = Some((candidate, d));
         }
     }
     best
+}
+
+/// A lower bound of the edit distance of `a` and `b`, in linear time: the bytes one has
+/// more of than the other (ASCII case folded, then folded into 64 buckets, which can only
+/// lower the count). Each edit changes the count of at most one byte each way.
+fn bag_distance(a: &[u8], b: &[u8]) -> usize {
+    let mut counts = [0i32; 64];
+    for &x in a {
+        counts[usize::from(x.to_ascii_uppercase() & 63)] += 1;
+    }
+    for &y in b {
+        counts[usize::from(y.to_ascii_uppercase() & 63)] -= 1;
+    }
+    let (more, fewer) = counts.iter().fold((0u32, 0u32), |(more, fewer), &c| {
+        (more + c.max(0).unsigned_abs(), fewer + c.min(0).unsigned_abs())
+    });
+    more.max(fewer) as usize
 }
 
 /// Levenshtein distance of `a` and `b` by byte, ASCII case-insensitive, when it is at most
@@ -325,5 +345,7 @@ mod tests {
         assert_eq!(bounded_distance(b"kitten", b"SITTING", 3), Some(3));
         assert_eq!(bounded_distance(b"kitten", b"sitting", 2), None);
         assert_eq!(bounded_distance(b"", b"abc", 3), Some(3));
+        assert_eq!(bag_distance(b"kitten", b"SITTING"), 3);
+        assert!(bag_distance(b"cert_fiel", b"cert_file") <= edit_distance("cert_fiel", "cert_file"));
     }
 }

@@ -9,7 +9,7 @@
 //!   overrides (or switches off) has no effect: a warning says so.
 
 use crate::error::Diagnostics;
-use crate::shown::redact_url_credentials;
+use crate::redact::redact_url_credentials;
 use crate::{ExternalServicesConfig, ProxySettings, ProxyUrl, ServiceKind, Sourced};
 
 /// Adds the warnings of the model `config`.

@@ -12,7 +12,7 @@ use crate::file::{GlobalFile, MtlsFile, TykConfFile};
 use crate::keys::find_key;
 use crate::layer::Layered;
 use crate::per_service::PerService;
-use crate::shown::redact_url_credentials;
+use crate::redact::redact_url_credentials;
 use crate::{
     CertificateStoreSettings, ExternalServicesConfig, LegacySettings, MtlsSettings, ProxySettings, ProxyUrl,
     ServiceKind, ServiceSettings, Source, Sourced, TlsVersion,
@@ -56,6 +56,8 @@ pub(crate) fn build_config(
         services,
         legacy,
         certificate_store,
+        secrets: crate::SecretsSettings::default(),
+        kv: crate::KvSettings::default(),
     }
 }
 

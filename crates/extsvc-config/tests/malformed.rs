@@ -314,13 +314,13 @@ fn all_problems_are_reported_at_once() {
             r#"external_services.global.http_proxy: invalid proxy URL "http://badproxy:wrong_port": invalid port "wrong_port""#,
             r#"http_proxy: invalid proxy URL "ftp://legacy:21": unsupported scheme "ftp": expected http://, https://, socks5:// or socks5h://"#,
             r#"external_services.oauth.proxy.https_proxy: invalid proxy URL "https://:443": empty host"#,
-            r#"external_services.oauth.mtls.tls_min_version: TLS version "1.1" is below 1.2: using 1.2 as the minimum (TLS 1.0 and 1.1 are not offered; rustls implements only 1.2 and 1.3) (an error under --strict)"#,
+            r#"external_services.oauth.mtls.tls_min_version: TLS version "1.1" is below 1.2: using 1.2 as the minimum (TLS 1.0 and 1.1 are not offered; rustls implements only 1.2 and 1.3) (an error in strict mode)"#,
             "external_services.oauth.mtls: mTLS enabled but no certificate configuration provided",
             "external_services.storage.mtls: tls_min_version 1.3 is greater than tls_max_version 1.2",
             "external_services.storage.mtls: invalid mTLS configuration: both cert_file and key_file must be specified for file-based configuration",
             r#"TYK_GW_EXTERNALSERVICES_DISCOVERY_PROXY_HTTPPROXY: invalid proxy URL "http://u:***@:1": empty host"#,
             // The divergences from Tyk's merge, last.
-            "http_proxy: the legacy key (legacy:http_proxy) is overridden by external_services.global.http_proxy (file:external_services.global.http_proxy); remove one of them (an error under --strict)",
+            "http_proxy: the legacy key (legacy:http_proxy) is overridden by external_services.global.http_proxy (file:external_services.global.http_proxy); remove one of them (an error in strict mode)",
         ]
     );
     let all = lines.join("\n");

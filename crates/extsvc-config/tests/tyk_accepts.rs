@@ -268,3 +268,31 @@ fn a_tls_maximum_below_1_2_stays_an_error() {
         ]
     );
 }
+
+/// `secrets://NAME` reads tyk.conf's `secrets` map; `TYK_GW_SECRETS` (Go's map syntax)
+/// replaces it whole, as Tyk's envconfig does. Values are never shown.
+#[test]
+fn the_secrets_map_comes_from_the_file_or_replaces_it_from_the_environment() {
+    let json = r#"{"secrets": {"gw-cert": "/etc/tyk/gw.pem", "other": "x"}}"#;
+    let loaded = load_str(json, "tyk.conf", &EnvSnapshot::empty(), &options(false)).unwrap();
+    let secrets = &loaded.config.secrets;
+    assert_eq!(secrets.values["gw-cert"].expose(), "/etc/tyk/gw.pem");
+    assert_eq!(secrets.source.as_ref().unwrap().to_string(), "file:secrets");
+    assert!(!format!("{:?}", loaded.config).contains("/etc/tyk/gw.pem"));
+
+    let env = EnvSnapshot::from_iter([("TYK_GW_SECRETS", "gw-cert:/run/secrets/gw.pem")]);
+    let loaded = load_str(json, "tyk.conf", &env, &options(false)).unwrap();
+    let secrets = &loaded.config.secrets;
+    assert_eq!(secrets.values.len(), 1);
+    assert_eq!(secrets.values["gw-cert"].expose(), "/run/secrets/gw.pem");
+    assert_eq!(secrets.source.as_ref().unwrap().to_string(), "env:TYK_GW_SECRETS");
+
+    let errors = load_str(
+        r#"{"secrets": {"n": 1}}"#,
+        "tyk.conf",
+        &EnvSnapshot::empty(),
+        &options(false),
+    )
+    .unwrap_err();
+    assert_eq!(errors.to_string(), "secrets.n: expected a string, found a number");
+}

@@ -164,6 +164,7 @@ pub async fn check_services_within<'a>(
     let provider = provider();
     let bounded = store.map(|store| DeadlineStore::new(store, options.store_timeout));
     let store = bounded.as_ref().map(|s| s as &dyn CertificateStore);
+    let secrets = crate::rotation::secret_sources(options);
     for service in services {
         // The system roots (every proxy leg's, and a target's without its own CA): one
         // line per distinct place to look, normally one for all five services.
@@ -185,7 +186,7 @@ pub async fn check_services_within<'a>(
                 .extend(service.mtls.errors.iter().map(ToString::to_string));
             continue;
         }
-        let loading = load_material(service.kind, &service.mtls, store, &provider);
+        let loading = load_material(service.kind, &service.mtls, store, &secrets, &provider);
         let Some(pieces) = within(options.load_timeout, loading).await else {
             report.problems.push(
                 TlsError::Timeout {

@@ -79,10 +79,7 @@ mod tests {
     fn building_the_verifier_logs_a_warning_naming_the_service() {
         let logs = LogCapture::new();
         tracing::subscriber::with_default(logs.subscriber(tracing::Level::INFO), || {
-            NoServerVerification::new(
-                ServiceKind::Webhooks,
-                Arc::new(rustls::crypto::ring::default_provider()),
-            );
+            NoServerVerification::new(ServiceKind::Webhooks, crate::crypto_provider());
         });
         let log = logs.text();
         assert!(log.contains("WARN"), "{log}");

@@ -227,6 +227,18 @@ pub enum TlsError {
         /// The configuration key (`…mtls`).
         key_path: String,
     },
+    /// A secret reference in a path field or the encoding secret could not be resolved
+    /// (SPEC section 6): the message names the key path, the reference and the store,
+    /// never a value.
+    #[error("{key_path}: {cause}")]
+    Secret {
+        /// The service.
+        service: ServiceKind,
+        /// The configuration key holding the reference.
+        key_path: String,
+        /// Why it failed.
+        cause: SecretError,
+    },
 }
 
 impl TlsError {
@@ -245,7 +257,8 @@ impl TlsError {
             | TlsError::DecryptKey { service, .. }
             | TlsError::InlinePem { service, .. }
             | TlsError::Build { service, .. }
-            | TlsError::NoRuntime { service, .. } => *service,
+            | TlsError::NoRuntime { service, .. }
+            | TlsError::Secret { service, .. } => *service,
         }
     }
 
@@ -264,7 +277,8 @@ impl TlsError {
             | TlsError::DecryptKey { key_path, .. }
             | TlsError::InlinePem { key_path, .. }
             | TlsError::Build { key_path, .. }
-            | TlsError::NoRuntime { key_path, .. } => key_path,
+            | TlsError::NoRuntime { key_path, .. }
+            | TlsError::Secret { key_path, .. } => key_path,
         }
     }
 }
@@ -385,4 +399,57 @@ impl fmt::Debug for StoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("StoreError").field(&self.to_string()).finish()
     }
+}
+
+/// Why a reference could not be resolved. Messages name the reference and the store,
+/// never a value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SecretError {
+    /// The store does not hold the key.
+    #[error("{reference}: not found in the {store} store")]
+    NotFound {
+        /// The reference as written.
+        reference: String,
+        /// The store's name.
+        store: String,
+    },
+    /// No store of that name is configured.
+    #[error("{reference}: no secret store named {store} is configured")]
+    NoStore {
+        /// The reference as written.
+        reference: String,
+        /// The store's name.
+        store: String,
+    },
+    /// The lookup missed its deadline.
+    #[error("{reference}: the {store} store did not answer within {after:?}")]
+    Timeout {
+        /// The reference as written.
+        reference: String,
+        /// The store's name.
+        store: String,
+        /// The deadline.
+        after: std::time::Duration,
+    },
+    /// The value is larger than [`SECRET_LIMIT`](crate::SECRET_LIMIT).
+    #[error("{reference}: the value from the {store} store is larger than {limit} bytes")]
+    TooLarge {
+        /// The reference as written.
+        reference: String,
+        /// The store's name.
+        store: String,
+        /// The limit.
+        limit: usize,
+    },
+    /// The store failed (or, for `env://`, the variable is not valid UTF-8).
+    #[error("{reference}: the {store} store failed: {message}")]
+    Store {
+        /// The reference as written.
+        reference: String,
+        /// The store's name.
+        store: String,
+        /// What failed (never the value).
+        message: String,
+    },
 }

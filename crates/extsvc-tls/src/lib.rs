@@ -23,7 +23,9 @@
 //!   days, missing clientAuth usage);
 //! - [`danger`] — the verifier behind `insecure_skip_verify`.
 //!
-//! rustls with the ring provider only. Key material and the encoding secret never appear in
+//! rustls with one crypto provider, chosen at build time by a feature ([`CRYPTO_PROVIDER`],
+//! [`crypto_provider`]: ring by default; aws-lc-rs, with post-quantum key exchange or
+//! without, or its FIPS module). Key material and the encoding secret never appear in
 //! Debug, Display, logs or errors.
 
 mod check;
@@ -31,6 +33,7 @@ mod config;
 pub mod danger;
 mod encrypted_pem;
 mod error;
+mod kv_store;
 mod material;
 mod options;
 mod pem;
@@ -38,16 +41,20 @@ mod pem_file;
 mod provider;
 mod rotating_config;
 mod rotation;
+mod secret;
 mod service;
 mod store;
 mod system_roots;
 
 pub use check::{check, check_services, check_services_within, CheckReport};
 pub use error::{Material, Origin, PemError, StoreError, TlsError};
+pub use kv_store::{ConsulSource, VaultSource};
 pub use options::TlsOptions;
 pub use pem::{ClientCertificate, StoredPrivateKey};
+pub use provider::{crypto_provider, CRYPTO_PROVIDER};
 pub use rotating_config::RotatingConfig;
 pub use rotation::ReloadReport;
+pub use secret::{SecretError, SecretFuture, SecretSource, SecretSources, SECRET_LIMIT};
 pub use service::{build_service_tls, ServiceTls};
 pub use store::{CertificateStore, DirectoryStore, MemoryStore, StoreFuture};
 #[cfg(feature = "redis")]

@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use extsvc_config::{EncodingSecret, ServiceKind, Source, Sourced};
+use extsvc_config::{EncodingSecret, SecretReference, ServiceKind, Source, Sourced};
 use extsvc_resolve::{CaSource, ClientCertificateSource, ResolvedMtls};
 use rustls::crypto::CryptoProvider;
 use rustls::sign::{CertifiedKey, SigningKey};
@@ -23,6 +23,7 @@ use crate::error::{key_path, Material, Origin, TlsError};
 use crate::pem::{parse_certificates, parse_private_key, ClientCertificate, StoredPrivateKey};
 use crate::pem_file::read_pem_file;
 use crate::store::{CertificateStore, StoreFuture};
+use crate::SecretSources;
 
 /// CA certificates and where each group came from.
 #[derive(Debug, Clone)]
@@ -92,11 +93,12 @@ pub(crate) async fn load_material(
     service: ServiceKind,
     mtls: &ResolvedMtls,
     store: Option<&dyn CertificateStore>,
+    secrets: &SecretSources,
     provider: &CryptoProvider,
 ) -> MaterialPieces {
     let secret = mtls.encoding_secret.as_ref();
-    let client = load_client_pieces(service, &mtls.client_certificate, store, secret, provider).await;
-    let (ca, ca_errors) = load_ca_pieces(service, &mtls.ca, store).await;
+    let client = load_client_pieces(service, &mtls.client_certificate, store, secret, secrets, provider).await;
+    let (ca, ca_errors) = load_ca_pieces(service, &mtls.ca, store, secrets).await;
     let mut errors = client.errors;
     errors.extend(ca_errors);
     MaterialPieces {
@@ -119,14 +121,44 @@ async fn read_file(service: ServiceKind, key_path: &str, material: Material, pat
     })
 }
 
-/// Reads `path` and parses its `CERTIFICATE` blocks (an empty file is an error).
+/// The PEM text of a path field (`cert_file`, `key_file`, `ca_file`): the file it names,
+/// or, when it is a secret reference (SPEC section 6), what the reference resolves to —
+/// inline PEM when it contains `-----BEGIN `, else a path to read. Resolved at every load,
+/// so a secret rotated in its store rotates the material.
+async fn read_field(
+    service: ServiceKind,
+    key_path: &str,
+    material: Material,
+    path: &Path,
+    secrets: &SecretSources,
+) -> Result<Vec<u8>, TlsError> {
+    let Some(reference) = path.to_str().and_then(SecretReference::parse) else {
+        return read_file(service, key_path, material, path).await;
+    };
+    let value = secrets.resolve(&reference).await.map_err(|cause| TlsError::Secret {
+        service,
+        key_path: key_path.to_owned(),
+        cause,
+    })?;
+    if value.expose().contains("-----BEGIN ") {
+        return Ok(repaired_inline_pem(value.expose()).into_owned().into_bytes());
+    }
+    read_file(service, key_path, material, Path::new(value.expose().trim())).await
+}
+
+/// Reads `path` (a path field when `secrets` is given: see [`read_field`]) and parses its
+/// `CERTIFICATE` blocks (an empty file is an error).
 async fn read_certificates(
     service: ServiceKind,
     key_path: &str,
     material: Material,
     path: &Path,
+    secrets: Option<&SecretSources>,
 ) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    let pem = read_file(service, key_path, material, path).await?;
+    let pem = match secrets {
+        Some(secrets) => read_field(service, key_path, material, path, secrets).await?,
+        None => read_file(service, key_path, material, path).await?,
+    };
     parse_certificates(&pem).map_err(|source| TlsError::ParseFile {
         service,
         key_path: key_path.to_owned(),
@@ -188,6 +220,7 @@ async fn load_client_pieces(
     source: &ClientCertificateSource,
     store: Option<&dyn CertificateStore>,
     encoding_secret: Option<&Sourced<EncodingSecret>>,
+    secrets: &SecretSources,
     provider: &CryptoProvider,
 ) -> ClientPieces {
     match source {
@@ -199,8 +232,8 @@ async fn load_client_pieces(
         } => {
             let cert_path = key_path(service, "cert_file", Some(source));
             let key_key_path = key_path(service, "key_file", None);
-            let chain = load_chain_file(service, &cert_path, cert_file).await;
-            let key = load_key_file(service, &key_key_path, key_file, provider).await;
+            let chain = load_chain_file(service, &cert_path, cert_file, secrets).await;
+            let key = load_key_file(service, &key_key_path, key_file, secrets, provider).await;
             ClientPieces::from_results(service, chain, key)
         }
         ClientCertificateSource::Store { cert_id, source } => {
@@ -221,11 +254,21 @@ async fn load_client_pieces(
                 chain,
             };
             let chain = check_leaf(service, &chain).map(|()| chain);
-            let key = decrypt_key(service, &path, &origin, key, encoding_secret).and_then(|(key, decrypted_with)| {
-                let mut key = load_key(service, &path, origin, key, provider)?;
-                key.decrypted_with = decrypted_with;
-                Ok(key)
-            });
+            let encoding_secret = match resolve_encoding_secret(service, encoding_secret, secrets).await {
+                Ok(secret) => secret,
+                Err(error) => {
+                    let mut pieces = ClientPieces::none();
+                    pieces.errors.push(error);
+                    return pieces;
+                }
+            };
+            let key = decrypt_key(service, &path, &origin, key, encoding_secret.as_ref()).and_then(
+                |(key, decrypted_with)| {
+                    let mut key = load_key(service, &path, origin, key, provider)?;
+                    key.decrypted_with = decrypted_with;
+                    Ok(key)
+                },
+            );
             ClientPieces::from_results(service, chain, key)
         }
     }
@@ -375,6 +418,34 @@ async fn client_entry(
     }
 }
 
+/// The encoding secret, resolved when it is a reference (`vault://…` in
+/// `security.private_certificate_encoding_secret`, SPEC section 6); the error names the
+/// setting that holds the reference.
+async fn resolve_encoding_secret(
+    service: ServiceKind,
+    secret: Option<&Sourced<EncodingSecret>>,
+    secrets: &SecretSources,
+) -> Result<Option<Sourced<EncodingSecret>>, TlsError> {
+    let Some(secret) = secret else {
+        return Ok(None);
+    };
+    let Some(reference) = std::str::from_utf8(secret.value.expose())
+        .ok()
+        .and_then(SecretReference::parse)
+    else {
+        return Ok(Some(secret.clone()));
+    };
+    let value = secrets.resolve(&reference).await.map_err(|cause| TlsError::Secret {
+        service,
+        key_path: secret.source.to_string(),
+        cause,
+    })?;
+    Ok(Some(Sourced::new(
+        EncodingSecret::new(value.expose()),
+        secret.source.clone(),
+    )))
+}
+
 /// Decrypts a key kept encrypted (Tyk's store) with the encoding secret; a plain key
 /// passes through. Returns the key and, when decrypted, the secret's source.
 fn decrypt_key(
@@ -423,9 +494,10 @@ pub(crate) async fn load_client(
     source: &ClientCertificateSource,
     store: Option<&dyn CertificateStore>,
     encoding_secret: Option<&Sourced<EncodingSecret>>,
+    secrets: &SecretSources,
     provider: &CryptoProvider,
 ) -> Result<Option<LoadedClient>, TlsError> {
-    let pieces = load_client_pieces(service, source, store, encoding_secret, provider).await;
+    let pieces = load_client_pieces(service, source, store, encoding_secret, secrets, provider).await;
     match pieces.errors.into_iter().next() {
         Some(error) => Err(error),
         None => Ok(pieces.client),
@@ -433,8 +505,20 @@ pub(crate) async fn load_client(
 }
 
 /// Reads and parses `cert_file`, and checks its end-entity certificate.
-async fn load_chain_file(service: ServiceKind, cert_path: &str, cert_file: &Path) -> Result<LoadedChain, TlsError> {
-    let chain = read_certificates(service, cert_path, Material::ClientCertificate, cert_file).await?;
+async fn load_chain_file(
+    service: ServiceKind,
+    cert_path: &str,
+    cert_file: &Path,
+    secrets: &SecretSources,
+) -> Result<LoadedChain, TlsError> {
+    let chain = read_certificates(
+        service,
+        cert_path,
+        Material::ClientCertificate,
+        cert_file,
+        Some(secrets),
+    )
+    .await?;
     let chain = LoadedChain {
         origin: Origin::File(cert_file.to_owned()),
         key_path: cert_path.to_owned(),
@@ -449,9 +533,10 @@ async fn load_key_file(
     service: ServiceKind,
     key_key_path: &str,
     key_file: &Path,
+    secrets: &SecretSources,
     provider: &CryptoProvider,
 ) -> Result<LoadedKey, TlsError> {
-    let pem = read_file(service, key_key_path, Material::PrivateKey, key_file).await?;
+    let pem = read_field(service, key_key_path, Material::PrivateKey, key_file, secrets).await?;
     let key = parse_private_key(&pem).map_err(|source| TlsError::ParseFile {
         service,
         key_path: key_key_path.to_owned(),
@@ -553,12 +638,13 @@ pub(crate) async fn load_ca_pieces(
     service: ServiceKind,
     source: &CaSource,
     store: Option<&dyn CertificateStore>,
+    secrets: &SecretSources,
 ) -> (Option<Vec<LoadedCa>>, Vec<TlsError>) {
     match source {
         CaSource::DefaultRoots => (None, Vec::new()),
         CaSource::File { ca_file, source } => {
             let path = key_path(service, "ca_file", Some(source));
-            match load_ca_file(service, &path, ca_file).await {
+            match load_ca_file(service, &path, ca_file, secrets).await {
                 Ok(loaded) => (Some(vec![loaded]), Vec::new()),
                 Err(e) => (Some(Vec::new()), vec![e]),
             }
@@ -594,7 +680,7 @@ async fn ca_entry(
     let (origin, certificates) = match located {
         Located::Store(certificates) => (Origin::Store(id.to_owned()), certificates),
         Located::File(path) => {
-            let certificates = read_certificates(service, key_path, Material::CaCertificates, &path).await?;
+            let certificates = read_certificates(service, key_path, Material::CaCertificates, &path, None).await?;
             (Origin::File(path), certificates)
         }
         Located::Inline => {
@@ -638,8 +724,13 @@ fn is_ca(certificate: &CertificateDer<'static>) -> bool {
         .unwrap_or(false)
 }
 
-async fn load_ca_file(service: ServiceKind, path: &str, ca_file: &Path) -> Result<LoadedCa, TlsError> {
-    let certificates = read_certificates(service, path, Material::CaCertificates, ca_file).await?;
+async fn load_ca_file(
+    service: ServiceKind,
+    path: &str,
+    ca_file: &Path,
+    secrets: &SecretSources,
+) -> Result<LoadedCa, TlsError> {
+    let certificates = read_certificates(service, path, Material::CaCertificates, ca_file, Some(secrets)).await?;
     Ok(LoadedCa {
         origin: Origin::File(ca_file.to_owned()),
         key_path: path.to_owned(),

@@ -33,6 +33,12 @@ pub struct TlsOptions {
     /// lookup (default [`DEFAULT_LOAD_TIMEOUT`], 30 s). A duration too large to add to the
     /// clock means no deadline.
     pub load_timeout: Duration,
+    /// The stores that resolve secret references in the path fields and the encoding
+    /// secret (SPEC section 6), looked up at every load (build, refresh, reload). Default:
+    /// none (a reference then fails naming its store); `ExternalServices::builder()` sets
+    /// [`SecretSources::standard`](crate::SecretSources::standard) plus the stores given
+    /// to it, with [`TlsOptions::store_timeout`] as each lookup's deadline.
+    pub secrets: crate::SecretSources,
 }
 
 /// The default [`TlsOptions::load_timeout`]: 30 seconds, three store lookups' worth.
@@ -45,6 +51,7 @@ impl Default for TlsOptions {
             refresh_interval: Some(DEFAULT_REFRESH_INTERVAL),
             store_timeout: DEFAULT_STORE_TIMEOUT,
             load_timeout: DEFAULT_LOAD_TIMEOUT,
+            secrets: crate::SecretSources::default(),
         }
     }
 }
@@ -53,6 +60,12 @@ impl TlsOptions {
     /// These options with [`TlsOptions::refresh_interval`] set to `interval`.
     pub fn with_refresh_interval(mut self, interval: Option<Duration>) -> Self {
         self.refresh_interval = interval;
+        self
+    }
+
+    /// These options with [`TlsOptions::secrets`] set to `secrets`.
+    pub fn with_secrets(mut self, secrets: crate::SecretSources) -> Self {
+        self.secrets = secrets;
         self
     }
 

@@ -163,7 +163,7 @@ mod tests {
     use super::*;
 
     fn config() -> ClientConfig {
-        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        ClientConfig::builder_with_provider(crate::crypto_provider())
             .with_safe_default_protocol_versions()
             .unwrap()
             .with_root_certificates(rustls::RootCertStore::empty())

@@ -66,6 +66,8 @@ pub(crate) struct Rotation {
     published: tokio::sync::watch::Sender<u64>,
     /// The deadline of each store lookup.
     store_timeout: Duration,
+    /// The stores of secret references, resolved again at every reload.
+    secrets: crate::SecretSources,
     /// The deadline of one whole reload.
     load_timeout: Duration,
     /// One reload at a time (the refresh task and [`crate::ServiceTls::reload`]).
@@ -117,6 +119,11 @@ pub(crate) fn rotates(service: &ResolvedService) -> bool {
         || !matches!(service.mtls.ca, CaSource::DefaultRoots)
 }
 
+/// The secret stores of `options`, each lookup under the store deadline.
+pub(crate) fn secret_sources(options: &TlsOptions) -> crate::SecretSources {
+    options.secrets.clone().with_timeout(options.store_timeout)
+}
+
 impl Rotation {
     pub(crate) fn new(
         service: &ResolvedService,
@@ -132,6 +139,7 @@ impl Rotation {
             published: tokio::sync::watch::Sender::new(first.number),
             current: RwLock::new(Arc::new(first)),
             store_timeout: options.store_timeout,
+            secrets: secret_sources(options),
             load_timeout: options.load_timeout,
             reloading: tokio::sync::Mutex::new(()),
         }
@@ -206,13 +214,17 @@ impl Rotation {
                         &self.service.mtls.client_certificate,
                         store,
                         self.service.mtls.encoding_secret.as_ref(),
+                        &self.secrets,
                         &self.provider,
                     )
                     .await
                 }
                 None => Ok(None),
             };
-            (client, load_ca_pieces(kind, &self.service.mtls.ca, store).await)
+            (
+                client,
+                load_ca_pieces(kind, &self.service.mtls.ca, store, &self.secrets).await,
+            )
         };
         let Some((client, (ca, ca_errors))) = within(self.load_timeout, loading).await else {
             let error = TlsError::Timeout {

@@ -19,7 +19,7 @@ use crate::store::{CertificateStore, DeadlineStore};
 ///
 /// Each leg is a [`RotatingConfig`]: take [`RotatingConfig::current`] for every new
 /// connection. ALPN is left empty on both: the client crate derives a configuration
-/// with the protocols it speaks ([`RotatingConfig::with_alpn`]). Both use the ring
+/// with the protocols it speaks ([`RotatingConfig::with_alpn`]). Both use the build's
 /// provider and have SNI and session resumption on.
 ///
 /// When the service's material comes from files or a store, a reload that changes it
@@ -112,10 +112,12 @@ pub async fn build_service_tls(
     let bounded = store
         .as_deref()
         .map(|store| DeadlineStore::new(store, options.store_timeout));
+    let secrets = crate::rotation::secret_sources(options);
     let loading = load_material(
         kind,
         &service.mtls,
         bounded.as_ref().map(|s| s as &dyn CertificateStore),
+        &secrets,
         &provider,
     );
     let material = within(options.load_timeout, loading)

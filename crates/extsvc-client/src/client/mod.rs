@@ -145,6 +145,10 @@ impl ServiceClient {
     ///
     /// Outermost first, as a request meets them:
     ///
+    /// 0. **redirects and defaults** (`client/redirect.rs`): `User-Agent` and
+    ///    `Accept-Encoding: gzip` unless set; each hop of a redirect goes through the
+    ///    layers below again, under the deadline taken once; the response body decodes
+    ///    gzip and stops at `max_response_body` (see [`ServiceClient::request`]);
     /// 1. **tracing**: one DEBUG span `extsvc.request` per request with `service`, `route`
     ///    (`direct` or the proxy URL, redacted) and `tls` (the negotiated version);
     /// 2. **deadline**: one deadline (the [`RequestTimeout`] extension, else the
@@ -546,4 +550,4 @@ where
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

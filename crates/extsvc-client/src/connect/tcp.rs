@@ -138,7 +138,7 @@ fn interleaved(addrs: Vec<SocketAddr>) -> Vec<SocketAddr> {
 type Attempt = Pin<Box<dyn Future<Output = io::Result<TcpStream>> + Send>>;
 
 /// Happy Eyeballs (RFC 8305) over `addrs`: attempts start [`ATTEMPT_DELAY`] apart in
-/// [`interleaved`] order, or at once when the running ones have all failed; the first
+/// [`interleaved`] order, or at once when one fails (RFC 8305 section 5); the first
 /// connection wins, and the attempts still running are dropped with this future, which
 /// closes their sockets. No timer of its own: the caller's deadline bounds the race. The
 /// last error when every address failed.
@@ -148,6 +148,7 @@ async fn race(addrs: Vec<SocketAddr>) -> io::Result<TcpStream> {
     let mut last_error: Option<io::Error> = None;
     let mut delay = Box::pin(tokio::time::sleep(ATTEMPT_DELAY));
     std::future::poll_fn(move |cx| loop {
+        let mut failed = false;
         let mut i = 0;
         while i < running.len() {
             match running[i].as_mut().poll(cx) {
@@ -155,11 +156,12 @@ async fn race(addrs: Vec<SocketAddr>) -> io::Result<TcpStream> {
                 Poll::Ready(Err(e)) => {
                     drop(running.swap_remove(i));
                     last_error = Some(e);
+                    failed = true;
                 }
                 Poll::Pending => i += 1,
             }
         }
-        if running.is_empty() || delay.as_mut().poll(cx).is_ready() {
+        if failed || running.is_empty() || delay.as_mut().poll(cx).is_ready() {
             if let Some(addr) = next.next() {
                 running.push(Box::pin(TcpStream::connect(addr)));
                 delay.as_mut().reset(tokio::time::Instant::now() + ATTEMPT_DELAY);
@@ -226,6 +228,7 @@ mod tests {
             .expect("the black-holed address ate the whole budget")
             .unwrap();
         let took = started.elapsed();
+        eprintln!("connected to the second address after {took:?}");
         assert_eq!(stream.peer_addr().unwrap(), answering.local_addr().unwrap());
         assert!(
             took >= ATTEMPT_DELAY - Duration::from_millis(20) && took < Duration::from_secs(2),
@@ -244,6 +247,29 @@ mod tests {
         assert_eq!(stream.peer_addr().unwrap(), first.local_addr().unwrap());
         let accepted = tokio::time::timeout(ATTEMPT_DELAY * 2, second.accept()).await;
         assert!(accepted.is_err(), "the second address was tried");
+    }
+
+    /// A refused address is followed at once by the next, even while another attempt is
+    /// still running: here a black hole, a refusal, then one that answers, connected well
+    /// before two attempt delays.
+    #[tokio::test]
+    async fn a_refusal_starts_the_next_attempt_at_once() {
+        let (hole, _filler) = black_hole("[::1]:0".parse().unwrap());
+        let closed = std::net::TcpListener::bind("127.0.0.2:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let answering = tokio::net::TcpListener::bind("[::1]:0").await.unwrap();
+        // Interleaved: the hole (v6), the refusal (v4), then the answering one (v6).
+        let addrs = vec![hole.local_addr().unwrap(), closed, answering.local_addr().unwrap()];
+        let started = std::time::Instant::now();
+        let stream = tokio::time::timeout(Duration::from_secs(5), race(addrs))
+            .await
+            .unwrap()
+            .unwrap();
+        let took = started.elapsed();
+        assert_eq!(stream.peer_addr().unwrap(), answering.local_addr().unwrap());
+        assert!(took < ATTEMPT_DELAY * 2 - Duration::from_millis(100), "{took:?}");
     }
 
     /// Every address refused: the last error, without waiting for attempt delays.
