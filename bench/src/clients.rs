@@ -180,11 +180,11 @@ impl BenchClient {
                 // Built with the recorder in place (the client describes its metrics to
                 // it); the handles are registered during requests, which `get` polls
                 // with the recorder in place too.
-                let client = match metrics::with_local_recorder(&recorder, || {
+                let BenchClient::Extsvc(client) = metrics::with_local_recorder(&recorder, || {
                     BenchClient::build(ClientKind::Extsvc, route, tls, pooling)
-                })? {
-                    BenchClient::Extsvc(client) => client,
-                    _ => unreachable!("ClientKind::Extsvc builds BenchClient::Extsvc"),
+                })?
+                else {
+                    unreachable!("ClientKind::Extsvc builds BenchClient::Extsvc")
                 };
                 Ok(BenchClient::ExtsvcMetrics(MeteredExtsvc {
                     client,

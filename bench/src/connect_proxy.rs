@@ -79,14 +79,11 @@ async fn tunnel(mut client: TcpStream, counter: &AtomicU64) -> std::io::Result<(
             .await?;
         return Ok(());
     };
-    let mut target = match TcpStream::connect(authority.as_str()).await {
-        Ok(target) => target,
-        Err(_) => {
-            client
-                .write_all(b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\n\r\n")
-                .await?;
-            return Ok(());
-        }
+    let Ok(mut target) = TcpStream::connect(authority.as_str()).await else {
+        client
+            .write_all(b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\n\r\n")
+            .await?;
+        return Ok(());
     };
     target.set_nodelay(true)?;
     counter.fetch_add(1, Ordering::Relaxed);

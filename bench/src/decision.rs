@@ -5,7 +5,8 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use extsvc_config::{load_str, parse_bypass_list, EnvSnapshot, LoadOptions};
+use extsvc_config::internal::parse_bypass_list;
+use extsvc_config::{load_str, EnvSnapshot, LoadOptions};
 use extsvc_resolve::BypassList;
 use http::Uri;
 use hyper_util::client::proxy::matcher::Matcher;
@@ -119,7 +120,7 @@ fn extsvc_decides(list: &BypassList, uri: &Uri) -> bool {
     let host = uri.host().unwrap_or_default();
     let port = uri
         .port_u16()
-        .unwrap_or(if uri.scheme_str() == Some("https") { 443 } else { 80 });
+        .unwrap_or_else(|| if uri.scheme_str() == Some("https") { 443 } else { 80 });
     list.matches(host, port).is_some()
 }
 

@@ -281,7 +281,7 @@ fn main() -> anyhow::Result<()> {
     let summary = runtime.block_on(run(&args))?;
     let mut stdout = std::io::stdout().lock();
     summary.write_table(&mut stdout)?;
-    let path = args.out.clone().unwrap_or_else(default_summary_path);
+    let path = args.out.unwrap_or_else(default_summary_path);
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }

@@ -132,7 +132,7 @@ impl PipelineReport {
         )?;
         for run in &self.runs {
             let rate = |f: &Figures| median(&mut f.rps_rounds.clone());
-            let text = |r: Option<f64>| r.map_or("-".to_owned(), |r| format!("{r:.2}×"));
+            let text = |r: Option<f64>| r.map_or_else(|| "-".to_owned(), |r| format!("{r:.2}×"));
             writeln!(
                 out,
                 "{:<14} {:>4}  {:>10.0} {:>12.0} {:>8} {:>12} {:>8}",
@@ -143,7 +143,7 @@ impl PipelineReport {
                 text(ratio(&run.extsvc, &run.redis_rs)),
                 run.go_redis
                     .as_ref()
-                    .map_or("-".to_owned(), |f| format!("{:.0}", rate(f))),
+                    .map_or_else(|| "-".to_owned(), |f| format!("{:.0}", rate(f))),
                 text(run.go_redis.as_ref().and_then(|go| ratio(&run.extsvc, go))),
             )?;
             for (name, f) in run.clients() {

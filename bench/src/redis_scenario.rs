@@ -222,10 +222,11 @@ impl RedisReport {
                 run.concurrency,
                 ours,
                 theirs,
-                run.ratio().map_or("-".to_owned(), |r| format!("{r:.2}×")),
-                run.redis_benchmark_rps.map_or("-".to_owned(), |r| format!("{r:.0}")),
+                run.ratio().map_or_else(|| "-".to_owned(), |r| format!("{r:.2}×")),
                 run.redis_benchmark_rps
-                    .map_or("-".to_owned(), |r| format!("{:.2}×", ours / r)),
+                    .map_or_else(|| "-".to_owned(), |r| format!("{r:.0}")),
+                run.redis_benchmark_rps
+                    .map_or_else(|| "-".to_owned(), |r| format!("{:.2}×", ours / r)),
             )?;
             for (name, f) in [("extsvc", &run.extsvc), ("redis-rs", &run.redis_rs)] {
                 if let Some(error) = &f.first_error {

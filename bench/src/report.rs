@@ -275,7 +275,7 @@ impl Summary {
                         vs_hyper,
                         vs_reqwest,
                         vs_extsvc,
-                        f.new_connections.map_or("-".to_owned(), |n| n.to_string()),
+                        f.new_connections.map_or_else(|| "-".to_owned(), |n| n.to_string()),
                         f.errors
                     )?;
                     if let Some(error) = &f.first_error {
@@ -350,7 +350,7 @@ impl Summary {
 }
 
 fn ratio_text(ratio: Option<f64>) -> String {
-    ratio.map_or("-".to_owned(), |r| format!("{r:.2}×"))
+    ratio.map_or_else(|| "-".to_owned(), |r| format!("{r:.2}×"))
 }
 
 #[cfg(test)]

@@ -179,7 +179,7 @@ impl ProviderReport {
         )?;
         for run in &self.runs {
             let rate = |i: usize| median(&mut run.columns[i].0.clone());
-            let text = |r: Option<f64>| r.map_or("-".to_owned(), |r| format!("{r:.2}×"));
+            let text = |r: Option<f64>| r.map_or_else(|| "-".to_owned(), |r| format!("{r:.2}×"));
             writeln!(
                 out,
                 "{:<26} {:>4}  {:>10.0} {:>10.0} {:>8} {:>10.0} {:>8}",

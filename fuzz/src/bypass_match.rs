@@ -11,7 +11,8 @@
 //! - matching ignores ASCII case (SPEC §2: matching is case-insensitive);
 //! - one trailing dot on a host name or IP literal changes nothing.
 
-use extsvc_config::{parse_bypass_list, BypassEntry};
+use extsvc_config::{BypassEntry};
+use extsvc_config::internal::{parse_bypass_list};
 use extsvc_resolve::BypassList;
 
 /// The position of `found` in `list`, checking it is one of its entries.

@@ -13,7 +13,8 @@
 //!   variables written plainly (`[scheme://]user:Pw7xQz@host[:port]`): elsewhere it may
 //!   be quoted legitimately (an invalid boolean names its value).
 
-use extsvc_config::{load_str, EnvSnapshot, LoadOptions, KEYS};
+use extsvc_config::{load_str, EnvSnapshot, LoadOptions};
+use extsvc_config::internal::{KEYS};
 
 /// The password the leak check looks for.
 const PASSWORD_MARKER: &str = "Pw7xQz";
@@ -76,10 +77,7 @@ pub fn run(data: &[u8]) {
             .all(|(name, value)| is_proxy_url_variable(name, prefix) && is_plain_url_with_marker_password(value))
         && !prefix.contains(PASSWORD_MARKER);
 
-    let options = LoadOptions {
-        env_prefix: prefix.to_owned(),
-        ..LoadOptions::default()
-    };
+    let options = LoadOptions::default().with_env_prefix(prefix);
     let output = match load_str("{}", "fuzz.conf", &env, &options) {
         Ok(loaded) => {
             let resolution = extsvc_resolve::resolve(&loaded.config, &env);

@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
 use extsvc_resolve::Resolution;
-use extsvc_tls::encrypted_pem::split_encrypted_key;
+use extsvc_tls::internal::split_encrypted_key;
 use extsvc_tls::MemoryStore;
 
 /// The encoding secret the seeds were encrypted with.

@@ -19,7 +19,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
 use extsvc_resolve::Resolution;
-use extsvc_tls::pem::{parse_certificates, parse_private_key, parse_stored_key};
+use extsvc_tls::internal::{parse_certificates, parse_private_key, parse_stored_key};
 use extsvc_tls::{ClientCertificate, MemoryStore};
 use rustls_pki_types::CertificateDer;
 

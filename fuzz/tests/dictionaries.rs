@@ -1,12 +1,12 @@
 //! `dictionaries/config_load.dict` and `dictionaries/env_load.dict` are generated from
-//! `extsvc_config::KEYS`, so a new key reaches the fuzzer. This test fails when they are
+//! `extsvc_config::internal::KEYS`, so a new key reaches the fuzzer. This test fails when they are
 //! stale; rerun it with `UPDATE_FUZZ_DICTIONARIES=1` to rewrite them.
 
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::Path;
 
-use extsvc_config::KEYS;
+use extsvc_config::internal::KEYS;
 
 /// `"…"` in libFuzzer's dictionary syntax.
 fn quoted(token: &str) -> String {
@@ -27,7 +27,7 @@ fn quoted(token: &str) -> String {
 
 fn render(header: &str, tokens: BTreeSet<String>) -> String {
     let mut text =
-        format!("# {header}\n# Generated from extsvc_config::KEYS by fuzz/tests/dictionaries.rs; do not edit.\n");
+        format!("# {header}\n# Generated from extsvc_config::internal::KEYS by fuzz/tests/dictionaries.rs; do not edit.\n");
     for token in tokens {
         text.push_str(&quoted(&token));
         text.push('\n');

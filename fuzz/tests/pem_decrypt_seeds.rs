@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use extsvc_fuzz::pem_decrypt::SECRET;
-use extsvc_tls::encrypted_pem::split_encrypted_key;
+use extsvc_tls::internal::split_encrypted_key;
 
 #[test]
 fn seeds_decrypt_as_named() {

@@ -10,23 +10,14 @@ use bytes::Bytes;
 use extsvc_client::{ErrorKind, ServiceClient};
 use extsvc_config::{EnvSnapshot, ServiceKind};
 use extsvc_tests::client::service_client;
-use extsvc_tests::nginx::{Nginx, NginxClientVerify, NginxOptions, NginxProtocols, NginxTls};
+use extsvc_tests::nginx::{Nginx, NginxClientVerify, NginxProtocols};
 use extsvc_tests::pki::TestPki;
 use extsvc_tests::squid::{ProxyCredentials, Squid, SquidOptions};
 use http_body_util::BodyExt;
 use serde_json::json;
 
 fn nginx(pki: &TestPki, protocols: NginxProtocols) -> Nginx {
-    Nginx::start(NginxOptions {
-        tls: Some(NginxTls {
-            cert_chain_path: pki.server_chain_path.clone(),
-            key_path: pki.server_key_path.clone(),
-            client_ca_path: Some(pki.ca_cert_path.clone()),
-            verify_client: NginxClientVerify::On,
-            protocols,
-        }),
-        plain_http: false,
-    })
+    Nginx::start(pki.nginx_options(NginxClientVerify::On, protocols))
 }
 
 /// The oauth client for an `mtls` block (plus an optional global proxy block).

@@ -9,10 +9,10 @@ use bytes::Bytes;
 use extsvc_client::{ErrorKind, Phase, RequestTimeout, ServiceClient};
 use extsvc_config::{EnvSnapshot, LoadOptions, ServiceKind};
 use extsvc_resolve::ResolvedService;
+use extsvc_tests::client::client_of;
 use extsvc_tests::fault_proxy::{basic_proxy_authorization, FaultMode, FaultProxy};
 use extsvc_tests::pki::{ServerTlsOptions, TestPki};
 use extsvc_tests::target::{TargetOptions, TestTarget};
-use extsvc_tls::{build_service_tls, TlsOptions};
 use http_body_util::BodyExt;
 
 const PASSWORD: &str = "pa55-w0rd-never-shown";
@@ -31,11 +31,6 @@ fn resolved(kind: ServiceKind, proxy: serde_json::Value, pki: &TestPki) -> Resol
     .to_string();
     let loaded = extsvc_config::load_str(&json, "tyk.conf", &env, &LoadOptions::default()).unwrap();
     extsvc_resolve::resolve(&loaded.config, &env).service(kind).clone()
-}
-
-async fn client(service: ResolvedService) -> ServiceClient {
-    let tls = build_service_tls(&service, None, &TlsOptions::default()).await.unwrap();
-    ServiceClient::new(service, &tls)
 }
 
 fn proxied(url: &str) -> serde_json::Value {
@@ -72,7 +67,7 @@ async fn http_targets_go_in_absolute_form_with_credentials_on_the_proxy_hop_only
         user: "gw".into(),
         password: PASSWORD.into(),
     });
-    let client = client(resolved(
+    let client = client_of(resolved(
         ServiceKind::Webhooks,
         proxied(&proxy.url_with_credentials("gw", PASSWORD)),
         &pki,
@@ -117,7 +112,7 @@ async fn https_targets_are_tunnelled_with_connect_and_tls_end_to_end() {
         user: "gw".into(),
         password: PASSWORD.into(),
     });
-    let client = client(resolved(
+    let client = client_of(resolved(
         ServiceKind::Oauth,
         proxied(&proxy.url_with_credentials("gw", PASSWORD)),
         &pki,
@@ -159,7 +154,7 @@ async fn bypassed_targets_go_direct_and_the_proxy_sees_nothing() {
     let proxy = FaultProxy::start(FaultMode::Normal);
     let mut block = proxied(&proxy.url());
     block["bypass_proxy"] = "127.0.0.1,localhost".into();
-    let client = client(resolved(ServiceKind::Health, block, &pki)).await;
+    let client = client_of(resolved(ServiceKind::Health, block, &pki)).await;
 
     assert_eq!(get(&client, &target.url(), None).await.unwrap().0, 200);
     assert_eq!(get(&client, &tls_target.localhost_url(), None).await.unwrap().0, 200);
@@ -176,7 +171,7 @@ async fn proxy_errors_name_the_proxy_redacted_and_never_the_password() {
         user: "gw".into(),
         password: "other".into(),
     });
-    let client = client(resolved(
+    let client = client_of(resolved(
         ServiceKind::Oauth,
         proxied(&proxy.url_with_credentials("gw", PASSWORD)),
         &pki,
@@ -212,7 +207,7 @@ async fn a_hanging_proxy_and_a_trickling_body_fail_at_the_deadline_in_their_phas
     let tls_target = TestTarget::https(TargetOptions::default(), pki.server_config(ServerTlsOptions::default()));
     let plain_target = TestTarget::http(TargetOptions::default());
     let proxy = FaultProxy::start(FaultMode::AcceptAndHang);
-    let client = client(resolved(ServiceKind::Discovery, proxied(&proxy.url()), &pki)).await;
+    let client = client_of(resolved(ServiceKind::Discovery, proxied(&proxy.url()), &pki)).await;
     let short = Some(Duration::from_millis(300));
 
     let started = std::time::Instant::now();
@@ -242,7 +237,7 @@ async fn a_hanging_proxy_and_a_trickling_body_fail_at_the_deadline_in_their_phas
 }
 
 async fn client_direct(pki: &TestPki) -> ServiceClient {
-    client(resolved(ServiceKind::Health, serde_json::json!({}), pki)).await
+    client_of(resolved(ServiceKind::Health, serde_json::json!({}), pki)).await
 }
 
 #[tokio::test]
@@ -257,7 +252,7 @@ async fn a_proxy_that_comes_back_on_the_same_port_works_without_rebuilding() {
     reserved.set_reuseaddr(true).unwrap();
     reserved.bind("127.0.0.1:0".parse().unwrap()).unwrap();
     let addr = reserved.local_addr().unwrap();
-    let client = client(resolved(
+    let client = client_of(resolved(
         ServiceKind::Webhooks,
         proxied(&format!("http://{addr}")),
         &pki,
@@ -352,7 +347,7 @@ async fn a_plain_proxy_named_https_gets_a_hint_and_a_rogue_target_a_tls_error() 
                 .await;
         }
     });
-    let client_tls_proxy = client(resolved(ServiceKind::Oauth, proxied(&https_url), &pki)).await;
+    let client_tls_proxy = client_of(resolved(ServiceKind::Oauth, proxied(&https_url), &pki)).await;
     let err = get(&client_tls_proxy, &target.url(), Some(Duration::from_secs(5)))
         .await
         .unwrap_err();

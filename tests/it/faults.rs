@@ -19,6 +19,7 @@ use bytes::Bytes;
 use extsvc_client::{ErrorKind, ExternalServices, Phase, RequestTimeout, ServiceClient};
 use extsvc_config::{EnvSnapshot, LoadOptions, ServiceKind};
 use extsvc_resolve::ResolvedService;
+use extsvc_tests::client::client_of;
 use extsvc_tests::fault_proxy::{basic_proxy_authorization, FaultMode, FaultProxy};
 use extsvc_tests::pki::{ServerTlsOptions, TestPki};
 use extsvc_tests::target::{TargetOptions, TestTarget};
@@ -106,11 +107,6 @@ fn resolved(kind: ServiceKind, proxy_url: Option<&str>, pki: &TestPki) -> Resolv
     extsvc_resolve::resolve(&loaded.config, &env).service(kind).clone()
 }
 
-async fn client_for(service: ResolvedService) -> ServiceClient {
-    let tls = build_service_tls(&service, None, &TlsOptions::default()).await.unwrap();
-    ServiceClient::new(service, &tls)
-}
-
 /// GET `url` (body read to its end) with `deadline`; also bounded from outside, so a hang
 /// is a failed assertion rather than a stuck test.
 async fn get(
@@ -131,7 +127,7 @@ async fn get(
         response.into_body().collect().await?;
         Ok(status)
     };
-    let bound = deadline.unwrap_or(client.service().timeout) + LATE + Duration::from_secs(3);
+    let bound = deadline.unwrap_or_else(|| client.service().timeout) + LATE + Duration::from_secs(3);
     let result = tokio::time::timeout(bound, exchange)
         .await
         .unwrap_or_else(|_| panic!("GET {url} hung for {bound:?}"));
@@ -201,7 +197,7 @@ impl Targets {
     async fn every_service_and_hop(&self, proxy_url: &str) -> Vec<Outcome> {
         let mut cases = tokio::task::JoinSet::new();
         for kind in ServiceKind::ALL {
-            let client = client_for(resolved(kind, Some(proxy_url), &self.pki)).await;
+            let client = client_of(resolved(kind, Some(proxy_url), &self.pki)).await;
             for hop in [Hop::Tunnel, Hop::Forward] {
                 let client = client.clone();
                 let url = self.url(hop, PATH);
@@ -481,7 +477,7 @@ async fn proxy_credentials_are_sent_only_to_the_proxy_and_never_printed() {
         password: "s3cret-pw".to_owned(),
     });
     for kind in ServiceKind::ALL {
-        let wrong = client_for(resolved(
+        let wrong = client_of(resolved(
             kind,
             Some(&proxy.url_with_credentials("gw", "wr0ng-pw")),
             &targets.pki,
@@ -506,7 +502,7 @@ async fn proxy_credentials_are_sent_only_to_the_proxy_and_never_printed() {
             assert!(e.to_string().contains("rejected the credentials"), "{kind}: {e}");
         }
 
-        let right = client_for(resolved(
+        let right = client_of(resolved(
             kind,
             Some(&proxy.url_with_credentials("gw", "s3cret-pw")),
             &targets.pki,
@@ -586,7 +582,7 @@ async fn hostile_targets_on_the_direct_route_fail_in_their_phase() {
     ];
     let mut rows = String::new();
     for kind in ServiceKind::ALL {
-        let client = client_for(resolved(kind, None, &targets.pki)).await;
+        let client = client_of(resolved(kind, None, &targets.pki)).await;
         let mut running = tokio::task::JoinSet::new();
         for (label, url, expect) in cases.clone() {
             let client = client.clone();
@@ -644,7 +640,7 @@ async fn each_service_enforces_its_own_configured_timeout() {
         let mut shortened = client.service().clone();
         shortened.timeout = Duration::from_millis(600 + 100 * kind.index() as u64);
         let deadline = shortened.timeout;
-        let client = client_for(shortened).await;
+        let client = client_of(shortened).await;
         let (result, elapsed) = get(&client, &targets.url(Hop::Tunnel, "/"), None).await;
         let outcome = Outcome {
             kind,

@@ -7,21 +7,12 @@ use std::time::Duration;
 
 use extsvc::config::{MtlsBuilder, ProxyBuilder};
 use extsvc::{EnvSnapshot, ExternalServices, ExternalServicesConfig, PoolSettings, ServiceKind, SetupError};
-use extsvc_tests::nginx::{Nginx, NginxClientVerify, NginxOptions, NginxProtocols, NginxTls};
+use extsvc_tests::nginx::{Nginx, NginxClientVerify, NginxProtocols};
 use extsvc_tests::pki::TestPki;
 use extsvc_tests::squid::{ProxyCredentials, Squid, SquidOptions};
 
 fn nginx(pki: &TestPki) -> Nginx {
-    Nginx::start(NginxOptions {
-        tls: Some(NginxTls {
-            cert_chain_path: pki.server_chain_path.clone(),
-            key_path: pki.server_key_path.clone(),
-            client_ca_path: Some(pki.ca_cert_path.clone()),
-            verify_client: NginxClientVerify::On,
-            protocols: NginxProtocols::Both,
-        }),
-        plain_http: false,
-    })
+    Nginx::start(pki.nginx_options(NginxClientVerify::On, NginxProtocols::Both))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -45,10 +36,8 @@ async fn one_builder_call_fetches_through_squid_with_the_client_certificate() {
         )
         .build()
         .unwrap();
-    let pool = PoolSettings {
-        max_connections: 3,
-        ..PoolSettings::for_service(ServiceKind::Webhooks)
-    };
+    let mut pool = PoolSettings::for_service(ServiceKind::Webhooks);
+    pool.max_connections = 3;
     let services = ExternalServices::builder()
         .config(config)
         .env(EnvSnapshot::from_iter([("NO_PROXY", "example.invalid")]))

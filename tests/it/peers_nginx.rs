@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use extsvc_tests::nginx::{Nginx, NginxClientVerify, NginxOptions, NginxProtocols, NginxTls};
+use extsvc_tests::nginx::{Nginx, NginxClientVerify, NginxOptions, NginxProtocols};
 use extsvc_tests::pki::TestPki;
 use extsvc_tests::raw_client::{get, send_request, tls_client_config, tls_connect, ClientVersions};
 use http_body_util::BodyExt;
@@ -11,16 +11,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
 fn tls_options(pki: &TestPki, verify_client: NginxClientVerify, protocols: NginxProtocols) -> NginxOptions {
-    NginxOptions {
-        tls: Some(NginxTls {
-            cert_chain_path: pki.server_chain_path.clone(),
-            key_path: pki.server_key_path.clone(),
-            client_ca_path: Some(pki.ca_cert_path.clone()),
-            verify_client,
-            protocols,
-        }),
-        plain_http: false,
-    }
+    pki.nginx_options(verify_client, protocols)
 }
 
 async fn https_get(nginx: &Nginx, config: std::sync::Arc<rustls::ClientConfig>) -> http::Response<bytes::Bytes> {

@@ -10,10 +10,10 @@ use extsvc_client::instruments::*;
 use extsvc_client::{ErrorKind, Phase, ServiceClient};
 use extsvc_config::{EnvSnapshot, LoadOptions, ServiceKind};
 use extsvc_resolve::{PoolSettings, ResolvedService};
+use extsvc_tests::client::client_of;
 use extsvc_tests::nginx::{Nginx, NginxOptions};
 use extsvc_tests::squid::{ProxyCredentials, Squid, SquidOptions};
 use extsvc_tests::target::{TargetOptions, TestTarget};
-use extsvc_tls::{build_service_tls, TlsOptions};
 use http_body_util::BodyExt;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 
@@ -23,11 +23,6 @@ fn resolved(kind: ServiceKind, json: &str, pool: impl FnOnce(PoolSettings) -> Po
     let mut service = extsvc_resolve::resolve(&loaded.config, &env).service(kind).clone();
     service.pool = pool(service.pool);
     service
-}
-
-async fn client(service: ResolvedService) -> ServiceClient {
-    let tls = build_service_tls(&service, None, &TlsOptions::default()).await.unwrap();
-    ServiceClient::new(service, &tls)
 }
 
 async fn get(client: &ServiceClient, url: &str) -> Result<u16, extsvc_client::Error> {
@@ -55,7 +50,7 @@ async fn the_per_host_cap_holds_under_load_against_nginx() {
         delay: Duration::from_millis(300),
         ..TargetOptions::default()
     });
-    let client = client(resolved(ServiceKind::Webhooks, "{}", |p| {
+    let client = client_of(resolved(ServiceKind::Webhooks, "{}", |p| {
         p.with_max_connections_per_host(3)
     }))
     .await;
@@ -106,7 +101,7 @@ async fn past_max_pending_requests_fail_at_once_with_pool_full() {
         delay: Duration::from_millis(400),
         ..TargetOptions::default()
     });
-    let client = client(resolved(ServiceKind::Health, "{}", |p| {
+    let client = client_of(resolved(ServiceKind::Health, "{}", |p| {
         p.with_max_connections_per_host(1).with_max_pending(2)
     }))
     .await;
@@ -154,8 +149,8 @@ async fn a_connection_lifetime_retires_pooled_connections_against_nginx() {
     });
     let url = format!("{}/", nginx.http_url());
     let lifetime = Duration::from_millis(250);
-    let without = client(resolved(ServiceKind::Oauth, "{}", |p| p)).await;
-    let with = client(resolved(ServiceKind::Oauth, "{}", |p| {
+    let without = client_of(resolved(ServiceKind::Oauth, "{}", |p| p)).await;
+    let with = client_of(resolved(ServiceKind::Oauth, "{}", |p| {
         p.with_max_connection_lifetime(lifetime)
     }))
     .await;
@@ -227,7 +222,7 @@ fn metrics_through_squid_carry_the_service_and_the_redacted_proxy() {
     let json = serde_json::json!({"external_services": {"webhooks": {"proxy": {
         "enabled": true, "http_proxy": squid.url_with_credentials() }}}})
     .to_string();
-    let client = runtime.block_on(client(resolved(ServiceKind::Webhooks, &json, |p| {
+    let client = runtime.block_on(client_of(resolved(ServiceKind::Webhooks, &json, |p| {
         p.with_max_connection_lifetime(Duration::from_secs(60))
     })));
     runtime.block_on(async {

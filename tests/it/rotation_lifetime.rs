@@ -22,7 +22,7 @@ use bytes::Bytes;
 use extsvc_client::{ExternalServices, ServiceClient};
 use extsvc_config::{EnvSnapshot, ServiceKind};
 use extsvc_resolve::PoolSettings;
-use extsvc_tests::nginx::{Nginx, NginxClientVerify, NginxOptions, NginxProtocols, NginxTls};
+use extsvc_tests::nginx::{Nginx, NginxClientVerify, NginxProtocols};
 use extsvc_tests::pki::TestPki;
 use extsvc_tls::{DirectoryStore, Material, TlsOptions};
 use http_body_util::BodyExt;
@@ -41,16 +41,7 @@ const BUSY_NEW: &str = "CN=rotated on the wire";
 const WORKERS: usize = 4;
 
 fn nginx(pki: &TestPki) -> Nginx {
-    Nginx::start(NginxOptions {
-        tls: Some(NginxTls {
-            cert_chain_path: pki.server_chain_path.clone(),
-            key_path: pki.server_key_path.clone(),
-            client_ca_path: Some(pki.ca_cert_path.clone()),
-            verify_client: NginxClientVerify::On,
-            protocols: NginxProtocols::Both,
-        }),
-        plain_http: false,
-    })
+    Nginx::start(pki.nginx_options(NginxClientVerify::On, NginxProtocols::Both))
 }
 
 /// The test PKI, nginx demanding its client certificates, and a directory store holding

@@ -14,7 +14,7 @@ use extsvc_config::{EnvSnapshot, LoadOptions, ServiceKind};
 use extsvc_resolve::ResolvedService;
 use extsvc_tests::fault_proxy::{FaultMode, FaultProxy};
 use extsvc_tests::microsocks::{Microsocks, MicrosocksOptions, OUTGOING_ADDRESS};
-use extsvc_tests::nginx::{Nginx, NginxClientVerify, NginxOptions, NginxProtocols, NginxTls};
+use extsvc_tests::nginx::{Nginx, NginxClientVerify, NginxProtocols};
 use extsvc_tests::pki::TestPki;
 use extsvc_tests::redis::{RedisOptions, RedisServer, RedisTls, RedisTlsAuthClients};
 use extsvc_tests::squid::ProxyCredentials;
@@ -48,9 +48,7 @@ fn resolved(kind: ServiceKind, proxy_url: &str, pki: &TestPki) -> ResolvedServic
 }
 
 async fn client(kind: ServiceKind, proxy_url: &str, pki: &TestPki) -> ServiceClient {
-    let service = resolved(kind, proxy_url, pki);
-    let tls = build_service_tls(&service, None, &TlsOptions::default()).await.unwrap();
-    ServiceClient::new(service, &tls)
+    extsvc_tests::client::client_of(resolved(kind, proxy_url, pki)).await
 }
 
 /// Status, `x-ssl-client-verify` and what the connection knew, of one GET.
@@ -76,16 +74,7 @@ async fn get(client: &ServiceClient, url: &str) -> Result<(u16, String, Connecte
 }
 
 fn nginx_demanding_client_certificates(pki: &TestPki) -> Nginx {
-    Nginx::start(NginxOptions {
-        tls: Some(NginxTls {
-            cert_chain_path: pki.server_chain_path.clone(),
-            key_path: pki.server_key_path.clone(),
-            client_ca_path: Some(pki.ca_cert_path.clone()),
-            verify_client: NginxClientVerify::On,
-            protocols: NginxProtocols::Both,
-        }),
-        plain_http: false,
-    })
+    Nginx::start(pki.nginx_options(NginxClientVerify::On, NginxProtocols::Both))
 }
 
 fn microsocks(credentials: Option<ProxyCredentials>) -> Microsocks {

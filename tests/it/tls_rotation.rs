@@ -242,29 +242,12 @@ async fn files_rotate_by_default_a_half_written_pair_keeps_the_last_good_one() {
 
 /// Runs `future` with a log subscriber on this thread; returns its output and the log.
 async fn with_log<T>(future: impl std::future::Future<Output = T>) -> (T, String) {
-    #[derive(Clone, Default)]
-    struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
-    impl std::io::Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let captured = Captured::default();
-    let sink = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || sink.clone())
-        .with_ansi(false)
-        .finish();
+    let logs = extsvc_test_support::LogCapture::new();
     let output = {
-        let _guard = tracing::subscriber::set_default(subscriber);
+        let _guard = tracing::subscriber::set_default(logs.subscriber(tracing::Level::INFO));
         future.await
     };
-    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-    (output, log)
+    (output, logs.text())
 }
 
 /// A store that counts lookups.

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use extsvc_client::{ErrorKind, ExternalServices, ServiceClient};
 use extsvc_config::{EnvSnapshot, LoadOptions, ServiceKind};
-use extsvc_tests::nginx::{Nginx, NginxClientVerify, NginxOptions, NginxProtocols, NginxTls};
+use extsvc_tests::nginx::{Nginx, NginxClientVerify, NginxProtocols};
 use extsvc_tests::pki::TestPki;
 use extsvc_tests::redis::{RedisOptions, RedisServer};
 use extsvc_tls::{CertificateStore, DirectoryStore, Material, RedisStore, TlsOptions};
@@ -25,16 +25,7 @@ const INTERVAL: Duration = Duration::from_millis(50);
 const ROTATION_BOUND: Duration = Duration::from_secs(10);
 
 fn nginx(pki: &TestPki) -> Nginx {
-    Nginx::start(NginxOptions {
-        tls: Some(NginxTls {
-            cert_chain_path: pki.server_chain_path.clone(),
-            key_path: pki.server_key_path.clone(),
-            client_ca_path: Some(pki.ca_cert_path.clone()),
-            verify_client: NginxClientVerify::On,
-            protocols: NginxProtocols::Both,
-        }),
-        plain_http: false,
-    })
+    Nginx::start(pki.nginx_options(NginxClientVerify::On, NginxProtocols::Both))
 }
 
 /// Every service's client for an `oauth.mtls` block, rotating every [`INTERVAL`].

@@ -69,11 +69,9 @@ impl SecretSource for RotatingStore {
 }
 
 fn options() -> TlsOptions {
-    TlsOptions {
-        refresh_interval: None,
-        store_timeout: Duration::from_millis(300),
-        ..TlsOptions::default()
-    }
+    TlsOptions::default()
+        .with_refresh_interval(None)
+        .with_store_timeout(Duration::from_millis(300))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

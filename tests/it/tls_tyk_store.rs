@@ -11,7 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use extsvc_client::ServiceClient;
 use extsvc_config::{EnvSnapshot, LoadOptions, ServiceKind};
-use extsvc_tests::nginx::{Nginx, NginxClientVerify, NginxOptions, NginxProtocols, NginxTls};
+use extsvc_tests::nginx::{Nginx, NginxClientVerify, NginxProtocols};
 use extsvc_tests::pki::{IssuedCert, TestPki};
 use extsvc_tests::redis::{RedisOptions, RedisServer};
 use extsvc_tests::tyk_store::{encrypt_key, tyk_entry, KeyForm, LegacyCipher};
@@ -22,16 +22,7 @@ use serde_json::json;
 const SECRET: &str = "tyk-encoding-s3cret";
 
 fn nginx(pki: &TestPki) -> Nginx {
-    Nginx::start(NginxOptions {
-        tls: Some(NginxTls {
-            cert_chain_path: pki.server_chain_path.clone(),
-            key_path: pki.server_key_path.clone(),
-            client_ca_path: Some(pki.ca_cert_path.clone()),
-            verify_client: NginxClientVerify::On,
-            protocols: NginxProtocols::Both,
-        }),
-        plain_http: false,
-    })
+    Nginx::start(pki.nginx_options(NginxClientVerify::On, NginxProtocols::Both))
 }
 
 /// The oauth client of a whole tyk.conf (`conf`: top-level keys beside

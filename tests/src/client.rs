@@ -1,7 +1,10 @@
-//! The one way the tests build an extsvc client: the front door a gateway uses,
-//! [`ExternalServices::builder`] with tyk.conf text and an explicit environment.
+//! How the tests build an extsvc client: the front door a gateway uses,
+//! [`ExternalServices::builder`] with tyk.conf text and an explicit environment
+//! ([`service_client`]), or from one resolved service ([`client_of`]).
 
-use extsvc::{EnvSnapshot, ExternalServices, ServiceClient, ServiceKind, SetupError};
+use extsvc::resolve::ResolvedService;
+use extsvc::tls::build_service_tls;
+use extsvc::{EnvSnapshot, ExternalServices, ServiceClient, ServiceKind, SetupError, TlsOptions};
 
 /// The client of `kind` for `tyk_conf` (JSON text) and `env`; every problem as the
 /// builder reports it.
@@ -12,4 +15,14 @@ pub async fn service_client(tyk_conf: &str, env: EnvSnapshot, kind: ServiceKind)
         .build()
         .await?;
     Ok(services.client(kind))
+}
+
+/// The client of an already resolved `service`: its TLS built from files (no store), with
+/// default options. For tests that start from a `ResolvedService` (one service, no
+/// builder); panics when the TLS material does not build.
+pub async fn client_of(service: ResolvedService) -> ServiceClient {
+    let tls = build_service_tls(&service, None, &TlsOptions::default())
+        .await
+        .expect("the service's TLS material builds");
+    ServiceClient::new(service, &tls)
 }

@@ -18,6 +18,12 @@
 //! - [`raw_client`]: a bare hyper/tokio-rustls client (and hand-written CONNECT) for checking
 //!   the peers themselves without extsvc's client.
 
+#![allow(
+    clippy::exhaustive_enums,
+    clippy::exhaustive_structs,
+    reason = "test support (publish = false): its option types are written as literals by the tests"
+)]
+
 pub mod client;
 pub mod fault_proxy;
 pub mod hostile_resp;

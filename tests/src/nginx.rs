@@ -79,6 +79,24 @@ pub struct NginxOptions {
     pub plain_http: bool,
 }
 
+impl crate::pki::TestPki {
+    /// nginx options for an HTTPS listener with this PKI's server chain that asks for
+    /// client certificates of this PKI's CA as `verify_client` says, on `protocols`: the
+    /// mTLS target most interop tests need.
+    pub fn nginx_options(&self, verify_client: NginxClientVerify, protocols: NginxProtocols) -> NginxOptions {
+        NginxOptions {
+            tls: Some(NginxTls {
+                cert_chain_path: self.server_chain_path.clone(),
+                key_path: self.server_key_path.clone(),
+                client_ca_path: Some(self.ca_cert_path.clone()),
+                verify_client,
+                protocols,
+            }),
+            plain_http: false,
+        }
+    }
+}
+
 /// One access-log line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NginxLogEntry {

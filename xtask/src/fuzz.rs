@@ -221,15 +221,15 @@ fn run_target(target: &str, options: &Options) -> Result<RunSummary, String> {
 }
 
 fn report(target: &str, summary: &RunSummary, wall: f64) {
-    let executions = summary.executions.map_or("?".to_owned(), |n| n.to_string());
+    let executions = summary.executions.map_or_else(|| "?".to_owned(), |n| n.to_string());
     let seconds = summary.seconds.map_or(wall, |s| s as f64);
     let rate = summary
         .executions
-        .map_or("?".to_owned(), |n| format!("{:.0}", n as f64 / seconds.max(1.0)));
+        .map_or_else(|| "?".to_owned(), |n| format!("{:.0}", n as f64 / seconds.max(1.0)));
     eprintln!(
         "fuzz {target}: {executions} executions in {seconds:.0}s ({rate}/s); {}; {} new corpus inputs; findings: {}",
         summary.coverage.as_deref().unwrap_or("no coverage line"),
-        summary.new_units.map_or("?".to_owned(), |n| n.to_string()),
+        summary.new_units.map_or_else(|| "?".to_owned(), |n| n.to_string()),
         if summary.findings.is_empty() {
             "none".to_owned()
         } else {
@@ -272,7 +272,7 @@ pub(crate) fn main(args: &[String]) -> ExitCode {
         _ => {}
     }
     let chosen: Vec<String> = if first == "all" {
-        all.clone()
+        all
     } else if all.contains(first) {
         vec![first.clone()]
     } else {
@@ -300,7 +300,7 @@ pub(crate) fn main(args: &[String]) -> ExitCode {
                 report(target, &summary, started.elapsed().as_secs_f64());
                 lines.push(format!(
                     "{target}: {} executions, findings: {}",
-                    summary.executions.map_or("?".to_owned(), |n| n.to_string()),
+                    summary.executions.map_or_else(|| "?".to_owned(), |n| n.to_string()),
                     summary.findings.len()
                 ));
             }

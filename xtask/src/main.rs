@@ -96,6 +96,16 @@ const CI_STEPS: &[Step] = &[
         check: None,
     },
     Step {
+        // …and the facade as a user without Redis builds it (`default-features = false`):
+        // no redis crate in the tree, nothing that needs it referenced.
+        name: "facade-no-redis",
+        args: &["clippy", "-p", "extsvc", "--lib", "--no-default-features", "--features", "ring", "--", "-D", "warnings"],
+        env: &[],
+        hint: "the facade without its default `redis` feature: a `#[cfg(feature = \"redis\")]` is usually missing",
+        requires: None,
+        check: None,
+    },
+    Step {
         // A downstream build resolves the newest rustls, not our lockfile's: build the
         // facade that way (scratch copy, `cargo update`) and fail on warnings.
         name: "latest-deps",

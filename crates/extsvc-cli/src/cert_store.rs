@@ -23,7 +23,7 @@ pub(crate) struct CertStoreArgs {
     #[arg(long, value_name = "DIR|redis://…|storage")]
     pub(crate) cert_store: Option<String>,
     /// Prefix put before `raw-<id>` in a Redis store (`""` for none).
-    #[arg(long, value_name = "PREFIX", default_value = extsvc::tls::store::DEFAULT_KEY_PREFIX)]
+    #[arg(long, value_name = "PREFIX", default_value = extsvc::tls::DEFAULT_KEY_PREFIX)]
     pub(crate) cert_store_prefix: String,
     /// Deadline of each certificate store lookup (connecting included), e.g. `500ms`, `10s`.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = crate::args::parse_duration)]
@@ -33,10 +33,7 @@ pub(crate) struct CertStoreArgs {
 impl CertStoreArgs {
     /// The TLS options of a one-off build: the store deadline given, the rest defaults.
     pub(crate) fn tls_options(&self) -> TlsOptions {
-        TlsOptions {
-            store_timeout: self.cert_store_timeout,
-            ..TlsOptions::default()
-        }
+        TlsOptions::default().with_store_timeout(self.cert_store_timeout)
     }
 
     /// Opens the store; `storage` builds the gateway's Redis client from the `storage`

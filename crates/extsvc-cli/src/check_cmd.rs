@@ -45,10 +45,7 @@ pub(crate) fn run(args: &ConfigArgs, store_args: &CertStoreArgs, env: &EnvSnapsh
         loaded.tls_buildable(),
         store.as_deref(),
         SystemTime::now(),
-        &extsvc::tls::TlsOptions {
-            secrets: loaded.secrets.clone(),
-            ..store_args.tls_options()
-        },
+        &store_args.tls_options().with_secrets(loaded.secrets.clone()),
     ));
     let ok = loaded.errors.is_empty() && report.is_ok();
     let mut lines: Vec<String> = loaded

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use extsvc::config::{
-    load_env, load_file, load_file_lenient, EnvSnapshot, LoadOptions, LoadReport, Loaded, ServiceKind,
+    load_env, load_file, load_file_lenient, EnvSnapshot, LoadOptions, LoadReport, Loaded, PerService, ServiceKind,
 };
 use extsvc::resolve::{resolve, Resolution, ResolvedService};
 use extsvc::tls::SecretSources;
@@ -30,10 +30,9 @@ pub(crate) fn config_path(args: &ConfigArgs) -> Option<PathBuf> {
 }
 
 fn load_options(args: &ConfigArgs) -> LoadOptions {
-    LoadOptions {
-        env_prefix: args.env_prefix.clone(),
-        strict: args.strict,
-    }
+    LoadOptions::default()
+        .with_env_prefix(args.env_prefix.clone())
+        .with_strict(args.strict)
 }
 
 /// Loads the configuration; on errors returns each as one line.
@@ -83,8 +82,9 @@ pub(crate) fn load_and_resolve(args: &ConfigArgs, env: &EnvSnapshot) -> Result<L
         Some(path) => load_file(path, env, &options),
         None => load_env(env, &options),
     };
-    let Loaded { config, mut warnings } =
-        loaded.map_err(|errors| errors.0.iter().map(|e| e.to_string()).collect::<Vec<_>>())?;
+    let Loaded {
+        config, mut warnings, ..
+    } = loaded.map_err(|errors| errors.0.iter().map(|e| e.to_string()).collect::<Vec<_>>())?;
     let resolution = resolve(&config, env);
     let errors = resolution_errors(&resolution, args.strict);
     if !errors.is_empty() {
@@ -118,7 +118,7 @@ pub(crate) struct LenientResolution {
     /// The stores of secret references (`env://`, `secrets://`): `check` resolves them.
     pub(crate) secrets: SecretSources,
     /// Which services' TLS settings no configuration error is about.
-    mtls_usable: [bool; 5],
+    mtls_usable: PerService<bool>,
 }
 
 impl LenientResolution {
@@ -128,7 +128,7 @@ impl LenientResolution {
         self.resolution
             .services()
             .iter()
-            .filter(|service| self.mtls_usable[service.kind.index()])
+            .filter(|service| self.mtls_usable[service.kind])
     }
 }
 
@@ -142,7 +142,7 @@ pub(crate) fn load_and_resolve_leniently(
     let path = config_path(args);
     let report: LoadReport = load_file_lenient(path.as_deref(), env, &load_options(args))
         .map_err(|errors| errors.0.iter().map(|e| e.to_string()).collect::<Vec<_>>())?;
-    let mtls_usable = ServiceKind::ALL.map(|kind| report.mtls_usable(kind));
+    let mtls_usable = PerService::from_fn(|kind| report.mtls_usable(kind));
     let resolution = resolve(&report.config, env);
     let mut warnings = report.warnings;
     warnings.extend(resolution.warnings.iter().cloned());

@@ -2,10 +2,11 @@
 //! seed's troubleshooting advice — `log_level: "debug"` or `TYK_GW_LOGLEVEL=debug` —
 //! works on this command as on the gateway.
 
-use extsvc::config::{read_bounded, EnvSnapshot, CONFIG_FILE_LIMIT};
+use extsvc::config::internal::{read_bounded, CONFIG_FILE_LIMIT};
+use extsvc::config::EnvSnapshot;
 
+use crate::args::ConfigArgs;
 use crate::load::config_path;
-use crate::ConfigArgs;
 
 /// The `tracing` level for Tyk's level name (`debug`, `info`, `warn`/`warning`, `error`,
 /// any case); `None` for anything else.

@@ -445,7 +445,7 @@ async fn build_prober(
         .await
         .map_err(|e| e.to_string())?;
     Ok(if let Some(url) = redis_url {
-        let connector = StreamConnector::new(Arc::new(service.clone()), tls.target.clone(), tls.proxy.clone());
+        let connector = StreamConnector::new(Arc::new(service.clone()), tls.target.clone(), tls.proxy);
         let connector = match timeout {
             Some(timeout) => connector.with_timeout(timeout),
             None => connector,
@@ -520,14 +520,11 @@ pub(crate) fn run(
         store,
         target.redis.is_some().then_some(url),
         probe.timeout,
-        &TlsOptions {
-            secrets: loaded.secrets.clone(),
-            ..store_args.tls_options()
-        },
+        &store_args.tls_options().with_secrets(loaded.secrets),
     )) {
         Ok(prober) => prober,
         Err(message) => {
-            eprintln!("error: {}", crate::check_cmd::with_flag_hint(&message.to_string()));
+            eprintln!("error: {}", crate::check_cmd::with_flag_hint(&message));
             return ExitCode::FAILURE;
         }
     };
@@ -855,7 +852,7 @@ mod tests {
     #[test]
     fn urls_are_redacted() {
         assert_eq!(
-            extsvc::config::redact_url_credentials("redis://user:pw@host:6379/0"),
+            extsvc::config::internal::redact_url_credentials("redis://user:pw@host:6379/0"),
             "redis://user:***@host:6379/0"
         );
     }

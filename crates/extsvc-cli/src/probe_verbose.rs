@@ -77,7 +77,8 @@ pub(crate) fn render(
                 let _ = writeln!(
                     out,
                     "* {t} TLS with the {leg}: {version}, {cipher}, ALPN {}",
-                    alpn.as_deref().map_or("none".to_owned(), |p| escaped(p).to_string())
+                    alpn.as_deref()
+                        .map_or_else(|| "none".to_owned(), |p| escaped(p).to_string())
                 );
                 match server_certificate {
                     Some(cert) => {

@@ -249,7 +249,8 @@ fn service_text(service: &ResolvedService) -> String {
     let proxy = &service.proxy;
     let mtls = &service.mtls;
     let mut rows: Vec<(&str, String, String)> = Vec::new();
-    let show_proxy = |url: &Option<extsvc::config::ProxyUrl>| url.as_ref().map_or("-".to_owned(), ToString::to_string);
+    let show_proxy =
+        |url: &Option<extsvc::config::ProxyUrl>| url.as_ref().map_or_else(|| "-".to_owned(), ToString::to_string);
     if proxy.enabled {
         rows.push(("proxy", "enabled".into(), String::new()));
         rows.push((

@@ -101,7 +101,7 @@ pub(crate) fn run(args: &ConfigArgs, env: &EnvSnapshot, kind: ServiceKind, url: 
             "reason": decision.reason.to_string(),
         })),
         Format::Text => {
-            let route = proxy.map_or("direct".to_owned(), |p| format!("proxy {p}"));
+            let route = proxy.map_or_else(|| "direct".to_owned(), |p| format!("proxy {p}"));
             let url = shown(url);
             print_stdout(&format!("{kind} {url} -> {route}\n  because: {}", decision.reason));
         }

@@ -161,10 +161,7 @@ fn ten_megabyte_values_in_tyk_conf_are_echoed_capped_and_escaped() {
             "a top-level key near external_services",
             json!({ "external_service": { evil.clone(): 1 } }),
         ),
-        (
-            "an unknown top-level key",
-            json!({ evil.clone(): 1, "external_services": {} }),
-        ),
+        ("an unknown top-level key", json!({ evil: 1, "external_services": {} })),
     ] {
         std::fs::write(dir.path().join("tyk.conf"), conf.to_string()).unwrap();
         for command in ["resolve", "check"] {

@@ -322,21 +322,12 @@ fn passwords_in_urls_never_reach_the_output() {
 /// certificate, answers 200.
 #[test]
 fn probe_presents_a_tyk_store_certificate_decrypted_with_the_env_secret() {
-    use extsvc_tests::nginx::{Nginx, NginxClientVerify, NginxOptions, NginxProtocols, NginxTls};
+    use extsvc_tests::nginx::{Nginx, NginxClientVerify, NginxProtocols};
     use extsvc_tests::tyk_store::{encrypt_key, tyk_entry, KeyForm, LegacyCipher};
 
     let secret = "probe-encoding-s3cret";
     let pki = TestPki::generate();
-    let nginx = Nginx::start(NginxOptions {
-        tls: Some(NginxTls {
-            cert_chain_path: pki.server_chain_path.clone(),
-            key_path: pki.server_key_path.clone(),
-            client_ca_path: Some(pki.ca_cert_path.clone()),
-            verify_client: NginxClientVerify::On,
-            protocols: NginxProtocols::Both,
-        }),
-        plain_http: false,
-    });
+    let nginx = Nginx::start(pki.nginx_options(NginxClientVerify::On, NginxProtocols::Both));
     let redis = RedisServer::start(RedisOptions::default());
     let key = encrypt_key(
         &pki.client_key_sec1_path,

@@ -1,19 +1,19 @@
 //! [`ExternalServices::builder`]: from a tyk.conf (or a configuration set in code) and an
 //! environment to all five clients, in one call.
 //!
-//! The steps are the four a gateway would otherwise write itself: load and validate the
-//! configuration (`extsvc-config`), resolve every service (`extsvc-resolve`), apply the
-//! library-level pool and timeout overrides, build every service's TLS (`extsvc-tls`) and
-//! client ([`ExternalServices::build`]).
+//! The steps are the three a gateway would otherwise write itself: load and validate the
+//! configuration (`extsvc-config`), resolve every service with the pool and timeout given
+//! in code (`extsvc-resolve`'s `resolve_with` and `Tuning`), build every service's TLS
+//! (`extsvc-tls`) and client ([`ExternalServices::build`]).
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use extsvc_config::{
-    load_env, load_file, load_str, ConfigError, ConfigErrors, EnvSnapshot, LoadOptions, Loaded, ServiceKind,
+    load_env, load_file, load_str, ConfigError, ConfigErrors, EnvSnapshot, LoadOptions, Loaded, PerService, ServiceKind,
 };
-use extsvc_resolve::{resolve, PoolSettings};
+use extsvc_resolve::{resolve_with, PoolSettings, Tuning};
 use extsvc_tls::{CertificateStore, SecretSource, SecretSources, TlsOptions};
 
 use crate::client::RedirectPolicy;
@@ -60,10 +60,10 @@ impl std::fmt::Debug for ConfigInput {
 }
 
 /// Library-level settings of one service that no configuration key reaches.
+/// What a builder sets per service on the HTTP client itself (pool sizes and timeouts
+/// go into the resolution, as a [`Tuning`]).
 #[derive(Debug, Clone, Copy, Default)]
 struct Overrides {
-    pool: Option<PoolSettings>,
-    timeout: Option<Duration>,
     redirect: Option<RedirectPolicy>,
     max_response_body: Option<usize>,
 }
@@ -77,7 +77,8 @@ pub struct ExternalServicesBuilder {
     options: LoadOptions,
     store: Option<Arc<dyn CertificateStore>>,
     tls: TlsOptions,
-    overrides: [Overrides; 5],
+    tuning: Tuning,
+    overrides: PerService<Overrides>,
     secret_stores: Vec<(String, Arc<dyn SecretSource>)>,
 }
 
@@ -195,27 +196,27 @@ impl ExternalServicesBuilder {
 
     /// Replaces the built-in pool sizes of one service.
     pub fn pool(mut self, kind: ServiceKind, pool: PoolSettings) -> Self {
-        self.overrides[kind.index()].pool = Some(pool);
+        self.tuning = self.tuning.pool(kind, pool);
         self
     }
 
     /// Replaces the built-in timeout (the deadline of a whole exchange) of one service.
     pub fn timeout(mut self, kind: ServiceKind, timeout: Duration) -> Self {
-        self.overrides[kind.index()].timeout = Some(timeout);
+        self.tuning = self.tuning.timeout(kind, timeout);
         self
     }
 
     /// How many redirects one service's requests follow; default
     /// [`RedirectPolicy::default`] (10, as Go).
     pub fn redirect_policy(mut self, kind: ServiceKind, policy: RedirectPolicy) -> Self {
-        self.overrides[kind.index()].redirect = Some(policy);
+        self.overrides[kind].redirect = Some(policy);
         self
     }
 
     /// The most bytes of a response body one service's client reads, counted after gzip
     /// decompression; default [`DEFAULT_BODY_LIMIT`](crate::DEFAULT_BODY_LIMIT) (32 MiB).
     pub fn max_response_body(mut self, kind: ServiceKind, bytes: usize) -> Self {
-        self.overrides[kind.index()].max_response_body = Some(bytes);
+        self.overrides[kind].max_response_body = Some(bytes);
         self
     }
 
@@ -231,7 +232,7 @@ impl ExternalServicesBuilder {
             ConfigInput::Text { text, origin } => load_str(&text, &origin, &env, &self.options)?,
             ConfigInput::Set(loaded) => *loaded,
         };
-        let mut resolution = resolve(&loaded.config, &env);
+        let resolution = resolve_with(&loaded.config, &env, &self.tuning);
         // Fail closed (SPEC section 2): a standard proxy variable a service reaches and
         // cannot use is a configuration error, never a direct connection.
         let proxy_errors: Vec<_> = resolution.proxy_errors().into_iter().cloned().collect();
@@ -248,14 +249,6 @@ impl ExternalServicesBuilder {
                 .collect();
             return Err(SetupError::Config(ConfigErrors(strict)));
         }
-        for (service, overrides) in resolution.services_mut().iter_mut().zip(self.overrides) {
-            if let Some(pool) = overrides.pool {
-                service.pool = pool;
-            }
-            if let Some(timeout) = overrides.timeout {
-                service.timeout = timeout;
-            }
-        }
         let mut warnings = loaded.warnings;
         warnings.extend(resolution.warnings.iter().cloned());
         let mut secrets = SecretSources::from_config(&env, &loaded.config).map_err(|message| {
@@ -268,16 +261,17 @@ impl ExternalServicesBuilder {
         for (name, source) in self.secret_stores {
             secrets = secrets.with(name, source);
         }
-        let tls = TlsOptions { secrets, ..self.tls };
+        let mut tls = self.tls;
+        tls.secrets = secrets;
         // Logged as well as returned: a gateway that never reads `warnings()` still shows
         // them in its log.
         for warning in &warnings {
             tracing::warn!("{warning}");
         }
         let storage_connector =
-            storage_section_connector(&loaded.config, &env, &resolution, self.store.clone(), &tls).await?;
+            storage_section_connector(&loaded.config, &env, &self.tuning, self.store.clone(), &tls).await?;
         let mut services = ExternalServices::build(&resolution, self.store, &tls).await?;
-        for (kind, overrides) in ServiceKind::ALL.into_iter().zip(self.overrides) {
+        for (kind, overrides) in self.overrides.iter() {
             if overrides.redirect.is_some() || overrides.max_response_body.is_some() {
                 services.set_http_limits(
                     kind,
@@ -325,7 +319,7 @@ async fn storage_with_secrets(
 async fn storage_section_connector(
     config: &extsvc_config::ExternalServicesConfig,
     env: &EnvSnapshot,
-    resolution: &extsvc_resolve::Resolution,
+    tuning: &Tuning,
     store: Option<Arc<dyn CertificateStore>>,
     tls: &TlsOptions,
 ) -> Result<Option<crate::StreamConnector>, BuildError> {
@@ -334,11 +328,10 @@ async fn storage_section_connector(
     };
     let mut with_block = config.clone();
     with_block.service_mut(ServiceKind::Storage).mtls = block;
-    let mut service = resolve(&with_block, env).service(ServiceKind::Storage).clone();
     // The library-level overrides of the storage service apply here too.
-    let resolved = resolution.service(ServiceKind::Storage);
-    service.pool = resolved.pool;
-    service.timeout = resolved.timeout;
+    let service = resolve_with(&with_block, env, tuning)
+        .service(ServiceKind::Storage)
+        .clone();
     let built = extsvc_tls::build_service_tls(&service, store, tls)
         .await
         .map_err(|cause| BuildError {
@@ -393,13 +386,7 @@ mod tests {
 
     #[tokio::test]
     async fn overrides_reach_only_their_service() {
-        let pool = PoolSettings {
-            max_connections: 2,
-            max_idle_per_host: 1,
-            idle_timeout: Duration::from_secs(3),
-            ..PoolSettings::for_service(ServiceKind::Health)
-        }
-        .with_max_pending(4);
+        let pool = PoolSettings::new(2, 1, Duration::from_secs(3)).with_max_pending(4);
         let services = ExternalServices::builder()
             .env(EnvSnapshot::empty())
             .pool(ServiceKind::Health, pool)
@@ -421,14 +408,8 @@ mod tests {
     /// Kept, and logged too: a gateway that never reads `warnings()` sees them in its log.
     #[tokio::test]
     async fn warnings_of_loading_and_resolving_are_kept_and_logged() {
-        let logs = crate::client::tests::LogBuffer::default();
-        let writer = logs.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::WARN)
-            .with_ansi(false)
-            .with_writer(move || writer.clone())
-            .finish();
-        let _guard = tracing::subscriber::set_default(subscriber);
+        let logs = extsvc_test_support::LogCapture::new();
+        let _guard = tracing::subscriber::set_default(logs.subscriber(tracing::Level::WARN));
         let services = ExternalServices::builder()
             .tyk_conf_str(
                 r#"{"external_services": {"global": {"enabled": true, "http_proxy": "proxy:3128"}}}"#,
@@ -447,7 +428,7 @@ mod tests {
             warnings.contains("NO_PROXY: skipped entry"),
             "the resolution's warning is missing: {warnings}"
         );
-        let logged = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+        let logged = logs.text();
         for warning in services.warnings() {
             assert!(logged.contains(warning.as_str()), "not logged: {warning}\n{logged}");
         }

@@ -7,8 +7,8 @@ use std::task::{Context, Poll};
 use http::Uri;
 use hyper_util::rt::TokioIo;
 
-use crate::client::{ServiceConnector, ServiceStream};
 use crate::connect::Connecting;
+use crate::connect::{ServiceConnector, ServiceStream};
 use crate::error::Error;
 
 /// A service's connector stack (route → TCP → proxy/`CONNECT`/SOCKS5 → TLS to the

@@ -15,8 +15,12 @@
 //! of the service's two proxies), `server.address` (the first
 //! [`MAX_SERVER_ADDRESSES`] target hosts of a client, then `_OTHER`), method (the nine
 //! standard ones, else `_OTHER`), status code (the 62 of [`LABELLED_STATUS_CODES`], else
-//! `_OTHER`), `error.type` (the client's error kinds or a status code label ≥ 400), `extsvc.close_reason` ([`CloseReason`]). See
-//! `docs/observability.md`.
+//! `_OTHER`), `error.type` (the client's error kinds or a status code label ≥ 400),
+//! `extsvc.close_reason` (`peer_closed`, `idle_timeout`, `lifetime`, `evicted`,
+//! `idle_limit`, `not_reusable`, `rotated`). See `docs/observability.md`.
+//!
+//! The metric names are constants here; the label names are the strings above (their
+//! constants are hidden: they serve the workspace's own tests, not a user's code).
 
 use std::collections::HashSet;
 use std::sync::{Mutex, OnceLock};
@@ -57,25 +61,34 @@ pub const REDIS_CONNECTIONS_CLOSED: &str = "extsvc.redis.connections.closed";
 pub const LABEL_DB_SYSTEM: &str = "db.system.name";
 
 /// Label: the service (`oauth`, `health`, `storage`, `discovery`, `webhooks`).
+#[doc(hidden)]
 pub const LABEL_SERVICE: &str = "extsvc.service";
 /// Label: `direct`, or the proxy's `host:port` (never its credentials).
+#[doc(hidden)]
 pub const LABEL_ROUTE: &str = "extsvc.route";
 /// Label: the target host (bounded, see [`MAX_SERVER_ADDRESSES`]).
+#[doc(hidden)]
 pub const LABEL_SERVER_ADDRESS: &str = "server.address";
 /// Label of [`OPEN_CONNECTIONS`]: `idle` or `active`.
+#[doc(hidden)]
 pub const LABEL_CONNECTION_STATE: &str = "http.connection.state";
 /// Label of [`REQUEST_DURATION`]: the request method.
+#[doc(hidden)]
 pub const LABEL_METHOD: &str = "http.request.method";
 /// Label of [`REQUEST_DURATION`]: the response status, when there was a response.
+#[doc(hidden)]
 pub const LABEL_STATUS_CODE: &str = "http.response.status_code";
 /// Label of [`REQUEST_DURATION`]: the error kind, or the status code when ≥ 400.
+#[doc(hidden)]
 pub const LABEL_ERROR_TYPE: &str = "error.type";
-/// Label of [`CONNECTIONS_CLOSED`]: a [`CloseReason`].
+/// Label of [`CONNECTIONS_CLOSED`]: why the pool closed the connection.
+#[doc(hidden)]
 pub const LABEL_CLOSE_REASON: &str = "extsvc.close_reason";
 
 /// How many distinct target hosts one client labels by name; later hosts share
 /// `server.address="_OTHER"`, so a service that calls many hosts (webhooks) cannot
 /// grow the number of series without bound.
+#[doc(hidden)]
 pub const MAX_SERVER_ADDRESSES: usize = 64;
 
 /// The Redis nodes labelled by name so far, process-wide (at most
@@ -137,7 +150,7 @@ fn describe_redis() {
 /// Why a connection was closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
-pub enum CloseReason {
+pub(crate) enum CloseReason {
     /// The peer closed it, or it failed (nothing in the pool decided to close it).
     PeerClosed = 0,
     /// Idle longer than the service's idle timeout.
@@ -169,7 +182,7 @@ impl CloseReason {
 
     /// The label value: `peer_closed`, `idle_timeout`, `lifetime`, `evicted`,
     /// `idle_limit`, `not_reusable`, `rotated`.
-    pub const fn as_str(self) -> &'static str {
+    pub(crate) const fn as_str(self) -> &'static str {
         match self {
             CloseReason::PeerClosed => "peer_closed",
             CloseReason::IdleTimeout => "idle_timeout",
@@ -192,7 +205,7 @@ impl CloseReason {
 /// The labels every metric of one client carries, built once per client: the service
 /// and the name of each route.
 #[derive(Debug, Clone)]
-pub struct PoolLabels {
+pub(crate) struct PoolLabels {
     service: SharedString,
     http_proxy: SharedString,
     https_proxy: SharedString,
@@ -213,7 +226,11 @@ impl Default for PoolLabels {
 impl PoolLabels {
     /// The labels of `service`, whose routes go through these proxies (named by their
     /// `host:port`: a proxy URL's credentials never become a label).
-    pub fn new(service: &'static str, http_proxy: Option<&ProxyUrl>, https_proxy: Option<&ProxyUrl>) -> PoolLabels {
+    pub(crate) fn new(
+        service: &'static str,
+        http_proxy: Option<&ProxyUrl>,
+        https_proxy: Option<&ProxyUrl>,
+    ) -> PoolLabels {
         let name = |proxy: Option<&ProxyUrl>| match proxy {
             Some(proxy) => SharedString::from(proxy.authority()),
             None => SharedString::const_str("proxy"),
@@ -396,6 +413,7 @@ pub(crate) fn method_label(method: &http::Method) -> &'static str {
 /// The status codes labelled by number: those of the IANA HTTP status code registry that
 /// an HTTP/1.1 client can receive as a final or informational response (RFC 9110, plus
 /// 102, 103, 207, 208, 226, 421–429, 431, 451, 506–508, 510, 511). Sorted.
+#[doc(hidden)]
 pub const LABELLED_STATUS_CODES: [u16; 62] = [
     100, 101, 102, 103, 200, 201, 202, 203, 204, 205, 206, 207, 208, 226, 300, 301, 302, 303, 304, 305, 307, 308, 400,
     401, 402, 403, 404, 405, 406, 407, 408, 409, 410, 411, 412, 413, 414, 415, 416, 417, 418, 421, 422, 423, 424, 425,

@@ -10,6 +10,10 @@ use tokio::net::TcpStream;
 
 /// How a connection reaches its target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[allow(
+    clippy::exhaustive_enums,
+    reason = "closed set: a connection is direct, forwarded or tunnelled, which callers match"
+)]
 pub enum Hop {
     /// Straight to the target.
     #[default]
@@ -25,6 +29,7 @@ pub enum Hop {
 
 /// What a connector knows about a connection it made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct Connected {
     /// How the connection reaches its target.
     pub hop: Hop,
@@ -37,6 +42,7 @@ pub struct Connected {
 
 /// A TLS version as people write it: `TLSv1_2` → `"1.2"`, `TLSv1_3` → `"1.3"`, anything
 /// else `"other"` (the client negotiates only these two).
+#[doc(hidden)]
 pub fn tls_version_name(version: rustls::ProtocolVersion) -> &'static str {
     match version {
         rustls::ProtocolVersion::TLSv1_2 => "1.2",
@@ -66,6 +72,7 @@ impl ConnectionInfo for tokio::io::DuplexStream {
 
 /// A stream that is either plain or TLS (to the target or to an `https://` proxy).
 #[derive(Debug)]
+#[allow(clippy::exhaustive_enums, reason = "closed set: a stream is plain or TLS")]
 pub enum MaybeTlsStream<IO> {
     /// Plain bytes.
     Plain(IO),

@@ -66,6 +66,7 @@
 mod builder;
 mod client;
 pub mod connect;
+mod deadline;
 mod error;
 mod host;
 mod hyper_connector;
@@ -82,11 +83,15 @@ pub mod trace;
 pub use builder::{ExternalServicesBuilder, SetupError};
 pub use client::{
     ClientStats, RedirectPolicy, RequestBuilder, RequestTimeout, ResponseBody, ResponseFuture, ServiceClient,
-    ServiceConnector, DEFAULT_BODY_LIMIT, MAX_TIMEOUT,
+    DEFAULT_BODY_LIMIT,
 };
+pub use deadline::MAX_TIMEOUT;
 pub use error::{BoxError, Error, ErrorKind, Phase};
 pub use hyper_connector::HyperConnector;
-pub use io::{tls_version_name, Connected, ConnectionInfo, Hop};
+/// How the CLI and the request span name a negotiated TLS version (`TLSv1.3`).
+#[doc(hidden)]
+pub use io::tls_version_name;
+pub use io::{Connected, ConnectionInfo, Hop};
 #[cfg(feature = "redis")]
 pub use redis::{RedisClient, StorageRedis, StorageTopologyCounts};
 pub use services::{BuildError, ExternalServices};

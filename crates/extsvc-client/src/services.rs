@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use extsvc_config::ServiceKind;
+use extsvc_config::{PerService, ServiceKind};
 use extsvc_resolve::{Resolution, ResolvedService};
 use extsvc_tls::{build_service_tls, CertificateStore, ReloadReport, ServiceTls, TlsError, TlsOptions};
 
@@ -17,6 +17,7 @@ use crate::stream::StreamConnector;
 /// see [`Error`](crate::Error)).
 #[derive(Debug, thiserror::Error)]
 #[error("cannot build the {service} client: {cause}")]
+#[non_exhaustive]
 pub struct BuildError {
     /// The service.
     pub service: ServiceKind,
@@ -27,10 +28,10 @@ pub struct BuildError {
 /// The clients of all five services and the storage stream connector; cheap to clone.
 #[derive(Clone)]
 pub struct ExternalServices {
-    clients: [ServiceClient; 5],
+    clients: PerService<ServiceClient>,
     storage: StreamConnector,
     /// Each service's TLS material, for [`ExternalServices::reload`].
-    tls: [ServiceTls; 5],
+    tls: PerService<ServiceTls>,
     warnings: Arc<[String]>,
     /// tyk.conf's `storage` section and the connector its Redis connections use (the
     /// storage service's, or one with the section's own TLS keys), for
@@ -47,7 +48,7 @@ pub struct ExternalServices {
 
 impl fmt::Debug for ExternalServices {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.clients.iter()).finish()
+        f.debug_list().entries(self.clients.values()).finish()
     }
 }
 
@@ -90,14 +91,14 @@ impl ExternalServices {
     /// # Panics
     /// When a service kind is missing from `parts`.
     pub fn from_parts(parts: impl IntoIterator<Item = (ResolvedService, ServiceTls)>) -> ExternalServices {
-        let mut slots: [Option<(ResolvedService, ServiceTls)>; 5] = Default::default();
+        let mut slots: PerService<Option<(ResolvedService, ServiceTls)>> = PerService::default();
         for (service, tls) in parts {
-            let index = service.kind.index();
-            slots[index] = Some((service, tls));
+            let kind = service.kind;
+            slots[kind] = Some((service, tls));
         }
         let parts = slots.map(|slot| slot.expect("ExternalServices::from_parts needs all five services"));
         let (storage, storage_service) = {
-            let (service, tls) = &parts[ServiceKind::Storage.index()];
+            let (service, tls) = &parts[ServiceKind::Storage];
             let service = Arc::new(service.clone());
             let connector = StreamConnector::new(service.clone(), tls.target.clone(), tls.proxy.clone());
             (connector, service)
@@ -146,7 +147,7 @@ impl ExternalServices {
 
     /// The client of one service (a clone sharing its pool).
     pub fn client(&self, kind: ServiceKind) -> ServiceClient {
-        self.clients[kind.index()].clone()
+        self.clients[kind].clone()
     }
 
     /// Reads every service's TLS files and store entries again now (for a gateway's own
@@ -154,8 +155,8 @@ impl ExternalServices {
     /// their handshake. One report per service, in [`ServiceKind`] order: what changed,
     /// what failed (a failure keeps the material in use). See [`ServiceTls::reload`].
     pub async fn reload(&self) -> Vec<ReloadReport> {
-        let mut reports = Vec::with_capacity(self.tls.len());
-        for tls in &self.tls {
+        let mut reports = Vec::with_capacity(ServiceKind::ALL.len());
+        for tls in self.tls.values() {
             reports.push(tls.reload().await);
         }
         reports
@@ -182,7 +183,7 @@ impl ExternalServices {
     ///
     /// hyper-util needs its `client-legacy`, `http1` and `tokio` features.
     pub fn connector(&self, kind: ServiceKind) -> crate::HyperConnector {
-        crate::HyperConnector::new(self.clients[kind.index()].connector())
+        crate::HyperConnector::new(self.clients[kind].connector())
     }
 
     pub(crate) fn set_http_limits(
@@ -191,7 +192,7 @@ impl ExternalServices {
         redirect: crate::RedirectPolicy,
         max_response_body: usize,
     ) {
-        self.clients[kind.index()].set_http_limits(redirect, max_response_body);
+        self.clients[kind].set_http_limits(redirect, max_response_body);
     }
 
     /// The stream connector of `storage` (Redis), sharing nothing but configuration.

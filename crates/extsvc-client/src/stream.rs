@@ -9,8 +9,7 @@ use extsvc_resolve::{ResolvedService, Route};
 use extsvc_tls::RotatingConfig;
 use http::Uri;
 
-use crate::client::ServiceStream;
-use crate::connect::{Connecting, ProxyConnector, TcpConnector, TlsConnector};
+use crate::connect::{service_connector, Connecting, ServiceConnector, ServiceStream};
 use crate::error::{Error, ErrorKind, Phase};
 use crate::host::{RedactedUri, UriScheme, UriTarget};
 use crate::phase;
@@ -27,7 +26,7 @@ use crate::phase;
 /// `AsyncRead + AsyncWrite + Send + Unpin`.
 #[derive(Clone)]
 pub struct StreamConnector {
-    connector: TlsConnector<ProxyConnector<TcpConnector>>,
+    connector: ServiceConnector,
     service: Arc<ResolvedService>,
     timeout: Duration,
 }
@@ -51,10 +50,7 @@ impl StreamConnector {
         proxy_tls: impl Into<RotatingConfig>,
     ) -> StreamConnector {
         let timeout = service.timeout;
-        let connector = TlsConnector::new(
-            target_tls,
-            ProxyConnector::new(service.clone(), Some(proxy_tls.into()), TcpConnector::new()),
-        );
+        let connector = service_connector(service.clone(), target_tls.into(), proxy_tls.into());
         StreamConnector {
             connector,
             service,
@@ -90,7 +86,7 @@ impl StreamConnector {
             Route::Direct => None,
             Route::Proxy(proxy) => Some(proxy),
         };
-        let deadline = crate::client::deadline_after(self.timeout);
+        let deadline = crate::deadline::deadline_after(self.timeout);
         let connecting = tower::ServiceExt::oneshot(self.connector.clone(), dst.clone());
         phase::tracked(Phase::Dns, deadline, self.timeout, connecting)
             .await

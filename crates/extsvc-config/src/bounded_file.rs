@@ -114,7 +114,7 @@ fn check_metadata(metadata: &std::fs::Metadata, limit: u64) -> Result<(), Bounde
 /// Reads a regular file of at most `limit` bytes (symbolic links followed).
 ///
 /// ```
-/// use extsvc_config::{read_bounded, BoundedReadError};
+/// use extsvc_config::internal::{read_bounded, BoundedReadError};
 ///
 /// let error = read_bounded("/dev/zero".as_ref(), 1024).unwrap_err();
 /// assert!(matches!(error, BoundedReadError::NotRegular { .. }), "{error}");
@@ -176,7 +176,7 @@ mod tests {
         let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
         assert!(made.success());
         let (done, opened) = std::sync::mpsc::channel();
-        let path = fifo.clone();
+        let path = fifo;
         std::thread::spawn(move || {
             let file = open_without_blocking(&path).unwrap();
             done.send(file.metadata().unwrap().file_type().is_fifo()).unwrap();

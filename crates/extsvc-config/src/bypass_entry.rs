@@ -203,6 +203,7 @@ impl fmt::Display for BypassEntry {
 
 /// A bypass-list entry that could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct InvalidBypassEntry {
     /// The entry as written (trimmed).
     pub entry: String,
@@ -230,7 +231,7 @@ impl std::error::Error for InvalidBypassEntry {}
 /// `NO_PROXY` handling into warnings). Both keep the order of the input.
 ///
 /// ```
-/// use extsvc::config::parse_bypass_list;
+/// use extsvc::config::internal::parse_bypass_list;
 ///
 /// let (entries, invalid) = parse_bypass_list(" localhost, .internal,,10.0.0.0/33 ");
 /// let shown: Vec<String> = entries.iter().map(ToString::to_string).collect();

@@ -339,7 +339,7 @@ mod tests {
             );
         let mut set: Vec<&str> = builder.values.iter().map(|(path, _)| path.as_str()).collect();
         set.sort_unstable();
-        let mut keys: Vec<&str> = crate::KEYS
+        let mut keys: Vec<&str> = crate::keys::KEYS
             .iter()
             .map(|k| k.path)
             .filter(|p| p.starts_with("external_services.global.") || p.starts_with("external_services.health."))

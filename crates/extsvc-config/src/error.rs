@@ -152,8 +152,12 @@ impl ConfigError {
 
 /// Every problem found, in a stable order: the file's structure (unknown keys, wrong
 /// types), then the environment (by variable name), then the values (in
-/// [`KEYS`](crate::KEYS) order).
+/// [`KEYS`](crate::keys::KEYS) order).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(
+    clippy::exhaustive_structs,
+    reason = "a newtype of the list: callers build one from the errors they collect"
+)]
 pub struct ConfigErrors(pub Vec<ConfigError>);
 
 impl fmt::Display for ConfigErrors {
@@ -202,7 +206,7 @@ impl Diagnostics {
         self.error(String::new(), error);
     }
 
-    pub(crate) fn reject(&mut self, key: &'static crate::KeySpec, error: ConfigError) {
+    pub(crate) fn reject(&mut self, key: &'static crate::keys::KeySpec, error: ConfigError) {
         self.rejected.push(key.path);
         self.error(key.path, error);
     }

@@ -6,7 +6,7 @@
 //! `external_services` they are rejected (`deny_unknown_fields`).
 //!
 //! The file is not read through them alone: the file layer (`file_layer`) walks the JSON
-//! against [`KEYS`](crate::KEYS) first, so that every problem is reported, not only the
+//! against [`KEYS`](crate::keys::KEYS) first, so that every problem is reported, not only the
 //! first one serde meets.
 
 use serde::{Deserialize, Serialize};
@@ -16,63 +16,63 @@ use crate::EncodingSecret;
 
 /// The parts of a whole tyk.conf that extsvc reads; other top-level keys are ignored.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TykConfFile {
+pub(crate) struct TykConfFile {
     /// `external_services`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub external_services: Option<ExternalServicesFile>,
+    pub(crate) external_services: Option<ExternalServicesFile>,
     /// Legacy top-level `http_proxy`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub http_proxy: Option<String>,
+    pub(crate) http_proxy: Option<String>,
     /// Legacy top-level `https_proxy`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub https_proxy: Option<String>,
+    pub(crate) https_proxy: Option<String>,
     /// Legacy top-level `jwt_ssl_insecure_skip_verify`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub jwt_ssl_insecure_skip_verify: Option<bool>,
+    pub(crate) jwt_ssl_insecure_skip_verify: Option<bool>,
     /// `security` (only `private_certificate_encoding_secret` is read; other keys are ignored).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub security: Option<SecurityFile>,
+    pub(crate) security: Option<SecurityFile>,
     /// Top-level `secret`: the encoding secret when `security.private_certificate_encoding_secret`
     /// is unset or empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub secret: Option<EncodingSecret>,
+    pub(crate) secret: Option<EncodingSecret>,
 }
 
 /// `security`: a gateway block of which extsvc reads one key; unknown keys are ignored.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SecurityFile {
+pub(crate) struct SecurityFile {
     /// `private_certificate_encoding_secret`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub private_certificate_encoding_secret: Option<EncodingSecret>,
+    pub(crate) private_certificate_encoding_secret: Option<EncodingSecret>,
 }
 
 /// `external_services`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ExternalServicesFile {
+pub(crate) struct ExternalServicesFile {
     /// `global`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub global: Option<GlobalFile>,
+    pub(crate) global: Option<GlobalFile>,
     /// `oauth`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub oauth: Option<ServiceFile>,
+    pub(crate) oauth: Option<ServiceFile>,
     /// `storage`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub storage: Option<ServiceFile>,
+    pub(crate) storage: Option<ServiceFile>,
     /// `webhooks`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub webhooks: Option<ServiceFile>,
+    pub(crate) webhooks: Option<ServiceFile>,
     /// `health`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub health: Option<ServiceFile>,
+    pub(crate) health: Option<ServiceFile>,
     /// `discovery`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub discovery: Option<ServiceFile>,
+    pub(crate) discovery: Option<ServiceFile>,
 }
 
 impl ExternalServicesFile {
     /// The block of one service.
-    pub fn service(&self, kind: crate::ServiceKind) -> Option<&ServiceFile> {
+    pub(crate) fn service(&self, kind: crate::ServiceKind) -> Option<&ServiceFile> {
         use crate::ServiceKind;
         match kind {
             ServiceKind::Oauth => self.oauth.as_ref(),
@@ -91,18 +91,18 @@ proxy_block_fields!(file_struct! {
 });
 
 /// `external_services.<service>.proxy`: the same keys as the global block.
-pub type ProxyFile = GlobalFile;
+pub(crate) type ProxyFile = GlobalFile;
 
 /// `external_services.<service>`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ServiceFile {
+pub(crate) struct ServiceFile {
     /// `proxy`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub proxy: Option<ProxyFile>,
+    pub(crate) proxy: Option<ProxyFile>,
     /// `mtls`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mtls: Option<MtlsFile>,
+    pub(crate) mtls: Option<MtlsFile>,
 }
 
 mtls_block_fields!(file_struct! {
@@ -112,23 +112,23 @@ mtls_block_fields!(file_struct! {
 });
 
 /// A serde struct of the file from a block's field list in [`keys`](crate::keys): each
-/// field optional, its type that of its [`KeyType`](crate::KeyType).
+/// field optional, its type that of its [`KeyType`](crate::keys::KeyType).
 macro_rules! file_struct {
     ($(#[$meta:meta])* pub struct $name:ident; $($field:ident: $ty:ident => $docs:tt)*) => {
         #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
         $(#[$meta])*
-        pub struct $name {
+        pub(crate) struct $name {
             $(
                 #[doc = concat!("`", stringify!($field), "`.")]
                 #[serde(default, skip_serializing_if = "Option::is_none")]
-                pub $field: Option<file_value!($ty)>,
+                pub(crate) $field: Option<file_value!($ty)>,
             )*
         }
     };
 }
 use file_struct;
 
-/// The Rust type of a key's value in the file, by its [`KeyType`](crate::KeyType).
+/// The Rust type of a key's value in the file, by its [`KeyType`](crate::keys::KeyType).
 macro_rules! file_value {
     (Bool) => { bool };
     (StringList) => { Vec<String> };
@@ -146,7 +146,7 @@ mod tests {
     use serde_json::Value as Json;
 
     use super::*;
-    use crate::KEYS;
+    use crate::keys::KEYS;
 
     fn leaf_paths(prefix: &str, value: &Json, out: &mut Vec<String>) {
         match value {
@@ -174,8 +174,8 @@ mod tests {
         let mut every_key = serde_json::Map::new();
         for key in KEYS {
             let value = match key.ty {
-                crate::KeyType::Bool => Json::Bool(true),
-                crate::KeyType::StringList => serde_json::json!(["x"]),
+                crate::keys::KeyType::Bool => Json::Bool(true),
+                crate::keys::KeyType::StringList => serde_json::json!(["x"]),
                 _ => Json::from("x"),
             };
             let mut object = &mut every_key;

@@ -17,12 +17,12 @@ use crate::layer::{Layer, LayerKind, RawValue};
 use crate::suggest;
 
 /// The text of the configuration file at `path`: a regular file of at most
-/// [`CONFIG_FILE_LIMIT`](crate::CONFIG_FILE_LIMIT) bytes, in UTF-8.
+/// [`CONFIG_FILE_LIMIT`](crate::bounded_file::CONFIG_FILE_LIMIT) bytes, in UTF-8.
 pub(crate) fn read_file_text(path: &Path) -> Result<String, ConfigError> {
-    crate::read_bounded(path, crate::CONFIG_FILE_LIMIT)
+    crate::bounded_file::read_bounded(path, crate::bounded_file::CONFIG_FILE_LIMIT)
         .and_then(|bytes| {
             String::from_utf8(bytes).map_err(|_| {
-                crate::BoundedReadError::Io(std::io::Error::new(
+                crate::bounded_file::BoundedReadError::Io(std::io::Error::new(
                     std::io::ErrorKind::InvalidData,
                     "stream did not contain valid UTF-8",
                 ))

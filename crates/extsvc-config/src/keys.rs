@@ -16,6 +16,10 @@
 /// The type of a key's value: its shape in JSON and in the environment, and what the
 /// loader checks about the text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(
+    clippy::exhaustive_enums,
+    reason = "the key table's value types, matched by the workspace's own crates (internal)"
+)]
 pub enum KeyType {
     /// JSON `true`/`false`; in the environment `true`, `false`, `1` or `0` (any case).
     Bool,
@@ -67,6 +71,10 @@ impl KeyType {
 
 /// One configuration key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(
+    clippy::exhaustive_structs,
+    reason = "a row of the key table, written as literals in the table itself (internal)"
+)]
 pub struct KeySpec {
     /// Dotted path from the top of tyk.conf, e.g. `external_services.oauth.mtls.cert_file`.
     pub path: &'static str,

@@ -14,7 +14,7 @@ use crate::file::TykConfFile;
 use crate::keys::{find_key, KeySpec};
 use crate::Source;
 
-/// A checked value of one key, in the shape of its [`KeyType`](crate::KeyType).
+/// A checked value of one key, in the shape of its [`KeyType`](crate::keys::KeyType).
 ///
 /// Its `Debug` shows strings as [`shown`](crate::shown) does (userinfo redacted, PEM text as
 /// its size): a value may be a proxy URL with a password or an inline private key, and the

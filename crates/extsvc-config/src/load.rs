@@ -2,7 +2,7 @@
 //!
 //! The steps, each collecting every problem it finds before the next one runs:
 //! 1. parse the JSON (errors as `file:line:column: message`);
-//! 2. walk it against [`KEYS`](crate::KEYS): unknown keys inside `external_services`
+//! 2. walk it against [`KEYS`](crate::keys::KEYS): unknown keys inside `external_services`
 //!    and wrong types, each with its dotted key path;
 //! 3. read the `TYK_GW_` variables (both spellings, legacy names): bad values name the
 //!    variable, unknown ones and spelling conflicts are warnings;
@@ -25,6 +25,7 @@ use crate::{ConfigErrors, EnvSnapshot, ExternalServicesConfig, ServiceKind};
 
 /// Options of loading.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct LoadOptions {
     /// The prefix of Tyk's variables, `TYK_GW_` by default.
     pub env_prefix: String,
@@ -41,7 +42,7 @@ pub struct LoadOptions {
     /// let env = EnvSnapshot::empty();
     /// let loaded = load_str(json, "tyk.conf", &env, &LoadOptions::default()).unwrap();
     /// assert_eq!(loaded.warnings.len(), 1);
-    /// let strict = LoadOptions { strict: true, ..LoadOptions::default() };
+    /// let strict = LoadOptions::default().with_strict(true);
     /// let errors = load_str(json, "tyk.conf", &env, &strict).unwrap_err();
     /// assert!(errors.to_string().ends_with("(an error in strict mode)"), "{errors}");
     /// ```
@@ -67,8 +68,23 @@ impl LoadOptions {
     }
 }
 
+impl LoadOptions {
+    /// These options with [`LoadOptions::env_prefix`] set to `prefix`.
+    pub fn with_env_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.env_prefix = prefix.into();
+        self
+    }
+
+    /// These options with [`LoadOptions::strict`] set to `strict`.
+    pub fn with_strict(mut self, strict: bool) -> Self {
+        self.strict = strict;
+        self
+    }
+}
+
 /// A loaded, validated configuration and the warnings met on the way.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Loaded {
     /// The configuration.
     pub config: ExternalServicesConfig,
@@ -93,6 +109,7 @@ impl From<ExternalServicesConfig> for Loaded {
 /// proxy URL is kept as "set to no proxy"). [`LoadReport::mtls_usable`] tells which
 /// services' TLS settings no error is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct LoadReport {
     /// The configuration, without the values that were rejected.
     pub config: ExternalServicesConfig,

@@ -6,15 +6,20 @@
 
 use std::path::PathBuf;
 
+use crate::per_service::PerService;
 use crate::{BypassEntry, EncodingSecret, ProxyUrl, ServiceKind, Sourced, TlsVersion};
 
 /// Everything `external_services` (and the legacy top-level keys) set, validated.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[allow(
+    clippy::exhaustive_structs,
+    reason = "the configuration model: one field per tyk.conf key, written in code with `..Default::default()`"
+)]
 pub struct ExternalServicesConfig {
     /// `external_services.global`.
-    pub global: GlobalSettings,
+    pub global: ProxySettings,
     /// The five service blocks, indexed by [`ServiceKind::index`].
-    pub services: [ServiceSettings; 5],
+    pub services: PerService<ServiceSettings>,
     /// Legacy top-level keys that still apply.
     pub legacy: LegacySettings,
     /// The certificate store's secrets (outside `external_services`).
@@ -31,7 +36,7 @@ pub struct ExternalServicesConfig {
 impl ExternalServicesConfig {
     /// The settings block of one service.
     pub fn service(&self, kind: ServiceKind) -> &ServiceSettings {
-        &self.services[kind.index()]
+        &self.services[kind]
     }
 
     /// The `mtls` block that the `storage` section's Redis connections use, when it is not
@@ -75,13 +80,18 @@ impl ExternalServicesConfig {
 
     /// The settings block of one service, mutably.
     pub fn service_mut(&mut self, kind: ServiceKind) -> &mut ServiceSettings {
-        &mut self.services[kind.index()]
+        &mut self.services[kind]
     }
 }
 
-/// `external_services.global`: the proxy settings every service inherits.
+/// A proxy block: `external_services.global` (the settings every service inherits) and
+/// each service's `external_services.<service>.proxy` have the same fields.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct GlobalSettings {
+#[allow(
+    clippy::exhaustive_structs,
+    reason = "the configuration model: one field per tyk.conf key, written in code with `..Default::default()`"
+)]
+pub struct ProxySettings {
     /// `enabled`.
     pub enabled: Option<Sourced<bool>>,
     /// `http_proxy`; `Some(Sourced { value: None, .. })` when set to `""`.
@@ -92,14 +102,15 @@ pub struct GlobalSettings {
     pub bypass_proxy: Option<Sourced<Vec<BypassEntry>>>,
 }
 
-/// `external_services.<service>.proxy`. Same fields as the global block.
-pub type ProxySettings = GlobalSettings;
-
 /// `external_services.<service>.mtls`.
 ///
-/// `Debug` shows paths and ids through [`crate::shown`]: a private key pasted where a path
+/// `Debug` shows paths and ids through `crate::shown`: a private key pasted where a path
 /// belongs appears as `<PEM text, N bytes>`.
 #[derive(Clone, Default, PartialEq, Eq)]
+#[allow(
+    clippy::exhaustive_structs,
+    reason = "the configuration model: one field per tyk.conf key, written in code with `..Default::default()`"
+)]
 pub struct MtlsSettings {
     /// `enabled`.
     pub enabled: Option<Sourced<bool>>,
@@ -148,6 +159,10 @@ impl std::fmt::Debug for MtlsSettings {
 
 /// One service block: `external_services.<service>`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[allow(
+    clippy::exhaustive_structs,
+    reason = "the configuration model: one field per tyk.conf key, written in code with `..Default::default()`"
+)]
 pub struct ServiceSettings {
     /// `proxy`.
     pub proxy: ProxySettings,
@@ -157,6 +172,10 @@ pub struct ServiceSettings {
 
 /// Legacy top-level keys of tyk.conf (and their `TYK_GW_` variables).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[allow(
+    clippy::exhaustive_structs,
+    reason = "the configuration model: one field per tyk.conf key, written in code with `..Default::default()`"
+)]
 pub struct LegacySettings {
     /// Top-level `http_proxy` / `TYK_GW_HTTPPROXY`.
     pub http_proxy: Option<Sourced<Option<ProxyUrl>>>,
@@ -170,6 +189,10 @@ pub struct LegacySettings {
 /// store (SPEC sections 1 and 3). Both are kept as set, even `""`; `extsvc-resolve`
 /// applies Tyk's rule (the first non-empty one wins).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[allow(
+    clippy::exhaustive_structs,
+    reason = "the configuration model: one field per tyk.conf key, written in code with `..Default::default()`"
+)]
 pub struct CertificateStoreSettings {
     /// `security.private_certificate_encoding_secret` /
     /// `TYK_GW_SECURITY_PRIVATECERTIFICATEENCODINGSECRET`.

@@ -5,10 +5,12 @@ use base64::Engine as _;
 use http::HeaderValue;
 use percent_encoding::percent_decode_str;
 
-use crate::redact::user_for_display;
-
 /// How extsvc talks to a forward proxy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[allow(
+    clippy::exhaustive_enums,
+    reason = "closed set: the proxy URL schemes SPEC section 2 accepts, which callers match"
+)]
 pub enum ProxyScheme {
     /// `http://`: plain TCP to the proxy.
     Http,
@@ -62,7 +64,7 @@ pub struct ProxyUrl {
     port: u16,
     /// Decoded, for `Proxy-Authorization` or SOCKS authentication.
     username: Option<String>,
-    /// As written (percent-encoded), for display: see [`user_for_display`].
+    /// As written (percent-encoded), for display: see `user_for_display` in `redact`.
     username_shown: Option<String>,
     password: Option<String>,
     authorization: Option<HeaderValue>,
@@ -73,6 +75,7 @@ pub struct ProxyUrl {
 /// loader adds the key path and the (redacted) value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{reason}")]
+#[non_exhaustive]
 pub struct InvalidProxyUrl {
     /// What is wrong, e.g. `invalid port "wrong_port"`.
     pub reason: String,
@@ -153,7 +156,7 @@ impl ProxyUrl {
                     Some((u, p)) => (u, Some(p)),
                     None => (info, None),
                 };
-                let shown = user_for_display(user);
+                let shown = crate::redact::user_for_display(user);
                 let user = decode_userinfo(user, "user name")?;
                 let pass = pass.map(|p| decode_userinfo(p, "password")).transpose()?;
                 // Userinfo without `:` is often a token used as a password
@@ -363,7 +366,7 @@ impl fmt::Debug for ProxyUrl {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::redact_url_credentials;
+    use crate::redact::redact_url_credentials;
 
     #[test]
     fn parses_the_forms_operators_write() {

@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 /// [`ProxyUrl`](crate::ProxyUrl)'s `Display`. A `redis://`/`rediss://` URL without `@` whose "port" is not
 /// a number is a password written without its `@` (`redis://:PW`, `redis://default:PW`):
 /// it is hidden too (`redis://:***`). Text for a message goes through
-/// [`shown`](crate::shown), which also escapes and caps.
+/// `shown`, which also escapes and caps.
 pub fn redact_url_credentials(input: &str) -> String {
     if let Some(redacted) = redact_redis_password_without_at(input) {
         return redacted;

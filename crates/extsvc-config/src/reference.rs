@@ -19,7 +19,7 @@ pub fn configuration_reference_markdown() -> String {
     let mut blocks: Vec<(String, Vec<&KeySpec>)> = Vec::new();
     let global = "external_services.global".to_owned();
     blocks.push((
-        global.clone(),
+        global,
         KEYS.iter()
             .filter(|k| k.path.starts_with("external_services.global."))
             .collect(),

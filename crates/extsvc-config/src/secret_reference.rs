@@ -118,6 +118,10 @@ impl fmt::Display for SecretText {
 /// tyk.conf's top-level `secrets` map (`secrets://NAME` reads it), or, replacing it as
 /// Tyk's `envconfig` does, `TYK_GW_SECRETS` (`name:value,name:value`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[allow(
+    clippy::exhaustive_structs,
+    reason = "the configuration model: one field per tyk.conf key, written in code with `..Default::default()`"
+)]
 pub struct SecretsSettings {
     /// The values by name.
     pub values: BTreeMap<String, SecretText>,
@@ -173,6 +177,10 @@ mod tests {
 
 /// tyk.conf's `kv.vault` block: the Vault that `vault://` references read (SPEC section 6).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(
+    clippy::exhaustive_structs,
+    reason = "the configuration model: one field per tyk.conf key, written in code with `..Default::default()`"
+)]
 pub struct VaultSettings {
     /// `address`, e.g. `https://vault.internal:8200`.
     pub address: String,
@@ -184,6 +192,10 @@ pub struct VaultSettings {
 
 /// tyk.conf's `kv.consul` block: the Consul that `consul://` references read.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(
+    clippy::exhaustive_structs,
+    reason = "the configuration model: one field per tyk.conf key, written in code with `..Default::default()`"
+)]
 pub struct ConsulSettings {
     /// `address`, `host:port` (or a URL).
     pub address: String,
@@ -197,6 +209,10 @@ pub struct ConsulSettings {
 
 /// tyk.conf's `kv` block: the network stores of secret references.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[allow(
+    clippy::exhaustive_structs,
+    reason = "the configuration model: one field per tyk.conf key, written in code with `..Default::default()`"
+)]
 pub struct KvSettings {
     /// `kv.vault`.
     pub vault: Option<VaultSettings>,

@@ -3,6 +3,10 @@ use std::str::FromStr;
 
 /// One of the five kinds of external service that has its own settings block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[allow(
+    clippy::exhaustive_enums,
+    reason = "closed set: Tyk's five external services (SPEC section 1), which callers match"
+)]
 pub enum ServiceKind {
     /// OAuth/JWT: JWKS retrieval, token introspection.
     Oauth,
@@ -52,6 +56,7 @@ impl fmt::Display for ServiceKind {
 /// The error of parsing an unknown service name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown service \"{}\": expected one of oauth, storage, webhooks, health, discovery", crate::escaped(.0))]
+#[non_exhaustive]
 pub struct UnknownServiceKind(pub String);
 
 impl FromStr for ServiceKind {

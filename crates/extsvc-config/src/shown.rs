@@ -24,11 +24,12 @@ use std::fmt::{self, Write as _};
 use crate::redact::redact_url_credentials;
 
 /// The longest value shown whole, in characters.
+#[doc(hidden)]
 pub const SHOWN_LIMIT: usize = 256;
 
 /// A value as messages show it; see the module docs.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Shown<'a> {
+pub(crate) struct Shown<'a> {
     value: Cow<'a, str>,
     redact_userinfo: bool,
 }
@@ -43,7 +44,8 @@ pub struct Shown<'a> {
 /// assert_eq!(shown("u:pw@host").to_string(), "u:***@host");
 /// assert_eq!(shown("/etc/tyk/client.pem").to_string(), "/etc/tyk/client.pem");
 /// ```
-pub fn shown<S: AsRef<OsStr> + ?Sized>(value: &S) -> Shown<'_> {
+#[doc(hidden)]
+pub fn shown<S: AsRef<OsStr> + ?Sized>(value: &S) -> impl fmt::Display + fmt::Debug + '_ {
     let value = value.as_ref().to_string_lossy();
     // A file path may contain `@` (`/home/a@b/x.pem`) and has no userinfo.
     let redact_userinfo = !value.starts_with(['/', '.', '~']);
@@ -56,7 +58,8 @@ pub fn shown<S: AsRef<OsStr> + ?Sized>(value: &S) -> Shown<'_> {
 /// ```
 /// assert_eq!(extsvc_config::escaped("ERR \u{1b}[2J\r\n").to_string(), "ERR \\x1b[2J\\x0d\\x0a");
 /// ```
-pub fn escaped(text: &str) -> Shown<'_> {
+#[doc(hidden)]
+pub fn escaped(text: &str) -> impl fmt::Display + fmt::Debug + '_ {
     Shown {
         value: Cow::Borrowed(text),
         redact_userinfo: false,

@@ -6,6 +6,7 @@ use std::fmt;
 /// `fallback:<source of http_proxy>`, `code:<dotted key path>` or `default`, the `source`
 /// strings of `extsvc resolve --format json`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Source {
     /// A key of the config file, as a dotted path (`external_services.oauth.mtls.cert_file`).
     File(String),
@@ -39,6 +40,10 @@ impl fmt::Display for Source {
 
 /// A value together with the [`Source`] that set it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(
+    clippy::exhaustive_structs,
+    reason = "a value and where it came from: a pair by construction"
+)]
 pub struct Sourced<T> {
     /// The value.
     pub value: T,

@@ -2,6 +2,10 @@ use std::fmt;
 
 /// A TLS protocol version that extsvc can negotiate (rustls implements only 1.2 and 1.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[allow(
+    clippy::exhaustive_enums,
+    reason = "closed set: the TLS versions Tyk's tls_min_version/tls_max_version take"
+)]
 pub enum TlsVersion {
     /// TLS 1.2.
     Tls12,

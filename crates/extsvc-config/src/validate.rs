@@ -6,14 +6,16 @@
 
 use std::path::PathBuf;
 
+use crate::bypass_entry::parse_bypass_list;
 use crate::error::{ConfigError, Diagnostics};
 use crate::file::{GlobalFile, MtlsFile, TykConfFile};
 use crate::keys::find_key;
 use crate::layer::Layered;
-use crate::redact_url_credentials;
+use crate::per_service::PerService;
+use crate::redact::redact_url_credentials;
 use crate::{
-    parse_bypass_list, CertificateStoreSettings, ExternalServicesConfig, GlobalSettings, LegacySettings, MtlsSettings,
-    ProxyUrl, ServiceKind, ServiceSettings, Source, Sourced, TlsVersion,
+    CertificateStoreSettings, ExternalServicesConfig, LegacySettings, MtlsSettings, ProxySettings, ProxyUrl,
+    ServiceKind, ServiceSettings, Source, Sourced, TlsVersion,
 };
 
 /// Builds and validates the model.
@@ -32,7 +34,7 @@ pub(crate) fn build_config(
             .jwt_ssl_insecure_skip_verify
             .map(|v| Sourced::new(v, builder.source("jwt_ssl_insecure_skip_verify"))),
     };
-    let services = ServiceKind::ALL.map(|kind| {
+    let services = PerService::from_fn(|kind| {
         let block = external.service(kind);
         let proxy = builder.proxy_block(
             &format!("external_services.{kind}.proxy"),
@@ -83,7 +85,7 @@ impl Builder<'_> {
         }
     }
 
-    fn proxy_block(&mut self, block: &str, file: Option<&GlobalFile>) -> GlobalSettings {
+    fn proxy_block(&mut self, block: &str, file: Option<&GlobalFile>) -> ProxySettings {
         // Destructured without `..`: a field added to the proxy block's list in `keys`
         // does not compile until it is validated here.
         let Some(GlobalFile {
@@ -93,9 +95,9 @@ impl Builder<'_> {
             bypass_proxy,
         }) = file
         else {
-            return GlobalSettings::default();
+            return ProxySettings::default();
         };
-        GlobalSettings {
+        ProxySettings {
             enabled: enabled.map(|v| Sourced::new(v, self.source(&format!("{block}.enabled")))),
             http_proxy: http_proxy
                 .as_ref()

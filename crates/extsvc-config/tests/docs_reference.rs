@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use extsvc_config::configuration_reference_markdown;
+use extsvc_config::internal::configuration_reference_markdown;
 
 #[test]
 fn docs_configuration_md_is_up_to_date() {

@@ -369,10 +369,7 @@ fn the_prefix_is_configurable() {
         ("GW2_HTTPPROXY", "http://legacy:1"),
         ("TYK_GW_EXTERNAL_SERVICES_GLOBAL_HTTP_PROXY", "http://ignored:1"),
     ]);
-    let options = LoadOptions {
-        env_prefix: "GW2_".into(),
-        ..LoadOptions::default()
-    };
+    let options = LoadOptions::default().with_env_prefix("GW2_");
     let loaded = load_str("{}", "tyk.conf", &env, &options).unwrap();
     assert_eq!(
         set_values(&loaded.config),

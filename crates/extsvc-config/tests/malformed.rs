@@ -239,10 +239,7 @@ fn every_malformed_configuration_is_rejected_naming_the_key() {
 #[test]
 fn error_paths_are_the_key_variable_or_file() {
     for (what, json, env, expected) in CASES {
-        let strict = LoadOptions {
-            strict: true,
-            ..LoadOptions::default()
-        };
+        let strict = LoadOptions::default().with_strict(true);
         let env_snapshot = EnvSnapshot::from_iter(env.iter().copied());
         let errors = extsvc_config::load_str(json, "tyk.conf", &env_snapshot, &strict).unwrap_err();
         for (error, line) in errors.0.iter().zip(expected.iter()) {

@@ -2,7 +2,8 @@
 //! or errors, never panics, every error starts with the location it names, and a proxy
 //! password never appears in an error or a warning.
 
-use extsvc_config::{load_str, EnvSnapshot, LoadOptions, KEYS};
+use extsvc_config::internal::KEYS;
+use extsvc_config::{load_str, EnvSnapshot, LoadOptions};
 use proptest::prelude::*;
 use serde_json::Value;
 

@@ -47,10 +47,7 @@ fn variables_win_over_the_file_and_honour_the_prefix() {
     assert_eq!(store.secret.as_ref().unwrap().source.to_string(), "env:TYK_GW_SECRET");
 
     let env = EnvSnapshot::from_iter([("MYGW_SECRET", "custom")]);
-    let options = LoadOptions {
-        env_prefix: "MYGW_".to_owned(),
-        ..LoadOptions::default()
-    };
+    let options = LoadOptions::default().with_env_prefix("MYGW_");
     let loaded = load_str("{}", "tyk.conf", &env, &options).unwrap();
     let secret = loaded.config.certificate_store.secret.unwrap();
     assert_eq!(secret.value.expose(), b"custom");

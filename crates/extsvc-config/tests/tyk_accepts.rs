@@ -133,10 +133,7 @@ const ROWS: &[Row] = &[
 ];
 
 fn options(strict: bool) -> LoadOptions {
-    LoadOptions {
-        strict,
-        ..LoadOptions::default()
-    }
+    LoadOptions::default().with_strict(strict)
 }
 
 #[test]

@@ -70,7 +70,7 @@ const MAX_LABEL_LEN: usize = 63;
 /// docs/performance.md).
 ///
 /// ```
-/// use extsvc::config::parse_bypass_list;
+/// use extsvc::config::internal::parse_bypass_list;
 /// use extsvc::resolve::BypassList;
 ///
 /// let (entries, _) = parse_bypass_list(".internal, 10.0.0.0/8, example.org:443, localhost");
@@ -170,7 +170,7 @@ impl PortRule {
 
     /// One of its entries (they share the key).
     fn any_entry(&self) -> Option<u32> {
-        self.any_port.or(self.ports.first().map(|&(_, pos)| pos))
+        self.any_port.or_else(|| self.ports.first().map(|&(_, pos)| pos))
     }
 
     fn is_empty(&self) -> bool {
@@ -536,7 +536,7 @@ impl fmt::Debug for BypassList {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use extsvc_config::parse_bypass_list;
+    use extsvc_config::internal::parse_bypass_list;
 
     fn list(input: &str) -> BypassList {
         let (entries, invalid) = parse_bypass_list(input);

@@ -20,6 +20,7 @@ use extsvc_config::{ServiceKind, Source, Sourced};
 /// assert_eq!(pool.max_connections, 50);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PoolSettings {
     /// Hard cap on open connections (busy + idle) of the service's client.
     pub max_connections: usize,
@@ -43,6 +44,19 @@ pub struct PoolSettings {
 }
 
 impl PoolSettings {
+    /// A pool of at most `max_connections` connections, keeping at most
+    /// `max_idle_per_host` idle per host for `idle_timeout`; the other controls off.
+    pub const fn new(max_connections: usize, max_idle_per_host: usize, idle_timeout: Duration) -> PoolSettings {
+        PoolSettings {
+            max_connections,
+            max_idle_per_host,
+            idle_timeout,
+            max_connections_per_host: None,
+            max_pending: None,
+            max_connection_lifetime: None,
+        }
+    }
+
     /// The built-in defaults of one service.
     pub const fn for_service(kind: ServiceKind) -> PoolSettings {
         let (max_connections, max_idle_per_host, idle_secs) = match kind {

@@ -18,8 +18,8 @@ mod scheme;
 
 pub use bypass::BypassList;
 pub use defaults::PoolSettings;
-pub use mtls::{encoding_secret, CaSource, ClientCertificateSource, ResolvedMtls, SystemRoots};
+pub use mtls::{CaSource, ClientCertificateSource, ResolvedMtls, SystemRoots};
 pub use proxy::ResolvedProxy;
-pub use resolution::{resolve, Resolution, ResolvedService};
+pub use resolution::{resolve, resolve_with, Resolution, ResolvedService, Tuning};
 pub use route::{Route, RouteDecision, RouteReason};
 pub use scheme::TargetScheme;

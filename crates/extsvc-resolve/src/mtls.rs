@@ -12,6 +12,10 @@ use crate::defaults::sourced_default;
 /// Where the client certificate comes from. `Debug` shows paths and ids through
 /// [`extsvc_config::shown`] (no pasted PEM text).
 #[derive(Clone, PartialEq, Eq)]
+#[allow(
+    clippy::exhaustive_enums,
+    reason = "closed set: SPEC section 3's ways to a client certificate (store, files, none), which callers match"
+)]
 pub enum ClientCertificateSource {
     /// No client certificate is presented.
     None,
@@ -36,6 +40,10 @@ pub enum ClientCertificateSource {
 /// Which roots verify the server's certificate. `Debug` shows paths and ids through
 /// [`extsvc_config::shown`].
 #[derive(Clone, PartialEq, Eq)]
+#[allow(
+    clippy::exhaustive_enums,
+    reason = "closed set: SPEC section 3's ways to roots (store, file, default roots), which callers match"
+)]
 pub enum CaSource {
     /// The operating system's roots ([`ResolvedMtls::system_roots`]), as Go finds them;
     /// webpki-roots only when the system has none. `resolve` shows it as `"system"`.
@@ -90,10 +98,7 @@ impl fmt::Debug for CaSource {
                 .finish(),
             CaSource::Store { ca_cert_ids, source } => f
                 .debug_struct("Store")
-                .field(
-                    "ca_cert_ids",
-                    &ca_cert_ids.iter().map(|id| shown(id)).collect::<Vec<_>>(),
-                )
+                .field("ca_cert_ids", &ca_cert_ids.iter().map(shown).collect::<Vec<_>>())
                 .field("source", source)
                 .finish(),
         }
@@ -102,6 +107,7 @@ impl fmt::Debug for CaSource {
 
 /// The TLS settings one service uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ResolvedMtls {
     /// `mtls.enabled` was true.
     pub enabled: bool,
@@ -121,7 +127,7 @@ pub struct ResolvedMtls {
     /// certificate never turns into a client without one.
     pub errors: Vec<ConfigError>,
     /// The secret that decrypts private keys kept encrypted in the certificate store
-    /// (the same for every service; see [`encoding_secret`]).
+    /// (the same for every service; see [`Resolution::encoding_secret`](crate::Resolution::encoding_secret)).
     pub encoding_secret: Option<Sourced<EncodingSecret>>,
     /// Where the operating system's roots are found (the same for every service): the
     /// roots of [`CaSource::DefaultRoots`], and of every proxy leg.
@@ -134,6 +140,7 @@ pub struct ResolvedMtls {
 /// list) its certificate directories; an empty variable counts as unset. `extsvc-tls`
 /// loads them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SystemRoots {
     /// `SSL_CERT_FILE`.
     pub cert_file: Option<Sourced<PathBuf>>,
@@ -162,7 +169,7 @@ impl SystemRoots {
 /// `security.private_certificate_encoding_secret` when set and not empty, else the
 /// top-level `secret` when set and not empty, else none. Each came from its variable
 /// or the file, whichever won in `extsvc-config`.
-pub fn encoding_secret(config: &ExternalServicesConfig) -> Option<Sourced<EncodingSecret>> {
+pub(crate) fn encoding_secret(config: &ExternalServicesConfig) -> Option<Sourced<EncodingSecret>> {
     let store = &config.certificate_store;
     let non_empty = |s: &Option<Sourced<EncodingSecret>>| s.clone().filter(|s| !s.value.is_empty());
     non_empty(&store.private_certificate_encoding_secret).or_else(|| non_empty(&store.secret))
@@ -288,7 +295,7 @@ fn warn_insecure(kind: ServiceKind, insecure: &Sourced<bool>, warnings: &mut Vec
     }
     let subject = match &insecure.source {
         Source::File(name) | Source::Env(name) | Source::Legacy(name) | Source::Code(name) => name.as_str(),
-        Source::Fallback(_) | Source::Default => "insecure_skip_verify",
+        _ => "insecure_skip_verify",
     };
     warnings.push(format!(
         "{subject}: true: certificates of {kind} targets are not verified; do not use this in production"

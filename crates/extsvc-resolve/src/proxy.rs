@@ -1,8 +1,7 @@
 //! Proxy precedence (SPEC section 2): one function per field, reading like the list.
 
-use extsvc_config::{
-    parse_bypass_list, ConfigError, EnvSnapshot, ExternalServicesConfig, ProxyUrl, ServiceKind, Source, Sourced,
-};
+use extsvc_config::internal::parse_bypass_list;
+use extsvc_config::{ConfigError, EnvSnapshot, ExternalServicesConfig, ProxyUrl, ServiceKind, Source, Sourced};
 
 use crate::bypass::BypassList;
 use crate::defaults::sourced_default;
@@ -10,6 +9,7 @@ use crate::scheme::TargetScheme;
 
 /// The proxy settings one service uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ResolvedProxy {
     /// True when global or service proxying is active for this service. When false the
     /// service connects directly and the other fields are empty defaults.

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use extsvc_config::{EncodingSecret, EnvSnapshot, ExternalServicesConfig, ServiceKind, Sourced};
+use extsvc_config::{EncodingSecret, EnvSnapshot, ExternalServicesConfig, PerService, ServiceKind, Sourced};
 
 use crate::bypass::BypassList;
 use crate::defaults::{self, PoolSettings};
@@ -12,6 +12,7 @@ use crate::proxy::{self, ResolvedProxy};
 
 /// What one service uses: proxy, TLS material, pool and timeout.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ResolvedService {
     /// Which service.
     pub kind: ServiceKind,
@@ -19,16 +20,55 @@ pub struct ResolvedService {
     pub proxy: ResolvedProxy,
     /// TLS settings after precedence.
     pub mtls: ResolvedMtls,
-    /// Connection pool sizes (built in, from the seed's table).
+    /// Connection pool sizes: the seed's table, or what [`Tuning::pool`] gave.
     pub pool: PoolSettings,
-    /// Deadline for a whole exchange (built in, from the seed's table).
+    /// Deadline for a whole exchange: the seed's table, or what [`Tuning::timeout`] gave.
     pub timeout: Duration,
+}
+
+/// Settings no configuration key reaches, given in code: a service's pool sizes and
+/// timeout in place of the built-in ones (what `ExternalServicesBuilder::pool` and
+/// `::timeout` collect). [`resolve_with`] applies them as it resolves, so a resolution is
+/// never patched afterwards.
+///
+/// ```
+/// # use std::time::Duration;
+/// use extsvc::config::{EnvSnapshot, ExternalServicesConfig, ServiceKind};
+/// use extsvc::resolve::{resolve_with, PoolSettings, Tuning};
+///
+/// let tuning = Tuning::default()
+///     .pool(ServiceKind::Webhooks, PoolSettings::new(8, 2, Duration::from_secs(30)))
+///     .timeout(ServiceKind::Webhooks, Duration::from_secs(7));
+/// let resolution = resolve_with(&ExternalServicesConfig::default(), &EnvSnapshot::empty(), &tuning);
+/// assert_eq!(resolution.service(ServiceKind::Webhooks).pool.max_connections, 8);
+/// assert_eq!(resolution.service(ServiceKind::Webhooks).timeout, Duration::from_secs(7));
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tuning {
+    pool: PerService<Option<PoolSettings>>,
+    timeout: PerService<Option<Duration>>,
+}
+
+impl Tuning {
+    /// `kind` uses `pool` in place of its built-in pool sizes.
+    #[must_use]
+    pub fn pool(mut self, kind: ServiceKind, pool: PoolSettings) -> Tuning {
+        self.pool[kind] = Some(pool);
+        self
+    }
+
+    /// `kind` uses `timeout` (the deadline of a whole exchange) in place of its built-in one.
+    #[must_use]
+    pub fn timeout(mut self, kind: ServiceKind, timeout: Duration) -> Tuning {
+        self.timeout[kind] = Some(timeout);
+        self
+    }
 }
 
 /// The resolution of all five services.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Resolution {
-    services: [ResolvedService; 5],
+    services: PerService<ResolvedService>,
     encoding_secret: Option<Sourced<EncodingSecret>>,
     /// Warnings from resolution (e.g. a malformed `NO_PROXY` entry skipped).
     pub warnings: Vec<String>,
@@ -37,18 +77,12 @@ pub struct Resolution {
 impl Resolution {
     /// One service.
     pub fn service(&self, kind: ServiceKind) -> &ResolvedService {
-        &self.services[kind.index()]
+        &self.services[kind]
     }
 
     /// All five services, in [`ServiceKind::ALL`] order.
     pub fn services(&self) -> &[ResolvedService; 5] {
-        &self.services
-    }
-
-    /// All five services, mutably: for library-level settings no configuration key
-    /// reaches (pool sizes, timeouts).
-    pub fn services_mut(&mut self) -> &mut [ResolvedService; 5] {
-        &mut self.services
+        self.services.values()
     }
 
     /// Every configuration error the resolution carries (each service's
@@ -56,6 +90,7 @@ impl Resolution {
     /// built in code, what the loader would have refused. Building fails on any of them.
     pub fn errors(&self) -> impl Iterator<Item = &extsvc_config::ConfigError> {
         self.services
+            .values()
             .iter()
             .flat_map(|service| service.proxy.errors.iter().chain(&service.mtls.errors))
     }
@@ -65,7 +100,7 @@ impl Resolution {
     /// reached it. The facade's builder and the `extsvc` command fail with them.
     pub fn proxy_errors(&self) -> Vec<&extsvc_config::ConfigError> {
         let mut errors: Vec<&extsvc_config::ConfigError> = Vec::new();
-        for error in self.services.iter().flat_map(|service| &service.proxy.errors) {
+        for error in self.services.values().iter().flat_map(|service| &service.proxy.errors) {
             if !errors.contains(&error) {
                 errors.push(error);
             }
@@ -73,8 +108,10 @@ impl Resolution {
         errors
     }
 
-    /// The certificate store's encoding secret and where it came from (Tyk's rule, see
-    /// [`encoding_secret`]); every service's [`ResolvedMtls::encoding_secret`] is this one.
+    /// The certificate store's encoding secret and where it came from, by Tyk's rule (SPEC
+    /// sections 1 and 3): `security.private_certificate_encoding_secret` when set and not
+    /// empty, else the top-level `secret` when set and not empty, else none. Every
+    /// service's [`ResolvedMtls::encoding_secret`] is this one.
     pub fn encoding_secret(&self) -> Option<&Sourced<EncodingSecret>> {
         self.encoding_secret.as_ref()
     }
@@ -87,6 +124,12 @@ impl Resolution {
 /// set `ALL_PROXY` / `all_proxy` is only warned about; both warnings, like those about bad
 /// values in the standard variables, appear only when some service proxies.
 pub fn resolve(config: &ExternalServicesConfig, env: &EnvSnapshot) -> Resolution {
+    resolve_with(config, env, &Tuning::default())
+}
+
+/// [`resolve`], with the pool sizes and timeouts of `tuning` in place of the built-in
+/// ones where it gives them.
+pub fn resolve_with(config: &ExternalServicesConfig, env: &EnvSnapshot, tuning: &Tuning) -> Resolution {
     let mut warnings = Vec::new();
     let mut standard_warnings = Vec::new();
     let standard = proxy::StandardProxyEnv::read(env, &mut standard_warnings);
@@ -97,16 +140,16 @@ pub fn resolve(config: &ExternalServicesConfig, env: &EnvSnapshot) -> Resolution
         .bypass_proxy
         .as_ref()
         .map(|entries| entries.clone().map(BypassList::new));
-    let services = ServiceKind::ALL.map(|kind| ResolvedService {
+    let services = PerService::from_fn(|kind| ResolvedService {
         kind,
         proxy: proxy::resolve_proxy(config, kind, &standard, &global_bypass, &mut warnings),
         mtls: mtls::resolve_mtls(config, kind, &system_roots, &mut warnings),
-        pool: PoolSettings::for_service(kind),
-        timeout: defaults::timeout_for(kind),
+        pool: tuning.pool[kind].unwrap_or_else(|| PoolSettings::for_service(kind)),
+        timeout: tuning.timeout[kind].unwrap_or_else(|| defaults::timeout_for(kind)),
     });
     // SPEC section 2: without proxying the standard variables are ignored, so a bad
     // value in them (set for other programs on the host) is no concern of ours.
-    if services.iter().any(|s| s.proxy.enabled) {
+    if services.values().iter().any(|s| s.proxy.enabled) {
         warnings.append(&mut standard_warnings);
     }
     warn_empty_legacy_proxies(config, &mut warnings);

@@ -9,6 +9,10 @@ use crate::scheme::TargetScheme;
 
 /// Where a connection goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(
+    clippy::exhaustive_enums,
+    reason = "closed set: a connection goes direct or through a proxy"
+)]
 pub enum Route<'a> {
     /// Straight to the target.
     Direct,
@@ -18,6 +22,7 @@ pub enum Route<'a> {
 
 /// Why a route was chosen; displays as the `reason` of `extsvc route`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RouteReason<'a> {
     /// Neither global nor service proxying is enabled.
     ProxyingNotEnabled,
@@ -61,6 +66,7 @@ impl fmt::Display for RouteReason<'_> {
 
 /// A route and its reason.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RouteDecision<'a> {
     /// Where the connection goes.
     pub route: Route<'a>,

@@ -7,7 +7,8 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use extsvc_config::{parse_bypass_list, BypassEntry};
+use extsvc_config::internal::parse_bypass_list;
+use extsvc_config::BypassEntry;
 use extsvc_resolve::BypassList;
 use proptest::prelude::*;
 use proptest::sample::select;
@@ -82,7 +83,7 @@ fn ref_rank(entry: &BypassEntry, target: &RefTarget, port: u16) -> Option<(u8, i
                 }
                 return None;
             }
-            let net = entry.ip().map(ipnet::IpNet::from).or(entry.network())?;
+            let net = entry.ip().map(ipnet::IpNet::from).or_else(|| entry.network())?;
             if is_localhost && covers_loopback(net) {
                 (LOCALHOST_RULE, 0)
             } else {

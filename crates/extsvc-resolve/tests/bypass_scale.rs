@@ -3,7 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use extsvc_config::{parse_bypass_list, EnvSnapshot, ExternalServicesConfig, ServiceKind, Source, Sourced};
+use extsvc_config::internal::parse_bypass_list;
+use extsvc_config::{EnvSnapshot, ExternalServicesConfig, ServiceKind, Source, Sourced};
 use extsvc_resolve::TargetScheme;
 
 fn resident_kb() -> u64 {

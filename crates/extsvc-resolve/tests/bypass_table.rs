@@ -2,7 +2,7 @@
 //! list, a target host as it appears in a URL, the effective port, and the entry that
 //! must match (as the operator wrote it), or `None` when the proxy must be used.
 
-use extsvc_config::parse_bypass_list;
+use extsvc_config::internal::parse_bypass_list;
 use extsvc_resolve::BypassList;
 
 /// (bypass list, URL host, effective port, expected matching entry)

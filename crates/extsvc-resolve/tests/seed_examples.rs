@@ -9,7 +9,7 @@ use extsvc_resolve::{resolve, CaSource, ClientCertificateSource, ResolvedService
 fn line(service: &ResolvedService) -> String {
     let p = &service.proxy;
     let m = &service.mtls;
-    let url = |u: &Option<extsvc_config::ProxyUrl>| u.as_ref().map_or("-".to_owned(), ToString::to_string);
+    let url = |u: &Option<extsvc_config::ProxyUrl>| u.as_ref().map_or_else(|| "-".to_owned(), ToString::to_string);
     let bypass: Vec<String> = p.bypass.value.entries().iter().map(ToString::to_string).collect();
     let cert = match &m.client_certificate {
         ClientCertificateSource::None => "none".to_owned(),

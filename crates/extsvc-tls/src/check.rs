@@ -15,11 +15,13 @@ use crate::provider::provider;
 use crate::store::{CertificateStore, DeadlineStore};
 
 /// Certificates expiring within this many days are warned about.
+#[doc(hidden)]
 pub const EXPIRY_WARNING_DAYS: i64 = 30;
 
 /// What [`check`] found: problems (the build fails) and warnings (it builds, but look).
 /// Each entry is one line naming the service's key path and the file or id.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CheckReport {
     /// One line per problem.
     pub problems: Vec<String>,

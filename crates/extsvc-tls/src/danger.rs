@@ -71,37 +71,17 @@ impl ServerCertVerifier for NoServerVerification {
 
 #[cfg(test)]
 mod tests {
-    use std::io::Write;
-    use std::sync::Mutex;
+    use extsvc_test_support::LogCapture;
 
     use super::*;
 
-    /// A log sink shared with the test.
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
     #[test]
     fn building_the_verifier_logs_a_warning_naming_the_service() {
-        let captured = Captured::default();
-        let sink = captured.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || sink.clone())
-            .with_ansi(false)
-            .finish();
-        tracing::subscriber::with_default(subscriber, || {
+        let logs = LogCapture::new();
+        tracing::subscriber::with_default(logs.subscriber(tracing::Level::INFO), || {
             NoServerVerification::new(ServiceKind::Webhooks, crate::crypto_provider());
         });
-        let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let log = logs.text();
         assert!(log.contains("WARN"), "{log}");
         assert!(
             log.contains("service=webhooks") && log.contains("NOT verified"),

@@ -206,6 +206,10 @@ fn recognise_key(der: Vec<u8>) -> Result<PrivateKeyDer<'static>, DecryptError> {
 
 /// What [`split_encrypted_key`] found. Its `Debug` shows sizes only: `rest` may hold a
 /// plain private key.
+#[allow(
+    clippy::exhaustive_structs,
+    reason = "internal: the fuzz targets' view of a split PEM text"
+)]
 pub struct SplitPem {
     /// The text without the encrypted block(s): parse it for certificates and plain keys.
     pub rest: Vec<u8>,

@@ -18,10 +18,11 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use x509_parser::x509::X509Version;
 
 use crate::encrypted_pem::DecryptError;
+use crate::error::StoreError;
 use crate::error::{key_path, Material, Origin, TlsError};
 use crate::pem::{parse_certificates, parse_private_key, ClientCertificate, StoredPrivateKey};
 use crate::pem_file::read_pem_file;
-use crate::store::{CertificateStore, StoreError, StoreFuture};
+use crate::store::{CertificateStore, StoreFuture};
 use crate::SecretSources;
 
 /// CA certificates and where each group came from.

@@ -10,10 +10,12 @@ use crate::store::DEFAULT_STORE_TIMEOUT;
 /// kubelet's sync period), cert-manager renews certificates long before they expire, and a
 /// reload costs one read per file or store id; polling every minute adds at most a minute
 /// to the kubelet's own delay for a negligible load, even on a Redis shared by many gateways.
+#[doc(hidden)]
 pub const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Options of [`build_service_tls`](crate::build_service_tls).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TlsOptions {
     /// Reload the service's TLS material — client certificate and key, CA certificates,
     /// from files or the store — this often; new TLS handshakes use what changed,
@@ -40,6 +42,7 @@ pub struct TlsOptions {
 }
 
 /// The default [`TlsOptions::load_timeout`]: 30 seconds, three store lookups' worth.
+#[doc(hidden)]
 pub const DEFAULT_LOAD_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Default for TlsOptions {
@@ -57,6 +60,18 @@ impl TlsOptions {
     /// These options with [`TlsOptions::refresh_interval`] set to `interval`.
     pub fn with_refresh_interval(mut self, interval: Option<Duration>) -> Self {
         self.refresh_interval = interval;
+        self
+    }
+
+    /// These options with [`TlsOptions::secrets`] set to `secrets`.
+    pub fn with_secrets(mut self, secrets: crate::SecretSources) -> Self {
+        self.secrets = secrets;
+        self
+    }
+
+    /// These options with [`TlsOptions::store_timeout`] set to `timeout`.
+    pub fn with_store_timeout(mut self, timeout: Duration) -> Self {
+        self.store_timeout = timeout;
         self
     }
 }

@@ -1,5 +1,5 @@
 //! PEM parsing: certificate chains, private keys (PKCS#8, PKCS#1, SEC1, and RFC 1423
-//! encrypted as Tyk's store keeps them — see [`crate::encrypted_pem`]) and CA bundles.
+//! encrypted as Tyk's store keeps them — see `encrypted_pem`) and CA bundles.
 //!
 //! Parsing works on bytes; reading files is the caller's job, so that an I/O error and a
 //! parse error stay distinguishable and name the right file. Error messages never echo the
@@ -11,7 +11,7 @@ use rustls_pki_types::pem::{self, PemObject};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::encrypted_pem::{split_encrypted_key, EncryptedPrivateKey};
-pub use crate::error::PemError;
+use crate::error::PemError;
 
 /// The `expected` text for certificates.
 const CERTIFICATE: &str = "CERTIFICATE";
@@ -73,6 +73,10 @@ pub fn parse_stored_key(pem: &[u8]) -> Result<StoredPrivateKey, PemError> {
 /// A private key as a certificate store returns it: plain, or still encrypted (Tyk's
 /// store), to be decrypted with the encoding secret when the service's TLS is built.
 /// `Debug` never shows key bytes.
+#[allow(
+    clippy::exhaustive_enums,
+    reason = "closed set: a stored key is plain or RFC 1423 encrypted"
+)]
 pub enum StoredPrivateKey {
     /// A plain key.
     Plain(PrivateKeyDer<'static>),

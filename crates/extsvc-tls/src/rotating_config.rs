@@ -178,7 +178,7 @@ mod tests {
         assert_eq!(first.alpn_protocols, [b"http/1.1".to_vec()]);
         assert!(base.current().alpn_protocols.is_empty());
         assert!(Arc::ptr_eq(&first, &http1.current()));
-        assert!(Arc::ptr_eq(&first, &http1.clone().current()));
+        assert!(Arc::ptr_eq(&first, &http1.current()));
         assert!(format!("{http1:?}").contains("http/1.1"));
     }
 }

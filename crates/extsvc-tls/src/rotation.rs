@@ -379,19 +379,6 @@ mod tests {
         }
     }
 
-    #[derive(Clone, Default)]
-    struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
     #[tokio::test]
     async fn a_zero_refresh_interval_still_rotates_instead_of_killing_the_task() {
         let pem = |name: &str| {
@@ -429,13 +416,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_refresh_that_times_out_keeps_the_certificate_and_warns_naming_the_store_and_id() {
-        let captured = Captured::default();
-        let sink = captured.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || sink.clone())
-            .with_ansi(false)
-            .finish();
-        let _guard = tracing::subscriber::set_default(subscriber);
+        let logs = extsvc_test_support::LogCapture::new();
+        let _guard = tracing::subscriber::set_default(logs.subscriber(tracing::Level::INFO));
 
         let key = rcgen::KeyPair::generate().unwrap();
         let cert = rcgen::CertificateParams::new(vec!["client".to_owned()])
@@ -472,7 +454,7 @@ mod tests {
             0,
             "the last good certificate is kept: no new generation"
         );
-        let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let log = logs.text();
         let warning = log
             .lines()
             .find(|line| line.contains("WARN") && line.contains("keep using the last good material"))

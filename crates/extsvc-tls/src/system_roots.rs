@@ -121,7 +121,7 @@ pub(crate) fn system_roots(spec: &SystemRoots) -> Arc<LoadedRoots> {
 fn load(files: &[PathBuf], dirs: &[PathBuf]) -> LoadedRoots {
     let mut found = Found::default();
     for file in files {
-        if let Ok(pem) = extsvc_config::read_bounded(file, BUNDLE_LIMIT) {
+        if let Ok(pem) = extsvc_config::internal::read_bounded(file, BUNDLE_LIMIT) {
             found.add(file, &pem);
             break;
         }
@@ -136,7 +136,7 @@ fn load(files: &[PathBuf], dirs: &[PathBuf]) -> LoadedRoots {
             if is_same_dir_symlink(dir, &path) {
                 continue;
             }
-            if let Ok(pem) = extsvc_config::read_bounded(&path, BUNDLE_LIMIT) {
+            if let Ok(pem) = extsvc_config::internal::read_bounded(&path, BUNDLE_LIMIT) {
                 found.add_quietly(&pem);
             }
         }

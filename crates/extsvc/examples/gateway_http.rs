@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 /// What `/echo` answers: the request as the peer saw it.
 #[derive(Debug, Deserialize)]
-pub struct Echo {
+struct Echo {
     /// The method.
     pub method: String,
     /// The request target.

@@ -121,24 +121,33 @@ pub use extsvc_resolve as resolve;
 #[doc(inline)]
 pub use extsvc_tls as tls;
 
-#[doc(inline)]
+// The front door's types at the root, for short imports; documented once, in their
+// module (`#[doc(no_inline)]`), so no name appears twice in the docs.
+#[doc(no_inline)]
 pub use extsvc_client::{
     BuildError, ClientStats, Error, ErrorKind, ExternalServices, ExternalServicesBuilder, HyperConnector, Phase,
-    RedirectPolicy, RedisClient, RequestBuilder, RequestTimeout, ResponseBody, ServiceClient, SetupError, StorageRedis,
+    RedirectPolicy, RequestBuilder, RequestTimeout, ResponseBody, ServiceClient, SetupError,
 };
-#[doc(inline)]
+#[cfg(feature = "redis")]
+#[doc(no_inline)]
+pub use extsvc_client::{RedisClient, StorageRedis};
+#[doc(no_inline)]
 pub use extsvc_config::{
     ConfigError, ConfigErrors, EnvSnapshot, ExternalServicesConfig, Loaded, ServiceKind, StorageKind, StorageSettings,
 };
-#[doc(inline)]
+#[doc(no_inline)]
 pub use extsvc_resolve::PoolSettings;
-#[doc(inline)]
-pub use extsvc_tls::{CertificateStore, DirectoryStore, MemoryStore, RedisStore, TlsError, TlsOptions};
+#[cfg(feature = "redis")]
+#[doc(no_inline)]
+pub use extsvc_tls::RedisStore;
+#[doc(no_inline)]
+pub use extsvc_tls::{CertificateStore, DirectoryStore, MemoryStore, TlsError, TlsOptions};
 
 #[doc(no_inline)]
 pub use bytes::Bytes;
 #[doc(no_inline)]
 pub use http;
+#[cfg(feature = "redis")]
 #[doc(no_inline)]
 pub use redis;
 #[doc(no_inline)]

@@ -15,11 +15,10 @@ use hyper_util::rt::TokioIo;
 use tokio::time::Sleep;
 
 use super::retry::io_cause;
-use super::{
-    closed_before_response, host_header, prepare, replayable, Deadline, RequestBody, ServiceClient, MAX_TIMEOUT,
-};
+use super::{closed_before_response, host_header, prepare, replayable, Deadline, RequestBody, ServiceClient};
 use crate::connect::proxy_auth_required;
-use crate::connect::rustls_error;
+use crate::connect::{refuses_client_certificate, rustls_error};
+use crate::deadline::MAX_TIMEOUT;
 use crate::error::{Error, ErrorKind, Phase};
 use crate::io::{tls_version_name, Connected, ConnectionInfo, Hop};
 use crate::phase;
@@ -244,23 +243,6 @@ fn send_error(e: hyper::Error, hop: Hop, tls_version: Option<rustls::ProtocolVer
     Error::new(ErrorKind::Http, message)
         .with_phase(Phase::ResponseHeaders)
         .with_source(e)
-}
-
-/// The alerts a server sends about the client's certificate (RFC 8446 section 6.2).
-pub(crate) fn refuses_client_certificate(alert: rustls::AlertDescription) -> bool {
-    use rustls::AlertDescription as A;
-    matches!(
-        alert,
-        A::CertificateRequired
-            | A::BadCertificate
-            | A::UnsupportedCertificate
-            | A::CertificateRevoked
-            | A::CertificateExpired
-            | A::CertificateUnknown
-            | A::UnknownCA
-            | A::AccessDenied
-            | A::HandshakeFailure
-    )
 }
 
 /// The TLS alert the peer sent, when that is what ended the exchange.

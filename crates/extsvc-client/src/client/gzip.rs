@@ -222,7 +222,7 @@ mod tests {
         let text: Vec<u8> = (0..200_000u32).flat_map(|i| (i % 251).to_le_bytes()).collect();
         let mut two = gzip(&text);
         two.extend(gzip(b"and more"));
-        let mut want = text.clone();
+        let mut want = text;
         want.extend_from_slice(b"and more");
         for frame in [1, 7, 10, 4096, usize::MAX] {
             let (out, largest) = decode_in_frames(&two, frame.min(two.len())).unwrap();
@@ -254,7 +254,7 @@ mod tests {
         assert!(decode_in_frames(&bad_crc, 5).is_err());
         assert!(decode_in_frames(&good[..good.len() - 3], 5).is_err());
         assert!(decode_in_frames(b"plain text, not gzip", 5).is_err());
-        let mut trailing = good.clone();
+        let mut trailing = good;
         trailing.extend_from_slice(b"junk");
         assert!(decode_in_frames(&trailing, 4).is_err());
     }

@@ -20,15 +20,12 @@ mod request_builder;
 mod request_target;
 mod retry;
 
-pub use redirect::RedirectPolicy;
-pub use request_builder::RequestBuilder;
-
-#[cfg(feature = "redis")]
-pub(crate) use exchange::refuses_client_certificate;
 use exchange::HttpConnection;
+pub use redirect::RedirectPolicy;
 use redirect::Replay;
 pub(crate) use request_body::RequestBody;
 use request_body::{box_body, empty_body};
+pub use request_builder::RequestBuilder;
 pub(crate) use request_target::Target;
 use request_target::{host_header, prepare};
 use retry::{closed_before_response, replayable};
@@ -49,20 +46,13 @@ use http_body::Body;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use crate::connect::{http1_tls_config, ProxyConnector, TcpConnector, TlsConnector};
+use crate::connect::{http1_tls_config, service_connector, ServiceConnector};
+use crate::deadline::deadline_from;
 use crate::error::{BoxError, Error, Phase};
 use crate::instruments::{self, method_label};
-use crate::io::{MaybeTlsStream, ProxyStream};
 use crate::phase;
 use crate::pool::{Pool, PoolKey, PoolLabels, PoolStats, RouteKey, TlsGenerations};
 use crate::trace::ExchangeTrace;
-
-/// The connector stack of a [`ServiceClient`]: TLS to the target over the route-aware
-/// proxy connector over TCP.
-pub type ServiceConnector = TlsConnector<ProxyConnector<TcpConnector>>;
-
-/// The stream a [`ServiceConnector`] yields.
-pub type ServiceStream = MaybeTlsStream<ProxyStream<tokio::net::TcpStream>>;
 
 /// A per-request override of the service's timeout, as a request extension.
 ///
@@ -72,25 +62,14 @@ pub type ServiceStream = MaybeTlsStream<ProxyStream<tokio::net::TcpStream>>;
 /// req.extensions_mut().insert(extsvc::client::RequestTimeout(Duration::from_secs(2)));
 /// ```
 ///
-/// A timeout longer than [`MAX_TIMEOUT`] (a year; `Duration::MAX` included) is clamped to
+/// A timeout longer than [`MAX_TIMEOUT`](crate::MAX_TIMEOUT) (a year; `Duration::MAX` included) is clamped to
 /// it: in effect no deadline, and never an overflow of the clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(
+    clippy::exhaustive_structs,
+    reason = "a newtype request extension, built by the caller as `RequestTimeout(d)`"
+)]
 pub struct RequestTimeout(pub Duration);
-
-/// The longest deadline a request or connection gets: one year. Longer timeouts are
-/// clamped to it, so that adding one to the clock cannot overflow.
-pub const MAX_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 3600);
-
-/// The deadline `timeout` from now, `timeout` clamped to [`MAX_TIMEOUT`].
-pub(crate) fn deadline_after(timeout: Duration) -> Instant {
-    deadline_from(Instant::now(), timeout)
-}
-
-/// The deadline `timeout` after `start` (a clock reading the caller has already made),
-/// `timeout` clamped to [`MAX_TIMEOUT`].
-fn deadline_from(start: Instant, timeout: Duration) -> Instant {
-    start + timeout.min(MAX_TIMEOUT)
-}
 
 /// A request's deadline, and the timeout it came from (for error messages).
 #[derive(Debug, Clone, Copy)]
@@ -102,6 +81,7 @@ pub(crate) struct Deadline {
 /// Counts of a client's connections. `idle` never exceeds `open`, and `opened - closed`
 /// is the number of open connections that finished their setup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct ClientStats {
     /// Connections opened since the client was built (TCP connected; those whose
     /// proxy TLS, `CONNECT` or TLS then failed count too).
@@ -182,10 +162,10 @@ impl ServiceClient {
     ///    The pool and this client record the metrics of [`crate::instruments`];
     /// 4. **HTTP/1.1** (hyper `client::conn::http1`): origin form, or absolute form
     ///    with `Proxy-Authorization` on a forwarding proxy hop;
-    /// 5. [`TlsConnector`]: TLS to the target for `https://`;
-    /// 6. [`ProxyConnector`]: direct, or to the proxy (TLS to an `https://` proxy), then a
+    /// 5. [`TlsConnector`](crate::connect::TlsConnector): TLS to the target for `https://`;
+    /// 6. [`ProxyConnector`](crate::connect::ProxyConnector): direct, or to the proxy (TLS to an `https://` proxy), then a
     ///    [`Tunnel`](crate::connect::Tunnel) (`CONNECT`) for `https://` targets;
-    /// 7. [`TcpConnector`]: DNS and TCP.
+    /// 7. [`TcpConnector`](crate::connect::TcpConnector): DNS and TCP.
     ///
     /// Layers 5–7 are public `tower::Service<Uri>` connectors; they compose into other
     /// clients, e.g. hyper-util's legacy client (which adds no connection cap, and
@@ -193,7 +173,7 @@ impl ServiceClient {
     /// credentials or add the header for proxied `http://` requests yourself). The
     /// target and the proxy each get their own TLS configuration: `tls.target` may carry
     /// the service's client certificate, which must never be offered to a proxy, so the
-    /// proxy leg takes `tls.proxy` ([`ProxyConnector::for_service`]):
+    /// proxy leg takes `tls.proxy` ([`ProxyConnector::for_service`](crate::connect::ProxyConnector::for_service)):
     ///
     /// ```no_run
     /// # use std::sync::Arc;
@@ -220,10 +200,7 @@ impl ServiceClient {
         let service = Arc::new(service);
         let (target_tls, proxy_tls) = (target_tls.into(), proxy_tls.into());
         let generations = TlsGenerations::new(&target_tls, &proxy_tls);
-        let connector = TlsConnector::new(
-            http1_tls_config(&target_tls),
-            ProxyConnector::new(service.clone(), Some(proxy_tls), TcpConnector::new()),
-        );
+        let connector = service_connector(service.clone(), http1_tls_config(&target_tls), proxy_tls);
         instruments::describe();
         let labels = PoolLabels::new(
             service.kind.as_str(),

@@ -96,7 +96,7 @@ impl Target {
                     scheme: scheme.clone(),
                     authority: authority.clone(),
                     host_len,
-                    port: port.unwrap_or(known.default_port()),
+                    port: port.unwrap_or_else(|| known.default_port()),
                     target_scheme: known.target_scheme(),
                 })
             }

@@ -21,7 +21,7 @@ fn plain_tls() -> Arc<rustls::ClientConfig> {
 fn direct_client(kind: ServiceKind) -> ServiceClient {
     let resolution = extsvc_resolve::resolve(&ExternalServicesConfig::default(), &EnvSnapshot::empty());
     let tls = plain_tls();
-    ServiceClient::from_parts(resolution.service(kind).clone(), tls.clone(), tls.clone())
+    ServiceClient::from_parts(resolution.service(kind).clone(), tls.clone(), tls)
 }
 
 fn boxed(body: &'static str) -> RequestBody {
@@ -102,7 +102,7 @@ fn the_debug_output_names_the_proxy_redacted() {
     let loaded = extsvc_config::load_str(json, "tyk.conf", &env, &Default::default()).unwrap();
     let resolution = extsvc_resolve::resolve(&loaded.config, &env);
     let tls = plain_tls();
-    let client = ServiceClient::from_parts(resolution.service(ServiceKind::Oauth).clone(), tls.clone(), tls.clone());
+    let client = ServiceClient::from_parts(resolution.service(ServiceKind::Oauth).clone(), tls.clone(), tls);
     let debug = format!("{client:?}");
     assert!(debug.contains("http://gw:***@proxy:3128"), "{debug}");
     assert!(!debug.contains("hunter2"), "{debug}");
@@ -298,7 +298,6 @@ async fn a_request_timeout_of_duration_max_is_clamped_not_a_panic() {
     assert_eq!(response.status(), 200);
     let body = response.into_body().collect().await.unwrap().to_bytes();
     assert_eq!(&body[..], b"ok");
-    assert!(deadline_after(Duration::MAX) > Instant::now() + Duration::from_secs(300 * 24 * 3600));
 }
 
 #[tokio::test]
@@ -442,21 +441,6 @@ async fn requests_are_recorded_with_method_status_and_error_labels() {
     assert!(matches!(failed[0].2, DebugValue::Histogram(v) if v.len() == 1));
 }
 
-/// Collects what a `fmt` subscriber writes.
-#[derive(Clone, Default)]
-pub(crate) struct LogBuffer(pub(crate) Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for LogBuffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn the_request_span_names_service_and_route_but_no_secret() {
     // A forwarding proxy that answers every absolute-form request itself.
@@ -485,14 +469,8 @@ async fn the_request_span_names_service_and_route_but_no_secret() {
         .service(ServiceKind::Health)
         .clone();
 
-    let logs = LogBuffer::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let logs = extsvc_test_support::LogCapture::new();
+    let _guard = tracing::subscriber::set_default(logs.subscriber(tracing::Level::TRACE));
     // Tests on other threads install WARN-level subscribers of their own; a callsite first
     // seen under one of those may have cached "never" before this one was registered.
     tracing::callsite::rebuild_interest_cache();
@@ -520,7 +498,7 @@ async fn the_request_span_names_service_and_route_but_no_secret() {
         "{proxy_saw}"
     );
 
-    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let text = logs.text();
     assert!(text.contains("extsvc.request"), "{text}");
     assert!(
         text.contains("service=\"health\"") || text.contains("service=health"),

@@ -19,6 +19,7 @@
 mod future;
 mod proxy;
 mod socks;
+mod stack;
 mod tcp;
 mod tls;
 mod tunnel;
@@ -26,11 +27,15 @@ mod tunnel;
 pub use self::future::Connecting;
 pub use self::proxy::ProxyConnector;
 pub use self::socks::Socks5;
+pub use self::stack::{ServiceConnector, ServiceStream};
 pub use self::tcp::TcpConnector;
 pub use self::tls::{http1_tls_config, TlsConnector};
-pub use self::tunnel::{Tunnel, MAX_RESPONSE_HEAD};
-pub use crate::client::{ServiceConnector, ServiceStream};
+pub use self::tunnel::Tunnel;
+/// The fuzz target of the tunnel's response reader checks this bound; not for users.
+#[doc(hidden)]
+pub use self::tunnel::MAX_RESPONSE_HEAD;
 pub use crate::io::{MaybeTlsStream, PrefixedStream, ProxyStream};
 
-pub(crate) use self::tls::rustls_error;
+pub(crate) use self::stack::service_connector;
+pub(crate) use self::tls::{refuses_client_certificate, rustls_error};
 pub(crate) use self::tunnel::proxy_auth_required;

@@ -20,6 +20,7 @@ use crate::io::PrefixedStream;
 use crate::phase;
 
 /// The largest proxy answer head (status line and headers) accepted, in bytes.
+#[doc(hidden)]
 pub const MAX_RESPONSE_HEAD: usize = 16 * 1024;
 
 /// A connector that asks `inner` for a stream to the proxy, then sends

@@ -36,14 +36,7 @@ impl Poolable for FakeConn {
 static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
 
 fn settings(max_connections: usize, max_idle_per_host: usize, idle_timeout: Duration) -> PoolSettings {
-    PoolSettings {
-        max_connections,
-        max_idle_per_host,
-        idle_timeout,
-        max_connections_per_host: None,
-        max_pending: None,
-        max_connection_lifetime: None,
-    }
+    PoolSettings::new(max_connections, max_idle_per_host, idle_timeout)
 }
 
 fn key(host: &str) -> PoolKey {
@@ -444,12 +437,11 @@ fn with_controls(
     max_pending: Option<usize>,
     lifetime: Option<Duration>,
 ) -> PoolSettings {
-    PoolSettings {
-        max_connections_per_host: per_host,
-        max_pending,
-        max_connection_lifetime: lifetime,
-        ..settings(max_connections, 5, Duration::from_secs(60))
-    }
+    let mut pool = settings(max_connections, 5, Duration::from_secs(60));
+    pool.max_connections_per_host = per_host;
+    pool.max_pending = max_pending;
+    pool.max_connection_lifetime = lifetime;
+    pool
 }
 
 fn open_of(pool: &Pool<FakeConn>, key: &PoolKey) -> usize {

@@ -249,7 +249,7 @@ impl Connections {
 /// a reply past the limit, or the connection broke.
 fn setup_error(e: RedisError, words: &ServerWords) -> Error {
     if let Some(alert) = tls_alert_in(&e) {
-        let message = if crate::client::refuses_client_certificate(alert) {
+        let message = if crate::connect::refuses_client_certificate(alert) {
             format!(
                 "the Redis server ended the TLS session with alert {alert:?}; with TLS 1.3 this is how \
                  a server refuses the client certificate (check the storage service's mTLS cert_file / cert_id)"
@@ -321,17 +321,9 @@ mod tests {
             (50, 15, Duration::from_secs(90))
         );
         assert_eq!(kept_connections(&storage), MAX_KEPT);
-        let small = PoolSettings {
-            max_connections: 50,
-            max_idle_per_host: 1,
-            ..storage
-        };
+        let small = PoolSettings::new(50, 1, storage.idle_timeout);
         assert_eq!(kept_connections(&small), 1);
-        let none = PoolSettings {
-            max_connections: 0,
-            max_idle_per_host: 0,
-            ..storage
-        };
+        let none = PoolSettings::new(0, 0, storage.idle_timeout);
         assert_eq!(kept_connections(&none), 1);
     }
 }

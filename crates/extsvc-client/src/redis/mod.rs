@@ -134,7 +134,7 @@ impl RedisClient {
     /// under the deadline. Tells a proxy, TLS (a refused client certificate included) or
     /// `AUTH` problem at start-up rather than at the first command.
     pub async fn connect(&self) -> Result<(), Error> {
-        let deadline = crate::client::deadline_after(self.connections_timeout());
+        let deadline = crate::deadline::deadline_after(self.connections_timeout());
         self.connections.lease(deadline).await.map(drop)
     }
 
@@ -178,7 +178,7 @@ impl RedisClient {
 
     /// A kept connection for one exchange, and the exchange's deadline.
     async fn lease(&self) -> RedisResult<(Lease, Instant)> {
-        let deadline = crate::client::deadline_after(self.connections_timeout());
+        let deadline = crate::deadline::deadline_after(self.connections_timeout());
         let lease = self.connections.lease(deadline).await.map_err(into_redis_error)?;
         Ok((lease, deadline))
     }

@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 
 use extsvc_config::{
-    load_str, ConfigErrors, EnvSnapshot, ExternalServicesConfig, GlobalSettings, LoadOptions, Loaded, MtlsSettings,
+    load_str, ConfigErrors, EnvSnapshot, ExternalServicesConfig, LoadOptions, Loaded, MtlsSettings, ProxySettings,
     ServiceKind, Sourced,
 };
 
@@ -29,10 +29,7 @@ pub fn load_with_env(json: &str, vars: &[(&str, &str)]) -> Result<Loaded, Config
 /// The error messages of a failed load under `strict` (every warning an error).
 pub fn strict_error_lines(json: &str, vars: &[(&str, &str)]) -> Vec<String> {
     let env = EnvSnapshot::from_iter(vars.iter().copied());
-    let strict = LoadOptions {
-        strict: true,
-        ..LoadOptions::default()
-    };
+    let strict = LoadOptions::default().with_strict(true);
     match load_str(json, "tyk.conf", &env, &strict) {
         Ok(loaded) => panic!("expected errors, loaded {:?}", loaded.config),
         Err(errors) => errors.0.iter().map(ToString::to_string).collect(),
@@ -63,7 +60,7 @@ fn push<T>(
     }
 }
 
-fn proxy_block(out: &mut Vec<(String, String, String)>, block: &str, p: &GlobalSettings) {
+fn proxy_block(out: &mut Vec<(String, String, String)>, block: &str, p: &ProxySettings) {
     let url = |u: &Option<extsvc_config::ProxyUrl>| u.as_ref().map_or_else(String::new, ToString::to_string);
     push(out, &format!("{block}.enabled"), &p.enabled, ToString::to_string);
     push(out, &format!("{block}.http_proxy"), &p.http_proxy, url);

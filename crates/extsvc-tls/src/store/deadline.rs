@@ -18,6 +18,7 @@ use crate::pem::ClientCertificate;
 /// The default deadline of one store lookup (connecting included): 10 seconds. A store on
 /// the same network answers in milliseconds; ten seconds leaves room for a slow TLS
 /// handshake to a remote Redis and still fails a hung one well before an operator gives up.
+#[doc(hidden)]
 pub const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A store whose every lookup fails with [`StoreError::Timeout`] after `timeout`.

@@ -12,7 +12,7 @@ use crate::pem::{parse_certificates, ClientCertificate};
 /// (end-entity first) and, for a client certificate, its PRIVATE KEY.
 ///
 /// Files are read on every lookup (through the same bounded read as `cert_file`: regular
-/// files of at most 1 MiB, a FIFO or device refused; see `extsvc_config::read_bounded`), so
+/// files of at most 1 MiB, a FIFO or device refused; see `extsvc_config::internal::read_bounded`), so
 /// replacing a file rotates the certificate at the next reload
 /// ([`crate::TlsOptions::refresh_interval`]). Write the new file under another name and
 /// rename it over the old one, so that a reader never sees half a file.

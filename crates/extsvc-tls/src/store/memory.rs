@@ -7,8 +7,9 @@ use std::sync::RwLock;
 use rustls_pki_types::CertificateDer;
 
 use super::certificate_store::{CertificateStore, StoreFuture};
+use crate::error::PemError;
 use crate::error::StoreError;
-use crate::pem::{parse_certificates, ClientCertificate, PemError};
+use crate::pem::{parse_certificates, ClientCertificate};
 
 #[derive(Clone)]
 enum Entry {

@@ -7,7 +7,7 @@
 //! - `RedisStore` (cargo feature `redis`): key `cert-raw-<id>` in Redis, as Tyk keeps its store.
 //!
 //! Stores return entries as they hold them: a private key encrypted the way Tyk encrypts
-//! it ([`crate::encrypted_pem`]) comes back still encrypted
+//! it (RFC 1423) comes back still encrypted
 //! ([`crate::StoredPrivateKey::Encrypted`]) and is decrypted with the encoding secret when
 //! the service's TLS is built, the same way for every store.
 //!
@@ -25,10 +25,9 @@ mod memory;
 mod redis;
 
 pub use self::certificate_store::{CertificateStore, StoreFuture};
-pub use crate::error::StoreError;
 pub(crate) use deadline::DeadlineStore;
 pub use deadline::DEFAULT_STORE_TIMEOUT;
 pub use directory::DirectoryStore;
 pub use memory::MemoryStore;
 #[cfg(feature = "redis")]
-pub use redis::{InvalidRedisUrl, RedisConnector, RedisStore, RedisUrl, TcpConnector, DEFAULT_KEY_PREFIX};
+pub use redis::{InvalidRedisUrl, RedisConnector, RedisStore, RedisUrl, TcpRedisConnector, DEFAULT_KEY_PREFIX};

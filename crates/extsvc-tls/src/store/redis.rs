@@ -6,7 +6,7 @@
 //!
 //! redis-rs speaks the protocol (its `MultiplexedConnection`: `AUTH`, `SELECT`, `GET`) over a
 //! connection that a [`RedisConnector`] opens, so that it can go through a proxy or TLS
-//! connector; [`TcpConnector`] is a plain TCP connection. One connection per lookup: lookups
+//! connector; [`TcpRedisConnector`] is a plain TCP connection. One connection per lookup: lookups
 //! happen at build time and once per refresh interval. (extsvc-client's `RedisClient` keeps
 //! connections; this crate sits below it, so the store takes any connector instead.)
 
@@ -27,11 +27,12 @@ use crate::pem::{parse_certificates, ClientCertificate};
 use crate::resp::{reply_too_large_in, BoundedReplies};
 
 /// The key prefix of a Tyk gateway's certificate store: id `X` lives at `cert-raw-X`.
+#[doc(hidden)]
 pub const DEFAULT_KEY_PREFIX: &str = "cert-";
 
 /// The largest entry read: 1 MiB, as for certificate files
-/// ([`extsvc_config::PEM_FILE_LIMIT`]).
-const ENTRY_LIMIT: usize = extsvc_config::PEM_FILE_LIMIT as usize;
+/// ([`extsvc_config::internal::PEM_FILE_LIMIT`]).
+const ENTRY_LIMIT: usize = extsvc_config::internal::PEM_FILE_LIMIT as usize;
 
 /// Room for the framing of a `GET` reply (and of the setup's replies) around an entry.
 const REPLY_FRAMING: usize = 4096;
@@ -40,7 +41,7 @@ const REPLY_FRAMING: usize = 4096;
 /// lookup with their own deadline too.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Opens a connection to Redis. Implemented for [`TcpConnector`] and for any
+/// Opens a connection to Redis. Implemented for [`TcpRedisConnector`] and for any
 /// `Fn() -> impl Future<Output = io::Result<S>>` closure.
 pub trait RedisConnector: Send + Sync + 'static {
     /// The connection.
@@ -55,20 +56,20 @@ pub trait RedisConnector: Send + Sync + 'static {
 
 /// A plain TCP connection to `host:port`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TcpConnector {
+pub struct TcpRedisConnector {
     address: String,
 }
 
-impl TcpConnector {
+impl TcpRedisConnector {
     /// Connects to `address` (`host:port`).
     pub fn new(address: impl Into<String>) -> Self {
-        TcpConnector {
+        TcpRedisConnector {
             address: address.into(),
         }
     }
 }
 
-impl RedisConnector for TcpConnector {
+impl RedisConnector for TcpRedisConnector {
     type Stream = tokio::net::TcpStream;
 
     fn connect(&self) -> Pin<Box<dyn Future<Output = io::Result<Self::Stream>> + Send + '_>> {
@@ -122,7 +123,7 @@ struct Auth {
 /// redis-rs (`AUTH`, `SELECT`, `GET`) talks over connections that a
 /// [`RedisConnector`] opens — plain TCP by default, or anything `AsyncRead + AsyncWrite`
 /// (TLS, a proxy tunnel) through [`RedisStore::with_connector`]. One connection per lookup.
-pub struct RedisStore<C: RedisConnector = TcpConnector> {
+pub struct RedisStore<C: RedisConnector = TcpRedisConnector> {
     backend: Backend<C>,
     auth: Option<Auth>,
     database: Option<u32>,
@@ -141,10 +142,10 @@ impl<C: RedisConnector> fmt::Debug for RedisStore<C> {
     }
 }
 
-impl RedisStore<TcpConnector> {
+impl RedisStore<TcpRedisConnector> {
     /// A store over a plain TCP connection to `address` (`host:port`).
     pub fn new(address: impl Into<String>) -> Self {
-        RedisStore::with_connector(TcpConnector::new(address))
+        RedisStore::with_connector(TcpRedisConnector::new(address))
     }
 
     /// Parses `redis://[[user]:password@]host[:port][/db]` (see [`RedisUrl`]).
@@ -170,6 +171,7 @@ impl RedisStore<TcpConnector> {
 /// Credentials are percent-decoded; `Debug` shows the password as `***`. The port
 /// defaults to 6379. Shared by [`RedisStore::from_url`] and `extsvc probe`.
 #[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RedisUrl {
     /// `rediss://`: TLS to the server.
     pub tls: bool,
@@ -214,12 +216,12 @@ impl RedisUrl {
         };
         let (host_port, path) = after.split_once('/').unwrap_or((after, ""));
         let (host, port) = if let Some(v6) = host_port.strip_prefix('[') {
-            let (addr, tail) = v6.split_once(']').ok_or(invalid("unterminated IPv6 address"))?;
+            let (addr, tail) = v6.split_once(']').ok_or_else(|| invalid("unterminated IPv6 address"))?;
             let port = match tail {
                 "" => None,
                 _ => Some(
                     tail.strip_prefix(':')
-                        .ok_or(invalid("unexpected text after the IPv6 address"))?,
+                        .ok_or_else(|| invalid("unexpected text after the IPv6 address"))?,
                 ),
             };
             (format!("[{addr}]"), port)
@@ -475,7 +477,7 @@ impl<C: RedisConnector> RedisStore<C> {
     }
 }
 
-impl RedisStore<TcpConnector> {
+impl RedisStore<TcpRedisConnector> {
     /// A store whose lookups run on `connection`, a redis-rs client shared with other
     /// users — the gateway's own storage client (`ExternalServices::storage_redis()`), so
     /// that a Cluster or Sentinel deployment's certificates load through the same
