@@ -97,9 +97,8 @@ fn serve(stream: TcpStream, hostility: Hostility) {
     // Every error below means the client went away: the thread ends.
     let _ = stream.set_nodelay(true);
     let _ = stream.set_read_timeout(Some(PEER_LIFETIME));
-    let mut writer = match stream.try_clone() {
-        Ok(writer) => writer,
-        Err(_) => return,
+    let Ok(mut writer) = stream.try_clone() else {
+        return;
     };
     if hostility == Hostility::Denied {
         let _ = writer.write_all(format!("-{DENIED}\r\n").as_bytes());

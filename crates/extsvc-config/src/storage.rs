@@ -100,6 +100,7 @@ impl fmt::Display for StorageKind {
 
 /// The topology Tyk would build from a [`StorageSettings`].
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct StorageTopology {
     /// Standalone, Cluster or Sentinel, and the key that decided it.
     pub kind: Sourced<StorageKind>,
@@ -111,6 +112,7 @@ pub struct StorageTopology {
 /// The `storage` section as read (`None`: not set). Built by the loader; `Default` is
 /// an empty section (one node at [`DEFAULT_ADDRESS`]).
 #[derive(Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct StorageSettings {
     /// `type` (Tyk knows only `redis`).
     pub kind_name: Option<Sourced<String>>,
@@ -577,20 +579,20 @@ fn store(
         )
     };
     match (name, value) {
-        ("type", Value::Text(t)) => settings.kind_name = Some(Sourced::new(t, source.clone())),
-        ("host", Value::Text(t)) => settings.host = Some(Sourced::new(t, source.clone())),
-        ("username", Value::Text(t)) => settings.username = Some(Sourced::new(t, source.clone())),
-        ("master_name", Value::Text(t)) => settings.master_name = Some(Sourced::new(t, source.clone())),
-        ("password", Value::Text(t)) => settings.password = Some(Sourced::new(StorageSecret::new(t), source.clone())),
+        ("type", Value::Text(t)) => settings.kind_name = Some(Sourced::new(t, source)),
+        ("host", Value::Text(t)) => settings.host = Some(Sourced::new(t, source)),
+        ("username", Value::Text(t)) => settings.username = Some(Sourced::new(t, source)),
+        ("master_name", Value::Text(t)) => settings.master_name = Some(Sourced::new(t, source)),
+        ("password", Value::Text(t)) => settings.password = Some(Sourced::new(StorageSecret::new(t), source)),
         ("sentinel_password", Value::Text(t)) => {
-            settings.sentinel_password = Some(Sourced::new(StorageSecret::new(t), source.clone()))
+            settings.sentinel_password = Some(Sourced::new(StorageSecret::new(t), source))
         }
         ("ca_file" | "cert_file" | "key_file", Value::Text(t)) => {
             // `""` is Tyk's zero value: not set.
             if t.is_empty() {
                 return;
             }
-            let file = Some(Sourced::new(PathBuf::from(t), source.clone()));
+            let file = Some(Sourced::new(PathBuf::from(t), source));
             match name {
                 "ca_file" => settings.ca_file = file,
                 "cert_file" => settings.cert_file = file,
@@ -603,7 +605,7 @@ fn store(
             }
             match TlsVersion::parse(&t) {
                 Ok(version) => {
-                    let version = Some(Sourced::new(version, source.clone()));
+                    let version = Some(Sourced::new(version, source));
                     if name == "tls_max_version" {
                         settings.tls_max_version = version;
                     } else {
@@ -616,13 +618,13 @@ fn store(
                         "{shown_as}: TLS {} is not offered (rustls implements only 1.2 and 1.3); the minimum is 1.2",
                         t.trim()
                     ));
-                    settings.tls_min_version = Some(Sourced::new(TlsVersion::Tls12, source.clone()));
+                    settings.tls_min_version = Some(Sourced::new(TlsVersion::Tls12, source));
                 }
                 Err(e) => error(diagnostics, e),
             }
         }
         ("port", Value::Number(n)) => match u16::try_from(n) {
-            Ok(port) => settings.port = Some(Sourced::new(port, source.clone())),
+            Ok(port) => settings.port = Some(Sourced::new(port, source)),
             Err(_) => error(diagnostics, format!("port {n} is not from 0 to 65535")),
         },
         ("database" | "optimisation_max_idle" | "optimisation_max_active", Value::Number(n)) => {
@@ -630,22 +632,19 @@ fn store(
                 return error(diagnostics, format!("{n} is too large"));
             };
             match name {
-                "database" => settings.database = Some(Sourced::new(n32, source.clone())),
-                "optimisation_max_idle" => settings.optimisation_max_idle = Some(Sourced::new(n32, source.clone())),
-                _ => settings.optimisation_max_active = Some(Sourced::new(n32, source.clone())),
+                "database" => settings.database = Some(Sourced::new(n32, source)),
+                "optimisation_max_idle" => settings.optimisation_max_idle = Some(Sourced::new(n32, source)),
+                _ => settings.optimisation_max_active = Some(Sourced::new(n32, source)),
             }
         }
         ("timeout", Value::Number(n)) => {
             // A year at most: a bigger deadline is none, and must not overflow a clock.
-            settings.timeout = Some(Sourced::new(
-                Duration::from_secs(n.min(365 * 24 * 3600)),
-                source.clone(),
-            ))
+            settings.timeout = Some(Sourced::new(Duration::from_secs(n.min(365 * 24 * 3600)), source))
         }
-        ("enable_cluster", Value::Bool(b)) => settings.enable_cluster = Some(Sourced::new(b, source.clone())),
-        ("use_ssl", Value::Bool(b)) => settings.use_ssl = Some(Sourced::new(b, source.clone())),
+        ("enable_cluster", Value::Bool(b)) => settings.enable_cluster = Some(Sourced::new(b, source)),
+        ("use_ssl", Value::Bool(b)) => settings.use_ssl = Some(Sourced::new(b, source)),
         ("ssl_insecure_skip_verify", Value::Bool(b)) => {
-            settings.ssl_insecure_skip_verify = Some(Sourced::new(b, source.clone()))
+            settings.ssl_insecure_skip_verify = Some(Sourced::new(b, source))
         }
         ("addrs" | "hosts", Value::List(entries)) => {
             let mut good = Vec::with_capacity(entries.len());
@@ -656,14 +655,14 @@ fn store(
                 }
             }
             if name == "addrs" {
-                settings.addrs = Some(Sourced::new(good, source.clone()));
+                settings.addrs = Some(Sourced::new(good, source));
             } else {
                 if !good.is_empty() {
                     diagnostics.warn(format!(
                         "{shown_as}: deprecated (Tyk reads it only when addrs is empty); write the addresses in storage.addrs"
                     ));
                 }
-                settings.hosts = Some(Sourced::new(good, source.clone()));
+                settings.hosts = Some(Sourced::new(good, source));
             }
         }
         _ => unreachable!("each key's shape is read into its value kind"),
