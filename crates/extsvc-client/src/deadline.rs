@@ -7,6 +7,7 @@ use tokio::time::Instant;
 
 /// The longest deadline a request or connection gets: one year. Longer timeouts are
 /// clamped to it, so that adding one to the clock cannot overflow.
+#[doc(hidden)]
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// The deadline `timeout` from now, `timeout` clamped to [`MAX_TIMEOUT`].

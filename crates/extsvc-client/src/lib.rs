@@ -70,6 +70,7 @@ mod deadline;
 mod error;
 mod host;
 mod hyper_connector;
+#[doc(hidden)] // metric names: docs/observability.md is their reference
 pub mod instruments;
 mod io;
 mod phase;
@@ -78,6 +79,7 @@ mod pool;
 mod redis;
 mod services;
 mod stream;
+#[doc(hidden)] // what `extsvc probe -v` prints; public later if users ask
 pub mod trace;
 
 pub use builder::{ExternalServicesBuilder, SetupError};

@@ -214,6 +214,7 @@ pub fn load_str(json: &str, origin: &str, env: &EnvSnapshot, options: &LoadOptio
 /// back in a [`LoadReport`] with it. `Err` (every error found) only when there is no
 /// configuration to return: the file cannot be read, is not JSON, or its top level or
 /// `external_services` is not an object.
+#[doc(hidden)]
 pub fn load_file_lenient(
     path: Option<&Path>,
     env: &EnvSnapshot,
@@ -247,6 +248,7 @@ pub fn load_file_lenient(
 
 /// Like [`load_str`], but returns the configuration with its errors; see
 /// [`load_file_lenient`].
+#[doc(hidden)]
 pub fn load_str_lenient(
     json: &str,
     origin: &str,

@@ -24,12 +24,15 @@ use crate::error::{ConfigError, Diagnostics};
 use crate::{EnvSnapshot, Source, Sourced, TlsVersion};
 
 /// Tyk's default of `storage.timeout`: 5 seconds per command.
+#[doc(hidden)]
 pub const DEFAULT_STORAGE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Tyk's default of `storage.optimisation_max_active`: 500 connections per node.
+#[doc(hidden)]
 pub const DEFAULT_MAX_ACTIVE: u32 = 500;
 
 /// The address used when the section names none (go-redis's default).
+#[doc(hidden)]
 pub const DEFAULT_ADDRESS: &str = "localhost:6379";
 
 /// A password of the `storage` section (`password`, `sentinel_password`).
@@ -311,6 +314,7 @@ const KEYS: [(&str, Shape); 21] = [
 ];
 
 /// The names of the section's keys, in Tyk's order (for the configuration reference).
+#[doc(hidden)]
 pub fn storage_key_names() -> impl Iterator<Item = &'static str> {
     KEYS.iter().map(|(name, _)| *name)
 }

@@ -139,6 +139,7 @@ pub struct ResolvedMtls {
 /// `SSL_CERT_FILE` replaces the platform's bundle files, `SSL_CERT_DIR` (a `:`-separated
 /// list) its certificate directories; an empty variable counts as unset. `extsvc-tls`
 /// loads them.
+#[doc(hidden)]
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SystemRoots {

@@ -153,6 +153,7 @@ pub async fn check_services<'a>(
 /// [`check_services`] with the deadlines of `options` ([`TlsOptions::store_timeout`] for
 /// each store lookup, [`TlsOptions::load_timeout`] for each service); a service whose
 /// material misses a deadline is a problem naming its key path (and the store and id).
+#[doc(hidden)]
 pub async fn check_services_within<'a>(
     services: impl IntoIterator<Item = &'a ResolvedService>,
     store: Option<&dyn CertificateStore>,

@@ -138,6 +138,7 @@ fn store_error(reference: String, store: &str, message: impl Into<String>) -> Se
 /// `vault://<mount>/<path>.<key>`: Vault's KV engine over its HTTP API, as Tyk reads it —
 /// KV v2 `GET /v1/<mount>/data/<path>` (answer `{"data": {"data": {<key>: …}}}`), KV v1
 /// `GET /v1/<mount>/<path>` (answer `{"data": {<key>: …}}`), with `X-Vault-Token`.
+#[doc(hidden)]
 pub struct VaultSource {
     endpoint: Endpoint,
     token: Option<SecretText>,
@@ -215,6 +216,7 @@ impl SecretSource for VaultSource {
 
 /// `consul://<key>`: Consul's KV over its HTTP API, `GET /v1/kv/<key>` (answer
 /// `[{"Key": …, "Value": <base64>}]`), with `X-Consul-Token` and `?dc=`.
+#[doc(hidden)]
 pub struct ConsulSource {
     endpoint: Endpoint,
     token: Option<SecretText>,

@@ -40,6 +40,7 @@ mod pem;
 mod pem_file;
 mod provider;
 #[cfg(feature = "redis")]
+#[doc(hidden)] // the RESP reply bound under redis-rs, for extsvc-client's Redis client
 pub mod resp;
 mod rotating_config;
 mod rotation;

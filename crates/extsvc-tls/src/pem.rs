@@ -77,6 +77,7 @@ pub fn parse_stored_key(pem: &[u8]) -> Result<StoredPrivateKey, PemError> {
     clippy::exhaustive_enums,
     reason = "closed set: a stored key is plain or RFC 1423 encrypted"
 )]
+#[doc(hidden)]
 pub enum StoredPrivateKey {
     /// A plain key.
     Plain(PrivateKeyDer<'static>),

@@ -28,6 +28,7 @@ compile_error!(
 /// The provider this build uses: `fips`, `aws-lc-rs+post-quantum`, `aws-lc-rs` or `ring`,
 /// by extsvc-tls's features of those names (`post-quantum`: aws-lc-rs offering
 /// X25519MLKEM768 first; several on: the strongest wins; `ring` is the default).
+#[doc(hidden)]
 pub const CRYPTO_PROVIDER: &str = if cfg!(feature = "fips") {
     "fips"
 } else if cfg!(feature = "post-quantum") {

@@ -24,6 +24,7 @@ use extsvc_config::{EnvSnapshot, ExternalServicesConfig, SecretReference, Secret
 pub use crate::error::SecretError;
 
 /// The largest secret accepted (a PEM bundle is a few kilobytes), in bytes.
+#[doc(hidden)]
 pub const SECRET_LIMIT: usize = 1024 * 1024;
 
 /// The future a [`SecretSource`] returns: the secret, or `None` when the store does not

@@ -18,6 +18,7 @@ use crate::error::Error;
 use crate::stream::StreamConnector;
 
 /// How many primaries and replicas a topology has now (`extsvc probe --storage`).
+#[doc(hidden)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct StorageTopologyCounts {
