@@ -311,6 +311,7 @@ fn config(dir: &Path, options: &NginxOptions, https_port: Option<u16>, http_port
          \x20 uwsgi_temp_path {d}/uwsgi;\n\
          \x20 scgi_temp_path {d}/scgi;\n\
          \x20 keepalive_timeout 60s;\n\
+         \x20 keepalive_requests 1000000;\n\
          {servers}\
          }}\n"
     )
