@@ -135,6 +135,41 @@ fn store_error(reference: String, store: &str, message: impl Into<String>) -> Se
     }
 }
 
+/// `GET path_and_query` on a KV store's HTTP API, with its token header when a token is
+/// set: the answer's JSON, `None` on 404, and one message per failure (403 names the
+/// token's key, `kv.<store>.token`), shared by Vault and Consul.
+async fn get_json(
+    endpoint: &Endpoint,
+    path_and_query: &str,
+    token: (&str, Option<&SecretText>),
+    reference: &str,
+    store: &str,
+) -> Result<Option<Json>, SecretError> {
+    let (header, token) = token;
+    let token = token.map(SecretText::expose).unwrap_or_default();
+    let headers = [(header, token)];
+    let headers = if token.is_empty() { &headers[..0] } else { &headers[..] };
+    let (status, body) = endpoint
+        .get(path_and_query, headers)
+        .await
+        .map_err(|e| store_error(reference.to_owned(), store, e))?;
+    match status {
+        200 => {}
+        404 => return Ok(None),
+        403 => {
+            return Err(store_error(
+                reference.to_owned(),
+                store,
+                format!("permission denied (403): check kv.{store}.token"),
+            ))
+        }
+        other => return Err(store_error(reference.to_owned(), store, format!("HTTP status {other}"))),
+    }
+    serde_json::from_slice(&body)
+        .map(Some)
+        .map_err(|_| store_error(reference.to_owned(), store, "the answer is not JSON"))
+}
+
 /// `vault://<mount>/<path>.<key>`: Vault's KV engine over its HTTP API, as Tyk reads it —
 /// KV v2 `GET /v1/<mount>/data/<path>` (answer `{"data": {"data": {<key>: …}}}`), KV v1
 /// `GET /v1/<mount>/<path>` (answer `{"data": {<key>: …}}`), with `X-Vault-Token`.
@@ -179,28 +214,10 @@ impl SecretSource for VaultSource {
                 _ => format!("/v1/{mount}/data/{rest}"),
             };
             let url = url.trim_end_matches('/').to_owned();
-            let token = self.token.as_ref().map(SecretText::expose).unwrap_or_default();
-            let headers = [("x-vault-token", token)];
-            let headers = if token.is_empty() { &headers[..0] } else { &headers[..] };
-            let (status, body) = self
-                .endpoint
-                .get(&url, headers)
-                .await
-                .map_err(|e| store_error(reference.clone(), "vault", e))?;
-            match status {
-                200 => {}
-                404 => return Ok(None),
-                403 => {
-                    return Err(store_error(
-                        reference,
-                        "vault",
-                        "permission denied (403): check kv.vault.token",
-                    ))
-                }
-                other => return Err(store_error(reference, "vault", format!("HTTP status {other}"))),
-            }
-            let json: Json = serde_json::from_slice(&body)
-                .map_err(|_| store_error(reference.clone(), "vault", "the answer is not JSON"))?;
+            let token = ("x-vault-token", self.token.as_ref());
+            let Some(json) = get_json(&self.endpoint, &url, token, &reference, "vault").await? else {
+                return Ok(None);
+            };
             let data = match self.kv_version {
                 1 => &json["data"],
                 _ => &json["data"]["data"],
@@ -260,28 +277,10 @@ impl SecretSource for ConsulSource {
                     &percent_encoding::utf8_percent_encode(dc, percent_encoding::NON_ALPHANUMERIC).to_string(),
                 );
             }
-            let token = self.token.as_ref().map(SecretText::expose).unwrap_or_default();
-            let headers = [("x-consul-token", token)];
-            let headers = if token.is_empty() { &headers[..0] } else { &headers[..] };
-            let (status, body) = self
-                .endpoint
-                .get(&url, headers)
-                .await
-                .map_err(|e| store_error(reference.clone(), "consul", e))?;
-            match status {
-                200 => {}
-                404 => return Ok(None),
-                403 => {
-                    return Err(store_error(
-                        reference,
-                        "consul",
-                        "permission denied (403): check kv.consul.token",
-                    ))
-                }
-                other => return Err(store_error(reference, "consul", format!("HTTP status {other}"))),
-            }
-            let json: Json = serde_json::from_slice(&body)
-                .map_err(|_| store_error(reference.clone(), "consul", "the answer is not JSON"))?;
+            let token = ("x-consul-token", self.token.as_ref());
+            let Some(json) = get_json(&self.endpoint, &url, token, &reference, "consul").await? else {
+                return Ok(None);
+            };
             let Some(value) = json[0]["Value"].as_str() else {
                 return Ok(None);
             };
