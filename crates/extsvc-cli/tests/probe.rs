@@ -458,13 +458,9 @@ fn storage_probes_a_cluster_through_squid_before_and_after_a_failover() {
     );
     assert_eq!(json["route"], "proxy", "{json}");
     assert!(!json.to_string().contains(TOPOLOGY_PASSWORD));
-    let connects: Vec<String> = squid
-        .requests()
-        .into_iter()
-        .filter(|r| r.method == "CONNECT")
-        .map(|r| r.target)
-        .collect();
-    for port in cluster.primaries() {
+    let primaries = cluster.primaries();
+    let connects = squid_connects_to(&squid, &primaries);
+    for port in primaries {
         assert!(
             connects.contains(&format!("127.0.0.1:{port}")),
             "no CONNECT to {port}: {connects:?}"
@@ -523,14 +519,6 @@ fn storage_probes_a_sentinel_set_through_squid_before_and_after_a_failover() {
     })
     .to_string();
     let args = ["--storage", "--count", "30", "--concurrency", "3"];
-    let connects = |squid: &Squid| -> Vec<String> {
-        squid
-            .requests()
-            .into_iter()
-            .filter(|r| r.method == "CONNECT")
-            .map(|r| r.target)
-            .collect()
-    };
 
     let (out, json) = probe(dir.path(), &config, &args);
     assert_eq!(out.status.code(), Some(0), "{json}");
@@ -539,7 +527,7 @@ fn storage_probes_a_sentinel_set_through_squid_before_and_after_a_failover() {
         json["topology"],
         serde_json::json!({"kind": "sentinel", "primaries": 1, "replicas": 1})
     );
-    let seen = connects(&squid);
+    let seen = squid_connects_to(&squid, &[set.sentinel_ports()[0], set.master_port()]);
     for port in [set.sentinel_ports()[0], set.master_port()] {
         assert!(
             seen.contains(&format!("127.0.0.1:{port}")),
@@ -563,9 +551,29 @@ fn storage_probes_a_sentinel_set_through_squid_before_and_after_a_failover() {
     let (out, json) = probe(dir.path(), &config, &args);
     assert_eq!(out.status.code(), Some(0), "{json}");
     assert_eq!(json["ok"].as_u64(), Some(30), "{json}");
-    let seen = connects(&squid);
+    let seen = squid_connects_to(&squid, &[promoted]);
     assert!(
         seen.contains(&format!("127.0.0.1:{promoted}")),
         "no CONNECT to the new master {promoted}: {seen:?}"
     );
+}
+
+/// The targets of squid's CONNECT log lines, once every `127.0.0.1:<port>` of `ports` is
+/// among them or 5 s have passed: squid writes a tunnel's line when the tunnel closes,
+/// a moment after the client has gone.
+fn squid_connects_to(squid: &extsvc_tests::squid::Squid, ports: &[u16]) -> Vec<String> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let seen: Vec<String> = squid
+            .requests()
+            .into_iter()
+            .filter(|r| r.method == "CONNECT")
+            .map(|r| r.target)
+            .collect();
+        let all = ports.iter().all(|port| seen.contains(&format!("127.0.0.1:{port}")));
+        if all || std::time::Instant::now() >= deadline {
+            return seen;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
