@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
 use extsvc_client::{ErrorKind, Hop, Phase, ServiceClient};
 use extsvc_config::{EnvSnapshot, ServiceKind};
+use extsvc_tests::client::get_status as get;
 use extsvc_tests::client::service_client;
 use extsvc_tests::pki::{ServerTlsOptions, TestPki};
 use extsvc_tests::squid::{ProxyCredentials, Squid, SquidOptions, SquidTls};
@@ -31,21 +31,6 @@ async fn client(kind: ServiceKind, proxy: serde_json::Value, pki: &TestPki) -> S
 
 fn proxied(http: &str, https: &str) -> serde_json::Value {
     serde_json::json!({ "enabled": true, "http_proxy": http, "https_proxy": https })
-}
-
-async fn get(client: &ServiceClient, url: &str) -> Result<u16, extsvc_client::Error> {
-    let req = http::Request::get(url)
-        .body(http_body_util::Empty::<Bytes>::new())
-        .unwrap();
-    let run = async {
-        let response = client.request(req).await?;
-        let status = response.status().as_u16();
-        response.into_body().collect().await?;
-        Ok(status)
-    };
-    tokio::time::timeout(Duration::from_secs(30), run)
-        .await
-        .expect("the request hung past its deadline")
 }
 
 fn squid_with_auth(pki: &TestPki) -> Squid {

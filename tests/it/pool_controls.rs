@@ -5,16 +5,15 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use extsvc_client::instruments::*;
-use extsvc_client::{ErrorKind, Phase, ServiceClient};
+use extsvc_client::{ErrorKind, Phase};
 use extsvc_config::{EnvSnapshot, LoadOptions, ServiceKind};
 use extsvc_resolve::{PoolSettings, ResolvedService};
 use extsvc_tests::client::client_of;
+use extsvc_tests::client::get_status as get;
 use extsvc_tests::nginx::{Nginx, NginxOptions};
 use extsvc_tests::squid::{ProxyCredentials, Squid, SquidOptions};
 use extsvc_tests::target::{TargetOptions, TestTarget};
-use http_body_util::BodyExt;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 
 fn resolved(kind: ServiceKind, json: &str, pool: impl FnOnce(PoolSettings) -> PoolSettings) -> ResolvedService {
@@ -23,21 +22,6 @@ fn resolved(kind: ServiceKind, json: &str, pool: impl FnOnce(PoolSettings) -> Po
     let mut service = extsvc_resolve::resolve(&loaded.config, &env).service(kind).clone();
     service.pool = pool(service.pool);
     service
-}
-
-async fn get(client: &ServiceClient, url: &str) -> Result<u16, extsvc_client::Error> {
-    let req = http::Request::get(url)
-        .body(http_body_util::Empty::<Bytes>::new())
-        .unwrap();
-    let run = async {
-        let response = client.request(req).await?;
-        let status = response.status().as_u16();
-        response.into_body().collect().await?;
-        Ok(status)
-    };
-    tokio::time::timeout(Duration::from_secs(30), run)
-        .await
-        .expect("the request hung past its deadline")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

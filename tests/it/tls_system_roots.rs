@@ -5,35 +5,18 @@
 //! without either. The variables come from the environment snapshot, never the process.
 
 use std::process::Command;
-use std::time::Duration;
 
-use bytes::Bytes;
 use extsvc_client::ServiceClient;
 use extsvc_config::{EnvSnapshot, ServiceKind};
+use extsvc_tests::client::get_status as get;
 use extsvc_tests::client::service_client;
 use extsvc_tests::nginx::{Nginx, NginxClientVerify, NginxOptions, NginxProtocols, NginxTls};
 use extsvc_tests::pki::TestPki;
-use http_body_util::BodyExt;
 
 async fn webhooks(env: &[(&str, &str)]) -> ServiceClient {
     service_client("{}", EnvSnapshot::from_iter(env.iter().copied()), ServiceKind::Webhooks)
         .await
         .expect("the client builds")
-}
-
-async fn get(client: &ServiceClient, url: &str) -> Result<u16, extsvc_client::Error> {
-    let request = http::Request::get(url)
-        .body(http_body_util::Empty::<Bytes>::new())
-        .unwrap();
-    let run = async {
-        let response = client.request(request).await?;
-        let status = response.status().as_u16();
-        response.into_body().collect().await?;
-        Ok(status)
-    };
-    tokio::time::timeout(Duration::from_secs(30), run)
-        .await
-        .expect("the request hung past its deadline")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

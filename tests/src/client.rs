@@ -26,3 +26,21 @@ pub async fn client_of(service: ResolvedService) -> ServiceClient {
         .expect("the service's TLS material builds");
     ServiceClient::new(service, &tls)
 }
+
+/// A GET of `url` whose body is read to its end: the status, or the client's error.
+/// Panics when the exchange outlives 30 s (a missing deadline, not a slow peer).
+pub async fn get_status(client: &ServiceClient, url: &str) -> Result<u16, extsvc::Error> {
+    use http_body_util::BodyExt as _;
+    let request = http::Request::get(url)
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .expect("a valid request");
+    let run = async {
+        let response = client.request(request).await?;
+        let status = response.status().as_u16();
+        response.into_body().collect().await?;
+        Ok(status)
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(30), run)
+        .await
+        .expect("the request hung past its deadline")
+}
