@@ -222,7 +222,9 @@ async fn a_rotated_client_certificate_reaches_busy_keep_alive_connections_after_
             tokio::spawn(async move {
                 let mut answers = Vec::new();
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    answers.push((Instant::now(), seen(&client, &url).await));
+                    let sent = Instant::now();
+                    let answer = seen(&client, &url).await;
+                    answers.push((sent, answer, Instant::now()));
                 }
                 answers
             })
@@ -243,16 +245,17 @@ async fn a_rotated_client_certificate_reaches_busy_keep_alive_connections_after_
         answers.extend(worker.await.unwrap());
     }
 
-    // (Requests sent while the reload ran may have either certificate.)
+    // (Requests in flight while the reload ran may have either certificate: one that
+    // waited for a new connection during the reload gets the new one.)
     let before: Vec<&Seen> = answers
         .iter()
-        .filter(|(sent, _)| *sent < reloading)
-        .map(|(_, s)| s)
+        .filter(|(_, _, done)| *done < reloading)
+        .map(|(_, s, _)| s)
         .collect();
     let after: Vec<(Instant, &Seen)> = answers
         .iter()
-        .filter(|(sent, _)| *sent >= reloaded)
-        .map(|(t, s)| (*t, s))
+        .filter(|(sent, _, _)| *sent >= reloaded)
+        .map(|(t, s, _)| (*t, s))
         .collect();
     // Before the reload: the old certificate, on kept connections (keep-alive in use).
     assert!(before.len() >= 20, "{} requests before the reload", before.len());
