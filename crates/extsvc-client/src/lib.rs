@@ -77,6 +77,7 @@ mod phase;
 mod pool;
 #[cfg(feature = "redis")]
 mod redis;
+mod route;
 mod services;
 mod stream;
 #[doc(hidden)] // what `extsvc probe -v` prints; public later if users ask

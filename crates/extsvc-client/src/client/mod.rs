@@ -51,7 +51,8 @@ use crate::deadline::deadline_from;
 use crate::error::{BoxError, Error, Phase};
 use crate::instruments::{self, method_label};
 use crate::phase;
-use crate::pool::{Pool, PoolKey, PoolLabels, PoolStats, RouteKey, TlsGenerations};
+use crate::pool::{Pool, PoolKey, PoolLabels, PoolStats, TlsGenerations};
+use crate::route::RouteKey;
 use crate::trace::ExchangeTrace;
 
 /// A per-request override of the service's timeout, as a request extension.
