@@ -1,13 +1,42 @@
-//! [`RouteKey`]: the route of a request target, as the pool key holds it.
+//! [`RouteKey`]: the route of a request target, decided once per target
+//! ([`ResolvedService::route`]) and carried down, to the pool key and to the connector.
 
-use extsvc_resolve::TargetScheme;
+use extsvc_config::ProxyUrl;
+use extsvc_resolve::{ResolvedService, Route, TargetScheme};
 
-/// Which route a pooled connection takes: part of its [`PoolKey`](crate::pool::PoolKey), so a connection
-/// opened through one proxy is never reused for another route.
+/// Which route a connection takes: part of its [`PoolKey`](crate::pool::PoolKey), so a
+/// connection opened through one proxy is never reused for another route, and what the
+/// service's own clients hand their connector stack with the target, so the connector
+/// follows the decision instead of making it again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum RouteKey {
     /// Straight to the target.
     Direct,
     /// Through the service's proxy for this scheme (`http_proxy` or `https_proxy`).
     Proxy(TargetScheme),
+}
+
+impl RouteKey {
+    /// The key of `route`, decided for a target of `scheme`.
+    pub(crate) fn of(route: Route<'_>, scheme: TargetScheme) -> RouteKey {
+        match route {
+            Route::Direct => RouteKey::Direct,
+            Route::Proxy(_) => RouteKey::Proxy(scheme),
+        }
+    }
+
+    /// Decides the route to `host:port` by `service`'s rules (the one decision for this
+    /// target). Allocates nothing.
+    pub(crate) fn decide(service: &ResolvedService, scheme: TargetScheme, host: &str, port: u16) -> RouteKey {
+        RouteKey::of(service.route(scheme, host, port).route, scheme)
+    }
+
+    /// The proxy this route goes through, borrowed from `service`: its field for the
+    /// scheme, the one [`ResolvedService::route`] chose (no second bypass match).
+    pub(crate) fn proxy(self, service: &ResolvedService) -> Option<&ProxyUrl> {
+        match self {
+            RouteKey::Direct => None,
+            RouteKey::Proxy(scheme) => service.proxy.for_scheme(scheme).value.as_ref(),
+        }
+    }
 }

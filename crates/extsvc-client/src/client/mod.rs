@@ -40,7 +40,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use extsvc_config::ProxyUrl;
-use extsvc_resolve::{ResolvedService, Route};
+use extsvc_resolve::ResolvedService;
 use http::{Request, Response};
 use http_body::Body;
 use tokio::time::Instant;
@@ -403,12 +403,11 @@ impl ServiceClient {
         let method = method_label(req.method());
         let target = Target::of(req.uri())?;
         let (scheme, port) = (target.target_scheme, target.port);
-        let decision = inner.service.route(scheme, target.host(), port);
-        let (route_key, proxy) = match decision.route {
-            Route::Direct => (RouteKey::Direct, None),
-            Route::Proxy(proxy) => (RouteKey::Proxy(scheme), Some(proxy)),
-        };
-        let key = PoolKey::from_authority(scheme, &target.authority, target.host_range(), port, route_key);
+        // The route is decided here, once for this hop's target: the pool key holds it,
+        // and a new connection is opened by it (`connect_routed`), not decided again.
+        let route = RouteKey::decide(&inner.service, scheme, target.host(), port);
+        let proxy = route.proxy(&inner.service);
+        let key = PoolKey::from_authority(scheme, &target.authority, target.host_range(), port, route);
         // DEBUG, not INFO: a gateway logs at INFO all day, and an INFO span per request
         // makes a fmt subscriber format its fields on every request (measured: about a
         // tenth of the client's instructions, docs/performance.md). Build-time decisions
