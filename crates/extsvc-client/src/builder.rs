@@ -16,8 +16,8 @@ use extsvc_config::{
 use extsvc_resolve::{resolve_with, PoolSettings, Tuning};
 use extsvc_tls::{CertificateStore, SecretSource, SecretSources, TlsOptions};
 
-use crate::client::RedirectPolicy;
 use crate::services::{BuildError, ExternalServices};
+use extsvc_resolve::RedirectPolicy;
 
 /// Setting up [`ExternalServices`] with [`ExternalServices::builder`] failed.
 #[derive(Debug, thiserror::Error)]

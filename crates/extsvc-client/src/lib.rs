@@ -84,12 +84,12 @@ mod stream;
 pub mod trace;
 
 pub use builder::{ExternalServicesBuilder, SetupError};
-pub use client::{
-    ClientStats, RedirectPolicy, RequestBuilder, RequestTimeout, ResponseBody, ResponseFuture, ServiceClient,
-    DEFAULT_BODY_LIMIT,
-};
+pub use client::{ClientStats, RequestBuilder, RequestTimeout, ResponseBody, ResponseFuture, ServiceClient};
 pub use deadline::MAX_TIMEOUT;
 pub use error::{BoxError, Error, ErrorKind, Phase};
+/// Data of a service's resolution (like `PoolSettings`), documented in `resolve`.
+#[doc(no_inline)]
+pub use extsvc_resolve::{RedirectPolicy, DEFAULT_BODY_LIMIT};
 pub use hyper_connector::HyperConnector;
 /// How the CLI and the request span name a negotiated TLS version (`TLSv1.3`).
 #[doc(hidden)]

@@ -84,13 +84,6 @@ impl ResponseBody {
     }
 }
 
-/// The default `max_response_body` of every service: 32 MiB. A JWKS document, a token
-/// response or a webhook's answer is a few kilobytes; the limit keeps a hostile or broken
-/// peer from filling memory before the deadline ends the exchange. It counts the bytes
-/// after gzip decompression, and reading past it is an [`ErrorKind::BodyTooLarge`] error
-/// whatever way the body is read (frames, [`ResponseBody::bytes`], `text`, `json`).
-pub const DEFAULT_BODY_LIMIT: usize = 32 * 1024 * 1024;
-
 impl ResponseBody {
     /// What the connection the response came on was: its hop and negotiated TLS
     /// versions (`extsvc probe` prints the TLS version from it). Kept here rather than

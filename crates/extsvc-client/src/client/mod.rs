@@ -10,7 +10,7 @@
 
 mod body;
 
-pub use body::{ResponseBody, DEFAULT_BODY_LIMIT};
+pub use body::ResponseBody;
 
 mod exchange;
 mod gzip;
@@ -21,7 +21,6 @@ mod request_target;
 mod retry;
 
 use exchange::HttpConnection;
-pub use redirect::RedirectPolicy;
 use redirect::Replay;
 pub(crate) use request_body::RequestBody;
 use request_body::{box_body, empty_body};
@@ -40,7 +39,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use extsvc_config::ProxyUrl;
-use extsvc_resolve::ResolvedService;
+use extsvc_resolve::{RedirectPolicy, ResolvedService, DEFAULT_BODY_LIMIT};
 use http::{Request, Response};
 use http_body::Body;
 use tokio::time::Instant;
