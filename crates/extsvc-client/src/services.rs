@@ -186,15 +186,6 @@ impl ExternalServices {
         crate::HyperConnector::new(self.clients[kind].connector())
     }
 
-    pub(crate) fn set_http_limits(
-        &mut self,
-        kind: ServiceKind,
-        redirect: crate::RedirectPolicy,
-        max_response_body: usize,
-    ) {
-        self.clients[kind].set_http_limits(redirect, max_response_body);
-    }
-
     /// The stream connector of `storage` (Redis), sharing nothing but configuration.
     pub fn storage_connector(&self) -> StreamConnector {
         self.storage.clone()

@@ -39,7 +39,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use extsvc_config::ProxyUrl;
-use extsvc_resolve::{RedirectPolicy, ResolvedService, DEFAULT_BODY_LIMIT};
+use extsvc_resolve::{RedirectPolicy, ResolvedService};
 use http::{Request, Response};
 use http_body::Body;
 use tokio::time::Instant;
@@ -115,10 +115,6 @@ struct ClientInner {
     connector: ServiceConnector,
     pool: Pool<HttpConnection>,
     opened: Arc<AtomicU64>,
-    /// Redirects followed per request.
-    redirect: RedirectPolicy,
-    /// `max_response_body`, in bytes.
-    max_response_body: u64,
 }
 
 impl fmt::Debug for ServiceClient {
@@ -228,20 +224,7 @@ impl ServiceClient {
                 connector,
                 pool,
                 opened: Arc::new(AtomicU64::new(0)),
-                redirect: RedirectPolicy::default(),
-                max_response_body: DEFAULT_BODY_LIMIT as u64,
             }),
-        }
-    }
-
-    /// Sets the redirect policy and the response body limit of a client not shared yet
-    /// (the builder's overrides); a shared client keeps its settings.
-    pub(crate) fn set_http_limits(&mut self, redirect: RedirectPolicy, max_response_body: usize) {
-        if let Some(inner) = Arc::get_mut(&mut self.inner) {
-            inner.redirect = redirect;
-            inner.max_response_body = u64::try_from(max_response_body).unwrap_or(u64::MAX);
-        } else {
-            debug_assert!(false, "set_http_limits on a shared client");
         }
     }
 
@@ -250,14 +233,16 @@ impl ServiceClient {
         self.inner.connector.clone()
     }
 
-    /// How many redirects a request follows.
+    /// How many redirects a request follows (the service's
+    /// [`ResolvedService::redirect`]).
     pub fn redirect_policy(&self) -> RedirectPolicy {
-        self.inner.redirect
+        self.inner.service.redirect
     }
 
-    /// The most bytes of a response body (after decompression) this client reads.
+    /// The most bytes of a response body (after decompression) this client reads (the
+    /// service's [`ResolvedService::max_response_body`]).
     pub fn max_response_body(&self) -> u64 {
-        self.inner.max_response_body
+        self.inner.service.max_response_body
     }
 
     /// Builds the client of one service from its resolution and the configurations
@@ -442,7 +427,7 @@ impl ServiceClient {
                     response.headers_mut().remove(http::header::CONTENT_ENCODING);
                     response.headers_mut().remove(http::header::CONTENT_LENGTH);
                 }
-                let limit = inner.max_response_body;
+                let limit = inner.service.max_response_body;
                 Ok(response.map(|incoming| ResponseBody::new(incoming, conn, timeout, target, proxied, gzip, limit)))
             }
             Err(mut err) => {

@@ -75,7 +75,7 @@ impl ServiceClient {
         started: Instant,
         deadline: Deadline,
     ) -> Result<Response<ResponseBody>, Error> {
-        let policy = self.inner.redirect;
+        let policy = self.inner.service.redirect;
         let mut followed = 0usize;
         let mut started = started;
         loop {
