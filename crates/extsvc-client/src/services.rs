@@ -61,7 +61,7 @@ impl ExternalServices {
         options: &TlsOptions,
     ) -> Result<ExternalServices, BuildError> {
         let mut parts = Vec::with_capacity(5);
-        for service in resolution.services() {
+        for service in resolution.services().values() {
             // An unusable standard proxy variable this service reaches: no client that
             // would connect directly instead (SPEC section 2).
             if let Some(error) = service.proxy.errors.first() {

@@ -107,9 +107,10 @@ impl Resolution {
         &self.services[kind]
     }
 
-    /// All five services, in [`ServiceKind::ALL`] order.
-    pub fn services(&self) -> &[ResolvedService; 5] {
-        self.services.values()
+    /// All five services, indexed by [`ServiceKind`] (`iter` and `values` in
+    /// [`ServiceKind::ALL`] order).
+    pub fn services(&self) -> &PerService<ResolvedService> {
+        &self.services
     }
 
     /// Every configuration error the resolution carries (each service's
