@@ -10,7 +10,7 @@ use extsvc_client::{ErrorKind, ExternalServices, Phase, RedisClient, StreamConne
 use extsvc_config::{EnvSnapshot, LoadOptions, ServiceKind};
 use extsvc_resolve::{Resolution, ResolvedService};
 use extsvc_tests::pki::TestPki;
-use extsvc_tests::redis::{RedisOptions, RedisServer, RedisTls, RedisTlsAuthClients};
+use extsvc_tests::redis::{RedisOptions, RedisServer, RedisTls};
 use extsvc_tests::squid::{Squid, SquidOptions, SquidTls};
 use extsvc_tls::{build_service_tls, TlsOptions};
 use redis::AsyncCommands;
@@ -22,14 +22,7 @@ const PASSWORD_IN_URL: &str = "p%40ss%2Fw%3Ard%251";
 /// The storage service with `proxy` and `mtls` (client certificate and CA by default).
 fn resolution(proxy: serde_json::Value, mtls: Option<serde_json::Value>, pki: &TestPki) -> Resolution {
     let env = EnvSnapshot::empty();
-    let mtls = mtls.unwrap_or_else(|| {
-        serde_json::json!({
-            "enabled": true,
-            "ca_file": pki.ca_cert_path.display().to_string(),
-            "cert_file": pki.client_chain_path.display().to_string(),
-            "key_file": pki.client_key_path.display().to_string()
-        })
-    });
+    let mtls = mtls.unwrap_or_else(|| pki.client_mtls());
     let json = serde_json::json!({
         "external_services": { "storage": { "proxy": proxy, "mtls": mtls } }
     })
@@ -47,13 +40,7 @@ async fn services(proxy: serde_json::Value, pki: &TestPki) -> ExternalServices {
 fn tls_redis(pki: &TestPki, plain: bool) -> RedisServer {
     RedisServer::start(RedisOptions {
         plain,
-        tls: Some(RedisTls {
-            cert_chain_path: pki.server_chain_path.clone(),
-            key_path: pki.server_key_path.clone(),
-            ca_path: pki.ca_cert_path.clone(),
-            auth_clients: RedisTlsAuthClients::Yes,
-            admin_client: None,
-        }),
+        tls: Some(RedisTls::requiring_client_certificates(pki)),
         password: Some(PASSWORD.to_owned()),
     })
 }
@@ -131,10 +118,7 @@ async fn rediss_with_a_client_certificate_direct_through_connect_and_through_an_
     let pki = TestPki::generate();
     let server = tls_redis(&pki, false);
     let squid = Squid::start(SquidOptions {
-        https: Some(SquidTls {
-            cert_chain_path: pki.server_chain_path.clone(),
-            key_path: pki.server_key_path.clone(),
-        }),
+        https: Some(SquidTls::of(&pki)),
         ..SquidOptions::default()
     });
     let url = with_auth(&server.tls_url(), 0);

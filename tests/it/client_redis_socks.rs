@@ -11,7 +11,7 @@ use extsvc_client::{ErrorKind, ExternalServices, RedisClient};
 use extsvc_config::EnvSnapshot;
 use extsvc_tests::microsocks::{Microsocks, MicrosocksOptions, OUTGOING_ADDRESS};
 use extsvc_tests::pki::TestPki;
-use extsvc_tests::redis::{RedisOptions, RedisServer, RedisTls, RedisTlsAuthClients};
+use extsvc_tests::redis::{RedisOptions, RedisServer, RedisTls};
 use extsvc_tests::squid::{Squid, SquidOptions};
 use redis::AsyncCommands;
 
@@ -37,13 +37,7 @@ fn microsocks() -> Microsocks {
 fn redis_server(pki: &TestPki) -> RedisServer {
     RedisServer::start(RedisOptions {
         plain: true,
-        tls: Some(RedisTls {
-            cert_chain_path: pki.server_chain_path.clone(),
-            key_path: pki.server_key_path.clone(),
-            ca_path: pki.ca_cert_path.clone(),
-            auth_clients: RedisTlsAuthClients::Yes,
-            admin_client: None,
-        }),
+        tls: Some(RedisTls::requiring_client_certificates(pki)),
         password: Some(PASSWORD.to_owned()),
     })
 }
@@ -54,12 +48,7 @@ async fn front_door(proxy_url: &str, pki: &TestPki) -> ExternalServices {
     let conf = serde_json::json!({
         "external_services": { "storage": {
             "proxy": { "enabled": true, "http_proxy": proxy_url, "https_proxy": proxy_url },
-            "mtls": {
-                "enabled": true,
-                "ca_file": pki.ca_cert_path,
-                "cert_file": pki.client_chain_path,
-                "key_file": pki.client_key_path
-            }
+            "mtls": pki.client_mtls()
         } }
     })
     .to_string();

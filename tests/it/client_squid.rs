@@ -36,10 +36,7 @@ fn proxied(http: &str, https: &str) -> serde_json::Value {
 fn squid_with_auth(pki: &TestPki) -> Squid {
     Squid::start(SquidOptions {
         basic_auth: Some(ProxyCredentials::new("gw", PASSWORD)),
-        https: Some(SquidTls {
-            cert_chain_path: pki.server_chain_path.clone(),
-            key_path: pki.server_key_path.clone(),
-        }),
+        https: Some(SquidTls::of(pki)),
         ..SquidOptions::default()
     })
 }

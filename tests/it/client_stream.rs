@@ -9,7 +9,7 @@ use extsvc_client::{ErrorKind, Phase, StreamConnector};
 use extsvc_config::{EnvSnapshot, LoadOptions, ServiceKind};
 use extsvc_resolve::ResolvedService;
 use extsvc_tests::pki::TestPki;
-use extsvc_tests::redis::{RedisOptions, RedisServer, RedisTls, RedisTlsAuthClients};
+use extsvc_tests::redis::{RedisOptions, RedisServer, RedisTls};
 use extsvc_tests::squid::{Squid, SquidOptions};
 use extsvc_tls::{build_service_tls, TlsOptions};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -20,12 +20,7 @@ fn storage(proxy: serde_json::Value, pki: &TestPki) -> ResolvedService {
         "external_services": {
             "storage": {
                 "proxy": proxy,
-                "mtls": {
-                    "enabled": true,
-                    "ca_file": pki.ca_cert_path.display().to_string(),
-                    "cert_file": pki.client_chain_path.display().to_string(),
-                    "key_file": pki.client_key_path.display().to_string()
-                }
+                "mtls": pki.client_mtls()
             }
         }
     })
@@ -55,13 +50,7 @@ async fn ping(connector: &StreamConnector, url: &str) -> Result<String, extsvc_c
 fn redis(pki: &TestPki) -> RedisServer {
     RedisServer::start(RedisOptions {
         plain: true,
-        tls: Some(RedisTls {
-            cert_chain_path: pki.server_chain_path.clone(),
-            key_path: pki.server_key_path.clone(),
-            ca_path: pki.ca_cert_path.clone(),
-            auth_clients: RedisTlsAuthClients::Yes,
-            admin_client: None,
-        }),
+        tls: Some(RedisTls::requiring_client_certificates(pki)),
         password: None,
     })
 }

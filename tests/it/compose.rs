@@ -77,8 +77,7 @@ async fn the_services_connector_composes_into_hyper_util() {
     let proxy = FaultProxy::start(FaultMode::Normal);
     let config = serde_json::json!({ "external_services": {
         "global": { "enabled": true, "https_proxy": proxy.url() },
-        "webhooks": { "mtls": { "enabled": true, "ca_file": pki.ca_cert_path,
-            "cert_file": pki.client_chain_path, "key_file": pki.client_key_path } }
+        "webhooks": { "mtls": pki.client_mtls() }
     }})
     .to_string();
     let services = extsvc::ExternalServices::builder()

@@ -35,10 +35,7 @@ async fn get(client: &ServiceClient, url: &str) -> Result<u16, ErrorKind> {
 async fn a_rotated_ca_reaches_the_proxy_leg_which_insecure_skip_verify_never_relaxes() {
     let pki = TestPki::generate();
     let squid = Squid::start(SquidOptions {
-        https: Some(SquidTls {
-            cert_chain_path: pki.server_chain_path.clone(),
-            key_path: pki.server_key_path.clone(),
-        }),
+        https: Some(SquidTls::of(&pki)),
         ..SquidOptions::default()
     });
     let target = TestTarget::http(TargetOptions::default());

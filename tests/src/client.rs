@@ -2,6 +2,7 @@
 //! [`ExternalServices::builder`] with tyk.conf text and an explicit environment
 //! ([`service_client`]), or from one resolved service ([`client_of`]).
 
+use extsvc::client::Connected;
 use extsvc::resolve::ResolvedService;
 use extsvc::tls::build_service_tls;
 use extsvc::{EnvSnapshot, ExternalServices, ServiceClient, ServiceKind, SetupError, TlsOptions};
@@ -39,6 +40,46 @@ pub async fn get_status(client: &ServiceClient, url: &str) -> Result<u16, extsvc
         let status = response.status().as_u16();
         response.into_body().collect().await?;
         Ok(status)
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(30), run)
+        .await
+        .expect("the request hung past its deadline")
+}
+
+/// What one GET to nginx (`tests/src/nginx.rs`) saw: the status, its
+/// `x-ssl-client-verify` header (empty when absent) and what the connection was.
+#[derive(Debug)]
+pub struct Verified {
+    /// The response's status.
+    pub status: u16,
+    /// Its `x-ssl-client-verify` header: `SUCCESS`, `NONE`, `FAILED:…`, or empty.
+    pub verify: String,
+    /// What the connection was (hop, negotiated TLS versions).
+    pub connected: Connected,
+}
+
+/// A GET of `url` whose body is read to its end, with nginx's verdict on the client
+/// certificate; panics when the exchange outlives 30 s.
+pub async fn get_verified(client: &ServiceClient, url: &str) -> Result<Verified, extsvc::Error> {
+    use http_body_util::BodyExt as _;
+    let request = http::Request::get(url)
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .expect("a valid request");
+    let run = async {
+        let response = client.request(request).await?;
+        let status = response.status().as_u16();
+        let verify = response
+            .headers()
+            .get("x-ssl-client-verify")
+            .map(|v| v.to_str().unwrap_or_default().to_owned())
+            .unwrap_or_default();
+        let connected = response.body().connected();
+        response.into_body().collect().await?;
+        Ok(Verified {
+            status,
+            verify,
+            connected,
+        })
     };
     tokio::time::timeout(std::time::Duration::from_secs(30), run)
         .await

@@ -46,6 +46,20 @@ pub struct RedisTls {
     pub admin_client: Option<(PathBuf, PathBuf)>,
 }
 
+impl RedisTls {
+    /// The TLS port with `pki`'s server chain and key, requiring a client certificate
+    /// that chains to `pki`'s CA (`tls-auth-clients yes`); no admin client.
+    pub fn requiring_client_certificates(pki: &crate::pki::TestPki) -> RedisTls {
+        RedisTls {
+            cert_chain_path: pki.server_chain_path.clone(),
+            key_path: pki.server_key_path.clone(),
+            ca_path: pki.ca_cert_path.clone(),
+            auth_clients: RedisTlsAuthClients::Yes,
+            admin_client: None,
+        }
+    }
+}
+
 /// How to start a [`RedisServer`].
 #[derive(Clone)]
 pub struct RedisOptions {

@@ -67,6 +67,16 @@ pub struct SquidTls {
     pub key_path: PathBuf,
 }
 
+impl SquidTls {
+    /// `pki`'s server chain and key.
+    pub fn of(pki: &crate::pki::TestPki) -> SquidTls {
+        SquidTls {
+            cert_chain_path: pki.server_chain_path.clone(),
+            key_path: pki.server_key_path.clone(),
+        }
+    }
+}
+
 /// How to start a [`Squid`].
 #[derive(Debug, Clone, Default)]
 pub struct SquidOptions {
