@@ -7,8 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use extsvc_client::{ErrorKind, ExternalServices, Phase, RedisClient, StreamConnector};
-use extsvc_config::{EnvSnapshot, LoadOptions, ServiceKind};
+use extsvc_config::{EnvSnapshot, ServiceKind};
 use extsvc_resolve::{Resolution, ResolvedService};
+use extsvc_tests::client::{resolve_conf, resolved_service, service_conf};
 use extsvc_tests::pki::TestPki;
 use extsvc_tests::redis::{RedisOptions, RedisServer, RedisTls};
 use extsvc_tests::squid::{Squid, SquidOptions, SquidTls};
@@ -23,12 +24,7 @@ const PASSWORD_IN_URL: &str = "p%40ss%2Fw%3Ard%251";
 fn resolution(proxy: serde_json::Value, mtls: Option<serde_json::Value>, pki: &TestPki) -> Resolution {
     let env = EnvSnapshot::empty();
     let mtls = mtls.unwrap_or_else(|| pki.client_mtls());
-    let json = serde_json::json!({
-        "external_services": { "storage": { "proxy": proxy, "mtls": mtls } }
-    })
-    .to_string();
-    let loaded = extsvc_config::load_str(&json, "tyk.conf", &env, &LoadOptions::default()).unwrap();
-    extsvc_resolve::resolve(&loaded.config, &env)
+    resolve_conf(&service_conf(ServiceKind::Storage, proxy, mtls), &env)
 }
 
 async fn services(proxy: serde_json::Value, pki: &TestPki) -> ExternalServices {
@@ -211,11 +207,7 @@ async fn a_proxy_killed_and_restarted_fails_the_next_command_and_then_works_on_t
 
 /// The storage service without TLS material, for a plain target.
 async fn plain_storage() -> (StreamConnector, ResolvedService) {
-    let env = EnvSnapshot::empty();
-    let loaded = extsvc_config::load_str("{}", "tyk.conf", &env, &LoadOptions::default()).unwrap();
-    let service = extsvc_resolve::resolve(&loaded.config, &env)
-        .service(ServiceKind::Storage)
-        .clone();
+    let service = resolved_service("{}", ServiceKind::Storage);
     let tls = build_service_tls(&service, None, &TlsOptions::default()).await.unwrap();
     (
         StreamConnector::new(Arc::new(service.clone()), tls.target, tls.proxy),

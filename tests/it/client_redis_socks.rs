@@ -8,7 +8,8 @@
 use std::time::Duration;
 
 use extsvc_client::{ErrorKind, ExternalServices, RedisClient};
-use extsvc_config::EnvSnapshot;
+use extsvc_config::{EnvSnapshot, ServiceKind};
+use extsvc_tests::client::{proxied, service_conf};
 use extsvc_tests::microsocks::{Microsocks, MicrosocksOptions, OUTGOING_ADDRESS};
 use extsvc_tests::pki::TestPki;
 use extsvc_tests::redis::{RedisOptions, RedisServer, RedisTls};
@@ -45,13 +46,7 @@ fn redis_server(pki: &TestPki) -> RedisServer {
 /// The front door with the storage service through `proxy_url`, with the test client
 /// certificate.
 async fn front_door(proxy_url: &str, pki: &TestPki) -> ExternalServices {
-    let conf = serde_json::json!({
-        "external_services": { "storage": {
-            "proxy": { "enabled": true, "http_proxy": proxy_url, "https_proxy": proxy_url },
-            "mtls": pki.client_mtls()
-        } }
-    })
-    .to_string();
+    let conf = service_conf(ServiceKind::Storage, proxied(proxy_url), pki.client_mtls());
     ExternalServices::builder()
         .tyk_conf_str(conf, "tyk.conf")
         .env(EnvSnapshot::empty())

@@ -6,8 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use extsvc_client::{ErrorKind, Phase, StreamConnector};
-use extsvc_config::{EnvSnapshot, LoadOptions, ServiceKind};
+use extsvc_config::ServiceKind;
 use extsvc_resolve::ResolvedService;
+use extsvc_tests::client::{resolved_service, service_conf};
 use extsvc_tests::pki::TestPki;
 use extsvc_tests::redis::{RedisOptions, RedisServer, RedisTls};
 use extsvc_tests::squid::{Squid, SquidOptions};
@@ -15,20 +16,10 @@ use extsvc_tls::{build_service_tls, TlsOptions};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn storage(proxy: serde_json::Value, pki: &TestPki) -> ResolvedService {
-    let env = EnvSnapshot::empty();
-    let json = serde_json::json!({
-        "external_services": {
-            "storage": {
-                "proxy": proxy,
-                "mtls": pki.client_mtls()
-            }
-        }
-    })
-    .to_string();
-    let loaded = extsvc_config::load_str(&json, "tyk.conf", &env, &LoadOptions::default()).unwrap();
-    extsvc_resolve::resolve(&loaded.config, &env)
-        .service(ServiceKind::Storage)
-        .clone()
+    resolved_service(
+        &service_conf(ServiceKind::Storage, proxy, pki.client_mtls()),
+        ServiceKind::Storage,
+    )
 }
 
 async fn connector(service: ResolvedService) -> StreamConnector {

@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use extsvc_client::{Connected, ErrorKind, Hop, Phase, ServiceClient, StreamConnector};
-use extsvc_config::{EnvSnapshot, LoadOptions, ServiceKind};
+use extsvc_config::ServiceKind;
 use extsvc_resolve::ResolvedService;
-use extsvc_tests::client::get_verified;
+use extsvc_tests::client::{get_verified, proxied, resolved_service, service_conf};
 use extsvc_tests::fault_proxy::{FaultMode, FaultProxy};
 use extsvc_tests::microsocks::{Microsocks, MicrosocksOptions, OUTGOING_ADDRESS};
 use extsvc_tests::nginx::{Nginx, NginxClientVerify, NginxProtocols};
@@ -20,25 +20,13 @@ use extsvc_tests::redis::{RedisOptions, RedisServer, RedisTls};
 use extsvc_tests::squid::ProxyCredentials;
 use extsvc_tests::target::{TargetOptions, TestTarget};
 use extsvc_tls::{build_service_tls, TlsOptions};
-use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const PASSWORD: &str = "socks-s3cret-pw";
 
 /// `kind` with `proxy_url` for both schemes and mTLS with the test client certificate.
 fn resolved(kind: ServiceKind, proxy_url: &str, pki: &TestPki) -> ResolvedService {
-    let env = EnvSnapshot::empty();
-    let text = json!({
-        "external_services": {
-            kind.as_str(): {
-                "proxy": { "enabled": true, "http_proxy": proxy_url, "https_proxy": proxy_url },
-                "mtls": pki.client_mtls()
-            }
-        }
-    })
-    .to_string();
-    let loaded = extsvc_config::load_str(&text, "tyk.conf", &env, &LoadOptions::default()).unwrap();
-    extsvc_resolve::resolve(&loaded.config, &env).service(kind).clone()
+    resolved_service(&service_conf(kind, proxied(proxy_url), pki.client_mtls()), kind)
 }
 
 async fn client(kind: ServiceKind, proxy_url: &str, pki: &TestPki) -> ServiceClient {

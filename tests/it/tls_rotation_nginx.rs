@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use extsvc_client::{ErrorKind, ExternalServices, ServiceClient};
-use extsvc_config::{EnvSnapshot, LoadOptions, ServiceKind};
+use extsvc_config::{EnvSnapshot, ServiceKind};
+use extsvc_tests::client::resolve_conf;
 use extsvc_tests::nginx::{Nginx, NginxClientVerify, NginxProtocols};
 use extsvc_tests::pki::TestPki;
 use extsvc_tests::redis::{RedisOptions, RedisServer};
@@ -32,8 +33,7 @@ fn nginx(pki: &TestPki) -> Nginx {
 async fn services(mtls: serde_json::Value, store: Option<Arc<dyn CertificateStore>>) -> ExternalServices {
     let env = EnvSnapshot::empty();
     let text = json!({ "external_services": { "oauth": { "mtls": mtls } } }).to_string();
-    let loaded = extsvc_config::load_str(&text, "tyk.conf", &env, &LoadOptions::default()).unwrap();
-    let resolution = extsvc_resolve::resolve(&loaded.config, &env);
+    let resolution = resolve_conf(&text, &env);
     let options = TlsOptions::default().with_refresh_interval(Some(INTERVAL));
     ExternalServices::build(&resolution, store, &options).await.unwrap()
 }

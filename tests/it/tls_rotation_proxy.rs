@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use extsvc_client::{ErrorKind, ServiceClient};
-use extsvc_config::{EnvSnapshot, LoadOptions, ServiceKind};
+use extsvc_config::ServiceKind;
+use extsvc_tests::client::resolved_service;
 use extsvc_tests::pki::TestPki;
 use extsvc_tests::squid::{Squid, SquidOptions, SquidTls};
 use extsvc_tests::target::{TargetOptions, TestTarget};
@@ -43,7 +44,6 @@ async fn a_rotated_ca_reaches_the_proxy_leg_which_insecure_skip_verify_never_rel
     let ca = dir.path().join("ca.crt");
     std::fs::copy(&pki.rogue_ca_cert_path, &ca).unwrap();
 
-    let env = EnvSnapshot::empty();
     let json = serde_json::json!({
         "external_services": { "webhooks": {
             "proxy": { "enabled": true, "http_proxy": squid.https_url(), "https_proxy": squid.https_url() },
@@ -51,10 +51,7 @@ async fn a_rotated_ca_reaches_the_proxy_leg_which_insecure_skip_verify_never_rel
         } }
     })
     .to_string();
-    let loaded = extsvc_config::load_str(&json, "tyk.conf", &env, &LoadOptions::default()).unwrap();
-    let service = extsvc_resolve::resolve(&loaded.config, &env)
-        .service(ServiceKind::Webhooks)
-        .clone();
+    let service = resolved_service(&json, ServiceKind::Webhooks);
     let tls = build_service_tls(&service, None, &TlsOptions::default().with_refresh_interval(None))
         .await
         .unwrap();

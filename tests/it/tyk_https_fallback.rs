@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use extsvc_client::{ServiceClient, StreamConnector};
-use extsvc_config::{EnvSnapshot, LoadOptions, ServiceKind, Source};
+use extsvc_config::{EnvSnapshot, ServiceKind, Source};
 use extsvc_resolve::ResolvedService;
+use extsvc_tests::client::{resolve_conf, resolved_service};
 use extsvc_tests::pki::{ServerTlsOptions, TestPki};
 use extsvc_tests::redis::{RedisOptions, RedisServer, RedisTls};
 use extsvc_tests::squid::{Squid, SquidOptions};
@@ -20,10 +21,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn oauth(json: &str, env: &[(&str, &str)]) -> ResolvedService {
     let env = EnvSnapshot::from_iter(env.iter().copied());
-    let loaded = extsvc_config::load_str(json, "tyk.conf", &env, &LoadOptions::default()).unwrap();
-    extsvc_resolve::resolve(&loaded.config, &env)
-        .service(ServiceKind::Oauth)
-        .clone()
+    resolve_conf(json, &env).service(ServiceKind::Oauth).clone()
 }
 
 async fn fetch_jwks(service: ResolvedService, target: &TestTarget) -> u16 {
@@ -99,11 +97,7 @@ async fn rediss_takes_the_legacy_http_proxy_through_the_fallback() {
         "external_services": {"storage": {"mtls": pki.client_mtls()}}
     })
     .to_string();
-    let env = EnvSnapshot::empty();
-    let loaded = extsvc_config::load_str(&json, "tyk.conf", &env, &LoadOptions::default()).unwrap();
-    let storage = extsvc_resolve::resolve(&loaded.config, &env)
-        .service(ServiceKind::Storage)
-        .clone();
+    let storage = resolved_service(&json, ServiceKind::Storage);
     assert_eq!(
         storage.proxy.https_proxy.source.to_string(),
         "fallback:legacy:http_proxy"

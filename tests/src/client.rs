@@ -3,9 +3,31 @@
 //! ([`service_client`]), or from one resolved service ([`client_of`]).
 
 use extsvc::client::Connected;
-use extsvc::resolve::ResolvedService;
+use extsvc::config::{load_str, LoadOptions};
+use extsvc::resolve::{resolve, Resolution, ResolvedService};
 use extsvc::tls::build_service_tls;
 use extsvc::{EnvSnapshot, ExternalServices, ServiceClient, ServiceKind, SetupError, TlsOptions};
+
+/// tyk.conf text with one service block: `kind` with these `proxy` and `mtls` blocks.
+pub fn service_conf(kind: ServiceKind, proxy: serde_json::Value, mtls: serde_json::Value) -> String {
+    serde_json::json!({ "external_services": { kind.as_str(): { "proxy": proxy, "mtls": mtls } } }).to_string()
+}
+
+/// A `proxy` block sending every scheme through `url`.
+pub fn proxied(url: &str) -> serde_json::Value {
+    serde_json::json!({ "enabled": true, "http_proxy": url, "https_proxy": url })
+}
+
+/// The resolution of `tyk_conf` (JSON text, which must load) under `env`.
+pub fn resolve_conf(tyk_conf: &str, env: &EnvSnapshot) -> Resolution {
+    let loaded = load_str(tyk_conf, "tyk.conf", env, &LoadOptions::default()).expect("the test's tyk.conf loads");
+    resolve(&loaded.config, env)
+}
+
+/// `kind` resolved from `tyk_conf` (JSON text, which must load) with an empty environment.
+pub fn resolved_service(tyk_conf: &str, kind: ServiceKind) -> ResolvedService {
+    resolve_conf(tyk_conf, &EnvSnapshot::empty()).service(kind).clone()
+}
 
 /// The client of `kind` for `tyk_conf` (JSON text) and `env`; every problem as the
 /// builder reports it.
