@@ -14,7 +14,9 @@ use std::process::{Command, Stdio};
 
 use tempfile::TempDir;
 
-use crate::peer_process::{find_binary, free_port, log_tails, wait_until_refusing, PeerProcess, START_ATTEMPTS};
+use crate::peer_process::{
+    find_binary, free_port, log_tails, relaunch, wait_until_refusing, PeerProcess, START_ATTEMPTS,
+};
 
 /// redis' `tls-auth-clients`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -259,19 +261,10 @@ impl RedisServer {
     /// an empty dataset. Retries for a few seconds while a port is still busy.
     pub fn restart(&mut self) {
         self.stop();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        loop {
-            match launch(&self.binary, self.dir.path(), &self.options, self.port, self.tls_port) {
-                Ok(process) => {
-                    self.process = Some(process);
-                    return;
-                }
-                Err(message) if std::time::Instant::now() >= deadline => {
-                    panic!("redis-server did not restart on the same ports: {message}")
-                }
-                Err(_) => std::thread::sleep(std::time::Duration::from_millis(200)),
-            }
-        }
+        let process = relaunch("redis-server", || {
+            launch(&self.binary, self.dir.path(), &self.options, self.port, self.tls_port)
+        });
+        self.process = Some(process);
     }
 }
 

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 use crate::peer_process::{
-    find_binary, free_port, locate_binary, log_tails, wait_until_refusing, PeerProcess, START_ATTEMPTS,
+    find_binary, free_port, locate_binary, log_tails, relaunch, wait_until_refusing, PeerProcess, START_ATTEMPTS,
 };
 
 const NCSA_AUTH_HELPER: &str = "/usr/lib/squid/basic_ncsa_auth";
@@ -262,16 +262,7 @@ impl Squid {
     /// keeps its earlier entries. Retries for a few seconds while a port is still busy.
     pub fn restart(&mut self) {
         self.stop();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            match self.launch() {
-                Ok(()) => return,
-                Err(message) if Instant::now() >= deadline => {
-                    panic!("squid did not restart on the same ports: {message}")
-                }
-                Err(_) => std::thread::sleep(Duration::from_millis(200)),
-            }
-        }
+        relaunch("squid", || self.launch());
     }
 
     /// Whether the squid process is running.
