@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::stdout_json;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
@@ -16,16 +18,6 @@ fn example_config() -> PathBuf {
 fn extsvc(args: &[&str], env: &[(&str, &str)]) -> Output {
     let dir = tempfile::tempdir().unwrap();
     common::run(dir.path(), args, env)
-}
-
-fn stdout_json(output: &Output) -> Value {
-    assert!(
-        output.status.success(),
-        "exit {:?}\nstderr: {}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    common::json(output)
 }
 
 #[test]

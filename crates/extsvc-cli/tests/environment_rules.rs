@@ -4,9 +4,11 @@
 
 mod common;
 
+use common::{stdout_json, stdout_of};
+
 use std::process::Output;
 
-use serde_json::{json, Value};
+use serde_json::json;
 
 fn extsvc(args: &[&str], env: &[(&str, &str)]) -> Output {
     let dir = tempfile::tempdir().unwrap();
@@ -19,20 +21,6 @@ fn config_file(json: &str) -> (tempfile::TempDir, String) {
     std::fs::write(&path, json).unwrap();
     let path = path.to_str().unwrap().to_owned();
     (dir, path)
-}
-
-fn stdout_of(output: &Output) -> String {
-    assert!(
-        output.status.success(),
-        "exit {:?}\nstderr: {}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout.clone()).unwrap()
-}
-
-fn stdout_json(output: &Output) -> Value {
-    serde_json::from_str(&stdout_of(output)).unwrap()
 }
 
 /// The seed's migration example: only a legacy `http_proxy`; the JWKS fetch is https.

@@ -33,6 +33,23 @@ pub(crate) fn json(out: &Output) -> Value {
     })
 }
 
+/// stdout of a run that succeeded; a panic naming its exit and stderr when it did not.
+pub(crate) fn stdout_of(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "exit {:?}\nstderr: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout.clone()).expect("stdout is UTF-8")
+}
+
+/// stdout of a run that succeeded, as JSON ([`stdout_of`], then [`json`]).
+pub(crate) fn stdout_json(output: &Output) -> Value {
+    stdout_of(output);
+    json(output)
+}
+
 /// stdout then stderr, as text: what an operator sees.
 pub(crate) fn text(out: &Output) -> String {
     format!(
