@@ -205,7 +205,7 @@ impl ExternalServicesBuilder {
     }
 
     /// The most bytes of a response body one service's client reads, counted after gzip
-    /// decompression; default [`DEFAULT_BODY_LIMIT`](crate::DEFAULT_BODY_LIMIT) (32 MiB).
+    /// decompression; default [`DEFAULT_BODY_LIMIT`](extsvc_resolve::DEFAULT_BODY_LIMIT) (32 MiB).
     pub fn max_response_body(mut self, kind: ServiceKind, bytes: usize) -> Self {
         self.tuning = self
             .tuning
@@ -396,7 +396,7 @@ mod tests {
         assert_eq!(oauth.service().pool, PoolSettings::for_service(ServiceKind::Oauth));
         assert_ne!(oauth.service().timeout, Duration::from_millis(1500));
         assert_eq!(oauth.redirect_policy(), RedirectPolicy::default());
-        assert_eq!(oauth.max_response_body(), crate::DEFAULT_BODY_LIMIT as u64);
+        assert_eq!(oauth.max_response_body(), extsvc_resolve::DEFAULT_BODY_LIMIT as u64);
         assert!(services.warnings().is_empty(), "{:?}", services.warnings());
     }
 

@@ -11,8 +11,8 @@
 //!   request, errors that say which [`Phase`] failed, a tracing span per request, a pool
 //!   under a hard connection cap; [`ServiceClient::from_parts`] documents the layer order;
 //!   [`RequestBuilder`] (`client.post(url).json(&v).await`) and what Go's `http.Client`
-//!   does for Tyk: redirects ([`RedirectPolicy`]), gzip, a response body limit, a
-//!   `User-Agent`;
+//!   does for Tyk: redirects ([`RedirectPolicy`](extsvc_resolve::RedirectPolicy)), gzip,
+//!   a response body limit, a `User-Agent`;
 //! - [`trace`]: an opt-in record of how a connection was set up (`extsvc probe -v`);
 //! - metrics through the `metrics` facade, named after OpenTelemetry's HTTP semantic
 //!   conventions ([`instruments`], `docs/observability.md`);
@@ -87,9 +87,6 @@ pub use builder::{ExternalServicesBuilder, SetupError};
 pub use client::{ClientStats, RequestBuilder, RequestTimeout, ResponseBody, ResponseFuture, ServiceClient};
 pub use deadline::MAX_TIMEOUT;
 pub use error::{BoxError, Error, ErrorKind, Phase};
-/// Data of a service's resolution (like `PoolSettings`), documented in `resolve`.
-#[doc(no_inline)]
-pub use extsvc_resolve::{RedirectPolicy, DEFAULT_BODY_LIMIT};
 pub use hyper_connector::HyperConnector;
 /// How the CLI and the request span name a negotiated TLS version (`TLSv1.3`).
 #[doc(hidden)]

@@ -106,8 +106,7 @@ impl PoolSettings {
 /// returned as it is.
 ///
 /// ```
-/// use extsvc::client::RedirectPolicy;
-/// use extsvc::{EnvSnapshot, ExternalServices, ServiceKind};
+/// use extsvc::{EnvSnapshot, ExternalServices, RedirectPolicy, ServiceKind};
 ///
 /// # async fn start() -> Result<(), extsvc::SetupError> {
 /// let services = ExternalServices::builder()

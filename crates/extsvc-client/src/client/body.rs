@@ -93,8 +93,8 @@ impl ResponseBody {
     }
 
     /// Reads the whole body, under the request's deadline, up to the service's
-    /// `max_response_body` ([`DEFAULT_BODY_LIMIT`] unless set): a larger body is an
-    /// [`ErrorKind::BodyTooLarge`] error, and the connection is closed, not reused.
+    /// `max_response_body` ([`DEFAULT_BODY_LIMIT`](extsvc_resolve::DEFAULT_BODY_LIMIT)
+    /// unless set): a larger body is an [`ErrorKind::BodyTooLarge`] error, and the connection is closed, not reused.
     pub async fn bytes(self) -> Result<Bytes, Error> {
         match http_body_util::BodyExt::collect(self).await {
             Ok(collected) => Ok(collected.to_bytes()),
