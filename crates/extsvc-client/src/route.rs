@@ -17,18 +17,18 @@ pub(crate) enum RouteKey {
 }
 
 impl RouteKey {
-    /// The key of `route`, decided for a target of `scheme`.
-    pub(crate) fn of(route: Route<'_>, scheme: TargetScheme) -> RouteKey {
-        match route {
-            Route::Direct => RouteKey::Direct,
-            Route::Proxy(_) => RouteKey::Proxy(scheme),
-        }
-    }
-
     /// Decides the route to `host:port` by `service`'s rules (the one decision for this
-    /// target). Allocates nothing.
-    pub(crate) fn decide(service: &ResolvedService, scheme: TargetScheme, host: &str, port: u16) -> RouteKey {
-        RouteKey::of(service.route(scheme, host, port).route, scheme)
+    /// target), with the proxy it goes through. Allocates nothing.
+    pub(crate) fn decide<'s>(
+        service: &'s ResolvedService,
+        scheme: TargetScheme,
+        host: &str,
+        port: u16,
+    ) -> (RouteKey, Option<&'s ProxyUrl>) {
+        match service.route(scheme, host, port).route {
+            Route::Direct => (RouteKey::Direct, None),
+            Route::Proxy(proxy) => (RouteKey::Proxy(scheme), Some(proxy)),
+        }
     }
 
     /// The proxy this route goes through, borrowed from `service`: its field for the

@@ -84,8 +84,7 @@ impl StreamConnector {
             ));
         };
         // Decided once, here: the connector follows it (and errors name its proxy).
-        let route = RouteKey::decide(&self.service, target.target_scheme(), host, port);
-        let proxy = route.proxy(&self.service);
+        let (route, proxy) = RouteKey::decide(&self.service, target.target_scheme(), host, port);
         let deadline = crate::deadline::deadline_after(self.timeout);
         let connecting = self.connector.clone().connect_routed(dst.clone(), route);
         phase::tracked(Phase::Dns, deadline, self.timeout, connecting)

@@ -389,8 +389,7 @@ impl ServiceClient {
         let (scheme, port) = (target.target_scheme, target.port);
         // The route is decided here, once for this hop's target: the pool key holds it,
         // and a new connection is opened by it (`connect_routed`), not decided again.
-        let route = RouteKey::decide(&inner.service, scheme, target.host(), port);
-        let proxy = route.proxy(&inner.service);
+        let (route, proxy) = RouteKey::decide(&inner.service, scheme, target.host(), port);
         let key = PoolKey::from_authority(scheme, &target.authority, target.host_range(), port, route);
         // DEBUG, not INFO: a gateway logs at INFO all day, and an INFO span per request
         // makes a fmt subscriber format its fields on every request (measured: about a

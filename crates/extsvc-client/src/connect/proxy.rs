@@ -126,7 +126,7 @@ where
         // decided here, once. The service's own clients decide it before, for the pool
         // key too, and call `call_routed`.
         let route = match UriTarget::of(&dst) {
-            Ok(target) => RouteKey::decide(&self.service, target.target_scheme(), target.host, target.port),
+            Ok(target) => RouteKey::decide(&self.service, target.target_scheme(), target.host, target.port).0,
             Err(err) => return Connecting::new(async move { Err(err) }),
         };
         self.call_routed(dst, route)
