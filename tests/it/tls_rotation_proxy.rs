@@ -3,33 +3,20 @@
 //! `insecure_skip_verify` (which relaxes the target leg) never relaxes it, before or after
 //! a rotation.
 
-use std::time::Duration;
-
-use bytes::Bytes;
 use extsvc_client::{ErrorKind, ServiceClient};
 use extsvc_config::ServiceKind;
-use extsvc_tests::client::resolved_service;
+use extsvc_tests::client::{get_closing, resolved_service};
 use extsvc_tests::pki::TestPki;
 use extsvc_tests::squid::{Squid, SquidOptions, SquidTls};
 use extsvc_tests::target::{TargetOptions, TestTarget};
 use extsvc_tls::{build_service_tls, Material, TlsOptions};
-use http_body_util::BodyExt;
 
 /// One GET through the proxy on a new connection: the status, or the client's error kind.
 async fn get(client: &ServiceClient, url: &str) -> Result<u16, ErrorKind> {
-    let req = http::Request::get(url)
-        .header(http::header::CONNECTION, "close")
-        .body(http_body_util::Empty::<Bytes>::new())
-        .unwrap();
-    let run = async {
-        let response = client.request(req).await.map_err(|e| e.kind())?;
-        let status = response.status().as_u16();
-        response.into_body().collect().await.map_err(|e| e.kind())?;
-        Ok(status)
-    };
-    tokio::time::timeout(Duration::from_secs(30), run)
+    get_closing(client, url)
         .await
-        .expect("the request hung past its deadline")
+        .map(|head| head.status.as_u16())
+        .map_err(|e| e.kind())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

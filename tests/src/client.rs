@@ -50,22 +50,44 @@ pub async fn client_of(service: ResolvedService) -> ServiceClient {
     ServiceClient::new(service, &tls)
 }
 
-/// A GET of `url` whose body is read to its end: the status, or the client's error.
-/// Panics when the exchange outlives 30 s (a missing deadline, not a slow peer).
-pub async fn get_status(client: &ServiceClient, url: &str) -> Result<u16, extsvc::Error> {
+/// Sends `request` and reads the response body to its end: the response head and what
+/// the connection was, or the client's error. Panics when the exchange outlives 30 s (a
+/// missing deadline, not a slow peer).
+async fn exchange(
+    client: &ServiceClient,
+    request: http::Request<http_body_util::Empty<bytes::Bytes>>,
+) -> Result<(http::response::Parts, Connected), extsvc::Error> {
     use http_body_util::BodyExt as _;
-    let request = http::Request::get(url)
-        .body(http_body_util::Empty::<bytes::Bytes>::new())
-        .expect("a valid request");
     let run = async {
-        let response = client.request(request).await?;
-        let status = response.status().as_u16();
-        response.into_body().collect().await?;
-        Ok(status)
+        let (head, body) = client.request(request).await?.into_parts();
+        let connected = body.connected();
+        body.collect().await?;
+        Ok((head, connected))
     };
     tokio::time::timeout(std::time::Duration::from_secs(30), run)
         .await
         .expect("the request hung past its deadline")
+}
+
+fn get(url: &str) -> http::request::Builder {
+    http::Request::get(url)
+}
+
+/// A GET of `url` whose body is read to its end: the status, or the client's error.
+/// Panics when the exchange outlives 30 s (a missing deadline, not a slow peer).
+pub async fn get_status(client: &ServiceClient, url: &str) -> Result<u16, extsvc::Error> {
+    let request = get(url).body(http_body_util::Empty::new()).expect("a valid request");
+    Ok(exchange(client, request).await?.0.status.as_u16())
+}
+
+/// A GET of `url` on a connection of its own (`Connection: close`, so none is reused
+/// after it), its body read to its end: the response head, or the client's error.
+pub async fn get_closing(client: &ServiceClient, url: &str) -> Result<http::response::Parts, extsvc::Error> {
+    let request = get(url)
+        .header(http::header::CONNECTION, "close")
+        .body(http_body_util::Empty::new())
+        .expect("a valid request");
+    Ok(exchange(client, request).await?.0)
 }
 
 /// What one GET to nginx (`tests/src/nginx.rs`) saw: the status, its
@@ -83,27 +105,16 @@ pub struct Verified {
 /// A GET of `url` whose body is read to its end, with nginx's verdict on the client
 /// certificate; panics when the exchange outlives 30 s.
 pub async fn get_verified(client: &ServiceClient, url: &str) -> Result<Verified, extsvc::Error> {
-    use http_body_util::BodyExt as _;
-    let request = http::Request::get(url)
-        .body(http_body_util::Empty::<bytes::Bytes>::new())
-        .expect("a valid request");
-    let run = async {
-        let response = client.request(request).await?;
-        let status = response.status().as_u16();
-        let verify = response
-            .headers()
-            .get("x-ssl-client-verify")
-            .map(|v| v.to_str().unwrap_or_default().to_owned())
-            .unwrap_or_default();
-        let connected = response.body().connected();
-        response.into_body().collect().await?;
-        Ok(Verified {
-            status,
-            verify,
-            connected,
-        })
-    };
-    tokio::time::timeout(std::time::Duration::from_secs(30), run)
-        .await
-        .expect("the request hung past its deadline")
+    let request = get(url).body(http_body_util::Empty::new()).expect("a valid request");
+    let (head, connected) = exchange(client, request).await?;
+    let verify = head
+        .headers
+        .get("x-ssl-client-verify")
+        .map(|v| v.to_str().unwrap_or_default().to_owned())
+        .unwrap_or_default();
+    Ok(Verified {
+        status: head.status.as_u16(),
+        verify,
+        connected,
+    })
 }
