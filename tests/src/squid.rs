@@ -20,12 +20,13 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tempfile::TempDir;
 
 use crate::peer_process::{
-    find_binary, free_port, locate_binary, log_tails, relaunch, wait_until_refusing, PeerProcess, START_ATTEMPTS,
+    find_binary, free_port, locate_binary, log_tails, relaunch, wait_for_entries, wait_until_refusing, PeerProcess,
+    START_ATTEMPTS,
 };
 
 const NCSA_AUTH_HELPER: &str = "/usr/lib/squid/basic_ncsa_auth";
@@ -237,14 +238,7 @@ impl Squid {
     /// Waits until the access log holds at least `count` entries (up to `timeout`) and returns
     /// them all; returns what is there when the time is up.
     pub async fn wait_for_requests(&self, count: usize, timeout: Duration) -> Vec<ProxyLogEntry> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let entries = self.requests();
-            if entries.len() >= count || Instant::now() >= deadline {
-                return entries;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_for_entries(count, timeout, || self.requests()).await
     }
 
     /// Kills squid; its ports refuse connections when this returns.
