@@ -324,15 +324,7 @@ impl ServiceClient {
         B::Data: Send,
         B::Error: Into<BoxError>,
     {
-        let timeout = req
-            .extensions()
-            .get::<RequestTimeout>()
-            .map_or(self.inner.service.timeout, |t| t.0);
-        let started = Instant::now();
-        let deadline = Deadline {
-            at: deadline_from(started, timeout),
-            timeout,
-        };
+        let (started, deadline) = self.deadline(req.extensions());
         // When the request has a body, the connection task reports when it was all
         // written, so a timeout after that is "waiting for the response headers".
         let (parts, body) = req.into_parts();
@@ -352,15 +344,7 @@ impl ServiceClient {
         parts: http::request::Parts,
         bytes: Bytes,
     ) -> Result<Response<ResponseBody>, Error> {
-        let timeout = parts
-            .extensions
-            .get::<RequestTimeout>()
-            .map_or(self.inner.service.timeout, |t| t.0);
-        let started = Instant::now();
-        let deadline = Deadline {
-            at: deadline_from(started, timeout),
-            timeout,
-        };
+        let (started, deadline) = self.deadline(&parts.extensions);
         let (body, body_sent) = if bytes.is_empty() {
             (empty_body(), None)
         } else {
@@ -370,6 +354,17 @@ impl ServiceClient {
         };
         self.follow(parts, body, body_sent, Replay::Bytes(bytes), started, deadline)
             .await
+    }
+
+    /// Now, and the deadline of a request starting now: its [`RequestTimeout`] extension,
+    /// else the service's timeout.
+    fn deadline(&self, extensions: &http::Extensions) -> (Instant, Deadline) {
+        let timeout = extensions
+            .get::<RequestTimeout>()
+            .map_or(self.inner.service.timeout, |t| t.0);
+        let started = Instant::now();
+        let at = deadline_from(started, timeout);
+        (started, Deadline { at, timeout })
     }
 
     /// One hop of a request: route, pool key, span, exchange, errors and metrics; the
