@@ -163,12 +163,7 @@ where
             }
             RouteKey::Proxy(_) => {
                 let Some(proxy) = route.proxy(&self.service) else {
-                    return Connecting::new(async {
-                        Err(Error::new(
-                            ErrorKind::InvalidRequest,
-                            "no proxy for the target's scheme",
-                        ))
-                    });
+                    return Connecting::new(async { Err(no_proxy_for_scheme()) });
                 };
                 let connecting = self.inner.call(proxy_uri(proxy));
                 let service = self.service.clone();
@@ -177,10 +172,7 @@ where
                     let host = dst.host().unwrap_or_default();
                     // Borrowed again from the owned service, for the future.
                     let Some(proxy) = route.proxy(&service) else {
-                        return Err(Error::new(
-                            ErrorKind::InvalidRequest,
-                            "no proxy for the target's scheme",
-                        ));
+                        return Err(no_proxy_for_scheme());
                     };
                     let socks_target = match proxy.scheme() {
                         ProxyScheme::Socks5 | ProxyScheme::Socks5h => Some(socks_target(host, port, proxy).await?),
@@ -213,6 +205,12 @@ where
             }
         }
     }
+}
+
+/// A route through a proxy the service does not have for the target's scheme (a
+/// [`RouteKey`] of another service).
+fn no_proxy_for_scheme() -> Error {
+    Error::new(ErrorKind::InvalidRequest, "no proxy for the target's scheme")
 }
 
 /// TLS to an `https://` proxy with the current generation of `tls`, SNI = the proxy host.
