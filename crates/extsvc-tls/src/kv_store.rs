@@ -437,6 +437,15 @@ impl SecretSource for VaultSource {
     }
 }
 
+/// What a Consul key keeps unencoded in the request path: RFC 3986's unreserved characters
+/// and `/` (the key's own separator).
+const CONSUL_KEY: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'/');
+
 /// `consul://<key>`: Consul's KV over its HTTP API, `GET /v1/kv/<key>` (answer
 /// `[{"Key": …, "Value": <base64>}]`), with `X-Consul-Token` and `?dc=`.
 #[doc(hidden)]
@@ -507,9 +516,7 @@ impl SecretSource for ConsulSource {
         Box::pin(async move {
             use base64::Engine as _;
             let reference = format!("consul://{}", extsvc_config::escaped(key));
-            let encoded: String = percent_encoding::utf8_percent_encode(key, percent_encoding::NON_ALPHANUMERIC)
-                .to_string()
-                .replace("%2F", "/");
+            let encoded = percent_encoding::utf8_percent_encode(key, CONSUL_KEY).to_string();
             let mut url = format!("/v1/kv/{encoded}");
             if let Some(dc) = &self.datacenter {
                 url.push_str("?dc=");
