@@ -16,6 +16,7 @@ mod faults;
 mod front_door;
 mod hostile_config_in_code;
 mod http_builder;
+mod kv_stores;
 mod observability_names;
 mod peers_fault_proxy;
 mod peers_nginx;
