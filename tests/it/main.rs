@@ -40,4 +40,5 @@ mod tls_secrets;
 mod tls_support;
 mod tls_system_roots;
 mod tls_tyk_store;
+mod tls_tyk_tolerance;
 mod tyk_https_fallback;
