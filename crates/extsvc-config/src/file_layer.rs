@@ -366,7 +366,7 @@ fn read_leaf(key: &'static KeySpec, value: &Json, layer: &mut Layer, diagnostics
 }
 
 /// The JSON type of a value, without the value.
-fn describe_type(value: &Json) -> String {
+pub(crate) fn describe_type(value: &Json) -> String {
     match value {
         Json::Null => "null",
         Json::Bool(_) => "a boolean",

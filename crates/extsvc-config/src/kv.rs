@@ -22,6 +22,7 @@ use std::time::Duration;
 use serde_json::Value as Json;
 
 use crate::error::{ConfigError, Diagnostics};
+use crate::file_layer::describe_type;
 use crate::{ConsulSettings, ConsulTlsSettings, EnvSnapshot, KvSettings, SecretText, VaultSettings};
 
 /// The Go type of a key.
@@ -154,10 +155,10 @@ fn wrong_type(key: &KvKey, found: &Json, diagnostics: &mut Diagnostics) {
         Shape::Bool => "true or false",
     };
     let found = match (key.shape, found) {
-        (Shape::Secret, _) => json_type(found).to_owned(),
+        (Shape::Secret, _) => describe_type(found),
         (_, Json::String(s)) => format!("string \"{}\"", crate::shown(s)),
         (_, Json::Number(n)) => format!("number {}", crate::shown(&n.to_string())),
-        (_, other) => json_type(other).to_owned(),
+        (_, other) => describe_type(other),
     };
     let error = ConfigError::WrongType {
         path: path.clone(),
@@ -169,17 +170,6 @@ fn wrong_type(key: &KvKey, found: &Json, diagnostics: &mut Diagnostics) {
     } else {
         // Tyk has no such key and ignores it: ignored here too, with a warning.
         diagnostics.warn(format!("{error}; ignored (Tyk ignores this key)"));
-    }
-}
-
-fn json_type(value: &Json) -> &'static str {
-    match value {
-        Json::Null => "null",
-        Json::Bool(_) => "a boolean",
-        Json::Number(_) => "a number",
-        Json::String(_) => "a string",
-        Json::Array(_) => "an array",
-        Json::Object(_) => "an object",
     }
 }
 
