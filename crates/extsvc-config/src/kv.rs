@@ -266,6 +266,14 @@ fn build(values: &KvValues, diagnostics: &mut Diagnostics) -> KvSettings {
             timeout: timeout("vault.timeout", diagnostics),
         });
     }
+    if kv.vault.is_none() && text("vault.token").is_some() {
+        // Tyk would build a Vault client for Vault's default address (VAULT_ADDR, else
+        // https://127.0.0.1:8200); here a store needs its address written.
+        diagnostics.warn(
+            "kv.vault.token: set, but kv.vault.address is not: no Vault store is configured, so vault:// \
+             references fail (Tyk would try Vault's default address); set kv.vault.address",
+        );
+    }
     if let Some(address) = text("consul.address") {
         kv.consul = Some(ConsulSettings {
             address,
@@ -469,6 +477,17 @@ mod tests {
             assert_eq!(e.len(), 1, "{v}: {e:?}");
             assert!(e[0].starts_with("kv.vault.kv_version: expected an integer"), "{e:?}");
         }
+    }
+
+    #[test]
+    fn a_vault_token_without_an_address_is_said() {
+        let (kv, d) = load("{}", &[("TYK_GW_KV_VAULT_TOKEN", "s.t")]);
+        assert!(kv.vault.is_none());
+        assert!(
+            d.warnings[0].starts_with("kv.vault.token: set, but kv.vault.address is not"),
+            "{d:?}"
+        );
+        assert!(!d.warnings[0].contains("s.t"), "{d:?}");
     }
 
     #[test]
