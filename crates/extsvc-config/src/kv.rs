@@ -193,7 +193,7 @@ pub(crate) fn kv_settings(
         .chain(env.not_utf8_with_prefix(&block))
         .filter(|name| !names.iter().any(|n| n == name));
     for name in unknown {
-        let suggestion = crate::suggest::closest(name, names.iter().map(String::as_str))
+        let suggestion = closest_variable(&name[prefix.len()..], prefix)
             .map(|s| format!("; did you mean {s}?"))
             .unwrap_or_default();
         diagnostics.warn(format!(
@@ -222,6 +222,17 @@ pub(crate) fn kv_settings(
         }
     }
     build(&values, diagnostics)
+}
+
+/// The `kv` variable closest to `rest` (a name after the prefix, `KV_VAULT_ADRESS`), in
+/// either spelling, when it is a plausible typo of it: for unknown `<prefix>KV_*` variables
+/// and for a `kv` key written below `<prefix>EXTERNAL_SERVICES_`.
+pub(crate) fn closest_variable(rest: &str, prefix: &str) -> Option<String> {
+    let names: Vec<String> = KV_KEYS
+        .iter()
+        .flat_map(|k| [k.env_var(""), k.tyk_env_var("")])
+        .collect();
+    crate::suggest::closest(rest, names.iter().map(String::as_str)).map(|name| format!("{prefix}{name}"))
 }
 
 /// The settings the values describe: a store exists when its address is set.
@@ -585,6 +596,20 @@ mod tests {
                 "TYK_GW_KV_VAULT_ADRESS: unknown variable, ignored; did you mean TYK_GW_KV_VAULT_ADDRESS?",
             ]
         );
+    }
+
+    #[test]
+    fn a_kv_variable_written_under_external_services_suggests_its_own_name() {
+        for name in [
+            "TYK_GW_EXTERNAL_SERVICES_KV_VAULT_ADDRESS",
+            "TYK_GW_EXTERNALSERVICES_KV_VAULT_ADDRESS",
+        ] {
+            assert_eq!(
+                crate::suggest::variable(name, "TYK_GW_").as_deref(),
+                Some("TYK_GW_KV_VAULT_ADDRESS"),
+                "{name}"
+            );
+        }
     }
 
     #[test]

@@ -202,6 +202,10 @@ pub(crate) fn variable(name: &str, prefix: &str) -> Option<String> {
         None => (upper.strip_prefix("EXTERNALSERVICES_")?, true),
     };
     let (block, field) = tail.split_once('_').unwrap_or((tail, ""));
+    // tyk.conf's `kv` block is top-level: `TYK_GW_KV_*`, not below external services.
+    if block == "KV" {
+        return crate::kv::closest_variable(tail, prefix);
+    }
     let named = index
         .blocks
         .iter()
