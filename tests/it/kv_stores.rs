@@ -119,7 +119,7 @@ async fn a_store_that_never_answers_costs_its_deadline_only() {
 /// tyk.conf, `250ms` in `TYK_GW_KV_*`) are each store's lookup deadline, here shorter than
 /// the 10 s store deadline, against peers that stall.
 #[tokio::test]
-async fn each_store_s_own_timeout_is_its_lookup_deadline() {
+async fn each_store_timeout_is_its_own_lookup_deadline() {
     let vault = KvPeer::start(KvPeerOptions {
         stall: true,
         ..KvPeerOptions::vault("t", [])

@@ -228,10 +228,13 @@ pub(crate) fn kv_settings(
 /// either spelling, when it is a plausible typo of it: for unknown `<prefix>KV_*` variables
 /// and for a `kv` key written below `<prefix>EXTERNAL_SERVICES_`.
 pub(crate) fn closest_variable(rest: &str, prefix: &str) -> Option<String> {
-    let names: Vec<String> = KV_KEYS
-        .iter()
-        .flat_map(|k| [k.env_var(""), k.tyk_env_var("")])
-        .collect();
+    static NAMES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let names = NAMES.get_or_init(|| {
+        KV_KEYS
+            .iter()
+            .flat_map(|k| [k.env_var(""), k.tyk_env_var("")])
+            .collect()
+    });
     crate::suggest::closest(rest, names.iter().map(String::as_str)).map(|name| format!("{prefix}{name}"))
 }
 
