@@ -616,6 +616,25 @@ mod tests {
     }
 
     #[test]
+    fn a_token_variable_that_is_not_utf8_is_an_error_naming_it() {
+        use std::os::unix::ffi::OsStringExt;
+        let env = EnvSnapshot::from_os_vars([
+            (
+                std::ffi::OsString::from("TYK_GW_KV_VAULT_TOKEN"),
+                std::ffi::OsString::from_vec(b"s.\xe9".to_vec()),
+            ),
+            ("TYK_GW_KV_VAULT_ADDRESS".into(), "http://v".into()),
+        ]);
+        let mut diagnostics = Diagnostics::default();
+        let kv = kv_settings(KvValues::default(), &env, "TYK_GW_", &mut diagnostics);
+        assert_eq!(kv.vault.unwrap().token, None);
+        assert_eq!(
+            errors(&diagnostics),
+            ["TYK_GW_KV_VAULT_TOKEN: the value is not valid UTF-8"]
+        );
+    }
+
+    #[test]
     fn go_integers_and_durations() {
         for (text, want) in [
             ("2", 2),
