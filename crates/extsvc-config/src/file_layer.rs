@@ -11,7 +11,7 @@ use std::path::Path;
 use serde_json::Value as Json;
 
 use crate::error::{ConfigError, Diagnostics};
-use crate::json_tree::{self, Member, Node};
+use crate::json_tree::{self, describe_type, Member, Node};
 use crate::keys::{children, find_key, KeySpec, KeyType, KEYS, ROOT};
 use crate::layer::{Layer, LayerKind, RawValue};
 use crate::suggest;
@@ -363,19 +363,6 @@ fn read_leaf(key: &'static KeySpec, value: &Json, layer: &mut Layer, diagnostics
             },
         ),
     }
-}
-
-/// The JSON type of a value, without the value.
-pub(crate) fn describe_type(value: &Json) -> String {
-    match value {
-        Json::Null => "null",
-        Json::Bool(_) => "a boolean",
-        Json::Number(_) => "a number",
-        Json::String(_) => "a string",
-        Json::Array(_) => "an array",
-        Json::Object(_) => "an object",
-    }
-    .to_owned()
 }
 
 /// A short description of a JSON value for messages; strings are redacted like proxy

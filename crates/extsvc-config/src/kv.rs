@@ -15,99 +15,15 @@
 //! `TYK_GW_KV_VAULT_KV_VERSION` and Tyk's `TYK_GW_KV_VAULT_KVVERSION`,
 //! `TYK_GW_KV_CONSUL_TLS_CONFIG_CA_FILE` and Tyk's `TYK_GW_KV_CONSUL_TLSCONFIG_CAFILE`.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::Value as Json;
 
 use crate::error::{ConfigError, Diagnostics};
-use crate::file_layer::describe_type;
+use crate::json_tree::describe_type;
+use crate::kv_keys::{KvKey, KvValues, Shape, Value, KV_KEYS};
 use crate::{ConsulSettings, ConsulTlsSettings, EnvSnapshot, KvSettings, SecretText, VaultSettings};
-
-/// The Go type of a key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Shape {
-    /// `string`.
-    Text,
-    /// `string` holding a token: never echoed.
-    Secret,
-    /// `int`.
-    Integer,
-    /// `time.Duration`.
-    Duration,
-    /// `bool`.
-    Bool,
-}
-
-/// One key of the block: its path below `kv`, its Go type, and whether Tyk's struct has it
-/// (`kv.consul.timeout` is SPEC's, not Tyk's: Tyk ignores it, so a wrong type there is a
-/// warning, not an error).
-struct KvKey {
-    path: &'static str,
-    shape: Shape,
-    tyk: bool,
-}
-
-const fn key(path: &'static str, shape: Shape, tyk: bool) -> KvKey {
-    KvKey { path, shape, tyk }
-}
-
-/// The keys read, in Tyk's order.
-const KV_KEYS: [KvKey; 15] = [
-    key("vault.address", Shape::Text, true),
-    key("vault.timeout", Shape::Duration, true),
-    key("vault.token", Shape::Secret, true),
-    key("vault.kv_version", Shape::Integer, true),
-    key("consul.address", Shape::Text, true),
-    key("consul.scheme", Shape::Text, true),
-    key("consul.datacenter", Shape::Text, true),
-    key("consul.token", Shape::Secret, true),
-    key("consul.timeout", Shape::Duration, false),
-    key("consul.tls_config.address", Shape::Text, true),
-    key("consul.tls_config.ca_file", Shape::Text, true),
-    key("consul.tls_config.ca_path", Shape::Text, true),
-    key("consul.tls_config.cert_file", Shape::Text, true),
-    key("consul.tls_config.key_file", Shape::Text, true),
-    key("consul.tls_config.insecure_skip_verify", Shape::Bool, true),
-];
-
-impl KvKey {
-    /// `kv.vault.kv_version`.
-    fn full_path(&self) -> String {
-        format!("kv.{}", self.path)
-    }
-
-    /// `<prefix>KV_VAULT_KV_VERSION`: the key path upper-cased, `_` between segments.
-    fn env_var(&self, prefix: &str) -> String {
-        format!("{prefix}KV_{}", self.path.replace('.', "_").to_ascii_uppercase())
-    }
-
-    /// `<prefix>KV_VAULT_KVVERSION`: envconfig's name of Tyk's Go field (`KVVersion`,
-    /// `TLSConfig`, `CAFile`: segments without inner underscores).
-    fn tyk_env_var(&self, prefix: &str) -> String {
-        let segments: Vec<String> = self
-            .path
-            .split('.')
-            .map(|s| s.replace('_', "").to_ascii_uppercase())
-            .collect();
-        format!("{prefix}KV_{}", segments.join("_"))
-    }
-}
-
-/// One value, read and type-checked.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Value {
-    Text(String),
-    Integer(i64),
-    /// Nanoseconds, as Go's `time.Duration`.
-    Duration(i64),
-    Bool(bool),
-}
-
-/// The block's values by key path below `kv` (`vault.timeout`), as read from one source.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct KvValues(BTreeMap<&'static str, Value>);
 
 /// The `kv` block of tyk.conf: each key we read, matched case-insensitively (the last
 /// match wins, as Go); other keys are Tyk's and ignored. A wrong type is an error naming
@@ -193,7 +109,7 @@ pub(crate) fn kv_settings(
         .chain(env.not_utf8_with_prefix(&block))
         .filter(|name| !names.iter().any(|n| n == name));
     for name in unknown {
-        let suggestion = closest_variable(&name[prefix.len()..], prefix)
+        let suggestion = crate::suggest::kv_variable(&name[prefix.len()..], prefix)
             .map(|s| format!("; did you mean {s}?"))
             .unwrap_or_default();
         diagnostics.warn(format!(
@@ -222,20 +138,6 @@ pub(crate) fn kv_settings(
         }
     }
     build(&values, diagnostics)
-}
-
-/// The `kv` variable closest to `rest` (a name after the prefix, `KV_VAULT_ADRESS`), in
-/// either spelling, when it is a plausible typo of it: for unknown `<prefix>KV_*` variables
-/// and for a `kv` key written below `<prefix>EXTERNAL_SERVICES_`.
-pub(crate) fn closest_variable(rest: &str, prefix: &str) -> Option<String> {
-    static NAMES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
-    let names = NAMES.get_or_init(|| {
-        KV_KEYS
-            .iter()
-            .flat_map(|k| [k.env_var(""), k.tyk_env_var("")])
-            .collect()
-    });
-    crate::suggest::closest(rest, names.iter().map(String::as_str)).map(|name| format!("{prefix}{name}"))
 }
 
 /// The settings the values describe: a store exists when its address is set.

@@ -89,7 +89,7 @@ pub(crate) struct Layer {
     /// the user's), when it has one.
     pub(crate) secrets: Option<std::collections::BTreeMap<String, crate::SecretText>>,
     /// The file's top-level `kv` block, type-checked.
-    pub(crate) kv: crate::kv::KvValues,
+    pub(crate) kv: crate::kv_keys::KvValues,
 }
 
 impl Layer {
@@ -99,7 +99,7 @@ impl Layer {
             label: label.into(),
             values: Vec::new(),
             secrets: None,
-            kv: crate::kv::KvValues::default(),
+            kv: crate::kv_keys::KvValues::default(),
         }
     }
 

@@ -30,6 +30,7 @@ mod file_layer;
 mod json_tree;
 mod keys;
 mod kv;
+mod kv_keys;
 mod layer;
 mod load;
 mod model;
