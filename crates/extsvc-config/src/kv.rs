@@ -137,6 +137,17 @@ pub(crate) fn kv_settings(
             Err(message) => diagnostics.error(path, ConfigError::InvalidEnvValue { variable, message }),
         }
     }
+    for key in KV_KEYS.iter().filter(|k| k.unused.is_some_and(|why| !why.is_empty())) {
+        let set = match values.0.get(key.path) {
+            Some(Value::Text(text)) => !text.is_empty(),
+            Some(Value::Integer(n) | Value::Duration(n)) => *n != 0,
+            Some(Value::Bool(b)) => *b,
+            None => false,
+        };
+        if set {
+            diagnostics.warn(format!("{}: {}", key.full_path(), key.unused.unwrap_or_default()));
+        }
+    }
     build(&values, diagnostics)
 }
 
@@ -404,6 +415,32 @@ mod tests {
             "{d:?}"
         );
         assert!(!d.warnings[0].contains("s.t"), "{d:?}");
+    }
+
+    #[test]
+    fn tyk_keys_that_are_not_used_are_said_when_set() {
+        let (_, d) = load(
+            r#"{"vault": {"address": "a", "max_retries": 0, "agent_address": ""},
+                "consul": {"address": "c", "wait_time": 5000000000, "http_auth": {"username": "u", "password": "pw-secret"}}}"#,
+            &[("TYK_GW_KV_VAULT_MAXRETRIES", "3")],
+        );
+        assert!(d.errors.is_empty(), "{d:?}");
+        assert_eq!(d.warnings.len(), 3, "{d:?}");
+        assert!(d.warnings[0].starts_with("kv.vault.max_retries: not used"), "{d:?}");
+        assert!(
+            d.warnings[1].starts_with("kv.consul.http_auth.username: not used"),
+            "{d:?}"
+        );
+        assert!(
+            d.warnings[2].starts_with("kv.consul.http_auth.password: not used"),
+            "{d:?}"
+        );
+        assert!(!format!("{d:?}").contains("pw-secret"));
+        let (_, d) = load(r#"{"consul": {"address": "c", "http_auth": {"password": 1234}}}"#, &[]);
+        assert_eq!(
+            errors(&d),
+            ["kv.consul.http_auth.password: expected a string, found a number"]
+        );
     }
 
     #[test]

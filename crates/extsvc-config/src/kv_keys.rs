@@ -19,28 +19,68 @@ pub(crate) enum Shape {
     Bool,
 }
 
-/// One key of the block: its path below `kv`, its Go type, and whether Tyk's struct has it
+/// One key of the block: its path below `kv`, its Go type, whether Tyk's struct has it
 /// (`kv.consul.timeout` is SPEC's, not Tyk's: Tyk ignores it, so a wrong type there is a
-/// warning, not an error).
+/// warning, not an error), and for a key of Tyk's that extsvc does not use, why (said in a
+/// warning when it is set; `Some("")`: nothing to say).
 pub(crate) struct KvKey {
     pub(crate) path: &'static str,
     pub(crate) shape: Shape,
     pub(crate) tyk: bool,
+    pub(crate) unused: Option<&'static str>,
 }
 
 const fn key(path: &'static str, shape: Shape, tyk: bool) -> KvKey {
-    KvKey { path, shape, tyk }
+    KvKey {
+        path,
+        shape,
+        tyk,
+        unused: None,
+    }
+}
+
+/// A key of Tyk's, type-checked as Go does, but not used here: `why` (empty: silently).
+const fn unused(path: &'static str, shape: Shape, why: &'static str) -> KvKey {
+    KvKey {
+        path,
+        shape,
+        tyk: true,
+        unused: Some(why),
+    }
 }
 
 /// The keys read, in Tyk's order.
-pub(crate) const KV_KEYS: [KvKey; 15] = [
+pub(crate) const KV_KEYS: [KvKey; 20] = [
     key("vault.address", Shape::Text, true),
+    unused(
+        "vault.agent_address",
+        Shape::Text,
+        "not used: extsvc asks the Vault at kv.vault.address",
+    ),
+    unused(
+        "vault.max_retries",
+        Shape::Integer,
+        "not used: extsvc does not retry a lookup (a failed one fails the build, or is reported and retried at the \
+         next refresh)",
+    ),
     key("vault.timeout", Shape::Duration, true),
     key("vault.token", Shape::Secret, true),
     key("vault.kv_version", Shape::Integer, true),
     key("consul.address", Shape::Text, true),
     key("consul.scheme", Shape::Text, true),
     key("consul.datacenter", Shape::Text, true),
+    unused(
+        "consul.http_auth.username",
+        Shape::Text,
+        "not used: extsvc authenticates to Consul with kv.consul.token only (no HTTP basic authentication)",
+    ),
+    unused(
+        "consul.http_auth.password",
+        Shape::Secret,
+        "not used: extsvc authenticates to Consul with kv.consul.token only (no HTTP basic authentication)",
+    ),
+    // Only blocking queries wait; a lookup is one plain GET.
+    unused("consul.wait_time", Shape::Duration, ""),
     key("consul.token", Shape::Secret, true),
     key("consul.timeout", Shape::Duration, false),
     key("consul.tls_config.address", Shape::Text, true),
