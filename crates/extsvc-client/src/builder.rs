@@ -2,9 +2,10 @@
 //! environment to all five clients, in one call.
 //!
 //! The steps are the three a gateway would otherwise write itself: load and validate the
-//! configuration (`extsvc-config`), resolve every service with the pool and timeout given
-//! in code (`extsvc-resolve`'s `resolve_with` and `Tuning`), build every service's TLS
-//! (`extsvc-tls`) and client ([`ExternalServices::build`]).
+//! configuration (`extsvc-config`), resolve every service with the pool, timeout,
+//! redirect policy and body limit given in code (`extsvc-resolve`'s `resolve_with` and
+//! `Tuning`), build every service's TLS (`extsvc-tls`) and client
+//! ([`ExternalServices::build`]): nothing is set on a client after it is built.
 
 use std::path::PathBuf;
 use std::sync::Arc;
