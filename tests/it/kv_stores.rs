@@ -364,3 +364,31 @@ fn an_unusable_store_address_is_an_error_naming_its_key() {
     let error = sources_with(r#"{"kv": {"vault": {"address": "ftp://vault:1"}}}"#, &[]).unwrap_err();
     assert!(error.starts_with("kv.vault.address: unsupported scheme"), "{error}");
 }
+
+/// A Vault over HTTPS whose certificate chains to a CA given only through `SSL_CERT_FILE`
+/// (as Go's client trusts it, through crypto/x509's system pool) is reached; without the
+/// variable, the same Vault is refused.
+#[tokio::test]
+async fn an_https_vault_is_trusted_through_ssl_cert_file_as_go_does() {
+    let pki = TestPki::generate();
+    let peer = KvPeer::start(KvPeerOptions {
+        tls: Some(pki.server_config(ServerTlsOptions::default())),
+        ..KvPeerOptions::vault(
+            "t",
+            [(
+                "/v1/secret/data/gw".to_owned(),
+                vault_v2(&json!({"cert": "/etc/gw.pem"})),
+            )],
+        )
+    });
+    let conf = json!({"kv": {"vault": {"address": peer.url(), "token": "t"}}}).to_string();
+    let ca = pki.ca_cert_path.to_str().unwrap();
+    let trusted = sources_with(&conf, &[("SSL_CERT_FILE", ca)]).unwrap();
+    assert_eq!(
+        resolve(&trusted, "vault://secret/gw.cert").await.unwrap(),
+        "/etc/gw.pem"
+    );
+    let error = resolve(&sources(&conf), "vault://secret/gw.cert").await.unwrap_err();
+    assert!(error.contains("TLS to localhost"), "{error}");
+    assert_eq!(peer.requests().len(), 1);
+}

@@ -21,6 +21,7 @@ use std::time::Duration;
 use serde_json::Value as Json;
 
 use crate::error::{ConfigError, Diagnostics};
+use crate::json_tree::describe_type;
 use crate::{EnvSnapshot, Source, Sourced, TlsVersion};
 
 /// Tyk's default of `storage.timeout`: 5 seconds per command.
@@ -368,22 +369,11 @@ fn section_of<'j>(root: &'j Json, diagnostics: &mut Diagnostics) -> Option<&'j s
                 ConfigError::WrongType {
                     path: "storage".to_owned(),
                     expected: "an object",
-                    found: json_kind(other).to_owned(),
+                    found: describe_type(other),
                 },
             );
             None
         }
-    }
-}
-
-fn json_kind(value: &Json) -> &'static str {
-    match value {
-        Json::Null => "null",
-        Json::Bool(_) => "a boolean",
-        Json::Number(_) => "a number",
-        Json::String(_) => "a string",
-        Json::Array(_) => "an array",
-        Json::Object(_) => "an object",
     }
 }
 
@@ -455,9 +445,9 @@ fn read_file_section(
                     expected,
                     found: if shape == Shape::Secret {
                         // Never the value of a password.
-                        json_kind(value).to_owned()
+                        describe_type(value)
                     } else {
-                        format!("{} {}", json_kind(value), crate::shown(&value.to_string()))
+                        format!("{} {}", describe_type(value), crate::shown(&value.to_string()))
                     },
                 },
             ),

@@ -21,6 +21,7 @@ use bytes::Bytes;
 use extsvc_config::{
     ConsulSettings, ConsulTlsSettings, EnvSnapshot, ExternalServicesConfig, SecretReference, SecretText, VaultSettings,
 };
+use extsvc_resolve::SystemRoots;
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::{CertificateDer, ServerName};
@@ -141,11 +142,10 @@ enum Verify {
     Nothing(&'static str),
 }
 
-/// Vault's TLS: the system roots (default places).
-fn vault_tls(host: &str) -> Result<ServerTls, String> {
-    let roots = crate::system_roots::system_roots(&extsvc_resolve::SystemRoots::default())
-        .roots
-        .clone();
+/// Vault's TLS: the system roots, found as Go finds them (`SSL_CERT_FILE`, `SSL_CERT_DIR`
+/// of `roots`, else the platform's bundle).
+fn vault_tls(roots: &SystemRoots, host: &str) -> Result<ServerTls, String> {
+    let roots = crate::system_roots::system_roots(roots).roots.clone();
     Ok((client_config(Verify::Roots(roots), None)?, server_name(host)?))
 }
 
@@ -153,7 +153,7 @@ fn vault_tls(host: &str) -> Result<ServerTls, String> {
 /// `ca_path` replace the system roots, `cert_file` with `key_file` is the client
 /// certificate, `address` (its port ignored) the name to verify. Every file is read here,
 /// once; one that cannot be read is an error naming its key and the file.
-fn consul_tls(tls: &ConsulTlsSettings, host: &str) -> Result<ServerTls, String> {
+fn consul_tls(tls: &ConsulTlsSettings, system: &SystemRoots, host: &str) -> Result<ServerTls, String> {
     const KEY: &str = CONSUL_TLS;
     let verify = if tls.insecure_skip_verify {
         Verify::Nothing("consul")
@@ -171,11 +171,7 @@ fn consul_tls(tls: &ConsulTlsSettings, host: &str) -> Result<ServerTls, String> 
         }
         Verify::Roots(roots)
     } else {
-        Verify::Roots(
-            crate::system_roots::system_roots(&extsvc_resolve::SystemRoots::default())
-                .roots
-                .clone(),
-        )
+        Verify::Roots(crate::system_roots::system_roots(system).roots.clone())
     };
     let client = match (&tls.cert_file, &tls.key_file) {
         (Some(cert), Some(key)) => {
@@ -386,15 +382,17 @@ impl std::fmt::Debug for VaultSource {
 
 impl VaultSource {
     /// The store `kv.vault` describes, with its token as written (a reference in it is
-    /// [`SecretSources::from_config`]'s to resolve); an error names what is wrong with its
-    /// address.
+    /// [`SecretSources::from_config`]'s to resolve) and the platform's roots (`from_config`
+    /// also honours the environment's `SSL_CERT_FILE` / `SSL_CERT_DIR`); an error names
+    /// what is wrong with its address.
     pub fn new(settings: &VaultSettings) -> Result<VaultSource, String> {
-        VaultSource::with_token(settings, settings.token.clone().map_or(Token::None, Token::Text))
+        let token = settings.token.clone().map_or(Token::None, Token::Text);
+        VaultSource::with_token(settings, token, &SystemRoots::default())
     }
 
-    fn with_token(settings: &VaultSettings, token: Token) -> Result<VaultSource, String> {
+    fn with_token(settings: &VaultSettings, token: Token, roots: &SystemRoots) -> Result<VaultSource, String> {
         Ok(VaultSource {
-            endpoint: Endpoint::parse(&settings.address, "http", vault_tls)
+            endpoint: Endpoint::parse(&settings.address, "http", |host| vault_tls(roots, host))
                 .map_err(|e| format!("kv.vault.address: {e}"))?,
             token,
             kv_version: settings.kv_version,
@@ -473,10 +471,11 @@ impl ConsulSource {
     /// The store `kv.consul` describes (its TLS files read now), with its token as written;
     /// an error names the key that is wrong (address, `tls_config` file).
     pub fn new(settings: &ConsulSettings) -> Result<ConsulSource, String> {
-        ConsulSource::with_token(settings, settings.token.clone().map_or(Token::None, Token::Text))
+        let token = settings.token.clone().map_or(Token::None, Token::Text);
+        ConsulSource::with_token(settings, token, &SystemRoots::default())
     }
 
-    fn with_token(settings: &ConsulSettings, token: Token) -> Result<ConsulSource, String> {
+    fn with_token(settings: &ConsulSettings, token: Token, roots: &SystemRoots) -> Result<ConsulSource, String> {
         // As Consul's client: `scheme: https` is never reverted to http by an `http://`
         // address, and `tls_config` material is never dropped for plain HTTP.
         let address = match settings.address.strip_prefix("http://") {
@@ -484,13 +483,14 @@ impl ConsulSource {
             _ => settings.address.as_str(),
         };
         let scheme = settings.scheme.to_ascii_lowercase();
-        let endpoint = Endpoint::parse(address, &scheme, |host| consul_tls(&settings.tls, host)).map_err(|e| {
-            if e.starts_with("kv.") {
-                e
-            } else {
-                format!("kv.consul.address: {e}")
-            }
-        })?;
+        let endpoint =
+            Endpoint::parse(address, &scheme, |host| consul_tls(&settings.tls, roots, host)).map_err(|e| {
+                if e.starts_with("kv.") {
+                    e
+                } else {
+                    format!("kv.consul.address: {e}")
+                }
+            })?;
         if endpoint.tls.is_none() && settings.tls.has_material() {
             return Err(
                 "kv.consul.tls_config: a CA or client certificate is set, but Consul is reached over plain http; \
@@ -610,6 +610,9 @@ impl SecretSources {
     /// error naming its key.
     pub fn from_config(env: &EnvSnapshot, config: &ExternalServicesConfig) -> Result<Self, String> {
         let mut sources = SecretSources::standard(env, config);
+        // Go's clients trust the system roots as crypto/x509 finds them: SSL_CERT_FILE and
+        // SSL_CERT_DIR of this environment count.
+        let roots = SystemRoots::from_env(env);
         let vault_token = match &config.kv.vault {
             Some(vault) => Some(token_setting(vault.token.as_ref(), "vault", "consul", env, config)?),
             None => None,
@@ -624,13 +627,15 @@ impl SecretSources {
         let (mut vault_through, mut consul_through) = (None, None);
         if let (Some(settings), Some(token)) = (&config.kv.vault, vault_token) {
             match token {
-                TokenSetting::Ready(token) => vault = Some(Arc::new(VaultSource::with_token(settings, token)?)),
+                TokenSetting::Ready(token) => vault = Some(Arc::new(VaultSource::with_token(settings, token, &roots)?)),
                 TokenSetting::Through(reference) => vault_through = Some((settings, reference)),
             }
         }
         if let (Some(settings), Some(token)) = (&config.kv.consul, consul_token) {
             match token {
-                TokenSetting::Ready(token) => consul = Some(Arc::new(ConsulSource::with_token(settings, token)?)),
+                TokenSetting::Ready(token) => {
+                    consul = Some(Arc::new(ConsulSource::with_token(settings, token, &roots)?))
+                }
                 TokenSetting::Through(reference) => consul_through = Some((settings, reference)),
             }
         }
@@ -641,6 +646,7 @@ impl SecretSources {
             vault = Some(Arc::new(VaultSource::with_token(
                 settings,
                 Token::Through { reference, store },
+                &roots,
             )?));
         }
         if let Some((settings, reference)) = consul_through {
@@ -650,6 +656,7 @@ impl SecretSources {
             consul = Some(Arc::new(ConsulSource::with_token(
                 settings,
                 Token::Through { reference, store },
+                &roots,
             )?));
         }
         if let Some(vault) = vault {
