@@ -7,6 +7,7 @@
 //! extsvc-bench [--quick] [--scenarios a,b] [--no-load] [--no-micro] [--no-probe] [--squid|--no-squid] [--out FILE]
 //! extsvc-bench profile CLIENT SCENARIO REQUESTS      (one client, concurrency 1, for callgrind/perf)
 //! extsvc-bench idle-child CLIENT URL CA_FILE N       (the idle_connections scenario's child process)
+//! extsvc-bench profile-redis CLIENT OP CONCURRENCY COMMANDS   (one Redis client, for perf stat/callgrind)
 //! ```
 
 mod bench_pki;
@@ -273,6 +274,9 @@ fn main() -> anyhow::Result<()> {
         .context("building the tokio runtime")?;
     if argv.first().map(String::as_str) == Some("profile") {
         return runtime.block_on(profile(&argv[1..]));
+    }
+    if argv.first().map(String::as_str) == Some("profile-redis") {
+        return runtime.block_on(redis_scenario::profile(&argv[1..]));
     }
     if argv.first().map(String::as_str) == Some("idle-child") {
         return runtime.block_on(idle_connections::child(&argv[1..]));

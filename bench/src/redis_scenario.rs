@@ -417,3 +417,74 @@ pub(crate) async fn run(method: &Method, tls: &Arc<ClientConfig>) -> anyhow::Res
         extsvc_kept_connections: extsvc.connections_opened(),
     })
 }
+
+/// `profile-redis CLIENT OP CONCURRENCY COMMANDS`: one client (`extsvc` or `redis_rs`)
+/// sends `COMMANDS` of `OP` (`ping`, `get`, `sliding_log`) from `CONCURRENCY` workers
+/// against a redis-server of its own, after a warm-up; for `perf stat -e instructions:u`
+/// (the bench's instructions per command, whatever else the machine runs) or callgrind.
+pub(crate) async fn profile(args: &[String]) -> anyhow::Result<()> {
+    let [client, op, concurrency, commands] = args else {
+        anyhow::bail!("usage: extsvc-bench profile-redis extsvc|redis_rs ping|get|sliding_log CONCURRENCY COMMANDS");
+    };
+    let op = [Op::Ping, Op::Get, Op::SlidingLog]
+        .into_iter()
+        .find(|o| o.name() == op)
+        .with_context(|| format!("unknown operation {op:?}"))?;
+    let concurrency: usize = concurrency.parse().context("CONCURRENCY must be a number")?;
+    let commands: u64 = commands.parse().context("COMMANDS must be a number")?;
+    let server = RedisServer::start(RedisOptions::default());
+    server.set(KEY, &"x".repeat(VALUE_BYTES));
+    let elapsed = match client.as_str() {
+        "extsvc" => {
+            let pki = crate::bench_pki::BenchPki::generate()?;
+            let extsvc = extsvc_client(&server.url(), &pki.client)?;
+            extsvc.connect().await?;
+            send_count(&extsvc, op, concurrency, commands).await?
+        }
+        "redis_rs" => send_count(&redis_rs_direct(server.port()).await?, op, concurrency, commands).await?,
+        other => anyhow::bail!("unknown client {other:?} (extsvc, redis_rs)"),
+    };
+    eprintln!(
+        "{client} {}: {commands} at concurrency {concurrency} in {:.3} s ({:.0}/s)",
+        op.name(),
+        elapsed.as_secs_f64(),
+        commands as f64 / elapsed.as_secs_f64()
+    );
+    Ok(())
+}
+
+/// `concurrency` workers send `op` until `commands` were sent (after 1,000 of warm-up).
+async fn send_count<C>(connection: &C, op: Op, concurrency: usize, commands: u64) -> anyhow::Result<Duration>
+where
+    C: redis::aio::ConnectionLike + Clone + Send + 'static,
+{
+    let mut warm = connection.clone();
+    for _ in 0..1000 {
+        op.run(&mut warm, &sliding_log_key(0)).await?;
+    }
+    let left = Arc::new(std::sync::atomic::AtomicU64::new(commands));
+    let start = Instant::now();
+    let workers: Vec<_> = (0..concurrency)
+        .map(|worker| {
+            let (mut connection, left) = (connection.clone(), left.clone());
+            let key = sliding_log_key(worker);
+            tokio::spawn(async move {
+                while left
+                    .fetch_update(
+                        std::sync::atomic::Ordering::Relaxed,
+                        std::sync::atomic::Ordering::Relaxed,
+                        |n| n.checked_sub(1),
+                    )
+                    .is_ok()
+                {
+                    op.run(&mut connection, &key).await?;
+                }
+                Ok::<_, redis::RedisError>(())
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.await??;
+    }
+    Ok(start.elapsed())
+}

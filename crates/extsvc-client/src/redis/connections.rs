@@ -1,7 +1,7 @@
 //! The kept connections of one [`RedisClient`](super::RedisClient): a few multiplexed
 //! connections to one target, opened on demand through the storage [`StreamConnector`].
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -18,6 +18,8 @@ use crate::instruments::RedisInstruments;
 use crate::io::ConnectionInfo;
 use crate::stream::StreamConnector;
 
+use super::watch::Watch;
+
 /// The most connections one target gets: each is multiplexed (redis-rs pipelines every
 /// caller's commands onto it), so a handful carries any concurrency a gateway has;
 /// more only spreads the same load over more sockets.
@@ -29,18 +31,19 @@ pub(super) fn kept_connections(pool: &PoolSettings) -> usize {
     MAX_KEPT.min(pool.max_connections).min(pool.max_idle_per_host).max(1)
 }
 
-/// A connection in use: the clone of a kept connection and what tells the set that it
-/// broke.
+/// A connection in use: the clone of a kept connection and its [`Watch`] (the commands'
+/// deadline, and what tells the set that it broke).
 pub(super) struct Lease {
     pub(super) connection: MultiplexedConnection,
-    closed: Arc<AtomicBool>,
+    pub(super) watch: Arc<Watch>,
 }
 
-/// One kept connection: the multiplexed handle, set `closed` when its driver task ends
-/// (the server or the proxy closed it, or it broke), and when it was last used.
+/// One kept connection: the multiplexed handle, its watch (closed when its driver task
+/// ends: the server or the proxy closed it, it broke, or a command on it got no answer
+/// in time), and when it was last used.
 struct Kept {
     connection: MultiplexedConnection,
-    closed: Arc<AtomicBool>,
+    watch: Arc<Watch>,
     last_used: Instant,
 }
 
@@ -59,11 +62,11 @@ impl Slot {
     fn live(&self, now: Instant, idle_timeout: Duration) -> Option<Lease> {
         let mut kept = self.kept.lock().expect("a slot's lock is never held across a panic");
         match kept.as_mut() {
-            Some(k) if !k.closed.load(Ordering::Acquire) && now.duration_since(k.last_used) <= idle_timeout => {
-                k.last_used = now;
+            Some(k) if !k.watch.is_closed() && now.saturating_duration_since(k.last_used) <= idle_timeout => {
+                k.last_used = k.last_used.max(now);
                 Some(Lease {
                     connection: k.connection.clone(),
-                    closed: k.closed.clone(),
+                    watch: k.watch.clone(),
                 })
             }
             _ => {
@@ -157,28 +160,33 @@ impl Connections {
         *self.tls_version.lock().expect("never held across a panic")
     }
 
-    /// A connection for one command, round robin over the slots; an empty, closed or
-    /// long-idle slot gets a new connection first, all of it before `deadline`.
-    pub(super) async fn lease(&self, deadline: Instant) -> Result<Lease, Error> {
-        let slot = &self.slots[self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len()];
-        if let Some(lease) = slot.live(Instant::now(), self.idle_timeout) {
+    /// A connection for one command that started at `started`, round robin over the
+    /// slots; an empty, closed or long-idle slot gets a new connection first, all of it
+    /// within the command's deadline.
+    pub(super) async fn lease(&self, started: Instant) -> Result<Lease, Error> {
+        let slot = match self.slots.len() {
+            1 => &self.slots[0],
+            n => &self.slots[self.next.fetch_add(1, Ordering::Relaxed) % n],
+        };
+        if let Some(lease) = slot.live(started, self.idle_timeout) {
             return Ok(lease);
         }
         let timeout = self.connector.timeout();
+        let deadline = crate::deadline::deadline_from(started, timeout);
         let _opening = tokio::time::timeout_at(deadline, slot.opening.lock())
             .await
             .map_err(|_| Error::timeout(Phase::PoolWait, timeout).with_target(&self.target_name))?;
         if let Some(lease) = slot.live(Instant::now(), self.idle_timeout) {
             return Ok(lease);
         }
-        let (connection, closed) = self.open(deadline).await?;
+        let (connection, watch) = self.open(deadline).await?;
         let mut kept = slot.kept.lock().expect("a slot's lock is never held across a panic");
         *kept = Some(Kept {
             connection: connection.clone(),
-            closed: closed.clone(),
+            watch: watch.clone(),
             last_used: Instant::now(),
         });
-        Ok(Lease { connection, closed })
+        Ok(Lease { connection, watch })
     }
 
     /// Opens one connection: the stream through the connector (proxy, TLS), then
@@ -186,7 +194,7 @@ impl Connections {
     /// handshake: with TLS 1.3 a server refuses the client certificate only after the
     /// client's side of the handshake is done, so the refusal arrives on the first read
     /// and is reported here as a `tls` error, not later as a broken pipe.
-    async fn open(&self, deadline: Instant) -> Result<(MultiplexedConnection, Arc<AtomicBool>), Error> {
+    async fn open(&self, deadline: Instant) -> Result<(MultiplexedConnection, Arc<Watch>), Error> {
         let timeout = self.connector.timeout();
         let remaining = deadline.saturating_duration_since(Instant::now());
         let stream = self
@@ -209,21 +217,27 @@ impl Connections {
         let stream = BoundedReplies::new(stream, self.max_reply_bytes());
         let words = stream.server_words();
         let setup = async {
-            // The deadline is ours (per command); redis-rs's own timeouts stay off.
+            // The deadline is ours (the watch's, per command); redis-rs's own timeouts,
+            // a timer per command, stay off.
             let config = AsyncConnectionConfig::new()
                 .set_connection_timeout(None)
                 .set_response_timeout(None);
             let (mut connection, driver) = MultiplexedConnection::new_with_config(&self.info, stream, config).await?;
-            let closed = Arc::new(AtomicBool::new(false));
-            let closed_by_driver = closed.clone();
+            let watch = Arc::new(Watch::new(timeout));
+            let watched = watch.clone();
             let closed_counter = self.instruments.closed.clone();
             tokio::spawn(async move {
-                driver.await;
-                closed_by_driver.store(true, Ordering::Release);
+                // A late command ends the connection: its driver (and the stream) is
+                // dropped, and every command on it fails.
+                tokio::select! {
+                    () = driver => {}
+                    () = watched.until_a_command_is_late() => {}
+                }
+                watched.close();
                 closed_counter.increment(1);
             });
             ::redis::cmd("PING").query_async::<()>(&mut connection).await?;
-            Ok::<_, RedisError>((connection, closed))
+            Ok::<_, RedisError>((connection, watch))
         };
         match tokio::time::timeout_at(deadline, setup).await {
             Ok(Ok(opened)) => {
@@ -239,7 +253,7 @@ impl Connections {
     /// (closed, broken, or silent past the deadline): empty its slot, so that the next
     /// command opens a new connection. The failed command is not sent again.
     pub(super) fn forget(&self, lease: &Lease) {
-        lease.closed.store(true, Ordering::Release);
+        lease.watch.close();
     }
 }
 
