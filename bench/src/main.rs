@@ -18,6 +18,7 @@ mod go_program;
 mod idle_connections;
 mod load;
 mod probe_vs_wrk;
+mod redis_cluster;
 mod redis_pipeline;
 mod redis_scenario;
 mod report;
@@ -46,7 +47,7 @@ const WORKER_THREADS: usize = 2;
 /// The concurrencies each scenario runs at.
 const CONCURRENCIES: [usize; 2] = [1, 16];
 /// Every scenario, in run order.
-const SCENARIOS: [&str; 12] = [
+const SCENARIOS: [&str; 13] = [
     "direct_http",
     "direct_https",
     "proxy_https",
@@ -57,6 +58,7 @@ const SCENARIOS: [&str; 12] = [
     "cold_proxy_https_resumed",
     "redis",
     "redis_pipeline",
+    "redis_cluster",
     "tls_provider",
     "idle_connections",
 ];
@@ -380,6 +382,9 @@ async fn run(args: &Args) -> anyhow::Result<Summary> {
         }
         if args.scenarios.contains(&"redis_pipeline") {
             summary.redis_pipeline = Some(redis_pipeline::run(&args.method, &pki.client).await?);
+        }
+        if args.scenarios.contains(&"redis_cluster") {
+            summary.redis_cluster = Some(redis_cluster::run(&args.method).await?);
         }
         for name in &args.scenarios {
             let Some(scenario) = Scenario::of(name, &started_servers) else {

@@ -18,6 +18,7 @@ use crate::instruments::RedisInstruments;
 use crate::io::ConnectionInfo;
 use crate::stream::StreamConnector;
 
+use super::coalesce::Coalescing;
 use super::watch::Watch;
 
 /// The most connections one target gets: each is multiplexed (redis-rs pipelines every
@@ -214,7 +215,8 @@ impl Connections {
         if let Some(version) = stream.connected().tls_version {
             *self.tls_version.lock().expect("never held across a panic") = Some(version);
         }
-        let stream = BoundedReplies::new(stream, self.max_reply_bytes());
+        let watch = Arc::new(Watch::new(timeout));
+        let stream = BoundedReplies::new(Coalescing::new(stream, watch.clone()), self.max_reply_bytes());
         let words = stream.server_words();
         let setup = async {
             // The deadline is ours (the watch's, per command); redis-rs's own timeouts,
@@ -223,7 +225,6 @@ impl Connections {
                 .set_connection_timeout(None)
                 .set_response_timeout(None);
             let (mut connection, driver) = MultiplexedConnection::new_with_config(&self.info, stream, config).await?;
-            let watch = Arc::new(Watch::new(timeout));
             let watched = watch.clone();
             let closed_counter = self.instruments.closed.clone();
             tokio::spawn(async move {

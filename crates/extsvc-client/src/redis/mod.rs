@@ -37,6 +37,7 @@
 //! those behind it were held up by it anyway.
 
 mod cluster;
+mod coalesce;
 mod connections;
 mod nodes;
 mod sentinel;

@@ -3,7 +3,7 @@
 //! [`StreamConnector`] (proxy, TLS, the storage section's deadline).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::RwLock;
 
 use ::redis::RedisConnectionInfo;
 use extsvc_resolve::PoolSettings;
@@ -24,7 +24,8 @@ pub(super) struct Nodes {
     info: RedisConnectionInfo,
     pool: PoolSettings,
     max_reply_bytes: usize,
-    clients: Mutex<HashMap<String, RedisClient>>,
+    /// Read on every command (a cluster's), written when a node is first named.
+    clients: RwLock<HashMap<String, RedisClient>>,
     /// Connections opened by clients that were dropped (their count stays in the total).
     opened_before: std::sync::atomic::AtomicU64,
 }
@@ -43,14 +44,17 @@ impl Nodes {
             info,
             pool,
             max_reply_bytes,
-            clients: Mutex::new(HashMap::new()),
+            clients: RwLock::new(HashMap::new()),
             opened_before: Default::default(),
         }
     }
 
     /// The client of the node at `address` (`host:port`), made on first use.
     pub(super) fn get(&self, address: &str) -> Result<RedisClient, Error> {
-        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(client) = self.clients.read().unwrap_or_else(|e| e.into_inner()).get(address) {
+            return Ok(client.clone());
+        }
+        let mut clients = self.clients.write().unwrap_or_else(|e| e.into_inner());
         if let Some(client) = clients.get(address) {
             return Ok(client.clone());
         }
@@ -78,7 +82,7 @@ impl Nodes {
     /// Forgets the clients of addresses `keep` refuses (their connections close once
     /// their commands are answered).
     pub(super) fn retain(&self, keep: impl Fn(&str) -> bool) {
-        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        let mut clients = self.clients.write().unwrap_or_else(|e| e.into_inner());
         clients.retain(|address, client| {
             let kept = keep(address);
             if !kept {
@@ -91,7 +95,7 @@ impl Nodes {
 
     /// Connections opened so far by every node client.
     pub(super) fn opened(&self) -> u64 {
-        let clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        let clients = self.clients.read().unwrap_or_else(|e| e.into_inner());
         self.opened_before.load(std::sync::atomic::Ordering::Relaxed)
             + clients.values().map(RedisClient::connections_opened).sum::<u64>()
     }

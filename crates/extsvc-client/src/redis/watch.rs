@@ -86,6 +86,18 @@ impl Watch {
         InFlight { watch: self, bucket }
     }
 
+    /// More than one command is in flight (read without a lock; a moment's view).
+    pub(super) fn several_in_flight(&self) -> bool {
+        let mut seen = 0;
+        for bucket in &self.buckets {
+            seen += bucket.load(Ordering::Relaxed);
+            if seen > 1 {
+                return true;
+            }
+        }
+        false
+    }
+
     /// The connection was opened after `started` (for the command that started then).
     pub(super) fn opened_after(&self, started: Instant) -> bool {
         self.base > started
