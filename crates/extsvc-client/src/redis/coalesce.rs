@@ -5,12 +5,18 @@
 //! sends a command wakes the driver, and tokio runs a task woken by the running one next
 //! (its "LIFO slot"): the driver then writes that one command, and the next caller's
 //! command wakes it again — one write (and one read by the server) per command, however
-//! many callers are ready. Here, when more than one command is in flight on the
-//! connection, the driver yields once before a write (it wakes itself and returns
+//! many callers are ready. Here, on the node connections of a Redis Cluster, when more
+//! than one command is in flight on the connection, the driver yields once before a write (it wakes itself and returns
 //! `Pending`, so tokio polls it again after the tasks already queued): those tasks'
 //! commands join the same write. At most every other write attempt yields, so a write
-//! always follows; a lone command (concurrency 1) never waits. Measured in
-//! `docs/performance.md` ("Redis: batching the writes").
+//! always follows; a lone command (concurrency 1) never waits.
+//!
+//! Only for a cluster's nodes: there one client feeds several servers and its own work
+//! per write is what limits it (measured: 0.76–0.85× of redis-rs's cluster client
+//! without, 1.1–1.3× with). Against one node the server's work limits, and a write
+//! held back while the server idles costs more than it saves (the sliding-log pipeline
+//! at concurrency 16 fell to 0.74–0.96× of redis-rs): single-node connections write at
+//! once. See `docs/performance.md`, "`redis_cluster`".
 
 use std::io;
 use std::pin::Pin;
@@ -28,15 +34,18 @@ pub(super) struct Coalescing<S> {
     inner: S,
     /// The connection's commands in flight.
     watch: Arc<Watch>,
+    /// Off: every write goes out at once.
+    enabled: bool,
     /// The last write attempt yielded: this one writes.
     yielded: bool,
 }
 
 impl<S> Coalescing<S> {
-    pub(super) fn new(inner: S, watch: Arc<Watch>) -> Coalescing<S> {
+    pub(super) fn new(inner: S, watch: Arc<Watch>, enabled: bool) -> Coalescing<S> {
         Coalescing {
             inner,
             watch,
+            enabled,
             yielded: false,
         }
     }
@@ -50,7 +59,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Coalescing<S> {
 
 impl<S: AsyncWrite + Unpin> AsyncWrite for Coalescing<S> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
-        if !self.yielded && self.watch.several_in_flight() {
+        if self.enabled && !self.yielded && self.watch.several_in_flight() {
             self.yielded = true;
             cx.waker().wake_by_ref();
             return Poll::Pending;
@@ -77,7 +86,7 @@ mod tests {
     async fn every_write_goes_out_after_one_yield_at_most() {
         let (mut near, far) = tokio::io::duplex(64);
         let watch = Arc::new(Watch::new(std::time::Duration::from_secs(1)));
-        let mut coalescing = Coalescing::new(far, watch.clone());
+        let mut coalescing = Coalescing::new(far, watch.clone(), true);
         coalescing.write_all(b"PING\r\n").await.unwrap();
         let (_one, _two) = (
             watch.start(tokio::time::Instant::now()),

@@ -95,6 +95,8 @@ pub(super) struct Connections {
     tls_version: Mutex<Option<rustls::ProtocolVersion>>,
     /// The largest reply a connection reads ([`BoundedReplies`]).
     max_reply_bytes: AtomicUsize,
+    /// Concurrent commands share writes ([`Coalescing`]): a cluster's nodes.
+    coalesce_writes: std::sync::atomic::AtomicBool,
     /// Metrics of this node (`docs/observability.md`).
     pub(super) instruments: RedisInstruments,
 }
@@ -122,6 +124,7 @@ impl Connections {
             opened: AtomicU64::new(0),
             tls_version: Mutex::new(None),
             max_reply_bytes: AtomicUsize::new(DEFAULT_MAX_REPLY_BYTES),
+            coalesce_writes: std::sync::atomic::AtomicBool::new(false),
             instruments,
         }
     }
@@ -147,6 +150,11 @@ impl Connections {
     /// Connections opened from now on read replies of at most `limit` bytes.
     pub(super) fn set_max_reply_bytes(&self, limit: usize) {
         self.max_reply_bytes.store(limit, Ordering::Relaxed);
+    }
+
+    /// Connections opened from now on let concurrent commands share writes.
+    pub(super) fn coalesce_writes(&self) {
+        self.coalesce_writes.store(true, Ordering::Relaxed);
     }
 
     pub(super) fn kept(&self) -> usize {
@@ -216,7 +224,8 @@ impl Connections {
             *self.tls_version.lock().expect("never held across a panic") = Some(version);
         }
         let watch = Arc::new(Watch::new(timeout));
-        let stream = BoundedReplies::new(Coalescing::new(stream, watch.clone()), self.max_reply_bytes());
+        let coalescing = Coalescing::new(stream, watch.clone(), self.coalesce_writes.load(Ordering::Relaxed));
+        let stream = BoundedReplies::new(coalescing, self.max_reply_bytes());
         let words = stream.server_words();
         let setup = async {
             // The deadline is ours (the watch's, per command); redis-rs's own timeouts,

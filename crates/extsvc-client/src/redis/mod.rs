@@ -154,6 +154,13 @@ impl RedisClient {
         self
     }
 
+    /// Concurrent commands share writes on connections opened from now on (a cluster's
+    /// nodes; see `coalesce`).
+    pub(crate) fn with_coalesced_writes(self) -> RedisClient {
+        self.connections.coalesce_writes();
+        self
+    }
+
     /// The reply limit in force.
     pub fn max_reply_bytes(&self) -> usize {
         self.connections.max_reply_bytes()

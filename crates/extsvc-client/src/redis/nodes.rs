@@ -24,6 +24,8 @@ pub(super) struct Nodes {
     info: RedisConnectionInfo,
     pool: PoolSettings,
     max_reply_bytes: usize,
+    /// The node clients let concurrent commands share writes (a cluster's).
+    coalesce_writes: bool,
     /// Read on every command (a cluster's), written when a node is first named.
     clients: RwLock<HashMap<String, RedisClient>>,
     /// Connections opened by clients that were dropped (their count stays in the total).
@@ -44,9 +46,16 @@ impl Nodes {
             info,
             pool,
             max_reply_bytes,
+            coalesce_writes: false,
             clients: RwLock::new(HashMap::new()),
             opened_before: Default::default(),
         }
+    }
+
+    /// Node clients made from now on let concurrent commands share writes.
+    pub(super) fn coalescing_writes(mut self) -> Nodes {
+        self.coalesce_writes = true;
+        self
     }
 
     /// The client of the node at `address` (`host:port`), made on first use.
@@ -73,8 +82,11 @@ impl Nodes {
                 format!("\"{}\" is not a valid Redis address", extsvc_config::shown(address)),
             )
         })?;
-        let client = RedisClient::for_node(self.connector.clone(), target, self.info.clone(), &self.pool)
+        let mut client = RedisClient::for_node(self.connector.clone(), target, self.info.clone(), &self.pool)
             .with_max_reply_bytes(self.max_reply_bytes);
+        if self.coalesce_writes {
+            client = client.with_coalesced_writes();
+        }
         clients.insert(address.to_owned(), client.clone());
         Ok(client)
     }

@@ -135,7 +135,9 @@ impl StorageRedis {
             DEFAULT_MAX_REPLY_BYTES,
         );
         let route = match kind {
-            StorageKind::Cluster => Route::Cluster(Arc::new(Cluster::new(nodes, addresses.clone()))),
+            StorageKind::Cluster => {
+                Route::Cluster(Arc::new(Cluster::new(nodes.coalescing_writes(), addresses.clone())))
+            }
             StorageKind::Sentinel => {
                 let sentinels = Nodes::new(connector, tls, sentinel_info(settings), pool, DEFAULT_MAX_REPLY_BYTES);
                 let name = settings
