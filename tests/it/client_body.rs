@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use extsvc_client::{RequestTimeout, ServiceClient};
-use extsvc_config::{EnvSnapshot, LoadOptions, ServiceKind};
+use extsvc_config::ServiceKind;
+use extsvc_tests::client::resolved_service;
 use extsvc_tests::target::{TargetOptions, TestTarget};
 use extsvc_tls::{build_service_tls, TlsOptions};
 use http_body_util::BodyExt;
@@ -16,11 +17,7 @@ async fn a_complete_body_is_not_turned_into_a_timeout_by_a_late_final_poll() {
         body: Bytes::from_static(b"complete"),
         ..Default::default()
     });
-    let env = EnvSnapshot::empty();
-    let loaded = extsvc_config::load_str("{}", "tyk.conf", &env, &LoadOptions::default()).unwrap();
-    let service = extsvc_resolve::resolve(&loaded.config, &env)
-        .service(ServiceKind::Health)
-        .clone();
+    let service = resolved_service("{}", ServiceKind::Health);
     let tls = build_service_tls(&service, None, &TlsOptions::default()).await.unwrap();
     let client = ServiceClient::new(service, &tls);
 
@@ -53,11 +50,7 @@ async fn bytes_stops_at_its_limit_and_the_default_reads_a_normal_body() {
         body: Bytes::from(vec![b'x'; 64 * 1024]),
         ..Default::default()
     });
-    let env = EnvSnapshot::empty();
-    let loaded = extsvc_config::load_str("{}", "tyk.conf", &env, &LoadOptions::default()).unwrap();
-    let service = extsvc_resolve::resolve(&loaded.config, &env)
-        .service(ServiceKind::Oauth)
-        .clone();
+    let service = resolved_service("{}", ServiceKind::Oauth);
     let tls = build_service_tls(&service, None, &TlsOptions::default()).await.unwrap();
     let client = ServiceClient::new(service, &tls);
 

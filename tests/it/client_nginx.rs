@@ -6,14 +6,12 @@
 use std::path::Path;
 use std::time::Duration;
 
-use bytes::Bytes;
 use extsvc_client::{ErrorKind, ServiceClient};
 use extsvc_config::{EnvSnapshot, ServiceKind};
-use extsvc_tests::client::service_client;
+use extsvc_tests::client::{get_verified, service_client};
 use extsvc_tests::nginx::{Nginx, NginxClientVerify, NginxProtocols};
 use extsvc_tests::pki::TestPki;
 use extsvc_tests::squid::{ProxyCredentials, Squid, SquidOptions};
-use http_body_util::BodyExt;
 use serde_json::json;
 
 fn nginx(pki: &TestPki, protocols: NginxProtocols) -> Nginx {
@@ -41,24 +39,8 @@ async fn get(
     client: &ServiceClient,
     url: &str,
 ) -> Result<(u16, String, Option<rustls::ProtocolVersion>), extsvc_client::Error> {
-    let req = http::Request::get(url)
-        .body(http_body_util::Empty::<Bytes>::new())
-        .unwrap();
-    let run = async {
-        let response = client.request(req).await?;
-        let status = response.status().as_u16();
-        let verify = response
-            .headers()
-            .get("x-ssl-client-verify")
-            .map(|v| v.to_str().unwrap().to_owned())
-            .unwrap_or_default();
-        let version = response.body().connected().tls_version;
-        response.into_body().collect().await?;
-        Ok((status, verify, version))
-    };
-    tokio::time::timeout(Duration::from_secs(30), run)
-        .await
-        .expect("the request hung past its deadline")
+    let seen = get_verified(client, url).await?;
+    Ok((seen.status, seen.verify, seen.connected.tls_version))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use extsvc_client::{ErrorKind, Phase, RequestTimeout, ServiceClient};
-use extsvc_config::{EnvSnapshot, LoadOptions, ServiceKind};
+use extsvc_config::ServiceKind;
 use extsvc_resolve::ResolvedService;
-use extsvc_tests::client::client_of;
+use extsvc_tests::client::{client_of, proxied, resolved_service, service_conf};
 use extsvc_tests::fault_proxy::{basic_proxy_authorization, FaultMode, FaultProxy};
 use extsvc_tests::pki::{ServerTlsOptions, TestPki};
 use extsvc_tests::target::{TargetOptions, TestTarget};
@@ -19,22 +19,7 @@ const PASSWORD: &str = "pa55-w0rd-never-shown";
 
 /// `kind` with this `proxy` block, trusting the test CA.
 fn resolved(kind: ServiceKind, proxy: serde_json::Value, pki: &TestPki) -> ResolvedService {
-    let env = EnvSnapshot::empty();
-    let json = serde_json::json!({
-        "external_services": {
-            kind.as_str(): {
-                "proxy": proxy,
-                "mtls": { "enabled": true, "ca_file": pki.ca_cert_path.display().to_string() }
-            }
-        }
-    })
-    .to_string();
-    let loaded = extsvc_config::load_str(&json, "tyk.conf", &env, &LoadOptions::default()).unwrap();
-    extsvc_resolve::resolve(&loaded.config, &env).service(kind).clone()
-}
-
-fn proxied(url: &str) -> serde_json::Value {
-    serde_json::json!({ "enabled": true, "http_proxy": url, "https_proxy": url })
+    resolved_service(&service_conf(kind, proxy, pki.trusting_mtls()), kind)
 }
 
 async fn get(

@@ -7,10 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use extsvc_client::{ErrorKind, ExternalServices, Phase, RedisClient, StreamConnector};
-use extsvc_config::{EnvSnapshot, LoadOptions, ServiceKind};
+use extsvc_config::{EnvSnapshot, ServiceKind};
 use extsvc_resolve::{Resolution, ResolvedService};
+use extsvc_tests::client::{resolve_conf, resolved_service, service_conf};
 use extsvc_tests::pki::TestPki;
-use extsvc_tests::redis::{RedisOptions, RedisServer, RedisTls, RedisTlsAuthClients};
+use extsvc_tests::redis::{RedisOptions, RedisServer, RedisTls};
 use extsvc_tests::squid::{Squid, SquidOptions, SquidTls};
 use extsvc_tls::{build_service_tls, TlsOptions};
 use redis::AsyncCommands;
@@ -22,20 +23,8 @@ const PASSWORD_IN_URL: &str = "p%40ss%2Fw%3Ard%251";
 /// The storage service with `proxy` and `mtls` (client certificate and CA by default).
 fn resolution(proxy: serde_json::Value, mtls: Option<serde_json::Value>, pki: &TestPki) -> Resolution {
     let env = EnvSnapshot::empty();
-    let mtls = mtls.unwrap_or_else(|| {
-        serde_json::json!({
-            "enabled": true,
-            "ca_file": pki.ca_cert_path.display().to_string(),
-            "cert_file": pki.client_chain_path.display().to_string(),
-            "key_file": pki.client_key_path.display().to_string()
-        })
-    });
-    let json = serde_json::json!({
-        "external_services": { "storage": { "proxy": proxy, "mtls": mtls } }
-    })
-    .to_string();
-    let loaded = extsvc_config::load_str(&json, "tyk.conf", &env, &LoadOptions::default()).unwrap();
-    extsvc_resolve::resolve(&loaded.config, &env)
+    let mtls = mtls.unwrap_or_else(|| pki.client_mtls());
+    resolve_conf(&service_conf(ServiceKind::Storage, proxy, mtls), &env)
 }
 
 async fn services(proxy: serde_json::Value, pki: &TestPki) -> ExternalServices {
@@ -47,13 +36,7 @@ async fn services(proxy: serde_json::Value, pki: &TestPki) -> ExternalServices {
 fn tls_redis(pki: &TestPki, plain: bool) -> RedisServer {
     RedisServer::start(RedisOptions {
         plain,
-        tls: Some(RedisTls {
-            cert_chain_path: pki.server_chain_path.clone(),
-            key_path: pki.server_key_path.clone(),
-            ca_path: pki.ca_cert_path.clone(),
-            auth_clients: RedisTlsAuthClients::Yes,
-            admin_client: None,
-        }),
+        tls: Some(RedisTls::requiring_client_certificates(pki)),
         password: Some(PASSWORD.to_owned()),
     })
 }
@@ -131,10 +114,7 @@ async fn rediss_with_a_client_certificate_direct_through_connect_and_through_an_
     let pki = TestPki::generate();
     let server = tls_redis(&pki, false);
     let squid = Squid::start(SquidOptions {
-        https: Some(SquidTls {
-            cert_chain_path: pki.server_chain_path.clone(),
-            key_path: pki.server_key_path.clone(),
-        }),
+        https: Some(SquidTls::of(&pki)),
         ..SquidOptions::default()
     });
     let url = with_auth(&server.tls_url(), 0);
@@ -227,11 +207,7 @@ async fn a_proxy_killed_and_restarted_fails_the_next_command_and_then_works_on_t
 
 /// The storage service without TLS material, for a plain target.
 async fn plain_storage() -> (StreamConnector, ResolvedService) {
-    let env = EnvSnapshot::empty();
-    let loaded = extsvc_config::load_str("{}", "tyk.conf", &env, &LoadOptions::default()).unwrap();
-    let service = extsvc_resolve::resolve(&loaded.config, &env)
-        .service(ServiceKind::Storage)
-        .clone();
+    let service = resolved_service("{}", ServiceKind::Storage);
     let tls = build_service_tls(&service, None, &TlsOptions::default()).await.unwrap();
     (
         StreamConnector::new(Arc::new(service.clone()), tls.target, tls.proxy),

@@ -8,10 +8,11 @@
 use std::time::Duration;
 
 use extsvc_client::{ErrorKind, ExternalServices, RedisClient};
-use extsvc_config::EnvSnapshot;
+use extsvc_config::{EnvSnapshot, ServiceKind};
+use extsvc_tests::client::{proxied, service_conf};
 use extsvc_tests::microsocks::{Microsocks, MicrosocksOptions, OUTGOING_ADDRESS};
 use extsvc_tests::pki::TestPki;
-use extsvc_tests::redis::{RedisOptions, RedisServer, RedisTls, RedisTlsAuthClients};
+use extsvc_tests::redis::{RedisOptions, RedisServer, RedisTls};
 use extsvc_tests::squid::{Squid, SquidOptions};
 use redis::AsyncCommands;
 
@@ -37,13 +38,7 @@ fn microsocks() -> Microsocks {
 fn redis_server(pki: &TestPki) -> RedisServer {
     RedisServer::start(RedisOptions {
         plain: true,
-        tls: Some(RedisTls {
-            cert_chain_path: pki.server_chain_path.clone(),
-            key_path: pki.server_key_path.clone(),
-            ca_path: pki.ca_cert_path.clone(),
-            auth_clients: RedisTlsAuthClients::Yes,
-            admin_client: None,
-        }),
+        tls: Some(RedisTls::requiring_client_certificates(pki)),
         password: Some(PASSWORD.to_owned()),
     })
 }
@@ -51,18 +46,7 @@ fn redis_server(pki: &TestPki) -> RedisServer {
 /// The front door with the storage service through `proxy_url`, with the test client
 /// certificate.
 async fn front_door(proxy_url: &str, pki: &TestPki) -> ExternalServices {
-    let conf = serde_json::json!({
-        "external_services": { "storage": {
-            "proxy": { "enabled": true, "http_proxy": proxy_url, "https_proxy": proxy_url },
-            "mtls": {
-                "enabled": true,
-                "ca_file": pki.ca_cert_path,
-                "cert_file": pki.client_chain_path,
-                "key_file": pki.client_key_path
-            }
-        } }
-    })
-    .to_string();
+    let conf = service_conf(ServiceKind::Storage, proxied(proxy_url), pki.client_mtls());
     ExternalServices::builder()
         .tyk_conf_str(conf, "tyk.conf")
         .env(EnvSnapshot::empty())

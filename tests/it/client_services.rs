@@ -3,15 +3,15 @@
 
 use bytes::Bytes;
 use extsvc_client::ExternalServices;
-use extsvc_config::{EnvSnapshot, LoadOptions, ServiceKind};
+use extsvc_config::{EnvSnapshot, ServiceKind};
+use extsvc_tests::client::resolve_conf;
 use extsvc_tests::target::{TargetOptions, TestTarget};
 use extsvc_tls::TlsOptions;
 use http_body_util::BodyExt;
 
 fn resolution(json: &str) -> extsvc_resolve::Resolution {
     let env = EnvSnapshot::empty();
-    let loaded = extsvc_config::load_str(json, "tyk.conf", &env, &LoadOptions::default()).unwrap();
-    extsvc_resolve::resolve(&loaded.config, &env)
+    resolve_conf(json, &env)
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@ use std::time::Duration;
 use extsvc_client::{ErrorKind, Hop, Phase, ServiceClient};
 use extsvc_config::{EnvSnapshot, ServiceKind};
 use extsvc_tests::client::get_status as get;
-use extsvc_tests::client::service_client;
+use extsvc_tests::client::{service_client, service_conf};
 use extsvc_tests::pki::{ServerTlsOptions, TestPki};
 use extsvc_tests::squid::{ProxyCredentials, Squid, SquidOptions, SquidTls};
 use extsvc_tests::target::{TargetOptions, TestTarget};
@@ -17,16 +17,13 @@ const PASSWORD: &str = "squid-s3cret-pw";
 
 /// The client of `kind` with `proxy` as its proxy block, trusting the test CA.
 async fn client(kind: ServiceKind, proxy: serde_json::Value, pki: &TestPki) -> ServiceClient {
-    let json = serde_json::json!({
-        "external_services": {
-            kind.as_str(): {
-                "proxy": proxy,
-                "mtls": { "enabled": true, "ca_file": pki.ca_cert_path.display().to_string() }
-            }
-        }
-    })
-    .to_string();
-    service_client(&json, EnvSnapshot::empty(), kind).await.unwrap()
+    service_client(
+        &service_conf(kind, proxy, pki.trusting_mtls()),
+        EnvSnapshot::empty(),
+        kind,
+    )
+    .await
+    .unwrap()
 }
 
 fn proxied(http: &str, https: &str) -> serde_json::Value {
@@ -36,10 +33,7 @@ fn proxied(http: &str, https: &str) -> serde_json::Value {
 fn squid_with_auth(pki: &TestPki) -> Squid {
     Squid::start(SquidOptions {
         basic_auth: Some(ProxyCredentials::new("gw", PASSWORD)),
-        https: Some(SquidTls {
-            cert_chain_path: pki.server_chain_path.clone(),
-            key_path: pki.server_key_path.clone(),
-        }),
+        https: Some(SquidTls::of(pki)),
         ..SquidOptions::default()
     })
 }

@@ -6,34 +6,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use extsvc_client::{ErrorKind, Phase, StreamConnector};
-use extsvc_config::{EnvSnapshot, LoadOptions, ServiceKind};
+use extsvc_config::ServiceKind;
 use extsvc_resolve::ResolvedService;
+use extsvc_tests::client::{resolved_service, service_conf};
 use extsvc_tests::pki::TestPki;
-use extsvc_tests::redis::{RedisOptions, RedisServer, RedisTls, RedisTlsAuthClients};
+use extsvc_tests::redis::{RedisOptions, RedisServer, RedisTls};
 use extsvc_tests::squid::{Squid, SquidOptions};
 use extsvc_tls::{build_service_tls, TlsOptions};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn storage(proxy: serde_json::Value, pki: &TestPki) -> ResolvedService {
-    let env = EnvSnapshot::empty();
-    let json = serde_json::json!({
-        "external_services": {
-            "storage": {
-                "proxy": proxy,
-                "mtls": {
-                    "enabled": true,
-                    "ca_file": pki.ca_cert_path.display().to_string(),
-                    "cert_file": pki.client_chain_path.display().to_string(),
-                    "key_file": pki.client_key_path.display().to_string()
-                }
-            }
-        }
-    })
-    .to_string();
-    let loaded = extsvc_config::load_str(&json, "tyk.conf", &env, &LoadOptions::default()).unwrap();
-    extsvc_resolve::resolve(&loaded.config, &env)
-        .service(ServiceKind::Storage)
-        .clone()
+    resolved_service(
+        &service_conf(ServiceKind::Storage, proxy, pki.client_mtls()),
+        ServiceKind::Storage,
+    )
 }
 
 async fn connector(service: ResolvedService) -> StreamConnector {
@@ -55,13 +41,7 @@ async fn ping(connector: &StreamConnector, url: &str) -> Result<String, extsvc_c
 fn redis(pki: &TestPki) -> RedisServer {
     RedisServer::start(RedisOptions {
         plain: true,
-        tls: Some(RedisTls {
-            cert_chain_path: pki.server_chain_path.clone(),
-            key_path: pki.server_key_path.clone(),
-            ca_path: pki.ca_cert_path.clone(),
-            auth_clients: RedisTlsAuthClients::Yes,
-            admin_client: None,
-        }),
+        tls: Some(RedisTls::requiring_client_certificates(pki)),
         password: None,
     })
 }

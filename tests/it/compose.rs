@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use extsvc_client::connect::{http1_tls_config, ProxyConnector, TcpConnector, TlsConnector};
-use extsvc_config::{EnvSnapshot, LoadOptions, ServiceKind};
+use extsvc_config::{EnvSnapshot, ServiceKind};
+use extsvc_tests::client::resolved_service;
 use extsvc_tests::fault_proxy::{FaultMode, FaultProxy};
 use extsvc_tests::pki::{ServerTlsOptions, TestPki};
 use extsvc_tests::target::{TargetOptions, TestTarget};
@@ -26,11 +27,7 @@ async fn extsvc_connectors_inside_a_hyper_util_legacy_client() {
         "webhooks": { "mtls": { "enabled": true, "ca_file": pki.ca_cert_path } }
     }})
     .to_string();
-    let env = EnvSnapshot::empty();
-    let loaded = extsvc_config::load_str(&config, "tyk.conf", &env, &LoadOptions::default()).unwrap();
-    let service = extsvc_resolve::resolve(&loaded.config, &env)
-        .service(ServiceKind::Webhooks)
-        .clone();
+    let service = resolved_service(&config, ServiceKind::Webhooks);
     let tls = build_service_tls(&service, None, &TlsOptions::default()).await.unwrap();
 
     let connector = ServiceBuilder::new()
@@ -77,8 +74,7 @@ async fn the_services_connector_composes_into_hyper_util() {
     let proxy = FaultProxy::start(FaultMode::Normal);
     let config = serde_json::json!({ "external_services": {
         "global": { "enabled": true, "https_proxy": proxy.url() },
-        "webhooks": { "mtls": { "enabled": true, "ca_file": pki.ca_cert_path,
-            "cert_file": pki.client_chain_path, "key_file": pki.client_key_path } }
+        "webhooks": { "mtls": pki.client_mtls() }
     }})
     .to_string();
     let services = extsvc::ExternalServices::builder()

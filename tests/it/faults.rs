@@ -17,9 +17,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use extsvc_client::{ErrorKind, ExternalServices, Phase, RequestTimeout, ServiceClient};
-use extsvc_config::{EnvSnapshot, LoadOptions, ServiceKind};
+use extsvc_config::ServiceKind;
 use extsvc_resolve::ResolvedService;
-use extsvc_tests::client::client_of;
+use extsvc_tests::client::{client_of, resolved_service};
 use extsvc_tests::fault_proxy::{basic_proxy_authorization, FaultMode, FaultProxy};
 use extsvc_tests::pki::{ServerTlsOptions, TestPki};
 use extsvc_tests::target::{TargetOptions, TestTarget};
@@ -101,10 +101,8 @@ fn tyk_conf(kind: ServiceKind, proxy_url: Option<&str>, pki: &TestPki) -> String
 }
 
 fn resolved(kind: ServiceKind, proxy_url: Option<&str>, pki: &TestPki) -> ResolvedService {
-    let env = EnvSnapshot::empty();
     let json = tyk_conf(kind, proxy_url, pki);
-    let loaded = extsvc_config::load_str(&json, "tyk.conf", &env, &LoadOptions::default()).unwrap();
-    extsvc_resolve::resolve(&loaded.config, &env).service(kind).clone()
+    resolved_service(&json, kind)
 }
 
 /// GET `url` (body read to its end) with `deadline`; also bounded from outside, so a hang

@@ -132,10 +132,7 @@ async fn basic_auth_answers_407_without_the_right_credentials() {
 async fn https_port_takes_tls_to_the_proxy_then_connect() {
     let pki = TestPki::generate();
     let squid = Squid::start(SquidOptions {
-        https: Some(SquidTls {
-            cert_chain_path: pki.server_chain_path.clone(),
-            key_path: pki.server_key_path.clone(),
-        }),
+        https: Some(SquidTls::of(&pki)),
         ..SquidOptions::default()
     });
     assert_eq!(squid.https_url(), format!("https://localhost:{}", squid.https_port()));

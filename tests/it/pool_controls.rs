@@ -7,19 +7,17 @@ use std::time::{Duration, Instant};
 
 use extsvc_client::instruments::*;
 use extsvc_client::{ErrorKind, Phase};
-use extsvc_config::{EnvSnapshot, LoadOptions, ServiceKind};
+use extsvc_config::ServiceKind;
 use extsvc_resolve::{PoolSettings, ResolvedService};
-use extsvc_tests::client::client_of;
 use extsvc_tests::client::get_status as get;
+use extsvc_tests::client::{client_of, resolved_service};
 use extsvc_tests::nginx::{Nginx, NginxOptions};
 use extsvc_tests::squid::{ProxyCredentials, Squid, SquidOptions};
 use extsvc_tests::target::{TargetOptions, TestTarget};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 
 fn resolved(kind: ServiceKind, json: &str, pool: impl FnOnce(PoolSettings) -> PoolSettings) -> ResolvedService {
-    let env = EnvSnapshot::empty();
-    let loaded = extsvc_config::load_str(json, "tyk.conf", &env, &LoadOptions::default()).unwrap();
-    let mut service = extsvc_resolve::resolve(&loaded.config, &env).service(kind).clone();
+    let mut service = resolved_service(json, kind);
     service.pool = pool(service.pool);
     service
 }

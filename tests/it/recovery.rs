@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use extsvc_client::{ErrorKind, Phase, RequestTimeout, ServiceClient};
-use extsvc_config::{EnvSnapshot, LoadOptions, ServiceKind};
+use extsvc_config::ServiceKind;
+use extsvc_tests::client::resolved_service;
 use extsvc_tests::pki::{ServerTlsOptions, TestPki};
 use extsvc_tests::squid::{Squid, SquidOptions};
 use extsvc_tests::target::{TargetOptions, TestTarget};
@@ -63,9 +64,7 @@ async fn client(kind: ServiceKind, squid: &Squid, pki: &TestPki) -> ServiceClien
         }
     })
     .to_string();
-    let env = EnvSnapshot::empty();
-    let loaded = extsvc_config::load_str(&json, "tyk.conf", &env, &LoadOptions::default()).unwrap();
-    let service = extsvc_resolve::resolve(&loaded.config, &env).service(kind).clone();
+    let service = resolved_service(&json, kind);
     let tls = build_service_tls(&service, None, &TlsOptions::default()).await.unwrap();
     ServiceClient::new(service, &tls)
 }

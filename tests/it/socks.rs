@@ -8,43 +8,25 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use extsvc_client::{Connected, ErrorKind, Hop, Phase, ServiceClient, StreamConnector};
-use extsvc_config::{EnvSnapshot, LoadOptions, ServiceKind};
+use extsvc_config::ServiceKind;
 use extsvc_resolve::ResolvedService;
+use extsvc_tests::client::{get_verified, proxied, resolved_service, service_conf};
 use extsvc_tests::fault_proxy::{FaultMode, FaultProxy};
 use extsvc_tests::microsocks::{Microsocks, MicrosocksOptions, OUTGOING_ADDRESS};
 use extsvc_tests::nginx::{Nginx, NginxClientVerify, NginxProtocols};
 use extsvc_tests::pki::TestPki;
-use extsvc_tests::redis::{RedisOptions, RedisServer, RedisTls, RedisTlsAuthClients};
+use extsvc_tests::redis::{RedisOptions, RedisServer, RedisTls};
 use extsvc_tests::squid::ProxyCredentials;
 use extsvc_tests::target::{TargetOptions, TestTarget};
 use extsvc_tls::{build_service_tls, TlsOptions};
-use http_body_util::BodyExt;
-use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const PASSWORD: &str = "socks-s3cret-pw";
 
 /// `kind` with `proxy_url` for both schemes and mTLS with the test client certificate.
 fn resolved(kind: ServiceKind, proxy_url: &str, pki: &TestPki) -> ResolvedService {
-    let env = EnvSnapshot::empty();
-    let text = json!({
-        "external_services": {
-            kind.as_str(): {
-                "proxy": { "enabled": true, "http_proxy": proxy_url, "https_proxy": proxy_url },
-                "mtls": {
-                    "enabled": true,
-                    "ca_file": pki.ca_cert_path,
-                    "cert_file": pki.client_chain_path,
-                    "key_file": pki.client_key_path
-                }
-            }
-        }
-    })
-    .to_string();
-    let loaded = extsvc_config::load_str(&text, "tyk.conf", &env, &LoadOptions::default()).unwrap();
-    extsvc_resolve::resolve(&loaded.config, &env).service(kind).clone()
+    resolved_service(&service_conf(kind, proxied(proxy_url), pki.client_mtls()), kind)
 }
 
 async fn client(kind: ServiceKind, proxy_url: &str, pki: &TestPki) -> ServiceClient {
@@ -53,24 +35,8 @@ async fn client(kind: ServiceKind, proxy_url: &str, pki: &TestPki) -> ServiceCli
 
 /// Status, `x-ssl-client-verify` and what the connection knew, of one GET.
 async fn get(client: &ServiceClient, url: &str) -> Result<(u16, String, Connected), extsvc_client::Error> {
-    let req = http::Request::get(url)
-        .body(http_body_util::Empty::<Bytes>::new())
-        .unwrap();
-    let run = async {
-        let response = client.request(req).await?;
-        let status = response.status().as_u16();
-        let verify = response
-            .headers()
-            .get("x-ssl-client-verify")
-            .map(|v| v.to_str().unwrap().to_owned())
-            .unwrap_or_default();
-        let connected = response.body().connected();
-        response.into_body().collect().await?;
-        Ok((status, verify, connected))
-    };
-    tokio::time::timeout(Duration::from_secs(30), run)
-        .await
-        .expect("the request hung past its deadline")
+    let seen = get_verified(client, url).await?;
+    Ok((seen.status, seen.verify, seen.connected))
 }
 
 fn nginx_demanding_client_certificates(pki: &TestPki) -> Nginx {
@@ -251,13 +217,7 @@ async fn redis_tls_with_a_client_certificate_through_socks5h() {
     let pki = TestPki::generate();
     let redis = RedisServer::start(RedisOptions {
         plain: true,
-        tls: Some(RedisTls {
-            cert_chain_path: pki.server_chain_path.clone(),
-            key_path: pki.server_key_path.clone(),
-            ca_path: pki.ca_cert_path.clone(),
-            auth_clients: RedisTlsAuthClients::Yes,
-            admin_client: None,
-        }),
+        tls: Some(RedisTls::requiring_client_certificates(&pki)),
         password: None,
     });
     let proxy = microsocks(None);

@@ -351,7 +351,11 @@ async fn check_services_checks_only_the_services_given() {
     }
     let resolution = resolution(&config);
     let report = check_services(
-        resolution.services().iter().filter(|s| s.kind != ServiceKind::Oauth),
+        resolution
+            .services()
+            .values()
+            .iter()
+            .filter(|s| s.kind != ServiceKind::Oauth),
         None,
         SystemTime::now(),
     )

@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::tls_support::{connect_and_ping, file_value, resolved, TlsServer};
 use extsvc_config::ServiceKind;
 use extsvc_tests::pki::{ClientAuthMode, ServerTlsOptions, TestPki};
-use extsvc_tests::redis::{RedisOptions, RedisServer, RedisTls, RedisTlsAuthClients};
+use extsvc_tests::redis::{RedisOptions, RedisServer, RedisTls};
 use extsvc_tls::{build_service_tls, CertificateStore, RedisStore, StoreError, TlsOptions};
 use rustls::pki_types::ServerName;
 
@@ -146,11 +146,8 @@ async fn the_connection_is_pluggable_tls_with_a_client_certificate() {
     let redis = RedisServer::start(RedisOptions {
         plain: false,
         tls: Some(RedisTls {
-            cert_chain_path: pki.server_chain_path.clone(),
-            key_path: pki.server_key_path.clone(),
-            ca_path: pki.ca_cert_path.clone(),
-            auth_clients: RedisTlsAuthClients::Yes,
             admin_client: Some((pki.client_chain_path.clone(), pki.client_key_path.clone())),
+            ..RedisTls::requiring_client_certificates(&pki)
         }),
         password: None,
     });

@@ -16,13 +16,7 @@ use serde_json::json;
 async fn a_renegotiation_request_is_reported_as_such_not_as_a_client_certificate_problem() {
     let pki = TestPki::generate();
     let mut server = OpensslServer::start_tls12(&pki);
-    let conf = json!({ "external_services": { "oauth": { "mtls": {
-        "enabled": true,
-        "ca_file": pki.ca_cert_path,
-        "cert_file": pki.client_chain_path,
-        "key_file": pki.client_key_path
-    } } } })
-    .to_string();
+    let conf = json!({ "external_services": { "oauth": { "mtls": pki.client_mtls() } } }).to_string();
     let services = ExternalServices::builder()
         .tyk_conf_str(conf, "tyk.conf")
         .env(EnvSnapshot::empty())

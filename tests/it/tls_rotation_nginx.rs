@@ -10,14 +10,13 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use extsvc_client::{ErrorKind, ExternalServices, ServiceClient};
-use extsvc_config::{EnvSnapshot, LoadOptions, ServiceKind};
+use extsvc_config::{EnvSnapshot, ServiceKind};
+use extsvc_tests::client::{get_closing, resolve_conf};
 use extsvc_tests::nginx::{Nginx, NginxClientVerify, NginxProtocols};
 use extsvc_tests::pki::TestPki;
 use extsvc_tests::redis::{RedisOptions, RedisServer};
 use extsvc_tls::{CertificateStore, DirectoryStore, Material, RedisStore, TlsOptions};
-use http_body_util::BodyExt;
 use serde_json::json;
 
 const INTERVAL: Duration = Duration::from_millis(50);
@@ -32,32 +31,20 @@ fn nginx(pki: &TestPki) -> Nginx {
 async fn services(mtls: serde_json::Value, store: Option<Arc<dyn CertificateStore>>) -> ExternalServices {
     let env = EnvSnapshot::empty();
     let text = json!({ "external_services": { "oauth": { "mtls": mtls } } }).to_string();
-    let loaded = extsvc_config::load_str(&text, "tyk.conf", &env, &LoadOptions::default()).unwrap();
-    let resolution = extsvc_resolve::resolve(&loaded.config, &env);
+    let resolution = resolve_conf(&text, &env);
     let options = TlsOptions::default().with_refresh_interval(Some(INTERVAL));
     ExternalServices::build(&resolution, store, &options).await.unwrap()
 }
 
 /// One GET on a new connection: nginx's `$ssl_client_s_dn`, or the client's error kind.
 async fn client_dn(client: &ServiceClient, url: &str) -> Result<String, ErrorKind> {
-    let req = http::Request::get(url)
-        .header(http::header::CONNECTION, "close")
-        .body(http_body_util::Empty::<Bytes>::new())
-        .unwrap();
-    let run = async {
-        let response = client.request(req).await.map_err(|e| e.kind())?;
-        assert_eq!(response.status(), 200);
-        let dn = response
-            .headers()
-            .get("x-ssl-client-s-dn")
-            .map(|v| v.to_str().unwrap().to_owned())
-            .unwrap_or_default();
-        response.into_body().collect().await.map_err(|e| e.kind())?;
-        Ok(dn)
-    };
-    tokio::time::timeout(Duration::from_secs(30), run)
-        .await
-        .expect("the request hung past its deadline")
+    let head = get_closing(client, url).await.map_err(|e| e.kind())?;
+    assert_eq!(head.status, 200);
+    Ok(head
+        .headers
+        .get("x-ssl-client-s-dn")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default())
 }
 
 /// Requests on new connections until one is answered as `expected` says; panics after

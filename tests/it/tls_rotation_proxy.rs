@@ -3,42 +3,27 @@
 //! `insecure_skip_verify` (which relaxes the target leg) never relaxes it, before or after
 //! a rotation.
 
-use std::time::Duration;
-
-use bytes::Bytes;
 use extsvc_client::{ErrorKind, ServiceClient};
-use extsvc_config::{EnvSnapshot, LoadOptions, ServiceKind};
+use extsvc_config::ServiceKind;
+use extsvc_tests::client::{get_closing, resolved_service};
 use extsvc_tests::pki::TestPki;
 use extsvc_tests::squid::{Squid, SquidOptions, SquidTls};
 use extsvc_tests::target::{TargetOptions, TestTarget};
 use extsvc_tls::{build_service_tls, Material, TlsOptions};
-use http_body_util::BodyExt;
 
 /// One GET through the proxy on a new connection: the status, or the client's error kind.
 async fn get(client: &ServiceClient, url: &str) -> Result<u16, ErrorKind> {
-    let req = http::Request::get(url)
-        .header(http::header::CONNECTION, "close")
-        .body(http_body_util::Empty::<Bytes>::new())
-        .unwrap();
-    let run = async {
-        let response = client.request(req).await.map_err(|e| e.kind())?;
-        let status = response.status().as_u16();
-        response.into_body().collect().await.map_err(|e| e.kind())?;
-        Ok(status)
-    };
-    tokio::time::timeout(Duration::from_secs(30), run)
+    get_closing(client, url)
         .await
-        .expect("the request hung past its deadline")
+        .map(|head| head.status.as_u16())
+        .map_err(|e| e.kind())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rotated_ca_reaches_the_proxy_leg_which_insecure_skip_verify_never_relaxes() {
     let pki = TestPki::generate();
     let squid = Squid::start(SquidOptions {
-        https: Some(SquidTls {
-            cert_chain_path: pki.server_chain_path.clone(),
-            key_path: pki.server_key_path.clone(),
-        }),
+        https: Some(SquidTls::of(&pki)),
         ..SquidOptions::default()
     });
     let target = TestTarget::http(TargetOptions::default());
@@ -46,7 +31,6 @@ async fn a_rotated_ca_reaches_the_proxy_leg_which_insecure_skip_verify_never_rel
     let ca = dir.path().join("ca.crt");
     std::fs::copy(&pki.rogue_ca_cert_path, &ca).unwrap();
 
-    let env = EnvSnapshot::empty();
     let json = serde_json::json!({
         "external_services": { "webhooks": {
             "proxy": { "enabled": true, "http_proxy": squid.https_url(), "https_proxy": squid.https_url() },
@@ -54,10 +38,7 @@ async fn a_rotated_ca_reaches_the_proxy_leg_which_insecure_skip_verify_never_rel
         } }
     })
     .to_string();
-    let loaded = extsvc_config::load_str(&json, "tyk.conf", &env, &LoadOptions::default()).unwrap();
-    let service = extsvc_resolve::resolve(&loaded.config, &env)
-        .service(ServiceKind::Webhooks)
-        .clone();
+    let service = resolved_service(&json, ServiceKind::Webhooks);
     let tls = build_service_tls(&service, None, &TlsOptions::default().with_refresh_interval(None))
         .await
         .unwrap();

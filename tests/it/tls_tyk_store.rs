@@ -11,12 +11,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use extsvc_client::ServiceClient;
 use extsvc_config::{EnvSnapshot, LoadOptions, ServiceKind};
+use extsvc_tests::client::get_verified;
 use extsvc_tests::nginx::{Nginx, NginxClientVerify, NginxProtocols};
 use extsvc_tests::pki::{IssuedCert, TestPki};
 use extsvc_tests::redis::{RedisOptions, RedisServer};
 use extsvc_tests::tyk_store::{encrypt_key, tyk_entry, KeyForm, LegacyCipher};
 use extsvc_tls::{build_service_tls, CertificateStore, DirectoryStore, MemoryStore, RedisStore, TlsOptions};
-use http_body_util::BodyExt;
 use serde_json::json;
 
 const SECRET: &str = "tyk-encoding-s3cret";
@@ -79,23 +79,8 @@ fn corrupted(encrypted: &str, index: isize) -> String {
 
 /// Status and `x-ssl-client-verify` of one GET.
 async fn get(client: &ServiceClient, url: &str) -> (u16, String) {
-    let req = http::Request::get(url)
-        .body(http_body_util::Empty::<Bytes>::new())
-        .unwrap();
-    let run = async {
-        let response = client.request(req).await.unwrap();
-        let status = response.status().as_u16();
-        let verify = response
-            .headers()
-            .get("x-ssl-client-verify")
-            .map(|v| v.to_str().unwrap().to_owned())
-            .unwrap_or_default();
-        response.into_body().collect().await.unwrap();
-        (status, verify)
-    };
-    tokio::time::timeout(Duration::from_secs(30), run)
-        .await
-        .expect("the request hung past its deadline")
+    let seen = get_verified(client, url).await.unwrap();
+    (seen.status, seen.verify)
 }
 
 fn by_id(id: &str, pki: &TestPki) -> serde_json::Value {

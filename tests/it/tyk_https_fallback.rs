@@ -8,10 +8,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use extsvc_client::{ServiceClient, StreamConnector};
-use extsvc_config::{EnvSnapshot, LoadOptions, ServiceKind, Source};
+use extsvc_config::{EnvSnapshot, ServiceKind, Source};
 use extsvc_resolve::ResolvedService;
+use extsvc_tests::client::{resolve_conf, resolved_service};
 use extsvc_tests::pki::{ServerTlsOptions, TestPki};
-use extsvc_tests::redis::{RedisOptions, RedisServer, RedisTls, RedisTlsAuthClients};
+use extsvc_tests::redis::{RedisOptions, RedisServer, RedisTls};
 use extsvc_tests::squid::{Squid, SquidOptions};
 use extsvc_tests::target::{TargetOptions, TestTarget};
 use extsvc_tls::{build_service_tls, TlsOptions};
@@ -20,10 +21,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn oauth(json: &str, env: &[(&str, &str)]) -> ResolvedService {
     let env = EnvSnapshot::from_iter(env.iter().copied());
-    let loaded = extsvc_config::load_str(json, "tyk.conf", &env, &LoadOptions::default()).unwrap();
-    extsvc_resolve::resolve(&loaded.config, &env)
-        .service(ServiceKind::Oauth)
-        .clone()
+    resolve_conf(json, &env).service(ServiceKind::Oauth).clone()
 }
 
 async fn fetch_jwks(service: ResolvedService, target: &TestTarget) -> u16 {
@@ -90,31 +88,16 @@ async fn rediss_takes_the_legacy_http_proxy_through_the_fallback() {
     let pki = TestPki::generate();
     let redis = RedisServer::start(RedisOptions {
         plain: false,
-        tls: Some(RedisTls {
-            cert_chain_path: pki.server_chain_path.clone(),
-            key_path: pki.server_key_path.clone(),
-            ca_path: pki.ca_cert_path.clone(),
-            auth_clients: RedisTlsAuthClients::Yes,
-            admin_client: None,
-        }),
+        tls: Some(RedisTls::requiring_client_certificates(&pki)),
         password: None,
     });
     let squid = Squid::start(SquidOptions::default());
     let json = serde_json::json!({
         "http_proxy": squid.url(),
-        "external_services": {"storage": {"mtls": {
-            "enabled": true,
-            "ca_file": pki.ca_cert_path.display().to_string(),
-            "cert_file": pki.client_chain_path.display().to_string(),
-            "key_file": pki.client_key_path.display().to_string()
-        }}}
+        "external_services": {"storage": {"mtls": pki.client_mtls()}}
     })
     .to_string();
-    let env = EnvSnapshot::empty();
-    let loaded = extsvc_config::load_str(&json, "tyk.conf", &env, &LoadOptions::default()).unwrap();
-    let storage = extsvc_resolve::resolve(&loaded.config, &env)
-        .service(ServiceKind::Storage)
-        .clone();
+    let storage = resolved_service(&json, ServiceKind::Storage);
     assert_eq!(
         storage.proxy.https_proxy.source.to_string(),
         "fallback:legacy:http_proxy"

@@ -14,6 +14,8 @@
 //! - [`tyk_store`]: certificate store entries as Tyk writes them (RFC 1423 keys), made by `openssl`.
 //! - [`http_peer`]: an in-process peer that echoes requests, redirects and serves gzip
 //!   (and a gzip bomb), for the request builder.
+//! - [`kv_peer`]: an in-process peer speaking Vault's and Consul's documented KV HTTP APIs
+//!   (token header, both Vault KV shapes, 403/404, a stall knob, HTTPS with client certificates).
 //! - [`target`]: in-process HTTP/HTTPS targets that count connections and requests.
 //! - [`raw_client`]: a bare hyper/tokio-rustls client (and hand-written CONNECT) for checking
 //!   the peers themselves without extsvc's client.
@@ -28,6 +30,7 @@ pub mod client;
 pub mod fault_proxy;
 pub mod hostile_resp;
 pub mod http_peer;
+pub mod kv_peer;
 pub mod microsocks;
 pub mod nginx;
 pub mod openssl_server;

@@ -14,11 +14,12 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-use crate::peer_process::{find_binary, free_port, log_tails, wait_until_refusing, PeerProcess, START_ATTEMPTS};
+use crate::peer_process::{
+    find_binary, free_port, log_tails, relaunch, wait_until_refusing, PeerProcess, START_ATTEMPTS,
+};
 use crate::squid::ProxyCredentials;
 
 /// A loopback address other than 127.0.0.1 for [`MicrosocksOptions::bind_outgoing`].
@@ -122,16 +123,7 @@ impl Microsocks {
     /// a few seconds while the port is still busy.
     pub fn restart(&mut self) {
         self.stop();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            match self.launch() {
-                Ok(()) => return,
-                Err(message) if Instant::now() >= deadline => {
-                    panic!("microsocks did not restart on the same port: {message}")
-                }
-                Err(_) => std::thread::sleep(Duration::from_millis(200)),
-            }
-        }
+        relaunch("microsocks", || self.launch());
     }
 
     /// Whether the microsocks process is running.

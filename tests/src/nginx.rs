@@ -24,11 +24,11 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tempfile::TempDir;
 
-use crate::peer_process::{find_binary, free_port, log_tails, PeerProcess, START_ATTEMPTS};
+use crate::peer_process::{find_binary, free_port, log_tails, wait_for_entries, PeerProcess, START_ATTEMPTS};
 
 /// nginx's `ssl_verify_client`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -192,14 +192,7 @@ impl Nginx {
 
     /// Waits until the access log holds at least `count` entries (up to `timeout`).
     pub async fn wait_for_requests(&self, count: usize, timeout: Duration) -> Vec<NginxLogEntry> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let entries = self.requests();
-            if entries.len() >= count || Instant::now() >= deadline {
-                return entries;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_for_entries(count, timeout, || self.requests()).await
     }
 
     /// How many distinct connections carried the logged requests.

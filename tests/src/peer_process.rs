@@ -203,6 +203,34 @@ pub(crate) fn log_tails(logs: &[&Path]) -> String {
         .join("\n")
 }
 
+/// Reads a peer's log with `read` until it holds at least `count` entries or `timeout`
+/// has passed, and returns the last read (so what is there when the time is up).
+pub(crate) async fn wait_for_entries<T>(count: usize, timeout: Duration, read: impl Fn() -> Vec<T>) -> Vec<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let entries = read();
+        if entries.len() >= count || Instant::now() >= deadline {
+            return entries;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Calls `launch` until it starts the peer again on its same ports, retrying for up to
+/// 10 s while a port is still busy; panics naming `what` with the last failure.
+pub(crate) fn relaunch<T>(what: &str, mut launch: impl FnMut() -> Result<T, String>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match launch() {
+            Ok(started) => return started,
+            Err(message) if Instant::now() >= deadline => {
+                panic!("{what} did not restart on the same port(s): {message}")
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(200)),
+        }
+    }
+}
+
 /// Waits until `port` on 127.0.0.1 refuses connections (after a stop), up to 10 s.
 pub(crate) fn wait_until_refusing(port: u16) {
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));

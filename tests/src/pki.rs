@@ -262,6 +262,21 @@ fn openssl(args: &[&str]) {
 }
 
 impl TestPki {
+    /// A tyk.conf `mtls` block trusting this PKI's CA, without a client certificate.
+    pub fn trusting_mtls(&self) -> serde_json::Value {
+        serde_json::json!({ "enabled": true, "ca_file": self.ca_cert_path })
+    }
+
+    /// A tyk.conf `mtls` block with this PKI's CA and client certificate chain and key.
+    pub fn client_mtls(&self) -> serde_json::Value {
+        serde_json::json!({
+            "enabled": true,
+            "ca_file": self.ca_cert_path,
+            "cert_file": self.client_chain_path,
+            "key_file": self.client_key_path
+        })
+    }
+
     /// Generates the whole PKI into a fresh temporary directory.
     ///
     /// Panics on failure (this is test support). Needs the `openssl` binary for the RSA key.

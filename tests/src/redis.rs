@@ -14,7 +14,9 @@ use std::process::{Command, Stdio};
 
 use tempfile::TempDir;
 
-use crate::peer_process::{find_binary, free_port, log_tails, wait_until_refusing, PeerProcess, START_ATTEMPTS};
+use crate::peer_process::{
+    find_binary, free_port, log_tails, relaunch, wait_until_refusing, PeerProcess, START_ATTEMPTS,
+};
 
 /// redis' `tls-auth-clients`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -44,6 +46,20 @@ pub struct RedisTls {
     /// present when they have to use the TLS port (a TLS-only server with
     /// `auth_clients: Yes` needs one).
     pub admin_client: Option<(PathBuf, PathBuf)>,
+}
+
+impl RedisTls {
+    /// The TLS port with `pki`'s server chain and key, requiring a client certificate
+    /// that chains to `pki`'s CA (`tls-auth-clients yes`); no admin client.
+    pub fn requiring_client_certificates(pki: &crate::pki::TestPki) -> RedisTls {
+        RedisTls {
+            cert_chain_path: pki.server_chain_path.clone(),
+            key_path: pki.server_key_path.clone(),
+            ca_path: pki.ca_cert_path.clone(),
+            auth_clients: RedisTlsAuthClients::Yes,
+            admin_client: None,
+        }
+    }
 }
 
 /// How to start a [`RedisServer`].
@@ -252,19 +268,10 @@ impl RedisServer {
     /// an empty dataset. Retries for a few seconds while a port is still busy.
     pub fn restart(&mut self) {
         self.stop();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        loop {
-            match launch(&self.binary, self.dir.path(), &self.options, self.port, self.tls_port) {
-                Ok(process) => {
-                    self.process = Some(process);
-                    return;
-                }
-                Err(message) if std::time::Instant::now() >= deadline => {
-                    panic!("redis-server did not restart on the same ports: {message}")
-                }
-                Err(_) => std::thread::sleep(std::time::Duration::from_millis(200)),
-            }
-        }
+        let process = relaunch("redis-server", || {
+            launch(&self.binary, self.dir.path(), &self.options, self.port, self.tls_port)
+        });
+        self.process = Some(process);
     }
 }
 

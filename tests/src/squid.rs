@@ -20,12 +20,13 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tempfile::TempDir;
 
 use crate::peer_process::{
-    find_binary, free_port, locate_binary, log_tails, wait_until_refusing, PeerProcess, START_ATTEMPTS,
+    find_binary, free_port, locate_binary, log_tails, relaunch, wait_for_entries, wait_until_refusing, PeerProcess,
+    START_ATTEMPTS,
 };
 
 const NCSA_AUTH_HELPER: &str = "/usr/lib/squid/basic_ncsa_auth";
@@ -65,6 +66,16 @@ pub struct SquidTls {
     pub cert_chain_path: PathBuf,
     /// PEM file: the server's private key.
     pub key_path: PathBuf,
+}
+
+impl SquidTls {
+    /// `pki`'s server chain and key.
+    pub fn of(pki: &crate::pki::TestPki) -> SquidTls {
+        SquidTls {
+            cert_chain_path: pki.server_chain_path.clone(),
+            key_path: pki.server_key_path.clone(),
+        }
+    }
 }
 
 /// How to start a [`Squid`].
@@ -227,14 +238,7 @@ impl Squid {
     /// Waits until the access log holds at least `count` entries (up to `timeout`) and returns
     /// them all; returns what is there when the time is up.
     pub async fn wait_for_requests(&self, count: usize, timeout: Duration) -> Vec<ProxyLogEntry> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let entries = self.requests();
-            if entries.len() >= count || Instant::now() >= deadline {
-                return entries;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_for_entries(count, timeout, || self.requests()).await
     }
 
     /// Kills squid; its ports refuse connections when this returns.
@@ -252,16 +256,7 @@ impl Squid {
     /// keeps its earlier entries. Retries for a few seconds while a port is still busy.
     pub fn restart(&mut self) {
         self.stop();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            match self.launch() {
-                Ok(()) => return,
-                Err(message) if Instant::now() >= deadline => {
-                    panic!("squid did not restart on the same ports: {message}")
-                }
-                Err(_) => std::thread::sleep(Duration::from_millis(200)),
-            }
-        }
+        relaunch("squid", || self.launch());
     }
 
     /// Whether the squid process is running.

@@ -1,20 +1,25 @@
 //! `cargo xtask ci layering`: no file of a crate imports a file that imports it back.
 //!
-//! For each workspace member it reads every `src/**/*.rs` file, finds the paths the file
-//! names — `use crate::…`, `use super::…`, `use self::…`, a `use` of a child module, and
-//! inline `crate::…` / `super::…` paths in code — and resolves each to the file that
-//! defines the item, following `use` re-exports (so `use crate::Error` reaches
-//! `error.rs`, not `lib.rs`). A strongly connected group of two or more files is a circle;
-//! each is printed with one shortest cycle, every hop with its file, line and path.
+//! For each workspace member it parses every `src/**/*.rs` file with syn, walks the paths
+//! the file names — `use crate::…`, `use super::…`, `use self::…`, a `use` of a child
+//! module, and inline `crate::…` / `super::…` / `self::…` / `child::…` paths in code and
+//! in macro and attribute arguments — and resolves each to the file that defines the
+//! item, following `use` re-exports (so `use crate::Error` reaches `error.rs`, not
+//! `lib.rs`). A strongly connected group of two or more files is a circle; each is
+//! printed with one shortest cycle, every hop with its file, line and path.
 //!
-//! It is a reader of tokens, not a compiler: comments and literals are skipped,
-//! `#[path]` attributes and macro-generated paths are not seen. That is enough for this
-//! workspace's code, which declares modules the ordinary way.
+//! `#[cfg(test)]` modules are not layers (a unit test may drive its file through the
+//! crate's entry point); `#[path]` attributes and macro-generated paths are not seen,
+//! which is enough for this workspace's code, which declares modules the ordinary way.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
+
+use proc_macro2::{Spacing, TokenStream, TokenTree};
+use quote::ToTokens;
+use syn::visit::{self, Visit};
 
 /// The directories (relative to the workspace root) whose crates are checked.
 const MEMBER_GLOBS: &[&str] = &["crates", "xtask", "tests", "bench"];
@@ -132,67 +137,64 @@ fn read_dir(dir: &Path) -> Result<Vec<PathBuf>, String> {
     Ok(paths)
 }
 
-/// The module files reachable from `src/<root_file>` through `mod name;` declarations.
-fn module_files(src: &Path, root_file: &str) -> Result<BTreeMap<ModPath, PathBuf>, String> {
+/// The module files reachable from `src/<root_file>` through `mod name;` declarations
+/// (not `#[cfg(test)]` ones), each parsed.
+fn module_files(src: &Path, root_file: &str) -> Result<BTreeMap<ModPath, (PathBuf, syn::File)>, String> {
     let mut files = BTreeMap::new();
     let mut queue = VecDeque::from([(Vec::new(), src.join(root_file))]);
     while let Some((path, file)) = queue.pop_front() {
         let text = fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+        let ast = syn::parse_file(&text).map_err(|e| {
+            let at = e.span().start();
+            format!("{}:{}:{}: {e}", file.display(), at.line, at.column + 1)
+        })?;
         // A `mod.rs` or crate root owns its directory; `a.rs` owns `a/`.
         let dir = if path.is_empty() || file.file_name().is_some_and(|n| n == "mod.rs") {
             file.parent().map(Path::to_path_buf).unwrap_or_default()
         } else {
             file.with_extension("")
         };
-        for name in declared_file_modules(&text) {
+        for item in &ast.items {
+            let syn::Item::Mod(module) = item else { continue };
+            if module.content.is_some() || is_cfg_test(&module.attrs) {
+                continue;
+            }
+            let name = module.ident.to_string();
             let flat = dir.join(format!("{name}.rs"));
-            let nested = dir.join(&name).join("mod.rs");
-            let child = if flat.is_file() { flat } else { nested };
+            let child = if flat.is_file() {
+                flat
+            } else {
+                dir.join(&name).join("mod.rs")
+            };
             if child.is_file() {
                 let mut child_path = path.clone();
                 child_path.push(name);
                 queue.push_back((child_path, child));
             }
         }
-        files.insert(path, file);
+        files.insert(path, (file, ast));
     }
     Ok(files)
 }
 
-/// The `mod name;` declarations at a file's top level (not inline `mod name { … }`).
-fn declared_file_modules(text: &str) -> Vec<String> {
-    let tokens = tokenize(text);
-    let mut names = Vec::new();
-    let mut depth = 0usize;
-    for (i, token) in tokens.iter().enumerate() {
-        match token.text.as_str() {
-            "{" => depth += 1,
-            "}" => depth = depth.saturating_sub(1),
-            "mod" if depth == 0 && !after_cfg_test(&tokens, i) => {
-                if let (Some(name), Some(end)) = (tokens.get(i + 1), tokens.get(i + 2)) {
-                    if end.text == ";" && is_ident(&name.text) {
-                        names.push(name.text.clone());
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    names
+/// `#[cfg(test)]`.
+fn is_cfg_test(attrs: &[syn::Attribute]) -> bool {
+    attrs
+        .iter()
+        .any(|attr| attr.path().is_ident("cfg") && attr.parse_args::<syn::Ident>().is_ok_and(|arg| arg == "test"))
 }
 
 fn scan_crate(src: &Path, root_file: &str) -> Result<CrateReport, String> {
     let modules = module_files(src, root_file)?;
     let module_set: BTreeSet<&ModPath> = modules.keys().collect();
     let mut parsed: BTreeMap<ModPath, SourceFile> = BTreeMap::new();
-    for (path, file) in &modules {
-        let text = fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    for (path, (file, ast)) in &modules {
         let rel = file
             .strip_prefix(src.parent().unwrap_or(src))
             .unwrap_or(file)
             .display()
             .to_string();
-        parsed.insert(path.clone(), parse_file(&text, path, &module_set, rel));
+        parsed.insert(path.clone(), read_file(ast, path, &module_set, rel));
     }
 
     // Edges: file -> file, the first place each is written.
@@ -270,60 +272,38 @@ fn resolve(
     Some(module)
 }
 
-/// Tarjan's algorithm, iterative enough for a crate's few dozen files.
+/// The groups of files that reach one another (strongly connected components), each
+/// sorted: a walk from every file is plenty for a crate's few dozen files.
 fn strongly_connected(nodes: &[ModPath], edges: &BTreeMap<ModPath, BTreeMap<ModPath, Edge>>) -> Vec<Vec<ModPath>> {
-    struct State<'a> {
-        index: BTreeMap<&'a ModPath, usize>,
-        low: BTreeMap<&'a ModPath, usize>,
-        on_stack: BTreeSet<&'a ModPath>,
-        stack: Vec<&'a ModPath>,
-        next: usize,
-        out: Vec<Vec<ModPath>>,
-    }
-    fn visit<'a>(node: &'a ModPath, edges: &'a BTreeMap<ModPath, BTreeMap<ModPath, Edge>>, s: &mut State<'a>) {
-        s.index.insert(node, s.next);
-        s.low.insert(node, s.next);
-        s.next += 1;
-        s.stack.push(node);
-        s.on_stack.insert(node);
-        for next in edges.get(node).into_iter().flat_map(BTreeMap::keys) {
-            if !s.index.contains_key(next) {
-                visit(next, edges, s);
-                let low = s.low[node].min(s.low[next]);
-                s.low.insert(node, low);
-            } else if s.on_stack.contains(next) {
-                let low = s.low[node].min(s.index[next]);
-                s.low.insert(node, low);
-            }
-        }
-        if s.low[node] == s.index[node] {
-            let mut component = Vec::new();
-            while let Some(top) = s.stack.pop() {
-                s.on_stack.remove(top);
-                component.push(top.clone());
-                if top == node {
-                    break;
+    let reach = |from: &ModPath| {
+        let mut seen = BTreeSet::new();
+        let mut queue = VecDeque::from([from.clone()]);
+        while let Some(node) = queue.pop_front() {
+            for next in edges.get(&node).into_iter().flat_map(BTreeMap::keys) {
+                if seen.insert(next.clone()) {
+                    queue.push_back(next.clone());
                 }
             }
-            component.sort();
-            s.out.push(component);
         }
-    }
-    let mut state = State {
-        index: BTreeMap::new(),
-        low: BTreeMap::new(),
-        on_stack: BTreeSet::new(),
-        stack: Vec::new(),
-        next: 0,
-        out: Vec::new(),
+        seen
     };
+    let reaches: BTreeMap<&ModPath, BTreeSet<ModPath>> = nodes.iter().map(|node| (node, reach(node))).collect();
+    let mut placed = BTreeSet::new();
+    let mut components = Vec::new();
     for node in nodes {
-        if !state.index.contains_key(node) {
-            visit(node, edges, &mut state);
+        if placed.contains(node) {
+            continue;
         }
+        let component: Vec<ModPath> = nodes
+            .iter()
+            .filter(|other| *other == node || (reaches[node].contains(*other) && reaches[other].contains(node)))
+            .cloned()
+            .collect();
+        placed.extend(component.iter().cloned());
+        components.push(component);
     }
-    state.out.sort();
-    state.out
+    components.sort();
+    components
 }
 
 /// The shortest cycle through the component's first file (breadth-first), as hops.
@@ -360,379 +340,190 @@ fn shortest_cycle(
     Vec::new()
 }
 
-/// A token of Rust source: an identifier, `::`, or one punctuation character.
-struct Token {
-    text: String,
-    line: usize,
-}
-
-fn is_ident(text: &str) -> bool {
-    text.chars().next().is_some_and(|c| c.is_alphabetic() || c == '_')
-}
-
-/// Splits source into identifiers, `::` and single punctuation, skipping comments,
-/// string, char and number literals.
-fn tokenize(text: &str) -> Vec<Token> {
-    let chars: Vec<char> = text.chars().collect();
-    let mut tokens = Vec::new();
-    let mut line = 1;
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        let next = chars.get(i + 1).copied();
-        if c == '\n' {
-            line += 1;
-            i += 1;
-        } else if c.is_whitespace() {
-            i += 1;
-        } else if c == '/' && next == Some('/') {
-            while i < chars.len() && chars[i] != '\n' {
-                i += 1;
-            }
-        } else if c == '/' && next == Some('*') {
-            let mut depth = 0;
-            while i < chars.len() {
-                if chars[i] == '/' && chars.get(i + 1) == Some(&'*') {
-                    depth += 1;
-                    i += 2;
-                } else if chars[i] == '*' && chars.get(i + 1) == Some(&'/') {
-                    depth -= 1;
-                    i += 2;
-                    if depth == 0 {
-                        break;
-                    }
-                } else {
-                    if chars[i] == '\n' {
-                        line += 1;
-                    }
-                    i += 1;
-                }
-            }
-        } else if c == '"' || ((c == 'b' || c == 'c') && next == Some('"')) {
-            i += if c == '"' { 1 } else { 2 };
-            while i < chars.len() && chars[i] != '"' {
-                if chars[i] == '\\' {
-                    i += 1;
-                }
-                if chars.get(i) == Some(&'\n') {
-                    line += 1;
-                }
-                i += 1;
-            }
-            i += 1;
-        } else if (c == 'r' || ((c == 'b' || c == 'c') && next == Some('r')))
-            && raw_string_hashes(&chars, if c == 'r' { i + 1 } else { i + 2 }).is_some()
-        {
-            let start = if c == 'r' { i + 1 } else { i + 2 };
-            let hashes = raw_string_hashes(&chars, start).unwrap_or(0);
-            i = start + hashes + 1;
-            loop {
-                if i >= chars.len() {
-                    break;
-                }
-                if chars[i] == '"' && (0..hashes).all(|k| chars.get(i + 1 + k) == Some(&'#')) {
-                    i += 1 + hashes;
-                    break;
-                }
-                if chars[i] == '\n' {
-                    line += 1;
-                }
-                i += 1;
-            }
-        } else if c == '\'' {
-            // A char literal ('x', '\n', '\u{..}') or a lifetime ('a): a lifetime has no
-            // closing quote right after its identifier.
-            if next == Some('\\') {
-                i += 2;
-                while i < chars.len() && chars[i] != '\'' {
-                    i += 1;
-                }
-                i += 1;
-            } else if chars.get(i + 2) == Some(&'\'') {
-                i += 3;
-            } else {
-                i += 1;
-                while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_') {
-                    i += 1;
-                }
-            }
-        } else if c.is_alphabetic() || c == '_' {
-            let start = i;
-            while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_') {
-                i += 1;
-            }
-            // `r#ident`
-            if i - start == 1 && c == 'r' && chars.get(i) == Some(&'#') {
-                i += 1;
-                let raw_start = i;
-                while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_') {
-                    i += 1;
-                }
-                tokens.push(Token {
-                    text: chars[raw_start..i].iter().collect(),
-                    line,
-                });
-            } else {
-                tokens.push(Token {
-                    text: chars[start..i].iter().collect(),
-                    line,
-                });
-            }
-        } else if c.is_ascii_digit() {
-            while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_' || chars[i] == '.') {
-                if chars[i] == '.' && !chars.get(i + 1).is_some_and(char::is_ascii_digit) {
-                    break;
-                }
-                i += 1;
-            }
-        } else if c == ':' && next == Some(':') {
-            tokens.push(Token {
-                text: "::".into(),
-                line,
-            });
-            i += 2;
-        } else {
-            tokens.push(Token {
-                text: c.to_string(),
-                line,
-            });
-            i += 1;
-        }
-    }
-    tokens
-}
-
-/// At `start` (just after `r`): `#…#"` opens a raw string with that many hashes.
-fn raw_string_hashes(chars: &[char], start: usize) -> Option<usize> {
-    let mut hashes = 0;
-    while chars.get(start + hashes) == Some(&'#') {
-        hashes += 1;
-    }
-    (chars.get(start + hashes) == Some(&'"')).then_some(hashes)
-}
-
-/// Whether the tokens just before `at` (a `mod` keyword, after an optional `pub`) are
-/// `#[cfg(test)]`.
-fn after_cfg_test(tokens: &[Token], at: usize) -> bool {
-    let mut end = at;
-    if end > 0 && tokens[end - 1].text == "pub" {
-        end -= 1;
-    }
-    end >= 7
-        && tokens[end - 7..end]
-            .iter()
-            .map(|t| t.text.as_str())
-            .eq(["#", "[", "cfg", "(", "test", ")", "]"])
-}
-
-/// Reads one file's references and `use` bindings; `module` is its module path.
-fn parse_file(text: &str, module: &ModPath, modules: &BTreeSet<&ModPath>, rel: String) -> SourceFile {
-    let tokens = tokenize(text);
-    let mut references = Vec::new();
+/// Reads one file's references and top-level `use` bindings; `module` is its module path.
+fn read_file(ast: &syn::File, module: &ModPath, modules: &BTreeSet<&ModPath>, rel: String) -> SourceFile {
     let mut bindings = Vec::new();
-    // Inline modules (`mod tests { … }`): (name, brace depth at which it closes).
-    let mut inline: Vec<(String, usize)> = Vec::new();
-    let mut depth = 0usize;
-    let mut i = 0;
-    while i < tokens.len() {
-        let t = tokens[i].text.as_str();
-        let current = || {
-            let mut path = module.clone();
-            path.extend(inline.iter().map(|(n, _)| n.clone()));
-            path
-        };
-        match t {
-            "{" => depth += 1,
-            "}" => {
-                depth = depth.saturating_sub(1);
-                if inline.last().is_some_and(|(_, d)| *d == depth) {
-                    inline.pop();
-                }
-            }
-            "mod" if tokens.get(i + 2).is_some_and(|t| t.text == "{") => {
-                if after_cfg_test(&tokens, i) {
-                    // Unit tests may drive their file through any part of the crate.
-                    i = skip_block(&tokens, i + 2);
-                    continue;
-                }
-                inline.push((tokens[i + 1].text.clone(), depth));
-            }
-            "use" => {
-                let here = current();
-                let line = tokens[i].line;
-                let end = tokens[i..]
-                    .iter()
-                    .position(|t| t.text == ";")
-                    .map_or(tokens.len(), |p| i + p);
-                let mut leaves = Vec::new();
-                use_tree(&tokens[i + 1..end], Vec::new(), &mut leaves);
-                let text: String = tokens[i + 1..end].iter().map(|t| t.text.as_str()).collect();
-                let at_file_level = inline.is_empty();
-                for (path, alias) in leaves {
-                    let Some(absolute) = absolute(&path, &here, modules) else {
-                        continue;
-                    };
-                    if at_file_level {
-                        if let Some(name) = alias.or_else(|| path.last().cloned()) {
-                            if name != "*" && name != "self" {
-                                bindings.push(Binding {
-                                    name,
-                                    target: absolute.clone(),
-                                });
-                            }
-                        }
-                    }
-                    references.push(Reference {
-                        segments: absolute,
-                        line,
-                        text: text.clone(),
-                    });
-                }
-                i = end;
-            }
-            "crate" | "super" | "self"
-                if tokens.get(i + 1).is_some_and(|t| t.text == "::")
-                    && !(i > 0 && matches!(tokens[i - 1].text.as_str(), "$" | "::" | "in")) =>
-            {
-                let line = tokens[i].line;
-                let mut path = vec![t.to_string()];
-                let mut j = i + 1;
-                while tokens.get(j).is_some_and(|t| t.text == "::")
-                    && tokens.get(j + 1).is_some_and(|t| is_ident(&t.text))
-                {
-                    path.push(tokens[j + 1].text.clone());
-                    j += 2;
-                }
-                if let Some(absolute) = absolute(&path, &current(), modules) {
-                    references.push(Reference {
-                        segments: absolute,
-                        line,
-                        text: path.join("::"),
-                    });
-                }
-                i = j;
-                continue;
-            }
-            name if inline.is_empty()
-                && is_ident(name)
-                && tokens.get(i + 1).is_some_and(|t| t.text == "::")
-                && !(i > 0 && matches!(tokens[i - 1].text.as_str(), "::" | "." | "$"))
-                && modules.contains(&child(module, name)) =>
-            {
-                // `child::item` in code: a path into a child module (edition-2018 paths).
-                let line = tokens[i].line;
-                let mut path = vec![name.to_string()];
-                let mut j = i + 1;
-                while tokens.get(j).is_some_and(|t| t.text == "::")
-                    && tokens.get(j + 1).is_some_and(|t| is_ident(&t.text))
-                {
-                    path.push(tokens[j + 1].text.clone());
-                    j += 2;
-                }
-                let mut absolute = module.clone();
-                absolute.extend(path.iter().cloned());
-                references.push(Reference {
-                    segments: absolute,
-                    line,
-                    text: path.join("::"),
-                });
-                i = j;
-                continue;
-            }
-            _ => {}
+    for item in &ast.items {
+        let syn::Item::Use(item) = item else { continue };
+        if item.leading_colon.is_some() {
+            continue;
         }
-        i += 1;
+        let mut leaves = Vec::new();
+        use_leaves(&item.tree, Vec::new(), &mut leaves);
+        for (path, alias) in leaves {
+            let Some(target) = absolute(&path, module, modules) else {
+                continue;
+            };
+            match alias.or_else(|| path.last().cloned()) {
+                Some(name) if name != "*" && name != "self" => bindings.push(Binding { name, target }),
+                _ => {}
+            }
+        }
     }
+    let mut reader = Reader {
+        file_module: module,
+        inline: Vec::new(),
+        modules,
+        references: Vec::new(),
+    };
+    reader.visit_file(ast);
     SourceFile {
         rel,
-        references,
+        references: reader.references,
         bindings,
     }
 }
 
-/// `module::name`.
-fn child(module: &ModPath, name: &str) -> ModPath {
-    let mut path = module.clone();
-    path.push(name.to_string());
+/// Collects the paths of a file that name items of this crate.
+struct Reader<'a> {
+    file_module: &'a ModPath,
+    /// The inline modules (`mod name { … }`) the walk is in.
+    inline: Vec<String>,
+    modules: &'a BTreeSet<&'a ModPath>,
+    references: Vec<Reference>,
+}
+
+impl Reader<'_> {
+    fn here(&self) -> ModPath {
+        let mut here = self.file_module.clone();
+        here.extend(self.inline.iter().cloned());
+        here
+    }
+
+    fn note(&mut self, path: &[String], line: usize, text: String) {
+        if let Some(segments) = absolute(path, &self.here(), self.modules) {
+            self.references.push(Reference { segments, line, text });
+        }
+    }
+
+    /// `crate::…`, `super::…`, `self::…` and `child::…` paths inside a macro's or an
+    /// attribute's tokens
+    /// (`$crate::…` is the macro's own crate, `pub(in crate::…)` no import).
+    fn note_tokens(&mut self, tokens: TokenStream) {
+        let tokens: Vec<TokenTree> = tokens.into_iter().collect();
+        let mut i = 0;
+        while i < tokens.len() {
+            if let TokenTree::Group(group) = &tokens[i] {
+                self.note_tokens(group.stream());
+            }
+            let path = path_at(&tokens, i);
+            let after_path_start = i > 0
+                && match &tokens[i - 1] {
+                    TokenTree::Punct(p) => matches!(p.as_char(), '$' | ':' | '.'),
+                    TokenTree::Ident(ident) => ident == "in",
+                    _ => false,
+                };
+            if path.len() >= 2 && !after_path_start {
+                let line = tokens[i].span().start().line;
+                let text = path.join("::");
+                self.note(&path, line, text);
+                i += 3 * (path.len() - 1) + 1;
+                continue;
+            }
+            i += 1;
+        }
+    }
+}
+
+/// The identifiers of an `a::b::c` path starting at `tokens[i]` (each `::` two `:` puncts).
+fn path_at(tokens: &[TokenTree], mut i: usize) -> Vec<String> {
+    let mut path = Vec::new();
+    while let Some(TokenTree::Ident(ident)) = tokens.get(i) {
+        path.push(ident.to_string());
+        match (tokens.get(i + 1), tokens.get(i + 2)) {
+            (Some(TokenTree::Punct(a)), Some(TokenTree::Punct(b)))
+                if a.as_char() == ':' && a.spacing() == Spacing::Joint && b.as_char() == ':' =>
+            {
+                i += 3;
+            }
+            _ => break,
+        }
+    }
     path
 }
 
-/// The index just past the block whose `{` is at `open`.
-fn skip_block(tokens: &[Token], open: usize) -> usize {
-    let mut depth = 0usize;
-    for (k, token) in tokens.iter().enumerate().skip(open) {
-        match token.text.as_str() {
-            "{" => depth += 1,
-            "}" => {
-                depth -= 1;
-                if depth == 0 {
-                    return k + 1;
-                }
-            }
-            _ => {}
+impl<'ast> Visit<'ast> for Reader<'_> {
+    fn visit_item_mod(&mut self, module: &'ast syn::ItemMod) {
+        // Unit tests may drive their file through any part of the crate.
+        if is_cfg_test(&module.attrs) {
+            return;
+        }
+        self.inline.push(module.ident.to_string());
+        visit::visit_item_mod(self, module);
+        self.inline.pop();
+    }
+
+    fn visit_item_use(&mut self, item: &'ast syn::ItemUse) {
+        // `use ::name…` is another crate.
+        if item.leading_colon.is_some() {
+            return;
+        }
+        let line = item.use_token.span.start().line;
+        let text: String = item.tree.to_token_stream().to_string().split_whitespace().collect();
+        let mut leaves = Vec::new();
+        use_leaves(&item.tree, Vec::new(), &mut leaves);
+        for (path, _alias) in leaves {
+            self.note(&path, line, text.clone());
         }
     }
-    tokens.len()
+
+    fn visit_path(&mut self, path: &'ast syn::Path) {
+        if path.leading_colon.is_none() && path.segments.len() >= 2 {
+            let names: Vec<String> = path.segments.iter().map(|s| s.ident.to_string()).collect();
+            let line = path.segments[0].ident.span().start().line;
+            let text = names.join("::");
+            self.note(&names, line, text);
+        }
+        visit::visit_path(self, path);
+    }
+
+    fn visit_vis_restricted(&mut self, _restricted: &'ast syn::VisRestricted) {
+        // `pub(in crate::a)` names where an item is visible, not an import.
+    }
+
+    fn visit_attribute(&mut self, attr: &'ast syn::Attribute) {
+        // e.g. clap's `#[arg(value_parser = crate::args::parse_duration)]`.
+        if let syn::Meta::List(list) = &attr.meta {
+            self.note_tokens(list.tokens.clone());
+        }
+        visit::visit_attribute(self, attr);
+    }
+
+    fn visit_macro(&mut self, mac: &'ast syn::Macro) {
+        visit::visit_macro(self, mac);
+        self.note_tokens(mac.tokens.clone());
+    }
 }
 
-/// Expands a `use` tree into its leaf paths, each with its `as` alias.
-fn use_tree(tokens: &[Token], prefix: Vec<String>, out: &mut Vec<(Vec<String>, Option<String>)>) {
-    let mut path = prefix.clone();
-    let mut i = 0;
-    // Leading `::` (an extern crate) and visibility are not module paths of this crate.
-    if tokens.first().is_some_and(|t| t.text == "::") {
-        return;
-    }
-    while i < tokens.len() {
-        match tokens[i].text.as_str() {
-            "::" => i += 1,
-            "{" => {
-                // Split the group at top-level commas.
-                let mut depth = 0;
-                let mut start = i + 1;
-                let mut j = i + 1;
-                while j < tokens.len() {
-                    match tokens[j].text.as_str() {
-                        "{" => depth += 1,
-                        "}" if depth == 0 => break,
-                        "}" => depth -= 1,
-                        "," if depth == 0 => {
-                            use_tree(&tokens[start..j], path.clone(), out);
-                            start = j + 1;
-                        }
-                        _ => {}
-                    }
-                    j += 1;
-                }
-                if start < j {
-                    use_tree(&tokens[start..j], path.clone(), out);
-                }
-                return;
-            }
-            "as" => {
-                let alias = tokens.get(i + 1).map(|t| t.text.clone());
-                out.push((path, alias));
-                return;
-            }
-            "self" if !path.is_empty() && path.len() == prefix.len() => {
-                out.push((path.clone(), None));
-                i += 1;
-                if tokens.get(i).is_some_and(|t| t.text == "as") {
-                    let alias = tokens.get(i + 1).map(|t| t.text.clone());
-                    out.pop();
-                    out.push((path, alias));
-                }
-                return;
-            }
-            text if is_ident(text) || text == "*" => {
-                path.push(text.to_string());
-                i += 1;
-            }
-            _ => i += 1,
+/// Expands a `use` tree into its leaf paths, each with its `as` alias (`a::{self}` is
+/// `a`; a glob ends in `*`).
+fn use_leaves(tree: &syn::UseTree, mut prefix: Vec<String>, out: &mut Vec<(Vec<String>, Option<String>)>) {
+    match tree {
+        syn::UseTree::Path(path) => {
+            prefix.push(path.ident.to_string());
+            use_leaves(&path.tree, prefix, out);
         }
-    }
-    if path.len() > prefix.len() || (!path.is_empty() && prefix.is_empty()) {
-        out.push((path, None));
+        syn::UseTree::Name(name) => {
+            if name.ident != "self" {
+                prefix.push(name.ident.to_string());
+            }
+            out.push((prefix, None));
+        }
+        syn::UseTree::Rename(rename) => {
+            if rename.ident != "self" {
+                prefix.push(rename.ident.to_string());
+            }
+            out.push((prefix, Some(rename.rename.to_string())));
+        }
+        syn::UseTree::Glob(_) => {
+            prefix.push("*".to_owned());
+            out.push((prefix, None));
+        }
+        syn::UseTree::Group(group) => {
+            for tree in &group.items {
+                use_leaves(tree, prefix.clone(), out);
+            }
+        }
     }
 }
 
@@ -855,6 +646,42 @@ mod tests {
     }
 
     #[test]
+    fn paths_in_macro_arguments_and_code_count_but_dollar_crate_and_pub_in_do_not() {
+        let report = scan(
+            "macros",
+            &[
+                ("lib.rs", "mod a;\nmod b;\nmod c;\n"),
+                ("a.rs", "pub fn f() { println!(\"{}\", crate::b::G); }\n"),
+                (
+                    "b.rs",
+                    "pub const G: u8 = 0;\npub(in crate::a) fn h() {}\nmacro_rules! m { () => { $crate::a::f() } }\n",
+                ),
+                (
+                    "c.rs",
+                    "pub fn g() -> u8 { super::b::G }\n#[cfg(test)]\npub(crate) mod tests;\n",
+                ),
+            ],
+        );
+        assert!(report.circles.is_empty(), "{:?}", report.circle_files);
+        assert_eq!(report.files, 4, "a #[cfg(test)] module file is not a layer");
+        // The same in code instead of `$crate` / `pub(in …)`: a circle, found through the
+        // macro's argument.
+        let report = scan(
+            "macros-circle",
+            &[
+                ("lib.rs", "mod a;\nmod b;\n"),
+                ("a.rs", "pub fn f() { println!(\"{}\", crate::b::G); }\n"),
+                ("b.rs", "pub const G: u8 = 0;\nfn h() { super::a::f() }\n"),
+            ],
+        );
+        assert_eq!(
+            report.circle_files,
+            [vec!["src/a.rs".to_string(), "src/b.rs".to_string()]]
+        );
+        assert_eq!(report.circles[0][0].3, "crate::b::G");
+    }
+
+    #[test]
     fn unit_tests_are_not_layers() {
         let report = scan(
             "tests",
@@ -869,9 +696,9 @@ mod tests {
 
     #[test]
     fn use_trees_expand_to_every_leaf() {
-        let tokens = tokenize("crate::{a::{self, B as C}, d::*}");
+        let tree: syn::UseTree = syn::parse_str("crate::{a::{self, B as C}, d::*}").unwrap();
         let mut leaves = Vec::new();
-        use_tree(&tokens, Vec::new(), &mut leaves);
+        use_leaves(&tree, Vec::new(), &mut leaves);
         let leaves: Vec<(String, Option<String>)> = leaves.into_iter().map(|(p, a)| (p.join("::"), a)).collect();
         assert_eq!(
             leaves,

@@ -127,6 +127,7 @@ impl LenientResolution {
     pub(crate) fn tls_buildable(&self) -> impl Iterator<Item = &ResolvedService> {
         self.resolution
             .services()
+            .values()
             .iter()
             .filter(|service| self.mtls_usable[service.kind])
     }

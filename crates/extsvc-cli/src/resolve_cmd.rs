@@ -16,7 +16,7 @@ pub(crate) fn run(args: &ConfigArgs, env: &EnvSnapshot, format: Format) -> ExitC
         Ok(loaded) => loaded,
         Err(errors) => return config_errors(&errors),
     };
-    let services = loaded.resolution.services();
+    let services = loaded.resolution.services().values();
     match format {
         Format::Json => {
             let mut map = serde_json::Map::new();

@@ -4,28 +4,15 @@
 
 mod common;
 
+use common::{config_file, run_in_empty_dir as extsvc, stdout_json};
+
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Command;
 
 use serde_json::Value;
 
 fn example_config() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/tyk.conf")
-}
-
-fn extsvc(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let dir = tempfile::tempdir().unwrap();
-    common::run(dir.path(), args, env)
-}
-
-fn stdout_json(output: &Output) -> Value {
-    assert!(
-        output.status.success(),
-        "exit {:?}\nstderr: {}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    common::json(output)
 }
 
 #[test]
@@ -382,15 +369,6 @@ fn redis_urls_are_routed_and_probed_for_storage_only() {
         &[],
     ));
     assert_eq!(json["route"], "direct");
-}
-
-/// Writes `json` as a config file in a fresh directory (kept alive by the returned guard).
-fn config_file(json: &str) -> (tempfile::TempDir, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("tyk.conf");
-    std::fs::write(&path, json).unwrap();
-    let path = path.to_str().unwrap().to_owned();
-    (dir, path)
 }
 
 #[test]

@@ -4,36 +4,9 @@
 
 mod common;
 
-use std::process::Output;
+use common::{config_file, run_in_empty_dir as extsvc, stdout_json, stdout_of};
 
-use serde_json::{json, Value};
-
-fn extsvc(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let dir = tempfile::tempdir().unwrap();
-    common::run(dir.path(), args, env)
-}
-
-fn config_file(json: &str) -> (tempfile::TempDir, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("tyk.conf");
-    std::fs::write(&path, json).unwrap();
-    let path = path.to_str().unwrap().to_owned();
-    (dir, path)
-}
-
-fn stdout_of(output: &Output) -> String {
-    assert!(
-        output.status.success(),
-        "exit {:?}\nstderr: {}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout.clone()).unwrap()
-}
-
-fn stdout_json(output: &Output) -> Value {
-    serde_json::from_str(&stdout_of(output)).unwrap()
-}
+use serde_json::json;
 
 /// The seed's migration example: only a legacy `http_proxy`; the JWKS fetch is https.
 const MIGRATION: &str = r#"{ "http_proxy": "http://localhost:3128", "jwt_ssl_insecure_skip_verify": true }"#;

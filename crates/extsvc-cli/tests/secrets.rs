@@ -57,3 +57,53 @@ fn check_resolves_references_and_names_what_failed() {
         "{stdout}"
     );
 }
+
+/// A Vault token — written in tyk.conf, given through `TYK_GW_KV_VAULT_TOKEN`, or the
+/// value an `env://` token reference reads — never appears in `resolve` or `check`
+/// output, whatever fails (here: nothing listens at the Vault address); a token reference
+/// that cannot be resolved is named by its key.
+#[test]
+fn vault_tokens_are_never_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = |token: &str| {
+        format!(
+            r#"{{"kv": {{"vault": {{"address": "http://127.0.0.1:1", "token": "{token}", "timeout": 2000000000}}}},
+                "external_services": {{"oauth": {{"mtls": {{"enabled": true,
+                    "cert_file": "vault://secret/gw.cert", "key_file": "vault://secret/gw.key"}}}}}}}}"#
+        )
+    };
+    for (token, env) in [
+        ("s.file-token-1234", vec![]),
+        (
+            "env://vault_token",
+            vec![("TYK_SECRET_VAULT_TOKEN", "s.ref-token-5678")],
+        ),
+        ("", vec![("TYK_GW_KV_VAULT_TOKEN", "s.env-token-9012")]),
+    ] {
+        std::fs::write(dir.path().join("tyk.conf"), conf(token)).unwrap();
+        for args in [&["check"][..], &["resolve", "--format", "json"][..]] {
+            let out = run(dir.path(), args, &env);
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            for secret in ["s.file-token-1234", "s.ref-token-5678", "s.env-token-9012"] {
+                assert!(!text.contains(secret), "{args:?}: {text}");
+            }
+            if args[0] == "check" {
+                assert!(
+                    text.contains("vault://secret/gw.cert: the vault store failed: cannot connect"),
+                    "{text}"
+                );
+            }
+        }
+    }
+    std::fs::write(dir.path().join("tyk.conf"), conf("env://missing")).unwrap();
+    let out = run(dir.path(), &["check"], &[]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("kv.vault.token: env://missing: not found in the env store"),
+        "{text}"
+    );
+}

@@ -11,13 +11,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use extsvc_config::{
-    load_env, load_file, load_str, ConfigError, ConfigErrors, EnvSnapshot, LoadOptions, Loaded, PerService, ServiceKind,
+    load_env, load_file, load_str, ConfigError, ConfigErrors, EnvSnapshot, LoadOptions, Loaded, ServiceKind,
 };
 use extsvc_resolve::{resolve_with, PoolSettings, Tuning};
 use extsvc_tls::{CertificateStore, SecretSource, SecretSources, TlsOptions};
 
-use crate::client::RedirectPolicy;
 use crate::services::{BuildError, ExternalServices};
+use extsvc_resolve::RedirectPolicy;
 
 /// Setting up [`ExternalServices`] with [`ExternalServices::builder`] failed.
 #[derive(Debug, thiserror::Error)]
@@ -59,15 +59,6 @@ impl std::fmt::Debug for ConfigInput {
     }
 }
 
-/// Library-level settings of one service that no configuration key reaches.
-/// What a builder sets per service on the HTTP client itself (pool sizes and timeouts
-/// go into the resolution, as a [`Tuning`]).
-#[derive(Debug, Clone, Copy, Default)]
-struct Overrides {
-    redirect: Option<RedirectPolicy>,
-    max_response_body: Option<usize>,
-}
-
 /// Builds [`ExternalServices`]; see [`ExternalServices::builder`].
 #[derive(Default)]
 #[must_use = "a builder does nothing until .build().await"]
@@ -78,7 +69,6 @@ pub struct ExternalServicesBuilder {
     store: Option<Arc<dyn CertificateStore>>,
     tls: TlsOptions,
     tuning: Tuning,
-    overrides: PerService<Overrides>,
     secret_stores: Vec<(String, Arc<dyn SecretSource>)>,
 }
 
@@ -194,7 +184,8 @@ impl ExternalServicesBuilder {
         self
     }
 
-    /// Replaces the built-in pool sizes of one service.
+    /// Replaces the built-in pool sizes of one service. Like every override below, it goes
+    /// into the resolution (a [`Tuning`]), so the client is built with it.
     pub fn pool(mut self, kind: ServiceKind, pool: PoolSettings) -> Self {
         self.tuning = self.tuning.pool(kind, pool);
         self
@@ -209,14 +200,16 @@ impl ExternalServicesBuilder {
     /// How many redirects one service's requests follow; default
     /// [`RedirectPolicy::default`] (10, as Go).
     pub fn redirect_policy(mut self, kind: ServiceKind, policy: RedirectPolicy) -> Self {
-        self.overrides[kind].redirect = Some(policy);
+        self.tuning = self.tuning.redirect_policy(kind, policy);
         self
     }
 
     /// The most bytes of a response body one service's client reads, counted after gzip
-    /// decompression; default [`DEFAULT_BODY_LIMIT`](crate::DEFAULT_BODY_LIMIT) (32 MiB).
+    /// decompression; default [`DEFAULT_BODY_LIMIT`](extsvc_resolve::DEFAULT_BODY_LIMIT) (32 MiB).
     pub fn max_response_body(mut self, kind: ServiceKind, bytes: usize) -> Self {
-        self.overrides[kind].max_response_body = Some(bytes);
+        self.tuning = self
+            .tuning
+            .max_response_body(kind, u64::try_from(bytes).unwrap_or(u64::MAX));
         self
     }
 
@@ -270,16 +263,7 @@ impl ExternalServicesBuilder {
         }
         let storage_connector =
             storage_section_connector(&loaded.config, &env, &self.tuning, self.store.clone(), &tls).await?;
-        let mut services = ExternalServices::build(&resolution, self.store, &tls).await?;
-        for (kind, overrides) in self.overrides.iter() {
-            if overrides.redirect.is_some() || overrides.max_response_body.is_some() {
-                services.set_http_limits(
-                    kind,
-                    overrides.redirect.unwrap_or_default(),
-                    overrides.max_response_body.unwrap_or(crate::DEFAULT_BODY_LIMIT),
-                );
-            }
-        }
+        let services = ExternalServices::build(&resolution, self.store, &tls).await?;
         let storage = storage_with_secrets(loaded.config.storage.clone(), &tls.secrets).await?;
         Ok(services
             .with_storage_section(storage, storage_connector)
@@ -391,10 +375,19 @@ mod tests {
             .env(EnvSnapshot::empty())
             .pool(ServiceKind::Health, pool)
             .timeout(ServiceKind::Discovery, Duration::from_millis(1500))
+            .redirect_policy(ServiceKind::Health, RedirectPolicy::none())
+            .max_response_body(ServiceKind::Health, 1024)
             .build()
             .await
             .unwrap();
-        assert_eq!(services.client(ServiceKind::Health).service().pool, pool);
+        let health = services.client(ServiceKind::Health);
+        assert_eq!(health.service().pool, pool);
+        // Resolved with the override, so the client is built with it.
+        assert_eq!(health.redirect_policy(), RedirectPolicy::none());
+        assert_eq!(
+            (health.max_response_body(), health.service().max_response_body),
+            (1024, 1024)
+        );
         assert_eq!(
             services.client(ServiceKind::Discovery).service().timeout,
             Duration::from_millis(1500)
@@ -402,6 +395,8 @@ mod tests {
         let oauth = services.client(ServiceKind::Oauth);
         assert_eq!(oauth.service().pool, PoolSettings::for_service(ServiceKind::Oauth));
         assert_ne!(oauth.service().timeout, Duration::from_millis(1500));
+        assert_eq!(oauth.redirect_policy(), RedirectPolicy::default());
+        assert_eq!(oauth.max_response_body(), extsvc_resolve::DEFAULT_BODY_LIMIT as u64);
         assert!(services.warnings().is_empty(), "{:?}", services.warnings());
     }
 

@@ -29,7 +29,8 @@ use std::time::Duration;
 use extsvc_config::ProxyUrl;
 use metrics::{Counter, Gauge, Histogram, Label, SharedString, Unit};
 
-use crate::pool::key::{PoolKey, RouteKey};
+use crate::pool::key::PoolKey;
+use crate::route::RouteKey;
 
 /// `http.client.open_connections`: gauge, connections now, by `http.connection.state`.
 pub const OPEN_CONNECTIONS: &str = "http.client.open_connections";

@@ -11,8 +11,8 @@
 //!   request, errors that say which [`Phase`] failed, a tracing span per request, a pool
 //!   under a hard connection cap; [`ServiceClient::from_parts`] documents the layer order;
 //!   [`RequestBuilder`] (`client.post(url).json(&v).await`) and what Go's `http.Client`
-//!   does for Tyk: redirects ([`RedirectPolicy`]), gzip, a response body limit, a
-//!   `User-Agent`;
+//!   does for Tyk: redirects ([`RedirectPolicy`](extsvc_resolve::RedirectPolicy)), gzip,
+//!   a response body limit, a `User-Agent`;
 //! - [`trace`]: an opt-in record of how a connection was set up (`extsvc probe -v`);
 //! - metrics through the `metrics` facade, named after OpenTelemetry's HTTP semantic
 //!   conventions ([`instruments`], `docs/observability.md`);
@@ -77,16 +77,14 @@ mod phase;
 mod pool;
 #[cfg(feature = "redis")]
 mod redis;
+mod route;
 mod services;
 mod stream;
 #[doc(hidden)] // what `extsvc probe -v` prints; public later if users ask
 pub mod trace;
 
 pub use builder::{ExternalServicesBuilder, SetupError};
-pub use client::{
-    ClientStats, RedirectPolicy, RequestBuilder, RequestTimeout, ResponseBody, ResponseFuture, ServiceClient,
-    DEFAULT_BODY_LIMIT,
-};
+pub use client::{ClientStats, RequestBuilder, RequestTimeout, ResponseBody, ResponseFuture, ServiceClient};
 pub use deadline::MAX_TIMEOUT;
 pub use error::{BoxError, Error, ErrorKind, Phase};
 pub use hyper_connector::HyperConnector;

@@ -61,7 +61,7 @@ impl ExternalServices {
         options: &TlsOptions,
     ) -> Result<ExternalServices, BuildError> {
         let mut parts = Vec::with_capacity(5);
-        for service in resolution.services() {
+        for service in resolution.services().values() {
             // An unusable standard proxy variable this service reaches: no client that
             // would connect directly instead (SPEC section 2).
             if let Some(error) = service.proxy.errors.first() {
@@ -184,15 +184,6 @@ impl ExternalServices {
     /// hyper-util needs its `client-legacy`, `http1` and `tokio` features.
     pub fn connector(&self, kind: ServiceKind) -> crate::HyperConnector {
         crate::HyperConnector::new(self.clients[kind].connector())
-    }
-
-    pub(crate) fn set_http_limits(
-        &mut self,
-        kind: ServiceKind,
-        redirect: crate::RedirectPolicy,
-        max_response_body: usize,
-    ) {
-        self.clients[kind].set_http_limits(redirect, max_response_body);
     }
 
     /// The stream connector of `storage` (Redis), sharing nothing but configuration.

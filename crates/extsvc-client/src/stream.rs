@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use extsvc_resolve::{ResolvedService, Route};
+use extsvc_resolve::ResolvedService;
 use extsvc_tls::RotatingConfig;
 use http::Uri;
 
@@ -13,6 +13,7 @@ use crate::connect::{service_connector, Connecting, ServiceConnector, ServiceStr
 use crate::error::{Error, ErrorKind, Phase};
 use crate::host::{RedactedUri, UriScheme, UriTarget};
 use crate::phase;
+use crate::route::RouteKey;
 
 /// Connects `redis://host:port` (plain) and `rediss://host:port` (TLS to the target
 /// with the service's target configuration: client certificate, roots, versions) by
@@ -82,12 +83,10 @@ impl StreamConnector {
                 ),
             ));
         };
-        let proxy = match self.service.route(target.target_scheme(), host, port).route {
-            Route::Direct => None,
-            Route::Proxy(proxy) => Some(proxy),
-        };
+        // Decided once, here: the connector follows it (and errors name its proxy).
+        let (route, proxy) = RouteKey::decide(&self.service, target.target_scheme(), host, port);
         let deadline = crate::deadline::deadline_after(self.timeout);
-        let connecting = tower::ServiceExt::oneshot(self.connector.clone(), dst.clone());
+        let connecting = self.connector.clone().connect_routed(dst.clone(), route);
         phase::tracked(Phase::Dns, deadline, self.timeout, connecting)
             .await
             .map_err(|mut err| {

@@ -87,6 +87,41 @@ pub(crate) fn read_env_layers(env: &EnvSnapshot, prefix: &str, diagnostics: &mut
     layers
 }
 
+/// The variable of one key outside the key table, in either spelling: `documented` (wins)
+/// or Tyk's `tyk`, with its text. Both set and different: a warning naming both. A value
+/// that is not UTF-8: an error about `path` naming the variable, never skipped.
+pub(crate) fn either_spelling<'e>(
+    env: &'e EnvSnapshot,
+    documented: &str,
+    tyk: &str,
+    path: &str,
+    diagnostics: &mut Diagnostics,
+) -> Option<(String, &'e str)> {
+    let mut checked = |name: &str| match env.get_checked(name) {
+        Ok(value) => value,
+        Err(error) => {
+            diagnostics.error(path, error);
+            None
+        }
+    };
+    let documented_value = checked(documented);
+    let tyk_value = if tyk == documented { None } else { checked(tyk) };
+    match (documented_value, tyk_value) {
+        (Some(a), Some(b)) => {
+            if a != b {
+                diagnostics.warn(format!(
+                    "{documented} and {tyk} are both set, with different values; using {documented} (the documented \
+                     spelling)"
+                ));
+            }
+            Some((documented.to_owned(), a))
+        }
+        (Some(a), None) => Some((documented.to_owned(), a)),
+        (None, Some(b)) => Some((tyk.to_owned(), b)),
+        (None, None) => None,
+    }
+}
+
 /// Parses a variable's text as a value of type `ty`.
 fn parse_env_value(ty: KeyType, value: &str) -> Result<RawValue, String> {
     match ty {

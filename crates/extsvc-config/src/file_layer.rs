@@ -11,7 +11,7 @@ use std::path::Path;
 use serde_json::Value as Json;
 
 use crate::error::{ConfigError, Diagnostics};
-use crate::json_tree::{self, Member, Node};
+use crate::json_tree::{self, describe_type, Member, Node};
 use crate::keys::{children, find_key, KeySpec, KeyType, KEYS, ROOT};
 use crate::layer::{Layer, LayerKind, RawValue};
 use crate::suggest;
@@ -155,7 +155,7 @@ fn walk_file(root: &Node<'_>, origin: &str, diagnostics: &mut Diagnostics) -> La
         } else if field == SECRETS {
             layer.secrets = read_secrets(&member.value, diagnostics);
         } else if field == KV {
-            layer.kv = read_kv(&member.value.to_json(), diagnostics);
+            layer.kv = crate::kv::read_file(&member.value.to_json(), diagnostics);
         } else if let Some(key) = find_key(field).filter(|_| legacy.contains(&field)) {
             read_leaf(key, &member.value.to_json(), &mut layer, diagnostics);
         } else if let Node::Object(members) = &member.value {
@@ -179,76 +179,8 @@ fn walk_file(root: &Node<'_>, origin: &str, diagnostics: &mut Diagnostics) -> La
 }
 
 /// Tyk's top-level `kv` block (`vault`, `consul`), which `vault://` and `consul://`
-/// references read.
+/// references read ([`crate::kv`]).
 const KV: &str = "kv";
-
-/// The `kv` block: `vault` {address, token, kv_version} and `consul` {address, scheme,
-/// token, datacenter}; other keys (`timeout`, `tls_config`) are Tyk's and ignored here:
-/// each lookup runs under the store deadline. A wrong type is an error naming the key
-/// (never a token's value).
-fn read_kv(value: &Json, diagnostics: &mut Diagnostics) -> crate::KvSettings {
-    let mut kv = crate::KvSettings::default();
-    let Json::Object(blocks) = value else {
-        return kv;
-    };
-    let field = |block: &serde_json::Map<String, Json>, name: &str| {
-        block
-            .iter()
-            .rfind(|(key, _)| key.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.clone())
-    };
-    let mut string =
-        |block: &serde_json::Map<String, Json>, path: &str, name: &str, secret: bool| match field(block, name) {
-            None | Some(Json::Null) => None,
-            Some(Json::String(s)) if s.is_empty() => None,
-            Some(Json::String(s)) => Some(s),
-            Some(other) => {
-                let path = format!("{path}.{name}");
-                let found = if secret {
-                    describe_type(&other)
-                } else {
-                    describe(&other)
-                };
-                diagnostics.error(
-                    path.clone(),
-                    ConfigError::WrongType {
-                        path,
-                        expected: "a string",
-                        found,
-                    },
-                );
-                None
-            }
-        };
-    for (name, block) in blocks {
-        let Json::Object(block) = block else { continue };
-        if name.eq_ignore_ascii_case("vault") {
-            let Some(address) = string(block, "kv.vault", "address", false) else {
-                continue;
-            };
-            let kv_version = match field(block, "kv_version").and_then(|v| v.as_u64()) {
-                Some(1) => 1,
-                _ => 2,
-            };
-            kv.vault = Some(crate::VaultSettings {
-                address,
-                token: string(block, "kv.vault", "token", true).map(crate::SecretText::new),
-                kv_version,
-            });
-        } else if name.eq_ignore_ascii_case("consul") {
-            let Some(address) = string(block, "kv.consul", "address", false) else {
-                continue;
-            };
-            kv.consul = Some(crate::ConsulSettings {
-                address,
-                scheme: string(block, "kv.consul", "scheme", false).unwrap_or_else(|| "http".to_owned()),
-                token: string(block, "kv.consul", "token", true).map(crate::SecretText::new),
-                datacenter: string(block, "kv.consul", "datacenter", false),
-            });
-        }
-    }
-    kv
-}
 
 /// Tyk's top-level `secrets` map, which `secrets://NAME` references read.
 const SECRETS: &str = "secrets";
@@ -431,19 +363,6 @@ fn read_leaf(key: &'static KeySpec, value: &Json, layer: &mut Layer, diagnostics
             },
         ),
     }
-}
-
-/// The JSON type of a value, without the value.
-fn describe_type(value: &Json) -> String {
-    match value {
-        Json::Null => "null",
-        Json::Bool(_) => "a boolean",
-        Json::Number(_) => "a number",
-        Json::String(_) => "a string",
-        Json::Array(_) => "an array",
-        Json::Object(_) => "an object",
-    }
-    .to_owned()
 }
 
 /// A short description of a JSON value for messages; strings are redacted like proxy

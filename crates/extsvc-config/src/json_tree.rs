@@ -184,6 +184,19 @@ impl<'a> Scanner<'a> {
     }
 }
 
+/// The JSON type of a value, without the value.
+pub(crate) fn describe_type(value: &Json) -> String {
+    match value {
+        Json::Null => "null",
+        Json::Bool(_) => "a boolean",
+        Json::Number(_) => "a number",
+        Json::String(_) => "a string",
+        Json::Array(_) => "an array",
+        Json::Object(_) => "an object",
+    }
+    .to_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -88,8 +88,8 @@ pub(crate) struct Layer {
     /// The file's top-level `secrets` map (not a key of [`KEYS`](crate::KEYS): its names are
     /// the user's), when it has one.
     pub(crate) secrets: Option<std::collections::BTreeMap<String, crate::SecretText>>,
-    /// The file's top-level `kv` block.
-    pub(crate) kv: crate::KvSettings,
+    /// The file's top-level `kv` block, type-checked.
+    pub(crate) kv: crate::kv_keys::KvValues,
 }
 
 impl Layer {
@@ -99,7 +99,7 @@ impl Layer {
             label: label.into(),
             values: Vec::new(),
             secrets: None,
-            kv: crate::KvSettings::default(),
+            kv: crate::kv_keys::KvValues::default(),
         }
     }
 

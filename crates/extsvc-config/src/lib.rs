@@ -29,6 +29,8 @@ mod file;
 mod file_layer;
 mod json_tree;
 mod keys;
+mod kv;
+mod kv_keys;
 mod layer;
 mod load;
 mod model;
@@ -58,7 +60,9 @@ pub use model::{
 };
 pub use per_service::PerService;
 pub use proxy_url::{InvalidProxyUrl, ProxyScheme, ProxyUrl};
-pub use secret_reference::{ConsulSettings, KvSettings, SecretReference, SecretText, SecretsSettings, VaultSettings};
+pub use secret_reference::{
+    ConsulSettings, ConsulTlsSettings, KvSettings, SecretReference, SecretText, SecretsSettings, VaultSettings,
+};
 pub use service::{ServiceKind, UnknownServiceKind};
 // How the workspace echoes values in messages (escaped, capped, userinfo redacted): a
 // rule of this workspace's own messages, hidden from a user's view.

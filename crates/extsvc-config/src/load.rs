@@ -325,7 +325,7 @@ pub(crate) fn load_layers(
 ) -> Result<LoadReport, ConfigErrors> {
     let env_layers = read_env_layers(env, &options.env_prefix, &mut diagnostics);
     let secrets = read_secrets(file.secrets.clone(), env, &options.env_prefix, &mut diagnostics);
-    let kv = file.kv.clone();
+    let kv = crate::kv::kv_settings(file.kv.clone(), env, &options.env_prefix, &mut diagnostics);
     let layered = Layered::new([file, env_layers.tyk, env_layers.documented]);
     let config = match layered.extract() {
         Ok(effective) => {

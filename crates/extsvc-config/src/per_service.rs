@@ -30,7 +30,7 @@ impl<T> PerService<T> {
     }
 
     /// The values, in [`ServiceKind::ALL`] order.
-    pub fn values(&self) -> &[T; 5] {
+    pub fn values(&self) -> &[T] {
         &self.0
     }
 

@@ -186,8 +186,13 @@ pub struct VaultSettings {
     pub address: String,
     /// `token`, sent as `X-Vault-Token`.
     pub token: Option<SecretText>,
-    /// `kv_version`: 1 or 2 (default 2).
+    /// `kv_version`: 1 or 2 (default 2; Tyk reads any other integer as 2).
     pub kv_version: u8,
+    /// `timeout` (Go's `time.Duration`: an integer number of nanoseconds in tyk.conf, `5s`
+    /// in `TYK_GW_KV_VAULT_TIMEOUT`): the deadline of each lookup in this store. `None`
+    /// (absent, zero or negative, as Tyk ignores those): the store deadline,
+    /// `TlsOptions::store_timeout`.
+    pub timeout: Option<std::time::Duration>,
 }
 
 /// tyk.conf's `kv.consul` block: the Consul that `consul://` references read.
@@ -205,6 +210,42 @@ pub struct ConsulSettings {
     pub token: Option<SecretText>,
     /// `datacenter`, sent as `?dc=`.
     pub datacenter: Option<String>,
+    /// `timeout`, as [`VaultSettings::timeout`] (Tyk's Consul block has no such key and
+    /// ignores it; here it is the deadline of each lookup in this store).
+    pub timeout: Option<std::time::Duration>,
+    /// `tls_config`: the TLS of an `https` Consul.
+    pub tls: ConsulTlsSettings,
+}
+
+/// tyk.conf's `kv.consul.tls_config` (Tyk's `ConsulConfig.TLSConfig`, which the Consul
+/// client's own `TLSConfig` reads): used when the Consul address or `scheme` is `https`.
+/// Empty strings are Go's zero values: not set.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[allow(
+    clippy::exhaustive_structs,
+    reason = "the configuration model: one field per tyk.conf key, written in code with `..Default::default()`"
+)]
+pub struct ConsulTlsSettings {
+    /// `address`: the server name to verify (and send as SNI), its port ignored; default
+    /// the host of `kv.consul.address`.
+    pub address: Option<String>,
+    /// `ca_file`: PEM file of the CAs that replace the system roots.
+    pub ca_file: Option<std::path::PathBuf>,
+    /// `ca_path`: a directory of PEM files of CAs, added to `ca_file`'s.
+    pub ca_path: Option<std::path::PathBuf>,
+    /// `cert_file`: the client certificate (PEM chain); needs `key_file`.
+    pub cert_file: Option<std::path::PathBuf>,
+    /// `key_file`: the client certificate's key; needs `cert_file`.
+    pub key_file: Option<std::path::PathBuf>,
+    /// `insecure_skip_verify`: Consul's server certificate is not verified.
+    pub insecure_skip_verify: bool,
+}
+
+impl ConsulTlsSettings {
+    /// Whether a CA or a client certificate is configured (what plain HTTP would drop).
+    pub fn has_material(&self) -> bool {
+        self.ca_file.is_some() || self.ca_path.is_some() || self.cert_file.is_some() || self.key_file.is_some()
+    }
 }
 
 /// tyk.conf's `kv` block: the network stores of secret references.

@@ -202,6 +202,10 @@ pub(crate) fn variable(name: &str, prefix: &str) -> Option<String> {
         None => (upper.strip_prefix("EXTERNALSERVICES_")?, true),
     };
     let (block, field) = tail.split_once('_').unwrap_or((tail, ""));
+    // tyk.conf's `kv` block is top-level: `TYK_GW_KV_*`, not below external services.
+    if block == "KV" {
+        return kv_variable(tail, prefix);
+    }
     let named = index
         .blocks
         .iter()
@@ -231,6 +235,13 @@ pub(crate) fn variable(name: &str, prefix: &str) -> Option<String> {
     } else {
         hit.key.env_var(prefix)
     })
+}
+
+/// The `kv` variable closest to `rest` (a name after the prefix, `KV_VAULT_ADRESS`), in
+/// either spelling, when it is a plausible typo of it: for unknown `<prefix>KV_*` variables
+/// and for a `kv` key written below `<prefix>EXTERNAL_SERVICES_`.
+pub(crate) fn kv_variable(rest: &str, prefix: &str) -> Option<String> {
+    closest(rest, crate::kv_keys::variable_names().iter().map(String::as_str)).map(|name| format!("{prefix}{name}"))
 }
 
 #[cfg(test)]

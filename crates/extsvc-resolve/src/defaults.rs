@@ -99,6 +99,64 @@ impl PoolSettings {
     }
 }
 
+/// How many redirects a service's client follows (SPEC section 4).
+///
+/// The default is Go's: at most 10; past them the request fails with an
+/// `ErrorKind::Redirect` error. With [`RedirectPolicy::none`] a 3xx response is
+/// returned as it is.
+///
+/// ```
+/// use extsvc::{EnvSnapshot, ExternalServices, RedirectPolicy, ServiceKind};
+///
+/// # async fn start() -> Result<(), extsvc::SetupError> {
+/// let services = ExternalServices::builder()
+///     .env(EnvSnapshot::empty())
+///     .redirect_policy(ServiceKind::Webhooks, RedirectPolicy::none()) // a webhook's 302 is its answer
+///     .redirect_policy(ServiceKind::Oauth, RedirectPolicy::limited(3))
+///     .build()
+///     .await?;
+/// # drop(services);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RedirectPolicy {
+    max: u8,
+}
+
+impl RedirectPolicy {
+    /// Follows no redirect: a 3xx response is the response.
+    pub const fn none() -> RedirectPolicy {
+        RedirectPolicy { max: 0 }
+    }
+
+    /// Follows at most `max` redirects in one request (capped at 255).
+    pub const fn limited(max: usize) -> RedirectPolicy {
+        RedirectPolicy {
+            max: if max > u8::MAX as usize { u8::MAX } else { max as u8 },
+        }
+    }
+
+    /// The most redirects followed.
+    pub const fn max(self) -> usize {
+        self.max as usize
+    }
+}
+
+impl Default for RedirectPolicy {
+    /// At most 10 redirects, as Go's `http.Client`.
+    fn default() -> RedirectPolicy {
+        RedirectPolicy::limited(10)
+    }
+}
+
+/// The default `max_response_body` of every service: 32 MiB. A JWKS document, a token
+/// response or a webhook's answer is a few kilobytes; the limit keeps a hostile or broken
+/// peer from filling memory before the deadline ends the exchange. It counts the bytes
+/// after gzip decompression, and reading past it is an `ErrorKind::BodyTooLarge` error
+/// whatever way the body is read (frames, `ResponseBody::bytes`, `text`, `json`).
+pub const DEFAULT_BODY_LIMIT: usize = 32 * 1024 * 1024;
+
 /// The built-in whole-exchange timeout of one service (seed: "Service-Specific Timeouts").
 pub(crate) const fn timeout_for(kind: ServiceKind) -> Duration {
     Duration::from_secs(match kind {
@@ -113,4 +171,16 @@ pub(crate) const fn timeout_for(kind: ServiceKind) -> Duration {
 /// `value`, from [`Source::Default`].
 pub(crate) fn sourced_default<T>(value: T) -> Sourced<T> {
     Sourced::new(value, Source::Default)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_policy_is_gos_by_default() {
+        assert_eq!(RedirectPolicy::default().max(), 10);
+        assert_eq!(RedirectPolicy::none().max(), 0);
+        assert_eq!(RedirectPolicy::limited(1000).max(), 255);
+    }
 }

@@ -17,7 +17,7 @@ mod route;
 mod scheme;
 
 pub use bypass::BypassList;
-pub use defaults::PoolSettings;
+pub use defaults::{PoolSettings, RedirectPolicy, DEFAULT_BODY_LIMIT};
 pub use mtls::{CaSource, ClientCertificateSource, ResolvedMtls, SystemRoots};
 pub use proxy::ResolvedProxy;
 pub use resolution::{resolve, resolve_with, Resolution, ResolvedService, Tuning};

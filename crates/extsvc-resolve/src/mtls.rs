@@ -368,7 +368,10 @@ mod tests {
         );
         let env = EnvSnapshot::empty();
         let loaded = load_str(json, "tyk.conf", &env, &LoadOptions::default()).unwrap();
-        let storage = crate::resolve(&loaded.config, &env).services()[1].mtls.clone();
+        let storage = crate::resolve(&loaded.config, &env)
+            .service(ServiceKind::Storage)
+            .mtls
+            .clone();
         assert!(storage.insecure_skip_verify.value && !storage.enabled);
         let json = r#"{"external_services": {"storage": {"mtls": {"insecure_skip_verify": true, "ca_file": "/ca"}}}}"#;
         assert_eq!(

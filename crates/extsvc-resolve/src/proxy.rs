@@ -244,7 +244,7 @@ pub(crate) fn resolve_proxy(
 
 #[cfg(test)]
 mod tests {
-    use extsvc_config::{load_str, EnvSnapshot, LoadOptions};
+    use extsvc_config::{load_str, EnvSnapshot, LoadOptions, ServiceKind};
 
     use crate::resolve;
 
@@ -300,7 +300,7 @@ mod tests {
             [r#"HTTPS_PROXY: invalid proxy URL "http://badproxy:wrong_port": invalid port "wrong_port""#]
         );
         assert_eq!(reaches.proxy_errors().len(), 1);
-        assert_eq!(reaches.services()[0].proxy.https_proxy.value, None);
+        assert_eq!(reaches.service(ServiceKind::Oauth).proxy.https_proxy.value, None);
     }
 
     /// A Latin-1 HTTPS_PROXY was skipped without a word, and the service went direct.
@@ -356,7 +356,7 @@ mod tests {
             resolve(&loaded.config, &env)
         };
         let cgi = resolve_with(&[("REQUEST_METHOD", "GET"), ("HTTP_PROXY", "http://attacker:1")]);
-        let oauth = &cgi.services()[0].proxy;
+        let oauth = &cgi.service(ServiceKind::Oauth).proxy;
         assert_eq!(oauth.http_proxy.value, None);
         assert_eq!(
             oauth.https_proxy.value, None,
@@ -377,12 +377,12 @@ mod tests {
             ("http_proxy", "http://lower:2"),
         ]);
         assert_eq!(
-            lower.services()[0].proxy.http_proxy.source.to_string(),
+            lower.service(ServiceKind::Oauth).proxy.http_proxy.source.to_string(),
             "env:http_proxy"
         );
         let not_cgi = resolve_with(&[("REQUEST_METHOD", ""), ("HTTP_PROXY", "http://upper:1")]);
         assert_eq!(
-            not_cgi.services()[0].proxy.http_proxy.source.to_string(),
+            not_cgi.service(ServiceKind::Oauth).proxy.http_proxy.source.to_string(),
             "env:HTTP_PROXY"
         );
         assert_eq!(not_cgi.warnings, Vec::<String>::new());
@@ -411,7 +411,7 @@ mod tests {
         let env = EnvSnapshot::from_iter([("ALL_PROXY", "http://all:1")]);
         let loaded = load_str(proxying, "tyk.conf", &env, &LoadOptions::default()).expect("valid config");
         let resolution = resolve(&loaded.config, &env);
-        let health = &resolution.services()[3].proxy;
+        let health = &resolution.service(ServiceKind::Health).proxy;
         assert_eq!((&health.http_proxy.value, &health.https_proxy.value), (&None, &None));
     }
 

@@ -6,11 +6,11 @@ use std::time::Duration;
 use extsvc_config::{EncodingSecret, EnvSnapshot, ExternalServicesConfig, PerService, ServiceKind, Sourced};
 
 use crate::bypass::BypassList;
-use crate::defaults::{self, PoolSettings};
+use crate::defaults::{self, PoolSettings, RedirectPolicy, DEFAULT_BODY_LIMIT};
 use crate::mtls::{self, encoding_secret, ResolvedMtls, SystemRoots};
 use crate::proxy::{self, ResolvedProxy};
 
-/// What one service uses: proxy, TLS material, pool and timeout.
+/// What one service uses: proxy, TLS material, pool, timeout, redirects and body limit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ResolvedService {
@@ -24,29 +24,41 @@ pub struct ResolvedService {
     pub pool: PoolSettings,
     /// Deadline for a whole exchange: the seed's table, or what [`Tuning::timeout`] gave.
     pub timeout: Duration,
+    /// How many redirects a request follows: Go's 10, or what
+    /// [`Tuning::redirect_policy`] gave.
+    pub redirect: RedirectPolicy,
+    /// The most bytes of a response body the client reads, counted after gzip
+    /// decompression: [`DEFAULT_BODY_LIMIT`], or what [`Tuning::max_response_body`] gave.
+    pub max_response_body: u64,
 }
 
-/// Settings no configuration key reaches, given in code: a service's pool sizes and
-/// timeout in place of the built-in ones (what `ExternalServicesBuilder::pool` and
-/// `::timeout` collect). [`resolve_with`] applies them as it resolves, so a resolution is
-/// never patched afterwards.
+/// Settings no configuration key reaches, given in code: a service's pool sizes, timeout,
+/// redirect policy and response body limit in place of the built-in ones (what
+/// `ExternalServicesBuilder::pool`, `::timeout`, `::redirect_policy` and
+/// `::max_response_body` collect). [`resolve_with`] applies them as it resolves, so a
+/// resolution is never patched afterwards, nor a client after it is built.
 ///
 /// ```
 /// # use std::time::Duration;
 /// use extsvc::config::{EnvSnapshot, ExternalServicesConfig, ServiceKind};
-/// use extsvc::resolve::{resolve_with, PoolSettings, Tuning};
+/// use extsvc::resolve::{resolve_with, PoolSettings, RedirectPolicy, Tuning};
 ///
 /// let tuning = Tuning::default()
 ///     .pool(ServiceKind::Webhooks, PoolSettings::new(8, 2, Duration::from_secs(30)))
-///     .timeout(ServiceKind::Webhooks, Duration::from_secs(7));
+///     .timeout(ServiceKind::Webhooks, Duration::from_secs(7))
+///     .redirect_policy(ServiceKind::Webhooks, RedirectPolicy::none());
 /// let resolution = resolve_with(&ExternalServicesConfig::default(), &EnvSnapshot::empty(), &tuning);
-/// assert_eq!(resolution.service(ServiceKind::Webhooks).pool.max_connections, 8);
-/// assert_eq!(resolution.service(ServiceKind::Webhooks).timeout, Duration::from_secs(7));
+/// let webhooks = resolution.service(ServiceKind::Webhooks);
+/// assert_eq!(webhooks.pool.max_connections, 8);
+/// assert_eq!(webhooks.timeout, Duration::from_secs(7));
+/// assert_eq!(webhooks.redirect, RedirectPolicy::none());
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Tuning {
     pool: PerService<Option<PoolSettings>>,
     timeout: PerService<Option<Duration>>,
+    redirect: PerService<Option<RedirectPolicy>>,
+    max_response_body: PerService<Option<u64>>,
 }
 
 impl Tuning {
@@ -61,6 +73,21 @@ impl Tuning {
     #[must_use]
     pub fn timeout(mut self, kind: ServiceKind, timeout: Duration) -> Tuning {
         self.timeout[kind] = Some(timeout);
+        self
+    }
+
+    /// `kind` follows redirects by `policy` in place of Go's 10.
+    #[must_use]
+    pub fn redirect_policy(mut self, kind: ServiceKind, policy: RedirectPolicy) -> Tuning {
+        self.redirect[kind] = Some(policy);
+        self
+    }
+
+    /// `kind` reads at most `bytes` of a response body (after gzip decompression) in
+    /// place of [`DEFAULT_BODY_LIMIT`].
+    #[must_use]
+    pub fn max_response_body(mut self, kind: ServiceKind, bytes: u64) -> Tuning {
+        self.max_response_body[kind] = Some(bytes);
         self
     }
 }
@@ -80,9 +107,10 @@ impl Resolution {
         &self.services[kind]
     }
 
-    /// All five services, in [`ServiceKind::ALL`] order.
-    pub fn services(&self) -> &[ResolvedService; 5] {
-        self.services.values()
+    /// All five services, indexed by [`ServiceKind`] (`iter` and `values` in
+    /// [`ServiceKind::ALL`] order).
+    pub fn services(&self) -> &PerService<ResolvedService> {
+        &self.services
     }
 
     /// Every configuration error the resolution carries (each service's
@@ -127,8 +155,8 @@ pub fn resolve(config: &ExternalServicesConfig, env: &EnvSnapshot) -> Resolution
     resolve_with(config, env, &Tuning::default())
 }
 
-/// [`resolve`], with the pool sizes and timeouts of `tuning` in place of the built-in
-/// ones where it gives them.
+/// [`resolve`], with the pool sizes, timeouts, redirect policies and body limits of
+/// `tuning` in place of the built-in ones where it gives them.
 pub fn resolve_with(config: &ExternalServicesConfig, env: &EnvSnapshot, tuning: &Tuning) -> Resolution {
     let mut warnings = Vec::new();
     let mut standard_warnings = Vec::new();
@@ -146,6 +174,8 @@ pub fn resolve_with(config: &ExternalServicesConfig, env: &EnvSnapshot, tuning: 
         mtls: mtls::resolve_mtls(config, kind, &system_roots, &mut warnings),
         pool: tuning.pool[kind].unwrap_or_else(|| PoolSettings::for_service(kind)),
         timeout: tuning.timeout[kind].unwrap_or_else(|| defaults::timeout_for(kind)),
+        redirect: tuning.redirect[kind].unwrap_or_default(),
+        max_response_body: tuning.max_response_body[kind].unwrap_or(DEFAULT_BODY_LIMIT as u64),
     });
     // SPEC section 2: without proxying the standard variables are ignored, so a bad
     // value in them (set for other programs on the host) is no concern of ours.

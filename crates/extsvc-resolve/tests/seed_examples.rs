@@ -52,7 +52,7 @@ fn resolve_lines(json: &str, env: &[(&str, &str)]) -> Vec<String> {
     let loaded =
         load_str(json, "tyk.conf", &env, &LoadOptions::default()).unwrap_or_else(|e| panic!("config rejected:\n{e}"));
     let resolution = resolve(&loaded.config, &env);
-    resolution.services().iter().map(line).collect()
+    resolution.services().values().iter().map(line).collect()
 }
 
 fn assert_lines(actual: Vec<String>, expected: &[&str]) {

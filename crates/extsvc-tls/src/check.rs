@@ -137,7 +137,7 @@ fn parse<'a>(certificate: &'a CertificateDer<'_>) -> Option<X509Certificate<'a>>
 /// The resolution's own warnings (`insecure_skip_verify` in effect, ignored settings) are
 /// not repeated. No refresh task is started.
 pub async fn check(resolution: &Resolution, store: Option<&dyn CertificateStore>, now: SystemTime) -> CheckReport {
-    check_services(resolution.services(), store, now).await
+    check_services(resolution.services().values(), store, now).await
 }
 
 /// [`check`] for some services only: `extsvc check` leaves out a service whose TLS

@@ -32,6 +32,16 @@ impl NoServerVerification {
         );
         NoServerVerification { provider }
     }
+
+    /// Builds the verifier for the secret store `store` (`kv.consul.tls_config.insecure_skip_verify`)
+    /// and logs a `WARN` line saying that its server certificate is not verified.
+    pub(crate) fn for_secret_store(store: &str, provider: Arc<CryptoProvider>) -> Self {
+        tracing::warn!(
+            store = %store,
+            "insecure_skip_verify is on: the server certificate of this secret store is NOT verified"
+        );
+        NoServerVerification { provider }
+    }
 }
 
 impl ServerCertVerifier for NoServerVerification {

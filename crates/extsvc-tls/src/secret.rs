@@ -52,6 +52,13 @@ pub type SecretFuture<'a> = Pin<Box<dyn Future<Output = Result<Option<SecretText
 pub trait SecretSource: fmt::Debug + Send + Sync {
     /// The secret stored under `key`; `Ok(None)` when there is none.
     fn secret<'a>(&'a self, key: &'a str) -> SecretFuture<'a>;
+
+    /// The deadline of each lookup in this store, when the store has its own (tyk.conf's
+    /// `kv.vault.timeout`); `None` (the default): [`SecretSources`]' deadline,
+    /// [`TlsOptions::store_timeout`](crate::TlsOptions::store_timeout).
+    fn deadline(&self) -> Option<Duration> {
+        None
+    }
 }
 
 /// The stores that resolve references, by name (`env`, `secrets`, `vault`, `consul`, or a
@@ -133,16 +140,18 @@ impl SecretSources {
                 store,
             });
         };
-        // The deadline (a timeout too large to add to the clock means none).
+        // The deadline: the store's own, else ours (a timeout too large to add to the
+        // clock means none).
+        let timeout = source.deadline().unwrap_or(self.timeout);
         let lookup = source.secret(reference.key());
-        let answer = match tokio::time::Instant::now().checked_add(self.timeout) {
+        let answer = match tokio::time::Instant::now().checked_add(timeout) {
             Some(deadline) => tokio::time::timeout_at(deadline, lookup).await.ok(),
             None => Some(lookup.await),
         }
         .ok_or_else(|| SecretError::Timeout {
             reference: written.clone(),
             store: store.clone(),
-            after: self.timeout,
+            after: timeout,
         })?;
         match answer {
             Ok(Some(value)) if value.expose().len() > SECRET_LIMIT => Err(SecretError::TooLarge {
@@ -179,17 +188,21 @@ struct EnvSecrets {
 
 impl SecretSource for EnvSecrets {
     fn secret<'a>(&'a self, key: &'a str) -> SecretFuture<'a> {
-        Box::pin(async move {
-            let variable = format!("TYK_SECRET_{}", key.to_uppercase());
-            match self.env.get_checked(&variable) {
-                Ok(value) => Ok(value.map(SecretText::new)),
-                Err(_) => Err(SecretError::Store {
-                    reference: format!("env://{}", extsvc_config::escaped(key)),
-                    store: "env".to_owned(),
-                    message: format!("{variable}: the value is not valid UTF-8"),
-                }),
-            }
-        })
+        Box::pin(async move { env_secret(&self.env, key) })
+    }
+}
+
+/// `env://key`: `TYK_SECRET_<KEY upper-cased>` of `env`, read at once (the `env` store's
+/// lookup, and how a KV store's token given as `env://…` is read when the store is built).
+pub(crate) fn env_secret(env: &EnvSnapshot, key: &str) -> Result<Option<SecretText>, SecretError> {
+    let variable = format!("TYK_SECRET_{}", key.to_uppercase());
+    match env.get_checked(&variable) {
+        Ok(value) => Ok(value.map(SecretText::new)),
+        Err(_) => Err(SecretError::Store {
+            reference: format!("env://{}", extsvc_config::escaped(key)),
+            store: "env".to_owned(),
+            message: format!("{variable}: the value is not valid UTF-8"),
+        }),
     }
 }
 

@@ -126,7 +126,7 @@ pub use extsvc_tls as tls;
 #[doc(no_inline)]
 pub use extsvc_client::{
     BuildError, ClientStats, Error, ErrorKind, ExternalServices, ExternalServicesBuilder, HyperConnector, Phase,
-    RedirectPolicy, RequestBuilder, RequestTimeout, ResponseBody, ServiceClient, SetupError,
+    RequestBuilder, RequestTimeout, ResponseBody, ServiceClient, SetupError,
 };
 #[cfg(feature = "redis")]
 #[doc(no_inline)]
@@ -136,7 +136,7 @@ pub use extsvc_config::{
     ConfigError, ConfigErrors, EnvSnapshot, ExternalServicesConfig, Loaded, ServiceKind, StorageKind, StorageSettings,
 };
 #[doc(no_inline)]
-pub use extsvc_resolve::PoolSettings;
+pub use extsvc_resolve::{PoolSettings, RedirectPolicy};
 #[cfg(feature = "redis")]
 #[doc(no_inline)]
 pub use extsvc_tls::RedisStore;

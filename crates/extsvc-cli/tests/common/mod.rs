@@ -22,6 +22,12 @@ pub(crate) fn run(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
         .expect("extsvc runs")
 }
 
+/// Runs `extsvc args…` as [`run`] does, in a fresh empty directory.
+pub(crate) fn run_in_empty_dir(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    run(dir.path(), args, env)
+}
+
 /// stdout as JSON; a panic naming stdout and stderr when it is not.
 pub(crate) fn json(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
@@ -31,6 +37,33 @@ pub(crate) fn json(out: &Output) -> Value {
             String::from_utf8_lossy(&out.stderr)
         )
     })
+}
+
+/// Writes `json` as a config file in a fresh directory (kept alive by the returned guard),
+/// and returns its path.
+pub(crate) fn config_file(json: &str) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("tyk.conf");
+    std::fs::write(&path, json).expect("the config file is written");
+    let path = path.to_str().expect("a UTF-8 path").to_owned();
+    (dir, path)
+}
+
+/// stdout of a run that succeeded; a panic naming its exit and stderr when it did not.
+pub(crate) fn stdout_of(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "exit {:?}\nstderr: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout.clone()).expect("stdout is UTF-8")
+}
+
+/// stdout of a run that succeeded, as JSON ([`stdout_of`], then [`json`]).
+pub(crate) fn stdout_json(output: &Output) -> Value {
+    stdout_of(output);
+    json(output)
 }
 
 /// stdout then stderr, as text: what an operator sees.

@@ -84,13 +84,6 @@ impl ResponseBody {
     }
 }
 
-/// The default `max_response_body` of every service: 32 MiB. A JWKS document, a token
-/// response or a webhook's answer is a few kilobytes; the limit keeps a hostile or broken
-/// peer from filling memory before the deadline ends the exchange. It counts the bytes
-/// after gzip decompression, and reading past it is an [`ErrorKind::BodyTooLarge`] error
-/// whatever way the body is read (frames, [`ResponseBody::bytes`], `text`, `json`).
-pub const DEFAULT_BODY_LIMIT: usize = 32 * 1024 * 1024;
-
 impl ResponseBody {
     /// What the connection the response came on was: its hop and negotiated TLS
     /// versions (`extsvc probe` prints the TLS version from it). Kept here rather than
@@ -100,8 +93,8 @@ impl ResponseBody {
     }
 
     /// Reads the whole body, under the request's deadline, up to the service's
-    /// `max_response_body` ([`DEFAULT_BODY_LIMIT`] unless set): a larger body is an
-    /// [`ErrorKind::BodyTooLarge`] error, and the connection is closed, not reused.
+    /// `max_response_body` ([`DEFAULT_BODY_LIMIT`](extsvc_resolve::DEFAULT_BODY_LIMIT)
+    /// unless set): a larger body is an [`ErrorKind::BodyTooLarge`] error, and the connection is closed, not reused.
     pub async fn bytes(self) -> Result<Bytes, Error> {
         match http_body_util::BodyExt::collect(self).await {
             Ok(collected) => Ok(collected.to_bytes()),

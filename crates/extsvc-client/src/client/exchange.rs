@@ -157,7 +157,8 @@ impl ServiceClient {
                     let host = host_header(authority)?;
                     // A connection whose setup fails after its TCP connect is counted in
                     // `request`, from the error's phase.
-                    let stream = tower::ServiceExt::oneshot(inner.connector.clone(), dst.clone()).await?;
+                    // By the route the key was made with: decided once, in `hop`.
+                    let stream = inner.connector.clone().connect_routed(dst.clone(), key.route()).await?;
                     let info = stream.connected();
                     let handshake = http1::handshake(TokioIo::new(stream)).await;
                     // Counted once set up (or failed in hyper's handshake), just before the

@@ -10,7 +10,7 @@
 
 mod body;
 
-pub use body::{ResponseBody, DEFAULT_BODY_LIMIT};
+pub use body::ResponseBody;
 
 mod exchange;
 mod gzip;
@@ -21,7 +21,6 @@ mod request_target;
 mod retry;
 
 use exchange::HttpConnection;
-pub use redirect::RedirectPolicy;
 use redirect::Replay;
 pub(crate) use request_body::RequestBody;
 use request_body::{box_body, empty_body};
@@ -40,7 +39,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use extsvc_config::ProxyUrl;
-use extsvc_resolve::{ResolvedService, Route};
+use extsvc_resolve::{RedirectPolicy, ResolvedService};
 use http::{Request, Response};
 use http_body::Body;
 use tokio::time::Instant;
@@ -51,7 +50,8 @@ use crate::deadline::deadline_from;
 use crate::error::{BoxError, Error, Phase};
 use crate::instruments::{self, method_label};
 use crate::phase;
-use crate::pool::{Pool, PoolKey, PoolLabels, PoolStats, RouteKey, TlsGenerations};
+use crate::pool::{Pool, PoolKey, PoolLabels, PoolStats, TlsGenerations};
+use crate::route::RouteKey;
 use crate::trace::ExchangeTrace;
 
 /// A per-request override of the service's timeout, as a request extension.
@@ -115,10 +115,6 @@ struct ClientInner {
     connector: ServiceConnector,
     pool: Pool<HttpConnection>,
     opened: Arc<AtomicU64>,
-    /// Redirects followed per request.
-    redirect: RedirectPolicy,
-    /// `max_response_body`, in bytes.
-    max_response_body: u64,
 }
 
 impl fmt::Debug for ServiceClient {
@@ -228,20 +224,7 @@ impl ServiceClient {
                 connector,
                 pool,
                 opened: Arc::new(AtomicU64::new(0)),
-                redirect: RedirectPolicy::default(),
-                max_response_body: DEFAULT_BODY_LIMIT as u64,
             }),
-        }
-    }
-
-    /// Sets the redirect policy and the response body limit of a client not shared yet
-    /// (the builder's overrides); a shared client keeps its settings.
-    pub(crate) fn set_http_limits(&mut self, redirect: RedirectPolicy, max_response_body: usize) {
-        if let Some(inner) = Arc::get_mut(&mut self.inner) {
-            inner.redirect = redirect;
-            inner.max_response_body = u64::try_from(max_response_body).unwrap_or(u64::MAX);
-        } else {
-            debug_assert!(false, "set_http_limits on a shared client");
         }
     }
 
@@ -250,14 +233,16 @@ impl ServiceClient {
         self.inner.connector.clone()
     }
 
-    /// How many redirects a request follows.
+    /// How many redirects a request follows (the service's
+    /// [`ResolvedService::redirect`]).
     pub fn redirect_policy(&self) -> RedirectPolicy {
-        self.inner.redirect
+        self.inner.service.redirect
     }
 
-    /// The most bytes of a response body (after decompression) this client reads.
+    /// The most bytes of a response body (after decompression) this client reads (the
+    /// service's [`ResolvedService::max_response_body`]).
     pub fn max_response_body(&self) -> u64 {
-        self.inner.max_response_body
+        self.inner.service.max_response_body
     }
 
     /// Builds the client of one service from its resolution and the configurations
@@ -339,15 +324,7 @@ impl ServiceClient {
         B::Data: Send,
         B::Error: Into<BoxError>,
     {
-        let timeout = req
-            .extensions()
-            .get::<RequestTimeout>()
-            .map_or(self.inner.service.timeout, |t| t.0);
-        let started = Instant::now();
-        let deadline = Deadline {
-            at: deadline_from(started, timeout),
-            timeout,
-        };
+        let (started, deadline) = self.deadline(req.extensions());
         // When the request has a body, the connection task reports when it was all
         // written, so a timeout after that is "waiting for the response headers".
         let (parts, body) = req.into_parts();
@@ -367,15 +344,7 @@ impl ServiceClient {
         parts: http::request::Parts,
         bytes: Bytes,
     ) -> Result<Response<ResponseBody>, Error> {
-        let timeout = parts
-            .extensions
-            .get::<RequestTimeout>()
-            .map_or(self.inner.service.timeout, |t| t.0);
-        let started = Instant::now();
-        let deadline = Deadline {
-            at: deadline_from(started, timeout),
-            timeout,
-        };
+        let (started, deadline) = self.deadline(&parts.extensions);
         let (body, body_sent) = if bytes.is_empty() {
             (empty_body(), None)
         } else {
@@ -385,6 +354,17 @@ impl ServiceClient {
         };
         self.follow(parts, body, body_sent, Replay::Bytes(bytes), started, deadline)
             .await
+    }
+
+    /// Now, and the deadline of a request starting now: its [`RequestTimeout`] extension,
+    /// else the service's timeout.
+    fn deadline(&self, extensions: &http::Extensions) -> (Instant, Deadline) {
+        let timeout = extensions
+            .get::<RequestTimeout>()
+            .map_or(self.inner.service.timeout, |t| t.0);
+        let started = Instant::now();
+        let at = deadline_from(started, timeout);
+        (started, Deadline { at, timeout })
     }
 
     /// One hop of a request: route, pool key, span, exchange, errors and metrics; the
@@ -402,12 +382,10 @@ impl ServiceClient {
         let method = method_label(req.method());
         let target = Target::of(req.uri())?;
         let (scheme, port) = (target.target_scheme, target.port);
-        let decision = inner.service.route(scheme, target.host(), port);
-        let (route_key, proxy) = match decision.route {
-            Route::Direct => (RouteKey::Direct, None),
-            Route::Proxy(proxy) => (RouteKey::Proxy(scheme), Some(proxy)),
-        };
-        let key = PoolKey::from_authority(scheme, &target.authority, target.host_range(), port, route_key);
+        // The route is decided here, once for this hop's target: the pool key holds it,
+        // and a new connection is opened by it (`connect_routed`), not decided again.
+        let (route, proxy) = RouteKey::decide(&inner.service, scheme, target.host(), port);
+        let key = PoolKey::from_authority(scheme, &target.authority, target.host_range(), port, route);
         // DEBUG, not INFO: a gateway logs at INFO all day, and an INFO span per request
         // makes a fmt subscriber format its fields on every request (measured: about a
         // tenth of the client's instructions, docs/performance.md). Build-time decisions
@@ -443,7 +421,7 @@ impl ServiceClient {
                     response.headers_mut().remove(http::header::CONTENT_ENCODING);
                     response.headers_mut().remove(http::header::CONTENT_LENGTH);
                 }
-                let limit = inner.max_response_body;
+                let limit = inner.service.max_response_body;
                 Ok(response.map(|incoming| ResponseBody::new(incoming, conn, timeout, target, proxied, gzip, limit)))
             }
             Err(mut err) => {

@@ -1,4 +1,4 @@
-//! Following redirects as Go's `http.Client` does (SPEC section 4): [`RedirectPolicy`],
+//! Following redirects as Go's `http.Client` does (SPEC section 4): [`RedirectPolicy`](extsvc_resolve::RedirectPolicy),
 //! and [`ServiceClient::follow`], the loop over hops that
 //! [`ServiceClient::request`] and the [`RequestBuilder`](super::RequestBuilder) run.
 //!
@@ -22,58 +22,6 @@ use tokio::time::Instant;
 use super::request_body::{box_body, RequestBody};
 use super::{Deadline, ResponseBody, ServiceClient};
 use crate::error::{Error, ErrorKind, Phase};
-
-/// How many redirects a service's client follows (SPEC section 4).
-///
-/// The default is Go's: at most 10; past them the request fails with an
-/// [`ErrorKind::Redirect`] error. With [`RedirectPolicy::none`] a 3xx response is
-/// returned as it is.
-///
-/// ```
-/// use extsvc::client::RedirectPolicy;
-/// use extsvc::{EnvSnapshot, ExternalServices, ServiceKind};
-///
-/// # async fn start() -> Result<(), extsvc::SetupError> {
-/// let services = ExternalServices::builder()
-///     .env(EnvSnapshot::empty())
-///     .redirect_policy(ServiceKind::Webhooks, RedirectPolicy::none()) // a webhook's 302 is its answer
-///     .redirect_policy(ServiceKind::Oauth, RedirectPolicy::limited(3))
-///     .build()
-///     .await?;
-/// # drop(services);
-/// # Ok(())
-/// # }
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RedirectPolicy {
-    max: u8,
-}
-
-impl RedirectPolicy {
-    /// Follows no redirect: a 3xx response is the response.
-    pub const fn none() -> RedirectPolicy {
-        RedirectPolicy { max: 0 }
-    }
-
-    /// Follows at most `max` redirects in one request (capped at 255).
-    pub const fn limited(max: usize) -> RedirectPolicy {
-        RedirectPolicy {
-            max: if max > u8::MAX as usize { u8::MAX } else { max as u8 },
-        }
-    }
-
-    /// The most redirects followed.
-    pub const fn max(self) -> usize {
-        self.max as usize
-    }
-}
-
-impl Default for RedirectPolicy {
-    /// At most 10 redirects, as Go's `http.Client`.
-    fn default() -> RedirectPolicy {
-        RedirectPolicy::limited(10)
-    }
-}
 
 /// The request body as the redirect loop knows it: whether a 307/308 can send it again.
 pub(super) enum Replay {
@@ -115,7 +63,8 @@ fn add_default_headers(headers: &mut HeaderMap) -> bool {
 }
 
 impl ServiceClient {
-    /// Sends a request and follows its redirects under the client's [`RedirectPolicy`],
+    /// Sends a request and follows its redirects under the client's
+    /// [`RedirectPolicy`](extsvc_resolve::RedirectPolicy),
     /// all under `deadline`.
     pub(super) async fn follow(
         &self,
@@ -126,11 +75,11 @@ impl ServiceClient {
         started: Instant,
         deadline: Deadline,
     ) -> Result<Response<ResponseBody>, Error> {
-        let policy = self.inner.redirect;
+        let policy = self.inner.service.redirect;
         let mut followed = 0usize;
         let mut started = started;
         loop {
-            let sent = (policy.max > 0).then(|| Sent {
+            let sent = (policy.max() > 0).then(|| Sent {
                 method: parts.method.clone(),
                 uri: parts.uri.clone(),
                 headers: parts.headers.clone(),
@@ -349,12 +298,5 @@ mod tests {
         assert!(!same("https://h.example/", "https://h.example:8443/"));
         assert!(!same("http://h.example/", "https://h.example/"));
         assert!(!same("https://a.example/", "https://b.example/"));
-    }
-
-    #[test]
-    fn the_policy_is_gos_by_default() {
-        assert_eq!(RedirectPolicy::default().max(), 10);
-        assert_eq!(RedirectPolicy::none().max(), 0);
-        assert_eq!(RedirectPolicy::limited(1000).max(), 255);
     }
 }

@@ -8,7 +8,7 @@ use http::HeaderValue;
 use http_body_util::BodyExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-fn plain_tls() -> Arc<rustls::ClientConfig> {
+pub(crate) fn plain_tls() -> Arc<rustls::ClientConfig> {
     let provider = extsvc_tls::crypto_provider();
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()

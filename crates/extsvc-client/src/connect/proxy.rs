@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use extsvc_config::{ProxyScheme, ProxyUrl};
-use extsvc_resolve::{ResolvedService, Route};
+use extsvc_resolve::ResolvedService;
 use extsvc_tls::RotatingConfig;
 use http::Uri;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -20,6 +20,7 @@ use crate::error::{BoxError, Error, ErrorKind, Phase};
 use crate::host::{UriScheme, UriTarget};
 use crate::io::{Hop, MaybeTlsStream, PrefixedStream, ProxyStream};
 use crate::phase;
+use crate::route::RouteKey;
 
 /// Connects to a target URI the way the service's proxy settings say:
 ///
@@ -121,13 +122,34 @@ where
     }
 
     fn call(&mut self, dst: Uri) -> Connecting<ProxyStream<C::Response>> {
+        // Called as a plain `Service<Uri>` (hyper-util's legacy client): the route is
+        // decided here, once. The service's own clients decide it before, for the pool
+        // key too, and call `call_routed`.
+        let route = match UriTarget::of(&dst) {
+            Ok(target) => RouteKey::decide(&self.service, target.target_scheme(), target.host, target.port).0,
+            Err(err) => return Connecting::new(async move { Err(err) }),
+        };
+        self.call_routed(dst, route)
+    }
+}
+
+impl<C> ProxyConnector<C>
+where
+    C: tower::Service<Uri>,
+    C::Response: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    C::Error: Into<BoxError>,
+    C::Future: Send + 'static,
+{
+    /// Connects to `dst` by `route`, the decision already made for this target
+    /// ([`RouteKey::decide`]): it is followed, not made again.
+    pub(crate) fn call_routed(&mut self, dst: Uri, route: RouteKey) -> Connecting<ProxyStream<C::Response>> {
         let target = match UriTarget::of(&dst) {
             Ok(target) => target,
             Err(err) => return Connecting::new(async move { Err(err) }),
         };
-        let (port, scheme) = (target.port, target.target_scheme());
-        match self.service.route(scheme, target.host, port).route {
-            Route::Direct => {
+        let (port, forward) = (target.port, target.scheme == Some(UriScheme::Http));
+        match route {
+            RouteKey::Direct => {
                 let connecting = self.inner.call(dst);
                 Connecting::new(async move {
                     let io = connecting
@@ -139,20 +161,18 @@ where
                     ))
                 })
             }
-            Route::Proxy(proxy) => {
+            RouteKey::Proxy(_) => {
+                let Some(proxy) = route.proxy(&self.service) else {
+                    return Connecting::new(async { Err(no_proxy_for_scheme()) });
+                };
                 let connecting = self.inner.call(proxy_uri(proxy));
                 let service = self.service.clone();
                 let proxy_tls = self.proxy_tls.clone();
-                let forward = target.scheme == Some(UriScheme::Http);
                 Connecting::new(async move {
                     let host = dst.host().unwrap_or_default();
-                    // The proxy `route` chose, borrowed from the owned service: its field
-                    // for the scheme (no second bypass match).
-                    let Some(proxy) = service.proxy.for_scheme(scheme).value.as_ref() else {
-                        return Err(Error::new(
-                            ErrorKind::InvalidRequest,
-                            "no proxy for the target's scheme",
-                        ));
+                    // Borrowed again from the owned service, for the future.
+                    let Some(proxy) = route.proxy(&service) else {
+                        return Err(no_proxy_for_scheme());
                     };
                     let socks_target = match proxy.scheme() {
                         ProxyScheme::Socks5 | ProxyScheme::Socks5h => Some(socks_target(host, port, proxy).await?),
@@ -185,6 +205,12 @@ where
             }
         }
     }
+}
+
+/// A route through a proxy the service does not have for the target's scheme (a
+/// [`RouteKey`] of another service).
+fn no_proxy_for_scheme() -> Error {
+    Error::new(ErrorKind::InvalidRequest, "no proxy for the target's scheme")
 }
 
 /// TLS to an `https://` proxy with the current generation of `tls`, SNI = the proxy host.

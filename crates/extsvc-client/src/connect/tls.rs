@@ -148,8 +148,25 @@ where
     }
 
     fn call(&mut self, dst: Uri) -> Connecting<MaybeTlsStream<C::Response>> {
-        let use_tls = UriScheme::of(&dst).is_some_and(UriScheme::is_tls);
         let connecting = self.inner.call(dst.clone());
+        self.over(dst, connecting)
+    }
+}
+
+impl<C> TlsConnector<C> {
+    /// TLS to `dst` (when its scheme wants it) over the stream `connecting` yields: the
+    /// inner connector called with `dst`, by [`tower::Service::call`] or by a caller
+    /// that decided the route before (`connect::stack`).
+    pub(super) fn over<IO, E>(
+        &self,
+        dst: Uri,
+        connecting: impl std::future::Future<Output = Result<IO, E>> + Send + 'static,
+    ) -> Connecting<MaybeTlsStream<IO>>
+    where
+        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+        E: Into<BoxError>,
+    {
+        let use_tls = UriScheme::of(&dst).is_some_and(UriScheme::is_tls);
         let config = use_tls.then(|| self.config.clone());
         Connecting::new(async move {
             let io = connecting

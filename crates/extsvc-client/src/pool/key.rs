@@ -9,15 +9,7 @@ use std::sync::LazyLock;
 use extsvc_resolve::TargetScheme;
 use http::uri::Authority;
 
-/// Which route a pooled connection takes: part of its [`PoolKey`], so a connection
-/// opened through one proxy is never reused for another route.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) enum RouteKey {
-    /// Straight to the target.
-    Direct,
-    /// Through the service's proxy for this scheme (`http_proxy` or `https_proxy`).
-    Proxy(TargetScheme),
-}
+use crate::route::RouteKey;
 
 /// What a connection can be reused for: scheme, host, port and route.
 ///

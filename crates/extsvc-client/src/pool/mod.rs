@@ -71,7 +71,7 @@ pub(crate) mod key;
 mod reaper;
 mod slot;
 mod waiters;
-pub(crate) use key::{PoolKey, RouteKey};
+pub(crate) use key::PoolKey;
 use reaper::spawn_reaper;
 pub(crate) use slot::{ConnectionCap, ConnectionSlot, Pooled};
 use slot::{ConnectionTrack, NO_REASON};

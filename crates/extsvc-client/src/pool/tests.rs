@@ -1,4 +1,5 @@
 use super::*;
+use crate::route::RouteKey;
 use extsvc_resolve::TargetScheme;
 use http::uri::Authority;
 use std::sync::atomic::{AtomicUsize, Ordering};
