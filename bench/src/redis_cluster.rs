@@ -16,11 +16,9 @@ use extsvc_tests::redis_topology::{RedisCluster, TOPOLOGY_PASSWORD};
 use serde_json::{json, Map, Value};
 
 use crate::load::{median, median_of_ratios};
-use crate::redis_scenario::{record, round, round3, run_window, Figures, Op};
+use crate::redis_pipeline::CONCURRENCIES;
+use crate::redis_scenario::{record, round3, run_window, Figures, Op};
 use crate::Method;
-
-/// The concurrencies of this scenario, as `redis_pipeline`'s.
-const CONCURRENCIES: [usize; 2] = [16, 64];
 
 /// One concurrency's figures.
 #[derive(Debug, Clone)]
@@ -39,16 +37,7 @@ impl Run {
         let mut map = Map::new();
         map.insert("concurrency".into(), json!(self.concurrency));
         for (name, f) in [("extsvc", &self.extsvc), ("redis_rs_cluster", &self.redis_rs)] {
-            map.insert(format!("{name}_rps"), json!(round(median(&mut f.rps_rounds.clone()))));
-            map.insert(
-                format!("{name}_p50_us"),
-                json!(round(median(&mut f.p50_rounds.clone()))),
-            );
-            map.insert(format!("{name}_requests"), json!(f.requests));
-            map.insert(format!("{name}_errors"), json!(f.errors));
-            if let Some(error) = &f.first_error {
-                map.insert(format!("{name}_first_error"), json!(error));
-            }
+            f.insert_json(&mut map, name);
         }
         if let Some(r) = self.ratio() {
             map.insert("extsvc_vs_redis_rs_cluster".into(), json!(round3(r)));
@@ -69,15 +58,7 @@ impl ClusterReport {
     /// The highest concurrency's figures at the top level, the others under `cN`, and the
     /// lowest ratio of any concurrency as `lowest_extsvc_vs_redis_rs_cluster`.
     pub(crate) fn to_json(&self) -> Value {
-        let mut root = Map::new();
-        let top = CONCURRENCIES.iter().copied().max().unwrap_or(64);
-        for run in &self.runs {
-            if run.concurrency == top {
-                root.extend(run.json());
-            } else {
-                root.insert(format!("c{}", run.concurrency), Value::Object(run.json()));
-            }
-        }
+        let mut root = crate::redis_scenario::by_concurrency(self.runs.iter().map(|r| (r.concurrency, r.json())));
         let lowest = self.runs.iter().filter_map(Run::ratio).min_by(f64::total_cmp);
         root.insert("lowest_extsvc_vs_redis_rs_cluster".into(), json!(lowest.map(round3)));
         root.insert("workload".into(), json!("sliding_log"));

@@ -300,9 +300,9 @@ async fn a_request_timeout_of_duration_max_is_clamped_not_a_panic() {
     assert_eq!(&body[..], b"ok");
 }
 
-#[tokio::test]
-async fn the_client_is_a_tower_service() {
-    use tower::ServiceExt;
+/// A server that answers one `GET /x` on one connection with `hello` and keeps the
+/// connection open a while; its URL.
+async fn hello_server() -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/x", listener.local_addr().unwrap());
     tokio::spawn(async move {
@@ -318,8 +318,15 @@ async fn the_client_is_a_tower_service() {
             .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
             .await
             .unwrap();
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
     });
+    url
+}
+
+#[tokio::test]
+async fn the_client_is_a_tower_service() {
+    use tower::ServiceExt;
+    let url = hello_server().await;
     let client = direct_client(ServiceKind::Discovery);
     let response = client
         .clone()
@@ -611,22 +618,7 @@ impl std::task::Wake for CountedWaker {
 /// service's timeout) until it let go of it when the body ended.
 #[tokio::test]
 async fn an_idle_pooled_connection_keeps_no_waker_of_the_request_that_used_it() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/x", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        let (mut socket, _) = listener.accept().await.unwrap();
-        let mut buf = vec![0u8; 4096];
-        let mut seen = Vec::new();
-        while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
-            let n = socket.read(&mut buf).await.unwrap();
-            seen.extend_from_slice(&buf[..n]);
-        }
-        socket
-            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
-            .await
-            .unwrap();
-        tokio::time::sleep(Duration::from_secs(5)).await;
-    });
+    let url = hello_server().await;
     let client = direct_client(ServiceKind::Discovery);
     let mut counted: Option<Arc<CountedWaker>> = None;
     let exchange = async {
