@@ -20,6 +20,7 @@ mod load;
 mod probe_vs_wrk;
 mod redis_cluster;
 mod redis_pipeline;
+mod redis_profile;
 mod redis_scenario;
 mod report;
 mod target_server;
@@ -278,7 +279,7 @@ fn main() -> anyhow::Result<()> {
         return runtime.block_on(profile(&argv[1..]));
     }
     if argv.first().map(String::as_str) == Some("profile-redis") {
-        return runtime.block_on(redis_scenario::profile(&argv[1..]));
+        return runtime.block_on(redis_profile::profile(&argv[1..]));
     }
     if argv.first().map(String::as_str) == Some("idle-child") {
         return runtime.block_on(idle_connections::child(&argv[1..]));
