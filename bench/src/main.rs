@@ -7,6 +7,7 @@
 //! extsvc-bench [--quick] [--scenarios a,b] [--no-load] [--no-micro] [--no-probe] [--squid|--no-squid] [--out FILE]
 //! extsvc-bench profile CLIENT SCENARIO REQUESTS      (one client, concurrency 1, for callgrind/perf)
 //! extsvc-bench idle-child CLIENT URL CA_FILE N       (the idle_connections scenario's child process)
+//! extsvc-bench profile-redis CLIENT OP CONCURRENCY COMMANDS   (one Redis client, for perf stat/callgrind)
 //! ```
 
 mod bench_pki;
@@ -17,7 +18,9 @@ mod go_program;
 mod idle_connections;
 mod load;
 mod probe_vs_wrk;
+mod redis_cluster;
 mod redis_pipeline;
+mod redis_profile;
 mod redis_scenario;
 mod report;
 mod target_server;
@@ -45,7 +48,7 @@ const WORKER_THREADS: usize = 2;
 /// The concurrencies each scenario runs at.
 const CONCURRENCIES: [usize; 2] = [1, 16];
 /// Every scenario, in run order.
-const SCENARIOS: [&str; 12] = [
+const SCENARIOS: [&str; 13] = [
     "direct_http",
     "direct_https",
     "proxy_https",
@@ -56,6 +59,7 @@ const SCENARIOS: [&str; 12] = [
     "cold_proxy_https_resumed",
     "redis",
     "redis_pipeline",
+    "redis_cluster",
     "tls_provider",
     "idle_connections",
 ];
@@ -274,6 +278,9 @@ fn main() -> anyhow::Result<()> {
     if argv.first().map(String::as_str) == Some("profile") {
         return runtime.block_on(profile(&argv[1..]));
     }
+    if argv.first().map(String::as_str) == Some("profile-redis") {
+        return runtime.block_on(redis_profile::profile(&argv[1..]));
+    }
     if argv.first().map(String::as_str) == Some("idle-child") {
         return runtime.block_on(idle_connections::child(&argv[1..]));
     }
@@ -376,6 +383,9 @@ async fn run(args: &Args) -> anyhow::Result<Summary> {
         }
         if args.scenarios.contains(&"redis_pipeline") {
             summary.redis_pipeline = Some(redis_pipeline::run(&args.method, &pki.client).await?);
+        }
+        if args.scenarios.contains(&"redis_cluster") {
+            summary.redis_cluster = Some(redis_cluster::run(&args.method).await?);
         }
         for name in &args.scenarios {
             let Some(scenario) = Scenario::of(name, &started_servers) else {

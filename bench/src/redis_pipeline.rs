@@ -20,11 +20,11 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout};
 
 use crate::load::{median, median_of_ratios};
-use crate::redis_scenario::{self, record, round, round3, run_window, Figures, Op, Window};
+use crate::redis_scenario::{self, record, round3, run_window, Figures, Op, Window};
 use crate::Method;
 
 /// The concurrencies of this scenario (a gateway's request workers hitting the limiter).
-const CONCURRENCIES: [usize; 2] = [16, 64];
+pub(crate) const CONCURRENCIES: [usize; 2] = [16, 64];
 
 /// One concurrency's figures.
 #[derive(Debug, Clone)]
@@ -51,16 +51,7 @@ impl Run {
         let mut map = Map::new();
         map.insert("concurrency".into(), json!(self.concurrency));
         for (name, f) in self.clients() {
-            map.insert(format!("{name}_rps"), json!(round(median(&mut f.rps_rounds.clone()))));
-            map.insert(
-                format!("{name}_p50_us"),
-                json!(round(median(&mut f.p50_rounds.clone()))),
-            );
-            map.insert(format!("{name}_requests"), json!(f.requests));
-            map.insert(format!("{name}_errors"), json!(f.errors));
-            if let Some(error) = &f.first_error {
-                map.insert(format!("{name}_first_error"), json!(error));
-            }
+            f.insert_json(&mut map, name);
         }
         if let Some(r) = ratio(&self.extsvc, &self.redis_rs) {
             map.insert("extsvc_vs_redis_rs_direct".into(), json!(round3(r)));
@@ -85,15 +76,7 @@ impl PipelineReport {
     /// top-level ratios are those of the highest concurrency, `lowest_*` the lowest of
     /// any concurrency.
     pub(crate) fn to_json(&self) -> Value {
-        let mut root = Map::new();
-        let top = CONCURRENCIES.iter().copied().max().unwrap_or(64);
-        for run in &self.runs {
-            if run.concurrency == top {
-                root.extend(run.json());
-            } else {
-                root.insert(format!("c{}", run.concurrency), Value::Object(run.json()));
-            }
-        }
+        let mut root = redis_scenario::by_concurrency(self.runs.iter().map(|r| (r.concurrency, r.json())));
         let lowest = |theirs: fn(&Run) -> Option<&Figures>| {
             self.runs
                 .iter()

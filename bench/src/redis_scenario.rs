@@ -22,8 +22,8 @@ use crate::load::median;
 use crate::{Method, CONCURRENCIES};
 
 /// The key `GET` reads; it holds [`VALUE_BYTES`] bytes.
-const KEY: &str = "bench:value";
-const VALUE_BYTES: usize = 100;
+pub(crate) const KEY: &str = "bench:value";
+pub(crate) const VALUE_BYTES: usize = 100;
 /// A worker stops after this many errors in one window.
 const MAX_ERRORS_PER_WORKER: u64 = 100;
 
@@ -51,7 +51,7 @@ pub(crate) fn sliding_log_key(worker: usize) -> String {
 impl Op {
     const ALL: [Op; 2] = [Op::Ping, Op::Get];
 
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Op::Ping => "ping",
             Op::Get => "get",
@@ -70,7 +70,11 @@ impl Op {
     }
 
     /// Sends the operation once; `key` is the worker's sliding-log key.
-    async fn run(self, connection: &mut impl redis::aio::ConnectionLike, key: &str) -> redis::RedisResult<()> {
+    pub(crate) async fn run(
+        self,
+        connection: &mut impl redis::aio::ConnectionLike,
+        key: &str,
+    ) -> redis::RedisResult<()> {
         match self {
             Op::Ping => redis::cmd("PING").query_async::<()>(connection).await,
             Op::Get => {
@@ -116,6 +120,41 @@ pub(crate) struct Figures {
     pub(crate) first_error: Option<String>,
 }
 
+impl Figures {
+    /// `<name>_rps` and `<name>_p50_us` (medians over rounds), `<name>_requests`,
+    /// `<name>_errors` and `<name>_first_error` into `map`.
+    pub(crate) fn insert_json(&self, map: &mut Map<String, Value>, name: &str) {
+        map.insert(
+            format!("{name}_rps"),
+            json!(round(median(&mut self.rps_rounds.clone()))),
+        );
+        map.insert(
+            format!("{name}_p50_us"),
+            json!(round(median(&mut self.p50_rounds.clone()))),
+        );
+        map.insert(format!("{name}_requests"), json!(self.requests));
+        map.insert(format!("{name}_errors"), json!(self.errors));
+        if let Some(error) = &self.first_error {
+            map.insert(format!("{name}_first_error"), json!(error));
+        }
+    }
+}
+
+/// The figures of each concurrency: the highest at the top level, the others under `cN`.
+pub(crate) fn by_concurrency(runs: impl IntoIterator<Item = (usize, Map<String, Value>)>) -> Map<String, Value> {
+    let runs: Vec<_> = runs.into_iter().collect();
+    let top = runs.iter().map(|(c, _)| *c).max().unwrap_or(0);
+    let mut root = Map::new();
+    for (concurrency, map) in runs {
+        if concurrency == top {
+            root.extend(map);
+        } else {
+            root.insert(format!("c{concurrency}"), Value::Object(map));
+        }
+    }
+    root
+}
+
 /// One command at one concurrency.
 #[derive(Debug, Clone)]
 struct Run {
@@ -144,16 +183,7 @@ impl Run {
         let mut map = Map::new();
         map.insert("concurrency".into(), json!(self.concurrency));
         for (name, f) in [("extsvc", &self.extsvc), ("redis_rs_direct", &self.redis_rs)] {
-            map.insert(format!("{name}_rps"), json!(round(median(&mut f.rps_rounds.clone()))));
-            map.insert(
-                format!("{name}_p50_us"),
-                json!(round(median(&mut f.p50_rounds.clone()))),
-            );
-            map.insert(format!("{name}_requests"), json!(f.requests));
-            map.insert(format!("{name}_errors"), json!(f.errors));
-            if let Some(error) = &f.first_error {
-                map.insert(format!("{name}_first_error"), json!(error));
-            }
+            f.insert_json(&mut map, name);
         }
         if let Some(ratio) = self.ratio() {
             map.insert("extsvc_vs_redis_rs_direct".into(), json!(round3(ratio)));

@@ -121,6 +121,8 @@ pub(crate) struct Summary {
     pub(crate) tls_provider: Option<crate::tls_provider::ProviderReport>,
     /// The `redis_pipeline` scenario.
     pub(crate) redis_pipeline: Option<crate::redis_pipeline::PipelineReport>,
+    /// The `redis_cluster` scenario.
+    pub(crate) redis_cluster: Option<crate::redis_cluster::ClusterReport>,
     /// `extsvc probe` against `wrk`, per protocol, when run.
     pub(crate) probe: Vec<ProbeFigures>,
     /// Why the probe comparison did not run.
@@ -164,6 +166,9 @@ impl Summary {
         }
         if let Some(pipeline) = &self.redis_pipeline {
             root.insert("redis_pipeline".into(), pipeline.to_json());
+        }
+        if let Some(cluster) = &self.redis_cluster {
+            root.insert("redis_cluster".into(), cluster.to_json());
         }
         if let Some(providers) = &self.tls_provider {
             root.insert("tls_provider".into(), providers.to_json());
@@ -290,6 +295,9 @@ impl Summary {
         }
         if let Some(pipeline) = &self.redis_pipeline {
             pipeline.write_table(out)?;
+        }
+        if let Some(cluster) = &self.redis_cluster {
+            cluster.write_table(out)?;
         }
         if let Some(providers) = &self.tls_provider {
             providers.write_table(out)?;

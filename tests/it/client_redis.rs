@@ -238,3 +238,52 @@ async fn a_server_that_accepts_and_never_answers_meets_the_deadline() {
     assert_eq!(ours.phase(), Some(Phase::ResponseHeaders), "{ours}");
     assert!(ours.to_string().contains(&address.to_string()), "{ours}");
 }
+
+/// A kept connection whose server stops answering (`CLIENT PAUSE`): every command in
+/// flight on it fails as a timeout, none before its deadline, all within a fraction of
+/// it after; the connection is dropped and, once the server answers again, the next
+/// command opens another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_on_a_connection_that_stops_answering_fail_at_their_deadline_and_the_next_opens_another() {
+    let server = RedisServer::start(RedisOptions::default());
+    let (connector, service) = plain_storage().await;
+    let timeout = Duration::from_millis(400);
+    let redis = RedisClient::new(connector.with_timeout(timeout), &service, &server.url()).unwrap();
+    redis.connect().await.unwrap();
+    let pause = Duration::from_millis(2500);
+    server.pause_clients(pause);
+    let paused = std::time::Instant::now();
+
+    let mut commands = tokio::task::JoinSet::new();
+    for delay in [0, 150] {
+        let mut redis = redis.clone();
+        commands.spawn(async move {
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+            let started = std::time::Instant::now();
+            let err = ping(&mut redis).await.unwrap_err();
+            (err, started.elapsed())
+        });
+    }
+    while let Some(done) = commands.join_next().await {
+        let (err, waited) = done.unwrap();
+        assert!(err.is_timeout(), "{err}");
+        let ours = RedisClient::error_of(&err).expect("extsvc's deadline");
+        assert_eq!(
+            (ours.kind(), ours.phase()),
+            (ErrorKind::Timeout, Some(Phase::ResponseHeaders)),
+            "{ours}"
+        );
+        // The first command's deadline ends the connection: the second (sent later
+        // behind it) fails then too, never after its own deadline.
+        assert!(waited <= timeout + timeout / 4, "failed after {waited:?}");
+    }
+    assert!(
+        paused.elapsed() >= timeout,
+        "the first command failed before its deadline"
+    );
+    assert_eq!(redis.connections_opened(), 1);
+
+    tokio::time::sleep(pause.saturating_sub(paused.elapsed()) + Duration::from_millis(100)).await;
+    assert_eq!(ping(&mut redis.clone()).await.unwrap(), "PONG");
+    assert_eq!(redis.connections_opened(), 2);
+}

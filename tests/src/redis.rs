@@ -189,6 +189,13 @@ impl RedisServer {
         Some(value.strip_suffix('\n').unwrap_or(&value).to_owned())
     }
 
+    /// `CLIENT PAUSE ms ALL`: the server answers no client's command for `pause` (then
+    /// answers the commands it held).
+    pub fn pause_clients(&self, pause: std::time::Duration) {
+        let reply = self.cli(&["CLIENT", "PAUSE", &pause.as_millis().to_string(), "ALL"], None);
+        assert_eq!(reply.trim(), "OK", "redis CLIENT PAUSE answered {reply:?}");
+    }
+
     /// The tail of the server's log (for failure messages).
     pub fn log_tail(&self) -> String {
         log_tails(&[&self.dir.path().join("redis.log")])

@@ -3,7 +3,7 @@
 //! workspace, so the real `Cargo.lock` is left alone), and fails on any warning in
 //! extsvc's own crates — a deprecation in a newer rustls (0.23.48 deprecated ring's
 //! `default_provider`) shows here before a user meets it. Once with the default features
-//! (ring) and once with `post-quantum` (aws-lc-rs). Skipped, with a line saying so, when
+//! (aws-lc-rs, post-quantum) and once with ring instead. Skipped, with a line saying so, when
 //! crates.io cannot be reached.
 
 use std::path::{Path, PathBuf};
@@ -15,7 +15,7 @@ use crate::cargo;
 const COPIED: &[&str] = &["Cargo.toml", "Cargo.lock", "crates", "tests", "bench", "xtask"];
 
 /// The facade's feature sets built.
-const FEATURE_SETS: &[&[&str]] = &[&[], &["--features", "post-quantum"]];
+const FEATURE_SETS: &[&[&str]] = &[&[], &["--no-default-features", "--features", "ring,redis"]];
 
 fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
     if from.is_dir() {

@@ -40,7 +40,8 @@ struct Tool {
 }
 
 /// Every feature of the workspace but `fips` (whose aws-lc-fips-sys needs CMake and Go):
-/// Redis, and the aws-lc-rs provider with post-quantum key exchange (ring stays on too).
+/// Redis, and every provider but FIPS (the default, aws-lc-rs with post-quantum key
+/// exchange, wins; ring's code is linted by the minimal steps below).
 const ALL_BUT_FIPS: &str = "extsvc-client/redis,extsvc-tls/post-quantum";
 
 /// The cargo-deny checks that work offline; `advisories` needs the RustSec database from
@@ -67,7 +68,8 @@ const CI_STEPS: &[Step] = &[
     },
     Step {
         // Every feature but `fips` (its own step below: aws-lc-fips-sys needs CMake and Go),
-        // so the aws-lc-rs provider's code is linted; ring's is by `clippy-no-redis`.
+        // so the aws-lc-rs provider's code is linted; ring's is by `clippy-tls-minimal` and
+        // `facade-no-redis`.
         name: "clippy",
         args: &["clippy", "--workspace", "--all-targets", "--features", ALL_BUT_FIPS, "--", "-D", "warnings"],
         env: &[],
@@ -137,7 +139,7 @@ const CI_STEPS: &[Step] = &[
         check: None,
     },
     Step {
-        // The default provider (ring), as users build it, with Redis.
+        // The default provider (aws-lc-rs, post-quantum), as users build it, with Redis.
         name: "test",
         args: &["test", "--workspace", "--features", "extsvc-client/redis", "--exclude", "extsvc-tests"],
         env: &[],

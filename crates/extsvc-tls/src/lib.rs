@@ -24,8 +24,8 @@
 //! - [`danger`] — the verifier behind `insecure_skip_verify`.
 //!
 //! rustls with one crypto provider, chosen at build time by a feature ([`CRYPTO_PROVIDER`],
-//! [`crypto_provider`]: ring by default; aws-lc-rs, with post-quantum key exchange or
-//! without, or its FIPS module). Key material and the encoding secret never appear in
+//! [`crypto_provider`]: aws-lc-rs with post-quantum key exchange by default; aws-lc-rs
+//! without it, ring, or aws-lc-rs's FIPS module). Key material and the encoding secret never appear in
 //! Debug, Display, logs or errors.
 
 mod check;

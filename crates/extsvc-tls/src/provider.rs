@@ -4,15 +4,15 @@
 //!
 //! | feature | provider | key exchange offered, in order |
 //! |---|---|---|
-//! | `ring` (default) | ring | X25519, P-256, P-384 |
+//! | `post-quantum` (default) | aws-lc-rs | X25519MLKEM768 (hybrid post-quantum), X25519, P-256, P-384 |
 //! | `aws-lc-rs` | aws-lc-rs | X25519, P-256, P-384 |
-//! | `post-quantum` | aws-lc-rs | X25519MLKEM768 (hybrid post-quantum), X25519, P-256, P-384 |
+//! | `ring` | ring | X25519, P-256, P-384 |
 //! | `fips` | aws-lc-rs's FIPS module | rustls' FIPS default (`rustls::crypto::default_fips_provider`) |
 //!
 //! Features add up across a build (two crates asking for different ones get both), so
 //! when several are on the strongest wins: `fips`, then `post-quantum`, then `aws-lc-rs`,
-//! then `ring`. A build that should not compile ring at all turns the default features
-//! off (`default-features = false, features = ["aws-lc-rs"]`). [`CRYPTO_PROVIDER`] names
+//! then `ring`. A build with ring (no C toolchain needed) turns the default features off
+//! (`default-features = false, features = ["ring"]`). [`CRYPTO_PROVIDER`] names
 //! the one in use; `docs/performance.md` has what each costs per handshake.
 
 use std::sync::{Arc, OnceLock};
@@ -21,13 +21,13 @@ use rustls::crypto::CryptoProvider;
 
 #[cfg(not(any(feature = "ring", feature = "aws-lc-rs")))]
 compile_error!(
-    "extsvc-tls needs a crypto provider: enable one of the features `ring` (the default), `aws-lc-rs`, \
-     `post-quantum` or `fips`"
+    "extsvc-tls needs a crypto provider: enable one of the features `post-quantum` (the default), \
+     `aws-lc-rs`, `ring` or `fips`"
 );
 
 /// The provider this build uses: `fips`, `aws-lc-rs+post-quantum`, `aws-lc-rs` or `ring`,
 /// by extsvc-tls's features of those names (`post-quantum`: aws-lc-rs offering
-/// X25519MLKEM768 first; several on: the strongest wins; `ring` is the default).
+/// X25519MLKEM768 first, the default; several on: the strongest wins).
 #[doc(hidden)]
 pub const CRYPTO_PROVIDER: &str = if cfg!(feature = "fips") {
     "fips"

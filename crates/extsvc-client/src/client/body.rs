@@ -189,6 +189,9 @@ fn with_proxy(err: Error, proxy: Option<&(Arc<ResolvedService>, TargetScheme)>) 
 
 fn release(connection: &mut Option<Pooled<HttpConnection>>, reusable: bool) {
     if let Some(mut conn) = connection.take() {
+        if reusable {
+            conn.forget_request_task();
+        }
         conn.set_reusable(reusable);
     }
 }

@@ -300,9 +300,9 @@ async fn a_request_timeout_of_duration_max_is_clamped_not_a_panic() {
     assert_eq!(&body[..], b"ok");
 }
 
-#[tokio::test]
-async fn the_client_is_a_tower_service() {
-    use tower::ServiceExt;
+/// A server that answers one `GET /x` on one connection with `hello` and keeps the
+/// connection open a while; its URL.
+async fn hello_server() -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/x", listener.local_addr().unwrap());
     tokio::spawn(async move {
@@ -318,8 +318,15 @@ async fn the_client_is_a_tower_service() {
             .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
             .await
             .unwrap();
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
     });
+    url
+}
+
+#[tokio::test]
+async fn the_client_is_a_tower_service() {
+    use tower::ServiceExt;
+    let url = hello_server().await;
     let client = direct_client(ServiceKind::Discovery);
     let response = client
         .clone()
@@ -595,4 +602,46 @@ async fn a_reused_connection_times_each_request_by_its_own_deadline() {
     assert_eq!(err.phase(), Some(Phase::ResponseBody), "{err}");
     assert!(started.elapsed() >= budget && started.elapsed() < Duration::from_millis(390));
     assert_eq!(client.stats().opened, 2);
+}
+
+/// A waker that counts its live clones and wakes the task it wraps.
+struct CountedWaker(std::task::Waker);
+
+impl std::task::Wake for CountedWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.wake_by_ref();
+    }
+}
+
+/// An idle pooled connection holds nothing of the request that used it: its timer kept
+/// the request task's waker (and with it the finished task's memory, for up to the
+/// service's timeout) until it let go of it when the body ended.
+#[tokio::test]
+async fn an_idle_pooled_connection_keeps_no_waker_of_the_request_that_used_it() {
+    let url = hello_server().await;
+    let client = direct_client(ServiceKind::Discovery);
+    let mut counted: Option<Arc<CountedWaker>> = None;
+    let exchange = async {
+        let response = client
+            .request(Request::get(url).body(http_body_util::Empty::<Bytes>::new()).unwrap())
+            .await
+            .unwrap();
+        response.into_body().collect().await.unwrap().to_bytes()
+    };
+    let mut exchange = std::pin::pin!(exchange);
+    let body = std::future::poll_fn(|cx| {
+        // Every poll goes through a counted waker of this test's own.
+        let waker = counted.get_or_insert_with(|| Arc::new(CountedWaker(cx.waker().clone())));
+        let waker = std::task::Waker::from(waker.clone());
+        exchange.as_mut().poll(&mut Context::from_waker(&waker))
+    })
+    .await;
+    assert_eq!(&body[..], b"hello");
+    assert_eq!(client.stats().idle, 1, "the connection is back in the pool");
+    let counted = counted.expect("polled at least once");
+    assert_eq!(
+        Arc::strong_count(&counted),
+        1,
+        "something (the connection's timer) still holds the request's waker"
+    );
 }

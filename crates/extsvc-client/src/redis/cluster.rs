@@ -204,32 +204,58 @@ pub(super) fn slot_of(key: &[u8]) -> u16 {
 /// The key that decides where `cmd` goes, if it has one: the first argument for most
 /// commands; the first key of `EVAL`/`EVALSHA`/`FCALL` (after the key count); the first
 /// stream of `XREAD`/`XREADGROUP`. A command whose key is guessed wrong is answered
-/// `MOVED`, which is followed.
-fn key_of(cmd: &Cmd) -> Option<Vec<u8>> {
-    let args: Vec<&[u8]> = cmd
-        .args_iter()
-        .filter_map(|a| match a {
-            ::redis::Arg::Simple(bytes) => Some(bytes),
-            _ => None,
-        })
-        .collect();
-    let name = args.first()?.to_ascii_uppercase();
-    let key = match name.as_slice() {
+/// `MOVED`, which is followed. Borrowed from the command: nothing is copied per command.
+fn key_of(cmd: &Cmd) -> Option<&[u8]> {
+    let mut args = cmd.args_iter().filter_map(|a| match a {
+        ::redis::Arg::Simple(bytes) => Some(bytes),
+        _ => None,
+    });
+    let name = args.next()?;
+    // Every name below fits; a longer one is an ordinary keyed command.
+    let mut upper = [0u8; 12];
+    let name = match upper.get_mut(..name.len()) {
+        Some(upper) => {
+            upper.copy_from_slice(name);
+            upper.make_ascii_uppercase();
+            &*upper
+        }
+        None => &[],
+    };
+    match name {
         b"PING" | b"INFO" | b"ECHO" | b"DBSIZE" | b"TIME" | b"FLUSHALL" | b"FLUSHDB" | b"SCAN" | b"KEYS"
         | b"RANDOMKEY" | b"CLUSTER" | b"CONFIG" | b"CLIENT" | b"COMMAND" | b"SCRIPT" | b"FUNCTION" | b"MULTI"
         | b"EXEC" | b"DISCARD" | b"AUTH" | b"SELECT" | b"HELLO" | b"ROLE" | b"READONLY" | b"READWRITE" | b"ASKING"
         | b"PUBLISH" | b"LASTSAVE" | b"MEMORY" | b"SLOWLOG" | b"LATENCY" | b"WAIT" => None,
         b"EVAL" | b"EVALSHA" | b"EVAL_RO" | b"EVALSHA_RO" | b"FCALL" | b"FCALL_RO" => {
-            let count: usize = std::str::from_utf8(args.get(2)?).ok()?.parse().ok()?;
-            (count > 0).then(|| args.get(3)).flatten().copied()
+            let count: usize = std::str::from_utf8(args.nth(1)?).ok()?.parse().ok()?;
+            (count > 0).then(|| args.next()).flatten()
         }
         b"XREAD" | b"XREADGROUP" => {
-            let streams = args.iter().position(|a| a.eq_ignore_ascii_case(b"STREAMS"))?;
-            args.get(streams + 1).copied()
+            args.find(|a| a.eq_ignore_ascii_case(b"STREAMS"))?;
+            args.next()
         }
-        _ => args.get(1).copied(),
-    };
-    key.map(<[u8]>::to_vec)
+        _ => args.next(),
+    }
+}
+
+/// One command's deadline across redirections and asking for the slot map: armed only
+/// when the first node's answer was not the end (that answer has its node's deadline,
+/// kept without a timer per command).
+pub(super) struct Budget {
+    pub(super) deadline: Instant,
+    pub(super) timeout: Duration,
+}
+
+impl Budget {
+    pub(super) async fn bound<T>(&self, answer: impl std::future::Future<Output = RedisResult<T>>) -> RedisResult<T> {
+        match tokio::time::timeout_at(self.deadline, answer).await {
+            Ok(answered) => answered,
+            Err(_) => Err(into_redis_error(Error::timeout(
+                crate::error::Phase::ResponseHeaders,
+                self.timeout,
+            ))),
+        }
+    }
 }
 
 /// Redis Cluster through the storage connector.
@@ -332,16 +358,14 @@ impl Cluster {
     /// Where a command for `key` goes: the primary of its slot, or any primary.
     async fn target(&self, key: Option<&[u8]>) -> Result<String, Error> {
         let map = self.current_map().await?;
-        let primary = match key {
-            Some(key) => map.primary_for(slot_of(key)),
-            None => map.ranges.first().map(|r| r.primary.as_str()),
-        };
-        primary.map(str::to_owned).ok_or_else(|| {
-            Error::new(
-                ErrorKind::Redis,
-                "the Redis Cluster serves no slot for this key (CLUSTER SLOTS has a gap)",
-            )
-        })
+        primary_in(&map, key).map(str::to_owned).ok_or_else(no_slot)
+    }
+
+    /// The client of the node a command for `key` goes to, when the slot map is known
+    /// (no waiting, no copy of the address).
+    fn known_target(&self, key: Option<&[u8]>) -> Option<RedisClient> {
+        let map = self.map();
+        self.nodes.get(primary_in(&map, key)?).ok()
     }
 
     /// After a failure from a node: what to do next.
@@ -389,11 +413,30 @@ impl Cluster {
         Ok(primaries.len())
     }
 
-    /// One command: to its slot's primary, redirections followed.
-    pub(super) async fn command(self: &Arc<Self>, cmd: &Cmd) -> RedisResult<Value> {
+    /// One command: to its slot's primary, redirections followed, all within `budget`.
+    pub(super) async fn command(self: &Arc<Self>, cmd: &Cmd, budget: Budget) -> RedisResult<Value> {
         let key = key_of(cmd);
-        let mut address = self.target(key.as_deref()).await.map_err(into_redis_error)?;
-        let mut asking = false;
+        // The usual case: the map is known and the node answers.
+        let first = match self.known_target(key) {
+            Some(mut node) => match node.req_packed_command(cmd).await.and_then(|v| v.extract_error()) {
+                Ok(value) => return Ok(value),
+                Err(e) => match self.after(&e) {
+                    Next::Fail => return Err(e),
+                    next => Some(next),
+                },
+            },
+            None => None,
+        };
+        budget.bound(self.command_from(cmd, key, first)).await
+    }
+
+    /// A command after `first` (a redirection), or from asking for the map (`None`).
+    async fn command_from(self: &Arc<Self>, cmd: &Cmd, key: Option<&[u8]>, first: Option<Next>) -> RedisResult<Value> {
+        let (mut address, mut asking) = match first {
+            Some(Next::Moved(to)) => (to, false),
+            Some(Next::Ask(to)) => (to, true),
+            _ => (self.target(key).await.map_err(into_redis_error)?, false),
+        };
         for _ in 0..=MAX_REDIRECTS {
             let mut node = self.nodes.get(&address).map_err(into_redis_error)?;
             let outcome = if asking {
@@ -424,45 +467,88 @@ impl Cluster {
         Err(too_many_redirects())
     }
 
-    /// A pipeline: to the primary of its first key's slot. When every command was
-    /// answered with a redirection (none ran), it is sent once more where it points.
+    /// A pipeline: to the primary of its first key's slot, within `budget`. When every
+    /// command was answered with a redirection (none ran), it is sent once more where it
+    /// points.
     pub(super) async fn pipeline(
         self: &Arc<Self>,
         pipeline: &Pipeline,
         offset: usize,
         count: usize,
+        budget: Budget,
     ) -> RedisResult<Vec<Value>> {
         let key = pipeline.cmd_iter().find_map(key_of);
-        let mut address = self.target(key.as_deref()).await.map_err(into_redis_error)?;
-        for _ in 0..=MAX_REDIRECTS {
-            let mut node: RedisClient = self.nodes.get(&address).map_err(into_redis_error)?;
-            match node.req_packed_commands(pipeline, offset, count).await {
-                Ok(values) => {
-                    let redirected: Option<Vec<RedisError>> = values
-                        .iter()
-                        .map(|v| match v {
-                            Value::ServerError(e) if matches!(e.kind(), Some(ServerErrorKind::Moved)) => {
-                                Some(RedisError::from(e.clone()))
-                            }
-                            _ => None,
-                        })
-                        .collect();
-                    match redirected.as_deref() {
-                        Some([first, ..]) => match self.after(first) {
-                            Next::Moved(to) => address = to,
-                            _ => return Ok(values),
-                        },
-                        _ => return Ok(values),
+        let first = match self.known_target(key) {
+            Some(mut node) => {
+                let answered = node.req_packed_commands(pipeline, offset, count).await;
+                match self.after_pipeline(answered) {
+                    Ok(values) => return values,
+                    Err(moved_to) => Some(moved_to),
+                }
+            }
+            None => None,
+        };
+        budget
+            .bound(async {
+                let mut address = match first {
+                    Some(to) => to,
+                    None => self.target(key).await.map_err(into_redis_error)?,
+                };
+                for _ in 0..=MAX_REDIRECTS {
+                    let mut node: RedisClient = self.nodes.get(&address).map_err(into_redis_error)?;
+                    match self.after_pipeline(node.req_packed_commands(pipeline, offset, count).await) {
+                        Ok(values) => return values,
+                        Err(moved_to) => address = moved_to,
                     }
                 }
-                Err(e) => match self.after(&e) {
-                    Next::Moved(to) => address = to,
-                    _ => return Err(e),
-                },
-            }
-        }
-        Err(too_many_redirects())
+                Err(too_many_redirects())
+            })
+            .await
     }
+
+    /// A pipeline's answer: the values (or the error) to return, or the address a
+    /// `MOVED` sends it to (every command redirected, or the connection's error one).
+    fn after_pipeline(self: &Arc<Self>, answered: RedisResult<Vec<Value>>) -> Result<RedisResult<Vec<Value>>, String> {
+        match answered {
+            Ok(values) => {
+                let redirected: Option<Vec<RedisError>> = values
+                    .iter()
+                    .map(|v| match v {
+                        Value::ServerError(e) if matches!(e.kind(), Some(ServerErrorKind::Moved)) => {
+                            Some(RedisError::from(e.clone()))
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                match redirected.as_deref() {
+                    Some([first, ..]) => match self.after(first) {
+                        Next::Moved(to) => Err(to),
+                        _ => Ok(Ok(values)),
+                    },
+                    _ => Ok(Ok(values)),
+                }
+            }
+            Err(e) => match self.after(&e) {
+                Next::Moved(to) => Err(to),
+                _ => Ok(Err(e)),
+            },
+        }
+    }
+}
+
+/// The primary of `key`'s slot in `map`, or the first range's for a command without key.
+fn primary_in<'m>(map: &'m SlotMap, key: Option<&[u8]>) -> Option<&'m str> {
+    match key {
+        Some(key) => map.primary_for(slot_of(key)),
+        None => map.ranges.first().map(|r| r.primary.as_str()),
+    }
+}
+
+fn no_slot() -> Error {
+    Error::new(
+        ErrorKind::Redis,
+        "the Redis Cluster serves no slot for this key (CLUSTER SLOTS has a gap)",
+    )
 }
 
 /// `+PONG`, or an error saying what came instead.
@@ -517,11 +603,17 @@ mod tests {
 
     #[test]
     fn keys_of_commands() {
-        assert_eq!(key_of(::redis::cmd("GET").arg("k")), Some(b"k".to_vec()));
+        assert_eq!(key_of(::redis::cmd("GET").arg("k")), Some(&b"k"[..]));
+        assert_eq!(key_of(::redis::cmd("get").arg("k")), Some(&b"k"[..]));
+        assert_eq!(key_of(&::redis::cmd("ping")), None);
+        assert_eq!(
+            key_of(::redis::cmd("A-VERY-LONG-COMMAND-NAME").arg("k")),
+            Some(&b"k"[..])
+        );
         assert_eq!(key_of(&::redis::cmd("PING")), None);
         assert_eq!(
             key_of(::redis::cmd("EVAL").arg("return 1").arg(1).arg("k2")),
-            Some(b"k2".to_vec())
+            Some(&b"k2"[..])
         );
         assert_eq!(key_of(::redis::cmd("EVAL").arg("return 1").arg(0)), None);
         assert_eq!(
@@ -533,7 +625,7 @@ mod tests {
                     .arg("s")
                     .arg("0")
             ),
-            Some(b"s".to_vec())
+            Some(&b"s"[..])
         );
     }
 

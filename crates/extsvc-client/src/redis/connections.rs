@@ -1,7 +1,7 @@
 //! The kept connections of one [`RedisClient`](super::RedisClient): a few multiplexed
 //! connections to one target, opened on demand through the storage [`StreamConnector`].
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -18,6 +18,9 @@ use crate::instruments::RedisInstruments;
 use crate::io::ConnectionInfo;
 use crate::stream::StreamConnector;
 
+use super::coalesce::Coalescing;
+use super::watch::Watch;
+
 /// The most connections one target gets: each is multiplexed (redis-rs pipelines every
 /// caller's commands onto it), so a handful carries any concurrency a gateway has;
 /// more only spreads the same load over more sockets.
@@ -29,18 +32,19 @@ pub(super) fn kept_connections(pool: &PoolSettings) -> usize {
     MAX_KEPT.min(pool.max_connections).min(pool.max_idle_per_host).max(1)
 }
 
-/// A connection in use: the clone of a kept connection and what tells the set that it
-/// broke.
+/// A connection in use: the clone of a kept connection and its [`Watch`] (the commands'
+/// deadline, and what tells the set that it broke).
 pub(super) struct Lease {
     pub(super) connection: MultiplexedConnection,
-    closed: Arc<AtomicBool>,
+    pub(super) watch: Arc<Watch>,
 }
 
-/// One kept connection: the multiplexed handle, set `closed` when its driver task ends
-/// (the server or the proxy closed it, or it broke), and when it was last used.
+/// One kept connection: the multiplexed handle, its watch (closed when its driver task
+/// ends: the server or the proxy closed it, it broke, or a command on it got no answer
+/// in time), and when it was last used.
 struct Kept {
     connection: MultiplexedConnection,
-    closed: Arc<AtomicBool>,
+    watch: Arc<Watch>,
     last_used: Instant,
 }
 
@@ -59,11 +63,11 @@ impl Slot {
     fn live(&self, now: Instant, idle_timeout: Duration) -> Option<Lease> {
         let mut kept = self.kept.lock().expect("a slot's lock is never held across a panic");
         match kept.as_mut() {
-            Some(k) if !k.closed.load(Ordering::Acquire) && now.duration_since(k.last_used) <= idle_timeout => {
-                k.last_used = now;
+            Some(k) if !k.watch.is_closed() && now.saturating_duration_since(k.last_used) <= idle_timeout => {
+                k.last_used = k.last_used.max(now);
                 Some(Lease {
                     connection: k.connection.clone(),
-                    closed: k.closed.clone(),
+                    watch: k.watch.clone(),
                 })
             }
             _ => {
@@ -91,6 +95,8 @@ pub(super) struct Connections {
     tls_version: Mutex<Option<rustls::ProtocolVersion>>,
     /// The largest reply a connection reads ([`BoundedReplies`]).
     max_reply_bytes: AtomicUsize,
+    /// Concurrent commands share writes ([`Coalescing`]): a cluster's nodes.
+    coalesce_writes: std::sync::atomic::AtomicBool,
     /// Metrics of this node (`docs/observability.md`).
     pub(super) instruments: RedisInstruments,
 }
@@ -118,6 +124,7 @@ impl Connections {
             opened: AtomicU64::new(0),
             tls_version: Mutex::new(None),
             max_reply_bytes: AtomicUsize::new(DEFAULT_MAX_REPLY_BYTES),
+            coalesce_writes: std::sync::atomic::AtomicBool::new(false),
             instruments,
         }
     }
@@ -145,6 +152,11 @@ impl Connections {
         self.max_reply_bytes.store(limit, Ordering::Relaxed);
     }
 
+    /// Connections opened from now on let concurrent commands share writes.
+    pub(super) fn coalesce_writes(&self) {
+        self.coalesce_writes.store(true, Ordering::Relaxed);
+    }
+
     pub(super) fn kept(&self) -> usize {
         self.slots.len()
     }
@@ -157,28 +169,33 @@ impl Connections {
         *self.tls_version.lock().expect("never held across a panic")
     }
 
-    /// A connection for one command, round robin over the slots; an empty, closed or
-    /// long-idle slot gets a new connection first, all of it before `deadline`.
-    pub(super) async fn lease(&self, deadline: Instant) -> Result<Lease, Error> {
-        let slot = &self.slots[self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len()];
-        if let Some(lease) = slot.live(Instant::now(), self.idle_timeout) {
+    /// A connection for one command that started at `started`, round robin over the
+    /// slots; an empty, closed or long-idle slot gets a new connection first, all of it
+    /// within the command's deadline.
+    pub(super) async fn lease(&self, started: Instant) -> Result<Lease, Error> {
+        let slot = match self.slots.len() {
+            1 => &self.slots[0],
+            n => &self.slots[self.next.fetch_add(1, Ordering::Relaxed) % n],
+        };
+        if let Some(lease) = slot.live(started, self.idle_timeout) {
             return Ok(lease);
         }
         let timeout = self.connector.timeout();
+        let deadline = crate::deadline::deadline_from(started, timeout);
         let _opening = tokio::time::timeout_at(deadline, slot.opening.lock())
             .await
             .map_err(|_| Error::timeout(Phase::PoolWait, timeout).with_target(&self.target_name))?;
         if let Some(lease) = slot.live(Instant::now(), self.idle_timeout) {
             return Ok(lease);
         }
-        let (connection, closed) = self.open(deadline).await?;
+        let (connection, watch) = self.open(deadline).await?;
         let mut kept = slot.kept.lock().expect("a slot's lock is never held across a panic");
         *kept = Some(Kept {
             connection: connection.clone(),
-            closed: closed.clone(),
+            watch: watch.clone(),
             last_used: Instant::now(),
         });
-        Ok(Lease { connection, closed })
+        Ok(Lease { connection, watch })
     }
 
     /// Opens one connection: the stream through the connector (proxy, TLS), then
@@ -186,7 +203,7 @@ impl Connections {
     /// handshake: with TLS 1.3 a server refuses the client certificate only after the
     /// client's side of the handshake is done, so the refusal arrives on the first read
     /// and is reported here as a `tls` error, not later as a broken pipe.
-    async fn open(&self, deadline: Instant) -> Result<(MultiplexedConnection, Arc<AtomicBool>), Error> {
+    async fn open(&self, deadline: Instant) -> Result<(MultiplexedConnection, Arc<Watch>), Error> {
         let timeout = self.connector.timeout();
         let remaining = deadline.saturating_duration_since(Instant::now());
         let stream = self
@@ -206,24 +223,31 @@ impl Connections {
         if let Some(version) = stream.connected().tls_version {
             *self.tls_version.lock().expect("never held across a panic") = Some(version);
         }
-        let stream = BoundedReplies::new(stream, self.max_reply_bytes());
+        let watch = Arc::new(Watch::new(timeout));
+        let coalescing = Coalescing::new(stream, watch.clone(), self.coalesce_writes.load(Ordering::Relaxed));
+        let stream = BoundedReplies::new(coalescing, self.max_reply_bytes());
         let words = stream.server_words();
         let setup = async {
-            // The deadline is ours (per command); redis-rs's own timeouts stay off.
+            // The deadline is ours (the watch's, per command); redis-rs's own timeouts,
+            // a timer per command, stay off.
             let config = AsyncConnectionConfig::new()
                 .set_connection_timeout(None)
                 .set_response_timeout(None);
             let (mut connection, driver) = MultiplexedConnection::new_with_config(&self.info, stream, config).await?;
-            let closed = Arc::new(AtomicBool::new(false));
-            let closed_by_driver = closed.clone();
+            let watched = watch.clone();
             let closed_counter = self.instruments.closed.clone();
             tokio::spawn(async move {
-                driver.await;
-                closed_by_driver.store(true, Ordering::Release);
+                // A late command ends the connection: its driver (and the stream) is
+                // dropped, and every command on it fails.
+                tokio::select! {
+                    () = driver => {}
+                    () = watched.until_a_command_is_late() => {}
+                }
+                watched.close();
                 closed_counter.increment(1);
             });
             ::redis::cmd("PING").query_async::<()>(&mut connection).await?;
-            Ok::<_, RedisError>((connection, closed))
+            Ok::<_, RedisError>((connection, watch))
         };
         match tokio::time::timeout_at(deadline, setup).await {
             Ok(Ok(opened)) => {
@@ -239,7 +263,7 @@ impl Connections {
     /// (closed, broken, or silent past the deadline): empty its slot, so that the next
     /// command opens a new connection. The failed command is not sent again.
     pub(super) fn forget(&self, lease: &Lease) {
-        lease.closed.store(true, Ordering::Release);
+        lease.watch.close();
     }
 }
 

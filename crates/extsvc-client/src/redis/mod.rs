@@ -29,12 +29,20 @@
 //! deadline, the connection is dropped and the next command opens a new one, through
 //! the proxy again: once the server or proxy is back, commands work again on the same
 //! client, without rebuilding anything.
+//!
+//! The answer's deadline is kept by one timer per connection, not one per command
+//! (`watch`): commands count themselves by the tick they started in, and a command
+//! still unanswered past its deadline (by at most an eighth of the timeout) ends its
+//! connection, failing every command on it with a timeout — Redis answers in order, so
+//! those behind it were held up by it anyway.
 
 mod cluster;
+mod coalesce;
 mod connections;
 mod nodes;
 mod sentinel;
 mod storage;
+mod watch;
 
 pub use storage::{StorageRedis, StorageTopologyCounts};
 
@@ -134,8 +142,7 @@ impl RedisClient {
     /// under the deadline. Tells a proxy, TLS (a refused client certificate included) or
     /// `AUTH` problem at start-up rather than at the first command.
     pub async fn connect(&self) -> Result<(), Error> {
-        let deadline = crate::deadline::deadline_after(self.connections_timeout());
-        self.connections.lease(deadline).await.map(drop)
+        self.connections.lease(Instant::now()).await.map(drop)
     }
 
     /// Caps each reply at `limit` bytes for connections opened from now on (default
@@ -144,6 +151,13 @@ impl RedisClient {
     /// (see [`extsvc_tls::resp`]). Shared by the clones.
     pub fn with_max_reply_bytes(self, limit: usize) -> RedisClient {
         self.connections.set_max_reply_bytes(limit);
+        self
+    }
+
+    /// Concurrent commands share writes on connections opened from now on (a cluster's
+    /// nodes; see `coalesce`).
+    pub(crate) fn with_coalesced_writes(self) -> RedisClient {
+        self.connections.coalesce_writes();
         self
     }
 
@@ -176,16 +190,35 @@ impl RedisClient {
         self.connections.timeout()
     }
 
-    /// A kept connection for one exchange, and the exchange's deadline.
-    async fn lease(&self) -> RedisResult<(Lease, Instant)> {
-        let deadline = crate::deadline::deadline_after(self.connections_timeout());
-        let lease = self.connections.lease(deadline).await.map_err(into_redis_error)?;
-        Ok((lease, deadline))
+    /// A kept connection for one exchange that started at `started`.
+    async fn lease(&self, started: Instant) -> RedisResult<Lease> {
+        self.connections.lease(started).await.map_err(into_redis_error)
+    }
+
+    /// `sending`, an exchange on a connection watched by `watch`, within the deadline of
+    /// a command that started at `started`: counted by the watch (no timer of its own),
+    /// or, on a connection opened after the command started, under a timer from
+    /// `started` (the watch would count from the connection's opening).
+    async fn within_deadline<T>(
+        &self,
+        watch: &watch::Watch,
+        started: Instant,
+        sending: impl std::future::Future<Output = RedisResult<T>>,
+    ) -> Result<RedisResult<T>, Late> {
+        if watch.opened_after(started) {
+            let deadline = crate::deadline::deadline_from(started, self.connections_timeout());
+            return tokio::time::timeout_at(deadline, sending).await.map_err(|_| Late);
+        }
+        let _in_flight = watch.start(started);
+        match sending.await {
+            Err(_) if watch.expired() => Err(Late),
+            answered => Ok(answered),
+        }
     }
 
     /// The outcome of an exchange on `lease`: on a broken or silent connection, drops it
     /// for the next command (this one is not sent again).
-    fn settle<T>(&self, lease: &Lease, outcome: Result<RedisResult<T>, tokio::time::error::Elapsed>) -> RedisResult<T> {
+    fn settle<T>(&self, lease: &Lease, outcome: Result<RedisResult<T>, Late>) -> RedisResult<T> {
         match outcome {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) => {
@@ -204,6 +237,9 @@ impl RedisClient {
         }
     }
 }
+
+/// An exchange got no answer within its deadline.
+struct Late;
 
 impl RedisClient {
     /// Records one command's duration (`db.client.operation.duration`): ok, a timeout, or
@@ -235,8 +271,9 @@ impl ConnectionLike for RedisClient {
         Box::pin(async move {
             let started = Instant::now();
             let answered = async {
-                let (mut lease, deadline) = self.lease().await?;
-                let outcome = tokio::time::timeout_at(deadline, lease.connection.send_packed_command(cmd)).await;
+                let mut lease = self.lease(started).await?;
+                let sending = lease.connection.send_packed_command(cmd);
+                let outcome = self.within_deadline(&lease.watch, started, sending).await;
                 self.settle(&lease, outcome)
             }
             .await;
@@ -254,9 +291,9 @@ impl ConnectionLike for RedisClient {
         Box::pin(async move {
             let started = Instant::now();
             let answered = async {
-                let (mut lease, deadline) = self.lease().await?;
+                let mut lease = self.lease(started).await?;
                 let sending = lease.connection.send_packed_commands(pipeline, offset, count);
-                let outcome = tokio::time::timeout_at(deadline, sending).await;
+                let outcome = self.within_deadline(&lease.watch, started, sending).await;
                 self.settle(&lease, outcome)
             }
             .await;

@@ -3,7 +3,7 @@
 //! [`StreamConnector`] (proxy, TLS, the storage section's deadline).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::RwLock;
 
 use ::redis::RedisConnectionInfo;
 use extsvc_resolve::PoolSettings;
@@ -24,7 +24,10 @@ pub(super) struct Nodes {
     info: RedisConnectionInfo,
     pool: PoolSettings,
     max_reply_bytes: usize,
-    clients: Mutex<HashMap<String, RedisClient>>,
+    /// The node clients let concurrent commands share writes (a cluster's).
+    coalesce_writes: bool,
+    /// Read on every command (a cluster's), written when a node is first named.
+    clients: RwLock<HashMap<String, RedisClient>>,
     /// Connections opened by clients that were dropped (their count stays in the total).
     opened_before: std::sync::atomic::AtomicU64,
 }
@@ -43,14 +46,24 @@ impl Nodes {
             info,
             pool,
             max_reply_bytes,
-            clients: Mutex::new(HashMap::new()),
+            coalesce_writes: false,
+            clients: RwLock::new(HashMap::new()),
             opened_before: Default::default(),
         }
     }
 
+    /// Node clients made from now on let concurrent commands share writes.
+    pub(super) fn coalescing_writes(mut self) -> Nodes {
+        self.coalesce_writes = true;
+        self
+    }
+
     /// The client of the node at `address` (`host:port`), made on first use.
     pub(super) fn get(&self, address: &str) -> Result<RedisClient, Error> {
-        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(client) = self.clients.read().unwrap_or_else(|e| e.into_inner()).get(address) {
+            return Ok(client.clone());
+        }
+        let mut clients = self.clients.write().unwrap_or_else(|e| e.into_inner());
         if let Some(client) = clients.get(address) {
             return Ok(client.clone());
         }
@@ -69,8 +82,11 @@ impl Nodes {
                 format!("\"{}\" is not a valid Redis address", extsvc_config::shown(address)),
             )
         })?;
-        let client = RedisClient::for_node(self.connector.clone(), target, self.info.clone(), &self.pool)
+        let mut client = RedisClient::for_node(self.connector.clone(), target, self.info.clone(), &self.pool)
             .with_max_reply_bytes(self.max_reply_bytes);
+        if self.coalesce_writes {
+            client = client.with_coalesced_writes();
+        }
         clients.insert(address.to_owned(), client.clone());
         Ok(client)
     }
@@ -78,7 +94,7 @@ impl Nodes {
     /// Forgets the clients of addresses `keep` refuses (their connections close once
     /// their commands are answered).
     pub(super) fn retain(&self, keep: impl Fn(&str) -> bool) {
-        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        let mut clients = self.clients.write().unwrap_or_else(|e| e.into_inner());
         clients.retain(|address, client| {
             let kept = keep(address);
             if !kept {
@@ -91,7 +107,7 @@ impl Nodes {
 
     /// Connections opened so far by every node client.
     pub(super) fn opened(&self) -> u64 {
-        let clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        let clients = self.clients.read().unwrap_or_else(|e| e.into_inner());
         self.opened_before.load(std::sync::atomic::Ordering::Relaxed)
             + clients.values().map(RedisClient::connections_opened).sum::<u64>()
     }

@@ -10,7 +10,7 @@ use extsvc_config::{StorageKind, StorageSettings};
 use extsvc_resolve::PoolSettings;
 use extsvc_tls::resp::DEFAULT_MAX_REPLY_BYTES;
 
-use super::cluster::Cluster;
+use super::cluster::{Budget, Cluster};
 use super::nodes::Nodes;
 use super::sentinel::Sentinel;
 use super::RedisClient;
@@ -135,7 +135,9 @@ impl StorageRedis {
             DEFAULT_MAX_REPLY_BYTES,
         );
         let route = match kind {
-            StorageKind::Cluster => Route::Cluster(Arc::new(Cluster::new(nodes, addresses.clone()))),
+            StorageKind::Cluster => {
+                Route::Cluster(Arc::new(Cluster::new(nodes.coalescing_writes(), addresses.clone())))
+            }
             StorageKind::Sentinel => {
                 let sentinels = Nodes::new(connector, tls, sentinel_info(settings), pool, DEFAULT_MAX_REPLY_BYTES);
                 let name = settings
@@ -269,17 +271,28 @@ impl StorageRedis {
     }
 }
 
+impl StorageRedis {
+    /// The deadline of a command starting now, for the cluster's redirections.
+    fn budget(&self) -> Budget {
+        Budget {
+            deadline: crate::deadline::deadline_after(self.inner.timeout),
+            timeout: self.inner.timeout,
+        }
+    }
+}
+
+/// Each command within the section's `timeout`: one node's answer has that node's
+/// deadline (the same timeout: the node clients' connector has it), kept without a
+/// timer per command; only what goes beyond (a cluster's redirection or map refresh, the
+/// sentinels asked) runs under a timer for the whole command.
 impl ConnectionLike for StorageRedis {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         Box::pin(async move {
-            let answer = async {
-                match &self.inner.route {
-                    Route::Standalone(client) => client.clone().req_packed_command(cmd).await,
-                    Route::Cluster(cluster) => cluster.command(cmd).await,
-                    Route::Sentinel(sentinel) => sentinel.command(cmd).await,
-                }
-            };
-            self.within(answer).await
+            match &self.inner.route {
+                Route::Standalone(client) => client.clone().req_packed_command(cmd).await,
+                Route::Cluster(cluster) => cluster.command(cmd, self.budget()).await,
+                Route::Sentinel(sentinel) => self.within(sentinel.command(cmd)).await,
+            }
         })
     }
 
@@ -290,14 +303,11 @@ impl ConnectionLike for StorageRedis {
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
         Box::pin(async move {
-            let answer = async {
-                match &self.inner.route {
-                    Route::Standalone(client) => client.clone().req_packed_commands(pipeline, offset, count).await,
-                    Route::Cluster(cluster) => cluster.pipeline(pipeline, offset, count).await,
-                    Route::Sentinel(sentinel) => sentinel.pipeline(pipeline, offset, count).await,
-                }
-            };
-            self.within(answer).await
+            match &self.inner.route {
+                Route::Standalone(client) => client.clone().req_packed_commands(pipeline, offset, count).await,
+                Route::Cluster(cluster) => cluster.pipeline(pipeline, offset, count, self.budget()).await,
+                Route::Sentinel(sentinel) => self.within(sentinel.pipeline(pipeline, offset, count)).await,
+            }
         })
     }
 
