@@ -9,10 +9,14 @@
 //! behind it; the connection is dropped for the next command either way (as a per-command
 //! timer did). A command's wait is bounded by its deadline plus at most two ticks
 //! (a tick is a sixteenth of the timeout, at least 1 ms), never ended before it.
+//!
+//! An idle connection costs no wake-ups: when a tick finds no command in flight, the task
+//! parks until the next command starts (one flag read per command while it runs).
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 /// Ticks per timeout: how late past its deadline a command may end, in sixteenths.
@@ -35,6 +39,9 @@ pub(super) struct Watch {
     closed: AtomicBool,
     /// The watch ended it: a command past its deadline.
     expired: AtomicBool,
+    /// The task found no command in flight and waits on `started` for the next one.
+    parked: AtomicBool,
+    started: Notify,
 }
 
 /// One command in flight on a watched connection: counted until dropped.
@@ -67,6 +74,8 @@ impl Watch {
             buckets: (0..ring).map(|_| AtomicU32::new(0)).collect(),
             closed: AtomicBool::new(false),
             expired: AtomicBool::new(false),
+            parked: AtomicBool::new(false),
+            started: Notify::new(),
         }
     }
 
@@ -82,7 +91,12 @@ impl Watch {
     /// Counts a command that started at `started` until the guard is dropped.
     pub(super) fn start(&self, started: Instant) -> InFlight<'_> {
         let bucket = self.bucket_of(self.tick_of(started));
-        self.buckets[bucket].fetch_add(1, Ordering::Acquire);
+        // SeqCst here and in the task's re-check after parking: either the task sees this
+        // command, or this sees the task parked and wakes it (Notify keeps the permit).
+        self.buckets[bucket].fetch_add(1, Ordering::SeqCst);
+        if self.parked.load(Ordering::SeqCst) {
+            self.started.notify_one();
+        }
         InFlight { watch: self, bucket }
     }
 
@@ -96,6 +110,10 @@ impl Watch {
             }
         }
         false
+    }
+
+    fn nothing_in_flight(&self) -> bool {
+        self.buckets.iter().all(|bucket| bucket.load(Ordering::SeqCst) == 0)
     }
 
     /// The connection was opened after `started` (for the command that started then).
@@ -145,8 +163,18 @@ impl Watch {
                 }
             }
             checked = late_below;
-            tick.as_mut()
-                .reset(self.base + Duration::from_nanos(self.tick_nanos.saturating_mul(current + 1)));
+            if self.nothing_in_flight() {
+                self.parked.store(true, Ordering::SeqCst);
+                if self.nothing_in_flight() {
+                    self.started.notified().await;
+                }
+                self.parked.store(false, Ordering::SeqCst);
+                // `checked` stays: the ticks from it to the parking one were empty, and
+                // the command that woke the task counted itself in a later one.
+            }
+            tick.as_mut().reset(
+                self.base + Duration::from_nanos(self.tick_nanos.saturating_mul(self.tick_of(Instant::now()) + 1)),
+            );
         }
     }
 }
@@ -199,6 +227,29 @@ mod tests {
         // The task first runs long after the deadline (a busy runtime).
         tokio::time::sleep(Duration::from_millis(45)).await;
         watch.until_a_command_is_late().await;
+        assert!(watch.expired());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_connection_parks_its_watch_and_the_next_late_command_still_ends_it() {
+        let timeout = Duration::from_millis(32);
+        let watch = Watch::new(timeout);
+        let ended = watch.until_a_command_is_late();
+        tokio::pin!(ended);
+        // Idle for a long time: the task parks after its first tick.
+        tokio::select! {
+            () = &mut ended => panic!("ended an idle connection"),
+            () = tokio::time::sleep(Duration::from_secs(60)) => {}
+        }
+        assert!(watch.parked.load(Ordering::SeqCst), "an idle watch keeps ticking");
+        let started = Instant::now();
+        let _late = watch.start(started);
+        ended.await;
+        let waited = started.elapsed();
+        assert!(
+            waited >= timeout && waited <= timeout + 2 * watch.tick,
+            "ended {waited:?} after the start"
+        );
         assert!(watch.expired());
     }
 
