@@ -68,7 +68,7 @@ pub(crate) fn exercise_resolution(resolution: &extsvc_resolve::Resolution) -> St
         ("localhost", 80),
     ];
     let mut text = format!("{resolution:?}");
-    for service in resolution.services() {
+    for service in resolution.services().values() {
         for scheme in [TargetScheme::Http, TargetScheme::Https] {
             for (host, port) in HOSTS {
                 let decision = service.route(scheme, host, *port);
