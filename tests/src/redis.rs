@@ -319,19 +319,32 @@ fn launch(
     let config_path = dir.join("redis.conf");
     std::fs::write(&config_path, config).expect("write redis.conf");
 
+    let ports: Vec<u16> = port.into_iter().chain(tls_port).collect();
+    spawn_redis_server(binary, &[config_path.as_os_str()], dir, &ports)
+}
+
+/// Spawns `binary` (redis-server) with `args` in `dir`, its stderr to `dir/redis.stderr`,
+/// and waits until it listens on every one of `ports`; the error carries the tails of
+/// `redis.log` and `redis.stderr`. The one launch of a redis-server process, for the
+/// standalone launcher and the topology (Cluster, Sentinel) launchers.
+pub(crate) fn spawn_redis_server(
+    binary: &Path,
+    args: &[&std::ffi::OsStr],
+    dir: &Path,
+    ports: &[u16],
+) -> Result<PeerProcess, String> {
     let log = dir.join("redis.log");
     let stderr_path = dir.join("redis.stderr");
     let stderr = std::fs::File::create(&stderr_path).expect("create redis.stderr");
     let mut command = Command::new(binary);
     command
-        .arg(&config_path)
+        .args(args)
         .current_dir(dir)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(stderr);
     let logs = [log.as_path(), stderr_path.as_path()];
     let mut process = PeerProcess::spawn("redis-server", command, &logs);
-    let ports: Vec<u16> = port.into_iter().chain(tls_port).collect();
-    process.wait_until_listening(&ports, &logs)?;
+    process.wait_until_listening(ports, &logs)?;
     Ok(process)
 }

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 use crate::peer_process::{find_binary, log_tails, wait_until_refusing, PeerProcess};
+use crate::redis::spawn_redis_server;
 
 /// The password of every node (and of the sentinels, as `sentinel_password`).
 pub const TOPOLOGY_PASSWORD: &str = "topology-s3cret";
@@ -71,24 +72,12 @@ impl Node {
 
 fn spawn(config: &Path, dir: &Path, sentinel: bool, port: u16, also: &[u16]) -> Result<PeerProcess, String> {
     let binary = find_binary("redis-server", "redis-server");
-    let log = dir.join("redis.log");
-    let stderr_path = dir.join("redis.stderr");
-    let stderr = std::fs::File::create(&stderr_path).expect("create redis.stderr");
-    let mut command = Command::new(binary);
-    command.arg(config);
+    let mut args = vec![config.as_os_str()];
     if sentinel {
-        command.arg("--sentinel");
+        args.push("--sentinel".as_ref());
     }
-    command
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(stderr);
-    let logs = [log.as_path(), stderr_path.as_path()];
-    let mut process = PeerProcess::spawn("redis-server", command, &logs);
     let ports: Vec<u16> = std::iter::once(port).chain(also.iter().copied()).collect();
-    process.wait_until_listening(&ports, &logs)?;
-    Ok(process)
+    spawn_redis_server(&binary, &args, dir, &ports)
 }
 
 /// `count` free ports on 127.0.0.1 at most 55535 whose port + 10000 (the cluster bus) is
